@@ -55,3 +55,16 @@ export type KvOutput =
 export type KvOperation = Operation<KvInput, KvOutput>;
 
 export type Verdict = 'linearizable' | 'not linearizable' | 'unknown';
+
+/** The single register of the Jepsen etcd logs (etcd-log format). NIL is `null`. */
+export type RegisterInput =
+  | { readonly kind: 'read' }
+  | { readonly kind: 'write'; readonly value: number }
+  | { readonly kind: 'cas'; readonly from: number; readonly to: number };
+
+export type RegisterOutput =
+  | { readonly kind: 'read'; readonly exists: boolean; readonly value: number }
+  | { readonly kind: 'write' }
+  | { readonly kind: 'cas'; readonly ok: boolean };
+
+export type RegisterOperation = Operation<RegisterInput, RegisterOutput>;

@@ -1,0 +1,163 @@
+// Sequential specifications the checker judges histories against. Each `step` is pure, and an
+// output of `undefined` (indeterminate operation) is always legal: only the state change counts.
+import type { KvInput, KvOutput, Model, Operation, RegisterInput, RegisterOutput } from './types.ts';
+
+/** The register of the Jepsen etcd logs: an int, or null for NIL (the key does not exist). */
+export type RegisterState = number | null;
+
+/** porcupine's "etcd" model, exactly as in shared/linearizability/README.md. */
+export const registerModel: Model<RegisterState, RegisterInput, RegisterOutput> = {
+  name: 'register',
+  init: () => null,
+  step(state, input, output) {
+    switch (input.kind) {
+      case 'read': {
+        const legal =
+          output === undefined ||
+          (output.kind === 'read' && (output.exists ? output.value === state : state === null));
+        return { legal, next: state };
+      }
+      case 'write':
+        return { legal: output === undefined || output.kind === 'write', next: input.value };
+      case 'cas': {
+        // An unknown CAS still changes the state when `from` matches: if it took effect, it did so.
+        const matches = input.from === state;
+        const legal = output === undefined || (output.kind === 'cas' && output.ok === matches);
+        return { legal, next: matches ? input.to : state };
+      }
+    }
+  },
+  key: (state) => (state === null ? 'nil' : String(state)),
+  describeOperation: describeRegisterOperation,
+};
+
+function describeRegisterOperation(input: RegisterInput, output: RegisterOutput | undefined): string {
+  const call =
+    input.kind === 'read'
+      ? 'read()'
+      : input.kind === 'write'
+        ? `write(${input.value})`
+        : `cas(${input.from}, ${input.to})`;
+  if (output === undefined) return `${call} -> ? (indeterminate)`;
+  switch (output.kind) {
+    case 'read':
+      return `${call} -> ${output.exists ? output.value : 'nil'}`;
+    case 'write':
+      return `${call} -> ok`;
+    case 'cas':
+      return `${call} -> ${output.ok ? 'ok' : 'fail'}`;
+  }
+}
+
+/** A key's value in the KV map, or null when the key is absent. */
+export type KvState = string | null;
+
+/** Splits a KV history per key: keys are independent, so each is checked on its own. */
+export function partitionByKey<O>(ops: readonly Operation<KvInput, O>[]): Operation<KvInput, O>[][] {
+  const byKey = new Map<string, Operation<KvInput, O>[]>();
+  for (const op of ops) {
+    let part = byKey.get(op.input.key);
+    if (part === undefined) {
+      part = [];
+      byKey.set(op.input.key, part);
+    }
+    part.push(op);
+  }
+  return [...byKey.values()];
+}
+
+/**
+ * The ringkv KV map, one key per partition. A key is absent until put, append or a successful cas
+ * creates it, and absent again after delete. get on an absent key must report found=false.
+ * append on an absent key creates it with the appended value. cas with expected null succeeds
+ * only if the key is absent.
+ */
+export const kvModel: Model<KvState, KvInput, KvOutput> = {
+  name: 'kv',
+  init: () => null,
+  step(state, input, output) {
+    switch (input.kind) {
+      case 'get': {
+        const legal =
+          output === undefined ||
+          (output.kind === 'get' &&
+            (state === null ? !output.found : output.found && output.value === state));
+        return { legal, next: state };
+      }
+      case 'put':
+        return { legal: output === undefined || output.kind === 'put', next: input.value };
+      case 'append':
+        return { legal: output === undefined || output.kind === 'append', next: (state ?? '') + input.value };
+      case 'delete': {
+        const legal =
+          output === undefined || (output.kind === 'delete' && output.deleted === (state !== null));
+        return { legal, next: null };
+      }
+      case 'cas': {
+        const matches = input.expected === null ? state === null : state === input.expected;
+        const legal = output === undefined || (output.kind === 'cas' && output.succeeded === matches);
+        return { legal, next: matches ? input.value : state };
+      }
+    }
+  },
+  // '-' and '+…' cannot collide: absent and the empty string are different states here.
+  key: (state) => (state === null ? '-' : `+${state}`),
+  partition: partitionByKey,
+  describeOperation: describeKvOperation,
+};
+
+/**
+ * The Jepsen string KV model of porcupine's c*.txt tests: per key, the state is a string, initially
+ * "". get is legal iff its value equals the state (the `found` flag is ignored: an absent key and
+ * the empty string are the same state). put replaces, append concatenates. To be total over
+ * KvInput, delete resets to "" and cas treats expected null as "".
+ */
+export const stringKvModel: Model<string, KvInput, KvOutput> = {
+  name: 'jepsen-kv',
+  init: () => '',
+  step(state, input, output) {
+    switch (input.kind) {
+      case 'get':
+        return {
+          legal: output === undefined || (output.kind === 'get' && output.value === state),
+          next: state,
+        };
+      case 'put':
+        return { legal: output === undefined || output.kind === 'put', next: input.value };
+      case 'append':
+        return { legal: output === undefined || output.kind === 'append', next: state + input.value };
+      case 'delete':
+        return { legal: output === undefined || output.kind === 'delete', next: '' };
+      case 'cas': {
+        const matches = state === (input.expected ?? '');
+        const legal = output === undefined || (output.kind === 'cas' && output.succeeded === matches);
+        return { legal, next: matches ? input.value : state };
+      }
+    }
+  },
+  key: (state) => state,
+  partition: partitionByKey,
+  describeOperation: describeKvOperation,
+};
+
+function describeKvOperation(input: KvInput, output: KvOutput | undefined): string {
+  const q = JSON.stringify;
+  const call =
+    input.kind === 'get' || input.kind === 'delete'
+      ? `${input.kind}(${q(input.key)})`
+      : input.kind === 'cas'
+        ? `cas(${q(input.key)}, ${input.expected === null ? 'absent' : q(input.expected)}, ${q(input.value)})`
+        : `${input.kind}(${q(input.key)}, ${q(input.value)})`;
+  if (output === undefined) return `${call} -> ? (indeterminate)`;
+  switch (output.kind) {
+    case 'get':
+      return `${call} -> ${output.found ? q(output.value) : 'absent'}`;
+    case 'put':
+    case 'append':
+      return `${call} -> ok`;
+    case 'delete':
+      return `${call} -> ${output.deleted ? 'deleted' : 'absent'}`;
+    case 'cas':
+      return `${call} -> ${output.succeeded ? 'ok' : 'fail'}`;
+  }
+}
