@@ -13,6 +13,7 @@ export function readEdnMap(text: string): Map<string, EdnValue> | string {
   const map = new Map<string, EdnValue>();
   for (let pairs = 0; pairs <= text.length; pairs++) {
     skipSpace(reader);
+    if (reader.pos >= text.length) break;
     if (text[reader.pos] === '}') {
       reader.pos++;
       skipSpace(reader);
@@ -27,7 +28,7 @@ export function readEdnMap(text: string): Map<string, EdnValue> | string {
     if (map.has(key.keyword)) return `${key.keyword} appears twice`;
     map.set(key.keyword, value);
   }
-  return 'unterminated map';
+  return 'unterminated map: no closing }';
 }
 
 interface Reader {
