@@ -6,8 +6,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { checkOperations } from './check.ts';
-import { kvModel } from './models.ts';
-import type { KvInput, KvOperation, KvOutput } from './types.ts';
+import { kvModel, registerModel } from './models.ts';
+import type {
+  KvInput,
+  KvOperation,
+  KvOutput,
+  RegisterInput,
+  RegisterOperation,
+  RegisterOutput,
+} from './types.ts';
 
 const KEYS = ['a', 'b', 'c'];
 const VALUES = ['x', 'y', 'z', ''];
@@ -58,7 +65,7 @@ function commandsArb(maxJitter: number): fc.Arbitrary<Command[]> {
     before: fc.integer({ min: 0, max: maxJitter }),
     after: fc.integer({ min: 0, max: maxJitter }),
   });
-  return fc.tuple(fc.array(command, { maxLength: 30 }), lastGet).map(([cs, last]) => [...cs, last]);
+  return fc.tuple(fc.array(command, { maxLength: 40, size: 'max' }), lastGet).map(([cs, last]) => [...cs, last]);
 }
 
 /** Applies the commands in order to a sequential map and records what clients would have seen. */
@@ -134,3 +141,72 @@ for (const [name, maxJitter] of [
     );
   });
 }
+
+// An independent oracle: try every order of the operations that respects real time (a precedes b
+// iff a returned strictly before b was called; an open operation precedes nothing).
+function bruteForceLinearizable(ops: readonly RegisterOperation[]): boolean {
+  const used = new Array<boolean>(ops.length).fill(false);
+  const extend = (state: number | null, placed: number): boolean => {
+    if (placed === ops.length) return true;
+    for (let i = 0; i < ops.length; i++) {
+      if (used[i]) continue;
+      const op = ops[i]!;
+      // op may go next only if no other unplaced operation had to come before it.
+      if (ops.some((other, j) => !used[j] && j !== i && other.returnTime < op.callTime)) continue;
+      const step = registerModel.step(state, op.input, op.output);
+      if (!step.legal) continue;
+      used[i] = true;
+      const ok = extend(step.next, placed + 1);
+      used[i] = false;
+      if (ok) return true;
+    }
+    return false;
+  };
+  return extend(registerModel.init(), 0);
+}
+
+const value = fc.integer({ min: 0, max: 2 });
+const registerOpArb: fc.Arbitrary<RegisterOperation> = fc
+  .record({
+    clientId: fc.nat(3),
+    input: fc.oneof(
+      fc.constant<RegisterInput>({ kind: 'read' }),
+      value.map((v): RegisterInput => ({ kind: 'write', value: v })),
+      fc.tuple(value, value).map(([from, to]): RegisterInput => ({ kind: 'cas', from, to })),
+    ),
+    exists: fc.boolean(),
+    readValue: value,
+    ok: fc.boolean(),
+    callTime: fc.integer({ min: 0, max: 20 }),
+    durationTime: fc.integer({ min: 0, max: 10 }),
+    open: fc.integer({ min: 0, max: 6 }).map((x) => x === 0),
+  })
+  .map((r) => {
+    let output: RegisterOutput | undefined;
+    if (r.input.kind === 'read')
+      output = { kind: 'read', exists: r.exists, value: r.exists ? r.readValue : 0 };
+    else if (r.input.kind === 'write') output = { kind: 'write' };
+    else output = { kind: 'cas', ok: r.ok };
+    return {
+      clientId: r.clientId,
+      input: r.input,
+      output: r.open ? undefined : output,
+      callTime: r.callTime,
+      returnTime: r.open ? Number.POSITIVE_INFINITY : r.callTime + r.durationTime,
+    };
+  });
+
+test('property: on small random register histories the search agrees with brute force', () => {
+  const verdicts = { linearizable: 0, not: 0 };
+  fc.assert(
+    fc.property(fc.array(registerOpArb, { maxLength: 7, size: 'max' }), (ops) => {
+      const expected = bruteForceLinearizable(ops);
+      const result = checkOperations(registerModel, ops);
+      assert.equal(result.verdict, expected ? 'linearizable' : 'not linearizable');
+      verdicts[expected ? 'linearizable' : 'not']++;
+    }),
+    { numRuns: 1000 },
+  );
+  // Both answers must actually occur, or the comparison says little.
+  assert.ok(verdicts.linearizable > 100 && verdicts.not > 100, JSON.stringify(verdicts));
+});

@@ -52,6 +52,8 @@ class StateIds {
   }
 }
 
+// The hot loop stays in one function on purpose: every step goes through it, and splitting it would
+// put closures or object allocations on the path the memo was built to keep cheap.
 export function searchPartition<S, I, O>(
   model: Model<S, I, O>,
   ops: readonly Operation<I, O>[],
@@ -62,10 +64,7 @@ export function searchPartition<S, I, O>(
   const { next, opOf, returnOf } = list;
   const inputs = ops.map((op) => op.input);
   const outputs = ops.map((op) => op.output);
-  // Zobrist hashing: the hash of a linearized set is the XOR of one fixed random word per operation,
-  // so it is updated in O(1) as operations are pushed and popped. Seeded: runs are reproducible.
-  const zobrist = new Int32Array(n);
-  for (let i = 0; i < n; i++) zobrist[i] = mix32(i + 1);
+  const zobrist = zobristKeys(n);
   const linearized = new Uint32Array(Math.max(1, Math.ceil(n / 32)));
   const memo = new MemoTable(linearized.length, limits.memoEntriesMax);
   const stateIds = new StateIds();
@@ -128,6 +127,17 @@ export function searchPartition<S, I, O>(
   if (depth !== n)
     throw new Error(`search: the event list is empty but ${depth} of ${n} operations are linearized`);
   return { verdict: 'linearizable', steps };
+}
+
+/**
+ * Zobrist hashing: the hash of a linearized set is the XOR of one fixed random word per operation,
+ * so it is updated in O(1) as operations are pushed and popped. Derived from the index, not from
+ * Math.random: runs are reproducible.
+ */
+function zobristKeys(n: number): Int32Array {
+  const keys = new Int32Array(n);
+  for (let i = 0; i < n; i++) keys[i] = mix32(i + 1);
+  return keys;
 }
 
 function prefixOf(callStack: Int32Array, depth: number, opOf: Int32Array): number[] {
