@@ -65,7 +65,9 @@ function commandsArb(maxJitter: number): fc.Arbitrary<Command[]> {
     before: fc.integer({ min: 0, max: maxJitter }),
     after: fc.integer({ min: 0, max: maxJitter }),
   });
-  return fc.tuple(fc.array(command, { maxLength: 40, size: 'max' }), lastGet).map(([cs, last]) => [...cs, last]);
+  return fc
+    .tuple(fc.array(command, { maxLength: 40, size: 'max' }), lastGet)
+    .map(([cs, last]) => [...cs, last]);
 }
 
 /** Applies the commands in order to a sequential map and records what clients would have seen. */
