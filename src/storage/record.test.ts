@@ -29,7 +29,11 @@ const recordArb: fc.Arbitrary<WalRecord> = fc.oneof(
   fc.record({
     type: fc.constant('hardState' as const),
     group,
-    hardState: fc.record({ term: u53.map(term), vote: fc.string({ maxLength: 40 }).map(nodeId), commit: u53.map(index) }),
+    hardState: fc.record({
+      term: u53.map(term),
+      vote: fc.string({ maxLength: 40 }).map(nodeId),
+      commit: u53.map(index),
+    }),
   }),
   fc.record({
     type: fc.constant('snapshotMarker' as const),
@@ -72,17 +76,30 @@ test('any single flipped bit is detected, and any cut-off frame is reported as t
       const flipped = Buffer.from(frame);
       const pos = at % frame.length;
       flipped[pos] = flipped[pos]! ^ (1 << bit);
-      assert.notEqual(decodeFrame(flipped, 0).kind, 'record', `flip at byte ${pos} bit ${bit} went unnoticed`);
+      assert.notEqual(
+        decodeFrame(flipped, 0).kind,
+        'record',
+        `flip at byte ${pos} bit ${bit} went unnoticed`,
+      );
       const cut = frame.subarray(0, at % frame.length);
       const kind = decodeFrame(cut, 0).kind;
-      assert.ok(kind === 'truncated' || (kind === 'end' && cut.every((b) => b === 0)), `cut at ${cut.length}: ${kind}`);
+      assert.ok(
+        kind === 'truncated' || (kind === 'end' && cut.every((b) => b === 0)),
+        `cut at ${cut.length}: ${kind}`,
+      );
     }),
     { numRuns: 300 },
   );
 });
 
 test('the checksum covers the length field: a frame with a changed length but a valid-looking tail is rejected', () => {
-  const record: WalRecord = { type: 'snapshotMarker', group: 7, index: index(10), term: term(2), discardLog: false };
+  const record: WalRecord = {
+    type: 'snapshotMarker',
+    group: 7,
+    index: index(10),
+    term: term(2),
+    discardLog: false,
+  };
   const frame = Buffer.concat([encodeRecord(record), Buffer.alloc(8)]);
   frame.writeUInt32LE(frame.readUInt32LE(0) + 4, 0);
   const got = decodeFrame(frame, 0);

@@ -158,7 +158,9 @@ export function encodeEntriesInto(
   for (let i = from; i < to; i++) {
     const e = entries[i]!;
     if (e.index !== first.index + (i - from)) {
-      throw new Error(`record: entries not contiguous: ${e.index} at position ${i - from} after ${first.index}`);
+      throw new Error(
+        `record: entries not contiguous: ${e.index} at position ${i - from} after ${first.index}`,
+      );
     }
     writeU64(buf, p, e.term);
     buf.writeUInt8(e.type === 'normal' ? 0 : 1, p + 8);
@@ -238,7 +240,10 @@ export function decodeFrame(buf: Buffer, off: number, limit: number = buf.length
   if (end > limit) return { kind: 'truncated' };
   const actual = frameChecksum(buf, off, end);
   if (actual !== checksum) {
-    return { kind: 'invalid', reason: `checksum mismatch (stored ${hex(checksum)}, computed ${hex(actual)})` };
+    return {
+      kind: 'invalid',
+      reason: `checksum mismatch (stored ${hex(checksum)}, computed ${hex(actual)})`,
+    };
   }
   const record = decodePayload(buf, off + FRAME_HEADER_BYTES, end);
   if (typeof record === 'string') return { kind: 'invalid', reason: record };

@@ -26,7 +26,9 @@ export function makeEntries(first: number, count: number, t: number, payloadByte
 }
 
 /** Entries as plain comparable values (Uint8Array vs Buffer differences removed). */
-export function plainEntries(entries: readonly Entry[]): { index: number; term: number; type: string; data: string }[] {
+export function plainEntries(
+  entries: readonly Entry[],
+): { index: number; term: number; type: string; data: string }[] {
   return entries.map((e) => ({
     index: e.index,
     term: e.term,

@@ -1,0 +1,54 @@
+// Bytes appended to the log but not yet written: a list of blocks that records are encoded into in
+// place. A flush hands all blocks to one writev (a single pwritev system call), so no concatenation copy.
+
+/** Default block size; a record larger than this gets a block of its own size. */
+const BLOCK_BYTES_DEFAULT = 256 * 1024;
+
+export class AppendBuffer {
+  private readonly blocks: Buffer[] = [];
+  /** Bytes written in each block. Invariant: used[i] <= blocks[i].length, same length as blocks. */
+  private readonly used: number[] = [];
+  /** Invariant: usedInLast <= last block's length. */
+  private usedInLast = 0;
+  /** Total bytes committed across blocks. */
+  sizeBytes = 0;
+  private readonly blockBytes: number;
+
+  constructor(blockBytes: number = BLOCK_BYTES_DEFAULT) {
+    this.blockBytes = blockBytes;
+  }
+
+  /** Returns a block with at least `bytes` free from `offset`; the caller encodes, then calls commit(). */
+  reserve(bytes: number): { buf: Buffer; offset: number } {
+    const last = this.blocks[this.blocks.length - 1];
+    if (last !== undefined && last.length - this.usedInLast >= bytes)
+      return { buf: last, offset: this.usedInLast };
+    const block = Buffer.allocUnsafe(Math.max(this.blockBytes, bytes));
+    if (last !== undefined) this.used[this.used.length - 1] = this.usedInLast;
+    this.blocks.push(block);
+    this.used.push(0);
+    this.usedInLast = 0;
+    return { buf: block, offset: 0 };
+  }
+
+  /** Marks the bytes up to `end` of the block last returned by reserve() as written. */
+  commit(end: number): void {
+    const last = this.blocks[this.blocks.length - 1];
+    if (last === undefined || end < this.usedInLast || end > last.length) {
+      throw new Error(`append-buffer: commit(${end}) outside [${this.usedInLast}, ${last?.length ?? 0}]`);
+    }
+    this.sizeBytes += end - this.usedInLast;
+    this.usedInLast = end;
+  }
+
+  /** The written bytes, as views (no copy). */
+  views(): Buffer[] {
+    const out: Buffer[] = [];
+    for (let i = 0; i < this.blocks.length; i++) {
+      const b = this.blocks[i]!;
+      const used = i === this.blocks.length - 1 ? this.usedInLast : this.used[i]!;
+      if (used > 0) out.push(b.subarray(0, used));
+    }
+    return out;
+  }
+}

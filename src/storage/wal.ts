@@ -1,0 +1,585 @@
+// The node's one write-ahead log, shared by every Raft group on the node.
+//
+// Appends are synchronous and only encode into memory; sync() writes everything appended so far with
+// one writev per segment and covers it with one fdatasync (group commit): callers that arrive while a
+// sync is in flight are coalesced into the next one. All file I/O runs on one async lane (the `drive`
+// loop), so writes, syncs, rollovers and releases never interleave, and runs off the event loop.
+//
+// Segments are preallocated (zero-filled and fdatasynced under a temporary name, in the background),
+// so an fdatasync after an append only flushes data blocks, not size or block-allocation metadata.
+// Each segment begins with a header and a checkpoint: the latest hard state and snapshot marker of every
+// group, so that releasing older segments never loses them.
+import type { FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Entry, HardState, Index, Term } from '../raft/types.ts';
+import { AppendBuffer } from './append-buffer.ts';
+import {
+  ENTRIES_RECORD_OVERHEAD_BYTES,
+  encodeEntriesInto,
+  encodeRecord,
+  encodeRecordInto,
+  entryBytes,
+  hardStateRecordBytes,
+  SEGMENT_HEADER_RECORD_BYTES,
+  SNAPSHOT_MARKER_RECORD_BYTES,
+  type WalRecord,
+} from './record.ts';
+import { WalBackpressureError, WalCorruptionError, WalFailedError } from './wal-errors.ts';
+import { type RecoveredGroup, Replay, type SegmentInfo, type SnapshotMarker } from './wal-replay.ts';
+import { type SegmentScan, scanSegment } from './wal-scan.ts';
+
+export type { RecoveredGroup, SnapshotMarker } from './wal-replay.ts';
+
+export interface WalOptions {
+  readonly dir: string;
+  /** Size of each preallocated segment file. Default 64 MiB; at least 4 KiB, at most 1 GiB. */
+  readonly segmentBytes?: number;
+  /** Bound on appended-but-unsynced bytes; beyond it appends throw WalBackpressureError. Default 256 MiB. */
+  readonly pendingBytesMax?: number;
+}
+
+export interface WalStats {
+  /** fdatasync calls on segments holding records (what group commit minimises). */
+  fdatasyncs: number;
+  /** Completed sync rounds (each covers every sync() caller that was waiting when it started). */
+  syncRounds: number;
+  writes: number;
+  bytesWritten: number;
+  segmentsCreated: number;
+  segmentsReleased: number;
+}
+
+interface PendingChunk {
+  readonly seq: number;
+  readonly fileOffset: number;
+  readonly buffer: AppendBuffer;
+}
+
+interface MarkerUpdate {
+  readonly group: number;
+  readonly index: number;
+  readonly discardLog: boolean;
+  readonly seq: number;
+}
+
+interface Deferred {
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (e: unknown) => void;
+}
+
+interface PreparedSegment {
+  readonly seq: number;
+  readonly tmpPath: string;
+  readonly fh: FileHandle;
+}
+
+const SEGMENT_BYTES_DEFAULT = 64 * 1024 * 1024;
+const SEGMENT_BYTES_MIN = 4096;
+const SEGMENT_BYTES_MAX = 1 << 30;
+const PENDING_BYTES_MAX_DEFAULT = 256 * 1024 * 1024;
+const ZERO_FILL_BYTES = 1024 * 1024;
+const SEGMENT_NAME = /^(\d{16})\.wal$/;
+
+export function segmentFileName(seq: number): string {
+  return `${seq.toString().padStart(16, '0')}.wal`;
+}
+
+export class Wal {
+  readonly dir: string;
+  private readonly segmentBytes: number;
+  private readonly pendingBytesMax: number;
+  /** Ascending by seq, contiguous; the last one is the segment appends go to (maybe not yet on disk). */
+  private readonly segments: SegmentInfo[];
+  /** Logical write position: appends go to segment writeSeq at writeEnd. Invariant: writeEnd <= writeCapacity. */
+  private writeSeq: number;
+  private writeCapacity: number;
+  private writeEnd: number;
+  private pending: PendingChunk[] = [];
+  private pendingBytes = 0;
+  /** The segment file the I/O lane writes to. Invariant: file.seq <= writeSeq. */
+  private file: { seq: number; fh: FileHandle; dirty: boolean };
+  private prepared: { seq: number; promise: Promise<PreparedSegment> } | undefined;
+  private readonly latestHardState = new Map<number, HardState>();
+  private readonly latestMarker = new Map<number, SnapshotMarker>();
+  /** Markers known to be on disk: only these may release segments. */
+  private readonly durableMarkerIndex = new Map<number, number>();
+  private markerUpdates: MarkerUpdate[] = [];
+  private waiting: Deferred[] = [];
+  /** The running I/O lane, if any. */
+  private driving: Promise<void> | undefined;
+  private failure: WalFailedError | undefined;
+  private closed = false;
+  private readonly statsCounters: WalStats = {
+    fdatasyncs: 0,
+    syncRounds: 0,
+    writes: 0,
+    bytesWritten: 0,
+    segmentsCreated: 0,
+    segmentsReleased: 0,
+  };
+
+  private constructor(
+    options: WalOptions,
+    segments: SegmentInfo[],
+    file: { seq: number; fh: FileHandle; dirty: boolean },
+    writeEnd: number,
+  ) {
+    this.dir = options.dir;
+    this.segmentBytes = options.segmentBytes ?? SEGMENT_BYTES_DEFAULT;
+    this.pendingBytesMax = options.pendingBytesMax ?? PENDING_BYTES_MAX_DEFAULT;
+    this.segments = segments;
+    const last = segments[segments.length - 1];
+    if (last === undefined || last.seq !== file.seq)
+      throw new Error('wal: the open file must be the last segment');
+    this.writeSeq = last.seq;
+    this.writeCapacity = last.sizeBytes;
+    this.writeEnd = writeEnd;
+    this.file = file;
+  }
+
+  /**
+   * Opens (creating if needed) the log in options.dir and recovers it: verifies every record, cuts off a
+   * torn tail of the last segment, and returns each group's durable state. Throws WalCorruptionError
+   * when acknowledged data is damaged.
+   */
+  static async open(options: WalOptions): Promise<{ wal: Wal; recovered: Map<number, RecoveredGroup> }> {
+    const segmentBytes = options.segmentBytes ?? SEGMENT_BYTES_DEFAULT;
+    if (
+      !Number.isInteger(segmentBytes) ||
+      segmentBytes < SEGMENT_BYTES_MIN ||
+      segmentBytes > SEGMENT_BYTES_MAX
+    ) {
+      throw new Error(
+        `wal: segmentBytes ${segmentBytes} outside [${SEGMENT_BYTES_MIN}, ${SEGMENT_BYTES_MAX}]`,
+      );
+    }
+    await mkdir(options.dir, { recursive: true });
+    const seqs = await listSegments(options.dir);
+    const segments: SegmentInfo[] = [];
+    const replay = new Replay();
+    let tail: SegmentScan | undefined;
+    for (const [i, seq] of seqs.entries()) {
+      const path = join(options.dir, segmentFileName(seq));
+      const buf = await readFile(path);
+      segments.push({ seq, sizeBytes: buf.length, maxIndexByGroup: new Map() });
+      const isLast = i === seqs.length - 1;
+      tail = scanSegment(buf, path, seq, isLast, (r, off) => replay.apply(r, segments, path, off));
+    }
+    const recovered = replay.finish();
+    let wal: Wal;
+    if (tail === undefined) {
+      const first = await prepareSegment(options.dir, 1, segmentBytes);
+      await activateSegment(options.dir, first);
+      segments.push({ seq: 1, sizeBytes: segmentBytes, maxIndexByGroup: new Map() });
+      wal = new Wal(options, segments, { seq: 1, fh: first.fh, dirty: false }, SEGMENT_HEADER_RECORD_BYTES);
+      wal.statsCounters.segmentsCreated++;
+    } else {
+      const seq = seqs[seqs.length - 1]!;
+      const fh = await openLastSegment(join(options.dir, segmentFileName(seq)), tail);
+      wal = new Wal(options, segments, { seq, fh, dirty: false }, tail.endOffset);
+    }
+    wal.adoptRecovered(recovered);
+    wal.startPreparing(wal.writeSeq + 1);
+    return { wal, recovered };
+  }
+
+  private adoptRecovered(recovered: Map<number, RecoveredGroup>): void {
+    for (const [group, g] of recovered) {
+      if (g.hardState !== undefined) this.latestHardState.set(group, g.hardState);
+      if (g.snapshot !== undefined) {
+        this.latestMarker.set(group, g.snapshot);
+        this.durableMarkerIndex.set(group, g.snapshot.index);
+      }
+    }
+  }
+
+  // ---- appends (synchronous, in memory) ---------------------------------------------------------
+
+  /** Appends a contiguous run of entries of one group; a run starting at or below the last index overwrites that suffix. */
+  appendEntries(group: number, entries: readonly Entry[]): void {
+    this.checkUsable();
+    if (entries.length === 0) return;
+    let total = 0;
+    for (const e of entries) total += entryBytes(e) + ENTRIES_RECORD_OVERHEAD_BYTES;
+    this.checkBackpressure(total);
+    let i = 0;
+    let rolledOver = false;
+    // Bounded: each pass either writes >= 1 entry or rolls over once for the current entry.
+    while (i < entries.length) {
+      const room = this.writeCapacity - this.writeEnd - ENTRIES_RECORD_OVERHEAD_BYTES;
+      let j = i;
+      let bytes = 0;
+      while (j < entries.length && bytes + entryBytes(entries[j]!) <= room)
+        bytes += entryBytes(entries[j++]!);
+      if (j === i) {
+        if (rolledOver) {
+          throw new Error(
+            `wal: entry of ${entryBytes(entries[i]!)} bytes cannot fit a ${this.segmentBytes}-byte segment`,
+          );
+        }
+        this.rollover();
+        rolledOver = true;
+        continue;
+      }
+      const from = i;
+      const to = j;
+      this.writeRecord(ENTRIES_RECORD_OVERHEAD_BYTES + bytes, (buf, off) =>
+        encodeEntriesInto(buf, off, group, entries, from, to),
+      );
+      const seg = this.segments[this.segments.length - 1]!;
+      const lastIndex = entries[to - 1]!.index;
+      seg.maxIndexByGroup.set(group, Math.max(seg.maxIndexByGroup.get(group) ?? 0, lastIndex));
+      i = j;
+      rolledOver = false;
+    }
+  }
+
+  appendHardState(group: number, hardState: HardState): void {
+    this.checkUsable();
+    this.appendRecord({ type: 'hardState', group, hardState }, hardStateRecordBytes(hardState));
+    this.latestHardState.set(group, hardState);
+  }
+
+  /**
+   * Records that the group's log up to `index` is covered by a durable snapshot (write the snapshot file
+   * first). discardLog: the snapshot was installed from a leader and replaces the whole log.
+   */
+  appendSnapshotMarker(group: number, index: Index, term: Term, discardLog: boolean): void {
+    this.checkUsable();
+    const prev = this.latestMarker.get(group);
+    if (prev !== undefined && index < prev.index) {
+      throw new Error(`wal: snapshot marker of group ${group} moves back from ${prev.index} to ${index}`);
+    }
+    this.appendRecord(
+      { type: 'snapshotMarker', group, index, term, discardLog },
+      SNAPSHOT_MARKER_RECORD_BYTES,
+    );
+    this.latestMarker.set(group, { index, term });
+    this.markerUpdates.push({ group, index, discardLog, seq: this.writeSeq });
+  }
+
+  private appendRecord(record: WalRecord, bytes: number): void {
+    this.checkBackpressure(bytes);
+    if (this.writeEnd + bytes > this.writeCapacity) this.rollover();
+    if (this.writeEnd + bytes > this.writeCapacity) {
+      throw new Error(`wal: record of ${bytes} bytes cannot fit a ${this.segmentBytes}-byte segment`);
+    }
+    this.writeRecord(bytes, (buf, off) => encodeRecordInto(buf, off, record));
+  }
+
+  /** Encodes `bytes` bytes at the logical write position. Invariant: they fit in the write segment. */
+  private writeRecord(bytes: number, encode: (buf: Buffer, off: number) => number): void {
+    if (this.writeEnd + bytes > this.writeCapacity) {
+      throw new Error(
+        `wal: record of ${bytes} bytes at ${this.writeEnd} overflows segment of ${this.writeCapacity}`,
+      );
+    }
+    let chunk = this.pending[this.pending.length - 1];
+    if (chunk === undefined || chunk.seq !== this.writeSeq) {
+      chunk = { seq: this.writeSeq, fileOffset: this.writeEnd, buffer: new AppendBuffer() };
+      this.pending.push(chunk);
+    }
+    if (chunk.fileOffset + chunk.buffer.sizeBytes !== this.writeEnd) {
+      throw new Error(
+        `wal: pending chunk ends at ${chunk.fileOffset + chunk.buffer.sizeBytes}, log at ${this.writeEnd}`,
+      );
+    }
+    const { buf, offset } = chunk.buffer.reserve(bytes);
+    const end = encode(buf, offset);
+    if (end - offset !== bytes) throw new Error(`wal: encoded ${end - offset} bytes, expected ${bytes}`);
+    chunk.buffer.commit(end);
+    this.writeEnd += bytes;
+    this.pendingBytes += bytes;
+  }
+
+  /** Starts the next segment (in memory; the I/O lane creates it) with a checkpoint of every group. */
+  private rollover(): void {
+    const seq = this.writeSeq + 1;
+    this.segments.push({ seq, sizeBytes: this.segmentBytes, maxIndexByGroup: new Map() });
+    this.writeSeq = seq;
+    this.writeCapacity = this.segmentBytes;
+    this.writeEnd = SEGMENT_HEADER_RECORD_BYTES;
+    for (const [group, hardState] of this.latestHardState) {
+      const record: WalRecord = { type: 'hardState', group, hardState };
+      this.writeRecord(hardStateRecordBytes(hardState), (buf, off) => encodeRecordInto(buf, off, record));
+    }
+    for (const [group, m] of this.latestMarker) {
+      // As a compaction marker: the discard (if any) already happened before this point in the log.
+      const record: WalRecord = {
+        type: 'snapshotMarker',
+        group,
+        index: m.index,
+        term: m.term,
+        discardLog: false,
+      };
+      this.writeRecord(SNAPSHOT_MARKER_RECORD_BYTES, (buf, off) => encodeRecordInto(buf, off, record));
+    }
+  }
+
+  private checkUsable(): void {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.closed) throw new Error(`wal: ${this.dir} is closed`);
+  }
+
+  private checkBackpressure(bytes: number): void {
+    if (this.pendingBytes + bytes > this.pendingBytesMax) {
+      throw new WalBackpressureError(this.pendingBytes + bytes, this.pendingBytesMax);
+    }
+  }
+
+  // ---- sync (group commit) ----------------------------------------------------------------------
+
+  /**
+   * Resolves once everything appended before this call, by every group, is written and fdatasynced.
+   * Calls made while a sync is in flight share the next one. Rejects with WalFailedError on I/O failure
+   * (after which the log refuses all use).
+   */
+  sync(): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new Error(`wal: ${this.dir} is closed`));
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.waiting.push({ promise, resolve, reject });
+    this.driving ??= this.drive();
+    return promise;
+  }
+
+  /** The I/O lane. Never rejects: failures are delivered to the waiting callers. */
+  private async drive(): Promise<void> {
+    try {
+      // Bounded by the callers: each round takes every caller waiting when it starts.
+      while (this.waiting.length > 0) {
+        const batch = this.waiting;
+        this.waiting = [];
+        try {
+          await this.flushRound();
+          // Before resolving, so that callers see a deterministic set of segments; it is rare (once per
+          // segment's worth of appends) and costs an unlink and a directory fsync.
+          await this.releaseObsoleteSegments();
+          for (const d of batch) d.resolve();
+        } catch (e) {
+          this.failure ??= new WalFailedError(this.dir, e);
+          for (const d of batch) d.reject(this.failure);
+          for (const d of this.waiting) d.reject(this.failure);
+          this.waiting = [];
+        }
+      }
+    } finally {
+      this.driving = undefined;
+    }
+  }
+
+  private async flushRound(): Promise<void> {
+    const chunks = this.pending;
+    const markers = this.markerUpdates;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.markerUpdates = [];
+    for (const chunk of chunks) {
+      if (chunk.seq !== this.file.seq) await this.switchTo(chunk.seq);
+      await this.writeChunk(chunk);
+    }
+    if (this.file.dirty) await this.datasyncFile();
+    this.statsCounters.syncRounds++;
+    for (const m of markers) this.markDurable(m);
+  }
+
+  private async writeChunk(chunk: PendingChunk): Promise<void> {
+    const views = chunk.buffer.views();
+    const total = chunk.buffer.sizeBytes;
+    this.file.dirty = true;
+    let { bytesWritten } = await this.file.fh.writev(views, chunk.fileOffset);
+    this.statsCounters.writes++;
+    if (bytesWritten < total) {
+      // Short writes are rare for regular files; finish with plain writes (bounded by the byte count).
+      const rest = Buffer.concat(views);
+      for (let attempt = 0; bytesWritten < total; attempt++) {
+        if (attempt > 64) throw new Error(`wal: short writes stuck at ${bytesWritten} of ${total} bytes`);
+        const r = await this.file.fh.write(
+          rest,
+          bytesWritten,
+          total - bytesWritten,
+          chunk.fileOffset + bytesWritten,
+        );
+        bytesWritten += r.bytesWritten;
+        this.statsCounters.writes++;
+      }
+    }
+    this.statsCounters.bytesWritten += total;
+  }
+
+  private async datasyncFile(): Promise<void> {
+    await this.file.fh.datasync();
+    this.statsCounters.fdatasyncs++;
+    this.file.dirty = false;
+  }
+
+  /**
+   * Moves the I/O lane to segment `seq`. The current segment is fdatasynced first, so a segment is
+   * complete on disk before its successor holds any record (recovery relies on it: only the last
+   * segment can have a torn tail).
+   */
+  private async switchTo(seq: number): Promise<void> {
+    if (seq !== this.file.seq + 1) throw new Error(`wal: switching from segment ${this.file.seq} to ${seq}`);
+    if (this.file.dirty) await this.datasyncFile();
+    const prepared = this.prepared;
+    this.prepared = undefined;
+    const next = await (prepared?.seq === seq
+      ? prepared.promise
+      : prepareSegment(this.dir, seq, this.segmentBytes));
+    await activateSegment(this.dir, next);
+    await this.file.fh.close();
+    this.file = { seq, fh: next.fh, dirty: false };
+    this.statsCounters.segmentsCreated++;
+    this.startPreparing(seq + 1);
+  }
+
+  private startPreparing(seq: number): void {
+    const promise = prepareSegment(this.dir, seq, this.segmentBytes);
+    promise.catch(() => {}); // surfaced when switchTo awaits it
+    this.prepared = { seq, promise };
+  }
+
+  // ---- release ------------------------------------------------------------------------------------
+
+  private markDurable(m: MarkerUpdate): void {
+    this.durableMarkerIndex.set(m.group, Math.max(this.durableMarkerIndex.get(m.group) ?? 0, m.index));
+    if (!m.discardLog) return;
+    // An installed snapshot replaced the group's whole log: its entries in earlier segments are obsolete.
+    for (const seg of this.segments) if (seg.seq < m.seq) seg.maxIndexByGroup.delete(m.group);
+  }
+
+  /** Groups whose entries keep the oldest segment alive (snapshot them to release it), with the index needed. */
+  pinningGroups(): { group: number; index: number }[] {
+    const oldest = this.segments[0];
+    if (oldest === undefined || this.segments.length < 2) return [];
+    const out: { group: number; index: number }[] = [];
+    for (const [group, max] of oldest.maxIndexByGroup) {
+      if (max > (this.durableMarkerIndex.get(group) ?? 0)) out.push({ group, index: max });
+    }
+    return out;
+  }
+
+  /**
+   * Deletes the oldest segments while every entry in them is covered by a durable marker. Only a prefix
+   * is released (a later segment may truncate entries of an earlier one), and only segments before the
+   * one being written, whose checkpoint of hard states and markers is therefore durable.
+   */
+  private async releaseObsoleteSegments(): Promise<void> {
+    let released = 0;
+    // Bounded by the number of segments.
+    while (this.segments.length > 1) {
+      const oldest = this.segments[0]!;
+      if (oldest.seq >= this.file.seq || this.pinningGroups().length > 0) break;
+      await unlink(join(this.dir, segmentFileName(oldest.seq)));
+      this.segments.shift();
+      released++;
+    }
+    if (released > 0) {
+      await syncDir(this.dir);
+      this.statsCounters.segmentsReleased += released;
+    }
+  }
+
+  // ---- inspection and shutdown --------------------------------------------------------------------
+
+  stats(): WalStats {
+    return { ...this.statsCounters };
+  }
+
+  /** Where the next record will go (segment and byte offset), counting unsynced appends. */
+  writePosition(): { seq: number; offsetBytes: number } {
+    return { seq: this.writeSeq, offsetBytes: this.writeEnd };
+  }
+
+  /** Sequence numbers of the segments currently kept (the last may not be on disk yet). */
+  segmentSeqs(): number[] {
+    return this.segments.map((s) => s.seq);
+  }
+
+  /** Syncs what is pending, then closes the files. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    let error: unknown;
+    if (this.failure === undefined) await this.sync().catch((e: unknown) => (error = e));
+    this.closed = true;
+    await this.driving;
+    await this.file.fh.close().catch(() => {});
+    const prepared = this.prepared;
+    this.prepared = undefined;
+    if (prepared !== undefined) await prepared.promise.then((p) => p.fh.close()).catch(() => {});
+    if (error !== undefined) throw error;
+  }
+}
+
+// ---- file helpers ---------------------------------------------------------------------------------
+
+/** Sorted sequence numbers of the segment files in dir; removes leftover temporary files. */
+async function listSegments(dir: string): Promise<number[]> {
+  const seqs: number[] = [];
+  for (const name of await readdir(dir)) {
+    if (name.endsWith('.wal.tmp')) await unlink(join(dir, name));
+    const m = SEGMENT_NAME.exec(name);
+    if (m?.[1] !== undefined) seqs.push(Number(m[1]));
+  }
+  seqs.sort((a, b) => a - b);
+  for (let i = 1; i < seqs.length; i++) {
+    if (seqs[i] !== seqs[i - 1]! + 1) {
+      const missing = join(dir, segmentFileName(seqs[i - 1]! + 1));
+      throw new WalCorruptionError(missing, 0, 'segment file is missing between two existing segments');
+    }
+  }
+  return seqs;
+}
+
+/** Zero-fills a new segment under a temporary name, writes its header, and fdatasyncs it. */
+async function prepareSegment(dir: string, seq: number, sizeBytes: number): Promise<PreparedSegment> {
+  const tmpPath = join(dir, `${segmentFileName(seq)}.tmp`);
+  const fh = await open(tmpPath, 'w+');
+  try {
+    const zero = Buffer.alloc(Math.min(ZERO_FILL_BYTES, sizeBytes));
+    for (let off = 0; off < sizeBytes; off += zero.length) {
+      await fh.write(zero, 0, Math.min(zero.length, sizeBytes - off), off);
+    }
+    const header = encodeRecord({ type: 'segmentHeader', seq });
+    await fh.write(header, 0, header.length, 0);
+    await fh.datasync();
+    return { seq, tmpPath, fh };
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+}
+
+/** Gives a prepared segment its real name, durably. */
+async function activateSegment(dir: string, prepared: PreparedSegment): Promise<void> {
+  await rename(prepared.tmpPath, join(dir, segmentFileName(prepared.seq)));
+  await syncDir(dir);
+}
+
+/** Opens the last segment for appending, zeroing a torn tail first so that only zeroes follow the end. */
+async function openLastSegment(path: string, tail: SegmentScan): Promise<FileHandle> {
+  const fh = await open(path, 'r+');
+  if (tail.tornEndOffset > tail.endOffset) {
+    const zero = Buffer.alloc(tail.tornEndOffset - tail.endOffset);
+    await fh.write(zero, 0, zero.length, tail.endOffset);
+    await fh.datasync();
+  }
+  return fh;
+}
+
+/** fsync of a directory makes creations, renames and deletions in it durable. */
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
