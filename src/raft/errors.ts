@@ -1,0 +1,73 @@
+// The two error channels of the core. A broken invariant is a bug: `assert` throws a plain Error
+// carrying the values involved. An expected failure (no leader, too many uncommitted bytes, a
+// compacted index) is a typed error with a stable `code` that callers may switch on.
+
+import type { NodeId } from './types.ts';
+
+/** Throws when an invariant does not hold; `message` should carry the offending values. */
+export function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`raft invariant violated: ${message}`);
+}
+
+export type ProposalDropReason =
+  | 'noLeader'
+  | 'notLeader'
+  | 'transferring'
+  | 'uncommittedBytesExceeded'
+  | 'confChangeInFlight'
+  | 'noOwnTermEntryCommitted'
+  | 'invalidConfChange';
+
+/** A proposal (or conf change) was not accepted; retry later, possibly at `leader`. */
+export class ProposalDroppedError extends Error {
+  override readonly name = 'ProposalDroppedError';
+  readonly code = 'PROPOSAL_DROPPED';
+  readonly reason: ProposalDropReason;
+  /** Hint: the leader this node knows of, NO_NODE ('') if none. */
+  readonly leader: NodeId;
+
+  constructor(reason: ProposalDropReason, leader: NodeId, detail = '') {
+    super(`proposal dropped: ${reason}${detail === '' ? '' : ` (${detail})`}`);
+    this.reason = reason;
+    this.leader = leader;
+  }
+}
+
+/** The requested index lies at or before the storage's compaction point. */
+export class CompactedError extends Error {
+  override readonly name = 'CompactedError';
+  readonly code = 'LOG_COMPACTED';
+  constructor(index: number, firstIndex: number) {
+    super(`index ${index} is compacted (first available index is ${firstIndex})`);
+  }
+}
+
+/** The requested index lies beyond the last stored entry. */
+export class UnavailableError extends Error {
+  override readonly name = 'UnavailableError';
+  readonly code = 'LOG_UNAVAILABLE';
+  constructor(index: number, lastIndex: number) {
+    super(`index ${index} is unavailable (last index is ${lastIndex})`);
+  }
+}
+
+/** A snapshot older than the one already held was offered to storage. */
+export class SnapshotOutOfDateError extends Error {
+  override readonly name = 'SnapshotOutOfDateError';
+  readonly code = 'SNAPSHOT_OUT_OF_DATE';
+  constructor(offered: number, held: number) {
+    super(`snapshot at index ${offered} is older than the held snapshot at index ${held}`);
+  }
+}
+
+/** A membership change that cannot be applied to the current configuration. */
+export class ConfChangeError extends Error {
+  override readonly name = 'ConfChangeError';
+  readonly code = 'INVALID_CONF_CHANGE';
+}
+
+/** Config values that do not make sense together. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'INVALID_CONFIG';
+}

@@ -1,0 +1,97 @@
+// Membership changes (§6 of the Raft paper, etcd's joint consensus). A change is proposed as a
+// 'confChange' entry and takes effect when the driver applies it (applyConfChange). At most one
+// change is in flight; a leader proposes one only after an entry of its own term committed.
+
+import { type ChangeResult, Changer } from './confchange/changer.ts';
+import { decodeConfChange, encodeConfChange } from './confchange-codec.ts';
+import { ConfChangeError, type ProposalDropReason } from './errors.ts';
+import { emptyMessage } from './messages.ts';
+import type { Raft } from './raft.ts';
+import { bcastAppend, maybeCommit, maybeSendAppend } from './replication.ts';
+import { isJoint } from './tracker/tracker.ts';
+import type { ConfChange, ConfState, Entry, NodeId } from './types.ts';
+import { index, term } from './types.ts';
+
+/** Computes the configuration a change leads to, or throws ConfChangeError. */
+export function computeConfChange(r: Raft, cc: ConfChange): ChangeResult {
+  const changer = new Changer(r.prs, r.log.lastIndex());
+  if (cc.changes.length === 0) return changer.leaveJoint();
+  // Like etcd: several changes at once (or an explicit request) go through a joint config.
+  if (cc.transition === 'explicit' || cc.changes.length > 1)
+    return changer.enterJoint(cc.transition === 'auto', cc.changes);
+  return changer.simple(cc.changes);
+}
+
+/** Leader: why a proposed conf change must be refused now, if it must. */
+export function checkConfChangeProposal(r: Raft, data: Uint8Array): ProposalDropReason | undefined {
+  // Until an entry of this term commits, the leader may not know the latest configuration.
+  if (!r.committedEntryInCurrentTerm()) return 'noOwnTermEntryCommitted';
+  if (r.pendingConfIndex > r.log.applied) return 'confChangeInFlight';
+  let cc: ConfChange;
+  try {
+    cc = decodeConfChange(data);
+  } catch (e) {
+    if (e instanceof ConfChangeError) return 'invalidConfChange';
+    throw e;
+  }
+  const joint = isJoint(r.prs.config);
+  const leaving = cc.changes.length === 0;
+  // A joint configuration is itself a change in flight until it is left.
+  if (joint && !leaving) return 'confChangeInFlight';
+  if (!joint && leaving) return 'invalidConfChange';
+  try {
+    computeConfChange(r, cc);
+  } catch (e) {
+    if (e instanceof ConfChangeError) return 'invalidConfChange';
+    throw e;
+  }
+  return undefined;
+}
+
+/** Applies a committed conf change (called by the driver when it applies the entry). */
+export function applyConfChangeEntry(r: Raft, cc: ConfChange): ConfState {
+  switchToConfig(r, computeConfChange(r, cc));
+  return r.prs.confState();
+}
+
+/** Installs a new configuration and does what it implies for the leader. */
+export function switchToConfig(r: Raft, next: ChangeResult): void {
+  r.prs.install(next.config, next.progress);
+  const self = r.prs.progress.get(r.id);
+  r.isLearner = self !== undefined && self.isLearner;
+  if ((self === undefined || r.isLearner) && r.role === 'leader') {
+    // Removed (or demoted): stop leading once the change is applied, handing over to the most
+    // up-to-date voter so the group does not wait for an election timeout.
+    handOver(r);
+    r.becomeFollower(r.term, '' as NodeId);
+    return;
+  }
+  if (r.role !== 'leader' || next.config.incoming.size === 0) return;
+  // The quorum changed: something may now be committed, and new members need appends.
+  if (maybeCommit(r)) bcastAppend(r);
+  else for (const id of r.prs.ids) if (id !== r.id) maybeSendAppend(r, id, false);
+  if (r.leadTransferee !== '' && !r.prs.isVoter(r.leadTransferee)) r.abortLeaderTransfer();
+}
+
+function handOver(r: Raft): void {
+  const last = r.log.lastIndex();
+  for (const id of r.prs.voterIds()) {
+    if (id !== r.id && r.prs.progress.get(id)!.match === last) {
+      r.sendTimeoutNow(id);
+      return;
+    }
+  }
+}
+
+/** Leader: proposes leaving an auto-leave joint configuration once entering it was applied. */
+export function maybeAutoLeave(r: Raft): void {
+  if (r.role !== 'leader' || !r.prs.config.autoLeave || r.log.applied < r.pendingConfIndex) return;
+  const leave: Entry = {
+    term: term(0),
+    index: index(0),
+    type: 'confChange',
+    data: encodeConfChange({ changes: [], transition: 'auto' }),
+  };
+  // May be refused (e.g. during a transfer); it is retried on every tick and apply.
+  r.step(emptyMessage({ type: 'prop', from: r.id, to: r.id, entries: [leave] }));
+}

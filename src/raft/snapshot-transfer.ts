@@ -1,0 +1,156 @@
+// InstallSnapshot in chunks. The leader sends a follower that needs compacted entries its latest
+// snapshot as 'snap' messages of at most snapshotChunkBytesMax bytes, all at once; the follower
+// assembles them strictly in order (out-of-order and duplicate chunks are ignored) and restores
+// on the last one. A lost chunk stalls the assembly: the leader restarts the transfer on a
+// failed reportSnapshot or after SNAPSHOT_TIMEOUT_ELECTIONS election timeouts.
+
+import { restoreConfState } from './confchange/restore.ts';
+import { assert } from './errors.ts';
+import { switchToConfig } from './membership.ts';
+import type { Raft } from './raft.ts';
+import type { Progress } from './tracker/progress.ts';
+import type { Message, NodeId, Snapshot, SnapshotMetadata, Term } from './types.ts';
+import { index } from './types.ts';
+
+/** A transfer not acknowledged within this many election timeouts is restarted. */
+export const SNAPSHOT_TIMEOUT_ELECTIONS = 3;
+
+/** Follower: a snapshot being received. Invariant: receivedBytes === sum of parts' lengths. */
+export interface SnapshotAssembly {
+  readonly from: NodeId;
+  readonly term: Term;
+  readonly metadata: SnapshotMetadata;
+  readonly totalBytes: number;
+  readonly parts: Uint8Array[];
+  receivedBytes: number;
+}
+
+/** Leader: sends the snapshot to a follower whose next entries are compacted. */
+export function maybeSendSnapshot(r: Raft, to: NodeId, pr: Progress): boolean {
+  // Snapshots are large: only send to a follower known to be alive.
+  if (!pr.recentActive) return false;
+  const snap = r.log.snapshot();
+  assert(
+    snap.metadata.index > 0,
+    `need a snapshot for ${to} but the log holds none (first index ${r.log.firstIndex()})`,
+  );
+  pr.becomeSnapshot(snap.metadata.index);
+  sendSnapshotChunks(r, to, snap);
+  return true;
+}
+
+function sendSnapshotChunks(r: Raft, to: NodeId, snap: Snapshot): void {
+  const total = snap.data.byteLength;
+  const chunkMax = r.cfg.snapshotChunkBytesMax;
+  let offset = 0;
+  do {
+    const end = Math.min(total, offset + chunkMax);
+    const m = r.message('snap', to);
+    m.snapshot = {
+      metadata: snap.metadata,
+      offset,
+      data: snap.data.subarray(offset, end),
+      totalBytes: total,
+      done: end === total,
+    };
+    r.send(m);
+    offset = end;
+  } while (offset < total);
+}
+
+/** Leader, every tick: restarts transfers that were not acknowledged in time. */
+export function tickSnapshotTransfers(r: Raft): void {
+  const timeoutTicks = SNAPSHOT_TIMEOUT_ELECTIONS * r.cfg.electionTick;
+  for (const id of r.prs.ids) {
+    const pr = r.prs.progress.get(id)!;
+    if (pr.state !== 'snapshot') continue;
+    pr.snapshotTicks++;
+    if (pr.snapshotTicks < timeoutTicks) continue;
+    pr.pendingSnapshot = index(0);
+    pr.becomeProbe(); // the next heartbeat response re-probes and re-sends if still needed
+  }
+}
+
+/** Leader: the driver reports whether sending the snapshot succeeded. */
+export function handleSnapStatus(m: Message, pr: Progress): void {
+  if (pr.state !== 'snapshot') return;
+  if (m.reject) pr.pendingSnapshot = index(0);
+  pr.becomeProbe();
+  // Wait for the follower's appResp (success) or a heartbeat interval (failure) before sending more.
+  pr.msgAppFlowPaused = true;
+}
+
+/** Follower: one chunk of a snapshot. */
+export function handleSnapshotChunk(r: Raft, m: Message): void {
+  const chunk = m.snapshot;
+  assert(chunk !== undefined, `'snap' message from ${m.from} without a chunk`);
+  let a = r.assembly;
+  const same =
+    a !== undefined &&
+    a.from === m.from &&
+    a.term === m.term &&
+    a.metadata.index === chunk.metadata.index &&
+    a.metadata.term === chunk.metadata.term &&
+    a.totalBytes === chunk.totalBytes;
+  if (!same) {
+    if (chunk.offset !== 0) return; // the start of this transfer was lost: wait for a restart
+    a = {
+      from: m.from,
+      term: m.term,
+      metadata: chunk.metadata,
+      totalBytes: chunk.totalBytes,
+      parts: [],
+      receivedBytes: 0,
+    };
+    r.assembly = a;
+  }
+  assert(a !== undefined, 'snapshot assembly missing');
+  // Duplicates (offset below) and chunks after a gap (offset above) are ignored; a restarted
+  // transfer of the same snapshot resumes where this assembly stands.
+  if (chunk.offset !== a.receivedBytes) return;
+  assert(
+    a.receivedBytes + chunk.data.byteLength <= a.totalBytes,
+    `snapshot chunk overflows: ${a.receivedBytes}+${chunk.data.byteLength} > ${a.totalBytes}`,
+  );
+  a.parts.push(chunk.data);
+  a.receivedBytes += chunk.data.byteLength;
+  if (!chunk.done) return;
+  assert(a.receivedBytes === a.totalBytes, `snapshot done at ${a.receivedBytes} of ${a.totalBytes} bytes`);
+  r.assembly = undefined;
+  handleSnapshot(r, m.from, { metadata: a.metadata, data: concat(a.parts, a.totalBytes) });
+}
+
+function concat(parts: readonly Uint8Array[], totalBytes: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(totalBytes);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+function handleSnapshot(r: Raft, from: NodeId, snap: Snapshot): void {
+  const resp = r.message('appResp', from);
+  resp.index = restore(r, snap) ? r.log.lastIndex() : r.log.committed;
+  r.send(resp);
+}
+
+/** Replaces log and membership by the snapshot; false if it brings nothing new. */
+function restore(r: Raft, snap: Snapshot): boolean {
+  const { index: at, term: t, confState: cs } = snap.metadata;
+  if (at <= r.log.committed) return false;
+  assert(r.role === 'follower', `${r.id} restoring a snapshot as ${r.role}`);
+  const member = cs.voters.includes(r.id) || cs.learners.includes(r.id) || cs.votersOutgoing.includes(r.id);
+  // A snapshot that does not list us would leave us outside any configuration: refuse it.
+  if (!member) return false;
+  if (r.log.matchTerm(at, t)) {
+    // We already hold this prefix: just fast-forward the commit index.
+    r.log.commitTo(at);
+    return false;
+  }
+  r.log.restore(snap);
+  switchToConfig(r, restoreConfState(r.prs, cs, r.log.lastIndex()));
+  return true;
+}

@@ -1,0 +1,120 @@
+// The leader's view of one follower: how far its log matches, what to send next, and how fast.
+//   probe:     send one append per heartbeat interval until the match point is found;
+//   replicate: stream appends optimistically, bounded by Inflights;
+//   snapshot:  a snapshot is on its way; send nothing else until it is acknowledged.
+
+import { assert } from '../errors.ts';
+import type { Index } from '../types.ts';
+import { index } from '../types.ts';
+import type { Inflights } from './inflights.ts';
+
+export type ProgressState = 'probe' | 'replicate' | 'snapshot';
+
+export class Progress {
+  /** Highest index known to match the leader's log. Invariant: match < next. */
+  match: Index;
+  /** Next index to send. */
+  next: Index;
+  state: ProgressState = 'probe';
+  /** In snapshot state: the index of the snapshot being sent. */
+  pendingSnapshot: Index = index(0);
+  /** Ticks spent in snapshot state; the transfer restarts when it reaches the timeout. */
+  snapshotTicks = 0;
+  /** Heard from since the last quorum check. */
+  recentActive = false;
+  /** probe: one append is outstanding; replicate: the Inflights are full. */
+  msgAppFlowPaused = false;
+  readonly inflights: Inflights;
+  isLearner: boolean;
+
+  constructor(next: Index, inflights: Inflights, isLearner: boolean) {
+    this.match = index(0);
+    this.next = next;
+    this.inflights = inflights;
+    this.isLearner = isLearner;
+    assert(next > 0, `progress next ${next} must be positive`);
+  }
+
+  private resetState(state: ProgressState): void {
+    this.msgAppFlowPaused = false;
+    this.pendingSnapshot = index(0);
+    this.snapshotTicks = 0;
+    this.state = state;
+    this.inflights.reset();
+  }
+
+  /** Forgets everything learned about the follower (new term as leader): probe from `next`. */
+  resetTo(next: Index, match: Index): void {
+    this.resetState('probe');
+    this.recentActive = false;
+    this.match = match;
+    this.next = next;
+    assert(match < next, `progress reset with match ${match} >= next ${next}`);
+  }
+
+  becomeProbe(): void {
+    // After a snapshot, the follower has at least the snapshot: probe just after it.
+    const after =
+      this.state === 'snapshot' ? Math.max(this.match + 1, this.pendingSnapshot + 1) : this.match + 1;
+    this.resetState('probe');
+    this.next = index(after);
+  }
+
+  becomeReplicate(): void {
+    this.resetState('replicate');
+    this.next = index(this.match + 1);
+  }
+
+  becomeSnapshot(snapshotIndex: Index): void {
+    this.resetState('snapshot');
+    this.pendingSnapshot = snapshotIndex;
+    this.next = index(snapshotIndex + 1);
+  }
+
+  /** Bookkeeping after an append with `count` entries (last one `lastIndex`) was sent. */
+  sentEntries(count: number, lastIndex: Index, sizeBytes: number): void {
+    if (this.state === 'replicate') {
+      if (count > 0) {
+        this.next = index(lastIndex + 1);
+        this.inflights.add(lastIndex, sizeBytes);
+      }
+      this.msgAppFlowPaused = this.inflights.full();
+    } else {
+      assert(this.state === 'probe', `sending entries in state ${this.state}`);
+      if (count > 0) this.msgAppFlowPaused = true;
+    }
+  }
+
+  /** An acknowledgement up to n arrived; false if it is stale. */
+  maybeUpdate(n: Index): boolean {
+    if (n <= this.match) return false;
+    this.match = n;
+    if (this.next <= n) this.next = index(n + 1);
+    this.msgAppFlowPaused = false;
+    return true;
+  }
+
+  /**
+   * A rejection of the append at `rejected` arrived, with the follower's hint that its log may
+   * match up to `matchHint`. Returns false if the rejection is stale.
+   */
+  maybeDecrTo(rejected: Index, matchHint: Index): boolean {
+    if (this.state === 'replicate') {
+      if (rejected <= this.match) return false;
+      this.next = index(this.match + 1);
+      return true;
+    }
+    if (this.next - 1 !== rejected) return false;
+    this.next = index(Math.max(Math.min(rejected, matchHint + 1), this.match + 1));
+    this.msgAppFlowPaused = false;
+    return true;
+  }
+
+  isPaused(): boolean {
+    return this.state === 'snapshot' || this.msgAppFlowPaused;
+  }
+
+  toString(): string {
+    return `${this.state} match=${this.match} next=${this.next}${this.isLearner ? ' learner' : ''}`;
+  }
+}
