@@ -14,6 +14,7 @@ import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises
 import { join } from 'node:path';
 import type { Entry, HardState, Index, Term } from '../raft/types.ts';
 import { AppendBuffer } from './append-buffer.ts';
+import { syncDir } from './fs-util.ts';
 import {
   ENTRIES_RECORD_OVERHEAD_BYTES,
   encodeEntriesInto,
@@ -572,14 +573,4 @@ async function openLastSegment(path: string, tail: SegmentScan): Promise<FileHan
     await fh.datasync();
   }
   return fh;
-}
-
-/** fsync of a directory makes creations, renames and deletions in it durable. */
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { Snapshot } from '../raft/types.ts';
+import { index, nodeId, term } from '../raft/types.ts';
+import {
+  SnapshotCorruptionError,
+  SnapshotMissingError,
+  SnapshotStore,
+  snapshotFileName,
+} from './snapshots.ts';
+import { withTempDir } from './test-helpers.ts';
+
+function snap(i: number, t: number, fill: number, bytes = 1000): Snapshot {
+  return {
+    metadata: {
+      index: index(i),
+      term: term(t),
+      confState: {
+        voters: [nodeId('a'), nodeId('b'), nodeId('ç')],
+        votersOutgoing: [],
+        learners: [nodeId('d')],
+        learnersNext: [],
+        autoLeave: i % 2 === 0,
+      },
+    },
+    data: Buffer.alloc(bytes, fill),
+  };
+}
+
+function plain(s: Snapshot | undefined): unknown {
+  if (s === undefined) return undefined;
+  return {
+    metadata: { ...s.metadata, confState: { ...s.metadata.confState } },
+    data: Buffer.from(s.data).toString('hex'),
+  };
+}
+
+test('snapshots round-trip, the newest two per group are kept, and a reopened store finds them', async () => {
+  await withTempDir(async (dir) => {
+    const store = await SnapshotStore.open(dir);
+    assert.equal(await store.loadLatest(1), undefined);
+    await store.save(1, snap(10, 1, 1));
+    await store.save(2, snap(5, 1, 2));
+    await store.save(1, snap(20, 2, 3));
+    await store.save(1, snap(30, 2, 4, 0));
+    assert.deepEqual(store.indexes(1), [20, 30]);
+    const reopened = await SnapshotStore.open(dir);
+    assert.deepEqual(reopened.indexes(1), [20, 30]);
+    assert.deepEqual(reopened.groups(), [1, 2]);
+    assert.deepEqual(plain(await reopened.loadLatest(1)), plain(snap(30, 2, 4, 0)));
+    assert.deepEqual(plain(await reopened.load(1, 20)), plain(snap(20, 2, 3)));
+    assert.deepEqual(plain(await reopened.loadLatest(2)), plain(snap(5, 1, 2)));
+    await assert.rejects(reopened.load(1, 10), SnapshotMissingError);
+    const files = (await readdir(dir)).sort();
+    assert.deepEqual(files, [snapshotFileName(1, 20), snapshotFileName(1, 30), snapshotFileName(2, 5)]);
+    await assert.rejects(reopened.save(1, snap(25, 2, 0)), /older than kept/);
+  });
+});
+
+test('a corrupt newest snapshot falls back to the previous one; with none valid it is an error naming the file', async () => {
+  await withTempDir(async (dir) => {
+    const store = await SnapshotStore.open(dir);
+    await store.save(7, snap(10, 1, 1));
+    await store.save(7, snap(20, 1, 2));
+    const newest = join(dir, snapshotFileName(7, 20));
+    const bytes = await readFile(newest);
+    bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0x10;
+    await writeFile(newest, bytes);
+    assert.deepEqual(plain(await store.loadLatest(7)), plain(snap(10, 1, 1)));
+    await assert.rejects(store.load(7, 20), SnapshotCorruptionError);
+
+    const older = join(dir, snapshotFileName(7, 10));
+    await writeFile(older, (await readFile(older)).subarray(0, 30));
+    await assert.rejects(store.loadLatest(7), (e: unknown) => {
+      assert.ok(e instanceof SnapshotCorruptionError);
+      assert.equal(e.code, 'SNAPSHOT_CORRUPT');
+      assert.equal(e.file, newest);
+      assert.match(e.message, /re-add the node/);
+      return true;
+    });
+  });
+});
+
+test('a temporary file left by a crash is removed on open and never loaded', async () => {
+  await withTempDir(async (dir) => {
+    const store = await SnapshotStore.open(dir);
+    await store.save(3, snap(10, 1, 1));
+    await writeFile(join(dir, `${snapshotFileName(3, 99)}.tmp`), Buffer.alloc(50, 9));
+    const reopened = await SnapshotStore.open(dir);
+    assert.deepEqual(reopened.indexes(3), [10]);
+    assert.deepEqual(await readdir(dir), [snapshotFileName(3, 10)]);
+    await reopened.removeGroup(3);
+    assert.deepEqual(await readdir(dir), []);
+  });
+});

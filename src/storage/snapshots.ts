@@ -1,0 +1,259 @@
+// Per-group snapshot files. A snapshot is written to a temporary name, fdatasynced, renamed into place,
+// and the directory is fsynced, so a crash leaves either the old set of files or the new one, never a
+// half-written file under a real name. The last two snapshots of each group are kept: the durable log
+// names the one it depends on with a snapshot marker, which is written only after the new file is
+// durable, so the previous file is still needed until that marker is synced.
+//
+// File layout (little-endian):
+//   [u32 magic 'RKVS'][u16 version][u16 reserved=0][u32 group][u64 index][u64 term]
+//   [u32 confStateBytes][u64 dataBytes][confState][data][u32 CRC-32 of everything before it]
+//   confState = 4 lists (voters, votersOutgoing, learners, learnersNext), each [u16 count]{[u16 len][utf8]},
+//               then [u8 autoLeave]
+import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import type { ConfState, Index, NodeId, Snapshot, Term } from '../raft/types.ts';
+import { syncDir } from './fs-util.ts';
+
+const MAGIC = 0x5356_4b52; // 'RKVS' little-endian
+const FORMAT_VERSION = 1;
+const FIXED_HEADER_BYTES = 4 + 2 + 2 + 4 + 8 + 8 + 4 + 8;
+const SNAPSHOTS_KEPT = 2;
+const FILE_NAME = /^snap-(\d{10})-(\d{16})\.snap$/;
+
+export class SnapshotCorruptionError extends Error {
+  override readonly name = 'SnapshotCorruptionError';
+  readonly code = 'SNAPSHOT_CORRUPT';
+  readonly file: string;
+  readonly reason: string;
+
+  constructor(file: string, reason: string) {
+    super(
+      `snapshot file ${file} is corrupt: ${reason}. No older valid snapshot of this group is kept; ` +
+        'move the data directory aside and re-add the node so that it receives a snapshot from the leader.',
+    );
+    this.file = file;
+    this.reason = reason;
+  }
+}
+
+export class SnapshotMissingError extends Error {
+  override readonly name = 'SnapshotMissingError';
+  readonly code = 'SNAPSHOT_MISSING';
+
+  constructor(dir: string, group: number, index: number) {
+    super(
+      `no snapshot of group ${group} at index ${index} in ${dir}, yet the write-ahead log says the log before it ` +
+        'was released: the data directory is incomplete; move it aside and re-add the node.',
+    );
+  }
+}
+
+export function snapshotFileName(group: number, index: number): string {
+  return `snap-${group.toString().padStart(10, '0')}-${index.toString().padStart(16, '0')}.snap`;
+}
+
+export class SnapshotStore {
+  readonly dir: string;
+  /** group -> indexes of its snapshot files, ascending. Invariant: at most SNAPSHOTS_KEPT + 1 during save. */
+  private readonly byGroup: Map<number, number[]>;
+
+  private constructor(dir: string, byGroup: Map<number, number[]>) {
+    this.dir = dir;
+    this.byGroup = byGroup;
+  }
+
+  /** Opens (creating) the snapshot directory; removes temporary files left by a crash. */
+  static async open(dir: string): Promise<SnapshotStore> {
+    await mkdir(dir, { recursive: true });
+    const byGroup = new Map<number, number[]>();
+    for (const name of await readdir(dir)) {
+      if (name.endsWith('.tmp')) {
+        await unlink(join(dir, name));
+        continue;
+      }
+      const m = FILE_NAME.exec(name);
+      if (m === null) continue;
+      const group = Number(m[1]);
+      const list = byGroup.get(group) ?? [];
+      list.push(Number(m[2]));
+      byGroup.set(group, list);
+    }
+    for (const list of byGroup.values()) list.sort((a, b) => a - b);
+    return new SnapshotStore(dir, byGroup);
+  }
+
+  /** Indexes of the group's kept snapshots, ascending. */
+  indexes(group: number): number[] {
+    return [...(this.byGroup.get(group) ?? [])];
+  }
+
+  /** Groups that have at least one snapshot file. */
+  groups(): number[] {
+    return [...this.byGroup.keys()].sort((a, b) => a - b);
+  }
+
+  /**
+   * Durably writes the group's snapshot, then deletes all but the newest two. Saves of one group must
+   * not overlap, and the snapshot index must not be below the newest kept one.
+   */
+  async save(group: number, snapshot: Snapshot): Promise<void> {
+    const list = this.byGroup.get(group) ?? [];
+    const newest = list[list.length - 1];
+    if (newest !== undefined && snapshot.metadata.index < newest) {
+      throw new Error(
+        `snapshots: group ${group} snapshot at ${snapshot.metadata.index} is older than kept ${newest}`,
+      );
+    }
+    const name = snapshotFileName(group, snapshot.metadata.index);
+    const tmp = join(this.dir, `${name}.tmp`);
+    const header = encodeHeader(group, snapshot);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32LE(crc32(snapshot.data, crc32(header)));
+    const fh = await open(tmp, 'w');
+    try {
+      const total = header.length + snapshot.data.length + 4;
+      const { bytesWritten } = await fh.writev([header, snapshot.data, crc], 0);
+      if (bytesWritten !== total)
+        throw new Error(`snapshots: short write ${bytesWritten} of ${total} to ${tmp}`);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, join(this.dir, name));
+    if (newest !== snapshot.metadata.index) list.push(snapshot.metadata.index);
+    this.byGroup.set(group, list);
+    await this.prune(group, list);
+    await syncDir(this.dir);
+  }
+
+  private async prune(group: number, list: number[]): Promise<void> {
+    // Bounded: the list holds at most SNAPSHOTS_KEPT + 1 entries here.
+    while (list.length > SNAPSHOTS_KEPT) {
+      const oldest = list.shift()!;
+      await unlink(join(this.dir, snapshotFileName(group, oldest)));
+    }
+  }
+
+  /** The group's snapshot at exactly `index`. Throws SnapshotMissingError or SnapshotCorruptionError. */
+  async load(group: number, index: number): Promise<Snapshot> {
+    if (!(this.byGroup.get(group) ?? []).includes(index))
+      throw new SnapshotMissingError(this.dir, group, index);
+    const file = join(this.dir, snapshotFileName(group, index));
+    const parsed = decodeSnapshotFile(await readFile(file), group, index);
+    if (typeof parsed === 'string') throw new SnapshotCorruptionError(file, parsed);
+    return parsed;
+  }
+
+  /**
+   * The newest valid snapshot of the group, falling back to the older kept one when the newest is
+   * corrupt; undefined when there is none; SnapshotCorruptionError when none of the kept ones is valid.
+   */
+  async loadLatest(group: number): Promise<Snapshot | undefined> {
+    const list = this.byGroup.get(group) ?? [];
+    let firstError: SnapshotCorruptionError | undefined;
+    for (let i = list.length - 1; i >= 0; i--) {
+      try {
+        return await this.load(group, list[i]!);
+      } catch (e) {
+        if (!(e instanceof SnapshotCorruptionError)) throw e;
+        firstError ??= e;
+      }
+    }
+    if (firstError !== undefined) throw firstError;
+    return undefined;
+  }
+
+  /** Deletes every snapshot of a group (its replica left this node). */
+  async removeGroup(group: number): Promise<void> {
+    for (const i of this.byGroup.get(group) ?? []) await unlink(join(this.dir, snapshotFileName(group, i)));
+    this.byGroup.delete(group);
+    await syncDir(this.dir);
+  }
+}
+
+// ---- encoding ---------------------------------------------------------------------------------------
+
+const LISTS = ['voters', 'votersOutgoing', 'learners', 'learnersNext'] as const;
+
+function encodeHeader(group: number, snapshot: Snapshot): Buffer {
+  const cs = snapshot.metadata.confState;
+  let csBytes = 1;
+  for (const key of LISTS) {
+    csBytes += 2;
+    for (const id of cs[key]) csBytes += 2 + Buffer.byteLength(id, 'utf8');
+  }
+  const buf = Buffer.alloc(FIXED_HEADER_BYTES + csBytes);
+  buf.writeUInt32LE(MAGIC, 0);
+  buf.writeUInt16LE(FORMAT_VERSION, 4);
+  buf.writeUInt32LE(group, 8);
+  writeU64(buf, 12, snapshot.metadata.index);
+  writeU64(buf, 20, snapshot.metadata.term);
+  buf.writeUInt32LE(csBytes, 28);
+  writeU64(buf, 32, snapshot.data.length);
+  let p = FIXED_HEADER_BYTES;
+  for (const key of LISTS) {
+    const ids = cs[key];
+    if (ids.length > 0xffff) throw new Error(`snapshots: ${ids.length} ${key} do not fit`);
+    buf.writeUInt16LE(ids.length, p);
+    p += 2;
+    for (const id of ids) {
+      const n = buf.write(id, p + 2, 'utf8');
+      buf.writeUInt16LE(n, p);
+      p += 2 + n;
+    }
+  }
+  buf.writeUInt8(cs.autoLeave ? 1 : 0, p);
+  return buf;
+}
+
+function writeU64(buf: Buffer, off: number, n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new Error(`snapshots: ${n} is not a non-negative safe integer`);
+  buf.writeUInt32LE(n >>> 0, off);
+  buf.writeUInt32LE(Math.floor(n / 0x1_0000_0000), off + 4);
+}
+
+function readU64(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off + 4) * 0x1_0000_0000 + buf.readUInt32LE(off);
+}
+
+/** Parses and verifies a snapshot file; returns a reason string when it is not valid. */
+export function decodeSnapshotFile(buf: Buffer, group: number, index: number): Snapshot | string {
+  if (buf.length < FIXED_HEADER_BYTES + 4) return `file of ${buf.length} bytes is too short`;
+  const stored = buf.readUInt32LE(buf.length - 4);
+  const actual = crc32(buf.subarray(0, buf.length - 4));
+  if (stored !== actual) return `checksum mismatch (stored ${stored}, computed ${actual})`;
+  if (buf.readUInt32LE(0) !== MAGIC || buf.readUInt16LE(4) !== FORMAT_VERSION) return 'bad magic or version';
+  if (buf.readUInt32LE(8) !== group || readU64(buf, 12) !== index)
+    return 'group or index differs from the file name';
+  const csBytes = buf.readUInt32LE(28);
+  const dataBytes = readU64(buf, 32);
+  if (FIXED_HEADER_BYTES + csBytes + dataBytes + 4 !== buf.length) return 'section lengths do not add up';
+  const lists: NodeId[][] = [];
+  let p = FIXED_HEADER_BYTES;
+  for (let l = 0; l < LISTS.length; l++) {
+    const count = buf.readUInt16LE(p);
+    p += 2;
+    const ids: NodeId[] = [];
+    for (let i = 0; i < count; i++) {
+      const n = buf.readUInt16LE(p);
+      ids.push(buf.toString('utf8', p + 2, p + 2 + n) as NodeId);
+      p += 2 + n;
+    }
+    lists.push(ids);
+  }
+  const confState: ConfState = {
+    voters: lists[0]!,
+    votersOutgoing: lists[1]!,
+    learners: lists[2]!,
+    learnersNext: lists[3]!,
+    autoLeave: buf.readUInt8(p) === 1,
+  };
+  if (p + 1 !== FIXED_HEADER_BYTES + csBytes) return 'membership section is malformed';
+  const start = FIXED_HEADER_BYTES + csBytes;
+  return {
+    metadata: { index: index as Index, term: readU64(buf, 20) as Term, confState },
+    data: buf.subarray(start, start + dataBytes),
+  };
+}
