@@ -1,7 +1,16 @@
 // Stable, human-readable text for the core's data: the vocabulary of every transcript.
 // A change here rewrites every scenario file, so keep it boring and deterministic.
 import { decodeConfChange } from '../index.ts';
-import type { ConfChange, ConfState, Entry, HardState, Message, ReadState, Ready, Snapshot } from '../types.ts';
+import type {
+  ConfChange,
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  ReadState,
+  Ready,
+  Snapshot,
+} from '../types.ts';
 
 const decoder = new TextDecoder();
 
@@ -18,7 +27,8 @@ export function describeConfChange(cc: ConfChange): string {
 }
 
 export function describeEntry(e: Entry): string {
-  if (e.type === 'confChange') return `${e.term}/${e.index} confChange ${describeConfChange(decodeConfChange(e.data))}`;
+  if (e.type === 'confChange')
+    return `${e.term}/${e.index} confChange ${describeConfChange(decodeConfChange(e.data))}`;
   return `${e.term}/${e.index} normal ${JSON.stringify(bytesToText(e.data))}`;
 }
 
@@ -81,6 +91,7 @@ export function describeReady(rd: Ready): string[] {
     out.push('committed:', ...rd.committedEntries.map((e) => `  ${describeEntry(e)}`));
   }
   if (rd.messages.length > 0) out.push('messages:', ...rd.messages.map((m) => `  ${describeMessage(m)}`));
-  if (rd.readStates.length > 0) out.push('readStates:', ...rd.readStates.map((r) => `  ${describeReadState(r)}`));
+  if (rd.readStates.length > 0)
+    out.push('readStates:', ...rd.readStates.map((r) => `  ${describeReadState(r)}`));
   return out;
 }

@@ -12,8 +12,9 @@
 //   partition ID,ID / ID,ID | heal | compact ID I | restart ID
 //   report-unreachable ID PEER | report-snapshot ID PEER ok|fail
 //   status ID | raft-state | raft-log ID | applied ID… | log-level none|info
-import { ProposalDroppedError } from '../index.ts';
+
 import type { Config } from '../index.ts';
+import { ProposalDroppedError } from '../index.ts';
 import type { ConfChangeSingle, Message, NodeId } from '../types.ts';
 import { index, nodeId } from '../types.ts';
 import type { CmdArg } from './datadriven.ts';
@@ -80,63 +81,96 @@ export class InteractionEnv {
     return text === '' ? 'ok' : text;
   }
 
+  /** The command table: name → handler (args, positional args). */
+  private readonly commands: Record<
+    string,
+    (c: { args: readonly CmdArg[]; pos: readonly string[] }) => void
+  > = {
+    'add-nodes': ({ args }) => {
+      this.addNodes(args);
+    },
+    campaign: ({ pos }) => {
+      this.onNode(one(pos), (n) => n.rn.campaign());
+    },
+    propose: ({ pos }) => {
+      this.propose(one(pos), pos[1] ?? '');
+    },
+    'propose-conf-change': ({ args, pos }) => {
+      this.proposeConfChange(one(pos), args);
+    },
+    'read-index': ({ pos }) => {
+      this.onNode(one(pos), (n) => n.rn.readIndex(bytes(pos[1] ?? '')));
+    },
+    'transfer-leadership': ({ args }) => {
+      this.onNode(nodeId(val(args, 'from')), (n) => n.rn.transferLeadership(nodeId(val(args, 'to'))));
+    },
+    tick: ({ pos }) => {
+      this.tick(one(pos), Number(pos[1] ?? '1'));
+    },
+    'tick-heartbeat': ({ pos }) => {
+      this.tick(one(pos), this.node(one(pos)).config.heartbeatTick ?? 1);
+    },
+    'tick-election': ({ pos }) => {
+      this.tick(one(pos), this.node(one(pos)).config.electionTick ?? 10);
+    },
+    'tick-all': ({ args, pos }) => {
+      this.tickAll(
+        Number(pos[0] ?? '1'),
+        opt(args, 'stabilize') !== 'false',
+        opt(args, 'verbose') !== 'false',
+      );
+    },
+    'process-ready': ({ pos }) => {
+      this.forIds(pos, (id) => this.processReady(id));
+    },
+    'deliver-msgs': ({ pos }) => {
+      this.forIds(pos, (id) => this.deliverMsgs(id));
+    },
+    'drop-msgs': ({ args }) => {
+      this.dropMsgs(opt(args, 'from'), opt(args, 'to'));
+    },
+    stabilize: ({ pos }) => {
+      this.stabilize(pos.length > 0 ? pos.map(nodeId) : this.ids());
+    },
+    partition: ({ pos }) => {
+      this.partition(pos);
+    },
+    heal: () => {
+      this.cuts.clear();
+    },
+    compact: ({ pos }) => {
+      this.compact(one(pos), Number(pos[1]));
+    },
+    restart: ({ pos }) => {
+      this.restart(one(pos));
+    },
+    'report-unreachable': ({ pos }) => {
+      this.onNode(one(pos), (n) => n.rn.reportUnreachable(nodeId(pos[1] ?? '')));
+    },
+    'report-snapshot': ({ pos }) => {
+      this.onNode(one(pos), (n) => n.rn.reportSnapshot(nodeId(pos[1] ?? ''), pos[2] === 'ok'));
+    },
+    status: ({ pos }) => {
+      this.status(one(pos));
+    },
+    'raft-state': () => {
+      this.raftState();
+    },
+    'raft-log': ({ pos }) => {
+      this.raftLog(one(pos));
+    },
+    applied: ({ pos }) => {
+      this.forIds(pos, (id) => this.print(`${id}: ${JSON.stringify(this.node(id).appliedData())}`));
+    },
+    'log-level': ({ pos }) => {
+      this.verbose = pos[0] !== 'none';
+    },
+  };
+
   private dispatch(cmd: string, args: readonly CmdArg[]): void {
-    const pos = positional(args);
-    switch (cmd) {
-      case 'add-nodes':
-        return this.addNodes(args);
-      case 'campaign':
-        return this.onNode(one(pos), (n) => n.rn.campaign());
-      case 'propose':
-        return this.propose(one(pos), pos[1] ?? '');
-      case 'propose-conf-change':
-        return this.proposeConfChange(one(pos), args);
-      case 'read-index':
-        return this.onNode(one(pos), (n) => n.rn.readIndex(bytes(pos[1] ?? '')));
-      case 'transfer-leadership':
-        return this.onNode(nodeId(val(args, 'from')), (n) => n.rn.transferLeadership(nodeId(val(args, 'to'))));
-      case 'tick':
-        return this.tick(one(pos), Number(pos[1] ?? '1'));
-      case 'tick-heartbeat':
-        return this.tick(one(pos), this.node(one(pos)).config.heartbeatTick ?? 1);
-      case 'tick-election':
-        return this.tick(one(pos), this.node(one(pos)).config.electionTick ?? 10);
-      case 'tick-all':
-        return this.tickAll(Number(pos[0] ?? '1'), opt(args, 'stabilize') !== 'false', opt(args, 'verbose') !== 'false');
-      case 'process-ready':
-        return this.forIds(pos, (id) => this.processReady(id));
-      case 'deliver-msgs':
-        return this.forIds(pos, (id) => this.deliverMsgs(id));
-      case 'drop-msgs':
-        return this.dropMsgs(opt(args, 'from'), opt(args, 'to'));
-      case 'stabilize':
-        return this.stabilize(pos.length > 0 ? pos.map(nodeId) : this.ids());
-      case 'partition':
-        return this.partition(pos);
-      case 'heal':
-        return this.cuts.clear();
-      case 'compact':
-        return this.compact(one(pos), Number(pos[1]));
-      case 'restart':
-        return this.restart(one(pos));
-      case 'report-unreachable':
-        return this.onNode(one(pos), (n) => n.rn.reportUnreachable(nodeId(pos[1] ?? '')));
-      case 'report-snapshot':
-        return this.onNode(one(pos), (n) => n.rn.reportSnapshot(nodeId(pos[1] ?? ''), pos[2] === 'ok'));
-      case 'status':
-        return this.status(one(pos));
-      case 'raft-state':
-        return this.raftState();
-      case 'raft-log':
-        return this.raftLog(one(pos));
-      case 'applied':
-        return this.forIds(pos, (id) => this.print(`${id}: ${JSON.stringify(this.node(id).appliedData())}`));
-      case 'log-level':
-        this.verbose = pos[0] !== 'none';
-        return;
-      default:
-        throw new Error(`unknown command ${cmd}`);
-    }
+    const handler = this.commands[cmd];
+    if (handler === undefined) throw new Error(`unknown command ${cmd}`);
+    handler({ args, pos: positional(args) });
   }
 
   // ---- output helpers -------------------------------------------------------------------------
@@ -222,7 +256,9 @@ export class InteractionEnv {
     const changes: ConfChangeSingle[] = positional(args)
       .slice(1)
       .map((tok) => {
-        const type = ({ v: 'addVoter', l: 'addLearner', r: 'removeNode' } as const)[tok[0] as 'v' | 'l' | 'r'];
+        const type = ({ v: 'addVoter', l: 'addLearner', r: 'removeNode' } as const)[
+          tok[0] as 'v' | 'l' | 'r'
+        ];
         if (type === undefined) throw new Error(`bad conf change ${tok} (want v<id>, l<id> or r<id>)`);
         return { type, nodeId: nodeId(tok.slice(1)) };
       });
@@ -231,13 +267,15 @@ export class InteractionEnv {
   }
 
   private tick(id: NodeId, count: number): void {
-    if (!Number.isInteger(count) || count < 0 || count > TICKS_MAX) throw new Error(`bad tick count ${count}`);
+    if (!Number.isInteger(count) || count < 0 || count > TICKS_MAX)
+      throw new Error(`bad tick count ${count}`);
     for (let k = 0; k < count; k++) this.onNode(id, (n) => n.rn.tick());
   }
 
   /** Ticks every node once per round; with stabilize, the network settles between rounds. */
   private tickAll(rounds: number, settle: boolean, detail: boolean): void {
-    if (!Number.isInteger(rounds) || rounds < 0 || rounds > TICKS_MAX) throw new Error(`bad rounds ${rounds}`);
+    if (!Number.isInteger(rounds) || rounds < 0 || rounds > TICKS_MAX)
+      throw new Error(`bad rounds ${rounds}`);
     this.detail = detail;
     try {
       for (let r = 0; r < rounds; r++) {
@@ -305,7 +343,8 @@ export class InteractionEnv {
   }
 
   private dropMsgs(from: string | undefined, to: string | undefined): void {
-    const match = (m: Message): boolean => (from === undefined || m.from === from) && (to === undefined || m.to === to);
+    const match = (m: Message): boolean =>
+      (from === undefined || m.from === from) && (to === undefined || m.to === to);
     for (const m of this.queue.filter(match)) this.log(`dropped: ${describeMessage(m)}`);
     this.queue = this.queue.filter((m) => !match(m));
   }
@@ -323,8 +362,14 @@ export class InteractionEnv {
   private partition(pos: readonly string[]): void {
     const slash = pos.indexOf('/');
     if (slash < 0) throw new Error('partition: want "A,B / C,D"');
-    const left = pos.slice(0, slash).flatMap((p) => p.split(',')).filter((s) => s !== '');
-    const right = pos.slice(slash + 1).flatMap((p) => p.split(',')).filter((s) => s !== '');
+    const left = pos
+      .slice(0, slash)
+      .flatMap((p) => p.split(','))
+      .filter((s) => s !== '');
+    const right = pos
+      .slice(slash + 1)
+      .flatMap((p) => p.split(','))
+      .filter((s) => s !== '');
     for (const a of left) for (const b of right) this.cuts.add(a < b ? `${a}|${b}` : `${b}|${a}`);
   }
 
@@ -358,9 +403,16 @@ export class InteractionEnv {
     for (const n of this.nodes) {
       const s = n.rn.status();
       const cs = s.confState;
-      const member = cs.voters.includes(n.id) || cs.votersOutgoing.includes(n.id) ? 'voter' : cs.learners.includes(n.id) ? 'learner' : 'non-member';
+      const member =
+        cs.voters.includes(n.id) || cs.votersOutgoing.includes(n.id)
+          ? 'voter'
+          : cs.learners.includes(n.id)
+            ? 'learner'
+            : 'non-member';
       const lead = s.leader === '' ? '0' : s.leader;
-      this.print(`${n.id}: ${s.role} (${member}) term=${s.hardState.term} leader=${lead} commit=${s.hardState.commit} applied=${n.appliedIndex}`);
+      this.print(
+        `${n.id}: ${s.role} (${member}) term=${s.hardState.term} leader=${lead} commit=${s.hardState.commit} applied=${n.appliedIndex}`,
+      );
     }
   }
 
@@ -373,7 +425,8 @@ export class InteractionEnv {
       return;
     }
     this.print(`${id}: snapshot ${st.snapshot().metadata.term}/${st.snapshot().metadata.index}, log:`);
-    for (const e of st.entries(first, index(last + 1), Number.MAX_SAFE_INTEGER)) this.print(`  ${describeEntry(e)}`);
+    for (const e of st.entries(first, index(last + 1), Number.MAX_SAFE_INTEGER))
+      this.print(`  ${describeEntry(e)}`);
   }
 }
 

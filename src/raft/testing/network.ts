@@ -1,8 +1,9 @@
 // A small in-memory network of TestNodes for the paper tests and the cluster properties: it runs
 // the driver loop on every node, carries messages (dropping those a filter rejects), and offers
 // the handful of probes the tests need (who leads, what was committed).
-import { emptyMessage } from '../index.ts';
+
 import type { Config } from '../index.ts';
+import { emptyMessage } from '../index.ts';
 import type { ConfState, Index, Message, MessageType, NodeId, Ready } from '../types.ts';
 import { index, nodeId } from '../types.ts';
 import { TestNode } from './node.ts';

@@ -2,8 +2,9 @@
 // (the list of applied normal entries). `handleReady` is the driver's Ready loop written once, in
 // the documented order: persist, hand out messages, apply, advance. Both the transcript harness
 // and the paper tests use it, so both exercise the driver contract the same way.
+
+import type { Config, Storage } from '../index.ts';
 import { decodeConfChange, MemoryStorage, RawNode } from '../index.ts';
-import type { Config } from '../index.ts';
 import type { ConfState, Entry, Index, NodeId, Ready, Snapshot } from '../types.ts';
 import { index, term } from '../types.ts';
 import { bytesToText } from './format.ts';
@@ -49,8 +50,44 @@ export class TestNode {
       this.appliedIndex = at;
       this.confHistory.push({ index: at, confState });
     }
-    this.config = { ...opts.config, id: opts.id, storage: this.storage, rng: rngFor(opts.seed, opts.stream) };
+    this.config = {
+      ...opts.config,
+      id: opts.id,
+      storage: this.storageView(),
+      rng: rngFor(opts.seed, opts.stream),
+    };
     this.rn = new RawNode({ ...this.config, applied: this.appliedIndex });
+  }
+
+  /**
+   * What the core reads. Like etcd's rafttest (snapOverrideStorage) and etcd's server (which
+   * merges its current state into outgoing snapshots), snapshot() describes the state machine
+   * as applied NOW, with the configuration in force now: a snapshot made before a node was
+   * added would not include it, and a follower ignores a snapshot that does not list it.
+   */
+  private storageView(): Storage {
+    const st = this.storage;
+    return {
+      initialState: () => st.initialState(),
+      entries: (lo, hi, maxBytes) => st.entries(lo, hi, maxBytes),
+      term: (i) => st.term(i),
+      firstIndex: () => st.firstIndex(),
+      lastIndex: () => st.lastIndex(),
+      snapshot: () => {
+        const held = st.snapshot();
+        const at = this.appliedIndex;
+        if (at <= held.metadata.index || at > st.lastIndex()) return held;
+        return {
+          metadata: { index: at, term: st.term(at), confState: this.confStateAt(at) },
+          data: this.stateBytes(at),
+        };
+      },
+    };
+  }
+
+  /** The state machine at index i (<= applied), serialised. */
+  private stateBytes(i: Index): Uint8Array {
+    return bytes(JSON.stringify(this.history.filter((h) => h.index <= i).map((h) => h.data)));
   }
 
   /** Crash and restart from what storage holds (the state machine restarts from the snapshot). */
@@ -75,7 +112,9 @@ export class TestNode {
 
   private apply(e: Entry, events: ApplyEvents): void {
     if (e.index !== this.appliedIndex + 1) {
-      throw new Error(`node ${this.id}: applying index ${e.index} after ${this.appliedIndex} (gap or repeat)`);
+      throw new Error(
+        `node ${this.id}: applying index ${e.index} after ${this.appliedIndex} (gap or repeat)`,
+      );
     }
     this.appliedIndex = e.index;
     if (e.type === 'confChange') {
@@ -106,9 +145,9 @@ export class TestNode {
 
   /** Snapshot at i (<= applied) then drop the log up to i. */
   compact(i: Index): void {
-    if (i > this.appliedIndex) throw new Error(`node ${this.id}: compact(${i}) beyond applied ${this.appliedIndex}`);
-    const data = bytes(JSON.stringify(this.history.filter((h) => h.index <= i).map((h) => h.data)));
-    this.storage.createSnapshot(i, this.confStateAt(i), data);
+    if (i > this.appliedIndex)
+      throw new Error(`node ${this.id}: compact(${i}) beyond applied ${this.appliedIndex}`);
+    this.storage.createSnapshot(i, this.confStateAt(i), this.stateBytes(i));
     this.storage.compact(i);
   }
 
