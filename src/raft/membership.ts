@@ -16,10 +16,24 @@ import { index, term } from './types.ts';
 export function computeConfChange(r: Raft, cc: ConfChange): ChangeResult {
   const changer = new Changer(r.prs, r.log.lastIndex());
   if (cc.changes.length === 0) return changer.leaveJoint();
-  // Like etcd: several changes at once (or an explicit request) go through a joint config.
-  if (cc.transition === 'explicit' || cc.changes.length > 1)
-    return changer.enterJoint(cc.transition === 'auto', cc.changes);
+  // Joint consensus when asked for explicitly, or when more than one voter would change (a
+  // simple change of one voter keeps every old and new majority overlapping).
+  if (cc.transition === 'explicit') return changer.enterJoint(false, cc.changes);
+  if (voterDelta(r.prs.config.incoming, cc.changes) > 1) return changer.enterJoint(true, cc.changes);
   return changer.simple(cc.changes);
+}
+
+/** How many voters (symmetric difference) the changes would add or remove. */
+function voterDelta(voters: ReadonlySet<NodeId>, changes: ConfChange['changes']): number {
+  const after = new Set(voters);
+  for (const c of changes) {
+    if (c.type === 'addVoter') after.add(c.nodeId);
+    else after.delete(c.nodeId);
+  }
+  let n = 0;
+  for (const id of voters) if (!after.has(id)) n++;
+  for (const id of after) if (!voters.has(id)) n++;
+  return n;
 }
 
 /** Leader: why a proposed conf change must be refused now, if it must. */

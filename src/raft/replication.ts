@@ -116,6 +116,7 @@ export function maybeSendAppend(r: Raft, to: NodeId, sendIfEmpty: boolean): bool
   m.entries = entries;
   m.commit = r.log.committed;
   r.send(m);
+  pr.sentCommit = r.log.committed;
   const last = entries.length === 0 ? prevIndex : entries[entries.length - 1]!.index;
   pr.sentEntries(entries.length, last, entries.length === 0 ? 0 : entriesSizeBytes(entries));
   return true;
@@ -134,6 +135,7 @@ export function bcastHeartbeatWithContext(r: Raft, context: Uint8Array): void {
     m.commit = index(Math.min(pr.match, r.log.committed));
     m.context = context;
     r.send(m);
+    if (m.commit > pr.sentCommit) pr.sentCommit = m.commit;
   }
 }
 
@@ -162,6 +164,9 @@ export function handleAppendResponse(r: Raft, m: Message, pr: Progress): void {
   if (maybeCommit(r)) {
     releasePendingReadIndexMessages(r);
     bcastAppend(r);
+  } else if (m.from !== r.id && pr.canBumpCommit(r.log.committed)) {
+    // This follower was not sent the current commit index yet (it was paused when we committed).
+    sendAppend(r, m.from);
   }
   // Flow control may now allow several (size-bounded) appends at once.
   for (let i = 0; i < r.cfg.maxInflightMsgs && maybeSendAppend(r, m.from, false); i++);

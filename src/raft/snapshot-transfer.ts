@@ -142,9 +142,9 @@ function restore(r: Raft, snap: Snapshot): boolean {
   const { index: at, term: t, confState: cs } = snap.metadata;
   if (at <= r.log.committed) return false;
   assert(r.role === 'follower', `${r.id} restoring a snapshot as ${r.role}`);
-  const member = cs.voters.includes(r.id) || cs.learners.includes(r.id) || cs.votersOutgoing.includes(r.id);
-  // A snapshot that does not list us would leave us outside any configuration: refuse it.
-  if (!member) return false;
+  // Unlike etcd, a snapshot that does not list us is accepted: a node being added may be sent a
+  // snapshot taken before its addition; it then learns its membership from the log that follows,
+  // exactly like a fresh node replaying the log (the core never assumes it is a member).
   if (r.log.matchTerm(at, t)) {
     // We already hold this prefix: just fast-forward the commit index.
     r.log.commitTo(at);

@@ -18,6 +18,8 @@ export class Progress {
   state: ProgressState = 'probe';
   /** In snapshot state: the index of the snapshot being sent. */
   pendingSnapshot: Index = index(0);
+  /** Highest commit index sent to the follower (in an append or heartbeat). */
+  sentCommit: Index = index(0);
   /** Ticks spent in snapshot state; the transfer restarts when it reaches the timeout. */
   snapshotTicks = 0;
   /** Heard from since the last quorum check. */
@@ -47,6 +49,7 @@ export class Progress {
   resetTo(next: Index, match: Index): void {
     this.resetState('probe');
     this.recentActive = false;
+    this.sentCommit = index(0);
     this.match = match;
     this.next = next;
     assert(match < next, `progress reset with match ${match} >= next ${next}`);
@@ -58,6 +61,7 @@ export class Progress {
       this.state === 'snapshot' ? Math.max(this.match + 1, this.pendingSnapshot + 1) : this.match + 1;
     this.resetState('probe');
     this.next = index(after);
+    this.sentCommit = index(Math.min(this.sentCommit, this.next - 1));
   }
 
   becomeReplicate(): void {
@@ -69,6 +73,7 @@ export class Progress {
     this.resetState('snapshot');
     this.pendingSnapshot = snapshotIndex;
     this.next = index(snapshotIndex + 1);
+    this.sentCommit = snapshotIndex;
   }
 
   /** Bookkeeping after an append with `count` entries (last one `lastIndex`) was sent. */
@@ -108,6 +113,14 @@ export class Progress {
     this.next = index(Math.max(Math.min(rejected, matchHint + 1), this.match + 1));
     this.msgAppFlowPaused = false;
     return true;
+  }
+
+  /**
+   * Whether sending `commit` could advance the follower's commit index: not if we already sent
+   * one that takes it all the way to next-1 (etcd's CanBumpCommit).
+   */
+  canBumpCommit(commit: Index): boolean {
+    return this.state !== 'snapshot' && commit > this.sentCommit && this.sentCommit < this.next - 1;
   }
 
   isPaused(): boolean {
