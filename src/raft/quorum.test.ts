@@ -4,7 +4,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { jointCommittedIndex, jointVoteResult } from './quorum/joint.ts';
-import { COMMIT_INDEX_UNBOUNDED, majorityCommittedIndex, majorityVoteResult, type VoteResult } from './quorum/majority.ts';
+import {
+  COMMIT_INDEX_UNBOUNDED,
+  majorityCommittedIndex,
+  majorityVoteResult,
+  type VoteResult,
+} from './quorum/majority.ts';
 import type { Index, NodeId } from './types.ts';
 import { index, nodeId } from './types.ts';
 
@@ -43,15 +48,22 @@ function countingDefinition(voters: ReadonlySet<NodeId>, acked: ReadonlyMap<Node
 }
 
 /** Outcome by enumerating every way the missing voters could still vote. */
-function bruteForceVote(halves: readonly ReadonlySet<NodeId>[], cast: ReadonlyMap<NodeId, boolean>): VoteResult {
+function bruteForceVote(
+  halves: readonly ReadonlySet<NodeId>[],
+  cast: ReadonlyMap<NodeId, boolean>,
+): VoteResult {
   const union = [...new Set(halves.flatMap((h) => [...h]))];
   const missing = union.filter((v) => !cast.has(v));
   let canWin = false;
   let canLose = false;
   for (let mask = 0; mask < 1 << missing.length; mask++) {
     const all = new Map(cast);
-    missing.forEach((v, k) => all.set(v, (mask & (1 << k)) !== 0));
-    const wins = halves.every((h) => h.size === 0 || [...h].filter((v) => all.get(v) === true).length > h.size / 2);
+    missing.forEach((v, k) => {
+      all.set(v, (mask & (1 << k)) !== 0);
+    });
+    const wins = halves.every(
+      (h) => h.size === 0 || [...h].filter((v) => all.get(v) === true).length > h.size / 2,
+    );
     if (wins) canWin = true;
     else canLose = true;
   }
@@ -119,14 +131,81 @@ test('jointVoteResult matches enumeration over both halves', () => {
 
 test('vote examples: 2 of 3 wins, 2 no of 3 loses, joint needs both halves', () => {
   const s = (...ids: string[]): Set<NodeId> => new Set(ids.map(nodeId));
-  const v = (entries: [string, boolean][]): Map<NodeId, boolean> => new Map(entries.map(([k, b]) => [nodeId(k), b]));
-  assert.equal(majorityVoteResult(s('1', '2', '3'), v([['1', true], ['2', true]])), 'won');
+  const v = (entries: [string, boolean][]): Map<NodeId, boolean> =>
+    new Map(entries.map(([k, b]) => [nodeId(k), b]));
+  assert.equal(
+    majorityVoteResult(
+      s('1', '2', '3'),
+      v([
+        ['1', true],
+        ['2', true],
+      ]),
+    ),
+    'won',
+  );
   assert.equal(majorityVoteResult(s('1', '2', '3'), v([['1', true]])), 'pending');
-  assert.equal(majorityVoteResult(s('1', '2', '3'), v([['2', false], ['3', false]])), 'lost');
-  assert.equal(majorityVoteResult(s('1', '2', '3', '4'), v([['1', true], ['2', true]])), 'pending');
+  assert.equal(
+    majorityVoteResult(
+      s('1', '2', '3'),
+      v([
+        ['2', false],
+        ['3', false],
+      ]),
+    ),
+    'lost',
+  );
+  assert.equal(
+    majorityVoteResult(
+      s('1', '2', '3', '4'),
+      v([
+        ['1', true],
+        ['2', true],
+      ]),
+    ),
+    'pending',
+  );
   const joint = { incoming: s('1', '2', '3'), outgoing: s('3', '4', '5') };
-  assert.equal(jointVoteResult(joint, v([['1', true], ['2', true]])), 'pending');
-  assert.equal(jointVoteResult(joint, v([['1', true], ['3', true]])), 'pending');
-  assert.equal(jointVoteResult(joint, v([['1', true], ['3', true], ['4', true]])), 'won');
-  assert.equal(jointVoteResult(joint, v([['1', true], ['2', true], ['4', false], ['5', false]])), 'lost');
+  assert.equal(
+    jointVoteResult(
+      joint,
+      v([
+        ['1', true],
+        ['2', true],
+      ]),
+    ),
+    'pending',
+  );
+  assert.equal(
+    jointVoteResult(
+      joint,
+      v([
+        ['1', true],
+        ['3', true],
+      ]),
+    ),
+    'pending',
+  );
+  assert.equal(
+    jointVoteResult(
+      joint,
+      v([
+        ['1', true],
+        ['3', true],
+        ['4', true],
+      ]),
+    ),
+    'won',
+  );
+  assert.equal(
+    jointVoteResult(
+      joint,
+      v([
+        ['1', true],
+        ['2', true],
+        ['4', false],
+        ['5', false],
+      ]),
+    ),
+    'lost',
+  );
 });
