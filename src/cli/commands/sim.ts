@@ -1,0 +1,155 @@
+// `ringkv sim`: runs the deterministic cluster simulator over a range of seeds. Every failing seed
+// prints the violated property, a trace excerpt and the exact command that replays it; the last
+// line on stdout is always `seeds: N, violations: V`, and the exit status is 1 when V > 0.
+import { type BugName, isBugName, PLANTED_BUGS } from '../../sim/bugs.ts';
+import { runSeed, type SeedResult } from '../../sim/run.ts';
+import { CLUSTER_SIZES } from '../../sim/settings.ts';
+
+const SEEDS_MAX = 100_000_000;
+const STEPS_MAX = 10_000_000;
+const DEFAULT_STEPS = 3000;
+
+export class SimUsageError extends Error {
+  override readonly name = 'SimUsageError';
+  readonly code = 'SIM_USAGE';
+}
+
+export interface SimCommandOptions {
+  readonly seeds: number;
+  readonly start: number;
+  readonly nodes: number | undefined;
+  readonly steps: number;
+  readonly bug: BugName | undefined;
+  readonly trace: boolean;
+}
+
+export async function runSimCommand(opts: Record<string, unknown>): Promise<number> {
+  if (opts.listBugs === true) {
+    for (const b of PLANTED_BUGS)
+      process.stdout.write(`${b.name.padEnd(26)} (${b.layer}) ${b.description}\n`);
+    return 0;
+  }
+  let parsed: SimCommandOptions;
+  try {
+    parsed = parseSimOptions(opts);
+  } catch (err) {
+    if (!(err instanceof SimUsageError)) throw err;
+    process.stderr.write(`ringkv sim: ${err.message}\n`);
+    return 2;
+  }
+  return runSeeds(parsed);
+}
+
+export function parseSimOptions(opts: Record<string, unknown>): SimCommandOptions {
+  const seeds = integerOption(opts.seeds, '--seeds', 1, SEEDS_MAX, 100);
+  const start = integerOption(opts.start, '--start', 0, Number.MAX_SAFE_INTEGER - SEEDS_MAX, 1);
+  const steps = integerOption(opts.steps, '--steps', 1, STEPS_MAX, DEFAULT_STEPS);
+  let nodes: number | undefined;
+  if (opts.nodes !== undefined) {
+    nodes = integerOption(opts.nodes, '--nodes', 3, 7, 3);
+    if (!CLUSTER_SIZES.includes(nodes))
+      throw new SimUsageError(`--nodes must be 3, 5 or 7 (got ${String(opts.nodes)})`);
+  }
+  let bug: BugName | undefined;
+  if (opts.bug !== undefined) {
+    const name = String(opts.bug);
+    if (!isBugName(name)) {
+      const known = PLANTED_BUGS.map((b) => b.name).join(', ');
+      throw new SimUsageError(`unknown bug '${name}'; known bugs: ${known} (see --list-bugs)`);
+    }
+    bug = name;
+  }
+  return { seeds, start, nodes, steps, bug, trace: opts.trace === true };
+}
+
+function integerOption(raw: unknown, name: string, min: number, max: number, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const text = String(raw).trim();
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new SimUsageError(`${name} must be an integer from ${min} to ${max} (got '${text}')`);
+  }
+  return n;
+}
+
+function runSeeds(o: SimCommandOptions): number {
+  const progress = process.stderr.isTTY === true && !o.trace ? new Progress(o.seeds) : undefined;
+  const startedMs = performance.now();
+  let violations = 0;
+  for (let k = 0; k < o.seeds; k++) {
+    const seed = o.start + k;
+    const result = runSeed(seed, {
+      steps: o.steps,
+      trace: o.trace,
+      ...(o.nodes !== undefined ? { nodes: o.nodes } : {}),
+      ...(o.bug !== undefined ? { bug: o.bug } : {}),
+    });
+    if (o.trace) for (const line of result.traceLines ?? []) process.stdout.write(`${line}\n`);
+    if (result.violations.length > 0) {
+      violations++;
+      progress?.clear();
+      process.stdout.write(`${describeFailure(result, o).join('\n')}\n`);
+    }
+    progress?.update(k + 1, violations);
+  }
+  progress?.clear();
+  const elapsedS = (performance.now() - startedMs) / 1000;
+  const rate = o.seeds / Math.max(elapsedS, 1e-6);
+  process.stdout.write(`ran ${o.seeds} seed(s) in ${elapsedS.toFixed(1)} s (${rate.toFixed(1)} seeds/s)\n`);
+  process.stdout.write(`seeds: ${o.seeds}, violations: ${violations}\n`);
+  return violations > 0 ? 1 : 0;
+}
+
+export function reproduceCommand(
+  seed: number,
+  o: Pick<SimCommandOptions, 'nodes' | 'steps' | 'bug'>,
+): string {
+  const parts = ['npx ringkv sim --seeds 1', `--start ${seed}`];
+  if (o.nodes !== undefined) parts.push(`--nodes ${o.nodes}`);
+  if (o.steps !== DEFAULT_STEPS) parts.push(`--steps ${o.steps}`);
+  if (o.bug !== undefined) parts.push(`--bug ${o.bug}`);
+  parts.push('--trace');
+  return parts.join(' ');
+}
+
+function describeFailure(r: SeedResult, o: SimCommandOptions): string[] {
+  const lines: string[] = [];
+  for (const v of r.violations) {
+    lines.push(
+      `FAIL seed ${r.seed} (${r.nodes} nodes${r.bug !== undefined ? `, planted bug ${r.bug}` : ''}): ` +
+        `${v.property} violated in the ${v.phase} phase at ${v.atMs} ms (virtual)`,
+      `  property: ${v.explanation}`,
+      ...v.detail.split('\n').map((l) => `  ${l}`),
+    );
+    for (const l of v.report) lines.push(`  ${l}`);
+    lines.push('  trace, last lines:');
+    for (const l of v.excerpt) lines.push(`    ${l}`);
+  }
+  lines.push(`  reproduce: ${reproduceCommand(r.seed, o)}`);
+  return lines;
+}
+
+/** A one-line progress display on stderr, redrawn at most every 100 ms (TTY only). */
+class Progress {
+  private readonly total: number;
+  private readonly startedMs = performance.now();
+  private lastDrawMs = 0;
+
+  constructor(total: number) {
+    this.total = total;
+  }
+
+  update(done: number, violations: number): void {
+    const now = performance.now();
+    if (now - this.lastDrawMs < 100 && done < this.total) return;
+    this.lastDrawMs = now;
+    const rate = done / Math.max((now - this.startedMs) / 1000, 1e-6);
+    process.stderr.write(
+      `\rseeds ${done}/${this.total}, violations ${violations}, ${rate.toFixed(0)} seeds/s   `,
+    );
+  }
+
+  clear(): void {
+    process.stderr.write('\r\x1b[K');
+  }
+}

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Message, NodeId } from '../raft/types.ts';
+import { index, NO_NODE, nodeId, term } from '../raft/types.ts';
+import { Network } from './network.ts';
+import { Prng } from './prng.ts';
+
+const ids = ['n1', 'n2', 'n3', 'n4', 'n5'].map(nodeId);
+
+function msg(from: NodeId, to: NodeId): Message {
+  return {
+    type: 'heartbeat',
+    from,
+    to,
+    term: term(1),
+    logTerm: term(0),
+    index: index(0),
+    entries: [],
+    commit: index(0),
+    reject: false,
+    rejectHint: index(0),
+    hintTerm: term(0),
+    context: new Uint8Array(0),
+  };
+}
+
+test('loss, duplication and delay follow the conditions', () => {
+  const net = new Network(new Prng(3));
+  net.setConditions({ lossRate: 0.3, duplicateRate: 0.1, delayMinMs: 2, delayMaxMs: 40 });
+  let delivered = 0;
+  const delays = new Set<number>();
+  for (let i = 0; i < 10_000; i++) {
+    for (const d of net.send(ids[0] as NodeId, msg(ids[0] as NodeId, ids[1] as NodeId))) {
+      delivered++;
+      assert.ok(d.delayMs >= 2 && d.delayMs <= 40, `delay ${d.delayMs}`);
+      delays.add(d.delayMs);
+    }
+  }
+  assert.ok(net.stats.dropped > 2_700 && net.stats.dropped < 3_300, `dropped ${net.stats.dropped}`);
+  assert.ok(net.stats.duplicated > 500 && net.stats.duplicated < 900, `duplicated ${net.stats.duplicated}`);
+  assert.equal(delivered, 10_000 - net.stats.dropped + net.stats.duplicated);
+  assert.ok(delays.size > 30, 'delays vary, so messages reorder');
+  assert.throws(() => net.setConditions({ lossRate: 0.5, duplicateRate: 0, delayMinMs: 0, delayMaxMs: 1 }));
+});
+
+test('halves cut every link across the split and none inside', () => {
+  const net = new Network(new Prng(9));
+  net.partition('halves', ids, undefined);
+  const side = new Map<NodeId, number>();
+  // Reconstruct the sides from connectivity to n1.
+  for (const x of ids) side.set(x, x === 'n1' || !net.isCut(nodeId('n1'), x) ? 0 : 1);
+  assert.ok([...side.values()].includes(1), 'both sides are non-empty');
+  for (const a of ids) {
+    for (const b of ids) {
+      if (a === b) continue;
+      assert.equal(net.isCut(a, b), side.get(a) !== side.get(b), `${a}->${b}`);
+    }
+  }
+  net.heal();
+  for (const a of ids) for (const b of ids) if (a !== b) assert.equal(net.isCut(a, b), false);
+});
+
+test('isolating the leader cuts it off both ways; a cut link delivers nothing', () => {
+  const net = new Network(new Prng(1));
+  const leader = nodeId('n3');
+  net.partition('isolateLeader', ids, leader);
+  for (const x of ids) {
+    if (x === leader) continue;
+    assert.equal(net.isCut(leader, x), true);
+    assert.equal(net.isCut(x, leader), true);
+    assert.deepEqual(net.send(x, msg(x, leader)), []);
+  }
+  assert.equal(net.isCut(nodeId('n1'), nodeId('n2')), false);
+  assert.notEqual(NO_NODE, leader);
+});
+
+test('one-way and partial-reach partitions are directed or partial', () => {
+  for (let seed = 0; seed < 20; seed++) {
+    const net = new Network(new Prng(seed));
+    net.partition('oneWay', ids, undefined);
+    let asymmetric = 0;
+    for (const a of ids)
+      for (const b of ids) if (a !== b && net.isCut(a, b) && !net.isCut(b, a)) asymmetric++;
+    assert.ok(asymmetric > 0, `seed ${seed}: a one-way partition has an asymmetric link`);
+    net.partition('partialReach', ids, undefined);
+    const reachCounts = ids.map((a) => ids.filter((b) => a !== b && !net.isCut(a, b)).length);
+    assert.ok(
+      reachCounts.some((c) => c > 0 && c < ids.length - 1),
+      `seed ${seed}: some node reaches only some peers`,
+    );
+  }
+});

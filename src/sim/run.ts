@@ -1,0 +1,241 @@
+// One seed, start to finish: build the cluster, run the fault phase (clients, nemesis, membership
+// changes, safety checks after every event), then the liveness phase, then the linearizability
+// check of the client history. The result carries the violations (at most one per phase, since a
+// run stops at its first), a hash of the whole trace (for determinism) and statistics.
+import { checkOperations, formatViolation, kvModel } from '../lincheck/index.ts';
+import type { BugName } from './bugs.ts';
+import { SafetyChecker } from './checker.ts';
+import { Cluster, type SimEvent } from './cluster.ts';
+import { TICK_MS } from './event-queue.ts';
+import { FaultInjector } from './faults.ts';
+import { checkLiveness, healEverything } from './liveness.ts';
+import { MembershipDriver } from './membership.ts';
+import { Prng } from './prng.ts';
+import { type RunOptions, type SimSettings, settingsFor } from './settings.ts';
+import { Trace } from './trace.ts';
+import { PROPERTY_EXPLANATIONS, type Property, SimViolation } from './violation.ts';
+
+export interface Violation {
+  readonly property: Property;
+  readonly explanation: string;
+  readonly detail: string;
+  readonly atMs: number;
+  readonly phase: 'fault' | 'liveness' | 'history';
+  /** The last trace lines before the violation. */
+  readonly excerpt: readonly string[];
+  /** Extra lines (the linearizability checker's report). */
+  readonly report: readonly string[];
+}
+
+export interface RunStats {
+  readonly virtualMs: number;
+  readonly events: number;
+  readonly traceLines: number;
+  readonly leadersElected: number;
+  readonly maxTerm: number;
+  readonly committedMax: number;
+  readonly opsCompleted: number;
+  readonly opsIndeterminate: number;
+  readonly crashes: number;
+  readonly partitions: number;
+  readonly membershipChanges: number;
+  readonly messagesSent: number;
+  readonly messagesLost: number;
+  readonly lincheck: string;
+}
+
+export interface SeedResult {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly bug: BugName | undefined;
+  readonly violations: readonly Violation[];
+  readonly traceHash: string;
+  readonly traceLines: readonly string[] | undefined;
+  readonly stats: RunStats;
+}
+
+/** Bound on events in one run, so a livelocked core cannot hang the simulator. */
+const EVENTS_MAX = 5_000_000;
+/** Lincheck budget, in calls of its injected clock (deterministic: a counter, not the wall clock). */
+const LINCHECK_CLOCK_CALLS_MAX = 2_000_000;
+
+class Run {
+  readonly settings: SimSettings;
+  readonly trace: Trace;
+  readonly checker = new SafetyChecker();
+  readonly cluster: Cluster;
+  readonly faults: FaultInjector;
+  readonly membership: MembershipDriver | undefined;
+  phase: Violation['phase'] = 'fault';
+  events = 0;
+  faultEndMs: number;
+
+  constructor(seed: number, options: RunOptions) {
+    const root = new Prng(seed);
+    this.settings = settingsFor(root.derive('settings'), options);
+    this.trace = new Trace(options.trace ?? false);
+    this.cluster = new Cluster(this.settings, root, this.checker, this.trace);
+    this.faults = new FaultInjector(this.cluster, root.derive('faults'), this.settings.faults);
+    this.membership =
+      this.settings.membershipEveryMs > 0
+        ? new MembershipDriver(this.cluster, root.derive('membership'), this.settings.nodes)
+        : undefined;
+    this.faultEndMs = this.settings.faultSteps * TICK_MS;
+  }
+
+  start(): void {
+    const s = this.settings;
+    this.cluster.trace(
+      `sim: ${s.nodes} nodes, ${s.clients.clients} clients on ${s.clients.keys} keys, ` +
+        `snapshot every ${s.node.snapshotEveryEntries}, bug ${s.bug ?? 'none'}`,
+    );
+    this.cluster.bootstrap();
+    this.cluster.clients.begin();
+    this.cluster.queue.after(this.faults.nextDelayMs(), { kind: 'fault' });
+    if (this.membership !== undefined) this.cluster.queue.after(s.membershipEveryMs, { kind: 'membership' });
+  }
+
+  /** Processes events until `until()` holds or the next event is past `deadlineMs`. */
+  runUntil(until: () => boolean, deadlineMs: number): boolean {
+    const q = this.cluster.queue;
+    while (!until()) {
+      if (q.peekTimeMs() > deadlineMs) return false;
+      const ev = q.pop();
+      if (ev === undefined) return false;
+      if (++this.events > EVENTS_MAX) throw new Error(`sim: more than ${EVENTS_MAX} events`);
+      this.dispatch(ev);
+    }
+    return true;
+  }
+
+  private dispatch(ev: SimEvent): void {
+    const c = this.cluster;
+    switch (ev.kind) {
+      case 'tick':
+        c.tick(ev.node, ev.incarnation);
+        return;
+      case 'deliver':
+        c.deliver(ev.message);
+        return;
+      case 'client':
+        c.clients.handle(ev.ev);
+        return;
+      case 'restart':
+        if (!ev.node.up && !ev.node.retired) c.trace(`fault: restart ${ev.node.id}`);
+        c.restart(ev.node);
+        return;
+      case 'operator':
+        c.operate(ev.by, ev.before, ev.after);
+        return;
+      case 'lazySync':
+        c.lazySync(ev.node, ev.incarnation);
+        return;
+      case 'fault':
+        if (this.phase !== 'fault') return;
+        this.faults.act();
+        c.queue.after(this.faults.nextDelayMs(), { kind: 'fault' });
+        return;
+      case 'membership':
+        if (this.phase !== 'fault' || this.membership === undefined) return;
+        this.membership.step();
+        c.queue.after(this.settings.membershipEveryMs, { kind: 'membership' });
+        return;
+    }
+  }
+
+  /** The client history must be linearizable; the checker's budget is counted in clock calls. */
+  checkHistory(): { verdict: string; violation?: string[] } {
+    let clockCalls = 0;
+    const result = checkOperations(kvModel, this.cluster.clients.history, {
+      budgetMsPerPartition: LINCHECK_CLOCK_CALLS_MAX,
+      now: () => clockCalls++,
+    });
+    if (result.violation !== undefined)
+      return { verdict: result.verdict, violation: formatViolation(result.violation) };
+    return { verdict: result.verdict };
+  }
+}
+
+export function runSeed(seed: number, options: RunOptions): SeedResult {
+  const run = new Run(seed, options);
+  const violations: Violation[] = [];
+  let lincheck = 'not run';
+  const c = run.cluster;
+  try {
+    run.start();
+    run.runUntil(() => false, run.faultEndMs);
+    run.phase = 'liveness';
+    healEverything(c);
+    checkLiveness(c, (until, deadlineMs) => run.runUntil(until, deadlineMs), run.settings.livenessBoundMs);
+    run.phase = 'history';
+    c.clients.abandonAll();
+    const h = run.checkHistory();
+    lincheck = h.verdict;
+    if (h.violation !== undefined) {
+      violations.push(
+        violationOf(
+          run,
+          new SimViolation('linearizability', 'the client history is not linearizable'),
+          h.violation,
+        ),
+      );
+    }
+  } catch (err) {
+    violations.push(violationOf(run, err, []));
+  }
+  return {
+    seed,
+    nodes: run.settings.nodes,
+    bug: run.settings.bug,
+    violations,
+    traceHash: run.trace.hashHex(),
+    traceLines: run.trace.lines,
+    stats: statsOf(run, lincheck),
+  };
+}
+
+function violationOf(run: Run, err: unknown, report: string[]): Violation {
+  const v =
+    err instanceof SimViolation
+      ? err
+      : new SimViolation(
+          'coreAssertion',
+          err instanceof Error ? `${err.message}\n${stackTop(err)}` : String(err),
+        );
+  const atMs = run.cluster.nowMs();
+  run.cluster.trace(`VIOLATION ${v.property}: ${v.detail}`);
+  return {
+    property: v.property,
+    explanation: PROPERTY_EXPLANATIONS[v.property],
+    detail: v.detail,
+    atMs,
+    phase: run.phase,
+    excerpt: run.trace.recent(25),
+    report,
+  };
+}
+
+function stackTop(err: Error): string {
+  return (err.stack ?? '').split('\n').slice(1, 6).join('\n');
+}
+
+function statsOf(run: Run, lincheck: string): RunStats {
+  const c = run.cluster;
+  const m = run.membership?.stats;
+  return {
+    virtualMs: c.nowMs(),
+    events: run.events,
+    traceLines: run.trace.lineCount,
+    leadersElected: run.checker.stats.leadersElected,
+    maxTerm: run.checker.stats.maxTerm,
+    committedMax: run.checker.stats.committedMax,
+    opsCompleted: c.clients.stats.completed,
+    opsIndeterminate: c.clients.stats.indeterminate,
+    crashes: run.faults.stats.crashes,
+    partitions: run.faults.stats.partitions,
+    membershipChanges: m === undefined ? 0 : m.learnersAdded + m.promoted + m.removed,
+    messagesSent: c.network.stats.sent,
+    messagesLost: c.network.stats.dropped + c.network.stats.cut,
+    lincheck,
+  };
+}

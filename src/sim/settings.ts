@@ -1,0 +1,94 @@
+// Everything that shapes one simulated run, derived from the seed and the command-line options:
+// cluster size, Raft timing, snapshot cadence, client load, fault mix. Planted bugs tilt the fault
+// mix towards the situations that expose them (a bug that is never exercised proves nothing).
+import type { PlantedBug } from '../raft/index.ts';
+import type { BugName, SimBug } from './bugs.ts';
+import { isSimBug } from './bugs.ts';
+import type { ClientSettings } from './clients.ts';
+import { DEFAULT_FAULT_WEIGHTS, type FaultSettings } from './faults.ts';
+import type { NodeSettings } from './node.ts';
+import type { Prng } from './prng.ts';
+
+export interface RunOptions {
+  /** Cluster size (3, 5 or 7); derived from the seed when absent. */
+  readonly nodes?: number;
+  /** Fault-phase length in ticks (one tick is TICK_MS of virtual time). */
+  readonly steps: number;
+  readonly bug?: BugName;
+  /** Keep the full trace in memory (it is always hashed). */
+  readonly trace?: boolean;
+}
+
+export interface SimSettings {
+  readonly nodes: number;
+  readonly faultSteps: number;
+  readonly bug: BugName | undefined;
+  readonly node: NodeSettings;
+  readonly clients: ClientSettings;
+  readonly faults: FaultSettings;
+  /** Membership changes every this many ms on average (0 = never). */
+  readonly membershipEveryMs: number;
+  /** Crashes may keep a prefix of unsynced writes and tear the last one. */
+  readonly tornWrites: boolean;
+  /** With ackBeforeSync, the lazy background fsync period. */
+  readonly lazySyncEveryMs: number;
+  /** After healing: a leader must appear and the probes must complete within this. */
+  readonly livenessBoundMs: number;
+}
+
+export const CLUSTER_SIZES: readonly number[] = [3, 5, 7];
+
+export function settingsFor(rng: Prng, options: RunOptions): SimSettings {
+  const nodes = options.nodes ?? rng.pick([3, 3, 3, 5, 5, 7]);
+  if (!CLUSTER_SIZES.includes(nodes)) throw new Error(`settingsFor: cluster size ${nodes} is not 3, 5 or 7`);
+  const bug = options.bug;
+  const coreBugs = bug !== undefined && !isSimBug(bug) ? new Set<PlantedBug>([bug]) : undefined;
+  const simBugs = new Set<SimBug>(bug !== undefined && isSimBug(bug) ? [bug] : []);
+  const node: NodeSettings = {
+    electionTick: 10,
+    heartbeatTick: 2,
+    snapshotEveryEntries: rng.pick([0, 10, 25, 60]),
+    compactionLagEntries: rng.pick([0, 3, 20]),
+    maxSizePerMsgBytes: rng.pick([256, 4096, 1 << 20]),
+    maxInflightMsgs: rng.pick([2, 16, 256]),
+    coreBugs,
+    simBugs,
+  };
+  const clients: ClientSettings = {
+    clients: rng.intBetween(2, 5),
+    keys: rng.pick([1, 3, 5]),
+    opTimeoutMs: 1_500,
+    readAttemptMs: 400,
+    thinkMinMs: 20,
+    thinkMaxMs: rng.pick([150, 400]),
+    opsMax: 600,
+  };
+  return {
+    nodes,
+    faultSteps: options.steps,
+    bug,
+    node,
+    clients,
+    faults: faultSettingsFor(rng, bug),
+    membershipEveryMs: rng.chance(0.6) ? rng.pick([300, 1_000]) : 0,
+    tornWrites: rng.chance(0.7),
+    lazySyncEveryMs: 200,
+    livenessBoundMs: 10_000,
+  };
+}
+
+function faultSettingsFor(rng: Prng, bug: BugName | undefined): FaultSettings {
+  const weights = { ...DEFAULT_FAULT_WEIGHTS };
+  // Bugs about durability and votes show up around crashes and elections: crash and cut more.
+  if (bug === 'ackBeforeSync' || bug === 'forgetVoteOnRestart') weights.crash = 45;
+  if (bug === 'voteTwiceInTerm' || bug === 'skipLogUpToDateCheck' || bug === 'commitPreviousTermByCount') {
+    weights.partition = 30;
+  }
+  return {
+    faultEveryMs: rng.pick([100, 250, 600]),
+    weights,
+    downMinMs: 10,
+    downMaxMs: rng.pick([200, 1_000, 3_000]),
+    transfers: true,
+  };
+}
