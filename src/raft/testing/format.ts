@@ -62,7 +62,8 @@ export function describeMessage(m: Message): string {
   if (m.logTerm !== 0) s += ` log=${m.logTerm}/${m.index}`;
   else if (m.index !== 0) s += ` index=${m.index}`;
   if (m.commit !== 0) s += ` commit=${m.commit}`;
-  if (m.reject) s += ` reject hint=${m.rejectHint}/${m.hintTerm}`;
+  if (m.reject) s += ' reject';
+  if (m.rejectHint !== 0 || m.hintTerm !== 0) s += ` hint=${m.rejectHint}/${m.hintTerm}`;
   if (m.entries.length > 0) s += ` entries=${describeEntries(m.entries)}`;
   if (m.context.length > 0) s += ` ctx=${JSON.stringify(bytesToText(m.context))}`;
   const c = m.snapshot;
@@ -78,7 +79,7 @@ export function describeReadState(r: ReadState): string {
 }
 
 /** A Ready, one field per line, indented by two spaces; empty fields are left out. */
-export function describeReady(rd: Ready): string[] {
+export function describeReady(rd: Ready, annotate: (m: Message) => string = () => ''): string[] {
   const out: string[] = [`Ready mustSync=${rd.mustSync}:`];
   if (rd.softState !== undefined) {
     const lead = rd.softState.leader === '' ? '0' : rd.softState.leader;
@@ -90,7 +91,9 @@ export function describeReady(rd: Ready): string[] {
   if (rd.committedEntries.length > 0) {
     out.push('committed:', ...rd.committedEntries.map((e) => `  ${describeEntry(e)}`));
   }
-  if (rd.messages.length > 0) out.push('messages:', ...rd.messages.map((m) => `  ${describeMessage(m)}`));
+  if (rd.messages.length > 0) {
+    out.push('messages:', ...rd.messages.map((m) => `  ${describeMessage(m)}${annotate(m)}`));
+  }
   if (rd.readStates.length > 0)
     out.push('readStates:', ...rd.readStates.map((r) => `  ${describeReadState(r)}`));
   return out;

@@ -9,7 +9,8 @@
 //   read-index ID CTX | transfer-leadership from=ID to=ID
 //   tick ID [N] | tick-heartbeat ID | tick-election ID | tick-all N [stabilize=false]
 //   process-ready ID… | deliver-msgs ID… | drop-msgs [from=ID] [to=ID] | stabilize [ID…]
-//   partition ID,ID / ID,ID | heal | compact ID I | restart ID
+//   partition ID,ID / ID,ID (messages across the cut are lost when sent or delivered) | heal
+//   compact ID I | restart ID
 //   report-unreachable ID PEER | report-snapshot ID PEER ok|fail
 //   status ID | raft-state | raft-log ID | applied ID… | log-level none|info
 
@@ -295,7 +296,8 @@ export class InteractionEnv {
     this.log(`> ${id} handling Ready`);
     const before = observe(n);
     const { rd, events } = n.handleReady();
-    for (const line of describeReady(rd)) this.log(`  ${line}`);
+    const cut = (m: Message): boolean => this.isCut(m.from, m.to);
+    for (const line of describeReady(rd, (m) => (cut(m) ? ' DROPPED (partition)' : ''))) this.log(`  ${line}`);
     for (const c of events.confChanges) {
       this.log(`  applied ${describeEntry(c.entry)} -> ${describeConfState(c.confState)}`);
     }
@@ -303,7 +305,8 @@ export class InteractionEnv {
     if (after.role !== before.role || after.term !== before.term) {
       this.logState(`${this.detail ? '  ' : ''}${id} became ${after.role} at term ${after.term}`);
     }
-    this.queue.push(...rd.messages);
+    // A message sent across a cut link is lost, even if the link heals before it would arrive.
+    this.queue.push(...rd.messages.filter((m) => !cut(m)));
     return true;
   }
 
