@@ -4,7 +4,9 @@
 // so a scenario file is a readable story and a behaviour change shows up as a diff.
 //
 // Commands (ids are node ids such as 1, 2, 3):
-//   add-nodes N [voters=(..)] [learners=(..)] [index=I] [option=value …]   see NODE_OPTIONS
+//   add-nodes N [voters=(..)] [learners=(..)] [index=I] [option=value …]   see NODE_OPTIONS;
+//     snap-on-demand=false: the leader only has the snapshots `compact` made (default: a
+//     snapshot of the state as applied now, like etcd's rafttest and etcd's server)
 //   campaign ID | propose ID DATA | propose-conf-change ID v4 l5 r2 [transition=explicit]
 //   read-index ID CTX | transfer-leadership from=ID to=ID
 //   tick ID [N] | tick-heartbeat ID | tick-election ID | tick-all N [stabilize=false]
@@ -228,6 +230,7 @@ export class InteractionEnv {
         seed: this.seed,
         stream: this.nodes.length,
         config: config as NodeConfig,
+        snapshotOnDemand: opt(args, 'snap-on-demand') !== 'false',
         ...(bootstrap !== undefined ? { bootstrap } : {}),
       });
       this.nodes.push(n);
@@ -297,7 +300,8 @@ export class InteractionEnv {
     const before = observe(n);
     const { rd, events } = n.handleReady();
     const cut = (m: Message): boolean => this.isCut(m.from, m.to);
-    for (const line of describeReady(rd, (m) => (cut(m) ? ' DROPPED (partition)' : ''))) this.log(`  ${line}`);
+    for (const line of describeReady(rd, (m) => (cut(m) ? ' DROPPED (partition)' : '')))
+      this.log(`  ${line}`);
     for (const c of events.confChanges) {
       this.log(`  applied ${describeEntry(c.entry)} -> ${describeConfState(c.confState)}`);
     }

@@ -22,6 +22,8 @@ export interface NodeOptions {
   readonly stream: number;
   /** Extra Config fields (timeouts, flow control, preVote, …). */
   readonly config?: Partial<Omit<Config, 'id' | 'storage' | 'rng'>>;
+  /** False: the core sees only snapshots made by compact() (default: on demand, see storageView). */
+  readonly snapshotOnDemand?: boolean;
   /** Boot from a snapshot at this index carrying this configuration (index >= 1). */
   readonly bootstrap?: { readonly index: Index; readonly confState: ConfState };
 }
@@ -53,7 +55,7 @@ export class TestNode {
     this.config = {
       ...opts.config,
       id: opts.id,
-      storage: this.storageView(),
+      storage: opts.snapshotOnDemand === false ? this.storage : this.storageView(),
       rng: rngFor(opts.seed, opts.stream),
     };
     this.rn = new RawNode({ ...this.config, applied: this.appliedIndex });
