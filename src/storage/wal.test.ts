@@ -245,11 +245,14 @@ test('an installed snapshot marker discards the whole log, a compaction marker k
     wal.appendEntries(2, makeEntries(1, 10, 1));
     wal.appendSnapshotMarker(2, index(6), term(3), true);
     wal.appendEntries(2, makeEntries(7, 2, 3));
+    wal.appendEntries(3, makeEntries(1, 10, 1));
+    wal.appendSnapshotMarker(3, index(6), term(3), true);
     await wal.close();
     const { wal: reopened, recovered } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
     assert.deepEqual(plainEntries(recovered.get(1)?.entries ?? []), plainEntries(makeEntries(7, 4, 1)));
     assert.deepEqual(plainEntries(recovered.get(2)?.entries ?? []), plainEntries(makeEntries(7, 2, 3)));
     assert.deepEqual(recovered.get(2)?.snapshot, { index: 6, term: 3 });
+    assert.deepEqual(recovered.get(3)?.entries, [], 'entries 7..10 went with the installed snapshot');
     assert.throws(() => reopened.appendSnapshotMarker(1, index(5), term(1), false), /moves back/);
     await reopened.close();
   });

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { type Command, CommandInvalidError, decodeCommand, encodeCommand, KEY_BYTES_MAX } from './command.ts';
+
+const id = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+const key = fc.uint8Array({ minLength: 1, maxLength: 64 });
+const value = fc.uint8Array({ maxLength: 128 });
+
+const commandArb: fc.Arbitrary<Command> = fc.oneof(
+  fc.record({ op: fc.constant('put' as const), clientId: id, seq: id, key, value }),
+  fc.record({ op: fc.constant('delete' as const), clientId: id, seq: id, key }),
+  fc.record({
+    op: fc.constant('cas' as const),
+    clientId: id,
+    seq: id,
+    key,
+    expect: fc.oneof(
+      fc.constant({ kind: 'absent' as const }),
+      fc.record({ kind: fc.constant('value' as const), value }),
+      fc.record({ kind: fc.constant('version' as const), version: id }),
+    ),
+    value: fc.option(value, { nil: null }),
+  }),
+);
+
+/** Plain, comparable form: byte arrays as hex. */
+function plain(x: unknown): unknown {
+  if (x instanceof Uint8Array) return Buffer.from(x).toString('hex');
+  if (x !== null && typeof x === 'object') {
+    return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, plain(v)]));
+  }
+  return x;
+}
+
+test('commands round-trip through their binary encoding', () => {
+  fc.assert(
+    fc.property(commandArb, (cmd) => {
+      assert.deepEqual(plain(decodeCommand(encodeCommand(cmd))), plain(cmd));
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('every strict prefix of an encoded command, and any extra byte, is rejected with a typed error', () => {
+  fc.assert(
+    fc.property(commandArb, fc.nat(), (cmd, at) => {
+      const bytes = encodeCommand(cmd);
+      const cut = bytes.subarray(0, at % bytes.length);
+      assert.throws(() => decodeCommand(cut), CommandInvalidError);
+      assert.throws(() => decodeCommand(Buffer.concat([bytes, Buffer.of(0)])), CommandInvalidError);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('bad fields are refused when encoding', () => {
+  const base = { op: 'delete' as const, clientId: 1, seq: 1 };
+  assert.throws(() => encodeCommand({ ...base, key: new Uint8Array() }), /1 to 4096 bytes/);
+  assert.throws(
+    () => encodeCommand({ ...base, key: new Uint8Array(KEY_BYTES_MAX + 1) }),
+    CommandInvalidError,
+  );
+  assert.throws(() => encodeCommand({ ...base, seq: -1, key: Buffer.from('k') }), /seq -1/);
+  assert.equal(encodeCommand({ ...base, key: Buffer.from('k') }).length, 2 + 16 + 4 + 1);
+});

@@ -1,0 +1,227 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import type { CasExpect } from './command.ts';
+import { type KeyRange, KvState, prefixRange } from './kv-state.ts';
+import { SortedKeys } from './sorted-keys.ts';
+
+/** The reference: a plain map keyed by hex (hex order is bytewise order), sorted on every scan. */
+class Model {
+  readonly data = new Map<string, { value: string; version: number }>();
+  applied = 0;
+
+  put(k: string, v: string, i: number): number {
+    const prev = this.data.get(k)?.version ?? 0;
+    this.data.set(k, { value: v, version: i });
+    this.applied = i;
+    return prev;
+  }
+  delete(k: string, i: number): boolean {
+    this.applied = i;
+    return this.data.delete(k);
+  }
+  cas(k: string, expect: CasExpect, v: string | null, i: number): { ok: boolean; current: unknown } {
+    const cur = this.data.get(k);
+    const ok =
+      expect.kind === 'absent'
+        ? cur === undefined
+        : expect.kind === 'version'
+          ? cur?.version === expect.version
+          : cur !== undefined && cur.value === hex(expect.value);
+    if (ok && v === null) this.data.delete(k);
+    if (ok && v !== null) this.data.set(k, { value: v, version: i });
+    this.applied = i;
+    return { ok, current: cur };
+  }
+  scanAll(startHex: string, endHex: string | undefined): [string, string, number][] {
+    return [...this.data.entries()]
+      .filter(([k]) => k >= startHex && (endHex === undefined || k < endHex))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => [k, v.value, v.version]);
+  }
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+// A tiny alphabet so that keys collide, share prefixes, and include 0x00 and 0xff edge bytes.
+const byteArb = fc.constantFrom(0x00, 0x01, 0x61, 0x7f, 0x80, 0xff);
+const keyArb = fc.array(byteArb, { minLength: 1, maxLength: 4 }).map((xs) => Uint8Array.from(xs));
+const valueArb = fc.array(byteArb, { maxLength: 3 }).map((xs) => Uint8Array.from(xs));
+
+type Op =
+  | { kind: 'put'; key: Uint8Array; value: Uint8Array }
+  | { kind: 'delete'; key: Uint8Array }
+  | { kind: 'cas'; key: Uint8Array; expect: CasExpect; value: Uint8Array | null; useCurrentVersion: boolean }
+  | { kind: 'get'; key: Uint8Array }
+  | { kind: 'scan'; range: 'prefix' | 'range' | 'open'; a: Uint8Array; b: Uint8Array; limit: number }
+  | { kind: 'snapshot' };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('put' as const), key: keyArb, value: valueArb }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), key: keyArb }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('cas' as const),
+      key: keyArb,
+      expect: fc.oneof(
+        fc.constant({ kind: 'absent' as const }),
+        fc.record({ kind: fc.constant('value' as const), value: valueArb }),
+        fc.record({ kind: fc.constant('version' as const), version: fc.nat(60) }),
+      ),
+      value: fc.option(valueArb, { nil: null }),
+      useCurrentVersion: fc.boolean(),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('get' as const), key: keyArb }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('scan' as const),
+      range: fc.constantFrom('prefix' as const, 'range' as const, 'open' as const),
+      a: keyArb,
+      b: keyArb,
+      limit: fc.integer({ min: 1, max: 5 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.constant({ kind: 'snapshot' as const }) },
+);
+
+function rangeOf(op: Extract<Op, { kind: 'scan' }>): KeyRange {
+  if (op.range === 'prefix') return prefixRange(op.a);
+  if (op.range === 'open') return { start: op.a };
+  return { start: op.a, end: op.b };
+}
+
+/** Scans page by page through `resume`, checking each page against the model's slice. */
+function checkScan(state: KvState, model: Model, op: Extract<Op, { kind: 'scan' }>): void {
+  const range = rangeOf(op);
+  const expected = model.scanAll(hex(range.start), range.end === undefined ? undefined : hex(range.end));
+  const got: [string, string, number][] = [];
+  let start = range.start;
+  for (let page = 0; page <= expected.length; page++) {
+    const r = state.scan({ start, end: range.end }, op.limit);
+    assert.ok(r.items.length <= op.limit);
+    got.push(...r.items.map((it): [string, string, number] => [hex(it.key), hex(it.value), it.version]));
+    if (r.resume === undefined) break;
+    assert.equal(r.items.length, op.limit, 'resume only on a full page');
+    start = r.resume;
+  }
+  assert.deepEqual(got, expected);
+}
+
+function runOp(state: KvState, model: Model, op: Op, i: number): KvState {
+  switch (op.kind) {
+    case 'put':
+      assert.equal(state.put(op.key, op.value, i), model.put(hex(op.key), hex(op.value), i));
+      return state;
+    case 'delete':
+      assert.equal(state.delete(op.key, i), model.delete(hex(op.key), i));
+      return state;
+    case 'cas': {
+      const cur = model.data.get(hex(op.key));
+      const expect: CasExpect =
+        op.useCurrentVersion && cur !== undefined ? { kind: 'version', version: cur.version } : op.expect;
+      const got = state.cas(op.key, expect, op.value, i);
+      const want = model.cas(hex(op.key), expect, op.value === null ? null : hex(op.value), i);
+      assert.equal(got.ok, want.ok);
+      const gotCur =
+        got.current === undefined
+          ? undefined
+          : { value: hex(got.current.value), version: got.current.version };
+      assert.deepEqual(gotCur, want.current);
+      return state;
+    }
+    case 'get': {
+      const got = state.get(op.key);
+      const want = model.data.get(hex(op.key));
+      assert.deepEqual(got === undefined ? undefined : { value: hex(got.value), version: got.version }, want);
+      return state;
+    }
+    case 'scan':
+      checkScan(state, model, op);
+      return state;
+    case 'snapshot': {
+      const bytes = state.serialize();
+      const restored = KvState.restore(bytes, { leafKeysMax: 4 });
+      assert.deepEqual(
+        Buffer.from(restored.serialize()),
+        Buffer.from(bytes),
+        'serialise ∘ restore is the identity',
+      );
+      assert.equal(restored.appliedIndex, model.applied);
+      assert.equal(restored.sizeBytes, state.sizeBytes);
+      return restored;
+    }
+  }
+}
+
+test('kv-state agrees with a reference model on random operation sequences (tiny leaves: splits and merges)', () => {
+  fc.assert(
+    fc.property(fc.array(opArb, { minLength: 1, maxLength: 150 }), (ops) => {
+      let state = new KvState({ leafKeysMax: 4 });
+      const model = new Model();
+      ops.forEach((op, i) => {
+        state = runOp(state, model, op, i + 1);
+      });
+      assert.equal(state.count, model.data.size);
+      checkScan(state, model, {
+        kind: 'scan',
+        range: 'open',
+        a: Uint8Array.of(0),
+        b: Uint8Array.of(0),
+        limit: 3,
+      });
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('equal states serialise to equal bytes whatever their history; scans are in bytewise order', () => {
+  const keys = ['b', 'a', 'ab', 'c', '\u0000', '\u00ff'];
+  const a = new KvState();
+  const b = new KvState({ leafKeysMax: 2 });
+  keys.forEach((k, i) => {
+    a.put(Buffer.from(k, 'latin1'), Buffer.from([i]), i + 1);
+    b.put(Buffer.from(k, 'latin1'), Buffer.from([i]), i + 1);
+  });
+  a.advanceApplied(7);
+  a.advanceApplied(8);
+  b.put(Buffer.from('zz'), Buffer.from('x'), 7); // a different history with the same outcome
+  b.delete(Buffer.from('zz'), 8);
+  assert.deepEqual(Buffer.from(b.serialize()), Buffer.from(a.serialize()));
+  assert.deepEqual(
+    b.scan({ start: new Uint8Array() }, 10).items.map((it) => Buffer.from(it.key).toString('latin1')),
+    ['\u0000', 'a', 'ab', 'b', 'c', '\u00ff'],
+  );
+  const restored = KvState.restore(a.serialize());
+  assert.equal(restored.appliedIndex, 8);
+  assert.deepEqual(restored.get(Buffer.from('ab')), { value: Buffer.from([2]), version: 3 });
+  assert.throws(() => KvState.restore(Buffer.from(a.serialize()).subarray(0, 30)), /malformed snapshot/);
+  assert.throws(() => a.put(Buffer.from('x'), Buffer.from('y'), 3), /applying index 3 after 8/);
+});
+
+test('prefix ranges handle trailing 0xff bytes', () => {
+  assert.deepEqual(prefixRange(Uint8Array.of(1, 0xff)).end, Buffer.of(2));
+  assert.equal(prefixRange(Uint8Array.of(0xff, 0xff)).end, undefined);
+  assert.deepEqual(prefixRange(Uint8Array.of(0x61, 0x62)).end, Buffer.of(0x61, 0x63));
+});
+
+test('sorted keys stay sorted and complete through many random inserts and deletes', () => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.boolean(), fc.nat(300)), { minLength: 100, maxLength: 2000 }), (ops) => {
+      const set = new SortedKeys(8);
+      const model = new Set<string>();
+      for (const [ins, n] of ops) {
+        const k = n.toString(36);
+        if (ins) assert.equal(set.insert(k), !model.has(k));
+        else assert.equal(set.delete(k), model.has(k));
+        if (ins) model.add(k);
+        else model.delete(k);
+      }
+      assert.deepEqual(set.toArray(), [...model].sort());
+      assert.equal(set.size, model.size);
+    }),
+    { numRuns: 30 },
+  );
+});

@@ -1,0 +1,247 @@
+// The KV state machine of one shard: an in-memory ordered map from byte keys to values, each with a
+// version (the Raft index of the entry that last wrote it). Keys are held as latin1 strings (one char
+// per byte): JS string comparison is then bytewise order, and a Map gives O(1) point lookups, while a
+// SortedKeys index serves ordered scans. Serialisation is deterministic (key order), so equal states
+// give equal snapshot bytes.
+//
+// Snapshot layout (little-endian):
+//   [u32 magic 'RKVM'][u16 version][u16 reserved=0][u64 appliedIndex][u64 count]
+//   count × [u32 keyBytes][key][u64 version][u32 valueBytes][value]      keys strictly increasing
+import type { CasExpect, Command } from './command.ts';
+import { SortedKeys } from './sorted-keys.ts';
+
+const MAGIC = 0x4d56_4b52; // 'RKVM' little-endian
+const FORMAT_VERSION = 1;
+/** Bound on items returned by one scan call; callers page with `resume`. */
+export const SCAN_LIMIT_MAX = 10_000;
+
+export interface KvValue {
+  /** Owned by the state machine: callers must not modify it. */
+  readonly value: Uint8Array;
+  readonly version: number;
+}
+export interface KvItem extends KvValue {
+  readonly key: Uint8Array;
+}
+/** Keys k with start <= k < end (end undefined: no upper bound), in bytewise order. */
+export interface KeyRange {
+  readonly start: Uint8Array;
+  readonly end?: Uint8Array | undefined;
+}
+export interface ScanResult {
+  readonly items: KvItem[];
+  /** Present when more keys are in range: pass it as the next call's range start. */
+  readonly resume?: Uint8Array;
+}
+
+export type ApplyResult =
+  | { readonly op: 'put'; readonly prevVersion: number }
+  | { readonly op: 'delete'; readonly deleted: boolean }
+  | { readonly op: 'cas'; readonly ok: boolean; readonly current: KvValue | undefined };
+
+function keyString(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+}
+function keyBytes(k: string): Buffer {
+  return Buffer.from(k, 'latin1');
+}
+
+/** The range of keys that start with `prefix`. */
+export function prefixRange(prefix: Uint8Array): KeyRange {
+  const end = Buffer.from(prefix);
+  let n = end.length;
+  while (n > 0 && end[n - 1] === 0xff) n--;
+  if (n === 0) return { start: prefix }; // empty or all-0xff prefix: no upper bound
+  end[n - 1] = end[n - 1]! + 1;
+  return { start: prefix, end: end.subarray(0, n) };
+}
+
+export class KvState {
+  private readonly map = new Map<string, { value: Buffer; version: number }>();
+  private keys: SortedKeys;
+  private readonly leafKeysMax: number | undefined;
+  /** Index of the last entry applied. Invariant: never decreases; every version <= appliedIndex. */
+  appliedIndex = 0;
+  /** Sum of key and value bytes, for metrics and snapshot sizing. */
+  sizeBytes = 0;
+
+  /** leafKeysMax: tuning of the sorted index (tests use tiny leaves to exercise splits). */
+  constructor(options: { leafKeysMax?: number } = {}) {
+    this.leafKeysMax = options.leafKeysMax;
+    this.keys = new SortedKeys(this.leafKeysMax);
+  }
+
+  get count(): number {
+    return this.map.size;
+  }
+
+  /** Applies a decoded command from the entry at `index`. */
+  apply(index: number, cmd: Command): ApplyResult {
+    switch (cmd.op) {
+      case 'put':
+        return { op: 'put', prevVersion: this.put(cmd.key, cmd.value, index) };
+      case 'delete':
+        return { op: 'delete', deleted: this.delete(cmd.key, index) };
+      case 'cas':
+        return { op: 'cas', ...this.cas(cmd.key, cmd.expect, cmd.value, index) };
+    }
+  }
+
+  /** Records that the entry at `index` was applied without changing data (no-op, membership change). */
+  advanceApplied(index: number): void {
+    if (!Number.isSafeInteger(index) || index <= this.appliedIndex) {
+      throw new Error(`kv-state: applying index ${index} after ${this.appliedIndex}`);
+    }
+    this.appliedIndex = index;
+  }
+
+  /** Writes key=value at version `index`; returns the previous version (0 if the key was absent). */
+  put(key: Uint8Array, value: Uint8Array, index: number): number {
+    this.advanceApplied(index);
+    const k = keyString(key);
+    const prev = this.map.get(k);
+    // Copy: the caller's bytes are a view into a Raft entry or a network buffer.
+    const copy = Buffer.from(value);
+    if (prev === undefined) {
+      this.keys.insert(k);
+      this.sizeBytes += k.length + copy.length;
+    } else {
+      this.sizeBytes += copy.length - prev.value.length;
+    }
+    this.map.set(k, { value: copy, version: index });
+    return prev?.version ?? 0;
+  }
+
+  /** Removes key (the entry at `index` is applied either way); returns whether it existed. */
+  delete(key: Uint8Array, index: number): boolean {
+    this.advanceApplied(index);
+    return this.remove(keyString(key));
+  }
+
+  private remove(k: string): boolean {
+    const prev = this.map.get(k);
+    if (prev === undefined) return false;
+    this.map.delete(k);
+    this.keys.delete(k);
+    this.sizeBytes -= k.length + prev.value.length;
+    return true;
+  }
+
+  /** When `expect` holds, writes value (or deletes when null). Returns the state before the write. */
+  cas(
+    key: Uint8Array,
+    expect: CasExpect,
+    value: Uint8Array | null,
+    index: number,
+  ): { ok: boolean; current: KvValue | undefined } {
+    const k = keyString(key);
+    const current = this.map.get(k);
+    const ok =
+      expect.kind === 'absent'
+        ? current === undefined
+        : expect.kind === 'version'
+          ? current?.version === expect.version
+          : current !== undefined && Buffer.compare(current.value, expect.value) === 0;
+    if (!ok) {
+      this.advanceApplied(index);
+      return { ok, current };
+    }
+    if (value === null) this.delete(key, index);
+    else this.put(key, value, index);
+    return { ok, current };
+  }
+
+  get(key: Uint8Array): KvValue | undefined {
+    return this.map.get(keyString(key));
+  }
+
+  /** Up to `limit` items of `range` in key order, and where to resume if more remain. */
+  scan(range: KeyRange, limit: number): ScanResult {
+    if (!Number.isInteger(limit) || limit < 1 || limit > SCAN_LIMIT_MAX) {
+      throw new Error(`kv-state: scan limit ${limit} outside [1, ${SCAN_LIMIT_MAX}]`);
+    }
+    const end = range.end === undefined ? undefined : keyString(range.end);
+    const cursor = this.keys.seek(keyString(range.start));
+    const items: KvItem[] = [];
+    // Bounded by limit (+1 look-ahead).
+    for (let k = this.keys.at(cursor); k !== undefined; k = this.keys.at(cursor)) {
+      if (end !== undefined && k >= end) return { items };
+      if (items.length === limit) return { items, resume: keyBytes(k) };
+      const v = this.map.get(k)!;
+      items.push({ key: keyBytes(k), value: v.value, version: v.version });
+      this.keys.next(cursor);
+    }
+    return { items };
+  }
+
+  /** Deterministic bytes of the whole state (key order), for snapshots. */
+  serialize(): Uint8Array {
+    const keys = this.keys.toArray();
+    let total = 24;
+    for (const k of keys) total += 16 + k.length + this.map.get(k)!.value.length;
+    const buf = Buffer.allocUnsafe(total);
+    buf.writeUInt32LE(MAGIC, 0);
+    buf.writeUInt16LE(FORMAT_VERSION, 4);
+    buf.writeUInt16LE(0, 6);
+    writeU64(buf, 8, this.appliedIndex);
+    writeU64(buf, 16, keys.length);
+    let p = 24;
+    for (const k of keys) {
+      const v = this.map.get(k)!;
+      buf.writeUInt32LE(k.length, p);
+      p += 4 + buf.write(k, p + 4, 'latin1');
+      writeU64(buf, p, v.version);
+      buf.writeUInt32LE(v.value.length, p + 8);
+      buf.set(v.value, p + 12);
+      p += 12 + v.value.length;
+    }
+    if (p !== total) throw new Error(`kv-state: serialised ${p} bytes, sized ${total}`);
+    return buf;
+  }
+
+  /** Rebuilds a state from serialize() bytes; throws on malformed input. */
+  static restore(data: Uint8Array, options: { leafKeysMax?: number } = {}): KvState {
+    const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const fail = (why: string): never => {
+      throw new Error(`kv-state: malformed snapshot (${data.byteLength} bytes): ${why}`);
+    };
+    if (buf.length < 24 || buf.readUInt32LE(0) !== MAGIC) fail('bad magic');
+    if (buf.readUInt16LE(4) !== FORMAT_VERSION) fail(`unsupported version ${buf.readUInt16LE(4)}`);
+    const state = new KvState(options);
+    state.appliedIndex = readU64(buf, 8);
+    const count = readU64(buf, 16);
+    const keys: string[] = [];
+    let p = 24;
+    for (let i = 0; i < count; i++) {
+      if (p + 4 > buf.length) fail(`cut short at item ${i}`);
+      const keyLen = buf.readUInt32LE(p);
+      if (p + 4 + keyLen + 12 > buf.length) fail(`cut short in key ${i}`);
+      const k = buf.toString('latin1', p + 4, p + 4 + keyLen);
+      p += 4 + keyLen;
+      const version = readU64(buf, p);
+      const valueLen = buf.readUInt32LE(p + 8);
+      if (p + 12 + valueLen > buf.length) fail(`cut short in value ${i}`);
+      const prev = keys[keys.length - 1];
+      if (prev !== undefined && !(prev < k)) fail(`keys out of order at item ${i}`);
+      if (version > state.appliedIndex) fail(`version ${version} above applied index ${state.appliedIndex}`);
+      // Copy: values must not pin the whole snapshot buffer.
+      const value = Buffer.from(buf.subarray(p + 12, p + 12 + valueLen));
+      state.map.set(k, { value, version });
+      state.sizeBytes += k.length + valueLen;
+      keys.push(k);
+      p += 12 + valueLen;
+    }
+    if (p !== buf.length) fail(`${buf.length - p} trailing bytes`);
+    state.keys = SortedKeys.fromSorted(keys, state.leafKeysMax);
+    return state;
+  }
+}
+
+function writeU64(buf: Buffer, off: number, n: number): void {
+  buf.writeUInt32LE(n >>> 0, off);
+  buf.writeUInt32LE(Math.floor(n / 0x1_0000_0000), off + 4);
+}
+
+function readU64(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off + 4) * 0x1_0000_0000 + buf.readUInt32LE(off);
+}
