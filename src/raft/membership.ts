@@ -72,7 +72,7 @@ export function applyConfChangeEntry(r: Raft, cc: ConfChange): ConfState {
 export function switchToConfig(r: Raft, next: ChangeResult): void {
   r.prs.install(next.config, next.progress);
   const self = r.prs.progress.get(r.id);
-  r.isLearner = self !== undefined && self.isLearner;
+  r.isLearner = self?.isLearner === true;
   if ((self === undefined || r.isLearner) && r.role === 'leader') {
     // Removed (or demoted): stop leading once the change is applied, handing over to the most
     // up-to-date voter so the group does not wait for an election timeout.

@@ -88,7 +88,8 @@ export class Raft {
     const { hardState, confState } = this.cfg.storage.initialState();
     switchToConfig(this, restoreConfState(this.prs, confState, this.log.lastIndex()));
     this.loadHardState(hardState);
-    if (this.cfg.applied > 0) {
+    // An applied index at or below the snapshot is already implied by it.
+    if (this.cfg.applied > this.log.applied) {
       assert(
         this.cfg.applied <= this.log.committed,
         `config.applied ${this.cfg.applied} > commit ${this.log.committed}`,

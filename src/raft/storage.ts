@@ -29,12 +29,17 @@ export const EMPTY_CONF_STATE: ConfState = {
 
 export const EMPTY_HARD_STATE: HardState = { term: term(0), vote: NO_NODE, commit: index(0) };
 
-/** The snapshot a brand-new cluster starts from: index 0, the given members, no data. */
+/**
+ * The snapshot a brand-new cluster's initial members start from: index 1, term 1, the given
+ * members, no data. It sits at index 1 rather than 0 so that the initial configuration is
+ * "compacted history": a node added later has an empty log, needs index 1, and so is sent a
+ * snapshot that carries the configuration (an index-0 snapshot would leave it unable to learn it).
+ */
 export function initialSnapshot(voters: readonly NodeId[], learners: readonly NodeId[] = []): Snapshot {
   return {
     metadata: {
-      index: index(0),
-      term: term(0),
+      index: index(1),
+      term: term(1),
       confState: { ...EMPTY_CONF_STATE, voters: [...voters], learners: [...learners] },
     },
     data: EMPTY_BYTES,
@@ -56,7 +61,10 @@ export function limitSize(entries: Entry[], maxBytes: number): Entry[] {
 /** In-memory Storage. Entry 0 of `ents` is a dummy standing for the snapshot's (index, term). */
 export class MemoryStorage implements Storage {
   private hardState: HardState = EMPTY_HARD_STATE;
-  private snap: Snapshot = initialSnapshot([]);
+  private snap: Snapshot = {
+    metadata: { index: index(0), term: term(0), confState: EMPTY_CONF_STATE },
+    data: EMPTY_BYTES,
+  };
   // Invariant: ents[0] has the index and term of `snap`; ents[k].index === ents[0].index + k.
   private ents: Entry[] = [{ term: term(0), index: index(0), type: 'normal', data: EMPTY_BYTES }];
 
