@@ -1,0 +1,198 @@
+// The attempt loop shared by every client call: pick a target (the shard's leader when known, a
+// fresh leader hint, or any endpoint), send, learn from the answer, and on failure follow the
+// retry policy with backoff until the caller's deadline. Bounded in attempts and in time.
+import { type BackoffPolicy, backoffDelayMs, sleep } from './backoff.ts';
+import type { ChannelPool, EndpointStubs } from './channels.ts';
+import { CancelledError, DeadlineExceededError, type RingkvError, UnavailableError } from './errors.ts';
+import { decideAfterFailure, type Safety, shortConnectError } from './retry-policy.ts';
+import { RpcFailure } from './rpc.ts';
+import type { Topology } from './topology.ts';
+
+/** Bound on attempts of one call, whatever the deadline (each attempt waits at least a backoff). */
+export const ATTEMPTS_MAX = 200;
+/** Shortest remaining time worth starting an attempt with. */
+const ATTEMPT_MS_MIN = 10;
+/** Leader hints followed in a row without a backoff (hints may point in a circle during elections). */
+const HINT_HOPS_MAX = 3;
+/** How long an endpoint that refused a connection is passed over when another one is available. */
+const DOWN_FOR_MS = 500;
+
+export interface CallSpec<Res> {
+  /** For messages, e.g. "put \"k\"". */
+  readonly operation: string;
+  readonly safety: Safety;
+  /** The data shard of the key, when the request concerns one key and the shard count is known. */
+  readonly shardId: () => number | undefined;
+  /** Send to exactly this endpoint (no failover). */
+  readonly endpoint?: string;
+  readonly send: (stubs: EndpointStubs, deadlineMs: number, signal: AbortSignal | undefined) => Promise<Res>;
+  /** Called with every successful answer (to learn leaders from its header). */
+  readonly learn: (response: Res) => void;
+}
+
+export interface LoopContext {
+  readonly pool: ChannelPool;
+  readonly topology: Topology;
+  readonly backoff: BackoffPolicy;
+  readonly random: () => number;
+  /** Give up early once every endpoint has refused connections for this long (undefined: never). */
+  readonly unreachableGiveUpMs: number | undefined;
+  /** Route to shard leaders (true) or only to the configured endpoints (false). */
+  readonly routeToLeaders: boolean;
+  /** Asks for a background Status refresh (leaders unknown or stale). */
+  readonly requestRefresh: () => void;
+}
+
+interface LoopState {
+  backoffs: number;
+  hintHops: number;
+  hint: string | undefined;
+  lastTarget: string | undefined;
+  lastFailure: RpcFailure | undefined;
+  readonly tried: Set<string>;
+  readonly unreachable: Set<string>;
+  firstUnreachableMs: number | undefined;
+}
+
+export async function runCall<Res>(
+  ctx: LoopContext,
+  spec: CallSpec<Res>,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<Res> {
+  if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${timeoutMs}`);
+  const deadlineMs = Date.now() + timeoutMs;
+  const st: LoopState = {
+    backoffs: 0,
+    hintHops: 0,
+    hint: undefined,
+    lastTarget: undefined,
+    lastFailure: undefined,
+    tried: new Set(),
+    unreachable: new Set(),
+    firstUnreachableMs: undefined,
+  };
+  for (let attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
+    if (signal?.aborted === true) throw new CancelledError(`${spec.operation} was cancelled by the caller`);
+    if (Date.now() >= deadlineMs) throw outOfTime(spec, st, timeoutMs);
+    const target = pickTarget(ctx, spec, st);
+    st.lastTarget = target;
+    st.tried.add(target);
+    try {
+      const response = await spec.send(ctx.pool.get(target), deadlineMs, signal);
+      ctx.topology.markUp(target);
+      spec.learn(response);
+      return response;
+    } catch (e) {
+      if (!(e instanceof RpcFailure)) throw e;
+      const delayMs = afterFailure(ctx, spec, st, e, target);
+      const giveUp = unreachableGiveUp(ctx, st);
+      if (giveUp !== undefined) throw giveUp;
+      // No time left for another attempt after the backoff: give up now rather than send one
+      // with a deadline too short to succeed (which would make a write indeterminate).
+      if (delayMs + ATTEMPT_MS_MIN > deadlineMs - Date.now()) throw outOfTime(spec, st, timeoutMs);
+      await sleep(delayMs, signal);
+    }
+  }
+  throw outOfTime(spec, st, timeoutMs);
+}
+
+function pickTarget<Res>(ctx: LoopContext, spec: CallSpec<Res>, st: LoopState): string {
+  if (spec.endpoint !== undefined) return spec.endpoint;
+  const now = Date.now();
+  if (st.hint !== undefined && ctx.routeToLeaders) {
+    const hint = st.hint;
+    st.hint = undefined;
+    return hint;
+  }
+  const shardId = spec.shardId();
+  if (ctx.routeToLeaders && shardId !== undefined) {
+    const leader = ctx.topology.leaderOf(shardId);
+    if (leader !== undefined && !ctx.topology.isDown(leader, now)) return leader;
+  }
+  if (!ctx.routeToLeaders) return pickSeed(ctx, st, now);
+  return ctx.topology.pickAny(now, st.lastFailure === undefined ? undefined : st.lastTarget);
+}
+
+/** With leader routing off: the configured endpoints only, moving on after a failure. */
+function pickSeed(ctx: LoopContext, st: LoopState, now: number): string {
+  const seeds = ctx.topology.seeds;
+  const start = st.lastTarget === undefined ? 0 : seeds.indexOf(st.lastTarget) + (st.lastFailure ? 1 : 0);
+  for (let i = 0; i < seeds.length; i++) {
+    const s = seeds[(start + i) % seeds.length]!;
+    if (!ctx.topology.isDown(s, now)) return s;
+  }
+  return seeds[start % seeds.length]!;
+}
+
+/** Applies the retry policy; returns the delay before the next attempt, or throws. */
+function afterFailure<Res>(
+  ctx: LoopContext,
+  spec: CallSpec<Res>,
+  st: LoopState,
+  f: RpcFailure,
+  target: string,
+): number {
+  st.lastFailure = f;
+  const decision = decideAfterFailure(f, spec.safety, spec.operation);
+  if (decision.action === 'throw') throw decision.error;
+  const shardId = spec.shardId();
+  const now = Date.now();
+  if (decision.unreachable) {
+    st.unreachable.add(target);
+    st.firstUnreachableMs ??= now;
+    ctx.topology.markDown(target, now + DOWN_FOR_MS);
+  } else {
+    st.firstUnreachableMs = undefined;
+    st.unreachable.clear();
+  }
+  if (shardId !== undefined) ctx.topology.forgetLeader(shardId, target);
+  if (f.leaderHint !== undefined && f.leaderHint !== target && shardId !== undefined) {
+    ctx.topology.learnLeader(shardId, f.leaderHint);
+  }
+  if (f.leaderHint !== undefined && f.leaderHint !== target && st.hintHops < HINT_HOPS_MAX) {
+    st.hintHops++;
+    st.hint = f.leaderHint;
+    return 0;
+  }
+  if (f.leaderHint === undefined) ctx.requestRefresh();
+  // Another endpoint that has not failed yet is worth trying at once.
+  const untried = spec.endpoint === undefined && ctx.topology.candidates().some((c) => !st.tried.has(c));
+  if (decision.unreachable && untried) return 0;
+  st.hintHops = 0;
+  return backoffDelayMs(ctx.backoff, st.backoffs++, ctx.random);
+}
+
+function unreachableGiveUp(ctx: LoopContext, st: LoopState): RingkvError | undefined {
+  if (ctx.unreachableGiveUpMs === undefined || st.firstUnreachableMs === undefined) return undefined;
+  if (Date.now() - st.firstUnreachableMs < ctx.unreachableGiveUpMs) return undefined;
+  const all = ctx.topology.candidates();
+  if (!all.every((c) => st.unreachable.has(c))) return undefined;
+  return unreachableError(all, st.lastFailure);
+}
+
+function unreachableError(endpoints: readonly string[], last: RpcFailure | undefined): UnavailableError {
+  const why = last === undefined ? '' : ` (${shortConnectError(last.details)})`;
+  return new UnavailableError(`cannot reach any of ${endpoints.join(', ')}${why}`, 'unreachable', endpoints, {
+    ...(last === undefined ? {} : { cause: last, endpoint: last.endpoint, grpcCode: last.codeName }),
+  });
+}
+
+/** The deadline passed between attempts; the last failure was a retryable one (so nothing happened). */
+function outOfTime<Res>(spec: CallSpec<Res>, st: LoopState, timeoutMs: number): RingkvError {
+  const last = st.lastFailure;
+  if (last === undefined) {
+    return new DeadlineExceededError(
+      `${spec.operation}: deadline of ${timeoutMs} ms passed before it could be sent`,
+    );
+  }
+  if (last.notSent && [...st.tried].every((t) => st.unreachable.has(t))) {
+    return unreachableError([...st.tried], last);
+  }
+  return new UnavailableError(
+    `${spec.operation}: not served within ${timeoutMs} ms (last: ${last.codeName} from ${last.endpoint}: ${last.details})`,
+    'no-quorum',
+    [...st.tried],
+    { cause: last, endpoint: last.endpoint, grpcCode: last.codeName },
+  );
+}

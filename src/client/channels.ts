@@ -1,0 +1,70 @@
+// One gRPC channel per endpoint, shared by the KV and Cluster stubs and reused by every call, so
+// a request costs one HTTP/2 stream and nothing more. Channels are made on first use and closed
+// together by close().
+import { Channel, credentials } from '@grpc/grpc-js';
+import { ClusterServiceClient, KVServiceClient } from '../gen/ringkv/v1/kv.ts';
+
+/** The stubs of one endpoint. */
+export interface EndpointStubs {
+  readonly endpoint: string;
+  readonly channel: Channel;
+  readonly kv: KVServiceClient;
+  readonly cluster: ClusterServiceClient;
+}
+
+/** Bound on distinct endpoints: a cluster is far smaller; more means addresses are leaking in. */
+export const ENDPOINTS_MAX = 256;
+
+const CHANNEL_OPTIONS = {
+  // A node that restarts should be found again within a second, not after grpc's default
+  // backoff of up to two minutes.
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 1000,
+  // Each call takes its own path through our retry logic; grpc's own retries would hide what
+  // happened to a write (and could repeat it).
+  'grpc.enable_retries': 0,
+  'grpc.max_receive_message_length': 64 * 1024 * 1024,
+};
+
+/** Throws on anything that is not host:port with a port in 1..65535. */
+export function assertEndpoint(endpoint: string): void {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+):(\d{1,5})$/.exec(endpoint);
+  const port = match === null ? Number.NaN : Number(match[2]);
+  if (!(port >= 1 && port <= 65535)) {
+    throw new RangeError(
+      `endpoint must be host:port (e.g. localhost:50051), got ${JSON.stringify(endpoint)}`,
+    );
+  }
+}
+
+export class ChannelPool {
+  // Invariant: size <= ENDPOINTS_MAX; every entry's channel is open until close().
+  private readonly stubs = new Map<string, EndpointStubs>();
+  private closed = false;
+
+  get(endpoint: string): EndpointStubs {
+    if (this.closed) throw new Error(`ChannelPool: used after close (endpoint ${endpoint})`);
+    const existing = this.stubs.get(endpoint);
+    if (existing !== undefined) return existing;
+    assertEndpoint(endpoint);
+    if (this.stubs.size >= ENDPOINTS_MAX) {
+      throw new Error(`ChannelPool: more than ${ENDPOINTS_MAX} endpoints (adding ${endpoint})`);
+    }
+    const creds = credentials.createInsecure();
+    const channel = new Channel(endpoint, creds, CHANNEL_OPTIONS);
+    const made: EndpointStubs = {
+      endpoint,
+      channel,
+      kv: new KVServiceClient(endpoint, creds, { channelOverride: channel }),
+      cluster: new ClusterServiceClient(endpoint, creds, { channelOverride: channel }),
+    };
+    this.stubs.set(endpoint, made);
+    return made;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const s of this.stubs.values()) s.channel.close();
+    this.stubs.clear();
+  }
+}

@@ -1,0 +1,336 @@
+// RingkvClient: the public face of the client library. Each method builds a CallSpec (what to
+// send, how it may be retried, which shard it concerns) and hands it to the attempt loop.
+import type {
+  CompareAndSwapRequest,
+  Member,
+  ResponseHeader,
+  ScanRequest,
+  StatusResponse,
+} from '../gen/ringkv/v1/kv.ts';
+import { type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.ts';
+import { type BytesLike, toBytes } from './bytes.ts';
+import { type CallSpec, type LoopContext, runCall } from './call-loop.ts';
+import { ChannelPool } from './channels.ts';
+import type { Safety } from './retry-policy.ts';
+import { callUnary } from './rpc.ts';
+import { Topology } from './topology.ts';
+import { TopologyRefresher } from './topology-refresher.ts';
+
+export const DEFAULT_TIMEOUT_MS = 5000;
+
+export interface RingkvClientOptions {
+  /** host:port of one or more nodes' client ports; the rest of the cluster is learned from Status. */
+  readonly endpoints: readonly string[];
+  /** Deadline of a call that does not set its own. Default 5000. */
+  readonly defaultTimeoutMs?: number;
+  /** Backoff between retries. Default 25 ms doubling to 1000 ms, with jitter. */
+  readonly backoff?: BackoffPolicy;
+  /** Source of jitter, in [0, 1). Default Math.random. */
+  readonly random?: () => number;
+  /**
+   * Give up before the deadline once every endpoint has refused connections for this long
+   * (a CLI wants "no node is running" quickly). Default: keep trying until the deadline.
+   */
+  readonly unreachableGiveUpMs?: number;
+  /**
+   * Send each request straight to its shard's leader (default). When false, only the configured
+   * endpoints are used and they forward to the leader: useful to test a particular node.
+   */
+  readonly routeToLeaders?: boolean;
+}
+
+export interface CallOptions {
+  /** This call's deadline, from now. Default: the client's defaultTimeoutMs. */
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface ReadOptions extends CallOptions {
+  /** Serve from the contacted replica without consensus: faster, possibly stale. */
+  readonly serializable?: boolean;
+}
+
+export interface PutResult {
+  /** The key's version after the write (the Raft index of the write). */
+  readonly version: bigint;
+  readonly header: ResponseHeader | undefined;
+}
+
+export type GetResult =
+  | { readonly found: true; readonly value: Uint8Array; readonly version: bigint }
+  | { readonly found: false };
+
+export interface DeleteResult {
+  readonly deleted: boolean;
+}
+
+/** What the key must currently be for a compare-and-swap to happen. */
+export type CasExpected =
+  | { readonly value: BytesLike }
+  | { readonly absent: true }
+  | { readonly version: bigint };
+
+export interface CasResult {
+  readonly succeeded: boolean;
+  /** The key's state after the operation (the unchanged current value when it did not succeed). */
+  readonly found: boolean;
+  readonly value: Uint8Array;
+  readonly version: bigint;
+}
+
+export interface ScanOptions extends ReadOptions {
+  /** Keys starting with prefix (ignored when start or end is set). */
+  readonly prefix?: BytesLike;
+  /** Range [start, end); an empty or absent end means to the end of the key space. */
+  readonly start?: BytesLike;
+  readonly end?: BytesLike;
+  /** Most items in this page (0 or absent: the server's default, 1000). */
+  readonly limit?: number;
+  /** From the previous page's result. */
+  readonly continuation?: Uint8Array;
+  readonly keysOnly?: boolean;
+}
+
+export interface ScanItem {
+  readonly key: Uint8Array;
+  readonly value: Uint8Array;
+  readonly version: bigint;
+}
+
+export interface ScanResult {
+  readonly items: readonly ScanItem[];
+  /** Pass back as `continuation` for the next page; undefined when the scan is complete. */
+  readonly continuation: Uint8Array | undefined;
+}
+
+export interface StatusOptions extends CallOptions {
+  /** Ask exactly this node (host:port), with no failover. */
+  readonly endpoint?: string;
+}
+
+/** A member's own Status, or why it could not be had. */
+export type MemberStatus =
+  | { readonly member: Member; readonly status: StatusResponse }
+  | { readonly member: Member; readonly error: Error };
+
+export class RingkvClient {
+  private readonly pool = new ChannelPool();
+  private readonly topology: Topology;
+  private readonly defaultTimeoutMs: number;
+  private readonly ctx: LoopContext;
+  private readonly refresher: TopologyRefresher;
+  private closed = false;
+
+  constructor(options: RingkvClientOptions) {
+    this.topology = new Topology(options.endpoints);
+    this.defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!(this.defaultTimeoutMs > 0))
+      throw new RangeError(`defaultTimeoutMs must be > 0, got ${this.defaultTimeoutMs}`);
+    const routeToLeaders = options.routeToLeaders ?? true;
+    this.refresher = new TopologyRefresher(this.pool, this.topology, routeToLeaders);
+    this.ctx = {
+      pool: this.pool,
+      topology: this.topology,
+      backoff: options.backoff ?? DEFAULT_BACKOFF,
+      random: options.random ?? Math.random,
+      unreachableGiveUpMs: options.unreachableGiveUpMs,
+      routeToLeaders,
+      requestRefresh: () => this.refresher.request(),
+    };
+  }
+
+  /** The configured endpoints. */
+  get endpoints(): readonly string[] {
+    return this.topology.seeds;
+  }
+
+  async put(key: BytesLike, value: BytesLike, opts: CallOptions = {}): Promise<PutResult> {
+    const k = toBytes(key);
+    const request = { key: k, value: toBytes(value) };
+    const res = await this.keyed(`put ${show(k)}`, 'write', k, opts, (s, d, sig) =>
+      callUnary(s.kv.put.bind(s.kv), request, s.endpoint, d, sig),
+    );
+    return { version: res.version, header: res.header };
+  }
+
+  async get(key: BytesLike, opts: ReadOptions = {}): Promise<GetResult> {
+    const k = toBytes(key);
+    const request = { key: k, serializable: opts.serializable ?? false };
+    const res = await this.keyed(`get ${show(k)}`, 'read', k, opts, (s, d, sig) =>
+      callUnary(s.kv.get.bind(s.kv), request, s.endpoint, d, sig),
+    );
+    return res.found ? { found: true, value: res.value, version: res.version } : { found: false };
+  }
+
+  async delete(key: BytesLike, opts: CallOptions = {}): Promise<DeleteResult> {
+    const k = toBytes(key);
+    const res = await this.keyed(`delete ${show(k)}`, 'write', k, opts, (s, d, sig) =>
+      callUnary(s.kv.delete.bind(s.kv), { key: k }, s.endpoint, d, sig),
+    );
+    return { deleted: res.deleted };
+  }
+
+  /** Sets `key` to `value` (or deletes it when `value` is null) only if it matches `expected`. */
+  async compareAndSwap(
+    key: BytesLike,
+    expected: CasExpected,
+    value: BytesLike | null,
+    opts: CallOptions = {},
+  ): Promise<CasResult> {
+    const k = toBytes(key);
+    const request: CompareAndSwapRequest = {
+      key: k,
+      expected: toExpected(expected),
+      value: value === null ? new Uint8Array() : toBytes(value),
+      delete: value === null,
+    };
+    const res = await this.keyed(`compare-and-swap ${show(k)}`, 'write', k, opts, (s, d, sig) =>
+      callUnary(s.kv.compareAndSwap.bind(s.kv), request, s.endpoint, d, sig),
+    );
+    return { succeeded: res.succeeded, found: res.found, value: res.value, version: res.version };
+  }
+
+  /** One page of keys in order; the node that answers gathers them from every shard. */
+  async scan(opts: ScanOptions = {}): Promise<ScanResult> {
+    const request = toScanRequest(opts);
+    const res = await this.run(
+      {
+        operation: `scan ${show(request.prefix)}`,
+        safety: 'read',
+        shardId: () => undefined,
+        send: (s, d, sig) => callUnary(s.kv.scan.bind(s.kv), request, s.endpoint, d, sig),
+        learn: (r) => this.topology.learnHeader(r.header),
+      },
+      opts,
+    );
+    const items = res.items.map((i) => ({ key: i.key, value: i.value, version: i.version }));
+    return { items, continuation: res.continuation.length === 0 ? undefined : res.continuation };
+  }
+
+  /** The cluster as one node sees it (any node, or `opts.endpoint`). */
+  async status(opts: StatusOptions = {}): Promise<StatusResponse> {
+    return this.run(
+      {
+        operation: opts.endpoint === undefined ? 'status' : `status of ${opts.endpoint}`,
+        safety: 'read',
+        shardId: () => undefined,
+        ...(opts.endpoint === undefined ? {} : { endpoint: opts.endpoint }),
+        send: (s, d, sig) => callUnary(s.cluster.status.bind(s.cluster), {}, s.endpoint, d, sig),
+        learn: (r) => this.topology.learnStatus(r),
+      },
+      opts,
+    );
+  }
+
+  /** Every member's own Status (in parallel), for a per-node view; members that fail carry the error. */
+  async statusOfEveryMember(
+    opts: CallOptions = {},
+  ): Promise<{ cluster: StatusResponse; members: MemberStatus[] }> {
+    const cluster = await this.status(opts);
+    const members = await Promise.all(
+      cluster.members.map(async (member): Promise<MemberStatus> => {
+        try {
+          const status = await this.status({ ...opts, endpoint: member.clientAddr });
+          return { member, status };
+        } catch (error) {
+          return { member, error: error instanceof Error ? error : new Error(String(error)) };
+        }
+      }),
+    );
+    return { cluster, members };
+  }
+
+  /** Adds a member (idempotent for the same id and addresses, so retried on UNAVAILABLE). */
+  async join(member: Member, opts: CallOptions = {}): Promise<{ members: Member[]; clusterId: string }> {
+    const res = await this.cluster(`join ${member.nodeId}`, 'idempotent', opts, (s, d, sig) =>
+      callUnary(s.cluster.join.bind(s.cluster), { member }, s.endpoint, d, sig),
+    );
+    this.refresher.request();
+    return { members: res.members, clusterId: res.clusterId };
+  }
+
+  /** Removes a member, after its leaderships have moved away (idempotent, so retried). */
+  async leave(nodeId: string, opts: CallOptions = {}): Promise<{ members: Member[] }> {
+    const res = await this.cluster(`leave ${nodeId}`, 'idempotent', opts, (s, d, sig) =>
+      callUnary(s.cluster.leave.bind(s.cluster), { nodeId }, s.endpoint, d, sig),
+    );
+    this.refresher.request();
+    return { members: res.members };
+  }
+
+  /** Closes every channel; calls after close() throw. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.refresher.close();
+    this.pool.close();
+  }
+
+  private keyed<Res extends { header?: ResponseHeader | undefined }>(
+    operation: string,
+    safety: Safety,
+    key: Uint8Array,
+    opts: CallOptions,
+    send: CallSpec<Res>['send'],
+  ): Promise<Res> {
+    return this.run(
+      {
+        operation,
+        safety,
+        shardId: () => this.topology.shardFor(key),
+        send,
+        learn: (r) => this.topology.learnHeader(r.header),
+      },
+      opts,
+      true,
+    );
+  }
+
+  private cluster<Res>(
+    operation: string,
+    safety: Safety,
+    opts: CallOptions,
+    send: CallSpec<Res>['send'],
+  ): Promise<Res> {
+    return this.run({ operation, safety, shardId: () => undefined, send, learn: () => {} }, opts);
+  }
+
+  private async run<Res>(spec: CallSpec<Res>, opts: CallOptions, needsShardMap = false): Promise<Res> {
+    if (this.closed) throw new Error(`RingkvClient: ${spec.operation} after close()`);
+    const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
+    if (needsShardMap && this.ctx.routeToLeaders && this.topology.shardCount === undefined) {
+      // First keyed call: learn the shard map so that it goes straight to the leader. Bounded,
+      // and failure is fine (any node forwards).
+      await this.refresher.refreshNow(Math.min(timeoutMs / 2, 1000), opts.signal);
+    }
+    return runCall(this.ctx, spec, timeoutMs, opts.signal);
+  }
+}
+
+function toExpected(e: CasExpected): CompareAndSwapRequest['expected'] {
+  if ('absent' in e) return { $case: 'expectedAbsent', value: true };
+  if ('version' in e) return { $case: 'expectedVersion', value: e.version };
+  return { $case: 'expectedValue', value: toBytes(e.value) };
+}
+
+function toScanRequest(o: ScanOptions): ScanRequest {
+  const limit = o.limit ?? 0;
+  if (!(Number.isInteger(limit) && limit >= 0 && limit <= 0xffffffff)) {
+    throw new RangeError(`scan limit must be an integer >= 0, got ${limit}`);
+  }
+  return {
+    prefix: toBytes(o.prefix ?? ''),
+    start: toBytes(o.start ?? ''),
+    end: toBytes(o.end ?? ''),
+    limit,
+    continuation: o.continuation ?? new Uint8Array(),
+    keysOnly: o.keysOnly ?? false,
+    serializable: o.serializable ?? false,
+  };
+}
+
+/** A key for messages: quoted text, cut short when long. */
+function show(key: Uint8Array): string {
+  const text = JSON.stringify(new TextDecoder().decode(key.subarray(0, 64)));
+  return key.length > 64 ? `${text}…` : text;
+}

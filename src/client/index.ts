@@ -1,0 +1,52 @@
+// Public entry of the client library: import from here, not from the files behind it. The CLI
+// (and any tool above the client) reaches the cluster only through what is exported here.
+export type {
+  Member,
+  ReplicaStatus,
+  ResponseHeader,
+  ShardStatus,
+  StatusResponse,
+} from '../gen/ringkv/v1/kv.ts';
+export { type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.ts';
+export {
+  type BytesLike,
+  bytesEqual,
+  bytesToHex,
+  bytesToUtf8,
+  HexFormatError,
+  hexToBytes,
+  isValidUtf8,
+  toBytes,
+} from './bytes.ts';
+export { assertEndpoint } from './channels.ts';
+export {
+  type CallOptions,
+  type CasExpected,
+  type CasResult,
+  DEFAULT_TIMEOUT_MS,
+  type DeleteResult,
+  type GetResult,
+  type MemberStatus,
+  type PutResult,
+  type ReadOptions,
+  RingkvClient,
+  type RingkvClientOptions,
+  type ScanItem,
+  type ScanOptions,
+  type ScanResult,
+  type StatusOptions,
+} from './client.ts';
+export {
+  CancelledError,
+  DeadlineExceededError,
+  FailedPreconditionError,
+  type GrpcCodeName,
+  IndeterminateError,
+  InvalidArgumentError,
+  ResourceExhaustedError,
+  RingkvError,
+  ServerError,
+  UnavailableError,
+  type UnavailableReason,
+} from './errors.ts';
+export { LEADER_ADDR_TRAILER, RETRY_SAFE_TRAILER } from './rpc.ts';

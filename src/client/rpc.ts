@@ -1,0 +1,116 @@
+// One attempt of one unary call: a promise around grpc-js's callback API that honours an absolute
+// deadline and an AbortSignal, and turns a failure into an RpcFailure that says what the client's
+// retry logic needs to know (was it sent at all, is it safe to retry, where is the leader).
+import {
+  type CallOptions,
+  type ClientUnaryCall,
+  status as GrpcStatus,
+  Metadata,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import type { GrpcCodeName } from './errors.ts';
+
+/** Trailer: the client address of the shard's leader, when the node knows it. */
+export const LEADER_ADDR_TRAILER = 'ringkv-leader-addr';
+/** Trailer "1": the server knows the operation did not and will not take effect. */
+export const RETRY_SAFE_TRAILER = 'ringkv-retry-safe';
+
+export type UnaryMethod<Req, Res> = (
+  request: Req,
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: (error: ServiceError | null, response: Res) => void,
+) => ClientUnaryCall;
+
+/** A failed attempt, as seen by the retry logic. */
+export class RpcFailure extends Error {
+  override readonly name = 'RpcFailure';
+  readonly grpcCode: number;
+  readonly details: string;
+  readonly endpoint: string;
+  /** The request never reached the server's application (no connection, refused stream): nothing happened. */
+  readonly notSent: boolean;
+  /** The server said the operation did not and will not take effect. */
+  readonly retrySafe: boolean;
+  /** The shard leader's client address from the trailers, or undefined. */
+  readonly leaderHint: string | undefined;
+  /** The caller's AbortSignal ended the attempt. */
+  readonly aborted: boolean;
+
+  constructor(error: ServiceError, endpoint: string, aborted: boolean) {
+    super(`${codeName(error.code)} from ${endpoint}: ${error.details || error.message}`);
+    this.grpcCode = error.code;
+    this.details = error.details || error.message;
+    this.endpoint = endpoint;
+    this.aborted = aborted;
+    // grpc-js fails a call with the first text, before sending anything, when it has no
+    // connection; the second is HTTP/2 REFUSED_STREAM, which guarantees the server did not
+    // process the request (RFC 9113 §8.7), e.g. because it is shutting down.
+    this.notSent =
+      error.code === GrpcStatus.UNAVAILABLE &&
+      (this.details.includes('No connection established') || this.details === 'Stream refused by server');
+    const trailers = error.metadata instanceof Metadata ? error.metadata : undefined;
+    this.retrySafe = firstString(trailers, RETRY_SAFE_TRAILER) === '1';
+    const hint = firstString(trailers, LEADER_ADDR_TRAILER);
+    this.leaderHint = hint === undefined || hint === '' ? undefined : hint;
+  }
+
+  get codeName(): GrpcCodeName {
+    return codeName(this.grpcCode);
+  }
+}
+
+function firstString(md: Metadata | undefined, key: string): string | undefined {
+  const v = md?.get(key)[0];
+  return typeof v === 'string' ? v : v === undefined ? undefined : v.toString('utf8');
+}
+
+const CODE_NAMES: readonly GrpcCodeName[] = [
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
+];
+
+export function codeName(code: number): GrpcCodeName {
+  return CODE_NAMES[code - 1] ?? 'UNKNOWN';
+}
+
+/**
+ * Runs one call. Resolves with the response or rejects with an RpcFailure (never anything else).
+ * `deadlineMs` is absolute (Date.now() scale).
+ */
+export function callUnary<Req, Res>(
+  method: UnaryMethod<Req, Res>,
+  request: Req,
+  endpoint: string,
+  deadlineMs: number,
+  signal: AbortSignal | undefined,
+): Promise<Res> {
+  return new Promise<Res>((resolve, reject) => {
+    let aborted = false;
+    const call = method(request, new Metadata(), { deadline: new Date(deadlineMs) }, (error, response) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (error === null) resolve(response);
+      else reject(new RpcFailure(error, endpoint, aborted));
+    });
+    function onAbort(): void {
+      aborted = true;
+      call.cancel();
+    }
+    if (signal?.aborted === true) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
