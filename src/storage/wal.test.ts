@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { FileHandle } from 'node:fs/promises';
 import { readdir, readFile, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -7,7 +8,7 @@ import type { Entry, HardState } from '../raft/types.ts';
 import { index, nodeId, term } from '../raft/types.ts';
 import { makeEntries, plainEntries, withTempDir } from './test-helpers.ts';
 import { type RecoveredGroup, segmentFileName, Wal } from './wal.ts';
-import { WalCorruptionError } from './wal-errors.ts';
+import { WalCorruptionError, WalFailedError } from './wal-errors.ts';
 
 const SMALL_SEGMENT_BYTES = 16 * 1024;
 
@@ -233,6 +234,39 @@ test('group commit: sync() calls made during an in-flight sync share one fdatasy
     await wal.close();
     const { wal: reopened, recovered } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
     assert.equal(recovered.size, 11);
+    await reopened.close();
+  });
+});
+
+test('a failed fdatasync poisons the log: the sync rejects, and later appends and syncs refuse', async () => {
+  await withTempDir(async (dir) => {
+    let failNext = false;
+    let calls = 0;
+    const io = {
+      datasync: async (fh: FileHandle): Promise<void> => {
+        calls++;
+        if (failNext) throw new Error('EIO: injected');
+        await fh.datasync();
+      },
+    };
+    const { wal } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES, io });
+    wal.appendEntries(1, makeEntries(1, 2, 1));
+    await wal.sync();
+    assert.equal(calls, 1, 'the shim sees the fdatasync');
+    failNext = true;
+    wal.appendEntries(1, makeEntries(3, 2, 1));
+    const failed = wal.sync();
+    const queued = wal.sync();
+    await assert.rejects(
+      failed,
+      (e: unknown) => e instanceof WalFailedError && /EIO: injected/.test(e.message),
+    );
+    await assert.rejects(queued, WalFailedError);
+    assert.throws(() => wal.appendEntries(1, makeEntries(5, 1, 1)), WalFailedError);
+    await assert.rejects(wal.sync(), WalFailedError);
+    await wal.close();
+    const { wal: reopened, recovered } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+    assert.ok((recovered.get(1)?.entries.length ?? 0) >= 2, 'what was acknowledged survives');
     await reopened.close();
   });
 });

@@ -38,7 +38,15 @@ export interface WalOptions {
   readonly segmentBytes?: number;
   /** Bound on appended-but-unsynced bytes; beyond it appends throw WalBackpressureError. Default 256 MiB. */
   readonly pendingBytesMax?: number;
+  /** Seam for tests and fault injection: how a segment holding records is fdatasynced. */
+  readonly io?: WalIo;
 }
+
+export interface WalIo {
+  datasync(fh: FileHandle): Promise<void>;
+}
+
+const NODE_IO: WalIo = { datasync: (fh) => fh.datasync() };
 
 export interface WalStats {
   /** fdatasync calls on segments holding records (what group commit minimises). */
@@ -91,6 +99,7 @@ export class Wal {
   readonly dir: string;
   private readonly segmentBytes: number;
   private readonly pendingBytesMax: number;
+  private readonly io: WalIo;
   /** Ascending by seq, contiguous; the last one is the segment appends go to (maybe not yet on disk). */
   private readonly segments: SegmentInfo[];
   /** Logical write position: appends go to segment writeSeq at writeEnd. Invariant: writeEnd <= writeCapacity. */
@@ -130,6 +139,7 @@ export class Wal {
     this.dir = options.dir;
     this.segmentBytes = options.segmentBytes ?? SEGMENT_BYTES_DEFAULT;
     this.pendingBytesMax = options.pendingBytesMax ?? PENDING_BYTES_MAX_DEFAULT;
+    this.io = options.io ?? NODE_IO;
     this.segments = segments;
     const last = segments[segments.length - 1];
     if (last === undefined || last.seq !== file.seq)
@@ -416,7 +426,7 @@ export class Wal {
   }
 
   private async datasyncFile(): Promise<void> {
-    await this.file.fh.datasync();
+    await this.io.datasync(this.file.fh);
     this.statsCounters.fdatasyncs++;
     this.file.dirty = false;
   }
