@@ -2,6 +2,7 @@
 // has accepted but the driver has not yet confirmed persisted via advance().
 
 import { assert } from './errors.ts';
+import { fitEnd } from './storage.ts';
 import type { Entry, Index, Snapshot, Term } from './types.ts';
 import { index } from './types.ts';
 
@@ -70,13 +71,14 @@ export class UnstableLog {
     }
   }
 
-  /** Entries in [lo, hi), which must lie within the unstable range. */
-  slice(lo: Index, hi: Index): Entry[] {
+  /** Entries in [lo, hi) within the unstable range, fitting maxBytes beyond usedBytes (see fitEnd). */
+  slice(lo: Index, hi: Index, maxBytes: number, usedBytes: number): Entry[] {
     const upper = this.offset + this.entries.length;
     assert(
       lo >= this.offset && hi <= upper && lo <= hi,
       `unstable.slice[${lo},${hi}) out of [${this.offset},${upper})`,
     );
-    return this.entries.slice(lo - this.offset, hi - this.offset);
+    const start = lo - this.offset;
+    return this.entries.slice(start, fitEnd(this.entries, start, hi - this.offset, maxBytes, usedBytes));
   }
 }

@@ -3,7 +3,8 @@
 
 import { assert } from './errors.ts';
 import { UnstableLog } from './log-unstable.ts';
-import { limitSize, type Storage } from './storage.ts';
+import { entriesSizeBytes } from './messages.ts';
+import type { Storage } from './storage.ts';
 import type { Entry, Index, Snapshot, Term } from './types.ts';
 import { index, term } from './types.ts';
 
@@ -196,14 +197,16 @@ export class RaftLog {
     const off = this.unstable.offset;
     let out: Entry[] = [];
     if (lo < off) {
-      out = this.storage.entries(lo, index(Math.min(hi, off)), maxBytes);
+      const storageHi = Math.min(hi, off);
+      out = this.storage.entries(lo, index(storageHi), maxBytes);
       // Storage stopped early (size limit): the unstable tail must not be appended after a gap.
-      if (out.length < Math.min(hi, off) - lo) return out;
+      if (out.length < storageHi - lo) return out;
     }
     if (hi > off) {
-      const tail = this.unstable.slice(index(Math.max(lo, off)), hi);
+      const used = out.length === 0 ? 0 : entriesSizeBytes(out);
+      const tail = this.unstable.slice(index(Math.max(lo, off)), hi, maxBytes, used);
       out = out.length === 0 ? tail : out.concat(tail);
     }
-    return limitSize(out, maxBytes);
+    return out;
   }
 }

@@ -93,6 +93,8 @@ export class RawNode {
 
   /** Requests a linearizable read; a ReadState with this context arrives in a later Ready (or never). */
   readIndex(context: Uint8Array): void {
+    // Pending reads are matched to heartbeat acks by context, so an empty one could never complete.
+    assert(context.byteLength > 0, 'readIndex context must be non-empty');
     const id = this.raft.id;
     this.raft.step(emptyMessage({ type: 'readIndex', from: id, to: id, context }));
   }
@@ -119,9 +121,16 @@ export class RawNode {
     if (r.readHeartbeatDue || r.msgs.length > 0 || r.readStates.length > 0) return true;
     if (r.log.unstableEntries().length > 0 || r.log.hasPendingSnapshot() || r.log.hasNextCommittedEntries())
       return true;
-    const soft = r.softState();
-    if (soft.leader !== this.prevSoftState.leader || soft.role !== this.prevSoftState.role) return true;
-    return !hardStateEqual(r.hardState(), this.prevHardState);
+    // Compared field by field: hasReady runs after every input, so it allocates nothing.
+    const soft = this.prevSoftState;
+    const hard = this.prevHardState;
+    return (
+      r.lead !== soft.leader ||
+      r.role !== soft.role ||
+      r.term !== hard.term ||
+      r.vote !== hard.vote ||
+      r.log.committed !== hard.commit
+    );
   }
 
   ready(): Ready {

@@ -46,15 +46,31 @@ export function initialSnapshot(voters: readonly NodeId[], learners: readonly No
   };
 }
 
+/**
+ * The end position e in [start, end] such that entries[start, e) fit in maxBytes together with
+ * `usedBytes` already taken; at least one entry when nothing was taken yet (a single entry larger
+ * than the bound must still make progress). Computed before slicing, so a far-behind follower
+ * does not cost a copy of the whole log per message.
+ */
+export function fitEnd(
+  entries: readonly Entry[],
+  start: number,
+  end: number,
+  maxBytes: number,
+  usedBytes = 0,
+): number {
+  let size = usedBytes;
+  let i = start;
+  for (; i < end; i++) {
+    size += entrySizeBytes(entries[i]!);
+    if (size > maxBytes && (i > start || usedBytes > 0)) break;
+  }
+  return i;
+}
+
 /** Takes entries from the front while their total stays within maxBytes; always keeps the first. */
 export function limitSize(entries: Entry[], maxBytes: number): Entry[] {
-  if (entries.length <= 1) return entries;
-  let size = entrySizeBytes(entries[0]!);
-  let n = 1;
-  for (; n < entries.length; n++) {
-    size += entrySizeBytes(entries[n]!);
-    if (size > maxBytes) break;
-  }
+  const n = fitEnd(entries, 0, entries.length, maxBytes);
   return n === entries.length ? entries : entries.slice(0, n);
 }
 
@@ -83,7 +99,8 @@ export class MemoryStorage implements Storage {
     const last = this.lastIndex();
     if (hi > last + 1) throw new UnavailableError(hi - 1, last);
     assert(lo <= hi, `entries: lo ${lo} > hi ${hi}`);
-    return limitSize(this.ents.slice(lo - offset, hi - offset), maxBytes);
+    const start = lo - offset;
+    return this.ents.slice(start, fitEnd(this.ents, start, hi - offset, maxBytes));
   }
 
   term(i: Index): Term {

@@ -37,7 +37,7 @@ export interface ConfState {
   readonly voters: readonly NodeId[];
   readonly votersOutgoing: readonly NodeId[];
   readonly learners: readonly NodeId[];
-  /** Learners that become voters when the joint configuration is left. */
+  /** Voters of the outgoing half that become learners when the joint configuration is left. */
   readonly learnersNext: readonly NodeId[];
   /** True when leaving the joint configuration is proposed automatically by the leader. */
   readonly autoLeave: boolean;
