@@ -17,6 +17,8 @@ export interface ClusterOptions {
   readonly config?: NodeConfig;
   /** Index of the bootstrap snapshot (default 1). */
   readonly index?: number;
+  /** See TestNode: false = the leader only has snapshots made by compact(). */
+  readonly snapshotOnDemand?: boolean;
 }
 
 const ROUNDS_MAX = 1_000;
@@ -47,6 +49,7 @@ export class Network {
         stream: k,
         config: opts.config ?? {},
         bootstrap: { index: index(opts.index ?? 1), confState },
+        ...(opts.snapshotOnDemand === undefined ? {} : { snapshotOnDemand: opts.snapshotOnDemand }),
       });
       this.nodes.set(n.id, n);
     });
@@ -59,8 +62,8 @@ export class Network {
   }
 
   /** Adds a node with an empty log and configuration (it learns both from the leader). */
-  addEmptyNode(id: string, config: NodeConfig = {}): TestNode {
-    const n = new TestNode({ id: nodeId(id), seed: 1, stream: this.nodes.size, config });
+  addEmptyNode(id: string, config: NodeConfig = {}, snapshotOnDemand = true): TestNode {
+    const n = new TestNode({ id: nodeId(id), seed: 1, stream: this.nodes.size, config, snapshotOnDemand });
     this.nodes.set(n.id, n);
     return n;
   }
