@@ -10,7 +10,7 @@
 //   campaign ID | propose ID DATA | propose-conf-change ID v4 l5 r2 [transition=explicit]
 //   read-index ID CTX | transfer-leadership from=ID to=ID
 //   tick ID [N] | tick-heartbeat ID | tick-election ID | tick-all N [stabilize=false]
-//   process-ready ID… | deliver-msgs ID… | drop-msgs [from=ID] [to=ID] | stabilize [ID…]
+//   process-ready ID… | deliver-msgs ID… | drop-msgs [from=ID] [to=ID] [type=T] [nth=K] | stabilize [ID…]
 //   partition ID,ID / ID,ID (messages across the cut are lost when sent or delivered) | heal
 //   compact ID I | restart ID
 //   report-unreachable ID PEER | report-snapshot ID PEER ok|fail
@@ -130,7 +130,7 @@ export class InteractionEnv {
       this.forIds(pos, (id) => this.deliverMsgs(id));
     },
     'drop-msgs': ({ args }) => {
-      this.dropMsgs(opt(args, 'from'), opt(args, 'to'));
+      this.dropMsgs(args);
     },
     stabilize: ({ pos }) => {
       this.stabilize(pos.length > 0 ? pos.map(nodeId) : this.ids());
@@ -349,12 +349,27 @@ export class InteractionEnv {
     }
   }
 
-  private dropMsgs(from: string | undefined, to: string | undefined): void {
-    const match = (m: Message): boolean =>
-      (from === undefined || m.from === from) && (to === undefined || m.to === to);
-    for (const m of this.queue.filter(match)) this.log(`dropped: ${describeMessage(m)}`);
-    this.queue = this.queue.filter((m) => !match(m));
+  /** Drops queued messages matching from=/to=/type=; with nth=k only the k-th match (1-based). */
+  private dropMsgs(args: readonly CmdArg[]): void {
+    const from = opt(args, 'from');
+    const to = opt(args, 'to');
+    const type = opt(args, 'type');
+    const nth = Number(opt(args, 'nth') ?? '0');
+    let seen = 0;
+    const match = (m: Message): boolean => {
+      const hit =
+        (from === undefined || m.from === from) &&
+        (to === undefined || m.to === to) &&
+        (type === undefined || m.type === type);
+      if (!hit) return false;
+      seen++;
+      return nth === 0 || seen === nth;
+    };
+    const dropped = this.queue.filter(match);
+    for (const m of dropped) this.log(`dropped: ${describeMessage(m)}`);
+    this.queue = this.queue.filter((m) => !dropped.includes(m));
   }
+
 
   private stabilize(ids: readonly NodeId[]): void {
     for (let round = 0; round < STABILIZE_ROUNDS_MAX; round++) {
