@@ -1,0 +1,195 @@
+// Focused RawNode behaviours driven message by message: chunk assembly, flow control bounds,
+// Ready bounds, leader lease, transfer timeout, config validation.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Config } from './config.ts';
+import {
+  ConfigError,
+  decodeConfChange,
+  emptyMessage,
+  initialSnapshot,
+  MemoryStorage,
+  type Message,
+  type NodeId,
+  nodeId,
+  RawNode,
+  type Ready,
+} from './index.ts';
+import { index, term } from './types.ts';
+
+const rng = { nextInt: (n: number) => n - 1 };
+const enc = new TextEncoder();
+
+interface Peer {
+  rn: RawNode;
+  storage: MemoryStorage;
+}
+
+function peer(id: string, voters: string[], extra: Partial<Config> = {}): Peer {
+  const storage = new MemoryStorage();
+  storage.applySnapshot(initialSnapshot(voters.map(nodeId)));
+  return { rn: new RawNode({ ...extra, id: nodeId(id), storage, rng, applied: index(1) }), storage };
+}
+
+/** One driver turn: persist, return the messages. */
+function turn(p: Peer): Ready {
+  const rd = p.rn.ready();
+  if (rd.snapshot !== undefined) p.storage.applySnapshot(rd.snapshot);
+  p.storage.append(rd.entries);
+  if (rd.hardState !== undefined) p.storage.setHardState(rd.hardState);
+  p.rn.advance(rd);
+  return rd;
+}
+
+/** Routes messages among peers until quiet; `filter` may drop or rewrite. */
+function settle(peers: Map<NodeId, Peer>, filter: (m: Message) => Message[] = (m) => [m]): void {
+  for (let round = 0; round < 100; round++) {
+    const out: Message[] = [];
+    for (const p of peers.values()) if (p.rn.hasReady()) out.push(...turn(p).messages);
+    if (out.length === 0) return;
+    for (const m of out) for (const x of filter(m)) peers.get(x.to)?.rn.step(x);
+  }
+}
+
+function cluster(ids: string[], extra: Partial<Config> = {}): Map<NodeId, Peer> {
+  const peers = new Map<NodeId, Peer>();
+  for (const id of ids) peers.set(nodeId(id), peer(id, ids, extra));
+  peers.get(nodeId(ids[0]!))!.rn.campaign();
+  settle(peers);
+  assert.equal(peers.get(nodeId(ids[0]!))!.rn.status().role, 'leader');
+  return peers;
+}
+
+test('config: invalid combinations are refused with ConfigError', () => {
+  const storage = new MemoryStorage();
+  const base = { id: nodeId('a'), storage, rng };
+  assert.throws(() => new RawNode({ ...base, electionTick: 1, heartbeatTick: 1 }), ConfigError);
+  assert.throws(
+    () => new RawNode({ ...base, readOnlyOption: 'leaseBased', checkQuorum: false }),
+    ConfigError,
+  );
+  assert.throws(() => new RawNode({ ...base, maxInflightBytes: 10, maxSizePerMsgBytes: 100 }), ConfigError);
+  assert.throws(() => new RawNode({ ...base, id: nodeId('') }), ConfigError);
+});
+
+test('snapshot chunks: duplicates and out-of-order chunks are ignored; a restarted transfer completes', () => {
+  const f = peer('b', ['a', 'b']);
+  const metadata = {
+    index: index(50),
+    term: term(3),
+    confState: initialSnapshot([nodeId('a'), nodeId('b')]).metadata.confState,
+  };
+  const data = enc.encode('0123456789');
+  const chunk = (offset: number, len: number): Message =>
+    emptyMessage({
+      type: 'snap',
+      from: nodeId('a'),
+      to: nodeId('b'),
+      term: term(3),
+      snapshot: {
+        metadata,
+        offset,
+        data: data.subarray(offset, offset + len),
+        totalBytes: 10,
+        done: offset + len === 10,
+      },
+    });
+  f.rn.step(chunk(0, 4));
+  f.rn.step(chunk(8, 2)); // gap: chunk 4..8 lost
+  f.rn.step(chunk(0, 4)); // the restarted transfer: duplicate of what we hold
+  let rd = turn(f);
+  assert.equal(rd.snapshot, undefined, 'not complete yet');
+  f.rn.step(chunk(4, 4));
+  f.rn.step(chunk(4, 4)); // duplicate
+  f.rn.step(chunk(8, 2));
+  rd = turn(f);
+  assert.ok(rd.snapshot !== undefined);
+  assert.equal(new TextDecoder().decode(rd.snapshot.data), '0123456789');
+  assert.equal(rd.snapshot.metadata.index, 50);
+  const ack = rd.messages.find((m) => m.type === 'appResp');
+  assert.equal(ack?.index, 50, 'acknowledges the snapshot index');
+  assert.equal(f.rn.status().hardState.commit, 50);
+});
+
+test('flow control: appends in flight to one follower are bounded in bytes as well as count', () => {
+  const peers = cluster(['a', 'b'], { maxSizePerMsgBytes: 100, maxInflightBytes: 300, maxInflightMsgs: 100 });
+  const a = peers.get(nodeId('a'))!;
+  const payload = new Uint8Array(80); // 96 bytes with overhead: one entry per message
+  for (let i = 0; i < 10; i++) a.rn.propose(payload);
+  const apps = turn(a).messages.filter((m) => m.type === 'app' && m.entries.length > 0);
+  assert.equal(apps.length, 4, 'stops once in-flight bytes reach 300 (4 x 96 >= 300)');
+  for (const m of apps) assert.equal(m.entries.length, 1, 'each message bounded by maxSizePerMsgBytes');
+  assert.equal(a.rn.status().progress?.get(nodeId('b'))?.state, 'replicate');
+});
+
+test('Ready: committed entries per Ready are bounded in bytes', () => {
+  const peers = cluster(['a'], { maxCommittedSizePerReadyBytes: 100 });
+  const a = peers.get(nodeId('a'))!;
+  for (let i = 0; i < 5; i++) a.rn.propose(new Uint8Array(40));
+  const sizes: number[] = [];
+  for (let i = 0; i < 10 && a.rn.hasReady(); i++) sizes.push(turn(a).committedEntries.length);
+  assert.ok(Math.max(...sizes) <= 2, `at most two 56-byte entries fit in 100 bytes: ${sizes}`);
+  assert.equal(
+    sizes.reduce((s, n) => s + n, 0),
+    5,
+    'all five proposals, eventually',
+  );
+});
+
+test('leader lease: a follower that heard from its leader ignores a higher-term vote request', () => {
+  const peers = cluster(['a', 'b', 'c']);
+  const b = peers.get(nodeId('b'))!;
+  const termBefore = b.rn.status().hardState.term;
+  b.rn.step(
+    emptyMessage({
+      type: 'vote',
+      from: nodeId('c'),
+      to: nodeId('b'),
+      term: term(termBefore + 5),
+      logTerm: term(9),
+      index: index(99),
+    }),
+  );
+  assert.equal(b.rn.status().hardState.term, termBefore, 'term unchanged');
+  assert.equal(b.rn.hasReady() && turn(b).messages.some((m) => m.type === 'voteResp'), false, 'no vote cast');
+});
+
+test('leadership transfer: abandoned after an election timeout when the target does not answer', () => {
+  const peers = cluster(['a', 'b', 'c'], { electionTick: 10 });
+  const a = peers.get(nodeId('a'))!;
+  a.rn.transferLeadership(nodeId('c'));
+  assert.equal(a.rn.status().leadTransferee, 'c');
+  // c never answers (all its messages are lost); b keeps a in power.
+  for (let i = 0; i < 10; i++) {
+    a.rn.tick();
+    settle(peers, (m) => (m.to === 'c' || m.from === 'c' ? [] : [m]));
+  }
+  assert.equal(a.rn.status().leadTransferee, '', 'transfer aborted');
+  assert.equal(a.rn.status().role, 'leader');
+  a.rn.propose(enc.encode('accepted again'));
+});
+
+test('removing the leader: it keeps leading until the removal is applied, then hands over', () => {
+  const peers = cluster(['a', 'b', 'c']);
+  const a = peers.get(nodeId('a'))!;
+  a.rn.propose(enc.encode('x'));
+  settle(peers);
+  a.rn.proposeConfChange({ changes: [{ type: 'removeNode', nodeId: nodeId('a') }], transition: 'auto' });
+  // Persist and replicate, but apply nothing yet: still leader.
+  const rd = a.rn.ready();
+  a.storage.append(rd.entries);
+  for (const m of rd.messages) peers.get(m.to)?.rn.step(m);
+  assert.equal(a.rn.status().role, 'leader');
+  for (const id of ['b', 'c']) for (const m of turn(peers.get(nodeId(id))!).messages) a.rn.step(m);
+  a.rn.advance(rd);
+  const rd2 = a.rn.ready();
+  const cc = rd2.committedEntries.find((e) => e.type === 'confChange');
+  assert.ok(cc !== undefined, 'the removal committed');
+  assert.equal(a.rn.status().role, 'leader', 'committed but not applied: still leading');
+  a.rn.applyConfChange(decodeConfChange(cc.data));
+  assert.equal(a.rn.status().role, 'follower', 'stepped down once applied');
+  a.rn.advance(rd2);
+  const handover = turn(a).messages.filter((m) => m.type === 'timeoutNow');
+  assert.equal(handover.length, 1, 'asks an up-to-date voter to take over at once');
+});
