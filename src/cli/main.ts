@@ -1,6 +1,7 @@
 // The `ringkv` command: one program, one subcommand per task. Subcommands load their code lazily
 // so that `ringkv --help` and the small commands start quickly.
 import { Command, CommanderError } from 'commander';
+import { registerServeCommand } from './commands/serve.ts';
 
 const program = new Command();
 program
@@ -43,6 +44,8 @@ program
     const { runDemoCommand } = await import('./commands/demo.ts');
     process.exitCode = await runDemoCommand(opts);
   });
+
+registerServeCommand(program);
 
 try {
   await program.parseAsync(process.argv);

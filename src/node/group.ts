@@ -1,0 +1,201 @@
+// One Raft group hosted by the node: its core (RawNode), its in-memory view of the durable log
+// (MemoryStorage), its state machine, and the requests waiting on it. The group does no I/O: the
+// driver (driver.ts) persists, sends and applies what the group's Ready asks for.
+import { decodeConfChange, type MemoryStorage, ProposalDroppedError, RawNode } from '../raft/index.ts';
+import type { ConfState, Entry, Index, NodeId, ReadState, Role, Snapshot, Term } from '../raft/types.ts';
+import { index, NO_NODE, term } from '../raft/types.ts';
+import { UnavailableError } from './errors.ts';
+import type { Pending } from './pending.ts';
+import type { StateMachine } from './state-machine.ts';
+
+export interface Applied {
+  readonly result: unknown;
+  readonly index: Index;
+  readonly term: Term;
+}
+
+export interface GroupConfig {
+  readonly groupId: number;
+  readonly nodeId: NodeId;
+  readonly electionTick: number;
+  readonly heartbeatTick: number;
+  readonly machine: StateMachine;
+  readonly storage: MemoryStorage;
+  /** Applied index to resume from (the snapshot's index on restart). */
+  readonly applied: Index;
+}
+
+/** A read waiting for its ReadIndex round and then for the state machine to reach the read index. */
+export interface ReadWaiter {
+  readonly pending: Pending<unknown>;
+  readonly run: () => unknown;
+}
+
+const READS_IN_FLIGHT_MAX = 10_000;
+const encoder = new TextEncoder();
+
+export class Group {
+  readonly id: number;
+  readonly nodeId: NodeId;
+  readonly storage: MemoryStorage;
+  readonly machine: StateMachine;
+  readonly raw: RawNode;
+  applied: Index;
+  /** Configuration as of `applied`. */
+  confState: ConfState;
+  leader: NodeId = NO_NODE;
+  role: Role = 'follower';
+  term: Term = term(0);
+  /** Index of the newest snapshot held (in memory and on disk). */
+  snapshotIndex: Index;
+  private readonly proposals = new Map<string, Pending<Applied>>();
+  private readQueue: ReadWaiter[] = [];
+  private readonly readsInFlight = new Map<string, ReadWaiter[]>();
+  private readsReady: { index: Index; waiters: ReadWaiter[] }[] = [];
+  private readCounter = 0;
+
+  constructor(c: GroupConfig) {
+    this.id = c.groupId;
+    this.nodeId = c.nodeId;
+    this.storage = c.storage;
+    this.machine = c.machine;
+    this.applied = c.applied;
+    const snap = c.storage.snapshot();
+    this.snapshotIndex = snap.metadata.index;
+    this.confState = snap.metadata.confState;
+    this.term = c.storage.initialState().hardState.term;
+    this.raw = new RawNode({
+      id: c.nodeId,
+      storage: c.storage,
+      rng: { nextInt: (n: number) => Math.floor(Math.random() * n) },
+      electionTick: c.electionTick,
+      heartbeatTick: c.heartbeatTick,
+      applied: c.applied,
+      // Bounds proposals a leader holds that are not yet committed (well below the WAL's backpressure).
+      maxUncommittedEntriesBytes: 64 * 1024 * 1024,
+    });
+  }
+
+  isLeader(): boolean {
+    return this.role === 'leader';
+  }
+
+  /** Proposes a command; `pending` resolves when it is applied here. Throws UnavailableError if dropped. */
+  propose(requestId: string, command: Uint8Array, pending: Pending<Applied>): void {
+    try {
+      this.raw.propose(command);
+    } catch (e) {
+      if (e instanceof ProposalDroppedError) {
+        throw new UnavailableError(`shard ${this.id} did not accept the proposal: ${e.reason}`, {
+          retrySafe: true,
+        });
+      }
+      throw e;
+    }
+    this.proposals.set(requestId, pending);
+  }
+
+  /** Queues a linearizable read; the driver starts one ReadIndex round per group per turn. */
+  queueRead(w: ReadWaiter): void {
+    this.readQueue.push(w);
+  }
+
+  hasQueuedReads(): boolean {
+    return this.readQueue.length > 0;
+  }
+
+  /** Starts a ReadIndex round for every read queued since the last one. Returns whether it did. */
+  startReadRound(): boolean {
+    const live = this.readQueue.filter((w) => !w.pending.done);
+    this.readQueue = [];
+    if (live.length === 0) return false;
+    if (this.readsInFlight.size >= READS_IN_FLIGHT_MAX) this.dropSettledReads();
+    this.readCounter++;
+    const ctx = encoder.encode(`r${this.readCounter}`);
+    this.readsInFlight.set(ctxKey(ctx), live);
+    this.raw.readIndex(ctx);
+    return true;
+  }
+
+  /** Read states became safe: serve them now or once the state machine reaches their index. */
+  onReadStates(states: readonly ReadState[]): void {
+    for (const rs of states) {
+      const key = ctxKey(rs.context);
+      const waiters = this.readsInFlight.get(key);
+      if (waiters === undefined) continue;
+      this.readsInFlight.delete(key);
+      this.readsReady.push({ index: rs.index, waiters });
+    }
+    this.serveReadyReads();
+  }
+
+  serveReadyReads(): void {
+    if (this.readsReady.length === 0) return;
+    const later: { index: Index; waiters: ReadWaiter[] }[] = [];
+    for (const r of this.readsReady) {
+      if (r.index > this.applied) {
+        later.push(r);
+        continue;
+      }
+      for (const w of r.waiters) if (!w.pending.done) w.pending.resolve(w.run());
+    }
+    this.readsReady = later;
+  }
+
+  /** Applies one committed entry: a command, a configuration change, or the leader's no-op. */
+  applyEntry(e: Entry): void {
+    if (e.index !== this.applied + 1) {
+      throw new Error(`group ${this.id}: applying index ${e.index} after ${this.applied}: out of order`);
+    }
+    if (e.type === 'confChange') {
+      this.confState = this.raw.applyConfChange(decodeConfChange(e.data));
+    } else if (e.data.byteLength > 0) {
+      const { requestId, result } = this.machine.apply(e.index, e.data);
+      const waiter = this.proposals.get(requestId);
+      if (waiter !== undefined) {
+        this.proposals.delete(requestId);
+        waiter.resolve({ result, index: e.index, term: e.term });
+      }
+    }
+    this.applied = e.index;
+  }
+
+  /** Replaces the state machine with a snapshot installed from the leader. */
+  installSnapshot(snap: Snapshot): void {
+    this.machine.restore(snap.data);
+    this.applied = snap.metadata.index;
+    this.confState = snap.metadata.confState;
+    this.snapshotIndex = snap.metadata.index;
+  }
+
+  /** Fails every waiting request (shutdown). */
+  failAll(err: Error): void {
+    for (const p of this.proposals.values()) p.fail(err);
+    this.proposals.clear();
+    for (const w of this.readQueue) w.pending.fail(err);
+    this.readQueue = [];
+    for (const ws of this.readsInFlight.values()) for (const w of ws) w.pending.fail(err);
+    this.readsInFlight.clear();
+    for (const r of this.readsReady) for (const w of r.waiters) w.pending.fail(err);
+    this.readsReady = [];
+  }
+
+  /** Forgets requests that already settled (timed out): bounds the maps when Raft drops reads or proposals. */
+  dropSettled(): void {
+    for (const [id, p] of this.proposals) if (p.done) this.proposals.delete(id);
+    this.dropSettledReads();
+  }
+
+  private dropSettledReads(): void {
+    for (const [k, ws] of this.readsInFlight)
+      if (ws.every((w) => w.pending.done)) this.readsInFlight.delete(k);
+  }
+
+  lastIndex(): Index {
+    return index(this.storage.lastIndex());
+  }
+}
+
+function ctxKey(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+}

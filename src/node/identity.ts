@@ -1,0 +1,77 @@
+// The node-identity file (`<raft_dir>/node.json`): who this node is and which cluster its data belongs
+// to. Written atomically (temporary file, fsync, rename, fsync of the directory) so that a crash
+// leaves either the old or the new file, never a torn one. A restart with the original command line
+// reads it and resumes instead of bootstrapping (or joining) a second time.
+import { open, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { StartupError } from './errors.ts';
+
+export interface NodeIdentity {
+  readonly version: 1;
+  readonly nodeId: string;
+  /** Empty until known (a joiner learns it from the Join reply). */
+  readonly clusterId: string;
+  /** Number of data shards; 0 until known. */
+  readonly shardCount: number;
+  /** 'bootstrapping' → 'bootstrapped' (first node), 'joining' → 'joined' (others). */
+  readonly state: 'bootstrapping' | 'bootstrapped' | 'joining' | 'joined';
+}
+
+export const IDENTITY_FILE = 'node.json';
+
+export async function readIdentity(raftDir: string): Promise<NodeIdentity | undefined> {
+  const path = join(raftDir, IDENTITY_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new StartupError(
+      `${path} is not valid JSON; it is written atomically, so the file was damaged by hand`,
+    );
+  }
+  return checkIdentity(parsed, path);
+}
+
+function checkIdentity(v: unknown, path: string): NodeIdentity {
+  const o = v as Partial<NodeIdentity> | null;
+  const states = ['bootstrapping', 'bootstrapped', 'joining', 'joined'];
+  if (
+    o === null ||
+    typeof o !== 'object' ||
+    o.version !== 1 ||
+    typeof o.nodeId !== 'string' ||
+    typeof o.clusterId !== 'string' ||
+    typeof o.shardCount !== 'number' ||
+    typeof o.state !== 'string' ||
+    !states.includes(o.state)
+  ) {
+    throw new StartupError(`${path} does not hold a ringkv node identity: ${JSON.stringify(v)}`);
+  }
+  return o as NodeIdentity;
+}
+
+export async function writeIdentity(raftDir: string, identity: NodeIdentity): Promise<void> {
+  const path = join(raftDir, IDENTITY_FILE);
+  const tmp = `${path}.tmp`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(`${JSON.stringify(identity, null, 2)}\n`);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  const dir = await open(raftDir, 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}

@@ -1,0 +1,184 @@
+// Joining and leaving. A new node calls ClusterService.Join on any member; that member forwards to
+// the metadata group's leader (src/server), which runs `admitMember`: record the member in group 0,
+// then for every group (concurrently; one change at a time within a group) add it as a learner,
+// wait until it has caught up (the leader sends a snapshot when it is far behind), and promote it
+// to voter. Every step looks at the applied configuration first, so repeating a Join (a restart,
+// a retry after a timeout) resumes where the last attempt stopped and never duplicates anything.
+// `removeMember` moves the leaving node's leaderships away, removes it from every group, then
+// from the member list.
+import type { ConfChangeSingle, NodeId } from '../raft/types.ts';
+import { FailedPreconditionError, NotFoundError, UnavailableError } from './errors.ts';
+import type { Applied, Group } from './group.ts';
+import type { MemberInfo, MetadataCommand, MetadataResult } from './metadata.ts';
+import { describe, encodeMetadataCommand, sameAddresses } from './metadata.ts';
+import type { KvNode } from './node.ts';
+import { Pending } from './pending.ts';
+
+/** A learner counts as caught up when it is at most this many entries behind the leader. */
+const CATCH_UP_SLACK_ENTRIES = 20;
+const STEP_POLL_MS = 200;
+const JOIN_ATTEMPT_DEADLINE_MS = 60_000;
+const JOIN_RETRY_MS = 1000;
+
+/** Joiner side: calls Join on `joinAddr` until it succeeds (retrying while the cluster is unavailable). */
+export async function joinCluster(
+  node: KvNode,
+  joinAddr: string,
+): Promise<{ clusterId: string; members: MemberInfo[] }> {
+  const self: MemberInfo = {
+    nodeId: node.opts.nodeId,
+    clientAddr: node.opts.clientAddr,
+    raftAddr: node.opts.raftAddr,
+  };
+  node.logger.info({ joinAddr }, 'joining the cluster');
+  // Bounded by shutdown: every failure waits JOIN_RETRY_MS; a refusal (FAILED_PRECONDITION) ends it.
+  for (let attempt = 1; ; attempt++) {
+    if (node.isClosing) throw new UnavailableError('the node is shutting down');
+    try {
+      return await node.opts.cluster.join(joinAddr, self, Date.now() + JOIN_ATTEMPT_DEADLINE_MS);
+    } catch (e) {
+      if (e instanceof FailedPreconditionError) throw e;
+      node.logger.warn({ joinAddr, attempt, err: (e as Error).message }, 'join attempt failed; retrying');
+      await sleep(JOIN_RETRY_MS);
+    }
+  }
+}
+
+/** Proposes a metadata command on group 0 (this node must lead it) and waits for it to apply. */
+export async function proposeMetadata(
+  node: KvNode,
+  cmd: MetadataCommand,
+  deadlineMs: number,
+): Promise<MetadataResult> {
+  const g = node.group(0);
+  const pending = new Pending<Applied>(
+    node.budget,
+    deadlineMs,
+    () => new UnavailableError('the metadata change was not committed before the deadline'),
+  );
+  try {
+    g.propose(cmd.requestId, encodeMetadataCommand(cmd), pending);
+  } catch (e) {
+    pending.fail(e);
+  }
+  node.driver.schedule();
+  return (await pending.promise).result as MetadataResult;
+}
+
+/** Metadata leader: makes `member` a voter of every group. Idempotent. */
+export async function admitMember(node: KvNode, member: MemberInfo, deadlineMs: number): Promise<void> {
+  const held = node.metadata.member(member.nodeId);
+  if (held !== undefined && !sameAddresses(held, member)) {
+    throw new FailedPreconditionError(
+      `node id '${member.nodeId}' already belongs to a member at ${describe(held)}; ` +
+        `a different node (${describe(member)}) cannot join with it: choose another --node_id, or remove the old member first (ringkv cluster leave ${member.nodeId})`,
+    );
+  }
+  if (held === undefined) {
+    const { seq } = node.requestIds.next();
+    const result = await proposeMetadata(
+      node,
+      { requestId: `join/${member.nodeId}/${seq}`, op: 'addMember', member },
+      deadlineMs,
+    );
+    if (!result.ok) throw new FailedPreconditionError(`cannot add ${member.nodeId}: ${result.reason}`);
+    node.logger.info({ member }, 'member added');
+  }
+  const groups = [...node.driver.groups.values()];
+  await Promise.all(groups.map((g) => makeVoter(node, g, member, deadlineMs)));
+  node.logger.info({ nodeId: member.nodeId }, 'member promoted to voter in every group');
+}
+
+async function makeVoter(node: KvNode, g: Group, member: MemberInfo, deadlineMs: number): Promise<void> {
+  const id = member.nodeId as NodeId;
+  // Bounded by the deadline: each pass sleeps STEP_POLL_MS.
+  while (Date.now() < deadlineMs) {
+    const cs = g.confState;
+    if (cs.voters.includes(id) && cs.votersOutgoing.length === 0) return;
+    if (cs.learners.includes(id)) {
+      if (await caughtUp(node, g, member, deadlineMs))
+        proposeChange(node, g, { type: 'addVoter', nodeId: id });
+    } else if (!cs.voters.includes(id)) {
+      proposeChange(node, g, { type: 'addLearner', nodeId: id });
+    }
+    await sleep(STEP_POLL_MS);
+  }
+  throw new UnavailableError(
+    `group ${g.id}: ${member.nodeId} did not become a voter before the deadline; retry the join`,
+  );
+}
+
+/** A proposal that may be dropped (no leader, a change in flight): the caller's loop retries. */
+function proposeChange(node: KvNode, g: Group, change: ConfChangeSingle): void {
+  try {
+    g.raw.proposeConfChange({ changes: [change], transition: 'auto' });
+    node.logger.info({ group: g.id, change }, 'membership change proposed');
+  } catch (e) {
+    node.logger.debug(
+      { group: g.id, change, err: (e as Error).message },
+      'membership change not accepted now',
+    );
+  }
+  node.driver.schedule();
+}
+
+/** Whether the learner is close to the group's log end: from the leader's progress, or by asking it. */
+async function caughtUp(node: KvNode, g: Group, member: MemberInfo, deadlineMs: number): Promise<boolean> {
+  const st = g.raw.status();
+  const pr = st.progress?.get(member.nodeId as NodeId);
+  if (pr !== undefined) return pr.match + CATCH_UP_SLACK_ENTRIES >= st.lastIndex;
+  try {
+    const applied = await node.opts.cluster.appliedIndexes(
+      member.clientAddr,
+      Math.min(deadlineMs, Date.now() + 2000),
+    );
+    return (applied.get(g.id) ?? 0) + CATCH_UP_SLACK_ENTRIES >= g.raw.status().hardState.commit;
+  } catch {
+    return false;
+  }
+}
+
+/** Metadata leader: moves the node's leaderships away, removes it from every group, then from the member list. */
+export async function removeMember(node: KvNode, nodeId: string, deadlineMs: number): Promise<void> {
+  if (node.metadata.member(nodeId) === undefined) {
+    throw new NotFoundError(`no member has node id '${nodeId}'; see ringkv cluster status for the members`);
+  }
+  const id = nodeId as NodeId;
+  const groups = [...node.driver.groups.values()];
+  const others = node.metadata.members().filter((m) => m.nodeId !== nodeId);
+  if (others.length === 0)
+    throw new FailedPreconditionError(
+      `'${nodeId}' is the last member; a cluster cannot remove its last node`,
+    );
+  // Data shards first: group 0 (whose leader runs this) last.
+  for (const g of groups.filter((x) => x.id !== 0)) await removeFromGroup(node, g, id, deadlineMs);
+  await removeFromGroup(node, node.group(0), id, deadlineMs);
+  const { seq } = node.requestIds.next();
+  await proposeMetadata(
+    node,
+    { requestId: `leave/${nodeId}/${seq}`, op: 'removeMember', nodeId },
+    deadlineMs,
+  );
+  node.opts.transport.removePeer(id);
+  node.logger.info({ nodeId }, 'member removed');
+}
+
+async function removeFromGroup(node: KvNode, g: Group, id: NodeId, deadlineMs: number): Promise<void> {
+  while (Date.now() < deadlineMs) {
+    const cs = g.confState;
+    if (!cs.voters.includes(id) && !cs.learners.includes(id) && !cs.votersOutgoing.includes(id)) return;
+    if (g.leader === id) {
+      const to = cs.voters.find((v) => v !== id);
+      if (to !== undefined) g.raw.transferLeadership(to);
+    } else {
+      proposeChange(node, g, { type: 'removeNode', nodeId: id });
+    }
+    node.driver.schedule();
+    await sleep(STEP_POLL_MS);
+  }
+  throw new UnavailableError(`group ${g.id}: could not remove ${id} before the deadline; retry the leave`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

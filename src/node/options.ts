@@ -1,0 +1,89 @@
+// Everything a node is configured with. Defaults live here so that the CLI, the tests and the
+// README agree on them.
+import type { Logger } from 'pino';
+import type { MemberInfo } from './metadata.ts';
+import type { PeerTransport } from './peer-transport.ts';
+
+/** Calls the node makes to other nodes' client ports (implemented with gRPC by src/server). */
+export interface ClusterRpc {
+  /** ClusterService.Join on `addr`. */
+  join(
+    addr: string,
+    member: MemberInfo,
+    deadlineMs: number,
+  ): Promise<{ clusterId: string; members: MemberInfo[] }>;
+  /** The applied index of each group on the node at `addr` (from ClusterService.Status). */
+  appliedIndexes(addr: string, deadlineMs: number): Promise<Map<number, number>>;
+}
+
+export interface NodeOptions {
+  readonly nodeId: string;
+  readonly raftDir: string;
+  /** Advertised host:port of the client (gRPC) port. */
+  readonly clientAddr: string;
+  /** Advertised host:port of the peer (Raft) port. */
+  readonly raftAddr: string;
+  readonly bootstrap: boolean;
+  readonly joinAddr: string | undefined;
+  readonly transport: PeerTransport;
+  readonly cluster: ClusterRpc;
+  readonly logger: Logger;
+  readonly shardCount?: number;
+  readonly maxKeyBytes?: number;
+  readonly maxValueBytes?: number;
+  readonly requestTimeoutMs?: number;
+  readonly pendingMax?: number;
+  readonly tickMs?: number;
+  readonly electionTick?: number;
+  readonly heartbeatTick?: number;
+  readonly snapshotEveryEntries?: number;
+  readonly retainEntries?: number;
+  readonly walSegmentBytes?: number;
+  /** How often the metadata leader evens out shard leaderships (0: never). */
+  readonly balanceIntervalMs?: number;
+}
+
+export const DEFAULTS = {
+  shardCount: 8,
+  maxKeyBytes: 4096,
+  maxValueBytes: 1024 * 1024,
+  requestTimeoutMs: 5000,
+  pendingMax: 10_000,
+  // 100 ms ticks, elections after 1–2 s of silence, heartbeats every tick: a new leader
+  // within about 2.5 s of a leader's death (election timeout + one pre-vote and vote round).
+  tickMs: 100,
+  electionTick: 10,
+  heartbeatTick: 1,
+  snapshotEveryEntries: 10_000,
+  retainEntries: 1000,
+  walSegmentBytes: 64 * 1024 * 1024,
+  balanceIntervalMs: 3000,
+} as const;
+
+export type ResolvedNodeOptions = Required<Omit<NodeOptions, 'joinAddr'>> & {
+  readonly joinAddr: string | undefined;
+};
+
+export function resolveOptions(o: NodeOptions): ResolvedNodeOptions {
+  const r: ResolvedNodeOptions = {
+    ...o,
+    shardCount: o.shardCount ?? DEFAULTS.shardCount,
+    maxKeyBytes: o.maxKeyBytes ?? DEFAULTS.maxKeyBytes,
+    maxValueBytes: o.maxValueBytes ?? DEFAULTS.maxValueBytes,
+    requestTimeoutMs: o.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+    pendingMax: o.pendingMax ?? DEFAULTS.pendingMax,
+    tickMs: o.tickMs ?? DEFAULTS.tickMs,
+    electionTick: o.electionTick ?? DEFAULTS.electionTick,
+    heartbeatTick: o.heartbeatTick ?? DEFAULTS.heartbeatTick,
+    snapshotEveryEntries: o.snapshotEveryEntries ?? DEFAULTS.snapshotEveryEntries,
+    retainEntries: o.retainEntries ?? DEFAULTS.retainEntries,
+    walSegmentBytes: o.walSegmentBytes ?? DEFAULTS.walSegmentBytes,
+    balanceIntervalMs: o.balanceIntervalMs ?? DEFAULTS.balanceIntervalMs,
+  };
+  if (r.nodeId === '' || r.nodeId.includes('/'))
+    throw new Error(`node id '${r.nodeId}' must be non-empty without '/'`);
+  if (!Number.isInteger(r.shardCount) || r.shardCount < 1 || r.shardCount > 1024) {
+    throw new Error(`shard count ${r.shardCount} must be an integer in [1, 1024]`);
+  }
+  return r;
+}

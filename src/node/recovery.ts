@@ -1,0 +1,86 @@
+// Rebuilding every group from disk at start, and the first write of a brand-new cluster.
+// Recovery: each group's latest snapshot (named by its WAL marker) → MemoryStorage and state
+// machine; then the WAL's entries after it and its hard state. Raft re-delivers the committed
+// entries after the snapshot, which the driver applies again: the state is exactly what it was.
+// Bootstrap: like etcd, the first member's own addition is the first entry of every group's log
+// (a configuration change at index 1, term 1, committed), so that a node joining later learns the
+// initial membership from the log itself; group 0 also gets the cluster's `init` command.
+import { encodeConfChange, MemoryStorage } from '../raft/index.ts';
+import type { Entry, HardState, Index, NodeId } from '../raft/types.ts';
+import { index, NO_NODE, term } from '../raft/types.ts';
+import type { SnapshotStore } from '../storage/snapshots.ts';
+import type { RecoveredGroup, Wal } from '../storage/wal.ts';
+import type { MemberInfo } from './metadata.ts';
+import { encodeMetadataCommand } from './metadata.ts';
+import type { StateMachine } from './state-machine.ts';
+
+export interface RecoveredStorage {
+  readonly storage: MemoryStorage;
+  readonly applied: Index;
+}
+
+/** One group's MemoryStorage and state machine as of its snapshot, with the WAL's log after it. */
+export async function recoverGroup(
+  groupId: number,
+  rec: RecoveredGroup | undefined,
+  snapshots: SnapshotStore,
+  machine: StateMachine,
+): Promise<RecoveredStorage> {
+  const storage = new MemoryStorage();
+  let applied = index(0);
+  if (rec?.snapshot !== undefined && rec.snapshot.index > 0) {
+    const snap = await snapshots.load(groupId, rec.snapshot.index);
+    if (snap.metadata.term !== rec.snapshot.term) {
+      throw new Error(
+        `group ${groupId}: snapshot file at index ${snap.metadata.index} has term ${snap.metadata.term}, the WAL marker says ${rec.snapshot.term}`,
+      );
+    }
+    storage.applySnapshot(snap);
+    machine.restore(snap.data);
+    applied = snap.metadata.index;
+  } else {
+    machine.restore(new Uint8Array(0));
+  }
+  if (rec !== undefined) {
+    storage.append(rec.entries);
+    if (rec.hardState !== undefined) storage.setHardState(rec.hardState);
+  }
+  return { storage, applied };
+}
+
+export interface BootstrapPlan {
+  readonly clusterId: string;
+  readonly shardCount: number;
+  readonly self: MemberInfo;
+}
+
+/** The log of every group of a new cluster, written durably to the WAL; returns what recovery would see. */
+export async function writeBootstrap(wal: Wal, plan: BootstrapPlan): Promise<Map<number, RecoveredGroup>> {
+  const self = plan.self.nodeId as NodeId;
+  const addSelf: Entry = {
+    term: term(1),
+    index: index(1),
+    type: 'confChange',
+    data: encodeConfChange({ changes: [{ type: 'addVoter', nodeId: self }], transition: 'auto' }),
+  };
+  const out = new Map<number, RecoveredGroup>();
+  for (let g = 0; g <= plan.shardCount; g++) {
+    const entries: Entry[] = [addSelf];
+    if (g === 0) {
+      const init = encodeMetadataCommand({
+        requestId: 'bootstrap',
+        op: 'init',
+        clusterId: plan.clusterId,
+        shardCount: plan.shardCount,
+        member: plan.self,
+      });
+      entries.push({ term: term(1), index: index(2), type: 'normal', data: init });
+    }
+    const hardState: HardState = { term: term(1), vote: NO_NODE, commit: index(entries.length) };
+    wal.appendEntries(g, entries);
+    wal.appendHardState(g, hardState);
+    out.set(g, { hardState, snapshot: undefined, entries });
+  }
+  await wal.sync();
+  return out;
+}

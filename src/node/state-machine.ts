@@ -1,0 +1,34 @@
+// What a Raft group applies its committed commands to. Group 0 applies metadata commands
+// (metadata-machine.ts); data shards apply KV commands (kv-machine.ts over src/storage/kv-state.ts).
+import type { Index } from '../raft/types.ts';
+
+export interface ApplyOutcome {
+  /** The id the proposer waits on (unique per proposing node and incarnation). */
+  readonly requestId: string;
+  readonly result: unknown;
+}
+
+export interface StateMachine {
+  /** Applies a command committed at `index`. */
+  apply(index: Index, command: Uint8Array): ApplyOutcome;
+  /** The whole state, serialised (for a snapshot at the last applied index). */
+  snapshot(): Uint8Array;
+  /** Replaces the whole state with a snapshot's bytes (empty bytes: the empty state). */
+  restore(data: Uint8Array): void;
+}
+
+/** Request ids of one node incarnation: (clientId, seq) as in src/storage/command.ts. */
+export class RequestIds {
+  /** Random per process start, so ids never repeat across restarts. Below 2^48: a safe integer. */
+  readonly clientId: number = Math.floor(Math.random() * 2 ** 48);
+  private seq = 0;
+
+  next(): { clientId: number; seq: number } {
+    this.seq++;
+    return { clientId: this.clientId, seq: this.seq };
+  }
+}
+
+export function requestKey(clientId: number, seq: number): string {
+  return `${clientId}:${seq}`;
+}

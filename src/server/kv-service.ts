@@ -1,0 +1,157 @@
+// KVService: validate, route (forward to the shard's leader when this node does not lead it),
+// then propose (writes) or read (Get: ReadIndex unless serializable) on the local replica.
+import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
+import type {
+  CompareAndSwapRequest,
+  CompareAndSwapResponse,
+  DeleteRequest,
+  DeleteResponse,
+  GetRequest,
+  GetResponse,
+  KVServiceServer,
+  PutRequest,
+  PutResponse,
+  ScanRequest,
+} from '../gen/ringkv/v1/kv.ts';
+import { InvalidArgumentError } from '../node/errors.ts';
+import { checkKeyValue, getValue, read, write } from '../node/requests.ts';
+import { shardOf } from '../ring/slots.ts';
+import type { CasExpect } from '../storage/command.ts';
+import type { ApplyResult } from '../storage/kv-state.ts';
+import { deadlineOf, header, isForwarded, routeTo, type ServerContext } from './context.ts';
+import { toGrpcError } from './errors.ts';
+import { scan } from './scan.ts';
+
+type Handler<Req, Res> = (
+  ctx: ServerContext,
+  req: Req,
+  deadlineMs: number,
+  forwarded: boolean,
+) => Promise<Res>;
+
+/** Adapts an async handler to grpc-js: deadline, error mapping, and logging of unexpected failures. */
+export function unary<Req, Res>(ctx: ServerContext, h: Handler<Req, Res>) {
+  return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
+    const deadlineMs = deadlineOf(call as ServerUnaryCall<unknown, unknown>, ctx.node.opts.requestTimeoutMs);
+    h(ctx, call.request, deadlineMs, isForwarded(call.metadata)).then(
+      (res) => cb(null, res),
+      (e: unknown) => {
+        const err = toGrpcError(e);
+        if (err.code === 13)
+          ctx.node.logger.error({ err: e, path: call.getPath() }, 'request failed unexpectedly');
+        cb(err);
+      },
+    );
+  };
+}
+
+export function kvService(ctx: ServerContext): KVServiceServer {
+  return {
+    put: unary(ctx, put),
+    get: unary(ctx, get),
+    delete: unary(ctx, del),
+    compareAndSwap: unary(ctx, cas),
+    scan: unary(ctx, (c, req: ScanRequest, d) => scan(c, req, d)),
+  };
+}
+
+async function put(
+  ctx: ServerContext,
+  req: PutRequest,
+  deadlineMs: number,
+  fwd: boolean,
+): Promise<PutResponse> {
+  const { node, peers } = ctx;
+  checkKeyValue(node, req.key, req.value);
+  const shard = shardOf(req.key, node.shardCount);
+  const to = await routeTo(ctx, shard, fwd, deadlineMs);
+  if (to !== undefined) return peers.call(peers.kv(to), peers.kv(to).put, req, deadlineMs, true);
+  const w = await write(node, shard, { op: 'put', key: req.key, value: req.value }, deadlineMs);
+  return { header: header(node, shard, w.term, w.index), version: BigInt(w.index) };
+}
+
+async function get(
+  ctx: ServerContext,
+  req: GetRequest,
+  deadlineMs: number,
+  fwd: boolean,
+): Promise<GetResponse> {
+  const { node, peers } = ctx;
+  checkKeyValue(node, req.key);
+  const shard = shardOf(req.key, node.shardCount);
+  if (!req.serializable) {
+    const to = await routeTo(ctx, shard, fwd, deadlineMs);
+    if (to !== undefined) return peers.call(peers.kv(to), peers.kv(to).get, req, deadlineMs, true);
+  }
+  const r = await read(node, shard, req.serializable, deadlineMs, (m) => getValue(m, req.key));
+  const v = r.value;
+  return {
+    found: v !== undefined,
+    value: v?.value ?? new Uint8Array(0),
+    version: BigInt(v?.version ?? 0),
+    header: header(node, shard, r.term, r.index),
+  };
+}
+
+async function del(
+  ctx: ServerContext,
+  req: DeleteRequest,
+  deadlineMs: number,
+  fwd: boolean,
+): Promise<DeleteResponse> {
+  const { node, peers } = ctx;
+  checkKeyValue(node, req.key);
+  const shard = shardOf(req.key, node.shardCount);
+  const to = await routeTo(ctx, shard, fwd, deadlineMs);
+  if (to !== undefined) return peers.call(peers.kv(to), peers.kv(to).delete, req, deadlineMs, true);
+  const w = await write(node, shard, { op: 'delete', key: req.key }, deadlineMs);
+  const r = w.result as Extract<ApplyResult, { op: 'delete' }>;
+  return { deleted: r.deleted, header: header(node, shard, w.term, w.index) };
+}
+
+function casExpect(req: CompareAndSwapRequest): CasExpect {
+  const e = req.expected;
+  if (e === undefined) {
+    throw new InvalidArgumentError(
+      'compare-and-swap needs an expectation: expected_value, expected_absent or expected_version',
+    );
+  }
+  if (e.$case === 'expectedValue') return { kind: 'value', value: e.value };
+  if (e.$case === 'expectedAbsent') return { kind: 'absent' };
+  return { kind: 'version', version: Number(e.value) };
+}
+
+async function cas(
+  ctx: ServerContext,
+  req: CompareAndSwapRequest,
+  deadlineMs: number,
+  fwd: boolean,
+): Promise<CompareAndSwapResponse> {
+  const { node, peers } = ctx;
+  checkKeyValue(node, req.key, req.value);
+  const expect = casExpect(req);
+  if (expect.kind === 'value') checkKeyValue(node, req.key, expect.value);
+  if (req.delete && req.value.byteLength > 0) {
+    throw new InvalidArgumentError('compare-and-swap: give either delete or a value, not both');
+  }
+  const shard = shardOf(req.key, node.shardCount);
+  const to = await routeTo(ctx, shard, fwd, deadlineMs);
+  if (to !== undefined) return peers.call(peers.kv(to), peers.kv(to).compareAndSwap, req, deadlineMs, true);
+  const value = req.delete ? null : req.value;
+  const w = await write(node, shard, { op: 'cas', key: req.key, expect, value }, deadlineMs);
+  const r = w.result as Extract<ApplyResult, { op: 'cas' }>;
+  const h = header(node, shard, w.term, w.index);
+  if (!r.ok) {
+    const cur = r.current;
+    return {
+      succeeded: false,
+      found: cur !== undefined,
+      value: cur?.value ?? new Uint8Array(0),
+      version: BigInt(cur?.version ?? 0),
+      header: h,
+    };
+  }
+  if (value === null)
+    return { succeeded: true, found: false, value: new Uint8Array(0), version: 0n, header: h };
+  return { succeeded: true, found: true, value, version: BigInt(w.index), header: h };
+}

@@ -1,0 +1,114 @@
+// gRPC clients to other nodes' client ports, one channel per address, reused for every forwarded
+// request, Join and Status call. Calls carry the caller's remaining deadline.
+import { credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { ClusterServiceClient, KVServiceClient } from '../gen/ringkv/v1/kv.ts';
+import { FailedPreconditionError } from '../node/errors.ts';
+import type { MemberInfo } from '../node/metadata.ts';
+import type { ClusterRpc } from '../node/options.ts';
+import { FORWARDED_KEY } from './errors.ts';
+
+/** Bound on distinct addresses with an open channel (a cluster has far fewer members). */
+const PEERS_MAX = 1024;
+
+interface Channels {
+  readonly kv: KVServiceClient;
+  readonly cluster: ClusterServiceClient;
+}
+
+type Unary<Req, Res> = (
+  req: Req,
+  md: Metadata,
+  opts: { deadline: number },
+  cb: (err: ServiceError | null, res: Res) => void,
+) => unknown;
+
+export class PeerClients implements ClusterRpc {
+  private readonly byAddr = new Map<string, Channels>();
+
+  private channels(addr: string): Channels {
+    let c = this.byAddr.get(addr);
+    if (c === undefined) {
+      if (this.byAddr.size >= PEERS_MAX) this.close();
+      const options = {
+        'grpc.max_receive_message_length': 64 * 1024 * 1024,
+        'grpc.max_send_message_length': 64 * 1024 * 1024,
+      };
+      c = {
+        kv: new KVServiceClient(addr, credentials.createInsecure(), options),
+        cluster: new ClusterServiceClient(addr, credentials.createInsecure(), options),
+      };
+      this.byAddr.set(addr, c);
+    }
+    return c;
+  }
+
+  kv(addr: string): KVServiceClient {
+    return this.channels(addr).kv;
+  }
+
+  cluster(addr: string): ClusterServiceClient {
+    return this.channels(addr).cluster;
+  }
+
+  /** Calls a unary method with a deadline; `forwarded` marks the request so the receiver never forwards it again. */
+  call<Req, Res>(
+    client: object,
+    method: Unary<Req, Res>,
+    req: Req,
+    deadlineMs: number,
+    forwarded: boolean,
+  ): Promise<Res> {
+    const md = new Metadata();
+    if (forwarded) md.set(FORWARDED_KEY, '1');
+    return new Promise<Res>((resolve, reject) => {
+      method.call(client, req, md, { deadline: deadlineMs }, (err, res) =>
+        err === null ? resolve(res) : reject(err),
+      );
+    });
+  }
+
+  async join(
+    addr: string,
+    member: MemberInfo,
+    deadlineMs: number,
+  ): Promise<{ clusterId: string; members: MemberInfo[] }> {
+    const c = this.cluster(addr);
+    type Res = { clusterId: string; members: MemberInfo[] };
+    try {
+      const res = await this.call(
+        c,
+        c.join as Unary<{ member: MemberInfo }, Res>,
+        { member },
+        deadlineMs,
+        false,
+      );
+      return { clusterId: res.clusterId, members: res.members };
+    } catch (e) {
+      // A refusal is final (the joiner stops retrying); anything else may pass.
+      if ((e as Partial<ServiceError>).code === status.FAILED_PRECONDITION) {
+        throw new FailedPreconditionError(`${addr} refused the join: ${(e as ServiceError).details}`);
+      }
+      throw e;
+    }
+  }
+
+  async appliedIndexes(addr: string, deadlineMs: number): Promise<Map<number, number>> {
+    const c = this.cluster(addr);
+    const res = await this.call(
+      c,
+      c.status as Unary<object, { shards: { shardId: number; applied: bigint }[] }>,
+      {},
+      deadlineMs,
+      false,
+    );
+    return new Map(res.shards.map((s) => [s.shardId, Number(s.applied)]));
+  }
+
+  close(): void {
+    for (const c of this.byAddr.values()) {
+      c.kv.close();
+      c.cluster.close();
+    }
+    this.byAddr.clear();
+  }
+}

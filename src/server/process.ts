@@ -1,0 +1,95 @@
+// A node as an operating-system process (what `ringkv serve` runs): pino logs on stdout, the gRPC
+// peer transport on the raft port, the client server, signal handling and exit outcomes.
+// A failure that stops the node prints ONE clear line on stderr (and a fatal log line on stdout).
+import pino, { type Logger } from 'pino';
+import { StartupError, UsageError } from '../node/errors.ts';
+import type { NodeId } from '../raft/types.ts';
+import { GrpcTransport } from '../transport/index.ts';
+import { type RunningNode, startNode } from './run.ts';
+
+export interface NodeProcessOptions {
+  readonly port: number;
+  readonly raftPort: number;
+  readonly nodeId: string;
+  readonly raftDir: string;
+  readonly bootstrap: boolean;
+  readonly joinAddr: string | undefined;
+  readonly host: string;
+  readonly listen: string;
+  readonly shards: number;
+  readonly maxKeyBytes: number;
+  readonly maxValueBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly logLevel: string;
+}
+
+export type ProcessOutcome = 'ok' | 'failed' | 'usage';
+
+/** Runs the node until SIGINT/SIGTERM (→ 'ok') or a fatal failure (→ 'failed'); 'usage' for flags that do not fit the data directory. */
+export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutcome> {
+  const logger = pino({ level: f.logLevel, base: { node: f.nodeId } });
+  const transport = new GrpcTransport({
+    localId: f.nodeId as NodeId,
+    listenHost: f.listen,
+    listenPort: f.raftPort,
+    logger,
+  });
+  let settle: (o: ProcessOutcome) => void = () => {};
+  const outcome = new Promise<ProcessOutcome>((resolve) => {
+    settle = resolve;
+  });
+  let running: RunningNode | undefined;
+  const fail = (err: unknown): void => {
+    reportFailure(logger, err);
+    void (running?.stop() ?? Promise.resolve()).catch(() => {}).finally(() => settle('failed'));
+  };
+  try {
+    running = await startNode(
+      {
+        nodeId: f.nodeId,
+        raftDir: f.raftDir,
+        raftAddr: `${f.host}:${f.raftPort}`,
+        bootstrap: f.bootstrap,
+        joinAddr: f.joinAddr,
+        shardCount: f.shards,
+        maxKeyBytes: f.maxKeyBytes,
+        maxValueBytes: f.maxValueBytes,
+        requestTimeoutMs: f.requestTimeoutMs,
+        listenHost: f.listen,
+        port: f.port,
+        advertiseHost: f.host,
+        logger,
+        transport,
+      },
+      fail,
+    );
+  } catch (e) {
+    reportFailure(logger, e);
+    return e instanceof UsageError ? 'usage' : 'failed';
+  }
+  logger.info({ port: running.port, raftPort: f.raftPort, clientAddr: running.clientAddr }, 'serving');
+  const node = running;
+  const onSignal = (signal: string): void => {
+    logger.info({ signal }, 'shutting down');
+    void node.stop().then(
+      () => settle('ok'),
+      (e: unknown) => {
+        reportFailure(logger, e);
+        settle('failed');
+      },
+    );
+  };
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  return outcome;
+}
+
+function reportFailure(logger: Logger, err: unknown): void {
+  const message = err instanceof Error ? err.message : String(err);
+  const expected =
+    err instanceof UsageError ||
+    err instanceof StartupError ||
+    (err as { code?: unknown }).code !== undefined;
+  logger.fatal({ err }, message);
+  process.stderr.write(`ringkv serve: ${message}${expected ? '' : ` (${(err as Error).stack ?? ''})`}\n`);
+}
