@@ -1,0 +1,299 @@
+// The real transport: a gRPC server on the raft port for incoming peer streams, and one outgoing
+// stream per peer (PeerLink). Everything sent during one event-loop turn is flushed together on
+// setImmediate, one PeerBatch write per peer.
+import { type ChannelOptions, Server, ServerCredentials } from '@grpc/grpc-js';
+import { PeerServiceService } from '../gen/ringkv/v1/peer.ts';
+import type { Message, NodeId } from '../raft/types.ts';
+import { isPrecious, messageToWire, wireSizeBoundBytes } from './codec.ts';
+import { TransportBindError } from './errors.ts';
+import { type InboundCall, type InboundContext, peerStreamHandler } from './inbound.ts';
+import { LogLimiter, silentLogger, type TransportLogger } from './log.ts';
+import { type LinkContext, type LinkTiming, PeerLink } from './peer-link.ts';
+import {
+  DEFAULT_LIMITS,
+  type MessageHandler,
+  type Transport,
+  type TransportLimits,
+  type TransportStats,
+  type UnreachableHandler,
+  zeroStats,
+} from './transport.ts';
+
+export interface GrpcTransportOptions {
+  readonly localId: NodeId;
+  /** Interface to bind the raft port on (e.g. '127.0.0.1', '0.0.0.0', '::'). */
+  readonly listenHost: string;
+  /** 0 picks a free port; read it back from `port` after start(). */
+  readonly listenPort: number;
+  readonly clusterId?: string;
+  readonly logger?: TransportLogger;
+  readonly limits?: Partial<TransportLimits>;
+  readonly timing?: Partial<LinkTiming>;
+  /** gRPC max send/receive message length: must hold the largest batch (default 64 MiB). */
+  readonly grpcMessageBytesMax?: number;
+}
+
+export const DEFAULT_TIMING: LinkTiming = {
+  connectTimeoutMs: 3000,
+  backoffMinMs: 50,
+  backoffMaxMs: 2000,
+  writesInFlightMax: 4,
+};
+
+export const DEFAULT_GRPC_MESSAGE_BYTES_MAX = 64 * 1024 * 1024;
+// Room for a PeerBatch's own fields (node id, cluster id) around its messages.
+const BATCH_OVERHEAD_BYTES_MAX = 64 * 1024;
+const LOG_INTERVAL_MS = 10_000;
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function channelOptions(messageBytesMax: number, timing: LinkTiming): ChannelOptions {
+  return {
+    'grpc.max_send_message_length': messageBytesMax,
+    'grpc.max_receive_message_length': messageBytesMax,
+    // The channel's own reconnect backoff (default up to 120 s) must not outlast ours.
+    'grpc.initial_reconnect_backoff_ms': timing.backoffMinMs,
+    'grpc.max_reconnect_backoff_ms': timing.backoffMaxMs,
+    // A peer that vanished without a FIN is noticed within ~20 s instead of never.
+    'grpc.keepalive_time_ms': 10_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+    // One connection per ordered pair of nodes, owned by its link; no proxies, no replays.
+    'grpc.use_local_subchannel_pool': 1,
+    'grpc.enable_http_proxy': 0,
+    'grpc.enable_retries': 0,
+  };
+}
+
+export class GrpcTransport implements Transport {
+  private readonly localId: NodeId;
+  private readonly listenHost: string;
+  private readonly listenPort: number;
+  private readonly limits: TransportLimits;
+  private readonly timing: LinkTiming;
+  private readonly messageBytesMax: number;
+  private readonly logger: TransportLogger;
+  private readonly limiter = new LogLimiter(LOG_INTERVAL_MS);
+  private readonly counters: TransportStats = zeroStats();
+  private readonly links = new Map<NodeId, PeerLink>();
+  private readonly inboundCalls = new Set<InboundCall>();
+  // Work for the end of this turn: links with something to write, peers to report unreachable.
+  private readonly dirty = new Set<PeerLink>();
+  private readonly pendingUnreachable = new Set<NodeId>();
+  private flushScheduled = false;
+  private clusterId: string;
+  private server: Server | undefined;
+  private boundPort = 0;
+  private closed = false;
+  private messageHandler: MessageHandler = () => {};
+  private unreachableHandler: UnreachableHandler = () => {};
+  private readonly linkContext: LinkContext;
+
+  constructor(options: GrpcTransportOptions) {
+    this.localId = options.localId;
+    this.listenHost = options.listenHost;
+    this.listenPort = options.listenPort;
+    this.clusterId = options.clusterId ?? '';
+    this.logger = options.logger ?? silentLogger;
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.timing = { ...DEFAULT_TIMING, ...options.timing };
+    this.messageBytesMax = options.grpcMessageBytesMax ?? DEFAULT_GRPC_MESSAGE_BYTES_MAX;
+    checkOptions(this.localId, this.listenPort, this.limits, this.timing, this.messageBytesMax);
+    this.linkContext = this.makeLinkContext();
+  }
+
+  /** The bound raft port (the real one when listenPort was 0). Valid after start(). */
+  get port(): number {
+    if (this.server === undefined) throw new Error('GrpcTransport: port is known only after start()');
+    return this.boundPort;
+  }
+
+  /** `host:port` of the bound raft port, for setPeerAddress on other transports (tests). */
+  get address(): string {
+    return hostPort(this.listenHost, this.port);
+  }
+
+  async start(): Promise<void> {
+    if (this.server !== undefined || this.closed)
+      throw new Error('GrpcTransport: start() called twice or after close()');
+    const server = new Server({
+      'grpc.max_send_message_length': this.messageBytesMax,
+      'grpc.max_receive_message_length': this.messageBytesMax,
+    });
+    server.addService(PeerServiceService, { stream: peerStreamHandler(this.makeInboundContext()) });
+    this.server = server;
+    const address = hostPort(this.listenHost, this.listenPort);
+    this.boundPort = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => {
+        if (err === null) resolve(port);
+        else reject(new TransportBindError(address, err));
+      });
+    });
+    this.logger.info(
+      { nodeId: this.localId, address: hostPort(this.listenHost, this.boundPort) },
+      'raft port listening',
+    );
+  }
+
+  send(groupId: number, msg: Message): void {
+    if (!(Number.isInteger(groupId) && groupId >= 0 && groupId <= 0xffff_ffff)) {
+      throw new Error(`GrpcTransport.send: groupId must be a uint32, got ${groupId}`);
+    }
+    if (this.closed) {
+      this.counters.droppedUnreachable++;
+      return;
+    }
+    const link = this.links.get(msg.to);
+    if (link === undefined) {
+      this.counters.droppedUnreachable++;
+      this.noteUnreachable(msg.to);
+      return;
+    }
+    const sizeBytes = wireSizeBoundBytes(msg);
+    if (sizeBytes > this.messageBytesMax - BATCH_OVERHEAD_BYTES_MAX) {
+      this.counters.droppedTooLarge++;
+      if (this.limiter.allow(`tooLarge:${msg.to}`)) {
+        this.logger.error(
+          { peer: msg.to, groupId, type: msg.type, sizeBytes },
+          'dropped a message too large to send',
+        );
+      }
+      return;
+    }
+    link.enqueue({ groupId, wire: messageToWire(msg), sizeBytes, precious: isPrecious(msg.type) });
+  }
+
+  setPeerAddress(id: NodeId, raftAddr: string): void {
+    if (id === this.localId) throw new Error(`GrpcTransport: setPeerAddress for the local node '${id}'`);
+    if (this.closed) return;
+    const old = this.links.get(id);
+    if (old !== undefined && old.address === raftAddr) return;
+    old?.close();
+    this.links.set(id, new PeerLink(id, raftAddr, this.linkContext));
+    this.logger.debug({ peer: id, address: raftAddr }, 'peer address set');
+  }
+
+  removePeer(id: NodeId): void {
+    const link = this.links.get(id);
+    if (link === undefined) return;
+    link.close();
+    this.links.delete(id);
+    this.dirty.delete(link);
+  }
+
+  onMessage(handler: MessageHandler): void {
+    this.messageHandler = handler;
+  }
+
+  onUnreachable(handler: UnreachableHandler): void {
+    this.unreachableHandler = handler;
+  }
+
+  setClusterId(clusterId: string): void {
+    this.clusterId = clusterId;
+  }
+
+  stats(): TransportStats {
+    return { ...this.counters };
+  }
+
+  /** Messages waiting in the queue of `peer` (0 when unknown); for tests and metrics. */
+  queuedMessages(peer: NodeId): number {
+    return this.links.get(peer)?.queuedMessages ?? 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const link of this.links.values()) link.close();
+    this.links.clear();
+    this.dirty.clear();
+    this.pendingUnreachable.clear();
+    // Raft tolerates the loss of whatever is in flight: no graceful drain of the peer streams.
+    this.server?.forceShutdown();
+    this.inboundCalls.clear();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private noteUnreachable(peer: NodeId): void {
+    this.pendingUnreachable.add(peer);
+    this.scheduleFlush();
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.closed) return;
+    const links = [...this.dirty];
+    this.dirty.clear();
+    for (const link of links) link.flush();
+    const peers = [...this.pendingUnreachable];
+    this.pendingUnreachable.clear();
+    for (const peer of peers) this.unreachableHandler(peer);
+  }
+
+  private makeLinkContext(): LinkContext {
+    return {
+      localId: this.localId,
+      clusterId: () => this.clusterId,
+      limits: this.limits,
+      timing: this.timing,
+      channelOptions: channelOptions(this.messageBytesMax, this.timing),
+      stats: this.counters,
+      logger: this.logger,
+      unreachable: (peer) => this.noteUnreachable(peer),
+      requestFlush: (link) => {
+        this.dirty.add(link);
+        this.scheduleFlush();
+      },
+    };
+  }
+
+  private makeInboundContext(): InboundContext {
+    return {
+      localId: this.localId,
+      clusterId: () => this.clusterId,
+      deliver: (groupId, msg) => {
+        if (!this.closed) this.messageHandler(groupId, msg);
+      },
+      stats: this.counters,
+      logger: this.logger,
+      limiter: this.limiter,
+      track: (call) => {
+        this.inboundCalls.add(call);
+        return () => this.inboundCalls.delete(call);
+      },
+    };
+  }
+}
+
+function checkOptions(
+  localId: NodeId,
+  listenPort: number,
+  limits: TransportLimits,
+  timing: LinkTiming,
+  messageBytesMax: number,
+): void {
+  const problems: string[] = [];
+  if (localId === '') problems.push('localId is empty');
+  if (!(Number.isInteger(listenPort) && listenPort >= 0 && listenPort <= 65535))
+    problems.push(`listenPort ${listenPort}`);
+  for (const [name, value] of Object.entries({ ...limits, ...timing, messageBytesMax })) {
+    if (!(Number.isSafeInteger(value) && value > 0))
+      problems.push(`${name} must be a positive integer, got ${value}`);
+  }
+  if (limits.batchBytesMax > messageBytesMax - BATCH_OVERHEAD_BYTES_MAX) {
+    problems.push(
+      `batchBytesMax ${limits.batchBytesMax} must leave room within messageBytesMax ${messageBytesMax}`,
+    );
+  }
+  if (timing.backoffMinMs > timing.backoffMaxMs) {
+    problems.push(`backoffMinMs ${timing.backoffMinMs} > backoffMaxMs ${timing.backoffMaxMs}`);
+  }
+  if (problems.length > 0) throw new Error(`GrpcTransport options: ${problems.join('; ')}`);
+}
