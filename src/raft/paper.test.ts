@@ -4,7 +4,7 @@
 // whole cluster exchanging messages, or one node fed hand-made messages.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ProposalDroppedError } from './index.ts';
+import { entrySizeBytes, ProposalDroppedError } from './index.ts';
 import { msg, Network, type NodeConfig } from './testing/network.ts';
 import { bytes } from './testing/node.ts';
 import { SplitMix32 } from './testing/rng.ts';
@@ -640,6 +640,105 @@ test('§3.10 (thesis) leadership transfer: the target is caught up, then elected
   assert.deepEqual(net.leaders(), [nodeId('3')]);
   assert.ok(termOf(net, '3') > 1);
   assert.deepEqual(net.node('3').appliedData(), ['a']);
+});
+
+test('§3.10 (thesis) a transfer to a target that does not answer is abandoned after an election timeout', () => {
+  const net = withLeader(3);
+  net.isolate('3');
+  net.node('1').rn.transferLeadership(nodeId('3'));
+  assert.equal(net.node('1').rn.status().leadTransferee, '3');
+  for (let t = 0; t < 10; t++) net.tickAll(1);
+  assert.equal(
+    net.node('1').rn.status().leadTransferee,
+    '',
+    'transfer still pending after an election timeout',
+  );
+  assert.deepEqual(net.leaders(), [nodeId('1')]);
+  net.node('1').rn.propose(bytes('after'));
+  net.stabilize();
+  assert.deepEqual(net.node('2').appliedData(), ['after'], 'proposals are accepted again');
+});
+
+test('§6.4 (thesis) a read pending on a leader that loses leadership is never answered', () => {
+  const net = withLeader(3);
+  net.isolate('1');
+  net.node('1').rn.readIndex(bytes('doomed'));
+  net.stabilize();
+  // 2 and 3 elect a new leader; 1 learns of the higher term when the partition heals.
+  net.tickAll(30);
+  net.heal();
+  net.tickAll(3);
+  assert.equal(role(net, '1'), 'follower');
+  const answered = net.readies
+    .flatMap((r) => r.rd.readStates)
+    .filter((r) => new TextDecoder().decode(r.context) === 'doomed');
+  assert.deepEqual(answered, [], 'a deposed leader must not release its pending reads');
+});
+
+test('§8 a proposal with no known leader is refused with ProposalDroppedError(noLeader)', () => {
+  const net = cluster(3);
+  assert.throws(
+    () => net.node('1').rn.propose(bytes('x')),
+    (e: unknown) =>
+      e instanceof ProposalDroppedError && e.reason === 'noLeader' && e.code === 'PROPOSAL_DROPPED',
+  );
+});
+
+test('§5.5 a follower that crashes and restarts recovers its log and state from storage and catches up', () => {
+  const net = withLeader(3);
+  for (const d of ['a', 'b']) net.node('1').rn.propose(bytes(d));
+  net.stabilize();
+  net.node('3').restart();
+  assert.deepEqual(net.node('3').appliedData(), [], 'the toy state machine restarts from the snapshot');
+  net.node('1').rn.propose(bytes('c'));
+  net.tickAll(2);
+  assert.deepEqual(net.node('3').appliedData(), ['a', 'b', 'c']);
+  assert.equal(termOf(net, '3'), termOf(net, '1'));
+});
+
+test('§10.2.1 (thesis) batching is bounded: appends respect maxSizePerMsgBytes, Readys maxCommittedSizePerReadyBytes', () => {
+  const net = withLeader(3, { maxSizePerMsgBytes: 100, maxCommittedSizePerReadyBytes: 100 });
+  net.isolate('3');
+  for (let k = 0; k < 12; k++)
+    net.node('1').rn.propose(bytes(`payload-${String(k).padStart(2, '0')}-xxxxxxxx`));
+  net.stabilize();
+  net.heal();
+  const start = net.readies.length;
+  net.tickAll(3);
+  const later = net.readies.slice(start);
+  const apps = later.flatMap((r) => r.rd.messages).filter((m) => m.type === 'app' && m.to === '3');
+  assert.ok(
+    apps.filter((m) => m.entries.length > 0).length >= 3,
+    'the catch-up is split into several appends',
+  );
+  for (const m of apps) {
+    const size = m.entries.reduce((n, e) => n + entrySizeBytes(e), 0);
+    assert.ok(
+      m.entries.length <= 1 || size <= 100,
+      `append of ${m.entries.length} entries, ${size} bytes > 100`,
+    );
+  }
+  for (const { rd } of later) {
+    const size = rd.committedEntries.reduce((n, e) => n + entrySizeBytes(e), 0);
+    assert.ok(rd.committedEntries.length <= 1 || size <= 100, `Ready with ${size} committed bytes > 100`);
+  }
+  assert.equal(net.node('3').appliedData().length, 12);
+});
+
+test('§10.2.2 (thesis) pipelining is bounded: at most maxInflightMsgs unacknowledged appends per follower', () => {
+  const net = withLeader(3, { maxInflightMsgs: 3 });
+  net.isolate('2', '3'); // acknowledgements never come back
+  const start = net.readies.length;
+  for (let k = 0; k < 10; k++) {
+    net.node('1').rn.propose(bytes(`p${k}`));
+    net.processReady('1');
+  }
+  const sent = net.readies
+    .slice(start)
+    .filter((r) => r.id === '1')
+    .flatMap((r) => r.rd.messages)
+    .filter((m) => m.type === 'app' && m.to === '2' && m.entries.length > 0);
+  assert.equal(sent.length, 3, `appends in flight to 2: ${sent.length}`);
 });
 
 test('the harness PRNG is deterministic and in range', () => {

@@ -225,12 +225,16 @@ test('random schedules with membership changes and compaction on 4 nodes keep th
         // Without CheckQuorum nothing stops a removed node that never learned of its removal from
         // disrupting elections with ever higher terms (§6 of the paper; etcd behaves the same), so
         // such nodes are shut down, as an operator would do: no ticks, no messages. "Removed" is
-        // judged each round against the configuration applied by the most advanced node.
+        // judged each round against the configuration applied by the most advanced node (and
+        // the configurations its members still have applied).
         const shutDown = (): Set<string> => {
           if (pv) return new Set();
           const ahead = [...net.nodes.values()].sort((x, y) => y.appliedIndex - x.appliedIndex)[0]!;
           const cs = ahead.rn.status().confState;
-          const members = new Set<string>([...cs.voters, ...cs.votersOutgoing, ...cs.learners]);
+          const membersOf = (c: typeof cs): string[] => [...c.voters, ...c.votersOutgoing, ...c.learners];
+          const members = new Set<string>(membersOf(cs));
+          // Still needed: a member that has not applied the removal yet may need its vote.
+          for (const m of members) for (const x of membersOf(net.node(m).rn.status().confState)) members.add(x);
           const configured = (id: string): boolean => net.node(id).rn.status().confState.voters.length > 0;
           return new Set(idsOf(net).filter((id) => !members.has(id) && configured(id)));
         };
