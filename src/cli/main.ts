@@ -1,6 +1,7 @@
 // The `ringkv` command: one program, one subcommand per task. Subcommands load their code lazily
 // so that `ringkv --help` and the small commands start quickly.
 import { Command, CommanderError } from 'commander';
+import { registerClientCommands } from './commands/register-client.ts';
 import { registerServeCommand } from './commands/serve.ts';
 
 const program = new Command();
@@ -46,6 +47,7 @@ program
   });
 
 registerServeCommand(program);
+registerClientCommands(program);
 
 try {
   await program.parseAsync(process.argv);
