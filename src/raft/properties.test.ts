@@ -182,16 +182,22 @@ const membershipAction: fc.Arbitrary<Action> = fc.oneof(
     arbitrary: fc
       .record({
         node: nodeIx,
-        type: fc.constantFrom('addVoter' as const, 'addLearner' as const, 'removeNode' as const),
-        target: nodeIx,
+        changes: fc.array(
+          fc.record({
+            type: fc.constantFrom('addVoter' as const, 'addLearner' as const, 'removeNode' as const),
+            target: nodeIx,
+          }),
+          { maxLength: 3 },
+        ),
+        transition: fc.constantFrom('auto' as const, 'explicit' as const),
       })
       .map((r): Action => ({ kind: 'confChange', ...r })),
   },
   { weight: 5, arbitrary: nodeIx.map((node): Action => ({ kind: 'compact', node })) },
 );
 
-test('random schedules with membership changes and compaction on 4 nodes keep the same safety properties', () => {
-  const coverage = { runs: 0, confChanges: 0, snapshots: 0, converged: 0 };
+test('random schedules with membership changes (simple and joint) and compaction on 4 nodes keep the same safety properties', () => {
+  const coverage = { runs: 0, confChanges: 0, joint: 0, snapshots: 0, converged: 0 };
   fc.assert(
     fc.property(
       fc.array(membershipAction, { minLength: 50, maxLength: 400 }),
@@ -234,7 +240,8 @@ test('random schedules with membership changes and compaction on 4 nodes keep th
           const membersOf = (c: typeof cs): string[] => [...c.voters, ...c.votersOutgoing, ...c.learners];
           const members = new Set<string>(membersOf(cs));
           // Still needed: a member that has not applied the removal yet may need its vote.
-          for (const m of members) for (const x of membersOf(net.node(m).rn.status().confState)) members.add(x);
+          for (const m of members)
+            for (const x of membersOf(net.node(m).rn.status().confState)) members.add(x);
           const configured = (id: string): boolean => net.node(id).rn.status().confState.voters.length > 0;
           return new Set(idsOf(net).filter((id) => !members.has(id) && configured(id)));
         };
@@ -265,6 +272,11 @@ test('random schedules with membership changes and compaction on 4 nodes keep th
         if (all.some((rd) => rd.committedEntries.some((e) => e.type === 'confChange')))
           coverage.confChanges++;
         if (all.some((rd) => rd.snapshot !== undefined)) coverage.snapshots++;
+        if (
+          idsOf(net).some((id) => net.node(id).confHistory.some((c) => c.confState.votersOutgoing.length > 0))
+        ) {
+          coverage.joint++;
+        }
       },
     ),
     { numRuns: 150 * SCALE },
@@ -272,6 +284,7 @@ test('random schedules with membership changes and compaction on 4 nodes keep th
   const msg = JSON.stringify(coverage);
   assert.ok(coverage.confChanges >= coverage.runs / 5, `too few runs applied a conf change: ${msg}`);
   assert.ok(coverage.snapshots >= coverage.runs / 10, `too few runs installed a snapshot: ${msg}`);
+  assert.ok(coverage.joint >= coverage.runs / 20, `too few runs went through a joint configuration: ${msg}`);
 });
 
 test('determinism: the same scenario with the same seed gives the same transcript, bit for bit', () => {

@@ -18,7 +18,13 @@ export type Action =
   | { kind: 'propose'; node: number; value: number }
   | { kind: 'restart'; node: number }
   | { kind: 'compact'; node: number }
-  | { kind: 'confChange'; node: number; type: 'addVoter' | 'addLearner' | 'removeNode'; target: number };
+  | {
+      kind: 'confChange';
+      node: number;
+      /** Empty: leave the joint configuration. Several voter changes: joint consensus. */
+      changes: { type: 'addVoter' | 'addLearner' | 'removeNode'; target: number }[];
+      transition: 'auto' | 'explicit';
+    };
 
 export const idsOf = (net: Network): string[] => [...net.nodes.keys()];
 export const nth = (net: Network, k: number): string => idsOf(net)[k % net.nodes.size]!;
@@ -79,8 +85,8 @@ export function perform(net: Network, a: Action): void {
     }
     case 'confChange':
       try {
-        const c = { type: a.type, nodeId: nodeId(nth(net, a.target)) };
-        net.node(nth(net, a.node)).rn.proposeConfChange({ changes: [c], transition: 'auto' });
+        const changes = a.changes.map((c) => ({ type: c.type, nodeId: nodeId(nth(net, c.target)) }));
+        net.node(nth(net, a.node)).rn.proposeConfChange({ changes, transition: a.transition });
       } catch {
         // Refused (not leader, one already in flight, would remove the last voter, …).
       }
