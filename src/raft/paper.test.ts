@@ -741,6 +741,40 @@ test('§10.2.2 (thesis) pipelining is bounded: at most maxInflightMsgs unacknowl
   assert.equal(sent.length, 3, `appends in flight to 2: ${sent.length}`);
 });
 
+test('§5.2 a single-voter cluster elects itself and commits alone', () => {
+  const net = new Network({ voters: ['1'] });
+  net.campaign('1');
+  assert.deepEqual(net.leaders(), [nodeId('1')]);
+  net.node('1').rn.propose(bytes('solo'));
+  net.stabilize();
+  assert.deepEqual(net.node('1').appliedData(), ['solo']);
+});
+
+test('§5.2 local-only message types arriving from the network are ignored (no election from a wire "hup")', () => {
+  const net = cluster(3);
+  net.node('1').rn.step(msg('hup', '2', '1'));
+  net.node('1').rn.step(msg('beat', '2', '1'));
+  net.stabilize();
+  assert.equal(role(net, '1'), 'follower');
+  assert.equal(termOf(net, '1'), 0);
+});
+
+test('§6 an invalid membership change is refused up front (invalidConfChange), the configuration is unchanged', () => {
+  const net = withLeader(3);
+  const removeAll = ['1', '2', '3'].map((id) => ({ type: 'removeNode' as const, nodeId: nodeId(id) }));
+  for (const cc of [
+    { changes: removeAll, transition: 'auto' as const },
+    { changes: [], transition: 'auto' as const }, // leave joint while not joint
+  ]) {
+    assert.throws(
+      () => net.node('1').rn.proposeConfChange(cc),
+      (e: unknown) => e instanceof ProposalDroppedError && e.reason === 'invalidConfChange',
+    );
+  }
+  net.stabilize();
+  assert.deepEqual([...net.node('1').rn.status().confState.voters], ['1', '2', '3']);
+});
+
 test('the harness PRNG is deterministic and in range', () => {
   const a = new SplitMix32(42);
   const b = new SplitMix32(42);
