@@ -3,6 +3,9 @@
 import type { Index, NodeId } from '../types.ts';
 import { index } from '../types.ts';
 
+/** Scratch space for majorityCommittedIndex (the core is single-threaded and never re-entered). */
+const scratch: number[] = [];
+
 export type VoteResult = 'pending' | 'lost' | 'won';
 
 /** What an empty configuration "commits": everything, so that it never holds a joint config back. */
@@ -18,11 +21,21 @@ export function majorityCommittedIndex(
 ): Index {
   const n = voters.size;
   if (n === 0) return COMMIT_INDEX_UNBOUNDED;
-  const matches: number[] = [];
-  for (const id of voters) matches.push(acked(id) ?? 0);
-  matches.sort((a, b) => b - a);
+  // Insertion sort (descending) into a reused scratch array: n is tiny and this runs on every
+  // append acknowledgement, so avoid allocating and a comparator-driven sort.
+  const sorted = scratch;
+  let k = 0;
+  for (const id of voters) {
+    const v = acked(id) ?? 0;
+    let j = k++;
+    while (j > 0 && sorted[j - 1]! < v) {
+      sorted[j] = sorted[j - 1]!;
+      j--;
+    }
+    sorted[j] = v;
+  }
   // Sorted descending, the (n/2+1)-th largest is held by a majority.
-  return index(matches[Math.floor(n / 2)]!);
+  return index(sorted[Math.floor(n / 2)]!);
 }
 
 /** Won when a majority voted yes, lost when a majority can no longer be reached. Empty configs win. */

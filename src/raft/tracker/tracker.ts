@@ -84,12 +84,10 @@ export class ProgressTracker {
 
   /** The largest index replicated on a quorum of voters. */
   committed(): Index {
-    const progress = this.progress;
-    return jointCommittedIndex(
-      { incoming: this.config.incoming, outgoing: this.config.outgoing },
-      (id) => progress.get(id)?.match,
-    );
+    return jointCommittedIndex(this.config, this.matchOf);
   }
+
+  private readonly matchOf = (id: NodeId): Index | undefined => this.progress.get(id)?.match;
 
   /** Whether a quorum of voters was heard from recently (checkQuorum). */
   quorumActive(): boolean {
