@@ -31,6 +31,7 @@ export async function joinCluster(
     raftAddr: node.opts.raftAddr,
   };
   node.logger.info({ joinAddr }, 'joining the cluster');
+  await learnPeerAddresses(node, joinAddr);
   // Bounded by shutdown: every failure waits JOIN_RETRY_MS; a refusal (FAILED_PRECONDITION) ends it.
   for (let attempt = 1; ; attempt++) {
     if (node.isClosing) throw new UnavailableError('the node is shutting down');
@@ -39,6 +40,23 @@ export async function joinCluster(
     } catch (e) {
       if (e instanceof FailedPreconditionError) throw e;
       node.logger.warn({ joinAddr, attempt, err: (e as Error).message }, 'join attempt failed; retrying');
+      await sleep(JOIN_RETRY_MS);
+    }
+  }
+}
+
+/**
+ * Before joining: the joiner must reach the members' raft ports to answer the leader (it learns them
+ * from the metadata log only once it has caught up), so it takes them from a member's Status.
+ */
+async function learnPeerAddresses(node: KvNode, joinAddr: string): Promise<void> {
+  for (let attempt = 1; !node.isClosing; attempt++) {
+    try {
+      const { members } = await node.opts.cluster.status(joinAddr, Date.now() + 5000);
+      for (const m of members) node.addPeerAddress(m);
+      return;
+    } catch (e) {
+      node.logger.warn({ joinAddr, attempt, err: (e as Error).message }, 'cannot reach the cluster yet; retrying');
       await sleep(JOIN_RETRY_MS);
     }
   }
@@ -126,13 +144,14 @@ function proposeChange(node: KvNode, g: Group, change: ConfChangeSingle): void {
 async function caughtUp(node: KvNode, g: Group, member: MemberInfo, deadlineMs: number): Promise<boolean> {
   const st = g.raw.status();
   const pr = st.progress?.get(member.nodeId as NodeId);
-  if (pr !== undefined) return pr.match + CATCH_UP_SLACK_ENTRIES >= st.lastIndex;
+  // 'replicate' means the leader has confirmed where the learner's log matches its own.
+  if (pr !== undefined) {
+    return pr.state === 'replicate' && pr.match > 0 && pr.match + CATCH_UP_SLACK_ENTRIES >= st.lastIndex;
+  }
   try {
-    const applied = await node.opts.cluster.appliedIndexes(
-      member.clientAddr,
-      Math.min(deadlineMs, Date.now() + 2000),
-    );
-    return (applied.get(g.id) ?? 0) + CATCH_UP_SLACK_ENTRIES >= g.raw.status().hardState.commit;
+    const { applied } = await node.opts.cluster.status(member.clientAddr, Math.min(deadlineMs, Date.now() + 2000));
+    const at = applied.get(g.id) ?? 0;
+    return at > 0 && at + CATCH_UP_SLACK_ENTRIES >= g.raw.status().hardState.commit;
   } catch {
     return false;
   }

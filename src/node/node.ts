@@ -287,6 +287,11 @@ export class KvNode {
     }
   }
 
+  /** Tells the transport where a member's raft port is (before the metadata log says so, when joining). */
+  addPeerAddress(m: MemberInfo): void {
+    if (m.nodeId !== this.opts.nodeId) this.opts.transport.setPeerAddress(m.nodeId as NodeId, m.raftAddr);
+  }
+
   // ---- helpers for requests, membership and status ------------------------------------------------
 
   group(groupId: number): Group {

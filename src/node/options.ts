@@ -12,8 +12,8 @@ export interface ClusterRpc {
     member: MemberInfo,
     deadlineMs: number,
   ): Promise<{ clusterId: string; members: MemberInfo[] }>;
-  /** The applied index of each group on the node at `addr` (from ClusterService.Status). */
-  appliedIndexes(addr: string, deadlineMs: number): Promise<Map<number, number>>;
+  /** ClusterService.Status on `addr`: its members and the applied index of each of its groups. */
+  status(addr: string, deadlineMs: number): Promise<{ members: MemberInfo[]; applied: Map<number, number> }>;
 }
 
 export interface NodeOptions {

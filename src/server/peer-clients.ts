@@ -92,16 +92,11 @@ export class PeerClients implements ClusterRpc {
     }
   }
 
-  async appliedIndexes(addr: string, deadlineMs: number): Promise<Map<number, number>> {
+  async status(addr: string, deadlineMs: number): Promise<{ members: MemberInfo[]; applied: Map<number, number> }> {
     const c = this.cluster(addr);
-    const res = await this.call(
-      c,
-      c.status as Unary<object, { shards: { shardId: number; applied: bigint }[] }>,
-      {},
-      deadlineMs,
-      false,
-    );
-    return new Map(res.shards.map((s) => [s.shardId, Number(s.applied)]));
+    type Res = { members: MemberInfo[]; shards: { shardId: number; applied: bigint }[] };
+    const res = await this.call(c, c.status as Unary<object, Res>, {}, deadlineMs, false);
+    return { members: res.members, applied: new Map(res.shards.map((s) => [s.shardId, Number(s.applied)])) };
   }
 
   close(): void {
