@@ -47,6 +47,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
       .map((r): Action => ({ kind: 'propose', ...r })),
   },
   { weight: 2, arbitrary: nodeIx.map((node): Action => ({ kind: 'restart', node })) },
+  { weight: 5, arbitrary: nodeIx.map((node): Action => ({ kind: 'read', node })) },
 );
 
 /** What the checker remembers across steps. */
@@ -55,6 +56,8 @@ interface Observations {
   committedAt: Map<number, string>;
   lastTerm: Map<string, number>;
   lastCommit: Map<string, number>;
+  /** Read context -> the highest commit index known anywhere when the read was issued. */
+  readIssuedAt: Map<string, number>;
 }
 
 const describe = (e: Entry): string => `${e.term}/${e.type}/${bytesToText(e.data)}`;
@@ -119,12 +122,34 @@ function recordApplied(net: Network, obs: Observations, from: number, ctx: strin
       );
       obs.committedAt.set(e.index, describe(e));
     }
+    // Linearizable reads (§8): a read must see every entry committed before it was issued.
+    for (const r of rd.readStates) {
+      const c = bytesToText(r.context);
+      const floor = obs.readIssuedAt.get(c);
+      assert.ok(floor !== undefined, `${ctx}: ${id} released a read nobody issued: ${c}`);
+      assert.ok(
+        r.index >= floor,
+        `${ctx}: ${id} released read ${c} at index ${r.index} < commit ${floor} when issued`,
+      );
+    }
   }
 }
 
-test('random schedules on 3 nodes: one leader per term, committed entries agree, logs match', () => {
+/** Performs one action, noting the cluster's commit index when a read is issued. */
+function performObserved(net: Network, obs: Observations, a: Action, k: number): void {
+  if (a.kind !== 'read') {
+    perform(net, a);
+    return;
+  }
+  const ctx = `r${k}`;
+  const known = Math.max(...idsOf(net).map((id) => net.node(id).rn.status().hardState.commit as number));
+  obs.readIssuedAt.set(ctx, known);
+  perform(net, { ...a, ctx });
+}
+
+test('random schedules on 3 nodes: one leader per term, committed entries agree, logs match, reads linearizable', () => {
   // Coverage of the random phase: a schedule that never elects or commits checks nothing.
-  const coverage = { runs: 0, elected: 0, committedData: 0, multiTerm: 0 };
+  const coverage = { runs: 0, elected: 0, committedData: 0, multiTerm: 0, readsReleased: 0 };
   fc.assert(
     fc.property(
       fc.array(action, { minLength: 50, maxLength: 400 }),
@@ -139,15 +164,17 @@ test('random schedules on 3 nodes: one leader per term, committed entries agree,
           committedAt: new Map(),
           lastTerm: new Map(),
           lastCommit: new Map(),
+          readIssuedAt: new Map(),
         };
         actions.forEach((a, k) => {
           const before = net.readies.length;
-          perform(net, a);
+          performObserved(net, obs, a, k);
           const ctx = `step ${k} ${JSON.stringify(a)}`;
           recordApplied(net, obs, before, ctx);
           checkSafety(net, obs, ctx);
         });
         coverage.runs++;
+        if (net.readies.some((r) => r.rd.readStates.length > 0)) coverage.readsReleased++;
         if (obs.leaderOfTerm.size > 0) coverage.elected++;
         if (obs.leaderOfTerm.size > 1) coverage.multiTerm++;
         if ([...obs.committedAt.values()].some((d) => d.endsWith('/normal/') === false))
@@ -173,6 +200,7 @@ test('random schedules on 3 nodes: one leader per term, committed entries agree,
   assert.ok(coverage.elected >= coverage.runs / 2, `too few random runs elected a leader: ${msg}`);
   assert.ok(coverage.multiTerm >= coverage.runs / 20, `too few runs saw leaders in several terms: ${msg}`);
   assert.ok(coverage.committedData >= coverage.runs / 10, `too few runs committed a proposal: ${msg}`);
+  assert.ok(coverage.readsReleased >= coverage.runs / 10, `too few runs released a read: ${msg}`);
 });
 
 const membershipAction: fc.Arbitrary<Action> = fc.oneof(
@@ -213,15 +241,16 @@ test('random schedules with membership changes (simple and joint) and compaction
           committedAt: new Map(),
           lastTerm: new Map(),
           lastCommit: new Map(),
+          readIssuedAt: new Map(),
         };
-        const step = (a: Action, ctx: string): void => {
+        const step = (a: Action, k: number, ctx: string): void => {
           const before = net.readies.length;
-          perform(net, a);
+          performObserved(net, obs, a, k);
           recordApplied(net, obs, before, ctx);
           checkSafety(net, obs, ctx);
         };
         actions.forEach((a, k) => {
-          step(a, `step ${k} ${JSON.stringify(a)}`);
+          step(a, k, `step ${k} ${JSON.stringify(a)}`);
         });
         coverage.runs++;
         // Liveness: with a reliable network, the leader of the highest term brings every member

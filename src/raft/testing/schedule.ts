@@ -17,6 +17,8 @@ export type Action =
   | { kind: 'drop'; pick: number }
   | { kind: 'propose'; node: number; value: number }
   | { kind: 'restart'; node: number }
+  /** ReadIndex with a context unique in the run (filled in by the test before performing). */
+  | { kind: 'read'; node: number; ctx?: string }
   | { kind: 'compact'; node: number }
   | {
       kind: 'confChange';
@@ -76,6 +78,9 @@ export function perform(net: Network, a: Action): void {
       return;
     case 'restart':
       net.node(nth(net, a.node)).restart();
+      return;
+    case 'read':
+      net.node(nth(net, a.node)).rn.readIndex(bytes(a.ctx ?? 'read'));
       return;
     case 'compact': {
       // Snapshot and drop the log up to what this node has applied (a real driver does this).
