@@ -222,15 +222,19 @@ export class RingkvClient {
     );
   }
 
-  /** Every member's own Status (in parallel), for a per-node view; members that fail carry the error. */
+  /**
+   * Every member's own Status (in parallel), for a per-node view; members that fail carry the
+   * error. `memberTimeoutMs` (default: the call's timeout) bounds the wait for each member.
+   */
   async statusOfEveryMember(
-    opts: CallOptions = {},
+    opts: CallOptions & { readonly memberTimeoutMs?: number } = {},
   ): Promise<{ cluster: StatusResponse; members: MemberStatus[] }> {
     const cluster = await this.status(opts);
+    const timeoutMs = opts.memberTimeoutMs ?? opts.timeoutMs ?? this.defaultTimeoutMs;
     const members = await Promise.all(
       cluster.members.map(async (member): Promise<MemberStatus> => {
         try {
-          const status = await this.status({ ...opts, endpoint: member.clientAddr });
+          const status = await this.status({ ...opts, timeoutMs, endpoint: member.clientAddr });
           return { member, status };
         } catch (error) {
           return { member, error: error instanceof Error ? error : new Error(String(error)) };

@@ -1,0 +1,165 @@
+// The client commands as a user runs them: the real `ringkv` program in a child process, against
+// the in-memory fake cluster (src/client/testing) in this process.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import { FakeCluster } from '../../client/testing/fake-server.ts';
+
+const root = join(import.meta.dirname, '..', '..', '..');
+const nodeBin = join(root, 'node_modules', '.bin', 'node');
+const mainTs = join(root, 'src', 'cli', 'main.ts');
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+let cluster: FakeCluster;
+let endpoints: string;
+
+/** Runs `ringkv args…` (asynchronously: the fake cluster lives in this process). */
+function ringkv(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      nodeBin,
+      [mainTs, ...args],
+      { cwd: root, timeout: 30_000, env: { ...process.env, RINGKV_ENDPOINTS: endpoints, ...env } },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+function noStack(r: Run): void {
+  assert.doesNotMatch(r.stderr, /\n\s+at /, `stack trace on stderr:\n${r.stderr}`);
+}
+
+before(async () => {
+  cluster = await FakeCluster.start({ nodes: 3, shards: 8 });
+  endpoints = cluster.nodes.map((n) => n.addr).join(',');
+});
+
+after(async () => {
+  await cluster.close();
+});
+
+test('put then get prints the value; get of a missing key exits 1 with a message', async () => {
+  const put = await ringkv(['put', 'hello', 'world']);
+  assert.equal(put.code, 0, put.stderr);
+  assert.match(put.stdout, /^OK/);
+  const get = await ringkv(['get', 'hello']);
+  assert.deepEqual([get.code, get.stdout], [0, 'world\n']);
+  const missing = await ringkv(['get', 'nope']);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stdout, '');
+  assert.equal(missing.stderr, 'key not found: nope\n');
+});
+
+test('usage errors exit 2 with a message and no stack trace', async () => {
+  const cases = [
+    ['cas', 'k', 'v'],
+    ['cas', 'k', 'v', '--expect', 'a', '--expect-absent'],
+    ['get'],
+    ['get', 'k', '--timeout-ms', 'soon'],
+    ['put', 'k', 'v', '--no-such-flag'],
+    ['get', 'zz', '--hex'],
+    ['get', 'k', '--endpoints', 'no-port-here'],
+    ['scan', '--output', 'xml'],
+  ];
+  for (const args of cases) {
+    const r = await ringkv(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
+    assert.match(r.stderr, /error/, args.join(' '));
+    noStack(r);
+  }
+});
+
+test('--hex: keys and values as hex, in and out', async () => {
+  const put = await ringkv(['put', '--hex', '00ff10', 'deadbeef']);
+  assert.equal(put.code, 0, put.stderr);
+  const stored = cluster.get(new Uint8Array([0x00, 0xff, 0x10]));
+  assert.deepEqual([...(stored?.value ?? [])], [0xde, 0xad, 0xbe, 0xef]);
+  const get = await ringkv(['get', '00ff10', '--hex']);
+  assert.deepEqual([get.code, get.stdout], [0, 'deadbeef\n']);
+});
+
+test('cas: swapped, and a failed comparison prints the current value and exits 0', async () => {
+  await ringkv(['put', 'c', 'one']);
+  const no = await ringkv(['cas', 'c', '--expect', 'zero', 'two']);
+  assert.deepEqual(
+    [no.code, no.stdout.trim()],
+    [0, `not swapped: current value is one (version ${cluster.get(new TextEncoder().encode('c'))?.version})`],
+  );
+  const yes = await ringkv(['cas', 'c', '--expect', 'one', 'two']);
+  assert.equal(yes.code, 0);
+  assert.match(yes.stdout, /^swapped/);
+  const absent = await ringkv(['cas', 'c2', '--expect-absent', 'new']);
+  assert.match(absent.stdout, /^swapped/);
+  const del = await ringkv(['del', 'c2']);
+  assert.deepEqual([del.code, del.stdout], [0, 'deleted\n']);
+});
+
+test('scan prints keys in order, tab-separated, up to --limit', async () => {
+  for (const k of ['p/b', 'p/a', 'p/c', 'q/a']) await ringkv(['put', k, `v-${k}`]);
+  const r = await ringkv(['scan', 'p/', '--limit', '2']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'p/a\tv-p/a\np/b\tv-p/b\n');
+  assert.match(r.stderr, /more keys match/);
+});
+
+test('cluster status: a table, and --output json with every member and shard', async () => {
+  const table = await ringkv(['cluster', 'status']);
+  assert.equal(table.code, 0, table.stderr);
+  for (const h of ['node', 'address', 'role', 'shards led', 'term', 'commit/applied', 'lag'])
+    assert.match(table.stdout, new RegExp(h));
+  assert.match(table.stdout, /node3/);
+  const json = await ringkv(['cluster', 'status', '--output', 'json']);
+  assert.equal(json.code, 0, json.stderr);
+  const view = JSON.parse(json.stdout) as {
+    shardCount: number;
+    nodes: { nodeId: string; role: string; shardsLed: number }[];
+  };
+  assert.equal(view.shardCount, 8);
+  assert.deepEqual(
+    view.nodes.map((n) => [n.nodeId, n.role]),
+    [
+      ['node1', 'voter'],
+      ['node2', 'voter'],
+      ['node3', 'voter'],
+    ],
+  );
+  assert.equal(
+    view.nodes.reduce((a, n) => a + n.shardsLed, 0),
+    8,
+  );
+});
+
+test('no node running: one clear line, exit 1, quickly', async () => {
+  const t0 = Date.now();
+  const r = await ringkv(['get', 'k', '--endpoints', '127.0.0.1:1']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^error: cannot reach any of 127\.0\.0\.1:1 .*is a node running\? .*npm start/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+  assert.ok(Date.now() - t0 < 10_000);
+});
+
+test('a write whose answer was lost: exit 1 saying it may or may not have happened', async () => {
+  for (const n of cluster.nodes)
+    n.fail({ method: 'put', code: status.UNAVAILABLE, details: 'leader stepped down' });
+  const r = await ringkv(['put', 'lost', 'v']);
+  for (const n of cluster.nodes) n.faults.length = 0;
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /may or may not have taken effect.*read the key/);
+  noStack(r);
+});
+
+test('server-side bad input is reported as such (exit 1)', async () => {
+  const r = await ringkv(['put', '', 'v']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^error: invalid request: .*key is empty/);
+});

@@ -1,0 +1,140 @@
+// What every command that talks to a cluster shares: the connection options (--endpoints,
+// --timeout-ms, --hex), making the client, decoding keys and values from the command line,
+// printing bytes, and turning a failure into one clear line on stderr (exit 1) — never a stack.
+import { type Command, CommanderError } from 'commander';
+import {
+  assertEndpoint,
+  type BytesLike,
+  bytesToHex,
+  bytesToUtf8,
+  HexFormatError,
+  hexToBytes,
+  isValidUtf8,
+  RingkvClient,
+  RingkvError,
+  UnavailableError,
+} from '../../client/index.ts';
+
+export const DEFAULT_ENDPOINTS = 'localhost:50051';
+/** How long the CLI keeps trying when no endpoint accepts a connection at all. */
+const UNREACHABLE_GIVE_UP_MS = 1000;
+
+export interface ConnectionOptions {
+  readonly endpoints: string;
+  readonly timeoutMs: number;
+  readonly hex: boolean;
+}
+
+/** Reads the connection options commander parsed (see register-client.ts). */
+export function connectionOptions(opts: Record<string, unknown>): ConnectionOptions {
+  const endpoints = typeof opts.endpoints === 'string' ? opts.endpoints : DEFAULT_ENDPOINTS;
+  const timeoutMs = typeof opts.timeoutMs === 'number' ? opts.timeoutMs : 5000;
+  return { endpoints, timeoutMs, hex: opts.hex === true };
+}
+
+/** Splits and checks --endpoints; a bad list is a usage error (exit 2). */
+export function parseEndpoints(list: string, cmd: Command): string[] {
+  const endpoints = list
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
+  if (endpoints.length === 0)
+    usageError(cmd, `--endpoints is empty; give host:port[,host:port…] (e.g. ${DEFAULT_ENDPOINTS})`);
+  for (const e of endpoints) {
+    try {
+      assertEndpoint(e);
+    } catch {
+      usageError(cmd, `--endpoints: ${JSON.stringify(e)} is not host:port (e.g. ${DEFAULT_ENDPOINTS})`);
+    }
+  }
+  return endpoints;
+}
+
+/** Prints `message` the way commander prints usage errors and exits 2 (through main's handler). */
+export function usageError(cmd: Command, message: string): never {
+  cmd.error(`error: ${message}`, { exitCode: 2, code: 'ringkv.usage' });
+}
+
+/** A key or value from the command line: UTF-8 text, or hex digits with --hex. */
+export function argBytes(text: string, what: string, conn: ConnectionOptions, cmd: Command): BytesLike {
+  if (!conn.hex) return text;
+  try {
+    return hexToBytes(text);
+  } catch (e) {
+    if (e instanceof HexFormatError) usageError(cmd, `${what}: ${e.message} (--hex is set)`);
+    throw e;
+  }
+}
+
+/** Bytes for output: hex with --hex, else UTF-8 text (with a warning on stderr when it is not text). */
+export function showBytes(bytes: Uint8Array, conn: ConnectionOptions): string {
+  if (conn.hex) return bytesToHex(bytes);
+  if (!isValidUtf8(bytes))
+    process.stderr.write('warning: not valid UTF-8; use --hex to see the exact bytes\n');
+  return bytesToUtf8(bytes);
+}
+
+/**
+ * Runs `fn` with a client built from the options; returns its exit code, or 1 after printing
+ * one line for any failure. The client is always closed (so the process can exit).
+ */
+export async function withClient(
+  opts: Record<string, unknown>,
+  cmd: Command,
+  fn: (client: RingkvClient, conn: ConnectionOptions) => Promise<number>,
+): Promise<number> {
+  const conn = connectionOptions(opts);
+  const endpoints = parseEndpoints(conn.endpoints, cmd);
+  const client = new RingkvClient({
+    endpoints,
+    defaultTimeoutMs: conn.timeoutMs,
+    unreachableGiveUpMs: UNREACHABLE_GIVE_UP_MS,
+  });
+  try {
+    return await fn(client, conn);
+  } catch (e) {
+    if (e instanceof CommanderError) throw e;
+    process.stderr.write(`error: ${describeFailure(e, conn.timeoutMs)}\n`);
+    if (process.env.RINGKV_DEBUG === '1' && e instanceof Error) process.stderr.write(`${e.stack ?? ''}\n`);
+    return 1;
+  } finally {
+    client.close();
+  }
+}
+
+/** One line: what went wrong and what to do about it. */
+export function describeFailure(e: unknown, timeoutMs: number): string {
+  if (e instanceof UnavailableError && e.reason === 'unreachable') {
+    return `${e.message} — is a node running? start a local cluster with \`npm start\`, or pass --endpoints host:port`;
+  }
+  if (!(e instanceof RingkvError)) {
+    const msg = e instanceof Error ? e.message : String(e);
+    return `unexpected failure: ${msg} (set RINGKV_DEBUG=1 to see where)`;
+  }
+  switch (e.code) {
+    case 'UNAVAILABLE':
+      return `${e.message} — is a majority of the nodes up? see \`ringkv cluster status\``;
+    case 'DEADLINE_EXCEEDED':
+      return `${e.message} — no answer within ${timeoutMs} ms; retry with a larger --timeout-ms or see \`ringkv cluster status\``;
+    case 'INDETERMINATE':
+      return `${e.message} — read the key to see whether it was applied`;
+    case 'INVALID_ARGUMENT':
+      return `invalid request: ${e.message}`;
+    case 'RESOURCE_EXHAUSTED':
+      return `the node is overloaded: ${e.message} — retry in a moment`;
+    case 'FAILED_PRECONDITION':
+      return `refused: ${e.message}`;
+    default:
+      return e.message;
+  }
+}
+
+/** JSON with bigints as numbers (exact below 2^53, which Raft indexes and terms stay under). */
+export function toJson(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_k, v: unknown) =>
+      typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString()) : v,
+    2,
+  );
+}

@@ -1,0 +1,117 @@
+// The key-value commands: put, get, del, cas, scan. Each returns its exit code: 0 done, 1 the
+// operation failed (or get found no key); usage errors exit 2 through commander.
+import type { Command } from 'commander';
+import type { CasExpected, RingkvClient, ScanItem } from '../../client/index.ts';
+import {
+  argBytes,
+  type ConnectionOptions,
+  showBytes,
+  toJson,
+  usageError,
+  withClient,
+} from './client-common.ts';
+
+type Opts = Record<string, unknown>;
+
+export function runPut(key: string, value: string, opts: Opts, cmd: Command): Promise<number> {
+  return withClient(opts, cmd, async (client, conn) => {
+    const r = await client.put(argBytes(key, 'KEY', conn, cmd), argBytes(value, 'VALUE', conn, cmd));
+    process.stdout.write(`OK (version ${r.version})\n`);
+    return 0;
+  });
+}
+
+export function runGet(key: string, opts: Opts, cmd: Command): Promise<number> {
+  return withClient(opts, cmd, async (client, conn) => {
+    const r = await client.get(argBytes(key, 'KEY', conn, cmd), { serializable: opts.serializable === true });
+    if (!r.found) {
+      process.stderr.write(`key not found: ${key}\n`);
+      return 1;
+    }
+    process.stdout.write(`${showBytes(r.value, conn)}\n`);
+    return 0;
+  });
+}
+
+export function runDel(key: string, opts: Opts, cmd: Command): Promise<number> {
+  return withClient(opts, cmd, async (client, conn) => {
+    const r = await client.delete(argBytes(key, 'KEY', conn, cmd));
+    process.stdout.write(r.deleted ? 'deleted\n' : `key not found: ${key} (nothing to delete)\n`);
+    return 0;
+  });
+}
+
+/** The one comparison `cas` was given; anything else is a usage error. */
+function casExpectation(opts: Opts, conn: ConnectionOptions, cmd: Command): CasExpected {
+  const given = [opts.expect !== undefined, opts.expectAbsent === true, opts.expectVersion !== undefined];
+  if (given.filter(Boolean).length !== 1) {
+    usageError(cmd, 'cas needs exactly one of --expect OLD, --expect-absent, --expect-version N');
+  }
+  if (typeof opts.expect === 'string') return { value: argBytes(opts.expect, '--expect', conn, cmd) };
+  if (opts.expectAbsent === true) return { absent: true };
+  return { version: opts.expectVersion as bigint };
+}
+
+export function runCas(key: string, value: string | undefined, opts: Opts, cmd: Command): Promise<number> {
+  return withClient(opts, cmd, async (client, conn) => {
+    const expected = casExpectation(opts, conn, cmd);
+    const del = opts.delete === true;
+    if (del === (value !== undefined)) usageError(cmd, 'cas needs a new VALUE, or --delete (not both)');
+    const newValue = value === undefined ? null : argBytes(value, 'VALUE', conn, cmd);
+    const r = await client.compareAndSwap(argBytes(key, 'KEY', conn, cmd), expected, newValue);
+    if (r.succeeded) {
+      process.stdout.write(del ? 'swapped: key deleted\n' : `swapped (version ${r.version})\n`);
+    } else if (r.found) {
+      process.stdout.write(
+        `not swapped: current value is ${showBytes(r.value, conn)} (version ${r.version})\n`,
+      );
+    } else {
+      process.stdout.write('not swapped: the key does not exist\n');
+    }
+    return 0;
+  });
+}
+
+/** Pages through the scan until `limit` items or the end (bounded by the limit). */
+async function scanUpTo(client: RingkvClient, prefix: Uint8Array | string, limit: number, opts: Opts) {
+  const items: ScanItem[] = [];
+  let continuation: Uint8Array | undefined;
+  do {
+    const page = await client.scan({
+      prefix,
+      limit: limit - items.length,
+      keysOnly: opts.keysOnly === true,
+      serializable: opts.serializable === true,
+      ...(continuation === undefined ? {} : { continuation }),
+    });
+    items.push(...page.items.slice(0, limit - items.length));
+    continuation = page.continuation;
+    if (page.items.length === 0) break;
+  } while (continuation !== undefined && items.length < limit);
+  return { items, more: continuation !== undefined };
+}
+
+export function runScan(prefix: string, opts: Opts, cmd: Command): Promise<number> {
+  return withClient(opts, cmd, async (client, conn) => {
+    const limit = opts.limit as number;
+    const { items, more } = await scanUpTo(client, argBytes(prefix, 'PREFIX', conn, cmd), limit, opts);
+    if (opts.output === 'json') {
+      const rows = items.map((i) => ({
+        key: showBytes(i.key, conn),
+        ...(opts.keysOnly === true ? {} : { value: showBytes(i.value, conn) }),
+        version: i.version,
+      }));
+      process.stdout.write(`${toJson({ items: rows, more })}\n`);
+    } else {
+      for (const i of items) {
+        const line =
+          opts.keysOnly === true
+            ? showBytes(i.key, conn)
+            : `${showBytes(i.key, conn)}\t${showBytes(i.value, conn)}`;
+        process.stdout.write(`${line}\n`);
+      }
+      if (more) process.stderr.write(`(stopped at --limit ${limit}; more keys match)\n`);
+    }
+    return 0;
+  });
+}

@@ -1,0 +1,206 @@
+// Declares the commands that talk to a cluster (put, get, del, cas, scan, cluster …) and the
+// local-cluster launcher (start-local). Only declarations live here: each action loads its code
+// (and gRPC) lazily, so `ringkv --help` stays fast.
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_ENDPOINTS } from './client-common.ts';
+
+type Opts = Record<string, unknown>;
+
+function positiveInt(name: string) {
+  return (text: string): number => {
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n <= 0) {
+      throw new InvalidArgumentError(`${name} must be a positive integer.`);
+    }
+    return n;
+  };
+}
+
+function version(text: string): bigint {
+  if (!/^\d+$/.test(text)) throw new InvalidArgumentError('a version is a non-negative integer.');
+  return BigInt(text);
+}
+
+function hostPort(text: string): string {
+  if (!/^(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+):\d{1,5}$/.test(text)) {
+    throw new InvalidArgumentError('expected host:port (e.g. localhost:50054).');
+  }
+  return text;
+}
+
+/** --endpoints, --timeout-ms, --hex: on every command that talks to a cluster. */
+function withConnectionOptions(cmd: Command, hex = true): Command {
+  cmd
+    .addOption(
+      new Option('--endpoints <list>', 'comma-separated host:port of one or more nodes (client ports)')
+        .env('RINGKV_ENDPOINTS')
+        .default(DEFAULT_ENDPOINTS),
+    )
+    .addOption(
+      new Option('--timeout-ms <ms>', 'deadline of the request, retries included')
+        .argParser(positiveInt('--timeout-ms'))
+        .default(5000),
+    );
+  if (hex) cmd.option('--hex', 'keys and values are hex digits, in and out (otherwise UTF-8 text)', false);
+  return cmd;
+}
+
+const serializable = () =>
+  new Option(
+    '--serializable',
+    'read from the contacted replica without consensus: faster, possibly stale',
+  ).default(false);
+
+function registerKv(program: Command): void {
+  withConnectionOptions(
+    program
+      .command('put')
+      .description('Set KEY to VALUE.')
+      .argument('<key>', 'the key')
+      .argument('<value>', 'the value'),
+  ).action(async (key: string, value: string, opts: Opts, cmd: Command) => {
+    const { runPut } = await import('./kv.ts');
+    process.exitCode = await runPut(key, value, opts, cmd);
+  });
+
+  withConnectionOptions(
+    program
+      .command('get')
+      .description('Print the value of KEY (a linearizable read). A missing key prints an error and exits 1.')
+      .argument('<key>', 'the key')
+      .addOption(serializable()),
+  ).action(async (key: string, opts: Opts, cmd: Command) => {
+    const { runGet } = await import('./kv.ts');
+    process.exitCode = await runGet(key, opts, cmd);
+  });
+
+  withConnectionOptions(
+    program
+      .command('del')
+      .alias('delete')
+      .description('Delete KEY (prints whether it existed; exit 0 either way).')
+      .argument('<key>', 'the key'),
+  ).action(async (key: string, opts: Opts, cmd: Command) => {
+    const { runDel } = await import('./kv.ts');
+    process.exitCode = await runDel(key, opts, cmd);
+  });
+
+  withConnectionOptions(
+    program
+      .command('cas')
+      .description(
+        'Compare-and-swap: set KEY to VALUE only if it currently matches (give exactly one of --expect, ' +
+          '--expect-absent, --expect-version). A failed comparison prints "not swapped: …" and exits 0.',
+      )
+      .argument('<key>', 'the key')
+      .argument('[value]', 'the new value (omit with --delete)')
+      .option('--expect <old>', 'swap only if the current value is OLD')
+      .option('--expect-absent', 'swap only if the key does not exist', false)
+      .option(
+        '--expect-version <n>',
+        'swap only if the key exists with version N (printed by put and cas)',
+        version,
+      )
+      .option('--delete', 'delete the key instead of setting it', false),
+  ).action(async (key: string, value: string | undefined, opts: Opts, cmd: Command) => {
+    const { runCas } = await import('./kv.ts');
+    process.exitCode = await runCas(key, value, opts, cmd);
+  });
+
+  withConnectionOptions(
+    program
+      .command('scan')
+      .description('List keys starting with PREFIX, in key order, as KEY<tab>VALUE lines.')
+      .argument('[prefix]', 'key prefix (default: every key)', '')
+      .addOption(
+        new Option('--limit <n>', 'most keys to print').argParser(positiveInt('--limit')).default(100),
+      )
+      .option('--keys-only', 'print keys only', false)
+      .addOption(new Option('--output <format>', 'output format').choices(['text', 'json']).default('text'))
+      .addOption(serializable()),
+  ).action(async (prefix: string, opts: Opts, cmd: Command) => {
+    const { runScan } = await import('./kv.ts');
+    process.exitCode = await runScan(prefix, opts, cmd);
+  });
+}
+
+function registerCluster(program: Command): void {
+  const cluster = program.command('cluster').description('Inspect and change cluster membership.');
+  withConnectionOptions(
+    cluster
+      .command('status')
+      .description(
+        'Show every member (role, shards led, highest term, commit/applied summed over its groups, ' +
+          'largest lag behind a leader) and any group without a leader.',
+      )
+      .addOption(
+        new Option('--output <format>', 'output format').choices(['table', 'json']).default('table'),
+      ),
+    false,
+  ).action(async (opts: Opts, cmd: Command) => {
+    const { runClusterStatus } = await import('./cluster.ts');
+    process.exitCode = await runClusterStatus(opts, cmd);
+  });
+
+  withConnectionOptions(
+    cluster
+      .command('join')
+      .description(
+        'Add a member (normally done by `ringkv serve --join_addr`): learner first, voter once caught up.',
+      )
+      .requiredOption('--node_id <id>', "the new member's node id")
+      .requiredOption('--addr <host:port>', 'its client address', hostPort)
+      .requiredOption('--raft_addr <host:port>', 'its peer (Raft) address', hostPort),
+    false,
+  ).action(async (opts: Opts, cmd: Command) => {
+    const { runClusterJoin } = await import('./cluster.ts');
+    process.exitCode = await runClusterJoin(opts, cmd);
+  });
+
+  withConnectionOptions(
+    cluster
+      .command('leave')
+      .description('Remove member NODE from the cluster, moving its leaderships away first.')
+      .argument('<node>', 'node id of the member to remove'),
+    false,
+  ).action(async (node: string, opts: Opts, cmd: Command) => {
+    const { runClusterLeave } = await import('./cluster.ts');
+    process.exitCode = await runClusterLeave(node, opts, cmd);
+  });
+}
+
+function registerStartLocal(program: Command): void {
+  program
+    .command('start-local')
+    .description(
+      'Start a local 3-node cluster as separate processes (what `npm start` runs): client ports ' +
+        '50051-50053, peer ports 12001-12003, data in ./data/node1..3 (a restart resumes). Ctrl+C stops all three.',
+    )
+    .option('--data-dir <dir>', 'where the nodes keep their data and logs', './data')
+    .addOption(
+      new Option('--base-port <port>', 'client port of node1 (node2, node3 take the next ones)')
+        .argParser(positiveInt('--base-port'))
+        .default(50051),
+    )
+    .addOption(
+      new Option('--base-raft-port <port>', 'peer port of node1')
+        .argParser(positiveInt('--base-raft-port'))
+        .default(12001),
+    )
+    .addOption(
+      new Option('--ready-timeout-ms <ms>', 'how long to wait for the cluster to form')
+        .argParser(positiveInt('--ready-timeout-ms'))
+        .default(60000),
+    )
+    .action(async (opts: Opts) => {
+      const { runStartLocal } = await import('./start.ts');
+      process.exitCode = await runStartLocal(opts);
+    });
+}
+
+/** Adds every client command to the `ringkv` program. */
+export function registerClientCommands(program: Command): void {
+  registerKv(program);
+  registerCluster(program);
+  registerStartLocal(program);
+}
