@@ -34,6 +34,11 @@ export function maybeSendSnapshot(r: Raft, to: NodeId, pr: Progress): boolean {
     snap.metadata.index > 0,
     `need a snapshot for ${to} but the log holds none (first index ${r.log.firstIndex()})`,
   );
+  // A snapshot older than the compaction point could never be followed by entries: a loop.
+  assert(
+    snap.metadata.index >= r.log.firstIndex() - 1,
+    `storage snapshot at ${snap.metadata.index} is older than the compaction point ${r.log.firstIndex() - 1}`,
+  );
   pr.becomeSnapshot(snap.metadata.index);
   sendSnapshotChunks(r, to, snap);
   return true;
