@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Message, NodeId } from '../raft/types.ts';
@@ -166,6 +166,33 @@ describe('GrpcTransport', () => {
       );
     } finally {
       clearInterval(timer);
+    }
+  });
+
+  it('gives up on a peer that accepts TCP but never answers, within the connect timeout', async () => {
+    const sockets = new Set<Socket>();
+    const blackHole = createServer((socket) => {
+      sockets.add(socket);
+      socket.resume(); // swallow everything, answer nothing
+    });
+    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = blackHole.address();
+      assert.ok(address !== null && typeof address === 'object');
+      const a = await started(A, { timing: { connectTimeoutMs: 150, backoffMinMs: 20, backoffMaxMs: 100 } });
+      const unreachable: NodeId[] = [];
+      a.onUnreachable((peer) => unreachable.push(peer));
+      a.setPeerAddress(B, `127.0.0.1:${address.port}`);
+      const sentAtMs = Date.now();
+      a.send(1, message({ from: A, to: B }));
+      await until('onUnreachable after the connect timeout', () => unreachable.length === 1);
+      const waitedMs = Date.now() - sentAtMs;
+      assert.ok(waitedMs >= 140, `reported after ${waitedMs} ms, before the timeout`);
+      assert.equal(a.stats().connectFailures, 1);
+      assert.equal(a.stats().droppedUnreachable, 1, 'the queued message is dropped with the attempt');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => blackHole.close(resolve));
     }
   });
 
