@@ -1,0 +1,137 @@
+// Three in-process nodes over real gRPC (peer transport and client server on loopback) with real
+// WALs in temp dirs: bootstrap and join, requests through every node (forwarding), errors and
+// limits, a leader's failure and restart from disk, and the deadline without a quorum.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import { dec, enc } from './test-client.ts';
+import { eventually, TestCluster } from './testing/harness.ts';
+
+const NODES = ['n1', 'n2', 'n3'];
+
+function grpcCode(e: unknown): number | undefined {
+  return (e as { code?: number }).code;
+}
+
+describe('a three-node cluster', { timeout: 90_000 }, () => {
+  const c = new TestCluster();
+  const extra = { requestTimeoutMs: 1500 };
+
+  before(async () => {
+    await c.init();
+    await c.start({ nodeId: 'n1', bootstrap: true, extra });
+    await c.start({ nodeId: 'n2', joinAddr: c.addr('n1'), extra });
+    await c.start({ nodeId: 'n3', joinAddr: c.addr('n1'), extra });
+  });
+  after(() => c.stopAll());
+
+  it('has three voters in every group once the joins complete', async () => {
+    const st = await c.client('n1').status();
+    assert.deepEqual(
+      st.members.map((m) => m.nodeId),
+      NODES,
+    );
+    assert.equal(st.shards.length, 5, 'group 0 and 4 data shards');
+    for (const s of st.shards) assert.deepEqual([...s.voters].sort(), NODES, `group ${s.shardId}`);
+    for (const s of st.shards) assert.deepEqual(s.learners, []);
+  });
+
+  it('serves puts and gets through every node, forwarding to the shard leader', async () => {
+    for (const [i, id] of NODES.entries()) {
+      for (let k = 0; k < 6; k++) {
+        const res = await c.client(id).put(`key-${i}-${k}`, `value-${i}-${k}`);
+        assert.ok(res.version > 0n);
+        assert.notEqual(res.header?.nodeId, '');
+      }
+    }
+    for (const id of NODES) {
+      for (let i = 0; i < 3; i++) {
+        for (let k = 0; k < 6; k++) {
+          const r = await c.client(id).get(`key-${i}-${k}`);
+          assert.equal(r.found, true);
+          assert.equal(dec(r.value), `value-${i}-${k}`);
+        }
+      }
+      const missing = await c.client(id).get('no-such-key');
+      assert.equal(missing.found, false);
+    }
+  });
+
+  it('compares and swaps, deletes, and scans in key order across shards with a continuation', async () => {
+    const cl = c.client('n2');
+    const put = await cl.put('cas-key', 'one');
+    const bad = await cl.cas({ key: enc('cas-key'), expected: { $case: 'expectedValue', value: enc('two') }, value: enc('x'), delete: false });
+    assert.equal(bad.succeeded, false);
+    assert.equal(dec(bad.value), 'one');
+    const good = await cl.cas({ key: enc('cas-key'), expected: { $case: 'expectedVersion', value: put.version }, value: enc('three'), delete: false });
+    assert.equal(good.succeeded, true);
+    assert.equal(dec((await cl.get('cas-key')).value), 'three');
+    const absent = await cl.cas({ key: enc('cas-new'), expected: { $case: 'expectedAbsent', value: true }, value: enc('n'), delete: false });
+    assert.equal(absent.succeeded, true);
+    assert.equal((await cl.del('cas-new')).deleted, true);
+    assert.equal((await cl.del('cas-new')).deleted, false);
+
+    const seen: string[] = [];
+    let continuation = new Uint8Array(0);
+    for (let page = 0; page < 10; page++) {
+      const r = await c.client('n3').scan({ prefix: enc('key-'), limit: 5, continuation });
+      seen.push(...r.items.map((i) => dec(i.key)));
+      continuation = r.continuation;
+      if (continuation.byteLength === 0) break;
+    }
+    const expected = [];
+    for (let i = 0; i < 3; i++) for (let k = 0; k < 6; k++) expected.push(`key-${i}-${k}`);
+    assert.deepEqual(seen, expected.sort());
+  });
+
+  it('refuses empty and oversize keys and values with INVALID_ARGUMENT naming the problem', async () => {
+    const cl = c.client('n1');
+    await assert.rejects(cl.put('', 'v'), (e) => grpcCode(e) === status.INVALID_ARGUMENT && /key is empty/.test(String(e)));
+    await assert.rejects(
+      cl.put('k'.repeat(4097), 'v'),
+      (e) => grpcCode(e) === status.INVALID_ARGUMENT && /4097 bytes.*4096/.test(String(e)),
+    );
+    await assert.rejects(
+      cl.put('k', new Uint8Array(1024 * 1024 + 1)),
+      (e) => grpcCode(e) === status.INVALID_ARGUMENT && /value has 1048577 bytes/.test(String(e)),
+    );
+    await assert.rejects(cl.get(''), (e) => grpcCode(e) === status.INVALID_ARGUMENT);
+  });
+
+  it('elects new leaders within 3 s when the node leading the most shards stops, and loses nothing', async () => {
+    const st = await c.client('n1').status();
+    const counts = new Map<string, number>();
+    for (const s of st.shards) counts.set(s.leader, (counts.get(s.leader) ?? 0) + 1);
+    const victim = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]![0];
+    const survivor = NODES.find((n) => n !== victim)!;
+    await c.stop(victim);
+    const tookMs = await eventually(
+      async () => (await c.client(survivor).status()).shards.every((s) => s.leader !== '' && s.leader !== victim),
+      3000,
+      'every group to have a leader again',
+    );
+    assert.ok(tookMs < 3000);
+    await c.client(survivor).put('after-failure', 'yes');
+    for (let k = 0; k < 6; k++) assert.equal(dec((await c.client(survivor).get(`key-0-${k}`)).value), `value-0-${k}`);
+    await c.start({ nodeId: victim, bootstrap: victim === 'n1', joinAddr: victim === 'n1' ? undefined : c.addr('n1'), extra });
+    await eventually(
+      async () => (await c.client(victim).get('after-failure', true)).found,
+      5000,
+      `${victim} to catch up after its restart`,
+    );
+    assert.equal((await c.client(victim).status()).members.length, 3, 'no duplicate member after the restart');
+  });
+
+  it('fails writes with UNAVAILABLE at the deadline without a quorum, and keeps acknowledged writes', async () => {
+    await c.stop('n2');
+    await c.stop('n3');
+    const t0 = Date.now();
+    await assert.rejects(c.client('n1').put('no-quorum', 'x', 10_000), (e) => grpcCode(e) === status.UNAVAILABLE);
+    const elapsed = Date.now() - t0;
+    assert.ok(elapsed < 4000, `took ${elapsed} ms with a 1500 ms server deadline`);
+    await c.start({ nodeId: 'n2', joinAddr: c.addr('n1'), extra });
+    await c.start({ nodeId: 'n3', joinAddr: c.addr('n1'), extra });
+    await eventually(async () => (await c.client('n1').get('after-failure').catch(() => undefined))?.found === true, 8000, 'a quorum again');
+    assert.equal(dec((await c.client('n3').get('cas-key')).value), 'three');
+  });
+});

@@ -1,0 +1,124 @@
+// In-process nodes for tests: real WALs in temp dirs, GrpcTransport and the client server on free
+// loopback ports. Every node started here is stopped by `stopAll`.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import type { NodeId } from '../../raft/types.ts';
+import { GrpcTransport } from '../../transport/index.ts';
+import { type RunningNode, type ServeOptions, startNode } from '../run.ts';
+import { TestClient } from '../test-client.ts';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestNodeSpec {
+  readonly nodeId: string;
+  readonly bootstrap?: boolean;
+  readonly joinAddr?: string;
+  readonly extra?: Partial<ServeOptions>;
+}
+
+interface Slot {
+  readonly spec: TestNodeSpec;
+  readonly dir: string;
+  readonly port: number;
+  readonly raftPort: number;
+  running: RunningNode | undefined;
+}
+
+export class TestCluster {
+  private readonly slots = new Map<string, Slot>();
+  private readonly clients: TestClient[] = [];
+  private root = '';
+  readonly fatalErrors: unknown[] = [];
+
+  async init(): Promise<void> {
+    this.root = await mkdtemp(join(tmpdir(), 'ringkv-node-test-'));
+  }
+
+  dirOf(nodeId: string): string {
+    return join(this.root, nodeId);
+  }
+
+  /** Starts (or restarts, with the same dir and ports) a node. */
+  async start(spec: TestNodeSpec): Promise<RunningNode> {
+    let slot = this.slots.get(spec.nodeId);
+    if (slot === undefined) {
+      slot = { spec, dir: this.dirOf(spec.nodeId), port: await freePort(), raftPort: await freePort(), running: undefined };
+      this.slots.set(spec.nodeId, slot);
+    }
+    const logger = pino({ level: process.env['RINGKV_TEST_LOG'] ?? 'silent', base: { node: spec.nodeId } });
+    const transport = new GrpcTransport({ localId: spec.nodeId as NodeId, listenHost: '127.0.0.1', listenPort: slot.raftPort, logger });
+    slot.running = await startNode(
+      {
+        nodeId: spec.nodeId,
+        raftDir: slot.dir,
+        raftAddr: `127.0.0.1:${slot.raftPort}`,
+        bootstrap: spec.bootstrap ?? false,
+        joinAddr: spec.joinAddr,
+        listenHost: '127.0.0.1',
+        port: slot.port,
+        advertiseHost: '127.0.0.1',
+        logger,
+        transport,
+        shardCount: 4,
+        tickMs: 50,
+        balanceIntervalMs: 1000,
+        ...spec.extra,
+      },
+      (e) => this.fatalErrors.push(e),
+    );
+    return slot.running;
+  }
+
+  node(nodeId: string): RunningNode {
+    const r = this.slots.get(nodeId)?.running;
+    if (r === undefined) throw new Error(`test node ${nodeId} is not running`);
+    return r;
+  }
+
+  addr(nodeId: string): string {
+    const s = this.slots.get(nodeId);
+    if (s === undefined) throw new Error(`no test node ${nodeId}`);
+    return `127.0.0.1:${s.port}`;
+  }
+
+  client(nodeId: string): TestClient {
+    const c = new TestClient(this.addr(nodeId));
+    this.clients.push(c);
+    return c;
+  }
+
+  async stop(nodeId: string): Promise<void> {
+    const s = this.slots.get(nodeId);
+    await s?.running?.stop();
+    if (s !== undefined) s.running = undefined;
+  }
+
+  async stopAll(): Promise<void> {
+    for (const c of this.clients) c.close();
+    for (const id of this.slots.keys()) await this.stop(id);
+    if (this.root !== '') await rm(this.root, { recursive: true, force: true });
+  }
+}
+
+/** Polls `cond` every 50 ms until it holds or `timeoutMs` passes (then throws with `what`). */
+export async function eventually(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+  const start = Date.now();
+  while (Date.now() - start < timeoutMs) {
+    if (await cond()) return Date.now() - start;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
