@@ -741,6 +741,44 @@ test('§10.2.2 (thesis) pipelining is bounded: at most maxInflightMsgs unacknowl
   assert.equal(sent.length, 3, `appends in flight to 2: ${sent.length}`);
 });
 
+test('§6.4.1 (thesis) lease reads: a leader cut off from the others stops serving reads before a new leader can commit', () => {
+  // All clocks tick together here (no drift at all). The old leader may serve lease reads only
+  // while no other leader can have been elected: that is, within an election timeout of the
+  // last heartbeat round a quorum acknowledged. Later reads must not be answered from its
+  // (stale) commit index. See /work/notes/raft-bugs.md "lease reads served after the lease".
+  for (let seed = 1; seed <= 5; seed++) {
+    const net = new Network({ voters: ['1', '2', '3'], seed, config: { readOnlyOption: 'leaseBased' } });
+    net.campaign('1');
+    net.node('1').rn.propose(bytes('a'));
+    net.stabilize();
+    net.isolate('1');
+    for (let t = 1; t <= 25; t++) {
+      net.tickAll(1);
+      const other = net.leaders().find((id) => id !== '1');
+      if (other !== undefined) {
+        try {
+          net.node(other).rn.propose(bytes(`w${t}`));
+        } catch {
+          // the new leader may still be settling in
+        }
+        net.stabilize();
+      }
+      const clusterCommit = Math.max(net.committed('2'), net.committed('3'));
+      const from = net.readies.length;
+      net.node('1').rn.readIndex(bytes(`r${t}`));
+      net.stabilize();
+      for (const { id, rd } of net.readies.slice(from)) {
+        for (const r of rd.readStates) {
+          assert.ok(
+            id !== '1' || r.index >= clusterCommit,
+            `seed ${seed}, tick ${t}: isolated old leader served a read at ${r.index}; ${other} has committed ${clusterCommit}`,
+          );
+        }
+      }
+    }
+  }
+});
+
 test('§5.2 a single-voter cluster elects itself and commits alone', () => {
   const net = new Network({ voters: ['1'] });
   net.campaign('1');
