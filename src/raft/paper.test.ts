@@ -779,6 +779,34 @@ test('§6.4.1 (thesis) lease reads: a leader cut off from the others stops servi
   }
 });
 
+test('§6 (thesis §4.2.2) after a leader removes itself, the remaining voters can still elect a leader', () => {
+  // Two voters {1,2}. Leader 1 proposes its own removal, then "x"; the append carrying "x" and
+  // the one carrying the new commit index are lost. 1 commits and applies its removal and
+  // steps down; 2 is not caught up, so no TimeoutNow. 2 still has {1,2} applied and needs 1's
+  // vote, which 1 refuses (its log is longer), and 1 no longer campaigns: with a reliable
+  // network from then on, the group must still elect 2. See notes/raft-bugs.md.
+  const net = new Network({ voters: ['1', '2'] });
+  net.campaign('1');
+  const dropTo2 = (): void => {
+    net.queue = net.queue.filter((m) => m.to !== '2');
+  };
+  net
+    .node('1')
+    .rn.proposeConfChange({ changes: [{ type: 'removeNode', nodeId: nodeId('1') }], transition: 'auto' });
+  net.processReady('1');
+  net.deliverAll(); // the conf change reaches 2
+  net.processReady('2');
+  net.node('1').rn.propose(bytes('x'));
+  net.processReady('1');
+  dropTo2(); // "x" is lost
+  net.deliverAll(); // 2's ack of the conf change reaches 1
+  net.processReady('1'); // 1 commits and applies its removal
+  dropTo2(); // the commit notification is lost
+  assert.deepEqual([...net.node('1').rn.status().confState.voters], ['2'], '1 applied its removal');
+  net.tickAll(60); // reliable from now on
+  assert.deepEqual(net.leaders(), [nodeId('2')], 'no leader 60 ticks after the removal committed');
+});
+
 test('§5.2 a single-voter cluster elects itself and commits alone', () => {
   const net = new Network({ voters: ['1'] });
   net.campaign('1');
