@@ -370,7 +370,6 @@ export class InteractionEnv {
     this.queue = this.queue.filter((m) => !dropped.includes(m));
   }
 
-
   private stabilize(ids: readonly NodeId[]): void {
     for (let round = 0; round < STABILIZE_ROUNDS_MAX; round++) {
       let progressed = false;
