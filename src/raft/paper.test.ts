@@ -541,6 +541,28 @@ test("§7 a follower behind the leader's compaction point is caught up by a chun
   assert.equal(net.committed('3'), net.committed('1'));
 });
 
+test('§7 a node added after the last snapshot catches up from that snapshot plus the log', () => {
+  // The leader only has the bootstrap snapshot (index 1, config {1,2,3}): node 4, added later,
+  // receives a snapshot that does not list it and learns its membership from the log after it.
+  const net = new Network({ voters: ['1', '2', '3'], snapshotOnDemand: false });
+  net.campaign('1');
+  net.node('1').rn.propose(bytes('a'));
+  net.stabilize();
+  net.addEmptyNode('4', {}, false);
+  net
+    .node('1')
+    .rn.proposeConfChange({ changes: [{ type: 'addLearner', nodeId: nodeId('4') }], transition: 'auto' });
+  net.stabilize();
+  net.node('1').rn.propose(bytes('b'));
+  net.tickAll(3);
+  const snaps = net.readies.filter((r) => r.id === '4' && r.rd.snapshot !== undefined);
+  assert.equal(snaps.length, 1, 'node 4 installed exactly one snapshot');
+  assert.deepEqual(snaps[0]?.rd.snapshot?.metadata.confState.learners, [], 'a snapshot that does not list 4');
+  assert.deepEqual(net.node('4').appliedData(), ['a', 'b']);
+  assert.deepEqual([...net.node('4').rn.status().confState.learners], ['4']);
+  assert.equal(net.committed('4'), net.committed('1'));
+});
+
 test('§7 after compaction, storage serves only the suffix and the snapshot covers the rest', () => {
   const net = withLeader(3);
   for (const d of ['a', 'b']) net.node('1').rn.propose(bytes(d));
