@@ -33,6 +33,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 10, arbitrary: nodeIx.map((node): Action => ({ kind: 'ready', node })) },
   { weight: 3, arbitrary: nodeIx.map((node): Action => ({ kind: 'isolate', node })) },
   { weight: 3, arbitrary: fc.constant<Action>({ kind: 'heal' }) },
+  { weight: 2, arbitrary: nodeIx.map((node): Action => ({ kind: 'mute', node })) },
   {
     weight: 10,
     arbitrary: fc

@@ -11,6 +11,8 @@ export type Action =
   | { kind: 'tickAll' }
   | { kind: 'isolate'; node: number }
   | { kind: 'heal' }
+  /** One-way partition: the node hears everybody, nobody hears it. */
+  | { kind: 'mute'; node: number }
   | { kind: 'round'; lossy: boolean; salt: number }
   | { kind: 'ready'; node: number }
   | { kind: 'deliver'; pick: number; duplicate: boolean }
@@ -57,6 +59,11 @@ export function perform(net: Network, a: Action): void {
     case 'heal':
       net.heal();
       return;
+    case 'mute': {
+      const muted = nth(net, a.node);
+      net.drop = (m) => m.from === muted;
+      return;
+    }
     case 'ready':
       net.processReady(nth(net, a.node));
       return;
