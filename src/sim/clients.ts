@@ -71,6 +71,8 @@ export class ClientPool {
   private nextClientId = 0;
   private serials = 0;
   readonly history: KvOperation[] = [];
+  /** The request sequence number of each indeterminate write in the history (clientId:seq names it). */
+  readonly seqOf = new Map<KvOperation, number>();
   /** When false, slots finish their open operation and then stay idle. */
   issuing = true;
   stats = { completed: 0, indeterminate: 0, readsAbandoned: 0, dropsRetried: 0, lostConnections: 0 };
@@ -208,7 +210,7 @@ export class ClientPool {
   private retryLater(slot: Slot, op: OpenOp, hint: NodeId): void {
     slot.leaderGuess = hint;
     const slotIndex = this.slots.indexOf(slot);
-    this.env.schedule(this.rng.intBetween(5, 30), { kind: 'retry', slot: slotIndex, serial: op.serial });
+    this.env.schedule(this.rng.intBetween(10, 50), { kind: 'retry', slot: slotIndex, serial: op.serial });
   }
 
   private onReply(slot: Slot, op: OpenOp, attempt: number, r: Reply): void {
@@ -250,13 +252,15 @@ export class ClientPool {
       this.env.node(op.readAt)?.cancelRead(readContext(op));
       this.stats.readsAbandoned++;
     } else if (op.accepted) {
-      this.history.push({
+      const recorded: KvOperation = {
         clientId: op.clientId,
         input: op.input,
         output: undefined,
         callTime: op.callMs,
         returnTime: Number.POSITIVE_INFINITY,
-      });
+      };
+      this.history.push(recorded);
+      this.seqOf.set(recorded, op.seq);
       this.stats.indeterminate++;
     }
     this.env.trace(

@@ -18,14 +18,21 @@ import type { Trace } from './trace.ts';
 
 export type SimEvent =
   | { readonly kind: 'tick'; readonly node: SimNode; readonly incarnation: number }
-  | { readonly kind: 'deliver'; readonly message: Message }
+  | {
+      readonly kind: 'deliver';
+      readonly message: Message;
+      readonly sender: SimNode;
+      readonly incarnation: number;
+    }
   | { readonly kind: 'client'; readonly ev: ClientEvent }
   | { readonly kind: 'fault' }
   | { readonly kind: 'membership' }
   | { readonly kind: 'restart'; readonly node: SimNode }
   /** The operator reacts to an applied membership change (not inside the applying node's Ready). */
   | { readonly kind: 'operator'; readonly before: ConfState; readonly after: ConfState; readonly by: NodeId }
-  | { readonly kind: 'lazySync'; readonly node: SimNode; readonly incarnation: number };
+  | { readonly kind: 'lazySync'; readonly node: SimNode; readonly incarnation: number }
+  /** A fault aimed at a new leader: crash it before it has replicated much (Figure 8 material). */
+  | { readonly kind: 'crashLeader'; readonly node: SimNode; readonly incarnation: number };
 
 /** Bound on nodes ever created in one run (initial members plus membership changes). */
 const NODES_MAX = 64;
@@ -42,6 +49,10 @@ export class Cluster implements NodeEnv, ClientEnv, FaultEnv, MembershipEnv {
   readonly nodes: SimNode[] = [];
   private readonly byId = new Map<NodeId, SimNode>();
   stats = { delivered: 0, droppedDown: 0, ticks: 0, restarts: 0, retired: 0 };
+  /** Virtual time at which each command (clientId:seq) was first applied by any node. */
+  readonly firstAppliedMs = new Map<string, number>();
+  /** Set by the run: reacts to elections during the fault phase (undefined afterwards). */
+  leaderHook: ((node: SimNode) => void) | undefined;
 
   constructor(settings: SimSettings, root: Prng, checker: SafetyChecker, trace: Trace) {
     this.settings = settings;
@@ -143,14 +154,16 @@ export class Cluster implements NodeEnv, ClientEnv, FaultEnv, MembershipEnv {
   send(from: SimNode, m: Message): void {
     if (m.to === from.id)
       throw new Error(`Cluster: ${from.id} sent a message to itself: ${describeMessage(m)}`);
-    const deliveries = this.network.send(from.id, m);
+    const deliveries = this.network.send(from.id, m, this.queue.now());
     if (deliveries.length === 0) {
       this.trace(`drop ${describeMessage(m)}`);
       if (this.network.isCut(from.id, m.to)) from.reportUnreachable(m.to);
       if (m.type === 'snap') from.queueSnapshotReport(m.to, false);
       return;
     }
-    for (const d of deliveries) this.queue.after(d.delayMs, { kind: 'deliver', message: d.message });
+    const incarnation = from.incarnation;
+    for (const d of deliveries)
+      this.queue.at(d.atMs, { kind: 'deliver', message: d.message, sender: from, incarnation });
   }
 
   onConfChangeApplied(node: SimNode, before: ConfState, after: ConfState): void {
@@ -176,13 +189,28 @@ export class Cluster implements NodeEnv, ClientEnv, FaultEnv, MembershipEnv {
     }
   }
 
+  onCommandApplied(clientId: number, seq: number): void {
+    const key = `${clientId}:${seq}`;
+    if (!this.firstAppliedMs.has(key)) this.firstAppliedMs.set(key, this.queue.now());
+  }
+
+  onLeaderElected(node: SimNode): void {
+    this.leaderHook?.(node);
+  }
+
   // --- events --------------------------------------------------------------------------------------
 
   schedule(delayMs: number, ev: ClientEvent): void {
     this.queue.after(delayMs, { kind: 'client', ev });
   }
 
-  deliver(m: Message): void {
+  deliver(m: Message, sender: SimNode, incarnation: number): void {
+    // A power loss also loses what was still queued on the machine: half of what the crashed
+    // incarnation sent and had not yet delivered never arrives.
+    if ((!sender.up || sender.incarnation !== incarnation) && this.network.loseWithSender()) {
+      this.trace(`lost ${describeMessage(m)} (its sender crashed)`);
+      return;
+    }
     const to = this.byId.get(m.to);
     if (to === undefined || !to.up) {
       this.stats.droppedDown++;

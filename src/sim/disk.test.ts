@@ -105,3 +105,19 @@ test('a local snapshot is durable at once and compacts the log it covers', () =>
   assert.equal(storage.snapshot().metadata.index, 8);
   assert.equal(storage.lastIndex(), 10, 'the snapshot synced the writes before it');
 });
+
+test('losing a write that messages were already sent after is a durability violation', () => {
+  const disk = new SimDisk(n1);
+  disk.write({ kind: 'hardState', hardState: hs(1, '', 0) });
+  disk.sync();
+  disk.write({ kind: 'hardState', hardState: hs(1, '', 0) }); // commit-only changes need no sync
+  disk.expose();
+  assert.doesNotThrow(() => disk.crash(new Prng(0), false));
+  disk.write({ kind: 'entries', entries: entries(1, 2, 1) });
+  disk.write({ kind: 'hardState', hardState: hs(2, 'n1', 0) });
+  disk.expose(); // e.g. an ack sent before fsync
+  assert.throws(
+    () => disk.crash(new Prng(0), false),
+    /lost writes it had already acted on .*entries 1..2, hard state term 2/,
+  );
+});

@@ -33,6 +33,11 @@ export class SimDisk {
   readonly owner: NodeId;
   private durable: DurableState;
   private pending: DiskWrite[] = [];
+  /**
+   * Parallel to `pending`: the write must be durable before anything depending on it is sent
+   * (entries, snapshots, a new term or vote), and whether something was already sent (exposed).
+   */
+  private pendingFlags: { mustSync: boolean; exposed: boolean }[] = [];
   /** The last hard state handed to write(), synced or not: what regression is checked against. */
   private lastWritten: HardState;
   stats = { writes: 0, syncs: 0, crashes: 0, lostWrites: 0, tornWrites: 0 };
@@ -46,13 +51,22 @@ export class SimDisk {
   write(w: DiskWrite): void {
     if (this.pending.length >= PENDING_WRITES_MAX)
       throw new Error(`SimDisk ${this.owner}: too many unsynced writes`);
+    let mustSync = true;
     if (w.kind === 'hardState') {
-      assertNoRegression(this.owner, this.lastWritten, w.hardState, 'written');
+      const prev = this.lastWritten;
+      assertNoRegression(this.owner, prev, w.hardState, 'written');
+      mustSync = w.hardState.term !== prev.term || w.hardState.vote !== prev.vote;
       this.lastWritten = w.hardState;
     }
     if (w.kind === 'entries' && w.entries.length === 0) return;
     this.stats.writes++;
     this.pending.push(w);
+    this.pendingFlags.push({ mustSync, exposed: false });
+  }
+
+  /** The node is about to send messages: every unsynced write they may depend on is now exposed. */
+  expose(): void {
+    for (const f of this.pendingFlags) if (f.mustSync) f.exposed = true;
   }
 
   get unsyncedWrites(): number {
@@ -64,6 +78,7 @@ export class SimDisk {
     this.stats.syncs++;
     for (const w of this.pending) this.land(w);
     this.pending = [];
+    this.pendingFlags = [];
   }
 
   /**
@@ -87,8 +102,17 @@ export class SimDisk {
       }
     }
     this.stats.lostWrites += pendingCount - landed;
+    const lostExposed = this.pending.filter((_, i) => i >= landed && this.pendingFlags[i]?.exposed === true);
     this.pending = [];
+    this.pendingFlags = [];
     this.lastWritten = this.durable.hardState;
+    if (lostExposed.length > 0) {
+      throw new SimViolation(
+        'durability',
+        `${this.owner} crashed and lost writes it had already acted on (sent messages after them): ` +
+          lostExposed.map(describeWrite).join(', '),
+      );
+    }
     return `lost ${pendingCount - landed}/${pendingCount} unsynced writes${torn}`;
   }
 
@@ -142,6 +166,17 @@ export class SimDisk {
         d.entries = appendTruncating(d.entries, d.snapshot?.metadata.index ?? 0, w.entries);
         return;
     }
+  }
+}
+
+function describeWrite(w: DiskWrite): string {
+  switch (w.kind) {
+    case 'hardState':
+      return `hard state term ${w.hardState.term} vote ${w.hardState.vote || '(none)'}`;
+    case 'snapshot':
+      return `snapshot at ${w.snapshot.metadata.index}`;
+    case 'entries':
+      return `entries ${w.entries[0]?.index}..${w.entries.at(-1)?.index}`;
   }
 }
 

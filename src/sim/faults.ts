@@ -26,11 +26,18 @@ export interface FaultSettings {
   readonly downMinMs: number;
   readonly downMaxMs: number;
   readonly transfers: boolean;
+  /** Partition shapes to draw from. */
+  readonly partitionKinds: readonly PartitionKind[];
+  /** Probability that a crash picks the leader (when there is one). */
+  readonly leaderCrashRate: number;
+  /** Probability that a newly elected leader is crashed within `newLeaderCrashMaxMs`. */
+  readonly newLeaderCrashRate: number;
+  readonly newLeaderCrashMaxMs: number;
 }
 
 export type FaultAction = 'crash' | 'restart' | 'partition' | 'heal' | 'conditions' | 'transfer' | 'none';
 
-const PARTITIONS: readonly PartitionKind[] = ['halves', 'isolateLeader', 'oneWay', 'partialReach'];
+export const ALL_PARTITIONS: readonly PartitionKind[] = ['halves', 'isolateLeader', 'oneWay', 'partialReach'];
 
 export const DEFAULT_FAULT_WEIGHTS: Readonly<Record<FaultAction, number>> = {
   crash: 25,
@@ -87,6 +94,20 @@ export class FaultInjector {
     }
   }
 
+  /** Called when a leader is elected: how soon to crash it, or undefined to leave it be. */
+  newLeaderCrashDelayMs(): number | undefined {
+    if (!this.rng.chance(this.settings.newLeaderCrashRate)) return undefined;
+    return this.rng.intBetween(0, this.settings.newLeaderCrashMaxMs);
+  }
+
+  /** The scheduled crash of a new leader (if it is still the same incarnation). */
+  crashNewLeader(node: SimNode, incarnation: number): void {
+    if (!node.up || node.incarnation !== incarnation) return;
+    this.stats.crashes++;
+    this.env.crash(node);
+    this.env.restartAfter(node, this.rng.intBetween(this.settings.downMinMs, this.settings.downMaxMs));
+  }
+
   private chooseAction(): FaultAction {
     const w = this.settings.weights;
     const actions = Object.keys(w).sort() as FaultAction[];
@@ -109,7 +130,7 @@ export class FaultInjector {
     const allowedDown = this.rng.chance(0.15) ? members.length - 1 : members.length - quorum;
     if (up.length === 0 || down >= allowedDown) return;
     const leader = this.env.leader();
-    const victim = leader?.up && this.rng.chance(0.4) ? leader : this.rng.pick(up);
+    const victim = leader?.up && this.rng.chance(this.settings.leaderCrashRate) ? leader : this.rng.pick(up);
     this.stats.crashes++;
     this.env.crash(victim);
     this.env.restartAfter(victim, this.rng.intBetween(this.settings.downMinMs, this.settings.downMaxMs));
@@ -125,7 +146,7 @@ export class FaultInjector {
     const ids: NodeId[] = this.env.members().map((n) => n.id);
     if (ids.length < 2) return;
     this.stats.partitions++;
-    const kind = this.rng.pick(PARTITIONS);
+    const kind = this.rng.pick(this.settings.partitionKinds);
     const what = this.env.network.partition(kind, ids, this.env.leader()?.id);
     this.env.trace(`fault: partition ${what}`);
   }
@@ -138,10 +159,12 @@ export class FaultInjector {
       duplicateRate: this.rng.chance(0.5) ? 0 : this.rng.nextInt(11) / 100,
       delayMinMs: this.rng.intBetween(0, Math.min(5, delayMaxMs)),
       delayMaxMs,
+      reorder: this.rng.chance(0.3),
     };
     this.env.network.setConditions(c);
     this.env.trace(
-      `fault: network loss=${c.lossRate} dup=${c.duplicateRate} delay=${c.delayMinMs}..${c.delayMaxMs}ms`,
+      `fault: network loss=${c.lossRate} dup=${c.duplicateRate} delay=${c.delayMinMs}..${c.delayMaxMs}ms` +
+        `${c.reorder ? ' reordering' : ''}`,
     );
   }
 

@@ -26,21 +26,37 @@ function msg(from: NodeId, to: NodeId): Message {
 
 test('loss, duplication and delay follow the conditions', () => {
   const net = new Network(new Prng(3));
-  net.setConditions({ lossRate: 0.3, duplicateRate: 0.1, delayMinMs: 2, delayMaxMs: 40 });
+  net.setConditions({ lossRate: 0.3, duplicateRate: 0.1, delayMinMs: 2, delayMaxMs: 40, reorder: true });
   let delivered = 0;
   const delays = new Set<number>();
   for (let i = 0; i < 10_000; i++) {
-    for (const d of net.send(ids[0] as NodeId, msg(ids[0] as NodeId, ids[1] as NodeId))) {
+    for (const d of net.send(ids[0] as NodeId, msg(ids[0] as NodeId, ids[1] as NodeId), 1000)) {
       delivered++;
-      assert.ok(d.delayMs >= 2 && d.delayMs <= 40, `delay ${d.delayMs}`);
-      delays.add(d.delayMs);
+      assert.ok(d.atMs >= 1002 && d.atMs <= 1040, `delivery at ${d.atMs}`);
+      delays.add(d.atMs);
     }
   }
   assert.ok(net.stats.dropped > 2_700 && net.stats.dropped < 3_300, `dropped ${net.stats.dropped}`);
   assert.ok(net.stats.duplicated > 500 && net.stats.duplicated < 900, `duplicated ${net.stats.duplicated}`);
   assert.equal(delivered, 10_000 - net.stats.dropped + net.stats.duplicated);
   assert.ok(delays.size > 30, 'delays vary, so messages reorder');
-  assert.throws(() => net.setConditions({ lossRate: 0.5, duplicateRate: 0, delayMinMs: 0, delayMaxMs: 1 }));
+  assert.throws(() =>
+    net.setConditions({ lossRate: 0.5, duplicateRate: 0, delayMinMs: 0, delayMaxMs: 1, reorder: false }),
+  );
+});
+
+test('without reordering a link delivers in send order, whatever the delays', () => {
+  const net = new Network(new Prng(5));
+  net.setConditions({ lossRate: 0, duplicateRate: 0, delayMinMs: 1, delayMaxMs: 100, reorder: false });
+  let last = 0;
+  for (let t = 0; t < 500; t++) {
+    const [d] = net.send(ids[0] as NodeId, msg(ids[0] as NodeId, ids[1] as NodeId), t);
+    assert.ok(
+      d !== undefined && d.atMs >= last && d.atMs >= t + 1,
+      `message sent at ${t} arrives at ${d?.atMs}`,
+    );
+    last = d.atMs;
+  }
 });
 
 test('halves cut every link across the split and none inside', () => {
@@ -68,7 +84,7 @@ test('isolating the leader cuts it off both ways; a cut link delivers nothing', 
     if (x === leader) continue;
     assert.equal(net.isCut(leader, x), true);
     assert.equal(net.isCut(x, leader), true);
-    assert.deepEqual(net.send(x, msg(x, leader)), []);
+    assert.deepEqual(net.send(x, msg(x, leader), 0), []);
   }
   assert.equal(net.isCut(nodeId('n1'), nodeId('n2')), false);
   assert.notEqual(NO_NODE, leader);

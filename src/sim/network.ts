@@ -1,5 +1,5 @@
-// The simulated network between Raft nodes: per-message loss, delay (and so reordering) and
-// duplication, plus directed link cuts that express every partition shape (halves, an isolated
+// The simulated network between Raft nodes: per-message loss, delay, reordering and duplication,
+// plus directed link cuts that express every partition shape (halves, an isolated
 // leader, one-way links, a node that reaches only some peers). Messages are plain immutable data:
 // a duplicate delivers the same object twice, and the core never mutates what it receives.
 import type { Message, NodeId } from '../raft/types.ts';
@@ -10,9 +10,14 @@ export interface NetworkConditions {
   readonly lossRate: number;
   /** Probability that a delivered message is delivered a second time. */
   readonly duplicateRate: number;
-  /** Every delivery takes between delayMinMs and delayMaxMs (uniform), which reorders messages. */
+  /** Every delivery takes between delayMinMs and delayMaxMs (uniform). */
   readonly delayMinMs: number;
   readonly delayMaxMs: number;
+  /**
+   * When false, each directed link delivers in send order (a stream, like the real gRPC transport);
+   * when true, random delays reorder messages on a link too (like a reconnecting or UDP transport).
+   */
+  readonly reorder: boolean;
 }
 
 export const CALM_NETWORK: NetworkConditions = {
@@ -20,14 +25,15 @@ export const CALM_NETWORK: NetworkConditions = {
   duplicateRate: 0,
   delayMinMs: 1,
   delayMaxMs: 5,
+  reorder: false,
 };
 
 export const LOSS_RATE_MAX = 0.3;
 
-/** A delivery the caller must schedule: `message` arrives at `message.to` after `delayMs`. */
+/** A delivery the caller must schedule: `message` arrives at `message.to` at `atMs`. */
 export interface Delivery {
   readonly message: Message;
-  readonly delayMs: number;
+  readonly atMs: number;
 }
 
 export type PartitionKind = 'halves' | 'isolateLeader' | 'oneWay' | 'partialReach';
@@ -37,6 +43,8 @@ export class Network {
   private conditions: NetworkConditions = CALM_NETWORK;
   /** blocked.get(a).has(b): messages from a to b are dropped. Directed, so one-way cuts are possible. */
   private readonly blocked = new Map<NodeId, Set<NodeId>>();
+  /** Latest scheduled delivery per directed link, to keep links FIFO when not reordering. */
+  private readonly lastDeliveryMs = new Map<NodeId, Map<NodeId, number>>();
   private blockedCount = 0;
   stats = { sent: 0, dropped: 0, cut: 0, duplicated: 0 };
 
@@ -61,7 +69,7 @@ export class Network {
    * Decides the fate of one message sent by `from` (its physical sender, which differs from m.from
    * when a follower forwards a request on behalf of another node): zero, one or two deliveries.
    */
-  send(from: NodeId, m: Message): Delivery[] {
+  send(from: NodeId, m: Message, nowMs: number): Delivery[] {
     this.stats.sent++;
     if (this.isCut(from, m.to)) {
       this.stats.cut++;
@@ -72,15 +80,29 @@ export class Network {
       this.stats.dropped++;
       return [];
     }
-    const first: Delivery = { message: m, delayMs: this.delay() };
+    const first: Delivery = { message: m, atMs: this.deliveryTime(from, m.to, nowMs) };
     if (!this.rng.chance(c.duplicateRate)) return [first];
     this.stats.duplicated++;
-    return [first, { message: m, delayMs: this.delay() }];
+    return [first, { message: m, atMs: this.deliveryTime(from, m.to, nowMs) }];
   }
 
-  private delay(): number {
+  private deliveryTime(from: NodeId, to: NodeId, nowMs: number): number {
     const c = this.conditions;
-    return c.delayMinMs + this.rng.nextInt(c.delayMaxMs - c.delayMinMs + 1);
+    const atMs = nowMs + c.delayMinMs + this.rng.nextInt(c.delayMaxMs - c.delayMinMs + 1);
+    if (c.reorder) return atMs;
+    let links = this.lastDeliveryMs.get(from);
+    if (links === undefined) {
+      links = new Map();
+      this.lastDeliveryMs.set(from, links);
+    }
+    const fifoMs = Math.max(atMs, links.get(to) ?? 0);
+    links.set(to, fifoMs);
+    return fifoMs;
+  }
+
+  /** Whether a message still in flight from a node that has since crashed is lost with it. */
+  loseWithSender(): boolean {
+    return this.rng.chance(0.5);
   }
 
   isCut(from: NodeId, to: NodeId): boolean {

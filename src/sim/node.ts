@@ -26,6 +26,9 @@ export interface NodeEnv {
   send(from: SimNode, m: Message): void;
   trace(line: string): void;
   onConfChangeApplied(node: SimNode, before: ConfState, after: ConfState): void;
+  onLeaderElected(node: SimNode): void;
+  /** A client command took effect on this node's state machine (first time anywhere is what counts). */
+  onCommandApplied(clientId: number, seq: number): void;
 }
 
 export interface NodeSettings {
@@ -37,6 +40,8 @@ export interface NodeSettings {
   readonly compactionLagEntries: number;
   readonly maxSizePerMsgBytes: number;
   readonly maxInflightMsgs: number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
   readonly coreBugs: Config['plantedBugs'];
   readonly simBugs: ReadonlySet<SimBug>;
 }
@@ -125,6 +130,8 @@ export class SimNode {
       applied: index(this.applied),
       maxSizePerMsgBytes: this.settings.maxSizePerMsgBytes,
       maxInflightMsgs: this.settings.maxInflightMsgs,
+      preVote: this.settings.preVote,
+      checkQuorum: this.settings.checkQuorum,
       ...(this.settings.coreBugs !== undefined ? { plantedBugs: this.settings.coreBugs } : {}),
     };
     this.rn = new RawNode(config);
@@ -272,6 +279,7 @@ export class SimNode {
   private handleReady(rn: RawNode, rd: Ready): void {
     this.persist(rd);
     if (rd.softState !== undefined) this.onSoftState(rn, rd.softState.role, rd.softState.leader);
+    if (rd.messages.length > 0) this.disk.expose();
     for (const m of rd.messages) this.env.send(this, m);
     if (rd.snapshot !== undefined) this.restore(rd.snapshot);
     for (const e of rd.committedEntries) this.apply(rn, e);
@@ -321,6 +329,7 @@ export class SimNode {
       const t = rn.status().hardState.term;
       this.env.trace(`${this.id} became leader term=${t}`);
       this.checker.onLeader(this, t);
+      this.env.onLeaderElected(this);
     } else if (role !== was) {
       this.env.trace(`${this.id} role ${role} leader=${leader || '-'}`);
     }
@@ -356,6 +365,7 @@ export class SimNode {
     if (e.data.length === 0) return; // a new leader's no-op
     const cmd = decodeCommand(e.data);
     const result = this.kv.apply(cmd);
+    if (result !== 'duplicate') this.env.onCommandApplied(cmd.clientId, cmd.seq);
     const key = `${cmd.clientId}:${cmd.seq}`;
     const reply = this.writeWaiters.get(key);
     if (reply !== undefined && result !== 'duplicate') {

@@ -5,7 +5,7 @@ import type { PlantedBug } from '../raft/index.ts';
 import type { BugName, SimBug } from './bugs.ts';
 import { isSimBug } from './bugs.ts';
 import type { ClientSettings } from './clients.ts';
-import { DEFAULT_FAULT_WEIGHTS, type FaultSettings } from './faults.ts';
+import { ALL_PARTITIONS, DEFAULT_FAULT_WEIGHTS, type FaultSettings } from './faults.ts';
 import type { NodeSettings } from './node.ts';
 import type { Prng } from './prng.ts';
 
@@ -44,23 +44,28 @@ export function settingsFor(rng: Prng, options: RunOptions): SimSettings {
   const bug = options.bug;
   const coreBugs = bug !== undefined && !isSimBug(bug) ? new Set<PlantedBug>([bug]) : undefined;
   const simBugs = new Set<SimBug>(bug !== undefined && isSimBug(bug) ? [bug] : []);
+  // The Figure 8 bug needs a leader to replicate an old entry to a quorum before its own no-op:
+  // one entry per message and a short pipeline make that common.
+  const figure8 = bug === 'commitPreviousTermByCount';
   const node: NodeSettings = {
     electionTick: 10,
     heartbeatTick: 2,
     snapshotEveryEntries: rng.pick([0, 10, 25, 60]),
     compactionLagEntries: rng.pick([0, 3, 20]),
-    maxSizePerMsgBytes: rng.pick([256, 4096, 1 << 20]),
-    maxInflightMsgs: rng.pick([2, 16, 256]),
+    maxSizePerMsgBytes: figure8 ? 1 : rng.pick([1, 256, 4096, 1 << 20]),
+    maxInflightMsgs: figure8 ? rng.pick([1, 2]) : rng.pick([1, 2, 16, 256]),
+    preVote: figure8 ? rng.chance(0.3) : rng.chance(0.8),
+    checkQuorum: figure8 ? rng.chance(0.3) : rng.chance(0.8),
     coreBugs,
     simBugs,
   };
   const clients: ClientSettings = {
-    clients: rng.intBetween(2, 5),
+    clients: figure8 ? 5 : rng.intBetween(2, 5),
     keys: rng.pick([1, 3, 5]),
     opTimeoutMs: 1_500,
     readAttemptMs: 400,
     thinkMinMs: 20,
-    thinkMaxMs: rng.pick([150, 400]),
+    thinkMaxMs: figure8 ? 40 : rng.pick([150, 400]),
     opsMax: 600,
   };
   return {
@@ -81,14 +86,22 @@ function faultSettingsFor(rng: Prng, bug: BugName | undefined): FaultSettings {
   const weights = { ...DEFAULT_FAULT_WEIGHTS };
   // Bugs about durability and votes show up around crashes and elections: crash and cut more.
   if (bug === 'ackBeforeSync' || bug === 'forgetVoteOnRestart') weights.crash = 45;
-  if (bug === 'voteTwiceInTerm' || bug === 'skipLogUpToDateCheck' || bug === 'commitPreviousTermByCount') {
-    weights.partition = 30;
+  if (bug === 'voteTwiceInTerm' || bug === 'skipLogUpToDateCheck') weights.partition = 30;
+  const figure8 = bug === 'commitPreviousTermByCount';
+  if (figure8) {
+    weights.crash = 35;
+    weights.partition = 35;
+    weights.heal = 25;
   }
   return {
-    faultEveryMs: rng.pick([100, 250, 600]),
+    faultEveryMs: figure8 ? 100 : rng.pick([100, 250, 600]),
     weights,
     downMinMs: 10,
-    downMaxMs: rng.pick([200, 1_000, 3_000]),
+    downMaxMs: figure8 ? 300 : rng.pick([200, 1_000, 3_000]),
     transfers: true,
+    partitionKinds: figure8 ? ['isolateLeader', 'isolateLeader', 'halves'] : ALL_PARTITIONS,
+    leaderCrashRate: figure8 ? 0.8 : 0.4,
+    newLeaderCrashRate: figure8 ? 0.6 : rng.pick([0.02, 0.1, 0.3]),
+    newLeaderCrashMaxMs: 20,
   };
 }
