@@ -50,7 +50,8 @@ export class Group {
   snapshotIndex: Index;
   private readonly proposals = new Map<string, Pending<Applied>>();
   private readQueue: ReadWaiter[] = [];
-  private readonly readsInFlight = new Map<string, ReadWaiter[]>();
+  /** ReadIndex rounds by context; `ticks` counts ticks since the round started. */
+  private readonly readsInFlight = new Map<string, { waiters: ReadWaiter[]; ticks: number }>();
   private readsReady: { index: Index; waiters: ReadWaiter[] }[] = [];
   private readCounter = 0;
 
@@ -112,7 +113,7 @@ export class Group {
     if (this.readsInFlight.size >= READS_IN_FLIGHT_MAX) this.dropSettledReads();
     this.readCounter++;
     const ctx = encoder.encode(`r${this.readCounter}`);
-    this.readsInFlight.set(ctxKey(ctx), live);
+    this.readsInFlight.set(ctxKey(ctx), { waiters: live, ticks: 0 });
     this.raw.readIndex(ctx);
     return true;
   }
@@ -121,10 +122,10 @@ export class Group {
   onReadStates(states: readonly ReadState[]): void {
     for (const rs of states) {
       const key = ctxKey(rs.context);
-      const waiters = this.readsInFlight.get(key);
-      if (waiters === undefined) continue;
+      const round = this.readsInFlight.get(key);
+      if (round === undefined) continue;
       this.readsInFlight.delete(key);
-      this.readsReady.push({ index: rs.index, waiters });
+      this.readsReady.push({ index: rs.index, waiters: round.waiters });
     }
     this.serveReadyReads();
   }
@@ -174,7 +175,7 @@ export class Group {
     this.proposals.clear();
     for (const w of this.readQueue) w.pending.fail(err);
     this.readQueue = [];
-    for (const ws of this.readsInFlight.values()) for (const w of ws) w.pending.fail(err);
+    for (const r of this.readsInFlight.values()) for (const w of r.waiters) w.pending.fail(err);
     this.readsInFlight.clear();
     for (const r of this.readsReady) for (const w of r.waiters) w.pending.fail(err);
     this.readsReady = [];
@@ -187,8 +188,22 @@ export class Group {
   }
 
   private dropSettledReads(): void {
-    for (const [k, ws] of this.readsInFlight)
-      if (ws.every((w) => w.pending.done)) this.readsInFlight.delete(k);
+    for (const [k, r] of this.readsInFlight)
+      if (r.waiters.every((w) => w.pending.done)) this.readsInFlight.delete(k);
+  }
+
+  /**
+   * Called every tick. The core drops a ReadIndex request it cannot serve (no leader yet, a leader
+   * that has not committed in its term, a lost message) without telling: rounds that got no answer
+   * within `retryTicks` are asked again (a ReadIndex round is idempotent) until their deadline.
+   */
+  retryStaleReads(retryTicks: number): void {
+    for (const [k, r] of this.readsInFlight) {
+      r.ticks++;
+      if (r.ticks < retryTicks) continue;
+      this.readsInFlight.delete(k);
+      for (const w of r.waiters) if (!w.pending.done) this.readQueue.push(w);
+    }
   }
 
   lastIndex(): Index {

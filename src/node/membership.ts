@@ -56,7 +56,10 @@ async function learnPeerAddresses(node: KvNode, joinAddr: string): Promise<void>
       for (const m of members) node.addPeerAddress(m);
       return;
     } catch (e) {
-      node.logger.warn({ joinAddr, attempt, err: (e as Error).message }, 'cannot reach the cluster yet; retrying');
+      node.logger.warn(
+        { joinAddr, attempt, err: (e as Error).message },
+        'cannot reach the cluster yet; retrying',
+      );
       await sleep(JOIN_RETRY_MS);
     }
   }
@@ -149,7 +152,10 @@ async function caughtUp(node: KvNode, g: Group, member: MemberInfo, deadlineMs: 
     return pr.state === 'replicate' && pr.match > 0 && pr.match + CATCH_UP_SLACK_ENTRIES >= st.lastIndex;
   }
   try {
-    const { applied } = await node.opts.cluster.status(member.clientAddr, Math.min(deadlineMs, Date.now() + 2000));
+    const { applied } = await node.opts.cluster.status(
+      member.clientAddr,
+      Math.min(deadlineMs, Date.now() + 2000),
+    );
     const at = applied.get(g.id) ?? 0;
     return at > 0 && at + CATCH_UP_SLACK_ENTRIES >= g.raw.status().hardState.commit;
   } catch {

@@ -28,6 +28,8 @@ import { RequestIds } from './state-machine.ts';
 
 /** Highest group id a message may create a group for (a joiner creates its groups on first contact). */
 const GROUP_ID_MAX = 1024;
+/** A ReadIndex round unanswered for this many ticks is started again. */
+const READ_RETRY_TICKS = 5;
 
 export class KvNode {
   readonly opts: ResolvedNodeOptions;
@@ -252,6 +254,7 @@ export class KvNode {
     for (const g of this.driver.groups.values()) {
       g.raw.tick();
       g.dropSettled();
+      g.retryStaleReads(READ_RETRY_TICKS);
     }
     this.driver.schedule();
   }

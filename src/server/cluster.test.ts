@@ -60,19 +60,34 @@ describe('a three-node cluster', { timeout: 90_000 }, () => {
   it('compares and swaps, deletes, and scans in key order across shards with a continuation', async () => {
     const cl = c.client('n2');
     const put = await cl.put('cas-key', 'one');
-    const bad = await cl.cas({ key: enc('cas-key'), expected: { $case: 'expectedValue', value: enc('two') }, value: enc('x'), delete: false });
+    const bad = await cl.cas({
+      key: enc('cas-key'),
+      expected: { $case: 'expectedValue', value: enc('two') },
+      value: enc('x'),
+      delete: false,
+    });
     assert.equal(bad.succeeded, false);
     assert.equal(dec(bad.value), 'one');
-    const good = await cl.cas({ key: enc('cas-key'), expected: { $case: 'expectedVersion', value: put.version }, value: enc('three'), delete: false });
+    const good = await cl.cas({
+      key: enc('cas-key'),
+      expected: { $case: 'expectedVersion', value: put.version },
+      value: enc('three'),
+      delete: false,
+    });
     assert.equal(good.succeeded, true);
     assert.equal(dec((await cl.get('cas-key')).value), 'three');
-    const absent = await cl.cas({ key: enc('cas-new'), expected: { $case: 'expectedAbsent', value: true }, value: enc('n'), delete: false });
+    const absent = await cl.cas({
+      key: enc('cas-new'),
+      expected: { $case: 'expectedAbsent', value: true },
+      value: enc('n'),
+      delete: false,
+    });
     assert.equal(absent.succeeded, true);
     assert.equal((await cl.del('cas-new')).deleted, true);
     assert.equal((await cl.del('cas-new')).deleted, false);
 
     const seen: string[] = [];
-    let continuation = new Uint8Array(0);
+    let continuation: Uint8Array = new Uint8Array(0);
     for (let page = 0; page < 10; page++) {
       const r = await c.client('n3').scan({ prefix: enc('key-'), limit: 5, continuation });
       seen.push(...r.items.map((i) => dec(i.key)));
@@ -86,7 +101,10 @@ describe('a three-node cluster', { timeout: 90_000 }, () => {
 
   it('refuses empty and oversize keys and values with INVALID_ARGUMENT naming the problem', async () => {
     const cl = c.client('n1');
-    await assert.rejects(cl.put('', 'v'), (e) => grpcCode(e) === status.INVALID_ARGUMENT && /key is empty/.test(String(e)));
+    await assert.rejects(
+      cl.put('', 'v'),
+      (e) => grpcCode(e) === status.INVALID_ARGUMENT && /key is empty/.test(String(e)),
+    );
     await assert.rejects(
       cl.put('k'.repeat(4097), 'v'),
       (e) => grpcCode(e) === status.INVALID_ARGUMENT && /4097 bytes.*4096/.test(String(e)),
@@ -106,32 +124,55 @@ describe('a three-node cluster', { timeout: 90_000 }, () => {
     const survivor = NODES.find((n) => n !== victim)!;
     await c.stop(victim);
     const tookMs = await eventually(
-      async () => (await c.client(survivor).status()).shards.every((s) => s.leader !== '' && s.leader !== victim),
+      async () =>
+        (await c.client(survivor).status()).shards.every((s) => s.leader !== '' && s.leader !== victim),
       3000,
       'every group to have a leader again',
     );
     assert.ok(tookMs < 3000);
     await c.client(survivor).put('after-failure', 'yes');
-    for (let k = 0; k < 6; k++) assert.equal(dec((await c.client(survivor).get(`key-0-${k}`)).value), `value-0-${k}`);
-    await c.start({ nodeId: victim, bootstrap: victim === 'n1', joinAddr: victim === 'n1' ? undefined : c.addr('n1'), extra });
+    for (let k = 0; k < 6; k++)
+      assert.equal(dec((await c.client(survivor).get(`key-0-${k}`)).value), `value-0-${k}`);
+    await c.start(
+      victim === 'n1'
+        ? { nodeId: victim, bootstrap: true, extra }
+        : { nodeId: victim, joinAddr: c.addr('n1'), extra },
+    );
     await eventually(
       async () => (await c.client(victim).get('after-failure', true)).found,
       5000,
       `${victim} to catch up after its restart`,
     );
-    assert.equal((await c.client(victim).status()).members.length, 3, 'no duplicate member after the restart');
+    assert.equal(
+      (await c.client(victim).status()).members.length,
+      3,
+      'no duplicate member after the restart',
+    );
   });
 
   it('fails writes with UNAVAILABLE at the deadline without a quorum, and keeps acknowledged writes', async () => {
     await c.stop('n2');
     await c.stop('n3');
     const t0 = Date.now();
-    await assert.rejects(c.client('n1').put('no-quorum', 'x', 10_000), (e) => grpcCode(e) === status.UNAVAILABLE);
+    await assert.rejects(
+      c.client('n1').put('no-quorum', 'x', 10_000),
+      (e) => grpcCode(e) === status.UNAVAILABLE,
+    );
     const elapsed = Date.now() - t0;
     assert.ok(elapsed < 4000, `took ${elapsed} ms with a 1500 ms server deadline`);
     await c.start({ nodeId: 'n2', joinAddr: c.addr('n1'), extra });
     await c.start({ nodeId: 'n3', joinAddr: c.addr('n1'), extra });
-    await eventually(async () => (await c.client('n1').get('after-failure').catch(() => undefined))?.found === true, 8000, 'a quorum again');
+    await eventually(
+      async () =>
+        (
+          await c
+            .client('n1')
+            .get('after-failure')
+            .catch(() => undefined)
+        )?.found === true,
+      8000,
+      'a quorum again',
+    );
     assert.equal(dec((await c.client('n3').get('cas-key')).value), 'three');
   });
 });

@@ -92,7 +92,10 @@ export class PeerClients implements ClusterRpc {
     }
   }
 
-  async status(addr: string, deadlineMs: number): Promise<{ members: MemberInfo[]; applied: Map<number, number> }> {
+  async status(
+    addr: string,
+    deadlineMs: number,
+  ): Promise<{ members: MemberInfo[]; applied: Map<number, number> }> {
     const c = this.cluster(addr);
     type Res = { members: MemberInfo[]; shards: { shardId: number; applied: bigint }[] };
     const res = await this.call(c, c.status as Unary<object, Res>, {}, deadlineMs, false);

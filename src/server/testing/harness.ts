@@ -55,11 +55,22 @@ export class TestCluster {
   async start(spec: TestNodeSpec): Promise<RunningNode> {
     let slot = this.slots.get(spec.nodeId);
     if (slot === undefined) {
-      slot = { spec, dir: this.dirOf(spec.nodeId), port: await freePort(), raftPort: await freePort(), running: undefined };
+      slot = {
+        spec,
+        dir: this.dirOf(spec.nodeId),
+        port: await freePort(),
+        raftPort: await freePort(),
+        running: undefined,
+      };
       this.slots.set(spec.nodeId, slot);
     }
     const logger = pino({ level: process.env['RINGKV_TEST_LOG'] ?? 'silent', base: { node: spec.nodeId } });
-    const transport = new GrpcTransport({ localId: spec.nodeId as NodeId, listenHost: '127.0.0.1', listenPort: slot.raftPort, logger });
+    const transport = new GrpcTransport({
+      localId: spec.nodeId as NodeId,
+      listenHost: '127.0.0.1',
+      listenPort: slot.raftPort,
+      logger,
+    });
     slot.running = await startNode(
       {
         nodeId: spec.nodeId,
@@ -114,7 +125,11 @@ export class TestCluster {
 }
 
 /** Polls `cond` every 50 ms until it holds or `timeoutMs` passes (then throws with `what`). */
-export async function eventually(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+export async function eventually(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<number> {
   const start = Date.now();
   while (Date.now() - start < timeoutMs) {
     if (await cond()) return Date.now() - start;
