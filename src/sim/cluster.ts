@@ -198,6 +198,50 @@ export class Cluster implements NodeEnv, ClientEnv, FaultEnv, MembershipEnv {
     this.leaderHook?.(node);
   }
 
+  /** Handles the world's own events; the run handles the fault phase's (fault, membership, crashLeader). */
+  handle(ev: SimEvent): void {
+    switch (ev.kind) {
+      case 'tick':
+        this.tick(ev.node, ev.incarnation);
+        return;
+      case 'deliver':
+        this.deliver(ev.message, ev.sender, ev.incarnation);
+        return;
+      case 'client':
+        this.clients.handle(ev.ev);
+        return;
+      case 'restart':
+        if (!ev.node.up && !ev.node.retired) this.trace(`fault: restart ${ev.node.id}`);
+        this.restart(ev.node);
+        return;
+      case 'operator':
+        this.operate(ev.by, ev.before, ev.after);
+        return;
+      case 'lazySync':
+        this.lazySync(ev.node, ev.incarnation);
+        return;
+      default:
+        return; // run-level events have no meaning outside a run
+    }
+  }
+
+  /** Processes events until `until()` holds or the next event is past `deadlineMs`; false on timeout. */
+  runUntil(
+    until: () => boolean,
+    deadlineMs: number,
+    dispatch: (ev: SimEvent) => void,
+    eventsMax: number,
+  ): boolean {
+    for (let n = 0; !until(); n++) {
+      if (n >= eventsMax) throw new Error(`Cluster: more than ${eventsMax} events without reaching the goal`);
+      if (this.queue.peekTimeMs() > deadlineMs) return false;
+      const ev = this.queue.pop();
+      if (ev === undefined) return false;
+      dispatch(ev);
+    }
+    return true;
+  }
+
   // --- events --------------------------------------------------------------------------------------
 
   schedule(delayMs: number, ev: ClientEvent): void {

@@ -108,39 +108,23 @@ class Run {
 
   /** Processes events until `until()` holds or the next event is past `deadlineMs`. */
   runUntil(until: () => boolean, deadlineMs: number): boolean {
-    const q = this.cluster.queue;
-    while (!until()) {
-      if (q.peekTimeMs() > deadlineMs) return false;
-      const ev = q.pop();
-      if (ev === undefined) return false;
-      if (++this.events > EVENTS_MAX) throw new Error(`sim: more than ${EVENTS_MAX} events`);
-      this.dispatch(ev);
-    }
-    return true;
+    let events = 0;
+    const ok = this.cluster.runUntil(
+      until,
+      deadlineMs,
+      (ev) => {
+        events++;
+        this.dispatch(ev);
+      },
+      EVENTS_MAX - this.events,
+    );
+    this.events += events;
+    return ok;
   }
 
   private dispatch(ev: SimEvent): void {
     const c = this.cluster;
     switch (ev.kind) {
-      case 'tick':
-        c.tick(ev.node, ev.incarnation);
-        return;
-      case 'deliver':
-        c.deliver(ev.message, ev.sender, ev.incarnation);
-        return;
-      case 'client':
-        c.clients.handle(ev.ev);
-        return;
-      case 'restart':
-        if (!ev.node.up && !ev.node.retired) c.trace(`fault: restart ${ev.node.id}`);
-        c.restart(ev.node);
-        return;
-      case 'operator':
-        c.operate(ev.by, ev.before, ev.after);
-        return;
-      case 'lazySync':
-        c.lazySync(ev.node, ev.incarnation);
-        return;
       case 'crashLeader':
         if (this.phase === 'fault') this.faults.crashNewLeader(ev.node, ev.incarnation);
         return;
@@ -154,6 +138,8 @@ class Run {
         this.membership.step();
         c.queue.after(this.settings.membershipEveryMs, { kind: 'membership' });
         return;
+      default:
+        c.handle(ev);
     }
   }
 
