@@ -10,7 +10,7 @@ import type { Raft } from './raft.ts';
 import { bcastAppend, maybeCommit, maybeSendAppend } from './replication.ts';
 import { isJoint } from './tracker/tracker.ts';
 import type { ConfChange, ConfState, Entry, NodeId } from './types.ts';
-import { index, term } from './types.ts';
+import { index, NO_NODE, term } from './types.ts';
 
 /** Computes the configuration a change leads to, or throws ConfChangeError. */
 export function computeConfChange(r: Raft, cc: ConfChange): ChangeResult {
@@ -73,25 +73,30 @@ export function switchToConfig(r: Raft, next: ChangeResult): void {
   r.prs.install(next.config, next.progress);
   const self = r.prs.progress.get(r.id);
   r.isLearner = self?.isLearner === true;
-  if ((self === undefined || r.isLearner) && r.role === 'leader') {
-    // Removed (or demoted): stop leading once the change is applied, handing over to the most
-    // up-to-date voter so the group does not wait for an election timeout.
-    handOver(r);
-    r.becomeFollower(r.term, '' as NodeId);
+  if (r.isRemovedLeader()) {
+    // Removed (or demoted) by a change it has now applied. Like etcd, it does not simply vanish:
+    // it keeps replicating (refusing proposals and reads) until a remaining voter holds its whole
+    // log, then sends it timeoutNow and steps down (maybeHandOver). Stepping down at once could
+    // strand the others: one that lacks the commit of this change still counts the old leader
+    // as a voter, and would need its vote while holding a shorter log.
+    bcastAppend(r);
+    maybeHandOver(r);
     return;
   }
   if (r.role !== 'leader' || next.config.incoming.size === 0) return;
   // The quorum changed: something may now be committed, and new members need appends.
   if (maybeCommit(r)) bcastAppend(r);
   else for (const id of r.prs.ids) if (id !== r.id) maybeSendAppend(r, id, false);
-  if (r.leadTransferee !== '' && !r.prs.isVoter(r.leadTransferee)) r.abortLeaderTransfer();
+  if (r.leadTransferee !== NO_NODE && !r.prs.isVoter(r.leadTransferee)) r.abortLeaderTransfer();
 }
 
-function handOver(r: Raft): void {
+/** Removed leader: hands over to the first voter holding its whole log, then steps down. */
+export function maybeHandOver(r: Raft): void {
   const last = r.log.lastIndex();
   for (const id of r.prs.voterIds()) {
     if (id !== r.id && r.prs.progress.get(id)!.match === last) {
       r.sendTimeoutNow(id);
+      r.becomeFollower(r.term, NO_NODE);
       return;
     }
   }

@@ -77,6 +77,11 @@ export class Raft {
   heartbeatElapsed = 0;
   /** Drawn from [electionTick, 2*electionTick) on every reset. */
   randomizedElectionTimeout = 0;
+  /**
+   * Leader only: its clock for lease reads, in ticks since it became leader (starts at 1 so that
+   * 0 can mean "never"). Heartbeats carry it and followers echo it back.
+   */
+  leaderTicks = 0;
   /** Follower only: the snapshot being received in chunks. */
   assembly: SnapshotAssembly | undefined = undefined;
 
@@ -157,6 +162,7 @@ export class Raft {
   }
 
   private tickHeartbeat(): void {
+    this.leaderTicks++;
     this.heartbeatElapsed++;
     this.electionElapsed++;
     if (this.electionElapsed >= this.cfg.electionTick) {
@@ -176,7 +182,9 @@ export class Raft {
 
   /** Leader: step down unless a quorum was heard from during the last election timeout. */
   private checkQuorum(): void {
-    if (!this.prs.quorumActive()) {
+    // A leader that removed itself keeps leading until it has handed over (see membership.ts):
+    // stepping down while the others cannot reach it could leave them unable to elect anyone.
+    if (!this.prs.quorumActive() && !this.isRemovedLeader()) {
       this.becomeFollower(this.term, NO_NODE);
       return;
     }
@@ -223,6 +231,7 @@ export class Raft {
     this.readOnly = new ReadOnlyQueue();
     this.pendingReadIndexMessages = [];
     this.readHeartbeatDue = false;
+    this.leaderTicks = 0;
   }
 
   becomeFollower(t: Term, lead: NodeId): void {
@@ -251,6 +260,7 @@ export class Raft {
     this.reset(this.term);
     this.lead = this.id;
     this.role = 'leader';
+    this.leaderTicks = 1;
     const self = this.prs.progress.get(this.id);
     assert(self !== undefined, `${this.id} became leader without being a member`);
     self.becomeReplicate();
@@ -261,6 +271,13 @@ export class Raft {
     // The no-op entry lets this term commit and so commits every earlier entry (§5.4.2, §8).
     const ok = appendEntries(this, [{ term: term(0), index: index(0), type: 'normal', data: EMPTY_BYTES }]);
     assert(ok, 'the empty no-op entry was refused by the uncommitted-bytes bound');
+  }
+
+  /** A leader that applied its own removal (or demotion) and waits to hand over. */
+  isRemovedLeader(): boolean {
+    if (this.role !== 'leader') return false;
+    const self = this.prs.progress.get(this.id);
+    return self === undefined || self.isLearner;
   }
 
   abortLeaderTransfer(): void {
@@ -408,9 +425,12 @@ export class Raft {
   }
 
   private stepLowerTerm(m: Message): void {
-    if ((this.cfg.checkQuorum || this.cfg.preVote) && (m.type === 'heartbeat' || m.type === 'app')) {
-      // A stale leader (e.g. after a partition) learns our newer term from this response and
-      // steps down; without it, pre-vote/check-quorum could leave it isolated forever.
+    if (m.type === 'heartbeat' || m.type === 'app') {
+      // We advanced our term (e.g. campaigning in a partition) and now hear from the leader of
+      // an older term: answering tells it our term, so it steps down and the group re-elects at
+      // a term we accept. Unlike etcd we answer even without checkQuorum/pre-vote: etcd relies
+      // on our vote requests reaching the leader, which never happens when our configuration
+      // is stale (its other voters are gone) — we would stay stranded forever.
       this.send(this.message('appResp', m.from));
     } else if (m.type === 'preVote') {
       const resp = this.message('preVoteResp', m.from);

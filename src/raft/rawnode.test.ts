@@ -38,6 +38,8 @@ function turn(p: Peer): Ready {
   if (rd.snapshot !== undefined) p.storage.applySnapshot(rd.snapshot);
   p.storage.append(rd.entries);
   if (rd.hardState !== undefined) p.storage.setHardState(rd.hardState);
+  for (const e of rd.committedEntries)
+    if (e.type === 'confChange') p.rn.applyConfChange(decodeConfChange(e.data));
   p.rn.advance(rd);
   return rd;
 }
@@ -192,4 +194,55 @@ test('removing the leader: it keeps leading until the removal is applied, then h
   a.rn.advance(rd2);
   const handover = turn(a).messages.filter((m) => m.type === 'timeoutNow');
   assert.equal(handover.length, 1, 'asks an up-to-date voter to take over at once');
+});
+
+test('removed leader with no caught-up voter keeps replicating (refusing proposals) until it can hand over', () => {
+  // Regression (raft-bugs.md "A leader that removes itself can leave the group unable to elect").
+  const peers = cluster(['a', 'b']);
+  const a = peers.get(nodeId('a'))!;
+  const b = peers.get(nodeId('b'))!;
+  a.rn.proposeConfChange({ changes: [{ type: 'removeNode', nodeId: nodeId('a') }], transition: 'auto' });
+  for (const m of turn(a).messages) b.rn.step(m); // the removal reaches b
+  const acks = turn(b).messages;
+  a.rn.propose(enc.encode('x'));
+  turn(a); // "x" is lost on the way to b
+  for (const m of acks) a.rn.step(m); // b's ack commits the removal
+  const rd = a.rn.ready();
+  a.storage.append(rd.entries);
+  for (const e of rd.committedEntries)
+    if (e.type === 'confChange') a.rn.applyConfChange(decodeConfChange(e.data));
+  a.rn.advance(rd); // its messages (the new commit index for b) are lost too
+  assert.equal(a.rn.status().role, 'leader', 'b lacks "x": no hand-over yet');
+  assert.throws(() => a.rn.propose(enc.encode('y')), /notLeader/);
+  // From now on the network is reliable: a catches b up, hands over and steps down.
+  for (let i = 0; i < 30; i++) {
+    for (const p of peers.values()) p.rn.tick();
+    settle(peers);
+  }
+  assert.equal(a.rn.status().role, 'follower');
+  assert.equal(b.rn.status().role, 'leader');
+  assert.deepEqual(b.rn.status().confState.voters, ['b']);
+});
+
+test('a node at a higher term answers an older leader even without checkQuorum/pre-vote', () => {
+  // Regression (sim seed 20223): a node whose configuration is stale campaigns only towards
+  // voters that are gone; its vote requests never reach the leader, so the leader must learn
+  // its term from the answer to its own heartbeat, or the node is stranded forever.
+  const peers = cluster(['a', 'b', 'c'], { preVote: false, checkQuorum: false });
+  const a = peers.get(nodeId('a'))!;
+  const c = peers.get(nodeId('c'))!;
+  for (let i = 0; i < 3; i++) {
+    c.rn.campaign();
+    turn(c); // its vote requests are lost
+  }
+  const cTerm = c.rn.status().hardState.term;
+  assert.ok(cTerm > a.rn.status().hardState.term);
+  a.rn.tick(); // heartbeat
+  for (const m of turn(a).messages) if (m.to === 'c') c.rn.step(m);
+  const answer = turn(c).messages.find((m) => m.to === 'a');
+  assert.equal(answer?.type, 'appResp');
+  assert.equal(answer?.term, cTerm);
+  a.rn.step(answer!);
+  assert.equal(a.rn.status().role, 'follower', 'the old leader steps down and the group re-elects');
+  assert.equal(a.rn.status().hardState.term, cTerm);
 });

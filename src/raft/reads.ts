@@ -13,6 +13,7 @@ import { NO_NODE } from './types.ts';
 export type { ReadState };
 
 export function handleReadIndex(r: Raft, m: Message): void {
+  if (r.isRemovedLeader()) return; // it no longer knows what the group commits: dropped
   if (r.prs.isSingleton()) {
     respond(r, m, r.log.committed);
     return;
@@ -26,14 +27,33 @@ export function handleReadIndex(r: Raft, m: Message): void {
 }
 
 function queueRead(r: Raft, m: Message): void {
-  if (r.cfg.readOnlyOption === 'leaseBased') {
+  if (r.cfg.readOnlyOption === 'leaseBased' && leaseValid(r)) {
     respond(r, m, r.log.committed);
     return;
   }
+  // Safe path (also the fallback when the lease has lapsed): confirm with a heartbeat round.
   if (!r.readOnly.add(r.log.committed, m)) return; // duplicate context, or queue full: dropped
   r.readOnly.recvAck(r.id, m.context);
   // One heartbeat round per Ready confirms every read queued meanwhile (see flushReadHeartbeat).
   r.readHeartbeatDue = true;
+}
+
+/**
+ * Ticks of margin subtracted from the lease for clock drift between nodes (and for the order in
+ * which nodes tick within one tick).
+ */
+export const LEASE_DRIFT_MARGIN_TICKS = 1;
+
+/**
+ * Lease (thesis §6.4.1): a follower that received a heartbeat sent at leader tick T ignores
+ * votes for electionTick ticks after receiving it, so no other leader can be elected before
+ * T + electionTick once a quorum acknowledged heartbeats sent at T or later. Never during a
+ * transfer (the target campaigns through the followers' leases).
+ */
+export function leaseValid(r: Raft): boolean {
+  if (r.leadTransferee !== NO_NODE) return false;
+  const start = r.prs.leaseStart(r.id, r.leaderTicks);
+  return start > 0 && r.leaderTicks - start < r.cfg.electionTick - LEASE_DRIFT_MARGIN_TICKS;
 }
 
 /** Called once an entry of the leader's term has committed. */

@@ -3,7 +3,7 @@
 // Commitment follows §5.4.2: only entries of the leader's own term commit by counting replicas.
 
 import { assert, type ProposalDropReason } from './errors.ts';
-import { checkConfChangeProposal } from './membership.ts';
+import { checkConfChangeProposal, maybeHandOver } from './membership.ts';
 import { EMPTY_BYTES, entriesSizeBytes, payloadBytes } from './messages.ts';
 import type { Raft } from './raft.ts';
 import { confirmReadsByHeartbeat, releasePendingReadIndexMessages } from './reads.ts';
@@ -47,7 +47,7 @@ export function appendEntries(r: Raft, entries: readonly Entry[]): boolean {
 /** Leader: handles a proposal ('prop'); returns why it was dropped, if it was. */
 export function leaderPropose(r: Raft, m: Message): ProposalDropReason | undefined {
   assert(m.entries.length > 0, `empty proposal from ${m.from}`);
-  if (!r.prs.progress.has(r.id)) return 'notLeader'; // removed from the group, about to step down
+  if (r.isRemovedLeader()) return 'notLeader'; // removed from the group, handing over
   if (r.leadTransferee !== NO_NODE) return 'transferring';
   let confIndex = -1;
   for (let i = 0; i < m.entries.length; i++) {
@@ -134,6 +134,8 @@ export function bcastHeartbeatWithContext(r: Raft, context: Uint8Array): void {
     // Never tell a follower to commit beyond what it is known to hold.
     m.commit = index(Math.min(pr.match, r.log.committed));
     m.context = context;
+    // Lease reads: the follower echoes the send time, so an ack proves when it last heard from us.
+    if (r.cfg.readOnlyOption === 'leaseBased') m.index = index(r.leaderTicks);
     r.send(m);
     if (m.commit > pr.sentCommit) pr.sentCommit = m.commit;
   }
@@ -171,6 +173,7 @@ export function handleAppendResponse(r: Raft, m: Message, pr: Progress): void {
   // Flow control may now allow several (size-bounded) appends at once.
   for (let i = 0; i < r.cfg.maxInflightMsgs && maybeSendAppend(r, m.from, false); i++);
   if (m.from === r.leadTransferee && pr.match === r.log.lastIndex()) r.sendTimeoutNow(m.from);
+  if (r.isRemovedLeader()) maybeHandOver(r);
 }
 
 export function handleHeartbeatResponse(r: Raft, m: Message, pr: Progress): void {
@@ -178,7 +181,9 @@ export function handleHeartbeatResponse(r: Raft, m: Message, pr: Progress): void
   pr.msgAppFlowPaused = false;
   // Also re-sends when the Inflights are full: an empty append lets a stalled stream recover.
   if (pr.match < r.log.lastIndex() || pr.state === 'probe') sendAppend(r, m.from);
+  if (m.index > pr.leaseAckTick) pr.leaseAckTick = m.index;
   confirmReadsByHeartbeat(r, m);
+  if (r.isRemovedLeader()) maybeHandOver(r);
 }
 
 /** Follower: AppendEntries (§5.3). */
@@ -211,5 +216,6 @@ export function handleHeartbeat(r: Raft, m: Message): void {
   r.log.commitTo(m.commit as Index);
   const resp = r.message('heartbeatResp', m.from);
   resp.context = m.context;
+  resp.index = m.index; // echo of the leader's lease clock (0 unless lease reads are on)
   r.send(resp);
 }

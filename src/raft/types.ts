@@ -107,7 +107,10 @@ export interface Message {
   readonly term: Term;
   /** app: term of the entry before `entries`; vote: term of the candidate's last entry. */
   readonly logTerm: Term;
-  /** app: index before `entries`; appResp: highest matched (or rejected) index; vote: candidate's last index. */
+  /**
+   * app: index before `entries`; appResp: highest matched (or rejected) index; vote: candidate's
+   * last index; heartbeat/heartbeatResp: the leader's lease clock in ticks, echoed (lease reads only).
+   */
   readonly index: Index;
   readonly entries: readonly Entry[];
   readonly commit: Index;

@@ -18,6 +18,8 @@ export class Progress {
   state: ProgressState = 'probe';
   /** In snapshot state: the index of the snapshot being sent. */
   pendingSnapshot: Index = index(0);
+  /** Lease reads: the latest leader tick at which a heartbeat this follower acknowledged was sent (0 = none). */
+  leaseAckTick = 0;
   /** Highest commit index sent to the follower (in an append or heartbeat). */
   sentCommit: Index = index(0);
   /** Ticks spent in snapshot state; the transfer restarts when it reaches the timeout. */
@@ -50,6 +52,7 @@ export class Progress {
     this.resetState('probe');
     this.recentActive = false;
     this.sentCommit = index(0);
+    this.leaseAckTick = 0;
     this.match = match;
     this.next = next;
     assert(match < next, `progress reset with match ${match} >= next ${next}`);

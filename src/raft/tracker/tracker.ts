@@ -6,6 +6,7 @@ import { sortedIds } from '../messages.ts';
 import { jointCommittedIndex, jointVoteResult } from '../quorum/joint.ts';
 import type { VoteResult } from '../quorum/majority.ts';
 import type { ConfState, Index, NodeId } from '../types.ts';
+import { index } from '../types.ts';
 import type { Progress } from './progress.ts';
 
 /** A membership configuration. Sets are treated as immutable once installed in a tracker. */
@@ -88,6 +89,13 @@ export class ProgressTracker {
   }
 
   private readonly matchOf = (id: NodeId): Index | undefined => this.progress.get(id)?.match;
+
+  /** Lease reads: the latest send tick of heartbeats acknowledged by a quorum (self counts as `now`). */
+  leaseStart(self: NodeId, now: number): number {
+    return jointCommittedIndex(this.config, (id) =>
+      id === self ? index(now) : index(this.progress.get(id)?.leaseAckTick ?? 0),
+    );
+  }
 
   /** Whether a quorum of voters was heard from recently (checkQuorum). */
   quorumActive(): boolean {
