@@ -11,7 +11,7 @@ import type { Topology } from './topology.ts';
 /** Bound on attempts of one call, whatever the deadline (each attempt waits at least a backoff). */
 export const ATTEMPTS_MAX = 200;
 /** Shortest remaining time worth starting an attempt with. */
-const ATTEMPT_MS_MIN = 10;
+export const ATTEMPT_MS_MIN = 50;
 /** Leader hints followed in a row without a backoff (hints may point in a circle during elections). */
 const HINT_HOPS_MAX = 3;
 /** How long an endpoint that refused a connection is passed over when another one is available. */

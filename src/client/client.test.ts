@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
+import { ATTEMPT_MS_MIN } from './call-loop.ts';
 import { RingkvClient, type RingkvClientOptions } from './client.ts';
 import {
   CancelledError,
@@ -155,7 +156,10 @@ describe('retry policy', () => {
     const elapsedMs = Date.now() - t0;
     assert.ok(err instanceof UnavailableError, String(err));
     assert.equal(err.reason, 'no-quorum');
-    assert.ok(elapsedMs >= 400 - FAST_BACKOFF.maxMs - 10 && elapsedMs < 1500, `elapsed ${elapsedMs} ms`);
+    assert.ok(
+      elapsedMs >= 400 - FAST_BACKOFF.maxMs - ATTEMPT_MS_MIN && elapsedMs < 1500,
+      `elapsed ${elapsedMs} ms`,
+    );
     const attempts = cluster.callsTo(undefined, 'put').length;
     assert.ok(attempts >= 3 && attempts < 100, `attempts ${attempts}`);
   });
@@ -229,7 +233,7 @@ describe('deadlines and cancellation', () => {
     const t1 = Date.now();
     await assert.rejects(c2.put('k', 'v', { timeoutMs: 400 }), (e: unknown) => e instanceof UnavailableError);
     assert.ok(
-      Date.now() - t1 >= 400 - FAST_BACKOFF.maxMs - 10,
+      Date.now() - t1 >= 400 - FAST_BACKOFF.maxMs - ATTEMPT_MS_MIN,
       'without unreachableGiveUpMs the client keeps trying until the deadline',
     );
   });

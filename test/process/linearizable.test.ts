@@ -121,7 +121,7 @@ describe('linearizability with real processes', { timeout: 120_000 }, () => {
     await c?.cleanup();
   });
 
-  test('7. 8 clients, 20 keys, put/get/cas while a node is killed and restarted: linearizable', async () => {
+  test('7. 8 clients, 20 keys, put/get/cas while a node is killed and restarted: linearizable', async (t) => {
     const rec: Recorder = { ops: [], duringOutage: 0, outage: false, unexpected: [] };
     const clients = Array.from({ length: WORKERS }, () => c.client({ defaultTimeoutMs: OP_TIMEOUT_MS }));
     const endMs = Date.now() + 14_000;
@@ -145,6 +145,7 @@ describe('linearizability with real processes', { timeout: 120_000 }, () => {
     const detail =
       `seed ${SEED}: ${completed} completed, ${indeterminate} indeterminate, ${rec.duringOutage} completed ` +
       `while ${victim.name} was down`;
+    t.diagnostic(`${detail}; verdict ${result.verdict}`);
     if (result.violation !== undefined)
       assert.fail(`${detail}\n${formatViolation(result.violation).join('\n')}`);
     assert.equal(result.verdict, 'linearizable', detail);
