@@ -274,6 +274,7 @@ export class Cluster implements NodeEnv, ClientEnv, FaultEnv, MembershipEnv {
   tick(node: SimNode, incarnation: number): void {
     if (!node.up || node.incarnation !== incarnation) return; // a crashed incarnation's timer
     this.stats.ticks++;
+    this.trace(`tick ${node.id}`);
     node.tick();
     this.queue.after(TICK_MS, { kind: 'tick', node, incarnation });
   }

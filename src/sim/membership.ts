@@ -38,7 +38,12 @@ export class MembershipDriver {
     const leader = this.env.leader();
     if (leader === undefined) return;
     const cs = leader.confState;
-    if (cs.votersOutgoing.length > 0) return; // joint configuration: the leader leaves it by itself
+    if (cs.votersOutgoing.length > 0) {
+      // Joint configuration: with autoLeave the leader leaves it by itself; otherwise we ask.
+      if (!cs.autoLeave)
+        this.propose(leader, { changes: [], transition: 'auto' }, 'leave the joint configuration');
+      return;
+    }
     const change = this.nextChange(leader, cs);
     if (change === undefined) return;
     this.propose(leader, change.cc, change.what);
@@ -48,6 +53,19 @@ export class MembershipDriver {
     const learner = cs.learners[0];
     if (learner !== undefined) {
       if (!this.caughtUp(leader, learner)) return undefined;
+      if (this.rng.chance(0.4)) {
+        // Replace a voter in one step: two voter changes go through joint consensus.
+        const victim = this.rng.pick(cs.voters);
+        const transition = this.rng.chance(0.5) ? 'auto' : 'explicit';
+        const cc: ConfChange = {
+          changes: [
+            { type: 'addVoter', nodeId: learner },
+            { type: 'removeNode', nodeId: victim },
+          ],
+          transition,
+        };
+        return { cc, what: `replace ${victim} by ${learner} (joint, ${transition} leave)` };
+      }
       return { cc: single('addVoter', learner), what: `promote ${learner}` };
     }
     if (cs.voters.length > this.targetVoters) {
@@ -87,13 +105,13 @@ export class MembershipDriver {
   }
 
   private count(cc: ConfChange, leaderId: NodeId): void {
-    const c = cc.changes[0];
-    if (c === undefined) return;
-    if (c.type === 'addLearner') this.stats.learnersAdded++;
-    else if (c.type === 'addVoter') this.stats.promoted++;
-    else {
-      this.stats.removed++;
-      if (c.nodeId === leaderId) this.stats.leaderRemoved++;
+    for (const c of cc.changes) {
+      if (c.type === 'addLearner') this.stats.learnersAdded++;
+      else if (c.type === 'addVoter') this.stats.promoted++;
+      else {
+        this.stats.removed++;
+        if (c.nodeId === leaderId) this.stats.leaderRemoved++;
+      }
     }
   }
 }

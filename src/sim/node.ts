@@ -42,6 +42,10 @@ export interface NodeSettings {
   readonly maxInflightMsgs: number;
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
+  readonly snapshotChunkBytesMax: number;
+  readonly maxInflightBytes: number;
+  readonly maxUncommittedEntriesBytes: number;
+  readonly readOnlyOption: 'safe' | 'leaseBased';
   readonly coreBugs: Config['plantedBugs'];
   readonly simBugs: ReadonlySet<SimBug>;
 }
@@ -132,6 +136,10 @@ export class SimNode {
       maxInflightMsgs: this.settings.maxInflightMsgs,
       preVote: this.settings.preVote,
       checkQuorum: this.settings.checkQuorum,
+      snapshotChunkBytesMax: this.settings.snapshotChunkBytesMax,
+      maxInflightBytes: this.settings.maxInflightBytes,
+      maxUncommittedEntriesBytes: this.settings.maxUncommittedEntriesBytes,
+      readOnlyOption: this.settings.readOnlyOption,
       ...(this.settings.coreBugs !== undefined ? { plantedBugs: this.settings.coreBugs } : {}),
     };
     this.rn = new RawNode(config);

@@ -47,15 +47,24 @@ export function settingsFor(rng: Prng, options: RunOptions): SimSettings {
   // The Figure 8 bug needs a leader to replicate an old entry to a quorum before its own no-op:
   // one entry per message and a short pipeline make that common.
   const figure8 = bug === 'commitPreviousTermByCount';
+  const checkQuorum = figure8 ? rng.chance(0.3) : rng.chance(0.8);
+  const maxSizePerMsgBytes = figure8 ? 1 : rng.pick([1, 256, 4096, 1 << 20]);
   const node: NodeSettings = {
     electionTick: 10,
     heartbeatTick: 2,
     snapshotEveryEntries: rng.pick([0, 10, 25, 60]),
     compactionLagEntries: rng.pick([0, 3, 20]),
-    maxSizePerMsgBytes: figure8 ? 1 : rng.pick([1, 256, 4096, 1 << 20]),
+    maxSizePerMsgBytes,
     maxInflightMsgs: figure8 ? rng.pick([1, 2]) : rng.pick([1, 2, 16, 256]),
     preVote: figure8 ? rng.chance(0.3) : rng.chance(0.8),
-    checkQuorum: figure8 ? rng.chance(0.3) : rng.chance(0.8),
+    checkQuorum,
+    // Small chunks make snapshot transfers multi-message, so chunk loss and restarts get exercised.
+    snapshotChunkBytesMax: rng.pick([64, 512, 1 << 20]),
+    // The core requires maxInflightBytes >= maxSizePerMsgBytes; a tight byte budget throttles the pipeline.
+    maxInflightBytes: Math.max(maxSizePerMsgBytes, rng.pick([512, 1 << 24])),
+    maxUncommittedEntriesBytes: rng.pick([1024, 1 << 26]),
+    // Lease reads are sound here because every node's ticks run at the same rate (no clock drift).
+    readOnlyOption: checkQuorum && rng.chance(0.25) ? 'leaseBased' : 'safe',
     coreBugs,
     simBugs,
   };
