@@ -534,3 +534,36 @@ test('cluster: random faults (loss, partitions, crashes, compaction) never break
     for (const id of ids) assert.deepEqual(c.m(id).applied, reference, `seed ${seed}: ${id} converged`);
   }
 });
+
+test('cluster: explicit joint change demoting a voter to learner (learnersNext) and promoting a learner', () => {
+  const c = new Cluster(['a', 'b', 'c'], 14);
+  const l = c.waitForLeader();
+  c.start(nodeId('d'));
+  c.conf(l, { changes: [{ type: 'addLearner', nodeId: nodeId('d') }], transition: 'auto' });
+  c.tick(3);
+  assert.deepEqual(c.m('d').rn.status().confState.learners, ['d'], 'd learned it is a learner');
+  const demoted = ['a', 'b', 'c'].map(nodeId).find((id) => id !== l)!;
+  c.conf(l, {
+    changes: [
+      { type: 'addVoter', nodeId: nodeId('d') },
+      { type: 'addLearner', nodeId: demoted },
+    ],
+    transition: 'explicit',
+  });
+  c.tick(3);
+  let cs = c.m(l).rn.status().confState;
+  assert.deepEqual(cs.learnersNext, [demoted], 'an outgoing voter becomes a learner only on leaving');
+  assert.equal(cs.autoLeave, false);
+  assert.ok(cs.votersOutgoing.length > 0, 'stays joint until asked to leave');
+  c.conf(l, { changes: [], transition: 'explicit' });
+  c.tick(3);
+  for (const id of ['a', 'b', 'c', 'd']) {
+    cs = c.m(id).rn.status().confState;
+    assert.deepEqual(cs.votersOutgoing, [], id);
+    assert.deepEqual(cs.learners, [demoted], id);
+    assert.ok(cs.voters.includes(nodeId('d')), id);
+  }
+  assert.ok(c.propose(l, 'still works'));
+  c.stabilize();
+  assert.deepEqual(c.m(demoted).applied, ['still works'], 'the learner still receives the log');
+});
