@@ -7,6 +7,7 @@ import { decodeConfChange, encodeConfChange } from './confchange-codec.ts';
 import { ConfChangeError, type ProposalDropReason } from './errors.ts';
 import { emptyMessage } from './messages.ts';
 import type { Raft } from './raft.ts';
+import { releasePendingReadIndexMessages } from './reads.ts';
 import { bcastAppend, maybeCommit, maybeSendAppend } from './replication.ts';
 import { isJoint } from './tracker/tracker.ts';
 import type { ConfChange, ConfState, Entry, NodeId } from './types.ts';
@@ -85,8 +86,12 @@ export function switchToConfig(r: Raft, next: ChangeResult): void {
   }
   if (r.role !== 'leader' || next.config.incoming.size === 0) return;
   // The quorum changed: something may now be committed, and new members need appends.
-  if (maybeCommit(r)) bcastAppend(r);
-  else for (const id of r.prs.ids) if (id !== r.id) maybeSendAppend(r, id, false);
+  if (maybeCommit(r)) {
+    releasePendingReadIndexMessages(r);
+    bcastAppend(r);
+  } else {
+    for (const id of r.prs.ids) if (id !== r.id) maybeSendAppend(r, id, false);
+  }
   if (r.leadTransferee !== NO_NODE && !r.prs.isVoter(r.leadTransferee)) r.abortLeaderTransfer();
 }
 
