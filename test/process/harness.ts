@@ -33,6 +33,19 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** `p`'s value, or undefined after `ms`; the timer is cleared either way (it must not hold the process). */
+export async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((r) => {
+    timer = setTimeout(() => r(undefined), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A port that was free a moment ago: bind port 0, read it, close. */
 export function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
@@ -174,7 +187,7 @@ export class ProcessNode {
   ): Promise<{ code: number | null; signal: string | null }> {
     if (!this.running || this.exitPromise === undefined) throw new Error(`${this.name} is not running`);
     process.kill(this.pid, signal);
-    const exited = await Promise.race([this.exitPromise, sleep(timeoutMs).then(() => undefined)]);
+    const exited = await within(this.exitPromise, timeoutMs);
     if (exited === undefined)
       throw new Error(`${this.name} did not exit within ${timeoutMs} ms of ${signal}`);
     return exited;
@@ -185,7 +198,7 @@ export class ProcessNode {
     if (!this.running || this.exitPromise === undefined) throw new Error(`${this.name} is not running`);
     process.kill(this.pid, 'SIGCONT');
     process.kill(this.pid, 'SIGTERM');
-    const exited = await Promise.race([this.exitPromise, sleep(STOP_GRACE_MS).then(() => undefined)]);
+    const exited = await within(this.exitPromise, STOP_GRACE_MS);
     if (exited !== undefined) return exited;
     process.kill(this.pid, 'SIGKILL');
     return this.exitPromise;
@@ -208,7 +221,7 @@ export class ProcessNode {
     } catch {
       return;
     }
-    await Promise.race([this.exitPromise, sleep(5000)]);
+    if (this.exitPromise !== undefined) await within(this.exitPromise, 5000);
   }
 }
 

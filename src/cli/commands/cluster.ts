@@ -38,7 +38,7 @@ function row(n: NodeRow, shardCount: number): string[] {
 export function renderView(view: ClusterView): string {
   const table = new Table({
     head: ['node', 'address', 'role', 'shards led', 'term', 'commit/applied', 'lag'],
-    style: { head: [], border: [] },
+    style: { head: [], border: [], compact: true },
   });
   for (const n of view.nodes) table.push(row(n, view.shardCount));
   const lines = [

@@ -103,7 +103,7 @@ async function startAll(
   const [first, ...rest] = nodes;
   if (first === undefined) throw new Error('start-local: no nodes planned');
   spawnNode(first, onExit);
-  process.stdout.write(`starting ${first.name} (bootstrap) …\n`);
+  process.stdout.write(`starting ${first.name} …\n`);
   if (!(await waitFor(nodes, deadlineMs, (c) => answers(c, `localhost:${first.port}`))))
     return failStart(nodes, o);
   for (const n of rest) spawnNode(n, onExit);
@@ -193,19 +193,23 @@ function failStart(nodes: readonly LocalNode[], o: StartOptions): false {
 }
 
 function printWelcome(nodes: readonly LocalNode[], o: StartOptions): void {
+  // The CLI's default endpoint is localhost:50051; on other ports the commands must say where.
+  const at = o.basePort === 50051 ? '' : ` --endpoints localhost:${o.basePort}`;
+  const last = nodes[nodes.length - 1]?.port ?? o.basePort;
   const lines = [
     '',
     `ringkv: local cluster of ${nodes.length} nodes is up.`,
     ...nodes.map(
-      (n) => `  ${n.name}  client localhost:${n.port}  peer localhost:${n.raftPort}  log ${n.logPath}`,
+      (n) =>
+        `  ${n.name}  client localhost:${n.port}  peer localhost:${n.raftPort}  pid ${n.child?.pid}  log ${n.logPath}`,
     ),
     `  data in ${o.dataDir} (stop and start again to resume with the same data)`,
     '',
     'Try, in another terminal:',
-    '  npx ringkv put hello world',
-    '  npx ringkv get hello',
-    '  npx ringkv cluster status',
-    `  npx ringkv get hello --endpoints localhost:${nodes[nodes.length - 1]?.port ?? o.basePort}`,
+    `  npx ringkv put hello world${at}`,
+    `  npx ringkv get hello${at}`,
+    `  npx ringkv cluster status${at}`,
+    `  npx ringkv get hello --endpoints localhost:${last}`,
     '',
     'Press Ctrl+C to stop all nodes.',
     '',
