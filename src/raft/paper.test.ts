@@ -801,6 +801,19 @@ test('§6.4.1 (thesis) lease reads: a leader cut off from the others stops servi
   }
 });
 
+test('§6.4.1 (thesis) lease reads: a read taken outside the lease is answered after its heartbeat round', () => {
+  // A new leader holds no lease yet, so its first read goes the safe way (heartbeat round);
+  // when a quorum acknowledges that round, the read must be released. See notes/raft-bugs.md.
+  const net = withLeader(3, { readOnlyOption: 'leaseBased' });
+  net.node('1').rn.readIndex(bytes('first'));
+  net.stabilize();
+  net.tickAll(2);
+  const released = net.readies
+    .flatMap((r) => r.rd.readStates)
+    .map((r) => new TextDecoder().decode(r.context));
+  assert.deepEqual(released, ['first']);
+});
+
 test('§6 (thesis §4.2.2) after a leader removes itself, the remaining voters can still elect a leader', () => {
   // Two voters {1,2}. Leader 1 proposes its own removal, then "x"; the append carrying "x" and
   // the one carrying the new commit index are lost. 1 commits and applies its removal and
