@@ -192,10 +192,12 @@ async function removeFromGroup(node: KvNode, g: Group, id: NodeId, deadlineMs: n
   while (Date.now() < deadlineMs) {
     const cs = g.confState;
     if (!cs.voters.includes(id) && !cs.learners.includes(id) && !cs.votersOutgoing.includes(id)) return;
-    if (g.leader === id) {
+    if (g.isLeader() && g.leader === id) {
+      // This node leads and is leaving: hand the group over first, then the new leader removes it.
       const to = cs.voters.find((v) => v !== id);
       if (to !== undefined) g.raw.transferLeadership(to);
     } else {
+      // When the leaving node leads the group, the core hands leadership over as it applies its removal.
       proposeChange(node, g, { type: 'removeNode', nodeId: id });
     }
     node.driver.schedule();

@@ -11,7 +11,7 @@ import type {
 import { InvalidArgumentError, UnavailableError } from '../node/errors.ts';
 import { admitMember, removeMember } from '../node/membership.ts';
 import { nodeStatus } from '../node/status.ts';
-import { routeTo, type ServerContext } from './context.ts';
+import { retrySafely, routeTo, type ServerContext } from './context.ts';
 import { unary } from './kv-service.ts';
 
 /** Joining can take a while (catching up by snapshot); its server-side deadline is longer than a request's. */
@@ -19,8 +19,12 @@ const MEMBERSHIP_DEADLINE_MS = 120_000;
 
 export function clusterService(ctx: ServerContext): ClusterServiceServer {
   return {
-    join: unary(ctx, join),
-    leave: unary(ctx, leave),
+    join: unary(ctx, (c, req: JoinRequest, d, fwd) =>
+      retrySafely(membershipDeadline(d, c), () => join(c, req, d, fwd)),
+    ),
+    leave: unary(ctx, (c, req: LeaveRequest, d, fwd) =>
+      retrySafely(membershipDeadline(d, c), () => leave(c, req, d, fwd)),
+    ),
     status: unary(ctx, async (c): Promise<StatusResponse> => nodeStatus(c.node)),
   };
 }

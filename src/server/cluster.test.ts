@@ -2,6 +2,7 @@
 // WALs in temp dirs: bootstrap and join, requests through every node (forwarding), errors and
 // limits, a leader's failure and restart from disk, and the deadline without a quorum.
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { dec, enc } from './test-client.ts';
@@ -174,5 +175,48 @@ describe('a three-node cluster', { timeout: 90_000 }, () => {
       'a quorum again',
     );
     assert.equal(dec((await c.client('n3').get('cas-key')).value), 'three');
+  });
+
+  it("refuses a join with a member's node id but other addresses (FAILED_PRECONDITION)", async () => {
+    await assert.rejects(
+      c.client('n3').join({ nodeId: 'n2', clientAddr: '127.0.0.1:1', raftAddr: '127.0.0.1:2' }),
+      (e) =>
+        grpcCode(e) === status.FAILED_PRECONDITION &&
+        /node id 'n2' already belongs to a member/.test(String(e)),
+    );
+    const again = await c
+      .client('n3')
+      .join({
+        nodeId: 'n2',
+        clientAddr: c.addr('n2'),
+        raftAddr: (await c.client('n2').status()).members.find((m) => m.nodeId === 'n2')!.raftAddr,
+      });
+    assert.equal(again.members.length, 3, 'the same id with the same addresses is a no-op success');
+  });
+
+  it('survives a non-gRPC byte stream on the client port', async () => {
+    const [host, port] = c.addr('n1').split(':') as [string, string];
+    await new Promise<void>((resolve) => {
+      const sock = connect(Number(port), host, () => {
+        sock.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n\x00\x01garbage\xff\xfe'.repeat(50));
+        setTimeout(() => sock.destroy(), 200);
+      });
+      sock.on('error', () => {});
+      sock.on('close', () => resolve());
+    });
+    assert.equal((await c.client('n1').status()).nodeId, 'n1');
+  });
+
+  it('removes a member from every group and the member list on Leave', async () => {
+    await c.client('n1').leave('n3');
+    const st = await c.client('n1').status();
+    assert.deepEqual(
+      st.members.map((m) => m.nodeId),
+      ['n1', 'n2'],
+    );
+    for (const s of st.shards) assert.deepEqual([...s.voters].sort(), ['n1', 'n2'], `group ${s.shardId}`);
+    await c.stop('n3');
+    await c.client('n2').put('after-leave', 'ok');
+    assert.equal(dec((await c.client('n1').get('after-leave')).value), 'ok');
   });
 });

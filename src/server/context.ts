@@ -2,7 +2,7 @@
 // deadline (the smaller of the client's and the server's own).
 import type { Metadata, ServerUnaryCall } from '@grpc/grpc-js';
 import type { ResponseHeader } from '../gen/ringkv/v1/kv.ts';
-import { UnavailableError } from '../node/errors.ts';
+import { NodeError, UnavailableError } from '../node/errors.ts';
 import type { KvNode } from '../node/node.ts';
 import { FORWARDED_KEY } from './errors.ts';
 import type { PeerClients } from './peer-clients.ts';
@@ -65,5 +65,28 @@ export async function routeTo(
   }
   if (g.isLeader()) return undefined;
   const addr = node.leaderAddr(groupId);
-  return addr === '' || addr === node.opts.clientAddr ? undefined : addr;
+  return addr === '' || addr === node.opts.clientAddr || ctx.peers.isUnreachable(addr) ? undefined : addr;
+}
+
+/**
+ * Runs `attempt` again while it fails with a retry-safe UNAVAILABLE (a proposal dropped during an
+ * election or a leadership transfer: nothing was written) and the deadline leaves time, re-routing
+ * each time. Bounded by the deadline; the pause grows from 20 ms to 200 ms.
+ */
+export async function retrySafely<T>(deadlineMs: number, attempt: () => Promise<T>): Promise<T> {
+  let pauseMs = 20;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (e) {
+      const retry =
+        e instanceof NodeError &&
+        e.code === 'UNAVAILABLE' &&
+        e.retrySafe &&
+        Date.now() + pauseMs < deadlineMs;
+      if (!retry) throw e;
+      await new Promise((r) => setTimeout(r, pauseMs));
+      pauseMs = Math.min(200, pauseMs * 2);
+    }
+  }
 }

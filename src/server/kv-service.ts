@@ -18,7 +18,7 @@ import { checkKeyValue, getValue, read, write } from '../node/requests.ts';
 import { shardOf } from '../ring/slots.ts';
 import type { CasExpect } from '../storage/command.ts';
 import type { ApplyResult } from '../storage/kv-state.ts';
-import { deadlineOf, header, isForwarded, routeTo, type ServerContext } from './context.ts';
+import { deadlineOf, header, isForwarded, retrySafely, routeTo, type ServerContext } from './context.ts';
 import { toGrpcError } from './errors.ts';
 import { scan } from './scan.ts';
 
@@ -64,10 +64,12 @@ async function put(
   const { node, peers } = ctx;
   checkKeyValue(node, req.key, req.value);
   const shard = shardOf(req.key, node.shardCount);
-  const to = await routeTo(ctx, shard, fwd, deadlineMs);
-  if (to !== undefined) return peers.call(peers.kv(to), peers.kv(to).put, req, deadlineMs, true);
-  const w = await write(node, shard, { op: 'put', key: req.key, value: req.value }, deadlineMs);
-  return { header: header(node, shard, w.term, w.index), version: BigInt(w.index) };
+  return retrySafely(deadlineMs, async () => {
+    const to = await routeTo(ctx, shard, fwd, deadlineMs);
+    if (to !== undefined) return peers.call(peers.kv(to), peers.kv(to).put, req, deadlineMs, true);
+    const w = await write(node, shard, { op: 'put', key: req.key, value: req.value }, deadlineMs);
+    return { header: header(node, shard, w.term, w.index), version: BigInt(w.index) };
+  });
 }
 
 async function get(
@@ -79,18 +81,20 @@ async function get(
   const { node, peers } = ctx;
   checkKeyValue(node, req.key);
   const shard = shardOf(req.key, node.shardCount);
-  if (!req.serializable) {
-    const to = await routeTo(ctx, shard, fwd, deadlineMs);
-    if (to !== undefined) return peers.call(peers.kv(to), peers.kv(to).get, req, deadlineMs, true);
-  }
-  const r = await read(node, shard, req.serializable, deadlineMs, (m) => getValue(m, req.key));
-  const v = r.value;
-  return {
-    found: v !== undefined,
-    value: v?.value ?? new Uint8Array(0),
-    version: BigInt(v?.version ?? 0),
-    header: header(node, shard, r.term, r.index),
-  };
+  return retrySafely(deadlineMs, async () => {
+    if (!req.serializable) {
+      const to = await routeTo(ctx, shard, fwd, deadlineMs);
+      if (to !== undefined) return peers.call(peers.kv(to), peers.kv(to).get, req, deadlineMs, true);
+    }
+    const r = await read(node, shard, req.serializable, deadlineMs, (m) => getValue(m, req.key));
+    const v = r.value;
+    return {
+      found: v !== undefined,
+      value: v?.value ?? new Uint8Array(0),
+      version: BigInt(v?.version ?? 0),
+      header: header(node, shard, r.term, r.index),
+    };
+  });
 }
 
 async function del(
@@ -102,11 +106,13 @@ async function del(
   const { node, peers } = ctx;
   checkKeyValue(node, req.key);
   const shard = shardOf(req.key, node.shardCount);
-  const to = await routeTo(ctx, shard, fwd, deadlineMs);
-  if (to !== undefined) return peers.call(peers.kv(to), peers.kv(to).delete, req, deadlineMs, true);
-  const w = await write(node, shard, { op: 'delete', key: req.key }, deadlineMs);
-  const r = w.result as Extract<ApplyResult, { op: 'delete' }>;
-  return { deleted: r.deleted, header: header(node, shard, w.term, w.index) };
+  return retrySafely(deadlineMs, async () => {
+    const to = await routeTo(ctx, shard, fwd, deadlineMs);
+    if (to !== undefined) return peers.call(peers.kv(to), peers.kv(to).delete, req, deadlineMs, true);
+    const w = await write(node, shard, { op: 'delete', key: req.key }, deadlineMs);
+    const r = w.result as Extract<ApplyResult, { op: 'delete' }>;
+    return { deleted: r.deleted, header: header(node, shard, w.term, w.index) };
+  });
 }
 
 function casExpect(req: CompareAndSwapRequest): CasExpect {
@@ -127,7 +133,7 @@ async function cas(
   deadlineMs: number,
   fwd: boolean,
 ): Promise<CompareAndSwapResponse> {
-  const { node, peers } = ctx;
+  const { node } = ctx;
   checkKeyValue(node, req.key, req.value);
   const expect = casExpect(req);
   if (expect.kind === 'value') checkKeyValue(node, req.key, expect.value);
@@ -135,6 +141,18 @@ async function cas(
     throw new InvalidArgumentError('compare-and-swap: give either delete or a value, not both');
   }
   const shard = shardOf(req.key, node.shardCount);
+  return retrySafely(deadlineMs, () => casOnce(ctx, req, expect, shard, deadlineMs, fwd));
+}
+
+async function casOnce(
+  ctx: ServerContext,
+  req: CompareAndSwapRequest,
+  expect: CasExpect,
+  shard: number,
+  deadlineMs: number,
+  fwd: boolean,
+): Promise<CompareAndSwapResponse> {
+  const { node, peers } = ctx;
   const to = await routeTo(ctx, shard, fwd, deadlineMs);
   if (to !== undefined) return peers.call(peers.kv(to), peers.kv(to).compareAndSwap, req, deadlineMs, true);
   const value = req.delete ? null : req.value;

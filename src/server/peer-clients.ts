@@ -2,7 +2,7 @@
 // request, Join and Status call. Calls carry the caller's remaining deadline.
 import { credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { ClusterServiceClient, KVServiceClient } from '../gen/ringkv/v1/kv.ts';
-import { FailedPreconditionError } from '../node/errors.ts';
+import { FailedPreconditionError, UnavailableError } from '../node/errors.ts';
 import type { MemberInfo } from '../node/metadata.ts';
 import type { ClusterRpc } from '../node/options.ts';
 import { FORWARDED_KEY } from './errors.ts';
@@ -22,8 +22,21 @@ type Unary<Req, Res> = (
   cb: (err: ServiceError | null, res: Res) => void,
 ) => unknown;
 
+/** After a forward could not connect, requests are served locally (Raft forwards) for this long. */
+const UNREACHABLE_MS = 1000;
+
 export class PeerClients implements ClusterRpc {
   private readonly byAddr = new Map<string, Channels>();
+  private readonly unreachableUntil = new Map<string, number>();
+
+  /** Whether a call to `addr` recently failed to connect. */
+  isUnreachable(addr: string): boolean {
+    const until = this.unreachableUntil.get(addr);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.unreachableUntil.delete(addr);
+    return false;
+  }
 
   private channels(addr: string): Channels {
     let c = this.byAddr.get(addr);
@@ -60,10 +73,23 @@ export class PeerClients implements ClusterRpc {
   ): Promise<Res> {
     const md = new Metadata();
     if (forwarded) md.set(FORWARDED_KEY, '1');
+    const addr = (client as { getChannel(): { getTarget(): string } }).getChannel().getTarget();
     return new Promise<Res>((resolve, reject) => {
-      method.call(client, req, md, { deadline: deadlineMs }, (err, res) =>
-        err === null ? resolve(res) : reject(err),
-      );
+      method.call(client, req, md, { deadline: deadlineMs }, (err, res) => {
+        if (err === null) resolve(res);
+        else reject(this.connectFailure(addr, err) ?? err);
+      });
+    });
+  }
+
+  /** A call that never left because no connection could be made: nothing happened, so it is retry-safe. */
+  private connectFailure(target: string, err: ServiceError): UnavailableError | undefined {
+    if (err.code !== status.UNAVAILABLE || !err.details.startsWith('No connection established'))
+      return undefined;
+    const addr = target.replace(/^dns:/, '');
+    this.unreachableUntil.set(addr, Date.now() + UNREACHABLE_MS);
+    return new UnavailableError(`could not connect to the shard leader at ${addr}: ${err.details}`, {
+      retrySafe: true,
     });
   }
 

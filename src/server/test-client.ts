@@ -76,6 +76,10 @@ export class TestClient {
     return this.call(this.cluster, this.cluster.status, {}, timeoutMs);
   }
 
+  join(member: { nodeId: string; clientAddr: string; raftAddr: string }, timeoutMs = 30_000) {
+    return this.call(this.cluster, this.cluster.join, { member }, timeoutMs);
+  }
+
   leave(nodeId: string, timeoutMs = 30_000) {
     return this.call(this.cluster, this.cluster.leave, { nodeId }, timeoutMs);
   }
