@@ -184,13 +184,11 @@ describe('a three-node cluster', { timeout: 90_000 }, () => {
         grpcCode(e) === status.FAILED_PRECONDITION &&
         /node id 'n2' already belongs to a member/.test(String(e)),
     );
-    const again = await c
-      .client('n3')
-      .join({
-        nodeId: 'n2',
-        clientAddr: c.addr('n2'),
-        raftAddr: (await c.client('n2').status()).members.find((m) => m.nodeId === 'n2')!.raftAddr,
-      });
+    const again = await c.client('n3').join({
+      nodeId: 'n2',
+      clientAddr: c.addr('n2'),
+      raftAddr: (await c.client('n2').status()).members.find((m) => m.nodeId === 'n2')!.raftAddr,
+    });
     assert.equal(again.members.length, 3, 'the same id with the same addresses is a no-op success');
   });
 
