@@ -92,7 +92,8 @@ class Run {
     const s = this.settings;
     this.cluster.trace(
       `sim: ${s.nodes} nodes, ${s.clients.clients} clients on ${s.clients.keys} keys, ` +
-        `snapshot every ${s.node.snapshotEveryEntries}, bug ${s.bug ?? 'none'}`,
+        `snapshot every ${s.node.snapshotEveryEntries}, preVote ${s.node.preVote}, checkQuorum ${s.node.checkQuorum}, ` +
+        `reads ${s.node.readOnlyOption}, bug ${s.bug ?? 'none'}`,
     );
     this.cluster.leaderHook = (node) => {
       const delayMs = this.faults.newLeaderCrashDelayMs();

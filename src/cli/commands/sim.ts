@@ -24,6 +24,11 @@ export interface SimCommandOptions {
 }
 
 export async function runSimCommand(opts: Record<string, unknown>): Promise<number> {
+  // `ringkv sim --trace | head` closes the pipe early: stop quietly instead of crashing on EPIPE.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? 0);
+  });
   if (opts.listBugs === true) {
     for (const b of PLANTED_BUGS)
       process.stdout.write(`${b.name.padEnd(26)} (${b.layer}) ${b.description}\n`);
@@ -76,6 +81,7 @@ function runSeeds(o: SimCommandOptions): number {
   const progress = process.stderr.isTTY === true && !o.trace ? new Progress(o.seeds) : undefined;
   const startedMs = performance.now();
   let violations = 0;
+  let unknown = 0;
   for (let k = 0; k < o.seeds; k++) {
     const seed = o.start + k;
     const result = runSeed(seed, {
@@ -85,6 +91,7 @@ function runSeeds(o: SimCommandOptions): number {
       ...(o.bug !== undefined ? { bug: o.bug } : {}),
     });
     if (o.trace) for (const line of result.traceLines ?? []) process.stdout.write(`${line}\n`);
+    if (result.stats.lincheck === 'unknown') unknown++;
     if (result.violations.length > 0) {
       violations++;
       progress?.clear();
@@ -96,6 +103,11 @@ function runSeeds(o: SimCommandOptions): number {
   const elapsedS = (performance.now() - startedMs) / 1000;
   const rate = o.seeds / Math.max(elapsedS, 1e-6);
   process.stdout.write(`ran ${o.seeds} seed(s) in ${elapsedS.toFixed(1)} s (${rate.toFixed(1)} seeds/s)\n`);
+  if (unknown > 0) {
+    process.stdout.write(
+      `note: ${unknown} history check(s) ran out of budget (verdict unknown, not a violation)\n`,
+    );
+  }
   process.stdout.write(`seeds: ${o.seeds}, violations: ${violations}\n`);
   return violations > 0 ? 1 : 0;
 }
