@@ -163,3 +163,21 @@ test('server-side bad input is reported as such (exit 1)', async () => {
   assert.equal(r.code, 1);
   assert.match(r.stderr, /^error: invalid request: .*key is empty/);
 });
+
+test('cluster join and leave change the members', async () => {
+  const join = await ringkv([
+    'cluster',
+    'join',
+    '--node_id',
+    'node9',
+    '--addr',
+    '127.0.0.1:9',
+    '--raft_addr',
+    '127.0.0.1:19',
+  ]);
+  assert.equal(join.code, 0, join.stderr);
+  assert.match(join.stdout, /members: node1, node2, node3, node9/);
+  const leave = await ringkv(['cluster', 'leave', 'node9']);
+  assert.equal(leave.code, 0, leave.stderr);
+  assert.match(leave.stdout, /members: node1, node2, node3\n/);
+});

@@ -111,7 +111,7 @@ function registerKv(program: Command): void {
     program
       .command('scan')
       .description('List keys starting with PREFIX, in key order, as KEY<tab>VALUE lines.')
-      .argument('[prefix]', 'key prefix (default: every key)', '')
+      .argument('[prefix]', 'key prefix (empty: every key)', '')
       .addOption(
         new Option('--limit <n>', 'most keys to print').argParser(positiveInt('--limit')).default(100),
       )
@@ -148,9 +148,9 @@ function registerCluster(program: Command): void {
       .description(
         'Add a member (normally done by `ringkv serve --join_addr`): learner first, voter once caught up.',
       )
-      .requiredOption('--node_id <id>', "the new member's node id")
-      .requiredOption('--addr <host:port>', 'its client address', hostPort)
-      .requiredOption('--raft_addr <host:port>', 'its peer (Raft) address', hostPort),
+      .requiredOption('--node_id <id>', "the new member's node id (required)")
+      .requiredOption('--addr <host:port>', 'its client address (required)', hostPort)
+      .requiredOption('--raft_addr <host:port>', 'its peer (Raft) address (required)', hostPort),
     false,
   ).action(async (opts: Opts, cmd: Command) => {
     const { runClusterJoin } = await import('./cluster.ts');
