@@ -101,11 +101,20 @@ export function receiveBatch(
   for (const gm of batch.messages) {
     const msg = decode(gm.groupId, gm.message, from, ctx);
     if (msg === undefined) continue;
-    if (msg.from !== from || msg.to !== ctx.localId) {
-      return {
-        code: status.INVALID_ARGUMENT,
-        details: `message ${msg.from}->${msg.to} on the stream ${from}->${ctx.localId}`,
-      };
+    // Raft forwards some messages on behalf of another node (a follower passes a transferLeader
+    // from the transferee to its leader), so `from` may differ from the stream's node for that
+    // type. Anything else that does not fit the stream is dropped alone, never the whole stream:
+    // refusing the stream would cut every group's traffic between the two nodes.
+    const forwarded = msg.type === 'transferLeader';
+    if ((msg.from !== from && !forwarded) || msg.to !== ctx.localId) {
+      ctx.stats.droppedInvalid++;
+      if (ctx.limiter.allow(`misrouted:${from}`)) {
+        ctx.logger.warn(
+          { peer: from, groupId: gm.groupId, msgFrom: msg.from, msgTo: msg.to },
+          'dropped misrouted peer message',
+        );
+      }
+      continue;
     }
     ctx.stats.messagesReceived++;
     ctx.deliver(gm.groupId, msg);
