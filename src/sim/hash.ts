@@ -33,6 +33,16 @@ export class Fnv64 {
     return this;
   }
 
+  /** Mixes a non-negative integer below 2^32 (a virtual time) as four bytes, without a string. */
+  addTime(n: number): this {
+    if (!(Number.isInteger(n) && n >= 0 && n < 0x1_0000_0000)) throw new Error(`Fnv64.addTime: ${n}`);
+    this.mix(n & 0xff);
+    this.mix((n >>> 8) & 0xff);
+    this.mix((n >>> 16) & 0xff);
+    this.mix(n >>> 24);
+    return this;
+  }
+
   addNumber(n: number): this {
     return this.addString(String(n));
   }

@@ -10,7 +10,9 @@ const FULL_LINES_MAX = 2_000_000;
 
 export class Trace {
   private readonly hash = new Fnv64();
-  private readonly tail: string[] = [];
+  /** Ring buffers of the most recent lines and their times (kept apart: no string per event). */
+  private readonly tailLines: string[] = [];
+  private readonly tailTimes: number[] = [];
   private tailNext = 0;
   readonly lines: string[] | undefined;
   private count = 0;
@@ -21,13 +23,18 @@ export class Trace {
 
   /** Records one event line, stamped with its virtual time. */
   add(nowMs: number, line: string): void {
-    const stamped = `${nowMs} ${line}`;
-    this.hash.addString(stamped);
+    this.hash.addTime(nowMs);
+    this.hash.addString(line);
     this.count++;
-    if (this.tail.length < TAIL_LINES_MAX) this.tail.push(stamped);
-    else this.tail[this.tailNext] = stamped;
+    if (this.tailLines.length < TAIL_LINES_MAX) {
+      this.tailLines.push(line);
+      this.tailTimes.push(nowMs);
+    } else {
+      this.tailLines[this.tailNext] = line;
+      this.tailTimes[this.tailNext] = nowMs;
+    }
     this.tailNext = (this.tailNext + 1) % TAIL_LINES_MAX;
-    if (this.lines !== undefined && this.lines.length < FULL_LINES_MAX) this.lines.push(stamped);
+    if (this.lines !== undefined && this.lines.length < FULL_LINES_MAX) this.lines.push(`${nowMs} ${line}`);
   }
 
   get lineCount(): number {
@@ -38,12 +45,15 @@ export class Trace {
     return this.hash.hex();
   }
 
-  /** The most recent lines, oldest first. */
+  /** The most recent lines, oldest first, stamped with their virtual time. */
   recent(n = TAIL_LINES_MAX): string[] {
-    const ordered =
-      this.tail.length < TAIL_LINES_MAX
-        ? this.tail.slice()
-        : [...this.tail.slice(this.tailNext), ...this.tail.slice(0, this.tailNext)];
-    return ordered.slice(Math.max(0, ordered.length - n));
+    const size = this.tailLines.length;
+    const start = size < TAIL_LINES_MAX ? 0 : this.tailNext;
+    const out: string[] = [];
+    for (let k = 0; k < size; k++) {
+      const i = (start + k) % size;
+      out.push(`${this.tailTimes[i]} ${this.tailLines[i]}`);
+    }
+    return out.slice(Math.max(0, out.length - n));
   }
 }
