@@ -40,6 +40,7 @@ interface Member {
   rn: RawNode;
   storage: MemoryStorage;
   applied: string[]; // state machine: data of applied normal entries
+  reads: string[]; // contexts of released ReadStates
   appliedIndex: number;
   confState: ConfState;
   up: boolean;
@@ -74,6 +75,7 @@ class Cluster {
       rn: this.newNode(id, storage, storage.firstIndex() - 1),
       storage,
       applied: [],
+      reads: [],
       appliedIndex: storage.firstIndex() - 1,
       confState,
       up: true,
@@ -119,6 +121,7 @@ class Cluster {
     m.storage.append(rd.entries);
     if (rd.hardState !== undefined) m.storage.setHardState(rd.hardState);
     for (const msg of rd.messages) this.network.push(msg);
+    for (const rs of rd.readStates) m.reads.push(dec.decode(rs.context));
     for (const e of rd.committedEntries) {
       assert.equal(e.index, m.appliedIndex + 1, `${id} applies ${e.index} after ${m.appliedIndex}`);
       m.appliedIndex = e.index;
@@ -348,6 +351,7 @@ test('cluster: lease reads: no lease before a heartbeat round, and it lapses whe
   };
   assert.equal(readNow('early'), false, 'a new leader has no lease yet: safe ReadIndex round instead');
   c.tick();
+  assert.deepEqual(c.m(l).reads, ['early'], 'the fallback read is released by its heartbeat round');
   assert.equal(readNow('fresh'), true, 'served from the lease');
   c.stabilize();
   c.isolated.add(l);

@@ -432,8 +432,11 @@ export class Raft {
       // on our vote requests reaching the leader, which never happens when our configuration
       // is stale (its other voters are gone) — we would stay stranded forever.
       this.send(this.message('appResp', m.from));
-    } else if (m.type === 'preVote') {
-      const resp = this.message('preVoteResp', m.from);
+    } else if (m.type === 'preVote' || m.type === 'vote') {
+      // Reject with our term (§5.1). For a real vote this also tells the candidate our term, so
+      // its next campaign can win our vote: staying silent (as etcd does) can leave a group
+      // leaderless for long when our votes only reach voters that are gone (stale config).
+      const resp = this.message(m.type === 'vote' ? 'voteResp' : 'preVoteResp', m.from);
       resp.term = this.term;
       resp.reject = true;
       this.send(resp);

@@ -246,3 +246,26 @@ test('a node at a higher term answers an older leader even without checkQuorum/p
   assert.equal(a.rn.status().role, 'follower', 'the old leader steps down and the group re-elects');
   assert.equal(a.rn.status().hardState.term, cTerm);
 });
+
+test('a node at a higher term rejects a lower-term vote with its term, so the candidate catches up', () => {
+  // Regression (sim seed 100147): silently dropping the request left candidates below a lagging
+  // voter's term for a long time, and the group leaderless.
+  const peers = cluster(['a', 'b', 'c'], { preVote: false });
+  const b = peers.get(nodeId('b'))!;
+  const c = peers.get(nodeId('c'))!;
+  for (let i = 0; i < 3; i++) {
+    c.rn.campaign();
+    turn(c); // lost
+  }
+  const cTerm = c.rn.status().hardState.term;
+  for (let i = 0; i < 30; i++) b.rn.tick(); // b's leader is gone: b campaigns at a lower term
+  const vote = turn(b).messages.find((m) => m.type === 'vote' && m.to === 'c');
+  assert.ok(vote !== undefined && vote.term < cTerm);
+  c.rn.step(vote);
+  const answer = turn(c).messages.find((m) => m.to === 'b');
+  assert.equal(answer?.type, 'voteResp');
+  assert.equal(answer?.reject, true);
+  assert.equal(answer?.term, cTerm);
+  b.rn.step(answer!);
+  assert.equal(b.rn.status().hardState.term, cTerm, 'the candidate adopts the higher term');
+});

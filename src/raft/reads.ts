@@ -74,7 +74,8 @@ export function flushReadHeartbeat(r: Raft): void {
 
 /** A heartbeat ack carrying a read context: release every read confirmed by a quorum. */
 export function confirmReadsByHeartbeat(r: Raft, m: Message): void {
-  if (r.cfg.readOnlyOption !== 'safe' || m.context.byteLength === 0) return;
+  // Also with leaseBased: reads outside the lease take this path too.
+  if (m.context.byteLength === 0 || r.readOnly.size === 0) return;
   const acks = r.readOnly.recvAck(m.from, m.context);
   if (acks === undefined || r.prs.voteResultOf(acks) !== 'won') return;
   for (const status of r.readOnly.advance(m.context)) respond(r, status.request, status.index);
