@@ -171,8 +171,8 @@ export class ClientPool {
     op.attempt++;
     const target = this.chooseTarget(slot);
     const node = this.env.node(target);
-    if (node === undefined || !node.up) {
-      this.retryLater(slot, op, NO_NODE); // connection refused: nothing was sent
+    if (node === undefined || !node.up || node.paused) {
+      this.retryLater(slot, op, NO_NODE); // refused, or no answer from a frozen node: nothing was sent
       return;
     }
     const reply = (r: Reply) => this.onReply(slot, op, op.attempt, r);

@@ -31,6 +31,7 @@ export type SimEvent =
   /** The operator reacts to an applied membership change (not inside the applying node's Ready). */
   | { readonly kind: 'operator'; readonly before: ConfState; readonly after: ConfState; readonly by: NodeId }
   | { readonly kind: 'lazySync'; readonly node: SimNode; readonly incarnation: number }
+  | { readonly kind: 'resume'; readonly node: SimNode; readonly incarnation: number }
   /** A fault aimed at a new leader: crash it before it has replicated much (Figure 8 material). */
   | { readonly kind: 'crashLeader'; readonly node: SimNode; readonly incarnation: number };
 
@@ -220,6 +221,12 @@ export class Cluster implements NodeEnv, ClientEnv, FaultEnv, MembershipEnv {
       case 'lazySync':
         this.lazySync(ev.node, ev.incarnation);
         return;
+      case 'resume':
+        if (ev.node.incarnation === ev.incarnation && ev.node.paused) {
+          ev.node.paused = false;
+          this.trace(`${ev.node.id} resumes`);
+        }
+        return;
       default:
         return; // run-level events have no meaning outside a run
     }
@@ -256,6 +263,11 @@ export class Cluster implements NodeEnv, ClientEnv, FaultEnv, MembershipEnv {
       return;
     }
     const to = this.byId.get(m.to);
+    if (to?.paused === true && to.up) {
+      // A frozen process reads its socket when it wakes up: the message waits (in order).
+      this.queue.at(to.pausedUntilMs, { kind: 'deliver', message: m, sender, incarnation });
+      return;
+    }
     if (to === undefined || !to.up) {
       this.stats.droppedDown++;
       this.trace(`lost ${describeMessage(m)} (${m.to} is down)`);
@@ -273,13 +285,25 @@ export class Cluster implements NodeEnv, ClientEnv, FaultEnv, MembershipEnv {
 
   tick(node: SimNode, incarnation: number): void {
     if (!node.up || node.incarnation !== incarnation) return; // a crashed incarnation's timer
+    if (node.paused) {
+      this.queue.after(TICK_MS, { kind: 'tick', node, incarnation }); // a frozen clock misses ticks
+      return;
+    }
     this.stats.ticks++;
     this.trace(`tick ${node.id}`);
     node.tick();
     this.queue.after(TICK_MS, { kind: 'tick', node, incarnation });
   }
 
+  pause(node: SimNode, durationMs: number): void {
+    node.paused = true;
+    node.pausedUntilMs = this.queue.now() + durationMs;
+    this.trace(`fault: pause ${node.id} for ${durationMs} ms`);
+    this.queue.after(durationMs, { kind: 'resume', node, incarnation: node.incarnation });
+  }
+
   crash(node: SimNode): void {
+    node.paused = false;
     const lost = node.crash(this.settings.tornWrites);
     this.trace(`fault: crash ${node.id} (${lost})`);
   }

@@ -62,6 +62,7 @@ function demoSettings(): SimSettings {
       downMinMs: 10,
       downMaxMs: 20,
       transfers: false,
+      pauses: false,
       partitionKinds: ['halves'],
       leaderCrashRate: 0,
       newLeaderCrashRate: 0,

@@ -12,6 +12,8 @@ export interface FaultEnv {
   members(): readonly SimNode[];
   leader(): SimNode | undefined;
   crash(node: SimNode): void;
+  /** Freezes a running node (a GC pause or SIGSTOP): no ticks, messages wait until it resumes. */
+  pause(node: SimNode, durationMs: number): void;
   restartAfter(node: SimNode, delayMs: number): void;
   readonly network: Network;
   trace(line: string): void;
@@ -26,6 +28,8 @@ export interface FaultSettings {
   readonly downMinMs: number;
   readonly downMaxMs: number;
   readonly transfers: boolean;
+  /** Whether nodes may be paused (never together with lease reads, see pauseOne). */
+  readonly pauses: boolean;
   /** Partition shapes to draw from. */
   readonly partitionKinds: readonly PartitionKind[];
   /** Probability that a crash picks the leader (when there is one). */
@@ -35,7 +39,15 @@ export interface FaultSettings {
   readonly newLeaderCrashMaxMs: number;
 }
 
-export type FaultAction = 'crash' | 'restart' | 'partition' | 'heal' | 'conditions' | 'transfer' | 'none';
+export type FaultAction =
+  | 'crash'
+  | 'restart'
+  | 'partition'
+  | 'heal'
+  | 'conditions'
+  | 'transfer'
+  | 'pause'
+  | 'none';
 
 export const ALL_PARTITIONS: readonly PartitionKind[] = ['halves', 'isolateLeader', 'oneWay', 'partialReach'];
 
@@ -46,6 +58,7 @@ export const DEFAULT_FAULT_WEIGHTS: Readonly<Record<FaultAction, number>> = {
   heal: 15,
   conditions: 15,
   transfer: 6,
+  pause: 6,
   none: 13,
 };
 
@@ -53,7 +66,7 @@ export class FaultInjector {
   private readonly env: FaultEnv;
   private readonly rng: Prng;
   private readonly settings: FaultSettings;
-  stats = { crashes: 0, partitions: 0, heals: 0, conditionChanges: 0, transfers: 0 };
+  stats = { crashes: 0, partitions: 0, heals: 0, conditionChanges: 0, transfers: 0, pauses: 0 };
 
   constructor(env: FaultEnv, rng: Prng, settings: FaultSettings) {
     this.env = env;
@@ -88,6 +101,9 @@ export class FaultInjector {
         return;
       case 'transfer':
         this.transfer();
+        return;
+      case 'pause':
+        this.pauseOne();
         return;
       case 'none':
         return;
@@ -136,6 +152,20 @@ export class FaultInjector {
     this.env.restartAfter(victim, this.rng.intBetween(this.settings.downMinMs, this.settings.downMaxMs));
   }
 
+  /**
+   * Pauses a node, often the leader. Only with safe (ReadIndex) reads: a paused leader's tick clock
+   * stops, so a lease it holds would outlive its real validity — lease reads assume bounded pauses.
+   */
+  private pauseOne(): void {
+    if (!this.settings.pauses) return;
+    const up = this.env.members().filter((n) => n.up && !n.paused);
+    if (up.length === 0) return;
+    const leader = this.env.leader();
+    const victim = leader !== undefined && this.rng.chance(0.5) ? leader : this.rng.pick(up);
+    this.stats.pauses++;
+    this.env.pause(victim, this.rng.intBetween(20, 1_500));
+  }
+
   private restartOne(): void {
     const down = this.env.members().filter((n) => !n.up);
     if (down.length === 0) return;
@@ -171,7 +201,7 @@ export class FaultInjector {
   private transfer(): void {
     if (!this.settings.transfers) return;
     const leader = this.env.leader();
-    if (leader === undefined) return;
+    if (leader === undefined || leader.paused) return;
     const others = leader.confState.voters.filter((v) => v !== leader.id);
     if (others.length === 0) return;
     const to = this.rng.pick(others);

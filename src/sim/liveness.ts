@@ -14,7 +14,10 @@ export type RunUntil = (until: () => boolean, deadlineMs: number) => boolean;
 export function healEverything(cluster: Cluster): void {
   cluster.network.heal();
   cluster.network.setConditions(CALM_NETWORK);
-  for (const n of cluster.members()) if (!n.up) cluster.restart(n);
+  for (const n of cluster.members()) {
+    n.paused = false;
+    if (!n.up) cluster.restart(n);
+  }
   cluster.trace('liveness: network healed and calm, every member restarted, faults stopped');
 }
 

@@ -36,7 +36,7 @@ export class MembershipDriver {
   /** One operator step: look at the leader's configuration and propose the next change, if any. */
   step(): void {
     const leader = this.env.leader();
-    if (leader === undefined) return;
+    if (leader === undefined || leader.paused) return; // nobody to talk to
     const cs = leader.confState;
     if (cs.votersOutgoing.length > 0) {
       // Joint configuration: with autoLeave the leader leaves it by itself; otherwise we ask.

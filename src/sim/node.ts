@@ -84,6 +84,10 @@ export class SimNode {
   incarnation = 0;
   /** Permanently stopped (removed from the cluster and shut down by the operator). */
   retired = false;
+  /** Frozen until this virtual time (a pause); 0 when running normally. */
+  pausedUntilMs = 0;
+  /** Set by the cluster: true while frozen. */
+  paused = false;
   private lastSnapshotIndex = 0;
   private readonly writeWaiters = new Map<string, ReplyFn>();
   private readonly readWaiters = new Map<string, { key: string; reply: ReplyFn }>();

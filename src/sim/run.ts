@@ -40,6 +40,7 @@ export interface RunStats {
   readonly opsIndeterminate: number;
   readonly crashes: number;
   readonly partitions: number;
+  readonly pauses: number;
   readonly membershipChanges: number;
   readonly messagesSent: number;
   readonly messagesLost: number;
@@ -264,6 +265,7 @@ function statsOf(run: Run, lincheck: string): RunStats {
     opsIndeterminate: c.clients.stats.indeterminate,
     crashes: run.faults.stats.crashes,
     partitions: run.faults.stats.partitions,
+    pauses: run.faults.stats.pauses,
     membershipChanges: m === undefined ? 0 : m.learnersAdded + m.promoted + m.removed,
     messagesSent: c.network.stats.sent,
     messagesLost: c.network.stats.dropped + c.network.stats.cut,

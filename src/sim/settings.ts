@@ -83,7 +83,7 @@ export function settingsFor(rng: Prng, options: RunOptions): SimSettings {
     bug,
     node,
     clients,
-    faults: faultSettingsFor(rng, bug),
+    faults: faultSettingsFor(rng, bug, node.readOnlyOption === 'safe'),
     membershipEveryMs: rng.chance(0.6) ? rng.pick([300, 1_000]) : 0,
     tornWrites: rng.chance(0.7),
     lazySyncEveryMs: 200,
@@ -91,7 +91,7 @@ export function settingsFor(rng: Prng, options: RunOptions): SimSettings {
   };
 }
 
-function faultSettingsFor(rng: Prng, bug: BugName | undefined): FaultSettings {
+function faultSettingsFor(rng: Prng, bug: BugName | undefined, pauses: boolean): FaultSettings {
   const weights = { ...DEFAULT_FAULT_WEIGHTS };
   // Bugs about durability and votes show up around crashes and elections: crash and cut more.
   if (bug === 'ackBeforeSync' || bug === 'forgetVoteOnRestart') weights.crash = 45;
@@ -108,6 +108,7 @@ function faultSettingsFor(rng: Prng, bug: BugName | undefined): FaultSettings {
     downMinMs: 10,
     downMaxMs: figure8 ? 300 : rng.pick([200, 1_000, 3_000]),
     transfers: true,
+    pauses,
     partitionKinds: figure8 ? ['isolateLeader', 'isolateLeader', 'halves'] : ALL_PARTITIONS,
     leaderCrashRate: figure8 ? 0.8 : 0.4,
     newLeaderCrashRate: figure8 ? 0.6 : rng.pick([0.02, 0.1, 0.3]),
