@@ -1,9 +1,9 @@
 // Bugs that can be planted to show the simulator has teeth: three in the Raft core (switched on via
-// Config.plantedBugs) and two in the simulator's own driver and disk handling. Each one is a mistake
+// Config.plantedBugs) and three in the simulator's own driver. Each one is a mistake
 // real Raft implementations have made.
 import type { PlantedBug } from '../raft/index.ts';
 
-export type SimBug = 'ackBeforeSync' | 'forgetVoteOnRestart';
+export type SimBug = 'ackBeforeSync' | 'forgetVoteOnRestart' | 'staleLocalReads';
 export type BugName = PlantedBug | SimBug;
 
 export interface BugInfo {
@@ -41,9 +41,14 @@ export const PLANTED_BUGS: readonly BugInfo[] = [
     description:
       'the driver restores term and commit after a crash but not the vote, so it may vote twice in a term',
   },
+  {
+    name: 'staleLocalReads',
+    layer: 'driver',
+    description: "the driver answers 'linearizable' reads from its local state machine without ReadIndex",
+  },
 ];
 
-const SIM_BUGS: readonly string[] = ['ackBeforeSync', 'forgetVoteOnRestart'];
+const SIM_BUGS: readonly string[] = ['ackBeforeSync', 'forgetVoteOnRestart', 'staleLocalReads'];
 
 export function isBugName(name: string): name is BugName {
   return PLANTED_BUGS.some((b) => b.name === name);

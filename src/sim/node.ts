@@ -227,6 +227,11 @@ export class SimNode {
   read(context: string, key: string, reply: ReplyFn): void {
     const rn = this.core();
     if (this.readWaiters.has(context)) throw new Error(`${this.id}: duplicate read context ${context}`);
+    if (this.settings.simBugs.has('staleLocalReads')) {
+      // PLANTED BUG: a local (serializable) read passed off as linearizable.
+      reply({ ok: true, output: this.kv.read(key) });
+      return;
+    }
     this.readWaiters.set(context, { key, reply });
     rn.readIndex(new TextEncoder().encode(context));
     this.drive();

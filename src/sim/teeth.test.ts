@@ -17,6 +17,7 @@ const EXPECTED: Record<BugName, readonly Property[]> = {
   skipLogUpToDateCheck: ['leaderCompleteness', 'stateMachineSafety', 'logMatching', 'linearizability'],
   ackBeforeSync: ['durability', 'leaderCompleteness', 'stateMachineSafety', 'electionSafety'],
   forgetVoteOnRestart: ['hardStateRegression', 'electionSafety', 'leaderCompleteness'],
+  staleLocalReads: ['linearizability'],
 };
 
 for (const bug of PLANTED_BUGS) {
