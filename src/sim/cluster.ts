@@ -36,7 +36,7 @@ export type SimEvent =
   | { readonly kind: 'crashLeader'; readonly node: SimNode; readonly incarnation: number };
 
 /** Bound on nodes ever created in one run (initial members plus membership changes). */
-const NODES_MAX = 64;
+export const NODES_MAX = 1_000;
 
 export class Cluster implements NodeEnv, ClientEnv, FaultEnv, MembershipEnv {
   readonly queue = new EventQueue<SimEvent>();

@@ -15,6 +15,9 @@ export interface MembershipEnv {
   trace(line: string): void;
 }
 
+/** No learners are added past this node number (nodes are never reused; see Cluster's NODES_MAX). */
+const NODE_NUMBER_MAX = 900;
+
 /** A learner is promoted once its match index is within this many entries of the leader's commit. */
 const CATCH_UP_LAG_ENTRIES = 5;
 
@@ -78,7 +81,11 @@ export class MembershipDriver {
         what: `remove ${victim}${victim === leader.id ? ' (the leader)' : ''}`,
       };
     }
-    if (cs.voters.length === this.targetVoters && this.rng.chance(0.7)) {
+    if (
+      cs.voters.length === this.targetVoters &&
+      this.nextNodeNumber < NODE_NUMBER_MAX &&
+      this.rng.chance(0.7)
+    ) {
       const id = nodeId(`n${this.nextNodeNumber++}`);
       return { cc: single('addLearner', id), what: `add learner ${id}` };
     }

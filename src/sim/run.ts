@@ -227,13 +227,7 @@ export function runSeed(seed: number, options: RunOptions): SeedResult {
 }
 
 function violationOf(run: Run, err: unknown, report: string[]): Violation {
-  const v =
-    err instanceof SimViolation
-      ? err
-      : new SimViolation(
-          'coreAssertion',
-          err instanceof Error ? `${err.message}\n${stackTop(err)}` : String(err),
-        );
+  const v = err instanceof SimViolation ? err : new SimViolation(blame(err), describeError(err));
   const atMs = run.cluster.nowMs();
   run.cluster.trace(`VIOLATION ${v.property}: ${v.detail}`);
   return {
@@ -245,6 +239,17 @@ function violationOf(run: Run, err: unknown, report: string[]): Violation {
     excerpt: run.trace.recent(25),
     report,
   };
+}
+
+/** An error thrown from inside src/raft is the core's; anything else is the simulator's own. */
+function blame(err: unknown): Property {
+  const firstFrame =
+    err instanceof Error ? ((err.stack ?? '').split('\n').find((l) => l.includes(' at ')) ?? '') : '';
+  return firstFrame.includes('/src/raft/') ? 'coreAssertion' : 'simulatorError';
+}
+
+function describeError(err: unknown): string {
+  return err instanceof Error ? `${err.message}\n${stackTop(err)}` : String(err);
 }
 
 function stackTop(err: Error): string {

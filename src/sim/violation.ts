@@ -12,7 +12,8 @@ export type Property =
   | 'replicaConvergence'
   | 'liveness'
   | 'linearizability'
-  | 'coreAssertion';
+  | 'coreAssertion'
+  | 'simulatorError';
 
 /** One line per property, for reports and the README. */
 export const PROPERTY_EXPLANATIONS: Readonly<Record<Property, string>> = {
@@ -28,6 +29,7 @@ export const PROPERTY_EXPLANATIONS: Readonly<Record<Property, string>> = {
   liveness: 'after the network heals and a quorum is up, a leader is elected and every request resolves',
   linearizability: 'the client history is linearizable against a sequential key-value map',
   coreAssertion: 'the Raft core threw an unexpected error (a broken internal invariant)',
+  simulatorError: 'the simulator itself failed (a bug or an exhausted bound in src/sim, not in the core)',
 };
 
 export class SimViolation extends Error {
