@@ -90,7 +90,12 @@ function runSeeds(o: SimCommandOptions): number {
       ...(o.nodes !== undefined ? { nodes: o.nodes } : {}),
       ...(o.bug !== undefined ? { bug: o.bug } : {}),
     });
-    if (o.trace) for (const line of result.traceLines ?? []) process.stdout.write(`${line}\n`);
+    if (o.trace) {
+      for (const line of result.traceLines ?? []) process.stdout.write(`${line}\n`);
+      process.stdout.write(
+        `seed ${seed}: trace hash ${result.traceHash} (${result.stats.traceLines} lines)\n`,
+      );
+    }
     if (result.stats.lincheck === 'unknown') unknown++;
     if (result.violations.length > 0) {
       violations++;
