@@ -90,11 +90,21 @@ export async function runCall<Res>(
       if (giveUp !== undefined) throw giveUp;
       // No time left for another attempt after the backoff: give up now rather than send one
       // with a deadline too short to succeed (which would make a write indeterminate).
-      if (delayMs + ATTEMPT_MS_MIN > deadlineMs - Date.now()) throw outOfTime(spec, st, timeoutMs);
+      if (delayMs + attemptMsMin(timeoutMs) > deadlineMs - Date.now()) throw outOfTime(spec, st, timeoutMs);
       await sleep(delayMs, signal);
     }
   }
   throw outOfTime(spec, st, timeoutMs);
+}
+
+/**
+ * Shortest remaining time worth starting another attempt with: a tenth of the call's timeout
+ * (between ATTEMPT_MS_MIN and 500 ms). A last attempt with only a few milliseconds left tends to
+ * end in the client's own DEADLINE_EXCEEDED, which turns a write that certainly did not happen
+ * (the server's retry-safe UNAVAILABLE) into an indeterminate one.
+ */
+function attemptMsMin(timeoutMs: number): number {
+  return Math.max(ATTEMPT_MS_MIN, Math.min(500, timeoutMs * 0.1));
 }
 
 function pickTarget<Res>(ctx: LoopContext, spec: CallSpec<Res>, st: LoopState): string {

@@ -12,9 +12,18 @@ export interface ServerContext {
   readonly peers: PeerClients;
 }
 
-/** Absolute deadline in ms since the epoch: min(client deadline, now + limitMs). */
+/** Most the server's deadline is set ahead of the client's (see deadlineOf). */
+const CLIENT_DEADLINE_MARGIN_MS = 100;
+
+/**
+ * Absolute deadline in ms since the epoch: min(now + limitMs, the client's deadline less a margin).
+ * The margin (10 % of what the client allows, at most 100 ms) lets the server's own answer, for
+ * example UNAVAILABLE with `ringkv-retry-safe`, reach the client before the client gives up with
+ * DEADLINE_EXCEEDED, which would leave a write indeterminate.
+ */
 export function deadlineOf(call: ServerUnaryCall<unknown, unknown>, limitMs: number): number {
-  const own = Date.now() + limitMs;
+  const now = Date.now();
+  const own = now + limitMs;
   const d = call.getDeadline();
   const client =
     d instanceof Date
@@ -22,7 +31,8 @@ export function deadlineOf(call: ServerUnaryCall<unknown, unknown>, limitMs: num
       : typeof d === 'number' && Number.isFinite(d)
         ? d
         : Number.POSITIVE_INFINITY;
-  return Math.min(own, client);
+  const margin = Math.min(CLIENT_DEADLINE_MARGIN_MS, Math.max(0, (client - now) * 0.1));
+  return Math.min(own, client - margin);
 }
 
 export function isForwarded(md: Metadata): boolean {
@@ -42,7 +52,8 @@ export function header(node: KvNode, shard: number, term: number, index: number)
 /**
  * Where a request for `groupId` should be served: undefined for here (this node leads, or the request
  * was already forwarded once, or no leader address is known: the core forwards to its leader), or the
- * leader's client address. Waits for a leader to be elected, up to the deadline.
+ * leader's client address. Waits for a leader to be elected, up to the deadline; when the known
+ * leader cannot be reached, fails retry-safe so that retrySafely tries again after a pause.
  */
 export async function routeTo(
   ctx: ServerContext,
@@ -65,7 +76,16 @@ export async function routeTo(
   }
   if (g.isLeader()) return undefined;
   const addr = node.leaderAddr(groupId);
-  return addr === '' || addr === node.opts.clientAddr || ctx.peers.isUnreachable(addr) ? undefined : addr;
+  if (addr !== '' && addr !== node.opts.clientAddr && ctx.peers.isUnreachable(addr)) {
+    // Proposing here would let Raft forward the proposal to the unreachable leader, where it is
+    // lost without a word, and the caller could only be told "maybe". Waiting is better: the
+    // shard elects a new leader when the old one is gone, and retrySafely routes there.
+    throw new UnavailableError(
+      `the leader of shard ${groupId} at ${addr} cannot be reached; nothing was written, retry (a new leader is elected within seconds if it is down)`,
+      { retrySafe: true },
+    );
+  }
+  return addr === '' || addr === node.opts.clientAddr ? undefined : addr;
 }
 
 /**
