@@ -39,7 +39,7 @@ program
 
 program
   .command('demo')
-  .description('Run a short simulated 3-node cluster and print what it did (what `npm start` runs).')
+  .description('Run a short simulated 3-node cluster and print what it did (`npm run demo`).')
   .option('--seed <s>', 'seed of the simulated run', '1')
   .action(async (opts: Record<string, unknown>) => {
     const { runDemoCommand } = await import('./commands/demo.ts');
