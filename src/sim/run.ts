@@ -146,7 +146,7 @@ class Run {
   }
 
   /** The client history must be linearizable; the checker's budget is counted in clock calls. */
-  checkHistory(): { verdict: string; violation?: string[] } {
+  checkHistory(): { verdict: string; violation?: string[]; window?: { fromMs: number; toMs: number } } {
     let clockCalls = 0;
     const history = refineIndeterminate(
       this.cluster.clients.history,
@@ -157,9 +157,12 @@ class Run {
       budgetMsPerPartition: LINCHECK_CLOCK_CALLS_MAX,
       now: () => clockCalls++,
     });
-    if (result.violation !== undefined)
-      return { verdict: result.verdict, violation: formatViolation(result.violation) };
-    return { verdict: result.verdict };
+    const v = result.violation;
+    if (v === undefined) return { verdict: result.verdict };
+    const blocked = v.blocked.operation;
+    const fromMs = Math.min(blocked.callTime, ...v.concurrent.map((r) => r.operation.callTime));
+    const toMs = Number.isFinite(blocked.returnTime) ? blocked.returnTime : blocked.callTime + 2_000;
+    return { verdict: result.verdict, violation: formatViolation(v), window: { fromMs, toMs } };
   }
 }
 
@@ -204,13 +207,14 @@ export function runSeed(seed: number, options: RunOptions): SeedResult {
     const h = run.checkHistory();
     lincheck = h.verdict;
     if (h.violation !== undefined) {
-      violations.push(
-        violationOf(
-          run,
-          new SimViolation('linearizability', 'the client history is not linearizable'),
-          h.violation,
-        ),
+      const v = violationOf(
+        run,
+        new SimViolation('linearizability', 'the client history is not linearizable'),
+        h.violation,
       );
+      // The end of the trace says nothing about a history violation: show the time of the operation.
+      const lines = run.trace.lines ?? runSeed(seed, { ...options, trace: true }).traceLines ?? [];
+      violations.push({ ...v, excerpt: historyExcerpt(lines, h.window) });
     }
   } catch (err) {
     violations.push(violationOf(run, err, []));
@@ -224,6 +228,20 @@ export function runSeed(seed: number, options: RunOptions): SeedResult {
     traceLines: run.trace.lines,
     stats: statsOf(run, lincheck),
   };
+}
+
+/** Trace lines about clients, leaders and faults around the operation that could not be linearized. */
+function historyExcerpt(
+  lines: readonly string[],
+  window: { fromMs: number; toMs: number } | undefined,
+): string[] {
+  if (window === undefined) return [];
+  const interesting = /client|leader|fault|restored|started|role/;
+  const picked = lines.filter((l) => {
+    const t = Number(l.slice(0, l.indexOf(' ')));
+    return t >= window.fromMs - 300 && t <= window.toMs && interesting.test(l);
+  });
+  return picked.length <= 40 ? picked : [...picked.slice(0, 20), '…', ...picked.slice(-19)];
 }
 
 function violationOf(run: Run, err: unknown, report: string[]): Violation {

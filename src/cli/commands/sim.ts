@@ -139,7 +139,7 @@ function describeFailure(r: SeedResult, o: SimCommandOptions): string[] {
       ...v.detail.split('\n').map((l) => `  ${l}`),
     );
     for (const l of v.report) lines.push(`  ${l}`);
-    lines.push('  trace, last lines:');
+    lines.push(v.property === 'linearizability' ? '  trace around the operation:' : '  trace, last lines:');
     for (const l of v.excerpt) lines.push(`    ${l}`);
   }
   lines.push(`  reproduce: ${reproduceCommand(r.seed, o)}`);
