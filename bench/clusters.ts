@@ -1,0 +1,233 @@
+// Starting and stopping the two 3-node clusters on loopback: free ports, temporary data dirs on
+// the real disk (fsync on: ringkv always fsyncs before acknowledging; etcd by default), every
+// process remembered by pid and stopped by pid (SIGTERM, then SIGKILL after a grace period).
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { EtcdTarget, RingkvTarget } from './targets.ts';
+
+const REPO = resolve(import.meta.dirname, '..');
+
+export interface Cluster {
+  readonly name: 'ringkv' | 'etcd';
+  readonly endpoints: string[];
+  readonly pids: number[];
+  readonly dir: string;
+  stop(): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+
+/** Stops every process started here, by pid (used on errors and Ctrl+C). */
+export function killAllStarted(): void {
+  for (const p of live) if (p.exitCode === null && p.pid !== undefined) process.kill(p.pid, 'SIGKILL');
+  live.clear();
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (a !== null && typeof a === 'object' ? res(a.port) : rej(new Error('no port'))));
+    });
+  });
+}
+
+async function freePorts(n: number): Promise<number[]> {
+  const out = new Set<number>();
+  for (let i = 0; i < 100 * n && out.size < n; i++) out.add(await freePort());
+  if (out.size < n) throw new Error(`could not find ${n} free ports`);
+  return [...out];
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function startProcess(cmd: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): ChildProcess {
+  const fd = openSync(logFile, 'a');
+  const p = spawn(cmd, args, { stdio: ['ignore', fd, fd], env: env ?? process.env, cwd: REPO });
+  live.add(p);
+  p.on('exit', () => live.delete(p));
+  return p;
+}
+
+async function stopProcesses(procs: ChildProcess[], graceMs = 10_000): Promise<void> {
+  const waits = procs.map(
+    (p) =>
+      new Promise<void>((res) => {
+        if (p.exitCode !== null || p.signalCode !== null) return res();
+        p.once('exit', () => res());
+      }),
+  );
+  for (const p of procs) if (p.pid !== undefined && p.exitCode === null) p.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    for (const p of procs) if (p.pid !== undefined && p.exitCode === null) p.kill('SIGKILL');
+  }, graceMs);
+  await Promise.all(waits);
+  clearTimeout(timer);
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, f: () => Promise<T | undefined>): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(200);
+  }
+  throw new Error(`timed out waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`);
+}
+
+export interface RingkvStartOptions {
+  /** Directory for --cpu-prof profiles of each node (written when it exits). */
+  readonly cpuProfDir?: string;
+  readonly shards?: number;
+}
+
+/** A 3-node ringkv cluster: node1 bootstraps, node2 and node3 join; ready when every shard has 3 voters and a leader. */
+export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'ringkv-bench-'));
+  const ports = await freePorts(6);
+  const procs: ChildProcess[] = [];
+  const endpoints: string[] = [];
+  const nodeArgs = o.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`];
+  for (let i = 0; i < 3; i++) {
+    const id = `node${i + 1}`;
+    const port = ports[2 * i] as number;
+    mkdirSync(join(dir, id));
+    const args = [
+      ...nodeArgs,
+      'src/cli/main.ts',
+      'serve',
+      '--node_id',
+      id,
+      '--raft_dir',
+      join(dir, id, 'data'),
+      '--port',
+      String(port),
+      '--raft_port',
+      String(ports[2 * i + 1]),
+      '--host',
+      '127.0.0.1',
+      '--log_level',
+      'warn',
+      ...(i === 0 ? ['--bootstrap=true', `--shards=${o.shards ?? 8}`] : [`--join_addr=${endpoints[0]}`]),
+    ];
+    procs.push(startProcess(process.execPath, args, join(dir, id, 'log.jsonl')));
+    endpoints.push(`127.0.0.1:${port}`);
+    const t = new RingkvTarget([endpoints[i] as string]);
+    try {
+      await waitFor(`ringkv ${id} to serve`, 60_000, async () => {
+        const st = await t.status();
+        return st.members.some((m) => m.nodeId === id) ? true : undefined;
+      });
+    } finally {
+      t.close();
+    }
+  }
+  const cluster: Cluster = {
+    name: 'ringkv',
+    endpoints,
+    pids: procs.map((p) => p.pid as number),
+    dir,
+    stop: async () => {
+      await stopProcesses(procs);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await waitRingkvReady(endpoints).catch(async (e: unknown) => {
+    await cluster.stop();
+    throw e;
+  });
+  return cluster;
+}
+
+/** Every shard (and the metadata group) has 3 voters and a leader, as node1 sees it. */
+async function waitRingkvReady(endpoints: string[]): Promise<void> {
+  const t = new RingkvTarget(endpoints);
+  try {
+    await waitFor('ringkv shards to have 3 voters and a leader', 60_000, async () => {
+      const st = await t.status();
+      const ok = st.shards.every((s) => s.leader !== '' && s.voters.length === 3 && s.learners.length === 0);
+      return ok && st.members.length === 3 ? true : undefined;
+    });
+  } finally {
+    t.close();
+  }
+}
+
+/** Installs etcd from Debian's packages when it is missing (says so). */
+export function ensureEtcd(log: (s: string) => void): void {
+  try {
+    execFileSync('etcd', ['--version'], { stdio: 'ignore' });
+    return;
+  } catch {
+    log(
+      'etcd not found: installing it with `apt-get update && apt-get install -y etcd-server etcd-client` …',
+    );
+  }
+  execFileSync('sh', ['-c', 'apt-get update && apt-get install -y etcd-server etcd-client'], {
+    stdio: 'inherit',
+  });
+}
+
+/** A 3-member etcd cluster (default durability: fsync of its WAL on every commit). */
+export async function startEtcd(): Promise<Cluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'etcd-bench-'));
+  const ports = await freePorts(6);
+  const peerUrl = (i: number): string => `http://127.0.0.1:${ports[2 * i + 1]}`;
+  const initial = [0, 1, 2].map((i) => `m${i + 1}=${peerUrl(i)}`).join(',');
+  const procs: ChildProcess[] = [];
+  const endpoints: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const client = `http://127.0.0.1:${ports[2 * i]}`;
+    const args = [
+      `--name=m${i + 1}`,
+      `--data-dir=${join(dir, `m${i + 1}`)}`,
+      `--listen-client-urls=${client}`,
+      `--advertise-client-urls=${client}`,
+      `--listen-peer-urls=${peerUrl(i)}`,
+      `--initial-advertise-peer-urls=${peerUrl(i)}`,
+      `--initial-cluster=${initial}`,
+      '--initial-cluster-state=new',
+      '--initial-cluster-token=bench',
+      '--logger=zap',
+      '--log-level=warn',
+    ];
+    // GOMAXPROCS is left at its default (both cores), as a user would run it.
+    procs.push(startProcess('etcd', args, join(dir, `m${i + 1}.log`)));
+    endpoints.push(`127.0.0.1:${ports[2 * i]}`);
+  }
+  const cluster: Cluster = {
+    name: 'etcd',
+    endpoints,
+    pids: procs.map((p) => p.pid as number),
+    dir,
+    stop: async () => {
+      await stopProcesses(procs);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  const t = new EtcdTarget(endpoints);
+  try {
+    await waitFor('etcd to elect a leader', 60_000, async () => {
+      await t.refresh();
+      return true;
+    });
+  } catch (e) {
+    await cluster.stop();
+    throw e;
+  } finally {
+    t.close();
+  }
+  return cluster;
+}

@@ -1,0 +1,200 @@
+// `npm run bench`: ringkv and etcd side by side on this machine, in the same run.
+// Starts a 3-node ringkv cluster and a 3-member etcd cluster on loopback (fsync on), drives both
+// with the same load generator over the same minimal gRPC client, alternating the systems so that
+// drift on a shared machine hits both alike, and writes a table (terminal + bench/latest.md),
+// a JSON file and an SVG chart (bench/results/<timestamp>.{json,svg}, bench/latest.svg).
+// Options: --workloads put-1,put-64,… --duration-s 5 --warmup-s 1 --reps 3 --values 256,4096
+//          --skip-etcd, --endpoints host:port,… (measure an already running ringkv cluster only),
+//          --cpu-prof DIR (start the ringkv nodes with --cpu-prof, profiles written at the end).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type Cluster, ensureEtcd, killAllStarted, startEtcd, startRingkv } from './clusters.ts';
+import { benchValue, parseWorkload, prefill, runLoad, WORKLOADS } from './load.ts';
+import { markdownTable, type Point, summarize, svgChart } from './report.ts';
+import { EtcdTarget, RingkvTarget, type Target } from './targets.ts';
+
+interface ProgressBar {
+  start(total: number, value: number, payload?: Record<string, string>): void;
+  update(value: number, payload?: Record<string, string>): void;
+  stop(): void;
+}
+const require = createRequire(import.meta.url);
+const cliProgress = require('cli-progress') as {
+  SingleBar: new (opts: Record<string, unknown>, preset: unknown) => ProgressBar;
+  Presets: { shades_classic: unknown };
+};
+
+const BENCH_DIR = import.meta.dirname;
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      workloads: { type: 'string', default: WORKLOADS.join(',') },
+      'duration-s': { type: 'string', default: '5' },
+      'warmup-s': { type: 'string', default: '1' },
+      reps: { type: 'string', default: '3' },
+      values: { type: 'string', default: '256,4096' },
+      endpoints: { type: 'string' },
+      'skip-etcd': { type: 'boolean', default: false },
+      'cpu-prof': { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(
+      'usage: node bench/compare.ts [--workloads put-1,put-16,put-64,put-256,get-lin-64,get-ser-64,mix-64]\n' +
+        '  [--duration-s 5] [--warmup-s 1] [--reps 3] [--values 256,4096] [--skip-etcd]\n' +
+        '  [--endpoints host:port,... (an already running ringkv cluster; implies --skip-etcd)] [--cpu-prof DIR]',
+    );
+    process.exit(0);
+  }
+  const num = (s: string, name: string, min: number, max: number): number => {
+    const n = Number(s);
+    if (!Number.isFinite(n) || n < min || n > max)
+      throw new Error(`--${name} must be a number in [${min}, ${max}], got "${s}"`);
+    return n;
+  };
+  const workloads = values.workloads.split(',').filter((w) => w !== '');
+  for (const w of workloads) parseWorkload(w);
+  const endpoints = values.endpoints?.split(',').filter((e) => e !== '');
+  return {
+    workloads,
+    durationMs: num(values['duration-s'], 'duration-s', 0.5, 600) * 1000,
+    warmupMs: num(values['warmup-s'], 'warmup-s', 0, 60) * 1000,
+    reps: num(values.reps, 'reps', 1, 20),
+    valueSizes: values.values.split(',').map((v) => num(v, 'values', 1, 1024 * 1024)),
+    endpoints,
+    skipEtcd: values['skip-etcd'] || endpoints !== undefined,
+    cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
+  };
+}
+type Options = ReturnType<typeof options>;
+
+interface System {
+  readonly target: Target;
+  readonly pids: number[];
+}
+
+async function main(): Promise<void> {
+  const o = options();
+  const log = (s: string): void => void process.stderr.write(`${s}\n`);
+  const clusters: Cluster[] = [];
+  const systems: System[] = [];
+  const cleanup = async (): Promise<void> => {
+    for (const s of systems) s.target.close();
+    for (const c of clusters.splice(0)) await c.stop();
+  };
+  const onSignal = (): void => {
+    log('\ninterrupted: stopping the clusters');
+    killAllStarted();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    if (o.endpoints !== undefined) {
+      systems.push({ target: new RingkvTarget(o.endpoints), pids: [] });
+    } else {
+      log('starting a 3-node ringkv cluster …');
+      const rk = await startRingkv(o.cpuProfDir === undefined ? {} : { cpuProfDir: o.cpuProfDir });
+      clusters.push(rk);
+      systems.push({ target: new RingkvTarget(rk.endpoints), pids: rk.pids });
+    }
+    if (!o.skipEtcd) {
+      ensureEtcd(log);
+      log('starting a 3-member etcd cluster …');
+      const ec = await startEtcd();
+      clusters.push(ec);
+      systems.push({ target: new EtcdTarget(ec.endpoints), pids: ec.pids });
+    }
+    const points = await measure(o, systems, log);
+    await cleanup();
+    writeOutputs(o, points, log);
+  } catch (e) {
+    await cleanup().catch(() => killAllStarted());
+    throw e;
+  }
+}
+
+async function measure(o: Options, systems: System[], log: (s: string) => void): Promise<Point[]> {
+  const points: Point[] = [];
+  const perPointMs = o.warmupMs + o.durationMs;
+  const totalS = Math.ceil(
+    (o.reps * o.valueSizes.length * o.workloads.length * systems.length * perPointMs) / 1000,
+  );
+  const bar = new cliProgress.SingleBar(
+    { format: '{bar} {percentage}% | {value}/{total} s | {what}', stream: process.stderr, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(totalS, 0, { what: 'prefill' });
+  let doneMs = 0;
+  for (let rep = 0; rep < o.reps; rep++) {
+    for (const size of o.valueSizes) {
+      const value = benchValue(size);
+      for (const s of systems) {
+        await s.target.refresh();
+        await prefill(s.target, value);
+      }
+      for (const w of o.workloads) {
+        // Alternate which system goes first, so drift does not always favour the same one.
+        const order = rep % 2 === 0 ? systems : [...systems].reverse();
+        for (const s of order) {
+          const what = `rep ${rep + 1}/${o.reps} ${w} ${size} B ${s.target.name}`;
+          await s.target.refresh();
+          const result = await runLoad(s.target, {
+            spec: parseWorkload(w),
+            value,
+            warmupMs: o.warmupMs,
+            durationMs: o.durationMs,
+            serverPids: s.pids,
+            onTick: (ms) => bar.update(Math.floor((doneMs + ms) / 1000), { what }),
+          });
+          doneMs += perPointMs;
+          bar.update(Math.floor(doneMs / 1000), { what });
+          points.push({ system: s.target.name, workload: w, valueBytes: size, rep, result });
+          if (result.errors > 0) log(`\n${what}: ${result.errors} errors, first: ${result.firstError}`);
+        }
+      }
+    }
+  }
+  bar.stop();
+  return points;
+}
+
+function writeOutputs(o: Options, points: Point[], log: (s: string) => void): void {
+  const rows = summarize(points);
+  const table = markdownTable(rows);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const resultsDir = join(BENCH_DIR, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  const cmd = `node bench/compare.ts ${process.argv.slice(2).join(' ')}`.trim();
+  const json = { date: new Date().toISOString(), machine, command: cmd, options: o, summary: rows, points };
+  const jsonPath = join(resultsDir, `${stamp}.json`);
+  writeFileSync(jsonPath, `${JSON.stringify(json, null, 2)}\n`);
+  const svg = svgChart(rows, `ringkv vs etcd — medians of ${o.reps} run(s), ${o.durationMs / 1000} s each`);
+  writeFileSync(join(resultsDir, `${stamp}.svg`), svg);
+  if (o.endpoints === undefined) {
+    writeFileSync(join(BENCH_DIR, 'latest.svg'), svg);
+    const md = `<!-- generated by \`${cmd}\` on ${json.date} -->\nMachine: ${machine}. Medians of ${o.reps} run(s) of ${o.durationMs / 1000} s per point (after ${o.warmupMs / 1000} s of warm-up).\n\n${table}\n`;
+    writeFileSync(join(BENCH_DIR, 'latest.md'), md);
+  }
+  console.log(`\n${table}\n`);
+  log(
+    `results: ${jsonPath} (+ .svg)${o.endpoints === undefined ? '; bench/latest.md, bench/latest.svg' : ''}`,
+  );
+  const errors = points.reduce((s, p) => s + p.result.errors, 0);
+  if (errors > 0) {
+    log(`ERROR: ${errors} failed requests in total (must be 0)`);
+    process.exitCode = 1;
+  }
+}
+
+await main().catch((e: unknown) => {
+  process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  killAllStarted();
+  process.exit(1);
+});

@@ -1,0 +1,157 @@
+// Summaries (medians over repetitions), the Markdown table and the SVG chart of a benchmark run.
+import type { RunResult } from './load.ts';
+
+export interface Point {
+  readonly system: 'ringkv' | 'etcd';
+  readonly workload: string;
+  readonly valueBytes: number;
+  readonly rep: number;
+  readonly result: RunResult;
+}
+
+export interface Summary {
+  readonly workload: string;
+  readonly valueBytes: number;
+  readonly runs: number;
+  readonly ringkv?: Median;
+  readonly etcd?: Median;
+}
+
+export interface Median {
+  readonly opsPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+  readonly serverCpuUsPerOp: number;
+  readonly clientCpuUsPerOp: number;
+  readonly errors: number;
+  readonly runs: number;
+}
+
+function median(xs: number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+function medianOf(results: RunResult[]): Median | undefined {
+  if (results.length === 0) return undefined;
+  const f = (k: keyof RunResult): number => median(results.map((r) => r[k] as number));
+  return {
+    opsPerSec: f('opsPerSec'),
+    p50Ms: f('p50Ms'),
+    p99Ms: f('p99Ms'),
+    p999Ms: f('p999Ms'),
+    serverCpuUsPerOp: f('serverCpuUsPerOp'),
+    clientCpuUsPerOp: f('clientCpuUsPerOp'),
+    errors: results.reduce((s, r) => s + r.errors, 0),
+    runs: results.length,
+  };
+}
+
+export function summarize(points: readonly Point[]): Summary[] {
+  const keys: string[] = [];
+  for (const p of points) {
+    const k = `${p.workload}|${p.valueBytes}`;
+    if (!keys.includes(k)) keys.push(k);
+  }
+  return keys.map((k) => {
+    const [workload, v] = k.split('|') as [string, string];
+    const valueBytes = Number(v);
+    const of = (s: 'ringkv' | 'etcd'): RunResult[] =>
+      points
+        .filter((p) => p.system === s && p.workload === workload && p.valueBytes === valueBytes)
+        .map((p) => p.result);
+    const r = medianOf(of('ringkv'));
+    const e = medianOf(of('etcd'));
+    return {
+      workload,
+      valueBytes,
+      runs: Math.max(r?.runs ?? 0, e?.runs ?? 0),
+      ...(r === undefined ? {} : { ringkv: r }),
+      ...(e === undefined ? {} : { etcd: e }),
+    };
+  });
+}
+
+const n0 = (x: number | undefined): string =>
+  x === undefined || !Number.isFinite(x) ? '–' : Math.round(x).toLocaleString('en-US');
+const n1 = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(1));
+const lat = (m: Median | undefined): string =>
+  m === undefined ? '–' : `${n1(m.p50Ms)} / ${n1(m.p99Ms)} / ${n1(m.p999Ms)}`;
+const size = (b: number): string => (b >= 1024 ? `${b / 1024} KiB` : `${b} B`);
+
+export function ratio(a: number | undefined, b: number | undefined): string {
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return '–';
+  return `${(a / b).toFixed(2)}×`;
+}
+
+export function markdownTable(rows: readonly Summary[]): string {
+  const head =
+    '| workload | value | ringkv ops/s | etcd ops/s | ratio | ringkv p50 / p99 / p999 ms | etcd p50 / p99 / p999 ms | p99 ratio | server CPU µs/op ringkv / etcd | client CPU µs/op ringkv / etcd | errors | runs |';
+  const sep = '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+  const lines = rows.map((s) => {
+    const r = s.ringkv;
+    const e = s.etcd;
+    return `| ${s.workload} | ${size(s.valueBytes)} | ${n0(r?.opsPerSec)} | ${n0(e?.opsPerSec)} | ${ratio(r?.opsPerSec, e?.opsPerSec)} | ${lat(r)} | ${lat(e)} | ${ratio(r?.p99Ms, e?.p99Ms)} | ${n0(r?.serverCpuUsPerOp)} / ${n0(e?.serverCpuUsPerOp)} | ${n0(r?.clientCpuUsPerOp)} / ${n0(e?.clientCpuUsPerOp)} | ${(r?.errors ?? 0) + (e?.errors ?? 0)} | ${s.runs} |`;
+  });
+  return [head, sep, ...lines].join('\n');
+}
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+
+/** Two bar charts, one above the other: throughput and p99 latency per workload, both systems. */
+export function svgChart(rows: readonly Summary[], title: string): string {
+  const barW = 14;
+  const groupW = 2 * barW + 14;
+  const left = 70;
+  const plotH = 200;
+  const width = left + rows.length * groupW + 130;
+  const panels: { label: string; get: (m: Median) => number; top: number }[] = [
+    { label: 'throughput (ops/s, higher is better)', get: (m) => m.opsPerSec, top: 40 },
+    { label: 'p99 latency (ms, lower is better)', get: (m) => m.p99Ms, top: 40 + plotH + 110 },
+  ];
+  const colors = { ringkv: '#2b6cb0', etcd: '#dd6b20' } as const;
+  const out: string[] = [];
+  const height = 40 + 2 * (plotH + 110);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${left}" y="20" font-size="14" font-weight="bold">${esc(title)}</text>`,
+  );
+  for (const p of panels) {
+    const vals = rows.flatMap((s) => [s.ringkv, s.etcd].filter((m) => m !== undefined).map((m) => p.get(m)));
+    const max = Math.max(1, ...vals.filter((v) => Number.isFinite(v)));
+    const base = p.top + plotH;
+    out.push(`<text x="${left}" y="${p.top - 6}" font-weight="bold">${esc(p.label)}</text>`);
+    out.push(`<line x1="${left}" y1="${base}" x2="${width - 120}" y2="${base}" stroke="#333"/>`);
+    for (let t = 0; t <= 4; t++) {
+      const y = base - (t * plotH) / 4;
+      out.push(`<line x1="${left - 4}" y1="${y}" x2="${width - 120}" y2="${y}" stroke="#ddd"/>`);
+      out.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end">${esc(n0((t * max) / 4))}</text>`);
+    }
+    rows.forEach((s, i) => {
+      const x0 = left + 6 + i * groupW;
+      (['ringkv', 'etcd'] as const).forEach((sys, j) => {
+        const m = s[sys];
+        if (m === undefined || !Number.isFinite(p.get(m))) return;
+        const h = (p.get(m) / max) * plotH;
+        out.push(
+          `<rect x="${x0 + j * barW}" y="${base - h}" width="${barW - 2}" height="${h}" fill="${colors[sys]}"/>`,
+        );
+      });
+      const lx = x0 + barW;
+      out.push(
+        `<text transform="translate(${lx},${base + 8}) rotate(60)" font-size="10">${esc(`${s.workload} ${size(s.valueBytes)}`)}</text>`,
+      );
+    });
+    (['ringkv', 'etcd'] as const).forEach((sys, j) => {
+      const y = p.top + 10 + j * 16;
+      out.push(`<rect x="${width - 110}" y="${y - 9}" width="10" height="10" fill="${colors[sys]}"/>`);
+      out.push(`<text x="${width - 95}" y="${y}">${sys}</text>`);
+    });
+  }
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}
