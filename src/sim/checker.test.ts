@@ -11,10 +11,10 @@ function entry(i: number, t: number, data: string): Entry {
   return { index: index(i), term: term(t), type: 'normal', data: new TextEncoder().encode(data) };
 }
 
-function node(id: string, log: Entry[]): CheckedNode & { storage: MemoryStorage } {
+function node(id: string, log: Entry[], t = 1): CheckedNode & { storage: MemoryStorage } {
   const storage = new MemoryStorage();
   storage.append(log);
-  return { id: nodeId(id) as NodeId, storage, rn: undefined };
+  return { id: nodeId(id) as NodeId, term: t, storage, rn: undefined };
 }
 
 function violation(fn: () => void): string {
@@ -79,6 +79,21 @@ test('leader completeness: a new leader lacking a committed entry', () => {
   assert.equal(
     violation(() => c.onLeader(node('n3', [entry(1, 1, 'x'), entry(2, 1, 'y'), entry(3, 3, 'z')]), 3)),
     'none',
+  );
+});
+
+test('leader completeness binds only leaders of terms after the commit', () => {
+  const c = new SafetyChecker();
+  // Entry 2 (term 2) is first seen committed by a node at term 5.
+  c.onCommit(node('n1', [entry(1, 1, 'x'), entry(2, 2, 'y')], 5), 0, 2);
+  // A stale leader of term 4 (elected late) may lack it; a leader of term 6 may not.
+  assert.equal(
+    violation(() => c.onLeader(node('n2', [entry(1, 1, 'x'), entry(2, 4, 'z')], 4), 4)),
+    'none',
+  );
+  assert.equal(
+    violation(() => c.onLeader(node('n3', [entry(1, 1, 'x'), entry(2, 4, 'z')], 6), 6)),
+    'leaderCompleteness',
   );
 });
 

@@ -16,6 +16,8 @@ import { SimViolation } from './violation.ts';
 /** The view of a node the checker needs (SimNode implements it). */
 export interface CheckedNode {
   readonly id: NodeId;
+  /** The node's current term (as of its last persisted hard state). */
+  readonly term: number;
   readonly storage: MemoryStorage | undefined;
   readonly rn: RawNode | undefined;
 }
@@ -23,6 +25,11 @@ export interface CheckedNode {
 interface CanonEntry {
   readonly term: number;
   readonly hash: string;
+  /**
+   * The term in which the entry was first seen committed (the observer's current term). Usually the
+   * committing leader's own observation, so the exact commit term; never lower than it.
+   */
+  readonly commitTerm: number;
   /** Who established it, for messages. */
   readonly by: NodeId;
 }
@@ -72,9 +79,10 @@ export class SafetyChecker {
     const last = storage.lastIndex();
     for (let i = Math.max(1, snap.index); i <= this.committedMax; i++) {
       const c = this.canon[i];
-      // Entries of a higher term than the new leader's cannot have been committed before it was
-      // elected in a correct run (the commit quorum would have refused the vote); skip them here.
-      if (c === undefined || c.term > t) continue;
+      // Only entries committed in an earlier term bind this leader. A candidate can legitimately win
+      // an older term late (its vote replies were delayed, e.g. while it was paused) after a newer
+      // term committed more: such a stale leader cannot commit anything, and owes nothing newer.
+      if (c === undefined || c.commitTerm >= t) continue;
       const have =
         i === snap.index ? snap.term : i >= first && i <= last ? storage.term(index(i)) : undefined;
       if (have !== c.term) {
@@ -147,7 +155,7 @@ export class SafetyChecker {
     const c = this.canon[e.index];
     if (c === undefined) {
       while (this.canon.length < e.index) this.canon.push(undefined);
-      this.canon[e.index] = { term: e.term, hash, by: node.id };
+      this.canon[e.index] = { term: e.term, hash, commitTerm: node.term, by: node.id };
       return;
     }
     if (c.term !== e.term || c.hash !== hash) {

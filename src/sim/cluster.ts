@@ -99,6 +99,9 @@ export class Cluster implements NodeEnv, ClientEnv, FaultEnv, MembershipEnv {
       raft: this.rngs.raft.derive(id),
       driver: this.rngs.driver.derive(id),
     });
+    // Clock skew: with ReadIndex reads nothing depends on clocks agreeing, so nodes may tick at
+    // different rates (lease reads assume bounded drift, so they get a common clock).
+    node.tickMs = this.settings.clockSkew ? this.rngs.driver.intBetween(TICK_MS - 2, TICK_MS + 3) : TICK_MS;
     this.nodes.push(node);
     this.byId.set(id, node);
     this.startNode(node, 1 + (n % TICK_MS));
@@ -286,13 +289,13 @@ export class Cluster implements NodeEnv, ClientEnv, FaultEnv, MembershipEnv {
   tick(node: SimNode, incarnation: number): void {
     if (!node.up || node.incarnation !== incarnation) return; // a crashed incarnation's timer
     if (node.paused) {
-      this.queue.after(TICK_MS, { kind: 'tick', node, incarnation }); // a frozen clock misses ticks
+      this.queue.after(node.tickMs, { kind: 'tick', node, incarnation }); // a frozen clock misses ticks
       return;
     }
     this.stats.ticks++;
     this.trace(`tick ${node.id}`);
     node.tick();
-    this.queue.after(TICK_MS, { kind: 'tick', node, incarnation });
+    this.queue.after(node.tickMs, { kind: 'tick', node, incarnation });
   }
 
   pause(node: SimNode, durationMs: number): void {

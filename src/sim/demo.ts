@@ -69,6 +69,7 @@ function demoSettings(): SimSettings {
       newLeaderCrashMaxMs: 0,
     },
     membershipEveryMs: 0,
+    clockSkew: false,
     tornWrites: true,
     lazySyncEveryMs: 1_000,
     livenessBoundMs: 10_000,

@@ -84,6 +84,8 @@ export class SimNode {
   incarnation = 0;
   /** Permanently stopped (removed from the cluster and shut down by the operator). */
   retired = false;
+  /** Virtual milliseconds between this node's ticks (its clock rate). */
+  tickMs = 10;
   /** Frozen until this virtual time (a pause); 0 when running normally. */
   pausedUntilMs = 0;
   /** Set by the cluster: true while frozen. */

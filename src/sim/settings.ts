@@ -28,6 +28,8 @@ export interface SimSettings {
   readonly faults: FaultSettings;
   /** Membership changes every this many ms on average (0 = never). */
   readonly membershipEveryMs: number;
+  /** Nodes tick at slightly different rates. */
+  readonly clockSkew: boolean;
   /** Crashes may keep a prefix of unsynced writes and tear the last one. */
   readonly tornWrites: boolean;
   /** With ackBeforeSync, the lazy background fsync period. */
@@ -85,6 +87,7 @@ export function settingsFor(rng: Prng, options: RunOptions): SimSettings {
     clients,
     faults: faultSettingsFor(rng, bug, node.readOnlyOption === 'safe'),
     membershipEveryMs: rng.chance(0.6) ? rng.pick([300, 1_000]) : 0,
+    clockSkew: node.readOnlyOption === 'safe' && rng.chance(0.5),
     tornWrites: rng.chance(0.7),
     lazySyncEveryMs: 200,
     livenessBoundMs: 10_000,
