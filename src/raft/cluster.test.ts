@@ -571,3 +571,36 @@ test('cluster: explicit joint change demoting a voter to learner (learnersNext) 
   c.stabilize();
   assert.deepEqual(c.m(demoted).applied, ['still works'], 'the learner still receives the log');
 });
+
+test('cluster: snapshot chunks are paced by maxInflightBytes per tick', () => {
+  const c = new Cluster(['a', 'b', 'c'], 15, {
+    snapshotChunkBytesMax: 7,
+    maxSizePerMsgBytes: 20,
+    maxInflightBytes: 21,
+  });
+  c.snapshotEvery = 5;
+  const l = c.waitForLeader();
+  const lag = ['a', 'b', 'c'].map(nodeId).find((id) => id !== l)!;
+  c.crash(lag);
+  for (let i = 0; i < 20; i++) c.propose(l, `s${i}`);
+  c.stabilize();
+  const perTick: number[] = [];
+  let chunks = 0;
+  const origDeliver = c.deliver.bind(c);
+  c.deliver = (m: Message) => {
+    if (m.type === 'snap') chunks++;
+    origDeliver(m);
+  };
+  c.restart(lag);
+  for (let t = 0; t < 40 && c.m(lag).applied.length < 20; t++) {
+    chunks = 0;
+    c.tick();
+    perTick.push(chunks);
+  }
+  assert.ok(Math.max(...perTick) <= 3, `at most 21 bytes (3 chunks of 7) per tick: ${perTick}`);
+  assert.ok(perTick.filter((n) => n > 0).length > 1, `spread over several ticks: ${perTick}`);
+  assert.deepEqual(
+    c.m(lag).applied,
+    Array.from({ length: 20 }, (_, i) => `s${i}`),
+  );
+});

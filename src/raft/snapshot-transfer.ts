@@ -1,8 +1,10 @@
 // InstallSnapshot in chunks. The leader sends a follower that needs compacted entries its latest
-// snapshot as 'snap' messages of at most snapshotChunkBytesMax bytes, all at once; the follower
-// assembles them strictly in order (out-of-order and duplicate chunks are ignored) and restores
-// on the last one. A lost chunk stalls the assembly: the leader restarts the transfer on a
-// failed reportSnapshot or after SNAPSHOT_TIMEOUT_ELECTIONS election timeouts.
+// snapshot as 'snap' messages of at most snapshotChunkBytesMax bytes, paced like appends: at most
+// maxInflightBytes of chunks per tick (the first window at once), so a large snapshot does not
+// flood the transport. The follower assembles chunks strictly in order (out-of-order and duplicate
+// chunks are ignored) and restores on the last one. A lost chunk stalls the assembly: the leader
+// restarts the transfer on a failed reportSnapshot or after SNAPSHOT_TIMEOUT_ELECTIONS election
+// timeouts without sending; a restarted transfer of the same snapshot resumes the assembly.
 
 import { restoreConfState } from './confchange/restore.ts';
 import { assert } from './errors.ts';
@@ -40,14 +42,21 @@ export function maybeSendSnapshot(r: Raft, to: NodeId, pr: Progress): boolean {
     `storage snapshot at ${snap.metadata.index} is older than the compaction point ${r.log.firstIndex() - 1}`,
   );
   pr.becomeSnapshot(snap.metadata.index);
-  sendSnapshotChunks(r, to, snap);
+  pr.snapshotSending = snap;
+  pr.snapshotSentBytes = 0;
+  sendSnapshotWindow(r, to, pr);
   return true;
 }
 
-function sendSnapshotChunks(r: Raft, to: NodeId, snap: Snapshot): void {
+/** Sends the next chunks of the transfer, up to maxInflightBytes (at least one chunk). */
+function sendSnapshotWindow(r: Raft, to: NodeId, pr: Progress): void {
+  const snap = pr.snapshotSending;
+  if (snap === undefined) return;
   const total = snap.data.byteLength;
   const chunkMax = r.cfg.snapshotChunkBytesMax;
-  let offset = 0;
+  const budget = r.cfg.maxInflightBytes === 0 ? Number.POSITIVE_INFINITY : r.cfg.maxInflightBytes;
+  let offset = pr.snapshotSentBytes;
+  let sent = 0;
   do {
     const end = Math.min(total, offset + chunkMax);
     const m = r.message('snap', to);
@@ -59,8 +68,12 @@ function sendSnapshotChunks(r: Raft, to: NodeId, snap: Snapshot): void {
       done: end === total,
     };
     r.send(m);
+    sent += end - offset;
     offset = end;
-  } while (offset < total);
+  } while (offset < total && sent < budget);
+  pr.snapshotSentBytes = offset;
+  pr.snapshotTicks = 0; // the timeout counts from the last chunk sent
+  if (offset === total) pr.snapshotSending = undefined; // all sent: only the acknowledgement is awaited
 }
 
 /** Leader, every tick: restarts transfers that were not acknowledged in time. */
@@ -69,6 +82,10 @@ export function tickSnapshotTransfers(r: Raft): void {
   for (const id of r.prs.ids) {
     const pr = r.prs.progress.get(id)!;
     if (pr.state !== 'snapshot') continue;
+    if (pr.snapshotSending !== undefined) {
+      sendSnapshotWindow(r, id, pr);
+      continue;
+    }
     pr.snapshotTicks++;
     if (pr.snapshotTicks < timeoutTicks) continue;
     pr.pendingSnapshot = index(0);

@@ -139,7 +139,7 @@ export class Changer {
       autoLeave: c.autoLeave,
     };
     const prs: ProgressMap = new Map();
-    for (const [id, pr] of this.tracker.progress) prs.set(id, cloneProgress(pr));
+    for (const [id, pr] of this.tracker.progress) prs.set(id, pr.clone());
     return { cfg, prs };
   }
 }
@@ -151,19 +151,6 @@ function remove(cfg: MutableConfig, prs: ProgressMap, id: NodeId): void {
   cfg.learnersNext.delete(id);
   // Still a voter of the outgoing half: keep tracking it until the joint config is left.
   if (!cfg.outgoing.has(id)) prs.delete(id);
-}
-
-function cloneProgress(pr: Progress): Progress {
-  // Progress carries live replication state (inflights); the clone shares the Inflights so
-  // that an installed configuration keeps in-flight accounting intact.
-  const c = new Progress(pr.next, pr.inflights, pr.isLearner);
-  c.match = pr.match;
-  c.state = pr.state;
-  c.pendingSnapshot = pr.pendingSnapshot;
-  c.snapshotTicks = pr.snapshotTicks;
-  c.recentActive = pr.recentActive;
-  c.msgAppFlowPaused = pr.msgAppFlowPaused;
-  return c;
 }
 
 function symmetricDifference(a: ReadonlySet<NodeId>, b: ReadonlySet<NodeId>): number {

@@ -79,3 +79,18 @@ test('progress: canBumpCommit only when a sent commit could still move the follo
   p.sentCommit = index(5);
   assert.equal(p.canBumpCommit(index(6)), false, 'already sent a commit reaching next-1');
 });
+
+test('progress: clone copies every field (a conf change must not lose replication state)', () => {
+  const p = progress(9, 4);
+  p.becomeReplicate();
+  p.sentEntries(1, index(5), 10);
+  p.recentActive = true;
+  p.sentCommit = index(3);
+  p.leaseAckTick = 7;
+  p.snapshotTicks = 2;
+  p.snapshotSentBytes = 5;
+  const c = p.clone();
+  for (const key of Object.keys(p) as (keyof Progress)[]) {
+    assert.equal(c[key], p[key], `field ${String(key)}`);
+  }
+});

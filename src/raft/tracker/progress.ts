@@ -4,7 +4,7 @@
 //   snapshot:  a snapshot is on its way; send nothing else until it is acknowledged.
 
 import { assert } from '../errors.ts';
-import type { Index } from '../types.ts';
+import type { Index, Snapshot } from '../types.ts';
 import { index } from '../types.ts';
 import type { Inflights } from './inflights.ts';
 
@@ -22,6 +22,10 @@ export class Progress {
   leaseAckTick = 0;
   /** Highest commit index sent to the follower (in an append or heartbeat). */
   sentCommit: Index = index(0);
+  /** In snapshot state: the snapshot whose chunks are still being sent (undefined once all are out). */
+  snapshotSending: Snapshot | undefined = undefined;
+  /** Bytes of `snapshotSending` already sent. */
+  snapshotSentBytes = 0;
   /** Ticks spent in snapshot state; the transfer restarts when it reaches the timeout. */
   snapshotTicks = 0;
   /** Heard from since the last quorum check. */
@@ -43,6 +47,8 @@ export class Progress {
     this.msgAppFlowPaused = false;
     this.pendingSnapshot = index(0);
     this.snapshotTicks = 0;
+    this.snapshotSending = undefined;
+    this.snapshotSentBytes = 0;
     this.state = state;
     this.inflights.reset();
   }
@@ -124,6 +130,26 @@ export class Progress {
    */
   canBumpCommit(commit: Index): boolean {
     return this.state !== 'snapshot' && commit > this.sentCommit && this.sentCommit < this.next - 1;
+  }
+
+  /**
+   * A copy for a configuration being computed. It shares the Inflights: only one of the two is
+   * ever live (the Changer's result replaces the tracker's map), and in-flight accounting must
+   * survive the switch.
+   */
+  clone(): Progress {
+    const c = new Progress(this.next, this.inflights, this.isLearner);
+    c.match = this.match;
+    c.state = this.state;
+    c.pendingSnapshot = this.pendingSnapshot;
+    c.snapshotSending = this.snapshotSending;
+    c.snapshotSentBytes = this.snapshotSentBytes;
+    c.snapshotTicks = this.snapshotTicks;
+    c.recentActive = this.recentActive;
+    c.msgAppFlowPaused = this.msgAppFlowPaused;
+    c.sentCommit = this.sentCommit;
+    c.leaseAckTick = this.leaseAckTick;
+    return c;
   }
 
   isPaused(): boolean {
