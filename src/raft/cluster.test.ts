@@ -604,3 +604,15 @@ test('cluster: snapshot chunks are paced by maxInflightBytes per tick', () => {
     Array.from({ length: 20 }, (_, i) => `s${i}`),
   );
 });
+
+test('cluster: reads forwarded by two followers with the same context are both answered', () => {
+  const c = new Cluster(['a', 'b', 'c'], 16);
+  const l = c.waitForLeader();
+  c.propose(l, 'w');
+  c.stabilize();
+  const followers = ['a', 'b', 'c'].filter((id) => id !== l);
+  for (const id of followers) c.m(id).rn.readIndex(enc.encode('same'));
+  c.m(l).rn.readIndex(enc.encode('same'));
+  c.tick(2);
+  for (const id of ['a', 'b', 'c']) assert.deepEqual(c.m(id).reads, ['same'], id);
+});

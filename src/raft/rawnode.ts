@@ -93,8 +93,6 @@ export class RawNode {
 
   /** Requests a linearizable read; a ReadState with this context arrives in a later Ready (or never). */
   readIndex(context: Uint8Array): void {
-    // Pending reads are matched to heartbeat acks by context, so an empty one could never complete.
-    assert(context.byteLength > 0, 'readIndex context must be non-empty');
     const id = this.raft.id;
     this.raft.step(emptyMessage({ type: 'readIndex', from: id, to: id, context }));
   }

@@ -32,8 +32,9 @@ function queueRead(r: Raft, m: Message): void {
     return;
   }
   // Safe path (also the fallback when the lease has lapsed): confirm with a heartbeat round.
-  if (!r.readOnly.add(r.log.committed, m)) return; // duplicate context, or queue full: dropped
-  r.readOnly.recvAck(r.id, m.context);
+  const token = r.readOnly.add(r.log.committed, m);
+  if (token === undefined) return; // queue full: dropped, the caller times out
+  r.readOnly.recvAck(r.id, token);
   // One heartbeat round per Ready confirms every read queued meanwhile (see flushReadHeartbeat).
   r.readHeartbeatDue = true;
 }
@@ -68,11 +69,11 @@ export function releasePendingReadIndexMessages(r: Raft): void {
 export function flushReadHeartbeat(r: Raft): void {
   if (!r.readHeartbeatDue) return;
   r.readHeartbeatDue = false;
-  const ctx = r.readOnly.lastPendingContext();
+  const ctx = r.readOnly.lastPendingToken();
   if (r.role === 'leader' && ctx !== undefined) bcastHeartbeatWithContext(r, ctx);
 }
 
-/** A heartbeat ack carrying a read context: release every read confirmed by a quorum. */
+/** A heartbeat ack carrying a read token: release every read confirmed by a quorum. */
 export function confirmReadsByHeartbeat(r: Raft, m: Message): void {
   // Also with leaseBased: reads outside the lease take this path too.
   if (m.context.byteLength === 0 || r.readOnly.size === 0) return;

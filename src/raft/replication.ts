@@ -123,7 +123,7 @@ export function maybeSendAppend(r: Raft, to: NodeId, sendIfEmpty: boolean): bool
 }
 
 export function bcastHeartbeat(r: Raft): void {
-  bcastHeartbeatWithContext(r, r.readOnly.lastPendingContext() ?? EMPTY_BYTES);
+  bcastHeartbeatWithContext(r, r.readOnly.lastPendingToken() ?? EMPTY_BYTES);
 }
 
 export function bcastHeartbeatWithContext(r: Raft, context: Uint8Array): void {
