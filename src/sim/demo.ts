@@ -1,4 +1,4 @@
-// A short, scripted tour of a simulated 3-node cluster for `npm start` / `ringkv demo`: elect a
+// A short, scripted tour of a simulated 3-node cluster for `npm run demo` / `ringkv demo`: elect a
 // leader, commit writes, crash and restart a follower, crash the leader, serve linearizable reads,
 // and show that every replica ends with the same state and the history is linearizable. The same
 // safety checker as the simulator watches every step.

@@ -1,4 +1,4 @@
-// `ringkv demo` (what `npm start` runs until the real node exists): a short simulated 3-node cluster
+// `ringkv demo` (`npm run demo`): a short simulated 3-node cluster
 // that prints, in a few readable lines, what it did. Exit status 1 if any step failed.
 import { runDemo } from '../../sim/demo.ts';
 
