@@ -11,7 +11,7 @@ import { EtcdTarget, RingkvTarget } from './targets.ts';
 const REPO = resolve(import.meta.dirname, '..');
 
 export interface Cluster {
-  readonly name: 'ringkv' | 'etcd';
+  readonly name: string;
   readonly endpoints: string[];
   readonly pids: number[];
   readonly dir: string;
@@ -48,9 +48,9 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function startProcess(cmd: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): ChildProcess {
+function startProcess(cmd: string, args: string[], logFile: string, cwd = REPO): ChildProcess {
   const fd = openSync(logFile, 'a');
-  const p = spawn(cmd, args, { stdio: ['ignore', fd, fd], env: env ?? process.env, cwd: REPO });
+  const p = spawn(cmd, args, { stdio: ['ignore', fd, fd], env: process.env, cwd });
   live.add(p);
   p.on('exit', () => live.delete(p));
   return p;
@@ -91,6 +91,8 @@ export interface RingkvStartOptions {
   /** Directory for --cpu-prof profiles of each node (written when it exits). */
   readonly cpuProfDir?: string;
   readonly shards?: number;
+  /** A checkout of ringkv to run (default: this one), e.g. a git worktree of a baseline commit. */
+  readonly repoDir?: string;
 }
 
 /** A 3-node ringkv cluster: node1 bootstraps, node2 and node3 join; ready when every shard has 3 voters and a leader. */
@@ -122,7 +124,7 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
       'warn',
       ...(i === 0 ? ['--bootstrap=true', `--shards=${o.shards ?? 8}`] : [`--join_addr=${endpoints[0]}`]),
     ];
-    procs.push(startProcess(process.execPath, args, join(dir, id, 'log.jsonl')));
+    procs.push(startProcess(process.execPath, args, join(dir, id, 'log.jsonl'), o.repoDir ?? REPO));
     endpoints.push(`127.0.0.1:${port}`);
     const t = new RingkvTarget([endpoints[i] as string]);
     try {

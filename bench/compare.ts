@@ -6,7 +6,8 @@
 // Options: --workloads put-1,put-64,… --duration-s 5 --warmup-s 1 --reps 3 --values 256,4096
 //          --skip-etcd, --endpoints host:port,… (measure an already running ringkv cluster only),
 //          --cpu-prof DIR (start the ringkv nodes with --cpu-prof, profiles written at the end).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -40,6 +41,7 @@ function options() {
       endpoints: { type: 'string' },
       'skip-etcd': { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
+      baseline: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -47,7 +49,8 @@ function options() {
     console.log(
       'usage: node bench/compare.ts [--workloads put-1,put-16,put-64,put-256,get-lin-64,get-ser-64,mix-64]\n' +
         '  [--duration-s 5] [--warmup-s 1] [--reps 3] [--values 256,4096] [--skip-etcd]\n' +
-        '  [--endpoints host:port,... (an already running ringkv cluster; implies --skip-etcd)] [--cpu-prof DIR]',
+        '  [--endpoints host:port,... (an already running ringkv cluster; implies --skip-etcd)] [--cpu-prof DIR]\n' +
+        '  [--baseline GIT-REV (also run ringkv as of that commit, from a temporary git worktree: before/after)]',
     );
     process.exit(0);
   }
@@ -69,6 +72,7 @@ function options() {
     endpoints,
     skipEtcd: values['skip-etcd'] || endpoints !== undefined,
     cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
+    baseline: values.baseline,
   };
 }
 type Options = ReturnType<typeof options>;
@@ -83,9 +87,11 @@ async function main(): Promise<void> {
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   const clusters: Cluster[] = [];
   const systems: System[] = [];
+  const cleanups: (() => void)[] = [];
   const cleanup = async (): Promise<void> => {
     for (const s of systems) s.target.close();
     for (const c of clusters.splice(0)) await c.stop();
+    for (const f of cleanups.splice(0)) f();
   };
   const onSignal = (): void => {
     log('\ninterrupted: stopping the clusters');
@@ -103,6 +109,14 @@ async function main(): Promise<void> {
       clusters.push(rk);
       systems.push({ target: new RingkvTarget(rk.endpoints), pids: rk.pids });
     }
+    if (o.baseline !== undefined) {
+      const wt = addWorktree(o.baseline);
+      cleanups.push(wt.remove);
+      log(`starting a 3-node ringkv cluster at ${o.baseline} (${wt.dir}) …`);
+      const base = await startRingkv({ repoDir: wt.dir });
+      clusters.push(base);
+      systems.push({ target: new RingkvTarget(base.endpoints, `ringkv@${o.baseline}`), pids: base.pids });
+    }
     if (!o.skipEtcd) {
       ensureEtcd(log);
       log('starting a 3-member etcd cluster …');
@@ -112,7 +126,12 @@ async function main(): Promise<void> {
     }
     const points = await measure(o, systems, log);
     await cleanup();
-    writeOutputs(o, points, log);
+    writeOutputs(
+      o,
+      points,
+      systems.map((s) => s.target.name),
+      log,
+    );
   } catch (e) {
     await cleanup().catch(() => killAllStarted());
     throw e;
@@ -164,9 +183,11 @@ async function measure(o: Options, systems: System[], log: (s: string) => void):
   return points;
 }
 
-function writeOutputs(o: Options, points: Point[], log: (s: string) => void): void {
+function writeOutputs(o: Options, points: Point[], names: string[], log: (s: string) => void): void {
   const rows = summarize(points);
-  const table = markdownTable(rows);
+  // The first system against the second (ringkv/etcd, or ringkv/ringkv@baseline), then any third.
+  const tables = names.slice(1).map((b) => markdownTable(rows, names[0] as string, b));
+  const table = tables.length === 0 ? markdownTable(rows, names[0] as string, '-') : tables.join('\n\n');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const resultsDir = join(BENCH_DIR, 'results');
   mkdirSync(resultsDir, { recursive: true });
@@ -175,22 +196,39 @@ function writeOutputs(o: Options, points: Point[], log: (s: string) => void): vo
   const json = { date: new Date().toISOString(), machine, command: cmd, options: o, summary: rows, points };
   const jsonPath = join(resultsDir, `${stamp}.json`);
   writeFileSync(jsonPath, `${JSON.stringify(json, null, 2)}\n`);
-  const svg = svgChart(rows, `ringkv vs etcd — medians of ${o.reps} run(s), ${o.durationMs / 1000} s each`);
+  const svg = svgChart(
+    rows,
+    names,
+    `${names.join(' vs ')} — medians of ${o.reps} run(s), ${o.durationMs / 1000} s each`,
+  );
   writeFileSync(join(resultsDir, `${stamp}.svg`), svg);
-  if (o.endpoints === undefined) {
+  if (o.endpoints === undefined && !o.skipEtcd && o.baseline === undefined) {
     writeFileSync(join(BENCH_DIR, 'latest.svg'), svg);
     const md = `<!-- generated by \`${cmd}\` on ${json.date} -->\nMachine: ${machine}. Medians of ${o.reps} run(s) of ${o.durationMs / 1000} s per point (after ${o.warmupMs / 1000} s of warm-up).\n\n${table}\n`;
     writeFileSync(join(BENCH_DIR, 'latest.md'), md);
   }
   console.log(`\n${table}\n`);
   log(
-    `results: ${jsonPath} (+ .svg)${o.endpoints === undefined ? '; bench/latest.md, bench/latest.svg' : ''}`,
+    `results: ${jsonPath} (+ .svg)${o.endpoints === undefined && !o.skipEtcd && o.baseline === undefined ? '; bench/latest.md, bench/latest.svg' : ''}`,
   );
   const errors = points.reduce((s, p) => s + p.result.errors, 0);
   if (errors > 0) {
     log(`ERROR: ${errors} failed requests in total (must be 0)`);
     process.exitCode = 1;
   }
+}
+
+/** A detached git worktree of `rev` with this checkout's node_modules, removed at the end. */
+function addWorktree(rev: string): { dir: string; remove: () => void } {
+  const repo = resolve(BENCH_DIR, '..');
+  const dir = mkdtempSync(join(os.tmpdir(), 'ringkv-baseline-'));
+  execFileSync('git', ['-C', repo, 'worktree', 'add', '--detach', dir, rev], { stdio: 'ignore' });
+  symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'));
+  return {
+    dir,
+    remove: () =>
+      execFileSync('git', ['-C', repo, 'worktree', 'remove', '--force', dir], { stdio: 'ignore' }),
+  };
 }
 
 await main().catch((e: unknown) => {

@@ -2,7 +2,7 @@
 import type { RunResult } from './load.ts';
 
 export interface Point {
-  readonly system: 'ringkv' | 'etcd';
+  readonly system: string;
   readonly workload: string;
   readonly valueBytes: number;
   readonly rep: number;
@@ -13,8 +13,8 @@ export interface Summary {
   readonly workload: string;
   readonly valueBytes: number;
   readonly runs: number;
-  readonly ringkv?: Median;
-  readonly etcd?: Median;
+  /** Medians per system name. */
+  readonly by: Record<string, Median>;
 }
 
 export interface Median {
@@ -59,19 +59,16 @@ export function summarize(points: readonly Point[]): Summary[] {
   return keys.map((k) => {
     const [workload, v] = k.split('|') as [string, string];
     const valueBytes = Number(v);
-    const of = (s: 'ringkv' | 'etcd'): RunResult[] =>
-      points
-        .filter((p) => p.system === s && p.workload === workload && p.valueBytes === valueBytes)
-        .map((p) => p.result);
-    const r = medianOf(of('ringkv'));
-    const e = medianOf(of('etcd'));
-    return {
-      workload,
-      valueBytes,
-      runs: Math.max(r?.runs ?? 0, e?.runs ?? 0),
-      ...(r === undefined ? {} : { ringkv: r }),
-      ...(e === undefined ? {} : { etcd: e }),
-    };
+    const by: Record<string, Median> = {};
+    for (const name of new Set(points.map((p) => p.system))) {
+      const m = medianOf(
+        points
+          .filter((p) => p.system === name && p.workload === workload && p.valueBytes === valueBytes)
+          .map((p) => p.result),
+      );
+      if (m !== undefined) by[name] = m;
+    }
+    return { workload, valueBytes, runs: Math.max(0, ...Object.values(by).map((m) => m.runs)), by };
   });
 }
 
@@ -87,13 +84,13 @@ export function ratio(a: number | undefined, b: number | undefined): string {
   return `${(a / b).toFixed(2)}×`;
 }
 
-export function markdownTable(rows: readonly Summary[]): string {
-  const head =
-    '| workload | value | ringkv ops/s | etcd ops/s | ratio | ringkv p50 / p99 / p999 ms | etcd p50 / p99 / p999 ms | p99 ratio | server CPU µs/op ringkv / etcd | client CPU µs/op ringkv / etcd | errors | runs |';
+/** The table comparing system `a` with system `b` (ratios are a/b). */
+export function markdownTable(rows: readonly Summary[], a: string, b: string): string {
+  const head = `| workload | value | ${a} ops/s | ${b} ops/s | ratio | ${a} p50 / p99 / p999 ms | ${b} p50 / p99 / p999 ms | p99 ratio | server CPU µs/op ${a} / ${b} | client CPU µs/op ${a} / ${b} | errors | runs |`;
   const sep = '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
   const lines = rows.map((s) => {
-    const r = s.ringkv;
-    const e = s.etcd;
+    const r = s.by[a];
+    const e = s.by[b];
     return `| ${s.workload} | ${size(s.valueBytes)} | ${n0(r?.opsPerSec)} | ${n0(e?.opsPerSec)} | ${ratio(r?.opsPerSec, e?.opsPerSec)} | ${lat(r)} | ${lat(e)} | ${ratio(r?.p99Ms, e?.p99Ms)} | ${n0(r?.serverCpuUsPerOp)} / ${n0(e?.serverCpuUsPerOp)} | ${n0(r?.clientCpuUsPerOp)} / ${n0(e?.clientCpuUsPerOp)} | ${(r?.errors ?? 0) + (e?.errors ?? 0)} | ${s.runs} |`;
   });
   return [head, sep, ...lines].join('\n');
@@ -102,26 +99,28 @@ export function markdownTable(rows: readonly Summary[]): string {
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
 /** Two bar charts, one above the other: throughput and p99 latency per workload, both systems. */
-export function svgChart(rows: readonly Summary[], title: string): string {
+export function svgChart(rows: readonly Summary[], systems: readonly string[], title: string): string {
   const barW = 14;
-  const groupW = 2 * barW + 14;
+  const groupW = systems.length * barW + 14;
   const left = 70;
   const plotH = 200;
-  const width = left + rows.length * groupW + 130;
+  const width = left + rows.length * groupW + 170;
   const panels: { label: string; get: (m: Median) => number; top: number }[] = [
     { label: 'throughput (ops/s, higher is better)', get: (m) => m.opsPerSec, top: 40 },
     { label: 'p99 latency (ms, lower is better)', get: (m) => m.p99Ms, top: 40 + plotH + 110 },
   ];
-  const colors = { ringkv: '#2b6cb0', etcd: '#dd6b20' } as const;
+  const palette = ['#2b6cb0', '#dd6b20', '#38a169', '#805ad5'];
+  const colorOf = (i: number): string => palette[i % palette.length] as string;
   const out: string[] = [];
   const height = 40 + 2 * (plotH + 110);
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
+    `<title>${esc(title)}</title>`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${left}" y="20" font-size="14" font-weight="bold">${esc(title)}</text>`,
   );
   for (const p of panels) {
-    const vals = rows.flatMap((s) => [s.ringkv, s.etcd].filter((m) => m !== undefined).map((m) => p.get(m)));
+    const vals = rows.flatMap((s) => Object.values(s.by).map((m) => p.get(m)));
     const max = Math.max(1, ...vals.filter((v) => Number.isFinite(v)));
     const base = p.top + plotH;
     out.push(`<text x="${left}" y="${p.top - 6}" font-weight="bold">${esc(p.label)}</text>`);
@@ -133,12 +132,12 @@ export function svgChart(rows: readonly Summary[], title: string): string {
     }
     rows.forEach((s, i) => {
       const x0 = left + 6 + i * groupW;
-      (['ringkv', 'etcd'] as const).forEach((sys, j) => {
-        const m = s[sys];
+      systems.forEach((sys, j) => {
+        const m = s.by[sys];
         if (m === undefined || !Number.isFinite(p.get(m))) return;
         const h = (p.get(m) / max) * plotH;
         out.push(
-          `<rect x="${x0 + j * barW}" y="${base - h}" width="${barW - 2}" height="${h}" fill="${colors[sys]}"/>`,
+          `<rect x="${x0 + j * barW}" y="${base - h}" width="${barW - 2}" height="${h}" fill="${colorOf(j)}"/>`,
         );
       });
       const lx = x0 + barW;
@@ -146,10 +145,10 @@ export function svgChart(rows: readonly Summary[], title: string): string {
         `<text transform="translate(${lx},${base + 8}) rotate(60)" font-size="10">${esc(`${s.workload} ${size(s.valueBytes)}`)}</text>`,
       );
     });
-    (['ringkv', 'etcd'] as const).forEach((sys, j) => {
+    systems.forEach((sys, j) => {
       const y = p.top + 10 + j * 16;
-      out.push(`<rect x="${width - 110}" y="${y - 9}" width="10" height="10" fill="${colors[sys]}"/>`);
-      out.push(`<text x="${width - 95}" y="${y}">${sys}</text>`);
+      out.push(`<rect x="${width - 110}" y="${y - 9}" width="10" height="10" fill="${colorOf(j)}"/>`);
+      out.push(`<text x="${width - 95}" y="${y}">${esc(sys)}</text>`);
     });
   }
   out.push('</svg>');

@@ -22,7 +22,7 @@ import {
 import { GrpcConnection } from './grpc-client.ts';
 
 export interface Target {
-  readonly name: 'ringkv' | 'etcd';
+  readonly name: string;
   put(key: Uint8Array, value: Uint8Array): Promise<void>;
   /** Reads a key; throws if it is absent (the benchmark reads only keys it wrote). */
   get(key: Uint8Array, serializable: boolean): Promise<void>;
@@ -36,16 +36,17 @@ const RINGKV_GET = '/ringkv.v1.KVService/Get';
 const RINGKV_STATUS = '/ringkv.v1.ClusterService/Status';
 
 export class RingkvTarget implements Target {
-  readonly name = 'ringkv' as const;
+  readonly name: string;
   private readonly conns = new Map<string, GrpcConnection>();
   private readonly endpoints: readonly string[];
   /** Index = shard id: the connection to that shard's leader. */
   private routes: GrpcConnection[] = [];
   private shardCount = 0;
 
-  constructor(endpoints: readonly string[]) {
+  constructor(endpoints: readonly string[], name = 'ringkv') {
     if (endpoints.length === 0) throw new Error('ringkv: no endpoints');
     this.endpoints = endpoints;
+    this.name = name;
   }
 
   private conn(addr: string): GrpcConnection {
@@ -105,7 +106,7 @@ export class RingkvTarget implements Target {
 }
 
 export class EtcdTarget implements Target {
-  readonly name = 'etcd' as const;
+  readonly name: string = 'etcd';
   private readonly conns: GrpcConnection[];
   private leader: GrpcConnection | undefined;
 
