@@ -13,7 +13,7 @@
 // Only one turn runs at a time; inputs arriving during the sync (messages, ticks, proposals) are
 // stepped into the cores at once and picked up by the next turn.
 import type { Logger } from 'pino';
-import type { Ready } from '../raft/types.ts';
+import type { Entry, Message, Ready } from '../raft/types.ts';
 import { index } from '../raft/types.ts';
 import type { SnapshotStore } from '../storage/snapshots.ts';
 import type { Wal } from '../storage/wal.ts';
@@ -86,16 +86,54 @@ export class Driver {
       if (g.raw.hasReady()) work.push([g, g.raw.ready()]);
     }
     if (work.length === 0) return;
+    const sentEarly = this.appendAndOverlap(work);
     await this.persist(work);
     for (const [g, rd] of work) {
       if (rd.snapshot !== undefined) g.storage.applySnapshot(rd.snapshot);
       g.storage.append(rd.entries);
       if (rd.hardState !== undefined) g.storage.setHardState(rd.hardState);
     }
-    for (const [g, rd] of work) for (const m of rd.messages) this.c.transport.send(g.id, m);
+    for (const [g, rd] of work) {
+      for (const m of rd.messages) if (!sentEarly.has(m)) this.c.transport.send(g.id, m);
+    }
     for (const [g, rd] of work) this.apply(g, rd);
     this.c.afterTurn();
     for (const [g] of work) await this.maybeSnapshot(g);
+  }
+
+  /**
+   * Work that does not depend on this turn's fdatasync, done while it runs (etcd does the same):
+   * - a leader's appends and heartbeats go out at once, so followers write in parallel with the
+   *   leader. Safe: they carry a commit index computed before this turn, i.e. over entries made
+   *   durable by earlier turns; an acknowledgement that arrives during the sync can only advance
+   *   the commit index seen by the NEXT turn, which starts after this sync. Nothing is answered
+   *   and no commit index leaves this node before the entries it covers are durable here.
+   *   Not when the Ready changes the term or vote, or holds a snapshot (those must be durable first).
+   * - committed entries already durable here (below this Ready's first new entry) are applied and
+   *   their clients answered; configuration changes wait for the usual order (they touch the core).
+   * - ReadIndex results are handed to the group (served once the state machine reaches them).
+   * Returns the messages already sent.
+   */
+  private appendAndOverlap(work: readonly [Group, Ready][]): Set<Message> {
+    const sent = new Set<Message>();
+    for (const [g, rd] of work) {
+      if (rd.snapshot !== undefined) continue;
+      const leader = (rd.softState?.role ?? g.role) === 'leader';
+      const sameTerm = rd.hardState === undefined || rd.hardState.term === g.term;
+      if (leader && sameTerm) {
+        for (const m of rd.messages) {
+          if (m.type !== 'app' && m.type !== 'heartbeat') continue;
+          this.c.transport.send(g.id, m);
+          sent.add(m);
+        }
+      }
+      const firstNew = rd.entries.length > 0 ? (rd.entries[0] as Entry).index : Number.POSITIVE_INFINITY;
+      for (const e of rd.committedEntries) {
+        if (e.index >= firstNew || e.type === 'confChange') break;
+        if (e.index > g.applied) g.applyEntry(e);
+      }
+    }
+    return sent;
   }
 
   /** Steps 2–3: everything of this turn into the WAL, then one sync. */
