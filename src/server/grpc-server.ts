@@ -1,16 +1,16 @@
 // The client-facing gRPC server: KVService and ClusterService on --port. A peer that sends bytes
-// that are not HTTP/2 is disconnected by grpc-js's HTTP/2 layer; the handlers below never throw, so
-// nothing a client sends can stop the node.
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+// that are not HTTP/2 is disconnected by node:http2; the handlers below never throw, so nothing a
+// client sends can stop the node.
 import { ClusterServiceService, KVServiceService } from '../gen/ringkv/v1/kv.ts';
 import type { KvNode } from '../node/node.ts';
 import { clusterService } from './cluster-service.ts';
 import type { ServerContext } from './context.ts';
 import { kvService } from './kv-service.ts';
 import type { PeerClients } from './peer-clients.ts';
+import { UnaryHttp2Server } from './unary-http2-server.ts';
 
 export class ClientServer {
-  private readonly server: Server;
+  private readonly server: UnaryHttp2Server;
   readonly ctx: ServerContext;
 
   constructor(node: KvNode, peers: PeerClients) {
@@ -18,10 +18,8 @@ export class ClientServer {
       4 * 1024 * 1024,
       node.opts.maxValueBytes * 2 + node.opts.maxKeyBytes + 64 * 1024,
     );
-    this.server = new Server({
-      'grpc.max_receive_message_length': maxMessageBytes,
-      'grpc.max_send_message_length': 64 * 1024 * 1024,
-    });
+    // Every client method is unary: served by the lean node:http2 server (see its header).
+    this.server = new UnaryHttp2Server(maxMessageBytes);
     this.ctx = { node, peers };
     this.server.addService(KVServiceService, kvService(this.ctx));
     this.server.addService(ClusterServiceService, clusterService(this.ctx));
@@ -29,25 +27,11 @@ export class ClientServer {
 
   /** Binds `host:port` (port 0: any free port); resolves with the bound port. */
   listen(host: string, port: number): Promise<number> {
-    const addr = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-    return new Promise((resolve, reject) => {
-      this.server.bindAsync(addr, ServerCredentials.createInsecure(), (err, bound) =>
-        err === null ? resolve(bound) : reject(err),
-      );
-    });
+    return this.server.listen(host, port);
   }
 
   /** Stops accepting calls; in-flight calls finish (the node fails its waiting requests first). */
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, 2000);
-      this.server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    return this.server.close(2000);
   }
 }
