@@ -1,6 +1,7 @@
 // The `ringkv` command: one program, one subcommand per task. Subcommands load their code lazily
 // so that `ringkv --help` and the small commands start quickly.
 import { Command, CommanderError } from 'commander';
+import { registerBenchCommand } from './commands/bench.ts';
 import { registerClientCommands } from './commands/register-client.ts';
 import { registerServeCommand } from './commands/serve.ts';
 
@@ -13,7 +14,9 @@ program
 
 program
   .command('sim')
-  .description('Run the deterministic cluster simulator over a range of seeds and check every safety property.')
+  .description(
+    'Run the deterministic cluster simulator over a range of seeds and check every safety property.',
+  )
   .option('--seeds <n>', 'number of seeds to run', '100')
   .option('--start <s>', 'first seed', '1')
   .option('--nodes <k>', 'cluster size: 3, 5 or 7 (default: chosen by the seed)')
@@ -48,6 +51,7 @@ program
 
 registerServeCommand(program);
 registerClientCommands(program);
+registerBenchCommand(program);
 
 try {
   await program.parseAsync(process.argv);
