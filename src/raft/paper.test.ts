@@ -767,7 +767,7 @@ test('§6.4.1 (thesis) lease reads: a leader cut off from the others stops servi
   // All clocks tick together here (no drift at all). The old leader may serve lease reads only
   // while no other leader can have been elected: that is, within an election timeout of the
   // last heartbeat round a quorum acknowledged. Later reads must not be answered from its
-  // (stale) commit index. See /work/notes/raft-bugs.md "lease reads served after the lease".
+  // (stale) commit index (a bug the first lease implementation had: lease reads served after the lease).
   for (let seed = 1; seed <= 5; seed++) {
     const net = new Network({ voters: ['1', '2', '3'], seed, config: { readOnlyOption: 'leaseBased' } });
     net.campaign('1');
