@@ -93,6 +93,8 @@ export interface RingkvStartOptions {
   readonly shards?: number;
   /** A checkout of ringkv to run (default: this one), e.g. a git worktree of a baseline commit. */
   readonly repoDir?: string;
+  /** Extra Node flags for the nodes (experiments, e.g. V8 heap sizes). */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** A 3-node ringkv cluster: node1 bootstraps, node2 and node3 join; ready when every shard has 3 voters and a leader. */
@@ -101,7 +103,10 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
   const ports = await freePorts(6);
   const procs: ChildProcess[] = [];
   const endpoints: string[] = [];
-  const nodeArgs = o.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`];
+  const nodeArgs = [
+    ...(o.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`]),
+    ...(o.nodeArgs ?? []),
+  ];
   for (let i = 0; i < 3; i++) {
     const id = `node${i + 1}`;
     const port = ports[2 * i] as number;
@@ -153,14 +158,21 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
   return cluster;
 }
 
-/** Every shard (and the metadata group) has 3 voters and a leader, as node1 sees it. */
+/**
+ * Steady state: every shard (and the metadata group) has 3 voters and a leader, and the balancer
+ * has spread the data shards' leaderships (each member leads within one of the others).
+ */
 async function waitRingkvReady(endpoints: string[]): Promise<void> {
   const t = new RingkvTarget(endpoints);
   try {
-    await waitFor('ringkv shards to have 3 voters and a leader', 60_000, async () => {
+    await waitFor('ringkv shards to have 3 voters, a leader, and balanced leaderships', 90_000, async () => {
       const st = await t.status();
       const ok = st.shards.every((s) => s.leader !== '' && s.voters.length === 3 && s.learners.length === 0);
-      return ok && st.members.length === 3 ? true : undefined;
+      const led = new Map(st.members.map((m) => [m.nodeId, 0]));
+      for (const s of st.shards) if (s.shardId !== 0) led.set(s.leader, (led.get(s.leader) ?? 0) + 1);
+      const counts = [...led.values()];
+      const balanced = Math.max(...counts) - Math.min(...counts) <= 1;
+      return ok && balanced && st.members.length === 3 ? true : undefined;
     });
   } finally {
     t.close();

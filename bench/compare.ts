@@ -42,6 +42,7 @@ function options() {
       'skip-etcd': { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
       baseline: { type: 'string' },
+      'node-args': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -50,7 +51,8 @@ function options() {
       'usage: node bench/compare.ts [--workloads put-1,put-16,put-64,put-256,get-lin-64,get-ser-64,mix-64]\n' +
         '  [--duration-s 5] [--warmup-s 1] [--reps 3] [--values 256,4096] [--skip-etcd]\n' +
         '  [--endpoints host:port,... (an already running ringkv cluster; implies --skip-etcd)] [--cpu-prof DIR]\n' +
-        '  [--baseline GIT-REV (also run ringkv as of that commit, from a temporary git worktree: before/after)]',
+        '  [--baseline GIT-REV (also run ringkv as of that commit, from a temporary git worktree: before/after)]\n' +
+        '  [--node-args "--flag …" (extra Node flags for the ringkv nodes under test, not the baseline)]',
     );
     process.exit(0);
   }
@@ -73,6 +75,7 @@ function options() {
     skipEtcd: values['skip-etcd'] || endpoints !== undefined,
     cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
     baseline: values.baseline,
+    nodeArgs: values['node-args']?.split(' ').filter((a) => a !== '') ?? [],
   };
 }
 type Options = ReturnType<typeof options>;
@@ -105,7 +108,10 @@ async function main(): Promise<void> {
       systems.push({ target: new RingkvTarget(o.endpoints), pids: [] });
     } else {
       log('starting a 3-node ringkv cluster …');
-      const rk = await startRingkv(o.cpuProfDir === undefined ? {} : { cpuProfDir: o.cpuProfDir });
+      const rk = await startRingkv({
+        nodeArgs: o.nodeArgs,
+        ...(o.cpuProfDir === undefined ? {} : { cpuProfDir: o.cpuProfDir }),
+      });
       clusters.push(rk);
       systems.push({ target: new RingkvTarget(rk.endpoints), pids: rk.pids });
     }
@@ -175,6 +181,12 @@ async function measure(o: Options, systems: System[], log: (s: string) => void):
           bar.update(Math.floor(doneMs / 1000), { what });
           points.push({ system: s.target.name, workload: w, valueBytes: size, rep, result });
           if (result.errors > 0) log(`\n${what}: ${result.errors} errors, first: ${result.firstError}`);
+          // Without a terminal the bar does not draw: one line per point instead.
+          if (!process.stderr.isTTY) {
+            log(
+              `${what}: ${Math.round(result.opsPerSec)} ops/s, p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms`,
+            );
+          }
         }
       }
     }
