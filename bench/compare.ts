@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Cluster, ensureEtcd, killAllStarted, startEtcd, startRingkv } from './clusters.ts';
 import { benchValue, parseWorkload, prefill, runLoad, WORKLOADS } from './load.ts';
-import { markdownTable, type Point, summarize, svgChart } from './report.ts';
+import { markdownTable, type Point, singleTable, summarize, svgChart } from './report.ts';
 import { EtcdTarget, RingkvTarget, type Target } from './targets.ts';
 
 interface ProgressBar {
@@ -199,7 +199,7 @@ function writeOutputs(o: Options, points: Point[], names: string[], log: (s: str
   const rows = summarize(points);
   // The first system against the second (ringkv/etcd, or ringkv/ringkv@baseline), then any third.
   const tables = names.slice(1).map((b) => markdownTable(rows, names[0] as string, b));
-  const table = tables.length === 0 ? markdownTable(rows, names[0] as string, '-') : tables.join('\n\n');
+  const table = tables.length === 0 ? singleTable(rows, names[0] as string) : tables.join('\n\n');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const resultsDir = join(BENCH_DIR, 'results');
   mkdirSync(resultsDir, { recursive: true });

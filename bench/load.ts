@@ -161,7 +161,8 @@ export async function runLoad(t: Target, o: RunOptions): Promise<RunResult> {
     p999Ms: percentile(sorted, 0.999),
     errors,
     ...(firstError === undefined ? {} : { firstError }),
-    serverCpuUsPerOp: perOp(cpu1 - cpu0),
+    // Unknown (NaN) when the servers are not ours to watch (--endpoints).
+    serverCpuUsPerOp: o.serverPids.length === 0 ? Number.NaN : perOp(cpu1 - cpu0),
     clientCpuUsPerOp: perOp(client1.user + client1.system),
   };
 }

@@ -96,6 +96,17 @@ export function markdownTable(rows: readonly Summary[], a: string, b: string): s
   return [head, sep, ...lines].join('\n');
 }
 
+/** The table of one system alone (`--endpoints`, `ringkv bench`). */
+export function singleTable(rows: readonly Summary[], a: string): string {
+  const head = `| workload | value | ${a} ops/s | p50 / p99 / p999 ms | server CPU µs/op | client CPU µs/op | errors | runs |`;
+  const sep = '|---|---|---:|---:|---:|---:|---:|---:|';
+  const lines = rows.map((s) => {
+    const r = s.by[a];
+    return `| ${s.workload} | ${size(s.valueBytes)} | ${n0(r?.opsPerSec)} | ${lat(r)} | ${n0(r?.serverCpuUsPerOp)} | ${n0(r?.clientCpuUsPerOp)} | ${r?.errors ?? 0} | ${s.runs} |`;
+  });
+  return [head, sep, ...lines].join('\n');
+}
+
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
 /** Two bar charts, one above the other: throughput and p99 latency per workload, both systems. */
