@@ -19,11 +19,20 @@ export interface Cluster {
 }
 
 const live = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
 
-/** Stops every process started here, by pid (used on errors and Ctrl+C). */
+/** Stops every process started here, by pid, and removes their data dirs (on errors and Ctrl+C). */
 export function killAllStarted(): void {
   for (const p of live) if (p.exitCode === null && p.pid !== undefined) process.kill(p.pid, 'SIGKILL');
   live.clear();
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+  tempDirs.clear();
+}
+
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.add(d);
+  return d;
 }
 
 export function freePort(): Promise<number> {
@@ -99,7 +108,7 @@ export interface RingkvStartOptions {
 
 /** A 3-node ringkv cluster: node1 bootstraps, node2 and node3 join; ready when every shard has 3 voters and a leader. */
 export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> {
-  const dir = mkdtempSync(join(tmpdir(), 'ringkv-bench-'));
+  const dir = tempDir('ringkv-bench-');
   const ports = await freePorts(6);
   const procs: ChildProcess[] = [];
   const endpoints: string[] = [];
@@ -196,7 +205,7 @@ export function ensureEtcd(log: (s: string) => void): void {
 
 /** A 3-member etcd cluster (default durability: fsync of its WAL on every commit). */
 export async function startEtcd(): Promise<Cluster> {
-  const dir = mkdtempSync(join(tmpdir(), 'etcd-bench-'));
+  const dir = tempDir('etcd-bench-');
   const ports = await freePorts(6);
   const peerUrl = (i: number): string => `http://127.0.0.1:${ports[2 * i + 1]}`;
   const initial = [0, 1, 2].map((i) => `m${i + 1}=${peerUrl(i)}`).join(',');
