@@ -19,7 +19,9 @@ try {
   execFileSync(join(root, 'node_modules/.bin/buf'), ['generate', '-o', out], { cwd: root, stdio: 'inherit' });
   const fresh = join(out, 'src/gen');
   const committed = join(root, 'src/gen');
-  const names = new Set([...files(fresh), ...files(committed)].map((f) => relative(f.startsWith(out) ? fresh : committed, f)));
+  const names = new Set(
+    [...files(fresh), ...files(committed)].map((f) => relative(f.startsWith(out) ? fresh : committed, f)),
+  );
   const drift = [...names].filter((name) => {
     try {
       return readFileSync(join(fresh, name), 'utf8') !== readFileSync(join(committed, name), 'utf8');
@@ -28,7 +30,9 @@ try {
     }
   });
   if (drift.length > 0) {
-    console.error(`src/gen is out of date with proto/ (${drift.join(', ')}): run \`npm run gen\` and commit the result`);
+    console.error(
+      `src/gen is out of date with proto/ (${drift.join(', ')}): run \`npm run gen\` and commit the result`,
+    );
     process.exit(1);
   }
   console.log(`generated code: up to date (${names.size} files)`);

@@ -22,7 +22,8 @@ const allowed: Record<string, readonly string[]> = {
 };
 
 /** Things the pure core must never touch (tests excepted: they may use node:test and fast-check). */
-const impure = /\b(Date\.now|Math\.random|setTimeout|setInterval|setImmediate|queueMicrotask|process\.)\b|new Date\(|\bawait\b|\basync\b/;
+const impure =
+  /\b(Date\.now|Math\.random|setTimeout|setInterval|setImmediate|queueMicrotask|process\.)\b|new Date\(|\bawait\b|\basync\b/;
 
 function* walk(dir: string): Generator<string> {
   for (const name of readdirSync(dir)) {
@@ -32,7 +33,8 @@ function* walk(dir: string): Generator<string> {
   }
 }
 
-const importRe = /(?:^|\s)(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+const importRe =
+  /(?:^|\s)(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 const violations: string[] = [];
 
 for (const file of walk(src)) {
@@ -43,7 +45,9 @@ for (const file of walk(src)) {
   const ok = allowed[layer];
   if (ok === undefined) {
     if (!rel.includes(sep)) continue; // files directly in src/ (none expected)
-    violations.push(`${rel}: folder src/${layer} is not a known layer (add it to scripts/check-layers.ts and DESIGN.md)`);
+    violations.push(
+      `${rel}: folder src/${layer} is not a known layer (add it to scripts/check-layers.ts and DESIGN.md)`,
+    );
     continue;
   }
   for (const match of text.matchAll(importRe)) {
@@ -57,13 +61,16 @@ for (const file of walk(src)) {
         violations.push(`${rel}: layer '${layer}' may not import '${targetLayer}' (${spec})`);
       }
     } else if (layer === 'raft' && !isTest) {
-      violations.push(`${rel}: the consensus core may not import '${spec}' (it has no dependencies and no I/O)`);
+      violations.push(
+        `${rel}: the consensus core may not import '${spec}' (it has no dependencies and no I/O)`,
+      );
     }
   }
   if (layer === 'raft' && !isTest) {
     text.split('\n').forEach((line, i) => {
       const code = line.replace(/\/\/.*$/, '');
-      if (impure.test(code)) violations.push(`${rel}:${i + 1}: the consensus core must stay pure: ${line.trim()}`);
+      if (impure.test(code))
+        violations.push(`${rel}:${i + 1}: the consensus core must stay pure: ${line.trim()}`);
     });
   }
   // Planted bugs exist for the simulator to prove it can find them; nothing else may switch them on.
