@@ -10,7 +10,9 @@ import type {
 } from '../gen/ringkv/v1/kv.ts';
 import { InvalidArgumentError, UnavailableError } from '../node/errors.ts';
 import { admitMember, removeMember } from '../node/membership.ts';
+import type { KvNode } from '../node/node.ts';
 import { nodeStatus } from '../node/status.ts';
+import type { NodeId } from '../raft/types.ts';
 import { retrySafely, routeTo, type ServerContext } from './context.ts';
 import { unary } from './kv-service.ts';
 
@@ -19,23 +21,22 @@ const MEMBERSHIP_DEADLINE_MS = 120_000;
 
 export function clusterService(ctx: ServerContext): ClusterServiceServer {
   return {
-    join: unary(ctx, (c, req: JoinRequest, d, fwd) =>
-      retrySafely(membershipDeadline(d, c), () => join(c, req, d, fwd)),
+    // A forwarded request is not retried here: when this node has lost the metadata leadership
+    // meanwhile, its retry-safe refusal goes back to the node that forwarded it, which re-routes.
+    join: unary(
+      ctx,
+      (c, req: JoinRequest, d, fwd) =>
+        fwd ? join(c, req, d, fwd) : retrySafely(d, () => join(c, req, d, fwd)),
+      MEMBERSHIP_DEADLINE_MS,
     ),
-    leave: unary(ctx, (c, req: LeaveRequest, d, fwd) =>
-      retrySafely(membershipDeadline(d, c), () => leave(c, req, d, fwd)),
+    leave: unary(
+      ctx,
+      (c, req: LeaveRequest, d, fwd) =>
+        fwd ? leave(c, req, d, fwd) : retrySafely(d, () => leave(c, req, d, fwd)),
+      MEMBERSHIP_DEADLINE_MS,
     ),
     status: unary(ctx, async (c): Promise<StatusResponse> => nodeStatus(c.node)),
   };
-}
-
-/** The request's own deadline when it has one shorter than the membership deadline. */
-function membershipDeadline(requestDeadlineMs: number, ctx: ServerContext): number {
-  const fromRequest =
-    requestDeadlineMs < Date.now() + ctx.node.opts.requestTimeoutMs
-      ? requestDeadlineMs
-      : Number.POSITIVE_INFINITY;
-  return Math.min(fromRequest, Date.now() + MEMBERSHIP_DEADLINE_MS);
 }
 
 async function join(
@@ -48,7 +49,7 @@ async function join(
   if (m === undefined || m.nodeId === '' || m.clientAddr === '' || m.raftAddr === '') {
     throw new InvalidArgumentError('join needs a member with node_id, client_addr and raft_addr');
   }
-  const deadlineMs = membershipDeadline(requestDeadlineMs, ctx);
+  const deadlineMs = requestDeadlineMs;
   const to = await routeTo(ctx, 0, fwd, deadlineMs);
   if (to !== undefined)
     return ctx.peers.call(ctx.peers.cluster(to), ctx.peers.cluster(to).join, req, deadlineMs, true);
@@ -67,26 +68,54 @@ async function leave(
 ): Promise<LeaveResponse> {
   const { node } = ctx;
   if (req.nodeId === '') throw new InvalidArgumentError('leave needs the node_id of the member to remove');
-  const deadlineMs = membershipDeadline(requestDeadlineMs, ctx);
+  const deadlineMs = requestDeadlineMs;
   const g0 = node.group(0);
-  if (req.nodeId === node.opts.nodeId && g0.isLeader()) {
-    // The leaving node leads the metadata group: hand it over first, then let the new leader run the leave.
-    const to = g0.confState.voters.find((v) => v !== node.id);
-    if (to === undefined)
-      throw new UnavailableError(`'${req.nodeId}' is the only voter; it cannot leave`, { retrySafe: true });
-    g0.raw.transferLeadership(to);
-    node.driver.schedule();
-    await node.waitFor(
-      () => g0.leader !== '' && g0.leader !== node.id,
-      deadlineMs,
-      'the metadata leadership to move',
-    );
-  }
-  const to = await routeTo(ctx, 0, fwd, deadlineMs);
+  if (req.nodeId === node.opts.nodeId && g0.isLeader()) await handOverMetadata(node, deadlineMs);
+  // The leaving node never runs its own removal: once it has handed the metadata leadership over,
+  // it passes the request on to the new leader even when the request was forwarded to it (the new
+  // leader is another node, so this cannot loop).
+  const selfLeave = req.nodeId === node.opts.nodeId;
+  const to = await routeTo(ctx, 0, fwd && !selfLeave, deadlineMs);
   if (to !== undefined)
     return ctx.peers.call(ctx.peers.cluster(to), ctx.peers.cluster(to).leave, req, deadlineMs, true);
   if (!g0.isLeader())
     throw new UnavailableError('this node does not lead the metadata group; retry', { retrySafe: true });
   await removeMember(node, req.nodeId, deadlineMs);
   return { members: node.metadata.members() };
+}
+
+/** How long one leadership transfer may take before it is asked again (of the next voter). */
+const HANDOVER_ATTEMPT_MS = 2_000;
+
+/**
+ * The leaving node leads the metadata group: hand it over first, then let the new leader run the
+ * leave. A transfer can be aborted (the core gives up after an election timeout, or the target was
+ * behind), so it is asked again, of each other voter in turn, until the deadline.
+ */
+async function handOverMetadata(node: KvNode, deadlineMs: number): Promise<void> {
+  const g0 = node.group(0);
+  const others = g0.confState.voters.filter((v) => v !== node.id);
+  if (others.length === 0) {
+    throw new UnavailableError(`'${node.id}' is the only voter of the metadata group; it cannot leave`, {
+      retrySafe: true,
+    });
+  }
+  const moved = (): boolean => g0.leader !== '' && g0.leader !== node.id;
+  for (let attempt = 0; !moved() && Date.now() < deadlineMs; attempt++) {
+    if (g0.isLeader()) g0.raw.transferLeadership(others[attempt % others.length] as NodeId);
+    node.driver.schedule();
+    await node
+      .waitFor(
+        moved,
+        Math.min(deadlineMs, Date.now() + HANDOVER_ATTEMPT_MS),
+        'the metadata leadership to move',
+      )
+      .catch(() => undefined); // asked again below, until the deadline
+  }
+  if (!moved()) {
+    throw new UnavailableError(
+      `'${node.id}' could not hand the metadata leadership over before the deadline; retry the leave`,
+      { retrySafe: true },
+    );
+  }
 }

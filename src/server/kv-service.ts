@@ -29,10 +29,17 @@ type Handler<Req, Res> = (
   forwarded: boolean,
 ) => Promise<Res>;
 
-/** Adapts an async handler to grpc-js: deadline, error mapping, and logging of unexpected failures. */
-export function unary<Req, Res>(ctx: ServerContext, h: Handler<Req, Res>) {
+/**
+ * Adapts an async handler to grpc-js: deadline (the client's, at most `limitMs` from now), error
+ * mapping, and logging of unexpected failures.
+ */
+export function unary<Req, Res>(
+  ctx: ServerContext,
+  h: Handler<Req, Res>,
+  limitMs: number = ctx.node.opts.requestTimeoutMs,
+) {
   return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
-    const deadlineMs = deadlineOf(call as ServerUnaryCall<unknown, unknown>, ctx.node.opts.requestTimeoutMs);
+    const deadlineMs = deadlineOf(call as ServerUnaryCall<unknown, unknown>, limitMs);
     h(ctx, call.request, deadlineMs, isForwarded(call.metadata)).then(
       (res) => cb(null, res),
       (e: unknown) => {

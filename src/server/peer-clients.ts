@@ -5,7 +5,7 @@ import { ClusterServiceClient, KVServiceClient } from '../gen/ringkv/v1/kv.ts';
 import { FailedPreconditionError, UnavailableError } from '../node/errors.ts';
 import type { MemberInfo } from '../node/metadata.ts';
 import type { ClusterRpc } from '../node/options.ts';
-import { FORWARDED_KEY } from './errors.ts';
+import { FORWARDED_KEY, RETRY_SAFE_KEY } from './errors.ts';
 
 /** Bound on distinct addresses with an open channel (a cluster has far fewer members). */
 const PEERS_MAX = 1024;
@@ -77,7 +77,7 @@ export class PeerClients implements ClusterRpc {
     return new Promise<Res>((resolve, reject) => {
       method.call(client, req, md, { deadline: deadlineMs }, (err, res) => {
         if (err === null) resolve(res);
-        else reject(this.connectFailure(addr, err) ?? err);
+        else reject(this.connectFailure(addr, err) ?? remoteRetrySafe(err) ?? err);
       });
     });
   }
@@ -135,4 +135,14 @@ export class PeerClients implements ClusterRpc {
     }
     this.byAddr.clear();
   }
+}
+
+/**
+ * The other node refused with a retry-safe UNAVAILABLE (nothing happened there, for example it
+ * lost a leadership meanwhile): turn it back into our own retry-safe error, so that retrySafely
+ * routes the request again instead of handing the refusal to the client.
+ */
+function remoteRetrySafe(err: ServiceError): UnavailableError | undefined {
+  if (err.code !== status.UNAVAILABLE || err.metadata?.get(RETRY_SAFE_KEY)[0] !== '1') return undefined;
+  return new UnavailableError(err.details, { retrySafe: true });
 }

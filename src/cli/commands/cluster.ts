@@ -58,7 +58,7 @@ export function runClusterJoin(opts: Opts, cmd: Command): Promise<number> {
       clientAddr: String(opts.addr),
       raftAddr: String(opts.raft_addr),
     };
-    const r = await client.join(member);
+    const r = await client.join(member, { timeoutMs: membershipTimeoutMs(opts, cmd) });
     process.stdout.write(
       `joined ${member.nodeId} (client ${member.clientAddr}, raft ${member.raftAddr}) to cluster ${r.clusterId}\n` +
         `members: ${r.members.map((m) => m.nodeId).join(', ')}\n`,
@@ -69,10 +69,19 @@ export function runClusterJoin(opts: Opts, cmd: Command): Promise<number> {
 
 export function runClusterLeave(nodeId: string, opts: Opts, cmd: Command): Promise<number> {
   return withClient(opts, cmd, async (client) => {
-    const r = await client.leave(nodeId);
+    const r = await client.leave(nodeId, { timeoutMs: membershipTimeoutMs(opts, cmd) });
     process.stdout.write(
       `${nodeId} left the cluster\nmembers: ${r.members.map((m) => m.nodeId).join(', ')}\n`,
     );
     return 0;
   });
+}
+
+/** Membership changes wait for catch-up and leadership moves: a minute unless --timeout-ms says otherwise. */
+const MEMBERSHIP_TIMEOUT_MS_DEFAULT = 60_000;
+
+function membershipTimeoutMs(opts: Opts, cmd: Command): number {
+  const source = cmd.getOptionValueSource('timeoutMs');
+  if (source === 'cli' || source === 'env') return connectionOptions(opts).timeoutMs;
+  return MEMBERSHIP_TIMEOUT_MS_DEFAULT;
 }

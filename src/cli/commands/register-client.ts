@@ -146,7 +146,8 @@ function registerCluster(program: Command): void {
     cluster
       .command('join')
       .description(
-        'Add a member (normally done by `ringkv serve --join_addr`): learner first, voter once caught up.',
+        'Add a member (normally done by `ringkv serve --join_addr`): learner first, voter once caught up. ' +
+          'Waits up to 60 s unless --timeout-ms is given.',
       )
       .requiredOption('--node_id <id>', "the new member's node id (required)")
       .requiredOption('--addr <host:port>', 'its client address (required)', hostPort)
@@ -160,7 +161,10 @@ function registerCluster(program: Command): void {
   withConnectionOptions(
     cluster
       .command('leave')
-      .description('Remove member NODE from the cluster, moving its leaderships away first.')
+      .description(
+        'Remove member NODE from the cluster, moving its leaderships away first. ' +
+          'Waits up to 60 s unless --timeout-ms is given.',
+      )
       .argument('<node>', 'node id of the member to remove'),
     false,
   ).action(async (node: string, opts: Opts, cmd: Command) => {
