@@ -142,6 +142,25 @@ function recordApplied(net: Network, obs: Observations, from: number, ctx: strin
 }
 
 /** Performs one action, noting the cluster's commit index when a read is issued. */
+/** Performs every action, checking the safety properties after each one; returns what was seen. */
+function runObserved(net: Network, actions: readonly Action[]): Observations {
+  const obs: Observations = {
+    leaderOfTerm: new Map(),
+    committedAt: new Map(),
+    lastTerm: new Map(),
+    lastCommit: new Map(),
+    readIssuedAt: new Map(),
+  };
+  actions.forEach((a, k) => {
+    const before = net.readies.length;
+    performObserved(net, obs, a, k);
+    const ctx = `step ${k} ${JSON.stringify(a)}`;
+    recordApplied(net, obs, before, ctx);
+    checkSafety(net, obs, ctx);
+  });
+  return obs;
+}
+
 function performObserved(net: Network, obs: Observations, a: Action, k: number): void {
   if (a.kind !== 'read') {
     perform(net, a);
@@ -165,20 +184,7 @@ test('random schedules on 3 nodes: one leader per term, committed entries agree,
         // PreVote and CheckQuorum go together (as by default) or are both off (more elections).
         const config = { electionTick: 4, preVote: pv, checkQuorum: pv };
         const net = new Network({ voters: [...IDS], seed, config });
-        const obs: Observations = {
-          leaderOfTerm: new Map(),
-          committedAt: new Map(),
-          lastTerm: new Map(),
-          lastCommit: new Map(),
-          readIssuedAt: new Map(),
-        };
-        actions.forEach((a, k) => {
-          const before = net.readies.length;
-          performObserved(net, obs, a, k);
-          const ctx = `step ${k} ${JSON.stringify(a)}`;
-          recordApplied(net, obs, before, ctx);
-          checkSafety(net, obs, ctx);
-        });
+        const obs = runObserved(net, actions);
         coverage.runs++;
         if (net.readies.some((r) => r.rd.readStates.length > 0)) coverage.readsReleased++;
         if (obs.leaderOfTerm.size > 0) coverage.elected++;
@@ -219,20 +225,7 @@ test('lease reads (leaseBased) stay linearizable when all clocks tick together',
     fc.property(fc.array(synchronized, { minLength: 50, maxLength: 400 }), fc.nat(1000), (actions, seed) => {
       const config = { electionTick: 4, readOnlyOption: 'leaseBased' as const };
       const net = new Network({ voters: [...IDS], seed, config });
-      const obs: Observations = {
-        leaderOfTerm: new Map(),
-        committedAt: new Map(),
-        lastTerm: new Map(),
-        lastCommit: new Map(),
-        readIssuedAt: new Map(),
-      };
-      actions.forEach((a, k) => {
-        const before = net.readies.length;
-        performObserved(net, obs, a, k);
-        const ctx = `step ${k} ${JSON.stringify(a)}`;
-        recordApplied(net, obs, before, ctx);
-        checkSafety(net, obs, ctx);
-      });
+      runObserved(net, actions);
       coverage.runs++;
       if (net.readies.some((r) => r.rd.readStates.length > 0)) coverage.leaseReads++;
     }),
