@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import type { FileHandle } from 'node:fs/promises';
 import { readdir, readFile, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -7,7 +6,7 @@ import fc from 'fast-check';
 import type { Entry, HardState } from '../raft/types.ts';
 import { index, nodeId, term } from '../raft/types.ts';
 import { makeEntries, plainEntries, withTempDir } from './test-helpers.ts';
-import { type RecoveredGroup, segmentFileName, Wal } from './wal.ts';
+import { NODE_IO, type RecoveredGroup, segmentFileName, Wal, type WalIo } from './wal.ts';
 import { WalCorruptionError, WalFailedError } from './wal-errors.ts';
 
 const SMALL_SEGMENT_BYTES = 16 * 1024;
@@ -208,68 +207,76 @@ test('a damaged record in a segment that is not the last is corruption, as is a 
   });
 });
 
-test('group commit: sync() calls made during an in-flight sync share one fdatasync', async () => {
-  await withTempDir(async (dir) => {
-    const { wal } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
-    const before = wal.stats();
-    wal.appendEntries(1, makeEntries(1, 1, 1));
-    const first = wal.sync(); // starts a round at once
-    const followers: Promise<void>[] = [];
-    for (let g = 2; g < 12; g++) {
-      wal.appendEntries(g, makeEntries(1, 1, 1));
-      followers.push(wal.sync());
-    }
-    await Promise.all([first, ...followers]);
-    const after = wal.stats();
-    assert.equal(
-      after.fdatasyncs - before.fdatasyncs,
-      2,
-      'one for the first round, one for all ten followers',
-    );
-    assert.equal(after.syncRounds - before.syncRounds, 2);
-    assert.equal(after.writes - before.writes, 2);
-    // A sync with nothing new to write costs no fdatasync.
-    await wal.sync();
-    assert.equal(wal.stats().fdatasyncs, after.fdatasyncs);
-    await wal.close();
-    const { wal: reopened, recovered } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
-    assert.equal(recovered.size, 11);
-    await reopened.close();
+for (const durability of ['dsync', 'fdatasync'] as const) {
+  test(`group commit (${durability}): sync() calls made during an in-flight sync share one barrier`, async () => {
+    await withTempDir(async (dir) => {
+      const { wal } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES, durability });
+      const before = wal.stats();
+      wal.appendEntries(1, makeEntries(1, 1, 1));
+      const first = wal.sync(); // starts a round at once
+      const followers: Promise<void>[] = [];
+      for (let g = 2; g < 12; g++) {
+        wal.appendEntries(g, makeEntries(1, 1, 1));
+        followers.push(wal.sync());
+      }
+      await Promise.all([first, ...followers]);
+      const after = wal.stats();
+      assert.equal(after.barriers - before.barriers, 2, 'one for the first round, one for all ten followers');
+      assert.equal(after.syncRounds - before.syncRounds, 2);
+      assert.equal(after.writes - before.writes, 2);
+      // A sync with nothing new to write costs no barrier.
+      await wal.sync();
+      assert.equal(wal.stats().barriers, after.barriers);
+      await wal.close();
+      const { wal: reopened, recovered } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+      assert.equal(recovered.size, 11);
+      await reopened.close();
+    });
   });
-});
 
-test('a failed fdatasync poisons the log: the sync rejects, and later appends and syncs refuse', async () => {
-  await withTempDir(async (dir) => {
-    let failNext = false;
-    let calls = 0;
-    const io = {
-      datasync: async (fh: FileHandle): Promise<void> => {
-        calls++;
-        if (failNext) throw new Error('EIO: injected');
-        await fh.datasync();
-      },
-    };
-    const { wal } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES, io });
-    wal.appendEntries(1, makeEntries(1, 2, 1));
-    await wal.sync();
-    assert.equal(calls, 1, 'the shim sees the fdatasync');
-    failNext = true;
-    wal.appendEntries(1, makeEntries(3, 2, 1));
-    const failed = wal.sync();
-    const queued = wal.sync();
-    await assert.rejects(
-      failed,
-      (e: unknown) => e instanceof WalFailedError && /EIO: injected/.test(e.message),
-    );
-    await assert.rejects(queued, WalFailedError);
-    assert.throws(() => wal.appendEntries(1, makeEntries(5, 1, 1)), WalFailedError);
-    await assert.rejects(wal.sync(), WalFailedError);
-    await wal.close();
-    const { wal: reopened, recovered } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
-    assert.ok((recovered.get(1)?.entries.length ?? 0) >= 2, 'what was acknowledged survives');
-    await reopened.close();
+  test(`a failed durable write (${durability}) poisons the log: the sync rejects, later appends and syncs refuse`, async () => {
+    await withTempDir(async (dir) => {
+      let failNext = false;
+      let calls = 0;
+      // The barrier of each mode: the O_DSYNC write itself, or the fdatasync after a plain write.
+      const io: WalIo = {
+        writev: async (fh, views, offsetBytes) => {
+          if (durability === 'dsync') {
+            calls++;
+            if (failNext) throw new Error('EIO: injected');
+          }
+          return NODE_IO.writev(fh, views, offsetBytes);
+        },
+        datasync: async (fh) => {
+          if (durability === 'fdatasync') {
+            calls++;
+            if (failNext) throw new Error('EIO: injected');
+          }
+          await fh.datasync();
+        },
+      };
+      const { wal } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES, io, durability });
+      wal.appendEntries(1, makeEntries(1, 2, 1));
+      await wal.sync();
+      assert.equal(calls, 1, 'the shim sees the barrier');
+      failNext = true;
+      wal.appendEntries(1, makeEntries(3, 2, 1));
+      const failed = wal.sync();
+      const queued = wal.sync();
+      await assert.rejects(
+        failed,
+        (e: unknown) => e instanceof WalFailedError && /EIO: injected/.test(e.message),
+      );
+      await assert.rejects(queued, WalFailedError);
+      assert.throws(() => wal.appendEntries(1, makeEntries(5, 1, 1)), WalFailedError);
+      await assert.rejects(wal.sync(), WalFailedError);
+      await wal.close();
+      const { wal: reopened, recovered } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+      assert.ok((recovered.get(1)?.entries.length ?? 0) >= 2, 'what was acknowledged survives');
+      await reopened.close();
+    });
   });
-});
+}
 
 test('an installed snapshot marker discards the whole log, a compaction marker keeps the suffix', async () => {
   await withTempDir(async (dir) => {
