@@ -25,3 +25,18 @@ export class TransportBindError extends Error {
     this.address = address;
   }
 }
+
+/** Why a peer stream's bytes could not be cut into gRPC messages. */
+export type PeerFrameProblem = 'tooLarge' | 'compressed' | 'truncated';
+
+/** A peer stream whose gRPC framing is broken or over our bound: the stream is refused. */
+export class PeerFrameError extends Error {
+  override readonly name = 'PeerFrameError';
+  readonly code = 'PEER_FRAME_INVALID';
+  readonly problem: PeerFrameProblem;
+
+  constructor(problem: PeerFrameProblem, detail: string) {
+    super(`invalid peer stream framing: ${detail}`);
+    this.problem = problem;
+  }
+}

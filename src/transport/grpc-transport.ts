@@ -1,14 +1,15 @@
-// The real transport: a gRPC server on the raft port for incoming peer streams, and one outgoing
-// stream per peer (PeerLink). Everything sent during one event-loop turn is flushed together on
-// setImmediate, one PeerBatch write per peer.
-import { type ChannelOptions, Server, ServerCredentials } from '@grpc/grpc-js';
-import { PeerServiceService } from '../gen/ringkv/v1/peer.ts';
+// The real transport: a server on the raft port for incoming peer streams (PeerServer), and one
+// outgoing stream per peer (PeerLink), both speaking gRPC's wire protocol over node:http2.
+// Everything sent during one event-loop turn is flushed together on setImmediate, one PeerBatch
+// write per peer.
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import type { Message, NodeId } from '../raft/types.ts';
 import { isPrecious, messageToWire, wireSizeBoundBytes } from './codec.ts';
-import { TransportBindError } from './errors.ts';
-import { type InboundCall, type InboundContext, peerStreamHandler } from './inbound.ts';
+import { encodeBatchFrame } from './grpc-frames.ts';
+import type { InboundContext } from './inbound.ts';
 import { LogLimiter, silentLogger, type TransportLogger } from './log.ts';
-import { type LinkContext, type LinkTiming, PeerLink } from './peer-link.ts';
+import { type LinkContext, type LinkTiming, type Outgoing, PeerLink } from './peer-link.ts';
+import { PeerServer } from './peer-server.ts';
 import {
   DEFAULT_LIMITS,
   type MessageHandler,
@@ -29,7 +30,7 @@ export interface GrpcTransportOptions {
   readonly logger?: TransportLogger;
   readonly limits?: Partial<TransportLimits>;
   readonly timing?: Partial<LinkTiming>;
-  /** gRPC max send/receive message length: must hold the largest batch (default 64 MiB). */
+  /** Bound on one gRPC message (one batch), sent or received (default 64 MiB). */
   readonly grpcMessageBytesMax?: number;
 }
 
@@ -38,32 +39,18 @@ export const DEFAULT_TIMING: LinkTiming = {
   backoffMinMs: 50,
   backoffMaxMs: 2000,
   writesInFlightMax: 4,
+  keepaliveIntervalMs: 10_000,
 };
 
 export const DEFAULT_GRPC_MESSAGE_BYTES_MAX = 64 * 1024 * 1024;
 // Room for a PeerBatch's own fields (node id, cluster id) around its messages.
 const BATCH_OVERHEAD_BYTES_MAX = 64 * 1024;
 const LOG_INTERVAL_MS = 10_000;
+// The shared encoder's buffer is kept between batches, unless a large batch made it grow past this.
+const WRITER_KEEP_BYTES_MAX = 1024 * 1024;
 
 function hostPort(host: string, port: number): string {
   return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-function channelOptions(messageBytesMax: number, timing: LinkTiming): ChannelOptions {
-  return {
-    'grpc.max_send_message_length': messageBytesMax,
-    'grpc.max_receive_message_length': messageBytesMax,
-    // The channel's own reconnect backoff (default up to 120 s) must not outlast ours.
-    'grpc.initial_reconnect_backoff_ms': timing.backoffMinMs,
-    'grpc.max_reconnect_backoff_ms': timing.backoffMaxMs,
-    // A peer that vanished without a FIN is noticed within ~20 s instead of never.
-    'grpc.keepalive_time_ms': 10_000,
-    'grpc.keepalive_timeout_ms': 10_000,
-    // One connection per ordered pair of nodes, owned by its link; no proxies, no replays.
-    'grpc.use_local_subchannel_pool': 1,
-    'grpc.enable_http_proxy': 0,
-    'grpc.enable_retries': 0,
-  };
 }
 
 export class GrpcTransport implements Transport {
@@ -77,13 +64,14 @@ export class GrpcTransport implements Transport {
   private readonly limiter = new LogLimiter(LOG_INTERVAL_MS);
   private readonly counters: TransportStats = zeroStats();
   private readonly links = new Map<NodeId, PeerLink>();
-  private readonly inboundCalls = new Set<InboundCall>();
   // Work for the end of this turn: links with something to write, peers to report unreachable.
   private readonly dirty = new Set<PeerLink>();
   private readonly pendingUnreachable = new Set<NodeId>();
   private flushScheduled = false;
   private clusterId: string;
-  private server: Server | undefined;
+  private server: PeerServer | undefined;
+  // One encoder for every link's batches: its buffer is reused, so encoding allocates only the frame.
+  private writer = new BinaryWriter();
   private boundPort = 0;
   private closed = false;
   private messageHandler: MessageHandler = () => {};
@@ -117,19 +105,12 @@ export class GrpcTransport implements Transport {
   async start(): Promise<void> {
     if (this.server !== undefined || this.closed)
       throw new Error('GrpcTransport: start() called twice or after close()');
-    const server = new Server({
-      'grpc.max_send_message_length': this.messageBytesMax,
-      'grpc.max_receive_message_length': this.messageBytesMax,
+    const server = new PeerServer(this.makeInboundContext(), {
+      keepaliveIntervalMs: this.timing.keepaliveIntervalMs,
     });
-    server.addService(PeerServiceService, { stream: peerStreamHandler(this.makeInboundContext()) });
     this.server = server;
     const address = hostPort(this.listenHost, this.listenPort);
-    this.boundPort = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => {
-        if (err === null) resolve(port);
-        else reject(new TransportBindError(address, err));
-      });
-    });
+    this.boundPort = await server.listen(this.listenHost, this.listenPort, address);
     this.logger.info(
       { nodeId: this.localId, address: hostPort(this.listenHost, this.boundPort) },
       'raft port listening',
@@ -211,8 +192,7 @@ export class GrpcTransport implements Transport {
     this.dirty.clear();
     this.pendingUnreachable.clear();
     // Raft tolerates the loss of whatever is in flight: no graceful drain of the peer streams.
-    this.server?.forceShutdown();
-    this.inboundCalls.clear();
+    await this.server?.close();
   }
 
   private scheduleFlush(): void {
@@ -243,7 +223,8 @@ export class GrpcTransport implements Transport {
       clusterId: () => this.clusterId,
       limits: this.limits,
       timing: this.timing,
-      channelOptions: channelOptions(this.messageBytesMax, this.timing),
+      messageBytesMax: this.messageBytesMax,
+      encodeBatch: (items) => this.encodeBatch(items),
       stats: this.counters,
       logger: this.logger,
       unreachable: (peer) => this.noteUnreachable(peer),
@@ -264,11 +245,14 @@ export class GrpcTransport implements Transport {
       stats: this.counters,
       logger: this.logger,
       limiter: this.limiter,
-      track: (call) => {
-        this.inboundCalls.add(call);
-        return () => this.inboundCalls.delete(call);
-      },
+      messageBytesMax: this.messageBytesMax,
     };
+  }
+
+  private encodeBatch(items: readonly Outgoing[]): Buffer {
+    const frame = encodeBatchFrame(this.writer, this.localId, this.clusterId, items);
+    if (frame.byteLength > WRITER_KEEP_BYTES_MAX) this.writer = new BinaryWriter();
+    return frame;
   }
 }
 

@@ -1,14 +1,15 @@
 // The receiving side of peer streams: checks who is calling (handshake headers, then every batch),
-// decodes the messages and hands them to the node. One instance serves every incoming stream.
-import { type handleClientStreamingCall, Metadata, type ServerReadableStream, status } from '@grpc/grpc-js';
-import type {
-  PeerBatch,
-  PeerServiceStreamRequest,
-  PeerServiceStreamResponse,
-} from '../gen/ringkv/v1/peer.ts';
+// cuts the stream into gRPC messages, decodes them and hands them to the node. The answer follows
+// gRPC: response headers at once when the stream is accepted (with `ringkv-node-id`), and at the
+// end an empty response message and `grpc-status`/`grpc-message` trailers; a refusal before
+// anything was accepted is a trailers-only response.
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { type PeerBatch, PeerServiceStreamRequest } from '../gen/ringkv/v1/peer.ts';
 import type { Message, NodeId } from '../raft/types.ts';
 import { messageFromWire } from './codec.ts';
-import { PeerCodecError } from './errors.ts';
+import { PeerCodecError, PeerFrameError } from './errors.ts';
+import { FrameParser, frameOf } from './grpc-frames.ts';
+import { encodeGrpcMessage, GrpcStatus, type GrpcStatusCode, statusName } from './grpc-status.ts';
 import type { LogLimiter, TransportLogger } from './log.ts';
 import { clusterIdsCompatible, type TransportStats } from './transport.ts';
 
@@ -18,8 +19,6 @@ export const HEADER_TO = 'ringkv-to-node-id';
 export const HEADER_CLUSTER = 'ringkv-cluster-id';
 /** Sent back by the receiver when it accepts a stream: the sender then knows the stream is open. */
 export const HEADER_NODE = 'ringkv-node-id';
-
-export type InboundCall = ServerReadableStream<PeerServiceStreamRequest, PeerServiceStreamResponse>;
 
 /** What checking and delivering a batch needs (shared with MemoryTransport). */
 export interface BatchContext {
@@ -32,17 +31,17 @@ export interface BatchContext {
 }
 
 export interface InboundContext extends BatchContext {
-  /** Remembers an open call (so that close() can end it); returns the function that forgets it. */
-  track(call: InboundCall): () => void;
+  /** The bound on one gRPC message (one PeerServiceStreamRequest), without its 5-byte prefix. */
+  readonly messageBytesMax: number;
 }
 
 export interface Refusal {
-  readonly code: status;
+  readonly code: GrpcStatusCode;
   readonly details: string;
 }
 
-export function headerValue(md: Metadata, key: string): string | undefined {
-  const [value] = md.get(key);
+export function headerValue(headers: IncomingHttpHeaders, key: string): string | undefined {
+  const value = headers[key];
   if (typeof value !== 'string') return undefined;
   try {
     return decodeURIComponent(value);
@@ -51,19 +50,19 @@ export function headerValue(md: Metadata, key: string): string | undefined {
   }
 }
 
-function checkHandshake(md: Metadata, ctx: InboundContext): Refusal | undefined {
-  const from = headerValue(md, HEADER_FROM);
-  const to = headerValue(md, HEADER_TO);
-  const cluster = headerValue(md, HEADER_CLUSTER) ?? '';
+function checkHandshake(headers: IncomingHttpHeaders, ctx: BatchContext): Refusal | undefined {
+  const from = headerValue(headers, HEADER_FROM);
+  const to = headerValue(headers, HEADER_TO);
+  const cluster = headerValue(headers, HEADER_CLUSTER) ?? '';
   if (from === undefined || from === '' || to === undefined) {
     return {
-      code: status.INVALID_ARGUMENT,
+      code: GrpcStatus.INVALID_ARGUMENT,
       details: `peer stream without ${HEADER_FROM}/${HEADER_TO} headers`,
     };
   }
   if (to !== ctx.localId) {
     return {
-      code: status.FAILED_PRECONDITION,
+      code: GrpcStatus.FAILED_PRECONDITION,
       details: `this raft port belongs to node '${ctx.localId}', not '${to}' (stale peer address?)`,
     };
   }
@@ -74,7 +73,7 @@ function checkCluster(remote: string, from: string, ctx: BatchContext): Refusal 
   const local = ctx.clusterId();
   if (clusterIdsCompatible(local, remote)) return undefined;
   return {
-    code: status.FAILED_PRECONDITION,
+    code: GrpcStatus.FAILED_PRECONDITION,
     details: `node '${from}' belongs to cluster '${remote}', this node '${ctx.localId}' to cluster '${local}'`,
   };
 }
@@ -91,7 +90,7 @@ export function receiveBatch(
   if (batch === undefined) return undefined; // an empty frame: nothing to do (room for other frame kinds)
   if (batch.fromNodeId !== from) {
     return {
-      code: status.INVALID_ARGUMENT,
+      code: GrpcStatus.INVALID_ARGUMENT,
       details: `batch from '${batch.fromNodeId}' on the stream of '${from}'`,
     };
   }
@@ -148,51 +147,134 @@ function decode(
 export function logRefusal(ctx: BatchContext, remote: string, refusal: Refusal): void {
   ctx.stats.streamsRejected++;
   if (!ctx.limiter.allow(`refused:${remote}:${refusal.details}`)) return;
-  const fields = { remote, code: status[refusal.code], reason: refusal.details };
-  if (refusal.code === status.FAILED_PRECONDITION) ctx.logger.error(fields, 'refused peer stream');
+  const fields = { remote, code: statusName(refusal.code), reason: refusal.details };
+  if (refusal.code === GrpcStatus.FAILED_PRECONDITION) ctx.logger.error(fields, 'refused peer stream');
   else ctx.logger.warn(fields, 'refused peer stream');
 }
 
-/** The PeerService.Stream handler. */
-export function peerStreamHandler(
+const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto' };
+const OK_TRAILERS = { 'grpc-status': '0', 'grpc-message': 'OK' };
+/** The one response message of the call: an empty PeerServiceStreamResponse. */
+const EMPTY_RESPONSE_FRAME = frameOf(new Uint8Array(0));
+
+/** `address:port` of the other end, for logs. */
+export function remoteOf(stream: ServerHttp2Stream): string {
+  const socket = stream.session?.socket;
+  return `${socket?.remoteAddress ?? '?'}:${socket?.remotePort ?? '?'}`;
+}
+
+/** Answers a stream that was not accepted: a trailers-only response carrying the status. */
+export function refuseBeforeAccept(stream: ServerHttp2Stream, refusal: Refusal): void {
+  if (stream.destroyed || stream.closed || stream.headersSent) return;
+  stream.resume(); // whatever the sender still writes is read and dropped, not left to fill the window
+  stream.respond(
+    {
+      ...RESPONSE_HEADERS,
+      'grpc-status': String(refusal.code),
+      'grpc-message': encodeGrpcMessage(refusal.details),
+    },
+    { endStream: true },
+  );
+}
+
+/** Serves one PeerService.Stream call whose path and content type were checked by the server. */
+export function servePeerStream(
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
   ctx: InboundContext,
-): handleClientStreamingCall<PeerServiceStreamRequest, PeerServiceStreamResponse> {
-  return (call, callback) => {
-    const handshakeRefusal = checkHandshake(call.metadata, ctx);
-    if (handshakeRefusal !== undefined) {
-      logRefusal(ctx, call.getPeer(), handshakeRefusal);
-      callback(handshakeRefusal);
+): void {
+  const handshakeRefusal = checkHandshake(headers, ctx);
+  if (handshakeRefusal !== undefined) {
+    logRefusal(ctx, remoteOf(stream), handshakeRefusal);
+    refuseBeforeAccept(stream, handshakeRefusal);
+    return;
+  }
+  new InboundStream(stream, headerValue(headers, HEADER_FROM) as string, ctx);
+}
+
+/** One accepted stream: parser, per-batch checks, the end of the call. */
+class InboundStream {
+  private readonly stream: ServerHttp2Stream;
+  private readonly from: string;
+  private readonly ctx: InboundContext;
+  private readonly parser: FrameParser;
+  private finished = false;
+
+  constructor(stream: ServerHttp2Stream, from: string, ctx: InboundContext) {
+    this.stream = stream;
+    this.from = from;
+    this.ctx = ctx;
+    this.parser = new FrameParser(ctx.messageBytesMax, (bytes) => this.onMessage(bytes));
+    stream.respond(
+      { ...RESPONSE_HEADERS, [HEADER_NODE]: encodeURIComponent(ctx.localId) },
+      { waitForTrailers: true },
+    );
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('end', () => this.onEnd());
+    stream.on('close', () => {
+      this.finished = true;
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.finished) return; // refused: what still arrives is read and ignored
+    try {
+      this.parser.push(chunk);
+    } catch (err) {
+      if (!(err instanceof PeerFrameError)) throw err;
+      this.refuse(frameRefusal(err));
+    }
+  }
+
+  private onMessage(bytes: Buffer): boolean {
+    let request: PeerServiceStreamRequest;
+    try {
+      request = PeerServiceStreamRequest.decode(bytes);
+    } catch (err) {
+      this.refuse({ code: GrpcStatus.INTERNAL, details: `could not decode a peer request: ${String(err)}` });
+      return false;
+    }
+    const refusal = receiveBatch(request.batch, this.from, this.ctx);
+    if (refusal === undefined) return true;
+    this.refuse(refusal);
+    return false;
+  }
+
+  private onEnd(): void {
+    if (this.finished) return;
+    try {
+      this.parser.end();
+    } catch (err) {
+      if (!(err instanceof PeerFrameError)) throw err;
+      this.refuse(frameRefusal(err));
       return;
     }
-    const from = headerValue(call.metadata, HEADER_FROM) as string;
-    const untrack = ctx.track(call);
-    let finished = false;
-    const finish = (refusal: Refusal | undefined): void => {
-      if (finished) return;
-      finished = true;
-      untrack();
-      if (refusal === undefined) callback(null, {});
-      else callback(refusal);
-    };
-    const accepted = new Metadata();
-    accepted.set(HEADER_NODE, encodeURIComponent(ctx.localId));
-    call.sendMetadata(accepted);
-    call.on('data', (req: PeerServiceStreamRequest) => {
-      if (finished) return;
-      const refusal = receiveBatch(req.batch, from, ctx);
-      if (refusal === undefined) return;
-      logRefusal(ctx, call.getPeer(), refusal);
-      finish(refusal);
-    });
-    call.on('end', () => finish(undefined));
-    call.on('cancelled', () => {
-      finished = true;
-      untrack();
-    });
-    call.on('error', (err: Error) => {
-      ctx.logger.debug({ peer: from, err: err.message }, 'peer stream error');
-      finished = true;
-      untrack();
-    });
-  };
+    this.finish(undefined);
+  }
+
+  private refuse(refusal: Refusal): void {
+    if (this.finished) return;
+    logRefusal(this.ctx, `${this.from} (${remoteOf(this.stream)})`, refusal);
+    this.finish(refusal);
+  }
+
+  /** Ends our side: the response message when all went well, then the status in trailers. */
+  private finish(refusal: Refusal | undefined): void {
+    if (this.finished) return;
+    this.finished = true;
+    const stream = this.stream;
+    if (stream.destroyed || stream.closed) return;
+    const trailers =
+      refusal === undefined
+        ? OK_TRAILERS
+        : { 'grpc-status': String(refusal.code), 'grpc-message': encodeGrpcMessage(refusal.details) };
+    stream.once('wantTrailers', () => stream.sendTrailers(trailers));
+    if (refusal === undefined) stream.end(EMPTY_RESPONSE_FRAME);
+    else stream.end();
+  }
+}
+
+function frameRefusal(err: PeerFrameError): Refusal {
+  const code = err.problem === 'tooLarge' ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INTERNAL;
+  return { code, details: err.message };
 }

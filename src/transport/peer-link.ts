@@ -1,22 +1,27 @@
-// The sending side towards one peer: its bounded queue and its one gRPC stream, with reconnection.
+// The sending side towards one peer: its bounded queue and its one gRPC stream (a client stream of
+// PeerService.Stream on its own HTTP/2 connection, written with node:http2), with reconnection.
 //
 // States: idle → (something to send) → connecting → (receiver's headers) → open → (stream breaks)
 // → backoff → (timer) → idle. While connecting, messages queue (bounded); in backoff they are
 // dropped at once: the peer is known to be unreachable, Raft resends, and a burst of stale
-// messages after the reconnect would help nobody.
-import {
-  type ChannelOptions,
-  type ClientWritableStream,
-  credentials,
-  Metadata,
-  type ServiceError,
-  status,
-} from '@grpc/grpc-js';
-import { PeerServiceClient, type PeerServiceStreamRequest, type RaftMessage } from '../gen/ringkv/v1/peer.ts';
+// messages after the reconnect would help nobody. Every failure tears the connection down; the
+// next attempt opens a new one.
+import http2 from 'node:http2';
+import type { RaftMessage } from '../gen/ringkv/v1/peer.ts';
 import type { NodeId } from '../raft/types.ts';
+import { FRAME_PREFIX_BYTES } from './grpc-frames.ts';
+import {
+  decodeGrpcMessage,
+  GrpcStatus,
+  type GrpcStatusCode,
+  parseStatus,
+  statusName,
+} from './grpc-status.ts';
 import { HEADER_CLUSTER, HEADER_FROM, HEADER_TO } from './inbound.ts';
+import { startKeepalive } from './keepalive.ts';
 import type { TransportLogger } from './log.ts';
 import { PeerQueue, type QueueItem } from './peer-queue.ts';
+import { PEER_STREAM_PATH, sessionMemoryMb } from './peer-server.ts';
 import type { TransportLimits, TransportStats } from './transport.ts';
 
 /** A message waiting for its stream write, already converted to its wire form. */
@@ -29,8 +34,10 @@ export interface LinkTiming {
   readonly connectTimeoutMs: number;
   readonly backoffMinMs: number;
   readonly backoffMaxMs: number;
-  /** Batches written to gRPC whose write has not completed yet (our own flow control). */
+  /** Batches written to the stream whose write has not completed yet (our own flow control). */
   readonly writesInFlightMax: number;
+  /** HTTP/2 PING period on every peer connection; two unanswered periods end it. */
+  readonly keepaliveIntervalMs: number;
 }
 
 export interface LinkContext {
@@ -38,7 +45,10 @@ export interface LinkContext {
   clusterId(): string;
   readonly limits: TransportLimits;
   readonly timing: LinkTiming;
-  readonly channelOptions: ChannelOptions;
+  /** The bound on one gRPC message (one encoded PeerServiceStreamRequest), without its prefix. */
+  readonly messageBytesMax: number;
+  /** Encodes one batch into one Buffer, gRPC prefix included. */
+  encodeBatch(items: readonly Outgoing[]): Buffer;
   readonly stats: TransportStats;
   readonly logger: TransportLogger;
   /** Reports (later, on the transport's flush) that messages to `peer` were lost. */
@@ -48,18 +58,25 @@ export interface LinkContext {
 }
 
 type LinkState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
-type Call = ClientWritableStream<PeerServiceStreamRequest>;
+
+/** One connection attempt and its stream; replaced as a whole on every reconnect. */
+interface Connection {
+  readonly session: http2.ClientHttp2Session;
+  readonly stream: http2.ClientHttp2Stream;
+  /** Write completions and 'drain' of this stream (one closure per connection, not per write). */
+  readonly onWritten: (err?: Error | null) => void;
+  stopKeepalive: () => void;
+}
 
 export class PeerLink {
   readonly peerId: NodeId;
   readonly address: string;
   private readonly ctx: LinkContext;
   private readonly queue: PeerQueue<Outgoing>;
-  private readonly client: PeerServiceClient;
   private state: LinkState = 'idle';
-  // Invariant: call !== undefined exactly when state is 'connecting' or 'open'.
-  private call: Call | undefined;
-  // Invariant: 0 <= writesInFlight <= timing.writesInFlightMax; reset with each new call.
+  // Invariant: conn !== undefined exactly when state is 'connecting' or 'open'.
+  private conn: Connection | undefined;
+  // Invariant: 0 <= writesInFlight <= timing.writesInFlightMax; reset with each new connection.
   private writesInFlight = 0;
   private awaitingDrain = false;
   private backoffMs: number;
@@ -75,7 +92,6 @@ export class PeerLink {
       messagesMax: ctx.limits.queueMessagesMax,
       bytesMax: ctx.limits.queueBytesMax,
     });
-    this.client = new PeerServiceClient(address, credentials.createInsecure(), ctx.channelOptions);
     this.backoffMs = ctx.timing.backoffMinMs;
   }
 
@@ -105,17 +121,18 @@ export class PeerLink {
     else if (this.state === 'open') this.ctx.requestFlush(this);
   }
 
-  /** Writes queued messages as batches while the stream accepts them (gRPC backpressure). */
+  /** Writes queued messages as batches while the stream accepts them (HTTP/2 backpressure). */
   flush(): void {
-    const call = this.call;
-    if (this.state !== 'open' || call === undefined) return;
+    const conn = this.conn;
+    if (this.state !== 'open' || conn === undefined) return;
     // Bounded: every write takes at least one message or stops at writesInFlightMax.
     while (
       this.queue.length > 0 &&
       !this.awaitingDrain &&
-      this.writesInFlight < this.ctx.timing.writesInFlightMax
+      this.writesInFlight < this.ctx.timing.writesInFlightMax &&
+      this.conn === conn
     ) {
-      this.write(call, this.queue.take(this.ctx.limits.batchMessagesMax, this.ctx.limits.batchBytesMax));
+      this.write(conn, this.queue.take(this.ctx.limits.batchMessagesMax, this.ctx.limits.batchBytesMax));
     }
   }
 
@@ -123,66 +140,134 @@ export class PeerLink {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.clearTimer();
-    const call = this.call;
-    this.call = undefined;
-    call?.cancel();
-    this.client.close();
+    this.dropConnection();
     this.queue.clear();
   }
 
-  private write(call: Call, items: readonly Outgoing[]): void {
+  private write(conn: Connection, items: readonly Outgoing[]): void {
     if (items.length === 0)
       throw new Error(`PeerLink ${this.peerId}: empty batch taken from a non-empty queue`);
-    const request: PeerServiceStreamRequest = {
-      batch: {
-        fromNodeId: this.ctx.localId,
-        clusterId: this.ctx.clusterId(),
-        messages: items.map((it) => ({ groupId: it.groupId, message: it.wire })),
-      },
-    };
+    const frame = this.ctx.encodeBatch(items);
+    const sizeBytes = frame.byteLength - FRAME_PREFIX_BYTES;
+    if (sizeBytes > this.ctx.messageBytesMax) {
+      // The receiver would refuse it and the stream with it; the size bounds on send() should
+      // make this impossible, so it is logged as an error.
+      this.ctx.stats.droppedTooLarge += items.length;
+      this.ctx.logger.error(
+        { peer: this.peerId, sizeBytes, messageBytesMax: this.ctx.messageBytesMax, messages: items.length },
+        'dropped a batch larger than a gRPC message may be',
+      );
+      return;
+    }
     this.writesInFlight++;
-    const accepted = call.write(request, () => {
-      if (this.call !== call) return; // a completion from a stream we already gave up on
-      this.writesInFlight--;
-      this.ctx.requestFlush(this);
-    });
     this.ctx.stats.batchesSent++;
     this.ctx.stats.messagesSent += items.length;
-    if (!accepted) {
-      this.awaitingDrain = true;
-      call.once('drain', () => {
-        if (this.call !== call) return;
-        this.awaitingDrain = false;
-        this.ctx.requestFlush(this);
-      });
-    }
+    if (!conn.stream.write(frame, conn.onWritten)) this.awaitingDrain = true;
   }
 
   private connect(): void {
     if (this.state !== 'idle') throw new Error(`PeerLink ${this.peerId}: connect in state ${this.state}`);
     this.state = 'connecting';
-    const md = new Metadata();
-    md.set(HEADER_FROM, encodeURIComponent(this.ctx.localId));
-    md.set(HEADER_TO, encodeURIComponent(this.peerId));
-    md.set(HEADER_CLUSTER, encodeURIComponent(this.ctx.clusterId()));
-    const call: Call = this.client.stream(md, (err: ServiceError | null) => this.onEnd(call, err));
-    this.call = call;
     this.writesInFlight = 0;
     this.awaitingDrain = false;
-    call.on('metadata', () => this.onOpen(call));
-    // grpc-js reports failures through the callback; a listener keeps a stray 'error' from crashing us.
-    call.on('error', (err: Error) =>
-      this.ctx.logger.debug({ peer: this.peerId, err: err.message }, 'peer call error'),
-    );
-    this.timer = setTimeout(() => this.onConnectTimeout(call), this.ctx.timing.connectTimeoutMs);
+    let conn: Connection;
+    try {
+      conn = this.openConnection();
+    } catch (err) {
+      // A malformed address: http2.connect or request threw before any socket work.
+      this.fail(GrpcStatus.UNAVAILABLE, `cannot connect to ${this.address}: ${String(err)}`);
+      return;
+    }
+    this.conn = conn;
+    this.timer = setTimeout(() => this.onConnectTimeout(conn), this.ctx.timing.connectTimeoutMs);
     this.timer.unref();
   }
 
-  private onOpen(call: Call): void {
-    if (this.call !== call || this.state !== 'connecting') return;
+  private openConnection(): Connection {
+    const session = http2.connect(`http://${this.address}`, {
+      maxSessionMemory: sessionMemoryMb(this.ctx.messageBytesMax),
+    });
+    session.on('error', () => {}); // followed by 'close', which reports it
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = session.request(
+        {
+          ':method': 'POST',
+          ':path': PEER_STREAM_PATH,
+          'content-type': 'application/grpc',
+          te: 'trailers',
+          [HEADER_FROM]: encodeURIComponent(this.ctx.localId),
+          [HEADER_TO]: encodeURIComponent(this.peerId),
+          [HEADER_CLUSTER]: encodeURIComponent(this.ctx.clusterId()),
+        },
+        { endStream: false },
+      );
+    } catch (err) {
+      session.destroy();
+      throw err;
+    }
+    const conn: Connection = {
+      session,
+      stream,
+      onWritten: () => this.onWritten(conn),
+      stopKeepalive: () => {},
+    };
+    this.listen(conn);
+    return conn;
+  }
+
+  private listen(conn: Connection): void {
+    const { session, stream } = conn;
+    let lastError = '';
+    session.on('close', () => this.onBroken(conn, GrpcStatus.UNAVAILABLE, lastError || 'connection closed'));
+    session.on('error', (err: Error) => {
+      lastError = err.message;
+    });
+    stream.on('error', (err: Error) => {
+      lastError = err.message;
+      this.ctx.logger.debug({ peer: this.peerId, err: err.message }, 'peer stream error');
+    });
+    stream.on('response', (headers) => this.onResponse(conn, headers));
+    stream.on('trailers', (trailers) =>
+      this.onBroken(conn, parseStatus(trailers['grpc-status']), decodeGrpcMessage(trailers['grpc-message'])),
+    );
+    stream.on('close', () => this.onBroken(conn, GrpcStatus.UNAVAILABLE, lastError || 'stream closed'));
+    stream.on('drain', () => {
+      if (this.conn !== conn) return;
+      this.awaitingDrain = false;
+      this.ctx.requestFlush(this);
+    });
+    stream.resume(); // the receiver's one response message (at the end) is not needed
+  }
+
+  private onResponse(conn: Connection, headers: http2.IncomingHttpHeaders): void {
+    if (headers['grpc-status'] !== undefined) {
+      // Trailers-only: the receiver refused the stream before accepting it.
+      this.onBroken(conn, parseStatus(headers['grpc-status']), decodeGrpcMessage(headers['grpc-message']));
+      return;
+    }
+    const httpStatus = headers[':status'];
+    if (Number(httpStatus) !== 200) {
+      this.onBroken(conn, GrpcStatus.UNKNOWN, `the receiver answered HTTP status ${httpStatus}`);
+      return;
+    }
+    this.onOpen(conn);
+  }
+
+  private onWritten(conn: Connection): void {
+    if (this.conn !== conn) return; // a completion from a connection we already gave up on
+    this.writesInFlight--;
+    this.ctx.requestFlush(this);
+  }
+
+  private onOpen(conn: Connection): void {
+    if (this.conn !== conn || this.state !== 'connecting') return;
     this.clearTimer();
     this.state = 'open';
     this.backoffMs = this.ctx.timing.backoffMinMs;
+    conn.stopKeepalive = startKeepalive(conn.session, this.ctx.timing.keepaliveIntervalMs, (reason) =>
+      this.onBroken(conn, GrpcStatus.UNAVAILABLE, reason),
+    );
     if (this.lastFailure !== '') {
       this.ctx.logger.info({ peer: this.peerId, address: this.address }, 'peer stream open again');
       this.lastFailure = '';
@@ -190,28 +275,36 @@ export class PeerLink {
     this.ctx.requestFlush(this);
   }
 
-  private onConnectTimeout(call: Call): void {
-    if (this.call !== call || this.state !== 'connecting') return;
-    this.fail(status.DEADLINE_EXCEEDED, `no answer within ${this.ctx.timing.connectTimeoutMs} ms`);
-    call.cancel(); // its callback now finds this.call changed and is ignored
+  private onConnectTimeout(conn: Connection): void {
+    if (this.conn !== conn || this.state !== 'connecting') return;
+    this.fail(GrpcStatus.DEADLINE_EXCEEDED, `no answer within ${this.ctx.timing.connectTimeoutMs} ms`);
   }
 
-  private onEnd(call: Call, err: ServiceError | null): void {
-    if (this.call !== call) return;
+  private onBroken(conn: Connection, code: GrpcStatusCode, details: string): void {
+    if (this.conn !== conn) return;
     // We never end a stream ourselves while it is in use, so even a clean end is a failure here.
-    this.fail(err?.code ?? status.OK, err?.details ?? 'stream ended by the receiver');
+    this.fail(code, code === GrpcStatus.OK ? 'stream ended by the receiver' : details);
   }
 
-  private fail(code: status, details: string): void {
+  /** Tears the current connection down; its late events find this.conn changed and are ignored. */
+  private dropConnection(): void {
+    const conn = this.conn;
+    this.conn = undefined;
+    if (conn === undefined) return;
+    conn.stopKeepalive();
+    conn.session.destroy();
+  }
+
+  private fail(code: GrpcStatusCode, details: string): void {
     const wasOpen = this.state === 'open';
-    this.call = undefined;
+    this.dropConnection();
     this.clearTimer();
     this.ctx.stats.connectFailures++;
     this.ctx.stats.droppedUnreachable += this.queue.clear();
     this.ctx.unreachable(this.peerId);
     this.logFailure(code, details, wasOpen);
     // A refusal (another cluster, another node) will not heal by retrying fast.
-    const delayMs = code === status.FAILED_PRECONDITION ? this.ctx.timing.backoffMaxMs : this.backoffMs;
+    const delayMs = code === GrpcStatus.FAILED_PRECONDITION ? this.ctx.timing.backoffMaxMs : this.backoffMs;
     this.backoffMs = Math.min(this.ctx.timing.backoffMaxMs, this.backoffMs * 2);
     this.state = 'backoff';
     // ±20% jitter so that nodes restarted together do not reconnect in lockstep.
@@ -225,12 +318,13 @@ export class PeerLink {
     this.state = 'idle'; // the next send reconnects
   }
 
-  private logFailure(code: status, details: string, wasOpen: boolean): void {
-    const summary = `${status[code] ?? code}: ${details}`;
-    const fields = { peer: this.peerId, address: this.address, code: status[code] ?? code, reason: details };
+  private logFailure(code: GrpcStatusCode, details: string, wasOpen: boolean): void {
+    const name = statusName(code);
+    const summary = `${name}: ${details}`;
+    const fields = { peer: this.peerId, address: this.address, code: name, reason: details };
     if (summary === this.lastFailure) {
       this.ctx.logger.debug(fields, 'peer still unreachable');
-    } else if (code === status.FAILED_PRECONDITION) {
+    } else if (code === GrpcStatus.FAILED_PRECONDITION) {
       this.ctx.logger.error(fields, 'peer refused our stream');
     } else {
       this.ctx.logger.warn(fields, wasOpen ? 'peer stream broke' : 'peer unreachable');
