@@ -1,4 +1,5 @@
 // The Ready loop for every group of the node, in one event-loop turn:
+//   0. propose every command queued since the last turn, one batch per group,
 //   1. collect the Ready of every group with work (starting one ReadIndex round per group first),
 //   2. append all hard states, entries and snapshot markers to the ONE shared WAL (snapshot files
 //      received from a leader are written and fsynced before their marker),
@@ -75,13 +76,15 @@ export class Driver {
   }
 
   private hasWork(): boolean {
-    for (const g of this.groups.values()) if (g.raw.hasReady() || g.hasQueuedReads()) return true;
+    for (const g of this.groups.values())
+      if (g.raw.hasReady() || g.hasQueuedReads() || g.hasQueuedProposals()) return true;
     return false;
   }
 
   private async turn(): Promise<void> {
     const work: [Group, Ready][] = [];
     for (const g of this.groups.values()) {
+      g.flushProposals();
       g.startReadRound();
       if (g.raw.hasReady()) work.push([g, g.raw.ready()]);
     }

@@ -269,3 +269,47 @@ test('a node at a higher term rejects a lower-term vote with its term, so the ca
   b.rn.step(answer!);
   assert.equal(b.rn.status().hardState.term, cTerm, 'the candidate adopts the higher term');
 });
+
+test('proposeBatch: commands proposed together reach each follower in one append; one-at-a-time in several', () => {
+  const appsWithEntries = (propose: (rn: RawNode) => void): Message[] => {
+    const peers = cluster(['a', 'b', 'c']);
+    const a = peers.get(nodeId('a'))!;
+    propose(a.rn);
+    return turn(a).messages.filter((m) => m.type === 'app' && m.entries.length > 0);
+  };
+  const batched = appsWithEntries((rn) =>
+    rn.proposeBatch([enc.encode('x'), enc.encode('y'), enc.encode('z')]),
+  );
+  assert.equal(batched.length, 2, 'one append per follower');
+  for (const m of batched)
+    assert.deepEqual(
+      m.entries.map((e) => new TextDecoder().decode(e.data)),
+      ['x', 'y', 'z'],
+      'in proposal order',
+    );
+  const single = appsWithEntries((rn) => {
+    for (const v of ['x', 'y', 'z']) rn.propose(enc.encode(v));
+  });
+  assert.equal(single.length, 6, 'one append per follower per command');
+});
+
+test('proposeBatch: a follower forwards the batch; without a leader the whole batch is refused', () => {
+  const peers = cluster(['a', 'b', 'c']);
+  const b = peers.get(nodeId('b'))!;
+  b.rn.proposeBatch([enc.encode('p'), enc.encode('q')]);
+  const fwd = turn(b).messages.filter((m) => m.type === 'prop');
+  assert.equal(fwd.length, 1);
+  assert.equal(fwd[0]!.entries.length, 2);
+  peers.get(nodeId('a'))!.rn.step(fwd[0]!);
+  settle(peers);
+  const a = peers.get(nodeId('a'))!;
+  const last = a.storage.lastIndex();
+  const tail = a.storage.entries(index(last - 1), index(last + 1), Number.MAX_SAFE_INTEGER);
+  assert.deepEqual(
+    tail.map((e) => new TextDecoder().decode(e.data)),
+    ['p', 'q'],
+  );
+  const lone = peer('z', ['z', 'y']);
+  assert.throws(() => lone.rn.proposeBatch([enc.encode('r')]), /noLeader|no leader/i);
+  assert.throws(() => lone.rn.proposeBatch([]), /empty batch/);
+});

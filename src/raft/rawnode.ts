@@ -80,14 +80,31 @@ export class RawNode {
     this.proposeEntry({ term: term(0), index: index(0), type: 'normal', data });
   }
 
+  /**
+   * Proposes several commands as one proposal: on a leader they are appended together and go to
+   * each follower in one append (instead of one append, one acknowledgement and one commit update
+   * per command). All or none: throws ProposalDroppedError if the batch cannot be accepted now.
+   */
+  proposeBatch(datas: readonly Uint8Array[]): void {
+    if (datas.length === 0) throw new Error('proposeBatch: empty batch');
+    const entries: Entry[] = new Array(datas.length);
+    for (let i = 0; i < datas.length; i++)
+      entries[i] = { term: term(0), index: index(0), type: 'normal', data: datas[i]! };
+    this.stepProposal(entries);
+  }
+
   /** Proposes a membership change; throws ProposalDroppedError if it cannot be accepted now. */
   proposeConfChange(cc: ConfChange): void {
     this.proposeEntry({ term: term(0), index: index(0), type: 'confChange', data: encodeConfChange(cc) });
   }
 
   private proposeEntry(e: Entry): void {
+    this.stepProposal([e]);
+  }
+
+  private stepProposal(entries: Entry[]): void {
     const id = this.raft.id;
-    const reason = this.raft.step(emptyMessage({ type: 'prop', from: id, to: id, entries: [e] }));
+    const reason = this.raft.step(emptyMessage({ type: 'prop', from: id, to: id, entries }));
     if (reason !== undefined) throw new ProposalDroppedError(reason, this.raft.lead);
   }
 
