@@ -235,7 +235,7 @@ export class PeerLink {
     stream.on('drain', () => {
       if (this.conn !== conn) return;
       this.awaitingDrain = false;
-      this.ctx.requestFlush(this);
+      if (this.queue.length > 0) this.ctx.requestFlush(this);
     });
     stream.resume(); // the receiver's one response message (at the end) is not needed
   }
@@ -257,7 +257,8 @@ export class PeerLink {
   private onWritten(conn: Connection): void {
     if (this.conn !== conn) return; // a completion from a connection we already gave up on
     this.writesInFlight--;
-    this.ctx.requestFlush(this);
+    // Only a backlog needs another flush; an idle link would schedule an empty turn per write.
+    if (this.queue.length > 0) this.ctx.requestFlush(this);
   }
 
   private onOpen(conn: Connection): void {
