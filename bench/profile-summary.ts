@@ -3,6 +3,15 @@
 // usage: node bench/profile-summary.ts file.cpuprofile [more…] [--top 40]
 import { readFileSync } from 'node:fs';
 
+/** Everything up to the checkout's root in a profile's file URL (the profiled checkout may be a worktree). */
+const REPO_PREFIX = /^.*?\/(?=(src|bench|scripts|test)\/)/;
+
+/** A profile URL shortened: `nm/<package path>` for dependencies, repo-relative for our files. */
+function shortPath(url: string): string {
+  if (url.includes('node_modules/')) return url.replace(/^.*node_modules\//, 'nm/');
+  return url.replace(REPO_PREFIX, '');
+}
+
 interface CallFrame {
   functionName: string;
   url: string;
@@ -22,7 +31,7 @@ interface Profile {
 const args = process.argv.slice(2);
 const topAt = args.indexOf('--top');
 const top = topAt >= 0 ? Number(args[topAt + 1]) : 40;
-const files = args.filter((a, i) => a !== '--top' && i !== topAt + 1);
+const files = args.filter((a, i) => a !== '--top' && (topAt < 0 || i !== topAt + 1));
 
 for (const f of files) {
   const p = JSON.parse(readFileSync(f, 'utf8')) as Profile;
@@ -35,7 +44,7 @@ for (const f of files) {
     const n = byId.get(id);
     if (n === undefined) return;
     const cf = n.callFrame;
-    const short = cf.url.replace(/^.*\/work\/main\//, '').replace(/^.*node_modules\//, 'nm/');
+    const short = shortPath(cf.url);
     const key = `${cf.functionName || '(anon)'} ${short}:${cf.lineNumber + 1}`;
     self.set(key, (self.get(key) ?? 0) + dt);
     const file = short === '' ? cf.functionName : short;
@@ -70,12 +79,11 @@ export function inclusiveByArea(p: Profile): Map<string, number> {
       const n = byId.get(cur);
       if (n === undefined) break;
       const u = n.callFrame.url;
-      const m =
-        /\/work\/main\/(src\/[a-z]+)\/|node_modules\/(@[^/]+\/[^/]+|[^/@]+)\/|(node:internal\/[a-z0-9]+)/.exec(
-          u,
-        );
+      const m = /^(src\/[a-z]+)\/|^nm\/(@[^/]+\/[^/]+|[^/@]+)\/|^(node:internal\/[a-z0-9]+)/.exec(
+        shortPath(u),
+      );
       const area = m === null ? n.callFrame.functionName || '(root)' : (m[1] ?? m[2] ?? m[3] ?? '?');
-      const fnArea = `fn ${n.callFrame.functionName} ${u.replace(/^.*\/work\/main\//, '')}`;
+      const fnArea = `fn ${n.callFrame.functionName} ${shortPath(u)}`;
       for (const a of [area, fnArea]) {
         if (seen.has(a)) continue;
         seen.add(a);
