@@ -90,6 +90,7 @@ export class Driver {
     }
     if (work.length === 0) return;
     const sentEarly = this.appendAndOverlap(work);
+    this.c.transport.flush();
     await this.persist(work);
     for (const [g, rd] of work) {
       if (rd.snapshot !== undefined) g.storage.applySnapshot(rd.snapshot);
@@ -99,6 +100,7 @@ export class Driver {
     for (const [g, rd] of work) {
       for (const m of rd.messages) if (!sentEarly.has(m)) this.c.transport.send(g.id, m);
     }
+    this.c.transport.flush();
     for (const [g, rd] of work) this.apply(g, rd);
     this.c.afterTurn();
     for (const [g] of work) await this.maybeSnapshot(g);

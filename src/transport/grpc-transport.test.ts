@@ -118,6 +118,25 @@ describe('GrpcTransport', () => {
     assert.equal(atA[0]?.msg.commit, 9);
   });
 
+  it('flush() writes what was queued at once: sends around it leave as two batches, in order', async () => {
+    const { a, b, atB } = await pair();
+    const sentBefore = a.stats().batchesSent;
+    const receivedBefore = b.stats().batchesReceived;
+    for (let seq = 0; seq < 3; seq++) a.send(1, appMessage(A, B, seq));
+    a.flush();
+    assert.equal(a.stats().batchesSent - sentBefore, 1, 'written before the end of the turn');
+    for (let seq = 3; seq < 5; seq++) a.send(1, appMessage(A, B, seq));
+    a.flush();
+    a.flush(); // nothing queued: no empty batch
+    await until('5 messages at b', () => atB.length === 5);
+    assert.equal(a.stats().batchesSent - sentBefore, 2);
+    assert.equal(b.stats().batchesReceived - receivedBefore, 2);
+    assert.deepEqual(
+      atB.map((r) => seqOf(r.msg)),
+      [0, 1, 2, 3, 4],
+    );
+  });
+
   it('carries a snapshot chunk larger than gRPC’s default 4 MiB message limit', async () => {
     const { a, atB } = await pair();
     const data = new Uint8Array(5 * 1024 * 1024).map((_, i) => i % 251);

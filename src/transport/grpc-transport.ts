@@ -198,7 +198,7 @@ export class GrpcTransport implements Transport {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    setImmediate(() => this.flushTurn());
   }
 
   private noteUnreachable(peer: NodeId): void {
@@ -206,12 +206,18 @@ export class GrpcTransport implements Transport {
     this.scheduleFlush();
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.closed) return;
+  flush(): void {
+    if (this.closed || this.dirty.size === 0) return;
     const links = [...this.dirty];
     this.dirty.clear();
     for (const link of links) link.flush();
+  }
+
+  /** The end-of-turn flush: queued batches, then the unreachable reports (handlers run here). */
+  private flushTurn(): void {
+    this.flushScheduled = false;
+    if (this.closed) return;
+    this.flush();
     const peers = [...this.pendingUnreachable];
     this.pendingUnreachable.clear();
     for (const peer of peers) this.unreachableHandler(peer);

@@ -164,6 +164,9 @@ export class MemoryTransport implements Transport {
     this.state = 'started';
   }
 
+  /** Delivery stays at the end of the turn (handlers must not run inside the caller's Ready round). */
+  flush(): void {}
+
   send(groupId: number, msg: Message): void {
     if (!(Number.isInteger(groupId) && groupId >= 0 && groupId <= 0xffff_ffff)) {
       throw new Error(`MemoryTransport.send: groupId must be a uint32, got ${groupId}`);
@@ -247,10 +250,10 @@ export class MemoryTransport implements Transport {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    setImmediate(() => this.flushTurn());
   }
 
-  private flush(): void {
+  private flushTurn(): void {
     this.flushScheduled = false;
     if (this.state === 'closed') return;
     const peers = [...this.dirty];

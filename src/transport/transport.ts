@@ -24,6 +24,13 @@ export interface Transport {
    * one batch per peer. Throws only for a caller bug (e.g. a term that is not a safe integer).
    */
   send(groupId: number, msg: Message): void;
+  /**
+   * Writes what send() queued so far now, instead of at the end of this event-loop turn: the node
+   * calls it once a Ready round's messages are queued, so they do not wait for the next loop
+   * iteration (one hop less on each leg of a write). Handlers are not called from here. An
+   * implementation without sockets may leave delivery to the end of the turn.
+   */
+  flush(): void;
   /** Where `id` receives peer traffic (`host:port` of its raft port). Replaces an older address. */
   setPeerAddress(id: NodeId, raftAddr: string): void;
   /** Forgets `id`: its queue is dropped and its stream closed. */
