@@ -3,9 +3,9 @@
 // process remembered by pid and stopped by pid (SIGTERM, then SIGKILL after a grace period).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePorts } from '../test/support/ports.ts';
 import { EtcdTarget, RingkvTarget } from './targets.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
@@ -33,24 +33,6 @@ function tempDir(prefix: string): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
   tempDirs.add(d);
   return d;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a !== null && typeof a === 'object' ? res(a.port) : rej(new Error('no port'))));
-    });
-  });
-}
-
-async function freePorts(n: number): Promise<number[]> {
-  const out = new Set<number>();
-  for (let i = 0; i < 100 * n && out.size < n; i++) out.add(await freePort());
-  if (out.size < n) throw new Error(`could not find ${n} free ports`);
-  return [...out];
 }
 
 function sleep(ms: number): Promise<void> {

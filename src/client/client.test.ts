@@ -1,9 +1,9 @@
 // The client against the in-memory fake cluster: routing, hints, the retry policy, deadlines,
 // cancellation and the typed errors.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
+import { freePort } from '../../test/support/ports.ts';
 import { ATTEMPT_MS_MIN } from './call-loop.ts';
 import { RingkvClient, type RingkvClientOptions } from './client.ts';
 import {
@@ -307,15 +307,3 @@ describe('operations', () => {
     await assert.rejects(c.get('x'), /after close/);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}

@@ -7,9 +7,9 @@ import { mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { freePort } from '../../test/support/ports.ts';
 import { Wal } from '../storage/wal.ts';
 import { dec, TestClient } from './test-client.ts';
-import { freePort } from './testing/harness.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const nodeBin = join(root, 'node_modules/.bin/node');

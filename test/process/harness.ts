@@ -4,10 +4,10 @@
 // as a last resort, so a failing test never leaves a node behind.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { RingkvClient, type RingkvClientOptions, type StatusResponse } from '../../src/client/index.ts';
+import { freePorts } from '../support/ports.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const NODE_BIN = join(ROOT, 'node_modules', '.bin', 'node');
@@ -44,38 +44,6 @@ export async function within<T>(p: Promise<T>, ms: number): Promise<T | undefine
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** A port that was free a moment ago: bind port 0, read it, close. */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      s.close(() => resolvePort(port));
-    });
-  });
-}
-
-/** `n` distinct free ports (all bound at once so they differ). */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = Array.from({ length: n }, () => createServer());
-  const ports = await Promise.all(
-    servers.map(
-      (s) =>
-        new Promise<number>((res, rej) => {
-          s.once('error', rej);
-          s.listen(0, '127.0.0.1', () => {
-            const a = s.address();
-            res(typeof a === 'object' && a !== null ? a.port : 0);
-          });
-        }),
-    ),
-  );
-  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  return ports;
 }
 
 /** Thrown by a waitUntil check to stop waiting at once (e.g. the process being waited for exited). */

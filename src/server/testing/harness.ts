@@ -1,26 +1,14 @@
 // In-process nodes for tests: real WALs in temp dirs, GrpcTransport and the client server on free
 // loopback ports. Every node started here is stopped by `stopAll`.
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { freePort } from '../../../test/support/ports.ts';
 import type { NodeId } from '../../raft/types.ts';
 import { GrpcTransport } from '../../transport/index.ts';
 import { type RunningNode, type ServeOptions, startNode } from '../run.ts';
 import { TestClient } from '../test-client.ts';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface TestNodeSpec {
   readonly nodeId: string;
