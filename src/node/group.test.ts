@@ -1,0 +1,102 @@
+// Proposals queued on a group and proposed once per turn as one batch (Group.flushProposals).
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { initialSnapshot, MemoryStorage } from '../raft/index.ts';
+import type { Index } from '../raft/types.ts';
+import { index, nodeId } from '../raft/types.ts';
+import { UnavailableError } from './errors.ts';
+import { type Applied, Group } from './group.ts';
+import { Pending, PendingBudget } from './pending.ts';
+import type { ApplyOutcome, StateMachine } from './state-machine.ts';
+
+/** Applies "id" commands: the command's bytes are the request id. */
+class EchoMachine implements StateMachine {
+  readonly applied: string[] = [];
+  apply(_index: Index, command: Uint8Array): ApplyOutcome {
+    const requestId = new TextDecoder().decode(command);
+    this.applied.push(requestId);
+    return { requestId, result: requestId };
+  }
+  snapshot(): Uint8Array {
+    return new Uint8Array();
+  }
+  restore(): void {}
+}
+
+function singleNodeGroup(voters = ['n1']): { g: Group; machine: EchoMachine; storage: MemoryStorage } {
+  const storage = new MemoryStorage();
+  storage.applySnapshot(initialSnapshot(voters.map(nodeId)));
+  const machine = new EchoMachine();
+  const g = new Group({
+    groupId: 1,
+    nodeId: nodeId('n1'),
+    electionTick: 10,
+    heartbeatTick: 1,
+    machine,
+    storage,
+    applied: index(1),
+  });
+  return { g, machine, storage };
+}
+
+/** A Ready loop without a disk: persist to MemoryStorage, apply, advance. */
+function drain(g: Group, storage: MemoryStorage): { appends: number } {
+  let appends = 0;
+  for (let i = 0; i < 20 && g.raw.hasReady(); i++) {
+    const rd = g.raw.ready();
+    storage.append(rd.entries);
+    if (rd.hardState !== undefined) storage.setHardState(rd.hardState);
+    appends += rd.messages.filter((m) => m.type === 'app' && m.entries.length > 0).length;
+    for (const e of rd.committedEntries) if (e.index > g.applied) g.applyEntry(e);
+    g.raw.advance(rd);
+  }
+  return { appends };
+}
+
+const enc = new TextEncoder();
+const budget = new PendingBudget(100);
+const unavailable = () => new UnavailableError('deadline');
+
+it('commands queued in one turn are proposed together and each waiter gets its own result', async () => {
+  const { g, machine, storage } = singleNodeGroup();
+  g.raw.campaign();
+  drain(g, storage);
+  const waiters = ['a', 'b', 'c'].map((id) => {
+    const p = new Pending<Applied>(budget, Date.now() + 10_000, unavailable);
+    g.propose(id, enc.encode(id), p);
+    return p;
+  });
+  assert.equal(machine.applied.length, 0, 'nothing is proposed before the turn');
+  assert.ok(g.hasQueuedProposals());
+  const before = storage.lastIndex();
+  g.flushProposals();
+  assert.ok(!g.hasQueuedProposals());
+  drain(g, storage);
+  assert.equal(storage.lastIndex() - before, 3);
+  assert.deepEqual(machine.applied, ['a', 'b', 'c'], 'in queue order');
+  assert.deepEqual(
+    (await Promise.all(waiters.map((w) => w.promise))).map((r) => r.result),
+    ['a', 'b', 'c'],
+  );
+});
+
+it('a refused batch fails its commands retry-safe; a command whose deadline passed is not proposed', async () => {
+  // Two voters, no election: no leader, so the core refuses the proposal.
+  const { g, machine, storage } = singleNodeGroup(['n1', 'n2']);
+  const refused = new Pending<Applied>(budget, Date.now() + 10_000, unavailable);
+  g.propose('x', enc.encode('x'), refused);
+  g.flushProposals();
+  await assert.rejects(
+    refused.promise,
+    (e: unknown) => e instanceof UnavailableError && e.retrySafe && /did not accept/.test(e.message),
+  );
+  const expired = new Pending<Applied>(budget, Date.now() + 10_000, unavailable);
+  expired.fail(new UnavailableError('deadline passed'));
+  await assert.rejects(expired.promise, /deadline passed/);
+  g.propose('y', enc.encode('y'), expired);
+  const lastBefore = storage.lastIndex();
+  g.flushProposals();
+  drain(g, storage);
+  assert.equal(storage.lastIndex(), lastBefore, 'nothing appended for a settled request');
+  assert.equal(machine.applied.length, 0);
+});
