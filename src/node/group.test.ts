@@ -90,13 +90,22 @@ it('a refused batch fails its commands retry-safe; a command whose deadline pass
     refused.promise,
     (e: unknown) => e instanceof UnavailableError && e.retrySafe && /did not accept/.test(e.message),
   );
+  // A leader skips a command whose request already settled (its deadline passed while queued).
+  const leader = singleNodeGroup();
+  leader.g.raw.campaign();
+  drain(leader.g, leader.storage);
   const expired = new Pending<Applied>(budget, Date.now() + 10_000, unavailable);
   expired.fail(new UnavailableError('deadline passed'));
   await assert.rejects(expired.promise, /deadline passed/);
-  g.propose('y', enc.encode('y'), expired);
-  const lastBefore = storage.lastIndex();
-  g.flushProposals();
-  drain(g, storage);
-  assert.equal(storage.lastIndex(), lastBefore, 'nothing appended for a settled request');
+  leader.g.propose('y', enc.encode('y'), expired);
+  const live = new Pending<Applied>(budget, Date.now() + 10_000, unavailable);
+  leader.g.propose('z', enc.encode('z'), live);
+  const lastBefore = leader.storage.lastIndex();
+  leader.g.flushProposals();
+  drain(leader.g, leader.storage);
+  assert.equal(leader.storage.lastIndex() - lastBefore, 1, 'only the live command is appended');
+  assert.deepEqual(leader.machine.applied, ['z']);
+  assert.equal((await live.promise).result, 'z');
   assert.equal(machine.applied.length, 0);
+  assert.equal(storage.lastIndex(), 1, 'the leaderless group appended nothing');
 });
