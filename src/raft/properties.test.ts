@@ -49,7 +49,7 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   {
     weight: 8,
     arbitrary: fc
-      .record({ node: nodeIx, value: fc.nat(999) })
+      .record({ node: nodeIx, value: fc.nat(999), batch: fc.integer({ min: 1, max: 4 }) })
       .map((r): Action => ({ kind: 'propose', ...r })),
   },
   { weight: 2, arbitrary: nodeIx.map((node): Action => ({ kind: 'restart', node })) },

@@ -17,7 +17,8 @@ export type Action =
   | { kind: 'ready'; node: number }
   | { kind: 'deliver'; pick: number; duplicate: boolean }
   | { kind: 'drop'; pick: number }
-  | { kind: 'propose'; node: number; value: number }
+  /** `batch` > 1: that many commands in one proposeBatch call (all or none). */
+  | { kind: 'propose'; node: number; value: number; batch?: number }
   | { kind: 'restart'; node: number }
   /** ReadIndex with a context unique in the run (filled in by the test before performing). */
   | { kind: 'read'; node: number; ctx?: string }
@@ -78,7 +79,10 @@ export function perform(net: Network, a: Action): void {
     }
     case 'propose':
       try {
-        net.node(nth(net, a.node)).rn.propose(bytes(`v${a.value}`));
+        const rn = net.node(nth(net, a.node)).rn;
+        const n = a.batch ?? 1;
+        if (n <= 1) rn.propose(bytes(`v${a.value}`));
+        else rn.proposeBatch(Array.from({ length: n }, (_, i) => bytes(`v${a.value}.${i}`)));
       } catch {
         // No leader known, transferring, …: a dropped proposal is allowed; safety is what counts.
       }
