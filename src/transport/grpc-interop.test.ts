@@ -3,7 +3,6 @@
 // src/transport itself no longer imports @grpc/grpc-js.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   credentials,
   Metadata,
@@ -22,7 +21,7 @@ import type { Message } from '../raft/types.ts';
 import { nodeId } from '../raft/types.ts';
 import { messageFromWire, messageToWire } from './codec.ts';
 import { GrpcTransport } from './grpc-transport.ts';
-import { appMessage, seqOf } from './testing.ts';
+import { appMessage, seqOf, until } from './testing.ts';
 
 const A = nodeId('a');
 const B = nodeId('b');
@@ -31,14 +30,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
-
-async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await sleep(5);
-  }
-}
 
 async function receiver(clusterId = 'c1'): Promise<{ t: GrpcTransport; got: Message[] }> {
   const t = new GrpcTransport({ localId: B, listenHost: '127.0.0.1', listenPort: 0, clusterId });

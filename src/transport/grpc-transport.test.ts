@@ -7,7 +7,7 @@ import { index, nodeId, term } from '../raft/types.ts';
 import { TransportBindError } from './errors.ts';
 import { GrpcTransport, type GrpcTransportOptions } from './grpc-transport.ts';
 import type { TransportLogger } from './log.ts';
-import { appMessage, message, seqOf } from './testing.ts';
+import { appMessage, message, seqOf, until } from './testing.ts';
 
 const A = nodeId('a');
 const B = nodeId('b');
@@ -42,14 +42,6 @@ function inbox(t: GrpcTransport): Received[] {
   const got: Received[] = [];
   t.onMessage((groupId, msg) => got.push({ groupId, msg }));
   return got;
-}
-
-async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await sleep(5);
-  }
 }
 
 /** Two started transports that know each other, with a first message delivered (stream open). */

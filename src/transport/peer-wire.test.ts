@@ -10,7 +10,7 @@ import { nodeId } from '../raft/types.ts';
 import { messageToWire } from './codec.ts';
 import { encodeBatchFrame } from './grpc-frames.ts';
 import { GrpcTransport, type GrpcTransportOptions } from './grpc-transport.ts';
-import { appMessage, message, seqOf } from './testing.ts';
+import { appMessage, message, seqOf, until } from './testing.ts';
 
 const A = nodeId('a');
 const B = nodeId('b');
@@ -19,14 +19,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
-
-async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await sleep(5);
-  }
-}
 
 async function started(
   localId: NodeId,

@@ -1,5 +1,6 @@
-// Helpers for the transport's tests (imported by *.test.ts only): message factories and
-// fast-check arbitraries that cover every field of a Raft Message.
+// Helpers for the transport's tests (imported by *.test.ts only): message factories, fast-check
+// arbitraries that cover every field of a Raft Message, and a bounded wait.
+import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import type { ConfState, Entry, Message, NodeId, SnapshotChunk } from '../raft/types.ts';
 import { index, nodeId, term } from '../raft/types.ts';
@@ -106,3 +107,12 @@ export const arbMessage: fc.Arbitrary<Message> = fc
       .option(arbChunk, { nil: undefined })
       .map((snapshot) => (snapshot === undefined ? m : { ...m, snapshot })),
   );
+
+/** Polls `cond` every 5 ms; throws naming `what` if it is still false after `timeoutMs`. */
+export async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await sleep(5);
+  }
+}
