@@ -160,7 +160,7 @@ export class Wal {
     this.segmentBytes = options.segmentBytes ?? SEGMENT_BYTES_DEFAULT;
     this.pendingBytesMax = options.pendingBytesMax ?? PENDING_BYTES_MAX_DEFAULT;
     this.io = options.io ?? NODE_IO;
-    this.durability = options.durability ?? 'dsync';
+    this.durability = durabilityOf(options);
     this.segments = segments;
     const last = segments[segments.length - 1];
     if (last === undefined || last.seq !== file.seq)
@@ -200,7 +200,7 @@ export class Wal {
       tail = scanSegment(buf, path, seq, isLast, (r, off) => replay.apply(r, segments, path, off));
     }
     const recovered = replay.finish();
-    const durability = options.durability ?? 'dsync';
+    const durability = durabilityOf(options);
     let wal: Wal;
     if (tail === undefined) {
       const first = await prepareSegment(options.dir, 1, segmentBytes, durability);
@@ -572,6 +572,12 @@ async function listSegments(dir: string): Promise<number[]> {
     }
   }
   return seqs;
+}
+
+/** The mode asked for; 'dsync' only where the platform has O_DSYNC (not on Windows). */
+function durabilityOf(options: WalOptions): WalDurability {
+  const asked = options.durability ?? 'dsync';
+  return asked === 'dsync' && typeof constants.O_DSYNC !== 'number' ? 'fdatasync' : asked;
 }
 
 /** Flags of a segment opened for appending records. */
