@@ -77,11 +77,7 @@ export async function proposeMetadata(
     deadlineMs,
     () => new UnavailableError('the metadata change was not committed before the deadline'),
   );
-  try {
-    g.propose(cmd.requestId, encodeMetadataCommand(cmd), pending);
-  } catch (e) {
-    pending.fail(e);
-  }
+  g.propose(cmd.requestId, encodeMetadataCommand(cmd), pending);
   node.driver.schedule();
   return (await pending.promise).result as MetadataResult;
 }

@@ -71,11 +71,8 @@ export async function write(
         { leaderAddr: node.leaderAddr(shard) },
       ),
   );
-  try {
-    g.propose(requestKey(clientId, seq), command, pending);
-  } catch (e) {
-    pending.fail(e);
-  }
+  // Queued: the driver proposes it with the turn's other commands and fails it if refused.
+  g.propose(requestKey(clientId, seq), command, pending);
   node.driver.schedule();
   const applied = await pending.promise;
   return { result: applied.result as ApplyResult, index: applied.index, term: applied.term };
