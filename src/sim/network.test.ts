@@ -1,27 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { emptyMessage } from '../raft/index.ts';
 import type { Message, NodeId } from '../raft/types.ts';
-import { index, NO_NODE, nodeId, term } from '../raft/types.ts';
+import { NO_NODE, nodeId, term } from '../raft/types.ts';
 import { Network } from './network.ts';
 import { Prng } from './prng.ts';
 
 const ids = ['n1', 'n2', 'n3', 'n4', 'n5'].map(nodeId);
 
 function msg(from: NodeId, to: NodeId): Message {
-  return {
-    type: 'heartbeat',
-    from,
-    to,
-    term: term(1),
-    logTerm: term(0),
-    index: index(0),
-    entries: [],
-    commit: index(0),
-    reject: false,
-    rejectHint: index(0),
-    hintTerm: term(0),
-    context: new Uint8Array(0),
-  };
+  return emptyMessage({ type: 'heartbeat', from, to, term: term(1) });
 }
 
 test('loss, duplication and delay follow the conditions', () => {

@@ -2,25 +2,14 @@
 // arbitraries that cover every field of a Raft Message, and a bounded wait.
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
+import { emptyMessage } from '../raft/messages.ts';
 import type { ConfState, Entry, Message, NodeId, SnapshotChunk } from '../raft/types.ts';
 import { index, nodeId, term } from '../raft/types.ts';
 import { MESSAGE_TYPES } from './codec.ts';
 
-/** A message with zero values except what `partial` gives. */
+/** A message with zero values except what `partial` gives (a heartbeat unless it says otherwise). */
 export function message(partial: Partial<Message> & Pick<Message, 'from' | 'to'>): Message {
-  return {
-    type: 'heartbeat',
-    term: term(0),
-    logTerm: term(0),
-    index: index(0),
-    entries: [],
-    commit: index(0),
-    reject: false,
-    rejectHint: index(0),
-    hintTerm: term(0),
-    context: new Uint8Array(0),
-    ...partial,
-  };
+  return emptyMessage({ type: 'heartbeat', ...partial });
 }
 
 /** An 'app' carrying one entry of `dataBytes` bytes whose first bytes encode `seq`. */
