@@ -18,6 +18,20 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
+/** The started processes as a Cluster whose stop() ends them (by pid) and removes their directory. */
+function clusterOf(name: string, endpoints: string[], procs: ChildProcess[], dir: string): Cluster {
+  return {
+    name,
+    endpoints,
+    pids: procs.map((p) => p.pid as number),
+    dir,
+    stop: async () => {
+      await stopProcesses(procs);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 const live = new Set<ChildProcess>();
 const tempDirs = new Set<string>();
 
@@ -132,16 +146,7 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
       t.close();
     }
   }
-  const cluster: Cluster = {
-    name: 'ringkv',
-    endpoints,
-    pids: procs.map((p) => p.pid as number),
-    dir,
-    stop: async () => {
-      await stopProcesses(procs);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const cluster = clusterOf('ringkv', endpoints, procs, dir);
   await waitRingkvReady(endpoints).catch(async (e: unknown) => {
     await cluster.stop();
     throw e;
@@ -212,16 +217,7 @@ export async function startEtcd(): Promise<Cluster> {
     procs.push(startProcess('etcd', args, join(dir, `m${i + 1}.log`)));
     endpoints.push(`127.0.0.1:${ports[2 * i]}`);
   }
-  const cluster: Cluster = {
-    name: 'etcd',
-    endpoints,
-    pids: procs.map((p) => p.pid as number),
-    dir,
-    stop: async () => {
-      await stopProcesses(procs);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const cluster = clusterOf('etcd', endpoints, procs, dir);
   const t = new EtcdTarget(endpoints);
   try {
     await waitFor('etcd to elect a leader', 60_000, async () => {
