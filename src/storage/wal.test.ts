@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile, truncate, unlink, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { readdir, readFile, readlink, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -205,6 +206,36 @@ test('a damaged record in a segment that is not the last is corruption, as is a 
       /missing between two existing segments/,
     );
   });
+});
+
+/** Open flags (from /proc, Linux) of this process's descriptors on `path`. */
+async function openFlags(path: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (target !== path) continue;
+    const info = await readFile(`/proc/self/fdinfo/${fd}`, 'utf8');
+    const m = /^flags:\s+([0-7]+)$/m.exec(info);
+    if (m?.[1] !== undefined) out.push(Number.parseInt(m[1], 8));
+  }
+  return out;
+}
+
+test('the segment being appended to is opened O_DSYNC by default, plainly with fdatasync', async () => {
+  for (const durability of [undefined, 'fdatasync'] as const) {
+    await withTempDir(async (dir) => {
+      const { wal } = await Wal.open({
+        dir,
+        segmentBytes: SMALL_SEGMENT_BYTES,
+        ...(durability && { durability }),
+      });
+      const flags = await openFlags(join(dir, segmentFileName(1)));
+      assert.equal(flags.length, 1, `one descriptor on the active segment: ${flags}`);
+      const dsync = (flags[0]! & constants.O_DSYNC) !== 0;
+      assert.equal(dsync, durability === undefined, `durability ${durability ?? 'default'}`);
+      await wal.close();
+    });
+  }
 });
 
 for (const durability of ['dsync', 'fdatasync'] as const) {
