@@ -157,6 +157,15 @@ export interface LeaveResponse {
   members: Member[];
 }
 
+export interface SetLeaderPlacementRequest {
+  /** spread, pack */
+  placement: string;
+}
+
+export interface SetLeaderPlacementResponse {
+  placement: string;
+}
+
 export interface StatusRequest {
 }
 
@@ -185,6 +194,8 @@ export interface StatusResponse {
   clusterId: string;
   members: Member[];
   shards: ShardStatus[];
+  /** spread, pack (see SetLeaderPlacement); empty while this node does not know the cluster yet. */
+  leaderPlacement: string;
 }
 
 function createBaseResponseHeader(): ResponseHeader {
@@ -1988,6 +1999,140 @@ export const LeaveResponse: MessageFns<LeaveResponse> = {
   },
 };
 
+function createBaseSetLeaderPlacementRequest(): SetLeaderPlacementRequest {
+  return { placement: "" };
+}
+
+export const SetLeaderPlacementRequest: MessageFns<SetLeaderPlacementRequest> = {
+  encode(message: SetLeaderPlacementRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.placement !== "") {
+      writer.uint32(10).string(message.placement);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetLeaderPlacementRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetLeaderPlacementRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.placement = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetLeaderPlacementRequest {
+    return { placement: isSet(object.placement) ? globalThis.String(object.placement) : "" };
+  },
+
+  toJSON(message: SetLeaderPlacementRequest): unknown {
+    const obj: any = {};
+    if (message.placement !== "") {
+      obj.placement = message.placement;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetLeaderPlacementRequest>): SetLeaderPlacementRequest {
+    return SetLeaderPlacementRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetLeaderPlacementRequest>): SetLeaderPlacementRequest {
+    const message = createBaseSetLeaderPlacementRequest();
+    message.placement = object.placement ?? "";
+    return message;
+  },
+};
+
+function createBaseSetLeaderPlacementResponse(): SetLeaderPlacementResponse {
+  return { placement: "" };
+}
+
+export const SetLeaderPlacementResponse: MessageFns<SetLeaderPlacementResponse> = {
+  encode(message: SetLeaderPlacementResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.placement !== "") {
+      writer.uint32(10).string(message.placement);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetLeaderPlacementResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetLeaderPlacementResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.placement = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetLeaderPlacementResponse {
+    return { placement: isSet(object.placement) ? globalThis.String(object.placement) : "" };
+  },
+
+  toJSON(message: SetLeaderPlacementResponse): unknown {
+    const obj: any = {};
+    if (message.placement !== "") {
+      obj.placement = message.placement;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetLeaderPlacementResponse>): SetLeaderPlacementResponse {
+    return SetLeaderPlacementResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetLeaderPlacementResponse>): SetLeaderPlacementResponse {
+    const message = createBaseSetLeaderPlacementResponse();
+    message.placement = object.placement ?? "";
+    return message;
+  },
+};
+
 function createBaseStatusRequest(): StatusRequest {
   return {};
 }
@@ -2364,7 +2509,7 @@ export const ShardStatus: MessageFns<ShardStatus> = {
 };
 
 function createBaseStatusResponse(): StatusResponse {
-  return { nodeId: "", clusterId: "", members: [], shards: [] };
+  return { nodeId: "", clusterId: "", members: [], shards: [], leaderPlacement: "" };
 }
 
 export const StatusResponse: MessageFns<StatusResponse> = {
@@ -2380,6 +2525,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     for (const v of message.shards) {
       ShardStatus.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.leaderPlacement !== "") {
+      writer.uint32(42).string(message.leaderPlacement);
     }
     return writer;
   },
@@ -2429,6 +2577,14 @@ export const StatusResponse: MessageFns<StatusResponse> = {
             message.shards.push(ShardStatus.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.leaderPlacement = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2455,6 +2611,11 @@ export const StatusResponse: MessageFns<StatusResponse> = {
         : "",
       members: globalThis.Array.isArray(object?.members) ? object.members.map((e: any) => Member.fromJSON(e)) : [],
       shards: globalThis.Array.isArray(object?.shards) ? object.shards.map((e: any) => ShardStatus.fromJSON(e)) : [],
+      leaderPlacement: isSet(object.leaderPlacement)
+        ? globalThis.String(object.leaderPlacement)
+        : isSet(object.leader_placement)
+        ? globalThis.String(object.leader_placement)
+        : "",
     };
   },
 
@@ -2472,6 +2633,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.shards?.length) {
       obj.shards = message.shards.map((e) => ShardStatus.toJSON(e));
     }
+    if (message.leaderPlacement !== "") {
+      obj.leaderPlacement = message.leaderPlacement;
+    }
     return obj;
   },
 
@@ -2484,6 +2648,7 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.clusterId = object.clusterId ?? "";
     message.members = object.members?.map((e) => Member.fromPartial(e)) || [];
     message.shards = object.shards?.map((e) => ShardStatus.fromPartial(e)) || [];
+    message.leaderPlacement = object.leaderPlacement ?? "";
     return message;
   },
 };
@@ -2681,6 +2846,21 @@ export const ClusterServiceService = {
     responseSerialize: (value: StatusResponse): Buffer => Buffer.from(StatusResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): StatusResponse => StatusResponse.decode(value),
   },
+  /**
+   * Chooses where the data shards' leaders go: "spread" (evenly over the members, the default) or
+   * "pack" (all on the metadata group's leader, one leader per cluster as in etcd). Cluster-wide.
+   */
+  setLeaderPlacement: {
+    path: "/ringkv.v1.ClusterService/SetLeaderPlacement" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetLeaderPlacementRequest): Buffer =>
+      Buffer.from(SetLeaderPlacementRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetLeaderPlacementRequest => SetLeaderPlacementRequest.decode(value),
+    responseSerialize: (value: SetLeaderPlacementResponse): Buffer =>
+      Buffer.from(SetLeaderPlacementResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetLeaderPlacementResponse => SetLeaderPlacementResponse.decode(value),
+  },
 } as const;
 
 export interface ClusterServiceServer extends UntypedServiceImplementation {
@@ -2693,6 +2873,11 @@ export interface ClusterServiceServer extends UntypedServiceImplementation {
   leave: handleUnaryCall<LeaveRequest, LeaveResponse>;
   /** Members and, per shard, leader, voters, learners, term, commit and applied index, lag. */
   status: handleUnaryCall<StatusRequest, StatusResponse>;
+  /**
+   * Chooses where the data shards' leaders go: "spread" (evenly over the members, the default) or
+   * "pack" (all on the metadata group's leader, one leader per cluster as in etcd). Cluster-wide.
+   */
+  setLeaderPlacement: handleUnaryCall<SetLeaderPlacementRequest, SetLeaderPlacementResponse>;
 }
 
 export interface ClusterServiceClient extends Client {
@@ -2743,6 +2928,25 @@ export interface ClusterServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: StatusResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Chooses where the data shards' leaders go: "spread" (evenly over the members, the default) or
+   * "pack" (all on the metadata group's leader, one leader per cluster as in etcd). Cluster-wide.
+   */
+  setLeaderPlacement(
+    request: SetLeaderPlacementRequest,
+    callback: (error: ServiceError | null, response: SetLeaderPlacementResponse) => void,
+  ): ClientUnaryCall;
+  setLeaderPlacement(
+    request: SetLeaderPlacementRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetLeaderPlacementResponse) => void,
+  ): ClientUnaryCall;
+  setLeaderPlacement(
+    request: SetLeaderPlacementRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetLeaderPlacementResponse) => void,
   ): ClientUnaryCall;
 }
 
