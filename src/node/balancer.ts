@@ -1,11 +1,18 @@
-// Leadership spread: every few seconds, when every data shard has a leader, a node that leads more
-// shards than the least-loaded member plus one hands one of its shards to that member, until each
-// member leads about S/N of them. Every node runs this for the shards IT leads: a transfer must be
-// started on the leader (a follower would have to forward a message on another node's behalf,
-// which the transport rightly refuses). At most a couple of moves happen per round per node, and a
-// node only gives leaderships away, so two nodes never undo each other's moves.
+// Leadership placement, every few seconds, once every data shard has a leader. A transfer must be
+// started on the leader (a follower would have to forward a message on another node's behalf, which
+// the transport rightly refuses), so every node runs this for the shards IT leads, and only gives
+// leaderships away; at most a couple of moves happen per round per node. The cluster's policy
+// (metadata.ts, LeaderPlacement):
+// - 'spread': a node that leads more shards than the least-loaded member plus one hands one to that
+//   member, until each member leads about S/N of them. Only the most loaded node gives, so two
+//   nodes never undo each other's moves.
+// - 'pack': every node hands the shards it leads to the metadata group's leader. There is one such
+//   leader at a time, so moves never go back and forth; when it fails, the shards follow the next.
 import type { NodeId } from '../raft/types.ts';
+import { FailedPreconditionError } from './errors.ts';
 import type { Group } from './group.ts';
+import { proposeMetadata } from './membership.ts';
+import type { LeaderPlacement } from './metadata.ts';
 import type { KvNode } from './node.ts';
 
 const MOVES_PER_ROUND_MAX = 2;
@@ -29,40 +36,63 @@ export class Balancer {
   }
 
   /** One balancing round; returns the transfers it asked for (for logs and tests). */
-  round(): { group: number; from: NodeId; to: NodeId }[] {
+  round(): Move[] {
     const node = this.node;
     if (node.isClosing) return [];
     const shards = [...node.driver.groups.values()].filter((g) => g.id !== 0);
     if (shards.length === 0 || shards.some((g) => g.leader === '')) return [];
-    const members = node.metadata.members().map((m) => m.nodeId as NodeId);
-    const led = new Map<NodeId, number>(members.map((m) => [m, 0]));
-    for (const g of shards) led.set(g.leader, (led.get(g.leader) ?? 0) + 1);
-    const moves: { group: number; from: NodeId; to: NodeId }[] = [];
-    for (let i = 0; i < MOVES_PER_ROUND_MAX; i++) {
-      const order = [...led.entries()].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
-      const [minId, minCount] = order[0]!;
-      const maxCount = order[order.length - 1]![1];
-      // Only the most loaded node gives a shard away (ties: each of them may).
-      if (maxCount - minCount <= 1 || (led.get(node.id) ?? 0) !== maxCount) break;
-      const g = shards.find(
-        (s) =>
-          s.isLeader() &&
-          s.confState.voters.includes(minId) &&
-          caughtUp(s, minId) &&
-          !moves.some((m) => m.group === s.id),
-      );
-      if (g === undefined) break;
-      g.raw.transferLeadership(minId);
-      moves.push({ group: g.id, from: node.id, to: minId });
-      led.set(node.id, maxCount - 1);
-      led.set(minId, minCount + 1);
-    }
+    const moves =
+      node.metadata.leaderPlacement === 'pack' ? packMoves(node, shards) : spreadMoves(node, shards);
+    for (const m of moves) node.group(m.group).raw.transferLeadership(m.to);
     if (moves.length > 0) {
       node.driver.schedule();
-      node.logger.info({ moves }, 'moving shard leaderships to spread them evenly');
+      node.logger.info(
+        { moves, placement: node.metadata.leaderPlacement },
+        'moving shard leaderships to their placement',
+      );
     }
     return moves;
   }
+}
+
+interface Move {
+  readonly group: number;
+  readonly from: NodeId;
+  readonly to: NodeId;
+}
+
+function spreadMoves(node: KvNode, shards: readonly Group[]): Move[] {
+  const members = node.metadata.members().map((m) => m.nodeId as NodeId);
+  const led = new Map<NodeId, number>(members.map((m) => [m, 0]));
+  for (const g of shards) led.set(g.leader, (led.get(g.leader) ?? 0) + 1);
+  const moves: Move[] = [];
+  for (let i = 0; i < MOVES_PER_ROUND_MAX; i++) {
+    const order = [...led.entries()].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
+    const [minId, minCount] = order[0]!;
+    const maxCount = order[order.length - 1]![1];
+    // Only the most loaded node gives a shard away (ties: each of them may).
+    if (maxCount - minCount <= 1 || (led.get(node.id) ?? 0) !== maxCount) break;
+    const g = shards.find((s) => movable(s, minId) && !moves.some((m) => m.group === s.id));
+    if (g === undefined) break;
+    moves.push({ group: g.id, from: node.id, to: minId });
+    led.set(node.id, maxCount - 1);
+    led.set(minId, minCount + 1);
+  }
+  return moves;
+}
+
+function packMoves(node: KvNode, shards: readonly Group[]): Move[] {
+  const target = node.group(0).leader;
+  if (target === '' || target === node.id) return [];
+  return shards
+    .filter((s) => movable(s, target))
+    .slice(0, MOVES_PER_ROUND_MAX)
+    .map((s) => ({ group: s.id, from: node.id, to: target }));
+}
+
+/** This node leads the shard and can hand it to `to`. */
+function movable(g: Group, to: NodeId): boolean {
+  return g.isLeader() && g.confState.voters.includes(to) && caughtUp(g, to);
 }
 
 /** A transfer target must hold the leader's whole log, or the transfer stalls until it catches up. */
@@ -70,4 +100,24 @@ function caughtUp(g: Group, id: NodeId): boolean {
   const st = g.raw.status();
   const pr = st.progress?.get(id);
   return pr !== undefined && pr.state === 'replicate' && pr.match === st.lastIndex;
+}
+
+/**
+ * Metadata leader: makes `placement` the cluster's policy (idempotent). Every node's next rounds
+ * move the leaderships; this returns once the policy is applied here, not once they have moved.
+ */
+export async function setLeaderPlacement(
+  node: KvNode,
+  placement: LeaderPlacement,
+  deadlineMs: number,
+): Promise<void> {
+  if (node.metadata.leaderPlacement === placement) return;
+  const { seq } = node.requestIds.next();
+  const result = await proposeMetadata(
+    node,
+    { requestId: `placement/${node.id}/${seq}`, op: 'setLeaderPlacement', placement },
+    deadlineMs,
+  );
+  if (!result.ok) throw new FailedPreconditionError(`cannot set the leader placement: ${result.reason}`);
+  node.logger.info({ placement }, 'leader placement changed');
 }

@@ -146,10 +146,15 @@ export class KvNode {
       out = await writeBootstrap(this.wal, {
         clusterId: this.identity.clusterId,
         shardCount: this.identity.shardCount,
+        leaderPlacement: this.opts.leaderPlacement,
         self,
       });
       this.logger.info(
-        { clusterId: this.identity.clusterId, shards: this.identity.shardCount },
+        {
+          clusterId: this.identity.clusterId,
+          shards: this.identity.shardCount,
+          leaderPlacement: this.opts.leaderPlacement,
+        },
         'bootstrapped a new cluster',
       );
     }

@@ -1,7 +1,7 @@
 // Everything a node is configured with. Defaults live here so that the CLI, the tests and the
 // README agree on them.
 import type { Logger } from 'pino';
-import type { MemberInfo } from './metadata.ts';
+import type { LeaderPlacement, MemberInfo } from './metadata.ts';
 import type { PeerTransport } from './peer-transport.ts';
 
 /** Calls the node makes to other nodes' client ports (implemented with gRPC by src/server). */
@@ -39,8 +39,10 @@ export interface NodeOptions {
   readonly snapshotEveryEntries?: number;
   readonly retainEntries?: number;
   readonly walSegmentBytes?: number;
-  /** How often the metadata leader evens out shard leaderships (0: never). */
+  /** How often each node moves shard leaderships it holds towards the placement's goal (0: never). */
   readonly balanceIntervalMs?: number;
+  /** The placement of a new cluster (only with bootstrap; later: ClusterService.SetLeaderPlacement). */
+  readonly leaderPlacement?: LeaderPlacement;
 }
 
 export const DEFAULTS = {
@@ -58,6 +60,7 @@ export const DEFAULTS = {
   retainEntries: 1000,
   walSegmentBytes: 64 * 1024 * 1024,
   balanceIntervalMs: 3000,
+  leaderPlacement: 'spread',
 } as const;
 
 export type ResolvedNodeOptions = Required<Omit<NodeOptions, 'joinAddr'>> & {
@@ -79,6 +82,7 @@ export function resolveOptions(o: NodeOptions): ResolvedNodeOptions {
     retainEntries: o.retainEntries ?? DEFAULTS.retainEntries,
     walSegmentBytes: o.walSegmentBytes ?? DEFAULTS.walSegmentBytes,
     balanceIntervalMs: o.balanceIntervalMs ?? DEFAULTS.balanceIntervalMs,
+    leaderPlacement: o.leaderPlacement ?? DEFAULTS.leaderPlacement,
   };
   if (r.nodeId === '' || r.nodeId.includes('/'))
     throw new Error(`node id '${r.nodeId}' must be non-empty without '/'`);

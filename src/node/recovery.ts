@@ -10,7 +10,7 @@ import type { Entry, HardState, Index, NodeId } from '../raft/types.ts';
 import { index, NO_NODE, term } from '../raft/types.ts';
 import type { SnapshotStore } from '../storage/snapshots.ts';
 import type { RecoveredGroup, Wal } from '../storage/wal.ts';
-import type { MemberInfo } from './metadata.ts';
+import type { LeaderPlacement, MemberInfo } from './metadata.ts';
 import { encodeMetadataCommand } from './metadata.ts';
 import type { StateMachine } from './state-machine.ts';
 
@@ -51,6 +51,7 @@ export async function recoverGroup(
 export interface BootstrapPlan {
   readonly clusterId: string;
   readonly shardCount: number;
+  readonly leaderPlacement: LeaderPlacement;
   readonly self: MemberInfo;
 }
 
@@ -73,6 +74,7 @@ export async function writeBootstrap(wal: Wal, plan: BootstrapPlan): Promise<Map
         clusterId: plan.clusterId,
         shardCount: plan.shardCount,
         member: plan.self,
+        leaderPlacement: plan.leaderPlacement,
       });
       entries.push({ term: term(1), index: index(2), type: 'normal', data: init });
     }

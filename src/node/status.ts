@@ -13,6 +13,8 @@ export function nodeStatus(node: KvNode): StatusResponse {
     clusterId: node.metadata.clusterId !== '' ? node.metadata.clusterId : node.identity.clusterId,
     members: node.metadata.members().map((m) => ({ ...m })),
     shards,
+    // Known once the metadata log (or its snapshot) is applied here.
+    leaderPlacement: node.metadata.clusterId !== '' ? node.metadata.leaderPlacement : '',
   };
 }
 
