@@ -262,6 +262,17 @@ export class RingkvClient {
     return { members: res.members };
   }
 
+  /**
+   * Sets where the shards' leaders go, cluster-wide: 'spread' or 'pack' (idempotent, so retried).
+   * Returns once the cluster has recorded it; the leaderships move over the next few seconds.
+   */
+  async setLeaderPlacement(placement: string, opts: CallOptions = {}): Promise<{ placement: string }> {
+    const res = await this.cluster(`leader placement ${placement}`, 'idempotent', opts, (s, d, sig) =>
+      callUnary(s.cluster.setLeaderPlacement.bind(s.cluster), { placement }, s.endpoint, d, sig),
+    );
+    return { placement: res.placement };
+  }
+
   /** Closes every channel; calls after close() throw. Idempotent. */
   close(): void {
     if (this.closed) return;

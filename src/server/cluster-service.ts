@@ -6,10 +6,14 @@ import type {
   JoinResponse,
   LeaveRequest,
   LeaveResponse,
+  SetLeaderPlacementRequest,
+  SetLeaderPlacementResponse,
   StatusResponse,
 } from '../gen/ringkv/v1/kv.ts';
+import { setLeaderPlacement } from '../node/balancer.ts';
 import { InvalidArgumentError, UnavailableError } from '../node/errors.ts';
 import { admitMember, removeMember } from '../node/membership.ts';
+import { isLeaderPlacement, LEADER_PLACEMENTS } from '../node/metadata.ts';
 import type { KvNode } from '../node/node.ts';
 import { nodeStatus } from '../node/status.ts';
 import type { NodeId } from '../raft/types.ts';
@@ -36,7 +40,33 @@ export function clusterService(ctx: ServerContext): ClusterServiceServer {
       MEMBERSHIP_DEADLINE_MS,
     ),
     status: unary(ctx, async (c): Promise<StatusResponse> => nodeStatus(c.node)),
+    setLeaderPlacement: unary(ctx, (c, req: SetLeaderPlacementRequest, d, fwd) =>
+      fwd ? placement(c, req, d, fwd) : retrySafely(d, () => placement(c, req, d, fwd)),
+    ),
   };
+}
+
+/** Idempotent: setting the placement the cluster already has changes nothing. */
+async function placement(
+  ctx: ServerContext,
+  req: SetLeaderPlacementRequest,
+  deadlineMs: number,
+  fwd: boolean,
+): Promise<SetLeaderPlacementResponse> {
+  if (!isLeaderPlacement(req.placement)) {
+    throw new InvalidArgumentError(
+      `leader placement '${req.placement}' is not one of: ${LEADER_PLACEMENTS.join(', ')}`,
+    );
+  }
+  const to = await routeTo(ctx, 0, fwd, deadlineMs);
+  if (to !== undefined) {
+    const peer = ctx.peers.cluster(to);
+    return ctx.peers.call(peer, peer.setLeaderPlacement, req, deadlineMs, true);
+  }
+  if (!ctx.node.group(0).isLeader())
+    throw new UnavailableError('this node does not lead the metadata group; retry', { retrySafe: true });
+  await setLeaderPlacement(ctx.node, req.placement, deadlineMs);
+  return { placement: ctx.node.metadata.leaderPlacement };
 }
 
 async function join(

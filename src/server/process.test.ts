@@ -81,6 +81,10 @@ describe('ringkv serve as a process', { timeout: 60_000 }, () => {
         /--bootstrap must be true or false/,
       ],
       [
+        ['--node_id', 'a', '--raft_dir', join(dir, 'x'), '--leader_placement', 'random'],
+        /--leader_placement must be spread or pack, got 'random'/,
+      ],
+      [
         ['--node_id', 'a', '--raft_dir', join(dir, 'e1'), '--port', '1', '--raft_port', '2'],
         /neither|--bootstrap=true to start a new cluster/,
       ],

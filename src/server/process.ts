@@ -3,6 +3,7 @@
 // A failure that stops the node prints ONE clear line on stderr (and a fatal log line on stdout).
 import pino, { type Logger } from 'pino';
 import { StartupError, UsageError } from '../node/errors.ts';
+import type { LeaderPlacement } from '../node/metadata.ts';
 import type { NodeId } from '../raft/types.ts';
 import { GrpcTransport } from '../transport/index.ts';
 import { type RunningNode, startNode } from './run.ts';
@@ -17,6 +18,7 @@ export interface NodeProcessOptions {
   readonly host: string;
   readonly listen: string;
   readonly shards: number;
+  readonly leaderPlacement: LeaderPlacement;
   readonly maxKeyBytes: number;
   readonly maxValueBytes: number;
   readonly requestTimeoutMs: number;
@@ -52,6 +54,7 @@ export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutc
         bootstrap: f.bootstrap,
         joinAddr: f.joinAddr,
         shardCount: f.shards,
+        leaderPlacement: f.leaderPlacement,
         maxKeyBytes: f.maxKeyBytes,
         maxValueBytes: f.maxValueBytes,
         requestTimeoutMs: f.requestTimeoutMs,

@@ -84,6 +84,10 @@ export class TestClient {
     return this.call(this.cluster, this.cluster.leave, { nodeId }, timeoutMs);
   }
 
+  setLeaderPlacement(placement: string, timeoutMs = 10_000) {
+    return this.call(this.cluster, this.cluster.setLeaderPlacement, { placement }, timeoutMs);
+  }
+
   close(): void {
     this.kv.close();
     this.cluster.close();

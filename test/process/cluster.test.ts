@@ -145,6 +145,29 @@ describe('a 3-node cluster of real processes', { timeout: 170_000 }, () => {
     await acked.put(client, 'after-restart', 'yes');
     assert.ok(acked.size >= 16, `only ${acked.size} acknowledged writes checked`);
   });
+
+  test('6. `ringkv cluster leader-placement pack`, then `spread`: the leaderships move, writes go on', async () => {
+    const endpoints = ['--endpoints', c.endpoints.join(',')];
+    const shardCount = (await c.statusOf(c.nodes[0]!, 2000))!.shards.length - 1;
+    const lastLed = (stdout: string): number[] => {
+      const line = stdout.trim().split('\n').at(-1) ?? '';
+      assert.match(line, /^shards led: /, stdout);
+      return [...line.matchAll(/ (\d+)(,|$)/g)].map((m) => Number(m[1])).sort((a, b) => b - a);
+    };
+    const pack = await runCli(['cluster', 'leader-placement', 'pack', ...endpoints]);
+    assert.equal(pack.code, 0, pack.stderr);
+    assert.match(pack.stdout, /^leader placement: pack\n/);
+    assert.deepEqual(lastLed(pack.stdout), [shardCount, 0, 0]);
+    const status = await runCli(['cluster', 'status', ...endpoints]);
+    assert.match(status.stdout, /, leaders packed\n/);
+    const client = c.client();
+    for (let i = 0; i < 10; i++) await acked.put(client, `packed-${i}`, `v${i}`);
+    const spread = await runCli(['cluster', 'leader-placement', 'spread', ...endpoints]);
+    assert.equal(spread.code, 0, spread.stderr);
+    const led = lastLed(spread.stdout);
+    assert.ok(led[0]! - led[2]! <= 1, spread.stdout);
+    await acked.verify(client);
+  });
 });
 
 function pick(c: ProcessCluster, led: Map<string, number[]>, which: 'most' | 'fewest'): ProcessNode {

@@ -70,6 +70,8 @@ test('usage errors exit 2 with a message and no stack trace', async () => {
     ['get', 'zz', '--hex'],
     ['get', 'k', '--endpoints', 'no-port-here'],
     ['scan', '--output', 'xml'],
+    ['cluster', 'leader-placement', 'random'],
+    ['cluster', 'leader-placement'],
   ];
   for (const args of cases) {
     const r = await ringkv(args);

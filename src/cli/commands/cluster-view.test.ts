@@ -25,7 +25,7 @@ function shard(shardId: number, leader: string, term: bigint, lagOfN3 = 0n): Sha
 }
 
 function status(nodeId: string, shards: ShardStatus[]): StatusResponse {
-  return { nodeId, clusterId: 'c', members, shards };
+  return { nodeId, clusterId: 'c', members, shards, leaderPlacement: 'spread' };
 }
 
 test('the leader report of a group wins over a stale follower report', () => {
@@ -59,4 +59,15 @@ test('cluster view: shards led, lag from the leaders, an unreachable member and 
     'shard 2 has no leader',
     'n3 (h:3) did not answer: cannot reach any of h:3',
   ]);
+});
+
+test('cluster view: the leader placement comes from any member that knows it', () => {
+  const joining = { ...status('n3', [shard(0, '', 1n)]), leaderPlacement: '' };
+  const knows = { ...status('n1', [shard(0, 'n1', 3n)]), leaderPlacement: 'pack' };
+  const ms: MemberStatus[] = [
+    { member: members[0]!, status: knows },
+    { member: members[2]!, status: joining },
+  ];
+  assert.equal(buildClusterView(joining, ms).leaderPlacement, 'pack');
+  assert.equal(buildClusterView(joining, [{ member: members[2]!, status: joining }]).leaderPlacement, '');
 });

@@ -26,6 +26,8 @@ export interface ClusterView {
   readonly clusterId: string;
   /** Data shards (ids >= 1). */
   readonly shardCount: number;
+  /** Where the shards' leaders go: spread, pack ('' when no member knew). */
+  readonly leaderPlacement: string;
   readonly nodes: readonly NodeRow[];
   /** Every group (0 = metadata), leader's view. */
   readonly shards: readonly ShardStatus[];
@@ -111,9 +113,11 @@ export function buildClusterView(cluster: StatusResponse, members: readonly Memb
     if (!n.reachable) problems.push(`${n.nodeId} (${n.clientAddr}) did not answer: ${n.error ?? ''}`);
     else if (n.role !== 'voter') problems.push(`${n.nodeId} is ${n.role}`);
   }
+  const placement = [cluster, ...reachable].find((st) => st.leaderPlacement !== '')?.leaderPlacement ?? '';
   return {
     clusterId: cluster.clusterId,
     shardCount: shards.filter((s) => s.shardId !== 0).length,
+    leaderPlacement: placement,
     nodes,
     shards,
     problems,

@@ -1,4 +1,4 @@
-// `ringkv cluster status|join|leave`.
+// `ringkv cluster status|join|leave|leader-placement`.
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { connectionOptions, toJson, withClient } from './client-common.ts';
@@ -42,7 +42,10 @@ export function renderView(view: ClusterView): string {
   });
   for (const n of view.nodes) table.push(row(n, view.shardCount));
   const lines = [
-    `cluster ${view.clusterId || '(unnamed)'}: ${view.nodes.length} members, ${view.shardCount} shards`,
+    `cluster ${view.clusterId || '(unnamed)'}: ${view.nodes.length} members, ${view.shardCount} shards` +
+      (view.leaderPlacement === ''
+        ? ''
+        : `, leaders ${view.leaderPlacement === 'pack' ? 'packed' : 'spread'}`),
     table.toString(),
     view.problems.length === 0
       ? 'every group has a leader and every member is a voter'
@@ -74,6 +77,51 @@ export function runClusterLeave(nodeId: string, opts: Opts, cmd: Command): Promi
       `${nodeId} left the cluster\nmembers: ${r.members.map((m) => m.nodeId).join(', ')}\n`,
     );
     return 0;
+  });
+}
+
+/** How often `leader-placement` looks at the leaderships while they move. */
+const PLACEMENT_POLL_MS = 500;
+
+/** The leaderships match the placement: one node leads every shard (pack), or within one of each other (spread). */
+export function placementReached(view: ClusterView, placement: string): boolean {
+  const led = view.nodes.filter((n) => n.reachable && n.role === 'voter').map((n) => n.shardsLed);
+  if (led.length === 0 || view.shards.some((s) => s.leader === '')) return false;
+  if (placement === 'pack') return led.includes(view.shardCount);
+  return Math.max(...led) - Math.min(...led) <= 1;
+}
+
+function leadersLine(view: ClusterView): string {
+  return view.nodes.map((n) => `${n.nodeId} ${n.shardsLed}`).join(', ');
+}
+
+/** Sets the placement, then waits (printing each change) until the leaderships match it. */
+export function runClusterLeaderPlacement(placement: string, opts: Opts, cmd: Command): Promise<number> {
+  return withClient(opts, cmd, async (client) => {
+    const deadlineMs = Date.now() + membershipTimeoutMs(opts, cmd);
+    const { timeoutMs } = connectionOptions(opts);
+    await client.setLeaderPlacement(placement, { timeoutMs: Math.max(1, deadlineMs - Date.now()) });
+    process.stdout.write(`leader placement: ${placement}\n`);
+    if (opts.wait === false) return 0;
+    let last = '';
+    for (;;) {
+      const { cluster, members } = await client.statusOfEveryMember({
+        memberTimeoutMs: Math.min(timeoutMs, MEMBER_TIMEOUT_MS_MAX),
+      });
+      const view = buildClusterView(cluster, members);
+      const line = leadersLine(view);
+      if (line !== last) process.stdout.write(`shards led: ${line}\n`);
+      last = line;
+      if (placementReached(view, placement)) return 0;
+      if (Date.now() + PLACEMENT_POLL_MS > deadlineMs) {
+        process.stderr.write(
+          'ringkv: the placement is recorded, but the leaderships have not all moved yet; ' +
+            'they keep moving every few seconds (see `ringkv cluster status`)\n',
+        );
+        return 1;
+      }
+      await new Promise((r) => setTimeout(r, PLACEMENT_POLL_MS));
+    }
   });
 }
 

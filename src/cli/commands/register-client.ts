@@ -1,7 +1,7 @@
 // Declares the commands that talk to a cluster (put, get, del, cas, scan, cluster …) and the
 // local-cluster launcher (start-local). Only declarations live here: each action loads its code
 // (and gRPC) lazily, so `ringkv --help` stays fast.
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { Argument, type Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_ENDPOINTS } from './client-common.ts';
 
 type Opts = Record<string, unknown>;
@@ -170,6 +170,23 @@ function registerCluster(program: Command): void {
   ).action(async (node: string, opts: Opts, cmd: Command) => {
     const { runClusterLeave } = await import('./cluster.ts');
     process.exitCode = await runClusterLeave(node, opts, cmd);
+  });
+
+  withConnectionOptions(
+    cluster
+      .command('leader-placement')
+      .description(
+        'Choose where the shards\' leaders go, cluster-wide: "spread" (evenly over the members: every ' +
+          'machine serves its share; the default) or "pack" (all on one node, like etcd\'s single leader: ' +
+          "less CPU per write when the members share one machine's cores). Then waits, printing the " +
+          'leaderships as they move, until they match (up to 60 s unless --timeout-ms is given).',
+      )
+      .addArgument(new Argument('<placement>', 'spread or pack').choices(['spread', 'pack']))
+      .option('--no-wait', 'return once the cluster has recorded the placement'),
+    false,
+  ).action(async (placement: string, opts: Opts, cmd: Command) => {
+    const { runClusterLeaderPlacement } = await import('./cluster.ts');
+    process.exitCode = await runClusterLeaderPlacement(placement, opts, cmd);
   });
 }
 

@@ -28,6 +28,13 @@ const FLAGS: readonly (readonly [string, string, string, string | undefined])[] 
   ['host', '<host>', 'address other nodes and clients use to reach this node', 'localhost'],
   ['listen', '<addr>', 'interface to bind both ports on (default: the one --host names)', undefined],
   ['shards', '<n>', 'number of data shards of a new cluster (used only with --bootstrap)', '8'],
+  [
+    'leader_placement',
+    '<spread|pack>',
+    "where a new cluster puts its shards' leaders (used only with --bootstrap; later: " +
+      '`ringkv cluster leader-placement`): spread evenly over the members, or pack them all on one node',
+    'spread',
+  ],
   ['max_key_bytes', '<n>', 'largest key accepted', '4096'],
   ['max_value_bytes', '<n>', 'largest value accepted', '1048576'],
   [
@@ -129,6 +136,9 @@ export function parseServeFlags(opts: Record<string, unknown>): ServeFlags | str
   }
   const host = flag(opts, 'host') ?? 'localhost';
   if (host === '') return '--host must not be empty';
+  const leaderPlacement = flag(opts, 'leader_placement') ?? 'spread';
+  if (leaderPlacement !== 'spread' && leaderPlacement !== 'pack')
+    return `--leader_placement must be spread or pack, got '${leaderPlacement}'`;
   const logLevel = flag(opts, 'log_level') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel))
     return `--log_level must be one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`;
@@ -142,6 +152,7 @@ export function parseServeFlags(opts: Record<string, unknown>): ServeFlags | str
     host,
     listen: flag(opts, 'listen') ?? host,
     shards: nums['shards']!,
+    leaderPlacement,
     maxKeyBytes: nums['max_key_bytes']!,
     maxValueBytes: nums['max_value_bytes']!,
     requestTimeoutMs: nums['request_timeout_ms']!,

@@ -211,7 +211,13 @@ export class FakeCluster {
       applied: this.index,
       replicas: ids.map((nodeId) => ({ nodeId, role: 'voter', match: this.index, lag: 0n })),
     }));
-    return { nodeId: node.nodeId, clusterId: 'fake-cluster', members: this.members, shards };
+    return {
+      nodeId: node.nodeId,
+      clusterId: 'fake-cluster',
+      members: this.members,
+      shards,
+      leaderPlacement: 'spread',
+    };
   }
 
   record(call: FakeCall): void {
