@@ -100,6 +100,15 @@ export interface RingkvStartOptions {
   readonly repoDir?: string;
   /** Extra Node flags for the nodes (experiments, e.g. V8 heap sizes). */
   readonly nodeArgs?: readonly string[];
+  /** `--leader_placement` of the new cluster (absent: the node's default, spread). */
+  readonly leaderPlacement?: Placement;
+}
+
+/** ringkv's leader placements (src/node/metadata.ts), in the order the benchmark runs them. */
+export const PLACEMENTS = ['pack', 'spread'] as const;
+export type Placement = (typeof PLACEMENTS)[number];
+export function isPlacement(p: string): p is Placement {
+  return (PLACEMENTS as readonly string[]).includes(p);
 }
 
 /** A 3-node ringkv cluster: node1 bootstraps, node2 and node3 join; ready when every shard has 3 voters and a leader. */
@@ -133,6 +142,7 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
       '--log_level',
       'warn',
       ...(i === 0 ? ['--bootstrap=true', `--shards=${o.shards ?? 8}`] : [`--join_addr=${endpoints[0]}`]),
+      ...(i === 0 && o.leaderPlacement !== undefined ? [`--leader_placement=${o.leaderPlacement}`] : []),
     ];
     procs.push(startProcess(process.execPath, args, join(dir, id, 'log.jsonl'), o.repoDir ?? REPO));
     endpoints.push(`127.0.0.1:${port}`);
@@ -147,7 +157,7 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
     }
   }
   const cluster = clusterOf('ringkv', endpoints, procs, dir);
-  await waitRingkvReady(endpoints).catch(async (e: unknown) => {
+  await waitRingkvReady(endpoints, o.leaderPlacement ?? 'spread').catch(async (e: unknown) => {
     await cluster.stop();
     throw e;
   });
@@ -156,20 +166,29 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
 
 /**
  * Steady state: every shard (and the metadata group) has 3 voters and a leader, and the balancer
- * has spread the data shards' leaderships (each member leads within one of the others).
+ * has placed the data shards' leaderships: within one of each other (spread) or all on one member
+ * (pack).
  */
-async function waitRingkvReady(endpoints: string[]): Promise<void> {
+async function waitRingkvReady(endpoints: string[], placement: Placement): Promise<void> {
   const t = new RingkvTarget(endpoints);
   try {
-    await waitFor('ringkv shards to have 3 voters, a leader, and balanced leaderships', 90_000, async () => {
-      const st = await t.status();
-      const ok = st.shards.every((s) => s.leader !== '' && s.voters.length === 3 && s.learners.length === 0);
-      const led = new Map(st.members.map((m) => [m.nodeId, 0]));
-      for (const s of st.shards) if (s.shardId !== 0) led.set(s.leader, (led.get(s.leader) ?? 0) + 1);
-      const counts = [...led.values()];
-      const balanced = Math.max(...counts) - Math.min(...counts) <= 1;
-      return ok && balanced && st.members.length === 3 ? true : undefined;
-    });
+    await waitFor(
+      `ringkv shards to have 3 voters, a leader, and ${placement} leaderships`,
+      90_000,
+      async () => {
+        const st = await t.status();
+        const ok = st.shards.every(
+          (s) => s.leader !== '' && s.voters.length === 3 && s.learners.length === 0,
+        );
+        const led = new Map(st.members.map((m) => [m.nodeId, 0]));
+        for (const s of st.shards) if (s.shardId !== 0) led.set(s.leader, (led.get(s.leader) ?? 0) + 1);
+        const counts = [...led.values()];
+        const shards = st.shards.length - 1;
+        const placed =
+          placement === 'pack' ? counts.includes(shards) : Math.max(...counts) - Math.min(...counts) <= 1;
+        return ok && placed && st.members.length === 3 ? true : undefined;
+      },
+    );
   } finally {
     t.close();
   }

@@ -1,10 +1,12 @@
 // `npm run bench`: ringkv and etcd side by side on this machine, in the same run.
-// Starts a 3-node ringkv cluster and a 3-member etcd cluster on loopback (fsync on), drives both
+// Starts a 3-node ringkv cluster per leader placement (pack: every shard leader on one node, as
+// etcd has one leader; spread: the default, leaders evenly over the nodes) and a 3-member etcd
+// cluster on loopback (fsync on), drives them all
 // with the same load generator over the same minimal gRPC client, alternating the systems so that
 // drift on a shared machine hits both alike, and writes a table (terminal + bench/latest.md),
 // a JSON file and an SVG chart (bench/results/<timestamp>.{json,svg}, bench/latest.svg).
 // Options: --workloads put-1,put-64,… --duration-s 5 --warmup-s 1 --reps 3 --values 256,4096
-//          --skip-etcd, --endpoints host:port,… (measure an already running ringkv cluster only),
+//          --placements pack,spread --skip-etcd, --endpoints host:port,… (measure an already running ringkv cluster only),
 //          --cpu-prof DIR (start the ringkv nodes with --cpu-prof, profiles written at the end).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -12,7 +14,16 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Cluster, ensureEtcd, killAllStarted, startEtcd, startRingkv } from './clusters.ts';
+import {
+  type Cluster,
+  ensureEtcd,
+  isPlacement,
+  killAllStarted,
+  PLACEMENTS,
+  type Placement,
+  startEtcd,
+  startRingkv,
+} from './clusters.ts';
 import { benchValue, parseWorkload, prefill, runLoad, WORKLOADS } from './load.ts';
 import { markdownTable, type Point, singleTable, summarize, svgChart } from './report.ts';
 import { EtcdTarget, RingkvTarget, type Target } from './targets.ts';
@@ -38,6 +49,7 @@ function options() {
       'warmup-s': { type: 'string', default: '1' },
       reps: { type: 'string', default: '3' },
       values: { type: 'string', default: '256,4096' },
+      placements: { type: 'string', default: PLACEMENTS.join(',') },
       endpoints: { type: 'string' },
       'skip-etcd': { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
@@ -50,6 +62,8 @@ function options() {
     console.log(
       'usage: node bench/compare.ts [--workloads put-1,put-16,put-64,put-256,get-lin-64,get-ser-64,mix-64]\n' +
         '  [--duration-s 5] [--warmup-s 1] [--reps 3] [--values 256,4096] [--skip-etcd]\n' +
+        '  [--placements pack,spread (one ringkv cluster per leader placement: pack = every shard leader on\n' +
+        '   one node, as etcd has one leader; spread = the default, leaders evenly over the nodes)]\n' +
         '  [--endpoints host:port,... (an already running ringkv cluster; implies --skip-etcd)] [--cpu-prof DIR]\n' +
         '  [--baseline GIT-REV (also run ringkv as of that commit, from a temporary git worktree: before/after)]\n' +
         '  [--node-args "--flag …" (extra Node flags for the ringkv nodes under test, not the baseline)]',
@@ -65,12 +79,21 @@ function options() {
   const workloads = values.workloads.split(',').filter((w) => w !== '');
   for (const w of workloads) parseWorkload(w);
   const endpoints = values.endpoints?.split(',').filter((e) => e !== '');
+  const placements = values.placements.split(',').filter((p) => p !== '');
+  if (placements.length === 0 || new Set(placements).size !== placements.length)
+    throw new Error(
+      `--placements must list some of ${PLACEMENTS.join(', ')} once each, got "${values.placements}"`,
+    );
+  for (const p of placements) {
+    if (!isPlacement(p)) throw new Error(`--placements: "${p}" is not one of ${PLACEMENTS.join(', ')}`);
+  }
   return {
     workloads,
     durationMs: num(values['duration-s'], 'duration-s', 0.5, 600) * 1000,
     warmupMs: num(values['warmup-s'], 'warmup-s', 0, 60) * 1000,
     reps: num(values.reps, 'reps', 1, 20),
     valueSizes: values.values.split(',').map((v) => num(v, 'values', 1, 1024 * 1024)),
+    placements: placements as Placement[],
     endpoints,
     skipEtcd: values['skip-etcd'] || endpoints !== undefined,
     cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
@@ -90,6 +113,7 @@ function isFullComparison(o: Options): boolean {
     !o.skipEtcd &&
     o.baseline === undefined &&
     WORKLOADS.every((w) => o.workloads.includes(w)) &&
+    PLACEMENTS.every((p) => o.placements.includes(p)) &&
     [256, 4096].every((v) => o.valueSizes.includes(v)) &&
     o.reps >= 3 &&
     o.durationMs >= 5000
@@ -123,19 +147,29 @@ async function main(): Promise<void> {
     if (o.endpoints !== undefined) {
       systems.push({ target: new RingkvTarget(o.endpoints), pids: [] });
     } else {
-      log('starting a 3-node ringkv cluster …');
-      const rk = await startRingkv({
-        nodeArgs: o.nodeArgs,
-        ...(o.cpuProfDir === undefined ? {} : { cpuProfDir: o.cpuProfDir }),
-      });
-      clusters.push(rk);
-      systems.push({ target: new RingkvTarget(rk.endpoints), pids: rk.pids });
+      for (const placement of o.placements) {
+        log(`starting a 3-node ringkv cluster, leaders ${placement} …`);
+        const rk = await startRingkv({
+          nodeArgs: o.nodeArgs,
+          leaderPlacement: placement,
+          ...(o.cpuProfDir === undefined ? {} : { cpuProfDir: join(o.cpuProfDir, placement) }),
+        });
+        clusters.push(rk);
+        systems.push({ target: new RingkvTarget(rk.endpoints, `ringkv (${placement})`), pids: rk.pids });
+      }
     }
     if (o.baseline !== undefined) {
       const wt = addWorktree(o.baseline);
       cleanups.push(wt.remove);
-      log(`starting a 3-node ringkv cluster at ${o.baseline} (${wt.dir}) …`);
-      const base = await startRingkv({ repoDir: wt.dir });
+      // The first placement, named only when it is not the default (older revisions lack the flag).
+      const placement = o.endpoints === undefined ? o.placements[0] : undefined;
+      log(
+        `starting a 3-node ringkv cluster at ${o.baseline} (${wt.dir}), leaders ${placement ?? 'spread'} …`,
+      );
+      const base = await startRingkv({
+        repoDir: wt.dir,
+        ...(placement === 'pack' ? { leaderPlacement: placement } : {}),
+      });
       clusters.push(base);
       systems.push({ target: new RingkvTarget(base.endpoints, `ringkv@${o.baseline}`), pids: base.pids });
     }
@@ -213,8 +247,7 @@ async function measure(o: Options, systems: System[], log: (s: string) => void):
 
 function writeOutputs(o: Options, points: Point[], names: string[], log: (s: string) => void): void {
   const rows = summarize(points);
-  // The first system against the second (ringkv/etcd, or ringkv/ringkv@baseline), then any third.
-  const tables = names.slice(1).map((b) => markdownTable(rows, names[0] as string, b));
+  const tables = comparisons(names).map(([a, b]) => markdownTable(rows, a, b));
   const table = tables.length === 0 ? singleTable(rows, names[0] as string) : tables.join('\n\n');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const resultsDir = join(BENCH_DIR, 'results');
@@ -243,6 +276,22 @@ function writeOutputs(o: Options, points: Point[], names: string[], log: (s: str
     log(`ERROR: ${errors} failed requests in total (must be 0)`);
     process.exitCode = 1;
   }
+}
+
+/**
+ * Which systems each table compares: the first against a baseline (before/after), and every ringkv
+ * cluster against etcd.
+ */
+function comparisons(names: readonly string[]): [string, string][] {
+  const first = names[0] as string;
+  const pairs: [string, string][] = [];
+  const baseline = names.find((n) => n.startsWith('ringkv@'));
+  if (baseline !== undefined) pairs.push([first, baseline]);
+  if (names.includes('etcd')) {
+    for (const n of names) if (n !== 'etcd' && n !== baseline) pairs.push([n, 'etcd']);
+  }
+  if (pairs.length === 0) for (const n of names.slice(1)) pairs.push([first, n]);
+  return pairs;
 }
 
 /** A detached git worktree of `rev` with this checkout's node_modules, removed at the end. */
