@@ -66,7 +66,7 @@ function options() {
         '   one node, as etcd has one leader; spread = the default, leaders evenly over the nodes)]\n' +
         '  [--endpoints host:port,... (an already running ringkv cluster; implies --skip-etcd)] [--cpu-prof DIR]\n' +
         '  [--baseline GIT-REV (also run ringkv as of that commit, from a temporary git worktree: before/after)]\n' +
-        '  [--node-args "--flag …" (extra Node flags for the ringkv nodes under test, not the baseline)]',
+        '  [--node-args="--flag …" (extra Node flags for the ringkv nodes under test, not the baseline; note the =)]',
     );
     process.exit(0);
   }
