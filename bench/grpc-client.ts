@@ -40,6 +40,9 @@ export class GrpcConnection {
         settings: { initialWindowSize: 4 * 1024 * 1024 },
         maxSessionMemory: 64,
       });
+      // The connection window too: its default (64 KiB) would cap the responses in flight on it.
+      const s = this.s;
+      s.once('connect', () => s.setLocalWindowSize(4 * 1024 * 1024));
       this.s.on('error', () => {
         // Calls in flight fail on their own streams; the next call reconnects.
       });
