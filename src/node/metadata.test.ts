@@ -16,7 +16,7 @@ const init: MetadataCommand = { requestId: 'r0', op: 'init', clusterId: 'c1', sh
 
 function applied(cmds: readonly MetadataCommand[]): MetadataState {
   const m = new MetadataState();
-  cmds.forEach((c, i) => m.apply(index(i + 1), encodeMetadataCommand(c)));
+  for (const [i, c] of cmds.entries()) m.apply(index(i + 1), encodeMetadataCommand(c));
   return m;
 }
 

@@ -76,6 +76,6 @@ describe('UnaryHttp2Server', { timeout: 30_000 }, () => {
   it('answers 256 requests of 4 KiB in flight on one connection, each with its own body', async () => {
     const bodies = Array.from({ length: 256 }, (_, i) => Buffer.alloc(4096, i % 251));
     const answers = await Promise.all(bodies.map((b) => call(session, b)));
-    answers.forEach((a, i) => assert.ok(a.equals(bodies[i] as Buffer), `answer ${i}`));
+    for (const [i, a] of answers.entries()) assert.ok(a.equals(bodies[i] as Buffer), `answer ${i}`);
   });
 });
