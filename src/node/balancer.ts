@@ -28,7 +28,14 @@ export class Balancer {
   start(): void {
     const every = this.node.opts.balanceIntervalMs;
     if (every <= 0) return;
-    this.timer = setInterval(() => this.round(), every);
+    this.timer = setInterval(() => {
+      try {
+        this.round();
+      } catch (err) {
+        // A bug here must not take the node down: leaderships stay where they are.
+        this.node.logger.error({ err }, 'leader placement round failed');
+      }
+    }, every);
   }
 
   stop(): void {
@@ -82,7 +89,8 @@ function spreadMoves(node: KvNode, shards: readonly Group[]): Move[] {
 }
 
 function packMoves(node: KvNode, shards: readonly Group[]): Move[] {
-  const target = node.group(0).leader;
+  // A joining node may host data shards before the metadata group reaches it.
+  const target = node.driver.groups.get(0)?.leader ?? '';
   if (target === '' || target === node.id) return [];
   return shards
     .filter((s) => movable(s, target))
