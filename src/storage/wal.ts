@@ -17,7 +17,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Entry, HardState, Index, Term } from '../raft/types.ts';
-import { AppendBuffer } from './append-buffer.ts';
+import { AppendBuffer, BlockPool } from './append-buffer.ts';
 import { syncDir } from './fs-util.ts';
 import {
   ENTRIES_RECORD_OVERHEAD_BYTES,
@@ -127,6 +127,8 @@ export class Wal {
   private writeCapacity: number;
   private writeEnd: number;
   private pending: PendingChunk[] = [];
+  /** Blocks of written rounds, reused by the next ones (see BlockPool). */
+  private readonly blocks = new BlockPool();
   private pendingBytes = 0;
   /** The segment file the I/O lane writes to. Invariant: file.seq <= writeSeq. */
   private file: { seq: number; fh: FileHandle; dirty: boolean };
@@ -311,7 +313,11 @@ export class Wal {
     }
     let chunk = this.pending[this.pending.length - 1];
     if (chunk === undefined || chunk.seq !== this.writeSeq) {
-      chunk = { seq: this.writeSeq, fileOffset: this.writeEnd, buffer: new AppendBuffer() };
+      chunk = {
+        seq: this.writeSeq,
+        fileOffset: this.writeEnd,
+        buffer: new AppendBuffer(undefined, this.blocks),
+      };
       this.pending.push(chunk);
     }
     if (chunk.fileOffset + chunk.buffer.sizeBytes !== this.writeEnd) {
@@ -417,6 +423,7 @@ export class Wal {
     for (const chunk of chunks) {
       if (chunk.seq !== this.file.seq) await this.switchTo(chunk.seq);
       await this.writeChunk(chunk);
+      chunk.buffer.release(); // written: its blocks serve the next rounds
     }
     if (this.file.dirty) await this.datasyncFile();
     this.statsCounters.syncRounds++;
