@@ -141,16 +141,19 @@ function recordApplied(net: Network, obs: Observations, from: number, ctx: strin
   }
 }
 
-/** Performs one action, noting the cluster's commit index when a read is issued. */
-/** Performs every action, checking the safety properties after each one; returns what was seen. */
-function runObserved(net: Network, actions: readonly Action[]): Observations {
-  const obs: Observations = {
+function emptyObservations(): Observations {
+  return {
     leaderOfTerm: new Map(),
     committedAt: new Map(),
     lastTerm: new Map(),
     lastCommit: new Map(),
     readIssuedAt: new Map(),
   };
+}
+
+/** Performs every action, checking the safety properties after each one; returns what was seen. */
+function runObserved(net: Network, actions: readonly Action[]): Observations {
+  const obs = emptyObservations();
   actions.forEach((a, k) => {
     const before = net.readies.length;
     performObserved(net, obs, a, k);
@@ -161,6 +164,7 @@ function runObserved(net: Network, actions: readonly Action[]): Observations {
   return obs;
 }
 
+/** Performs one action, noting the cluster's commit index when a read is issued. */
 function performObserved(net: Network, obs: Observations, a: Action, k: number): void {
   if (a.kind !== 'read') {
     perform(net, a);
@@ -268,13 +272,7 @@ test('random schedules with membership changes (simple and joint) and compaction
         const config = { electionTick: 4, preVote: pv, checkQuorum: pv };
         const net = new Network({ voters: ['1', '2', '3'], seed, config, snapshotOnDemand: onDemand });
         net.addEmptyNode('4', config, onDemand);
-        const obs: Observations = {
-          leaderOfTerm: new Map(),
-          committedAt: new Map(),
-          lastTerm: new Map(),
-          lastCommit: new Map(),
-          readIssuedAt: new Map(),
-        };
+        const obs = emptyObservations();
         const step = (a: Action, k: number, ctx: string): void => {
           const before = net.readies.length;
           performObserved(net, obs, a, k);
