@@ -1,7 +1,7 @@
 // Everything a node is configured with. Defaults live here so that the CLI, the tests and the
 // README agree on them.
 import type { Logger } from 'pino';
-import type { LeaderPlacement, MemberInfo } from './metadata.ts';
+import { DEFAULT_LEADER_PLACEMENT, type LeaderPlacement, type MemberInfo } from './metadata.ts';
 import type { PeerTransport } from './peer-transport.ts';
 
 /** Calls the node makes to other nodes' client ports (implemented with gRPC by src/server). */
@@ -60,7 +60,7 @@ export const DEFAULTS = {
   retainEntries: 1000,
   walSegmentBytes: 64 * 1024 * 1024,
   balanceIntervalMs: 3000,
-  leaderPlacement: 'spread',
+  leaderPlacement: DEFAULT_LEADER_PLACEMENT,
 } as const;
 
 export type ResolvedNodeOptions = Required<Omit<NodeOptions, 'joinAddr'>> & {

@@ -2,6 +2,7 @@
 // local-cluster launcher (start-local). Only declarations live here: each action loads its code
 // (and gRPC) lazily, so `ringkv --help` stays fast.
 import { Argument, type Command, InvalidArgumentError, Option } from 'commander';
+import { LEADER_PLACEMENTS } from '../../node/metadata.ts';
 import { DEFAULT_ENDPOINTS } from './client-common.ts';
 
 type Opts = Record<string, unknown>;
@@ -181,7 +182,7 @@ function registerCluster(program: Command): void {
           "less CPU per write when the members share one machine's cores). Then waits, printing the " +
           'leaderships as they move, until they match (up to 60 s unless --timeout-ms is given).',
       )
-      .addArgument(new Argument('<placement>', 'spread or pack').choices(['spread', 'pack']))
+      .addArgument(new Argument('<placement>', 'spread or pack').choices(LEADER_PLACEMENTS))
       .option('--no-wait', 'return once the cluster has recorded the placement'),
     false,
   ).action(async (placement: string, opts: Opts, cmd: Command) => {

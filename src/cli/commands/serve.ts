@@ -7,6 +7,7 @@
 // write-ahead log, disk failure, a port in use); 2 for bad flags or flags that do not fit the data
 // directory (neither or both of --bootstrap and --join_addr on an empty one).
 import { type Command, Option } from 'commander';
+import { DEFAULT_LEADER_PLACEMENT, isLeaderPlacement, LEADER_PLACEMENTS } from '../../node/metadata.ts';
 import type { NodeProcessOptions } from '../../server/process.ts';
 
 const EXIT_OK = 0;
@@ -33,7 +34,7 @@ const FLAGS: readonly (readonly [string, string, string, string | undefined])[] 
     '<spread|pack>',
     "where a new cluster puts its shards' leaders (used only with --bootstrap; later: " +
       '`ringkv cluster leader-placement`): spread evenly over the members, or pack them all on one node',
-    'spread',
+    DEFAULT_LEADER_PLACEMENT,
   ],
   ['max_key_bytes', '<n>', 'largest key accepted', '4096'],
   ['max_value_bytes', '<n>', 'largest value accepted', '1048576'],
@@ -136,9 +137,9 @@ export function parseServeFlags(opts: Record<string, unknown>): ServeFlags | str
   }
   const host = flag(opts, 'host') ?? 'localhost';
   if (host === '') return '--host must not be empty';
-  const leaderPlacement = flag(opts, 'leader_placement') ?? 'spread';
-  if (leaderPlacement !== 'spread' && leaderPlacement !== 'pack')
-    return `--leader_placement must be spread or pack, got '${leaderPlacement}'`;
+  const leaderPlacement = flag(opts, 'leader_placement') ?? DEFAULT_LEADER_PLACEMENT;
+  if (!isLeaderPlacement(leaderPlacement))
+    return `--leader_placement must be ${LEADER_PLACEMENTS.join(' or ')}, got '${leaderPlacement}'`;
   const logLevel = flag(opts, 'log_level') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel))
     return `--log_level must be one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`;
