@@ -1,6 +1,7 @@
 // ClusterService: Join and Leave run on the metadata group's leader (any other node forwards them
 // there); Status reports this node's view.
 import type {
+  ClusterServiceClient,
   ClusterServiceServer,
   JoinRequest,
   JoinResponse,
@@ -19,31 +20,50 @@ import { nodeStatus } from '../node/status.ts';
 import type { NodeId } from '../raft/types.ts';
 import { retrySafely, routeTo, type ServerContext } from './context.ts';
 import { unary } from './kv-service.ts';
+import type { Unary } from './peer-clients.ts';
 
 /** Joining can take a while (catching up by snapshot); its server-side deadline is longer than a request's. */
 const MEMBERSHIP_DEADLINE_MS = 120_000;
 
 export function clusterService(ctx: ServerContext): ClusterServiceServer {
   return {
-    // A forwarded request is not retried here: when this node has lost the metadata leadership
-    // meanwhile, its retry-safe refusal goes back to the node that forwarded it, which re-routes.
-    join: unary(
-      ctx,
-      (c, req: JoinRequest, d, fwd) =>
-        fwd ? join(c, req, d, fwd) : retrySafely(d, () => join(c, req, d, fwd)),
-      MEMBERSHIP_DEADLINE_MS,
-    ),
-    leave: unary(
-      ctx,
-      (c, req: LeaveRequest, d, fwd) =>
-        fwd ? leave(c, req, d, fwd) : retrySafely(d, () => leave(c, req, d, fwd)),
-      MEMBERSHIP_DEADLINE_MS,
-    ),
+    join: unary(ctx, onMetadataLeader(join), MEMBERSHIP_DEADLINE_MS),
+    leave: unary(ctx, onMetadataLeader(leave), MEMBERSHIP_DEADLINE_MS),
     status: unary(ctx, async (c): Promise<StatusResponse> => nodeStatus(c.node)),
-    setLeaderPlacement: unary(ctx, (c, req: SetLeaderPlacementRequest, d, fwd) =>
-      fwd ? placement(c, req, d, fwd) : retrySafely(d, () => placement(c, req, d, fwd)),
-    ),
+    setLeaderPlacement: unary(ctx, onMetadataLeader(placement)),
   };
+}
+
+type Handler<Req, Res> = (ctx: ServerContext, req: Req, deadlineMs: number, fwd: boolean) => Promise<Res>;
+
+/**
+ * A request the metadata leader runs, retried while it fails retry-safe. A forwarded request is not
+ * retried here: when this node has lost the metadata leadership meanwhile, its retry-safe refusal
+ * goes back to the node that forwarded it, which re-routes.
+ */
+function onMetadataLeader<Req, Res>(h: Handler<Req, Res>): Handler<Req, Res> {
+  return (c, req, d, fwd) => (fwd ? h(c, req, d, fwd) : retrySafely(d, () => h(c, req, d, fwd)));
+}
+
+/**
+ * The answer of the metadata leader when another node leads the metadata group (the request is
+ * forwarded there), or undefined when this node leads it and must run the request itself.
+ */
+async function viaMetadataLeader<Req, Res>(
+  ctx: ServerContext,
+  mayForward: boolean,
+  deadlineMs: number,
+  req: Req,
+  method: (c: ClusterServiceClient) => Unary<Req, Res>,
+): Promise<Res | undefined> {
+  const to = await routeTo(ctx, 0, !mayForward, deadlineMs);
+  if (to !== undefined) {
+    const peer = ctx.peers.cluster(to);
+    return ctx.peers.call(peer, method(peer), req, deadlineMs, true);
+  }
+  if (!ctx.node.group(0).isLeader())
+    throw new UnavailableError('this node does not lead the metadata group; retry', { retrySafe: true });
+  return undefined;
 }
 
 /** Idempotent: setting the placement the cluster already has changes nothing. */
@@ -58,13 +78,8 @@ async function placement(
       `leader placement '${req.placement}' is not one of: ${LEADER_PLACEMENTS.join(', ')}`,
     );
   }
-  const to = await routeTo(ctx, 0, fwd, deadlineMs);
-  if (to !== undefined) {
-    const peer = ctx.peers.cluster(to);
-    return ctx.peers.call(peer, peer.setLeaderPlacement, req, deadlineMs, true);
-  }
-  if (!ctx.node.group(0).isLeader())
-    throw new UnavailableError('this node does not lead the metadata group; retry', { retrySafe: true });
+  const remote = await viaMetadataLeader(ctx, !fwd, deadlineMs, req, (c) => c.setLeaderPlacement);
+  if (remote !== undefined) return remote;
   await setLeaderPlacement(ctx.node, req.placement, deadlineMs);
   return { placement: ctx.node.metadata.leaderPlacement };
 }
@@ -80,11 +95,8 @@ async function join(
     throw new InvalidArgumentError('join needs a member with node_id, client_addr and raft_addr');
   }
   const deadlineMs = requestDeadlineMs;
-  const to = await routeTo(ctx, 0, fwd, deadlineMs);
-  if (to !== undefined)
-    return ctx.peers.call(ctx.peers.cluster(to), ctx.peers.cluster(to).join, req, deadlineMs, true);
-  if (!ctx.node.group(0).isLeader())
-    throw new UnavailableError('this node does not lead the metadata group; retry', { retrySafe: true });
+  const remote = await viaMetadataLeader(ctx, !fwd, deadlineMs, req, (c) => c.join);
+  if (remote !== undefined) return remote;
   const member = { nodeId: m.nodeId, clientAddr: m.clientAddr, raftAddr: m.raftAddr };
   await admitMember(ctx.node, member, deadlineMs);
   return { members: ctx.node.metadata.members(), clusterId: ctx.node.metadata.clusterId };
@@ -105,11 +117,8 @@ async function leave(
   // it passes the request on to the new leader even when the request was forwarded to it (the new
   // leader is another node, so this cannot loop).
   const selfLeave = req.nodeId === node.opts.nodeId;
-  const to = await routeTo(ctx, 0, fwd && !selfLeave, deadlineMs);
-  if (to !== undefined)
-    return ctx.peers.call(ctx.peers.cluster(to), ctx.peers.cluster(to).leave, req, deadlineMs, true);
-  if (!g0.isLeader())
-    throw new UnavailableError('this node does not lead the metadata group; retry', { retrySafe: true });
+  const remote = await viaMetadataLeader(ctx, !fwd || selfLeave, deadlineMs, req, (c) => c.leave);
+  if (remote !== undefined) return remote;
   await removeMember(node, req.nodeId, deadlineMs);
   return { members: node.metadata.members() };
 }

@@ -15,7 +15,7 @@ interface Channels {
   readonly cluster: ClusterServiceClient;
 }
 
-type Unary<Req, Res> = (
+export type Unary<Req, Res> = (
   req: Req,
   md: Metadata,
   opts: { deadline: number },
