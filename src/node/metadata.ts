@@ -1,6 +1,7 @@
 // The state machine of the metadata group (group 0): the cluster's identity, its shard count, its
-// leader placement policy and its member list with each member's advertised addresses. Commands and snapshots are small JSON
-// documents: the metadata changes rarely, and readable bytes make the log easy to inspect.
+// leader placement policy and its member list with each member's advertised addresses. Commands and
+// snapshots are small JSON documents: the metadata changes rarely, and readable bytes make the log
+// easy to inspect.
 import type { Index } from '../raft/types.ts';
 import type { ApplyOutcome, StateMachine } from './state-machine.ts';
 
