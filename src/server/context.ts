@@ -1,6 +1,6 @@
 // What every service handler needs: the node, the clients to other nodes, and the request's
 // deadline (the smaller of the client's and the server's own).
-import type { Metadata, ServerUnaryCall } from '@grpc/grpc-js';
+import type { ServerUnaryCall } from '@grpc/grpc-js';
 import type { ResponseHeader } from '../gen/ringkv/v1/kv.ts';
 import { NodeError, UnavailableError } from '../node/errors.ts';
 import type { KvNode } from '../node/node.ts';
@@ -35,8 +35,10 @@ export function deadlineOf(call: ServerUnaryCall<unknown, unknown>, limitMs: num
   return Math.min(own, client - margin);
 }
 
-export function isForwarded(md: Metadata): boolean {
-  return md.get(FORWARDED_KEY)[0] === '1';
+/** Metadata `ringkv-forwarded: 1`; read from the call's `forwarded` mark when the server sets one. */
+export function isForwarded(call: ServerUnaryCall<unknown, unknown>): boolean {
+  const mark = (call as { forwarded?: unknown }).forwarded;
+  return typeof mark === 'boolean' ? mark : call.metadata.get(FORWARDED_KEY)[0] === '1';
 }
 
 export function header(node: KvNode, shard: number, term: number, index: number): ResponseHeader {

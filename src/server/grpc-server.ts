@@ -3,6 +3,7 @@
 // client sends can stop the node.
 import { ClusterServiceService, KVServiceService } from '../gen/ringkv/v1/kv.ts';
 import type { KvNode } from '../node/node.ts';
+import type { ClientApiThread } from './client-api-thread.ts';
 import { clusterService } from './cluster-service.ts';
 import type { ServerContext } from './context.ts';
 import { kvService } from './kv-service.ts';
@@ -13,13 +14,19 @@ export class ClientServer {
   private readonly server: UnaryHttp2Server;
   readonly ctx: ServerContext;
 
-  constructor(node: KvNode, peers: PeerClients) {
+  constructor(
+    node: KvNode,
+    peers: PeerClients,
+    thread: ClientApiThread,
+    onWorkerFailure: (err: Error) => void,
+  ) {
     const maxMessageBytes = Math.max(
       4 * 1024 * 1024,
       node.opts.maxValueBytes * 2 + node.opts.maxKeyBytes + 64 * 1024,
     );
-    // Every client method is unary: served by the lean node:http2 server (see its header).
-    this.server = new UnaryHttp2Server(maxMessageBytes);
+    // Every client method is unary: served by the lean node:http2 server (see its header), its
+    // HTTP/2 work on a worker thread unless `thread` is 'inline'.
+    this.server = new UnaryHttp2Server({ maxReceiveBytes: maxMessageBytes, thread, onWorkerFailure });
     this.ctx = { node, peers };
     this.server.addService(KVServiceService, kvService(this.ctx));
     this.server.addService(ClusterServiceService, clusterService(this.ctx));

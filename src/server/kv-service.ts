@@ -40,7 +40,7 @@ export function unary<Req, Res>(
 ) {
   return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
     const deadlineMs = deadlineOf(call as ServerUnaryCall<unknown, unknown>, limitMs);
-    h(ctx, call.request, deadlineMs, isForwarded(call.metadata)).then(
+    h(ctx, call.request, deadlineMs, isForwarded(call as ServerUnaryCall<unknown, unknown>)).then(
       (res) => cb(null, res),
       (e: unknown) => {
         const err = toGrpcError(e);

@@ -85,6 +85,10 @@ describe('ringkv serve as a process', { timeout: 60_000 }, () => {
         /--leader_placement must be spread or pack, got 'random'/,
       ],
       [
+        ['--node_id', 'a', '--raft_dir', join(dir, 'x'), '--client_api_thread', 'many'],
+        /--client_api_thread must be worker or inline, got 'many'/,
+      ],
+      [
         ['--node_id', 'a', '--raft_dir', join(dir, 'e1'), '--port', '1', '--raft_port', '2'],
         /neither|--bootstrap=true to start a new cluster/,
       ],

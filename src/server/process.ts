@@ -6,6 +6,7 @@ import { StartupError, UsageError } from '../node/errors.ts';
 import type { LeaderPlacement } from '../node/metadata.ts';
 import type { NodeId } from '../raft/types.ts';
 import { GrpcTransport } from '../transport/index.ts';
+import type { ClientApiThread } from './client-api-thread.ts';
 import { type RunningNode, startNode } from './run.ts';
 
 export interface NodeProcessOptions {
@@ -19,6 +20,7 @@ export interface NodeProcessOptions {
   readonly listen: string;
   readonly shards: number;
   readonly leaderPlacement: LeaderPlacement;
+  readonly clientApiThread: ClientApiThread;
   readonly maxKeyBytes: number;
   readonly maxValueBytes: number;
   readonly requestTimeoutMs: number;
@@ -55,6 +57,7 @@ export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutc
         joinAddr: f.joinAddr,
         shardCount: f.shards,
         leaderPlacement: f.leaderPlacement,
+        clientApiThread: f.clientApiThread,
         maxKeyBytes: f.maxKeyBytes,
         maxValueBytes: f.maxValueBytes,
         requestTimeoutMs: f.requestTimeoutMs,
@@ -70,7 +73,15 @@ export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutc
     reportFailure(logger, e);
     return e instanceof UsageError ? 'usage' : 'failed';
   }
-  logger.info({ port: running.port, raftPort: f.raftPort, clientAddr: running.clientAddr }, 'serving');
+  logger.info(
+    {
+      port: running.port,
+      raftPort: f.raftPort,
+      clientAddr: running.clientAddr,
+      clientApiThread: f.clientApiThread,
+    },
+    'serving',
+  );
   const node = running;
   const onSignal = (signal: string): void => {
     logger.info({ signal }, 'shutting down');

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { KvNode } from '../node/node.ts';
 import type { NodeOptions } from '../node/options.ts';
 import type { PeerTransport } from '../node/peer-transport.ts';
+import { type ClientApiThread, DEFAULT_CLIENT_API_THREAD } from './client-api-thread.ts';
 import { ClientServer } from './grpc-server.ts';
 import { PeerClients } from './peer-clients.ts';
 
@@ -24,6 +25,8 @@ export interface ServeOptions extends Omit<NodeOptions, 'transport' | 'cluster' 
   readonly logger: Logger;
   /** Builds the peer transport (GrpcTransport in `serve`, MemoryTransport in some tests). */
   readonly transport: PeerTransport;
+  /** Where the client port's HTTP/2 work runs (default: a worker thread). */
+  readonly clientApiThread?: ClientApiThread;
 }
 
 export interface RunningNode {
@@ -43,7 +46,8 @@ export async function startNode(o: ServeOptions, onFatal: (err: unknown) => void
   let boundPort: number;
   try {
     await node.start();
-    server = new ClientServer(node, peers);
+    const thread = o.clientApiThread ?? DEFAULT_CLIENT_API_THREAD;
+    server = new ClientServer(node, peers, thread, onFatal);
     boundPort = await server.listen(o.listenHost, o.port);
     await node.completeJoin();
   } catch (e) {

@@ -1,22 +1,60 @@
-// The lean unary gRPC server: its receive windows are open wide (HTTP/2's 64 KiB defaults would let
-// one client connection carry only 64 KiB of request bodies at a time), and many large requests in
-// flight on one connection all complete with their own answers.
+// The lean unary gRPC server, with its HTTP/2 work on a worker thread and inline: its receive
+// windows are open wide (HTTP/2's 64 KiB defaults would let one client connection carry only 64 KiB
+// of request bodies at a time), many large requests in flight on one connection all complete with
+// their own answers, and statuses, trailing metadata, deadlines and the forwarded mark get through.
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { after, before, describe, it } from 'node:test';
-import type { MethodDefinition, ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
+import {
+  Metadata,
+  type MethodDefinition,
+  type ServerUnaryCall,
+  type ServiceDefinition,
+  type sendUnaryData,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import { CLIENT_API_THREADS } from './client-api-thread.ts';
+import { isForwarded } from './context.ts';
 import { UnaryHttp2Server } from './unary-http2-server.ts';
 
 const identity = (b: Buffer): Buffer => b;
-const ECHO: MethodDefinition<Buffer, Buffer> = {
-  path: '/test.Echo/Echo',
+const method = (path: string): MethodDefinition<Buffer, Buffer> => ({
+  path,
   requestStream: false,
   responseStream: false,
   requestSerialize: identity,
   requestDeserialize: identity,
   responseSerialize: identity,
   responseDeserialize: identity,
+});
+const SERVICE = {
+  Echo: method('/test.Echo/Echo'),
+  Fail: method('/test.Echo/Fail'),
+  Describe: method('/test.Echo/Describe'),
+} as ServiceDefinition;
+
+type Call = ServerUnaryCall<Buffer, Buffer>;
+const IMPL: UntypedServiceImplementation = {
+  Echo: (c: Call, cb: sendUnaryData<Buffer>) => cb(null, c.request),
+  Fail: (_c: Call, cb: sendUnaryData<Buffer>) => {
+    const metadata = new Metadata();
+    metadata.set('ringkv-leader-addr', 'elsewhere:1');
+    cb({ code: 14, details: 'not here: try élsewhere', metadata });
+  },
+  // Answers with what the handler saw: the deadline's distance from now and the forwarded mark.
+  Describe: (c: Call, cb: sendUnaryData<Buffer>) => {
+    const d = c.getDeadline();
+    const inMs = typeof d === 'number' ? d - Date.now() : d.getTime() - Date.now();
+    cb(null, Buffer.from(JSON.stringify({ inMs: Number.isFinite(inMs) ? inMs : null, fwd: isForwarded(c) })));
+  },
 };
+
+interface Answer {
+  readonly status: string;
+  readonly message: string;
+  readonly headers: http2.IncomingHttpHeaders;
+  readonly body: Buffer;
+}
 
 function frame(body: Buffer): Buffer {
   const out = Buffer.alloc(5 + body.byteLength);
@@ -25,57 +63,112 @@ function frame(body: Buffer): Buffer {
   return out;
 }
 
-/** One unary call on `session`: resolves with the response message (without the 5-byte prefix). */
-function call(session: http2.ClientHttp2Session, body: Buffer): Promise<Buffer> {
+/** One unary call on `session`: its status (from trailers or trailers-only headers) and body. */
+function call(
+  session: http2.ClientHttp2Session,
+  body: Buffer,
+  path = '/test.Echo/Echo',
+  extra: http2.OutgoingHttpHeaders = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const stream = session.request({
       ':method': 'POST',
-      ':path': ECHO.path,
+      ':path': path,
       'content-type': 'application/grpc',
       te: 'trailers',
+      ...extra,
     });
     const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('trailers', (t) => {
-      if (t['grpc-status'] !== '0') reject(new Error(`grpc-status ${String(t['grpc-status'])}`));
+    let headers: http2.IncomingHttpHeaders = {};
+    stream.on('response', (h) => {
+      headers = h;
     });
-    stream.on('end', () => resolve(Buffer.concat(chunks).subarray(5)));
+    stream.on('trailers', (t) => {
+      headers = { ...headers, ...t };
+    });
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () =>
+      resolve({
+        status: String(headers['grpc-status']),
+        message: decodeURI(String(headers['grpc-message'] ?? '')),
+        headers,
+        body: Buffer.concat(chunks).subarray(5),
+      }),
+    );
     stream.on('error', reject);
     stream.end(frame(body));
   });
 }
 
-describe('UnaryHttp2Server', { timeout: 30_000 }, () => {
-  const server = new UnaryHttp2Server(1024 * 1024);
-  let port = 0;
-  let session: http2.ClientHttp2Session;
+/** The body of a successful call. */
+async function echo(session: http2.ClientHttp2Session, body: Buffer): Promise<Buffer> {
+  const a = await call(session, body);
+  assert.equal(a.status, '0', a.message);
+  return a.body;
+}
 
-  before(async () => {
-    const impl: UntypedServiceImplementation = {
-      Echo: (c: { request: Buffer }, cb: (e: null, r: Buffer) => void) => cb(null, c.request),
-    };
-    server.addService({ Echo: ECHO } as ServiceDefinition, impl);
-    port = await server.listen('127.0.0.1', 0);
-    session = http2.connect(`http://127.0.0.1:${port}`);
-    await new Promise<void>((resolve) => session.once('remoteSettings', () => resolve()));
-  });
-  after(async () => {
-    session.close();
-    await server.close(100);
-  });
+for (const thread of CLIENT_API_THREADS) {
+  describe(`UnaryHttp2Server (${thread})`, { timeout: 30_000 }, () => {
+    const server = new UnaryHttp2Server({ maxReceiveBytes: 1024 * 1024, thread });
+    let port = 0;
+    let session: http2.ClientHttp2Session;
 
-  it('advertises a 1 MiB stream window and opens the connection window to 16 MiB', async () => {
-    assert.equal(session.remoteSettings.initialWindowSize, 1024 * 1024);
-    // The connection-level WINDOW_UPDATE follows the SETTINGS frame.
-    for (let i = 0; i < 100 && (session.state.remoteWindowSize ?? 0) < 16 * 1024 * 1024; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    assert.equal(session.state.remoteWindowSize, 16 * 1024 * 1024);
-  });
+    before(async () => {
+      server.addService(SERVICE, IMPL);
+      port = await server.listen('127.0.0.1', 0);
+      session = http2.connect(`http://127.0.0.1:${port}`);
+      await new Promise<void>((resolve) => session.once('remoteSettings', () => resolve()));
+    });
+    after(async () => {
+      session.close();
+      await server.close(100);
+    });
 
-  it('answers 256 requests of 4 KiB in flight on one connection, each with its own body', async () => {
-    const bodies = Array.from({ length: 256 }, (_, i) => Buffer.alloc(4096, i % 251));
-    const answers = await Promise.all(bodies.map((b) => call(session, b)));
-    for (const [i, a] of answers.entries()) assert.ok(a.equals(bodies[i] as Buffer), `answer ${i}`);
+    it('advertises a 1 MiB stream window and opens the connection window to 16 MiB', async () => {
+      assert.equal(session.remoteSettings.initialWindowSize, 1024 * 1024);
+      // The connection-level WINDOW_UPDATE follows the SETTINGS frame.
+      for (let i = 0; i < 100 && (session.state.remoteWindowSize ?? 0) < 16 * 1024 * 1024; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(session.state.remoteWindowSize, 16 * 1024 * 1024);
+    });
+
+    it('answers 256 requests of 4 KiB in flight on one connection, each with its own body', async () => {
+      const bodies = Array.from({ length: 256 }, (_, i) => Buffer.alloc(4096, i % 251));
+      const answers = await Promise.all(bodies.map((b) => echo(session, b)));
+      for (const [i, a] of answers.entries()) assert.ok(a.equals(bodies[i] as Buffer), `answer ${i}`);
+    });
+
+    it('passes a status with its message and trailing metadata through', async () => {
+      const a = await call(session, Buffer.from('x'), '/test.Echo/Fail');
+      assert.equal(a.status, '14');
+      assert.equal(a.message, 'not here: try élsewhere');
+      assert.equal(a.headers['ringkv-leader-addr'], 'elsewhere:1');
+    });
+
+    it('refuses an unknown method with UNIMPLEMENTED and a message larger than the limit', async () => {
+      const unknown = await call(session, Buffer.from('x'), '/test.Echo/Nope');
+      assert.equal(unknown.status, '12');
+      assert.match(unknown.message, /unknown method \/test\.Echo\/Nope/);
+      const big = await call(session, Buffer.alloc(1024 * 1024 + 1));
+      assert.equal(big.status, '8');
+    });
+
+    it("hands the handler the client's deadline and the forwarded mark", async () => {
+      const plain = await call(session, Buffer.from('x'), '/test.Echo/Describe');
+      assert.deepEqual(JSON.parse(plain.body.toString()), { inMs: null, fwd: false });
+      const extra = { 'grpc-timeout': '3S', 'ringkv-forwarded': '1' };
+      const marked = await call(session, Buffer.from('x'), '/test.Echo/Describe', extra);
+      const seen = JSON.parse(marked.body.toString()) as { inMs: number; fwd: boolean };
+      assert.equal(seen.fwd, true);
+      assert.ok(seen.inMs > 2000 && seen.inMs <= 3000, `deadline in ${seen.inMs} ms`);
+    });
+
+    it('rejects listen on a port in use with EADDRINUSE', async () => {
+      const other = new UnaryHttp2Server({ maxReceiveBytes: 1024, thread });
+      other.addService(SERVICE, IMPL);
+      await assert.rejects(other.listen('127.0.0.1', port), { code: 'EADDRINUSE' });
+      await other.close(100);
+    });
   });
-});
+}

@@ -2,7 +2,8 @@
 // most shards is SIGKILLed and restarted; the recorded history must be linearizable according to
 // src/lincheck. A write whose answer was lost is recorded as indeterminate (output undefined,
 // return time Infinity); a failure that certainly had no effect (a failed read, a write the
-// client reports UNAVAILABLE) is left out, since it did nothing.
+// client reports UNAVAILABLE) is left out, since it did nothing. The nodes serve their client port
+// from the worker thread (`--client_api_thread=worker`); every other process test runs inline.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -114,7 +115,9 @@ describe('linearizability with real processes', { timeout: 120_000 }, () => {
   let c: ProcessCluster;
 
   before(async () => {
-    c = await ProcessCluster.start({ extraArgs: ['--request_timeout_ms', '2500'] });
+    c = await ProcessCluster.start({
+      extraArgs: ['--request_timeout_ms', '2500', '--client_api_thread=worker'],
+    });
   });
 
   after(async () => {

@@ -8,6 +8,11 @@
 // directory (neither or both of --bootstrap and --join_addr on an empty one).
 import { type Command, Option } from 'commander';
 import { DEFAULT_LEADER_PLACEMENT, isLeaderPlacement, LEADER_PLACEMENTS } from '../../node/metadata.ts';
+import {
+  CLIENT_API_THREADS,
+  DEFAULT_CLIENT_API_THREAD,
+  isClientApiThread,
+} from '../../server/client-api-thread.ts';
 import type { NodeProcessOptions } from '../../server/process.ts';
 
 const EXIT_OK = 0;
@@ -35,6 +40,13 @@ const FLAGS: readonly (readonly [string, string, string, string | undefined])[] 
     "where a new cluster puts its shards' leaders (used only with --bootstrap; later: " +
       '`ringkv cluster leader-placement`): spread evenly over the members, or pack them all on one node',
     DEFAULT_LEADER_PLACEMENT,
+  ],
+  [
+    'client_api_thread',
+    '<worker|inline>',
+    "where the client port's HTTP/2 work runs: a worker thread (uses a second core), or the node's " +
+      'own thread',
+    DEFAULT_CLIENT_API_THREAD,
   ],
   ['max_key_bytes', '<n>', 'largest key accepted', '4096'],
   ['max_value_bytes', '<n>', 'largest value accepted', '1048576'],
@@ -140,6 +152,9 @@ export function parseServeFlags(opts: Record<string, unknown>): ServeFlags | str
   const leaderPlacement = flag(opts, 'leader_placement') ?? DEFAULT_LEADER_PLACEMENT;
   if (!isLeaderPlacement(leaderPlacement))
     return `--leader_placement must be ${LEADER_PLACEMENTS.join(' or ')}, got '${leaderPlacement}'`;
+  const clientApiThread = flag(opts, 'client_api_thread') ?? DEFAULT_CLIENT_API_THREAD;
+  if (!isClientApiThread(clientApiThread))
+    return `--client_api_thread must be ${CLIENT_API_THREADS.join(' or ')}, got '${clientApiThread}'`;
   const logLevel = flag(opts, 'log_level') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel))
     return `--log_level must be one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`;
@@ -154,6 +169,7 @@ export function parseServeFlags(opts: Record<string, unknown>): ServeFlags | str
     listen: flag(opts, 'listen') ?? host,
     shards: nums['shards']!,
     leaderPlacement,
+    clientApiThread,
     maxKeyBytes: nums['max_key_bytes']!,
     maxValueBytes: nums['max_value_bytes']!,
     requestTimeoutMs: nums['request_timeout_ms']!,

@@ -1,0 +1,142 @@
+// The service side of a unary gRPC call, apart from HTTP/2: find the method by path, decode the
+// request, run the grpc-js-shaped handler, encode its answer or its status. The HTTP/2 side
+// (unary-http2.ts) runs either in the same thread or in the client-API worker thread; both hand
+// requests here as UnaryRequest and take back a UnaryReply.
+import {
+  Metadata,
+  type MethodDefinition,
+  type ServerUnaryCall,
+  type ServiceDefinition,
+  type sendUnaryData,
+  status,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import { FORWARDED_KEY } from './errors.ts';
+
+/** One complete request as the HTTP/2 side received it. */
+export interface UnaryRequest {
+  readonly path: string;
+  /** The protobuf message, without gRPC's 5-byte prefix. */
+  readonly message: Uint8Array;
+  /** The client's deadline (`grpc-timeout`) in ms since the epoch; +Infinity without one. */
+  readonly deadlineMs: number;
+  /** Metadata `ringkv-forwarded: 1`: another node forwarded this request (see context.ts). */
+  readonly forwarded: boolean;
+}
+
+/** The answer: code 0 with the response message, or a gRPC status with its trailing metadata. */
+export type UnaryReply =
+  | { readonly code: 0; readonly message: Uint8Array }
+  | {
+      readonly code: number;
+      readonly details: string;
+      readonly headers: Readonly<Record<string, string | string[]>>;
+    };
+
+interface Method {
+  readonly def: MethodDefinition<unknown, unknown>;
+  readonly handler: (call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => void;
+}
+
+/** The part of a grpc-js error the handlers pass to the callback. */
+interface StatusLike {
+  code?: number;
+  details?: string;
+  message?: string;
+  metadata?: Metadata;
+}
+
+export class UnaryDispatcher {
+  private readonly methods = new Map<string, Method>();
+
+  addService(service: ServiceDefinition, impl: UntypedServiceImplementation): void {
+    for (const [name, def] of Object.entries(service)) {
+      if (def.requestStream || def.responseStream)
+        throw new Error(`${def.path}: only unary methods are served`);
+      const handler = impl[name] ?? impl[def.originalName ?? name];
+      if (typeof handler !== 'function') throw new Error(`${def.path}: no handler`);
+      this.methods.set(def.path, { def, handler: handler as Method['handler'] });
+    }
+  }
+
+  /** Every served path (the worker thread refuses others without asking). */
+  paths(): string[] {
+    return [...this.methods.keys()];
+  }
+
+  /** Runs the request; `done` is called exactly once, unless the handler never answers. */
+  dispatch(req: UnaryRequest, done: (reply: UnaryReply) => void): void {
+    const method = this.methods.get(req.path);
+    if (method === undefined) {
+      done(statusReply({ code: status.UNIMPLEMENTED, details: `unknown method ${req.path}` }));
+      return;
+    }
+    let request: unknown;
+    try {
+      request = method.def.requestDeserialize(asBuffer(req.message));
+    } catch (e) {
+      done(statusReply({ code: status.INTERNAL, details: `could not parse the request: ${String(e)}` }));
+      return;
+    }
+    method.handler(callOf(request, req), (err, res) => {
+      if (err !== null && err !== undefined) {
+        done(statusReply(err as StatusLike));
+        return;
+      }
+      let message: Uint8Array;
+      try {
+        message = method.def.responseSerialize(res);
+      } catch (e) {
+        done(statusReply({ code: status.INTERNAL, details: `could not encode the response: ${String(e)}` }));
+        return;
+      }
+      done({ code: 0, message });
+    });
+  }
+}
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/**
+ * What the handlers read from a call: the request, the forwarded mark (also as `forwarded`, which
+ * spares a Metadata object per call: see isForwarded in context.ts), the deadline and the path.
+ * The Metadata object is built only when a handler asks for it.
+ */
+function callOf(request: unknown, req: UnaryRequest): ServerUnaryCall<unknown, unknown> {
+  const deadline = req.deadlineMs;
+  const path = req.path;
+  const call = {
+    request,
+    forwarded: req.forwarded,
+    get metadata(): Metadata {
+      const md = new Metadata();
+      if (req.forwarded) md.set(FORWARDED_KEY, '1');
+      return md;
+    },
+    cancelled: false,
+    getDeadline: () => deadline,
+    getPath: () => path,
+    getPeer: () => '',
+  };
+  return call as unknown as ServerUnaryCall<unknown, unknown>;
+}
+
+function statusReply(err: StatusLike): UnaryReply {
+  const code = typeof err.code === 'number' && err.code !== 0 ? err.code : status.UNKNOWN;
+  return {
+    code,
+    details: err.details ?? err.message ?? '',
+    headers: err.metadata === undefined ? {} : headersOf(err.metadata),
+  };
+}
+
+function headersOf(md: Metadata): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(md.toHttp2Headers())) {
+    if (typeof v === 'string' || Array.isArray(v)) out[k] = v;
+    else if (v !== undefined) out[k] = String(v);
+  }
+  return out;
+}
