@@ -43,6 +43,11 @@ export class PeerClients implements ClusterRpc {
     if (c === undefined) {
       if (this.byAddr.size >= PEERS_MAX) this.close();
       const options = {
+        // A peer that restarts must be reached again within a second: with grpc's default backoff
+        // (up to two minutes) a node back from an outage of a few seconds could not be forwarded
+        // to for as long again, and requests for the shards it leads failed meanwhile.
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 1000,
         'grpc.max_receive_message_length': 64 * 1024 * 1024,
         'grpc.max_send_message_length': 64 * 1024 * 1024,
       };
