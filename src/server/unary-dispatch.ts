@@ -102,25 +102,44 @@ function asBuffer(b: Uint8Array): Buffer {
 /**
  * What the handlers read from a call: the request, the forwarded mark (also as `forwarded`, which
  * spares a Metadata object per call: see isForwarded in context.ts), the deadline and the path.
- * The Metadata object is built only when a handler asks for it.
+ * A class, so that a call is one object (its methods are shared); the Metadata object is built
+ * only when a handler asks for it.
  */
+class UnaryCall {
+  readonly request: unknown;
+  readonly cancelled = false;
+  private readonly req: UnaryRequest;
+
+  constructor(request: unknown, req: UnaryRequest) {
+    this.request = request;
+    this.req = req;
+  }
+
+  get forwarded(): boolean {
+    return this.req.forwarded;
+  }
+
+  get metadata(): Metadata {
+    const md = new Metadata();
+    if (this.req.forwarded) md.set(FORWARDED_KEY, '1');
+    return md;
+  }
+
+  getDeadline(): number {
+    return this.req.deadlineMs;
+  }
+
+  getPath(): string {
+    return this.req.path;
+  }
+
+  getPeer(): string {
+    return '';
+  }
+}
+
 function callOf(request: unknown, req: UnaryRequest): ServerUnaryCall<unknown, unknown> {
-  const deadline = req.deadlineMs;
-  const path = req.path;
-  const call = {
-    request,
-    forwarded: req.forwarded,
-    get metadata(): Metadata {
-      const md = new Metadata();
-      if (req.forwarded) md.set(FORWARDED_KEY, '1');
-      return md;
-    },
-    cancelled: false,
-    getDeadline: () => deadline,
-    getPath: () => path,
-    getPeer: () => '',
-  };
-  return call as unknown as ServerUnaryCall<unknown, unknown>;
+  return new UnaryCall(request, req) as unknown as ServerUnaryCall<unknown, unknown>;
 }
 
 function statusReply(err: StatusLike): UnaryReply {
