@@ -102,6 +102,8 @@ export interface RingkvStartOptions {
   readonly nodeArgs?: readonly string[];
   /** `--leader_placement` of the new cluster (absent: the node's default, spread). */
   readonly leaderPlacement?: Placement;
+  /** Extra `ringkv serve` flags for every node (e.g. `--client_api_thread=worker`). */
+  readonly serveArgs?: readonly string[];
 }
 
 /** ringkv's leader placements (src/node/metadata.ts), in the order the benchmark runs them. */
@@ -143,6 +145,7 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
       'warn',
       ...(i === 0 ? ['--bootstrap=true', `--shards=${o.shards ?? 8}`] : [`--join_addr=${endpoints[0]}`]),
       ...(i === 0 && o.leaderPlacement !== undefined ? [`--leader_placement=${o.leaderPlacement}`] : []),
+      ...(o.serveArgs ?? []),
     ];
     procs.push(startProcess(process.execPath, args, join(dir, id, 'log.jsonl'), o.repoDir ?? REPO));
     endpoints.push(`127.0.0.1:${port}`);

@@ -55,6 +55,7 @@ function options() {
       'cpu-prof': { type: 'string' },
       baseline: { type: 'string' },
       'node-args': { type: 'string' },
+      'serve-args': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -66,7 +67,9 @@ function options() {
         '   one node, as etcd has one leader; spread = the default, leaders evenly over the nodes)]\n' +
         '  [--endpoints host:port,... (an already running ringkv cluster; implies --skip-etcd)] [--cpu-prof DIR]\n' +
         '  [--baseline GIT-REV (also run ringkv as of that commit, from a temporary git worktree: before/after)]\n' +
-        '  [--node-args="--flag …" (extra Node flags for the ringkv nodes under test, not the baseline; note the =)]',
+        '  [--node-args="--flag …" (extra Node flags for the ringkv nodes under test, not the baseline; note the =)]\n' +
+        '  [--serve-args="--flag …" (extra `ringkv serve` flags for the nodes under test, not the baseline;\n' +
+        '   e.g. --serve-args=--client_api_thread=worker)]',
     );
     process.exit(0);
   }
@@ -99,19 +102,22 @@ function options() {
     cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
     baseline: values.baseline,
     nodeArgs: values['node-args']?.split(' ').filter((a) => a !== '') ?? [],
+    serveArgs: values['serve-args']?.split(' ').filter((a) => a !== '') ?? [],
   };
 }
 type Options = ReturnType<typeof options>;
 
 /**
  * Only a full ringkv-vs-etcd run (every workload, both value sizes, at least 3 reps of at least
- * 5 s) replaces the published bench/latest.{md,svg}; a quick or partial run never does.
+ * 5 s, the nodes' default flags) replaces the published bench/latest.{md,svg}; a quick or partial run never does.
  */
 function isFullComparison(o: Options): boolean {
   return (
     o.endpoints === undefined &&
     !o.skipEtcd &&
     o.baseline === undefined &&
+    o.nodeArgs.length === 0 &&
+    o.serveArgs.length === 0 &&
     WORKLOADS.every((w) => o.workloads.includes(w)) &&
     PLACEMENTS.every((p) => o.placements.includes(p)) &&
     [256, 4096].every((v) => o.valueSizes.includes(v)) &&
@@ -151,6 +157,7 @@ async function main(): Promise<void> {
         log(`starting a 3-node ringkv cluster, leaders ${placement} …`);
         const rk = await startRingkv({
           nodeArgs: o.nodeArgs,
+          serveArgs: o.serveArgs,
           leaderPlacement: placement,
           ...(o.cpuProfDir === undefined ? {} : { cpuProfDir: join(o.cpuProfDir, placement) }),
         });
