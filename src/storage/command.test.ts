@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { type Command, CommandInvalidError, decodeCommand, encodeCommand, KEY_BYTES_MAX } from './command.ts';
+import {
+  type Command,
+  CommandInvalidError,
+  decodeCommand,
+  encodeCommand,
+  KEY_BYTES_MAX,
+  VALUE_BYTES_MAX,
+} from './command.ts';
 
 const id = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
 const key = fc.uint8Array({ minLength: 1, maxLength: 64 });
@@ -62,5 +69,17 @@ test('bad fields are refused when encoding', () => {
     CommandInvalidError,
   );
   assert.throws(() => encodeCommand({ ...base, seq: -1, key: Buffer.from('k') }), /seq -1/);
+  assert.throws(() => encodeCommand({ ...base, clientId: 0.5, key: Buffer.from('k') }), /clientId 0.5/);
+  const k = Buffer.from('k');
+  const big = new Uint8Array(VALUE_BYTES_MAX + 1);
+  const ids = { clientId: 1, seq: 1 };
+  assert.throws(() => encodeCommand({ op: 'put', ...ids, key: k, value: big }), /exceeds/);
+  const cas = { op: 'cas' as const, ...ids, key: k };
+  assert.throws(() => encodeCommand({ ...cas, expect: { kind: 'absent' }, value: big }), /exceeds/);
+  const expectBig = { kind: 'value' as const, value: big };
+  assert.throws(() => encodeCommand({ ...cas, expect: expectBig, value: null }), /exceeds/);
+  assert.ok(
+    encodeCommand({ ...cas, expect: { kind: 'absent' }, value: big.subarray(1) }).length > VALUE_BYTES_MAX,
+  );
   assert.equal(encodeCommand({ ...base, key: Buffer.from('k') }).length, 2 + 16 + 4 + 1);
 });

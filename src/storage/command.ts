@@ -49,31 +49,33 @@ export class CommandInvalidError extends Error {
 }
 
 function checkFields(cmd: Command): void {
-  for (const [name, n] of [
-    ['clientId', cmd.clientId],
-    ['seq', cmd.seq],
-  ] as const) {
-    if (!Number.isSafeInteger(n) || n < 0)
-      throw new CommandInvalidError(`command ${name} ${n} is not a safe integer >= 0`);
-  }
+  // Runs for every command encoded and decoded: no arrays built for the checks.
+  checkCount('clientId', cmd.clientId);
+  checkCount('seq', cmd.seq);
   if (cmd.key.length < 1 || cmd.key.length > KEY_BYTES_MAX) {
     throw new CommandInvalidError(
       `key of ${cmd.key.length} bytes: keys must have 1 to ${KEY_BYTES_MAX} bytes`,
     );
   }
-  const values: (Uint8Array | null)[] = cmd.op === 'put' ? [cmd.value] : cmd.op === 'cas' ? [cmd.value] : [];
-  if (cmd.op === 'cas' && cmd.expect.kind === 'value') values.push(cmd.expect.value);
-  for (const v of values) {
-    if (v !== null && v.length > VALUE_BYTES_MAX) {
-      throw new CommandInvalidError(`value of ${v.length} bytes exceeds ${VALUE_BYTES_MAX} bytes`);
-    }
-  }
+  if (cmd.op !== 'delete') checkValue(cmd.value);
+  if (cmd.op === 'cas' && cmd.expect.kind === 'value') checkValue(cmd.expect.value);
   if (
     cmd.op === 'cas' &&
     cmd.expect.kind === 'version' &&
     !(Number.isSafeInteger(cmd.expect.version) && cmd.expect.version >= 0)
   ) {
     throw new CommandInvalidError(`expected version ${cmd.expect.version} is not a safe integer >= 0`);
+  }
+}
+
+function checkCount(name: string, n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new CommandInvalidError(`command ${name} ${n} is not a safe integer >= 0`);
+}
+
+function checkValue(v: Uint8Array | null): void {
+  if (v !== null && v.length > VALUE_BYTES_MAX) {
+    throw new CommandInvalidError(`value of ${v.length} bytes exceeds ${VALUE_BYTES_MAX} bytes`);
   }
 }
 
