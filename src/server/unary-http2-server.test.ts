@@ -172,3 +172,24 @@ for (const thread of CLIENT_API_THREADS) {
     });
   });
 }
+
+describe('UnaryHttp2Server (worker) when the worker thread dies', { timeout: 30_000 }, () => {
+  it('reports the failure once, and close() still returns', async () => {
+    const failures: Error[] = [];
+    const server = new UnaryHttp2Server({
+      maxReceiveBytes: 1024,
+      thread: 'worker',
+      onWorkerFailure: (e) => failures.push(e),
+    });
+    server.addService(SERVICE, IMPL);
+    await server.listen('127.0.0.1', 0);
+    // Private on purpose: nothing outside the server may stop its thread.
+    const worker = (server as unknown as { front: { worker: { terminate(): Promise<number> } } }).front
+      .worker;
+    await worker.terminate();
+    for (let i = 0; i < 100 && failures.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(failures.length, 1);
+    assert.match(String(failures[0]?.message), /client-API worker thread exited/);
+    await server.close(100);
+  });
+});
