@@ -1,7 +1,19 @@
 // The client-facing gRPC server: KVService and ClusterService on --port. A peer that sends bytes
 // that are not HTTP/2 is disconnected by node:http2; the handlers below never throw, so nothing a
 // client sends can stop the node.
-import { ClusterServiceService, KVServiceService } from '../gen/ringkv/v1/kv.ts';
+import {
+  ClusterServiceService,
+  CompareAndSwapResponse,
+  DeleteResponse,
+  GetResponse,
+  JoinResponse,
+  KVServiceService,
+  LeaveResponse,
+  PutResponse,
+  ScanResponse,
+  SetLeaderPlacementResponse,
+  StatusResponse,
+} from '../gen/ringkv/v1/kv.ts';
 import type { KvNode } from '../node/node.ts';
 import type { ClientApiThread } from './client-api-thread.ts';
 import { clusterService } from './cluster-service.ts';
@@ -9,6 +21,24 @@ import type { ServerContext } from './context.ts';
 import { kvService } from './kv-service.ts';
 import type { PeerClients } from './peer-clients.ts';
 import { UnaryHttp2Server } from './unary-http2-server.ts';
+
+/**
+ * Each method's response type, so that the server encodes answers straight behind their gRPC
+ * prefix (see UnaryDispatcher). A test checks each against the definition's own serializer.
+ */
+export const KV_RESPONSES = {
+  put: PutResponse,
+  get: GetResponse,
+  delete: DeleteResponse,
+  compareAndSwap: CompareAndSwapResponse,
+  scan: ScanResponse,
+} as const;
+export const CLUSTER_RESPONSES = {
+  join: JoinResponse,
+  leave: LeaveResponse,
+  status: StatusResponse,
+  setLeaderPlacement: SetLeaderPlacementResponse,
+} as const;
 
 export class ClientServer {
   private readonly server: UnaryHttp2Server;
@@ -28,8 +58,8 @@ export class ClientServer {
     // HTTP/2 work on a worker thread unless `thread` is 'inline'.
     this.server = new UnaryHttp2Server({ maxReceiveBytes: maxMessageBytes, thread, onWorkerFailure });
     this.ctx = { node, peers };
-    this.server.addService(KVServiceService, kvService(this.ctx));
-    this.server.addService(ClusterServiceService, clusterService(this.ctx));
+    this.server.addService(KVServiceService, kvService(this.ctx), KV_RESPONSES);
+    this.server.addService(ClusterServiceService, clusterService(this.ctx), CLUSTER_RESPONSES);
   }
 
   /** Binds `host:port` (port 0: any free port); resolves with the bound port. */

@@ -37,7 +37,7 @@ describe('unary batches', () => {
 
   it('carry replies and statuses with their details and metadata', () => {
     const reply = fc.oneof(
-      fc.record({ code: fc.constant(0 as const), message: bytes }),
+      fc.record({ code: fc.constant(0 as const), framed: bytes }),
       fc.record({
         code: fc.integer({ min: 1, max: 16 }),
         details: fc.string({ unit: 'grapheme' }),
@@ -51,8 +51,8 @@ describe('unary batches', () => {
         const got = readReplies(w.take());
         // fast-check's records have no prototype; compare plain copies.
         const norm = (r: object) =>
-          'message' in r
-            ? { ...r, message: [...(r.message as Uint8Array)] }
+          'framed' in r
+            ? { ...r, framed: [...(r.framed as Uint8Array)] }
             : { ...r, headers: { ...(r as { headers: object }).headers } };
         assert.deepEqual(
           got.map((g) => [g.id, norm(g.reply)]),

@@ -4,8 +4,8 @@
 // arrive in one read; one message per batch keeps that cost per batch, not per request.
 //
 //   request: u32 id | u16 path index | u8 flags (bit 0: forwarded) | f64 deadline ms | u32 n | n bytes
-//   reply:   u32 id | u32 gRPC code | u32 n | n bytes (code 0: the response message; else UTF-8
-//            JSON {details, headers})
+//   reply:   u32 id | u32 gRPC code | u32 n | n bytes (code 0: the response message behind its
+//            5-byte gRPC prefix; else UTF-8 JSON {details, headers})
 import type { UnaryReply } from './unary-dispatch.ts';
 
 const FORWARDED = 1;
@@ -84,8 +84,8 @@ export class ReplyBatchWriter extends BatchWriter {
 
   add(id: number, reply: UnaryReply): void {
     const payload =
-      'message' in reply
-        ? reply.message
+      'framed' in reply
+        ? reply.framed
         : this.encoder.encode(JSON.stringify({ details: reply.details, headers: reply.headers }));
     const n = REPLY_HEAD_BYTES + payload.byteLength;
     const v = this.reserve(n);
@@ -117,7 +117,7 @@ export function readRequests(batch: ArrayBuffer): BatchedRequest[] {
   return out;
 }
 
-/** The replies of a batch; response messages are views into `batch`. */
+/** The replies of a batch; framed responses are views into `batch`. */
 export function readReplies(batch: ArrayBuffer): BatchedReply[] {
   const v = new DataView(batch);
   const decoder = new TextDecoder();
@@ -129,7 +129,7 @@ export function readReplies(batch: ArrayBuffer): BatchedReply[] {
     const n = v.getUint32(o + 8);
     assertFits(batch, o + REPLY_HEAD_BYTES, n);
     const payload = new Uint8Array(batch, o + REPLY_HEAD_BYTES, n);
-    if (code === 0) out.push({ id, reply: { code: 0, message: payload } });
+    if (code === 0) out.push({ id, reply: { code: 0, framed: payload } });
     else {
       const e = JSON.parse(decoder.decode(payload)) as { details: string; headers: Record<string, string> };
       out.push({ id, reply: { code, details: e.details, headers: e.headers } });

@@ -2,6 +2,7 @@
 // request, run the grpc-js-shaped handler, encode its answer or its status. The HTTP/2 side
 // (unary-http2.ts) runs either in the same thread or in the client-API worker thread; both hand
 // requests here as UnaryRequest and take back a UnaryReply.
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import {
   Metadata,
   type MethodDefinition,
@@ -26,17 +27,32 @@ export interface UnaryRequest {
 
 /** The answer: code 0 with the response message, or a gRPC status with its trailing metadata. */
 export type UnaryReply =
-  | { readonly code: 0; readonly message: Uint8Array }
+  | {
+      readonly code: 0;
+      /** The response message after gRPC's 5-byte prefix (0, then the length as u32 big-endian). */
+      readonly framed: Uint8Array;
+    }
   | {
       readonly code: number;
       readonly details: string;
       readonly headers: Readonly<Record<string, string | string[]>>;
     };
 
+/** A response type's encoder into a given writer: ts-proto's generated `X.encode`. */
+export interface MessageEncoder {
+  encode(message: unknown, writer: BinaryWriter): BinaryWriter;
+}
+
 interface Method {
   readonly def: MethodDefinition<unknown, unknown>;
   readonly handler: (call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => void;
+  readonly encoder: MessageEncoder | undefined;
 }
+
+const PREFIX_BYTES = 5;
+const PREFIX_PLACEHOLDER = new Uint8Array(PREFIX_BYTES);
+/** A writer that grew past this (a large Scan answer) is dropped rather than kept at that size. */
+const WRITER_KEEP_BYTES = 1024 * 1024;
 
 /** The part of a grpc-js error the handlers pass to the callback. */
 interface StatusLike {
@@ -48,14 +64,30 @@ interface StatusLike {
 
 export class UnaryDispatcher {
   private readonly methods = new Map<string, Method>();
+  /**
+   * One writer for every response, reused: a fresh one per response grows by doubling from a
+   * small buffer, and grpc-js's serializer then copies the result twice more (into a Buffer, and
+   * behind the 5-byte prefix). Here the prefix is written first and the message after it, so a
+   * response costs one exact-size copy.
+   */
+  private writer = new BinaryWriter();
 
-  addService(service: ServiceDefinition, impl: UntypedServiceImplementation): void {
+  /**
+   * `encoders` (one per method, by the service's method names) lets responses be encoded straight
+   * behind their prefix; without it, the definition's own serializer is used and the bytes copied.
+   */
+  addService<S extends ServiceDefinition>(
+    service: S,
+    impl: UntypedServiceImplementation,
+    encoders?: { readonly [K in keyof S]: MessageEncoder },
+  ): void {
     for (const [name, def] of Object.entries(service)) {
       if (def.requestStream || def.responseStream)
         throw new Error(`${def.path}: only unary methods are served`);
       const handler = impl[name] ?? impl[def.originalName ?? name];
       if (typeof handler !== 'function') throw new Error(`${def.path}: no handler`);
-      this.methods.set(def.path, { def, handler: handler as Method['handler'] });
+      const encoder = (encoders as Record<string, MessageEncoder> | undefined)?.[name];
+      this.methods.set(def.path, { def, handler: handler as Method['handler'], encoder });
     }
   }
 
@@ -83,16 +115,46 @@ export class UnaryDispatcher {
         done(statusReply(err as StatusLike));
         return;
       }
-      let message: Uint8Array;
+      let framed: Uint8Array;
       try {
-        message = method.def.responseSerialize(res);
+        framed =
+          method.encoder === undefined
+            ? withPrefix(method.def.responseSerialize(res))
+            : this.encodeFramed(method.encoder, res);
       } catch (e) {
         done(statusReply({ code: status.INTERNAL, details: `could not encode the response: ${String(e)}` }));
         return;
       }
-      done({ code: 0, message });
+      done({ code: 0, framed });
     });
   }
+
+  private encodeFramed(encoder: MessageEncoder, res: unknown): Uint8Array {
+    const w = this.writer;
+    let out: Uint8Array;
+    try {
+      w.raw(PREFIX_PLACEHOLDER);
+      out = encoder.encode(res, w).finish();
+    } catch (e) {
+      this.writer = new BinaryWriter();
+      throw e;
+    }
+    if (out.byteLength > WRITER_KEEP_BYTES) this.writer = new BinaryWriter();
+    writePrefix(out, out.byteLength - PREFIX_BYTES);
+    return out;
+  }
+}
+
+function writePrefix(framed: Uint8Array, messageBytes: number): void {
+  framed[0] = 0;
+  new DataView(framed.buffer, framed.byteOffset, PREFIX_BYTES).setUint32(1, messageBytes);
+}
+
+function withPrefix(message: Uint8Array): Uint8Array {
+  const framed = new Uint8Array(PREFIX_BYTES + message.byteLength);
+  framed.set(message, PREFIX_BYTES);
+  writePrefix(framed, message.byteLength);
+  return framed;
 }
 
 function asBuffer(b: Uint8Array): Buffer {

@@ -13,6 +13,7 @@ import {
   type sendUnaryData,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
+import { GetResponse } from '../gen/ringkv/v1/kv.ts';
 import { CLIENT_API_THREADS } from './client-api-thread.ts';
 import { isForwarded } from './context.ts';
 import { UnaryHttp2Server } from './unary-http2-server.ts';
@@ -32,6 +33,21 @@ const SERVICE = {
   Fail: method('/test.Echo/Fail'),
   Describe: method('/test.Echo/Describe'),
 } as ServiceDefinition;
+
+/** Answers a GetResponse whose value has as many bytes as the request's text says. */
+const GET_SERVICE = {
+  Get: {
+    ...method('/test.Kv/Get'),
+    responseSerialize: (r: GetResponse) => Buffer.from(GetResponse.encode(r).finish()),
+  },
+} as ServiceDefinition;
+const patternOf = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7) % 256);
+const GET_IMPL: UntypedServiceImplementation = {
+  Get: (c: ServerUnaryCall<Buffer, GetResponse>, cb: sendUnaryData<GetResponse>) => {
+    const n = Number(c.request.toString());
+    cb(null, { found: true, value: patternOf(n), version: BigInt(n), header: undefined });
+  },
+};
 
 type Call = ServerUnaryCall<Buffer, Buffer>;
 const IMPL: UntypedServiceImplementation = {
@@ -115,6 +131,7 @@ for (const thread of CLIENT_API_THREADS) {
 
     before(async () => {
       server.addService(SERVICE, IMPL);
+      server.addService(GET_SERVICE, GET_IMPL, { Get: GetResponse });
       port = await server.listen('127.0.0.1', 0);
       session = http2.connect(`http://127.0.0.1:${port}`);
       await new Promise<void>((resolve) => session.once('remoteSettings', () => resolve()));
@@ -137,6 +154,16 @@ for (const thread of CLIENT_API_THREADS) {
       const bodies = Array.from({ length: 256 }, (_, i) => Buffer.alloc(4096, i % 251));
       const answers = await Promise.all(bodies.map((b) => echo(session, b)));
       for (const [i, a] of answers.entries()) assert.ok(a.equals(bodies[i] as Buffer), `answer ${i}`);
+    });
+
+    it('encodes responses with the given encoder behind their prefix, small after large', async () => {
+      for (const n of [0, 256, 4096, 3 * 1024 * 1024, 100]) {
+        const a = await call(session, Buffer.from(String(n)), '/test.Kv/Get');
+        assert.equal(a.status, '0', a.message);
+        const r = GetResponse.decode(a.body);
+        assert.equal(r.version, BigInt(n));
+        assert.ok(Buffer.from(patternOf(n)).equals(r.value), `value of ${n} bytes`);
+      }
     });
 
     it('passes a status with its message and trailing metadata through', async () => {

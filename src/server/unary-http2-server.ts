@@ -9,7 +9,7 @@ import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc
 import type { ClientApiThread } from './client-api-thread.ts';
 import type { FromWorker, ToWorker, WorkerSetup } from './client-api-worker.ts';
 import { ReplyBatchWriter, readRequests } from './unary-batch.ts';
-import { UnaryDispatcher } from './unary-dispatch.ts';
+import { type MessageEncoder, UnaryDispatcher } from './unary-dispatch.ts';
 import { UnaryHttp2Listener } from './unary-http2.ts';
 
 export interface UnaryServerOptions {
@@ -31,9 +31,14 @@ export class UnaryHttp2Server {
     this.o = o;
   }
 
-  addService(service: ServiceDefinition, impl: UntypedServiceImplementation): void {
+  /** `encoders`: see UnaryDispatcher.addService. */
+  addService<S extends ServiceDefinition>(
+    service: S,
+    impl: UntypedServiceImplementation,
+    encoders?: { readonly [K in keyof S]: MessageEncoder },
+  ): void {
     if (this.front !== undefined) throw new Error('addService after listen');
-    this.dispatcher.addService(service, impl);
+    this.dispatcher.addService(service, impl, encoders);
   }
 
   /** Binds `host:port` (port 0: any free port); resolves with the bound port. */

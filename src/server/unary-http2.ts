@@ -123,18 +123,13 @@ export class UnaryHttp2Listener {
 
 function reply(stream: http2.ServerHttp2Stream, r: UnaryReply): void {
   if (stream.destroyed || stream.closed) return;
-  if (r.code !== 0 || !('message' in r)) {
-    if ('details' in r) sendStatus(stream, r.code, r.details, r.headers);
+  if (!('framed' in r)) {
+    sendStatus(stream, r.code, r.details, r.headers);
     return;
   }
-  const body = r.message;
-  const framed = Buffer.allocUnsafe(5 + body.byteLength);
-  framed[0] = 0;
-  framed.writeUInt32BE(body.byteLength, 1);
-  framed.set(body, 5);
   stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
   stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS));
-  stream.end(framed);
+  stream.end(r.framed);
 }
 
 /** The client's `grpc-timeout` as an absolute deadline in ms since the epoch (+Infinity: none). */
