@@ -25,7 +25,7 @@ export interface ServeOptions extends Omit<NodeOptions, 'transport' | 'cluster' 
   readonly logger: Logger;
   /** Builds the peer transport (GrpcTransport in `serve`, MemoryTransport in some tests). */
   readonly transport: PeerTransport;
-  /** Where the client port's HTTP/2 work runs (default: a worker thread). */
+  /** Where the client port's HTTP/2 work runs (default: the node's own thread, `inline`). */
   readonly clientApiThread?: ClientApiThread;
 }
 

@@ -96,9 +96,11 @@ class WorkerFront {
     });
     const failed = (err: Error): void => {
       this.exited = true;
-      this.pendingClose?.();
-      if (this.pendingListen !== undefined) this.pendingListen.reject(err);
-      else if (this.pendingClose === undefined) o.onWorkerFailure?.(err);
+      // While closing, a dying worker only ends the close; before listening, it fails listen().
+      const closing = this.pendingClose;
+      if (closing !== undefined) closing();
+      else if (this.pendingListen !== undefined) this.pendingListen.reject(err);
+      else o.onWorkerFailure?.(err);
     };
     this.worker.on('error', failed);
     this.worker.on('exit', (code) => {
