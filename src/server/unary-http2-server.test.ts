@@ -103,14 +103,24 @@ function call(
       headers = { ...headers, ...t };
     });
     stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', () =>
+    stream.on('end', () => {
+      const framed = Buffer.concat(chunks);
+      // A response message must come whole behind its prefix: 0, then its length (u32 BE).
+      if (framed.byteLength > 0 && (framed[0] !== 0 || framed.readUInt32BE(1) !== framed.byteLength - 5)) {
+        reject(
+          new Error(
+            `bad gRPC frame: ${framed.subarray(0, 5).toString('hex')} + ${framed.byteLength - 5} bytes`,
+          ),
+        );
+        return;
+      }
       resolve({
         status: String(headers['grpc-status']),
         message: decodeURI(String(headers['grpc-message'] ?? '')),
         headers,
-        body: Buffer.concat(chunks).subarray(5),
-      }),
-    );
+        body: framed.subarray(5),
+      });
+    });
     stream.on('error', reject);
     stream.end(frame(body));
   });
