@@ -12,6 +12,7 @@ import {
   status,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
+import { encodeFrame, frameOf } from '../transport/grpc-frames.ts';
 import { FORWARDED_KEY } from './errors.ts';
 
 /** One complete request as the HTTP/2 side received it. */
@@ -49,8 +50,6 @@ interface Method {
   readonly encoder: MessageEncoder | undefined;
 }
 
-const PREFIX_BYTES = 5;
-const PREFIX_PLACEHOLDER = new Uint8Array(PREFIX_BYTES);
 /** A writer that grew past this (a large Scan answer) is dropped rather than kept at that size. */
 const WRITER_KEEP_BYTES = 1024 * 1024;
 
@@ -119,7 +118,7 @@ export class UnaryDispatcher {
       try {
         framed =
           method.encoder === undefined
-            ? withPrefix(method.def.responseSerialize(res))
+            ? frameOf(method.def.responseSerialize(res))
             : this.encodeFramed(method.encoder, res);
       } catch (e) {
         done(statusReply({ code: status.INTERNAL, details: `could not encode the response: ${String(e)}` }));
@@ -130,31 +129,16 @@ export class UnaryDispatcher {
   }
 
   private encodeFramed(encoder: MessageEncoder, res: unknown): Uint8Array {
-    const w = this.writer;
-    let out: Uint8Array;
+    let framed: Uint8Array;
     try {
-      w.raw(PREFIX_PLACEHOLDER);
-      out = encoder.encode(res, w).finish();
+      framed = encodeFrame(this.writer, (w) => encoder.encode(res, w));
     } catch (e) {
       this.writer = new BinaryWriter();
       throw e;
     }
-    if (out.byteLength > WRITER_KEEP_BYTES) this.writer = new BinaryWriter();
-    writePrefix(out, out.byteLength - PREFIX_BYTES);
-    return out;
+    if (framed.byteLength > WRITER_KEEP_BYTES) this.writer = new BinaryWriter();
+    return framed;
   }
-}
-
-function writePrefix(framed: Uint8Array, messageBytes: number): void {
-  framed[0] = 0;
-  new DataView(framed.buffer, framed.byteOffset, PREFIX_BYTES).setUint32(1, messageBytes);
-}
-
-function withPrefix(message: Uint8Array): Uint8Array {
-  const framed = new Uint8Array(PREFIX_BYTES + message.byteLength);
-  framed.set(message, PREFIX_BYTES);
-  writePrefix(framed, message.byteLength);
-  return framed;
 }
 
 function asBuffer(b: Uint8Array): Buffer {

@@ -29,17 +29,28 @@ export function encodeBatchFrame(
   clusterId: string,
   items: readonly FrameItem[],
 ): Buffer {
+  return encodeFrame(writer, (w) => {
+    w.uint32(10).fork(); // PeerServiceStreamRequest.batch = 1
+    if (fromNodeId !== '') w.uint32(10).string(fromNodeId); // PeerBatch.from_node_id = 1
+    if (clusterId !== '') w.uint32(18).string(clusterId); // PeerBatch.cluster_id = 2
+    for (const item of items) {
+      w.uint32(26).fork(); // PeerBatch.messages = 3
+      if (item.groupId !== 0) w.uint32(8).uint32(item.groupId); // GroupMessage.group_id = 1
+      RaftMessage.encode(item.wire, w.uint32(18).fork()).join(); // GroupMessage.message = 2
+      w.join();
+    }
+    w.join();
+  });
+}
+
+/**
+ * One message behind its gRPC prefix, encoded with `writer` (which the caller may reuse): the
+ * prefix is written first and its length filled in after, so the frame costs one exact-size copy
+ * (the writer's finish) instead of encoding, then copying behind a prefix.
+ */
+export function encodeFrame(writer: BinaryWriter, encodeMessage: (w: BinaryWriter) => void): Buffer {
   writer.raw(PREFIX_PLACEHOLDER);
-  writer.uint32(10).fork(); // PeerServiceStreamRequest.batch = 1
-  if (fromNodeId !== '') writer.uint32(10).string(fromNodeId); // PeerBatch.from_node_id = 1
-  if (clusterId !== '') writer.uint32(18).string(clusterId); // PeerBatch.cluster_id = 2
-  for (const item of items) {
-    writer.uint32(26).fork(); // PeerBatch.messages = 3
-    if (item.groupId !== 0) writer.uint32(8).uint32(item.groupId); // GroupMessage.group_id = 1
-    RaftMessage.encode(item.wire, writer.uint32(18).fork()).join(); // GroupMessage.message = 2
-    writer.join();
-  }
-  writer.join();
+  encodeMessage(writer);
   const bytes = writer.finish();
   const frame = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   frame.writeUInt32BE(frame.byteLength - FRAME_PREFIX_BYTES, 1);
