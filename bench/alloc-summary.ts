@@ -2,6 +2,7 @@
 // functions that allocate the most bytes, and the files.
 // usage: node bench/alloc-summary.ts file.heapprofile [more…] [--top 40]
 import { readFileSync } from 'node:fs';
+import { shortPath } from './profile-paths.ts';
 
 interface HeapNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
@@ -13,12 +14,6 @@ const args = process.argv.slice(2);
 const topAt = args.indexOf('--top');
 const top = topAt >= 0 ? Number(args[topAt + 1]) : 40;
 const files = args.filter((a, i) => a !== '--top' && (topAt < 0 || i !== topAt + 1));
-
-/** A profile URL shortened: `nm/<package path>` for dependencies, repo-relative for our files. */
-function shortPath(url: string): string {
-  if (url.includes('node_modules/')) return url.replace(/^.*node_modules\//, 'nm/');
-  return url.replace(/^.*?\/(?=(src|bench|scripts|test)\/)/, '');
-}
 
 for (const f of files) {
   const root = (JSON.parse(readFileSync(f, 'utf8')) as { head: HeapNode }).head;

@@ -2,15 +2,7 @@
 // the most self time, and the files, so a hot spot is visible without a profiler UI.
 // usage: node bench/profile-summary.ts file.cpuprofile [more…] [--top 40]
 import { readFileSync } from 'node:fs';
-
-/** Everything up to the checkout's root in a profile's file URL (the profiled checkout may be a worktree). */
-const REPO_PREFIX = /^.*?\/(?=(src|bench|scripts|test)\/)/;
-
-/** A profile URL shortened: `nm/<package path>` for dependencies, repo-relative for our files. */
-function shortPath(url: string): string {
-  if (url.includes('node_modules/')) return url.replace(/^.*node_modules\//, 'nm/');
-  return url.replace(REPO_PREFIX, '');
-}
+import { shortPath } from './profile-paths.ts';
 
 interface CallFrame {
   functionName: string;
