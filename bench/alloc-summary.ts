@@ -2,7 +2,7 @@
 // functions that allocate the most bytes, and the files.
 // usage: node bench/alloc-summary.ts file.heapprofile [more…] [--top 40]
 import { readFileSync } from 'node:fs';
-import { shortPath } from './profile-paths.ts';
+import { shortPath, summaryArgs } from './profile-common.ts';
 
 interface HeapNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
@@ -10,10 +10,7 @@ interface HeapNode {
   children: HeapNode[];
 }
 
-const args = process.argv.slice(2);
-const topAt = args.indexOf('--top');
-const top = topAt >= 0 ? Number(args[topAt + 1]) : 40;
-const files = args.filter((a, i) => a !== '--top' && (topAt < 0 || i !== topAt + 1));
+const { files, top } = summaryArgs(process.argv.slice(2));
 
 for (const f of files) {
   const root = (JSON.parse(readFileSync(f, 'utf8')) as { head: HeapNode }).head;

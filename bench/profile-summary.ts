@@ -2,7 +2,7 @@
 // the most self time, and the files, so a hot spot is visible without a profiler UI.
 // usage: node bench/profile-summary.ts file.cpuprofile [more…] [--top 40]
 import { readFileSync } from 'node:fs';
-import { shortPath } from './profile-paths.ts';
+import { shortPath, summaryArgs } from './profile-common.ts';
 
 interface CallFrame {
   functionName: string;
@@ -20,10 +20,7 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const args = process.argv.slice(2);
-const topAt = args.indexOf('--top');
-const top = topAt >= 0 ? Number(args[topAt + 1]) : 40;
-const files = args.filter((a, i) => a !== '--top' && (topAt < 0 || i !== topAt + 1));
+const { files, top } = summaryArgs(process.argv.slice(2));
 
 for (const f of files) {
   const p = JSON.parse(readFileSync(f, 'utf8')) as Profile;
