@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 
 const repoRoot = resolve(import.meta.dirname, '..', '..');
-const dataDir = resolve(repoRoot, '..', 'shared', 'linearizability', 'porcupine-data');
+const dataDir = join(import.meta.dirname, 'testdata', 'porcupine');
 const tempDir = mkdtempSync(join(tmpdir(), 'ringkv-check-history-'));
 after(() => rmSync(tempDir, { recursive: true, force: true }));
 

@@ -5,7 +5,7 @@ import type { KvInput, KvOutput, Model, Operation, RegisterInput, RegisterOutput
 /** The register of the Jepsen etcd logs: an int, or null for NIL (the key does not exist). */
 export type RegisterState = number | null;
 
-/** porcupine's "etcd" model, exactly as in shared/linearizability/README.md. */
+/** porcupine's "etcd" model, exactly as src/lincheck/testdata/porcupine/README.md states it. */
 export const registerModel: Model<RegisterState, RegisterInput, RegisterOutput> = {
   name: 'register',
   init: () => null,

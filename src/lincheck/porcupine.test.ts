@@ -1,9 +1,9 @@
 // The 108 histories of porcupine's test data with their known verdicts (from porcupine_test.go, as
-// listed in shared/linearizability/README.md). The list is written out here, not derived from the
-// data. shared/ sits beside the repository clone (as in CI): ../shared/linearizability/porcupine-data.
+// listed in testdata/porcupine/README.md). The list is written out here, not derived from the data,
+// so that a changed file cannot quietly change its own expected answer.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { checkOperations } from './check.ts';
 import { parseEtcdLog } from './formats/etcd-log.ts';
@@ -11,8 +11,7 @@ import { parseJepsenKv } from './formats/jepsen-kv.ts';
 import { registerModel, stringKvModel } from './models.ts';
 import type { Verdict } from './types.ts';
 
-const repoRoot = resolve(import.meta.dirname, '..', '..');
-const dataDir = resolve(repoRoot, '..', 'shared', 'linearizability', 'porcupine-data');
+const dataDir = join(import.meta.dirname, 'testdata', 'porcupine');
 
 /** etcd logs expected linearizable; every other etcd_000..102 except 095 is expected not to be. */
 const ETCD_LINEARIZABLE = [

@@ -1,5 +1,5 @@
 // Parser for the Jepsen etcd CAS-register logs (porcupine's test_data/jepsen/etcd_NNN.log), with the
-// rules of shared/linearizability/README.md:
+// rules of src/lincheck/testdata/porcupine/README.md:
 //   INFO  jepsen.util - <process> <:invoke|:ok|:fail|:info> <:read|:write|:cas> <value>
 // Fields are separated by TABs or runs of spaces. A line that does not start with
 // `INFO jepsen.util -` is ignored; one that does and whose next fields are a process number or an
