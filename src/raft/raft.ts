@@ -222,6 +222,9 @@ export class Raft {
     this.resetRandomizedElectionTimeout();
     this.abortLeaderTransfer();
     this.prs.resetVotes();
+    // Our own match starts at our last index even if its tail is not yet durable (as etcd): those
+    // entries are of earlier terms and cannot commit by counting (§5.4.2); this term's entries
+    // count only once durable (leaderAppendDurable).
     const last = this.log.lastIndex();
     for (const id of this.prs.ids) {
       this.prs.progress.get(id)!.resetTo(index(last + 1), id === this.id ? last : index(0));

@@ -8,6 +8,7 @@ import type { Config } from './config.ts';
 import { assert, ProposalDroppedError } from './errors.ts';
 import { EMPTY_BYTES, emptyMessage, isLocalMessage, isResponseMessage, payloadBytes } from './messages.ts';
 import { Raft } from './raft.ts';
+import { leaderAppendDurable } from './replication.ts';
 import type { ProgressState } from './tracker/progress.ts';
 import type {
   ConfChange,
@@ -191,7 +192,10 @@ export class RawNode {
       if (at > r.log.applied) r.appliedTo(at, 0);
     }
     const lastEntry = rd.entries[rd.entries.length - 1];
-    if (lastEntry !== undefined) r.log.stableTo(lastEntry.index, lastEntry.term);
+    if (lastEntry !== undefined) {
+      r.log.stableTo(lastEntry.index, lastEntry.term);
+      leaderAppendDurable(r, lastEntry.index, lastEntry.term);
+    }
     const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
     if (lastApplied !== undefined) r.appliedTo(lastApplied.index, payloadBytes(rd.committedEntries));
   }

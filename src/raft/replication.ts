@@ -9,7 +9,7 @@ import type { Raft } from './raft.ts';
 import { confirmReadsByHeartbeat, releasePendingReadIndexMessages } from './reads.ts';
 import { maybeSendSnapshot } from './snapshot-transfer.ts';
 import type { Progress } from './tracker/progress.ts';
-import type { Entry, Index, Message, NodeId } from './types.ts';
+import type { Entry, Index, Message, NodeId, Term } from './types.ts';
 import { index, NO_NODE } from './types.ts';
 
 const NO_ENTRIES: Entry[] = [];
@@ -36,12 +36,28 @@ export function appendEntries(r: Raft, entries: readonly Entry[]): boolean {
     const e = entries[i]!;
     stamped[i] = { term: r.term, index: index(first + i), type: e.type, data: e.data };
   }
-  const last = r.log.append(stamped);
-  // The leader's own log counts towards the quorum: its append is persisted before any message
-  // that depends on it leaves (the Ready order), so the count cannot run ahead of durability.
-  r.prs.progress.get(r.id)?.maybeUpdate(last);
-  maybeCommit(r);
+  r.log.append(stamped);
+  // The leader's own copy does not count towards the quorum yet: only once the driver reports it
+  // durable (leaderAppendDurable, from advance). Counted now, a one-voter group would commit at
+  // once and could tell a learner (or apply and answer) before its only durable copy exists.
   return true;
+}
+
+/**
+ * Leader: its own log is durable up to `i` (of term `t`), as the driver reported by advancing past
+ * a Ready holding it. Only now does that copy count towards the quorum (etcd 3.6 self-acknowledges
+ * after the write in the same way), so no commit index ever covers an entry that is not durable on
+ * a quorum.
+ */
+export function leaderAppendDurable(r: Raft, i: Index, t: Term): void {
+  if (r.role !== 'leader' || r.log.termAt(i) !== t) return; // deposed, or the entry was replaced
+  const self = r.prs.progress.get(r.id);
+  if (self === undefined || !self.maybeUpdate(i)) return;
+  assert(self.match <= r.log.lastIndex(), `self match ${self.match} beyond last ${r.log.lastIndex()}`);
+  if (maybeCommit(r)) {
+    releasePendingReadIndexMessages(r);
+    bcastAppend(r);
+  }
 }
 
 /** Leader: handles a proposal ('prop'); returns why it was dropped, if it was. */
