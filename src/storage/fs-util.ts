@@ -10,3 +10,16 @@ export async function syncDir(dir: string): Promise<void> {
     await fh.close();
   }
 }
+
+/**
+ * fsync of a file that is about to be trusted: data a crashed (or failed) process wrote may be only in
+ * the kernel's cache; reading it back would treat it as durable before it is.
+ */
+export async function syncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -37,7 +37,7 @@ function plain(s: Snapshot | undefined): unknown {
   };
 }
 
-test('snapshots round-trip, the newest two per group are kept, and a reopened store finds them', async () => {
+test('snapshots round-trip; files go only when released below a durable index; a reopened store finds them', async () => {
   await withTempDir(async (dir) => {
     const store = await SnapshotStore.open(dir);
     assert.equal(await store.loadLatest(1), undefined);
@@ -45,6 +45,9 @@ test('snapshots round-trip, the newest two per group are kept, and a reopened st
     await store.save(2, snap(5, 1, 2));
     await store.save(1, snap(20, 2, 3));
     await store.save(1, snap(30, 2, 4, 0));
+    // Saving never deletes: until the marker of 30 is durable, the log may still name 10 or 20.
+    assert.deepEqual(store.indexes(1), [10, 20, 30]);
+    await store.release(1, 20);
     assert.deepEqual(store.indexes(1), [20, 30]);
     const reopened = await SnapshotStore.open(dir);
     assert.deepEqual(reopened.indexes(1), [20, 30]);
@@ -56,6 +59,30 @@ test('snapshots round-trip, the newest two per group are kept, and a reopened st
     const files = (await readdir(dir)).sort();
     assert.deepEqual(files, [snapshotFileName(1, 20), snapshotFileName(1, 30), snapshotFileName(2, 5)]);
     await assert.rejects(reopened.save(1, snap(25, 2, 0)), /older than kept/);
+  });
+});
+
+test('release keeps the durable file and what is newer; it refuses an index it does not hold', async () => {
+  await withTempDir(async (dir) => {
+    const store = await SnapshotStore.open(dir);
+    for (const i of [10, 20, 30, 40]) await store.save(3, snap(i, 1, i));
+    await store.release(3, 30);
+    assert.deepEqual(store.indexes(3), [30, 40], 'the file the durable marker names (30) and newer stay');
+    await assert.rejects(store.release(3, 35), /releasing below 35 of group 3/);
+    assert.deepEqual((await readdir(dir)).sort(), [snapshotFileName(3, 30), snapshotFileName(3, 40)]);
+  });
+});
+
+test('discardNewerThan drops files above the durable marker (a crash came before their marker)', async () => {
+  await withTempDir(async (dir) => {
+    const store = await SnapshotStore.open(dir);
+    for (const i of [10, 20, 30]) await store.save(4, snap(i, 1, i));
+    const reopened = await SnapshotStore.open(dir);
+    await reopened.discardNewerThan(4, 10);
+    assert.deepEqual(reopened.indexes(4), [10]);
+    assert.deepEqual(await readdir(dir), [snapshotFileName(4, 10)]);
+    await reopened.save(4, snap(15, 1, 15)); // below the discarded 20 and 30: allowed now
+    assert.deepEqual(reopened.indexes(4), [10, 15]);
   });
 });
 

@@ -1,24 +1,23 @@
 // Per-group snapshot files. A snapshot is written to a temporary name, fdatasynced, renamed into place,
 // and the directory is fsynced, so a crash leaves either the old set of files or the new one, never a
-// half-written file under a real name. The last two snapshots of each group are kept: the durable log
-// names the one it depends on with a snapshot marker, which is written only after the new file is
-// durable, so the previous file is still needed until that marker is synced.
+// half-written file under a real name.
 //
-// File layout (little-endian):
-//   [u32 magic 'RKVS'][u16 version][u16 reserved=0][u32 group][u64 index][u64 term]
-//   [u32 confStateBytes][u64 dataBytes][confState][data][u32 CRC-32 of everything before it]
-//   confState = 4 lists (voters, votersOutgoing, learners, learnersNext), each [u16 count]{[u16 len][utf8]},
-//               then [u8 autoLeave]
+// Which files may go is decided by the caller, never by a count: the durable log names the snapshot it
+// depends on with a marker that is written (and synced) only after the new file is durable, so until
+// that marker is synced the file it replaces is still the one recovery will ask for. The driver calls
+// release(group, index) once the marker for `index` is durable; files below it are then deleted. A file
+// newer than the durable marker (a crash came before its marker was synced) is never named by the log:
+// recovery deletes it (discardNewerThan).
+//
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { ConfState, Index, NodeId, Snapshot, Term } from '../raft/types.ts';
-import { syncDir } from './fs-util.ts';
+import { syncDir, syncFile } from './fs-util.ts';
 
 const MAGIC = 0x5356_4b52; // 'RKVS' little-endian
 const FORMAT_VERSION = 1;
 const FIXED_HEADER_BYTES = 4 + 2 + 2 + 4 + 8 + 8 + 4 + 8;
-const SNAPSHOTS_KEPT = 2;
 const FILE_NAME = /^snap-(\d{10})-(\d{16})\.snap$/;
 
 export class SnapshotCorruptionError extends Error {
@@ -55,7 +54,10 @@ export function snapshotFileName(group: number, index: number): string {
 
 export class SnapshotStore {
   readonly dir: string;
-  /** group -> indexes of its snapshot files, ascending. Invariant: at most SNAPSHOTS_KEPT + 1 during save. */
+  /**
+   * group -> indexes of its snapshot files, ascending. Invariant: every index at or above the group's
+   * durable marker; at most one below it between a save and the release that follows its marker.
+   */
   private readonly byGroup: Map<number, number[]>;
 
   private constructor(dir: string, byGroup: Map<number, number[]>) {
@@ -63,7 +65,11 @@ export class SnapshotStore {
     this.byGroup = byGroup;
   }
 
-  /** Opens (creating) the snapshot directory; removes temporary files left by a crash. */
+  /**
+   * Opens (creating) the snapshot directory; removes temporary files left by a crash, and fsyncs every
+   * snapshot file before it is trusted: after a failed sync (or a crash before one) the kernel's cache
+   * may hold pages the disk does not, and a file read from the cache must be made durable first.
+   */
   static async open(dir: string): Promise<SnapshotStore> {
     await mkdir(dir, { recursive: true });
     const byGroup = new Map<number, number[]>();
@@ -74,12 +80,14 @@ export class SnapshotStore {
       }
       const m = FILE_NAME.exec(name);
       if (m === null) continue;
+      await syncFile(join(dir, name));
       const group = Number(m[1]);
       const list = byGroup.get(group) ?? [];
       list.push(Number(m[2]));
       byGroup.set(group, list);
     }
     for (const list of byGroup.values()) list.sort((a, b) => a - b);
+    await syncDir(dir);
     return new SnapshotStore(dir, byGroup);
   }
 
@@ -94,8 +102,9 @@ export class SnapshotStore {
   }
 
   /**
-   * Durably writes the group's snapshot, then deletes all but the newest two. Saves of one group must
-   * not overlap, and the snapshot index must not be below the newest kept one.
+   * Durably writes the group's snapshot. Older files stay until release(): the durable log still names
+   * one of them until the new snapshot's marker is synced. Saves of one group must not overlap, and the
+   * snapshot index must not be below the newest kept one.
    */
   async save(group: number, snapshot: Snapshot): Promise<void> {
     const list = this.byGroup.get(group) ?? [];
@@ -123,16 +132,39 @@ export class SnapshotStore {
     await rename(tmp, join(this.dir, name));
     if (newest !== snapshot.metadata.index) list.push(snapshot.metadata.index);
     this.byGroup.set(group, list);
-    await this.prune(group, list);
     await syncDir(this.dir);
   }
 
-  private async prune(group: number, list: number[]): Promise<void> {
-    // Bounded: the list holds at most SNAPSHOTS_KEPT + 1 entries here.
-    while (list.length > SNAPSHOTS_KEPT) {
-      const oldest = list.shift()!;
-      await unlink(join(this.dir, snapshotFileName(group, oldest)));
+  /**
+   * The WAL marker naming the group's snapshot at `durableIndex` is durable: files below it are no
+   * longer named by the log and are deleted. Call only after that marker's sync completed.
+   */
+  async release(group: number, durableIndex: number): Promise<void> {
+    const list = this.byGroup.get(group) ?? [];
+    if (!list.includes(durableIndex)) {
+      throw new Error(`snapshots: releasing below ${durableIndex} of group ${group}, which has [${list}]`);
     }
+    await this.unlinkWhere(group, list, (i) => i < durableIndex);
+  }
+
+  /**
+   * Recovery: deletes the group's files above its durable marker's index (saved, but the crash came
+   * before their marker was synced; the log never names them, and a later save may be below them).
+   */
+  async discardNewerThan(group: number, durableIndex: number): Promise<void> {
+    const list = this.byGroup.get(group) ?? [];
+    await this.unlinkWhere(group, list, (i) => i > durableIndex);
+  }
+
+  private async unlinkWhere(group: number, list: number[], drop: (index: number) => boolean): Promise<void> {
+    const gone = list.filter(drop);
+    if (gone.length === 0) return;
+    for (const i of gone) await unlink(join(this.dir, snapshotFileName(group, i)));
+    this.byGroup.set(
+      group,
+      list.filter((i) => !drop(i)),
+    );
+    await syncDir(this.dir);
   }
 
   /** The group's snapshot at exactly `index`. Throws SnapshotMissingError or SnapshotCorruptionError. */

@@ -22,8 +22,9 @@ export class WalCorruptionError extends Error {
 }
 
 /**
- * A write or fdatasync failed. After a failed fdatasync the kernel may have dropped the dirty pages, so
- * retrying could report success for data that is gone: the log refuses all further use.
+ * A write or fdatasync failed. After a failed fdatasync the kernel may have dropped the dirty pages, or
+ * marked them clean while the disk never got them, so retrying could report success for data that is
+ * gone: the log refuses all further use, and the node stops.
  */
 export class WalFailedError extends Error {
   override readonly name = 'WalFailedError';
@@ -32,8 +33,12 @@ export class WalFailedError extends Error {
   constructor(dir: string, cause: unknown) {
     super(
       `write-ahead log in ${dir} failed: ${cause instanceof Error ? cause.message : String(cause)}. ` +
-        'Nothing appended since the last successful sync is durable; restart the node (it recovers from the log) ' +
-        'after fixing the disk problem (space, permissions, hardware).',
+        'Nothing appended since the last successful sync was acknowledged, and the node stops rather than retry: ' +
+        'after a failed sync Linux may mark the unwritten pages clean, so the file cache can show data the disk ' +
+        'does not hold. Fix the cause (free space, permissions; for EIO check the disk, e.g. dmesg). Before ' +
+        'restarting, drop the file cache (as root: sync; echo 1 > /proc/sys/vm/drop_caches) or reboot, so that ' +
+        'the node reads what is really on disk; it also fsyncs every log and snapshot file before replaying them. ' +
+        'If the disk is failing, start the node on another disk with an empty --raft_dir and re-add it.',
       { cause },
     );
   }

@@ -460,3 +460,24 @@ function checkRecovered(recovered: Map<number, RecoveredGroup>, model: Map<numbe
   }
   assert.equal(recovered.size, model.size);
 }
+
+test('the bound on unsynced bytes refuses an append whole, and a sync always makes room for it', async () => {
+  await withTempDir(async (dir) => {
+    const { wal } = await Wal.open({ dir, segmentBytes: 1 << 20, pendingBytesMax: 64 * 1024 });
+    wal.appendEntries(1, makeEntries(1, 10, 1, 4096)); // about 41 KiB: fits
+    const before = wal.writePosition();
+    assert.throws(
+      () => wal.appendEntries(1, makeEntries(11, 10, 1, 4096)),
+      (e: Error) => e.name === 'WalBackpressureError',
+    );
+    assert.deepEqual(wal.writePosition(), before, 'a refused append writes nothing');
+    await wal.sync();
+    // Into an empty round even more than the bound is admitted (one call), so a caller can go on.
+    wal.appendEntries(1, makeEntries(11, 20, 1, 4096));
+    await wal.sync();
+    await wal.close();
+    const { wal: reopened, recovered } = await Wal.open({ dir, segmentBytes: 1 << 20 });
+    assert.equal(recovered.get(1)?.entries.length, 30);
+    await reopened.close();
+  });
+});

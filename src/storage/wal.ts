@@ -18,7 +18,7 @@ import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises
 import { join } from 'node:path';
 import type { Entry, HardState, Index, Term } from '../raft/types.ts';
 import { AppendBuffer, BlockPool } from './append-buffer.ts';
-import { syncDir } from './fs-util.ts';
+import { syncDir, syncFile } from './fs-util.ts';
 import {
   ENTRIES_RECORD_OVERHEAD_BYTES,
   encodeEntriesInto,
@@ -40,7 +40,10 @@ export interface WalOptions {
   readonly dir: string;
   /** Size of each preallocated segment file. Default 64 MiB; at least 4 KiB, at most 1 GiB. */
   readonly segmentBytes?: number;
-  /** Bound on appended-but-unsynced bytes; beyond it appends throw WalBackpressureError. Default 256 MiB. */
+  /**
+   * Bound on appended-but-unsynced bytes; beyond it appends throw WalBackpressureError (and append
+   * nothing), except into an empty round, which always admits one call. Default 256 MiB.
+   */
   readonly pendingBytesMax?: number;
   /**
    * How appended records become durable: 'dsync' (default) opens segments with O_DSYNC so that each
@@ -196,6 +199,9 @@ export class Wal {
     let tail: SegmentScan | undefined;
     for (const [i, seq] of seqs.entries()) {
       const path = join(options.dir, segmentFileName(seq));
+      // Durable before trusted: a crashed (or failed) process may have left pages in the kernel's cache
+      // only, and replay must not build on what a power loss would still take away.
+      await syncFile(path);
       const buf = await readFile(path);
       segments.push({ seq, sizeBytes: buf.length, maxIndexByGroup: new Map() });
       const isLast = i === seqs.length - 1;
@@ -362,8 +368,9 @@ export class Wal {
     if (this.closed) throw new Error(`wal: ${this.dir} is closed`);
   }
 
+  /** Admits any append into an empty round, so that a caller who syncs on this error can always go on. */
   private checkBackpressure(bytes: number): void {
-    if (this.pendingBytes + bytes > this.pendingBytesMax) {
+    if (this.pendingBytes > 0 && this.pendingBytes + bytes > this.pendingBytesMax) {
       throw new WalBackpressureError(this.pendingBytes + bytes, this.pendingBytesMax);
     }
   }
