@@ -10,14 +10,23 @@
 //      before the state it depends on is durable),
 //   6. apply committed entries (resolving waiting proposals), install snapshots, serve reads whose
 //      index is applied, advance,
-//   7. take local snapshots where due and compact the logs.
+//   7. take local snapshots where due (every snapshotEveryEntries, and of the groups whose entries
+//      pin the oldest WAL segment once the WAL holds more than walSegmentsKept), and compact the logs.
 // Only one turn runs at a time; inputs arriving during the sync (messages, ticks, proposals) are
 // stepped into the cores at once and picked up by the next turn.
+//
+// Durability, enforced here (assertDurable): no commit index leaves this node, and no entry is
+// applied here, beyond what this node's storage holds; storage only ever holds what a WAL sync
+// made durable (step 4). The core counts a leader's own entries towards the quorum only once
+// advance() reports them durable, so a commit index never covers an entry that is not durable on
+// a quorum, even in a group of one voter and learners.
 import type { Logger } from 'pino';
 import type { Entry, Message, Ready } from '../raft/types.ts';
 import { index } from '../raft/types.ts';
 import type { SnapshotStore } from '../storage/snapshots.ts';
 import type { Wal } from '../storage/wal.ts';
+import { WalBackpressureError } from '../storage/wal-errors.ts';
+import { assert } from './assert.ts';
 import type { Group } from './group.ts';
 import type { PeerTransport } from './peer-transport.ts';
 
@@ -30,6 +39,12 @@ export interface DriverConfig {
   readonly snapshotEveryEntries: number;
   /** Entries kept in memory behind a snapshot, so slightly slow followers catch up from the log. */
   readonly retainEntries: number;
+  /**
+   * WAL segments kept before the groups pinning the oldest one are snapshotted (so that it can be
+   * released): a cold group never reaches snapshotEveryEntries, and would otherwise pin every
+   * segment for ever. The WAL then holds about walSegmentsKept + 1 segments.
+   */
+  readonly walSegmentsKept: number;
   /** The turn failed (the WAL failed or an invariant broke): the node must stop. */
   readonly onFatal: (err: unknown) => void;
   /** After each turn (applied state advanced): the node wakes waiters on leadership and membership. */
@@ -40,6 +55,8 @@ export class Driver {
   readonly groups = new Map<number, Group>();
   private readonly c: DriverConfig;
   private running = false;
+  /** Groups already warned about for pinning a WAL segment with unapplied entries (warned once). */
+  private readonly warnedPins = new Set<number>();
   private scheduled = false;
   private stopped = false;
   /** Resolves when the running turn ends (for a clean shutdown). */
@@ -98,12 +115,27 @@ export class Driver {
       if (rd.hardState !== undefined) g.storage.setHardState(rd.hardState);
     }
     for (const [g, rd] of work) {
-      for (const m of rd.messages) if (!sentEarly.has(m)) this.c.transport.send(g.id, m);
+      for (const m of rd.messages) if (!sentEarly.has(m)) this.send(g, m);
     }
     this.c.transport.flush();
     for (const [g, rd] of work) this.apply(g, rd);
     this.c.afterTurn();
-    for (const [g] of work) await this.maybeSnapshot(g);
+    for (const [g] of work) {
+      if (g.applied - g.snapshotIndex >= this.c.snapshotEveryEntries) await this.snapshot(g);
+    }
+    await this.releaseOldestSegment();
+  }
+
+  /** Hands a message to the transport; commit indexes never run ahead of this node's durable log. */
+  private send(g: Group, m: Message): void {
+    if (m.type === 'app' || m.type === 'heartbeat') assertDurable(g, m.commit, `${m.type} to ${m.to}`);
+    this.c.transport.send(g.id, m);
+  }
+
+  /** Applies one committed entry; only what is durable here is ever applied. */
+  private applyEntry(g: Group, e: Entry): void {
+    assertDurable(g, e.index, 'applying');
+    g.applyEntry(e);
   }
 
   /**
@@ -128,35 +160,67 @@ export class Driver {
       if (leader && sameTerm) {
         for (const m of rd.messages) {
           if (m.type !== 'app' && m.type !== 'heartbeat') continue;
-          this.c.transport.send(g.id, m);
+          this.send(g, m);
           sent.add(m);
         }
       }
       const firstNew = rd.entries.length > 0 ? (rd.entries[0] as Entry).index : Number.POSITIVE_INFINITY;
       for (const e of rd.committedEntries) {
         if (e.index >= firstNew || e.type === 'confChange') break;
-        if (e.index > g.applied) g.applyEntry(e);
+        if (e.index > g.applied) this.applyEntry(g, e);
       }
     }
     return sent;
   }
 
-  /** Steps 2–3: everything of this turn into the WAL, then one sync. */
+  /**
+   * Steps 2–3: everything of this turn into the WAL, then one sync. When a turn's records outgrow the
+   * WAL's bound on unsynced bytes (large values across many groups), what is appended so far is
+   * synced first and appending goes on: nothing is sent or answered before the final sync, so an
+   * extra sync only costs time, never safety.
+   */
   private async persist(work: readonly [Group, Ready][]): Promise<void> {
     const { wal, snapshots } = this.c;
     let mustSync = false;
+    const released: [Group, number][] = [];
     for (const [g, rd] of work) {
       if (rd.snapshot !== undefined) {
         // The file first: the marker tells recovery the log before it is released.
         await snapshots.save(g.id, rd.snapshot);
-        wal.appendSnapshotMarker(g.id, rd.snapshot.metadata.index, rd.snapshot.metadata.term, true);
+        const { index: at, term } = rd.snapshot.metadata;
+        await this.appendWithRoom(() => wal.appendSnapshotMarker(g.id, at, term, true));
+        released.push([g, at]);
         mustSync = true;
       }
-      wal.appendEntries(g.id, rd.entries);
-      if (rd.hardState !== undefined) wal.appendHardState(g.id, rd.hardState);
+      // The common case appends at once: no promise, no microtask per group on the hot path.
+      const entriesWait = this.appendWithRoom(() => wal.appendEntries(g.id, rd.entries));
+      if (entriesWait !== undefined) await entriesWait;
+      const hs = rd.hardState;
+      if (hs !== undefined) {
+        const hardStateWait = this.appendWithRoom(() => wal.appendHardState(g.id, hs));
+        if (hardStateWait !== undefined) await hardStateWait;
+      }
       mustSync ||= rd.mustSync;
     }
     if (mustSync) await wal.sync();
+    // Only now that their markers are durable may the snapshots they replace go.
+    for (const [g, at] of released) await snapshots.release(g.id, at);
+  }
+
+  /**
+   * Runs one WAL append. At the WAL's bound on unsynced bytes (the append was refused whole), returns
+   * a promise that syncs and runs it again, which then fits: an append into an empty round is always
+   * admitted. Otherwise returns undefined (done).
+   */
+  private appendWithRoom(append: () => void): Promise<void> | undefined {
+    try {
+      append();
+      return undefined;
+    } catch (e) {
+      if (!(e instanceof WalBackpressureError)) throw e;
+      this.c.logger.debug({ pendingBytes: e.pendingBytes }, 'WAL bound on unsynced bytes reached: syncing early');
+      return this.c.wal.sync().then(append);
+    }
   }
 
   private apply(g: Group, rd: Ready): void {
@@ -175,21 +239,58 @@ export class Driver {
         'snapshot installed from leader',
       );
     }
-    for (const e of rd.committedEntries) if (e.index > g.applied) g.applyEntry(e);
+    for (const e of rd.committedEntries) if (e.index > g.applied) this.applyEntry(g, e);
     g.onReadStates(rd.readStates);
     g.raw.advance(rd);
   }
 
-  /** Step 7: a snapshot file at the applied index, its WAL marker, then compaction of the memory log. */
-  private async maybeSnapshot(g: Group): Promise<void> {
-    if (g.applied - g.snapshotIndex < this.c.snapshotEveryEntries) return;
+  /**
+   * Step 7: a snapshot file at the applied index, its WAL marker, a sync (so that the marker names the
+   * new file durably before the older file goes), then compaction of the memory log.
+   */
+  private async snapshot(g: Group): Promise<void> {
     const at = g.applied;
+    if (at <= g.snapshotIndex) return;
+    const { wal, snapshots } = this.c;
     const snap = g.storage.createSnapshot(at, g.confState, g.machine.snapshot());
-    await this.c.snapshots.save(g.id, snap);
-    this.c.wal.appendSnapshotMarker(g.id, at, snap.metadata.term, false);
+    await snapshots.save(g.id, snap);
+    await this.appendWithRoom(() => wal.appendSnapshotMarker(g.id, at, snap.metadata.term, false));
+    await wal.sync();
+    await snapshots.release(g.id, at);
     g.snapshotIndex = at;
     const compactTo = at - this.c.retainEntries;
     if (compactTo >= g.storage.firstIndex()) g.storage.compact(index(compactTo));
     this.c.logger.info({ group: g.id, index: at, sizeBytes: snap.data.byteLength }, 'snapshot taken');
   }
+
+  /**
+   * Once the WAL holds more than walSegmentsKept segments, snapshots the groups whose entries keep the
+   * oldest one alive, so that the next sync releases it. A group can only snapshot what it applied:
+   * one pinning with entries it has not applied (no quorum for a long time) is logged, and waits.
+   */
+  private async releaseOldestSegment(): Promise<void> {
+    const { wal } = this.c;
+    if (wal.segmentSeqs().length <= this.c.walSegmentsKept) return;
+    for (const pin of wal.pinningGroups()) {
+      const g = this.groups.get(pin.group);
+      if (g !== undefined && g.applied >= pin.index) {
+        await this.snapshot(g);
+      } else if (!this.warnedPins.has(pin.group)) {
+        this.warnedPins.add(pin.group);
+        this.c.logger.warn(
+          { group: pin.group, index: pin.index, applied: g?.applied, segments: wal.segmentSeqs().length },
+          'a group with unapplied entries pins the oldest WAL segment; it is released once they are applied',
+        );
+      }
+    }
+  }
+}
+
+/**
+ * The durability rule of the header: `i` (a commit index about to leave, or an entry about to be
+ * applied) is within what this node's storage holds, i.e. what a WAL sync made durable here.
+ */
+function assertDurable(g: Group, i: number, what: string): void {
+  const durable = g.storage.lastIndex();
+  assert(i <= durable, `group ${g.id}: ${what} at index ${i} beyond the durable log (last ${durable})`);
 }

@@ -4,7 +4,7 @@
 import { decodeConfChange, type MemoryStorage, ProposalDroppedError, RawNode } from '../raft/index.ts';
 import type { ConfState, Entry, Index, NodeId, ReadState, Role, Snapshot, Term } from '../raft/types.ts';
 import { index, NO_NODE, term } from '../raft/types.ts';
-import { UnavailableError } from './errors.ts';
+import { ResourceExhaustedError, UnavailableError } from './errors.ts';
 import type { Pending } from './pending.ts';
 import type { StateMachine } from './state-machine.ts';
 
@@ -32,6 +32,8 @@ export interface ReadWaiter {
 }
 
 const READS_IN_FLIGHT_MAX = 10_000;
+/** Bytes of proposals a leader holds uncommitted per group (well below the WAL's bound on unsynced bytes). */
+const UNCOMMITTED_BYTES_MAX = 64 * 1024 * 1024;
 const encoder = new TextEncoder();
 
 interface QueuedProposal {
@@ -83,8 +85,7 @@ export class Group {
       electionTick: c.electionTick,
       heartbeatTick: c.heartbeatTick,
       applied: c.applied,
-      // Bounds proposals a leader holds that are not yet committed (well below the WAL's backpressure).
-      maxUncommittedEntriesBytes: 64 * 1024 * 1024,
+      maxUncommittedEntriesBytes: UNCOMMITTED_BYTES_MAX,
     });
   }
 
@@ -134,9 +135,14 @@ export class Group {
       this.raw.proposeBatch(batch.map((q) => q.command));
     } catch (e) {
       if (!(e instanceof ProposalDroppedError)) throw e;
-      const err = new UnavailableError(`shard ${this.id} did not accept the proposal: ${e.reason}`, {
-        retrySafe: true,
-      });
+      const err =
+        e.reason === 'uncommittedBytesExceeded'
+          ? new ResourceExhaustedError(
+              `shard ${this.id} holds too many bytes of writes not yet committed (more than ${UNCOMMITTED_BYTES_MAX} bytes); the write was not started: retry after a short wait`,
+            )
+          : new UnavailableError(`shard ${this.id} did not accept the proposal: ${e.reason}`, {
+              retrySafe: true,
+            });
       for (const q of batch) q.pending.fail(err);
       return;
     }

@@ -134,30 +134,33 @@ export class KvNode {
     return identity;
   }
 
-  /** Writes the first log entries of every group (unless a crash left them written already). */
+  /**
+   * Writes the first log entries of every group, all or nothing: the identity's 'bootstrapped' state,
+   * written only after the WAL sync, is the completion record. A crash before it may have left any
+   * prefix of the bootstrap records (a torn write), so they are all written again: the same entries
+   * at the same indexes, with the same hard states (nothing else was ever written before it).
+   */
   private async bootstrap(recovered: Map<number, RecoveredGroup>): Promise<Map<number, RecoveredGroup>> {
-    let out = recovered;
-    if (!recovered.has(0)) {
-      const self: MemberInfo = {
-        nodeId: this.opts.nodeId,
-        clientAddr: this.opts.clientAddr,
-        raftAddr: this.opts.raftAddr,
-      };
-      out = await writeBootstrap(this.wal, {
+    const self: MemberInfo = {
+      nodeId: this.opts.nodeId,
+      clientAddr: this.opts.clientAddr,
+      raftAddr: this.opts.raftAddr,
+    };
+    const out = await writeBootstrap(this.wal, {
+      clusterId: this.identity.clusterId,
+      shardCount: this.identity.shardCount,
+      leaderPlacement: this.opts.leaderPlacement,
+      self,
+    });
+    this.logger.info(
+      {
         clusterId: this.identity.clusterId,
-        shardCount: this.identity.shardCount,
+        shards: this.identity.shardCount,
         leaderPlacement: this.opts.leaderPlacement,
-        self,
-      });
-      this.logger.info(
-        {
-          clusterId: this.identity.clusterId,
-          shards: this.identity.shardCount,
-          leaderPlacement: this.opts.leaderPlacement,
-        },
-        'bootstrapped a new cluster',
-      );
-    }
+        rewritten: recovered.size > 0,
+      },
+      recovered.size > 0 ? 'bootstrap completed after an interrupted first start' : 'bootstrapped a new cluster',
+    );
     this.identity = { ...this.identity, state: 'bootstrapped' };
     await writeIdentity(this.opts.raftDir, this.identity);
     return out;
@@ -171,6 +174,7 @@ export class KvNode {
       logger: this.logger,
       snapshotEveryEntries: this.opts.snapshotEveryEntries,
       retainEntries: this.opts.retainEntries,
+      walSegmentsKept: this.opts.walSegmentsKept,
       onFatal: (e) => this.fatal(e),
       afterTurn: () => {
         for (const l of this.turnListeners) l();

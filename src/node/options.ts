@@ -39,6 +39,8 @@ export interface NodeOptions {
   readonly snapshotEveryEntries?: number;
   readonly retainEntries?: number;
   readonly walSegmentBytes?: number;
+  /** WAL segments kept before the groups pinning the oldest one are snapshotted to release it. */
+  readonly walSegmentsKept?: number;
   /** How often each node moves shard leaderships it holds towards the placement's goal (0: never). */
   readonly balanceIntervalMs?: number;
   /** The placement of a new cluster (only with bootstrap; later: ClusterService.SetLeaderPlacement). */
@@ -59,6 +61,9 @@ export const DEFAULTS = {
   snapshotEveryEntries: 10_000,
   retainEntries: 1000,
   walSegmentBytes: 64 * 1024 * 1024,
+  // With 64 MiB segments the WAL stays near 4 + 1 segments (the one being written, and the next one
+  // prepared in advance): about 320 MiB on disk.
+  walSegmentsKept: 4,
   balanceIntervalMs: 3000,
   leaderPlacement: DEFAULT_LEADER_PLACEMENT,
 } as const;
@@ -81,11 +86,15 @@ export function resolveOptions(o: NodeOptions): ResolvedNodeOptions {
     snapshotEveryEntries: o.snapshotEveryEntries ?? DEFAULTS.snapshotEveryEntries,
     retainEntries: o.retainEntries ?? DEFAULTS.retainEntries,
     walSegmentBytes: o.walSegmentBytes ?? DEFAULTS.walSegmentBytes,
+    walSegmentsKept: o.walSegmentsKept ?? DEFAULTS.walSegmentsKept,
     balanceIntervalMs: o.balanceIntervalMs ?? DEFAULTS.balanceIntervalMs,
     leaderPlacement: o.leaderPlacement ?? DEFAULTS.leaderPlacement,
   };
   if (r.nodeId === '' || r.nodeId.includes('/'))
     throw new Error(`node id '${r.nodeId}' must be non-empty without '/'`);
+  if (!Number.isInteger(r.walSegmentsKept) || r.walSegmentsKept < 2) {
+    throw new Error(`WAL segments kept ${r.walSegmentsKept} must be an integer of at least 2`);
+  }
   if (!Number.isInteger(r.shardCount) || r.shardCount < 1 || r.shardCount > 1024) {
     throw new Error(`shard count ${r.shardCount} must be an integer in [1, 1024]`);
   }

@@ -28,6 +28,7 @@ export async function recoverGroup(
 ): Promise<RecoveredStorage> {
   const storage = new MemoryStorage();
   let applied = index(0);
+  await snapshots.discardNewerThan(groupId, rec?.snapshot?.index ?? 0);
   if (rec?.snapshot !== undefined && rec.snapshot.index > 0) {
     const snap = await snapshots.load(groupId, rec.snapshot.index);
     if (snap.metadata.term !== rec.snapshot.term) {
