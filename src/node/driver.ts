@@ -218,7 +218,10 @@ export class Driver {
       return undefined;
     } catch (e) {
       if (!(e instanceof WalBackpressureError)) throw e;
-      this.c.logger.debug({ pendingBytes: e.pendingBytes }, 'WAL bound on unsynced bytes reached: syncing early');
+      this.c.logger.debug(
+        { pendingBytes: e.pendingBytes },
+        'WAL bound on unsynced bytes reached: syncing early',
+      );
       return this.c.wal.sync().then(append);
     }
   }

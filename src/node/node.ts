@@ -159,7 +159,9 @@ export class KvNode {
         leaderPlacement: this.opts.leaderPlacement,
         rewritten: recovered.size > 0,
       },
-      recovered.size > 0 ? 'bootstrap completed after an interrupted first start' : 'bootstrapped a new cluster',
+      recovered.size > 0
+        ? 'bootstrap completed after an interrupted first start'
+        : 'bootstrapped a new cluster',
     );
     this.identity = { ...this.identity, state: 'bootstrapped' };
     await writeIdentity(this.opts.raftDir, this.identity);

@@ -1,0 +1,300 @@
+// The driver's use of the WAL and the snapshot store, on real files: what a crash leaves must start
+// again (the snapshot the durable marker names is never deleted), the WAL stays bounded however cold
+// some groups are, and a burst of large writes pushes back on clients instead of stopping the node.
+// One node, groups of one voter (or a follower fed by hand), no network: the driver's own behaviour.
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import pino from 'pino';
+import { emptyMessage, initialSnapshot } from '../raft/index.ts';
+import type { Entry, Index } from '../raft/types.ts';
+import { index, nodeId, term } from '../raft/types.ts';
+import { SnapshotStore } from '../storage/snapshots.ts';
+import { type RecoveredGroup, Wal } from '../storage/wal.ts';
+import { Driver } from './driver.ts';
+import { NodeError, UnavailableError } from './errors.ts';
+import { type Applied, Group } from './group.ts';
+import type { PeerTransport } from './peer-transport.ts';
+import { Pending, PendingBudget } from './pending.ts';
+import { recoverGroup } from './recovery.ts';
+import type { ApplyOutcome, StateMachine } from './state-machine.ts';
+
+const SELF = nodeId('n1');
+const LEADER = nodeId('n0');
+const WAIT_POLL_MS = 5;
+const WAIT_MS_MAX = 20_000;
+
+/** A state machine whose command is its request id: the state is the list of ids applied. */
+class EchoMachine implements StateMachine {
+  applied: string[] = [];
+  apply(_index: Index, command: Uint8Array): ApplyOutcome {
+    const requestId = Buffer.from(command.subarray(0, 16)).toString('latin1').replace(/\0+$/, '');
+    this.applied.push(requestId);
+    return { requestId, result: requestId };
+  }
+  snapshot(): Uint8Array {
+    return new TextEncoder().encode(JSON.stringify(this.applied));
+  }
+  restore(data: Uint8Array): void {
+    this.applied = data.byteLength === 0 ? [] : JSON.parse(new TextDecoder().decode(data));
+  }
+}
+
+/** A command of `bytes` bytes that starts with its request id (padded to 16 bytes). */
+function command(requestId: string, bytes = 16): Uint8Array {
+  const out = new Uint8Array(Math.max(16, bytes));
+  out.set(new TextEncoder().encode(requestId));
+  return out;
+}
+
+const NO_PEERS: PeerTransport = {
+  send: () => {},
+  flush: () => {},
+} as unknown as PeerTransport;
+
+interface TestDriver {
+  readonly dir: string;
+  readonly wal: Wal;
+  readonly snapshots: SnapshotStore;
+  readonly driver: Driver;
+  readonly fatal: unknown[];
+  readonly groups: Map<number, Group>;
+}
+
+interface DriverOptions {
+  readonly snapshotEveryEntries?: number;
+  readonly walSegmentsKept?: number;
+  readonly segmentBytes?: number;
+  readonly pendingBytesMax?: number;
+}
+
+/**
+ * Opens (or reopens) the node's WAL and snapshot store in `dir`, recovers every group in
+ * `voters` (bootstrapping an empty one with the initial snapshot) and starts a driver over them.
+ */
+async function openDriver(
+  dir: string,
+  voters: ReadonlyMap<number, readonly string[]>,
+  o: DriverOptions = {},
+): Promise<TestDriver> {
+  const { wal, recovered } = await Wal.open({
+    dir: join(dir, 'wal'),
+    segmentBytes: o.segmentBytes ?? 1 << 20,
+    ...(o.pendingBytesMax !== undefined ? { pendingBytesMax: o.pendingBytesMax } : {}),
+  });
+  const snapshots = await SnapshotStore.open(join(dir, 'snap'));
+  const fatal: unknown[] = [];
+  const driver = new Driver({
+    wal,
+    snapshots,
+    transport: NO_PEERS,
+    logger: pino({ level: 'silent' }),
+    snapshotEveryEntries: o.snapshotEveryEntries ?? 1_000_000_000,
+    retainEntries: 0,
+    walSegmentsKept: o.walSegmentsKept ?? 1_000,
+    onFatal: (e) => fatal.push(e),
+    afterTurn: () => {},
+  });
+  for (const [groupId, ids] of voters) {
+    const rec = recovered.get(groupId) ?? (await bootstrapGroup(wal, snapshots, groupId, ids));
+    const machine = new EchoMachine();
+    const { storage, applied } = await recoverGroup(groupId, rec, snapshots, machine);
+    const g = new Group({
+      groupId,
+      nodeId: SELF,
+      electionTick: 10,
+      heartbeatTick: 1,
+      machine,
+      storage,
+      applied,
+    });
+    driver.groups.set(groupId, g);
+  }
+  return { dir, wal, snapshots, driver, fatal, groups: driver.groups };
+}
+
+/** The initial configuration as a durable snapshot at index 1: the file, then its synced marker. */
+async function bootstrapGroup(
+  wal: Wal,
+  snapshots: SnapshotStore,
+  groupId: number,
+  voters: readonly string[],
+): Promise<RecoveredGroup> {
+  const snap = initialSnapshot(voters.map(nodeId));
+  await snapshots.save(groupId, snap);
+  wal.appendSnapshotMarker(groupId, snap.metadata.index, snap.metadata.term, false);
+  await wal.sync();
+  return { hardState: undefined, snapshot: { index: index(1), term: term(1) }, entries: [] };
+}
+
+async function waitUntil(cond: () => boolean, what: string): Promise<void> {
+  for (let waitedMs = 0; !cond(); waitedMs += WAIT_POLL_MS) {
+    if (waitedMs > WAIT_MS_MAX) throw new Error(`timed out after ${WAIT_MS_MAX} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
+  }
+}
+
+/** Makes this node the leader of every (one-voter) group. */
+async function leadAll(t: TestDriver): Promise<void> {
+  for (const g of t.groups.values()) g.raw.campaign();
+  t.driver.schedule();
+  await waitUntil(() => [...t.groups.values()].every((g) => g.isLeader()), 'leadership of every group');
+}
+
+function write(t: TestDriver, groupId: number, requestId: string, bytes = 16): Pending<Applied> {
+  const p = new Pending<Applied>(
+    budget,
+    Date.now() + WAIT_MS_MAX,
+    () => new UnavailableError(`write ${requestId} timed out`),
+  );
+  t.groups.get(groupId)!.propose(requestId, command(requestId, bytes), p);
+  t.driver.schedule();
+  return p;
+}
+
+const budget = new PendingBudget(100_000);
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'ringkv-driver-'));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('a follower that snapshots twice between two syncs of its WAL restarts from what a crash leaves', async () => {
+  await withDir(async (dir) => {
+    // Commit-only heartbeats need no sync of their own; each one here crosses snapshotEveryEntries.
+    const t = await openDriver(dir, new Map([[1, ['n0', 'n1']]]), { snapshotEveryEntries: 5 });
+    const g = t.groups.get(1)!;
+    const entries: Entry[] = [];
+    for (let i = 2; i <= 21; i++)
+      entries.push({ term: term(2), index: index(i), type: 'normal', data: command(`e${i}`) });
+    const step = async (m: Parameters<typeof g.raw.step>[0], applied: number): Promise<void> => {
+      g.raw.step(m);
+      t.driver.schedule();
+      await waitUntil(() => g.applied >= applied, `applied ${applied}`);
+    };
+    const base = { from: LEADER, to: SELF, term: term(2) };
+    await step(
+      emptyMessage({ ...base, type: 'app', index: index(1), logTerm: term(1), entries, commit: index(1) }),
+      1,
+    );
+    await waitUntil(() => g.lastIndex() === 21, 'the entries to be durable');
+    await step(emptyMessage({ ...base, type: 'heartbeat', commit: index(6) }), 6);
+    await step(emptyMessage({ ...base, type: 'heartbeat', commit: index(11) }), 11);
+    await waitUntil(() => g.snapshotIndex === 11, 'the second snapshot');
+    assert.deepEqual(t.fatal, []);
+
+    // A crash now: the process dies with the files as they are (nothing more is synced). Restart:
+    const after = await openDriverRecovery(dir);
+    assert.equal(after.applied, 11, 'recovers from the snapshot at 11 its durable marker names');
+    assert.deepEqual(after.machine.applied, ['e2', 'e3', 'e4', 'e5', 'e6', 'e7', 'e8', 'e9', 'e10', 'e11']);
+    const files = await readdir(join(dir, 'snap'));
+    assert.ok(
+      files.length <= 2,
+      `older snapshot files are released once the newer marker is durable: ${files}`,
+    );
+    await t.driver.stop();
+    await t.wal.close();
+  });
+});
+
+/** What a restart finds in `dir` (a second, independent open of the WAL and snapshot store). */
+async function openDriverRecovery(dir: string): Promise<{ applied: number; machine: EchoMachine }> {
+  const { wal, recovered } = await Wal.open({ dir: join(dir, 'wal'), segmentBytes: 1 << 20 });
+  try {
+    const snapshots = await SnapshotStore.open(join(dir, 'snap'));
+    const machine = new EchoMachine();
+    const { applied } = await recoverGroup(1, recovered.get(1), snapshots, machine);
+    return { applied, machine };
+  } finally {
+    await wal.close();
+  }
+}
+
+test('a cold group does not pin the WAL: the node snapshots what keeps the oldest segment alive', async () => {
+  await withDir(async (dir) => {
+    const segmentBytes = 64 * 1024;
+    const walSegmentsKept = 3;
+    const voters = new Map([
+      [0, ['n1']], // cold: a few entries, never near snapshotEveryEntries
+      [1, ['n1']], // hot
+    ]);
+    const t = await openDriver(dir, voters, { segmentBytes, walSegmentsKept });
+    await leadAll(t);
+    await write(t, 0, 'cold-1').promise;
+    const valueBytes = 2048;
+    const writes = 400; // about 800 KiB: a dozen segments' worth
+    let segmentsMax = 0;
+    for (let i = 0; i < writes; i += 10) {
+      const batch: Promise<Applied>[] = [];
+      for (let k = i; k < i + 10; k++) batch.push(write(t, 1, `hot-${k}`, valueBytes).promise);
+      await Promise.all(batch);
+      segmentsMax = Math.max(segmentsMax, t.wal.segmentSeqs().length);
+    }
+    assert.deepEqual(t.fatal, []);
+    const released = t.wal.stats().segmentsReleased;
+    assert.ok(released >= 8, `segments released: ${released}`);
+    assert.ok(
+      segmentsMax <= walSegmentsKept + 2,
+      `the WAL held up to ${segmentsMax} segments, bound ${walSegmentsKept} kept + the one written + one`,
+    );
+    await t.driver.stop();
+    await t.wal.close();
+    // Both groups come back whole from their snapshots and what the WAL kept.
+    const again = await openDriver(dir, voters, { segmentBytes, walSegmentsKept });
+    const cold = again.groups.get(0)!.machine as EchoMachine;
+    const hot = again.groups.get(1)!.machine as EchoMachine;
+    await leadAll(again);
+    await waitUntil(() => hot.applied.length === writes, 'the hot group to re-apply its log');
+    assert.deepEqual(cold.applied, ['cold-1']);
+    assert.deepEqual(hot.applied.slice(0, 3), ['hot-0', 'hot-1', 'hot-2']);
+    await again.driver.stop();
+    await again.wal.close();
+  });
+});
+
+test('a burst of large writes over many groups pushes back on clients and never stops the node', async () => {
+  await withDir(async (dir) => {
+    // A small bound on unsynced WAL bytes stands for the default 256 MiB against 64 MiB per group.
+    const groups = 5;
+    const voters = new Map<number, string[]>();
+    for (let g = 1; g <= groups; g++) voters.set(g, ['n1']);
+    const t = await openDriver(dir, voters, { pendingBytesMax: 1 << 20, segmentBytes: 8 << 20 });
+    await leadAll(t);
+    const waiters: Pending<Applied>[] = [];
+    for (let g = 1; g <= groups; g++)
+      for (let k = 0; k < 4; k++) waiters.push(write(t, g, `g${g}-${k}`, 256 * 1024)); // one turn
+    const outcomes = await Promise.allSettled(waiters.map((w) => w.promise));
+    assert.deepEqual(t.fatal, [], 'the node keeps running');
+    const failed = outcomes.filter((o) => o.status === 'rejected');
+    assert.deepEqual(failed, [], 'every write of the burst was applied');
+    await t.driver.stop();
+    await t.wal.close();
+  });
+});
+
+test("a write over a group's bound on uncommitted bytes fails with RESOURCE_EXHAUSTED, retry-safe", async () => {
+  await withDir(async (dir) => {
+    const t = await openDriver(dir, new Map([[1, ['n1']]]), { segmentBytes: 128 << 20 });
+    await leadAll(t);
+    const mib = 1024 * 1024;
+    const waiters: Pending<Applied>[] = [];
+    for (let k = 0; k < 70; k++) waiters.push(write(t, 1, `big-${k}`, mib)); // 70 MiB in one turn
+    const outcomes = await Promise.allSettled(waiters.map((w) => w.promise));
+    assert.deepEqual(t.fatal, []);
+    const refused = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []));
+    assert.ok(refused.length > 0 && refused.length < 70, `refused ${refused.length} of 70`);
+    for (const e of refused) {
+      assert.ok(e instanceof NodeError, String(e));
+      assert.equal(e.code, 'RESOURCE_EXHAUSTED', e.message);
+      assert.equal(e.retrySafe, true);
+    }
+    await t.driver.stop();
+    await t.wal.close();
+  });
+});
