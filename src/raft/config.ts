@@ -10,7 +10,8 @@ import { index, NO_NODE } from './types.ts';
 export type PlantedBug =
   | 'commitPreviousTermByCount' // leader commits an earlier-term entry by counting replicas (Figure 8 violation)
   | 'voteTwiceInTerm' // a node grants a vote to a second candidate in the same term
-  | 'skipLogUpToDateCheck'; // votes without checking the candidate's log is at least as up to date
+  | 'skipLogUpToDateCheck' // votes without checking the candidate's log is at least as up to date
+  | 'countOwnAppendEarly'; // the leader counts its own append towards the quorum before it is durable
 
 export type ReadOnlyOption = 'safe' | 'leaseBased';
 

@@ -36,10 +36,15 @@ export function appendEntries(r: Raft, entries: readonly Entry[]): boolean {
     const e = entries[i]!;
     stamped[i] = { term: r.term, index: index(first + i), type: e.type, data: e.data };
   }
-  r.log.append(stamped);
+  const last = r.log.append(stamped);
   // The leader's own copy does not count towards the quorum yet: only once the driver reports it
   // durable (leaderAppendDurable, from advance). Counted now, a one-voter group would commit at
   // once and could tell a learner (or apply and answer) before its only durable copy exists.
+  if (r.cfg.plantedBugs.has('countOwnAppendEarly')) {
+    // PLANTED BUG (simulator only): counts the leader's own append at once, before it is durable.
+    r.prs.progress.get(r.id)?.maybeUpdate(last);
+    maybeCommit(r);
+  }
   return true;
 }
 

@@ -1,4 +1,4 @@
-// Bugs that can be planted to show the simulator has teeth: three in the Raft core (switched on via
+// Bugs that can be planted to show the simulator has teeth: four in the Raft core (switched on via
 // Config.plantedBugs) and three in the simulator's own driver. Each one is a mistake
 // real Raft implementations have made.
 import type { PlantedBug } from '../raft/index.ts';
@@ -28,6 +28,12 @@ export const PLANTED_BUGS: readonly BugInfo[] = [
     layer: 'core',
     description:
       "a node votes without checking that the candidate's log is at least as up to date as its own",
+  },
+  {
+    name: 'countOwnAppendEarly',
+    layer: 'core',
+    description:
+      'the leader counts its own append towards the quorum before it is durable, so a group of one voter commits (and tells its learners) what a crash can still lose',
   },
   {
     name: 'ackBeforeSync',

@@ -74,7 +74,7 @@ export class Cluster implements NodeEnv, ClientEnv, FaultEnv, MembershipEnv {
 
   /** Creates the initial voters from a bootstrap snapshot (index 1, term 1) and starts them. */
   bootstrap(): void {
-    const voters = Array.from({ length: this.settings.nodes }, (_, i) => nodeId(`n${i + 1}`));
+    const voters = Array.from({ length: this.initialVoters() }, (_, i) => nodeId(`n${i + 1}`));
     const confState: ConfState = {
       voters,
       votersOutgoing: [],
@@ -89,6 +89,11 @@ export class Cluster implements NodeEnv, ClientEnv, FaultEnv, MembershipEnv {
     for (const id of voters) {
       this.createNode(id, new SimDisk(id, { hardState: EMPTY_HARD_STATE, snapshot, entries: [] }));
     }
+  }
+
+  /** How many voters the cluster starts with: one when it grows from one (see SimSettings). */
+  initialVoters(): number {
+    return this.settings.growFromOne ? 1 : this.settings.nodes;
   }
 
   private createNode(id: NodeId, disk: SimDisk): SimNode {

@@ -73,6 +73,7 @@ function demoSettings(): SimSettings {
     tornWrites: true,
     lazySyncEveryMs: 1_000,
     livenessBoundMs: 10_000,
+    growFromOne: false,
   };
 }
 

@@ -116,6 +116,12 @@ export class SimDisk {
     return `lost ${pendingCount - landed}/${pendingCount} unsynced writes${torn}`;
   }
 
+  /** The highest index durable here: the last durable entry, or the durable snapshot's index. */
+  durableLastIndex(): number {
+    const last = this.durable.entries[this.durable.entries.length - 1];
+    return Math.max(last?.index ?? 0, this.durable.snapshot?.metadata.index ?? 0);
+  }
+
   /** A copy of what is durable now (for tests and checks). */
   durableState(): Readonly<DurableState> {
     return {

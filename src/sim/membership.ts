@@ -1,7 +1,8 @@
 // Membership changes during faults, driven like an operator would: add a new node as a learner, wait
 // until it has caught up, promote it to voter, then remove a voter (sometimes the leader itself) to
 // get back to the target size. One change at a time, always through the current leader, never
-// below the target number of voters (so a 3-node group never drops under 3 voters). Nodes are
+// below the target number of voters (so a 3-node group never drops under 3 voters); a cluster that
+// starts below the target (one voter) grows to it by learners first. Nodes are
 // created when a committed configuration first names them and retired once their removal applies.
 
 import { ProposalDroppedError } from '../raft/index.ts';
@@ -28,12 +29,15 @@ export class MembershipDriver {
   private nextNodeNumber: number;
   stats = { proposed: 0, dropped: 0, learnersAdded: 0, promoted: 0, removed: 0, leaderRemoved: 0 };
 
-  constructor(env: MembershipEnv, rng: Prng, targetVoters: number) {
+  /** `initialVoters` (n1…) are the bootstrap members; fewer than the target grow to it by learners. */
+  constructor(env: MembershipEnv, rng: Prng, targetVoters: number, initialVoters: number) {
     if (targetVoters < 3) throw new Error(`MembershipDriver: target of ${targetVoters} voters is below 3`);
+    if (initialVoters < 1 || initialVoters > targetVoters)
+      throw new Error(`MembershipDriver: ${initialVoters} initial voters outside [1, ${targetVoters}]`);
     this.env = env;
     this.rng = rng;
     this.targetVoters = targetVoters;
-    this.nextNodeNumber = targetVoters + 1;
+    this.nextNodeNumber = initialVoters + 1;
   }
 
   /** One operator step: look at the leader's configuration and propose the next change, if any. */
@@ -54,9 +58,10 @@ export class MembershipDriver {
 
   private nextChange(leader: SimNode, cs: ConfState): { cc: ConfChange; what: string } | undefined {
     const learner = cs.learners[0];
+    const growing = cs.voters.length < this.targetVoters;
     if (learner !== undefined) {
       if (!this.caughtUp(leader, learner)) return undefined;
-      if (this.rng.chance(0.4)) {
+      if (!growing && this.rng.chance(0.4)) {
         // Replace a voter in one step: two voter changes go through joint consensus.
         const victim = this.rng.pick(cs.voters);
         const transition = this.rng.chance(0.5) ? 'auto' : 'explicit';
@@ -81,10 +86,11 @@ export class MembershipDriver {
         what: `remove ${victim}${victim === leader.id ? ' (the leader)' : ''}`,
       };
     }
+    // Below the target (a cluster growing from one voter, as nodes join) a learner is always added.
     if (
-      cs.voters.length === this.targetVoters &&
+      cs.voters.length <= this.targetVoters &&
       this.nextNodeNumber < NODE_NUMBER_MAX &&
-      this.rng.chance(0.7)
+      (growing || this.rng.chance(0.7))
     ) {
       const id = nodeId(`n${this.nextNodeNumber++}`);
       return { cc: single('addLearner', id), what: `add learner ${id}` };

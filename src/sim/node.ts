@@ -296,16 +296,44 @@ export class SimNode {
   }
 
   private handleReady(rn: RawNode, rd: Ready): void {
+    // As the real node's driver does: a leader's appends and heartbeats leave before its own write
+    // (unless the Ready changes term or vote, or holds a snapshot), so followers write in parallel.
+    const early =
+      rd.snapshot === undefined &&
+      (rd.softState?.role ?? this.role) === 'leader' &&
+      (rd.hardState === undefined || rd.hardState.term === this.term);
+    const sentEarly = new Set<Message>();
+    if (early) {
+      for (const m of rd.messages) {
+        if (m.type !== 'app' && m.type !== 'heartbeat') continue;
+        this.sendChecked(m);
+        sentEarly.add(m);
+      }
+    }
     this.persist(rd);
     if (rd.softState !== undefined) this.onSoftState(rn, rd.softState.role, rd.softState.leader);
     if (rd.messages.length > 0) this.disk.expose();
-    for (const m of rd.messages) this.env.send(this, m);
+    for (const m of rd.messages) if (!sentEarly.has(m)) this.sendChecked(m);
     if (rd.snapshot !== undefined) this.restore(rd.snapshot);
     for (const e of rd.committedEntries) this.apply(rn, e);
     if (rd.committedEntries.length > 0) this.serveReads();
     for (const rs of rd.readStates) this.onReadState(rs.index, new TextDecoder().decode(rs.context));
     this.maybeSnapshot();
     rn.advance(rd);
+  }
+
+  /**
+   * Sends a message; a commit index never leaves ahead of what is durable here (else a crash could
+   * lose entries a learner or follower already applied and answered for).
+   */
+  private sendChecked(m: Message): void {
+    if ((m.type === 'app' || m.type === 'heartbeat') && m.commit > this.disk.durableLastIndex()) {
+      throw new SimViolation(
+        'durability',
+        `${this.id} sent ${m.type} to ${m.to} with commit ${m.commit}, beyond its durable log (last ${this.disk.durableLastIndex()})`,
+      );
+    }
+    this.env.send(this, m);
   }
 
   /** Step 1: durable first. A hard state, entries and snapshot go to disk, then to the core's view. */

@@ -84,7 +84,12 @@ class Run {
     this.faults = new FaultInjector(this.cluster, root.derive('faults'), this.settings.faults);
     this.membership =
       this.settings.membershipEveryMs > 0
-        ? new MembershipDriver(this.cluster, root.derive('membership'), this.settings.nodes)
+        ? new MembershipDriver(
+            this.cluster,
+            root.derive('membership'),
+            this.settings.nodes,
+            this.cluster.initialVoters(),
+          )
         : undefined;
     this.faultEndMs = this.settings.faultSteps * TICK_MS;
   }
@@ -92,7 +97,7 @@ class Run {
   start(): void {
     const s = this.settings;
     this.cluster.trace(
-      `sim: ${s.nodes} nodes, ${s.clients.clients} clients on ${s.clients.keys} keys, ` +
+      `sim: ${s.nodes} nodes${s.growFromOne ? ' (growing from one)' : ''}, ${s.clients.clients} clients on ${s.clients.keys} keys, ` +
         `snapshot every ${s.node.snapshotEveryEntries}, preVote ${s.node.preVote}, checkQuorum ${s.node.checkQuorum}, ` +
         `reads ${s.node.readOnlyOption}, bug ${s.bug ?? 'none'}`,
     );

@@ -36,6 +36,11 @@ export interface SimSettings {
   readonly lazySyncEveryMs: number;
   /** After healing: a leader must appear and the probes must complete within this. */
   readonly livenessBoundMs: number;
+  /**
+   * The cluster starts as one voter and grows to `nodes` by adding learners and promoting them, as
+   * the real node's bootstrap and joins do (membership changes are then always on).
+   */
+  readonly growFromOne: boolean;
 }
 
 export const CLUSTER_SIZES: readonly number[] = [3, 5, 7];
@@ -79,18 +84,26 @@ export function settingsFor(rng: Prng, options: RunOptions): SimSettings {
     thinkMaxMs: figure8 ? 40 : rng.pick([150, 400]),
     opsMax: 600,
   };
+  const faults = faultSettingsFor(rng, bug, node.readOnlyOption === 'safe');
+  const membershipEveryMs = rng.chance(0.6) ? rng.pick([300, 1_000]) : 0;
+  const clockSkew = node.readOnlyOption === 'safe' && rng.chance(0.5);
+  const tornWrites = rng.chance(0.7);
+  // Drawn last, so that the settings above stay what they were for every seed. A group of one voter
+  // (and a learner) is where a leader counting its own undurable append would commit at once.
+  const growFromOne = bug === 'countOwnAppendEarly' || rng.chance(0.25);
   return {
     nodes,
     faultSteps: options.steps,
     bug,
     node,
     clients,
-    faults: faultSettingsFor(rng, bug, node.readOnlyOption === 'safe'),
-    membershipEveryMs: rng.chance(0.6) ? rng.pick([300, 1_000]) : 0,
-    clockSkew: node.readOnlyOption === 'safe' && rng.chance(0.5),
-    tornWrites: rng.chance(0.7),
+    faults,
+    membershipEveryMs: growFromOne && membershipEveryMs === 0 ? 300 : membershipEveryMs,
+    clockSkew,
+    tornWrites,
     lazySyncEveryMs: 200,
     livenessBoundMs: 10_000,
+    growFromOne,
   };
 }
 

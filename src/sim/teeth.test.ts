@@ -15,6 +15,7 @@ const EXPECTED: Record<BugName, readonly Property[]> = {
   commitPreviousTermByCount: ['leaderCompleteness', 'stateMachineSafety', 'logMatching', 'linearizability'],
   voteTwiceInTerm: ['hardStateRegression', 'electionSafety', 'leaderCompleteness', 'stateMachineSafety'],
   skipLogUpToDateCheck: ['leaderCompleteness', 'stateMachineSafety', 'logMatching', 'linearizability'],
+  countOwnAppendEarly: ['durability'],
   ackBeforeSync: ['durability', 'leaderCompleteness', 'stateMachineSafety', 'electionSafety'],
   forgetVoteOnRestart: ['hardStateRegression', 'electionSafety', 'leaderCompleteness'],
   staleLocalReads: ['linearizability'],
