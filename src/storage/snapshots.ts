@@ -13,7 +13,7 @@ import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { ConfState, Index, NodeId, Snapshot, Term } from '../raft/types.ts';
-import { syncDir, syncFile } from './fs-util.ts';
+import { syncPath } from './fs-util.ts';
 
 const MAGIC = 0x5356_4b52; // 'RKVS' little-endian
 const FORMAT_VERSION = 1;
@@ -80,14 +80,14 @@ export class SnapshotStore {
       }
       const m = FILE_NAME.exec(name);
       if (m === null) continue;
-      await syncFile(join(dir, name));
+      await syncPath(join(dir, name));
       const group = Number(m[1]);
       const list = byGroup.get(group) ?? [];
       list.push(Number(m[2]));
       byGroup.set(group, list);
     }
     for (const list of byGroup.values()) list.sort((a, b) => a - b);
-    await syncDir(dir);
+    await syncPath(dir);
     return new SnapshotStore(dir, byGroup);
   }
 
@@ -132,7 +132,7 @@ export class SnapshotStore {
     await rename(tmp, join(this.dir, name));
     if (newest !== snapshot.metadata.index) list.push(snapshot.metadata.index);
     this.byGroup.set(group, list);
-    await syncDir(this.dir);
+    await syncPath(this.dir);
   }
 
   /**
@@ -164,7 +164,7 @@ export class SnapshotStore {
       group,
       list.filter((i) => !drop(i)),
     );
-    await syncDir(this.dir);
+    await syncPath(this.dir);
   }
 
   /** The group's snapshot at exactly `index`. Throws SnapshotMissingError or SnapshotCorruptionError. */
@@ -200,7 +200,7 @@ export class SnapshotStore {
   async removeGroup(group: number): Promise<void> {
     for (const i of this.byGroup.get(group) ?? []) await unlink(join(this.dir, snapshotFileName(group, i)));
     this.byGroup.delete(group);
-    await syncDir(this.dir);
+    await syncPath(this.dir);
   }
 }
 

@@ -18,7 +18,7 @@ import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises
 import { join } from 'node:path';
 import type { Entry, HardState, Index, Term } from '../raft/types.ts';
 import { AppendBuffer, BlockPool } from './append-buffer.ts';
-import { syncDir, syncFile } from './fs-util.ts';
+import { syncPath } from './fs-util.ts';
 import {
   ENTRIES_RECORD_OVERHEAD_BYTES,
   encodeEntriesInto,
@@ -201,7 +201,7 @@ export class Wal {
       const path = join(options.dir, segmentFileName(seq));
       // Durable before trusted: a crashed (or failed) process may have left pages in the kernel's cache
       // only, and replay must not build on what a power loss would still take away.
-      await syncFile(path);
+      await syncPath(path);
       const buf = await readFile(path);
       segments.push({ seq, sizeBytes: buf.length, maxIndexByGroup: new Map() });
       const isLast = i === seqs.length - 1;
@@ -532,7 +532,7 @@ export class Wal {
       released++;
     }
     if (released > 0) {
-      await syncDir(this.dir);
+      await syncPath(this.dir);
       this.statsCounters.segmentsReleased += released;
     }
   }
@@ -628,7 +628,7 @@ async function prepareSegment(
 /** Gives a prepared segment its real name, durably. */
 async function activateSegment(dir: string, prepared: PreparedSegment): Promise<void> {
   await rename(prepared.tmpPath, join(dir, segmentFileName(prepared.seq)));
-  await syncDir(dir);
+  await syncPath(dir);
 }
 
 /** Opens the last segment for appending, zeroing a torn tail first so that only zeroes follow the end. */
