@@ -1,83 +1,112 @@
-// The balancer's decisions on a fake node: which shard leaderships it hands to whom, per placement.
+// The balancer's decisions on a fake host: which shard leaderships it hands to whom, per placement.
 // (The moves themselves, over real gRPC, are in src/server/placement.test.ts.)
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { NodeId } from '../raft/types.ts';
-import { Balancer } from './balancer.ts';
-import type { KvNode } from './node.ts';
+import type { ConfState, NodeId } from '../raft/types.ts';
+import { index, nodeId, term } from '../raft/types.ts';
+import { Balancer, type BalancerHost } from './balancer.ts';
+import { type GroupId, groupId, METADATA_GROUP } from './ids.ts';
+import type { GroupStatus, ReplicaProgress } from './intents.ts';
+import type { LeaderPlacement, MemberInfo } from './metadata.ts';
 
-const IDS = ['n1', 'n2', 'n3'];
+const IDS = ['n1', 'n2', 'n3'].map(nodeId);
+const LAST_INDEX = index(10);
 
-interface FakeGroup {
-  id: number;
-  leader: string;
-  transfers: string[];
+/**
+ * A node `self` hosting the metadata group (unless `metadataLeader` is undefined) and shards
+ * 1..leaders.length, led as given ('' for none), every replica caught up. It records the transfers
+ * asked for, per group.
+ */
+class FakeHost implements BalancerHost {
+  readonly id: NodeId;
+  readonly isClosing = false;
+  readonly logger = { info: () => {}, error: () => {} };
+  readonly metadata: { readonly leaderPlacement: LeaderPlacement; members(): readonly MemberInfo[] };
+  readonly transfers = new Map<GroupId, NodeId[]>();
+  private readonly groups: GroupStatus[] = [];
+
+  constructor(self: string, placement: LeaderPlacement, leaders: string[], metadataLeader?: string) {
+    this.id = nodeId(self);
+    this.metadata = {
+      leaderPlacement: placement,
+      members: () => IDS.map((id) => ({ nodeId: id, clientAddr: '', raftAddr: '' })),
+    };
+    if (metadataLeader !== undefined) this.add(METADATA_GROUP, metadataLeader);
+    leaders.forEach((l, i) => {
+      this.add(groupId(i + 1), l);
+    });
+  }
+
+  private add(id: GroupId, leader: string): void {
+    const isLeader = leader === this.id;
+    const confState: ConfState = {
+      voters: IDS,
+      votersOutgoing: [],
+      learners: [],
+      learnersNext: [],
+      autoLeave: false,
+    };
+    const caughtUp: ReplicaProgress = { match: LAST_INDEX, state: 'replicate' };
+    this.groups.push({
+      id,
+      self: this.id,
+      role: isLeader ? 'leader' : 'follower',
+      leader: nodeId(leader),
+      term: term(1),
+      commit: LAST_INDEX,
+      applied: LAST_INDEX,
+      lastIndex: LAST_INDEX,
+      confState,
+      progress: isLeader ? new Map(IDS.map((i) => [i, caughtUp])) : undefined,
+    });
+    this.transfers.set(id, []);
+  }
+
+  statuses(): GroupStatus[] {
+    return [...this.groups];
+  }
+
+  transferLeadership(group: GroupId, to: NodeId): void {
+    const asked = this.transfers.get(group);
+    if (asked === undefined) throw new Error(`the balancer moved group ${group}, which is not hosted`);
+    asked.push(to);
+  }
 }
 
-/** A node `self` hosting group 0 (unless `noMetadata`) and shards 1..leaders.length, all caught up. */
-function fakeNode(self: string, placement: 'spread' | 'pack', leaders: string[], metadataLeader?: string) {
-  const groups = new Map<number, FakeGroup & Record<string, unknown>>();
-  const add = (id: number, leader: string) => {
-    const g: FakeGroup & Record<string, unknown> = {
-      id,
-      leader,
-      transfers: [],
-      confState: { voters: IDS, learners: [] },
-      isLeader: () => g.leader === self,
-    };
-    g.raw = {
-      status: () => ({
-        lastIndex: 10,
-        progress: new Map(IDS.map((i) => [i, { match: 10, state: 'replicate' }])),
-      }),
-      transferLeadership: (to: string) => g.transfers.push(to),
-    };
-    groups.set(id, g);
-  };
-  if (metadataLeader !== undefined) add(0, metadataLeader);
-  leaders.forEach((l, i) => {
-    add(i + 1, l);
-  });
-  const node = {
-    id: self as NodeId,
-    isClosing: false,
-    metadata: { leaderPlacement: placement, members: () => IDS.map((nodeId) => ({ nodeId })) },
-    driver: { groups, schedule: () => {} },
-    group: (id: number) => groups.get(id),
-    logger: { info: () => {}, error: () => {} },
-  };
-  return { node: node as unknown as KvNode, groups };
+/** One round of a balancer over `host` (its timer never started). */
+function round(host: FakeHost) {
+  return new Balancer(host, 0).round();
 }
 
 test('pack: a node hands at most two of the shards it leads to the metadata leader per round', () => {
-  const { node, groups } = fakeNode('n2', 'pack', ['n2', 'n2', 'n2', 'n1', 'n3'], 'n1');
-  const moves = new Balancer(node).round();
+  const host = new FakeHost('n2', 'pack', ['n2', 'n2', 'n2', 'n1', 'n3'], 'n1');
+  const moves = round(host);
   assert.deepEqual(moves, [
     { group: 1, from: 'n2', to: 'n1' },
     { group: 2, from: 'n2', to: 'n1' },
   ]);
-  assert.deepEqual(groups.get(1)?.transfers, ['n1']);
-  assert.deepEqual(groups.get(3)?.transfers, []);
+  assert.deepEqual(host.transfers.get(groupId(1)), ['n1']);
+  assert.deepEqual(host.transfers.get(groupId(3)), []);
 });
 
 test('pack: the metadata leader keeps its shards; a node without the metadata group moves nothing', () => {
-  assert.deepEqual(new Balancer(fakeNode('n1', 'pack', ['n1', 'n1', 'n2'], 'n1').node).round(), []);
-  assert.deepEqual(new Balancer(fakeNode('n2', 'pack', ['n2', 'n2'], undefined).node).round(), []);
-  assert.deepEqual(new Balancer(fakeNode('n2', 'pack', ['n2', 'n2'], '').node).round(), []);
+  assert.deepEqual(round(new FakeHost('n1', 'pack', ['n1', 'n1', 'n2'], 'n1')), []);
+  assert.deepEqual(round(new FakeHost('n2', 'pack', ['n2', 'n2'], undefined)), []);
+  assert.deepEqual(round(new FakeHost('n2', 'pack', ['n2', 'n2'], '')), []);
 });
 
 test('spread: only the most loaded node gives, to the least loaded, until within one', () => {
-  const busy = fakeNode('n1', 'spread', ['n1', 'n1', 'n1', 'n1', 'n2', 'n2'], 'n1');
-  assert.deepEqual(new Balancer(busy.node).round(), [
+  const busy = new FakeHost('n1', 'spread', ['n1', 'n1', 'n1', 'n1', 'n2', 'n2'], 'n1');
+  assert.deepEqual(round(busy), [
     { group: 1, from: 'n1', to: 'n3' },
     { group: 2, from: 'n1', to: 'n3' },
   ]);
-  const other = fakeNode('n2', 'spread', ['n1', 'n1', 'n1', 'n1', 'n2', 'n2'], 'n1');
-  assert.deepEqual(new Balancer(other.node).round(), []);
-  const even = fakeNode('n1', 'spread', ['n1', 'n1', 'n2', 'n2', 'n3'], 'n1');
-  assert.deepEqual(new Balancer(even.node).round(), []);
+  const other = new FakeHost('n2', 'spread', ['n1', 'n1', 'n1', 'n1', 'n2', 'n2'], 'n1');
+  assert.deepEqual(round(other), []);
+  const even = new FakeHost('n1', 'spread', ['n1', 'n1', 'n2', 'n2', 'n3'], 'n1');
+  assert.deepEqual(round(even), []);
 });
 
 test('no moves while a shard has no leader', () => {
-  assert.deepEqual(new Balancer(fakeNode('n2', 'pack', ['n2', ''], 'n1').node).round(), []);
+  assert.deepEqual(round(new FakeHost('n2', 'pack', ['n2', ''], 'n1')), []);
 });

@@ -8,34 +8,50 @@
 //   nodes never undo each other's moves.
 // - 'pack': every node hands the shards it leads to the metadata group's leader. There is one such
 //   leader at a time, so moves never go back and forth; when it fails, the shards follow the next.
+import type { Logger } from 'pino';
 import type { NodeId } from '../raft/types.ts';
 import { FailedPreconditionError } from './errors.ts';
-import type { Group } from './group.ts';
+import { METADATA_GROUP } from './ids.ts';
+import type { GroupStatus, NodeIntents } from './intents.ts';
 import { proposeMetadata } from './membership.ts';
-import type { LeaderPlacement } from './metadata.ts';
-import type { KvNode } from './node.ts';
+import type { LeaderPlacement, MemberInfo } from './metadata.ts';
+import type { RequestIds } from './state-machine.ts';
 
 const MOVES_PER_ROUND_MAX = 2;
 
+/** What the balancer needs of the node (KvNode implements it; balancer.test.ts fakes it). */
+export interface BalancerHost extends Pick<NodeIntents, 'statuses' | 'transferLeadership'> {
+  readonly id: NodeId;
+  readonly isClosing: boolean;
+  readonly logger: Pick<Logger, 'info' | 'error'>;
+  /** The applied metadata: the cluster's placement policy and its members. */
+  readonly metadata: {
+    readonly leaderPlacement: LeaderPlacement;
+    members(): readonly MemberInfo[];
+  };
+}
+
 export class Balancer {
-  private readonly node: KvNode;
+  private readonly host: BalancerHost;
+  private readonly intervalMs: number;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(node: KvNode) {
-    this.node = node;
+  /** Rounds every `intervalMs` once started (0: never). */
+  constructor(host: BalancerHost, intervalMs: number) {
+    this.host = host;
+    this.intervalMs = intervalMs;
   }
 
   start(): void {
-    const every = this.node.opts.balanceIntervalMs;
-    if (every <= 0) return;
+    if (this.intervalMs <= 0) return;
     this.timer = setInterval(() => {
       try {
         this.round();
       } catch (err) {
         // A bug here must not take the node down: leaderships stay where they are.
-        this.node.logger.error({ err }, 'leader placement round failed');
+        this.host.logger.error({ err }, 'leader placement round failed');
       }
-    }, every);
+    }, this.intervalMs);
   }
 
   stop(): void {
@@ -44,32 +60,29 @@ export class Balancer {
 
   /** One balancing round; returns the transfers it asked for (for logs and tests). */
   round(): Move[] {
-    const node = this.node;
-    if (node.isClosing) return [];
-    const shards = [...node.driver.groups.values()].filter((g) => g.id !== 0);
+    const host = this.host;
+    if (host.isClosing) return [];
+    const groups = host.statuses();
+    const shards = groups.filter((g) => g.id !== METADATA_GROUP);
     if (shards.length === 0 || shards.some((g) => g.leader === '')) return [];
-    const moves =
-      node.metadata.leaderPlacement === 'pack' ? packMoves(node, shards) : spreadMoves(node, shards);
-    for (const m of moves) node.group(m.group).raw.transferLeadership(m.to);
+    const placement = host.metadata.leaderPlacement;
+    const moves = placement === 'pack' ? packMoves(host, groups, shards) : spreadMoves(host, shards);
+    for (const m of moves) host.transferLeadership(m.group, m.to);
     if (moves.length > 0) {
-      node.driver.schedule();
-      node.logger.info(
-        { moves, placement: node.metadata.leaderPlacement },
-        'moving shard leaderships to their placement',
-      );
+      host.logger.info({ moves, placement }, 'moving shard leaderships to their placement');
     }
     return moves;
   }
 }
 
 interface Move {
-  readonly group: number;
+  readonly group: GroupStatus['id'];
   readonly from: NodeId;
   readonly to: NodeId;
 }
 
-function spreadMoves(node: KvNode, shards: readonly Group[]): Move[] {
-  const members = node.metadata.members().map((m) => m.nodeId as NodeId);
+function spreadMoves(host: BalancerHost, shards: readonly GroupStatus[]): Move[] {
+  const members = host.metadata.members().map((m) => m.nodeId as NodeId);
   const led = new Map<NodeId, number>(members.map((m) => [m, 0]));
   for (const g of shards) led.set(g.leader, (led.get(g.leader) ?? 0) + 1);
   const moves: Move[] = [];
@@ -78,36 +91,47 @@ function spreadMoves(node: KvNode, shards: readonly Group[]): Move[] {
     const [minId, minCount] = order[0]!;
     const maxCount = order[order.length - 1]![1];
     // Only the most loaded node gives a shard away (ties: each of them may).
-    if (maxCount - minCount <= 1 || (led.get(node.id) ?? 0) !== maxCount) break;
+    if (maxCount - minCount <= 1 || (led.get(host.id) ?? 0) !== maxCount) break;
     const g = shards.find((s) => movable(s, minId) && !moves.some((m) => m.group === s.id));
     if (g === undefined) break;
-    moves.push({ group: g.id, from: node.id, to: minId });
-    led.set(node.id, maxCount - 1);
+    moves.push({ group: g.id, from: host.id, to: minId });
+    led.set(host.id, maxCount - 1);
     led.set(minId, minCount + 1);
   }
   return moves;
 }
 
-function packMoves(node: KvNode, shards: readonly Group[]): Move[] {
+function packMoves(
+  host: BalancerHost,
+  groups: readonly GroupStatus[],
+  shards: readonly GroupStatus[],
+): Move[] {
   // A joining node may host data shards before the metadata group reaches it.
-  const target = node.driver.groups.get(0)?.leader ?? '';
-  if (target === '' || target === node.id) return [];
+  const target = groups.find((g) => g.id === METADATA_GROUP)?.leader ?? '';
+  if (target === '' || target === host.id) return [];
   return shards
     .filter((s) => movable(s, target))
     .slice(0, MOVES_PER_ROUND_MAX)
-    .map((s) => ({ group: s.id, from: node.id, to: target }));
+    .map((s) => ({ group: s.id, from: host.id, to: target }));
 }
 
 /** This node leads the shard and can hand it to `to`. */
-function movable(g: Group, to: NodeId): boolean {
-  return g.isLeader() && g.confState.voters.includes(to) && caughtUp(g, to);
+function movable(g: GroupStatus, to: NodeId): boolean {
+  return g.role === 'leader' && g.confState.voters.includes(to) && caughtUp(g, to);
 }
 
 /** A transfer target must hold the leader's whole log, or the transfer stalls until it catches up. */
-function caughtUp(g: Group, id: NodeId): boolean {
-  const st = g.raw.status();
-  const pr = st.progress?.get(id);
-  return pr !== undefined && pr.state === 'replicate' && pr.match === st.lastIndex;
+function caughtUp(g: GroupStatus, id: NodeId): boolean {
+  const pr = g.progress?.get(id);
+  return pr !== undefined && pr.state === 'replicate' && pr.match === g.lastIndex;
+}
+
+/** What setting the placement needs of the node (KvNode implements it). */
+export interface PlacementHost extends Pick<NodeIntents, 'proposeMetadata'> {
+  readonly id: NodeId;
+  readonly logger: Pick<Logger, 'info'>;
+  readonly requestIds: RequestIds;
+  readonly metadata: { readonly leaderPlacement: LeaderPlacement };
 }
 
 /**
@@ -115,7 +139,7 @@ function caughtUp(g: Group, id: NodeId): boolean {
  * move the leaderships; this returns once the policy is applied here, not once they have moved.
  */
 export async function setLeaderPlacement(
-  node: KvNode,
+  node: PlacementHost,
   placement: LeaderPlacement,
   deadlineMs: number,
 ): Promise<void> {

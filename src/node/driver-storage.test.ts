@@ -15,7 +15,9 @@ import { SnapshotStore } from '../storage/snapshots.ts';
 import { type RecoveredGroup, Wal } from '../storage/wal.ts';
 import { Driver } from './driver.ts';
 import { NodeError, UnavailableError } from './errors.ts';
-import { type Applied, Group } from './group.ts';
+import { Group } from './group.ts';
+import { groupId as toGroupId } from './ids.ts';
+import type { Applied } from './intents.ts';
 import type { PeerTransport } from './peer-transport.ts';
 import { Pending, PendingBudget } from './pending.ts';
 import { recoverGroup } from './recovery.ts';
@@ -27,9 +29,9 @@ const WAIT_POLL_MS = 5;
 const WAIT_MS_MAX = 20_000;
 
 /** A state machine whose command is its request id: the state is the list of ids applied. */
-class EchoMachine implements StateMachine {
+class EchoMachine implements StateMachine<string> {
   applied: string[] = [];
-  apply(_index: Index, command: Uint8Array): ApplyOutcome {
+  apply(_index: Index, command: Uint8Array): ApplyOutcome<string> {
     const requestId = Buffer.from(command.subarray(0, 16)).toString('latin1').replace(/\0+$/, '');
     this.applied.push(requestId);
     return { requestId, result: requestId };
@@ -60,8 +62,10 @@ interface TestDriver {
   readonly snapshots: SnapshotStore;
   readonly driver: Driver;
   readonly fatal: unknown[];
-  readonly groups: Map<number, Group>;
+  readonly groups: Map<number, EchoGroup>;
 }
+
+type EchoGroup = Group<string, EchoMachine>;
 
 interface DriverOptions {
   readonly snapshotEveryEntries?: number;
@@ -97,12 +101,13 @@ async function openDriver(
     onFatal: (e) => fatal.push(e),
     afterTurn: () => {},
   });
+  const groups = new Map<number, EchoGroup>();
   for (const [groupId, ids] of voters) {
     const rec = recovered.get(groupId) ?? (await bootstrapGroup(wal, snapshots, groupId, ids));
     const machine = new EchoMachine();
     const { storage, applied } = await recoverGroup(groupId, rec, snapshots, machine);
-    const g = new Group({
-      groupId,
+    const g = new Group<string, EchoMachine>({
+      groupId: toGroupId(groupId),
       nodeId: SELF,
       electionTick: 10,
       heartbeatTick: 1,
@@ -110,9 +115,10 @@ async function openDriver(
       storage,
       applied,
     });
-    driver.groups.set(groupId, g);
+    driver.register(g);
+    groups.set(groupId, g);
   }
-  return { dir, wal, snapshots, driver, fatal, groups: driver.groups };
+  return { dir, wal, snapshots, driver, fatal, groups };
 }
 
 /** The initial configuration as a durable snapshot at index 1: the file, then its synced marker. */
@@ -138,13 +144,13 @@ async function waitUntil(cond: () => boolean, what: string): Promise<void> {
 
 /** Makes this node the leader of every (one-voter) group. */
 async function leadAll(t: TestDriver): Promise<void> {
-  for (const g of t.groups.values()) g.raw.campaign();
+  for (const g of t.groups.values()) g.campaign();
   t.driver.schedule();
   await waitUntil(() => [...t.groups.values()].every((g) => g.isLeader()), 'leadership of every group');
 }
 
-function write(t: TestDriver, groupId: number, requestId: string, bytes = 16): Pending<Applied> {
-  const p = new Pending<Applied>(
+function write(t: TestDriver, groupId: number, requestId: string, bytes = 16): Pending<Applied<string>> {
+  const p = new Pending<Applied<string>>(
     budget,
     Date.now() + WAIT_MS_MAX,
     () => new UnavailableError(`write ${requestId} timed out`),
@@ -173,8 +179,8 @@ test('a follower that snapshots twice between two syncs of its WAL restarts from
     const entries: Entry[] = [];
     for (let i = 2; i <= 21; i++)
       entries.push({ term: term(2), index: index(i), type: 'normal', data: command(`e${i}`) });
-    const step = async (m: Parameters<typeof g.raw.step>[0], applied: number): Promise<void> => {
-      g.raw.step(m);
+    const step = async (m: Parameters<typeof g.step>[0], applied: number): Promise<void> => {
+      g.step(m);
       t.driver.schedule();
       await waitUntil(() => g.applied >= applied, `applied ${applied}`);
     };
@@ -231,7 +237,7 @@ test('a cold group does not pin the WAL: the node snapshots what keeps the oldes
     const writes = 400; // about 800 KiB: a dozen segments' worth
     let segmentsMax = 0;
     for (let i = 0; i < writes; i += 10) {
-      const batch: Promise<Applied>[] = [];
+      const batch: Promise<Applied<string>>[] = [];
       for (let k = i; k < i + 10; k++) batch.push(write(t, 1, `hot-${k}`, valueBytes).promise);
       await Promise.all(batch);
       segmentsMax = Math.max(segmentsMax, t.wal.segmentSeqs().length);
@@ -247,8 +253,8 @@ test('a cold group does not pin the WAL: the node snapshots what keeps the oldes
     await t.wal.close();
     // Both groups come back whole from their snapshots and what the WAL kept.
     const again = await openDriver(dir, voters, { segmentBytes, walSegmentsKept });
-    const cold = again.groups.get(0)!.machine as EchoMachine;
-    const hot = again.groups.get(1)!.machine as EchoMachine;
+    const cold = again.groups.get(0)!.machine;
+    const hot = again.groups.get(1)!.machine;
     await leadAll(again);
     await waitUntil(() => hot.applied.length === writes, 'the hot group to re-apply its log');
     assert.deepEqual(cold.applied, ['cold-1']);
@@ -266,7 +272,7 @@ test('a burst of large writes over many groups pushes back on clients and never 
     for (let g = 1; g <= groups; g++) voters.set(g, ['n1']);
     const t = await openDriver(dir, voters, { pendingBytesMax: 1 << 20, segmentBytes: 8 << 20 });
     await leadAll(t);
-    const waiters: Pending<Applied>[] = [];
+    const waiters: Pending<Applied<string>>[] = [];
     for (let g = 1; g <= groups; g++)
       for (let k = 0; k < 4; k++) waiters.push(write(t, g, `g${g}-${k}`, 256 * 1024)); // one turn
     const outcomes = await Promise.allSettled(waiters.map((w) => w.promise));
@@ -283,7 +289,7 @@ test("a write over a group's bound on uncommitted bytes fails with RESOURCE_EXHA
     const t = await openDriver(dir, new Map([[1, ['n1']]]), { segmentBytes: 128 << 20 });
     await leadAll(t);
     const mib = 1024 * 1024;
-    const waiters: Pending<Applied>[] = [];
+    const waiters: Pending<Applied<string>>[] = [];
     for (let k = 0; k < 70; k++) waiters.push(write(t, 1, `big-${k}`, mib)); // 70 MiB in one turn
     const outcomes = await Promise.allSettled(waiters.map((w) => w.promise));
     assert.deepEqual(t.fatal, []);

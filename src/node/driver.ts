@@ -52,7 +52,8 @@ export interface DriverConfig {
 }
 
 export class Driver {
-  readonly groups = new Map<number, Group>();
+  /** Every group the node hosts, by id (registered by the node, never removed). */
+  private readonly groups = new Map<number, Group>();
   private readonly c: DriverConfig;
   private running = false;
   /** Groups already warned about for pinning a WAL segment with unapplied entries (warned once). */
@@ -86,6 +87,12 @@ export class Driver {
     });
   }
 
+  /** Adds a group to the turns (from the next one on). A group is registered once. */
+  register(g: Group): void {
+    assert(!this.groups.has(g.id), `group ${g.id} is registered twice`);
+    this.groups.set(g.id, g);
+  }
+
   /** Stops scheduling turns and waits for the running one. */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -94,7 +101,7 @@ export class Driver {
 
   private hasWork(): boolean {
     for (const g of this.groups.values())
-      if (g.raw.hasReady() || g.hasQueuedReads() || g.hasQueuedProposals()) return true;
+      if (g.hasReady() || g.hasQueuedReads() || g.hasQueuedProposals()) return true;
     return false;
   }
 
@@ -103,7 +110,7 @@ export class Driver {
     for (const g of this.groups.values()) {
       g.flushProposals();
       g.startReadRound();
-      if (g.raw.hasReady()) work.push([g, g.raw.ready()]);
+      if (g.hasReady()) work.push([g, g.ready()]);
     }
     if (work.length === 0) return;
     const sentEarly = this.appendAndOverlap(work);
@@ -244,7 +251,7 @@ export class Driver {
     }
     for (const e of rd.committedEntries) if (e.index > g.applied) this.applyEntry(g, e);
     g.onReadStates(rd.readStates);
-    g.raw.advance(rd);
+    g.advance(rd);
   }
 
   /**

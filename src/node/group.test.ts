@@ -5,14 +5,16 @@ import { initialSnapshot, MemoryStorage } from '../raft/index.ts';
 import type { Index } from '../raft/types.ts';
 import { index, nodeId } from '../raft/types.ts';
 import { UnavailableError } from './errors.ts';
-import { type Applied, Group } from './group.ts';
+import { Group } from './group.ts';
+import { groupId } from './ids.ts';
+import type { Applied } from './intents.ts';
 import { Pending, PendingBudget } from './pending.ts';
 import type { ApplyOutcome, StateMachine } from './state-machine.ts';
 
 /** Applies "id" commands: the command's bytes are the request id. */
-class EchoMachine implements StateMachine {
+class EchoMachine implements StateMachine<string> {
   readonly applied: string[] = [];
-  apply(_index: Index, command: Uint8Array): ApplyOutcome {
+  apply(_index: Index, command: Uint8Array): ApplyOutcome<string> {
     const requestId = new TextDecoder().decode(command);
     this.applied.push(requestId);
     return { requestId, result: requestId };
@@ -23,12 +25,14 @@ class EchoMachine implements StateMachine {
   restore(): void {}
 }
 
-function singleNodeGroup(voters = ['n1']): { g: Group; machine: EchoMachine; storage: MemoryStorage } {
+type EchoGroup = Group<string, EchoMachine>;
+
+function singleNodeGroup(voters = ['n1']): { g: EchoGroup; machine: EchoMachine; storage: MemoryStorage } {
   const storage = new MemoryStorage();
   storage.applySnapshot(initialSnapshot(voters.map(nodeId)));
   const machine = new EchoMachine();
-  const g = new Group({
-    groupId: 1,
+  const g = new Group<string, EchoMachine>({
+    groupId: groupId(1),
     nodeId: nodeId('n1'),
     electionTick: 10,
     heartbeatTick: 1,
@@ -40,15 +44,15 @@ function singleNodeGroup(voters = ['n1']): { g: Group; machine: EchoMachine; sto
 }
 
 /** A Ready loop without a disk: persist to MemoryStorage, apply, advance. */
-function drain(g: Group, storage: MemoryStorage): { appends: number } {
+function drain(g: EchoGroup, storage: MemoryStorage): { appends: number } {
   let appends = 0;
-  for (let i = 0; i < 20 && g.raw.hasReady(); i++) {
-    const rd = g.raw.ready();
+  for (let i = 0; i < 20 && g.hasReady(); i++) {
+    const rd = g.ready();
     storage.append(rd.entries);
     if (rd.hardState !== undefined) storage.setHardState(rd.hardState);
     appends += rd.messages.filter((m) => m.type === 'app' && m.entries.length > 0).length;
     for (const e of rd.committedEntries) if (e.index > g.applied) g.applyEntry(e);
-    g.raw.advance(rd);
+    g.advance(rd);
   }
   return { appends };
 }
@@ -59,10 +63,10 @@ const unavailable = () => new UnavailableError('deadline');
 
 it('commands queued in one turn are proposed together and each waiter gets its own result', async () => {
   const { g, machine, storage } = singleNodeGroup();
-  g.raw.campaign();
+  g.campaign();
   drain(g, storage);
   const waiters = ['a', 'b', 'c'].map((id) => {
-    const p = new Pending<Applied>(budget, Date.now() + 10_000, unavailable);
+    const p = new Pending<Applied<string>>(budget, Date.now() + 10_000, unavailable);
     g.propose(id, enc.encode(id), p);
     return p;
   });
@@ -83,7 +87,7 @@ it('commands queued in one turn are proposed together and each waiter gets its o
 it('a refused batch fails its commands retry-safe; a command whose deadline passed is not proposed', async () => {
   // Two voters, no election: no leader, so the core refuses the proposal.
   const { g, machine, storage } = singleNodeGroup(['n1', 'n2']);
-  const refused = new Pending<Applied>(budget, Date.now() + 10_000, unavailable);
+  const refused = new Pending<Applied<string>>(budget, Date.now() + 10_000, unavailable);
   g.propose('x', enc.encode('x'), refused);
   g.flushProposals();
   await assert.rejects(
@@ -92,13 +96,13 @@ it('a refused batch fails its commands retry-safe; a command whose deadline pass
   );
   // A leader skips a command whose request already settled (its deadline passed while queued).
   const leader = singleNodeGroup();
-  leader.g.raw.campaign();
+  leader.g.campaign();
   drain(leader.g, leader.storage);
-  const expired = new Pending<Applied>(budget, Date.now() + 10_000, unavailable);
+  const expired = new Pending<Applied<string>>(budget, Date.now() + 10_000, unavailable);
   expired.fail(new UnavailableError('deadline passed'));
   await assert.rejects(expired.promise, /deadline passed/);
   leader.g.propose('y', enc.encode('y'), expired);
-  const live = new Pending<Applied>(budget, Date.now() + 10_000, unavailable);
+  const live = new Pending<Applied<string>>(budget, Date.now() + 10_000, unavailable);
   leader.g.propose('z', enc.encode('z'), live);
   const lastBefore = leader.storage.lastIndex();
   leader.g.flushProposals();

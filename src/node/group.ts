@@ -1,57 +1,84 @@
-// One Raft group hosted by the node: its core (RawNode), its in-memory view of the durable log
-// (MemoryStorage), its state machine, and the requests waiting on it. The group does no I/O: the
-// driver (driver.ts) persists, sends and applies what the group's Ready asks for.
+// One Raft group hosted by the node: its core (RawNode, private: only the group steps it), its
+// in-memory view of the durable log (MemoryStorage), its state machine, and the requests waiting on
+// it. The group does no I/O: the driver (driver.ts) persists, sends and applies what the group's
+// Ready asks for. A group is typed by its state machine (`Group<R, M>`: M applies commands to
+// results of type R), so a proposal's waiter gets the machine's result type, without a cast.
 import { decodeConfChange, type MemoryStorage, ProposalDroppedError, RawNode } from '../raft/index.ts';
-import type { ConfState, Entry, Index, NodeId, ReadState, Role, Snapshot, Term } from '../raft/types.ts';
+import type {
+  ConfChange,
+  ConfState,
+  Entry,
+  Index,
+  Message,
+  NodeId,
+  ReadState,
+  Ready,
+  Role,
+  Snapshot,
+  Term,
+} from '../raft/types.ts';
 import { index, NO_NODE, term } from '../raft/types.ts';
+import { assert } from './assert.ts';
 import { ResourceExhaustedError, UnavailableError } from './errors.ts';
-import type { Pending } from './pending.ts';
+import type { GroupId } from './ids.ts';
+import type { Applied, GroupStatus, GroupView, ReplicaProgress } from './intents.ts';
 import type { StateMachine } from './state-machine.ts';
 
-export interface Applied {
-  readonly result: unknown;
-  readonly index: Index;
-  readonly term: Term;
-}
-
-export interface GroupConfig {
-  readonly groupId: number;
+export interface GroupConfig<M> {
+  readonly groupId: GroupId;
   readonly nodeId: NodeId;
   readonly electionTick: number;
   readonly heartbeatTick: number;
-  readonly machine: StateMachine;
+  readonly machine: M;
   readonly storage: MemoryStorage;
   /** Applied index to resume from (the snapshot's index on restart). */
   readonly applied: Index;
 }
 
-/** A read waiting for its ReadIndex round and then for the state machine to reach the read index. */
+/**
+ * The proposer's side of a queued proposal, settled once (Pending in pending.ts is one). Declared with
+ * methods, so that a Group<R, M> is also a Group (of unknown results) to the driver, which never
+ * proposes: it only applies, and the machine's result reaches the waiter typed where it was made.
+ */
+export interface ProposalWaiter<R> {
+  readonly done: boolean;
+  resolve(applied: Applied<R>): void;
+  fail(e: unknown): void;
+}
+
+/**
+ * A read waiting for its ReadIndex round and then for the state machine to reach the read index.
+ * `serve()` runs the read and resolves its pending request (typed where the read was made).
+ */
 export interface ReadWaiter {
-  readonly pending: Pending<unknown>;
-  readonly run: () => unknown;
+  readonly pending: { readonly done: boolean; fail(e: unknown): void };
+  readonly serve: () => void;
 }
 
 const READS_IN_FLIGHT_MAX = 10_000;
+/** A ReadIndex round unanswered for this many ticks is started again (see retryStaleReads). */
+export const READ_RETRY_TICKS = 5;
 /** Bytes of proposals a leader holds uncommitted per group (well below the WAL's bound on unsynced bytes). */
 const UNCOMMITTED_BYTES_MAX = 64 * 1024 * 1024;
 const encoder = new TextEncoder();
 
-interface QueuedProposal {
+interface QueuedProposal<R> {
   readonly requestId: string;
   readonly command: Uint8Array;
-  readonly pending: Pending<Applied>;
+  readonly pending: ProposalWaiter<R>;
 }
 
 /** Commands per proposeBatch call, and (roughly) bytes: a refused batch fails only these. */
 const PROPOSAL_BATCH_MAX = 1024;
 const PROPOSAL_BATCH_BYTES_MAX = 4 * 1024 * 1024;
 
-export class Group {
-  readonly id: number;
+export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> implements GroupView {
+  readonly id: GroupId;
   readonly nodeId: NodeId;
   readonly storage: MemoryStorage;
-  readonly machine: StateMachine;
-  readonly raw: RawNode;
+  readonly machine: M;
+  private readonly raw: RawNode;
+  /** Invariant: grows by one per applied entry (applyEntry), or jumps to an installed snapshot's index. */
   applied: Index;
   /** Configuration as of `applied`. */
   confState: ConfState;
@@ -60,15 +87,15 @@ export class Group {
   term: Term = term(0);
   /** Index of the newest snapshot held (in memory and on disk). */
   snapshotIndex: Index;
-  private readonly proposals = new Map<string, Pending<Applied>>();
-  private proposalQueue: QueuedProposal[] = [];
+  private readonly proposals = new Map<string, ProposalWaiter<R>>();
+  private proposalQueue: QueuedProposal<R>[] = [];
   private readQueue: ReadWaiter[] = [];
   /** ReadIndex rounds by context; `ticks` counts ticks since the round started. */
   private readonly readsInFlight = new Map<string, { waiters: ReadWaiter[]; ticks: number }>();
   private readsReady: { index: Index; waiters: ReadWaiter[] }[] = [];
   private readCounter = 0;
 
-  constructor(c: GroupConfig) {
+  constructor(c: GroupConfig<M>) {
     this.id = c.groupId;
     this.nodeId = c.nodeId;
     this.storage = c.storage;
@@ -93,12 +120,82 @@ export class Group {
     return this.role === 'leader';
   }
 
+  // ---- the core's inputs (the node and the driver only) ----------------------------------------------
+
+  /**
+   * One tick of the core's clock; then forgets requests that already settled and asks again for the
+   * ReadIndex rounds left unanswered for READ_RETRY_TICKS ticks.
+   */
+  tick(): void {
+    this.raw.tick();
+    this.dropSettled();
+    this.retryStaleReads(READ_RETRY_TICKS);
+  }
+
+  step(m: Message): void {
+    this.raw.step(m);
+  }
+
+  reportUnreachable(peer: NodeId): void {
+    this.raw.reportUnreachable(peer);
+  }
+
+  /** Starts an election now (tests; etcd's RawNode.Campaign). */
+  campaign(): void {
+    this.raw.campaign();
+  }
+
+  transferLeadership(to: NodeId): void {
+    this.raw.transferLeadership(to);
+  }
+
+  /** Throws ProposalDroppedError when the core refuses the change now. */
+  proposeConfChange(cc: ConfChange): void {
+    this.raw.proposeConfChange(cc);
+  }
+
+  hasReady(): boolean {
+    return this.raw.hasReady();
+  }
+
+  ready(): Ready {
+    return this.raw.ready();
+  }
+
+  advance(rd: Ready): void {
+    this.raw.advance(rd);
+  }
+
+  /** A copy of the group's state (see GroupStatus for where each field comes from). */
+  status(): GroupStatus {
+    const st = this.raw.status();
+    let progress: Map<NodeId, ReplicaProgress> | undefined;
+    if (st.progress !== undefined) {
+      progress = new Map();
+      for (const [id, pr] of st.progress) progress.set(id, { match: pr.match, state: pr.state });
+    }
+    return {
+      id: this.id,
+      self: this.nodeId,
+      role: this.role,
+      leader: this.leader,
+      term: st.hardState.term,
+      commit: st.hardState.commit,
+      applied: this.applied,
+      lastIndex: st.lastIndex,
+      confState: this.confState,
+      progress,
+    };
+  }
+
+  // ---- requests ------------------------------------------------------------------------------------
+
   /**
    * Queues a command; `pending` resolves when it is applied here. The driver proposes everything
    * queued in one event-loop turn as one batch (flushProposals), so N concurrent writes cost one
    * append per follower instead of N appends, N acknowledgements and N commit updates.
    */
-  propose(requestId: string, command: Uint8Array, pending: Pending<Applied>): void {
+  propose(requestId: string, command: Uint8Array, pending: ProposalWaiter<R>): void {
     this.proposalQueue.push({ requestId, command, pending });
   }
 
@@ -129,7 +226,7 @@ export class Group {
     }
   }
 
-  private proposeBatch(batch: readonly QueuedProposal[]): void {
+  private proposeBatch(batch: readonly QueuedProposal<R>[]): void {
     if (batch.length === 0) return;
     try {
       this.raw.proposeBatch(batch.map((q) => q.command));
@@ -191,16 +288,17 @@ export class Group {
         later.push(r);
         continue;
       }
-      for (const w of r.waiters) if (!w.pending.done) w.pending.resolve(w.run());
+      for (const w of r.waiters) if (!w.pending.done) w.serve();
     }
     this.readsReady = later;
   }
 
   /** Applies one committed entry: a command, a configuration change, or the leader's no-op. */
   applyEntry(e: Entry): void {
-    if (e.index !== this.applied + 1) {
-      throw new Error(`group ${this.id}: applying index ${e.index} after ${this.applied}: out of order`);
-    }
+    assert(
+      e.index === this.applied + 1,
+      `group ${this.id}: applying index ${e.index} after ${this.applied}: out of order`,
+    );
     if (e.type === 'confChange') {
       this.confState = this.raw.applyConfChange(decodeConfChange(e.data));
     } else if (e.data.byteLength > 0) {
@@ -237,7 +335,7 @@ export class Group {
   }
 
   /** Forgets requests that already settled (timed out): bounds the maps when Raft drops reads or proposals. */
-  dropSettled(): void {
+  private dropSettled(): void {
     for (const [id, p] of this.proposals) if (p.done) this.proposals.delete(id);
     this.dropSettledReads();
   }
@@ -252,7 +350,7 @@ export class Group {
    * that has not committed in its term, a lost message) without telling: rounds that got no answer
    * within `retryTicks` are asked again (a ReadIndex round is idempotent) until their deadline.
    */
-  retryStaleReads(retryTicks: number): void {
+  private retryStaleReads(retryTicks: number): void {
     for (const [k, r] of this.readsInFlight) {
       r.ticks++;
       if (r.ticks < retryTicks) continue;

@@ -2,14 +2,14 @@
 // (src/storage/kv-state.ts). The request id of a command is its (clientId, seq) pair.
 import type { Index } from '../raft/types.ts';
 import { decodeCommand } from '../storage/command.ts';
-import { KvState } from '../storage/kv-state.ts';
+import { type ApplyResult, KvState } from '../storage/kv-state.ts';
 import type { ApplyOutcome, StateMachine } from './state-machine.ts';
 import { requestKey } from './state-machine.ts';
 
-export class KvMachine implements StateMachine {
+export class KvMachine implements StateMachine<ApplyResult> {
   state = new KvState();
 
-  apply(index: Index, data: Uint8Array): ApplyOutcome {
+  apply(index: Index, data: Uint8Array): ApplyOutcome<ApplyResult> {
     const cmd = decodeCommand(data);
     const result = this.state.apply(index, cmd);
     return { requestId: requestKey(cmd.clientId, cmd.seq), result };

@@ -1,18 +1,21 @@
 // Joining and leaving. A new node calls ClusterService.Join on any member; that member forwards to
-// the metadata group's leader (src/server), which runs `admitMember`: record the member in group 0,
+// the metadata group's leader (src/server), which runs `admitMember`: record the member in the
+// metadata group,
 // then for every group (concurrently; one change at a time within a group) add it as a learner,
 // wait until it has caught up (the leader sends a snapshot when it is far behind), and promote it
 // to voter. Every step looks at the applied configuration first, so repeating a Join (a restart,
 // a retry after a timeout) resumes where the last attempt stopped and never duplicates anything.
 // `removeMember` moves the leaving node's leaderships away, removes it from every group, then
 // from the member list.
+import type { Logger } from 'pino';
 import type { ConfChangeSingle, NodeId } from '../raft/types.ts';
 import { FailedPreconditionError, NotFoundError, UnavailableError } from './errors.ts';
-import type { Applied, Group } from './group.ts';
+import { type GroupId, METADATA_GROUP } from './ids.ts';
+import type { GroupStatus, NodeIntents } from './intents.ts';
 import type { MemberInfo, MetadataCommand, MetadataResult } from './metadata.ts';
 import { describe, encodeMetadataCommand, sameAddresses } from './metadata.ts';
-import type { KvNode } from './node.ts';
-import { Pending } from './pending.ts';
+import type { ClusterRpc } from './options.ts';
+import type { RequestIds } from './state-machine.ts';
 
 /** A learner counts as caught up when it is at most this many entries behind the leader. */
 const CATCH_UP_SLACK_ENTRIES = 20;
@@ -20,23 +23,49 @@ const STEP_POLL_MS = 200;
 const JOIN_ATTEMPT_DEADLINE_MS = 60_000;
 const JOIN_RETRY_MS = 1000;
 
+/** What joining needs of the node (KvNode implements it). */
+export interface JoinerHost {
+  /** This node as a member: its id and advertised addresses. */
+  readonly self: MemberInfo;
+  readonly isClosing: boolean;
+  readonly logger: Pick<Logger, 'info' | 'warn'>;
+  readonly cluster: ClusterRpc;
+  /** Tells the transport where a member's raft port is. */
+  addPeerAddress(m: MemberInfo): void;
+}
+
+/** What admitting and removing members needs of the node, on the metadata leader (KvNode implements it). */
+export interface MembershipHost
+  extends Pick<
+    NodeIntents,
+    'proposeMetadata' | 'changeMembership' | 'transferLeadership' | 'status' | 'statuses'
+  > {
+  readonly id: NodeId;
+  readonly logger: Pick<Logger, 'info' | 'debug'>;
+  readonly cluster: ClusterRpc;
+  readonly requestIds: RequestIds;
+  /** The applied member list. */
+  readonly metadata: {
+    member(id: string): MemberInfo | undefined;
+    members(): readonly MemberInfo[];
+  };
+  /** Forgets a member's raft address (it left the cluster). */
+  removePeer(id: NodeId): void;
+}
+
 /** Joiner side: calls Join on `joinAddr` until it succeeds (retrying while the cluster is unavailable). */
 export async function joinCluster(
-  node: KvNode,
+  node: JoinerHost,
   joinAddr: string,
 ): Promise<{ clusterId: string; members: MemberInfo[] }> {
-  const self: MemberInfo = {
-    nodeId: node.opts.nodeId,
-    clientAddr: node.opts.clientAddr,
-    raftAddr: node.opts.raftAddr,
-  };
+  const self = node.self;
   node.logger.info({ joinAddr }, 'joining the cluster');
   await learnPeerAddresses(node, joinAddr);
   // Bounded by shutdown: every failure waits JOIN_RETRY_MS; a refusal (FAILED_PRECONDITION) ends it.
   for (let attempt = 1; ; attempt++) {
     if (node.isClosing) throw new UnavailableError('the node is shutting down');
     try {
-      return await node.opts.cluster.join(joinAddr, self, Date.now() + JOIN_ATTEMPT_DEADLINE_MS);
+      return await node.cluster.join(joinAddr, self, Date.now() + JOIN_ATTEMPT_DEADLINE_MS);
     } catch (e) {
       if (e instanceof FailedPreconditionError) throw e;
       node.logger.warn({ joinAddr, attempt, err: (e as Error).message }, 'join attempt failed; retrying');
@@ -49,10 +78,10 @@ export async function joinCluster(
  * Before joining: the joiner must reach the members' raft ports to answer the leader (it learns them
  * from the metadata log only once it has caught up), so it takes them from a member's Status.
  */
-async function learnPeerAddresses(node: KvNode, joinAddr: string): Promise<void> {
+async function learnPeerAddresses(node: JoinerHost, joinAddr: string): Promise<void> {
   for (let attempt = 1; !node.isClosing; attempt++) {
     try {
-      const { members } = await node.opts.cluster.status(joinAddr, Date.now() + 5000);
+      const { members } = await node.cluster.status(joinAddr, Date.now() + 5000);
       for (const m of members) node.addPeerAddress(m);
       return;
     } catch (e) {
@@ -65,25 +94,27 @@ async function learnPeerAddresses(node: KvNode, joinAddr: string): Promise<void>
   }
 }
 
-/** Proposes a metadata command on group 0 (this node must lead it) and waits for it to apply. */
+/** Proposes a metadata command on the metadata group (this node must lead it) and waits for it to apply. */
 export async function proposeMetadata(
-  node: KvNode,
+  node: Pick<NodeIntents, 'proposeMetadata'>,
   cmd: MetadataCommand,
   deadlineMs: number,
 ): Promise<MetadataResult> {
-  const g = node.group(0);
-  const pending = new Pending<Applied>(
-    node.budget,
+  const applied = await node.proposeMetadata({
+    requestId: cmd.requestId,
+    command: encodeMetadataCommand(cmd),
     deadlineMs,
-    () => new UnavailableError('the metadata change was not committed before the deadline'),
-  );
-  g.propose(cmd.requestId, encodeMetadataCommand(cmd), pending);
-  node.driver.schedule();
-  return (await pending.promise).result as MetadataResult;
+    onTimeout: () => new UnavailableError('the metadata change was not committed before the deadline'),
+  });
+  return applied.result;
 }
 
 /** Metadata leader: makes `member` a voter of every group. Idempotent. */
-export async function admitMember(node: KvNode, member: MemberInfo, deadlineMs: number): Promise<void> {
+export async function admitMember(
+  node: MembershipHost,
+  member: MemberInfo,
+  deadlineMs: number,
+): Promise<void> {
   const held = node.metadata.member(member.nodeId);
   if (held !== undefined && !sameAddresses(held, member)) {
     throw new FailedPreconditionError(
@@ -101,105 +132,124 @@ export async function admitMember(node: KvNode, member: MemberInfo, deadlineMs: 
     if (!result.ok) throw new FailedPreconditionError(`cannot add ${member.nodeId}: ${result.reason}`);
     node.logger.info({ member }, 'member added');
   }
-  const groups = [...node.driver.groups.values()];
+  const groups = node.statuses().map((st) => st.id);
   await Promise.all(groups.map((g) => makeVoter(node, g, member, deadlineMs)));
   node.logger.info({ nodeId: member.nodeId }, 'member promoted to voter in every group');
 }
 
-async function makeVoter(node: KvNode, g: Group, member: MemberInfo, deadlineMs: number): Promise<void> {
+async function makeVoter(
+  node: MembershipHost,
+  group: GroupId,
+  member: MemberInfo,
+  deadlineMs: number,
+): Promise<void> {
   const id = member.nodeId as NodeId;
   // Bounded by the deadline: each pass sleeps STEP_POLL_MS.
   while (Date.now() < deadlineMs) {
-    const cs = g.confState;
+    const cs = statusOf(node, group).confState;
     if (cs.voters.includes(id) && cs.votersOutgoing.length === 0) return;
     if (cs.learners.includes(id)) {
-      if (await caughtUp(node, g, member, deadlineMs))
-        proposeChange(node, g, { type: 'addVoter', nodeId: id });
+      if (await caughtUp(node, group, member, deadlineMs))
+        proposeChange(node, group, { type: 'addVoter', nodeId: id });
     } else if (!cs.voters.includes(id)) {
-      proposeChange(node, g, { type: 'addLearner', nodeId: id });
+      proposeChange(node, group, { type: 'addLearner', nodeId: id });
     }
     await sleep(STEP_POLL_MS);
   }
   throw new UnavailableError(
-    `group ${g.id}: ${member.nodeId} did not become a voter before the deadline; retry the join`,
+    `group ${group}: ${member.nodeId} did not become a voter before the deadline; retry the join`,
   );
 }
 
-/** A proposal that may be dropped (no leader, a change in flight): the caller's loop retries. */
-function proposeChange(node: KvNode, g: Group, change: ConfChangeSingle): void {
-  try {
-    g.raw.proposeConfChange({ changes: [change], transition: 'auto' });
-    node.logger.info({ group: g.id, change }, 'membership change proposed');
-  } catch (e) {
-    node.logger.debug(
-      { group: g.id, change, err: (e as Error).message },
-      'membership change not accepted now',
-    );
+/** A group this node hosts (a hosted group stays hosted), or UnavailableError. */
+function statusOf(node: Pick<NodeIntents, 'status'>, group: GroupId): GroupStatus {
+  const st = node.status(group);
+  if (st === undefined) {
+    throw new UnavailableError(`this node does not host group ${group} yet (it may still be joining)`, {
+      retrySafe: true,
+    });
   }
-  node.driver.schedule();
+  return st;
+}
+
+/** A proposal that may be refused (no leader, a change in flight): the caller's loop retries. */
+function proposeChange(node: MembershipHost, group: GroupId, change: ConfChangeSingle): void {
+  try {
+    node.changeMembership(group, change);
+    node.logger.info({ group, change }, 'membership change proposed');
+  } catch (e) {
+    node.logger.debug({ group, change, err: (e as Error).message }, 'membership change not accepted now');
+  }
 }
 
 /** Whether the learner is close to the group's log end: from the leader's progress, or by asking it. */
-async function caughtUp(node: KvNode, g: Group, member: MemberInfo, deadlineMs: number): Promise<boolean> {
-  const st = g.raw.status();
+async function caughtUp(
+  node: MembershipHost,
+  group: GroupId,
+  member: MemberInfo,
+  deadlineMs: number,
+): Promise<boolean> {
+  const st = statusOf(node, group);
   const pr = st.progress?.get(member.nodeId as NodeId);
   // 'replicate' means the leader has confirmed where the learner's log matches its own.
   if (pr !== undefined) {
     return pr.state === 'replicate' && pr.match > 0 && pr.match + CATCH_UP_SLACK_ENTRIES >= st.lastIndex;
   }
   try {
-    const { applied } = await node.opts.cluster.status(
-      member.clientAddr,
-      Math.min(deadlineMs, Date.now() + 2000),
-    );
-    const at = applied.get(g.id) ?? 0;
-    return at > 0 && at + CATCH_UP_SLACK_ENTRIES >= g.raw.status().hardState.commit;
+    const { applied } = await node.cluster.status(member.clientAddr, Math.min(deadlineMs, Date.now() + 2000));
+    const at = applied.get(group) ?? 0;
+    return at > 0 && at + CATCH_UP_SLACK_ENTRIES >= statusOf(node, group).commit;
   } catch {
     return false;
   }
 }
 
 /** Metadata leader: moves the node's leaderships away, removes it from every group, then from the member list. */
-export async function removeMember(node: KvNode, nodeId: string, deadlineMs: number): Promise<void> {
+export async function removeMember(node: MembershipHost, nodeId: string, deadlineMs: number): Promise<void> {
   if (node.metadata.member(nodeId) === undefined) {
     throw new NotFoundError(`no member has node id '${nodeId}'; see ringkv cluster status for the members`);
   }
   const id = nodeId as NodeId;
-  const groups = [...node.driver.groups.values()];
+  const groups = node.statuses().map((st) => st.id);
   const others = node.metadata.members().filter((m) => m.nodeId !== nodeId);
   if (others.length === 0)
     throw new FailedPreconditionError(
       `'${nodeId}' is the last member; a cluster cannot remove its last node`,
     );
-  // Data shards first: group 0 (whose leader runs this) last.
-  for (const g of groups.filter((x) => x.id !== 0)) await removeFromGroup(node, g, id, deadlineMs);
-  await removeFromGroup(node, node.group(0), id, deadlineMs);
+  // Data shards first: the metadata group (whose leader runs this) last.
+  for (const g of groups.filter((x) => x !== METADATA_GROUP)) await removeFromGroup(node, g, id, deadlineMs);
+  await removeFromGroup(node, METADATA_GROUP, id, deadlineMs);
   const { seq } = node.requestIds.next();
   await proposeMetadata(
     node,
     { requestId: `leave/${nodeId}/${seq}`, op: 'removeMember', nodeId },
     deadlineMs,
   );
-  node.opts.transport.removePeer(id);
+  node.removePeer(id);
   node.logger.info({ nodeId }, 'member removed');
 }
 
-async function removeFromGroup(node: KvNode, g: Group, id: NodeId, deadlineMs: number): Promise<void> {
+async function removeFromGroup(
+  node: MembershipHost,
+  group: GroupId,
+  id: NodeId,
+  deadlineMs: number,
+): Promise<void> {
   while (Date.now() < deadlineMs) {
-    const cs = g.confState;
+    const st = statusOf(node, group);
+    const cs = st.confState;
     if (!cs.voters.includes(id) && !cs.learners.includes(id) && !cs.votersOutgoing.includes(id)) return;
-    if (g.isLeader() && g.leader === id) {
+    if (st.role === 'leader' && st.leader === id) {
       // This node leads and is leaving: hand the group over first, then the new leader removes it.
       const to = cs.voters.find((v) => v !== id);
-      if (to !== undefined) g.raw.transferLeadership(to);
+      if (to !== undefined) node.transferLeadership(group, to);
     } else {
       // When the leaving node leads the group, the core hands leadership over as it applies its removal.
-      proposeChange(node, g, { type: 'removeNode', nodeId: id });
+      proposeChange(node, group, { type: 'removeNode', nodeId: id });
     }
-    node.driver.schedule();
     await sleep(STEP_POLL_MS);
   }
-  throw new UnavailableError(`group ${g.id}: could not remove ${id} before the deadline; retry the leave`);
+  throw new UnavailableError(`group ${group}: could not remove ${id} before the deadline; retry the leave`);
 }
 
 function sleep(ms: number): Promise<void> {

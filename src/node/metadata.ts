@@ -67,7 +67,7 @@ export function decodeMetadataCommand(data: Uint8Array): MetadataCommand {
   return v;
 }
 
-export class MetadataState implements StateMachine {
+export class MetadataState implements StateMachine<MetadataResult> {
   clusterId = '';
   shardCount = 0;
   leaderPlacement: LeaderPlacement = DEFAULT_LEADER_PLACEMENT;
@@ -76,7 +76,7 @@ export class MetadataState implements StateMachine {
   /** Called after every applied change and restore (the node updates peer addresses). */
   onChange: () => void = () => {};
 
-  apply(_index: Index, data: Uint8Array): ApplyOutcome {
+  apply(_index: Index, data: Uint8Array): ApplyOutcome<MetadataResult> {
     const c = decodeMetadataCommand(data);
     const result = this.applyCommand(c);
     this.onChange();

@@ -1,12 +1,15 @@
 // The node: one process's multi-Raft host. It owns the shared WAL, the snapshot store, the groups
-// (metadata group 0 and data shards 1..S), the driver that runs their Ready loop, the tick timer,
-// and the node identity. Requests (requests.ts), membership (membership.ts), leadership spread
-// (balancer.ts) and status (status.ts) are written against it.
+// (the metadata group and data shards 1..S), the driver that runs their Ready loop, the tick timer,
+// and the node identity. To the modules built on it (requests.ts, membership.ts, balancer.ts,
+// status.ts, src/server) it offers its interface of intent (NodeIntents in intents.ts: propose,
+// read, transfer leadership, change membership, status), whose methods schedule the driver
+// themselves; the groups, their RawNodes and the driver stay inside.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { MemoryStorage } from '../raft/index.ts';
-import type { Message, NodeId } from '../raft/types.ts';
+import { MemoryStorage, ProposalDroppedError } from '../raft/index.ts';
+import type { ConfChangeSingle, Index, Message, NodeId } from '../raft/types.ts';
 import { index } from '../raft/types.ts';
+import type { ApplyResult } from '../storage/kv-state.ts';
 import { SnapshotStore } from '../storage/snapshots.ts';
 import type { RecoveredGroup } from '../storage/wal.ts';
 import { Wal } from '../storage/wal.ts';
@@ -16,30 +19,42 @@ import { StartupError, UnavailableError, UsageError } from './errors.ts';
 import { Group } from './group.ts';
 import type { NodeIdentity } from './identity.ts';
 import { readIdentity, writeIdentity } from './identity.ts';
+import { type GroupId, isGroupId, isShardId, METADATA_GROUP, type ShardId } from './ids.ts';
+import type {
+  Applied,
+  GroupStatus,
+  GroupView,
+  NodeIntents,
+  Proposal,
+  ReadOutcome,
+  ReadRequest,
+} from './intents.ts';
 import { KvMachine } from './kv-machine.ts';
 import { joinCluster } from './membership.ts';
-import type { MemberInfo } from './metadata.ts';
+import type { MemberInfo, MetadataResult } from './metadata.ts';
 import { MetadataState } from './metadata.ts';
-import type { NodeOptions, ResolvedNodeOptions } from './options.ts';
+import type { ClusterRpc, NodeOptions, ResolvedNodeOptions } from './options.ts';
 import { resolveOptions } from './options.ts';
-import { PendingBudget } from './pending.ts';
+import { Pending, PendingBudget } from './pending.ts';
 import { recoverGroup, writeBootstrap } from './recovery.ts';
-import { RequestIds } from './state-machine.ts';
+import { RequestIds, type StateMachine } from './state-machine.ts';
 
-/** Highest group id a message may create a group for (a joiner creates its groups on first contact). */
-const GROUP_ID_MAX = 1024;
-/** A ReadIndex round unanswered for this many ticks is started again. */
-const READ_RETRY_TICKS = 5;
+type MetadataGroup = Group<MetadataResult, MetadataState>;
+type ShardGroup = Group<ApplyResult, KvMachine>;
 
-export class KvNode {
+export class KvNode implements NodeIntents {
   readonly opts: ResolvedNodeOptions;
   readonly id: NodeId;
   readonly logger: Logger;
   readonly metadata = new MetadataState();
-  readonly budget: PendingBudget;
+  private readonly budget: PendingBudget;
   readonly requestIds = new RequestIds();
-  identity!: NodeIdentity;
-  driver!: Driver;
+  private identity!: NodeIdentity;
+  private driver!: Driver;
+  /** The metadata group, once hosted (a joiner hosts it on the leader's first message). */
+  private metadataGroup: MetadataGroup | undefined;
+  /** The data shards hosted here, by ShardId. */
+  private readonly shardGroups = new Map<number, ShardGroup>();
   private wal!: Wal;
   private snapshots!: SnapshotStore;
   private tickTimer: NodeJS.Timeout | undefined;
@@ -55,7 +70,7 @@ export class KvNode {
     this.id = this.opts.nodeId as NodeId;
     this.logger = this.opts.logger;
     this.budget = new PendingBudget(this.opts.pendingMax);
-    this.balancer = new Balancer(this);
+    this.balancer = new Balancer(this, this.opts.balanceIntervalMs);
     this.metadata.onChange = () => this.onMembersChanged();
   }
 
@@ -65,6 +80,21 @@ export class KvNode {
 
   get isClosing(): boolean {
     return this.closing;
+  }
+
+  /** The cluster's id: from the metadata once applied here, else from the identity file ('' while joining). */
+  get clusterId(): string {
+    return this.metadata.clusterId !== '' ? this.metadata.clusterId : (this.identity?.clusterId ?? '');
+  }
+
+  /** This node as a member: its id and advertised addresses. */
+  get self(): MemberInfo {
+    return { nodeId: this.opts.nodeId, clientAddr: this.opts.clientAddr, raftAddr: this.opts.raftAddr };
+  }
+
+  /** Calls to other nodes' client ports (Join, Status). */
+  get cluster(): ClusterRpc {
+    return this.opts.cluster;
   }
 
   /** Called when the node cannot go on (WAL failure, broken invariant); the CLI exits 1. */
@@ -99,7 +129,11 @@ export class KvNode {
         );
       }
     }
-    const opened = await Wal.open({ dir: join(o.raftDir, 'wal'), segmentBytes: o.walSegmentBytes });
+    const opened = await Wal.open({
+      dir: join(o.raftDir, 'wal'),
+      segmentBytes: o.walSegmentBytes,
+      io: o.walIo,
+    });
     this.wal = opened.wal;
     this.snapshots = await SnapshotStore.open(join(o.raftDir, 'snap'));
     let recovered = opened.recovered;
@@ -109,7 +143,7 @@ export class KvNode {
     await this.createGroups(recovered);
     this.opts.transport.onMessage((groupId, msg) => this.onPeerMessage(groupId, msg));
     this.opts.transport.onUnreachable((peer) => {
-      for (const g of this.driver.groups.values()) g.raw.reportUnreachable(peer);
+      for (const g of this.groups()) g.reportUnreachable(peer);
     });
     this.onMembersChanged();
     await this.opts.transport.start();
@@ -141,16 +175,11 @@ export class KvNode {
    * at the same indexes, with the same hard states (nothing else was ever written before it).
    */
   private async bootstrap(recovered: Map<number, RecoveredGroup>): Promise<Map<number, RecoveredGroup>> {
-    const self: MemberInfo = {
-      nodeId: this.opts.nodeId,
-      clientAddr: this.opts.clientAddr,
-      raftAddr: this.opts.raftAddr,
-    };
     const out = await writeBootstrap(this.wal, {
       clusterId: this.identity.clusterId,
       shardCount: this.identity.shardCount,
       leaderPlacement: this.opts.leaderPlacement,
-      self,
+      self: this.self,
     });
     this.logger.info(
       {
@@ -187,32 +216,64 @@ export class KvNode {
   private async createGroups(recovered: Map<number, RecoveredGroup>): Promise<void> {
     const ids = new Set<number>(recovered.keys());
     for (let g = 0; g <= this.identity.shardCount; g++) ids.add(g);
-    for (const g of [...ids].sort((a, b) => a - b)) await this.addGroup(g, recovered.get(g));
+    for (const id of [...ids].sort((a, b) => a - b)) {
+      if (!isGroupId(id)) throw new StartupError(`the WAL holds records of group ${id}, not a group id`);
+      await this.addGroup(id, recovered.get(id));
+    }
   }
 
-  private async addGroup(groupId: number, rec: RecoveredGroup | undefined): Promise<Group> {
-    const machine = groupId === 0 ? this.metadata : new KvMachine();
-    const { storage, applied } = await recoverGroup(groupId, rec, this.snapshots, machine);
-    return this.registerGroup(groupId, storage, applied, machine);
+  /** Recovers a group from its snapshot and WAL records (none: empty) and hosts it. */
+  private async addGroup(id: GroupId, rec: RecoveredGroup | undefined): Promise<void> {
+    if (isShardId(id)) {
+      const machine = new KvMachine();
+      const { storage, applied } = await recoverGroup(id, rec, this.snapshots, machine);
+      this.hostShard(id, storage, applied, machine);
+    } else {
+      const { storage, applied } = await recoverGroup(id, rec, this.snapshots, this.metadata);
+      this.hostMetadata(storage, applied);
+    }
   }
 
-  private registerGroup(
-    groupId: number,
+  private hostShard(id: ShardId, storage: MemoryStorage, applied: Index, machine: KvMachine): ShardGroup {
+    const g = this.newGroup<ApplyResult, KvMachine>(id, storage, applied, machine);
+    this.shardGroups.set(id, g);
+    return g;
+  }
+
+  private hostMetadata(storage: MemoryStorage, applied: Index): MetadataGroup {
+    const g = this.newGroup<MetadataResult, MetadataState>(METADATA_GROUP, storage, applied, this.metadata);
+    this.metadataGroup = g;
+    return g;
+  }
+
+  /** A group over `storage` (durable up to its last index) with `machine` at `applied`, in the driver's turns. */
+  private newGroup<R, M extends StateMachine<R>>(
+    id: GroupId,
     storage: MemoryStorage,
-    applied: number,
-    machine: MetadataState | KvMachine,
-  ): Group {
-    const g = new Group({
-      groupId,
+    applied: Index,
+    machine: M,
+  ): Group<R, M> {
+    const g = new Group<R, M>({
+      groupId: id,
       nodeId: this.id,
       electionTick: this.opts.electionTick,
       heartbeatTick: this.opts.heartbeatTick,
       machine,
       storage,
-      applied: index(applied),
+      applied,
     });
-    this.driver.groups.set(groupId, g);
+    this.driver.register(g);
     return g;
+  }
+
+  /** Every hosted group: the metadata group first, then the shards. */
+  private *groups(): Generator<Group> {
+    if (this.metadataGroup !== undefined) yield this.metadataGroup;
+    yield* this.shardGroups.values();
+  }
+
+  private hosted(id: number): Group | undefined {
+    return id === METADATA_GROUP ? this.metadataGroup : this.shardGroups.get(id);
   }
 
   private logRecovery(recovered: Map<number, RecoveredGroup>): void {
@@ -223,7 +284,7 @@ export class KvNode {
         nodeId: this.opts.nodeId,
         clusterId: this.identity.clusterId,
         state: this.identity.state,
-        groups: this.driver.groups.size,
+        groups: this.shardGroups.size + (this.metadataGroup === undefined ? 0 : 1),
         walEntries: entries,
         members: this.metadata.members().length,
       },
@@ -255,24 +316,20 @@ export class KvNode {
       state: 'joined',
     };
     await writeIdentity(this.opts.raftDir, this.identity);
-    for (let g = 0; g <= this.metadata.shardCount; g++) if (!this.driver.groups.has(g)) this.ensureGroup(g);
+    for (let g = 0; g <= this.metadata.shardCount; g++) if (this.hosted(g) === undefined) this.ensureGroup(g);
     this.logger.info({ clusterId: reply.clusterId, members: reply.members.length }, 'joined the cluster');
   }
 
   // ---- inputs --------------------------------------------------------------------------------------
 
   private tick(): void {
-    for (const g of this.driver.groups.values()) {
-      g.raw.tick();
-      g.dropSettled();
-      g.retryStaleReads(READ_RETRY_TICKS);
-    }
+    for (const g of this.groups()) g.tick();
     this.driver.schedule();
   }
 
   private onPeerMessage(groupId: number, msg: Message): void {
     if (this.closing) return;
-    const g = this.driver.groups.get(groupId) ?? this.ensureGroup(groupId);
+    const g = this.hosted(groupId) ?? this.ensureGroup(groupId);
     if (g === undefined) return;
     if (msg.to !== this.id) {
       this.logger.warn(
@@ -281,20 +338,19 @@ export class KvNode {
       );
       return;
     }
-    g.raw.step(msg);
+    g.step(msg);
     this.driver.schedule();
   }
 
   /** A group this node has not seen yet (it joined, and the leader reached out): start it empty. */
-  private ensureGroup(groupId: number): Group | undefined {
-    if (!Number.isInteger(groupId) || groupId < 0 || groupId > GROUP_ID_MAX) return undefined;
-    const machine = groupId === 0 ? this.metadata : new KvMachine();
-    return this.registerGroup(groupId, new MemoryStorage(), 0, machine);
+  private ensureGroup(id: number): Group | undefined {
+    if (!isGroupId(id)) return undefined;
+    if (isShardId(id)) return this.hostShard(id, new MemoryStorage(), index(0), new KvMachine());
+    return this.hostMetadata(new MemoryStorage(), index(0));
   }
 
   private onMembersChanged(): void {
-    const clusterId =
-      this.metadata.clusterId !== '' ? this.metadata.clusterId : (this.identity?.clusterId ?? '');
+    const clusterId = this.clusterId;
     if (clusterId !== '') this.opts.transport.setClusterId(clusterId);
     for (const m of this.metadata.members()) {
       if (m.nodeId !== this.opts.nodeId) this.opts.transport.setPeerAddress(m.nodeId as NodeId, m.raftAddr);
@@ -306,21 +362,114 @@ export class KvNode {
     if (m.nodeId !== this.opts.nodeId) this.opts.transport.setPeerAddress(m.nodeId as NodeId, m.raftAddr);
   }
 
-  // ---- helpers for requests, membership and status ------------------------------------------------
+  /** Forgets a member's raft address (it left the cluster). */
+  removePeer(id: NodeId): void {
+    this.opts.transport.removePeer(id);
+  }
 
-  group(groupId: number): Group {
-    const g = this.driver.groups.get(groupId);
-    if (g === undefined) {
-      throw new UnavailableError(`this node does not host group ${groupId} yet (it may still be joining)`, {
+  // ---- the interface of intent (NodeIntents) --------------------------------------------------------
+
+  async propose(shard: ShardId, p: Proposal): Promise<Applied<ApplyResult>> {
+    this.checkOpen();
+    return this.proposeTo(this.shardGroup(shard), p);
+  }
+
+  async proposeMetadata(p: Proposal): Promise<Applied<MetadataResult>> {
+    this.checkOpen();
+    const g = this.metadataGroup;
+    if (g === undefined) throw notHosted(METADATA_GROUP);
+    return this.proposeTo(g, p);
+  }
+
+  /** Queued: the driver proposes it with the turn's other commands, and fails it if refused. */
+  private proposeTo<R>(g: Group<R>, p: Proposal): Promise<Applied<R>> {
+    const pending = new Pending<Applied<R>>(this.budget, p.deadlineMs, p.onTimeout);
+    g.propose(p.requestId, p.command, pending);
+    this.driver.schedule();
+    return pending.promise;
+  }
+
+  async read<T>(shard: ShardId, r: ReadRequest<T>): Promise<ReadOutcome<T>> {
+    this.checkOpen();
+    const g = this.shardGroup(shard);
+    const machine = g.machine;
+    if (r.consistency === 'serializable') return { value: r.run(machine), index: g.applied, term: g.term };
+    const pending = new Pending<T>(this.budget, r.deadlineMs, r.onTimeout);
+    let readIndex = index(0);
+    g.queueRead({
+      pending,
+      serve: () => {
+        readIndex = g.applied;
+        pending.resolve(r.run(machine));
+      },
+    });
+    this.driver.schedule();
+    const value = await pending.promise;
+    return { value, index: readIndex, term: g.term };
+  }
+
+  transferLeadership(group: GroupId, to: NodeId): void {
+    this.groupOrThrow(group).transferLeadership(to);
+    this.driver.schedule();
+  }
+
+  changeMembership(group: GroupId, change: ConfChangeSingle): void {
+    const g = this.groupOrThrow(group);
+    try {
+      g.proposeConfChange({ changes: [change], transition: 'auto' });
+    } catch (e) {
+      if (!(e instanceof ProposalDroppedError)) throw e;
+      throw new UnavailableError(`group ${group} did not accept the membership change now: ${e.reason}`, {
         retrySafe: true,
       });
+    } finally {
+      this.driver.schedule();
     }
+  }
+
+  status(group: GroupId): GroupStatus | undefined {
+    return this.hosted(group)?.status();
+  }
+
+  statuses(): GroupStatus[] {
+    return [...this.groups()].sort((a, b) => a.id - b.id).map((g) => g.status());
+  }
+
+  /** Starts an election in `group` now, without waiting for the election timeout (tests). */
+  campaign(group: GroupId): void {
+    this.groupOrThrow(group).campaign();
+    this.driver.schedule();
+  }
+
+  private checkOpen(): void {
+    if (this.closing)
+      throw new UnavailableError('the node is shutting down; retry on another node', { retrySafe: true });
+  }
+
+  private shardGroup(shard: ShardId): ShardGroup {
+    const g = this.shardGroups.get(shard);
+    if (g === undefined) throw notHosted(shard);
+    return g;
+  }
+
+  private groupOrThrow(id: GroupId): Group {
+    const g = this.hosted(id);
+    if (g === undefined) throw notHosted(id);
+    return g;
+  }
+
+  // ---- views for the server (routing, waiting for a leader) ---------------------------------------
+
+  /** A live read-only view of a hosted group; UnavailableError (retry-safe) when it is not hosted (yet). */
+  group(groupId: number): GroupView {
+    const g = this.hosted(groupId);
+    if (g === undefined) throw notHosted(groupId);
     return g;
   }
 
   /** The client address of a group's leader as this node knows it ('' if none). */
   leaderAddr(groupId: number): string {
-    const g = this.driver.groups.get(groupId);
+    const g = this.hosted(groupId);
     if (g === undefined || g.leader === '') return '';
     if (g.leader === this.id) return this.opts.clientAddr;
     return this.metadata.member(g.leader)?.clientAddr ?? '';
@@ -366,13 +515,19 @@ export class KvNode {
     this.balancer.stop();
     const err = new UnavailableError('the node is shutting down; retry on another node');
     if (this.driver !== undefined) {
-      for (const g of this.driver.groups.values()) g.failAll(err);
+      for (const g of this.groups()) g.failAll(err);
       await this.driver.stop();
     }
     await this.opts.transport.close();
     if (this.wal !== undefined) await this.wal.close();
     this.logger.info({ nodeId: this.opts.nodeId }, 'stopped');
   }
+}
+
+function notHosted(groupId: number): UnavailableError {
+  return new UnavailableError(`this node does not host group ${groupId} yet (it may still be joining)`, {
+    retrySafe: true,
+  });
 }
 
 function randomClusterId(): string {

@@ -1,6 +1,7 @@
 // Everything a node is configured with. Defaults live here so that the CLI, the tests and the
 // README agree on them.
 import type { Logger } from 'pino';
+import { NODE_IO, type WalIo } from '../storage/wal.ts';
 import { DEFAULT_LEADER_PLACEMENT, type LeaderPlacement, type MemberInfo } from './metadata.ts';
 import type { PeerTransport } from './peer-transport.ts';
 
@@ -39,6 +40,8 @@ export interface NodeOptions {
   readonly snapshotEveryEntries?: number;
   readonly retainEntries?: number;
   readonly walSegmentBytes?: number;
+  /** The WAL's file I/O (default: the disk). Tests pass a gate that can hold writes (testing/wal-gate.ts). */
+  readonly walIo?: WalIo;
   /** WAL segments kept before the groups pinning the oldest one are snapshotted to release it. */
   readonly walSegmentsKept?: number;
   /** How often each node moves shard leaderships it holds towards the placement's goal (0: never). */
@@ -86,6 +89,7 @@ export function resolveOptions(o: NodeOptions): ResolvedNodeOptions {
     snapshotEveryEntries: o.snapshotEveryEntries ?? DEFAULTS.snapshotEveryEntries,
     retainEntries: o.retainEntries ?? DEFAULTS.retainEntries,
     walSegmentBytes: o.walSegmentBytes ?? DEFAULTS.walSegmentBytes,
+    walIo: o.walIo ?? NODE_IO,
     walSegmentsKept: o.walSegmentsKept ?? DEFAULTS.walSegmentsKept,
     balanceIntervalMs: o.balanceIntervalMs ?? DEFAULTS.balanceIntervalMs,
     leaderPlacement: o.leaderPlacement ?? DEFAULTS.leaderPlacement,

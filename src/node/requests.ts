@@ -1,19 +1,35 @@
 // Client requests against the local replicas: writes are proposals answered after commit and apply;
 // linearizable reads wait for a ReadIndex round (batched per group per driver turn) and for the
 // state machine to reach the read index; serializable reads are served from the local state.
-// Forwarding to the leader happens at the server edge (src/server/forward.ts); a request served here
-// on a follower still works: the core forwards proposals and ReadIndex requests to its leader.
-import type { Term } from '../raft/types.ts';
+// Forwarding to the leader happens at the server edge (`routeTo` in src/server/context.ts); a
+// request served here on a follower still works: the core forwards proposals and ReadIndex requests
+// to its leader. Written against RequestHost, the part of the node's interface of intent it uses.
 import type { Command } from '../storage/command.ts';
 import { encodeCommand } from '../storage/command.ts';
 import type { ApplyResult, KvItem, KvValue } from '../storage/kv-state.ts';
 import { SCAN_LIMIT_MAX } from '../storage/kv-state.ts';
+import { assert } from './assert.ts';
 import { InvalidArgumentError, UnavailableError } from './errors.ts';
-import type { Applied } from './group.ts';
-import { KvMachine } from './kv-machine.ts';
-import type { KvNode } from './node.ts';
-import { Pending } from './pending.ts';
+import { shardId } from './ids.ts';
+import type { Applied, NodeIntents, ReadOutcome } from './intents.ts';
+import type { KvMachine } from './kv-machine.ts';
+import type { ResolvedNodeOptions } from './options.ts';
+import type { RequestIds } from './state-machine.ts';
 import { requestKey } from './state-machine.ts';
+
+export type { ReadOutcome } from './intents.ts';
+
+/** What requests need of the node (KvNode implements it). */
+export interface RequestHost extends Pick<NodeIntents, 'propose' | 'read'> {
+  readonly requestIds: RequestIds;
+  /** The client address of a group's leader as this node knows it ('' if none), for error hints. */
+  leaderAddr(groupId: number): string;
+}
+
+/** The node's limits on keys and values. */
+export interface LimitsHost {
+  readonly opts: Pick<ResolvedNodeOptions, 'maxKeyBytes' | 'maxValueBytes'>;
+}
 
 type CommandBody = Command extends infer C
   ? C extends Command
@@ -21,20 +37,13 @@ type CommandBody = Command extends infer C
     : never
   : never;
 
-export interface WriteOutcome {
-  readonly result: ApplyResult;
-  readonly index: number;
-  readonly term: Term;
-}
+/** What applying a command of kind `Op` returns. */
+export type ResultOf<Op extends ApplyResult['op']> = Extract<ApplyResult, { readonly op: Op }>;
 
-export interface ReadOutcome<T> {
-  readonly value: T;
-  readonly index: number;
-  readonly term: Term;
-}
+export type WriteOutcome<R extends ApplyResult = ApplyResult> = Applied<R>;
 
 /** Checks a key (and value) against the node's limits; throws InvalidArgumentError naming the problem. */
-export function checkKeyValue(node: KvNode, key: Uint8Array, value?: Uint8Array): void {
+export function checkKeyValue(node: LimitsHost, key: Uint8Array, value?: Uint8Array): void {
   const { maxKeyBytes, maxValueBytes } = node.opts;
   if (key.byteLength === 0)
     throw new InvalidArgumentError('the key is empty: keys must have 1 or more bytes');
@@ -50,52 +59,55 @@ export function checkKeyValue(node: KvNode, key: Uint8Array, value?: Uint8Array)
   }
 }
 
-/** Proposes a KV command to a shard; resolves with its result once committed and applied here. */
-export async function write(
-  node: KvNode,
+/**
+ * Proposes a KV command to a data shard (1..S); resolves with its result once committed and applied
+ * here. The result is that of the command's kind (a delete's for a delete, …).
+ */
+export async function write<B extends CommandBody>(
+  node: RequestHost,
   shard: number,
-  body: CommandBody,
+  body: B,
   deadlineMs: number,
-): Promise<WriteOutcome> {
-  if (node.isClosing)
-    throw new UnavailableError('the node is shutting down; retry on another node', { retrySafe: true });
-  const g = node.group(shard);
+): Promise<WriteOutcome<ResultOf<B['op']>>> {
+  const id = shardId(shard);
   const { clientId, seq } = node.requestIds.next();
-  const command = encodeCommand({ ...body, clientId, seq } as Command);
-  const pending = new Pending<Applied>(
-    node.budget,
+  const plain: CommandBody = body;
+  const full: Command = { ...plain, clientId, seq };
+  const applied = await node.propose(id, {
+    requestId: requestKey(clientId, seq),
+    command: encodeCommand(full),
     deadlineMs,
-    () =>
+    onTimeout: () =>
       new UnavailableError(
         `shard ${shard}: the write was not committed before the deadline (no leader or no quorum reachable); it may still take effect`,
         { leaderAddr: node.leaderAddr(shard) },
       ),
+  });
+  const result = applied.result;
+  assert(
+    isResultOf<B['op']>(result, body.op),
+    `shard ${shard}: a ${body.op} command was applied with a ${result.op} result`,
   );
-  // Queued: the driver proposes it with the turn's other commands and fails it if refused.
-  g.propose(requestKey(clientId, seq), command, pending);
-  node.driver.schedule();
-  const applied = await pending.promise;
-  return { result: applied.result as ApplyResult, index: applied.index, term: applied.term };
+  return { result, index: applied.index, term: applied.term };
+}
+
+function isResultOf<Op extends ApplyResult['op']>(r: ApplyResult, op: Op): r is ResultOf<Op> {
+  return r.op === op;
 }
 
 /** Runs `run` against the shard's state: after a ReadIndex round unless serializable. */
 export async function read<T>(
-  node: KvNode,
+  node: RequestHost,
   shard: number,
   serializable: boolean,
   deadlineMs: number,
   run: (m: KvMachine) => T,
 ): Promise<ReadOutcome<T>> {
-  if (node.isClosing)
-    throw new UnavailableError('the node is shutting down; retry on another node', { retrySafe: true });
-  const g = node.group(shard);
-  const machine = g.machine;
-  if (!(machine instanceof KvMachine)) throw new Error(`group ${shard} is not a data shard`);
-  if (serializable) return { value: run(machine), index: g.applied, term: g.term };
-  const pending = new Pending<unknown>(
-    node.budget,
+  return node.read(shardId(shard), {
+    consistency: serializable ? 'serializable' : 'linearizable',
     deadlineMs,
-    () =>
+    run,
+    onTimeout: () =>
       new UnavailableError(
         `shard ${shard}: the read could not be confirmed by a quorum before the deadline (no leader or no quorum)`,
         {
@@ -103,18 +115,7 @@ export async function read<T>(
           retrySafe: true,
         },
       ),
-  );
-  let readIndex = 0;
-  g.queueRead({
-    pending,
-    run: () => {
-      readIndex = g.applied;
-      return run(machine);
-    },
   });
-  node.driver.schedule();
-  const value = (await pending.promise) as T;
-  return { value, index: readIndex, term: g.term };
 }
 
 export function getValue(m: KvMachine, key: Uint8Array): KvValue | undefined {

@@ -1,16 +1,17 @@
-// What a Raft group applies its committed commands to. Group 0 applies metadata commands
-// (metadata-machine.ts); data shards apply KV commands (kv-machine.ts over src/storage/kv-state.ts).
+// What a Raft group applies its committed commands to. The metadata group applies metadata commands
+// (MetadataState in metadata.ts); data shards apply KV commands (kv-machine.ts over
+// src/storage/kv-state.ts). `R` is the type of what applying a command returns to its proposer.
 import type { Index } from '../raft/types.ts';
 
-export interface ApplyOutcome {
+export interface ApplyOutcome<R = unknown> {
   /** The id the proposer waits on (unique per proposing node and incarnation). */
   readonly requestId: string;
-  readonly result: unknown;
+  readonly result: R;
 }
 
-export interface StateMachine {
+export interface StateMachine<R = unknown> {
   /** Applies a command committed at `index`. */
-  apply(index: Index, command: Uint8Array): ApplyOutcome;
+  apply(index: Index, command: Uint8Array): ApplyOutcome<R>;
   /** The whole state, serialised (for a snapshot at the last applied index). */
   snapshot(): Uint8Array;
   /** Replaces the whole state with a snapshot's bytes (empty bytes: the empty state). */

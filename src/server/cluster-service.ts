@@ -13,6 +13,7 @@ import type {
 } from '../gen/ringkv/v1/kv.ts';
 import { setLeaderPlacement } from '../node/balancer.ts';
 import { InvalidArgumentError, UnavailableError } from '../node/errors.ts';
+import { METADATA_GROUP } from '../node/ids.ts';
 import { admitMember, removeMember } from '../node/membership.ts';
 import { isLeaderPlacement, LEADER_PLACEMENTS } from '../node/metadata.ts';
 import type { KvNode } from '../node/node.ts';
@@ -56,12 +57,12 @@ async function viaMetadataLeader<Req, Res>(
   req: Req,
   method: (c: ClusterServiceClient) => Unary<Req, Res>,
 ): Promise<Res | undefined> {
-  const to = await routeTo(ctx, 0, !mayForward, deadlineMs);
+  const to = await routeTo(ctx, METADATA_GROUP, !mayForward, deadlineMs);
   if (to !== undefined) {
     const peer = ctx.peers.cluster(to);
     return ctx.peers.call(peer, method(peer), req, deadlineMs, true);
   }
-  if (!ctx.node.group(0).isLeader())
+  if (!ctx.node.group(METADATA_GROUP).isLeader())
     throw new UnavailableError('this node does not lead the metadata group; retry', { retrySafe: true });
   return undefined;
 }
@@ -111,7 +112,7 @@ async function leave(
   const { node } = ctx;
   if (req.nodeId === '') throw new InvalidArgumentError('leave needs the node_id of the member to remove');
   const deadlineMs = requestDeadlineMs;
-  const g0 = node.group(0);
+  const g0 = node.group(METADATA_GROUP);
   if (req.nodeId === node.opts.nodeId && g0.isLeader()) await handOverMetadata(node, deadlineMs);
   // The leaving node never runs its own removal: once it has handed the metadata leadership over,
   // it passes the request on to the new leader even when the request was forwarded to it (the new
@@ -132,7 +133,7 @@ const HANDOVER_ATTEMPT_MS = 2_000;
  * behind), so it is asked again, of each other voter in turn, until the deadline.
  */
 async function handOverMetadata(node: KvNode, deadlineMs: number): Promise<void> {
-  const g0 = node.group(0);
+  const g0 = node.group(METADATA_GROUP);
   const others = g0.confState.voters.filter((v) => v !== node.id);
   if (others.length === 0) {
     throw new UnavailableError(`'${node.id}' is the only voter of the metadata group; it cannot leave`, {
@@ -141,8 +142,7 @@ async function handOverMetadata(node: KvNode, deadlineMs: number): Promise<void>
   }
   const moved = (): boolean => g0.leader !== '' && g0.leader !== node.id;
   for (let attempt = 0; !moved() && Date.now() < deadlineMs; attempt++) {
-    if (g0.isLeader()) g0.raw.transferLeadership(others[attempt % others.length] as NodeId);
-    node.driver.schedule();
+    if (g0.isLeader()) node.transferLeadership(METADATA_GROUP, others[attempt % others.length] as NodeId);
     await node
       .waitFor(
         moved,

@@ -211,8 +211,7 @@ describe('a three-node cluster', { timeout: 90_000 }, () => {
     const g0 = (id: string) => c.node(id).node.group(0);
     const leader = NODES.find((id) => g0(id).isLeader());
     if (leader !== undefined && leader !== 'n3') {
-      g0(leader).raw.transferLeadership('n3' as never);
-      c.node(leader).node.driver.schedule();
+      c.node(leader).node.transferLeadership(g0(leader).id, 'n3' as never);
     }
     await eventually(() => g0('n3').isLeader(), 5000, 'n3 to lead the metadata group');
     await c.client('n1').leave('n3');

@@ -17,7 +17,6 @@ import { InvalidArgumentError } from '../node/errors.ts';
 import { checkKeyValue, getValue, read, write } from '../node/requests.ts';
 import { shardOf } from '../ring/slots.ts';
 import type { CasExpect } from '../storage/command.ts';
-import type { ApplyResult } from '../storage/kv-state.ts';
 import { deadlineOf, header, isForwarded, retrySafely, routeTo, type ServerContext } from './context.ts';
 import { toGrpcError } from './errors.ts';
 import { scan } from './scan.ts';
@@ -117,7 +116,7 @@ async function del(
     const to = await routeTo(ctx, shard, fwd, deadlineMs);
     if (to !== undefined) return peers.call(peers.kv(to), peers.kv(to).delete, req, deadlineMs, true);
     const w = await write(node, shard, { op: 'delete', key: req.key }, deadlineMs);
-    const r = w.result as Extract<ApplyResult, { op: 'delete' }>;
+    const r = w.result;
     return { deleted: r.deleted, header: header(node, shard, w.term, w.index) };
   });
 }
@@ -164,7 +163,7 @@ async function casOnce(
   if (to !== undefined) return peers.call(peers.kv(to), peers.kv(to).compareAndSwap, req, deadlineMs, true);
   const value = req.delete ? null : req.value;
   const w = await write(node, shard, { op: 'cas', key: req.key, expect, value }, deadlineMs);
-  const r = w.result as Extract<ApplyResult, { op: 'cas' }>;
+  const r = w.result;
   const h = header(node, shard, w.term, w.index);
   if (!r.ok) {
     const cur = r.current;
