@@ -1,8 +1,23 @@
 // The attempt loop shared by every client call: pick a target (the shard's leader when known, a
-// fresh leader hint, or any endpoint), send, learn from the answer, and on failure follow the
-// retry policy with backoff until the caller's deadline. Bounded in attempts and in time.
+// fresh leader hint, or any endpoint), wait (bounded) for a connection to it, send, learn from the
+// answer, and on failure follow the retry policy with backoff until the caller's deadline. Bounded
+// in attempts and in time.
+//
+// One hung node must not hold a call until its deadline. A node that is stopped (SIGSTOP), stuck
+// or cut off mid-path accepts TCP connections (the kernel does) but never answers, so every
+// attempt has a budget shorter than the call's deadline: attemptBudgetMs, a third of the call's
+// timeout and at most ATTEMPT_BUDGET_MS_MAX, doubling after each attempt that used it all up (so
+// that a read which is merely slow still gets the time it needs). What the budget bounds depends
+// on whether a retry can be safe (retry-policy.ts):
+// - the wait for a connection, for every call: nothing is sent before the channel is ready, so a
+//   node that does not complete the HTTP/2 handshake in time is passed over even by a write;
+// - the wait for the answer, for reads only: a read sent to a hung node is asked again elsewhere.
+//   A write or a membership change that was sent keeps the call's whole deadline, since giving up
+//   on it early could only turn a possible success into an indeterminate outcome.
+// An endpoint that used up a budget or let a deadline pass is passed over for SUSPECT_FOR_MS.
+import { status as GrpcStatus } from '@grpc/grpc-js';
 import { type BackoffPolicy, backoffDelayMs, sleep } from './backoff.ts';
-import type { ChannelPool, EndpointStubs } from './channels.ts';
+import { awaitConnection, type ChannelPool, type EndpointStubs } from './channels.ts';
 import { CancelledError, DeadlineExceededError, type RingkvError, UnavailableError } from './errors.ts';
 import { decideAfterFailure, type Safety, shortConnectError } from './retry-policy.ts';
 import { RpcFailure } from './rpc.ts';
@@ -16,6 +31,17 @@ export const ATTEMPT_MS_MIN = 50;
 const HINT_HOPS_MAX = 3;
 /** How long an endpoint that refused a connection is passed over when another one is available. */
 const DOWN_FOR_MS = 500;
+/**
+ * Most time the first attempt of a call may wait for a connection (and a read for its answer)
+ * before the next endpoint is tried. A healthy node on a LAN connects and answers within a few
+ * milliseconds, and a new TCP + HTTP/2 handshake takes two round trips, so a second leaves room
+ * for slow links while keeping the cost of a hung node in front of a 5 s call to a fifth of it.
+ */
+export const ATTEMPT_BUDGET_MS_MAX = 1000;
+/** The first attempt's budget is at most this share of the call's timeout (so short calls still get retries). */
+const ATTEMPT_BUDGET_SHARE = 1 / 3;
+/** How long an endpoint that did not connect or answer within a budget is passed over. */
+const SUSPECT_FOR_MS = 5000;
 
 export interface CallSpec<Res> {
   /** For messages, e.g. "put \"k\"". */
@@ -45,6 +71,8 @@ export interface LoopContext {
 
 interface LoopState {
   backoffs: number;
+  /** Attempts that used up their budget (each doubles the next budget). */
+  budgetsSpent: number;
   hintHops: number;
   hint: string | undefined;
   lastTarget: string | undefined;
@@ -59,11 +87,12 @@ export async function runCall<Res>(
   spec: CallSpec<Res>,
   timeoutMs: number,
   signal: AbortSignal | undefined,
+  deadlineMs: number = Date.now() + timeoutMs,
 ): Promise<Res> {
   if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be > 0, got ${timeoutMs}`);
-  const deadlineMs = Date.now() + timeoutMs;
   const st: LoopState = {
     backoffs: 0,
+    budgetsSpent: 0,
     hintHops: 0,
     hint: undefined,
     lastTarget: undefined,
@@ -78,15 +107,19 @@ export async function runCall<Res>(
     const target = pickTarget(ctx, spec, st);
     st.lastTarget = target;
     st.tried.add(target);
+    const budgetEndMs = Math.min(deadlineMs, Date.now() + attemptBudgetMs(timeoutMs, st.budgetsSpent));
     try {
-      const response = await spec.send(ctx.pool.get(target), deadlineMs, signal);
+      const response = await sendAttempt(ctx, spec, target, budgetEndMs, deadlineMs, signal);
       ctx.topology.markUp(target);
       spec.learn(response);
       return response;
     } catch (e) {
       if (!(e instanceof RpcFailure)) throw e;
-      const delayMs = afterFailure(ctx, spec, st, e, target);
-      const giveUp = unreachableGiveUp(ctx, st);
+      const cut = e.grpcCode === GrpcStatus.DEADLINE_EXCEEDED && budgetEndMs < deadlineMs;
+      const budgetSpent = cut || e.connectTimedOut;
+      if (budgetSpent) st.budgetsSpent++;
+      const delayMs = afterFailure(ctx, spec, st, e, target, cut);
+      const giveUp = unreachableGiveUp(ctx, spec, st);
       if (giveUp !== undefined) throw giveUp;
       // No time left for another attempt after the backoff: give up now rather than send one
       // with a deadline too short to succeed (which would make a write indeterminate).
@@ -95,6 +128,37 @@ export async function runCall<Res>(
     }
   }
   throw outOfTime(spec, st, timeoutMs);
+}
+
+/**
+ * One attempt: wait for a connection until `budgetEndMs` (nothing is sent meanwhile), then send
+ * with the budget as deadline for a read, or with the call's deadline for anything else (see the
+ * header). Rejects with RpcFailure only (or CancelledError when aborted before anything was sent).
+ */
+async function sendAttempt<Res>(
+  ctx: LoopContext,
+  spec: CallSpec<Res>,
+  target: string,
+  budgetEndMs: number,
+  deadlineMs: number,
+  signal: AbortSignal | undefined,
+): Promise<Res> {
+  const stubs = ctx.pool.get(target);
+  const startMs = Date.now();
+  if (!(await awaitConnection(stubs.channel, budgetEndMs, signal))) {
+    throw RpcFailure.notConnected(target, Date.now() - startMs);
+  }
+  if (signal?.aborted === true) throw new CancelledError(`${spec.operation} was cancelled by the caller`);
+  return spec.send(stubs, spec.safety === 'read' ? budgetEndMs : deadlineMs, signal);
+}
+
+/**
+ * Budget of an attempt (see the header): a third of the call's timeout, at most
+ * ATTEMPT_BUDGET_MS_MAX, doubled for each earlier attempt that used its budget up.
+ */
+export function attemptBudgetMs(timeoutMs: number, budgetsSpent: number): number {
+  const first = Math.min(timeoutMs * ATTEMPT_BUDGET_SHARE, ATTEMPT_BUDGET_MS_MAX);
+  return first * 2 ** Math.min(budgetsSpent, 16);
 }
 
 /**
@@ -142,16 +206,20 @@ function afterFailure<Res>(
   st: LoopState,
   f: RpcFailure,
   target: string,
+  cut: boolean,
 ): number {
   st.lastFailure = f;
-  const decision = decideAfterFailure(f, spec.safety, spec.operation);
+  const now = Date.now();
+  const timedOut = f.grpcCode === GrpcStatus.DEADLINE_EXCEEDED || f.connectTimedOut;
+  // Passed over by the next calls too, whatever becomes of this one.
+  if (timedOut) ctx.topology.markDown(target, now + SUSPECT_FOR_MS);
+  const decision = decideAfterFailure(f, spec.safety, spec.operation, cut);
   if (decision.action === 'throw') throw decision.error;
   const shardId = spec.shardId();
-  const now = Date.now();
   if (decision.unreachable) {
     st.unreachable.add(target);
     st.firstUnreachableMs ??= now;
-    ctx.topology.markDown(target, now + DOWN_FOR_MS);
+    if (!timedOut) ctx.topology.markDown(target, now + DOWN_FOR_MS);
   } else {
     st.firstUnreachableMs = undefined;
     st.unreachable.clear();
@@ -168,15 +236,19 @@ function afterFailure<Res>(
   if (f.leaderHint === undefined) ctx.requestRefresh();
   // Another endpoint that has not failed yet is worth trying at once.
   const untried = spec.endpoint === undefined && ctx.topology.candidates().some((c) => !st.tried.has(c));
-  if (decision.unreachable && untried) return 0;
+  if ((decision.unreachable || decision.slow === true) && untried) return 0;
   st.hintHops = 0;
   return backoffDelayMs(ctx.backoff, st.backoffs++, ctx.random);
 }
 
-function unreachableGiveUp(ctx: LoopContext, st: LoopState): RingkvError | undefined {
+function unreachableGiveUp<Res>(
+  ctx: LoopContext,
+  spec: CallSpec<Res>,
+  st: LoopState,
+): RingkvError | undefined {
   if (ctx.unreachableGiveUpMs === undefined || st.firstUnreachableMs === undefined) return undefined;
   if (Date.now() - st.firstUnreachableMs < ctx.unreachableGiveUpMs) return undefined;
-  const all = ctx.topology.candidates();
+  const all = spec.endpoint === undefined ? ctx.topology.candidates() : [spec.endpoint];
   if (!all.every((c) => st.unreachable.has(c))) return undefined;
   return unreachableError(all, st.lastFailure);
 }
@@ -198,6 +270,13 @@ function outOfTime<Res>(spec: CallSpec<Res>, st: LoopState, timeoutMs: number): 
   }
   if (last.notSent && [...st.tried].every((t) => st.unreachable.has(t))) {
     return unreachableError([...st.tried], last);
+  }
+  if (last.grpcCode === GrpcStatus.DEADLINE_EXCEEDED) {
+    // Reads only (a write's DEADLINE_EXCEEDED is thrown as indeterminate by the policy).
+    return new DeadlineExceededError(
+      `${spec.operation}: no answer within ${timeoutMs} ms from ${[...st.tried].join(', ')} (last: ${last.details})`,
+      { cause: last, endpoint: last.endpoint, grpcCode: last.codeName },
+    );
   }
   return new UnavailableError(
     `${spec.operation}: not served within ${timeoutMs} ms (last: ${last.codeName} from ${last.endpoint}: ${last.details})`,

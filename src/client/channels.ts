@@ -1,7 +1,7 @@
 // One gRPC channel per endpoint, shared by the KV and Cluster stubs and reused by every call, so
 // a request costs one HTTP/2 stream and nothing more. Channels are made on first use and closed
 // together by close().
-import { Channel, credentials } from '@grpc/grpc-js';
+import { Channel, connectivityState, credentials } from '@grpc/grpc-js';
 import { ClusterServiceClient, KVServiceClient } from '../gen/ringkv/v1/kv.ts';
 
 /** The stubs of one endpoint. */
@@ -67,4 +67,52 @@ export class ChannelPool {
     for (const s of this.stubs.values()) s.channel.close();
     this.stubs.clear();
   }
+}
+
+/**
+ * Waits until `channel` has a connection (READY), or can tell at once that it has none
+ * (TRANSIENT_FAILURE or SHUTDOWN: a call then fails fast with "No connection established", which the
+ * retry policy knows was never sent). Resolves false when `deadlineMs` passes first: still
+ * connecting, as to a stopped process whose kernel accepts TCP but that never answers the HTTP/2
+ * handshake. Nothing is sent meanwhile, so giving up here is safe even for a write. An abort
+ * resolves true at once (the call that follows reports the cancellation).
+ */
+export function awaitConnection(
+  channel: Channel,
+  deadlineMs: number,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    let settled = false;
+    const settle = (ready: boolean): void => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      resolve(ready);
+    };
+    const onAbort = (): void => settle(true);
+    const check = (): void => {
+      if (settled) return;
+      const state = channel.getConnectivityState(true);
+      if (
+        signal?.aborted === true ||
+        state === connectivityState.READY ||
+        state === connectivityState.TRANSIENT_FAILURE ||
+        state === connectivityState.SHUTDOWN
+      ) {
+        settle(true);
+        return;
+      }
+      if (Date.now() >= deadlineMs) {
+        settle(false);
+        return;
+      }
+      // Bounded: each state change calls check again, and the deadline ends the wait.
+      channel.watchConnectivityState(state, deadlineMs, (error) =>
+        error === undefined ? check() : settle(false),
+      );
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    check();
+  });
 }

@@ -239,6 +239,114 @@ describe('deadlines and cancellation', () => {
   });
 });
 
+describe('a hung node', () => {
+  // hangNode: the port accepts TCP and never answers, as a SIGSTOPped process does.
+  const all = () => cluster.nodes.map((n) => n.addr);
+
+  test('listed first: a read, a write and status go to the next endpoint within a budget', async () => {
+    cluster.notLeader = 'forward';
+    await cluster.hangNode(cluster.nodes[0]!);
+    const c = client({ endpoints: all() });
+    const key = keyLedBy(1);
+    for (const [what, call] of [
+      ['put', () => c.put(key, 'v')],
+      ['get', () => c.get(key)],
+      ['status', () => c.status()],
+    ] as const) {
+      const t0 = Date.now();
+      await call();
+      const elapsedMs = Date.now() - t0;
+      assert.ok(elapsedMs < 1500, `${what} took ${elapsedMs} ms`);
+    }
+    // The put happened once, and only on a live node.
+    assert.equal(cluster.callsTo(undefined, 'put').length, 1);
+    assert.equal(text(cluster.get(new TextEncoder().encode(key))!.value), 'v');
+  });
+
+  test('a write never sent (no connection within the budget) is retried elsewhere, not indeterminate', async () => {
+    cluster.notLeader = 'forward';
+    const key = keyLedBy(0);
+    await cluster.hangNode(cluster.nodes[0]!);
+    // grpc-js shares connections between the channels of a process: let the one the server just
+    // closed finish its reconnect backoff (at most 1 s), so that the next attempt connects to the
+    // silent listener, as a new process would.
+    await new Promise((r) => setTimeout(r, 1200));
+    // A new client learns from node2 or node3 that node1 leads the key's shard, and goes there first.
+    const c = client({ endpoints: all() });
+    const t0 = Date.now();
+    const r = await c.put(key, 'w', { timeoutMs: 3000 });
+    const elapsedMs = Date.now() - t0;
+    // The first attempt waited a third of the timeout for a connection to node1, then moved on.
+    assert.ok(elapsedMs >= 900 && elapsedMs < 1800, `put took ${elapsedMs} ms`);
+    assert.ok(r.version > 0n);
+    // Once, on a live node (which serves it for the hung leader, as a real node forwards).
+    const puts = cluster.callsTo(undefined, 'put').map((x) => x.node);
+    assert.equal(puts.length, 1);
+    assert.notEqual(puts[0], 'node1');
+    // The next call does not wait for node1 again: it is passed over for a while.
+    const t1 = Date.now();
+    await c.put(key, 'w2', { timeoutMs: 3000 });
+    assert.ok(Date.now() - t1 < 300, `second put took ${Date.now() - t1} ms`);
+  });
+
+  test('every endpoint hung: a write fails as unreachable (it was never sent), not indeterminate', async () => {
+    for (const n of cluster.nodes) await cluster.hangNode(n);
+    const c = client({ endpoints: all() });
+    const err = await c.put('k', 'v', { timeoutMs: 1500 }).catch((e: unknown) => e);
+    assert.ok(err instanceof UnavailableError && err.reason === 'unreachable', String(err));
+    assert.match(err.message, /no connection within/);
+    assert.equal(cluster.callsTo(undefined, 'put').length, 0);
+  });
+
+  test('a read sent to a node that stops answering is asked again elsewhere; a write is not', async () => {
+    cluster.notLeader = 'forward';
+    const c = client({ endpoints: all() });
+    const c2 = client({ endpoints: all() });
+    const key = keyLedBy(0);
+    await c.put(key, 'before');
+    await c2.get(key); // c2 too knows that node1 leads the key's shard
+    cluster.nodes[0]!.delayMs = 4000; // connected, receives requests, does not answer in time
+    const t0 = Date.now();
+    const r = await c.get(key, { timeoutMs: 3000 });
+    const elapsedMs = Date.now() - t0;
+    assert.ok(r.found && text(r.value) === 'before', r.found ? text(r.value) : 'not found');
+    assert.ok(elapsedMs >= 900 && elapsedMs < 1800, `get took ${elapsedMs} ms`);
+    cluster.calls.length = 0;
+    const err = await c2.put(key, 'maybe', { timeoutMs: 1500 }).catch((e: unknown) => e);
+    assert.ok(err instanceof IndeterminateError, String(err));
+    assert.deepEqual(
+      cluster.callsTo(undefined, 'put').map((x) => x.node),
+      ['node1'],
+    );
+  });
+
+  test('a read that is only slow still gets its answer: each budget used up doubles the next', async () => {
+    cluster.notLeader = 'forward';
+    const c = client({ endpoints: [cluster.nodes[0]!.addr], routeToLeaders: false });
+    await c.put('slow', 'yes');
+    cluster.nodes[0]!.delayMs = 1300;
+    const t0 = Date.now();
+    const r = await c.get('slow', { timeoutMs: 5000 });
+    const elapsedMs = Date.now() - t0;
+    assert.ok(r.found && text(r.value) === 'yes');
+    // Attempt 1 cut at 1 s, attempt 2 (2 s budget) answered after 1.3 s.
+    assert.ok(elapsedMs >= 2200 && elapsedMs < 3500, `get took ${elapsedMs} ms`);
+  });
+
+  test('statusOfEveryMember: a hung member costs one member timeout, in parallel', async () => {
+    const c = client({ endpoints: all() });
+    await cluster.hangNode(cluster.nodes[0]!);
+    const t0 = Date.now();
+    const { members } = await c.statusOfEveryMember({ timeoutMs: 5000, memberTimeoutMs: 800 });
+    const elapsedMs = Date.now() - t0;
+    assert.ok(elapsedMs < 1300, `took ${elapsedMs} ms`);
+    assert.deepEqual(
+      members.map((m) => ('status' in m ? m.member.nodeId : `${m.member.nodeId}:down`)),
+      ['node1:down', 'node2', 'node3'],
+    );
+  });
+});
+
 describe('operations', () => {
   test('get of a missing key is { found: false }; delete says whether the key existed', async () => {
     const c = client();

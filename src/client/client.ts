@@ -11,6 +11,7 @@ import { type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.ts';
 import { type BytesLike, toBytes } from './bytes.ts';
 import { type CallSpec, type LoopContext, runCall } from './call-loop.ts';
 import { ChannelPool } from './channels.ts';
+import { UnavailableError } from './errors.ts';
 import type { Safety } from './retry-policy.ts';
 import { callUnary } from './rpc.ts';
 import { Topology } from './topology.ts';
@@ -223,19 +224,50 @@ export class RingkvClient {
   }
 
   /**
-   * Every member's own Status (in parallel), for a per-node view; members that fail carry the
-   * error. `memberTimeoutMs` (default: the call's timeout) bounds the wait for each member.
+   * Every member's own Status, for a per-node view; members that fail carry the error. The
+   * configured endpoints are asked at once and the first answer names the members, who are then
+   * asked too (all in parallel), so a hung or stopped node costs at most `memberTimeoutMs`
+   * (default: the call's timeout), not one timeout per node. When no configured endpoint answers
+   * within that, the member list comes from status() with the rest of the call's timeout.
    */
   async statusOfEveryMember(
     opts: CallOptions & { readonly memberTimeoutMs?: number } = {},
   ): Promise<{ cluster: StatusResponse; members: MemberStatus[] }> {
-    const cluster = await this.status(opts);
-    const timeoutMs = opts.memberTimeoutMs ?? opts.timeoutMs ?? this.defaultTimeoutMs;
+    const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
+    const deadlineMs = Date.now() + timeoutMs;
+    const memberTimeoutMs = Math.min(timeoutMs, opts.memberTimeoutMs ?? timeoutMs);
+    // Invariant: at most one Status call per distinct endpoint (seeds and members, both bounded).
+    const asked = new Map<string, Promise<StatusResponse>>();
+    const ask = (endpoint: string): Promise<StatusResponse> => {
+      let p = asked.get(endpoint);
+      if (p === undefined) {
+        p = this.status({ ...opts, timeoutMs: memberTimeoutMs, endpoint });
+        p.catch(() => {}); // awaited below, or deliberately ignored (a seed that is not a member)
+        asked.set(endpoint, p);
+      }
+      return p;
+    };
+    let cluster: StatusResponse;
+    try {
+      cluster = await Promise.any(this.topology.seeds.map(ask));
+    } catch (e) {
+      const errors = e instanceof AggregateError ? e.errors : [e];
+      const refused = errors.every((x) => x instanceof UnavailableError && x.reason === 'unreachable');
+      if (refused && errors[0] instanceof UnavailableError) {
+        const seeds = this.topology.seeds;
+        throw new UnavailableError(
+          `cannot reach any of ${seeds.join(', ')}${errors.length === 1 ? '' : ` (${errors[0].message})`}`,
+          'unreachable',
+          seeds,
+          { cause: errors[0] },
+        );
+      }
+      cluster = await this.status({ ...opts, timeoutMs: Math.max(1, deadlineMs - Date.now()) });
+    }
     const members = await Promise.all(
       cluster.members.map(async (member): Promise<MemberStatus> => {
         try {
-          const status = await this.status({ ...opts, timeoutMs, endpoint: member.clientAddr });
-          return { member, status };
+          return { member, status: await ask(member.clientAddr) };
         } catch (error) {
           return { member, error: error instanceof Error ? error : new Error(String(error)) };
         }
@@ -313,12 +345,14 @@ export class RingkvClient {
   private async run<Res>(spec: CallSpec<Res>, opts: CallOptions, needsShardMap = false): Promise<Res> {
     if (this.closed) throw new Error(`RingkvClient: ${spec.operation} after close()`);
     const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
+    // The call's deadline counts from here: the shard-map refresh below is part of it.
+    const deadlineMs = Date.now() + timeoutMs;
     if (needsShardMap && this.ctx.routeToLeaders && this.topology.shardCount === undefined) {
       // First keyed call: learn the shard map so that it goes straight to the leader. Bounded,
       // and failure is fine (any node forwards).
       await this.refresher.refreshNow(Math.min(timeoutMs / 2, 1000), opts.signal);
     }
-    return runCall(this.ctx, spec, timeoutMs, opts.signal);
+    return runCall(this.ctx, spec, timeoutMs, opts.signal, deadlineMs);
   }
 }
 

@@ -19,6 +19,12 @@ function failure(
   return new RpcFailure(e, '127.0.0.1:1', aborted);
 }
 
+/** grpc-js's text when the deadline passed while the call waited for a connection (never sent). */
+const WAITING_FOR_PICK =
+  'Deadline exceeded after 5.005s,name resolution: 0.001s,metadata filters: 0.001s,Waiting for LB pick';
+/** … and when it passed after the call was sent to a server. */
+const SENT_DEADLINE = 'Deadline exceeded after 1.002s,LB pick: 0.001s,remote_addr=127.0.0.1:50051';
+
 const NO_CONN =
   'No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:1. Resolution note: ';
 
@@ -46,6 +52,32 @@ test('retry decisions by failure and kind of request', () => {
     const got = d.action === 'retry' ? 'retry' : d.error.code;
     assert.equal(got, expected, `${f.codeName} "${f.details}" ${safety}`);
   }
+});
+
+test('a deadline: retried when nothing was sent, or for a read whose own attempt budget ran out', () => {
+  const notConnected = RpcFailure.notConnected('127.0.0.1:1', 1000);
+  // [failure, safety, the attempt's budget (not the call's deadline) ran out, expected]
+  const cases: [RpcFailure, Safety, boolean, string][] = [
+    [failure(status.DEADLINE_EXCEEDED, WAITING_FOR_PICK), 'write', false, 'retry'],
+    [failure(status.DEADLINE_EXCEEDED, WAITING_FOR_PICK), 'write', true, 'retry'],
+    [notConnected, 'write', true, 'retry'],
+    [notConnected, 'idempotent', true, 'retry'],
+    [failure(status.DEADLINE_EXCEEDED, SENT_DEADLINE), 'read', true, 'retry'],
+    [failure(status.DEADLINE_EXCEEDED, SENT_DEADLINE), 'read', false, 'DEADLINE_EXCEEDED'],
+    // Sent, then silence: a write may still happen (now or when the node wakes up).
+    [failure(status.DEADLINE_EXCEEDED, SENT_DEADLINE), 'write', true, 'INDETERMINATE'],
+    [failure(status.DEADLINE_EXCEEDED, SENT_DEADLINE), 'write', false, 'INDETERMINATE'],
+    // A membership change is never cut short once sent (the loop gives it the whole deadline).
+    [failure(status.DEADLINE_EXCEEDED, SENT_DEADLINE), 'idempotent', true, 'DEADLINE_EXCEEDED'],
+  ];
+  for (const [f, safety, cut, expected] of cases) {
+    const d = decideAfterFailure(f, safety, 'op', cut);
+    const got = d.action === 'retry' ? 'retry' : d.error.code;
+    assert.equal(got, expected, `${f.codeName} "${f.details}" ${safety} cut=${cut}`);
+  }
+  assert.equal(notConnected.notSent && notConnected.connectTimedOut, true);
+  assert.equal(failure(status.DEADLINE_EXCEEDED, WAITING_FOR_PICK).notSent, true);
+  assert.equal(failure(status.DEADLINE_EXCEEDED, SENT_DEADLINE).notSent, false);
 });
 
 test('a failure reads the leader hint and the not-sent case', () => {

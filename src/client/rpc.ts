@@ -36,6 +36,8 @@ export class RpcFailure extends Error {
   readonly leaderHint: string | undefined;
   /** The caller's AbortSignal ended the attempt. */
   readonly aborted: boolean;
+  /** The attempt gave up waiting for a connection (RpcFailure.notConnected); implies notSent. */
+  readonly connectTimedOut: boolean;
 
   constructor(error: ServiceError, endpoint: string, aborted: boolean) {
     super(`${codeName(error.code)} from ${endpoint}: ${error.details || error.message}`);
@@ -43,22 +45,62 @@ export class RpcFailure extends Error {
     this.details = error.details || error.message;
     this.endpoint = endpoint;
     this.aborted = aborted;
-    // grpc-js fails a call with the first text, before sending anything, when it has no
-    // connection; the second is HTTP/2 REFUSED_STREAM, which guarantees the server did not
-    // process the request (RFC 9113 §8.7), e.g. because it is shutting down.
-    this.notSent =
-      error.code === GrpcStatus.UNAVAILABLE &&
-      (this.details.includes('No connection established') || this.details === 'Stream refused by server');
+    this.notSent = neverSent(error.code, this.details);
+    this.connectTimedOut =
+      error.code === GrpcStatus.UNAVAILABLE && this.details.startsWith(NOT_CONNECTED_DETAILS);
     const trailers = error.metadata instanceof Metadata ? error.metadata : undefined;
     this.retrySafe = firstString(trailers, RETRY_SAFE_TRAILER) === '1';
     const hint = firstString(trailers, LEADER_ADDR_TRAILER);
     this.leaderHint = hint === undefined || hint === '' ? undefined : hint;
   }
 
+  /**
+   * The attempt was given up before it was sent: the channel to `endpoint` did not become ready
+   * within `waitedMs` (a hung or overloaded node, or a network that drops packets).
+   */
+  static notConnected(endpoint: string, waitedMs: number): RpcFailure {
+    const details = `${NOT_CONNECTED_DETAILS} ${Math.round(waitedMs)} ms: is the node hung or overloaded?`;
+    const error = Object.assign(new Error(details), {
+      code: GrpcStatus.UNAVAILABLE,
+      details,
+      metadata: new Metadata(),
+    });
+    return new RpcFailure(error, endpoint, false);
+  }
+
   get codeName(): GrpcCodeName {
     return codeName(this.grpcCode);
   }
 }
+
+/**
+ * True when grpc-js failed the call before it left this process, so the server cannot have seen
+ * it. Only grpc-js's own texts count (the version is pinned in package.json):
+ * - "No connection established…": UNAVAILABLE at once, the channel had no connection;
+ * - "Stream refused by server": HTTP/2 REFUSED_STREAM, which guarantees the server did not process
+ *   the request (RFC 9113 §8.7), e.g. because it is shutting down;
+ * - DEADLINE_EXCEEDED whose timing ends in "Waiting for LB pick": the deadline passed while the call
+ *   waited for a connection (a node that accepts TCP but never completes the HTTP/2 handshake, such
+ *   as a stopped process); a call that was sent says "remote_addr=…" there instead.
+ * - our own NOT_CONNECTED_DETAILS (RpcFailure.notConnected).
+ */
+function neverSent(code: number, details: string): boolean {
+  if (code === GrpcStatus.UNAVAILABLE) {
+    return (
+      details.includes('No connection established') ||
+      details === 'Stream refused by server' ||
+      details.startsWith(NOT_CONNECTED_DETAILS)
+    );
+  }
+  return (
+    code === GrpcStatus.DEADLINE_EXCEEDED &&
+    details.includes('Waiting for LB pick') &&
+    !details.includes('remote_addr=')
+  );
+}
+
+/** Start of the details of RpcFailure.notConnected. */
+const NOT_CONNECTED_DETAILS = 'no connection within';
 
 function firstString(md: Metadata | undefined, key: string): string | undefined {
   const v = md?.get(key)[0];

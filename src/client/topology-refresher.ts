@@ -1,13 +1,19 @@
-// Keeps the shard map fresh: one Status call at a time (single flight), no more often than every
-// MIN_INTERVAL_MS, asking the endpoints in turn until one answers. Runs in the background after a
-// failure that came without a leader hint, and in the foreground before a client's first keyed call.
+// Keeps the shard map fresh: one refresh at a time (single flight), no more often than every
+// MIN_INTERVAL_MS. A refresh asks the endpoints for Status one after the other, hedged: the next
+// one is asked when the previous failed or after HEDGE_AFTER_MS without an answer, and the first
+// answer wins (the others are cancelled). So a hung endpoint listed first costs HEDGE_AFTER_MS, not
+// the refresh's whole budget. Runs in the background after a failure that came without a leader
+// hint, and in the foreground before a client's first keyed call.
+import type { StatusResponse } from '../gen/ringkv/v1/kv.ts';
 import type { ChannelPool } from './channels.ts';
 import { callUnary } from './rpc.ts';
 import type { Topology } from './topology.ts';
 
 const MIN_INTERVAL_MS = 200;
-/** Bound on one Status attempt, so a paused node cannot hold a refresh for long. */
+/** Bound on one Status attempt, so a paused node cannot hold a background refresh for long. */
 const ATTEMPT_TIMEOUT_MS_MAX = 1000;
+/** How long an endpoint may take to answer Status before the next one is asked as well. */
+const HEDGE_AFTER_MS = 150;
 
 export class TopologyRefresher {
   private readonly pool: ChannelPool;
@@ -51,7 +57,12 @@ export class TopologyRefresher {
   }
 
   private async refresh(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
-    const abort = signal === undefined ? this.closing.signal : AbortSignal.any([this.closing.signal, signal]);
+    const done = new AbortController();
+    const abort = AbortSignal.any([
+      this.closing.signal,
+      done.signal,
+      ...(signal === undefined ? [] : [signal]),
+    ]);
     const deadlineMs = Date.now() + timeoutMs;
     const now = Date.now();
     const all = this.topology.candidates();
@@ -60,24 +71,63 @@ export class TopologyRefresher {
       ...all.filter((e) => !this.topology.isDown(e, now)),
       ...all.filter((e) => this.topology.isDown(e, now)),
     ];
-    for (const endpoint of ordered) {
-      const remainingMs = deadlineMs - Date.now();
-      if (remainingMs <= 0 || abort.aborted) return;
-      try {
+    try {
+      const status = await hedged(ordered, HEDGE_AFTER_MS, deadlineMs, abort, (endpoint) => {
         const stubs = this.pool.get(endpoint);
-        const attemptDeadlineMs = Date.now() + Math.min(remainingMs, ATTEMPT_TIMEOUT_MS_MAX);
-        const status = await callUnary(
-          stubs.cluster.status.bind(stubs.cluster),
-          {},
-          endpoint,
-          attemptDeadlineMs,
-          abort,
-        );
-        this.topology.learnStatus(status);
-        return;
-      } catch {
-        // Try the next endpoint; the caller's own attempt loop reports failures.
-      }
+        const attemptDeadlineMs = Math.min(deadlineMs, Date.now() + ATTEMPT_TIMEOUT_MS_MAX);
+        return callUnary(stubs.cluster.status.bind(stubs.cluster), {}, endpoint, attemptDeadlineMs, abort);
+      });
+      if (status !== undefined) this.topology.learnStatus(status);
+    } finally {
+      done.abort(); // cancels the attempts still under way
     }
   }
+}
+
+/**
+ * Asks `endpoints` in order, starting the next one when the previous fails or after `hedgeMs`
+ * without an answer; resolves with the first answer, or undefined when every one failed, the
+ * deadline passed or `abort` fired. At most endpoints.length calls; never rejects.
+ */
+function hedged(
+  endpoints: readonly string[],
+  hedgeMs: number,
+  deadlineMs: number,
+  abort: AbortSignal,
+  ask: (endpoint: string) => Promise<StatusResponse>,
+): Promise<StatusResponse | undefined> {
+  return new Promise((resolve) => {
+    let next = 0;
+    let running = 0;
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (v: StatusResponse | undefined): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(deadlineTimer);
+      abort.removeEventListener('abort', onAbort);
+      resolve(v);
+    };
+    const onAbort = (): void => finish(undefined);
+    const deadlineTimer = setTimeout(onAbort, Math.max(0, deadlineMs - Date.now()));
+    const launch = (): void => {
+      clearTimeout(timer);
+      if (settled) return;
+      const endpoint = endpoints[next++];
+      if (endpoint === undefined) {
+        if (running === 0) finish(undefined);
+        return;
+      }
+      running++;
+      ask(endpoint).then(finish, () => {
+        running--;
+        launch();
+      });
+      timer = setTimeout(launch, hedgeMs);
+    };
+    abort.addEventListener('abort', onAbort, { once: true });
+    if (abort.aborted) finish(undefined);
+    else launch();
+  });
 }

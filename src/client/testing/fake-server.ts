@@ -4,6 +4,8 @@
 // trailers, delays, nodes that are down). It implements the contract of docs/node-contract:
 // response headers name the leader; a node that does not lead a key's shard either forwards
 // (serves it, as a real node does) or rejects with UNAVAILABLE + retry-safe + leader hint.
+
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import {
   Metadata,
   Server,
@@ -79,6 +81,8 @@ export class FakeNode {
   delayMs = 0;
   readonly faults: { fault: FakeFault; left: number }[] = [];
   server: Server | undefined;
+  /** While hung (FakeCluster.hangNode): the silent listener and the connections it holds. */
+  hung: { readonly server: NetServer; readonly sockets: Set<Socket> } | undefined;
 
   constructor(nodeId: string) {
     this.nodeId = nodeId;
@@ -90,6 +94,15 @@ export class FakeNode {
 
   get up(): boolean {
     return this.server !== undefined;
+  }
+
+  /** Closes the silent listener of hangNode, if any. */
+  async unhang(): Promise<void> {
+    const h = this.hung;
+    if (h === undefined) return;
+    this.hung = undefined;
+    for (const s of h.sockets) s.destroy();
+    await new Promise<void>((resolve) => h.server.close(() => resolve()));
   }
 
   /** Queues a failure for the next matching call(s). */
@@ -161,9 +174,31 @@ export class FakeCluster {
     const server = node.server;
     node.server = undefined;
     server?.forceShutdown();
+    await node.unhang();
+  }
+
+  /**
+   * Stops a node's server and listens on its port without ever answering, as a stopped (SIGSTOP)
+   * process does: the kernel accepts TCP connections, the HTTP/2 handshake never completes.
+   * Until restartNode.
+   */
+  async hangNode(node: FakeNode): Promise<void> {
+    await this.stopNode(node);
+    const sockets = new Set<Socket>();
+    const hung = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve, reject) => {
+      hung.once('error', reject);
+      hung.listen(node.port, '127.0.0.1', resolve);
+    });
+    node.hung = { server: hung, sockets };
   }
 
   async restartNode(node: FakeNode): Promise<void> {
+    await node.unhang();
     if (node.server === undefined) await this.startNode(node);
   }
 
