@@ -167,6 +167,7 @@ export class Driver {
       if (leader && sameTerm) {
         for (const m of rd.messages) {
           if (m.type !== 'app' && m.type !== 'heartbeat') continue;
+          assertSendableEarly(g, m);
           this.send(g, m);
           sent.add(m);
         }
@@ -294,6 +295,21 @@ export class Driver {
       }
     }
   }
+}
+
+/**
+ * The rule of the early send (appendAndOverlap): only a leader's appends and heartbeats of the term
+ * already durable here leave before this turn's sync. `g.term` is the term of the last hard state
+ * the driver persisted (or the one recovered): a message of a newer term would announce a term (and
+ * a leadership) this node could forget in a crash. (The role is not checked against `g.role`: a
+ * candidate that wins in its own, durable term sends its first appends in the Ready that makes it
+ * leader.)
+ */
+function assertSendableEarly(g: Group, m: Message): void {
+  assert(
+    (m.type === 'app' || m.type === 'heartbeat') && m.term === g.term,
+    `group ${g.id}: ${m.type} to ${m.to} in term ${m.term} sent before the sync (durable term ${g.term})`,
+  );
 }
 
 /**

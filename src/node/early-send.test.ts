@@ -1,0 +1,134 @@
+// The driver's early send (driver.ts, appendAndOverlap): a leader's appends and heartbeats leave
+// while the turn's WAL sync runs, but only those of a term already durable here (asserted where they
+// are sent: assertSendableEarly). A one-voter group with a learner that wins its election and takes
+// a command before the driver's next turn gets ONE Ready that raises its term, makes it leader and
+// carries the first append to the learner: that append must wait for the sync, or a crash could
+// leave the learner following a leader of a term that exists nowhere on disk. Breaking the rule
+// (treating every Ready as same-term) fails this test on the assertion; without the assertion, on
+// the append seen leaving while the WAL is held.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { it } from 'node:test';
+import pino from 'pino';
+import { initialSnapshot } from '../raft/index.ts';
+import type { Index, Message } from '../raft/types.ts';
+import { nodeId } from '../raft/types.ts';
+import { SnapshotStore } from '../storage/snapshots.ts';
+import { Wal } from '../storage/wal.ts';
+import { Driver } from './driver.ts';
+import { Group } from './group.ts';
+import { groupId } from './ids.ts';
+import type { PeerTransport } from './peer-transport.ts';
+import { recoverGroup } from './recovery.ts';
+import type { ApplyOutcome, StateMachine } from './state-machine.ts';
+import { WalGate } from './testing/wal-gate.ts';
+
+const SELF = nodeId('n1');
+const LEARNER = nodeId('n2');
+const WAIT_POLL_MS = 5;
+const WAIT_MS_MAX = 10_000;
+/** Long enough for a turn that did not wait for its sync to have sent its messages. */
+const HOLD_MS = 100;
+
+class NoMachine implements StateMachine<undefined> {
+  apply(_index: Index, _command: Uint8Array): ApplyOutcome<undefined> {
+    return { requestId: '', result: undefined };
+  }
+  snapshot(): Uint8Array {
+    return new Uint8Array();
+  }
+  restore(): void {}
+}
+
+/** Records what the driver sends, and whether the WAL gate was holding at that moment. */
+function recordingTransport(gate: WalGate, sent: { m: Message; held: boolean }[]): PeerTransport {
+  const t: Pick<PeerTransport, 'send' | 'flush'> = {
+    send: (_group, m) => {
+      sent.push({ m, held: gate.isHolding });
+    },
+    flush: () => {},
+  };
+  return t as PeerTransport;
+}
+
+async function waitUntil(cond: () => boolean, what: string): Promise<void> {
+  for (let waitedMs = 0; !cond(); waitedMs += WAIT_POLL_MS) {
+    if (waitedMs > WAIT_MS_MAX) throw new Error(`timed out after ${WAIT_MS_MAX} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
+  }
+}
+
+it("a one-voter group's first appends to its learner wait for the new term to be durable", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ringkv-early-send-'));
+  const gate = new WalGate();
+  const { wal } = await Wal.open({ dir: join(dir, 'wal'), segmentBytes: 1 << 20, io: gate });
+  try {
+    const snapshots = await SnapshotStore.open(join(dir, 'snap'));
+    const snap = initialSnapshot([SELF], [LEARNER]);
+    await snapshots.save(1, snap);
+    wal.appendSnapshotMarker(1, snap.metadata.index, snap.metadata.term, false);
+    await wal.sync();
+    const rec = {
+      hardState: undefined,
+      snapshot: { index: snap.metadata.index, term: snap.metadata.term },
+      entries: [],
+    };
+    const machine = new NoMachine();
+    const { storage, applied } = await recoverGroup(1, rec, snapshots, machine);
+    const g = new Group<undefined, NoMachine>({
+      groupId: groupId(1),
+      nodeId: SELF,
+      electionTick: 10,
+      heartbeatTick: 1,
+      machine,
+      storage,
+      applied,
+    });
+    const sent: { m: Message; held: boolean }[] = [];
+    const fatal: unknown[] = [];
+    const driver = new Driver({
+      wal,
+      snapshots,
+      transport: recordingTransport(gate, sent),
+      logger: pino({ level: 'silent' }),
+      snapshotEveryEntries: 1_000_000,
+      retainEntries: 0,
+      walSegmentsKept: 1_000,
+      onFatal: (e) => fatal.push(e),
+      afterTurn: () => {},
+    });
+    driver.register(g);
+
+    // Elected and asked to replicate a command before the driver's first turn: that turn's one Ready
+    // raises the term, makes this node leader and holds the append to the learner.
+    g.campaign();
+    g.propose('x', new Uint8Array([1]), { done: false, resolve: () => {}, fail: () => {} });
+    gate.hold();
+    driver.schedule();
+    await waitUntil(() => gate.callsWaiting > 0 || fatal.length > 0, 'the turn to reach its WAL write');
+    await new Promise((r) => setTimeout(r, HOLD_MS));
+    assert.deepEqual(fatal, [], 'the driver broke no invariant');
+    const early = sent.filter((s) => s.held).map((s) => `${s.m.type} to ${s.m.to} in term ${s.m.term}`);
+    assert.deepEqual(early, [], 'nothing left before the new term was durable');
+
+    gate.release();
+    await waitUntil(() => g.isLeader(), 'the leadership, once the term is durable');
+    await waitUntil(
+      () => sent.some((s) => s.m.type === 'app' && s.m.to === LEARNER),
+      'an append to the learner',
+    );
+    assert.deepEqual(fatal, [], 'the driver broke no invariant');
+    assert.equal(
+      sent.find((s) => s.m.type === 'app')?.m.term,
+      g.term,
+      "the append carries the leader's term",
+    );
+    await driver.stop();
+  } finally {
+    gate.release();
+    await wal.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
