@@ -1,5 +1,6 @@
 // Expected failures of the node, as typed errors with a stable `code`. The server maps each code one
-// to one onto a gRPC status (src/server/status.ts). A broken invariant is a plain Error instead.
+// to one onto a gRPC status (`toGrpcError` in src/server/errors.ts). A broken invariant is a plain
+// Error instead (assert.ts).
 
 export type NodeErrorCode =
   | 'INVALID_ARGUMENT'

@@ -1,4 +1,4 @@
-// The state machine of the metadata group (group 0): the cluster's identity, its shard count, its
+// The state machine of the metadata group (METADATA_GROUP in ids.ts): the cluster's identity, its shard count, its
 // leader placement policy and its member list with each member's advertised addresses. Commands and
 // snapshots are small JSON documents: the metadata changes rarely, and readable bytes make the log
 // easy to inspect.

@@ -215,7 +215,8 @@ export class KvNode implements NodeIntents {
 
   private async createGroups(recovered: Map<number, RecoveredGroup>): Promise<void> {
     const ids = new Set<number>(recovered.keys());
-    for (let g = 0; g <= this.identity.shardCount; g++) ids.add(g);
+    // The metadata group and shards 1..S, plus any group the WAL holds records of.
+    for (let g: number = METADATA_GROUP; g <= this.identity.shardCount; g++) ids.add(g);
     for (const id of [...ids].sort((a, b) => a - b)) {
       if (!isGroupId(id)) throw new StartupError(`the WAL holds records of group ${id}, not a group id`);
       await this.addGroup(id, recovered.get(id));
@@ -316,7 +317,8 @@ export class KvNode implements NodeIntents {
       state: 'joined',
     };
     await writeIdentity(this.opts.raftDir, this.identity);
-    for (let g = 0; g <= this.metadata.shardCount; g++) if (this.hosted(g) === undefined) this.ensureGroup(g);
+    for (let g: number = METADATA_GROUP; g <= this.metadata.shardCount; g++)
+      if (this.hosted(g) === undefined) this.ensureGroup(g);
     this.logger.info({ clusterId: reply.clusterId, members: reply.members.length }, 'joined the cluster');
   }
 

@@ -4,12 +4,13 @@
 // entries after the snapshot, which the driver applies again: the state is exactly what it was.
 // Bootstrap: like etcd, the first member's own addition is the first entry of every group's log
 // (a configuration change at index 1, term 1, committed), so that a node joining later learns the
-// initial membership from the log itself; group 0 also gets the cluster's `init` command.
+// initial membership from the log itself; the metadata group also gets the cluster's `init` command.
 import { encodeConfChange, MemoryStorage } from '../raft/index.ts';
 import type { Entry, HardState, Index, NodeId } from '../raft/types.ts';
 import { index, NO_NODE, term } from '../raft/types.ts';
 import type { SnapshotStore } from '../storage/snapshots.ts';
 import type { RecoveredGroup, Wal } from '../storage/wal.ts';
+import { METADATA_GROUP } from './ids.ts';
 import type { LeaderPlacement, MemberInfo } from './metadata.ts';
 import { encodeMetadataCommand } from './metadata.ts';
 import type { StateMachine } from './state-machine.ts';
@@ -66,9 +67,9 @@ export async function writeBootstrap(wal: Wal, plan: BootstrapPlan): Promise<Map
     data: encodeConfChange({ changes: [{ type: 'addVoter', nodeId: self }], transition: 'auto' }),
   };
   const out = new Map<number, RecoveredGroup>();
-  for (let g = 0; g <= plan.shardCount; g++) {
+  for (let g: number = METADATA_GROUP; g <= plan.shardCount; g++) {
     const entries: Entry[] = [addSelf];
-    if (g === 0) {
+    if (g === METADATA_GROUP) {
       const init = encodeMetadataCommand({
         requestId: 'bootstrap',
         op: 'init',
