@@ -1,5 +1,19 @@
 // Enforces the layering of DESIGN.md: imports point down the list of layers, never up, and the
 // consensus core stays pure. Exits 1 with one line per violation. Run by `npm run lint`.
+//
+// Also rejects import cycles between files of src/ (STYLE 14: a module is handed the narrow
+// interface it needs, so nothing it is handed needs to import it back). What counts is every static
+// import and re-export (`import … from`, `export … from`, `import '…'`), `import type` included: a
+// type-only cycle costs nothing at run time, but it is the coupling this rule is about (node.ts
+// handed the whole KvNode to balancer.ts and membership.ts, which imported its type back). Dynamic
+// `import()` does not count (it runs after every module has loaded). One cycle is allowed, and only
+// it (ALLOWED_CYCLES): the consensus core's "functions over the Raft class" split, documented in
+// src/raft/README.md. An entry of ALLOWED_CYCLES that no longer lies on a cycle is reported too, so
+// that the list (and the README) shrink with the code.
+//
+// And: outside src/raft, the core's UnavailableError ("log index not available") is imported only
+// under another name, never beside (or instead of) the node's and the client's UnavailableError
+// ("no leader or quorum"), which mean something else.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 
@@ -33,9 +47,23 @@ function* walk(dir: string): Generator<string> {
   }
 }
 
+/**
+ * The only import cycle allowed: raft.ts holds the Raft class (roles, terms, elections, dispatch);
+ * replication, reads, membership and snapshot transfer are functions over it in sibling files, which
+ * raft.ts calls and which call each other (src/raft/README.md, "Functions over the Raft class").
+ * Paths are relative to src/.
+ */
+const ALLOWED_CYCLES: readonly (readonly string[])[] = [
+  ['raft/raft.ts', 'raft/replication.ts', 'raft/reads.ts', 'raft/membership.ts', 'raft/snapshot-transfer.ts'],
+];
+
 const importRe =
-  /(?:^|\s)(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+  /(?:^|\s)(?:import|export)\s[^'";]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\s)import\s+['"]([^'"]+)['"]/g;
+/** The core's UnavailableError imported without a new name (`UnavailableError as …` is fine). */
+const coreUnavailable = /\bUnavailableError\b(?!\s+as\b)/;
 const violations: string[] = [];
+/** Static imports between files of src/ (paths relative to src/), for the cycle check. */
+const imports = new Map<string, Set<string>>();
 
 for (const file of walk(src)) {
   const rel = relative(src, file);
@@ -51,15 +79,22 @@ for (const file of walk(src)) {
     );
     continue;
   }
+  const edges = new Set<string>();
+  imports.set(rel, edges);
   for (const match of text.matchAll(importRe)) {
-    const spec = match[1] ?? match[2] ?? '';
+    const spec = match[1] ?? match[2] ?? match[3] ?? '';
     if (spec.startsWith('.')) {
       const target = relative(src, resolve(file, '..', spec));
+      if (match[2] === undefined && !target.startsWith('..')) edges.add(target);
       const targetLayer = target.split(sep)[0] ?? '';
       if (target.startsWith('..')) {
         if (!isTest) violations.push(`${rel}: imports ${spec}, outside src/`);
       } else if (targetLayer !== layer && !ok.includes(targetLayer)) {
         violations.push(`${rel}: layer '${layer}' may not import '${targetLayer}' (${spec})`);
+      } else if (targetLayer === 'raft' && layer !== 'raft' && coreUnavailable.test(match[0])) {
+        violations.push(
+          `${rel}: imports the core's UnavailableError (a log index not available) under that name; the node and the client have their own UnavailableError (no quorum, no leader): import it as LogIndexUnavailableError or the like`,
+        );
       }
     } else if (layer === 'raft' && !isTest) {
       violations.push(
@@ -77,6 +112,91 @@ for (const file of walk(src)) {
   // Planted bugs exist for the simulator to prove it can find them; nothing else may switch them on.
   if (!['raft', 'sim'].includes(layer) && /plantedBugs/.test(text)) {
     violations.push(`${rel}: only the simulator may plant bugs (plantedBugs)`);
+  }
+}
+
+checkCycles();
+
+/** Tarjan's strongly connected components of the import graph: every file on a cycle is in one of size > 1. */
+function stronglyConnected(graph: ReadonlyMap<string, ReadonlySet<string>>): string[][] {
+  const order = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const out: string[][] = [];
+  const visit = (v: string): void => {
+    order.set(v, order.size);
+    low.set(v, order.get(v)!);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!graph.has(w)) continue; // a missing file: tsc reports it
+      if (!order.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) {
+        low.set(v, Math.min(low.get(v)!, order.get(w)!));
+      }
+    }
+    if (low.get(v) !== order.get(v)) return;
+    const component: string[] = [];
+    // Bounded: pops down to v, which is on the stack.
+    for (let w = stack.pop(); w !== undefined; w = stack.pop()) {
+      onStack.delete(w);
+      component.push(w);
+      if (w === v) break;
+    }
+    out.push(component.sort());
+  };
+  for (const v of [...graph.keys()].sort()) if (!order.has(v)) visit(v);
+  return out;
+}
+
+/** One cycle through `from` inside `component` (breadth first: a shortest one), as a path back to it. */
+function cycleThrough(from: string, component: ReadonlySet<string>): string[] {
+  const cameFrom = new Map<string, string>();
+  const queue = [from];
+  for (let i = 0; i < queue.length; i++) {
+    const v = queue[i]!;
+    for (const w of imports.get(v) ?? []) {
+      if (!component.has(w)) continue;
+      if (w === from) {
+        const path = [from];
+        for (let at: string | undefined = v; at !== from && at !== undefined; at = cameFrom.get(at))
+          path.splice(1, 0, at);
+        return [...path, from];
+      }
+      if (!cameFrom.has(w)) {
+        cameFrom.set(w, v);
+        queue.push(w);
+      }
+    }
+  }
+  return [from, from];
+}
+
+function checkCycles(): void {
+  const onCycles = new Set<string>();
+  for (const component of stronglyConnected(imports)) {
+    const first = component[0]!;
+    const selfImport = imports.get(first)?.has(first) ?? false;
+    if (component.length < 2 && !selfImport) continue;
+    for (const f of component) onCycles.add(f);
+    if (ALLOWED_CYCLES.some((allowed) => component.every((f) => allowed.includes(f)))) continue;
+    const cycle = cycleThrough(first, new Set(component));
+    violations.push(
+      `import cycle: ${cycle.join(' → ')} (files on cycles together: ${component.join(', ')}); ` +
+        'hand the module a narrow interface instead of importing back what imports it (STYLE 14)',
+    );
+  }
+  for (const allowed of ALLOWED_CYCLES) {
+    for (const f of allowed) {
+      if (!onCycles.has(f)) {
+        violations.push(
+          `${f}: listed in ALLOWED_CYCLES (scripts/check-layers.ts) but on no import cycle any more: remove it there and from src/raft/README.md`,
+        );
+      }
+    }
   }
 }
 
