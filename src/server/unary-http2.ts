@@ -6,15 +6,18 @@
 // (interceptor chains, per-call metadata objects, several stream layers), which is most of a node's
 // CPU per request on a 2-core machine.
 //
-// Imports nothing but node:http2 and the request/reply types, so that the client-API worker thread
-// (client-api-worker.ts) loads little.
-import http2 from 'node:http2';
+// Listening, sessions and closing are the raft port's as well (src/transport/grpc-http2-server.ts).
+// Imports nothing but that, the status codes and the request/reply types, so that the client-API
+// worker thread (client-api-worker.ts) loads little.
+import type http2 from 'node:http2';
+import {
+  GRPC_OK_TRAILERS,
+  GRPC_RESPONSE_HEADERS,
+  GrpcHttp2Server,
+  sendTrailersOnly,
+} from '../transport/grpc-http2-server.ts';
+import { GrpcStatus } from '../transport/grpc-status.ts';
 import type { UnaryReply, UnaryRequest } from './unary-dispatch.ts';
-
-/** gRPC status codes used here (the numbers are the protocol's). */
-const RESOURCE_EXHAUSTED = 8;
-const UNIMPLEMENTED = 12;
-const INTERNAL = 13;
 
 /**
  * Receive windows. HTTP/2's defaults (64 KiB per stream and per connection) let one client
@@ -24,8 +27,6 @@ const INTERNAL = 13;
 const STREAM_WINDOW_BYTES = 1024 * 1024;
 const SESSION_WINDOW_BYTES = 16 * 1024 * 1024;
 
-const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto' };
-const OK_TRAILERS = { 'grpc-status': '0', 'grpc-message': 'OK' };
 const TIMEOUT_UNITS_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
 const FORWARDED_HEADER = 'ringkv-forwarded';
 
@@ -39,57 +40,34 @@ export interface UnaryHttp2Options {
 }
 
 export class UnaryHttp2Listener {
-  private readonly server: http2.Http2Server;
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly http: GrpcHttp2Server;
   private readonly o: UnaryHttp2Options;
 
   constructor(o: UnaryHttp2Options) {
     this.o = o;
-    this.server = http2.createServer({
-      maxSessionMemory: 64,
+    this.http = new GrpcHttp2Server({
+      maxSessionMemoryMb: 64,
       settings: { initialWindowSize: STREAM_WINDOW_BYTES },
+      sessionWindowBytes: SESSION_WINDOW_BYTES,
+      onStream: (stream, headers) => this.onStream(stream, headers),
     });
-    this.server.on('session', (s) => {
-      this.sessions.add(s);
-      s.setLocalWindowSize(SESSION_WINDOW_BYTES);
-      s.on('close', () => this.sessions.delete(s));
-      s.on('error', () => {});
-    });
-    this.server.on('sessionError', () => {});
-    this.server.on('stream', (stream, headers) => this.onStream(stream, headers));
   }
 
   /** Binds `host:port` (port 0: any free port); resolves with the bound port. */
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        const a = this.server.address();
-        resolve(a !== null && typeof a === 'object' ? a.port : port);
-      });
-    });
+    return this.http.listen(host, port);
   }
 
   /** Stops accepting; calls in flight get up to `graceMs` to finish, then the sessions are destroyed. */
   close(graceMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        for (const s of this.sessions) s.destroy();
-      }, graceMs);
-      this.server.close(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-      for (const s of this.sessions) s.close();
-    });
+    return this.http.close(graceMs);
   }
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     stream.on('error', () => {});
     const path = headers[':path'] ?? '';
     if (!this.o.serves(path)) {
-      sendStatus(stream, UNIMPLEMENTED, `unknown method ${path}`, {});
+      sendTrailersOnly(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`);
       return;
     }
     const max = this.o.maxReceiveBytes;
@@ -102,12 +80,16 @@ export class UnaryHttp2Listener {
     stream.on('end', () => {
       if (size > max + 5) {
         const details = `received message larger than max (${size - 5} vs. ${max})`;
-        sendStatus(stream, RESOURCE_EXHAUSTED, details, {});
+        sendTrailersOnly(stream, GrpcStatus.RESOURCE_EXHAUSTED, details);
         return;
       }
       const buf = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
       if (buf.byteLength < 5 || buf[0] !== 0 || buf.readUInt32BE(1) !== buf.byteLength - 5) {
-        sendStatus(stream, INTERNAL, 'expected exactly one uncompressed length-prefixed message', {});
+        sendTrailersOnly(
+          stream,
+          GrpcStatus.INTERNAL,
+          'expected exactly one uncompressed length-prefixed message',
+        );
         return;
       }
       const req: UnaryRequest = {
@@ -124,11 +106,11 @@ export class UnaryHttp2Listener {
 function reply(stream: http2.ServerHttp2Stream, r: UnaryReply): void {
   if (stream.destroyed || stream.closed) return;
   if (!('framed' in r)) {
-    sendStatus(stream, r.code, r.details, r.headers);
+    sendTrailersOnly(stream, r.code, r.details, r.headers);
     return;
   }
-  stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-  stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS));
+  stream.respond(GRPC_RESPONSE_HEADERS, { waitForTrailers: true });
+  stream.once('wantTrailers', () => stream.sendTrailers(GRPC_OK_TRAILERS));
   stream.end(r.framed);
 }
 
@@ -138,23 +120,4 @@ function deadlineOf(timeout: string | string[] | undefined): number {
   const m = /^(\d{1,8})([HMSmun])$/.exec(timeout);
   if (m === null) return Number.POSITIVE_INFINITY;
   return Date.now() + Number(m[1]) * (TIMEOUT_UNITS_MS[m[2] as string] as number);
-}
-
-/** A trailers-only response with the status, its message and the error's metadata. */
-function sendStatus(
-  stream: http2.ServerHttp2Stream,
-  code: number,
-  details: string,
-  headers: Readonly<Record<string, string | string[]>>,
-): void {
-  if (stream.destroyed || stream.closed || stream.headersSent) return;
-  stream.respond(
-    {
-      ...RESPONSE_HEADERS,
-      'grpc-status': String(code),
-      'grpc-message': encodeURI(details),
-      ...headers,
-    },
-    { endStream: true },
-  );
 }

@@ -9,6 +9,7 @@ import type { Message, NodeId } from '../raft/types.ts';
 import { messageFromWire } from './codec.ts';
 import { PeerCodecError, PeerFrameError } from './errors.ts';
 import { FrameParser, frameOf } from './grpc-frames.ts';
+import { GRPC_OK_TRAILERS, GRPC_RESPONSE_HEADERS, sendTrailersOnly } from './grpc-http2-server.ts';
 import { encodeGrpcMessage, GrpcStatus, type GrpcStatusCode, statusName } from './grpc-status.ts';
 import type { LogLimiter, TransportLogger } from './log.ts';
 import { clusterIdsCompatible, type TransportStats } from './transport.ts';
@@ -152,8 +153,6 @@ export function logRefusal(ctx: BatchContext, remote: string, refusal: Refusal):
   else ctx.logger.warn(fields, 'refused peer stream');
 }
 
-const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto' };
-const OK_TRAILERS = { 'grpc-status': '0', 'grpc-message': 'OK' };
 /** The one response message of the call: an empty PeerServiceStreamResponse. */
 const EMPTY_RESPONSE_FRAME = frameOf(new Uint8Array(0));
 
@@ -161,20 +160,6 @@ const EMPTY_RESPONSE_FRAME = frameOf(new Uint8Array(0));
 export function remoteOf(stream: ServerHttp2Stream): string {
   const socket = stream.session?.socket;
   return `${socket?.remoteAddress ?? '?'}:${socket?.remotePort ?? '?'}`;
-}
-
-/** Answers a stream that was not accepted: a trailers-only response carrying the status. */
-export function refuseBeforeAccept(stream: ServerHttp2Stream, refusal: Refusal): void {
-  if (stream.destroyed || stream.closed || stream.headersSent) return;
-  stream.resume(); // whatever the sender still writes is read and dropped, not left to fill the window
-  stream.respond(
-    {
-      ...RESPONSE_HEADERS,
-      'grpc-status': String(refusal.code),
-      'grpc-message': encodeGrpcMessage(refusal.details),
-    },
-    { endStream: true },
-  );
 }
 
 /** Serves one PeerService.Stream call whose path and content type were checked by the server. */
@@ -186,7 +171,7 @@ export function servePeerStream(
   const handshakeRefusal = checkHandshake(headers, ctx);
   if (handshakeRefusal !== undefined) {
     logRefusal(ctx, remoteOf(stream), handshakeRefusal);
-    refuseBeforeAccept(stream, handshakeRefusal);
+    sendTrailersOnly(stream, handshakeRefusal.code, handshakeRefusal.details);
     return;
   }
   new InboundStream(stream, headerValue(headers, HEADER_FROM) as string, ctx);
@@ -206,7 +191,7 @@ class InboundStream {
     this.ctx = ctx;
     this.parser = new FrameParser(ctx.messageBytesMax, (bytes) => this.onMessage(bytes));
     stream.respond(
-      { ...RESPONSE_HEADERS, [HEADER_NODE]: encodeURIComponent(ctx.localId) },
+      { ...GRPC_RESPONSE_HEADERS, [HEADER_NODE]: encodeURIComponent(ctx.localId) },
       { waitForTrailers: true },
     );
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -266,7 +251,7 @@ class InboundStream {
     if (stream.destroyed || stream.closed) return;
     const trailers =
       refusal === undefined
-        ? OK_TRAILERS
+        ? GRPC_OK_TRAILERS
         : { 'grpc-status': String(refusal.code), 'grpc-message': encodeGrpcMessage(refusal.details) };
     stream.once('wantTrailers', () => stream.sendTrailers(trailers));
     if (refusal === undefined) stream.end(EMPTY_RESPONSE_FRAME);

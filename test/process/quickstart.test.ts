@@ -51,8 +51,11 @@ describe('README quickstart', { timeout: 120_000 }, () => {
       const r = await runCli(['get', 'hello', '--endpoints', n.endpoint]);
       assert.deepEqual([r.code, r.stdout], [0, 'again\n'], r.stderr);
     }
+    // One node of three is down: status lists it, warns that another failure would stop the
+    // cluster, and exits 1 (problems listed).
     const status = await runCli(['cluster', 'status'], { env });
-    assert.equal(status.code, 0, status.stderr);
+    assert.equal(status.code, 1, status.stderr);
     assert.match(status.stdout, /node2.*unreachable/);
+    assert.match(status.stdout, /^warning: the cluster cannot survive another failure: node2 is unreachable/m);
   });
 });

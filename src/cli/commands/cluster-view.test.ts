@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { MemberStatus, ShardStatus, StatusResponse } from '../../client/index.ts';
-import { bestShardReports, buildClusterView } from './cluster-view.ts';
+import { renderView } from './cluster.ts';
+import {
+  bestShardReports,
+  buildClusterView,
+  faultTolerance,
+  groupList,
+  leaveRefusal,
+} from './cluster-view.ts';
 
 const ids = ['n1', 'n2', 'n3'];
 const members = ids.map((nodeId, i) => ({ nodeId, clientAddr: `h:${i + 1}`, raftAddr: `h:${i + 11}` }));
@@ -56,9 +63,77 @@ test('cluster view: shards led, lag from the leaders, an unreachable member and 
   assert.equal(view.nodes[0]?.commit, 30n);
   assert.equal(view.nodes[0]?.term, 4n);
   assert.deepEqual(view.problems, [
-    'shard 2 has no leader',
+    '1 of 3 groups have no leader (shard 2): their writes and linearizable reads fail until a majority ' +
+      'of their voters can reach each other',
     'n3 (h:3) did not answer: cannot reach any of h:3',
+    'warning: the cluster cannot survive another failure: n3 is unreachable, and every group has 2 of 3 ' +
+      'voters up where 2 are needed; bring it back (restart it with its original command line)',
   ]);
+  assert.equal(view.groupsWithoutLeader, 1);
+  assert.equal(view.failuresTolerated, 0);
+});
+
+const answering = (st: (nodeId: string) => StatusResponse, of = members): MemberStatus[] =>
+  of.map((member) => ({ member, status: st(member.nodeId) }));
+
+test('cluster view: healthy when every group has a leader and any one node may fail', () => {
+  const st = (id: string) => status(id, [shard(0, 'n1', 3n), shard(1, 'n2', 3n), shard(2, 'n3', 3n)]);
+  const view = buildClusterView(st('n1'), answering(st));
+  assert.deepEqual(view.problems, []);
+  assert.deepEqual([view.groupsWithoutLeader, view.failuresTolerated], [0, 1]);
+  assert.match(
+    renderView(view),
+    /leaders spread\n[\s\S]*the cluster can lose any one node and keep serving\n$/,
+  );
+});
+
+test('cluster view: no group has a leader: the header and the problems say so, not "leaders spread"', () => {
+  const st = (id: string) => status(id, [shard(0, '', 5n), shard(1, '', 5n), shard(2, '', 5n)]);
+  const view = buildClusterView(st('n1'), answering(st));
+  assert.equal(view.groupsWithoutLeader, 3);
+  const text = renderView(view);
+  assert.match(text.split('\n')[0]!, /: 3 members, 2 shards, 3 of 3 groups without a leader$/);
+  assert.doesNotMatch(text, /leaders spread/);
+  assert.match(text, /^problem: 3 of 3 groups have no leader \(the metadata group, shards 1-2\)/m);
+});
+
+test('cluster view: a single voter cannot survive any failure; five voters with one down survive one more', () => {
+  const one = [members[0]!];
+  const solo = (id: string): StatusResponse => ({
+    ...status(id, [{ ...shard(0, 'n1', 1n), voters: ['n1'] }]),
+    members: one,
+  });
+  const single = buildClusterView(solo('n1'), answering(solo, one));
+  assert.deepEqual(single.problems, [
+    'warning: the cluster cannot survive the failure of any node: a group of 1 voter needs 1 of them; ' +
+      'add nodes (3 voters survive one failure, 5 survive two)',
+  ]);
+  const five = ['n1', 'n2', 'n3', 'n4', 'n5'];
+  const fiveMembers = five.map((nodeId, i) => ({
+    nodeId,
+    clientAddr: `h:${i + 1}`,
+    raftAddr: `h:${i + 11}`,
+  }));
+  const big = (id: string): StatusResponse => ({
+    ...status(id, [{ ...shard(0, 'n1', 1n), voters: five }]),
+    members: fiveMembers,
+  });
+  const ms: MemberStatus[] = [
+    ...answering(big, fiveMembers.slice(0, 4)),
+    { member: fiveMembers[4]!, error: new Error('no connection within 1000 ms') },
+  ];
+  const view = buildClusterView(big('n1'), ms);
+  assert.deepEqual(view.problems, ['n5 (h:5) did not answer: no connection within 1000 ms']);
+  assert.equal(view.failuresTolerated, 1);
+});
+
+test('faultTolerance and groupList', () => {
+  const g = (voters: string[]) => ({ ...shard(1, 'n1', 1n), voters });
+  assert.equal(faultTolerance([g(['a', 'b', 'c'])], new Set(['a', 'b', 'c'])), 1);
+  assert.equal(faultTolerance([g(['a', 'b', 'c']), g(['a', 'b'])], new Set(['a', 'b', 'c'])), 0);
+  assert.equal(faultTolerance([g(['a', 'b', 'c'])], new Set(['a'])), -1);
+  assert.equal(groupList([0, 1, 2, 3, 5, 7, 8]), 'the metadata group, shards 1-3, 5, 7-8');
+  assert.equal(groupList([4]), 'shard 4');
 });
 
 test('cluster view: the leader placement comes from any member that knows it', () => {
@@ -70,4 +145,29 @@ test('cluster view: the leader placement comes from any member that knows it', (
   ];
   assert.equal(buildClusterView(joining, ms).leaderPlacement, 'pack');
   assert.equal(buildClusterView(joining, [{ member: members[2]!, status: joining }]).leaderPlacement, '');
+});
+
+test('leaveRefusal: the last member, and the only voter of a group; otherwise no objection', () => {
+  const one = [members[0]!, members[1]!];
+  const learnerToo = (id: string): StatusResponse => ({
+    ...status(
+      id,
+      [0, 1, 2].map((g) => ({ ...shard(g, 'n1', 1n), voters: ['n1'], learners: ['n2'] })),
+    ),
+    members: one,
+  });
+  const view = buildClusterView(learnerToo('n1'), answering(learnerToo, one));
+  assert.match(
+    leaveRefusal(view, 'n1') ?? '',
+    /^n1 is the only voter of the metadata group, shards 1-2: .*Add a node first/,
+  );
+  assert.equal(leaveRefusal(view, 'n2'), undefined);
+  const solo = (id: string): StatusResponse => ({
+    ...status(id, [{ ...shard(0, 'n1', 1n), voters: ['n1'] }]),
+    members: [members[0]!],
+  });
+  const last = buildClusterView(solo('n1'), answering(solo, [members[0]!]));
+  assert.match(leaveRefusal(last, 'n1') ?? '', /^n1 is the last member of the cluster/);
+  const st = (id: string) => status(id, [shard(0, 'n1', 3n), shard(1, 'n2', 3n)]);
+  assert.equal(leaveRefusal(buildClusterView(st('n1'), answering(st)), 'n1'), undefined);
 });

@@ -31,7 +31,15 @@ export interface ClusterView {
   readonly nodes: readonly NodeRow[];
   /** Every group (0 = metadata), leader's view. */
   readonly shards: readonly ShardStatus[];
-  /** Things a person should look at (no leader, unreachable members, learners). */
+  /** Groups (the metadata group included) that have no leader. */
+  readonly groupsWithoutLeader: number;
+  /** Nodes that may still fail (voters of every group) before some group loses its quorum. */
+  readonly failuresTolerated: number;
+  /**
+   * Things a person should look at, one line each: groups without a leader, members that did not
+   * answer, members that are not voters, and a line starting "warning:" when the cluster cannot
+   * survive another failure. Empty when healthy (`cluster status` exits 0 only then).
+   */
   readonly problems: readonly string[];
 }
 
@@ -104,15 +112,22 @@ export function buildClusterView(cluster: StatusResponse, members: readonly Memb
   const reachable = members.flatMap((m) => ('status' in m ? [m.status] : []));
   const shards = bestShardReports(reachable.length > 0 ? reachable : [cluster]);
   const nodes = members.map((m) => nodeRow(m, shards));
+  const leaderless = shards.filter((s) => s.leader === '').map((s) => s.shardId);
   const problems: string[] = [];
-  for (const s of shards) {
-    if (s.leader === '')
-      problems.push(`${s.shardId === 0 ? 'metadata group' : `shard ${s.shardId}`} has no leader`);
+  if (leaderless.length > 0) {
+    problems.push(
+      `${leaderless.length} of ${shards.length} groups have no leader (${groupList(leaderless)}): ` +
+        'their writes and linearizable reads fail until a majority of their voters can reach each other',
+    );
   }
   for (const n of nodes) {
     if (!n.reachable) problems.push(`${n.nodeId} (${n.clientAddr}) did not answer: ${n.error ?? ''}`);
     else if (n.role !== 'voter') problems.push(`${n.nodeId} is ${n.role}`);
   }
+  const answered = new Set(nodes.filter((n) => n.reachable).map((n) => n.nodeId));
+  const tolerance = faultTolerance(shards, answered);
+  const warning = toleranceWarning(tolerance, shards, answered);
+  if (warning !== undefined) problems.push(warning);
   const placement = [cluster, ...reachable].find((st) => st.leaderPlacement !== '')?.leaderPlacement ?? '';
   return {
     clusterId: cluster.clusterId,
@@ -120,6 +135,99 @@ export function buildClusterView(cluster: StatusResponse, members: readonly Memb
     leaderPlacement: placement,
     nodes,
     shards,
+    groupsWithoutLeader: leaderless.length,
+    failuresTolerated: Math.max(0, tolerance),
     problems,
   };
+}
+
+/** Majority of `voters` voters. */
+export function quorumOf(voters: number): number {
+  return Math.floor(voters / 2) + 1;
+}
+
+/**
+ * How many more voters can be lost, in the group where that number is smallest, before a group
+ * loses its quorum: min over groups of (voters that answered − quorum). Negative when some group
+ * has already lost it; 0 when the next failure of one of its voters stops it.
+ */
+export function faultTolerance(shards: readonly ShardStatus[], answered: ReadonlySet<string>): number {
+  let min = Number.POSITIVE_INFINITY;
+  for (const s of shards) {
+    const up = s.voters.filter((v) => answered.has(v)).length;
+    min = Math.min(min, up - quorumOf(s.voters.length));
+  }
+  return min === Number.POSITIVE_INFINITY ? 0 : min;
+}
+
+/** The warning line when the cluster cannot survive another failure, or undefined. */
+function toleranceWarning(
+  tolerance: number,
+  shards: readonly ShardStatus[],
+  answered: ReadonlySet<string>,
+): string | undefined {
+  if (tolerance >= 1 || shards.length === 0) return undefined;
+  const voters = [...new Set(shards.flatMap((s) => s.voters))].sort();
+  const missing = voters.filter((v) => !answered.has(v));
+  const most = Math.max(...shards.map((s) => s.voters.length));
+  if (missing.length === 0) {
+    return (
+      `warning: the cluster cannot survive the failure of any node: a group of ${most} voter${most === 1 ? '' : 's'} ` +
+      `needs ${quorumOf(most)} of them; add nodes (3 voters survive one failure, 5 survive two)`
+    );
+  }
+  const upIn = (s: ShardStatus): number => s.voters.filter((v) => answered.has(v)).length;
+  const worst = shards.filter((s) => upIn(s) - quorumOf(s.voters.length) === tolerance);
+  const w = worst[0]!;
+  const which =
+    worst.length === shards.length
+      ? 'every group has'
+      : `${worst.length} of ${shards.length} groups (${groupList(worst.map((s) => s.shardId))}) have`;
+  const what =
+    tolerance < 0
+      ? `${worst.length} of ${shards.length} groups have lost their quorum`
+      : 'the cluster cannot survive another failure';
+  const them = missing.length === 1 ? 'it' : 'them';
+  return (
+    `warning: ${what}: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} unreachable, and ` +
+    `${which} ${upIn(w)} of ${w.voters.length} voters up where ${quorumOf(w.voters.length)} are needed; ` +
+    `bring ${them} back (restart ${them} with ${missing.length === 1 ? 'its' : 'their'} original command line)`
+  );
+}
+
+/** "metadata group, shards 1-3, 5" for group ids (0 is the metadata group). */
+export function groupList(ids: readonly number[]): string {
+  const sorted = [...new Set(ids)].sort((a, b) => a - b);
+  const parts: string[] = [];
+  if (sorted[0] === 0) parts.push('the metadata group');
+  const data = sorted.filter((id) => id !== 0);
+  const ranges: string[] = [];
+  for (let i = 0; i < data.length; ) {
+    let j = i;
+    while (j + 1 < data.length && data[j + 1] === data[j]! + 1) j++;
+    ranges.push(i === j ? `${data[i]}` : `${data[i]}-${data[j]}`);
+    i = j + 1;
+  }
+  if (ranges.length > 0) parts.push(`shard${data.length === 1 ? '' : 's'} ${ranges.join(', ')}`);
+  return parts.join(', ');
+}
+
+/**
+ * Why removing `nodeId` cannot succeed whatever happens next, or undefined: it is the cluster's
+ * last member, or the only voter of some group (nobody would be left to commit that group's
+ * change, and a cluster never removes its last voter). The node refuses these too, but today it
+ * answers the only-voter case with a retryable UNAVAILABLE, so without this check `cluster leave`
+ * would retry it until its deadline (60 s).
+ */
+export function leaveRefusal(view: ClusterView, nodeId: string): string | undefined {
+  if (view.nodes.length === 1 && view.nodes[0]?.nodeId === nodeId) {
+    return `${nodeId} is the last member of the cluster; a cluster cannot remove its last node (stop it instead)`;
+  }
+  const soleVoterOf = view.shards.filter((s) => s.voters.length === 1 && s.voters[0] === nodeId);
+  if (soleVoterOf.length === 0) return undefined;
+  return (
+    `${nodeId} is the only voter of ${groupList(soleVoterOf.map((s) => s.shardId))}: removing it would leave ` +
+    'no voter to commit the change or to serve them. Add a node first (`ringkv serve … --join_addr=…`), ' +
+    'wait until `ringkv cluster status` shows it as a voter, then leave'
+  );
 }

@@ -2,22 +2,29 @@
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { connectionOptions, toJson, withClient } from './client-common.ts';
-import { buildClusterView, type ClusterView, type NodeRow } from './cluster-view.ts';
+import { buildClusterView, type ClusterView, leaveRefusal, type NodeRow } from './cluster-view.ts';
 
 type Opts = Record<string, unknown>;
 
-/** Bound on waiting for one member's Status: the members are asked in parallel, so a hung or stopped node costs this once. */
-const MEMBER_TIMEOUT_MS_MAX = 1500;
+/**
+ * Bound on waiting for one member's Status: a fifth of --timeout-ms (1 s by default). Status is
+ * answered locally by each node (no consensus), so a healthy node answers in milliseconds; the
+ * members are asked in parallel, so a hung or stopped node costs this once, and shows as unreachable.
+ */
+export function memberTimeoutMs(timeoutMs: number): number {
+  return Math.max(1, Math.round(timeoutMs / 5));
+}
 
 export function runClusterStatus(opts: Opts, cmd: Command): Promise<number> {
   return withClient(opts, cmd, async (client) => {
     const { timeoutMs } = connectionOptions(opts);
     const { cluster, members } = await client.statusOfEveryMember({
-      memberTimeoutMs: Math.min(timeoutMs, MEMBER_TIMEOUT_MS_MAX),
+      memberTimeoutMs: memberTimeoutMs(timeoutMs),
     });
     const view = buildClusterView(cluster, members);
     process.stdout.write(opts.output === 'json' ? `${toJson(view)}\n` : renderView(view));
-    return 0;
+    // Exit status: 0 healthy, 1 problems listed (or no answer at all, through withClient).
+    return view.problems.length === 0 ? 0 : 1;
   });
 }
 
@@ -35,6 +42,15 @@ function row(n: NodeRow, shardCount: number): string[] {
   ];
 }
 
+/** After the counts: where the leaders are, or that some groups have none. */
+function headerState(view: ClusterView): string {
+  const groups = view.shards.length;
+  if (view.groupsWithoutLeader > 0)
+    return `, ${view.groupsWithoutLeader} of ${groups} groups without a leader`;
+  if (view.leaderPlacement === '') return '';
+  return `, leaders ${view.leaderPlacement === 'pack' ? 'packed' : 'spread'}`;
+}
+
 export function renderView(view: ClusterView): string {
   const table = new Table({
     head: ['node', 'address', 'role', 'shards led', 'term', 'commit/applied', 'lag'],
@@ -43,13 +59,12 @@ export function renderView(view: ClusterView): string {
   for (const n of view.nodes) table.push(row(n, view.shardCount));
   const lines = [
     `cluster ${view.clusterId || '(unnamed)'}: ${view.nodes.length} members, ${view.shardCount} shards` +
-      (view.leaderPlacement === ''
-        ? ''
-        : `, leaders ${view.leaderPlacement === 'pack' ? 'packed' : 'spread'}`),
+      headerState(view),
     table.toString(),
     view.problems.length === 0
-      ? 'every group has a leader and every member is a voter'
-      : view.problems.join('\n'),
+      ? 'every group has a leader and every member is a voter; ' +
+        `the cluster can lose any ${view.failuresTolerated === 1 ? 'one node' : `${view.failuresTolerated} nodes`} and keep serving`
+      : view.problems.map((p) => (p.startsWith('warning: ') ? p : `problem: ${p}`)).join('\n'),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -72,6 +87,17 @@ export function runClusterJoin(opts: Opts, cmd: Command): Promise<number> {
 
 export function runClusterLeave(nodeId: string, opts: Opts, cmd: Command): Promise<number> {
   return withClient(opts, cmd, async (client) => {
+    const { timeoutMs } = connectionOptions(opts);
+    // A removal that cannot succeed is refused at once, with the reason (see leaveRefusal).
+    const { cluster, members } = await client.statusOfEveryMember({
+      timeoutMs,
+      memberTimeoutMs: memberTimeoutMs(timeoutMs),
+    });
+    const refusal = leaveRefusal(buildClusterView(cluster, members), nodeId);
+    if (refusal !== undefined) {
+      process.stderr.write(`error: refused: ${refusal}\n`);
+      return 1;
+    }
     const r = await client.leave(nodeId, { timeoutMs: membershipTimeoutMs(opts, cmd) });
     process.stdout.write(
       `${nodeId} left the cluster\nmembers: ${r.members.map((m) => m.nodeId).join(', ')}\n`,
@@ -106,7 +132,7 @@ export function runClusterLeaderPlacement(placement: string, opts: Opts, cmd: Co
     let last = '';
     for (;;) {
       const { cluster, members } = await client.statusOfEveryMember({
-        memberTimeoutMs: Math.min(timeoutMs, MEMBER_TIMEOUT_MS_MAX),
+        memberTimeoutMs: memberTimeoutMs(timeoutMs),
       });
       const view = buildClusterView(cluster, members);
       const line = leadersLine(view);

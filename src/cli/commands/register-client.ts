@@ -132,7 +132,11 @@ function registerCluster(program: Command): void {
       .command('status')
       .description(
         'Show every member (role, shards led, highest term, commit/applied summed over its groups, ' +
-          'largest lag behind a leader) and any group without a leader.',
+          'largest lag behind a leader), then what is wrong: groups without a leader, members that do not ' +
+          'answer (a hung or stopped node is shown as unreachable after a fifth of --timeout-ms, 1 s by default), members that are ' +
+          'not voters, and a warning when the cluster cannot survive another failure. Exit status: 0 ' +
+          'healthy (every group has a leader, every member answers and is a voter, any one node can fail); ' +
+          '1 problems listed, or no node answered; 2 usage error.',
       )
       .addOption(
         new Option('--output <format>', 'output format').choices(['table', 'json']).default('table'),
@@ -164,7 +168,8 @@ function registerCluster(program: Command): void {
       .command('leave')
       .description(
         'Remove member NODE from the cluster, moving its leaderships away first. ' +
-          'Waits up to 60 s unless --timeout-ms is given.',
+          'Waits up to 60 s unless --timeout-ms is given. Refused at once (exit 1) when it cannot ' +
+          'succeed: NODE is the last member, or the only voter of a group (add a node first).',
       )
       .argument('<node>', 'node id of the member to remove'),
     false,
