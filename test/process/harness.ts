@@ -358,22 +358,52 @@ export interface CliRun {
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
+  /** Standard output as bytes (for binary values). */
+  readonly stdoutBytes: Buffer;
+  /** Wall time from spawning the CLI to its exit, in ms. */
+  readonly elapsedMs: number;
 }
 
-/** Runs the `ringkv` CLI (bin/ringkv.js, as `npx ringkv` does) and captures its output. Bounded. */
+/** Most output kept from one CLI run. */
+const CLI_OUTPUT_BYTES_MAX = 16 * 1024 * 1024;
+
+/**
+ * Runs the `ringkv` CLI (bin/ringkv.js, as `npx ringkv` does) and captures its output. Bounded.
+ * `input` is written to its standard input, which is closed at once when there is none.
+ */
 export function runCli(
   args: readonly string[],
-  opts: { readonly cwd?: string; readonly env?: Record<string, string>; readonly timeoutMs?: number } = {},
+  opts: {
+    readonly cwd?: string;
+    readonly env?: Record<string, string>;
+    readonly timeoutMs?: number;
+    readonly input?: Uint8Array | string;
+  } = {},
 ): Promise<CliRun> {
   return new Promise((res) => {
-    execFile(
+    const t0 = Date.now();
+    const child = execFile(
       NODE_BIN,
       [join(ROOT, 'bin', 'ringkv.js'), ...args],
-      { cwd: opts.cwd ?? ROOT, timeout: opts.timeoutMs ?? 30_000, env: { ...process.env, ...opts.env } },
+      {
+        cwd: opts.cwd ?? ROOT,
+        timeout: opts.timeoutMs ?? 30_000,
+        env: { ...process.env, ...opts.env },
+        encoding: 'buffer',
+        maxBuffer: CLI_OUTPUT_BYTES_MAX,
+      },
       (err, stdout, stderr) => {
         const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
-        res({ code, stdout, stderr });
+        res({
+          code,
+          stdout: stdout.toString('utf8'),
+          stderr: stderr.toString('utf8'),
+          stdoutBytes: stdout,
+          elapsedMs: Date.now() - t0,
+        });
       },
     );
+    child.stdin?.on('error', () => {}); // the CLI may exit without reading it
+    child.stdin?.end(opts.input);
   });
 }

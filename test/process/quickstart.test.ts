@@ -56,6 +56,9 @@ describe('README quickstart', { timeout: 120_000 }, () => {
     const status = await runCli(['cluster', 'status'], { env });
     assert.equal(status.code, 1, status.stderr);
     assert.match(status.stdout, /node2.*unreachable/);
-    assert.match(status.stdout, /^warning: the cluster cannot survive another failure: node2 is unreachable/m);
+    assert.match(
+      status.stdout,
+      /^warning: the cluster cannot survive another failure: node2 is unreachable/m,
+    );
   });
 });

@@ -2,6 +2,8 @@
 // the in-memory fake cluster (src/client/testing) in this process.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
@@ -20,10 +22,17 @@ interface Run {
 let cluster: FakeCluster;
 let endpoints: string;
 
-/** Runs `ringkv args…` (asynchronously: the fake cluster lives in this process). */
-function ringkv(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
+/**
+ * Runs `ringkv args…` (asynchronously: the fake cluster lives in this process), with `input` on
+ * its standard input (closed at once when there is none).
+ */
+function ringkv(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  input?: Uint8Array | string,
+): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       nodeBin,
       [mainTs, ...args],
       { cwd: root, timeout: 30_000, env: { ...process.env, RINGKV_ENDPOINTS: endpoints, ...env } },
@@ -32,6 +41,8 @@ function ringkv(args: readonly string[], env: Record<string, string> = {}): Prom
         resolve({ code, stdout, stderr });
       },
     );
+    child.stdin?.on('error', () => {}); // the CLI may exit without reading it (usage errors)
+    child.stdin?.end(input);
   });
 }
 
@@ -78,6 +89,58 @@ test('usage errors exit 2 with a message and no stack trace', async () => {
     assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
     assert.match(r.stderr, /error/, args.join(' '));
     noStack(r);
+  }
+});
+
+test('put and cas take the value from standard input (-) or --value-file, byte for byte', async () => {
+  const bytes = new Uint8Array([0x00, 0xff, 0x0a, 0x41, 0x0d, 0x0a]);
+  const viaStdin = await ringkv(['put', 'from-stdin', '-'], {}, bytes);
+  assert.equal(viaStdin.code, 0, viaStdin.stderr);
+  assert.deepEqual([...(cluster.get(new TextEncoder().encode('from-stdin'))?.value ?? [])], [...bytes]);
+  const dir = mkdtempSync(join(tmpdir(), 'ringkv-cli-'));
+  try {
+    const file = join(dir, 'value.bin');
+    writeFileSync(file, bytes);
+    const viaFile = await ringkv(['put', 'from-file', '--value-file', file]);
+    assert.equal(viaFile.code, 0, viaFile.stderr);
+    assert.deepEqual([...(cluster.get(new TextEncoder().encode('from-file'))?.value ?? [])], [...bytes]);
+    const hex = await ringkv(['get', Buffer.from('from-file').toString('hex'), '--hex']);
+    assert.deepEqual([hex.code, hex.stdout], [0, '00ff0a410d0a\n']);
+    const cas = await ringkv(['cas', 'from-file', '--expect-absent', '--value-file', file]);
+    assert.match(cas.stdout, /^not swapped/);
+    const swapped = await ringkv(
+      [
+        'cas',
+        'from-stdin',
+        '--expect-version',
+        String(cluster.get(new TextEncoder().encode('from-stdin'))?.version),
+        '-',
+      ],
+      {},
+      'new',
+    );
+    assert.match(swapped.stdout, /^swapped/, swapped.stderr);
+    assert.equal(new TextDecoder().decode(cluster.get(new TextEncoder().encode('from-stdin'))?.value), 'new');
+    const both = await ringkv(['put', 'k', '-', '--value-file', file], {}, 'x');
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /standard input \(-\) or from --value-file, not both/);
+    const twice = await ringkv(['put', 'k', 'v', '--value-file', file]);
+    assert.equal(twice.code, 2);
+    assert.match(twice.stderr, /given twice/);
+    const none = await ringkv(['put', 'k']);
+    assert.equal(none.code, 2);
+    assert.match(
+      none.stderr,
+      /give the value: VALUE, - to read it from standard input, or --value-file FILE/,
+    );
+    const missing = await ringkv(['put', 'k', '--value-file', join(dir, 'nope')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--value-file: cannot open .*nope.*ENOENT/);
+    const casBoth = await ringkv(['cas', 'k', '--expect-absent', '--delete', '--value-file', file]);
+    assert.equal(casBoth.code, 2);
+    for (const r of [both, twice, none, missing, casBoth]) noStack(r);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -10,12 +10,14 @@ import {
   usageError,
   withClient,
 } from './client-common.ts';
+import { valueFromInput } from './value-input.ts';
 
 type Opts = Record<string, unknown>;
 
-export function runPut(key: string, value: string, opts: Opts, cmd: Command): Promise<number> {
+export function runPut(key: string, value: string | undefined, opts: Opts, cmd: Command): Promise<number> {
   return withClient(opts, cmd, async (client, conn) => {
-    const r = await client.put(argBytes(key, 'KEY', conn, cmd), argBytes(value, 'VALUE', conn, cmd));
+    const k = argBytes(key, 'KEY', conn, cmd);
+    const r = await client.put(k, await valueFromInput(value, opts, conn, cmd));
     process.stdout.write(`OK (version ${r.version})\n`);
     return 0;
   });
@@ -28,7 +30,8 @@ export function runGet(key: string, opts: Opts, cmd: Command): Promise<number> {
       process.stderr.write(`key not found: ${key}\n`);
       return 1;
     }
-    process.stdout.write(`${showBytes(r.value, conn)}\n`);
+    if (opts.raw === true) process.stdout.write(r.value);
+    else process.stdout.write(`${showBytes(r.value, conn)}\n`);
     return 0;
   });
 }
@@ -56,8 +59,14 @@ export function runCas(key: string, value: string | undefined, opts: Opts, cmd: 
   return withClient(opts, cmd, async (client, conn) => {
     const expected = casExpectation(opts, conn, cmd);
     const del = opts.delete === true;
-    if (del === (value !== undefined)) usageError(cmd, 'cas needs a new VALUE, or --delete (not both)');
-    const newValue = value === undefined ? null : argBytes(value, 'VALUE', conn, cmd);
+    const given = value !== undefined || opts.valueFile !== undefined;
+    if (del === given) {
+      usageError(
+        cmd,
+        'cas needs a new value (VALUE, - for standard input, or --value-file FILE), or --delete (not both)',
+      );
+    }
+    const newValue = del ? null : await valueFromInput(value, opts, conn, cmd);
     const r = await client.compareAndSwap(argBytes(key, 'KEY', conn, cmd), expected, newValue);
     if (r.succeeded) {
       process.stdout.write(del ? 'swapped: key deleted\n' : `swapped (version ${r.version})\n`);

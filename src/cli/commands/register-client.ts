@@ -46,6 +46,9 @@ function withConnectionOptions(cmd: Command, hex = true): Command {
   return cmd;
 }
 
+const valueFile = () =>
+  new Option('--value-file <file>', 'read the value from FILE, byte for byte (instead of VALUE; not with -)');
+
 const serializable = () =>
   new Option(
     '--serializable',
@@ -56,10 +59,15 @@ function registerKv(program: Command): void {
   withConnectionOptions(
     program
       .command('put')
-      .description('Set KEY to VALUE.')
+      .description(
+        'Set KEY to VALUE. For a value too large or too binary for the command line, give - to read ' +
+          'it from standard input, or --value-file FILE: both are taken byte for byte (even with --hex; ' +
+          'a final newline is part of the value). Prints the new version.',
+      )
       .argument('<key>', 'the key')
-      .argument('<value>', 'the value'),
-  ).action(async (key: string, value: string, opts: Opts, cmd: Command) => {
+      .argument('[value]', 'the value; - reads it from standard input')
+      .addOption(valueFile()),
+  ).action(async (key: string, value: string | undefined, opts: Opts, cmd: Command) => {
     const { runPut } = await import('./kv.ts');
     process.exitCode = await runPut(key, value, opts, cmd);
   });
@@ -69,7 +77,12 @@ function registerKv(program: Command): void {
       .command('get')
       .description('Print the value of KEY (a linearizable read). A missing key prints an error and exits 1.')
       .argument('<key>', 'the key')
-      .addOption(serializable()),
+      .addOption(serializable())
+      .option(
+        '--raw',
+        'write the exact bytes of the value with no newline added (for binary values: `get k --raw > file`)',
+        false,
+      ),
   ).action(async (key: string, opts: Opts, cmd: Command) => {
     const { runGet } = await import('./kv.ts');
     process.exitCode = await runGet(key, opts, cmd);
@@ -91,10 +104,12 @@ function registerKv(program: Command): void {
       .command('cas')
       .description(
         'Compare-and-swap: set KEY to VALUE only if it currently matches (give exactly one of --expect, ' +
-          '--expect-absent, --expect-version). A failed comparison prints "not swapped: …" and exits 0.',
+          '--expect-absent, --expect-version). A failed comparison prints "not swapped: …" and exits 0. ' +
+          'The new value may come from standard input (-) or --value-file FILE, as for put.',
       )
       .argument('<key>', 'the key')
-      .argument('[value]', 'the new value (omit with --delete)')
+      .argument('[value]', 'the new value (omit with --delete); - reads it from standard input')
+      .addOption(valueFile())
       .option('--expect <old>', 'swap only if the current value is OLD')
       .option('--expect-absent', 'swap only if the key does not exist', false)
       .option(
