@@ -177,6 +177,34 @@ test('scan prints keys in order, tab-separated, up to --limit', async () => {
   assert.match(r.stderr, /more keys match/);
 });
 
+test('scan: tabs, newlines and backslashes in keys and values are escaped in text; json is exact', async () => {
+  const rows: [string, string][] = [
+    ['e/a\nb', 'x\ty'],
+    ['e/c\td', 'line1\nline2\r\n'],
+    ['e/e\\f', 'bell\u0007'],
+    ['e/plain', 'v'],
+  ];
+  for (const [k, v] of rows) assert.equal((await ringkv(['put', k, v])).code, 0);
+  const text = await ringkv(['scan', 'e/']);
+  assert.equal(text.code, 0, text.stderr);
+  assert.equal(
+    text.stdout,
+    'e/a\\nb\tx\\ty\ne/c\\td\tline1\\nline2\\r\\n\ne/e\\\\f\tbell\\x07\ne/plain\tv\n',
+  );
+  assert.match(text.stderr, /shown escaped .*--output json or --hex/);
+  const keysOnly = await ringkv(['scan', 'e/', '--keys-only']);
+  assert.deepEqual(keysOnly.stdout.trim().split('\n'), ['e/a\\nb', 'e/c\\td', 'e/e\\\\f', 'e/plain']);
+  const plain = await ringkv(['scan', 'e/p']);
+  assert.deepEqual([plain.stdout, plain.stderr], ['e/plain\tv\n', '']);
+  const json = await ringkv(['scan', 'e/', '--output', 'json']);
+  const doc = JSON.parse(json.stdout) as { items: { key: string; value: string }[]; more: boolean };
+  assert.deepEqual(
+    doc.items.map((i) => [i.key, i.value]),
+    rows,
+  );
+  assert.equal(doc.more, false);
+});
+
 test('cluster status: a table, and --output json with every member and shard', async () => {
   const table = await ringkv(['cluster', 'status']);
   assert.equal(table.code, 0, table.stderr);

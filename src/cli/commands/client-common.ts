@@ -66,12 +66,44 @@ export function argBytes(text: string, what: string, conn: ConnectionOptions, cm
   }
 }
 
-/** Bytes for output: hex with --hex, else UTF-8 text (with a warning on stderr when it is not text). */
+let warnedNotUtf8 = false;
+
+/** Bytes for output: hex with --hex, else UTF-8 text (with a warning on stderr, once, when it is not text). */
 export function showBytes(bytes: Uint8Array, conn: ConnectionOptions): string {
   if (conn.hex) return bytesToHex(bytes);
-  if (!isValidUtf8(bytes))
+  if (!isValidUtf8(bytes) && !warnedNotUtf8) {
+    warnedNotUtf8 = true;
     process.stderr.write('warning: not valid UTF-8; use --hex to see the exact bytes\n');
+  }
   return bytesToUtf8(bytes);
+}
+
+/**
+ * Text with the characters that would break a line-per-item output escaped, C style: backslash
+ * as \\, tab \t, newline \n, carriage return \r, any other control character (U+0000–U+001F,
+ * U+007F) as \xHH. So one line is one item, its fields are split by the only real tabs, and the
+ * original text can be recovered. Returns whether anything was escaped.
+ */
+export function escapeControl(text: string): { readonly text: string; readonly escaped: boolean } {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+  const special = /[\\\x00-\x1f\x7f]/g;
+  let escaped = false;
+  const out = text.replace(special, (c) => {
+    escaped = true;
+    switch (c) {
+      case '\\':
+        return '\\\\';
+      case '\t':
+        return '\\t';
+      case '\n':
+        return '\\n';
+      case '\r':
+        return '\\r';
+      default:
+        return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+    }
+  });
+  return { text: out, escaped };
 }
 
 /**

@@ -5,6 +5,7 @@ import type { CasExpected, RingkvClient, ScanItem } from '../../client/index.ts'
 import {
   argBytes,
   type ConnectionOptions,
+  escapeControl,
   showBytes,
   toJson,
   usageError,
@@ -112,12 +113,21 @@ export function runScan(prefix: string, opts: Opts, cmd: Command): Promise<numbe
       }));
       process.stdout.write(`${toJson({ items: rows, more })}\n`);
     } else {
+      let escapedAny = false;
+      const field = (bytes: Uint8Array): string => {
+        const e = escapeControl(showBytes(bytes, conn));
+        escapedAny ||= e.escaped;
+        return e.text;
+      };
       for (const i of items) {
-        const line =
-          opts.keysOnly === true
-            ? showBytes(i.key, conn)
-            : `${showBytes(i.key, conn)}\t${showBytes(i.value, conn)}`;
+        const line = opts.keysOnly === true ? field(i.key) : `${field(i.key)}\t${field(i.value)}`;
         process.stdout.write(`${line}\n`);
+      }
+      if (escapedAny) {
+        process.stderr.write(
+          'note: backslashes and control characters (tab, newline…) in keys or values are shown escaped ' +
+            '(\\\\ \\t \\n \\r \\xHH); use --output json or --hex for the exact text or bytes\n',
+        );
       }
       if (more) process.stderr.write(`(stopped at --limit ${limit}; more keys match)\n`);
     }

@@ -126,13 +126,24 @@ function registerKv(program: Command): void {
   withConnectionOptions(
     program
       .command('scan')
-      .description('List keys starting with PREFIX, in key order, as KEY<tab>VALUE lines.')
+      .description(
+        'List keys starting with PREFIX, in key order. Text output: one KEY<tab>VALUE line per key, ' +
+          'with backslash, tab, newline, carriage return and other control characters in keys and values ' +
+          'escaped as \\\\, \\t, \\n, \\r and \\xHH (so that every line is one key; a note on stderr says ' +
+          'when that happened). For the exact text use --output json: one JSON document ' +
+          '{"items": [{"key", "value", "version"}…], "more": true|false}, where "more" says that --limit ' +
+          'stopped it; for the exact bytes add --hex (keys and values as hex digits, in either format).',
+      )
       .argument('[prefix]', 'key prefix (empty: every key)', '')
       .addOption(
         new Option('--limit <n>', 'most keys to print').argParser(positiveInt('--limit')).default(100),
       )
       .option('--keys-only', 'print keys only', false)
-      .addOption(new Option('--output <format>', 'output format').choices(['text', 'json']).default('text'))
+      .addOption(
+        new Option('--output <format>', 'text (escaped lines) or json (one document, exact text)')
+          .choices(['text', 'json'])
+          .default('text'),
+      )
       .addOption(serializable()),
   ).action(async (prefix: string, opts: Opts, cmd: Command) => {
     const { runScan } = await import('./kv.ts');
