@@ -314,6 +314,11 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
 
   /** Replaces the state machine with a snapshot installed from the leader. */
   installSnapshot(snap: Snapshot): void {
+    // The core restores only a snapshot beyond its commit index, which is at least what is applied.
+    assert(
+      snap.metadata.index > this.applied,
+      `group ${this.id}: installing a snapshot at index ${snap.metadata.index}, not beyond applied ${this.applied}`,
+    );
     this.machine.restore(snap.data);
     this.applied = snap.metadata.index;
     this.confState = snap.metadata.confState;
