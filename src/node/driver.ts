@@ -135,13 +135,13 @@ export class Driver {
 
   /** Hands a message to the transport; commit indexes never run ahead of this node's durable log. */
   private send(g: Group, m: Message): void {
-    if (m.type === 'app' || m.type === 'heartbeat') assertDurable(g, m.commit, `${m.type} to ${m.to}`);
+    if (m.type === 'app' || m.type === 'heartbeat') assertDurable(g, m.commit, () => `${m.type} to ${m.to}`);
     this.c.transport.send(g.id, m);
   }
 
   /** Applies one committed entry; only what is durable here is ever applied. */
   private applyEntry(g: Group, e: Entry): void {
-    assertDurable(g, e.index, 'applying');
+    assertDurable(g, e.index, () => 'applying');
     g.applyEntry(e);
   }
 
@@ -308,7 +308,8 @@ export class Driver {
 function assertSendableEarly(g: Group, m: Message): void {
   assert(
     (m.type === 'app' || m.type === 'heartbeat') && m.term === g.term,
-    `group ${g.id}: ${m.type} to ${m.to} in term ${m.term} sent before the sync (durable term ${g.term})`,
+    () =>
+      `group ${g.id}: ${m.type} to ${m.to} in term ${m.term} sent before the sync (durable term ${g.term})`,
   );
 }
 
@@ -316,7 +317,10 @@ function assertSendableEarly(g: Group, m: Message): void {
  * The durability rule of the header: `i` (a commit index about to leave, or an entry about to be
  * applied) is within what this node's storage holds, i.e. what a WAL sync made durable here.
  */
-function assertDurable(g: Group, i: number, what: string): void {
+function assertDurable(g: Group, i: number, what: () => string): void {
   const durable = g.storage.lastIndex();
-  assert(i <= durable, `group ${g.id}: ${what} at index ${i} beyond the durable log (last ${durable})`);
+  assert(
+    i <= durable,
+    () => `group ${g.id}: ${what()} at index ${i} beyond the durable log (last ${durable})`,
+  );
 }

@@ -297,7 +297,7 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
   applyEntry(e: Entry): void {
     assert(
       e.index === this.applied + 1,
-      `group ${this.id}: applying index ${e.index} after ${this.applied}: out of order`,
+      () => `group ${this.id}: applying index ${e.index} after ${this.applied}: out of order`,
     );
     if (e.type === 'confChange') {
       this.confState = this.raw.applyConfChange(decodeConfChange(e.data));

@@ -86,7 +86,7 @@ export async function write<B extends CommandBody>(
   const result = applied.result;
   assert(
     isResultOf<B['op']>(result, body.op),
-    `shard ${shard}: a ${body.op} command was applied with a ${result.op} result`,
+    () => `shard ${shard}: a ${body.op} command was applied with a ${result.op} result`,
   );
   return { result, index: applied.index, term: applied.term };
 }
