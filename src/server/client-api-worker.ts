@@ -10,7 +10,8 @@ import { UnaryHttp2Listener } from './unary-http2.ts';
 
 export interface WorkerSetup {
   readonly maxReceiveBytes: number;
-  readonly paths: readonly string[];
+  /** Every served path with its deadline limit (ms); a request names its path by index here. */
+  readonly methods: readonly (readonly [path: string, deadlineLimitMs: number])[];
 }
 
 /** Parent → worker, besides reply batches (ArrayBuffer). */
@@ -28,7 +29,7 @@ export type FromWorker =
 const ID_LIMIT = 2 ** 32;
 
 function serve(port: NonNullable<typeof parentPort>, setup: WorkerSetup): void {
-  const pathIndex = new Map(setup.paths.map((p, i) => [p, i]));
+  const pathIndex = new Map(setup.methods.map(([p], i) => [p, i]));
   const waiting = new Map<number, (r: UnaryReply) => void>();
   const batch = new RequestBatchWriter();
   let nextId = 0;
@@ -41,7 +42,7 @@ function serve(port: NonNullable<typeof parentPort>, setup: WorkerSetup): void {
   };
   const listener = new UnaryHttp2Listener({
     maxReceiveBytes: setup.maxReceiveBytes,
-    serves: (path) => pathIndex.has(path),
+    deadlineLimitsMs: new Map(setup.methods),
     handle: (req, reply) => {
       const id = nextId;
       nextId = (nextId + 1) % ID_LIMIT;

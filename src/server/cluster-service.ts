@@ -2,7 +2,6 @@
 // there); Status reports this node's view.
 import type {
   ClusterServiceClient,
-  ClusterServiceServer,
   JoinRequest,
   JoinResponse,
   LeaveRequest,
@@ -19,14 +18,13 @@ import { isLeaderPlacement, LEADER_PLACEMENTS } from '../node/metadata.ts';
 import type { KvNode } from '../node/node.ts';
 import { nodeStatus } from '../node/status.ts';
 import type { NodeId } from '../raft/types.ts';
-import { retrySafely, routeTo, type ServerContext } from './context.ts';
-import { unary } from './kv-service.ts';
+import { type ClusterHandlers, retrySafely, routeTo, type ServerContext, unary } from './context.ts';
 import type { Unary } from './peer-clients.ts';
 
 /** Joining can take a while (catching up by snapshot); its server-side deadline is longer than a request's. */
 const MEMBERSHIP_DEADLINE_MS = 120_000;
 
-export function clusterService(ctx: ServerContext): ClusterServiceServer {
+export function clusterService(ctx: ServerContext): ClusterHandlers {
   return {
     join: unary(ctx, onMetadataLeader(join), MEMBERSHIP_DEADLINE_MS),
     leave: unary(ctx, onMetadataLeader(leave), MEMBERSHIP_DEADLINE_MS),

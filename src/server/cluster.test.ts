@@ -161,6 +161,15 @@ describe('a three-node cluster', { timeout: 90_000 }, () => {
     );
     const elapsed = Date.now() - t0;
     assert.ok(elapsed < 4000, `took ${elapsed} ms with a 1500 ms server deadline`);
+    // A client allowing less than the server's limit gets the server's own answer (retry-safe
+    // UNAVAILABLE) before its grpc-timeout passes, not a DEADLINE_EXCEEDED of its own: the server
+    // read the grpc-timeout and kept a margin.
+    const t1 = Date.now();
+    await assert.rejects(
+      c.client('n1').put('no-quorum-short', 'x', 1000),
+      (e) => grpcCode(e) === status.UNAVAILABLE,
+    );
+    assert.ok(Date.now() - t1 < 1000, `took ${Date.now() - t1} ms with a 1000 ms grpc-timeout`);
     await c.start({ nodeId: 'n2', joinAddr: c.addr('n1'), extra });
     await c.start({ nodeId: 'n3', joinAddr: c.addr('n1'), extra });
     await eventually(

@@ -1,45 +1,44 @@
-// What every service handler needs: the node, the clients to other nodes, and the request's
-// deadline (the smaller of the client's and the server's own).
-import type { ServerUnaryCall } from '@grpc/grpc-js';
-import type { ResponseHeader } from '../gen/ringkv/v1/kv.ts';
+// What every service handler needs: the node and the clients to other nodes (ServerContext), bound
+// to each method by `unary`; where a request is served (here, or forwarded to its shard's leader);
+// the retry of what failed retry-safe.
+import type { ClusterServiceService, KVServiceService, ResponseHeader } from '../gen/ringkv/v1/kv.ts';
 import { NodeError, UnavailableError } from '../node/errors.ts';
 import type { KvNode } from '../node/node.ts';
-import { FORWARDED_KEY } from './errors.ts';
 import type { PeerClients } from './peer-clients.ts';
+import type { CallContext, ServiceHandlers, UnaryHandler } from './unary-dispatch.ts';
 
 export interface ServerContext {
   readonly node: KvNode;
   readonly peers: PeerClients;
 }
 
-/** Most the server's deadline is set ahead of the client's (see deadlineOf). */
-const CLIENT_DEADLINE_MARGIN_MS = 100;
+/**
+ * A service method written as `(ctx, request, deadlineMs, forwarded)`, as KVService's and
+ * ClusterService's are.
+ */
+export type ContextHandler<Req, Res> = (
+  ctx: ServerContext,
+  req: Req,
+  deadlineMs: number,
+  forwarded: boolean,
+) => Promise<Res>;
 
 /**
- * Absolute deadline in ms since the epoch: min(now + limitMs, the client's deadline less a margin).
- * The margin (10 % of what the client allows, at most 100 ms) lets the server's own answer, for
- * example UNAVAILABLE with `ringkv-retry-safe`, reach the client before the client gives up with
- * DEADLINE_EXCEEDED, which would leave a write indeterminate.
+ * The server's handler `(request, { deadlineMs, forwarded })` for `h`, bound to `ctx`. `limitMs`:
+ * the longest the method may run whatever the client allows (default `--request_timeout_ms`);
+ * the deadline itself is computed where the request arrives (deadline.ts).
  */
-export function deadlineOf(call: ServerUnaryCall<unknown, unknown>, limitMs: number): number {
-  const now = Date.now();
-  const own = now + limitMs;
-  const d = call.getDeadline();
-  const client =
-    d instanceof Date
-      ? d.getTime()
-      : typeof d === 'number' && Number.isFinite(d)
-        ? d
-        : Number.POSITIVE_INFINITY;
-  const margin = Math.min(CLIENT_DEADLINE_MARGIN_MS, Math.max(0, (client - now) * 0.1));
-  return Math.min(own, client - margin);
+export function unary<Req, Res>(
+  ctx: ServerContext,
+  h: ContextHandler<Req, Res>,
+  limitMs?: number,
+): UnaryHandler<Req, Res> {
+  const handler = (req: Req, call: CallContext): Promise<Res> => h(ctx, req, call.deadlineMs, call.forwarded);
+  return limitMs === undefined ? handler : Object.assign(handler, { deadlineLimitMs: limitMs });
 }
 
-/** Metadata `ringkv-forwarded: 1`; read from the call's `forwarded` mark when the server sets one. */
-export function isForwarded(call: ServerUnaryCall<unknown, unknown>): boolean {
-  const mark = (call as { forwarded?: unknown }).forwarded;
-  return typeof mark === 'boolean' ? mark : call.metadata.get(FORWARDED_KEY)[0] === '1';
-}
+export type KvHandlers = ServiceHandlers<typeof KVServiceService>;
+export type ClusterHandlers = ServiceHandlers<typeof ClusterServiceService>;
 
 export function header(node: KvNode, shard: number, term: number, index: number): ResponseHeader {
   return {

@@ -1,39 +1,65 @@
-// The one place where node errors become gRPC statuses. Each NodeError code maps to the status of
-// the same name; trailing metadata carries the leader hint (`ringkv-leader-addr`) and, when the node
-// knows the operation did not and will not take effect, `ringkv-retry-safe: 1`. Anything else is a
-// bug and becomes INTERNAL with its message (and is logged by the caller).
-import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
-import { NodeError } from '../node/errors.ts';
+// The one place where a failed request becomes a gRPC status (code, message and trailing metadata).
+// Each NodeError code maps to the status of the same name; the trailers carry the leader hint
+// (`ringkv-leader-addr`) and, when the node knows the operation did not and will not take effect,
+// `ringkv-retry-safe: 1`. Another node's answer to a forwarded call (RemoteStatusError) is passed
+// on as it came. Anything else is a bug: INTERNAL with its message (the server logs it).
+import { NodeError, type NodeErrorCode } from '../node/errors.ts';
+import { GrpcStatus, type GrpcStatusCode, statusName } from '../transport/grpc-status.ts';
 
 export const LEADER_ADDR_KEY = 'ringkv-leader-addr';
 export const RETRY_SAFE_KEY = 'ringkv-retry-safe';
-/** Set on a request one node forwards to another: the receiver serves it and never forwards again. */
-export const FORWARDED_KEY = 'ringkv-forwarded';
 
-const CODES: Record<NodeError['code'], status> = {
-  INVALID_ARGUMENT: status.INVALID_ARGUMENT,
-  UNAVAILABLE: status.UNAVAILABLE,
-  RESOURCE_EXHAUSTED: status.RESOURCE_EXHAUSTED,
-  FAILED_PRECONDITION: status.FAILED_PRECONDITION,
-  DEADLINE_EXCEEDED: status.DEADLINE_EXCEEDED,
-  NOT_FOUND: status.NOT_FOUND,
-};
-
-export type GrpcError = Partial<ServiceError> & { code: status; details: string; metadata: Metadata };
-
-/** True for an error that came back from another node's gRPC server (passed through unchanged). */
-export function isGrpcError(e: unknown): e is ServiceError {
-  return e instanceof Error && typeof (e as Partial<ServiceError>).code === 'number' && 'metadata' in e;
+/** A failed call as the client receives it. */
+export interface GrpcError {
+  /** Never OK (0). */
+  readonly code: GrpcStatusCode;
+  readonly details: string;
+  /** Custom trailing metadata: only ringkv's own keys. */
+  readonly trailers: Readonly<Record<string, string>>;
 }
 
-export function toGrpcError(e: unknown): GrpcError {
-  if (isGrpcError(e)) return { code: e.code, details: e.details, metadata: e.metadata, message: e.details };
-  const metadata = new Metadata();
-  if (e instanceof NodeError) {
-    if (e.leaderAddr !== '') metadata.set(LEADER_ADDR_KEY, e.leaderAddr);
-    if (e.retrySafe) metadata.set(RETRY_SAFE_KEY, '1');
-    return { code: CODES[e.code], details: e.message, metadata, message: e.message };
+const CODES: Readonly<Record<NodeErrorCode, GrpcStatusCode>> = {
+  INVALID_ARGUMENT: GrpcStatus.INVALID_ARGUMENT,
+  UNAVAILABLE: GrpcStatus.UNAVAILABLE,
+  RESOURCE_EXHAUSTED: GrpcStatus.RESOURCE_EXHAUSTED,
+  FAILED_PRECONDITION: GrpcStatus.FAILED_PRECONDITION,
+  DEADLINE_EXCEEDED: GrpcStatus.DEADLINE_EXCEEDED,
+  NOT_FOUND: GrpcStatus.NOT_FOUND,
+};
+
+/**
+ * Another node's failed answer to a call this node made for its client (a forwarded request, Join,
+ * Status): its status, message and ringkv trailers, to be passed on unchanged.
+ */
+export class RemoteStatusError extends Error {
+  override readonly name = 'RemoteStatusError';
+  readonly code: GrpcStatusCode;
+  readonly details: string;
+  readonly trailers: Readonly<Record<string, string>>;
+
+  constructor(code: GrpcStatusCode, details: string, trailers: Readonly<Record<string, string>>) {
+    super(`${statusName(code)}: ${details}`);
+    if (code === GrpcStatus.OK) throw new Error(`RemoteStatusError with status OK: ${details}`);
+    this.code = code;
+    this.details = details;
+    this.trailers = trailers;
   }
+}
+
+/** The gRPC status of a request that failed with `e`. */
+export function toGrpcError(e: unknown): GrpcError {
+  if (e instanceof NodeError) {
+    return { code: CODES[e.code], details: e.message, trailers: trailersOf(e.leaderAddr, e.retrySafe) };
+  }
+  if (e instanceof RemoteStatusError) return { code: e.code, details: e.details, trailers: e.trailers };
   const msg = e instanceof Error ? e.message : String(e);
-  return { code: status.INTERNAL, details: `internal error: ${msg}`, metadata, message: msg };
+  return { code: GrpcStatus.INTERNAL, details: `internal error: ${msg}`, trailers: {} };
+}
+
+/** The trailers of a failure: the leader hint when known, the retry-safe mark when set. */
+export function trailersOf(leaderAddr: string, retrySafe: boolean): Record<string, string> {
+  const trailers: Record<string, string> = {};
+  if (leaderAddr !== '') trailers[LEADER_ADDR_KEY] = leaderAddr;
+  if (retrySafe) trailers[RETRY_SAFE_KEY] = '1';
+  return trailers;
 }

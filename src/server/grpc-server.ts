@@ -1,6 +1,6 @@
 // The client-facing gRPC server: KVService and ClusterService on --port. A peer that sends bytes
-// that are not HTTP/2 is disconnected by node:http2; the handlers below never throw, so nothing a
-// client sends can stop the node.
+// that are not HTTP/2 is disconnected by node:http2; a handler's failure, expected or not, becomes
+// the call's status (errors.ts), so nothing a client sends can stop the node.
 import {
   ClusterServiceService,
   CompareAndSwapResponse,
@@ -56,7 +56,13 @@ export class ClientServer {
     );
     // Every client method is unary: served by the lean node:http2 server (see its header), its
     // HTTP/2 work on a worker thread unless `thread` is 'inline'.
-    this.server = new UnaryHttp2Server({ maxReceiveBytes: maxMessageBytes, thread, onWorkerFailure });
+    this.server = new UnaryHttp2Server({
+      maxReceiveBytes: maxMessageBytes,
+      thread,
+      deadlineLimitMs: node.opts.requestTimeoutMs,
+      onInternalError: (err, path) => node.logger.error({ err, path }, 'request failed unexpectedly'),
+      onWorkerFailure,
+    });
     this.ctx = { node, peers };
     this.server.addService(KVServiceService, kvService(this.ctx), KV_RESPONSES);
     this.server.addService(ClusterServiceService, clusterService(this.ctx), CLUSTER_RESPONSES);

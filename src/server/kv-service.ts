@@ -1,6 +1,5 @@
 // KVService: validate, route (forward to the shard's leader when this node does not lead it),
 // then propose (writes) or read (Get: ReadIndex unless serializable) on the local replica.
-import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import type {
   CompareAndSwapRequest,
   CompareAndSwapResponse,
@@ -8,7 +7,6 @@ import type {
   DeleteResponse,
   GetRequest,
   GetResponse,
-  KVServiceServer,
   PutRequest,
   PutResponse,
   ScanRequest,
@@ -17,41 +15,10 @@ import { InvalidArgumentError } from '../node/errors.ts';
 import { checkKeyValue, getValue, read, write } from '../node/requests.ts';
 import { shardOf } from '../ring/slots.ts';
 import type { CasExpect } from '../storage/command.ts';
-import { deadlineOf, header, isForwarded, retrySafely, routeTo, type ServerContext } from './context.ts';
-import { toGrpcError } from './errors.ts';
+import { header, type KvHandlers, retrySafely, routeTo, type ServerContext, unary } from './context.ts';
 import { scan } from './scan.ts';
 
-type Handler<Req, Res> = (
-  ctx: ServerContext,
-  req: Req,
-  deadlineMs: number,
-  forwarded: boolean,
-) => Promise<Res>;
-
-/**
- * Adapts an async handler to grpc-js: deadline (the client's, at most `limitMs` from now), error
- * mapping, and logging of unexpected failures.
- */
-export function unary<Req, Res>(
-  ctx: ServerContext,
-  h: Handler<Req, Res>,
-  limitMs: number = ctx.node.opts.requestTimeoutMs,
-) {
-  return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
-    const deadlineMs = deadlineOf(call as ServerUnaryCall<unknown, unknown>, limitMs);
-    h(ctx, call.request, deadlineMs, isForwarded(call as ServerUnaryCall<unknown, unknown>)).then(
-      (res) => cb(null, res),
-      (e: unknown) => {
-        const err = toGrpcError(e);
-        if (err.code === 13)
-          ctx.node.logger.error({ err: e, path: call.getPath() }, 'request failed unexpectedly');
-        cb(err);
-      },
-    );
-  };
-}
-
-export function kvService(ctx: ServerContext): KVServiceServer {
+export function kvService(ctx: ServerContext): KvHandlers {
   return {
     put: unary(ctx, put),
     get: unary(ctx, get),

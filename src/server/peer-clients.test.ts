@@ -3,9 +3,8 @@
 // seconds unreachable for seconds more, and forwarded requests would fail meanwhile.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { freePort } from '../../test/support/ports.ts';
-import { ClusterServiceService } from '../gen/ringkv/v1/kv.ts';
+import { ClusterServiceService, StatusResponse } from '../gen/ringkv/v1/kv.ts';
 import { PeerClients } from './peer-clients.ts';
 import { UnaryHttp2Server } from './unary-http2-server.ts';
 
@@ -15,7 +14,11 @@ const BACK_WITHIN_MS = 1500;
 
 describe('PeerClients', { timeout: 30_000 }, () => {
   const peers = new PeerClients();
-  const server = new UnaryHttp2Server({ maxReceiveBytes: 1024 * 1024, thread: 'inline' });
+  const server = new UnaryHttp2Server({
+    maxReceiveBytes: 1024 * 1024,
+    thread: 'inline',
+    deadlineLimitMs: 5000,
+  });
   after(async () => {
     peers.close();
     await server.close(100);
@@ -33,15 +36,12 @@ describe('PeerClients', { timeout: 30_000 }, () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     assert.ok(failures > 5, `only ${failures} failed calls while down`);
-    const impl: UntypedServiceImplementation = {
-      status: (_c: unknown, cb: (e: null, r: object) => void) =>
-        cb(null, { nodeId: 'n9', members: [], shards: [] }),
-    };
+    const never = () => new Promise<never>(() => {});
     server.addService(ClusterServiceService, {
-      ...impl,
-      join: () => {},
-      leave: () => {},
-      setLeaderPlacement: () => {},
+      status: async () => StatusResponse.fromPartial({ nodeId: 'n9' }),
+      join: never,
+      leave: never,
+      setLeaderPlacement: never,
     });
     await server.listen('127.0.0.1', port);
     const upAt = Date.now();

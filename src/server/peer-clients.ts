@@ -5,7 +5,8 @@ import { ClusterServiceClient, KVServiceClient } from '../gen/ringkv/v1/kv.ts';
 import { FailedPreconditionError, UnavailableError } from '../node/errors.ts';
 import type { MemberInfo } from '../node/metadata.ts';
 import type { ClusterRpc } from '../node/options.ts';
-import { FORWARDED_KEY, RETRY_SAFE_KEY } from './errors.ts';
+import { LEADER_ADDR_KEY, RETRY_SAFE_KEY, RemoteStatusError, trailersOf } from './errors.ts';
+import { FORWARDED_KEY } from './unary-http2.ts';
 
 /** Bound on distinct addresses with an open channel (a cluster has far fewer members). */
 const PEERS_MAX = 1024;
@@ -82,7 +83,7 @@ export class PeerClients implements ClusterRpc {
     return new Promise<Res>((resolve, reject) => {
       method.call(client, req, md, { deadline: deadlineMs }, (err, res) => {
         if (err === null) resolve(res);
-        else reject(this.connectFailure(addr, err) ?? remoteRetrySafe(err) ?? err);
+        else reject(this.connectFailure(addr, err) ?? remoteFailure(err));
       });
     });
   }
@@ -116,8 +117,8 @@ export class PeerClients implements ClusterRpc {
       return { clusterId: res.clusterId, members: res.members };
     } catch (e) {
       // A refusal is final (the joiner stops retrying); anything else may pass.
-      if ((e as Partial<ServiceError>).code === status.FAILED_PRECONDITION) {
-        throw new FailedPreconditionError(`${addr} refused the join: ${(e as ServiceError).details}`);
+      if (e instanceof RemoteStatusError && e.code === status.FAILED_PRECONDITION) {
+        throw new FailedPreconditionError(`${addr} refused the join: ${e.details}`);
       }
       throw e;
     }
@@ -143,11 +144,17 @@ export class PeerClients implements ClusterRpc {
 }
 
 /**
- * The other node refused with a retry-safe UNAVAILABLE (nothing happened there, for example it
- * lost a leadership meanwhile): turn it back into our own retry-safe error, so that retrySafely
- * routes the request again instead of handing the refusal to the client.
+ * The other node's failure, to be passed on. A retry-safe UNAVAILABLE (nothing happened there, for
+ * example it lost a leadership meanwhile) becomes our own retry-safe error again, so that
+ * retrySafely routes the request again instead of handing the refusal to the client.
  */
-function remoteRetrySafe(err: ServiceError): UnavailableError | undefined {
-  if (err.code !== status.UNAVAILABLE || err.metadata?.get(RETRY_SAFE_KEY)[0] !== '1') return undefined;
-  return new UnavailableError(err.details, { retrySafe: true });
+function remoteFailure(err: ServiceError): UnavailableError | RemoteStatusError {
+  const retrySafe = err.metadata?.get(RETRY_SAFE_KEY)[0] === '1';
+  if (err.code === status.UNAVAILABLE && retrySafe) return new UnavailableError(err.details, { retrySafe });
+  const leaderAddr = err.metadata?.get(LEADER_ADDR_KEY)[0];
+  return new RemoteStatusError(
+    err.code,
+    err.details,
+    trailersOf(typeof leaderAddr === 'string' ? leaderAddr : '', retrySafe),
+  );
 }

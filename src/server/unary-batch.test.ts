@@ -41,7 +41,7 @@ describe('unary batches', () => {
       fc.record({
         code: fc.integer({ min: 1, max: 16 }),
         details: fc.string({ unit: 'grapheme' }),
-        headers: fc.dictionary(fc.stringMatching(/^[a-z-]{1,20}$/), fc.string()),
+        trailers: fc.dictionary(fc.stringMatching(/^[a-z-]{1,20}$/), fc.string()),
       }),
     );
     const w = new ReplyBatchWriter();
@@ -53,7 +53,7 @@ describe('unary batches', () => {
         const norm = (r: object) =>
           'framed' in r
             ? { ...r, framed: [...(r.framed as Uint8Array)] }
-            : { ...r, headers: { ...(r as { headers: object }).headers } };
+            : { ...r, trailers: { ...(r as { trailers: object }).trailers } };
         assert.deepEqual(
           got.map((g) => [g.id, norm(g.reply)]),
           replies.map(([id, r]) => [id, norm(r)]),

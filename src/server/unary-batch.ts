@@ -5,7 +5,7 @@
 //
 //   request: u32 id | u16 path index | u8 flags (bit 0: forwarded) | f64 deadline ms | u32 n | n bytes
 //   reply:   u32 id | u32 gRPC code | u32 n | n bytes (code 0: the response message behind its
-//            5-byte gRPC prefix; else UTF-8 JSON {details, headers})
+//            5-byte gRPC prefix; else UTF-8 JSON {details, trailers})
 import type { UnaryReply } from './unary-dispatch.ts';
 
 const FORWARDED = 1;
@@ -86,7 +86,7 @@ export class ReplyBatchWriter extends BatchWriter {
     const payload =
       'framed' in reply
         ? reply.framed
-        : this.encoder.encode(JSON.stringify({ details: reply.details, headers: reply.headers }));
+        : this.encoder.encode(JSON.stringify({ details: reply.details, trailers: reply.trailers }));
     const n = REPLY_HEAD_BYTES + payload.byteLength;
     const v = this.reserve(n);
     const o = this.at();
@@ -131,8 +131,8 @@ export function readReplies(batch: ArrayBuffer): BatchedReply[] {
     const payload = new Uint8Array(batch, o + REPLY_HEAD_BYTES, n);
     if (code === 0) out.push({ id, reply: { code: 0, framed: payload } });
     else {
-      const e = JSON.parse(decoder.decode(payload)) as { details: string; headers: Record<string, string> };
-      out.push({ id, reply: { code, details: e.details, headers: e.headers } });
+      const e = JSON.parse(decoder.decode(payload)) as { details: string; trailers: Record<string, string> };
+      out.push({ id, reply: { code, details: e.details, trailers: e.trailers } });
     }
     o += REPLY_HEAD_BYTES + n;
   }

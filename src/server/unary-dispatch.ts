@@ -1,29 +1,62 @@
 // The service side of a unary gRPC call, apart from HTTP/2: find the method by path, decode the
-// request, run the grpc-js-shaped handler, encode its answer or its status. The HTTP/2 side
+// request, run its handler `(request, { deadlineMs, forwarded })`, then encode the response behind
+// its 5-byte prefix, or turn the failure into a status (errors.ts, the one mapping). The HTTP/2 side
 // (unary-http2.ts) runs either in the same thread or in the client-API worker thread; both hand
 // requests here as UnaryRequest and take back a UnaryReply.
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
-import {
-  Metadata,
-  type MethodDefinition,
-  type ServerUnaryCall,
-  type ServiceDefinition,
-  type sendUnaryData,
-  status,
-  type UntypedServiceImplementation,
-} from '@grpc/grpc-js';
 import { encodeFrame, frameOf } from '../transport/grpc-frames.ts';
-import { FORWARDED_KEY } from './errors.ts';
+import { GrpcStatus, type GrpcStatusCode } from '../transport/grpc-status.ts';
+import { toGrpcError } from './errors.ts';
 
-/** One complete request as the HTTP/2 side received it. */
-export interface UnaryRequest {
-  readonly path: string;
-  /** The protobuf message, without gRPC's 5-byte prefix. */
-  readonly message: Uint8Array;
-  /** The client's deadline (`grpc-timeout`) in ms since the epoch; +Infinity without one. */
+/** What a handler learns of its call besides the request. */
+export interface CallContext {
+  /** When the answer is due, in ms since the epoch (deadline.ts: the client's, capped by the method's limit). */
   readonly deadlineMs: number;
   /** Metadata `ringkv-forwarded: 1`: another node forwarded this request (see context.ts). */
   readonly forwarded: boolean;
+}
+
+/**
+ * Serves one method: resolves with the response, or rejects with a NodeError (or another node's
+ * RemoteStatusError) that becomes the call's status; anything else is answered INTERNAL and logged.
+ */
+export interface UnaryHandler<Req, Res> {
+  (request: Req, call: CallContext): Promise<Res>;
+  /** The longest this method may run, whatever the client allows (ms); the server's default if absent. */
+  readonly deadlineLimitMs?: number;
+}
+
+/** What the server needs of a generated method definition (ts-proto's `outputServices=grpc-js`). */
+export interface UnaryMethodDefinition<Req, Res> {
+  readonly path: string;
+  readonly requestStream: boolean;
+  readonly responseStream: boolean;
+  requestDeserialize(bytes: Buffer): Req;
+  responseSerialize(response: Res): Buffer;
+}
+
+export type ServiceDefinition = Readonly<Record<string, UnaryMethodDefinition<unknown, unknown>>>;
+
+/** One handler per method of service `S`, typed by the method's request and response. */
+export type ServiceHandlers<S extends ServiceDefinition> = {
+  readonly [K in keyof S]: S[K] extends UnaryMethodDefinition<infer Req, infer Res>
+    ? UnaryHandler<Req, Res>
+    : never;
+};
+
+/** A response type's encoder into a given writer: ts-proto's generated `X.encode`. */
+export interface MessageEncoder {
+  encode(message: unknown, writer: BinaryWriter): BinaryWriter;
+}
+
+/** One encoder per method of service `S`, by the service's method names. */
+export type ServiceEncoders<S extends ServiceDefinition> = { readonly [K in keyof S]: MessageEncoder };
+
+/** One complete request as the HTTP/2 side received it. */
+export interface UnaryRequest extends CallContext {
+  readonly path: string;
+  /** The protobuf message, without gRPC's 5-byte prefix. */
+  readonly message: Uint8Array;
 }
 
 /** The answer: code 0 with the response message, or a gRPC status with its trailing metadata. */
@@ -34,98 +67,119 @@ export type UnaryReply =
       readonly framed: Uint8Array;
     }
   | {
-      readonly code: number;
+      readonly code: GrpcStatusCode;
       readonly details: string;
-      readonly headers: Readonly<Record<string, string | string[]>>;
+      readonly trailers: Readonly<Record<string, string>>;
     };
 
-/** A response type's encoder into a given writer: ts-proto's generated `X.encode`. */
-export interface MessageEncoder {
-  encode(message: unknown, writer: BinaryWriter): BinaryWriter;
+export interface DispatcherOptions {
+  /** The longest a call may run whatever its client allows (ms), unless its handler names a limit. */
+  readonly deadlineLimitMs: number;
+  /** Called with a failure that was answered INTERNAL: a bug, or a peer's INTERNAL passed on. */
+  readonly onInternalError?: (err: unknown, path: string) => void;
 }
 
 interface Method {
-  readonly def: MethodDefinition<unknown, unknown>;
-  readonly handler: (call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => void;
+  readonly def: UnaryMethodDefinition<unknown, unknown>;
+  readonly handler: UnaryHandler<unknown, unknown>;
   readonly encoder: MessageEncoder | undefined;
+  readonly deadlineLimitMs: number;
 }
 
 /** A writer that grew past this (a large Scan answer) is dropped rather than kept at that size. */
 const WRITER_KEEP_BYTES = 1024 * 1024;
 
-/** The part of a grpc-js error the handlers pass to the callback. */
-interface StatusLike {
-  code?: number;
-  details?: string;
-  message?: string;
-  metadata?: Metadata;
-}
-
 export class UnaryDispatcher {
   private readonly methods = new Map<string, Method>();
+  private readonly o: DispatcherOptions;
   /**
    * One writer for every response, reused: a fresh one per response grows by doubling from a
-   * small buffer, and grpc-js's serializer then copies the result twice more (into a Buffer, and
-   * behind the 5-byte prefix). Here the prefix is written first and the message after it, so a
+   * small buffer, and the definition's serializer then copies the result twice more (into a Buffer,
+   * and behind the 5-byte prefix). Here the prefix is written first and the message after it, so a
    * response costs one exact-size copy.
    */
   private writer = new BinaryWriter();
 
+  constructor(o: DispatcherOptions) {
+    if (!(o.deadlineLimitMs > 0))
+      throw new Error(`deadlineLimitMs must be positive, got ${o.deadlineLimitMs}`);
+    this.o = o;
+  }
+
   /**
-   * `encoders` (one per method, by the service's method names) lets responses be encoded straight
-   * behind their prefix; without it, the definition's own serializer is used and the bytes copied.
+   * `encoders` lets responses be encoded straight behind their prefix; without it, the definition's
+   * own serializer is used and the bytes copied.
    */
   addService<S extends ServiceDefinition>(
     service: S,
-    impl: UntypedServiceImplementation,
-    encoders?: { readonly [K in keyof S]: MessageEncoder },
+    handlers: ServiceHandlers<S>,
+    encoders?: ServiceEncoders<S>,
   ): void {
-    for (const [name, def] of Object.entries(service)) {
+    for (const name of Object.keys(service)) {
+      const def = service[name] as UnaryMethodDefinition<unknown, unknown>;
       if (def.requestStream || def.responseStream)
         throw new Error(`${def.path}: only unary methods are served`);
-      const handler = impl[name] ?? impl[def.originalName ?? name];
+      if (this.methods.has(def.path)) throw new Error(`${def.path}: served twice`);
+      const handler = (handlers as Readonly<Record<string, UnaryHandler<unknown, unknown> | undefined>>)[
+        name
+      ];
       if (typeof handler !== 'function') throw new Error(`${def.path}: no handler`);
-      const encoder = (encoders as Record<string, MessageEncoder> | undefined)?.[name];
-      this.methods.set(def.path, { def, handler: handler as Method['handler'], encoder });
+      const deadlineLimitMs = handler.deadlineLimitMs ?? this.o.deadlineLimitMs;
+      if (!(deadlineLimitMs > 0)) throw new Error(`${def.path}: deadline limit ${deadlineLimitMs} ms`);
+      const encoder = (encoders as Readonly<Record<string, MessageEncoder>> | undefined)?.[name];
+      this.methods.set(def.path, { def, handler, encoder, deadlineLimitMs });
     }
   }
 
-  /** Every served path (the worker thread refuses others without asking). */
-  paths(): string[] {
-    return [...this.methods.keys()];
+  /** Every served path with its deadline limit (ms), in the order the services were added. */
+  deadlineLimitsMs(): Map<string, number> {
+    return new Map([...this.methods].map(([path, m]) => [path, m.deadlineLimitMs]));
   }
 
-  /** Runs the request; `done` is called exactly once, unless the handler never answers. */
+  /** Runs the request; `done` is called exactly once, unless the handler never settles. */
   dispatch(req: UnaryRequest, done: (reply: UnaryReply) => void): void {
     const method = this.methods.get(req.path);
     if (method === undefined) {
-      done(statusReply({ code: status.UNIMPLEMENTED, details: `unknown method ${req.path}` }));
+      done(failure(GrpcStatus.UNIMPLEMENTED, `unknown method ${req.path}`));
       return;
     }
     let request: unknown;
     try {
       request = method.def.requestDeserialize(asBuffer(req.message));
     } catch (e) {
-      done(statusReply({ code: status.INTERNAL, details: `could not parse the request: ${String(e)}` }));
+      done(failure(GrpcStatus.INTERNAL, `could not parse the request: ${String(e)}`));
       return;
     }
-    method.handler(callOf(request, req), (err, res) => {
-      if (err !== null && err !== undefined) {
-        done(statusReply(err as StatusLike));
-        return;
-      }
-      let framed: Uint8Array;
-      try {
-        framed =
-          method.encoder === undefined
-            ? frameOf(method.def.responseSerialize(res))
-            : this.encodeFramed(method.encoder, res);
-      } catch (e) {
-        done(statusReply({ code: status.INTERNAL, details: `could not encode the response: ${String(e)}` }));
-        return;
-      }
-      done({ code: 0, framed });
-    });
+    let answer: Promise<unknown>;
+    try {
+      // The request itself is the CallContext: it carries deadlineMs and forwarded.
+      answer = method.handler(request, req);
+    } catch (e) {
+      answer = Promise.reject(e);
+    }
+    answer.then(
+      (res) => done(this.encoded(method, res)),
+      (e: unknown) => done(this.failed(e, req.path)),
+    );
+  }
+
+  private failed(e: unknown, path: string): UnaryReply {
+    const s = toGrpcError(e);
+    if (s.code === GrpcStatus.INTERNAL) this.o.onInternalError?.(e, path);
+    return s;
+  }
+
+  private encoded(method: Method, res: unknown): UnaryReply {
+    try {
+      const framed =
+        method.encoder === undefined
+          ? frameOf(method.def.responseSerialize(res))
+          : this.encodeFramed(method.encoder, res);
+      return { code: 0, framed };
+    } catch (e) {
+      this.o.onInternalError?.(e, method.def.path);
+      return failure(GrpcStatus.INTERNAL, `could not encode the response: ${String(e)}`);
+    }
   }
 
   private encodeFramed(encoder: MessageEncoder, res: unknown): Uint8Array {
@@ -141,67 +195,10 @@ export class UnaryDispatcher {
   }
 }
 
+function failure(code: GrpcStatusCode, details: string): UnaryReply {
+  return { code, details, trailers: {} };
+}
+
 function asBuffer(b: Uint8Array): Buffer {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-}
-
-/**
- * What the handlers read from a call: the request, the forwarded mark (also as `forwarded`, which
- * spares a Metadata object per call: see isForwarded in context.ts), the deadline and the path.
- * A class, so that a call is one object (its methods are shared); the Metadata object is built
- * only when a handler asks for it.
- */
-class UnaryCall {
-  readonly request: unknown;
-  readonly cancelled = false;
-  private readonly req: UnaryRequest;
-
-  constructor(request: unknown, req: UnaryRequest) {
-    this.request = request;
-    this.req = req;
-  }
-
-  get forwarded(): boolean {
-    return this.req.forwarded;
-  }
-
-  get metadata(): Metadata {
-    const md = new Metadata();
-    if (this.req.forwarded) md.set(FORWARDED_KEY, '1');
-    return md;
-  }
-
-  getDeadline(): number {
-    return this.req.deadlineMs;
-  }
-
-  getPath(): string {
-    return this.req.path;
-  }
-
-  getPeer(): string {
-    return '';
-  }
-}
-
-function callOf(request: unknown, req: UnaryRequest): ServerUnaryCall<unknown, unknown> {
-  return new UnaryCall(request, req) as unknown as ServerUnaryCall<unknown, unknown>;
-}
-
-function statusReply(err: StatusLike): UnaryReply {
-  const code = typeof err.code === 'number' && err.code !== 0 ? err.code : status.UNKNOWN;
-  return {
-    code,
-    details: err.details ?? err.message ?? '',
-    headers: err.metadata === undefined ? {} : headersOf(err.metadata),
-  };
-}
-
-function headersOf(md: Metadata): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(md.toHttp2Headers())) {
-    if (typeof v === 'string' || Array.isArray(v)) out[k] = v;
-    else if (v !== undefined) out[k] = String(v);
-  }
-  return out;
 }

@@ -1,68 +1,69 @@
 // The lean unary gRPC server, with its HTTP/2 work on a worker thread and inline: its receive
 // windows are open wide (HTTP/2's 64 KiB defaults would let one client connection carry only 64 KiB
 // of request bodies at a time), many large requests in flight on one connection all complete with
-// their own answers, and statuses, trailing metadata, deadlines and the forwarded mark get through.
+// their own answers, a handler's NodeError arrives as its status with the leader hint and retry-safe
+// trailers, and the deadline (grpc-timeout, capped by the method's limit) and the forwarded mark
+// reach the handler.
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { after, before, describe, it } from 'node:test';
-import {
-  Metadata,
-  type MethodDefinition,
-  type ServerUnaryCall,
-  type ServiceDefinition,
-  type sendUnaryData,
-  type UntypedServiceImplementation,
-} from '@grpc/grpc-js';
 import { GetResponse } from '../gen/ringkv/v1/kv.ts';
+import { UnavailableError } from '../node/errors.ts';
 import { CLIENT_API_THREADS } from './client-api-thread.ts';
-import { isForwarded } from './context.ts';
+import type { CallContext, ServiceHandlers, UnaryMethodDefinition } from './unary-dispatch.ts';
 import { UnaryHttp2Server } from './unary-http2-server.ts';
 
 const identity = (b: Buffer): Buffer => b;
-const method = (path: string): MethodDefinition<Buffer, Buffer> => ({
+const method = (path: string): UnaryMethodDefinition<Buffer, Buffer> => ({
   path,
   requestStream: false,
   responseStream: false,
-  requestSerialize: identity,
   requestDeserialize: identity,
   responseSerialize: identity,
-  responseDeserialize: identity,
 });
 const SERVICE = {
   Echo: method('/test.Echo/Echo'),
   Fail: method('/test.Echo/Fail'),
+  Crash: method('/test.Echo/Crash'),
   Describe: method('/test.Echo/Describe'),
-} as ServiceDefinition;
+  DescribeShort: method('/test.Echo/DescribeShort'),
+};
 
 /** Answers a GetResponse whose value has as many bytes as the request's text says. */
 const GET_SERVICE = {
   Get: {
     ...method('/test.Kv/Get'),
     responseSerialize: (r: GetResponse) => Buffer.from(GetResponse.encode(r).finish()),
-  },
-} as ServiceDefinition;
+  } satisfies UnaryMethodDefinition<Buffer, GetResponse>,
+};
 const patternOf = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7) % 256);
-const GET_IMPL: UntypedServiceImplementation = {
-  Get: (c: ServerUnaryCall<Buffer, GetResponse>, cb: sendUnaryData<GetResponse>) => {
-    const n = Number(c.request.toString());
-    cb(null, { found: true, value: patternOf(n), version: BigInt(n), header: undefined });
+const GET_HANDLERS: ServiceHandlers<typeof GET_SERVICE> = {
+  Get: async (req) => {
+    const n = Number(req.toString());
+    return { found: true, value: patternOf(n), version: BigInt(n), header: undefined };
   },
 };
 
-type Call = ServerUnaryCall<Buffer, Buffer>;
-const IMPL: UntypedServiceImplementation = {
-  Echo: (c: Call, cb: sendUnaryData<Buffer>) => cb(null, c.request),
-  Fail: (_c: Call, cb: sendUnaryData<Buffer>) => {
-    const metadata = new Metadata();
-    metadata.set('ringkv-leader-addr', 'elsewhere:1');
-    cb({ code: 14, details: 'not here: try élsewhere', metadata });
+/** The server's limit on a call's deadline, and DescribeShort's own. */
+const LIMIT_MS = 60_000;
+const SHORT_LIMIT_MS = 500;
+
+/** What the handler saw: the deadline's distance from now and the forwarded mark. */
+const describeCall = async (_req: Buffer, call: CallContext): Promise<Buffer> =>
+  Buffer.from(JSON.stringify({ inMs: call.deadlineMs - Date.now(), fwd: call.forwarded }));
+
+const HANDLERS: ServiceHandlers<typeof SERVICE> = {
+  Echo: async (req) => req,
+  Fail: async () => {
+    throw new UnavailableError('not here: try élsewhere', { leaderAddr: 'elsewhere:1', retrySafe: true });
   },
-  // Answers with what the handler saw: the deadline's distance from now and the forwarded mark.
-  Describe: (c: Call, cb: sendUnaryData<Buffer>) => {
-    const d = c.getDeadline();
-    const inMs = typeof d === 'number' ? d - Date.now() : d.getTime() - Date.now();
-    cb(null, Buffer.from(JSON.stringify({ inMs: Number.isFinite(inMs) ? inMs : null, fwd: isForwarded(c) })));
+  Crash: () => {
+    throw new Error('boom'); // thrown, not rejected: the server copes with both
   },
+  Describe: describeCall,
+  DescribeShort: Object.assign((req: Buffer, call: CallContext) => describeCall(req, call), {
+    deadlineLimitMs: SHORT_LIMIT_MS,
+  }),
 };
 
 interface Answer {
@@ -135,13 +136,19 @@ async function echo(session: http2.ClientHttp2Session, body: Buffer): Promise<Bu
 
 for (const thread of CLIENT_API_THREADS) {
   describe(`UnaryHttp2Server (${thread})`, { timeout: 30_000 }, () => {
-    const server = new UnaryHttp2Server({ maxReceiveBytes: 1024 * 1024, thread });
+    const internalErrors: [unknown, string][] = [];
+    const server = new UnaryHttp2Server({
+      maxReceiveBytes: 1024 * 1024,
+      thread,
+      deadlineLimitMs: LIMIT_MS,
+      onInternalError: (err, path) => internalErrors.push([err, path]),
+    });
     let port = 0;
     let session: http2.ClientHttp2Session;
 
     before(async () => {
-      server.addService(SERVICE, IMPL);
-      server.addService(GET_SERVICE, GET_IMPL, { Get: GetResponse });
+      server.addService(SERVICE, HANDLERS);
+      server.addService(GET_SERVICE, GET_HANDLERS, { Get: GetResponse });
       port = await server.listen('127.0.0.1', 0);
       session = http2.connect(`http://127.0.0.1:${port}`);
       await new Promise<void>((resolve) => session.once('remoteSettings', () => resolve()));
@@ -176,11 +183,23 @@ for (const thread of CLIENT_API_THREADS) {
       }
     });
 
-    it('passes a status with its message and trailing metadata through', async () => {
+    it("answers a handler's NodeError with its status, message, leader hint and retry-safe mark", async () => {
       const a = await call(session, Buffer.from('x'), '/test.Echo/Fail');
       assert.equal(a.status, '14');
       assert.equal(a.message, 'not here: try élsewhere');
       assert.equal(a.headers['ringkv-leader-addr'], 'elsewhere:1');
+      assert.equal(a.headers['ringkv-retry-safe'], '1');
+      assert.deepEqual(internalErrors, [], 'an expected failure is not logged as a bug');
+    });
+
+    it('answers an unexpected failure INTERNAL and reports it', async () => {
+      const a = await call(session, Buffer.from('x'), '/test.Echo/Crash');
+      assert.equal(a.status, '13');
+      assert.equal(a.message, 'internal error: boom');
+      assert.equal(a.headers['ringkv-retry-safe'], undefined);
+      assert.equal(internalErrors.length, 1);
+      assert.equal(internalErrors[0]?.[1], '/test.Echo/Crash');
+      internalErrors.length = 0;
     });
 
     it('refuses an unknown method with UNIMPLEMENTED and a message larger than the limit', async () => {
@@ -191,19 +210,34 @@ for (const thread of CLIENT_API_THREADS) {
       assert.equal(big.status, '8');
     });
 
-    it("hands the handler the client's deadline and the forwarded mark", async () => {
-      const plain = await call(session, Buffer.from('x'), '/test.Echo/Describe');
-      assert.deepEqual(JSON.parse(plain.body.toString()), { inMs: null, fwd: false });
+    it("hands the handler the client's deadline (less its margin) and the forwarded mark", async () => {
       const extra = { 'grpc-timeout': '3S', 'ringkv-forwarded': '1' };
       const marked = await call(session, Buffer.from('x'), '/test.Echo/Describe', extra);
       const seen = JSON.parse(marked.body.toString()) as { inMs: number; fwd: boolean };
       assert.equal(seen.fwd, true);
-      assert.ok(seen.inMs > 2000 && seen.inMs <= 3000, `deadline in ${seen.inMs} ms`);
+      assert.ok(seen.inMs > 2400 && seen.inMs <= 2900, `deadline in ${seen.inMs} ms, not 3 s less 100 ms`);
+      const ms = await call(session, Buffer.from('x'), '/test.Echo/Describe', { 'grpc-timeout': '700m' });
+      const inMs = (JSON.parse(ms.body.toString()) as { inMs: number }).inMs;
+      assert.ok(inMs > 300 && inMs <= 630, `deadline in ${inMs} ms, not 700 ms less 10 %`);
+    });
+
+    it("caps the deadline by the method's limit, or the server's without a grpc-timeout", async () => {
+      const plain = await call(session, Buffer.from('x'), '/test.Echo/Describe');
+      const seen = JSON.parse(plain.body.toString()) as { inMs: number; fwd: boolean };
+      assert.equal(seen.fwd, false);
+      assert.ok(seen.inMs > LIMIT_MS - 500 && seen.inMs <= LIMIT_MS, `deadline in ${seen.inMs} ms`);
+      const extra = { 'grpc-timeout': '3S' };
+      const short = await call(session, Buffer.from('x'), '/test.Echo/DescribeShort', extra);
+      const inMs = (JSON.parse(short.body.toString()) as { inMs: number }).inMs;
+      assert.ok(
+        inMs > 0 && inMs <= SHORT_LIMIT_MS,
+        `deadline in ${inMs} ms, not the method's ${SHORT_LIMIT_MS}`,
+      );
     });
 
     it('rejects listen on a port in use with EADDRINUSE', async () => {
-      const other = new UnaryHttp2Server({ maxReceiveBytes: 1024, thread });
-      other.addService(SERVICE, IMPL);
+      const other = new UnaryHttp2Server({ maxReceiveBytes: 1024, thread, deadlineLimitMs: LIMIT_MS });
+      other.addService(SERVICE, HANDLERS);
       await assert.rejects(other.listen('127.0.0.1', port), { code: 'EADDRINUSE' });
       await other.close(100);
     });
@@ -216,9 +250,10 @@ describe('UnaryHttp2Server (worker) when the worker thread dies', { timeout: 30_
     const server = new UnaryHttp2Server({
       maxReceiveBytes: 1024,
       thread: 'worker',
+      deadlineLimitMs: LIMIT_MS,
       onWorkerFailure: (e) => failures.push(e),
     });
-    server.addService(SERVICE, IMPL);
+    server.addService(SERVICE, HANDLERS);
     await server.listen('127.0.0.1', 0);
     // Private on purpose: nothing outside the server may stop its thread.
     const worker = (server as unknown as { front: { worker: { terminate(): Promise<number> } } }).front

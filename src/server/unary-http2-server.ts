@@ -1,18 +1,23 @@
-// A lean unary gRPC server on node:http2 serving grpc-js service definitions and handlers
-// (ServerUnaryCall-shaped call, sendUnaryData callback). Two ways to run it:
+// A lean unary gRPC server on node:http2 serving generated service definitions with handlers
+// `(request, { deadlineMs, forwarded }) => Promise<response>` (unary-dispatch.ts). Two ways to run it:
 // - `inline`: HTTP/2 (unary-http2.ts) and the handlers (unary-dispatch.ts) on the caller's thread;
 // - `worker`: HTTP/2 on a worker thread (client-api-worker.ts), requests and replies crossing in
 //   batches (unary-batch.ts); the handlers still run on the caller's thread, which owns the node.
 // Only unary methods exist in the client API; a streaming method is refused at addService.
 import { Worker } from 'node:worker_threads';
-import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { ClientApiThread } from './client-api-thread.ts';
 import type { FromWorker, ToWorker, WorkerSetup } from './client-api-worker.ts';
 import { ReplyBatchWriter, readRequests } from './unary-batch.ts';
-import { type MessageEncoder, UnaryDispatcher } from './unary-dispatch.ts';
+import {
+  type DispatcherOptions,
+  type ServiceDefinition,
+  type ServiceEncoders,
+  type ServiceHandlers,
+  UnaryDispatcher,
+} from './unary-dispatch.ts';
 import { UnaryHttp2Listener } from './unary-http2.ts';
 
-export interface UnaryServerOptions {
+export interface UnaryServerOptions extends DispatcherOptions {
   readonly maxReceiveBytes: number;
   readonly thread: ClientApiThread;
   /** Called if the worker thread fails after it started listening (the client port is gone). */
@@ -23,22 +28,23 @@ export interface UnaryServerOptions {
 const WORKER_CLOSE_SLACK_MS = 1000;
 
 export class UnaryHttp2Server {
-  private readonly dispatcher = new UnaryDispatcher();
+  private readonly dispatcher: UnaryDispatcher;
   private readonly o: UnaryServerOptions;
   private front: InlineFront | WorkerFront | undefined;
 
   constructor(o: UnaryServerOptions) {
     this.o = o;
+    this.dispatcher = new UnaryDispatcher(o);
   }
 
   /** `encoders`: see UnaryDispatcher.addService. */
   addService<S extends ServiceDefinition>(
     service: S,
-    impl: UntypedServiceImplementation,
-    encoders?: { readonly [K in keyof S]: MessageEncoder },
+    handlers: ServiceHandlers<S>,
+    encoders?: ServiceEncoders<S>,
   ): void {
     if (this.front !== undefined) throw new Error('addService after listen');
-    this.dispatcher.addService(service, impl, encoders);
+    this.dispatcher.addService(service, handlers, encoders);
   }
 
   /** Binds `host:port` (port 0: any free port); resolves with the bound port. */
@@ -61,10 +67,9 @@ class InlineFront {
   private readonly listener: UnaryHttp2Listener;
 
   constructor(dispatcher: UnaryDispatcher, o: UnaryServerOptions) {
-    const paths = new Set(dispatcher.paths());
     this.listener = new UnaryHttp2Listener({
       maxReceiveBytes: o.maxReceiveBytes,
-      serves: (p) => paths.has(p),
+      deadlineLimitsMs: dispatcher.deadlineLimitsMs(),
       handle: (req, reply) => dispatcher.dispatch(req, reply),
     });
   }
@@ -87,8 +92,9 @@ class WorkerFront {
   private pendingClose: (() => void) | undefined;
 
   constructor(dispatcher: UnaryDispatcher, o: UnaryServerOptions) {
-    const paths = dispatcher.paths();
-    const setup: WorkerSetup = { maxReceiveBytes: o.maxReceiveBytes, paths };
+    const methods = [...dispatcher.deadlineLimitsMs()];
+    const paths = methods.map(([path]) => path);
+    const setup: WorkerSetup = { maxReceiveBytes: o.maxReceiveBytes, methods };
     this.worker = new Worker(new URL('./client-api-worker.ts', import.meta.url), { workerData: setup });
     this.worker.on('message', (m: ArrayBuffer | FromWorker) => {
       if (m instanceof ArrayBuffer) this.dispatchBatch(dispatcher, paths, m);

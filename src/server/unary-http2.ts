@@ -1,14 +1,15 @@
 // The HTTP/2 side of a lean unary gRPC server on node:http2: accept h2c streams, collect one
-// length-prefixed message per stream, hand it on as a UnaryRequest, and write the UnaryReply back
-// (response message and trailers, or a trailers-only status). The protocol is the standard one —
-// 5-byte length prefix, grpc-status/grpc-message trailers, custom metadata as headers — so any gRPC
-// client works. Why not @grpc/grpc-js's server: it costs about 150 µs of CPU per unary call here
-// (interceptor chains, per-call metadata objects, several stream layers), which is most of a node's
-// CPU per request on a 2-core machine.
+// length-prefixed message per stream, compute its deadline (deadline.ts, the one place), hand it on
+// as a UnaryRequest, and write the UnaryReply back (response message and trailers, or a
+// trailers-only status). The protocol is the standard one — 5-byte length prefix,
+// grpc-status/grpc-message trailers, custom metadata as headers — so any gRPC client works. Why not
+// @grpc/grpc-js's server: it costs about 150 µs of CPU per unary call here (interceptor chains,
+// per-call metadata objects, several stream layers), which is most of a node's CPU per request on
+// a 2-core machine.
 //
 // Listening, sessions and closing are the raft port's as well (src/transport/grpc-http2-server.ts).
-// Imports nothing but that, the status codes and the request/reply types, so that the client-API
-// worker thread (client-api-worker.ts) loads little.
+// Imports nothing but that, the status codes, deadline.ts and the request/reply types, so that the
+// client-API worker thread (client-api-worker.ts) loads little.
 import type http2 from 'node:http2';
 import {
   GRPC_OK_TRAILERS,
@@ -17,6 +18,7 @@ import {
   sendTrailersOnly,
 } from '../transport/grpc-http2-server.ts';
 import { GrpcStatus } from '../transport/grpc-status.ts';
+import { deadlineOf } from './deadline.ts';
 import type { UnaryReply, UnaryRequest } from './unary-dispatch.ts';
 
 /**
@@ -27,14 +29,17 @@ import type { UnaryReply, UnaryRequest } from './unary-dispatch.ts';
 const STREAM_WINDOW_BYTES = 1024 * 1024;
 const SESSION_WINDOW_BYTES = 16 * 1024 * 1024;
 
-const TIMEOUT_UNITS_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
-const FORWARDED_HEADER = 'ringkv-forwarded';
+/** Set on a request one node forwards to another: the receiver serves it and never forwards again. */
+export const FORWARDED_KEY = 'ringkv-forwarded';
 
 export interface UnaryHttp2Options {
   /** Largest request message accepted; larger ones get RESOURCE_EXHAUSTED. */
   readonly maxReceiveBytes: number;
-  /** True for a path that is served; others get UNIMPLEMENTED without a call to `handle`. */
-  readonly serves: (path: string) => boolean;
+  /**
+   * Every served path with its deadline limit (ms): a request's deadline is the client's
+   * (`grpc-timeout`) capped by it (deadlineOf). Other paths get UNIMPLEMENTED without a call to `handle`.
+   */
+  readonly deadlineLimitsMs: ReadonlyMap<string, number>;
   /** Runs one request; `reply` answers it (a reply after the stream closed is dropped). */
   readonly handle: (req: UnaryRequest, reply: (r: UnaryReply) => void) => void;
 }
@@ -66,10 +71,13 @@ export class UnaryHttp2Listener {
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     stream.on('error', () => {});
     const path = headers[':path'] ?? '';
-    if (!this.o.serves(path)) {
+    const limitMs = this.o.deadlineLimitsMs.get(path);
+    if (limitMs === undefined) {
       sendTrailersOnly(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`);
       return;
     }
+    // From the moment the call arrived: the client's clock started before it sent the request.
+    const deadlineMs = deadlineOf(headers['grpc-timeout'], limitMs, Date.now());
     const max = this.o.maxReceiveBytes;
     const chunks: Buffer[] = [];
     let size = 0;
@@ -95,8 +103,8 @@ export class UnaryHttp2Listener {
       const req: UnaryRequest = {
         path,
         message: buf.subarray(5),
-        deadlineMs: deadlineOf(headers['grpc-timeout']),
-        forwarded: headers[FORWARDED_HEADER] === '1',
+        deadlineMs,
+        forwarded: headers[FORWARDED_KEY] === '1',
       };
       this.o.handle(req, (r) => reply(stream, r));
     });
@@ -106,18 +114,10 @@ export class UnaryHttp2Listener {
 function reply(stream: http2.ServerHttp2Stream, r: UnaryReply): void {
   if (stream.destroyed || stream.closed) return;
   if (!('framed' in r)) {
-    sendTrailersOnly(stream, r.code, r.details, r.headers);
+    sendTrailersOnly(stream, r.code, r.details, r.trailers);
     return;
   }
   stream.respond(GRPC_RESPONSE_HEADERS, { waitForTrailers: true });
   stream.once('wantTrailers', () => stream.sendTrailers(GRPC_OK_TRAILERS));
   stream.end(r.framed);
-}
-
-/** The client's `grpc-timeout` as an absolute deadline in ms since the epoch (+Infinity: none). */
-function deadlineOf(timeout: string | string[] | undefined): number {
-  if (typeof timeout !== 'string') return Number.POSITIVE_INFINITY;
-  const m = /^(\d{1,8})([HMSmun])$/.exec(timeout);
-  if (m === null) return Number.POSITIVE_INFINITY;
-  return Date.now() + Number(m[1]) * (TIMEOUT_UNITS_MS[m[2] as string] as number);
 }

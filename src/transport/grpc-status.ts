@@ -1,11 +1,13 @@
-// The gRPC status codes the peer transport sends and understands (the standard numbering, so that
-// any gRPC peer reads them the same way), without depending on a gRPC library for eleven numbers.
+// The gRPC status codes the raft port and the client port (src/server) send and understand (the
+// standard numbering, so that any gRPC peer reads them the same way), without depending on a gRPC
+// library for a dozen numbers.
 export const GrpcStatus = {
   OK: 0,
   CANCELLED: 1,
   UNKNOWN: 2,
   INVALID_ARGUMENT: 3,
   DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
   RESOURCE_EXHAUSTED: 8,
   FAILED_PRECONDITION: 9,
   UNIMPLEMENTED: 12,
