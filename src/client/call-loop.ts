@@ -115,7 +115,9 @@ export async function runCall<Res>(
       return response;
     } catch (e) {
       if (!(e instanceof RpcFailure)) throw e;
-      const cut = e.grpcCode === GrpcStatus.DEADLINE_EXCEEDED && budgetEndMs < deadlineMs;
+      // Only a read is sent with the budget as its deadline (sendAttempt).
+      const cut =
+        spec.safety === 'read' && e.grpcCode === GrpcStatus.DEADLINE_EXCEEDED && budgetEndMs < deadlineMs;
       const budgetSpent = cut || e.connectTimedOut;
       if (budgetSpent) st.budgetsSpent++;
       const delayMs = afterFailure(ctx, spec, st, e, target, cut);
