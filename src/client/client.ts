@@ -12,8 +12,8 @@ import { type BytesLike, toBytes } from './bytes.ts';
 import { type CallSpec, type LoopContext, runCall } from './call-loop.ts';
 import { ChannelPool } from './channels.ts';
 import { UnavailableError } from './errors.ts';
-import type { Safety } from './retry-policy.ts';
-import { callUnary } from './rpc.ts';
+import { type Safety, shortConnectError } from './retry-policy.ts';
+import { callUnary, RpcFailure } from './rpc.ts';
 import { Topology } from './topology.ts';
 import { TopologyRefresher } from './topology-refresher.ts';
 
@@ -254,13 +254,12 @@ export class RingkvClient {
       const errors = e instanceof AggregateError ? e.errors : [e];
       const refused = errors.every((x) => x instanceof UnavailableError && x.reason === 'unreachable');
       if (refused && errors[0] instanceof UnavailableError) {
+        if (errors.length === 1) throw errors[0];
         const seeds = this.topology.seeds;
-        throw new UnavailableError(
-          `cannot reach any of ${seeds.join(', ')}${errors.length === 1 ? '' : ` (${errors[0].message})`}`,
-          'unreachable',
-          seeds,
-          { cause: errors[0] },
-        );
+        const why = errors.map((x) => (x instanceof UnavailableError ? reasonOf(x) : String(x))).join('; ');
+        throw new UnavailableError(`cannot reach any of ${seeds.join(', ')} (${why})`, 'unreachable', seeds, {
+          cause: errors[0],
+        });
       }
       cluster = await this.status({ ...opts, timeoutMs: Math.max(1, deadlineMs - Date.now()) });
     }
@@ -376,6 +375,13 @@ function toScanRequest(o: ScanOptions): ScanRequest {
     keysOnly: o.keysOnly ?? false,
     serializable: o.serializable ?? false,
   };
+}
+
+/** "host:port: connect ECONNREFUSED …" for an endpoint that could not be reached. */
+function reasonOf(e: UnavailableError): string {
+  const cause = e.cause;
+  if (!(cause instanceof RpcFailure)) return e.message;
+  return `${cause.endpoint}: ${shortConnectError(cause.details)}`;
 }
 
 /** A key for messages: quoted text, cut short when long. */
