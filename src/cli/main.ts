@@ -2,6 +2,7 @@
 // so that `ringkv --help` and the small commands start quickly.
 import { Command, CommanderError } from 'commander';
 import { registerBenchCommand } from './commands/bench.ts';
+import { registerChaosCommand } from './commands/chaos.ts';
 import { registerClientCommands } from './commands/register-client.ts';
 import { registerServeCommand } from './commands/serve.ts';
 
@@ -52,6 +53,7 @@ program
 registerServeCommand(program);
 registerClientCommands(program);
 registerBenchCommand(program);
+registerChaosCommand(program);
 
 try {
   await program.parseAsync(process.argv);

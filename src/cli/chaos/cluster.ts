@@ -1,0 +1,247 @@
+// The cluster of a chaos run: `ringkv serve` processes placed by the ChaosNetwork, started as the
+// README's quickstart starts them (node1 with --bootstrap=true, the others with --join_addr), and
+// observed only through the client library (Status of one node at a time), as an operator would.
+import { join } from 'node:path';
+import { RingkvClient, type StatusResponse } from '../../client/index.ts';
+import type { ChaosNetwork, NodePlace } from './network.ts';
+import { ServeProcess, sleep, within } from './processes.ts';
+
+const MAIN_TS = join(import.meta.dirname, '..', 'main.ts');
+const POLL_MS = 250;
+const STATUS_TIMEOUT_MS = 1000;
+
+export interface ChaosNode {
+  readonly name: string;
+  readonly index: number;
+  readonly place: NodePlace;
+  readonly proc: ServeProcess;
+  readonly endpoint: string;
+  /** False once it has left the cluster (its process is stopped then). */
+  member: boolean;
+}
+
+export interface ClusterDirs {
+  readonly logDir: string;
+  readonly dataDir: string;
+}
+
+export class ChaosCluster {
+  readonly nodes: ChaosNode[] = [];
+  private readonly network: ChaosNetwork;
+  private readonly dirs: ClusterDirs;
+  /** Added to every node's command line (a planted bug's flag). */
+  private readonly extraServeArgs: readonly string[];
+
+  constructor(network: ChaosNetwork, dirs: ClusterDirs, extraServeArgs: readonly string[] = []) {
+    this.network = network;
+    this.dirs = dirs;
+    this.extraServeArgs = extraServeArgs;
+  }
+
+  /** Current members, in id order (node2 before node10). */
+  get members(): ChaosNode[] {
+    return this.nodes.filter((n) => n.member).sort((a, b) => a.index - b.index);
+  }
+
+  node(name: string): ChaosNode {
+    const n = this.nodes.find((x) => x.name === name);
+    if (n === undefined) throw new Error(`no node ${name}`);
+    return n;
+  }
+
+  /** Plans node i (1-based) on the network; `joinVia` undefined: it bootstraps the cluster. */
+  private async plan(index: number, joinVia: ChaosNode | undefined): Promise<ChaosNode> {
+    const name = `node${index}`;
+    const place = await this.network.addNode(name, index);
+    const args = [
+      'serve',
+      '--node_id',
+      name,
+      '--host',
+      place.host,
+      '--port',
+      String(place.port),
+      '--raft_port',
+      String(place.raftPort),
+      '--raft_dir',
+      join(this.dirs.dataDir, name),
+      joinVia === undefined ? '--bootstrap=true' : `--join_addr=${joinVia.endpoint}`,
+      ...this.extraServeArgs,
+    ];
+    const argv = [...place.prefix, process.execPath, MAIN_TS, ...args];
+    const proc = new ServeProcess(name, argv, join(this.dirs.logDir, `${name}.log`));
+    const node: ChaosNode = {
+      name,
+      index,
+      place,
+      proc,
+      endpoint: `${place.host}:${place.port}`,
+      member: true,
+    };
+    this.nodes.push(node);
+    return node;
+  }
+
+  /** Starts `n` nodes: node1 bootstraps, the others join it; resolves once every group has them all as voters. */
+  async start(n: number, timeoutMs: number): Promise<void> {
+    const first = await this.plan(1, undefined);
+    first.proc.start();
+    await this.waitAnswers(first, timeoutMs);
+    const rest: ChaosNode[] = [];
+    for (let i = 2; i <= n; i++) rest.push(await this.plan(i, first));
+    for (const node of rest) node.proc.start();
+    await this.waitFormed(timeoutMs);
+  }
+
+  /** The Status of one node, or undefined if it does not answer within `timeoutMs`. */
+  async statusOf(node: ChaosNode, timeoutMs = STATUS_TIMEOUT_MS): Promise<StatusResponse | undefined> {
+    const c = new RingkvClient({ endpoints: [node.endpoint], routeToLeaders: false });
+    try {
+      return await within(c.status({ endpoint: node.endpoint, timeoutMs }), timeoutMs + 500);
+    } catch {
+      return undefined;
+    } finally {
+      c.close();
+    }
+  }
+
+  /** The first answer among the running, unpaused members. */
+  async anyStatus(): Promise<StatusResponse | undefined> {
+    for (const n of this.members) {
+      if (!n.proc.running || n.proc.paused) continue;
+      const s = await this.statusOf(n);
+      if (s !== undefined) return s;
+    }
+    return undefined;
+  }
+
+  async waitAnswers(node: ChaosNode, timeoutMs: number): Promise<number> {
+    const t0 = Date.now();
+    await waitFor(`${node.name} to answer Status`, timeoutMs, async () => {
+      if (!node.proc.running)
+        throw new GiveUp(`${node.name} exited (${describeExit(node)}); see ${node.proc.logPath}`);
+      return (await this.statusOf(node)) !== undefined;
+    });
+    return Date.now() - t0;
+  }
+
+  /**
+   * Every member runs and answers, sees exactly the members, and every group has them all as
+   * voters and a leader.
+   */
+  async waitFormed(timeoutMs: number): Promise<number> {
+    const t0 = Date.now();
+    await waitFor(`all ${this.members.length} members to be voters of every group`, timeoutMs, () =>
+      this.formed(),
+    );
+    return Date.now() - t0;
+  }
+
+  async formed(): Promise<boolean> {
+    const members = this.members;
+    const names = new Set(members.map((n) => n.name));
+    for (const n of members) {
+      if (!n.proc.running) throw new GiveUp(`${n.name} exited (${describeExit(n)}); see ${n.proc.logPath}`);
+    }
+    for (const n of members) {
+      const s = await this.statusOf(n);
+      if (s === undefined || s.shards.length === 0) return false;
+      if (s.members.length !== names.size || !s.members.every((m) => names.has(m.nodeId))) return false;
+      const ok = s.shards.every(
+        (g) =>
+          g.leader !== '' &&
+          names.has(g.leader) &&
+          g.learners.length === 0 &&
+          g.voters.length === names.size &&
+          g.voters.every((v) => names.has(v)),
+      );
+      if (!ok) return false;
+    }
+    return true;
+  }
+
+  /** Starts a new node that joins through a running member; resolves once it is a voter of every group. */
+  async joinNew(timeoutMs: number): Promise<ChaosNode> {
+    const via = this.members.find((n) => n.proc.running && !n.proc.paused);
+    if (via === undefined) throw new Error('no running member to join through');
+    const index = Math.max(...this.nodes.map((n) => n.index)) + 1;
+    const node = await this.plan(index, via);
+    node.proc.start();
+    await this.waitFormed(timeoutMs);
+    return node;
+  }
+
+  /** Removes `node` from the cluster (the client library's Leave), then stops its process. */
+  async leave(node: ChaosNode, timeoutMs: number): Promise<void> {
+    const others = this.members.filter((n) => n !== node).map((n) => n.endpoint);
+    const c = new RingkvClient({ endpoints: others });
+    try {
+      await c.leave(node.name, { timeoutMs });
+    } finally {
+      c.close();
+    }
+    node.member = false;
+    await node.proc.stop();
+  }
+
+  /** The leader of group `shardId` as the first answering member sees it (undefined: none known). */
+  async leaderOf(shardId: number): Promise<ChaosNode | undefined> {
+    const s = await this.anyStatus();
+    const leader = s?.shards.find((g) => g.shardId === shardId)?.leader;
+    return this.members.find((n) => n.name === leader);
+  }
+
+  /** Data shards, from any member's Status (0 when none answers). */
+  async shardCount(): Promise<number> {
+    const s = await this.anyStatus();
+    return s?.shards.filter((g) => g.shardId !== 0).length ?? 0;
+  }
+
+  /** Every member running and not paused: resumes the paused, restarts the stopped. Returns what it did. */
+  restoreProcesses(): string[] {
+    const done: string[] = [];
+    for (const n of this.members) {
+      if (n.proc.running && n.proc.paused) {
+        n.proc.resume();
+        done.push(`resumed ${n.name}`);
+      } else if (!n.proc.running) {
+        n.proc.start();
+        done.push(`restarted ${n.name} (${describeExit(n)} before)`);
+      }
+    }
+    return done;
+  }
+
+  /** Stops every process ever started (members or not), SIGKILL after the grace period. */
+  async stopAll(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.proc.stop()));
+  }
+}
+
+function describeExit(n: ChaosNode): string {
+  const e = n.proc.lastExit;
+  if (e === undefined) return 'running';
+  return e.signal !== null ? `signal ${e.signal}` : `exit code ${e.code}`;
+}
+
+/** Thrown by a waitFor check to stop waiting at once. */
+export class GiveUp extends Error {
+  override readonly name = 'GiveUp';
+}
+
+/** Polls `check` until it returns true; throws at the bound (or at once on GiveUp). */
+export async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (e) {
+      if (e instanceof GiveUp) throw new Error(`gave up waiting for ${what}: ${e.message}`);
+      lastError = e;
+    }
+    await sleep(POLL_MS);
+  }
+  const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
+}

@@ -1,0 +1,170 @@
+// After healing: do the replicas agree? Status exposes, per node and group, the applied index of
+// that node's replica, but no digest of its state; so the check is in two parts:
+//   1. every group's replicas reach the same applied index (polled: followers learn the commit
+//      index from the next heartbeat, and a leadership moved by the balancer appends a no-op);
+//   2. with the applied indexes equal and unchanged before and after, each node's local state is
+//      read whole with serializable scans (served from that node's replicas, no consensus) and the
+//      nodes are compared key by key, value and version (a version is the index of the write, so
+//      equal versions mean the same write was applied).
+// Every node hosts every group today (src/node/README.md), so a node's scan covers all of them.
+import { bytesToUtf8, RingkvClient, type StatusResponse } from '../../client/index.ts';
+import type { ChaosCluster, ChaosNode } from './cluster.ts';
+import { sleep } from './processes.ts';
+
+const POLL_MS = 500;
+const SCAN_PAGE = 10_000;
+const SCAN_PAGES_MAX = 1000;
+const SCAN_TIMEOUT_MS = 10_000;
+const DESCRIBED_MAX = 10;
+
+export interface ReplicaReport {
+  readonly groups: number;
+  /** Groups whose replicas never reached the same applied index, one line each. */
+  readonly unsettled: readonly string[];
+  readonly nodesCompared: number;
+  readonly keysCompared: number;
+  /** Keys on which the nodes' local states differ. */
+  readonly divergentKeys: number;
+  /** Up to DESCRIBED_MAX of them, one line each. */
+  readonly divergence: readonly string[];
+}
+
+export function replicaMismatches(r: ReplicaReport): number {
+  return r.unsettled.length + r.divergentKeys;
+}
+
+/** Reads every key (all pages) through `client`; serializable: from the contacted node alone. */
+export async function readAll(client: RingkvClient, serializable: boolean): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  let continuation: Uint8Array | undefined;
+  for (let page = 0; page < SCAN_PAGES_MAX; page++) {
+    const r = await client.scan({
+      serializable,
+      limit: SCAN_PAGE,
+      timeoutMs: SCAN_TIMEOUT_MS,
+      ...(continuation === undefined ? {} : { continuation }),
+    });
+    for (const item of r.items) out.set(bytesToUtf8(item.key), `${item.version}:${bytesToUtf8(item.value)}`);
+    continuation = r.continuation;
+    if (continuation === undefined) return out;
+  }
+  throw new Error(`more than ${SCAN_PAGES_MAX} pages of ${SCAN_PAGE} keys`);
+}
+
+/** Applied index per group per node (undefined when some member did not answer). */
+async function appliedIndexes(cluster: ChaosCluster): Promise<Map<number, Map<string, bigint>> | undefined> {
+  const byGroup = new Map<number, Map<string, bigint>>();
+  for (const n of cluster.members) {
+    const s: StatusResponse | undefined = await cluster.statusOf(n, 3000);
+    if (s === undefined) return undefined;
+    for (const g of s.shards) {
+      let m = byGroup.get(g.shardId);
+      if (m === undefined) {
+        m = new Map();
+        byGroup.set(g.shardId, m);
+      }
+      m.set(n.name, g.applied);
+    }
+  }
+  return byGroup;
+}
+
+function unsettledGroups(byGroup: Map<number, Map<string, bigint>>, members: readonly ChaosNode[]): string[] {
+  const out: string[] = [];
+  for (const [group, m] of [...byGroup].sort((a, b) => a[0] - b[0])) {
+    const values = members.map((n) => m.get(n.name));
+    if (values.every((v) => v !== undefined && v === values[0])) continue;
+    const shown = members.map((n) => `${n.name} ${m.get(n.name) ?? 'missing'}`).join(', ');
+    out.push(`group ${group}: applied ${shown}`);
+  }
+  return out;
+}
+
+function sameIndexes(a: Map<number, Map<string, bigint>>, b: Map<number, Map<string, bigint>>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [g, m] of a) {
+    const o = b.get(g);
+    if (o === undefined || o.size !== m.size) return false;
+    for (const [n, v] of m) if (o.get(n) !== v) return false;
+  }
+  return true;
+}
+
+async function localState(node: ChaosNode): Promise<Map<string, string>> {
+  const c = new RingkvClient({ endpoints: [node.endpoint], routeToLeaders: false });
+  try {
+    return await readAll(c, true);
+  } finally {
+    c.close();
+  }
+}
+
+/** Waits (bounded) for the replicas to settle, then compares the nodes' local states. */
+export async function checkReplicas(cluster: ChaosCluster, timeoutMs: number): Promise<ReplicaReport> {
+  const deadline = Date.now() + timeoutMs;
+  const members = cluster.members;
+  let last: Map<number, Map<string, bigint>> | undefined;
+  let lastError = '';
+  while (Date.now() < deadline) {
+    const before = await appliedIndexes(cluster);
+    last = before ?? last;
+    if (before === undefined || unsettledGroups(before, members).length > 0) {
+      await sleep(POLL_MS);
+      continue;
+    }
+    let states: Map<string, string>[];
+    try {
+      states = await Promise.all(members.map(localState));
+    } catch (e) {
+      lastError = (e as Error).message;
+      await sleep(POLL_MS);
+      continue;
+    }
+    const after = await appliedIndexes(cluster);
+    if (after === undefined || !sameIndexes(before, after)) {
+      await sleep(POLL_MS);
+      continue;
+    }
+    return {
+      groups: before.size,
+      unsettled: [],
+      nodesCompared: members.length,
+      ...compareStates(members, states),
+    };
+  }
+  const unsettled =
+    last === undefined
+      ? [
+          `no complete Status from every member within ${timeoutMs} ms${lastError === '' ? '' : ` (${lastError})`}`,
+        ]
+      : unsettledGroups(last, members);
+  return {
+    groups: last?.size ?? 0,
+    unsettled: unsettled.length > 0 ? unsettled : [`local states could not be read in time (${lastError})`],
+    nodesCompared: 0,
+    keysCompared: 0,
+    divergentKeys: 0,
+    divergence: [],
+  };
+}
+
+/** Key by key: the same value and version on every node. */
+export function compareStates(
+  members: readonly Pick<ChaosNode, 'name'>[],
+  states: readonly Map<string, string>[],
+): Pick<ReplicaReport, 'keysCompared' | 'divergentKeys' | 'divergence'> {
+  const keys = new Set<string>();
+  for (const s of states) for (const k of s.keys()) keys.add(k);
+  let divergentKeys = 0;
+  const divergence: string[] = [];
+  for (const key of [...keys].sort()) {
+    const values = states.map((s) => s.get(key));
+    if (values.every((v) => v === values[0])) continue;
+    divergentKeys++;
+    if (divergence.length < DESCRIBED_MAX) {
+      const shown = members.map((n, i) => `${n.name} ${values[i] ?? 'absent'}`).join(', ');
+      divergence.push(`key ${JSON.stringify(key)}: ${shown} (version:value)`);
+    }
+  }
+  return { keysCompared: keys.size, divergentKeys, divergence };
+}
