@@ -266,7 +266,13 @@ export class RingkvClient {
     const members = await Promise.all(
       cluster.members.map(async (member): Promise<MemberStatus> => {
         try {
-          return { member, status: await ask(member.clientAddr) };
+          const status = await ask(member.clientAddr);
+          // An answer from another cluster (a stranger at a member's address) is never merged in.
+          if (status.clusterId !== '' && cluster.clusterId !== '' && status.clusterId !== cluster.clusterId) {
+            const why = `${member.clientAddr} answers for cluster ${status.clusterId}, not ${cluster.clusterId}`;
+            return { member, error: new Error(why) };
+          }
+          return { member, status };
         } catch (error) {
           return { member, error: error instanceof Error ? error : new Error(String(error)) };
         }

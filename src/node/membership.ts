@@ -14,7 +14,7 @@ import { type GroupId, METADATA_GROUP } from './ids.ts';
 import type { GroupStatus, NodeIntents } from './intents.ts';
 import type { MemberInfo, MetadataCommand, MetadataResult } from './metadata.ts';
 import { describe, encodeMetadataCommand, sameAddresses } from './metadata.ts';
-import type { ClusterRpc } from './options.ts';
+import type { ClusterRpc, PeerStatus } from './options.ts';
 import type { RequestIds } from './state-machine.ts';
 
 /** A learner counts as caught up when it is at most this many entries behind the leader. */
@@ -46,6 +46,7 @@ export interface MembershipHost
   readonly requestIds: RequestIds;
   /** The applied member list. */
   readonly metadata: {
+    readonly clusterId: string;
     member(id: string): MemberInfo | undefined;
     members(): readonly MemberInfo[];
   };
@@ -123,6 +124,8 @@ export async function admitMember(
     );
   }
   if (held === undefined) {
+    refuseBorrowedAddresses(node, member);
+    await refuseStranger(node, member, deadlineMs);
     const { seq } = node.requestIds.next();
     const result = await proposeMetadata(
       node,
@@ -135,6 +138,61 @@ export async function admitMember(
   const groups = node.statuses().map((st) => st.id);
   await Promise.all(groups.map((g) => makeVoter(node, g, member, deadlineMs)));
   node.logger.info({ nodeId: member.nodeId }, 'member promoted to voter in every group');
+}
+
+/** A join that names another member's client or raft address would make two members of one node. */
+function refuseBorrowedAddresses(node: MembershipHost, member: MemberInfo): void {
+  for (const m of node.metadata.members()) {
+    if (m.nodeId === member.nodeId) continue;
+    const clash =
+      m.clientAddr === member.clientAddr
+        ? `client address ${m.clientAddr}`
+        : m.raftAddr === member.raftAddr
+          ? `raft address ${m.raftAddr}`
+          : '';
+    if (clash !== '') {
+      throw new FailedPreconditionError(
+        `'${member.nodeId}' asks to join with the ${clash}, which belongs to member '${m.nodeId}' (${describe(m)}): give the new node its own --port and --raft_port (and --host)`,
+      );
+    }
+  }
+}
+
+/** How long the leader waits for a joiner's Status before admitting it unchecked. */
+const JOINER_STATUS_TIMEOUT_MS = 3_000;
+
+/**
+ * The joiner, asked at its client address, must be the node it says it is and hold no data of
+ * another cluster (a node bootstrapped on its own, say). A joiner that does not answer (not started
+ * yet: `ringkv cluster join` by hand) is admitted unchecked; its transport then refuses this
+ * cluster's streams if its data is another cluster's.
+ */
+async function refuseStranger(node: MembershipHost, member: MemberInfo, deadlineMs: number): Promise<void> {
+  let answer: PeerStatus;
+  try {
+    answer = await node.cluster.status(
+      member.clientAddr,
+      Math.min(deadlineMs, Date.now() + JOINER_STATUS_TIMEOUT_MS),
+    );
+  } catch (e) {
+    node.logger.info(
+      { member, err: (e as Error).message },
+      'the joiner does not answer Status yet: admitted unchecked',
+    );
+    return;
+  }
+  if (answer.nodeId !== member.nodeId) {
+    throw new FailedPreconditionError(
+      `${member.clientAddr} answers as node '${answer.nodeId}', not '${member.nodeId}': check the join's --addr`,
+    );
+  }
+  const ours = node.metadata.clusterId;
+  if (answer.clusterId !== '' && answer.clusterId !== ours) {
+    throw new FailedPreconditionError(
+      `'${member.nodeId}' at ${member.clientAddr} holds the data of another cluster (${answer.clusterId}, this one is ${ours}); ` +
+        'it cannot join: stop it and start it again with an empty --raft_dir and --join_addr',
+    );
+  }
 }
 
 async function makeVoter(
@@ -216,6 +274,13 @@ export async function removeMember(node: MembershipHost, nodeId: string, deadlin
     throw new FailedPreconditionError(
       `'${nodeId}' is the last member; a cluster cannot remove its last node`,
     );
+  for (const st of node.statuses()) {
+    if (st.confState.voters.length === 1 && st.confState.voters[0] === id) {
+      throw new FailedPreconditionError(
+        `'${nodeId}' is the only voter of group ${st.id}; removing it would leave the group without a voter: add a node first (serve --join_addr), then leave`,
+      );
+    }
+  }
   // Data shards first: the metadata group (whose leader runs this) last.
   for (const g of groups.filter((x) => x !== METADATA_GROUP)) await removeFromGroup(node, g, id, deadlineMs);
   await removeFromGroup(node, METADATA_GROUP, id, deadlineMs);

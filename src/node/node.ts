@@ -117,6 +117,15 @@ export class KvNode implements NodeIntents {
         `${o.raftDir} belongs to node '${identity.nodeId}', not '${o.nodeId}': use the node id it was created with, or another --raft_dir`,
       );
     }
+    if (identity !== undefined && o.joinAddr !== undefined && identity.state !== 'joining') {
+      // A restart with the first command line is normal; joining another cluster with this data is not.
+      const own = identity.state === 'bootstrapped' ? 'bootstrapped its own cluster' : 'belongs to cluster';
+      (identity.state === 'bootstrapped' ? this.logger.warn : this.logger.info).call(
+        this.logger,
+        { clusterId: identity.clusterId, joinAddr: o.joinAddr },
+        `${o.raftDir} ${own} ${identity.clusterId}: the node resumes it and ignores --join_addr (used only on a first start; to join another cluster, start with an empty --raft_dir)`,
+      );
+    }
     if (identity === undefined) {
       if (o.bootstrap && o.joinAddr !== undefined) {
         throw new UsageError(

@@ -13,8 +13,18 @@ export interface ClusterRpc {
     member: MemberInfo,
     deadlineMs: number,
   ): Promise<{ clusterId: string; members: MemberInfo[] }>;
-  /** ClusterService.Status on `addr`: its members and the applied index of each of its groups. */
-  status(addr: string, deadlineMs: number): Promise<{ members: MemberInfo[]; applied: Map<number, number> }>;
+  /**
+   * ClusterService.Status on `addr`: who answers (node id, and cluster id: '' while it knows none),
+   * its members and the applied index of each of its groups.
+   */
+  status(addr: string, deadlineMs: number): Promise<PeerStatus>;
+}
+
+export interface PeerStatus {
+  readonly nodeId: string;
+  readonly clusterId: string;
+  readonly members: MemberInfo[];
+  readonly applied: Map<number, number>;
 }
 
 export interface NodeOptions {

@@ -11,7 +11,7 @@ import type {
   StatusResponse,
 } from '../gen/ringkv/v1/kv.ts';
 import { setLeaderPlacement } from '../node/balancer.ts';
-import { InvalidArgumentError, UnavailableError } from '../node/errors.ts';
+import { FailedPreconditionError, InvalidArgumentError, UnavailableError } from '../node/errors.ts';
 import { METADATA_GROUP } from '../node/ids.ts';
 import { admitMember, removeMember } from '../node/membership.ts';
 import { isLeaderPlacement, LEADER_PLACEMENTS } from '../node/metadata.ts';
@@ -134,9 +134,9 @@ async function handOverMetadata(node: KvNode, deadlineMs: number): Promise<void>
   const g0 = node.group(METADATA_GROUP);
   const others = g0.confState.voters.filter((v) => v !== node.id);
   if (others.length === 0) {
-    throw new UnavailableError(`'${node.id}' is the only voter of the metadata group; it cannot leave`, {
-      retrySafe: true,
-    });
+    throw new FailedPreconditionError(
+      `'${node.id}' is the only voter of the metadata group; a cluster cannot remove its last voter: add a node first (serve --join_addr), then leave`,
+    );
   }
   const moved = (): boolean => g0.leader !== '' && g0.leader !== node.id;
   for (let attempt = 0; !moved() && Date.now() < deadlineMs; attempt++) {

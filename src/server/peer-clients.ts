@@ -4,7 +4,7 @@ import { credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js'
 import { ClusterServiceClient, KVServiceClient } from '../gen/ringkv/v1/kv.ts';
 import { FailedPreconditionError, UnavailableError } from '../node/errors.ts';
 import type { MemberInfo } from '../node/metadata.ts';
-import type { ClusterRpc } from '../node/options.ts';
+import type { ClusterRpc, PeerStatus } from '../node/options.ts';
 import { LEADER_ADDR_KEY, RETRY_SAFE_KEY, RemoteStatusError, trailersOf } from './errors.ts';
 import { FORWARDED_KEY } from './unary-http2.ts';
 
@@ -124,14 +124,21 @@ export class PeerClients implements ClusterRpc {
     }
   }
 
-  async status(
-    addr: string,
-    deadlineMs: number,
-  ): Promise<{ members: MemberInfo[]; applied: Map<number, number> }> {
+  async status(addr: string, deadlineMs: number): Promise<PeerStatus> {
     const c = this.cluster(addr);
-    type Res = { members: MemberInfo[]; shards: { shardId: number; applied: bigint }[] };
+    type Res = {
+      nodeId: string;
+      clusterId: string;
+      members: MemberInfo[];
+      shards: { shardId: number; applied: bigint }[];
+    };
     const res = await this.call(c, c.status as Unary<object, Res>, {}, deadlineMs, false);
-    return { members: res.members, applied: new Map(res.shards.map((s) => [s.shardId, Number(s.applied)])) };
+    return {
+      nodeId: res.nodeId,
+      clusterId: res.clusterId,
+      members: res.members,
+      applied: new Map(res.shards.map((s) => [s.shardId, Number(s.applied)])),
+    };
   }
 
   close(): void {
