@@ -118,10 +118,8 @@ export async function admitMember(
 ): Promise<void> {
   const held = node.metadata.member(member.nodeId);
   if (held !== undefined && !sameAddresses(held, member)) {
-    throw new FailedPreconditionError(
-      `node id '${member.nodeId}' already belongs to a member at ${describe(held)}; ` +
-        `a different node (${describe(member)}) cannot join with it: choose another --node_id, or remove the old member first (ringkv cluster leave ${member.nodeId})`,
-    );
+    await updateAddresses(node, held, member, deadlineMs);
+    return;
   }
   if (held === undefined) {
     refuseBorrowedAddresses(node, member);
@@ -138,6 +136,45 @@ export async function admitMember(
   const groups = node.statuses().map((st) => st.id);
   await Promise.all(groups.map((g) => makeVoter(node, g, member, deadlineMs)));
   node.logger.info({ nodeId: member.nodeId }, 'member promoted to voter in every group');
+}
+
+/**
+ * A member asks to join again with other addresses: it restarted with another --port, --raft_port or
+ * --host. Accepted when the node answering at the new client address is that member, holding this
+ * cluster's data (so not a different node reusing the id); then its record is updated.
+ */
+async function updateAddresses(
+  node: MembershipHost,
+  held: MemberInfo,
+  member: MemberInfo,
+  deadlineMs: number,
+): Promise<void> {
+  const refusal = new FailedPreconditionError(
+    `node id '${member.nodeId}' already belongs to a member at ${describe(held)}; ` +
+      `a different node (${describe(member)}) cannot join with it: choose another --node_id, or remove the old member first (ringkv cluster leave ${member.nodeId})`,
+  );
+  refuseBorrowedAddresses(node, member);
+  let answer: PeerStatus;
+  try {
+    answer = await node.cluster.status(
+      member.clientAddr,
+      Math.min(deadlineMs, Date.now() + JOINER_STATUS_TIMEOUT_MS),
+    );
+  } catch {
+    throw refusal;
+  }
+  if (answer.nodeId !== member.nodeId || answer.clusterId !== node.metadata.clusterId) throw refusal;
+  const { seq } = node.requestIds.next();
+  const result = await proposeMetadata(
+    node,
+    { requestId: `update/${member.nodeId}/${seq}`, op: 'updateMember', member },
+    deadlineMs,
+  );
+  if (!result.ok) throw new FailedPreconditionError(`cannot update ${member.nodeId}: ${result.reason}`);
+  node.logger.info(
+    { from: describe(held), to: describe(member), nodeId: member.nodeId },
+    'member addresses updated',
+  );
 }
 
 /** A join that names another member's client or raft address would make two members of one node. */

@@ -36,10 +36,18 @@ export type MetadataCommand = { readonly requestId: string } & (
     }
   | { readonly op: 'addMember'; readonly member: MemberInfo }
   | { readonly op: 'removeMember'; readonly nodeId: string }
+  /** A member restarted with other advertised addresses (checked by asking it at the new ones). */
+  | { readonly op: 'updateMember'; readonly member: MemberInfo }
   | { readonly op: 'setLeaderPlacement'; readonly placement: LeaderPlacement }
 );
 
-const OPS: readonly MetadataCommand['op'][] = ['init', 'addMember', 'removeMember', 'setLeaderPlacement'];
+const OPS: readonly MetadataCommand['op'][] = [
+  'init',
+  'addMember',
+  'removeMember',
+  'updateMember',
+  'setLeaderPlacement',
+];
 
 export interface MetadataSnapshot {
   readonly clusterId: string;
@@ -115,6 +123,11 @@ export class MetadataState implements StateMachine<MetadataResult> {
       }
       case 'removeMember':
         this.byId.delete(c.nodeId);
+        return { ok: true };
+      case 'updateMember':
+        if (!this.byId.has(c.member.nodeId))
+          return { ok: false, reason: `node id ${c.member.nodeId} is not a member` };
+        this.byId.set(c.member.nodeId, c.member);
         return { ok: true };
       case 'setLeaderPlacement':
         // Checked again here: the command is in the log, and a bad value must not stop every node.

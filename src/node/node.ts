@@ -15,7 +15,7 @@ import type { RecoveredGroup } from '../storage/wal.ts';
 import { Wal } from '../storage/wal.ts';
 import { Balancer } from './balancer.ts';
 import { Driver } from './driver.ts';
-import { StartupError, UnavailableError, UsageError } from './errors.ts';
+import { FailedPreconditionError, StartupError, UnavailableError, UsageError } from './errors.ts';
 import { Group } from './group.ts';
 import type { NodeIdentity } from './identity.ts';
 import { readIdentity, writeIdentity } from './identity.ts';
@@ -32,7 +32,7 @@ import type {
 import { KvMachine } from './kv-machine.ts';
 import { joinCluster } from './membership.ts';
 import type { MemberInfo, MetadataResult } from './metadata.ts';
-import { MetadataState } from './metadata.ts';
+import { describe, MetadataState, sameAddresses } from './metadata.ts';
 import type { ClusterRpc, NodeOptions, ResolvedNodeOptions } from './options.ts';
 import { resolveOptions } from './options.ts';
 import { Pending, PendingBudget } from './pending.ts';
@@ -41,6 +41,12 @@ import { RequestIds, type StateMachine } from './state-machine.ts';
 
 type MetadataGroup = Group<MetadataResult, MetadataState>;
 type ShardGroup = Group<ApplyResult, KvMachine>;
+
+/** How long a restarted node waits for its member record to replay before comparing addresses. */
+const ADDRESS_CHECK_WAIT_MS = 60_000;
+const ADDRESS_UPDATE_ATTEMPTS = 30;
+const ADDRESS_UPDATE_DEADLINE_MS = 15_000;
+const ADDRESS_UPDATE_RETRY_MS = 2_000;
 
 export class KvNode implements NodeIntents {
   readonly opts: ResolvedNodeOptions;
@@ -304,7 +310,12 @@ export class KvNode implements NodeIntents {
 
   /** For a node started with --join_addr: asks the cluster to add it, until it is a voter everywhere. */
   async completeJoin(): Promise<void> {
-    if (this.identity.state !== 'joining') return;
+    if (this.identity.state !== 'joining') {
+      // In the background: the member list must replay first, and a cluster without a quorum now
+      // must not keep the node from serving what it can.
+      this.updateOwnAddresses().catch((e: unknown) => this.fatal(e));
+      return;
+    }
     const joinAddr = this.opts.joinAddr;
     if (joinAddr === undefined)
       throw new UsageError(`${this.opts.raftDir} was joining a cluster: give --join_addr again`);
@@ -329,6 +340,52 @@ export class KvNode implements NodeIntents {
     for (let g: number = METADATA_GROUP; g <= this.metadata.shardCount; g++)
       if (this.hosted(g) === undefined) this.ensureGroup(g);
     this.logger.info({ clusterId: reply.clusterId, members: reply.members.length }, 'joined the cluster');
+  }
+
+  /**
+   * A member restarted with other advertised addresses (--host, --port, --raft_port): its record in
+   * the member list is updated through Join (asked of this node's own client port, which forwards
+   * to the metadata leader), so that clients and peers reach it at the new ones. A refusal stops the
+   * node, naming both (a different node may hold the old ones).
+   */
+  private async updateOwnAddresses(): Promise<void> {
+    const id = this.opts.nodeId;
+    try {
+      await this.waitFor(
+        () => this.metadata.member(id) !== undefined,
+        Date.now() + ADDRESS_CHECK_WAIT_MS,
+        'the member list to replay',
+      );
+    } catch {
+      return; // not known yet (the cluster is down, or this node was removed): nothing to compare
+    }
+    const held = this.metadata.member(id);
+    if (held === undefined || sameAddresses(held, this.self)) return;
+    const change = { from: describe(held), to: describe(this.self) };
+    this.logger.warn(change, "this node's advertised addresses changed: updating its member record");
+    for (let attempt = 1; !this.closing && attempt <= ADDRESS_UPDATE_ATTEMPTS; attempt++) {
+      try {
+        await this.opts.cluster.join(
+          this.self.clientAddr,
+          this.self,
+          Date.now() + ADDRESS_UPDATE_DEADLINE_MS,
+        );
+        this.logger.info(change, 'member record updated');
+        return;
+      } catch (e) {
+        if (e instanceof FailedPreconditionError) {
+          throw new StartupError(
+            `the cluster refused this node's new addresses (${change.to}; it knows '${id}' at ${change.from}): ${e.message}. ` +
+              'Start it with its original --host, --port and --raft_port, or remove the member first (ringkv cluster leave) and join with an empty --raft_dir.',
+          );
+        }
+        this.logger.warn(
+          { ...change, attempt, err: (e as Error).message },
+          'member record not updated yet; retrying',
+        );
+        await new Promise((r) => setTimeout(r, ADDRESS_UPDATE_RETRY_MS));
+      }
+    }
   }
 
   // ---- inputs --------------------------------------------------------------------------------------
