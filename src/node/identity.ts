@@ -13,8 +13,11 @@ export interface NodeIdentity {
   readonly clusterId: string;
   /** Number of data shards; 0 until known. */
   readonly shardCount: number;
-  /** 'bootstrapping' → 'bootstrapped' (first node), 'joining' → 'joined' (others). */
-  readonly state: 'bootstrapping' | 'bootstrapped' | 'joining' | 'joined';
+  /**
+   * 'bootstrapping' → 'bootstrapped' (first node), 'joining' → 'joined' (others); 'removed' once the
+   * cluster removed it (its data is stale: it never serves again).
+   */
+  readonly state: 'bootstrapping' | 'bootstrapped' | 'joining' | 'joined' | 'removed';
 }
 
 export const IDENTITY_FILE = 'node.json';
@@ -41,7 +44,7 @@ export async function readIdentity(raftDir: string): Promise<NodeIdentity | unde
 
 function checkIdentity(v: unknown, path: string): NodeIdentity {
   const o = v as Partial<NodeIdentity> | null;
-  const states = ['bootstrapping', 'bootstrapped', 'joining', 'joined'];
+  const states = ['bootstrapping', 'bootstrapped', 'joining', 'joined', 'removed'];
   if (
     o === null ||
     typeof o !== 'object' ||

@@ -37,10 +37,19 @@ import type { ClusterRpc, NodeOptions, ResolvedNodeOptions } from './options.ts'
 import { resolveOptions } from './options.ts';
 import { Pending, PendingBudget } from './pending.ts';
 import { recoverGroup, writeBootstrap } from './recovery.ts';
+import { RemovalWatch } from './removal.ts';
 import { RequestIds, type StateMachine } from './state-machine.ts';
 
 type MetadataGroup = Group<MetadataResult, MetadataState>;
 type ShardGroup = Group<ApplyResult, KvMachine>;
+
+/** What a removed node says, at the removal and on every start after it. */
+function removedMessage(raftDir: string, clusterId: string): string {
+  return (
+    `this node was removed from cluster ${clusterId}: its data in ${raftDir} is stale and it does not serve it. ` +
+    'To add it again, move that directory aside (or delete it) and start the node with --join_addr, as a new member'
+  );
+}
 
 /** How long a restarted node waits for its member record to replay before comparing addresses. */
 const ADDRESS_CHECK_WAIT_MS = 60_000;
@@ -68,6 +77,7 @@ export class KvNode implements NodeIntents {
   private closing = false;
   private closed: Promise<void> | undefined;
   private fatalHandler: (err: unknown) => void = () => {};
+  private readonly removalWatch = new RemovalWatch(this);
   /** Callbacks run after every driver turn (waiters on leadership or membership). */
   private readonly turnListeners = new Set<() => void>();
 
@@ -123,6 +133,7 @@ export class KvNode implements NodeIntents {
         `${o.raftDir} belongs to node '${identity.nodeId}', not '${o.nodeId}': use the node id it was created with, or another --raft_dir`,
       );
     }
+    if (identity?.state === 'removed') throw new StartupError(removedMessage(o.raftDir, identity.clusterId));
     if (identity !== undefined && o.joinAddr !== undefined && identity.state !== 'joining') {
       // A restart with the first command line is normal; joining another cluster with this data is not.
       const own = identity.state === 'bootstrapped' ? 'bootstrapped its own cluster' : 'belongs to cluster';
@@ -314,6 +325,7 @@ export class KvNode implements NodeIntents {
       // In the background: the member list must replay first, and a cluster without a quorum now
       // must not keep the node from serving what it can.
       this.updateOwnAddresses().catch((e: unknown) => this.fatal(e));
+      this.watchRemoval();
       return;
     }
     const joinAddr = this.opts.joinAddr;
@@ -340,6 +352,21 @@ export class KvNode implements NodeIntents {
     for (let g: number = METADATA_GROUP; g <= this.metadata.shardCount; g++)
       if (this.hosted(g) === undefined) this.ensureGroup(g);
     this.logger.info({ clusterId: reply.clusterId, members: reply.members.length }, 'joined the cluster');
+    this.watchRemoval();
+  }
+
+  /** From now on, a removal by the cluster stops the node (removal.ts). */
+  private watchRemoval(): void {
+    this.removalWatch.start((why) => {
+      this.logger.error({ why }, 'this node was removed from the cluster');
+      writeIdentity(this.opts.raftDir, { ...this.identity, state: 'removed' })
+        .catch((e: unknown) => this.logger.error({ err: e }, 'could not record the removal'))
+        .finally(() =>
+          this.fatal(
+            new StartupError(`${removedMessage(this.opts.raftDir, this.identity.clusterId)} (${why})`),
+          ),
+        );
+    });
   }
 
   /**
@@ -581,6 +608,7 @@ export class KvNode implements NodeIntents {
     this.closing = true;
     if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
     this.balancer.stop();
+    this.removalWatch.stop();
     const err = new UnavailableError('the node is shutting down; retry on another node');
     if (this.driver !== undefined) {
       for (const g of this.groups()) g.failAll(err);

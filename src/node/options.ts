@@ -25,6 +25,15 @@ export interface PeerStatus {
   readonly clusterId: string;
   readonly members: MemberInfo[];
   readonly applied: Map<number, number>;
+  /** The metadata group as that node sees it (its configuration, leader, commit and applied index). */
+  readonly metadataGroup: {
+    readonly leader: string;
+    readonly voters: readonly string[];
+    readonly learners: readonly string[];
+    readonly votersOutgoing: readonly string[];
+    readonly commit: number;
+    readonly applied: number;
+  };
 }
 
 export interface NodeOptions {

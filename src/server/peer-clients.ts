@@ -130,14 +130,30 @@ export class PeerClients implements ClusterRpc {
       nodeId: string;
       clusterId: string;
       members: MemberInfo[];
-      shards: { shardId: number; applied: bigint }[];
+      shards: {
+        shardId: number;
+        leader: string;
+        voters: string[];
+        learners: string[];
+        commit: bigint;
+        applied: bigint;
+      }[];
     };
     const res = await this.call(c, c.status as Unary<object, Res>, {}, deadlineMs, false);
+    const g0 = res.shards.find((s) => s.shardId === 0);
     return {
       nodeId: res.nodeId,
       clusterId: res.clusterId,
       members: res.members,
       applied: new Map(res.shards.map((s) => [s.shardId, Number(s.applied)])),
+      metadataGroup: {
+        leader: g0?.leader ?? '',
+        voters: g0?.voters ?? [],
+        learners: g0?.learners ?? [],
+        votersOutgoing: [],
+        commit: Number(g0?.commit ?? 0n),
+        applied: Number(g0?.applied ?? 0n),
+      },
     };
   }
 

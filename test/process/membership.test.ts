@@ -122,3 +122,34 @@ describe('a node restarted with another client port', { timeout: 180_000 }, () =
     }
   });
 });
+
+describe('a node removed by `cluster leave`', { timeout: 180_000 }, () => {
+  let c: ProcessCluster;
+
+  before(async () => {
+    c = await ProcessCluster.start({ nodes: 3 });
+  });
+
+  after(async () => {
+    await c?.cleanup();
+  });
+
+  test('stops serving with a message and a failure status, and refuses to serve again on restart', async () => {
+    const node3 = c.nodes[2]!;
+    await c.client({ defaultTimeoutMs: 60_000 }).leave('node3');
+    const exit = await waitUntil('node3 to stop after its removal', 60_000, async () => node3.lastExit);
+    assert.notEqual(exit.code, 0, `exit ${JSON.stringify(exit)}`);
+    await waitUntil('node3 to say it was removed', 5_000, async () =>
+      node3.output.some((l) => l.includes('was removed from cluster')) ? true : undefined,
+    );
+    node3.start();
+    const again = await waitUntil('node3 to refuse to start', 30_000, async () => node3.lastExit);
+    assert.notEqual(again.code, 0);
+    assert.ok(
+      node3.output.some((l) => l.includes('was removed from cluster') && l.includes('--join_addr')),
+      'the restart says what to do',
+    );
+    const st = await c.statusOf(c.nodes[0]!, 5000);
+    assert.deepEqual(st?.members.map((m) => m.nodeId).sort(), ['node1', 'node2']);
+  });
+});

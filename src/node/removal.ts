@@ -1,0 +1,112 @@
+// How a node learns that the cluster removed it (`ringkv cluster leave`). Usually it never applies
+// its own removal: the leader stops replicating to it once the change is committed. So, while it
+// hears no leader of the metadata group, it asks the other members: when the member that leads the
+// metadata group, caught up with its own commit, lists neither this node among its members nor in
+// the group's configuration, several times in a row, the node was removed. It then stops serving
+// (its data is stale from that point) and records the fact, so that a restart refuses to serve too.
+import type { Logger } from 'pino';
+import { METADATA_GROUP } from './ids.ts';
+import type { GroupStatus } from './intents.ts';
+import type { MemberInfo } from './metadata.ts';
+import type { ClusterRpc, PeerStatus } from './options.ts';
+
+/** Time between checks while no metadata leader is heard. */
+export const REMOVAL_CHECK_MS = 3_000;
+/** Consecutive checks that must find the node removed (a new leader may not have applied everything yet). */
+const REMOVAL_STRIKES = 3;
+const PEER_STATUS_TIMEOUT_MS = 2_000;
+
+/** What the watch needs of the node (KvNode implements it). */
+export interface RemovalHost {
+  readonly id: string;
+  readonly isClosing: boolean;
+  readonly cluster: ClusterRpc;
+  readonly logger: Pick<Logger, 'debug'>;
+  readonly metadata: { readonly clusterId: string; members(): readonly MemberInfo[] };
+  status(group: typeof METADATA_GROUP): GroupStatus | undefined;
+}
+
+interface Listing {
+  readonly voters: readonly string[];
+  readonly learners: readonly string[];
+  readonly votersOutgoing: readonly string[];
+}
+
+function listed(cs: Listing, id: string): boolean {
+  return [...cs.voters, ...cs.learners, ...cs.votersOutgoing].some((v) => v === id);
+}
+
+export class RemovalWatch {
+  private readonly host: RemovalHost;
+  private timer: NodeJS.Timeout | undefined;
+  private checking = false;
+  /** Consecutive checks that found the node removed. Invariant: 0 ≤ strikes < REMOVAL_STRIKES while running. */
+  private strikes = 0;
+
+  constructor(host: RemovalHost) {
+    this.host = host;
+  }
+
+  /** Checks every REMOVAL_CHECK_MS; calls `onRemoved` once, with the reason, and stops. */
+  start(onRemoved: (why: string) => void): void {
+    this.timer = setInterval(() => {
+      if (this.checking || this.host.isClosing) return;
+      this.checking = true;
+      this.check()
+        .then((why) => {
+          if (why === undefined) return;
+          this.stop();
+          onRemoved(why);
+        })
+        .catch((e: unknown) => this.host.logger.debug({ err: (e as Error).message }, 'removal check failed'))
+        .finally(() => {
+          this.checking = false;
+        });
+    }, REMOVAL_CHECK_MS);
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** The reason the node was removed, or undefined (a member, or not known yet). */
+  async check(): Promise<string | undefined> {
+    const h = this.host;
+    const own = h.status(METADATA_GROUP);
+    if (own === undefined) return undefined;
+    if (own.applied > 0 && !listed(own.confState, h.id)) {
+      return 'it applied its own removal from the metadata group';
+    }
+    if (own.leader !== '') {
+      this.strikes = 0; // a leader still replicates to it
+      return undefined;
+    }
+    const answers = await Promise.all(
+      h.metadata
+        .members()
+        .filter((m) => m.nodeId !== h.id)
+        .map((m) =>
+          h.cluster.status(m.clientAddr, Date.now() + PEER_STATUS_TIMEOUT_MS).catch(() => undefined),
+        ),
+    );
+    const leader = answers.find((a): a is PeerStatus => a !== undefined && this.authoritative(a));
+    if (
+      leader === undefined ||
+      leader.members.some((m) => m.nodeId === h.id) ||
+      listed(leader.metadataGroup, h.id)
+    ) {
+      this.strikes = 0;
+      return undefined;
+    }
+    this.strikes++;
+    if (this.strikes < REMOVAL_STRIKES) return undefined;
+    return `${leader.nodeId}, the metadata leader, no longer lists it as a member`;
+  }
+
+  /** An answer from this cluster's metadata leader that has applied all it committed. */
+  private authoritative(a: PeerStatus): boolean {
+    const g = a.metadataGroup;
+    return a.clusterId === this.host.metadata.clusterId && g.leader === a.nodeId && g.applied >= g.commit;
+  }
+}
