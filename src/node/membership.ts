@@ -9,7 +9,7 @@
 // from the member list.
 import type { Logger } from 'pino';
 import type { ConfChangeSingle, NodeId } from '../raft/types.ts';
-import { FailedPreconditionError, NotFoundError, UnavailableError } from './errors.ts';
+import { FailedPreconditionError, NotFoundError, StartupError, UnavailableError } from './errors.ts';
 import { type GroupId, METADATA_GROUP } from './ids.ts';
 import type { GroupStatus, NodeIntents } from './intents.ts';
 import type { MemberInfo, MetadataCommand, MetadataResult } from './metadata.ts';
@@ -54,45 +54,77 @@ export interface MembershipHost
   removePeer(id: NodeId): void;
 }
 
-/** Joiner side: calls Join on `joinAddr` until it succeeds (retrying while the cluster is unavailable). */
+/**
+ * Joiner side: calls Join on `joinAddr` until it succeeds (retrying while the cluster is unavailable),
+ * for at most `joinTimeoutMs`; then StartupError with the last reason. A refusal
+ * (FAILED_PRECONDITION) ends it at once.
+ */
 export async function joinCluster(
   node: JoinerHost,
   joinAddr: string,
+  joinTimeoutMs: number,
 ): Promise<{ clusterId: string; members: MemberInfo[] }> {
   const self = node.self;
-  node.logger.info({ joinAddr }, 'joining the cluster');
-  await learnPeerAddresses(node, joinAddr);
-  // Bounded by shutdown: every failure waits JOIN_RETRY_MS; a refusal (FAILED_PRECONDITION) ends it.
-  for (let attempt = 1; ; attempt++) {
+  const deadlineMs = Date.now() + joinTimeoutMs;
+  node.logger.info({ joinAddr, joinTimeoutMs }, 'joining the cluster');
+  await learnPeerAddresses(node, joinAddr, deadlineMs, joinTimeoutMs);
+  let last = '';
+  // Bounded by the deadline: every failure waits JOIN_RETRY_MS; a refusal ends it.
+  for (let attempt = 1; Date.now() < deadlineMs; attempt++) {
     if (node.isClosing) throw new UnavailableError('the node is shutting down');
     try {
-      return await node.cluster.join(joinAddr, self, Date.now() + JOIN_ATTEMPT_DEADLINE_MS);
+      return await node.cluster.join(
+        joinAddr,
+        self,
+        Math.min(deadlineMs, Date.now() + JOIN_ATTEMPT_DEADLINE_MS),
+      );
     } catch (e) {
       if (e instanceof FailedPreconditionError) throw e;
-      node.logger.warn({ joinAddr, attempt, err: (e as Error).message }, 'join attempt failed; retrying');
+      last = (e as Error).message;
+      node.logger.warn(
+        { joinAddr, attempt, err: last },
+        'waiting to be admitted by the cluster (its metadata leader adds this node to every group); retrying',
+      );
       await sleep(JOIN_RETRY_MS);
     }
   }
+  throw joinGaveUp(joinAddr, joinTimeoutMs, last);
+}
+
+function joinGaveUp(joinAddr: string, joinTimeoutMs: number, last: string): StartupError {
+  return new StartupError(
+    `could not join the cluster at ${joinAddr} within ${Math.round(joinTimeoutMs / 1000)} s (--join_timeout)` +
+      `${last === '' ? '' : `; last: ${last}`}. Check that --join_addr is the client address (--host:--port) ` +
+      'of a running member and that this machine reaches it; then start the node again with the same command line.',
+  );
 }
 
 /**
  * Before joining: the joiner must reach the members' raft ports to answer the leader (it learns them
  * from the metadata log only once it has caught up), so it takes them from a member's Status.
  */
-async function learnPeerAddresses(node: JoinerHost, joinAddr: string): Promise<void> {
-  for (let attempt = 1; !node.isClosing; attempt++) {
+async function learnPeerAddresses(
+  node: JoinerHost,
+  joinAddr: string,
+  deadlineMs: number,
+  joinTimeoutMs: number,
+): Promise<void> {
+  let last = '';
+  for (let attempt = 1; !node.isClosing && Date.now() < deadlineMs; attempt++) {
     try {
-      const { members } = await node.cluster.status(joinAddr, Date.now() + 5000);
+      const { members } = await node.cluster.status(joinAddr, Math.min(deadlineMs, Date.now() + 5000));
       for (const m of members) node.addPeerAddress(m);
       return;
     } catch (e) {
+      last = (e as Error).message;
       node.logger.warn(
-        { joinAddr, attempt, err: (e as Error).message },
-        'cannot reach the cluster yet; retrying',
+        { joinAddr, attempt, err: last },
+        `cannot reach the cluster at ${joinAddr} (--join_addr) yet; retrying until --join_timeout`,
       );
       await sleep(JOIN_RETRY_MS);
     }
   }
+  if (!node.isClosing) throw joinGaveUp(joinAddr, joinTimeoutMs, last);
 }
 
 /** Proposes a metadata command on the metadata group (this node must lead it) and waits for it to apply. */

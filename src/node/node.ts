@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { MemoryStorage, ProposalDroppedError } from '../raft/index.ts';
 import type { ConfChangeSingle, Index, Message, NodeId } from '../raft/types.ts';
 import { index } from '../raft/types.ts';
+import { whyUnwritable } from '../storage/fs-util.ts';
 import type { ApplyResult } from '../storage/kv-state.ts';
 import { SnapshotStore } from '../storage/snapshots.ts';
 import type { RecoveredGroup } from '../storage/wal.ts';
@@ -126,6 +127,24 @@ export class KvNode implements NodeIntents {
    * A joining node is not yet a member when this returns: call `completeJoin()`.
    */
   async start(): Promise<void> {
+    try {
+      await this.open();
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === undefined ? undefined : await whyUnwritable(this.opts.raftDir);
+      if (why !== undefined) {
+        throw new StartupError(
+          `cannot use --raft_dir ${this.opts.raftDir}: ${why} (${(e as Error).message})`,
+          {
+            cause: e,
+          },
+        );
+      }
+      throw e;
+    }
+  }
+
+  private async open(): Promise<void> {
     const o = this.opts;
     const identity = await readIdentity(o.raftDir);
     if (identity !== undefined && identity.nodeId !== o.nodeId) {
@@ -331,7 +350,7 @@ export class KvNode implements NodeIntents {
     const joinAddr = this.opts.joinAddr;
     if (joinAddr === undefined)
       throw new UsageError(`${this.opts.raftDir} was joining a cluster: give --join_addr again`);
-    const reply = await joinCluster(this, joinAddr);
+    const reply = await joinCluster(this, joinAddr, this.opts.joinTimeoutMs);
     if (this.identity.clusterId !== '' && reply.clusterId !== this.identity.clusterId) {
       throw new StartupError(
         `${joinAddr} belongs to cluster ${reply.clusterId}, this node's data to ${this.identity.clusterId}`,

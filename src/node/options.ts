@@ -45,6 +45,8 @@ export interface NodeOptions {
   readonly raftAddr: string;
   readonly bootstrap: boolean;
   readonly joinAddr: string | undefined;
+  /** With joinAddr: how long joining may take (unreachable cluster, refusals that may pass) before it gives up. */
+  readonly joinTimeoutMs?: number;
   readonly transport: PeerTransport;
   readonly cluster: ClusterRpc;
   readonly logger: Logger;
@@ -83,6 +85,7 @@ export const DEFAULTS = {
   snapshotEveryEntries: 10_000,
   retainEntries: 1000,
   walSegmentBytes: 64 * 1024 * 1024,
+  joinTimeoutMs: 300_000,
   // With 64 MiB segments the WAL stays near 4 + 1 segments (the one being written, and the next one
   // prepared in advance): about 320 MiB on disk.
   walSegmentsKept: 4,
@@ -108,6 +111,7 @@ export function resolveOptions(o: NodeOptions): ResolvedNodeOptions {
     snapshotEveryEntries: o.snapshotEveryEntries ?? DEFAULTS.snapshotEveryEntries,
     retainEntries: o.retainEntries ?? DEFAULTS.retainEntries,
     walSegmentBytes: o.walSegmentBytes ?? DEFAULTS.walSegmentBytes,
+    joinTimeoutMs: o.joinTimeoutMs ?? DEFAULTS.joinTimeoutMs,
     walIo: o.walIo ?? NODE_IO,
     walSegmentsKept: o.walSegmentsKept ?? DEFAULTS.walSegmentsKept,
     balanceIntervalMs: o.balanceIntervalMs ?? DEFAULTS.balanceIntervalMs,

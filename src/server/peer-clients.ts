@@ -94,7 +94,7 @@ export class PeerClients implements ClusterRpc {
       return undefined;
     const addr = target.replace(/^dns:/, '');
     this.unreachableUntil.set(addr, Date.now() + UNREACHABLE_MS);
-    return new UnavailableError(`could not connect to the shard leader at ${addr}: ${err.details}`, {
+    return new UnavailableError(`could not connect to ${addr}: ${err.details}`, {
       retrySafe: true,
     });
   }

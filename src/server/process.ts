@@ -16,6 +16,8 @@ export interface NodeProcessOptions {
   readonly raftDir: string;
   readonly bootstrap: boolean;
   readonly joinAddr: string | undefined;
+  /** With joinAddr: how long the first start waits to be admitted before it gives up. */
+  readonly joinTimeoutMs: number;
   readonly host: string;
   readonly listen: string;
   readonly shards: number;
@@ -55,6 +57,7 @@ export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutc
         raftAddr: `${f.host}:${f.raftPort}`,
         bootstrap: f.bootstrap,
         joinAddr: f.joinAddr,
+        joinTimeoutMs: f.joinTimeoutMs,
         shardCount: f.shards,
         leaderPlacement: f.leaderPlacement,
         clientApiThread: f.clientApiThread,

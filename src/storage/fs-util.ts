@@ -1,5 +1,7 @@
 // File-system helpers shared by the log and the snapshot store.
-import { open } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, open } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 
 /**
  * fsync of a directory or a file. A directory: its creations, renames and deletions become durable.
@@ -12,5 +14,35 @@ export async function syncPath(path: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * Why `dir` cannot be created or written, in words an operator can act on, or undefined when its
+ * nearest existing ancestor is writable (the failure was something else). A read-only file system
+ * shows up as ENOENT from a recursive mkdir, which says nothing useful by itself.
+ */
+export async function whyUnwritable(dir: string): Promise<string | undefined> {
+  let at = resolve(dir);
+  // Bounded: each pass moves one level up, and the root is its own parent.
+  for (;;) {
+    try {
+      await access(at, constants.F_OK);
+      break;
+    } catch {
+      const up = dirname(at);
+      if (up === at) return undefined;
+      at = up;
+    }
+  }
+  try {
+    await access(at, constants.W_OK);
+    return undefined;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EROFS') return `${at} is on a read-only file system`;
+    if (code === 'EACCES' || code === 'EPERM')
+      return `this process may not write in ${at} (permission denied)`;
+    return undefined;
   }
 }

@@ -31,6 +31,12 @@ const FLAGS: readonly (readonly [string, string, string, string | undefined])[] 
     'client address of any member of the cluster to join (first start only)',
     undefined,
   ],
+  [
+    'join_timeout',
+    '<seconds>',
+    'with --join_addr: give up (exit 1) when the cluster has not admitted this node by then',
+    '300',
+  ],
   ['host', '<host>', 'address other nodes and clients use to reach this node', 'localhost'],
   ['listen', '<addr>', 'interface to bind both ports on (default: the one --host names)', undefined],
   ['shards', '<n>', 'number of data shards of a new cluster (used only with --bootstrap)', '8'],
@@ -127,6 +133,7 @@ export function parseServeFlags(opts: Record<string, unknown>): ServeFlags | str
     ['max_key_bytes', 1, 65536],
     ['max_value_bytes', 1, 64 * 1024 * 1024],
     ['request_timeout_ms', 1, 3_600_000],
+    ['join_timeout', 1, 86_400],
   ];
   for (const [name, min, max] of ranges) {
     const n = integer(opts, name, min, max);
@@ -165,6 +172,7 @@ export function parseServeFlags(opts: Record<string, unknown>): ServeFlags | str
     raftDir,
     bootstrap,
     joinAddr,
+    joinTimeoutMs: nums['join_timeout']! * 1000,
     host,
     listen: flag(opts, 'listen') ?? host,
     shards: nums['shards']!,
