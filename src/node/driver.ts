@@ -30,6 +30,9 @@ import { assert } from './assert.ts';
 import type { Group } from './group.ts';
 import type { PeerTransport } from './peer-transport.ts';
 
+/** A group whose snapshot failed for want of space is tried again this many applied entries later. */
+const SNAPSHOT_RETRY_AFTER_ENTRIES = 100;
+
 export interface DriverConfig {
   readonly wal: Wal;
   readonly snapshots: SnapshotStore;
@@ -45,6 +48,8 @@ export interface DriverConfig {
    * segment for ever. The WAL then holds about walSegmentsKept + 1 segments.
    */
   readonly walSegmentsKept: number;
+  /** The disk is short of space (the NOSPACE alarm): release every segment that can go, kept or not. */
+  readonly lowOnDisk?: () => boolean;
   /** The turn failed (the WAL failed or an invariant broke): the node must stop. */
   readonly onFatal: (err: unknown) => void;
   /** After each turn (applied state advanced): the node wakes waiters on leadership and membership. */
@@ -58,6 +63,8 @@ export class Driver {
   private running = false;
   /** Groups already warned about for pinning a WAL segment with unapplied entries (warned once). */
   private readonly warnedPins = new Set<number>();
+  /** After a snapshot failed for want of space: the applied index at which to try that group again. */
+  private readonly snapshotRetryAt = new Map<number, number>();
   private scheduled = false;
   private stopped = false;
   /** Resolves when the running turn ends (for a clean shutdown). */
@@ -262,9 +269,24 @@ export class Driver {
   private async snapshot(g: Group): Promise<void> {
     const at = g.applied;
     if (at <= g.snapshotIndex) return;
+    const retryAt = this.snapshotRetryAt.get(g.id);
+    if (retryAt !== undefined && at < retryAt) return;
     const { wal, snapshots } = this.c;
     const snap = g.storage.createSnapshot(at, g.confState, g.machine.snapshot());
-    await snapshots.save(g.id, snap);
+    try {
+      await snapshots.save(g.id, snap);
+    } catch (e) {
+      // A local snapshot is optional (the log still holds everything): a full disk only delays it.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOSPC' && code !== 'EDQUOT') throw e;
+      this.c.logger.warn(
+        { group: g.id, index: at, err: (e as Error).message },
+        'snapshot not taken: no space',
+      );
+      this.snapshotRetryAt.set(g.id, at + SNAPSHOT_RETRY_AFTER_ENTRIES);
+      return;
+    }
+    this.snapshotRetryAt.delete(g.id);
     await this.appendWithRoom(() => wal.appendSnapshotMarker(g.id, at, snap.metadata.term, false));
     await wal.sync();
     await snapshots.release(g.id, at);
@@ -281,7 +303,8 @@ export class Driver {
    */
   private async releaseOldestSegment(): Promise<void> {
     const { wal } = this.c;
-    if (wal.segmentSeqs().length <= this.c.walSegmentsKept) return;
+    const pressed = this.c.lowOnDisk?.() === true && wal.segmentSeqs().length > 1;
+    if (wal.segmentSeqs().length <= this.c.walSegmentsKept && !pressed) return;
     for (const pin of wal.pinningGroups()) {
       const g = this.groups.get(pin.group);
       if (g !== undefined && g.applied >= pin.index) {

@@ -9,12 +9,13 @@ import type { Logger } from 'pino';
 import { MemoryStorage, ProposalDroppedError } from '../raft/index.ts';
 import type { ConfChangeSingle, Index, Message, NodeId } from '../raft/types.ts';
 import { index } from '../raft/types.ts';
-import { whyUnwritable } from '../storage/fs-util.ts';
+import { freeBytes, whyUnwritable } from '../storage/fs-util.ts';
 import type { ApplyResult } from '../storage/kv-state.ts';
 import { SnapshotStore } from '../storage/snapshots.ts';
 import type { RecoveredGroup } from '../storage/wal.ts';
 import { Wal } from '../storage/wal.ts';
 import { Balancer } from './balancer.ts';
+import { DiskAlarm } from './disk-alarm.ts';
 import { Driver } from './driver.ts';
 import { FailedPreconditionError, StartupError, UnavailableError, UsageError } from './errors.ts';
 import { Group } from './group.ts';
@@ -79,6 +80,8 @@ export class KvNode implements NodeIntents {
   private closed: Promise<void> | undefined;
   private fatalHandler: (err: unknown) => void = () => {};
   private readonly removalWatch = new RemovalWatch(this);
+  /** Created once the WAL is open. */
+  private diskAlarm: DiskAlarm | undefined;
   /** Callbacks run after every driver turn (waiters on leadership or membership). */
   private readonly turnListeners = new Set<() => void>();
 
@@ -131,6 +134,15 @@ export class KvNode implements NodeIntents {
       await this.open();
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC') {
+        const mib = this.opts.walSegmentBytes / (1024 * 1024);
+        throw new StartupError(
+          `not enough free space in --raft_dir ${this.opts.raftDir} to start: the node needs ${2 * mib} MiB for its ` +
+            `write-ahead log (two preallocated segments of --wal_segment_mib ${mib}), and ${mib} MiB more to take writes. ` +
+            'Free space there, or give a smaller --wal_segment_mib',
+          { cause: e },
+        );
+      }
       const why = code === undefined ? undefined : await whyUnwritable(this.opts.raftDir);
       if (why !== undefined) {
         throw new StartupError(
@@ -180,6 +192,14 @@ export class KvNode implements NodeIntents {
       io: o.walIo,
     });
     this.wal = opened.wal;
+    this.diskAlarm = new DiskAlarm({
+      nodeId: o.nodeId,
+      raftDir: o.raftDir,
+      segmentBytes: o.walSegmentBytes,
+      logger: this.logger,
+      wal: opened.wal,
+      freeBytes,
+    });
     this.snapshots = await SnapshotStore.open(join(o.raftDir, 'snap'));
     let recovered = opened.recovered;
     this.identity = identity ?? (await this.firstIdentity());
@@ -194,6 +214,7 @@ export class KvNode implements NodeIntents {
     await this.opts.transport.start();
     this.tickTimer = setInterval(() => this.tick(), o.tickMs);
     this.balancer.start();
+    this.diskAlarm.start();
     this.logRecovery(recovered);
     this.driver.schedule();
   }
@@ -251,6 +272,7 @@ export class KvNode implements NodeIntents {
       snapshotEveryEntries: this.opts.snapshotEveryEntries,
       retainEntries: this.opts.retainEntries,
       walSegmentsKept: this.opts.walSegmentsKept,
+      lowOnDisk: () => this.diskAlarm?.state !== undefined,
       onFatal: (e) => this.fatal(e),
       afterTurn: () => {
         for (const l of this.turnListeners) l();
@@ -372,6 +394,16 @@ export class KvNode implements NodeIntents {
       if (this.hosted(g) === undefined) this.ensureGroup(g);
     this.logger.info({ clusterId: reply.clusterId, members: reply.members.length }, 'joined the cluster');
     this.watchRemoval();
+  }
+
+  /** Why a client write is refused on this node now (the NOSPACE alarm), or undefined. */
+  writeRefusal(): string | undefined {
+    return this.diskAlarm?.refusal();
+  }
+
+  /** Alarms raised on this node, by name (Status). */
+  alarms(): string[] {
+    return this.diskAlarm?.state !== undefined ? ['NOSPACE'] : [];
   }
 
   /** From now on, a removal by the cluster stops the node (removal.ts). */
@@ -628,6 +660,7 @@ export class KvNode implements NodeIntents {
     if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
     this.balancer.stop();
     this.removalWatch.stop();
+    this.diskAlarm?.stop();
     const err = new UnavailableError('the node is shutting down; retry on another node');
     if (this.driver !== undefined) {
       for (const g of this.groups()) g.failAll(err);

@@ -9,7 +9,7 @@ import { encodeCommand } from '../storage/command.ts';
 import type { ApplyResult, KvItem, KvValue } from '../storage/kv-state.ts';
 import { SCAN_LIMIT_MAX } from '../storage/kv-state.ts';
 import { assert } from './assert.ts';
-import { InvalidArgumentError, UnavailableError } from './errors.ts';
+import { InvalidArgumentError, ResourceExhaustedError, UnavailableError } from './errors.ts';
 import { shardId } from './ids.ts';
 import type { Applied, NodeIntents, ReadOutcome } from './intents.ts';
 import type { KvMachine } from './kv-machine.ts';
@@ -24,6 +24,8 @@ export interface RequestHost extends Pick<NodeIntents, 'propose' | 'read'> {
   readonly requestIds: RequestIds;
   /** The client address of a group's leader as this node knows it ('' if none), for error hints. */
   leaderAddr(groupId: number): string;
+  /** Why this node refuses client writes now (its NOSPACE alarm), or undefined. */
+  writeRefusal(): string | undefined;
 }
 
 /** The node's limits on keys and values. */
@@ -70,6 +72,8 @@ export async function write<B extends CommandBody>(
   deadlineMs: number,
 ): Promise<WriteOutcome<ResultOf<B['op']>>> {
   const id = shardId(shard);
+  const refusal = node.writeRefusal();
+  if (refusal !== undefined) throw new ResourceExhaustedError(refusal);
   const { clientId, seq } = node.requestIds.next();
   const plain: CommandBody = body;
   const full: Command = { ...plain, clientId, seq };

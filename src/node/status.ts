@@ -10,6 +10,8 @@ export interface StatusHost extends Pick<NodeIntents, 'statuses'> {
   readonly opts: { readonly nodeId: string };
   /** '' until known (a joiner learns it with the metadata). */
   readonly clusterId: string;
+  /** Alarms raised on this node (NOSPACE). */
+  alarms(): string[];
   readonly metadata: Pick<MetadataState, 'clusterId' | 'leaderPlacement'> & {
     members(): readonly MemberInfo[];
   };
@@ -23,6 +25,7 @@ export function nodeStatus(node: StatusHost): StatusResponse {
     shards: node.statuses().map(groupStatus),
     // Known once the metadata log (or its snapshot) is applied here.
     leaderPlacement: node.metadata.clusterId !== '' ? node.metadata.leaderPlacement : '',
+    alarms: node.alarms(),
   };
 }
 

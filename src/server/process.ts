@@ -18,6 +18,8 @@ export interface NodeProcessOptions {
   readonly joinAddr: string | undefined;
   /** With joinAddr: how long the first start waits to be admitted before it gives up. */
   readonly joinTimeoutMs: number;
+  /** Size of each preallocated WAL segment. */
+  readonly walSegmentBytes: number;
   readonly host: string;
   readonly listen: string;
   readonly shards: number;
@@ -58,6 +60,7 @@ export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutc
         bootstrap: f.bootstrap,
         joinAddr: f.joinAddr,
         joinTimeoutMs: f.joinTimeoutMs,
+        walSegmentBytes: f.walSegmentBytes,
         shardCount: f.shards,
         leaderPlacement: f.leaderPlacement,
         clientApiThread: f.clientApiThread,

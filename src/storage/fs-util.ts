@@ -1,6 +1,6 @@
 // File-system helpers shared by the log and the snapshot store.
 import { constants } from 'node:fs';
-import { access, open } from 'node:fs/promises';
+import { access, open, statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
 /**
@@ -45,4 +45,10 @@ export async function whyUnwritable(dir: string): Promise<string | undefined> {
       return `this process may not write in ${at} (permission denied)`;
     return undefined;
   }
+}
+
+/** Bytes an unprivileged process can still write on the file system holding `path`. */
+export async function freeBytes(path: string): Promise<number> {
+  const s = await statfs(path);
+  return s.bavail * s.bsize;
 }

@@ -122,12 +122,26 @@ export class SnapshotStore {
     const fh = await open(tmp, 'w');
     try {
       const total = header.length + snapshot.data.length + 4;
-      const { bytesWritten } = await fh.writev([header, snapshot.data, crc], 0);
-      if (bytesWritten !== total)
-        throw new Error(`snapshots: short write ${bytesWritten} of ${total} to ${tmp}`);
+      let written = (await fh.writev([header, snapshot.data, crc], 0)).bytesWritten;
+      if (written < total) {
+        // A short write means the disk filled up: writing the rest shows the error (ENOSPC) itself.
+        const rest = Buffer.concat([header, snapshot.data, crc]);
+        // Bounded: each pass writes at least one byte or throws.
+        for (let attempt = 0; written < total; attempt++) {
+          const n = (await fh.write(rest, written, total - written, written)).bytesWritten;
+          if (n === 0 || attempt > 64)
+            throw new Error(`snapshots: short write ${written} of ${total} to ${tmp}`);
+          written += n;
+        }
+      }
       await fh.datasync();
+    } catch (e) {
+      // Nothing half-written stays (it would hold the space a full disk lacks).
+      await fh.close().catch(() => {});
+      await unlink(tmp).catch(() => {});
+      throw e;
     } finally {
-      await fh.close();
+      await fh.close().catch(() => {});
     }
     await rename(tmp, join(this.dir, name));
     if (newest !== snapshot.metadata.index) list.push(snapshot.metadata.index);

@@ -136,6 +136,8 @@ export class Wal {
   /** The segment file the I/O lane writes to. Invariant: file.seq <= writeSeq. */
   private file: { seq: number; fh: FileHandle; dirty: boolean };
   private prepared: { seq: number; promise: Promise<PreparedSegment> } | undefined;
+  /** Set when the background preparation of `prepared` failed; cleared by a retry or a rollover. */
+  private prepareFailure: Error | undefined;
   private readonly latestHardState = new Map<number, HardState>();
   private readonly latestMarker = new Map<number, SnapshotMarker>();
   /** Markers known to be on disk: only these may release segments. */
@@ -480,9 +482,11 @@ export class Wal {
     if (this.file.dirty) await this.datasyncFile();
     const prepared = this.prepared;
     this.prepared = undefined;
+    // A preparation that failed in the background (no space then) is tried once more now.
     const next = await (prepared?.seq === seq
-      ? prepared.promise
+      ? prepared.promise.catch(() => prepareSegment(this.dir, seq, this.segmentBytes, this.durability))
       : prepareSegment(this.dir, seq, this.segmentBytes, this.durability));
+    this.prepareFailure = undefined;
     await activateSegment(this.dir, next);
     await this.file.fh.close();
     this.file = { seq, fh: next.fh, dirty: false };
@@ -492,8 +496,29 @@ export class Wal {
 
   private startPreparing(seq: number): void {
     const promise = prepareSegment(this.dir, seq, this.segmentBytes, this.durability);
-    promise.catch(() => {}); // surfaced when switchTo awaits it
+    // Not fatal here: the log still has the rest of the current segment. Reported by
+    // nextSegmentProblem() (the node raises its disk alarm), retried by retryPreparing() and at rollover.
+    promise.catch((e: unknown) => {
+      if (this.prepared?.promise === promise)
+        this.prepareFailure = e instanceof Error ? e : new Error(String(e));
+    });
     this.prepared = { seq, promise };
+  }
+
+  /**
+   * Why the next segment is not ready (its preparation failed, e.g. ENOSPC), or undefined. Appends
+   * still go to the current segment; the log fails only when it must roll over and cannot.
+   */
+  nextSegmentProblem(): string | undefined {
+    return this.prepareFailure?.message;
+  }
+
+  /** After a failed preparation: tries again (when space may be back). Idempotent while one runs. */
+  retryPreparing(): void {
+    if (this.prepareFailure === undefined || this.closed || this.failure !== undefined) return;
+    const seq = this.prepared?.seq ?? this.writeSeq + 1;
+    this.prepareFailure = undefined;
+    this.startPreparing(seq);
   }
 
   // ---- release ------------------------------------------------------------------------------------
@@ -619,8 +644,13 @@ async function prepareSegment(
     const header = encodeRecord({ type: 'segmentHeader', seq });
     await fill.write(header, 0, header.length, 0);
     await fill.datasync();
+  } catch (e) {
+    // No half-written segment stays behind (it would hold the space the failure lacked).
+    await fill.close().catch(() => {});
+    await unlink(tmpPath).catch(() => {});
+    throw e;
   } finally {
-    await fill.close();
+    await fill.close().catch(() => {});
   }
   return { seq, tmpPath, fh: await open(tmpPath, appendFlags(durability)) };
 }

@@ -32,7 +32,7 @@ function shard(shardId: number, leader: string, term: bigint, lagOfN3 = 0n): Sha
 }
 
 function status(nodeId: string, shards: ShardStatus[]): StatusResponse {
-  return { nodeId, clusterId: 'c', members, shards, leaderPlacement: 'spread' };
+  return { nodeId, clusterId: 'c', members, shards, leaderPlacement: 'spread', alarms: [] };
 }
 
 test('the leader report of a group wins over a stale follower report', () => {
@@ -170,4 +170,13 @@ test('leaveRefusal: the last member, and the only voter of a group; otherwise no
   assert.match(leaveRefusal(last, 'n1') ?? '', /^n1 is the last member of the cluster/);
   const st = (id: string) => status(id, [shard(0, 'n1', 3n), shard(1, 'n2', 3n)]);
   assert.equal(leaveRefusal(buildClusterView(st('n1'), answering(st)), 'n1'), undefined);
+});
+
+test('an alarm on a node is a problem, named with the node', () => {
+  const st = { ...status('n1', [shard(1, 'n1', 1n)]), alarms: ['NOSPACE'] };
+  const view = buildClusterView(st, [{ member: members[0]!, status: st }]);
+  assert.ok(
+    view.problems.some((p) => p.startsWith('n1 has the NOSPACE alarm')),
+    view.problems.join('\n'),
+  );
 });

@@ -124,6 +124,16 @@ export function buildClusterView(cluster: StatusResponse, members: readonly Memb
     if (!n.reachable) problems.push(`${n.nodeId} (${n.clientAddr}) did not answer: ${n.error ?? ''}`);
     else if (n.role !== 'voter') problems.push(`${n.nodeId} is ${n.role}`);
   }
+  for (const m of members) {
+    if (!('status' in m)) continue;
+    for (const alarm of m.status.alarms) {
+      problems.push(
+        alarm === 'NOSPACE'
+          ? `${m.member.nodeId} has the NOSPACE alarm: too little disk for its log, it refuses writes until space is freed`
+          : `${m.member.nodeId} has the ${alarm} alarm`,
+      );
+    }
+  }
   const answered = new Set(nodes.filter((n) => n.reachable).map((n) => n.nodeId));
   const tolerance = faultTolerance(shards, answered);
   const warning = toleranceWarning(tolerance, shards, answered);

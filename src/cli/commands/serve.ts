@@ -54,6 +54,13 @@ const FLAGS: readonly (readonly [string, string, string, string | undefined])[] 
       'own thread',
     DEFAULT_CLIENT_API_THREAD,
   ],
+  [
+    'wal_segment_mib',
+    '<n>',
+    'size of each preallocated write-ahead log segment: the node needs two to start, and a third free ' +
+      'to take writes (the NOSPACE alarm); smaller on small disks',
+    '64',
+  ],
   ['max_key_bytes', '<n>', 'largest key accepted', '4096'],
   ['max_value_bytes', '<n>', 'largest value accepted', '1048576'],
   [
@@ -134,6 +141,7 @@ export function parseServeFlags(opts: Record<string, unknown>): ServeFlags | str
     ['max_value_bytes', 1, 64 * 1024 * 1024],
     ['request_timeout_ms', 1, 3_600_000],
     ['join_timeout', 1, 86_400],
+    ['wal_segment_mib', 1, 1024],
   ];
   for (const [name, min, max] of ranges) {
     const n = integer(opts, name, min, max);
@@ -173,6 +181,7 @@ export function parseServeFlags(opts: Record<string, unknown>): ServeFlags | str
     bootstrap,
     joinAddr,
     joinTimeoutMs: nums['join_timeout']! * 1000,
+    walSegmentBytes: nums['wal_segment_mib']! * 1024 * 1024,
     host,
     listen: flag(opts, 'listen') ?? host,
     shards: nums['shards']!,

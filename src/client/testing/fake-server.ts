@@ -249,6 +249,7 @@ export class FakeCluster {
     return {
       nodeId: node.nodeId,
       clusterId: 'fake-cluster',
+      alarms: [],
       members: this.members,
       shards,
       leaderPlacement: 'spread',

@@ -196,6 +196,8 @@ export interface StatusResponse {
   shards: ShardStatus[];
   /** spread, pack (see SetLeaderPlacement); empty while this node does not know the cluster yet. */
   leaderPlacement: string;
+  /** Alarms raised on this node: NOSPACE (too little disk for its log; it refuses writes until cleared). */
+  alarms: string[];
 }
 
 function createBaseResponseHeader(): ResponseHeader {
@@ -2509,7 +2511,7 @@ export const ShardStatus: MessageFns<ShardStatus> = {
 };
 
 function createBaseStatusResponse(): StatusResponse {
-  return { nodeId: "", clusterId: "", members: [], shards: [], leaderPlacement: "" };
+  return { nodeId: "", clusterId: "", members: [], shards: [], leaderPlacement: "", alarms: [] };
 }
 
 export const StatusResponse: MessageFns<StatusResponse> = {
@@ -2528,6 +2530,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     if (message.leaderPlacement !== "") {
       writer.uint32(42).string(message.leaderPlacement);
+    }
+    for (const v of message.alarms) {
+      writer.uint32(50).string(v!);
     }
     return writer;
   },
@@ -2585,6 +2590,14 @@ export const StatusResponse: MessageFns<StatusResponse> = {
             message.leaderPlacement = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.alarms.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2616,6 +2629,7 @@ export const StatusResponse: MessageFns<StatusResponse> = {
         : isSet(object.leader_placement)
         ? globalThis.String(object.leader_placement)
         : "",
+      alarms: globalThis.Array.isArray(object?.alarms) ? object.alarms.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -2636,6 +2650,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.leaderPlacement !== "") {
       obj.leaderPlacement = message.leaderPlacement;
     }
+    if (message.alarms?.length) {
+      obj.alarms = message.alarms;
+    }
     return obj;
   },
 
@@ -2649,6 +2666,7 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.members = object.members?.map((e) => Member.fromPartial(e)) || [];
     message.shards = object.shards?.map((e) => ShardStatus.fromPartial(e)) || [];
     message.leaderPlacement = object.leaderPlacement ?? "";
+    message.alarms = object.alarms?.map((e) => e) || [];
     return message;
   },
 };
