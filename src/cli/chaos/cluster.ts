@@ -1,12 +1,23 @@
 // The cluster of a chaos run: `ringkv serve` processes placed by the ChaosNetwork, started as the
 // README's quickstart starts them (node1 with --bootstrap=true, the others with --join_addr), and
 // observed only through the client library (Status of one node at a time), as an operator would.
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { RingkvClient, type StatusResponse } from '../../client/index.ts';
 import type { ChaosNetwork, NodePlace } from './network.ts';
 import { ServeProcess, sleep, within } from './processes.ts';
 
 const MAIN_TS = join(import.meta.dirname, '..', 'main.ts');
+const HELP_TIMEOUT_MS = 30_000;
+
+/** Whether this build's `serve` takes `flag` (its --help lists it). */
+export function serveAccepts(flag: string): boolean {
+  const help = execFileSync(process.execPath, [MAIN_TS, 'serve', '--help'], {
+    encoding: 'utf8',
+    timeout: HELP_TIMEOUT_MS,
+  });
+  return help.includes(`${flag} `) || help.includes(`${flag}=`) || help.includes(`${flag}\n`);
+}
 const POLL_MS = 250;
 const STATUS_TIMEOUT_MS = 1000;
 

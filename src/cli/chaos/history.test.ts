@@ -64,7 +64,8 @@ describe('chaos history', () => {
   });
 
   test('delete, compare-and-swap, absent reads and errors as jepsen-kv lines', () => {
-    const h = new HistoryRecorder();
+    let clock = 0;
+    const h = new HistoryRecorder(() => (clock += 0.5));
     const a = h.invoke(4, { kind: 'cas', key: 'k', expected: null, value: 'n' });
     h.ok(a, { kind: 'cas', succeeded: false });
     const b = h.invoke(3, { kind: 'delete', key: 'k' });
@@ -74,14 +75,14 @@ describe('chaos history', () => {
     const d = h.invoke(6, { kind: 'cas', key: 'k', expected: 'o', value: 'n' });
     h.info(d, 'INDETERMINATE');
     assert.deepEqual(h.events.map(jepsenKvLine), [
-      '{:process 4, :type :invoke, :f :cas, :key "k", :expected nil, :value "n"}',
-      '{:process 4, :type :ok, :f :cas, :key "k", :expected nil, :value "n", :succeeded false}',
-      '{:process 3, :type :invoke, :f :delete, :key "k", :value nil}',
-      '{:process 3, :type :ok, :f :delete, :key "k", :value nil, :deleted true}',
-      '{:process 5, :type :invoke, :f :get, :key "k", :value nil}',
-      '{:process 5, :type :ok, :f :get, :key "k", :value nil}',
-      '{:process 6, :type :invoke, :f :cas, :key "k", :expected "o", :value "n"}',
-      '{:process 6, :type :info, :f :cas, :key "k", :expected "o", :value "n", :error "INDETERMINATE"}',
+      '{:process 4, :type :invoke, :f :cas, :key "k", :expected nil, :value "n", :time 500000}',
+      '{:process 4, :type :ok, :f :cas, :key "k", :expected nil, :value "n", :succeeded false, :time 1000000}',
+      '{:process 3, :type :invoke, :f :delete, :key "k", :value nil, :time 1500000}',
+      '{:process 3, :type :ok, :f :delete, :key "k", :value nil, :deleted true, :time 2000000}',
+      '{:process 5, :type :invoke, :f :get, :key "k", :value nil, :time 2500000}',
+      '{:process 5, :type :ok, :f :get, :key "k", :value nil, :time 3000000}',
+      '{:process 6, :type :invoke, :f :cas, :key "k", :expected "o", :value "n", :time 3500000}',
+      '{:process 6, :type :info, :f :cas, :key "k", :expected "o", :value "n", :error "INDETERMINATE", :time 4000000}',
     ]);
   });
 

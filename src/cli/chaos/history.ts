@@ -17,6 +17,8 @@ export type EventType = 'invoke' | 'ok' | 'fail' | 'info';
 
 export interface HistoryEvent {
   readonly type: EventType;
+  /** When the chaos process saw it, in ms on the recorder's clock (a chaos run: since the run started). */
+  readonly timeMs: number;
   readonly process: number;
   readonly input: KvInput;
   /** Only on ok. */
@@ -38,9 +40,23 @@ export const HISTORY_EVENTS_MAX = 4_000_000;
 
 export class HistoryRecorder {
   private readonly list: HistoryEvent[] = [];
+  private readonly now: () => number;
   /** Invariant: a process has at most one open call (each worker waits for its call's outcome). */
   private readonly open = new Map<number, OpenCall>();
   private counts = { ok: 0, fail: 0, info: 0 };
+
+  /**
+   * `now`: the clock of the times written beside the events, in ms (default: since the recorder was
+   * made; a chaos run passes its timeline's, so that events and faults share one origin).
+   */
+  constructor(now?: () => number) {
+    const t0Ms = performance.now();
+    this.now = now ?? (() => performance.now() - t0Ms);
+  }
+
+  private time(): number {
+    return this.now();
+  }
 
   get events(): readonly HistoryEvent[] {
     return this.list;
@@ -67,7 +83,7 @@ export class HistoryRecorder {
     if (this.open.has(process)) throw new Error(`history: process ${process} already has an open call`);
     if (this.full) throw new Error(`history: more than ${HISTORY_EVENTS_MAX} events`);
     const call = { process, input, at: this.list.length };
-    this.list.push({ type: 'invoke', process, input });
+    this.list.push({ type: 'invoke', timeMs: this.time(), process, input });
     this.open.set(process, call);
     return call;
   }
@@ -75,17 +91,17 @@ export class HistoryRecorder {
   ok(call: OpenCall, output: KvOutput): void {
     if (output.kind !== call.input.kind)
       throw new Error(`history: a ${call.input.kind} cannot return a ${output.kind} result`);
-    this.close(call, { type: 'ok', process: call.process, input: call.input, output });
+    this.close(call, { type: 'ok', timeMs: this.time(), process: call.process, input: call.input, output });
     this.counts.ok++;
   }
 
   fail(call: OpenCall, error: string): void {
-    this.close(call, { type: 'fail', process: call.process, input: call.input, error });
+    this.close(call, { type: 'fail', timeMs: this.time(), process: call.process, input: call.input, error });
     this.counts.fail++;
   }
 
   info(call: OpenCall, error: string): void {
-    this.close(call, { type: 'info', process: call.process, input: call.input, error });
+    this.close(call, { type: 'info', timeMs: this.time(), process: call.process, input: call.input, error });
     this.counts.info++;
   }
 
@@ -142,7 +158,9 @@ export function operationsOf(events: readonly HistoryEvent[]): KvOperation[] {
  *   {:process 3, :type :ok, :f :delete, :key "k", :value nil, :deleted true}
  *   {:process 4, :type :invoke, :f :cas, :key "k", :expected "old", :value "new"}   (:expected nil: only if absent)
  *   {:process 4, :type :ok, :f :cas, :key "k", :expected "old", :value "new", :succeeded false}
- * fail and info lines carry `:error "<code>"`.
+ * fail and info lines carry `:error "<code>"`; every line ends with `:time`, in nanoseconds on the
+ * recorder's clock (since the run started, as in timeline.log; Jepsen writes it so too). The
+ * checker goes by line order, not by it.
  */
 export function jepsenKvLine(e: HistoryEvent): string {
   const fields: string[] = [`:process ${e.process}`, `:type :${e.type}`, `:f :${e.input.kind}`];
@@ -170,6 +188,7 @@ export function jepsenKvLine(e: HistoryEvent): string {
       break;
   }
   if (e.error !== undefined) fields.push(`:error ${edn(e.error)}`);
+  fields.push(`:time ${Math.round(e.timeMs * 1e6)}`);
   return `{${fields.join(', ')}}`;
 }
 

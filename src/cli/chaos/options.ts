@@ -16,6 +16,8 @@ export const CLUSTER_SIZES = [3, 5] as const;
  */
 export const PLANTED_BUGS = {
   'stale-reads': {
+    /** The flag as `serve --help` lists it. */
+    serveFlagName: '--unsafe_no_read_index',
     serveFlag: '--unsafe_no_read_index=true',
     description:
       'leaders answer linearizable reads from their local state without a ReadIndex round, so a deposed leader serves stale values',

@@ -14,9 +14,9 @@ import {
   type KvOutput,
   kvModel,
 } from '../../lincheck/index.ts';
-import { ChaosCluster } from './cluster.ts';
+import { ChaosCluster, serveAccepts } from './cluster.ts';
 import { FaultRunner } from './faults.ts';
-import { jepsenKvLine, operationsOf } from './history.ts';
+import { type HistoryEvent, jepsenKvLine, operationsOf } from './history.ts';
 import { describeLostWrite, findLostWrites, type LostWriteCheck } from './lost-writes.ts';
 import { type ChaosNetwork, LoopbackNetwork, NamespaceNetwork } from './network.ts';
 import {
@@ -30,7 +30,7 @@ import {
 import { killAllNow, sleep } from './processes.ts';
 import { checkReplicas, type ReplicaReport, readAll, replicaMismatches } from './replicas.ts';
 import { type FaultKind, type PlannedFault, planSchedule } from './schedule.ts';
-import { Timeline } from './timeline.ts';
+import { stamp, Timeline } from './timeline.ts';
 import { Workload } from './workload.ts';
 
 const FORM_TIMEOUT_MS = 60_000;
@@ -111,10 +111,16 @@ export async function runChaos(o: ChaosOptions, print: Print): Promise<number> {
   };
   let problemFound = false;
   try {
+    const bug = o.plantedBug === undefined ? undefined : PLANTED_BUGS[o.plantedBug];
+    if (bug !== undefined && !serveAccepts(bug.serveFlagName))
+      throw new ChaosUsageError(
+        `--planted-bug ${o.plantedBug} starts the nodes with ${bug.serveFlag}, which this build's ` +
+          '`ringkv serve` does not accept (the node side of the planted bug is not built)',
+      );
+    const bugArgs = bug === undefined ? [] : [bug.serveFlag];
     folder = prepareFolder(o.keep);
     const chosen = await chooseNetwork(o, print);
     network = chosen.network;
-    const bugArgs = o.plantedBug === undefined ? [] : [PLANTED_BUGS[o.plantedBug].serveFlag];
     cluster = new ChaosCluster(network, { logDir: folder.dir, dataDir: folder.dataDir }, bugArgs);
     outcome = await runPhases(
       o,
@@ -171,6 +177,7 @@ async function runPhases(o: ChaosOptions, ctx: RunContext, print: Print): Promis
     keys: o.keys,
     opTimeoutMs: o.opTimeoutMs,
     seed: o.seed,
+    now: () => timeline.elapsedMs,
   });
   const problems: string[] = [];
   const endMs = timeline.elapsedMs + o.durationMs;
@@ -213,7 +220,7 @@ async function runPhases(o: ChaosOptions, ctx: RunContext, print: Print): Promis
   if (typeof lost === 'string') problems.push(lost);
   const replicas = await checkReplicas(cluster, REPLICAS_TIMEOUT_MS);
   reportReplicas(replicas, timeline);
-  const check = checkHistory(ops, timeline);
+  const check = checkHistory(ops, events, timeline);
   const outcome: ChaosOutcome = {
     ops: ops.length,
     faults: injected,
@@ -343,6 +350,7 @@ function reportReplicas(r: ReplicaReport, timeline: Timeline): void {
 
 function checkHistory(
   ops: ReturnType<typeof operationsOf>,
+  events: readonly HistoryEvent[],
   timeline: Timeline,
 ): CheckResult<KvInput, KvOutput> {
   const t0 = Date.now();
@@ -350,8 +358,15 @@ function checkHistory(
   timeline.log(
     `history checked (src/lincheck, ${result.partitions.length} keys) in ${Date.now() - t0} ms: ${result.verdict}`,
   );
-  if (result.violation !== undefined)
+  if (result.violation !== undefined) {
+    timeline.log('  (t = line numbers in history.edn, from 0)');
     for (const line of formatViolation(result.violation)) timeline.log(`  ${line}`);
+    const blocked = result.violation.blocked.operation;
+    const at = (i: number): string => (Number.isFinite(i) ? stamp(events[i]?.timeMs ?? 0) : 'never');
+    timeline.log(
+      `  the operation that cannot be linearized ran from ${at(blocked.callTime)} to ${at(blocked.returnTime)}`,
+    );
+  }
   if (result.verdict === 'unknown') {
     const stuck = result.partitions.filter((p) => p.verdict === 'unknown' && p.unknownReason !== 'skipped');
     timeline.log(

@@ -6,7 +6,9 @@
 // half are each bound to one node (`routeToLeaders: false`), which forwards, as a client behind a
 // load balancer would be: during a partition some clients keep talking to the minority side, which
 // is where a node that answers what it should not gets caught. A bound client whose node has left
-// the cluster is bound again to a member.
+// the cluster is bound again to a member. Half the clients of each kind only read: a write to a
+// cut-off or stopped leader holds its client until the deadline, so without readers nobody would
+// be asking a deposed leader anything in the moments when it could answer wrongly.
 import {
   bytesToUtf8,
   CancelledError,
@@ -28,6 +30,8 @@ export interface WorkloadOptions {
   readonly keys: number;
   readonly opTimeoutMs: number;
   readonly seed: number;
+  /** The history's clock, in ms (the run's timeline, so that operations and faults line up). */
+  readonly now?: () => number;
 }
 
 /** Pause after a failed operation, so that a client does not spin on a node that is down. */
@@ -52,7 +56,7 @@ export function outcomeOf(input: KvInput, e: unknown): { outcome: Outcome; expec
 }
 
 export class Workload {
-  readonly history = new HistoryRecorder();
+  readonly history: HistoryRecorder;
   readonly unexpected: string[] = [];
   unexpectedCount = 0;
   private readonly cluster: ChaosCluster;
@@ -64,6 +68,7 @@ export class Workload {
     if (!(opts.clients >= 1 && opts.keys >= 1)) throw new RangeError('a workload needs clients and keys');
     this.cluster = cluster;
     this.opts = opts;
+    this.history = new HistoryRecorder(opts.now);
   }
 
   start(): void {
@@ -88,6 +93,7 @@ export class Workload {
   private async worker(w: number): Promise<void> {
     const rng = new Prng(this.opts.seed).derive(`chaos-worker-${w}`);
     const bound = w % 2 === 1;
+    const reader = w % 4 >= 2;
     const pickNode = (): ChaosNode => {
       const members = this.cluster.members;
       return members[Math.floor(w / 2) % members.length]!;
@@ -108,7 +114,9 @@ export class Workload {
           node = pickNode();
           client = this.boundClient(node);
         }
-        const input = this.nextInput(rng, w, n, seen);
+        const input = reader
+          ? { kind: 'get' as const, key: `k${rng.nextInt(this.opts.keys)}` }
+          : this.nextInput(rng, w, n, seen);
         const call = this.history.invoke(w + this.opts.clients * generation, input);
         const ok = await this.runOne(client, call, seen);
         if (ok === 'info') generation++;
