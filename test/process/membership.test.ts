@@ -74,6 +74,22 @@ describe('joins and leaves that cannot be right are refused at once', { timeout:
     assert.deepEqual(st?.members.map((m) => m.nodeId).sort(), ['node1', 'node2', 'node3']);
   });
 
+  test('a node with data restarted with --join_addr resumes its own cluster and says it ignores the flag', async () => {
+    const s = stranger.nodes[0]!;
+    const before = await stranger.statusOf(s, 5000);
+    await s.stop();
+    const args = [...s.args, `--join_addr=localhost:${a.nodes[0]!.port}`, '--log_level', 'warn'];
+    const again = new ProcessNode(s.name, s.port, s.raftPort, args, s.cwd);
+    stranger.nodes[0] = again;
+    again.start();
+    await stranger.waitAnswers(again, 60_000);
+    await waitUntil('the log to say --join_addr is ignored', 10_000, async () =>
+      again.output.some((l) => l.includes('ignores --join_addr')) ? true : undefined,
+    );
+    const after = await stranger.statusOf(again, 5000);
+    assert.equal(after?.clusterId, before?.clusterId, 'still its own cluster');
+  });
+
   test('the leave of the only voter is refused, saying so', async () => {
     const client = stranger.client({ defaultTimeoutMs: 15_000 });
     await refused('leave of the last voter', () => client.leave('stranger'), /only voter|last member/);
@@ -95,7 +111,9 @@ describe('a node restarted with another client port', { timeout: 180_000 }, () =
   test('updates its member record; requests for the shards it leads reach it at the new address', async () => {
     const old = c.nodes[2]!;
     await old.stop();
-    const [newPort] = await freePorts(1);
+    // A free port other than the one node3 just released (the system may hand that one out again).
+    const newPort = (await freePorts(2)).find((p) => p !== old.port);
+    assert.ok(newPort !== undefined && newPort !== old.port, 'a port other than the old one');
     const args = [...old.args];
     args[args.indexOf('--port') + 1] = String(newPort);
     // Warnings only: the harness keeps the last few hundred lines, and info lines would push it out.
@@ -111,7 +129,9 @@ describe('a node restarted with another client port', { timeout: 180_000 }, () =
     // The log line may still be in the pipe when the member list already shows the change.
     await waitUntil('node3 to say in its log that its addresses changed', 5_000, async () =>
       moved.output.some((l) => l.includes('advertised addresses changed')) ? true : undefined,
-    );
+    ).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}; its output:\n${moved.output.join('\n').slice(-3000)}`);
+    });
     // Every shard answers, whoever leads it (node3 leads some under the default spread placement).
     const client = c.client({ defaultTimeoutMs: 10_000 });
     for (let i = 0; i < 32; i++) {
