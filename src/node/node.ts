@@ -539,7 +539,9 @@ export class KvNode implements NodeIntents {
     this.checkOpen();
     const g = this.shardGroup(shard);
     const machine = g.machine;
-    if (r.consistency === 'serializable') return { value: r.run(machine), index: g.applied, term: g.term };
+    // PLANTED BUG (tests of the checkers only, `serve --unsafe_no_read_index`): every read local.
+    const local = r.consistency === 'serializable' || this.opts.unsafeNoReadIndex;
+    if (local) return { value: r.run(machine), index: g.applied, term: g.term };
     const pending = new Pending<T>(this.budget, r.deadlineMs, r.onTimeout);
     let readIndex = index(0);
     g.queueRead({

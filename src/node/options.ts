@@ -45,6 +45,11 @@ export interface NodeOptions {
   readonly raftAddr: string;
   readonly bootstrap: boolean;
   readonly joinAddr: string | undefined;
+  /**
+   * UNSAFE, for proving that the checkers catch it (`ringkv chaos --planted-bug`): linearizable reads
+   * are served from the local state without a ReadIndex round, so a deposed leader answers stale.
+   */
+  readonly unsafeNoReadIndex?: boolean;
   /** With joinAddr: how long joining may take (unreachable cluster, refusals that may pass) before it gives up. */
   readonly joinTimeoutMs?: number;
   readonly transport: PeerTransport;
@@ -86,6 +91,7 @@ export const DEFAULTS = {
   retainEntries: 1000,
   walSegmentBytes: 64 * 1024 * 1024,
   joinTimeoutMs: 300_000,
+  unsafeNoReadIndex: false,
   // With 64 MiB segments the WAL stays near 4 + 1 segments (the one being written, and the next one
   // prepared in advance): about 320 MiB on disk.
   walSegmentsKept: 4,
@@ -112,6 +118,7 @@ export function resolveOptions(o: NodeOptions): ResolvedNodeOptions {
     retainEntries: o.retainEntries ?? DEFAULTS.retainEntries,
     walSegmentBytes: o.walSegmentBytes ?? DEFAULTS.walSegmentBytes,
     joinTimeoutMs: o.joinTimeoutMs ?? DEFAULTS.joinTimeoutMs,
+    unsafeNoReadIndex: o.unsafeNoReadIndex ?? DEFAULTS.unsafeNoReadIndex,
     walIo: o.walIo ?? NODE_IO,
     walSegmentsKept: o.walSegmentsKept ?? DEFAULTS.walSegmentsKept,
     balanceIntervalMs: o.balanceIntervalMs ?? DEFAULTS.balanceIntervalMs,

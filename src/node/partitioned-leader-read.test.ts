@@ -28,11 +28,20 @@ const dec = new TextDecoder();
 const KEY = enc.encode('k');
 
 it('a deposed leader cut off by a partition does not answer a linearizable read with the overwritten value', async () => {
+  await deposedLeaderRead(false);
+});
+
+it('with the planted bug (serve --unsafe_no_read_index) the same read returns the overwritten value', async () => {
+  await assert.rejects(deposedLeaderRead(true), /returned 'v1'/);
+});
+
+async function deposedLeaderRead(unsafeNoReadIndex: boolean): Promise<void> {
   const network = new MemoryNetwork();
   const cluster = await TestCluster.start(network, {
     nodeIds: ['a', 'b', 'c'],
     tickMs: TICK_MS,
     electionTick: ELECTION_TICK,
+    unsafeNoReadIndex,
   });
   try {
     const old = await cluster.elect('a', SHARD, ELECT_TIMEOUT_MS);
@@ -86,4 +95,4 @@ it('a deposed leader cut off by a partition does not answer a linearizable read 
   } finally {
     await cluster.close();
   }
-});
+}

@@ -20,6 +20,8 @@ export interface NodeProcessOptions {
   readonly joinTimeoutMs: number;
   /** Size of each preallocated WAL segment. */
   readonly walSegmentBytes: number;
+  /** UNSAFE, tests only: linearizable reads without ReadIndex (see NodeOptions). */
+  readonly unsafeNoReadIndex: boolean;
   readonly host: string;
   readonly listen: string;
   readonly shards: number;
@@ -61,6 +63,7 @@ export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutc
         joinAddr: f.joinAddr,
         joinTimeoutMs: f.joinTimeoutMs,
         walSegmentBytes: f.walSegmentBytes,
+        unsafeNoReadIndex: f.unsafeNoReadIndex,
         shardCount: f.shards,
         leaderPlacement: f.leaderPlacement,
         clientApiThread: f.clientApiThread,

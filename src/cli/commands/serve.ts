@@ -86,6 +86,13 @@ export function registerServeCommand(program: Command): void {
   }
   cmd.addOption(
     new Option(
+      '--unsafe_no_read_index [bool]',
+      'UNSAFE, for testing the checkers only (ringkv chaos --planted-bug): serve linearizable reads ' +
+        'locally without a ReadIndex round, so a deposed leader answers stale data',
+    ).default('false'),
+  );
+  cmd.addOption(
+    new Option(
       '--bootstrap [bool]',
       'start a new cluster with this node as its first member (first start only)',
     ).default('false'),
@@ -156,6 +163,9 @@ export function parseServeFlags(opts: Record<string, unknown>): ServeFlags | str
   const raftDir = flag(opts, 'raft_dir');
   if (raftDir === undefined || raftDir === '')
     return "--raft_dir is required (the directory for this node's data)";
+  const unsafeNoReadIndex = bool(opts['unsafe_no_read_index'] ?? opts['unsafeNoReadIndex']);
+  if (unsafeNoReadIndex === undefined)
+    return `--unsafe_no_read_index must be true or false, got '${String(opts['unsafe_no_read_index'])}'`;
   const bootstrap = bool(opts['bootstrap']);
   if (bootstrap === undefined) return `--bootstrap must be true or false, got '${String(opts['bootstrap'])}'`;
   const joinAddr = flag(opts, 'join_addr');
@@ -182,6 +192,7 @@ export function parseServeFlags(opts: Record<string, unknown>): ServeFlags | str
     joinAddr,
     joinTimeoutMs: nums['join_timeout']! * 1000,
     walSegmentBytes: nums['wal_segment_mib']! * 1024 * 1024,
+    unsafeNoReadIndex,
     host,
     listen: flag(opts, 'listen') ?? host,
     shards: nums['shards']!,

@@ -37,6 +37,8 @@ export interface TestClusterOptions {
   readonly tickMs: number;
   readonly electionTick: number;
   readonly heartbeatTick?: number;
+  /** The planted bug of `serve --unsafe_no_read_index` (to show a test catches it). */
+  readonly unsafeNoReadIndex?: boolean;
 }
 
 /** Test nodes never join or answer Status: every shard starts with all of them as voters. */
@@ -94,6 +96,7 @@ export class TestNode {
       balanceIntervalMs: 0,
       walSegmentBytes: WAL_SEGMENT_BYTES,
       walIo: walGate,
+      unsafeNoReadIndex: o.unsafeNoReadIndex ?? false,
     });
     const node = new TestNode(id, walGate, kv, transport);
     try {
