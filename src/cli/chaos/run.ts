@@ -166,6 +166,9 @@ async function runPhases(o: ChaosOptions, ctx: RunContext, print: Print): Promis
   print(`chaos: network: ${network.description}`);
   print(`chaos: run folder ${folder.dir}${folder.kept ? '' : ' (removed at the end; --keep DIR keeps it)'}`);
   const timeline = new Timeline(print, join(folder.dir, 'timeline.log'));
+  timeline.log(
+    `run started ${new Date(timeline.t0Ms).toISOString()} (${timeline.t0Ms} in the nodes' log times)`,
+  );
   timeline.log(`starting ${o.nodes} nodes: node1 bootstraps, the others join it`);
   const formedMs = await startCluster(cluster, o.nodes, signal);
   timeline.log(

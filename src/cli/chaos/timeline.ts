@@ -3,7 +3,8 @@
 import { appendFileSync } from 'node:fs';
 
 export class Timeline {
-  private readonly t0Ms: number;
+  /** When the run started, in ms since the epoch (the clock of the nodes' JSON logs). */
+  readonly t0Ms: number;
   private readonly path: string | undefined;
   private readonly print: (line: string) => void;
 
