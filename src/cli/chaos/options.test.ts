@@ -67,6 +67,8 @@ describe('chaos options and outcome', () => {
     assert.equal(o.seed, 99);
     assert.equal(o.keep, undefined);
     assert.equal(o.plantedBug, undefined);
+    assert.equal(o.clients, 12);
+    assert.equal(parseChaosOptions({ nodes: '5' }, () => 0).clients, 20);
     const p = parseChaosOptions(
       { nodes: '5', seed: '7', faults: 'kill', plantedBug: 'stale-reads' },
       () => 0,

@@ -46,6 +46,8 @@ export interface ChaosOptions {
 export const DURATION_MS_MIN = 5000;
 export const DURATION_MS_MAX = 24 * 3600 * 1000;
 const CLIENTS_MAX = 64;
+/** Default clients per node: one of each role (workload.ts) bound to each node, one of each routed. */
+export const CLIENTS_PER_NODE = 4;
 const KEYS_MAX = 1000;
 
 /** `60s`, `2m`, `1500ms`, `1h`, or a bare number of seconds. */
@@ -106,7 +108,7 @@ export function parseChaosOptions(opts: Record<string, unknown>, randomSeed: () 
     faultsExplicit: opts.faults !== undefined,
     seed: opts.seed === undefined ? randomSeed() : integer(opts.seed, '--seed', 0, 2 ** 32 - 1),
     keep,
-    clients: integer(opts.clients ?? '8', '--clients', 1, CLIENTS_MAX),
+    clients: integer(opts.clients ?? String(CLIENTS_PER_NODE * nodes), '--clients', 1, CLIENTS_MAX),
     keys: integer(opts.keys ?? '5', '--keys', 1, KEYS_MAX),
     opTimeoutMs: integer(opts.opTimeoutMs ?? '2500', '--op-timeout-ms', 100, 600_000),
     plantedBug,

@@ -210,12 +210,11 @@ async function runPhases(o: ChaosOptions, ctx: RunContext, print: Print): Promis
       `${workload.unexpectedCount} unexpected errors, the first: ${workload.unexpected.slice(0, 3).join(' | ')}`,
     );
   }
-  if (signal.aborted)
-    return { ops: 0, faults: injected, lost: 0, verdict: 'unknown', replicaMismatches: 0, problems };
-
   const events = workload.history.events;
   writeFileSync(join(folder.dir, 'history.edn'), `${events.map(jepsenKvLine).join('\n')}\n`);
   const ops = operationsOf(events);
+  if (signal.aborted)
+    return { ops: ops.length, faults: injected, lost: 0, verdict: 'unknown', replicaMismatches: 0, problems };
 
   const healed = await heal(cluster, timeline);
   if (healed !== undefined) problems.push(healed);

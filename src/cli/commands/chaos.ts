@@ -24,7 +24,7 @@ export function registerChaosCommand(program: Command): void {
     )
     .option('--seed <s>', 'seed of the fault schedule and the workload (default: random, printed)')
     .option('--keep <dir>', 'leave node logs, the history, the fault timeline and result.json in DIR')
-    .option('--clients <n>', 'concurrent workload clients', '8')
+    .option('--clients <n>', 'concurrent workload clients (default: 4 per node)')
     .option('--keys <n>', 'hot keys every client reads and writes', '5')
     .option('--op-timeout-ms <ms>', 'deadline of every workload operation', '2500')
     .option('--planted-bug <name>', 'start the nodes with a known bug, to see chaos catch it: stale-reads')
