@@ -3,6 +3,8 @@
 // a node that holds another cluster's data, and the leave of a group's last voter. Real `ringkv
 // serve` processes on loopback; every one is stopped by pid in cleanup().
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FailedPreconditionError } from '../../src/client/index.ts';
 import { freePorts } from '../support/ports.ts';
@@ -110,6 +112,12 @@ describe('a node restarted with another client port', { timeout: 180_000 }, () =
 
   test('updates its member record; requests for the shards it leads reach it at the new address', async () => {
     const old = c.nodes[2]!;
+    // Joined for good (a node stopped while still 'joining' joins again on restart, with the new
+    // addresses: that path updates the record too, but says nothing of a change).
+    const identity = join(old.args[old.args.indexOf('--raft_dir') + 1]!, 'node.json');
+    await waitUntil('node3 to record that it joined', 30_000, async () =>
+      JSON.parse(readFileSync(identity, 'utf8')).state === 'joined' ? true : undefined,
+    );
     await old.stop();
     // A free port other than the one node3 just released (the system may hand that one out again).
     const newPort = (await freePorts(2)).find((p) => p !== old.port);
