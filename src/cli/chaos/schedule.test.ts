@@ -57,8 +57,17 @@ describe('chaos schedule', () => {
     for (const f of s) {
       if (f.kind === 'partition') assert.ok(f.holdMs >= 3000 && f.holdMs <= 8000, `partition ${f.holdMs}`);
       if (f.kind === 'kill') assert.ok(f.holdMs >= 1000 && f.holdMs <= 4000, `kill ${f.holdMs}`);
-      if (f.kind === 'pause') assert.ok(f.holdMs >= 1000 && f.holdMs <= 5000, `pause ${f.holdMs}`);
+      if (f.kind === 'pause') assert.ok(f.holdMs >= 2000 && f.holdMs <= 6000, `pause ${f.holdMs}`);
     }
+  });
+
+  test('after the first round, membership comes about half as often as each other kind', () => {
+    const counts = new Map<string, number>();
+    for (let seed = 0; seed < 50; seed++)
+      for (const f of planSchedule({ seed, durationMs: 3_600_000, kinds: ALL }).slice(ALL.length))
+        counts.set(f.kind, (counts.get(f.kind) ?? 0) + 1);
+    const ratio = (counts.get('membership') ?? 0) / (counts.get('kill') ?? 1);
+    assert.ok(ratio > 0.4 && ratio < 0.6, `membership/kill ${ratio} (${JSON.stringify([...counts])})`);
   });
 
   test('a run too short for any fault has none', () => {

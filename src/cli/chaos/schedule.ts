@@ -62,7 +62,10 @@ export const WARMUP_MS_MAX = 3000;
 const GAP_MS = [1500, 4000] as const;
 const HOLD_MS: Record<FaultKind, readonly [number, number]> = {
   kill: [1000, 4000],
-  pause: [1000, 5000],
+  // Longer than an election (1–2 s) and than a client's deadline (2.5 s) most of the time: a
+  // leader that comes back from such a pause still believes it leads, while the others have moved
+  // on (the GC pause that ReadIndex exists for).
+  pause: [2000, 6000],
   partition: [3000, 8000],
   membership: [0, 0],
 };
@@ -71,13 +74,18 @@ const HOLD_MS: Record<FaultKind, readonly [number, number]> = {
  * to answer (kill), the join, catch-up and promotion in every group plus the leave (membership).
  */
 const OVERHEAD_MS: Record<FaultKind, number> = { kill: 2500, pause: 0, partition: 0, membership: 15_000 };
+/**
+ * How often each kind is drawn after the first round: a membership change takes 10–20 s of a run
+ * while it finds little that kill, pause and partition do not, so it comes half as often.
+ */
+const WEIGHT: Record<FaultKind, number> = { kill: 2, pause: 2, partition: 2, membership: 1 };
 /** Bound on the schedule's length, whatever the duration. */
 export const FAULTS_MAX = 1000;
 
 /**
  * The faults that fit in `durationMs` by their planned times (the runner may still stop early
  * when real faults take longer). The first faults are the asked kinds in a seeded order, so that a
- * run long enough for N faults sees every kind; the rest are drawn uniformly.
+ * run long enough for N faults sees every kind; the rest are drawn by WEIGHT.
  */
 export function planSchedule(o: ScheduleOptions): PlannedFault[] {
   if (!(Number.isSafeInteger(o.seed) && o.seed >= 0))
@@ -90,7 +98,7 @@ export function planSchedule(o: ScheduleOptions): PlannedFault[] {
   const out: PlannedFault[] = [];
   let atMs = 0;
   for (let seq = 1; seq <= FAULTS_MAX; seq++) {
-    const kind = firstRound[seq - 1] ?? rng.pick(kinds);
+    const kind = firstRound[seq - 1] ?? weightedPick(rng, kinds);
     const gapBeforeMs = seq === 1 ? Math.min(WARMUP_MS_MAX, o.durationMs / 5) : between(rng, GAP_MS);
     const holdMs = between(rng, HOLD_MS[kind]);
     const fault = planOne(rng, kind, { seq, gapBeforeMs, holdMs });
@@ -124,6 +132,16 @@ function targetRule(rng: Prng): TargetRule {
   return rng.chance(0.5)
     ? { rule: 'shard-leader', pick: rng.nextFloat() }
     : { rule: 'any-node', pick: rng.nextFloat() };
+}
+
+function weightedPick(rng: Prng, kinds: readonly FaultKind[]): FaultKind {
+  const total = kinds.reduce((sum, k) => sum + WEIGHT[k], 0);
+  let x = rng.nextInt(total);
+  for (const k of kinds) {
+    x -= WEIGHT[k];
+    if (x < 0) return k;
+  }
+  throw new Error(`weightedPick: ${x} left of ${total}`);
 }
 
 function between(rng: Prng, [lo, hi]: readonly [number, number]): number {
