@@ -137,9 +137,9 @@ export class KvNode implements NodeIntents {
       if (code === 'ENOSPC') {
         const mib = this.opts.walSegmentBytes / (1024 * 1024);
         throw new StartupError(
-          `not enough free space in --raft_dir ${this.opts.raftDir} to start: the node needs ${2 * mib} MiB for its ` +
-            `write-ahead log (two preallocated segments of --wal_segment_mib ${mib}), and ${mib} MiB more to take writes. ` +
-            'Free space there, or give a smaller --wal_segment_mib',
+          `not enough free space in --raft_dir ${this.opts.raftDir} to start: the node needs ${mib} MiB for the first ` +
+            `segment of its write-ahead log (--wal_segment_mib ${mib}), and about ${3.5 * mib} MiB in all to take writes ` +
+            '(a segment in use, the next one prepared, and room for one and a half more). Free space there, or give a smaller --wal_segment_mib',
           { cause: e },
         );
       }

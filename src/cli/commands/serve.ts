@@ -57,8 +57,8 @@ const FLAGS: readonly (readonly [string, string, string, string | undefined])[] 
   [
     'wal_segment_mib',
     '<n>',
-    'size of each preallocated write-ahead log segment: the node needs two to start, and a third free ' +
-      'to take writes (the NOSPACE alarm); smaller on small disks',
+    'size of each preallocated write-ahead log segment: the node needs one free to start, and about 3.5 ' +
+      'in all to take writes (else the NOSPACE alarm); smaller on small disks',
     '64',
   ],
   ['max_key_bytes', '<n>', 'largest key accepted', '4096'],
