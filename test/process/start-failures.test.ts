@@ -1,7 +1,8 @@
 // Starts that cannot succeed end soon, with a message that says what to do, and leave nothing
-// half-written behind: a join whose --join_addr answers nothing (after --join_timeout), and a
-// node whose disk has no room for its two preallocated log segments (on a small tmpfs the test
-// mounts itself: root only, as in CI).
+// half-written behind: a join whose --join_addr answers nothing (after --join_timeout); a node whose
+// disk has no room for its first log segment, and one whose --raft_dir is on a read-only file system
+// (a recursive mkdir there fails with a bare ENOENT). The disks are small tmpfs mounts the test makes
+// and removes itself (root only, as in CI).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { test } from 'node:test';
 import { freePorts } from '../support/ports.ts';
 import { runCli } from './harness.ts';
 
-const isRoot = process.getuid?.() === 0;
+const needsRoot = process.getuid?.() === 0 ? false : 'mounting a tmpfs needs root';
 
 async function serveArgs(nodeId: string, raftDir: string): Promise<string[]> {
   const [port, raftPort] = await freePorts(2);
@@ -26,6 +27,18 @@ async function serveArgs(nodeId: string, raftDir: string): Promise<string[]> {
     '--raft_dir',
     raftDir,
   ];
+}
+
+/** Runs `fn` with a fresh tmpfs mounted with `options` (e.g. 'size=40m', 'ro,size=1m'), then removes it. */
+async function withTmpfs(options: string, fn: (dir: string) => Promise<void>): Promise<void> {
+  const mnt = mkdtempSync(join(tmpdir(), 'ringkv-fs-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', mnt]);
+  try {
+    await fn(mnt);
+  } finally {
+    execFileSync('umount', ['-l', mnt]);
+    rmSync(mnt, { recursive: true, force: true });
+  }
 }
 
 test('a join that reaches nothing gives up after --join_timeout with exit 1, naming the address', async () => {
@@ -47,19 +60,26 @@ test('a join that reaches nothing gives up after --join_timeout with exit 1, nam
 });
 
 test('a disk too small for one log segment: exit 1 saying how much is needed, no .tmp segment left', {
-  skip: isRoot ? false : 'mounting a tmpfs needs root',
+  skip: needsRoot,
 }, async () => {
-  const mnt = mkdtempSync(join(tmpdir(), 'ringkv-small-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', mnt]);
-  try {
+  await withTmpfs('size=40m', async (mnt) => {
     const raftDir = join(mnt, 'n1');
     const r = await runCli([...(await serveArgs('n1', raftDir)), '--bootstrap=true'], { timeoutMs: 30_000 });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /needs 64 MiB for the first segment of its write-ahead log/, r.stderr);
     const left = readdirSync(join(raftDir, 'wal')).filter((n) => n.endsWith('.tmp'));
     assert.deepEqual(left, [], 'no half-written segment stays behind');
-  } finally {
-    execFileSync('umount', ['-l', mnt]);
-    rmSync(mnt, { recursive: true, force: true });
-  }
+  });
+});
+
+test('serve on a read-only file system exits 1 saying the file system is read-only', {
+  skip: needsRoot,
+}, async () => {
+  await withTmpfs('ro,size=1m', async (mnt) => {
+    const r = await runCli([...(await serveArgs('ro1', join(mnt, 'data', 'ro1'))), '--bootstrap=true'], {
+      timeoutMs: 30_000,
+    });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /read-only file system/, r.stderr);
+  });
 });
