@@ -104,6 +104,29 @@ export class ChaosCluster {
     await this.waitFormed(timeoutMs);
   }
 
+  /**
+   * With leaders spread (the default placement), waits until every member leads its share of the
+   * data shards (within one): right after forming, node1 leads them all and the balancer moves them
+   * every few seconds. Returns whether they got there within `timeoutMs`; 'pack' returns at once.
+   */
+  async waitLeadersSpread(timeoutMs: number): Promise<boolean> {
+    try {
+      await waitFor('the leaderships to spread over the members', timeoutMs, async () => {
+        const s = await this.anyStatus();
+        if (s === undefined) return false;
+        if (s.leaderPlacement !== 'spread') return true;
+        const led = new Map<string, number>(this.members.map((n) => [n.name, 0]));
+        for (const g of s.shards)
+          if (g.shardId !== 0 && led.has(g.leader)) led.set(g.leader, led.get(g.leader)! + 1);
+        const counts = [...led.values()];
+        return Math.max(...counts) - Math.min(...counts) <= 1;
+      });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** The Status of one node, or undefined if it does not answer within `timeoutMs`. */
   async statusOf(node: ChaosNode, timeoutMs = STATUS_TIMEOUT_MS): Promise<StatusResponse | undefined> {
     const c = new RingkvClient({ endpoints: [node.endpoint], routeToLeaders: false });

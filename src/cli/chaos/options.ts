@@ -20,7 +20,8 @@ export const PLANTED_BUGS = {
     serveFlagName: '--unsafe_no_read_index',
     serveFlag: '--unsafe_no_read_index=true',
     description:
-      'leaders answer linearizable reads from their local state without a ReadIndex round, so a deposed leader serves stale values',
+      'nodes answer linearizable reads from their local state without a ReadIndex round ' +
+      '(serve --unsafe_no_read_index), so a deposed leader serves stale values',
   },
 } as const;
 export type PlantedBug = keyof typeof PLANTED_BUGS;

@@ -35,6 +35,8 @@ import { Workload } from './workload.ts';
 
 const FORM_TIMEOUT_MS = 60_000;
 const HEAL_TIMEOUT_MS = 90_000;
+/** Bound on waiting for the balancer to spread the leaderships before the workload starts. */
+const SPREAD_TIMEOUT_MS = 30_000;
 const REPLICAS_TIMEOUT_MS = 60_000;
 const READ_BACK_TIMEOUT_MS = 60_000;
 const PROGRESS_EVERY_MS = 10_000;
@@ -173,6 +175,14 @@ async function runPhases(o: ChaosOptions, ctx: RunContext, print: Print): Promis
   const formedMs = await startCluster(cluster, o.nodes, signal);
   timeline.log(
     `cluster formed in ${formedMs} ms: ${cluster.members.map((n) => `${n.name} ${n.endpoint}`).join(', ')}`,
+  );
+
+  const spreadMs = Date.now();
+  const spread = await cluster.waitLeadersSpread(SPREAD_TIMEOUT_MS);
+  timeline.log(
+    spread
+      ? `leaderships spread over the members (${Date.now() - spreadMs} ms)`
+      : `leaderships still not spread after ${SPREAD_TIMEOUT_MS} ms; going on`,
   );
 
   const workload = new Workload(cluster, {

@@ -36,6 +36,12 @@ export interface WorkloadOptions {
   readonly now?: () => number;
 }
 
+/**
+ * Deadline of a reader's operation (at most the others'): a read that waits longer on a stopped node
+ * is better given up and asked again, so that the read waiting there when the node resumes was
+ * issued recently, after what the rest of the cluster did meanwhile.
+ */
+const READER_TIMEOUT_MS_MAX = 1000;
 /** Pause after a failed operation, so that a client does not spin on a node that is down. */
 const BACKOFF_AFTER_FAILURE_MS = 30;
 /** Unexpected errors kept for the report (all are counted). */
@@ -100,6 +106,7 @@ export class Workload {
   private async worker(w: number): Promise<void> {
     const rng = new Prng(this.opts.seed).derive(`chaos-worker-${w}`);
     const role = roleOf(w);
+    const readerTimeoutMs = Math.min(this.opts.opTimeoutMs, READER_TIMEOUT_MS_MAX);
     // Bound clients of each role cover the members in turn, so that every node has a reader bound
     // to it when there are as many of them as nodes (the default: 4 clients per node).
     const pickNode = (): ChaosNode => {
@@ -127,7 +134,12 @@ export class Workload {
           ? { kind: 'get' as const, key: `k${rng.nextInt(this.opts.keys)}` }
           : this.nextInput(rng, w, n, seen);
         const call = this.history.invoke(w + this.opts.clients * generation, input);
-        const ok = await this.runOne(client, call, seen);
+        const ok = await this.runOne(
+          client,
+          call,
+          seen,
+          role.reader ? readerTimeoutMs : this.opts.opTimeoutMs,
+        );
         if (ok === 'info') generation++;
         if (ok !== 'ok') await sleep(BACKOFF_AFTER_FAILURE_MS);
       }
@@ -151,11 +163,12 @@ export class Workload {
     client: RingkvClient,
     call: OpenCall,
     seen: Map<string, string | null>,
+    timeoutMs: number,
   ): Promise<'ok' | Outcome> {
     const input = call.input;
     let output: KvOutput;
     try {
-      output = await perform(client, input, this.opts.opTimeoutMs);
+      output = await perform(client, input, timeoutMs);
     } catch (e) {
       const { outcome, expected } = outcomeOf(input, e);
       const code = e instanceof RingkvError ? e.code : 'ERROR';
