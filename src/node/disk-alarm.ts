@@ -4,8 +4,9 @@
 // while the WAL could not prepare its next segment, or while the file system has less free space
 // than one segment (so the segment after the prepared one could not be made); it goes off by
 // itself once there is room for one and a half segments again (the margin keeps it from flapping), after a
-// snapshot released log segments or an operator freed space. The WAL fails only at a rollover
-// without a prepared segment, a whole segment after the alarm went on.
+// snapshot released log segments or an operator freed space. The WAL reports a failed preparation at
+// once (checkSoon), so the alarm does not wait for its poll; should the log still reach a rollover
+// without a prepared segment, that round waits (nothing in it acknowledged) until space is back.
 import type { Logger } from 'pino';
 
 /** How often free space is measured. */
@@ -35,6 +36,8 @@ export class DiskAlarm {
   private readonly host: DiskAlarmHost;
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
+  /** A check was asked for while one ran: run another when it ends (it may have read stale state). */
+  private again = false;
   /** Undefined while off. */
   private on: DiskAlarmState | undefined;
 
@@ -43,15 +46,26 @@ export class DiskAlarm {
   }
 
   start(): void {
-    this.timer = setInterval(() => {
-      if (this.checking) return;
-      this.checking = true;
-      this.check()
-        .catch((e: unknown) => this.host.logger.debug({ err: (e as Error).message }, 'disk check failed'))
-        .finally(() => {
-          this.checking = false;
-        });
-    }, DISK_CHECK_MS);
+    this.timer = setInterval(() => this.checkSoon(), DISK_CHECK_MS);
+  }
+
+  /** Runs a check now unless one is running (the WAL calls it when a segment could not be prepared). */
+  checkSoon(): void {
+    if (this.timer === undefined) return;
+    if (this.checking) {
+      this.again = true;
+      return;
+    }
+    this.checking = true;
+    this.check()
+      .catch((e: unknown) => this.host.logger.debug({ err: (e as Error).message }, 'disk check failed'))
+      .finally(() => {
+        this.checking = false;
+        if (this.again) {
+          this.again = false;
+          this.checkSoon();
+        }
+      });
   }
 
   stop(): void {

@@ -72,6 +72,7 @@ interface DriverOptions {
   readonly walSegmentsKept?: number;
   readonly segmentBytes?: number;
   readonly pendingBytesMax?: number;
+  readonly roomFor?: (bytes: number) => Promise<boolean>;
 }
 
 /**
@@ -98,6 +99,7 @@ async function openDriver(
     snapshotEveryEntries: o.snapshotEveryEntries ?? 1_000_000_000,
     retainEntries: 0,
     walSegmentsKept: o.walSegmentsKept ?? 1_000,
+    ...(o.roomFor !== undefined ? { roomFor: o.roomFor } : {}),
     onFatal: (e) => fatal.push(e),
     afterTurn: () => {},
   });
@@ -261,6 +263,29 @@ test('a cold group does not pin the WAL: the node snapshots what keeps the oldes
     assert.deepEqual(hot.applied.slice(0, 3), ['hot-0', 'hot-1', 'hot-2']);
     await again.driver.stop();
     await again.wal.close();
+  });
+});
+
+test('a snapshot that would leave the WAL no room is not written; the node goes on, and snapshots once there is room', async () => {
+  await withDir(async (dir) => {
+    let room = false;
+    const asked: number[] = [];
+    const roomFor = async (bytes: number): Promise<boolean> => {
+      asked.push(bytes);
+      return room;
+    };
+    const t = await openDriver(dir, new Map([[1, ['n1']]]), { snapshotEveryEntries: 20, roomFor });
+    await leadAll(t);
+    for (let i = 0; i < 30; i++) await write(t, 1, `w-${i}`).promise;
+    assert.ok(asked.length > 0, 'the driver asks for room before writing a snapshot');
+    assert.ok(asked.every((b) => b > 0));
+    assert.equal(t.groups.get(1)!.snapshotIndex, 1, 'no snapshot beyond the initial one');
+    room = true;
+    for (let i = 30; i < 200; i++) await write(t, 1, `w-${i}`).promise;
+    await waitUntil(() => t.groups.get(1)!.snapshotIndex > 1, 'a snapshot once there is room');
+    assert.deepEqual(t.fatal, []);
+    await t.driver.stop();
+    await t.wal.close();
   });
 });
 

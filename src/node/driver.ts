@@ -50,6 +50,8 @@ export interface DriverConfig {
   readonly walSegmentsKept: number;
   /** The disk is short of space (the NOSPACE alarm): release every segment that can go, kept or not. */
   readonly lowOnDisk?: () => boolean;
+  /** Whether the disk has room to write `bytes` more (a snapshot) and still grow the WAL. */
+  readonly roomFor?: (bytes: number) => Promise<boolean>;
   /** The turn failed (the WAL failed or an invariant broke): the node must stop. */
   readonly onFatal: (err: unknown) => void;
   /** After each turn (applied state advanced): the node wakes waiters on leadership and membership. */
@@ -273,17 +275,21 @@ export class Driver {
     if (retryAt !== undefined && at < retryAt) return;
     const { wal, snapshots } = this.c;
     const snap = g.storage.createSnapshot(at, g.confState, g.machine.snapshot());
+    // A local snapshot is optional (the log still holds everything): a full disk only delays it.
+    const noSpace = (err: string): void => {
+      this.c.logger.warn({ group: g.id, index: at, err }, 'snapshot not taken: no space');
+      this.snapshotRetryAt.set(g.id, at + SNAPSHOT_RETRY_AFTER_ENTRIES);
+    };
+    if (this.c.roomFor !== undefined && !(await this.c.roomFor(snap.data.byteLength))) {
+      noSpace(`${snap.data.byteLength} bytes would leave the WAL no room for its next segment`);
+      return;
+    }
     try {
       await snapshots.save(g.id, snap);
     } catch (e) {
-      // A local snapshot is optional (the log still holds everything): a full disk only delays it.
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'ENOSPC' && code !== 'EDQUOT') throw e;
-      this.c.logger.warn(
-        { group: g.id, index: at, err: (e as Error).message },
-        'snapshot not taken: no space',
-      );
-      this.snapshotRetryAt.set(g.id, at + SNAPSHOT_RETRY_AFTER_ENTRIES);
+      noSpace((e as Error).message);
       return;
     }
     this.snapshotRetryAt.delete(g.id);

@@ -190,6 +190,7 @@ export class KvNode implements NodeIntents {
       dir: join(o.raftDir, 'wal'),
       segmentBytes: o.walSegmentBytes,
       io: o.walIo,
+      onSegmentProblem: () => this.diskAlarm?.checkSoon(),
     });
     this.wal = opened.wal;
     this.diskAlarm = new DiskAlarm({
@@ -273,6 +274,8 @@ export class KvNode implements NodeIntents {
       retainEntries: this.opts.retainEntries,
       walSegmentsKept: this.opts.walSegmentsKept,
       lowOnDisk: () => this.diskAlarm?.state !== undefined,
+      // A snapshot must leave the WAL room for its next segment: the log is what must not fail.
+      roomFor: async (bytes) => (await freeBytes(this.opts.raftDir)) >= bytes + this.opts.walSegmentBytes,
       onFatal: (e) => this.fatal(e),
       afterTurn: () => {
         for (const l of this.turnListeners) l();

@@ -481,3 +481,82 @@ test('the bound on unsynced bytes refuses an append whole, and a sync always mak
     await reopened.close();
   });
 });
+
+test('a segment that cannot be prepared (no space) stalls the rollover instead of failing the log; space back, it goes on', async () => {
+  await withTempDir(async (dir) => {
+    let full = false;
+    let refused = 0;
+    const problems: string[] = [];
+    const io: WalIo = {
+      ...NODE_IO,
+      preallocate: async (fh, sizeBytes) => {
+        if (full) {
+          refused++;
+          throw Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' });
+        }
+        await NODE_IO.preallocate!(fh, sizeBytes);
+      },
+    };
+    const { wal } = await Wal.open({
+      dir,
+      segmentBytes: SMALL_SEGMENT_BYTES,
+      io,
+      onSegmentProblem: (e) => problems.push(e.message),
+    });
+    // Let the background preparation of segment 2 finish, then fill segment 2 so that 3 is needed.
+    wal.appendEntries(1, makeEntries(1, 1, 1));
+    await wal.sync();
+    full = true;
+    let next = 2;
+    while (wal.writePosition().seq < 3) {
+      wal.appendEntries(1, makeEntries(next, 1, 1));
+      next++;
+      assert.ok(next < 10_000, 'the log rolls over within a bounded number of appends');
+    }
+    let settled = false;
+    const stalled = wal.sync().finally(() => {
+      settled = true;
+    });
+    const deadline = Date.now() + 5_000;
+    while (problems.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(problems.length > 0, 'the listener hears of the failed preparation');
+    assert.match(problems[0]!, /ENOSPC/);
+    assert.match(wal.nextSegmentProblem() ?? '', /ENOSPC/);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(settled, false, 'nothing in the round is acknowledged while its segment is missing');
+    assert.ok(refused >= 2, `the rollover tries again (${refused} refusals)`);
+    full = false;
+    await stalled;
+    assert.equal(wal.nextSegmentProblem(), undefined);
+    wal.appendEntries(1, makeEntries(next, 1, 1));
+    await wal.sync();
+    await wal.close();
+    const { wal: reopened, recovered } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+    assert.equal(recovered.get(1)?.entries.length, next);
+    await reopened.close();
+  });
+});
+
+test('closing a log whose rollover waits for space ends the wait (the round fails, nothing acknowledged)', async () => {
+  await withTempDir(async (dir) => {
+    const io: WalIo = {
+      ...NODE_IO,
+      preallocate: async (fh, sizeBytes) => {
+        if (segmentsMade >= 2) throw Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' });
+        segmentsMade++;
+        await NODE_IO.preallocate!(fh, sizeBytes);
+      },
+    };
+    let segmentsMade = 0;
+    const { wal } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES, io });
+    let next = 1;
+    while (wal.writePosition().seq < 3) wal.appendEntries(1, makeEntries(next++, 1, 1));
+    const stalled = wal.sync().then(
+      () => 'acknowledged',
+      (e: unknown) => e,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    await assert.rejects(wal.close(), /ENOSPC/);
+    assert.ok((await stalled) instanceof WalFailedError);
+  });
+});

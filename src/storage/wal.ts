@@ -52,6 +52,11 @@ export interface WalOptions {
   readonly durability?: WalDurability;
   /** Seam for tests and fault injection: how records are written and fdatasynced. */
   readonly io?: WalIo;
+  /**
+   * Told (synchronously, on the I/O lane) each time the next segment could not be prepared, e.g. for
+   * want of space: the node raises its disk alarm at once instead of at its next poll.
+   */
+  readonly onSegmentProblem?: (problem: Error) => void;
 }
 
 export type WalDurability = 'dsync' | 'fdatasync';
@@ -60,12 +65,19 @@ export interface WalIo {
   /** Writes views at offsetBytes; returns the bytes written (durable ones with O_DSYNC segments). */
   writev(fh: FileHandle, views: readonly Uint8Array[], offsetBytes: number): Promise<number>;
   datasync(fh: FileHandle): Promise<void>;
+  /** Zero-fills a new segment's first sizeBytes (where a full disk shows first); default: writes. */
+  preallocate?(fh: FileHandle, sizeBytes: number): Promise<void>;
 }
 
 export const NODE_IO: WalIo = {
   writev: async (fh, views, offsetBytes) => (await fh.writev(views, offsetBytes)).bytesWritten,
   datasync: (fh) => fh.datasync(),
+  preallocate: zeroFill,
 };
+
+/** A rollover whose segment cannot be prepared waits this long before trying again (doubling up to the max). */
+const PREPARE_RETRY_MS_MIN = 100;
+const PREPARE_RETRY_MS_MAX = 2_000;
 
 export interface WalStats {
   /**
@@ -122,6 +134,7 @@ export class Wal {
   private readonly segmentBytes: number;
   private readonly pendingBytesMax: number;
   private readonly io: WalIo;
+  private readonly onSegmentProblem: ((problem: Error) => void) | undefined;
   private readonly durability: WalDurability;
   /** Ascending by seq, contiguous; the last one is the segment appends go to (maybe not yet on disk). */
   private readonly segments: SegmentInfo[];
@@ -147,6 +160,8 @@ export class Wal {
   /** The running I/O lane, if any. */
   private driving: Promise<void> | undefined;
   private failure: WalFailedError | undefined;
+  /** Set by close(): a rollover waiting for space gives up (its round fails; nothing was acknowledged). */
+  private closing = false;
   private closed = false;
   private readonly statsCounters: WalStats = {
     barriers: 0,
@@ -167,6 +182,7 @@ export class Wal {
     this.segmentBytes = options.segmentBytes ?? SEGMENT_BYTES_DEFAULT;
     this.pendingBytesMax = options.pendingBytesMax ?? PENDING_BYTES_MAX_DEFAULT;
     this.io = options.io ?? NODE_IO;
+    this.onSegmentProblem = options.onSegmentProblem;
     this.durability = durabilityOf(options);
     this.segments = segments;
     const last = segments[segments.length - 1];
@@ -213,7 +229,7 @@ export class Wal {
     const durability = durabilityOf(options);
     let wal: Wal;
     if (tail === undefined) {
-      const first = await prepareSegment(options.dir, 1, segmentBytes, durability);
+      const first = await prepareSegment(options.dir, 1, segmentBytes, durability, options.io ?? NODE_IO);
       await activateSegment(options.dir, first);
       segments.push({ seq: 1, sizeBytes: segmentBytes, maxIndexByGroup: new Map() });
       wal = new Wal(options, segments, { seq: 1, fh: first.fh, dirty: false }, SEGMENT_HEADER_RECORD_BYTES);
@@ -482,10 +498,27 @@ export class Wal {
     if (this.file.dirty) await this.datasyncFile();
     const prepared = this.prepared;
     this.prepared = undefined;
-    // A preparation that failed in the background (no space then) is tried once more now.
-    const next = await (prepared?.seq === seq
-      ? prepared.promise.catch(() => prepareSegment(this.dir, seq, this.segmentBytes, this.durability))
-      : prepareSegment(this.dir, seq, this.segmentBytes, this.durability));
+    let next: PreparedSegment | undefined;
+    if (prepared?.seq === seq) next = await prepared.promise.catch(() => undefined);
+    // Bounded by close(): a full disk stalls the round (nothing in it is acknowledged) instead of failing
+    // the log, since a failed preparation touched only its own temporary file. The alarm refuses new
+    // writes meanwhile; once space is back (snapshots released segments, or the operator freed some),
+    // the round goes on.
+    for (
+      let waitMs = PREPARE_RETRY_MS_MIN;
+      next === undefined;
+      waitMs = Math.min(2 * waitMs, PREPARE_RETRY_MS_MAX)
+    ) {
+      try {
+        next = await prepareSegment(this.dir, seq, this.segmentBytes, this.durability, this.io);
+      } catch (e) {
+        const problem = e instanceof Error ? e : new Error(String(e));
+        if (this.closing) throw problem;
+        this.prepareFailure = problem;
+        this.onSegmentProblem?.(problem);
+        await new Promise((r) => setTimeout(r, waitMs));
+      }
+    }
     this.prepareFailure = undefined;
     await activateSegment(this.dir, next);
     await this.file.fh.close();
@@ -495,12 +528,15 @@ export class Wal {
   }
 
   private startPreparing(seq: number): void {
-    const promise = prepareSegment(this.dir, seq, this.segmentBytes, this.durability);
+    const promise = prepareSegment(this.dir, seq, this.segmentBytes, this.durability, this.io);
     // Not fatal here: the log still has the rest of the current segment. Reported by
-    // nextSegmentProblem() (the node raises its disk alarm), retried by retryPreparing() and at rollover.
+    // nextSegmentProblem() and onSegmentProblem (the node raises its disk alarm), retried by
+    // retryPreparing() and at rollover.
     promise.catch((e: unknown) => {
-      if (this.prepared?.promise === promise)
-        this.prepareFailure = e instanceof Error ? e : new Error(String(e));
+      if (this.prepared?.promise !== promise) return;
+      const problem = e instanceof Error ? e : new Error(String(e));
+      this.prepareFailure = problem;
+      this.onSegmentProblem?.(problem);
     });
     this.prepared = { seq, promise };
   }
@@ -513,12 +549,16 @@ export class Wal {
     return this.prepareFailure?.message;
   }
 
-  /** After a failed preparation: tries again (when space may be back). Idempotent while one runs. */
+  /**
+   * After a failed background preparation: tries again (when space may be back). Idempotent while one
+   * runs; a no-op while a rollover is waiting for its segment (it retries by itself).
+   */
   retryPreparing(): void {
     if (this.prepareFailure === undefined || this.closed || this.failure !== undefined) return;
-    const seq = this.prepared?.seq ?? this.writeSeq + 1;
+    const prepared = this.prepared;
+    if (prepared === undefined) return;
     this.prepareFailure = undefined;
-    this.startPreparing(seq);
+    this.startPreparing(prepared.seq);
   }
 
   // ---- release ------------------------------------------------------------------------------------
@@ -581,6 +621,7 @@ export class Wal {
   /** Syncs what is pending, then closes the files. */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.closing = true;
     let error: unknown;
     if (this.failure === undefined) await this.sync().catch((e: unknown) => (error = e));
     this.closed = true;
@@ -633,14 +674,12 @@ async function prepareSegment(
   seq: number,
   sizeBytes: number,
   durability: WalDurability,
+  io: WalIo,
 ): Promise<PreparedSegment> {
   const tmpPath = join(dir, `${segmentFileName(seq)}.tmp`);
   const fill = await open(tmpPath, 'w+');
   try {
-    const zero = Buffer.alloc(Math.min(ZERO_FILL_BYTES, sizeBytes));
-    for (let off = 0; off < sizeBytes; off += zero.length) {
-      await fill.write(zero, 0, Math.min(zero.length, sizeBytes - off), off);
-    }
+    await (io.preallocate ?? zeroFill)(fill, sizeBytes);
     const header = encodeRecord({ type: 'segmentHeader', seq });
     await fill.write(header, 0, header.length, 0);
     await fill.datasync();
@@ -653,6 +692,14 @@ async function prepareSegment(
     await fill.close().catch(() => {});
   }
   return { seq, tmpPath, fh: await open(tmpPath, appendFlags(durability)) };
+}
+
+/** Writes zeroes over a new file's first sizeBytes, a megabyte at a time. */
+async function zeroFill(fh: FileHandle, sizeBytes: number): Promise<void> {
+  const zero = Buffer.alloc(Math.min(ZERO_FILL_BYTES, sizeBytes));
+  for (let off = 0; off < sizeBytes; off += zero.length) {
+    await fh.write(zero, 0, Math.min(zero.length, sizeBytes - off), off);
+  }
 }
 
 /** Gives a prepared segment its real name, durably. */
