@@ -7,6 +7,7 @@ import { index, nodeId, term } from '../raft/types.ts';
 import { Balancer, type BalancerHost } from './balancer.ts';
 import { type GroupId, groupId, METADATA_GROUP } from './ids.ts';
 import type { GroupStatus, ReplicaProgress } from './intents.ts';
+import { ManualClock } from './manual-clock.ts';
 import type { LeaderPlacement, MemberInfo } from './metadata.ts';
 
 const IDS = ['n1', 'n2', 'n3'].map(nodeId);
@@ -21,6 +22,7 @@ class FakeHost implements BalancerHost {
   readonly id: NodeId;
   readonly isClosing = false;
   readonly logger = { info: () => {}, error: () => {} };
+  readonly clock = new ManualClock();
   readonly metadata: { readonly leaderPlacement: LeaderPlacement; members(): readonly MemberInfo[] };
   readonly transfers = new Map<GroupId, NodeId[]>();
   private readonly groups: GroupStatus[] = [];

@@ -10,6 +10,7 @@
 //   leader at a time, so moves never go back and forth; when it fails, the shards follow the next.
 import type { Logger } from 'pino';
 import type { NodeId } from '../raft/types.ts';
+import type { Clock, Timer } from './clock.ts';
 import { FailedPreconditionError } from './errors.ts';
 import { METADATA_GROUP } from './ids.ts';
 import type { GroupStatus, NodeIntents } from './intents.ts';
@@ -24,6 +25,8 @@ export interface BalancerHost extends Pick<NodeIntents, 'statuses' | 'transferLe
   readonly id: NodeId;
   readonly isClosing: boolean;
   readonly logger: Pick<Logger, 'info' | 'error'>;
+  /** The rounds' timer. */
+  readonly clock: Pick<Clock, 'every' | 'cancel'>;
   /** The applied metadata: the cluster's placement policy and its members. */
   readonly metadata: {
     readonly leaderPlacement: LeaderPlacement;
@@ -34,7 +37,7 @@ export interface BalancerHost extends Pick<NodeIntents, 'statuses' | 'transferLe
 export class Balancer {
   private readonly host: BalancerHost;
   private readonly intervalMs: number;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
 
   /** Rounds every `intervalMs` once started (0: never). */
   constructor(host: BalancerHost, intervalMs: number) {
@@ -44,18 +47,18 @@ export class Balancer {
 
   start(): void {
     if (this.intervalMs <= 0) return;
-    this.timer = setInterval(() => {
+    this.timer = this.host.clock.every(this.intervalMs, () => {
       try {
         this.round();
       } catch (err) {
         // A bug here must not take the node down: leaderships stay where they are.
         this.host.logger.error({ err }, 'leader placement round failed');
       }
-    }, this.intervalMs);
+    });
   }
 
   stop(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.timer !== undefined) this.host.clock.cancel(this.timer);
   }
 
   /** One balancing round; returns the transfers it asked for (for logs and tests). */

@@ -8,6 +8,7 @@
 // once (checkSoon), so the alarm does not wait for its poll; should the log still reach a rollover
 // without a prepared segment, that round waits (nothing in it acknowledged) until space is back.
 import type { Logger } from 'pino';
+import type { Clock, Timer } from './clock.ts';
 
 /** How often free space is measured. */
 export const DISK_CHECK_MS = 1_000;
@@ -18,6 +19,8 @@ export interface DiskAlarmHost {
   readonly raftDir: string;
   readonly segmentBytes: number;
   readonly logger: Pick<Logger, 'warn' | 'info' | 'debug'>;
+  /** The poll's timer. */
+  readonly clock: Pick<Clock, 'every' | 'cancel'>;
   /** Why the WAL's next segment is not ready, or undefined; and a retry of its preparation. */
   readonly wal: { nextSegmentProblem(): string | undefined; retryPreparing(): void };
   freeBytes(path: string): Promise<number>;
@@ -34,7 +37,7 @@ const MIB = 1024 * 1024;
 
 export class DiskAlarm {
   private readonly host: DiskAlarmHost;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private checking = false;
   /** A check was asked for while one ran: run another when it ends (it may have read stale state). */
   private again = false;
@@ -46,7 +49,7 @@ export class DiskAlarm {
   }
 
   start(): void {
-    this.timer = setInterval(() => this.checkSoon(), DISK_CHECK_MS);
+    this.timer = this.host.clock.every(DISK_CHECK_MS, () => this.checkSoon());
   }
 
   /** Runs a check now unless one is running (the WAL calls it when a segment could not be prepared). */
@@ -69,7 +72,7 @@ export class DiskAlarm {
   }
 
   stop(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.timer !== undefined) this.host.clock.cancel(this.timer);
     this.timer = undefined;
   }
 

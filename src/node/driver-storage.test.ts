@@ -22,6 +22,7 @@ import type { PeerTransport } from './peer-transport.ts';
 import { Pending, PendingBudget } from './pending.ts';
 import { recoverGroup } from './recovery.ts';
 import type { ApplyOutcome, StateMachine } from './state-machine.ts';
+import { SYSTEM_CLOCK, SYSTEM_RANDOM } from './system.ts';
 
 const SELF = nodeId('n1');
 const LEADER = nodeId('n0');
@@ -96,6 +97,7 @@ async function openDriver(
     snapshots,
     transport: NO_PEERS,
     logger: pino({ level: 'silent' }),
+    clock: SYSTEM_CLOCK,
     snapshotEveryEntries: o.snapshotEveryEntries ?? 1_000_000_000,
     retainEntries: 0,
     walSegmentsKept: o.walSegmentsKept ?? 1_000,
@@ -113,6 +115,7 @@ async function openDriver(
       nodeId: SELF,
       electionTick: 10,
       heartbeatTick: 1,
+      random: SYSTEM_RANDOM,
       machine,
       storage,
       applied,
@@ -154,7 +157,8 @@ async function leadAll(t: TestDriver): Promise<void> {
 function write(t: TestDriver, groupId: number, requestId: string, bytes = 16): Pending<Applied<string>> {
   const p = new Pending<Applied<string>>(
     budget,
-    Date.now() + WAIT_MS_MAX,
+    SYSTEM_CLOCK,
+    SYSTEM_CLOCK.nowMs() + WAIT_MS_MAX,
     () => new UnavailableError(`write ${requestId} timed out`),
   );
   t.groups.get(groupId)!.propose(requestId, command(requestId, bytes), p);

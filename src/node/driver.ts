@@ -27,6 +27,7 @@ import type { SnapshotStore } from '../storage/snapshots.ts';
 import type { Wal } from '../storage/wal.ts';
 import { WalBackpressureError } from '../storage/wal-errors.ts';
 import { assert } from './assert.ts';
+import type { Clock } from './clock.ts';
 import type { Group } from './group.ts';
 import type { PeerTransport } from './peer-transport.ts';
 
@@ -38,6 +39,8 @@ export interface DriverConfig {
   readonly snapshots: SnapshotStore;
   readonly transport: PeerTransport;
   readonly logger: Logger;
+  /** Where turns are scheduled (after the calls under way, as setImmediate). */
+  readonly clock: Pick<Clock, 'defer'>;
   /** Take a snapshot of a group once this many entries were applied since its last one. */
   readonly snapshotEveryEntries: number;
   /** Entries kept in memory behind a snapshot, so slightly slow followers catch up from the log. */
@@ -80,7 +83,7 @@ export class Driver {
   schedule(): void {
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
-    setImmediate(() => {
+    this.c.clock.defer(() => {
       this.scheduled = false;
       if (this.running || this.stopped) return;
       this.running = true;

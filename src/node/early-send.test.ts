@@ -23,6 +23,7 @@ import { groupId } from './ids.ts';
 import type { PeerTransport } from './peer-transport.ts';
 import { recoverGroup } from './recovery.ts';
 import type { ApplyOutcome, StateMachine } from './state-machine.ts';
+import { SYSTEM_CLOCK, SYSTEM_RANDOM } from './system.ts';
 import { WalGate } from './testing/wal-gate.ts';
 
 const SELF = nodeId('n1');
@@ -82,6 +83,7 @@ it("a one-voter group's first appends to its learner wait for the new term to be
       nodeId: SELF,
       electionTick: 10,
       heartbeatTick: 1,
+      random: SYSTEM_RANDOM,
       machine,
       storage,
       applied,
@@ -93,6 +95,7 @@ it("a one-voter group's first appends to its learner wait for the new term to be
       snapshots,
       transport: recordingTransport(gate, sent),
       logger: pino({ level: 'silent' }),
+      clock: SYSTEM_CLOCK,
       snapshotEveryEntries: 1_000_000,
       retainEntries: 0,
       walSegmentsKept: 1_000,

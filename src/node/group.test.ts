@@ -8,8 +8,10 @@ import { UnavailableError } from './errors.ts';
 import { Group } from './group.ts';
 import { groupId } from './ids.ts';
 import type { Applied } from './intents.ts';
+import { ManualClock } from './manual-clock.ts';
 import { Pending, PendingBudget } from './pending.ts';
 import type { ApplyOutcome, StateMachine } from './state-machine.ts';
+import { SYSTEM_RANDOM } from './system.ts';
 
 /** Applies "id" commands: the command's bytes are the request id. */
 class EchoMachine implements StateMachine<string> {
@@ -36,6 +38,7 @@ function singleNodeGroup(voters = ['n1']): { g: EchoGroup; machine: EchoMachine;
     nodeId: nodeId('n1'),
     electionTick: 10,
     heartbeatTick: 1,
+    random: SYSTEM_RANDOM,
     machine,
     storage,
     applied: index(1),
@@ -59,6 +62,8 @@ function drain(g: EchoGroup, storage: MemoryStorage): { appends: number } {
 
 const enc = new TextEncoder();
 const budget = new PendingBudget(100);
+/** The waiters' deadlines never pass: this clock does not move. */
+const clock = new ManualClock();
 const unavailable = () => new UnavailableError('deadline');
 
 it('commands queued in one turn are proposed together and each waiter gets its own result', async () => {
@@ -66,7 +71,7 @@ it('commands queued in one turn are proposed together and each waiter gets its o
   g.campaign();
   drain(g, storage);
   const waiters = ['a', 'b', 'c'].map((id) => {
-    const p = new Pending<Applied<string>>(budget, Date.now() + 10_000, unavailable);
+    const p = new Pending<Applied<string>>(budget, clock, clock.nowMs() + 10_000, unavailable);
     g.propose(id, enc.encode(id), p);
     return p;
   });
@@ -87,7 +92,7 @@ it('commands queued in one turn are proposed together and each waiter gets its o
 it('a refused batch fails its commands retry-safe; a command whose deadline passed is not proposed', async () => {
   // Two voters, no election: no leader, so the core refuses the proposal.
   const { g, machine, storage } = singleNodeGroup(['n1', 'n2']);
-  const refused = new Pending<Applied<string>>(budget, Date.now() + 10_000, unavailable);
+  const refused = new Pending<Applied<string>>(budget, clock, clock.nowMs() + 10_000, unavailable);
   g.propose('x', enc.encode('x'), refused);
   g.flushProposals();
   await assert.rejects(
@@ -98,11 +103,11 @@ it('a refused batch fails its commands retry-safe; a command whose deadline pass
   const leader = singleNodeGroup();
   leader.g.campaign();
   drain(leader.g, leader.storage);
-  const expired = new Pending<Applied<string>>(budget, Date.now() + 10_000, unavailable);
+  const expired = new Pending<Applied<string>>(budget, clock, clock.nowMs() + 10_000, unavailable);
   expired.fail(new UnavailableError('deadline passed'));
   await assert.rejects(expired.promise, /deadline passed/);
   leader.g.propose('y', enc.encode('y'), expired);
-  const live = new Pending<Applied<string>>(budget, Date.now() + 10_000, unavailable);
+  const live = new Pending<Applied<string>>(budget, clock, clock.nowMs() + 10_000, unavailable);
   leader.g.propose('z', enc.encode('z'), live);
   const lastBefore = leader.storage.lastIndex();
   leader.g.flushProposals();

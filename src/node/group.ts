@@ -22,6 +22,7 @@ import { assert } from './assert.ts';
 import { ResourceExhaustedError, UnavailableError } from './errors.ts';
 import type { GroupId } from './ids.ts';
 import type { Applied, GroupStatus, GroupView, ReplicaProgress } from './intents.ts';
+import type { Random } from './random.ts';
 import type { StateMachine } from './state-machine.ts';
 
 export interface GroupConfig<M> {
@@ -29,6 +30,8 @@ export interface GroupConfig<M> {
   readonly nodeId: NodeId;
   readonly electionTick: number;
   readonly heartbeatTick: number;
+  /** The core's randomness: its election timeouts. */
+  readonly random: Random;
   readonly machine: M;
   readonly storage: MemoryStorage;
   /** Applied index to resume from (the snapshot's index on restart). */
@@ -108,7 +111,7 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
     this.raw = new RawNode({
       id: c.nodeId,
       storage: c.storage,
-      rng: { nextInt: (n: number) => Math.floor(Math.random() * n) },
+      rng: c.random,
       electionTick: c.electionTick,
       heartbeatTick: c.heartbeatTick,
       applied: c.applied,

@@ -9,6 +9,7 @@
 // from the member list.
 import type { Logger } from 'pino';
 import type { ConfChangeSingle, NodeId } from '../raft/types.ts';
+import { type Clock, sleep } from './clock.ts';
 import { FailedPreconditionError, NotFoundError, StartupError, UnavailableError } from './errors.ts';
 import { type GroupId, METADATA_GROUP } from './ids.ts';
 import type { GroupStatus, NodeIntents } from './intents.ts';
@@ -30,6 +31,8 @@ export interface JoinerHost {
   readonly isClosing: boolean;
   readonly logger: Pick<Logger, 'info' | 'warn'>;
   readonly cluster: ClusterRpc;
+  /** The join's deadline and the waits between attempts. */
+  readonly clock: Pick<Clock, 'nowMs' | 'after'>;
   /** Tells the transport where a member's raft port is. */
   addPeerAddress(m: MemberInfo): void;
 }
@@ -43,6 +46,8 @@ export interface MembershipHost
   readonly id: NodeId;
   readonly logger: Pick<Logger, 'info' | 'debug'>;
   readonly cluster: ClusterRpc;
+  /** Deadlines (on the scale of the `deadlineMs` handed in) and the waits between polls. */
+  readonly clock: Pick<Clock, 'nowMs' | 'after'>;
   readonly requestIds: RequestIds;
   /** The applied member list. */
   readonly metadata: {
@@ -65,18 +70,19 @@ export async function joinCluster(
   joinTimeoutMs: number,
 ): Promise<{ clusterId: string; members: MemberInfo[] }> {
   const self = node.self;
-  const deadlineMs = Date.now() + joinTimeoutMs;
+  const clock = node.clock;
+  const deadlineMs = clock.nowMs() + joinTimeoutMs;
   node.logger.info({ joinAddr, joinTimeoutMs }, 'joining the cluster');
   await learnPeerAddresses(node, joinAddr, deadlineMs, joinTimeoutMs);
   let last = '';
   // Bounded by the deadline: every failure waits JOIN_RETRY_MS; a refusal ends it.
-  for (let attempt = 1; Date.now() < deadlineMs; attempt++) {
+  for (let attempt = 1; clock.nowMs() < deadlineMs; attempt++) {
     if (node.isClosing) throw new UnavailableError('the node is shutting down');
     try {
       return await node.cluster.join(
         joinAddr,
         self,
-        Math.min(deadlineMs, Date.now() + JOIN_ATTEMPT_DEADLINE_MS),
+        Math.min(deadlineMs, clock.nowMs() + JOIN_ATTEMPT_DEADLINE_MS),
       );
     } catch (e) {
       if (e instanceof FailedPreconditionError) throw e;
@@ -85,7 +91,7 @@ export async function joinCluster(
         { joinAddr, attempt, err: last },
         'waiting to be admitted by the cluster (its metadata leader adds this node to every group); retrying',
       );
-      await sleep(JOIN_RETRY_MS);
+      await sleep(clock, JOIN_RETRY_MS);
     }
   }
   throw joinGaveUp(joinAddr, joinTimeoutMs, last);
@@ -109,10 +115,11 @@ async function learnPeerAddresses(
   deadlineMs: number,
   joinTimeoutMs: number,
 ): Promise<void> {
+  const clock = node.clock;
   let last = '';
-  for (let attempt = 1; !node.isClosing && Date.now() < deadlineMs; attempt++) {
+  for (let attempt = 1; !node.isClosing && clock.nowMs() < deadlineMs; attempt++) {
     try {
-      const { members } = await node.cluster.status(joinAddr, Math.min(deadlineMs, Date.now() + 5000));
+      const { members } = await node.cluster.status(joinAddr, Math.min(deadlineMs, clock.nowMs() + 5000));
       for (const m of members) node.addPeerAddress(m);
       return;
     } catch (e) {
@@ -121,7 +128,7 @@ async function learnPeerAddresses(
         { joinAddr, attempt, err: last },
         `cannot reach the cluster at ${joinAddr} (--join_addr) yet; retrying until --join_timeout`,
       );
-      await sleep(JOIN_RETRY_MS);
+      await sleep(clock, JOIN_RETRY_MS);
     }
   }
   if (!node.isClosing) throw joinGaveUp(joinAddr, joinTimeoutMs, last);
@@ -190,7 +197,7 @@ async function updateAddresses(
   try {
     answer = await node.cluster.status(
       member.clientAddr,
-      Math.min(deadlineMs, Date.now() + JOINER_STATUS_TIMEOUT_MS),
+      Math.min(deadlineMs, node.clock.nowMs() + JOINER_STATUS_TIMEOUT_MS),
     );
   } catch {
     throw refusal;
@@ -241,7 +248,7 @@ async function refuseStranger(node: MembershipHost, member: MemberInfo, deadline
   try {
     answer = await node.cluster.status(
       member.clientAddr,
-      Math.min(deadlineMs, Date.now() + JOINER_STATUS_TIMEOUT_MS),
+      Math.min(deadlineMs, node.clock.nowMs() + JOINER_STATUS_TIMEOUT_MS),
     );
   } catch (e) {
     node.logger.info(
@@ -272,7 +279,7 @@ async function makeVoter(
 ): Promise<void> {
   const id = member.nodeId as NodeId;
   // Bounded by the deadline: each pass sleeps STEP_POLL_MS.
-  while (Date.now() < deadlineMs) {
+  while (node.clock.nowMs() < deadlineMs) {
     const cs = statusOf(node, group).confState;
     if (cs.voters.includes(id) && cs.votersOutgoing.length === 0) return;
     if (cs.learners.includes(id)) {
@@ -281,7 +288,7 @@ async function makeVoter(
     } else if (!cs.voters.includes(id)) {
       proposeChange(node, group, { type: 'addLearner', nodeId: id });
     }
-    await sleep(STEP_POLL_MS);
+    await sleep(node.clock, STEP_POLL_MS);
   }
   throw new UnavailableError(
     `group ${group}: ${member.nodeId} did not become a voter before the deadline; retry the join`,
@@ -323,7 +330,10 @@ async function caughtUp(
     return pr.state === 'replicate' && pr.match > 0 && pr.match + CATCH_UP_SLACK_ENTRIES >= st.lastIndex;
   }
   try {
-    const { applied } = await node.cluster.status(member.clientAddr, Math.min(deadlineMs, Date.now() + 2000));
+    const { applied } = await node.cluster.status(
+      member.clientAddr,
+      Math.min(deadlineMs, node.clock.nowMs() + 2000),
+    );
     const at = applied.get(group) ?? 0;
     return at > 0 && at + CATCH_UP_SLACK_ENTRIES >= statusOf(node, group).commit;
   } catch {
@@ -369,7 +379,7 @@ async function removeFromGroup(
   id: NodeId,
   deadlineMs: number,
 ): Promise<void> {
-  while (Date.now() < deadlineMs) {
+  while (node.clock.nowMs() < deadlineMs) {
     const st = statusOf(node, group);
     const cs = st.confState;
     if (!cs.voters.includes(id) && !cs.learners.includes(id) && !cs.votersOutgoing.includes(id)) return;
@@ -381,11 +391,7 @@ async function removeFromGroup(
       // When the leaving node leads the group, the core hands leadership over as it applies its removal.
       proposeChange(node, group, { type: 'removeNode', nodeId: id });
     }
-    await sleep(STEP_POLL_MS);
+    await sleep(node.clock, STEP_POLL_MS);
   }
   throw new UnavailableError(`group ${group}: could not remove ${id} before the deadline; retry the leave`);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -15,6 +15,7 @@ import { SnapshotStore } from '../storage/snapshots.ts';
 import type { RecoveredGroup } from '../storage/wal.ts';
 import { Wal } from '../storage/wal.ts';
 import { Balancer } from './balancer.ts';
+import { type Clock, sleep, type Timer } from './clock.ts';
 import { DiskAlarm } from './disk-alarm.ts';
 import { Driver } from './driver.ts';
 import { FailedPreconditionError, StartupError, UnavailableError, UsageError } from './errors.ts';
@@ -38,6 +39,7 @@ import { describe, MetadataState, sameAddresses } from './metadata.ts';
 import type { ClusterRpc, NodeOptions, ResolvedNodeOptions } from './options.ts';
 import { resolveOptions } from './options.ts';
 import { Pending, PendingBudget } from './pending.ts';
+import { randomHex } from './random.ts';
 import { recoverGroup, writeBootstrap } from './recovery.ts';
 import { RemovalWatch } from './removal.ts';
 import { RequestIds, type StateMachine } from './state-machine.ts';
@@ -64,8 +66,10 @@ export class KvNode implements NodeIntents {
   readonly id: NodeId;
   readonly logger: Logger;
   readonly metadata = new MetadataState();
+  /** The node's time and timers (opts.clock): every deadlineMs it is handed is on this clock. */
+  readonly clock: Clock;
   private readonly budget: PendingBudget;
-  readonly requestIds = new RequestIds();
+  readonly requestIds: RequestIds;
   private identity!: NodeIdentity;
   private driver!: Driver;
   /** The metadata group, once hosted (a joiner hosts it on the leader's first message). */
@@ -74,7 +78,7 @@ export class KvNode implements NodeIntents {
   private readonly shardGroups = new Map<number, ShardGroup>();
   private wal!: Wal;
   private snapshots!: SnapshotStore;
-  private tickTimer: NodeJS.Timeout | undefined;
+  private tickTimer: Timer | undefined;
   private readonly balancer: Balancer;
   private closing = false;
   private closed: Promise<void> | undefined;
@@ -89,6 +93,8 @@ export class KvNode implements NodeIntents {
     this.opts = resolveOptions(options);
     this.id = this.opts.nodeId as NodeId;
     this.logger = this.opts.logger;
+    this.clock = this.opts.clock;
+    this.requestIds = new RequestIds(this.opts.random);
     this.budget = new PendingBudget(this.opts.pendingMax);
     this.balancer = new Balancer(this, this.opts.balanceIntervalMs);
     this.metadata.onChange = () => this.onMembersChanged();
@@ -198,6 +204,7 @@ export class KvNode implements NodeIntents {
       raftDir: o.raftDir,
       segmentBytes: o.walSegmentBytes,
       logger: this.logger,
+      clock: this.clock,
       wal: opened.wal,
       freeBytes,
     });
@@ -213,7 +220,7 @@ export class KvNode implements NodeIntents {
     });
     this.onMembersChanged();
     await this.opts.transport.start();
-    this.tickTimer = setInterval(() => this.tick(), o.tickMs);
+    this.tickTimer = this.clock.every(o.tickMs, () => this.tick());
     this.balancer.start();
     this.diskAlarm.start();
     this.logRecovery(recovered);
@@ -226,7 +233,7 @@ export class KvNode implements NodeIntents {
       ? {
           version: 1,
           nodeId: o.nodeId,
-          clusterId: randomClusterId(),
+          clusterId: randomHex(o.random, 8),
           shardCount: o.shardCount,
           state: 'bootstrapping',
         }
@@ -270,6 +277,7 @@ export class KvNode implements NodeIntents {
       snapshots: this.snapshots,
       transport: this.opts.transport,
       logger: this.logger,
+      clock: this.clock,
       snapshotEveryEntries: this.opts.snapshotEveryEntries,
       retainEntries: this.opts.retainEntries,
       walSegmentsKept: this.opts.walSegmentsKept,
@@ -329,6 +337,7 @@ export class KvNode implements NodeIntents {
       nodeId: this.id,
       electionTick: this.opts.electionTick,
       heartbeatTick: this.opts.heartbeatTick,
+      random: this.opts.random,
       machine,
       storage,
       applied,
@@ -383,7 +392,7 @@ export class KvNode implements NodeIntents {
     }
     await this.waitFor(
       () => this.metadata.shardCount > 0,
-      Date.now() + 30_000,
+      this.clock.nowMs() + 30_000,
       'the cluster metadata to replicate',
     );
     this.identity = {
@@ -434,7 +443,7 @@ export class KvNode implements NodeIntents {
     try {
       await this.waitFor(
         () => this.metadata.member(id) !== undefined,
-        Date.now() + ADDRESS_CHECK_WAIT_MS,
+        this.clock.nowMs() + ADDRESS_CHECK_WAIT_MS,
         'the member list to replay',
       );
     } catch {
@@ -449,7 +458,7 @@ export class KvNode implements NodeIntents {
         await this.opts.cluster.join(
           this.self.clientAddr,
           this.self,
-          Date.now() + ADDRESS_UPDATE_DEADLINE_MS,
+          this.clock.nowMs() + ADDRESS_UPDATE_DEADLINE_MS,
         );
         this.logger.info(change, 'member record updated');
         return;
@@ -464,7 +473,7 @@ export class KvNode implements NodeIntents {
           { ...change, attempt, err: (e as Error).message },
           'member record not updated yet; retrying',
         );
-        await new Promise((r) => setTimeout(r, ADDRESS_UPDATE_RETRY_MS));
+        await sleep(this.clock, ADDRESS_UPDATE_RETRY_MS);
       }
     }
   }
@@ -532,7 +541,7 @@ export class KvNode implements NodeIntents {
 
   /** Queued: the driver proposes it with the turn's other commands, and fails it if refused. */
   private proposeTo<R>(g: Group<R>, p: Proposal): Promise<Applied<R>> {
-    const pending = new Pending<Applied<R>>(this.budget, p.deadlineMs, p.onTimeout);
+    const pending = new Pending<Applied<R>>(this.budget, this.clock, p.deadlineMs, p.onTimeout);
     g.propose(p.requestId, p.command, pending);
     this.driver.schedule();
     return pending.promise;
@@ -545,7 +554,7 @@ export class KvNode implements NodeIntents {
     // PLANTED BUG (tests of the checkers only, `serve --unsafe_no_read_index`): every read local.
     const local = r.consistency === 'serializable' || this.opts.unsafeNoReadIndex;
     if (local) return { value: r.run(machine), index: g.applied, term: g.term };
-    const pending = new Pending<T>(this.budget, r.deadlineMs, r.onTimeout);
+    const pending = new Pending<T>(this.budget, this.clock, r.deadlineMs, r.onTimeout);
     let readIndex = index(0);
     g.queueRead({
       pending,
@@ -633,12 +642,12 @@ export class KvNode implements NodeIntents {
       const check = (): void => {
         if (cond()) finish(undefined);
         else if (this.closing) finish(new UnavailableError('the node is shutting down', { retrySafe: true }));
-        else if (Date.now() >= deadlineMs)
+        else if (this.clock.nowMs() >= deadlineMs)
           finish(new UnavailableError(`timed out waiting for ${what}`, { retrySafe: true }));
       };
-      const timer = setInterval(check, 50);
+      const timer = this.clock.every(50, check);
       const finish = (err: Error | undefined): void => {
-        clearInterval(timer);
+        this.clock.cancel(timer);
         this.turnListeners.delete(check);
         if (err === undefined) resolve();
         else reject(err);
@@ -662,7 +671,7 @@ export class KvNode implements NodeIntents {
 
   private async doClose(): Promise<void> {
     this.closing = true;
-    if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
+    if (this.tickTimer !== undefined) this.clock.cancel(this.tickTimer);
     this.balancer.stop();
     this.removalWatch.stop();
     this.diskAlarm?.stop();
@@ -681,10 +690,4 @@ function notHosted(groupId: number): UnavailableError {
   return new UnavailableError(`this node does not host group ${groupId} yet (it may still be joining)`, {
     retrySafe: true,
   });
-}
-
-function randomClusterId(): string {
-  const bytes = new Uint8Array(8);
-  crypto.getRandomValues(bytes);
-  return Buffer.from(bytes).toString('hex');
 }

@@ -2,8 +2,11 @@
 // README agree on them.
 import type { Logger } from 'pino';
 import { NODE_IO, type WalIo } from '../storage/wal.ts';
+import type { Clock } from './clock.ts';
 import { DEFAULT_LEADER_PLACEMENT, type LeaderPlacement, type MemberInfo } from './metadata.ts';
 import type { PeerTransport } from './peer-transport.ts';
+import type { Random } from './random.ts';
+import { SYSTEM_CLOCK, SYSTEM_RANDOM } from './system.ts';
 
 /** Calls the node makes to other nodes' client ports (implemented with gRPC by src/server). */
 export interface ClusterRpc {
@@ -55,6 +58,10 @@ export interface NodeOptions {
   readonly transport: PeerTransport;
   readonly cluster: ClusterRpc;
   readonly logger: Logger;
+  /** Time and timers (default: the system clock). Every deadlineMs handed to the node is on its scale. */
+  readonly clock?: Clock;
+  /** Randomness: election timeouts, request ids, a new cluster's id (default: Math.random). */
+  readonly random?: Random;
   readonly shardCount?: number;
   readonly maxKeyBytes?: number;
   readonly maxValueBytes?: number;
@@ -120,6 +127,8 @@ export function resolveOptions(o: NodeOptions): ResolvedNodeOptions {
     joinTimeoutMs: o.joinTimeoutMs ?? DEFAULTS.joinTimeoutMs,
     unsafeNoReadIndex: o.unsafeNoReadIndex ?? DEFAULTS.unsafeNoReadIndex,
     walIo: o.walIo ?? NODE_IO,
+    clock: o.clock ?? SYSTEM_CLOCK,
+    random: o.random ?? SYSTEM_RANDOM,
     walSegmentsKept: o.walSegmentsKept ?? DEFAULTS.walSegmentsKept,
     balanceIntervalMs: o.balanceIntervalMs ?? DEFAULTS.balanceIntervalMs,
     leaderPlacement: o.leaderPlacement ?? DEFAULTS.leaderPlacement,

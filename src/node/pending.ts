@@ -1,6 +1,7 @@
 // A request waiting on Raft (a proposal to commit and apply, or a read to become safe), with its
 // deadline. Every waiting request is counted against the node's bound; the count drops when the
 // request settles (resolved, failed, or timed out), exactly once.
+import type { Clock, Timer } from './clock.ts';
 import { ResourceExhaustedError, type UnavailableError } from './errors.ts';
 
 /** Counts waiting requests and refuses new ones beyond `max`. */
@@ -35,25 +36,38 @@ export class PendingBudget {
   }
 }
 
+/** What a waiting request needs of the clock: its deadline's timer. */
+export type PendingClock = Pick<Clock, 'nowMs' | 'after' | 'cancel'>;
+
 /** A promise that settles once: by resolve, by fail, or with UNAVAILABLE when the deadline passes. */
 export class Pending<T> {
   readonly promise: Promise<T>;
   private settled = false;
   private resolveFn!: (v: T) => void;
   private rejectFn!: (e: unknown) => void;
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer: Timer;
   private readonly budget: PendingBudget;
+  private readonly clock: PendingClock;
 
-  /** Throws ResourceExhaustedError when the budget is full. `timeoutMessage` explains a missed deadline. */
-  constructor(budget: PendingBudget, deadlineMs: number, timeoutMessage: () => UnavailableError) {
+  /**
+   * Throws ResourceExhaustedError when the budget is full. `deadlineMs` is on `clock`'s scale;
+   * `timeoutMessage` explains a missed deadline.
+   */
+  constructor(
+    budget: PendingBudget,
+    clock: PendingClock,
+    deadlineMs: number,
+    timeoutMessage: () => UnavailableError,
+  ) {
     budget.acquire();
     this.budget = budget;
+    this.clock = clock;
     this.promise = new Promise<T>((res, rej) => {
       this.resolveFn = res;
       this.rejectFn = rej;
     });
-    const delayMs = Math.max(0, deadlineMs - Date.now());
-    this.timer = setTimeout(() => this.fail(timeoutMessage()), delayMs);
+    const delayMs = Math.max(0, deadlineMs - clock.nowMs());
+    this.timer = clock.after(delayMs, () => this.fail(timeoutMessage()));
   }
 
   get done(): boolean {
@@ -71,7 +85,7 @@ export class Pending<T> {
   private settle(): boolean {
     if (this.settled) return false;
     this.settled = true;
-    clearTimeout(this.timer);
+    this.clock.cancel(this.timer);
     this.budget.release();
     return true;
   }

@@ -5,6 +5,7 @@
 // the group's configuration, several times in a row, the node was removed. It then stops serving
 // (its data is stale from that point) and records the fact, so that a restart refuses to serve too.
 import type { Logger } from 'pino';
+import type { Clock, Timer } from './clock.ts';
 import { METADATA_GROUP } from './ids.ts';
 import type { GroupStatus } from './intents.ts';
 import type { MemberInfo } from './metadata.ts';
@@ -21,6 +22,8 @@ export interface RemovalHost {
   readonly id: string;
   readonly isClosing: boolean;
   readonly cluster: ClusterRpc;
+  /** The checks' timer, and the time their Status calls' deadlines count from. */
+  readonly clock: Pick<Clock, 'nowMs' | 'every' | 'cancel'>;
   readonly logger: Pick<Logger, 'debug'>;
   readonly metadata: { readonly clusterId: string; members(): readonly MemberInfo[] };
   status(group: typeof METADATA_GROUP): GroupStatus | undefined;
@@ -38,7 +41,7 @@ function listed(cs: Listing, id: string): boolean {
 
 export class RemovalWatch {
   private readonly host: RemovalHost;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private checking = false;
   /** Consecutive checks that found the node removed. Invariant: 0 ≤ strikes < REMOVAL_STRIKES while running. */
   private strikes = 0;
@@ -49,7 +52,7 @@ export class RemovalWatch {
 
   /** Checks every REMOVAL_CHECK_MS; calls `onRemoved` once, with the reason, and stops. */
   start(onRemoved: (why: string) => void): void {
-    this.timer = setInterval(() => {
+    this.timer = this.host.clock.every(REMOVAL_CHECK_MS, () => {
       if (this.checking || this.host.isClosing) return;
       this.checking = true;
       this.check()
@@ -62,11 +65,11 @@ export class RemovalWatch {
         .finally(() => {
           this.checking = false;
         });
-    }, REMOVAL_CHECK_MS);
+    });
   }
 
   stop(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.timer !== undefined) this.host.clock.cancel(this.timer);
     this.timer = undefined;
   }
 
@@ -87,7 +90,7 @@ export class RemovalWatch {
         .members()
         .filter((m) => m.nodeId !== h.id)
         .map((m) =>
-          h.cluster.status(m.clientAddr, Date.now() + PEER_STATUS_TIMEOUT_MS).catch(() => undefined),
+          h.cluster.status(m.clientAddr, h.clock.nowMs() + PEER_STATUS_TIMEOUT_MS).catch(() => undefined),
         ),
     );
     const leader = answers.find((a): a is PeerStatus => a !== undefined && this.authoritative(a));

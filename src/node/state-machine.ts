@@ -2,6 +2,7 @@
 // (MetadataState in metadata.ts); data shards apply KV commands (kv-machine.ts over
 // src/storage/kv-state.ts). `R` is the type of what applying a command returns to its proposer.
 import type { Index } from '../raft/types.ts';
+import type { Random } from './random.ts';
 
 export interface ApplyOutcome<R = unknown> {
   /** The id the proposer waits on (unique per proposing node and incarnation). */
@@ -21,8 +22,12 @@ export interface StateMachine<R = unknown> {
 /** Request ids of one node incarnation: (clientId, seq) as in src/storage/command.ts. */
 export class RequestIds {
   /** Random per process start, so ids never repeat across restarts. Below 2^48: a safe integer. */
-  readonly clientId: number = Math.floor(Math.random() * 2 ** 48);
+  readonly clientId: number;
   private seq = 0;
+
+  constructor(random: Random) {
+    this.clientId = random.nextInt(2 ** 48);
+  }
 
   next(): { clientId: number; seq: number } {
     this.seq++;
