@@ -11,6 +11,10 @@
 // src/raft/README.md. An entry of ALLOWED_CYCLES that no longer lies on a cycle is reported too, so
 // that the list (and the README) shrink with the code.
 //
+// And: the node (src/node) takes time and randomness as seams (src/node/clock.ts, random.ts) so that
+// a simulator can run it on virtual time from a seed: no file of it but the adapter to the real ones
+// (src/node/system.ts) names the system clock, timers or Math.random; the core, pure, names none.
+//
 // And: outside src/raft, the core's UnavailableError ("log index not available") is imported only
 // under another name, never beside (or instead of) the node's and the client's UnavailableError
 // ("no leader or quorum"), which mean something else.
@@ -35,9 +39,25 @@ const allowed: Record<string, readonly string[]> = {
   gen: [],
 };
 
+/**
+ * The real clock, timers and randomness: the node takes them from its Clock and Random, and only
+ * NODE_SYSTEM_ADAPTER touches them (tests and `testing/` excepted, as below).
+ */
+const worldly =
+  /\b(Date|performance|setTimeout|setInterval|setImmediate|clearTimeout|clearInterval|clearImmediate|Math\.random|getRandomValues|randomUUID|randomBytes|randomInt)\b/;
+/** The file of src/node that implements its Clock and Random with the real ones. */
+const NODE_SYSTEM_ADAPTER = join('node', 'system.ts');
 /** Things the pure core must never touch (tests excepted: they may use node:test and fast-check). */
-const impure =
-  /\b(Date\.now|Math\.random|setTimeout|setInterval|setImmediate|queueMicrotask|process\.)\b|new Date\(|\bawait\b|\basync\b/;
+const impure = new RegExp(`${worldly.source}|\\b(queueMicrotask|process\\.)\\b|\\bawait\\b|\\basync\\b`);
+
+/** Reports each line of `text` (comments aside) that `forbidden` matches, saying `why`. */
+function forbidLines(rel: string, text: string, forbidden: RegExp, why: string): void {
+  text.split('\n').forEach((line, i) => {
+    // A line comment, or a line of a block comment (` * …`, `/** …`), may name what it avoids.
+    const code = /^\s*(\*|\/\*)/.test(line) ? '' : line.replace(/\/\/.*$/, '');
+    if (forbidden.test(code)) violations.push(`${rel}:${i + 1}: ${why}: ${line.trim()}`);
+  });
+}
 
 function* walk(dir: string): Generator<string> {
   for (const name of readdirSync(dir)) {
@@ -102,12 +122,15 @@ for (const file of walk(src)) {
       );
     }
   }
-  if (layer === 'raft' && !isTest) {
-    text.split('\n').forEach((line, i) => {
-      const code = line.replace(/\/\/.*$/, '');
-      if (impure.test(code))
-        violations.push(`${rel}:${i + 1}: the consensus core must stay pure: ${line.trim()}`);
-    });
+  if (layer === 'raft' && !isTest) forbidLines(rel, text, impure, 'the consensus core must stay pure');
+  if (layer === 'node' && !isTest && rel !== NODE_SYSTEM_ADAPTER) {
+    forbidLines(
+      rel,
+      text,
+      worldly,
+      'the node reads time and draws randomness only through the Clock and Random it is handed ' +
+        `(src/node/clock.ts, random.ts; the real ones are in src/${NODE_SYSTEM_ADAPTER})`,
+    );
   }
   // Planted bugs exist for the simulator to prove it can find them; nothing else may switch them on.
   if (!['raft', 'sim'].includes(layer) && /plantedBugs/.test(text)) {
