@@ -59,6 +59,13 @@ function forbidLines(rel: string, text: string, forbidden: RegExp, why: string):
   });
 }
 
+/**
+ * The one file of src/storage and src/node that reaches the disk: the others take a FileSystem
+ * (src/storage/file-system.ts), so that a simulator can run them on a disk that crashes and fails.
+ */
+const FILE_SYSTEM_ADAPTER = join('storage', 'real-file-system.ts');
+const nodeFs = /^(node:)?fs(\/promises)?$/;
+
 function* walk(dir: string): Generator<string> {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
@@ -116,6 +123,17 @@ for (const file of walk(src)) {
           `${rel}: imports the core's UnavailableError (a log index not available) under that name; the node and the client have their own UnavailableError (no quorum, no leader): import it as LogIndexUnavailableError or the like`,
         );
       }
+    } else if (
+      nodeFs.test(spec) &&
+      (layer === 'storage' || layer === 'node') &&
+      !isTest &&
+      rel !== join('storage', 'test-helpers.ts') &&
+      rel !== FILE_SYSTEM_ADAPTER
+    ) {
+      violations.push(
+        `${rel}: imports '${spec}': src/storage and src/node reach files only through the FileSystem they are handed ` +
+          `(src/storage/file-system.ts; the real one is src/${FILE_SYSTEM_ADAPTER}, the only file that may import node:fs)`,
+      );
     } else if (layer === 'raft' && !isTest) {
       violations.push(
         `${rel}: the consensus core may not import '${spec}' (it has no dependencies and no I/O)`,

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
 import { nodeId } from '../raft/types.ts';
+import { REAL_FILE_SYSTEM } from '../storage/real-file-system.ts';
 import { segmentFileName, Wal } from '../storage/wal.ts';
 import { scanSegment } from '../storage/wal-scan.ts';
 import { MemoryNetwork } from '../transport/memory-transport.ts';
@@ -33,7 +34,7 @@ test('a bootstrap torn by a crash after the first groups is completed on restart
     // The state a crash leaves: the identity says 'bootstrapping' (written first), and the one
     // bootstrap write reached the disk only up to group 1's entries.
     const clusterId = 'c0ffee0000000001';
-    await writeIdentity(dir, {
+    await writeIdentity(REAL_FILE_SYSTEM, dir, {
       version: 1,
       nodeId: 'n1',
       clusterId,
@@ -41,7 +42,7 @@ test('a bootstrap torn by a crash after the first groups is completed on restart
       state: 'bootstrapping',
     });
     const walDir = join(dir, 'wal');
-    const { wal } = await Wal.open({ dir: walDir });
+    const { wal } = await Wal.open({ dir: walDir, fs: REAL_FILE_SYSTEM });
     await writeBootstrap(wal, {
       clusterId,
       shardCount: SHARDS,
@@ -89,7 +90,7 @@ test('a bootstrap torn by a crash after the first groups is completed on restart
         assert.deepEqual(node.group(g).confState.voters, ['n1'], `group ${g}'s voters`);
       }
       assert.equal(node.metadata.clusterId, clusterId);
-      assert.equal((await readIdentity(dir))?.state, 'bootstrapped');
+      assert.equal((await readIdentity(REAL_FILE_SYSTEM, dir))?.state, 'bootstrapped');
     } finally {
       await node.close();
     }

@@ -11,6 +11,7 @@ import pino from 'pino';
 import { emptyMessage, initialSnapshot } from '../raft/index.ts';
 import type { Entry, Index } from '../raft/types.ts';
 import { index, nodeId, term } from '../raft/types.ts';
+import { REAL_FILE_SYSTEM } from '../storage/real-file-system.ts';
 import { SnapshotStore } from '../storage/snapshots.ts';
 import { type RecoveredGroup, Wal } from '../storage/wal.ts';
 import { Driver } from './driver.ts';
@@ -88,9 +89,10 @@ async function openDriver(
   const { wal, recovered } = await Wal.open({
     dir: join(dir, 'wal'),
     segmentBytes: o.segmentBytes ?? 1 << 20,
+    fs: REAL_FILE_SYSTEM,
     ...(o.pendingBytesMax !== undefined ? { pendingBytesMax: o.pendingBytesMax } : {}),
   });
-  const snapshots = await SnapshotStore.open(join(dir, 'snap'));
+  const snapshots = await SnapshotStore.open(join(dir, 'snap'), REAL_FILE_SYSTEM);
   const fatal: unknown[] = [];
   const driver = new Driver({
     wal,
@@ -217,9 +219,13 @@ test('a follower that snapshots twice between two syncs of its WAL restarts from
 
 /** What a restart finds in `dir` (a second, independent open of the WAL and snapshot store). */
 async function openDriverRecovery(dir: string): Promise<{ applied: number; machine: EchoMachine }> {
-  const { wal, recovered } = await Wal.open({ dir: join(dir, 'wal'), segmentBytes: 1 << 20 });
+  const { wal, recovered } = await Wal.open({
+    dir: join(dir, 'wal'),
+    segmentBytes: 1 << 20,
+    fs: REAL_FILE_SYSTEM,
+  });
   try {
-    const snapshots = await SnapshotStore.open(join(dir, 'snap'));
+    const snapshots = await SnapshotStore.open(join(dir, 'snap'), REAL_FILE_SYSTEM);
     const machine = new EchoMachine();
     const { applied } = await recoverGroup(1, recovered.get(1), snapshots, machine);
     return { applied, machine };

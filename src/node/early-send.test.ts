@@ -64,9 +64,9 @@ async function waitUntil(cond: () => boolean, what: string): Promise<void> {
 it("a one-voter group's first appends to its learner wait for the new term to be durable", async () => {
   const dir = await mkdtemp(join(tmpdir(), 'ringkv-early-send-'));
   const gate = new WalGate();
-  const { wal } = await Wal.open({ dir: join(dir, 'wal'), segmentBytes: 1 << 20, io: gate });
+  const { wal } = await Wal.open({ dir: join(dir, 'wal'), segmentBytes: 1 << 20, fs: gate });
   try {
-    const snapshots = await SnapshotStore.open(join(dir, 'snap'));
+    const snapshots = await SnapshotStore.open(join(dir, 'snap'), gate);
     const snap = initialSnapshot([SELF], [LEARNER]);
     await snapshots.save(1, snap);
     wal.appendSnapshotMarker(1, snap.metadata.index, snap.metadata.term, false);

@@ -2,8 +2,9 @@
 // to. Written atomically (temporary file, fsync, rename, fsync of the directory) so that a crash
 // leaves either the old or the new file, never a torn one. A restart with the original command line
 // reads it and resumes instead of bootstrapping (or joining) a second time.
-import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { FileSystem } from '../storage/file-system.ts';
+import { writeFully } from '../storage/fs-util.ts';
 import { StartupError } from './errors.ts';
 
 export interface NodeIdentity {
@@ -22,11 +23,11 @@ export interface NodeIdentity {
 
 export const IDENTITY_FILE = 'node.json';
 
-export async function readIdentity(raftDir: string): Promise<NodeIdentity | undefined> {
+export async function readIdentity(fs: FileSystem, raftDir: string): Promise<NodeIdentity | undefined> {
   const path = join(raftDir, IDENTITY_FILE);
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = (await fs.readFile(path)).toString('utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
@@ -60,21 +61,16 @@ function checkIdentity(v: unknown, path: string): NodeIdentity {
   return o as NodeIdentity;
 }
 
-export async function writeIdentity(raftDir: string, identity: NodeIdentity): Promise<void> {
+export async function writeIdentity(fs: FileSystem, raftDir: string, identity: NodeIdentity): Promise<void> {
   const path = join(raftDir, IDENTITY_FILE);
   const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w');
+  const fh = await fs.open(tmp, 'create');
   try {
-    await fh.writeFile(`${JSON.stringify(identity, null, 2)}\n`);
+    await writeFully(fh, Buffer.from(`${JSON.stringify(identity, null, 2)}\n`, 'utf8'), 0);
     await fh.sync();
   } finally {
     await fh.close();
   }
-  await rename(tmp, path);
-  const dir = await open(raftDir, 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await fs.rename(tmp, path);
+  await fs.syncPath(raftDir);
 }

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { MemoryStorage, ProposalDroppedError } from '../raft/index.ts';
 import type { ConfChangeSingle, Index, Message, NodeId } from '../raft/types.ts';
 import { index } from '../raft/types.ts';
-import { freeBytes, whyUnwritable } from '../storage/fs-util.ts';
+import { whyUnwritable } from '../storage/fs-util.ts';
 import type { ApplyResult } from '../storage/kv-state.ts';
 import { SnapshotStore } from '../storage/snapshots.ts';
 import type { RecoveredGroup } from '../storage/wal.ts';
@@ -149,7 +149,8 @@ export class KvNode implements NodeIntents {
           { cause: e },
         );
       }
-      const why = code === undefined ? undefined : await whyUnwritable(this.opts.raftDir);
+      const why =
+        code === undefined ? undefined : await whyUnwritable(this.opts.fileSystem, this.opts.raftDir);
       if (why !== undefined) {
         throw new StartupError(
           `cannot use --raft_dir ${this.opts.raftDir}: ${why} (${(e as Error).message})`,
@@ -164,7 +165,7 @@ export class KvNode implements NodeIntents {
 
   private async open(): Promise<void> {
     const o = this.opts;
-    const identity = await readIdentity(o.raftDir);
+    const identity = await readIdentity(o.fileSystem, o.raftDir);
     if (identity !== undefined && identity.nodeId !== o.nodeId) {
       throw new StartupError(
         `${o.raftDir} belongs to node '${identity.nodeId}', not '${o.nodeId}': use the node id it was created with, or another --raft_dir`,
@@ -195,7 +196,7 @@ export class KvNode implements NodeIntents {
     const opened = await Wal.open({
       dir: join(o.raftDir, 'wal'),
       segmentBytes: o.walSegmentBytes,
-      io: o.walIo,
+      fs: o.fileSystem,
       onSegmentProblem: () => this.diskAlarm?.checkSoon(),
     });
     this.wal = opened.wal;
@@ -206,9 +207,9 @@ export class KvNode implements NodeIntents {
       logger: this.logger,
       clock: this.clock,
       wal: opened.wal,
-      freeBytes,
+      freeBytes: (path) => o.fileSystem.freeBytes(path),
     });
-    this.snapshots = await SnapshotStore.open(join(o.raftDir, 'snap'));
+    this.snapshots = await SnapshotStore.open(join(o.raftDir, 'snap'), o.fileSystem);
     let recovered = opened.recovered;
     this.identity = identity ?? (await this.firstIdentity());
     if (this.identity.state === 'bootstrapping') recovered = await this.bootstrap(recovered);
@@ -238,7 +239,7 @@ export class KvNode implements NodeIntents {
           state: 'bootstrapping',
         }
       : { version: 1, nodeId: o.nodeId, clusterId: '', shardCount: 0, state: 'joining' };
-    await writeIdentity(o.raftDir, identity);
+    await writeIdentity(o.fileSystem, o.raftDir, identity);
     return identity;
   }
 
@@ -267,7 +268,7 @@ export class KvNode implements NodeIntents {
         : 'bootstrapped a new cluster',
     );
     this.identity = { ...this.identity, state: 'bootstrapped' };
-    await writeIdentity(this.opts.raftDir, this.identity);
+    await writeIdentity(this.opts.fileSystem, this.opts.raftDir, this.identity);
     return out;
   }
 
@@ -283,7 +284,8 @@ export class KvNode implements NodeIntents {
       walSegmentsKept: this.opts.walSegmentsKept,
       lowOnDisk: () => this.diskAlarm?.state !== undefined,
       // A snapshot must leave the WAL room for its next segment: the log is what must not fail.
-      roomFor: async (bytes) => (await freeBytes(this.opts.raftDir)) >= bytes + this.opts.walSegmentBytes,
+      roomFor: async (bytes) =>
+        (await this.opts.fileSystem.freeBytes(this.opts.raftDir)) >= bytes + this.opts.walSegmentBytes,
       onFatal: (e) => this.fatal(e),
       afterTurn: () => {
         for (const l of this.turnListeners) l();
@@ -401,7 +403,7 @@ export class KvNode implements NodeIntents {
       shardCount: this.metadata.shardCount,
       state: 'joined',
     };
-    await writeIdentity(this.opts.raftDir, this.identity);
+    await writeIdentity(this.opts.fileSystem, this.opts.raftDir, this.identity);
     for (let g: number = METADATA_GROUP; g <= this.metadata.shardCount; g++)
       if (this.hosted(g) === undefined) this.ensureGroup(g);
     this.logger.info({ clusterId: reply.clusterId, members: reply.members.length }, 'joined the cluster');
@@ -422,7 +424,7 @@ export class KvNode implements NodeIntents {
   private watchRemoval(): void {
     this.removalWatch.start((why) => {
       this.logger.error({ why }, 'this node was removed from the cluster');
-      writeIdentity(this.opts.raftDir, { ...this.identity, state: 'removed' })
+      writeIdentity(this.opts.fileSystem, this.opts.raftDir, { ...this.identity, state: 'removed' })
         .catch((e: unknown) => this.logger.error({ err: e }, 'could not record the removal'))
         .finally(() =>
           this.fatal(

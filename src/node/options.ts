@@ -1,7 +1,8 @@
 // Everything a node is configured with. Defaults live here so that the CLI, the tests and the
 // README agree on them.
 import type { Logger } from 'pino';
-import { NODE_IO, type WalIo } from '../storage/wal.ts';
+import type { FileSystem } from '../storage/file-system.ts';
+import { REAL_FILE_SYSTEM } from '../storage/real-file-system.ts';
 import type { Clock } from './clock.ts';
 import { DEFAULT_LEADER_PLACEMENT, type LeaderPlacement, type MemberInfo } from './metadata.ts';
 import type { PeerTransport } from './peer-transport.ts';
@@ -73,8 +74,11 @@ export interface NodeOptions {
   readonly snapshotEveryEntries?: number;
   readonly retainEntries?: number;
   readonly walSegmentBytes?: number;
-  /** The WAL's file I/O (default: the disk). Tests pass a gate that can hold writes (testing/wal-gate.ts). */
-  readonly walIo?: WalIo;
+  /**
+   * Every file the node keeps (WAL, snapshots, identity) goes through it (default: the disk). Tests pass
+   * a gate that can hold WAL writes (testing/wal-gate.ts), a simulator its own disk.
+   */
+  readonly fileSystem?: FileSystem;
   /** WAL segments kept before the groups pinning the oldest one are snapshotted to release it. */
   readonly walSegmentsKept?: number;
   /** How often each node moves shard leaderships it holds towards the placement's goal (0: never). */
@@ -126,7 +130,7 @@ export function resolveOptions(o: NodeOptions): ResolvedNodeOptions {
     walSegmentBytes: o.walSegmentBytes ?? DEFAULTS.walSegmentBytes,
     joinTimeoutMs: o.joinTimeoutMs ?? DEFAULTS.joinTimeoutMs,
     unsafeNoReadIndex: o.unsafeNoReadIndex ?? DEFAULTS.unsafeNoReadIndex,
-    walIo: o.walIo ?? NODE_IO,
+    fileSystem: o.fileSystem ?? REAL_FILE_SYSTEM,
     clock: o.clock ?? SYSTEM_CLOCK,
     random: o.random ?? SYSTEM_RANDOM,
     walSegmentsKept: o.walSegmentsKept ?? DEFAULTS.walSegmentsKept,

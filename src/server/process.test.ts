@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../test/support/ports.ts';
+import { REAL_FILE_SYSTEM } from '../storage/real-file-system.ts';
 import { Wal } from '../storage/wal.ts';
 import { dec, TestClient } from './test-client.ts';
 
@@ -132,7 +133,7 @@ describe('ringkv serve as a process', { timeout: 60_000 }, () => {
 
     // A torn tail: the start of a record whose write was cut short by a crash.
     const walDir = join(raftDir, 'wal');
-    const { wal } = await Wal.open({ dir: walDir });
+    const { wal } = await Wal.open({ dir: walDir, fs: REAL_FILE_SYSTEM });
     const end = wal.writePosition();
     await wal.close();
     const segment = join(

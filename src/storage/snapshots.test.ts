@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Snapshot } from '../raft/types.ts';
 import { index, nodeId, term } from '../raft/types.ts';
+import { REAL_FILE_SYSTEM } from './real-file-system.ts';
 import {
   SnapshotCorruptionError,
   SnapshotMissingError,
@@ -39,7 +40,7 @@ function plain(s: Snapshot | undefined): unknown {
 
 test('snapshots round-trip; files go only when released below a durable index; a reopened store finds them', async () => {
   await withTempDir(async (dir) => {
-    const store = await SnapshotStore.open(dir);
+    const store = await SnapshotStore.open(dir, REAL_FILE_SYSTEM);
     assert.equal(await store.loadLatest(1), undefined);
     await store.save(1, snap(10, 1, 1));
     await store.save(2, snap(5, 1, 2));
@@ -49,7 +50,7 @@ test('snapshots round-trip; files go only when released below a durable index; a
     assert.deepEqual(store.indexes(1), [10, 20, 30]);
     await store.release(1, 20);
     assert.deepEqual(store.indexes(1), [20, 30]);
-    const reopened = await SnapshotStore.open(dir);
+    const reopened = await SnapshotStore.open(dir, REAL_FILE_SYSTEM);
     assert.deepEqual(reopened.indexes(1), [20, 30]);
     assert.deepEqual(reopened.groups(), [1, 2]);
     assert.deepEqual(plain(await reopened.loadLatest(1)), plain(snap(30, 2, 4, 0)));
@@ -64,7 +65,7 @@ test('snapshots round-trip; files go only when released below a durable index; a
 
 test('release keeps the durable file and what is newer; it refuses an index it does not hold', async () => {
   await withTempDir(async (dir) => {
-    const store = await SnapshotStore.open(dir);
+    const store = await SnapshotStore.open(dir, REAL_FILE_SYSTEM);
     for (const i of [10, 20, 30, 40]) await store.save(3, snap(i, 1, i));
     await store.release(3, 30);
     assert.deepEqual(store.indexes(3), [30, 40], 'the file the durable marker names (30) and newer stay');
@@ -75,9 +76,9 @@ test('release keeps the durable file and what is newer; it refuses an index it d
 
 test('discardNewerThan drops files above the durable marker (a crash came before their marker)', async () => {
   await withTempDir(async (dir) => {
-    const store = await SnapshotStore.open(dir);
+    const store = await SnapshotStore.open(dir, REAL_FILE_SYSTEM);
     for (const i of [10, 20, 30]) await store.save(4, snap(i, 1, i));
-    const reopened = await SnapshotStore.open(dir);
+    const reopened = await SnapshotStore.open(dir, REAL_FILE_SYSTEM);
     await reopened.discardNewerThan(4, 10);
     assert.deepEqual(reopened.indexes(4), [10]);
     assert.deepEqual(await readdir(dir), [snapshotFileName(4, 10)]);
@@ -88,7 +89,7 @@ test('discardNewerThan drops files above the durable marker (a crash came before
 
 test('a corrupt newest snapshot falls back to the previous one; with none valid it is an error naming the file', async () => {
   await withTempDir(async (dir) => {
-    const store = await SnapshotStore.open(dir);
+    const store = await SnapshotStore.open(dir, REAL_FILE_SYSTEM);
     await store.save(7, snap(10, 1, 1));
     await store.save(7, snap(20, 1, 2));
     const newest = join(dir, snapshotFileName(7, 20));
@@ -112,10 +113,10 @@ test('a corrupt newest snapshot falls back to the previous one; with none valid 
 
 test('a temporary file left by a crash is removed on open and never loaded', async () => {
   await withTempDir(async (dir) => {
-    const store = await SnapshotStore.open(dir);
+    const store = await SnapshotStore.open(dir, REAL_FILE_SYSTEM);
     await store.save(3, snap(10, 1, 1));
     await writeFile(join(dir, `${snapshotFileName(3, 99)}.tmp`), Buffer.alloc(50, 9));
-    const reopened = await SnapshotStore.open(dir);
+    const reopened = await SnapshotStore.open(dir, REAL_FILE_SYSTEM);
     assert.deepEqual(reopened.indexes(3), [10]);
     assert.deepEqual(await readdir(dir), [snapshotFileName(3, 10)]);
     await reopened.removeGroup(3);

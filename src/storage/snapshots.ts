@@ -9,11 +9,11 @@
 // newer than the durable marker (a crash came before its marker was synced) is never named by the log:
 // recovery deletes it (discardNewerThan).
 //
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { ConfState, Index, NodeId, Snapshot, Term } from '../raft/types.ts';
-import { syncPath } from './fs-util.ts';
+import type { FileSystem } from './file-system.ts';
+import { writeFully } from './fs-util.ts';
 
 const MAGIC = 0x5356_4b52; // 'RKVS' little-endian
 const FORMAT_VERSION = 1;
@@ -54,14 +54,16 @@ export function snapshotFileName(group: number, index: number): string {
 
 export class SnapshotStore {
   readonly dir: string;
+  private readonly fs: FileSystem;
   /**
    * group -> indexes of its snapshot files, ascending. Invariant: every index at or above the group's
    * durable marker; at most one below it between a save and the release that follows its marker.
    */
   private readonly byGroup: Map<number, number[]>;
 
-  private constructor(dir: string, byGroup: Map<number, number[]>) {
+  private constructor(dir: string, fs: FileSystem, byGroup: Map<number, number[]>) {
     this.dir = dir;
+    this.fs = fs;
     this.byGroup = byGroup;
   }
 
@@ -70,25 +72,25 @@ export class SnapshotStore {
    * snapshot file before it is trusted: after a failed sync (or a crash before one) the kernel's cache
    * may hold pages the disk does not, and a file read from the cache must be made durable first.
    */
-  static async open(dir: string): Promise<SnapshotStore> {
-    await mkdir(dir, { recursive: true });
+  static async open(dir: string, fs: FileSystem): Promise<SnapshotStore> {
+    await fs.mkdir(dir);
     const byGroup = new Map<number, number[]>();
-    for (const name of await readdir(dir)) {
+    for (const name of await fs.readdir(dir)) {
       if (name.endsWith('.tmp')) {
-        await unlink(join(dir, name));
+        await fs.unlink(join(dir, name));
         continue;
       }
       const m = FILE_NAME.exec(name);
       if (m === null) continue;
-      await syncPath(join(dir, name));
+      await fs.syncPath(join(dir, name));
       const group = Number(m[1]);
       const list = byGroup.get(group) ?? [];
       list.push(Number(m[2]));
       byGroup.set(group, list);
     }
     for (const list of byGroup.values()) list.sort((a, b) => a - b);
-    await syncPath(dir);
-    return new SnapshotStore(dir, byGroup);
+    await fs.syncPath(dir);
+    return new SnapshotStore(dir, fs, byGroup);
   }
 
   /** Indexes of the group's kept snapshots, ascending. */
@@ -119,34 +121,27 @@ export class SnapshotStore {
     const header = encodeHeader(group, snapshot);
     const crc = Buffer.alloc(4);
     crc.writeUInt32LE(crc32(snapshot.data, crc32(header)));
-    const fh = await open(tmp, 'w');
+    const fh = await this.fs.open(tmp, 'create');
     try {
       const total = header.length + snapshot.data.length + 4;
-      let written = (await fh.writev([header, snapshot.data, crc], 0)).bytesWritten;
+      const written = await fh.writev([header, snapshot.data, crc], 0);
       if (written < total) {
         // A short write means the disk filled up: writing the rest shows the error (ENOSPC) itself.
-        const rest = Buffer.concat([header, snapshot.data, crc]);
-        // Bounded: each pass writes at least one byte or throws.
-        for (let attempt = 0; written < total; attempt++) {
-          const n = (await fh.write(rest, written, total - written, written)).bytesWritten;
-          if (n === 0 || attempt > 64)
-            throw new Error(`snapshots: short write ${written} of ${total} to ${tmp}`);
-          written += n;
-        }
+        await writeFully(fh, Buffer.concat([header, snapshot.data, crc]).subarray(written), written);
       }
       await fh.datasync();
     } catch (e) {
       // Nothing half-written stays (it would hold the space a full disk lacks).
       await fh.close().catch(() => {});
-      await unlink(tmp).catch(() => {});
+      await this.fs.unlink(tmp).catch(() => {});
       throw e;
     } finally {
       await fh.close().catch(() => {});
     }
-    await rename(tmp, join(this.dir, name));
+    await this.fs.rename(tmp, join(this.dir, name));
     if (newest !== snapshot.metadata.index) list.push(snapshot.metadata.index);
     this.byGroup.set(group, list);
-    await syncPath(this.dir);
+    await this.fs.syncPath(this.dir);
   }
 
   /**
@@ -173,12 +168,12 @@ export class SnapshotStore {
   private async unlinkWhere(group: number, list: number[], drop: (index: number) => boolean): Promise<void> {
     const gone = list.filter(drop);
     if (gone.length === 0) return;
-    for (const i of gone) await unlink(join(this.dir, snapshotFileName(group, i)));
+    for (const i of gone) await this.fs.unlink(join(this.dir, snapshotFileName(group, i)));
     this.byGroup.set(
       group,
       list.filter((i) => !drop(i)),
     );
-    await syncPath(this.dir);
+    await this.fs.syncPath(this.dir);
   }
 
   /** The group's snapshot at exactly `index`. Throws SnapshotMissingError or SnapshotCorruptionError. */
@@ -186,7 +181,7 @@ export class SnapshotStore {
     if (!(this.byGroup.get(group) ?? []).includes(index))
       throw new SnapshotMissingError(this.dir, group, index);
     const file = join(this.dir, snapshotFileName(group, index));
-    const parsed = decodeSnapshotFile(await readFile(file), group, index);
+    const parsed = decodeSnapshotFile(await this.fs.readFile(file), group, index);
     if (typeof parsed === 'string') throw new SnapshotCorruptionError(file, parsed);
     return parsed;
   }
@@ -212,9 +207,10 @@ export class SnapshotStore {
 
   /** Deletes every snapshot of a group (its replica left this node). */
   async removeGroup(group: number): Promise<void> {
-    for (const i of this.byGroup.get(group) ?? []) await unlink(join(this.dir, snapshotFileName(group, i)));
+    for (const i of this.byGroup.get(group) ?? [])
+      await this.fs.unlink(join(this.dir, snapshotFileName(group, i)));
     this.byGroup.delete(group);
-    await syncPath(this.dir);
+    await this.fs.syncPath(this.dir);
   }
 }
 

@@ -2,8 +2,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Entry } from '../raft/types.ts';
+import type { Entry, Rng } from '../raft/types.ts';
 import { index, term } from '../raft/types.ts';
+import type { FileSystem, OpenMode } from './file-system.ts';
 
 /** Runs fn with a fresh directory under os.tmpdir() and removes it afterwards, pass or fail. */
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
@@ -36,3 +37,70 @@ export function plainEntries(
     data: Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength).toString('hex'),
   }));
 }
+
+/** A call a hooked file system is about to make: a write or a sync of a file opened by `path` in `mode`. */
+export interface FileCall {
+  readonly op: 'write' | 'sync';
+  readonly path: string;
+  readonly mode: OpenMode;
+}
+
+/**
+ * `inner` with `hook` run before every write and sync of a file (throw from it to fail the call, as
+ * the disk would): fault injection on the real disk, where SimFileSystem.failNext cannot reach.
+ */
+export function hookedFileSystem(inner: FileSystem, hook: (call: FileCall) => void): FileSystem {
+  return {
+    supportsDsync: inner.supportsDsync,
+    readFile: (path) => inner.readFile(path),
+    readdir: (path) => inner.readdir(path),
+    mkdir: (path) => inner.mkdir(path),
+    rename: (from, to) => inner.rename(from, to),
+    unlink: (path) => inner.unlink(path),
+    syncPath: (path) => inner.syncPath(path),
+    access: (path, want) => inner.access(path, want),
+    freeBytes: (path) => inner.freeBytes(path),
+    open: async (path, mode) => {
+      const file = await inner.open(path, mode);
+      const before = (op: FileCall['op']): void => hook({ op, path, mode });
+      return {
+        writev: async (views, positionBytes) => {
+          before('write');
+          return file.writev(views, positionBytes);
+        },
+        write: async (data, positionBytes) => {
+          before('write');
+          return file.write(data, positionBytes);
+        },
+        datasync: async () => {
+          before('sync');
+          return file.datasync();
+        },
+        sync: async () => {
+          before('sync');
+          return file.sync();
+        },
+        close: () => file.close(),
+      };
+    },
+  };
+}
+
+/** A seeded generator for SimFileSystem.crash (mulberry32): the same seed, the same crash. */
+export function seededRng(seed: number): Rng {
+  let state = seed >>> 0;
+  return {
+    nextInt: (n) => {
+      if (!Number.isInteger(n) || n < 1) throw new Error(`nextInt(${n}): n must be a positive integer`);
+      state = (state + 0x6d2b79f5) >>> 0;
+      let t = state;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return Math.floor((((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000) * n);
+    },
+  };
+}
+
+/** Crashes that keep every unsynced change (KEEP_ALL) or none (KEEP_NONE): the two ends of what may survive. */
+export const KEEP_ALL: Rng = { nextInt: (n) => n - 1 };
+export const KEEP_NONE: Rng = { nextInt: () => 0 };

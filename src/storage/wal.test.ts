@@ -6,11 +6,15 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import type { Entry, HardState } from '../raft/types.ts';
 import { index, nodeId, term } from '../raft/types.ts';
-import { makeEntries, plainEntries, withTempDir } from './test-helpers.ts';
-import { NODE_IO, type RecoveredGroup, segmentFileName, Wal, type WalIo } from './wal.ts';
+import type { FileSystem } from './file-system.ts';
+import { REAL_FILE_SYSTEM } from './real-file-system.ts';
+import { hookedFileSystem, makeEntries, plainEntries, withTempDir } from './test-helpers.ts';
+import { type RecoveredGroup, segmentFileName, Wal } from './wal.ts';
 import { WalCorruptionError, WalFailedError } from './wal-errors.ts';
 
 const SMALL_SEGMENT_BYTES = 16 * 1024;
+/** The disk: every test here runs on it (wal-sim.test.ts runs the log on the simulated one). */
+const fs: FileSystem = REAL_FILE_SYSTEM;
 
 function hs(t: number, commit: number, vote = 'n1'): HardState {
   return { term: term(t), vote: nodeId(vote), commit: index(commit) };
@@ -33,7 +37,7 @@ function plainGroup(g: GroupLike | undefined): unknown {
 
 test('an empty log opens, and appended records of several groups recover after close', async () => {
   await withTempDir(async (dir) => {
-    const first = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+    const first = await Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES });
     assert.equal(first.recovered.size, 0);
     first.wal.appendEntries(1, makeEntries(1, 3, 1));
     first.wal.appendHardState(1, hs(1, 2));
@@ -41,7 +45,7 @@ test('an empty log opens, and appended records of several groups recover after c
     first.wal.appendEntries(1, makeEntries(3, 2, 2)); // overwrites index 3 with a later term
     await first.wal.sync();
     await first.wal.close();
-    const { wal, recovered } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+    const { wal, recovered } = await Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES });
     assert.deepEqual(plainGroup(recovered.get(1)), {
       hardState: { ...hs(1, 2) },
       snapshot: undefined,
@@ -54,7 +58,7 @@ test('an empty log opens, and appended records of several groups recover after c
 
 /** Writes two synced batches (the second one a single record) and returns the file and the last record's span. */
 async function writeTwoBatches(dir: string): Promise<{ file: string; start: number; end: number }> {
-  const { wal } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+  const { wal } = await Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES });
   wal.appendEntries(1, makeEntries(1, 4, 1));
   wal.appendHardState(1, hs(1, 4));
   await wal.sync();
@@ -66,11 +70,11 @@ async function writeTwoBatches(dir: string): Promise<{ file: string; start: numb
 }
 
 async function expectFirstBatchThenAppend(dir: string, label: string): Promise<void> {
-  const { wal, recovered } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+  const { wal, recovered } = await Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES });
   assert.deepEqual(plainEntries(recovered.get(1)?.entries ?? []), plainEntries(makeEntries(1, 4, 1)), label);
   wal.appendEntries(1, makeEntries(5, 1, 3));
   await wal.close();
-  const again = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+  const again = await Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES });
   const got = plainEntries(again.recovered.get(1)?.entries ?? []);
   assert.deepEqual(got, plainEntries([...makeEntries(1, 4, 1), ...makeEntries(5, 1, 3)]), label);
   await again.wal.close();
@@ -118,7 +122,7 @@ test('a flipped byte in the middle of the log is corruption naming the file and 
     const recordStart = 27; // first record after the 27-byte segment header
     damaged[recordStart + 20] = damaged[recordStart + 20]! ^ 0xff;
     await writeFile(file, damaged);
-    await assert.rejects(Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES }), (e: unknown) => {
+    await assert.rejects(Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES }), (e: unknown) => {
       assert.ok(e instanceof WalCorruptionError);
       assert.equal(e.code, 'WAL_CORRUPT');
       assert.equal(e.file, file);
@@ -134,7 +138,7 @@ test('a flipped byte in the middle of the log is corruption naming the file and 
 
 test('segments roll over, old ones are released once every group has a durable marker past them', async () => {
   await withTempDir(async (dir) => {
-    const { wal } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+    const { wal } = await Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES });
     let last = 0;
     for (let batch = 0; batch < 30; batch++) {
       wal.appendEntries(1, makeEntries(last + 1, 10, 1, 100));
@@ -164,7 +168,7 @@ test('segments roll over, old ones are released once every group has a durable m
     const files = (await readdir(dir)).filter((n) => n.endsWith('.wal'));
     assert.deepEqual(files, [segmentFileName(kept[0]!)]);
     await wal.close();
-    const { wal: reopened, recovered } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+    const { wal: reopened, recovered } = await Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES });
     assert.deepEqual(recovered.get(1)?.hardState, hs(1, last));
     assert.deepEqual(recovered.get(1)?.snapshot, { index: last, term: 1 });
     assert.deepEqual(recovered.get(1)?.entries, []);
@@ -178,7 +182,7 @@ test('segments roll over, old ones are released once every group has a durable m
 
 test('a damaged record in a segment that is not the last is corruption, as is a missing segment', async () => {
   await withTempDir(async (dir) => {
-    const { wal } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+    const { wal } = await Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES });
     for (let i = 0; i < 3; i++) {
       wal.appendEntries(1, makeEntries(i * 100 + 1, 100, 1, 100));
       await wal.sync();
@@ -192,17 +196,17 @@ test('a damaged record in a segment that is not the last is corruption, as is a 
     const lastData = original.findLastIndex((b) => b !== 0);
     damaged[lastData] = damaged[lastData]! ^ 1;
     await writeFile(second, damaged);
-    await assert.rejects(Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES }), (e: unknown) => {
+    await assert.rejects(Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES }), (e: unknown) => {
       assert.ok(e instanceof WalCorruptionError, String(e));
       assert.equal(e.file, second);
       assert.match(e.reason, /not the last/);
       return true;
     });
     await writeFile(second, original);
-    await (await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES })).wal.close();
+    await (await Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES })).wal.close();
     await unlink(second);
     await assert.rejects(
-      Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES }),
+      Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES }),
       /missing between two existing segments/,
     );
   });
@@ -225,6 +229,7 @@ test('the segment being appended to is opened O_DSYNC by default, plainly with f
   for (const durability of [undefined, 'fdatasync'] as const) {
     await withTempDir(async (dir) => {
       const { wal } = await Wal.open({
+        fs,
         dir,
         segmentBytes: SMALL_SEGMENT_BYTES,
         ...(durability && { durability }),
@@ -241,7 +246,7 @@ test('the segment being appended to is opened O_DSYNC by default, plainly with f
 for (const durability of ['dsync', 'fdatasync'] as const) {
   test(`group commit (${durability}): sync() calls made during an in-flight sync share one barrier`, async () => {
     await withTempDir(async (dir) => {
-      const { wal } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES, durability });
+      const { wal } = await Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES, durability });
       const before = wal.stats();
       wal.appendEntries(1, makeEntries(1, 1, 1));
       const first = wal.sync(); // starts a round at once
@@ -259,7 +264,7 @@ for (const durability of ['dsync', 'fdatasync'] as const) {
       await wal.sync();
       assert.equal(wal.stats().barriers, after.barriers);
       await wal.close();
-      const { wal: reopened, recovered } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+      const { wal: reopened, recovered } = await Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES });
       assert.equal(recovered.size, 11);
       await reopened.close();
     });
@@ -269,24 +274,20 @@ for (const durability of ['dsync', 'fdatasync'] as const) {
     await withTempDir(async (dir) => {
       let failNext = false;
       let calls = 0;
-      // The barrier of each mode: the O_DSYNC write itself, or the fdatasync after a plain write.
-      const io: WalIo = {
-        writev: async (fh, views, offsetBytes) => {
-          if (durability === 'dsync') {
-            calls++;
-            if (failNext) throw new Error('EIO: injected');
-          }
-          return NODE_IO.writev(fh, views, offsetBytes);
-        },
-        datasync: async (fh) => {
-          if (durability === 'fdatasync') {
-            calls++;
-            if (failNext) throw new Error('EIO: injected');
-          }
-          await fh.datasync();
-        },
-      };
-      const { wal } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES, io, durability });
+      // The barrier of each mode, on the segment records go to: the O_DSYNC write itself, or the
+      // fdatasync after a plain write.
+      const barrier = durability === 'dsync' ? 'write' : 'sync';
+      const hooked = hookedFileSystem(fs, (call) => {
+        if (call.mode === 'create' || call.op !== barrier) return;
+        calls++;
+        if (failNext) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' });
+      });
+      const { wal } = await Wal.open({
+        fs: hooked,
+        dir,
+        segmentBytes: SMALL_SEGMENT_BYTES,
+        durability,
+      });
       wal.appendEntries(1, makeEntries(1, 2, 1));
       await wal.sync();
       assert.equal(calls, 1, 'the shim sees the barrier');
@@ -302,7 +303,7 @@ for (const durability of ['dsync', 'fdatasync'] as const) {
       assert.throws(() => wal.appendEntries(1, makeEntries(5, 1, 1)), WalFailedError);
       await assert.rejects(wal.sync(), WalFailedError);
       await wal.close();
-      const { wal: reopened, recovered } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+      const { wal: reopened, recovered } = await Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES });
       assert.ok((recovered.get(1)?.entries.length ?? 0) >= 2, 'what was acknowledged survives');
       await reopened.close();
     });
@@ -311,7 +312,7 @@ for (const durability of ['dsync', 'fdatasync'] as const) {
 
 test('an installed snapshot marker discards the whole log, a compaction marker keeps the suffix', async () => {
   await withTempDir(async (dir) => {
-    const { wal } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+    const { wal } = await Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES });
     wal.appendEntries(1, makeEntries(1, 10, 1));
     wal.appendSnapshotMarker(1, index(6), term(1), false);
     wal.appendEntries(2, makeEntries(1, 10, 1));
@@ -320,7 +321,7 @@ test('an installed snapshot marker discards the whole log, a compaction marker k
     wal.appendEntries(3, makeEntries(1, 10, 1));
     wal.appendSnapshotMarker(3, index(6), term(3), true);
     await wal.close();
-    const { wal: reopened, recovered } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+    const { wal: reopened, recovered } = await Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES });
     assert.deepEqual(plainEntries(recovered.get(1)?.entries ?? []), plainEntries(makeEntries(7, 4, 1)));
     assert.deepEqual(plainEntries(recovered.get(2)?.entries ?? []), plainEntries(makeEntries(7, 2, 3)));
     assert.deepEqual(recovered.get(2)?.snapshot, { index: 6, term: 3 });
@@ -425,7 +426,7 @@ test('many groups interleaved (truncations, markers, rollovers, releases, reopen
       fc.asyncProperty(fc.array(opArb, { minLength: 40, maxLength: 120 }), async (ops) => {
         const dir = join(root, `run-${run++}`);
         const model = new Map<number, ModelGroup>();
-        let wal = (await Wal.open({ dir, segmentBytes: 4096 })).wal;
+        let wal = (await Wal.open({ fs, dir, segmentBytes: 4096 })).wal;
         for (const op of ops) {
           if (op.kind === 'sync') await wal.sync();
           else if (op.kind === 'reopen') {
@@ -433,7 +434,7 @@ test('many groups interleaved (truncations, markers, rollovers, releases, reopen
             totals.segmentsCreated += wal.stats().segmentsCreated;
             totals.segmentsReleased += wal.stats().segmentsReleased;
             totals.reopens++;
-            const opened = await Wal.open({ dir, segmentBytes: 4096 });
+            const opened = await Wal.open({ fs, dir, segmentBytes: 4096 });
             wal = opened.wal;
             checkRecovered(opened.recovered, model);
           } else applyOp(wal, model, op);
@@ -441,7 +442,7 @@ test('many groups interleaved (truncations, markers, rollovers, releases, reopen
         await wal.close();
         totals.segmentsCreated += wal.stats().segmentsCreated;
         totals.segmentsReleased += wal.stats().segmentsReleased;
-        const opened = await Wal.open({ dir, segmentBytes: 4096 });
+        const opened = await Wal.open({ fs, dir, segmentBytes: 4096 });
         checkRecovered(opened.recovered, model);
         await opened.wal.close();
       }),
@@ -463,7 +464,7 @@ function checkRecovered(recovered: Map<number, RecoveredGroup>, model: Map<numbe
 
 test('the bound on unsynced bytes refuses an append whole, and a sync always makes room for it', async () => {
   await withTempDir(async (dir) => {
-    const { wal } = await Wal.open({ dir, segmentBytes: 1 << 20, pendingBytesMax: 64 * 1024 });
+    const { wal } = await Wal.open({ fs, dir, segmentBytes: 1 << 20, pendingBytesMax: 64 * 1024 });
     wal.appendEntries(1, makeEntries(1, 10, 1, 4096)); // about 41 KiB: fits
     const before = wal.writePosition();
     assert.throws(
@@ -476,7 +477,7 @@ test('the bound on unsynced bytes refuses an append whole, and a sync always mak
     wal.appendEntries(1, makeEntries(11, 20, 1, 4096));
     await wal.sync();
     await wal.close();
-    const { wal: reopened, recovered } = await Wal.open({ dir, segmentBytes: 1 << 20 });
+    const { wal: reopened, recovered } = await Wal.open({ fs, dir, segmentBytes: 1 << 20 });
     assert.equal(recovered.get(1)?.entries.length, 30);
     await reopened.close();
   });
@@ -487,20 +488,16 @@ test('a segment that cannot be prepared (no space) stalls the rollover instead o
     let full = false;
     let refused = 0;
     const problems: string[] = [];
-    const io: WalIo = {
-      ...NODE_IO,
-      preallocate: async (fh, sizeBytes) => {
-        if (full) {
-          refused++;
-          throw Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' });
-        }
-        await NODE_IO.preallocate!(fh, sizeBytes);
-      },
-    };
+    // A segment's preparation (the zero-fill of a file it creates) is where a full disk shows first.
+    const hooked = hookedFileSystem(fs, (call) => {
+      if (!full || call.mode !== 'create' || call.op !== 'write') return;
+      refused++;
+      throw Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' });
+    });
     const { wal } = await Wal.open({
+      fs: hooked,
       dir,
       segmentBytes: SMALL_SEGMENT_BYTES,
-      io,
       onSegmentProblem: (e) => problems.push(e.message),
     });
     // Let the background preparation of segment 2 finish, then fill segment 2 so that 3 is needed.
@@ -531,7 +528,7 @@ test('a segment that cannot be prepared (no space) stalls the rollover instead o
     wal.appendEntries(1, makeEntries(next, 1, 1));
     await wal.sync();
     await wal.close();
-    const { wal: reopened, recovered } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES });
+    const { wal: reopened, recovered } = await Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES });
     assert.equal(recovered.get(1)?.entries.length, next);
     await reopened.close();
   });
@@ -539,16 +536,15 @@ test('a segment that cannot be prepared (no space) stalls the rollover instead o
 
 test('closing a log whose rollover waits for space ends the wait (the round fails, nothing acknowledged)', async () => {
   await withTempDir(async (dir) => {
-    const io: WalIo = {
-      ...NODE_IO,
-      preallocate: async (fh, sizeBytes) => {
-        if (segmentsMade >= 2) throw Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' });
-        segmentsMade++;
-        await NODE_IO.preallocate!(fh, sizeBytes);
-      },
-    };
-    let segmentsMade = 0;
-    const { wal } = await Wal.open({ dir, segmentBytes: SMALL_SEGMENT_BYTES, io });
+    const made = new Set<string>();
+    const hooked = hookedFileSystem(fs, (call) => {
+      if (call.mode !== 'create') return;
+      if (!made.has(call.path) && made.size >= 2) {
+        throw Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' });
+      }
+      made.add(call.path);
+    });
+    const { wal } = await Wal.open({ fs: hooked, dir, segmentBytes: SMALL_SEGMENT_BYTES });
     let next = 1;
     while (wal.writePosition().seq < 3) wal.appendEntries(1, makeEntries(next++, 1, 1));
     const stalled = wal.sync().then(

@@ -12,13 +12,11 @@
 // so an fdatasync after an append only flushes data blocks, not size or block-allocation metadata.
 // Each segment begins with a header and a checkpoint: the latest hard state and snapshot marker of every
 // group, so that releasing older segments never loses them.
-import { constants } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Entry, HardState, Index, Term } from '../raft/types.ts';
 import { AppendBuffer, BlockPool } from './append-buffer.ts';
-import { syncPath } from './fs-util.ts';
+import type { FileHandle, FileSystem, OpenMode } from './file-system.ts';
+import { writeFully } from './fs-util.ts';
 import {
   ENTRIES_RECORD_OVERHEAD_BYTES,
   encodeEntriesInto,
@@ -38,6 +36,8 @@ export type { RecoveredGroup, SnapshotMarker } from './wal-replay.ts';
 
 export interface WalOptions {
   readonly dir: string;
+  /** Every file operation of the log goes through it (the disk, or a simulated one). */
+  readonly fs: FileSystem;
   /** Size of each preallocated segment file. Default 64 MiB; at least 4 KiB, at most 1 GiB. */
   readonly segmentBytes?: number;
   /**
@@ -50,8 +50,6 @@ export interface WalOptions {
    * write is durable when it returns; 'fdatasync' writes, then calls fdatasync.
    */
   readonly durability?: WalDurability;
-  /** Seam for tests and fault injection: how records are written and fdatasynced. */
-  readonly io?: WalIo;
   /**
    * Told (synchronously, on the I/O lane) each time the next segment could not be prepared, e.g. for
    * want of space: the node raises its disk alarm at once instead of at its next poll.
@@ -61,21 +59,10 @@ export interface WalOptions {
 
 export type WalDurability = 'dsync' | 'fdatasync';
 
-export interface WalIo {
-  /** Writes views at offsetBytes; returns the bytes written (durable ones with O_DSYNC segments). */
-  writev(fh: FileHandle, views: readonly Uint8Array[], offsetBytes: number): Promise<number>;
-  datasync(fh: FileHandle): Promise<void>;
-  /** Zero-fills a new segment's first sizeBytes (where a full disk shows first); default: writes. */
-  preallocate?(fh: FileHandle, sizeBytes: number): Promise<void>;
-}
-
-export const NODE_IO: WalIo = {
-  writev: async (fh, views, offsetBytes) => (await fh.writev(views, offsetBytes)).bytesWritten,
-  datasync: (fh) => fh.datasync(),
-  preallocate: zeroFill,
-};
-
-/** A rollover whose segment cannot be prepared waits this long before trying again (doubling up to the max). */
+/**
+ * A rollover whose segment cannot be prepared waits this long before trying again (doubling up to the
+ * max). Real time (setTimeout): the node's clock is not handed to the log yet.
+ */
 const PREPARE_RETRY_MS_MIN = 100;
 const PREPARE_RETRY_MS_MAX = 2_000;
 
@@ -133,7 +120,7 @@ export class Wal {
   readonly dir: string;
   private readonly segmentBytes: number;
   private readonly pendingBytesMax: number;
-  private readonly io: WalIo;
+  private readonly fs: FileSystem;
   private readonly onSegmentProblem: ((problem: Error) => void) | undefined;
   private readonly durability: WalDurability;
   /** Ascending by seq, contiguous; the last one is the segment appends go to (maybe not yet on disk). */
@@ -181,7 +168,7 @@ export class Wal {
     this.dir = options.dir;
     this.segmentBytes = options.segmentBytes ?? SEGMENT_BYTES_DEFAULT;
     this.pendingBytesMax = options.pendingBytesMax ?? PENDING_BYTES_MAX_DEFAULT;
-    this.io = options.io ?? NODE_IO;
+    this.fs = options.fs;
     this.onSegmentProblem = options.onSegmentProblem;
     this.durability = durabilityOf(options);
     this.segments = segments;
@@ -210,8 +197,9 @@ export class Wal {
         `wal: segmentBytes ${segmentBytes} outside [${SEGMENT_BYTES_MIN}, ${SEGMENT_BYTES_MAX}]`,
       );
     }
-    await mkdir(options.dir, { recursive: true });
-    const seqs = await listSegments(options.dir);
+    const fs = options.fs;
+    await fs.mkdir(options.dir);
+    const seqs = await listSegments(fs, options.dir);
     const segments: SegmentInfo[] = [];
     const replay = new Replay();
     let tail: SegmentScan | undefined;
@@ -219,8 +207,8 @@ export class Wal {
       const path = join(options.dir, segmentFileName(seq));
       // Durable before trusted: a crashed (or failed) process may have left pages in the kernel's cache
       // only, and replay must not build on what a power loss would still take away.
-      await syncPath(path);
-      const buf = await readFile(path);
+      await fs.syncPath(path);
+      const buf = await fs.readFile(path);
       segments.push({ seq, sizeBytes: buf.length, maxIndexByGroup: new Map() });
       const isLast = i === seqs.length - 1;
       tail = scanSegment(buf, path, seq, isLast, (r, off) => replay.apply(r, segments, path, off));
@@ -229,14 +217,14 @@ export class Wal {
     const durability = durabilityOf(options);
     let wal: Wal;
     if (tail === undefined) {
-      const first = await prepareSegment(options.dir, 1, segmentBytes, durability, options.io ?? NODE_IO);
-      await activateSegment(options.dir, first);
+      const first = await prepareSegment(fs, options.dir, 1, segmentBytes, durability);
+      await activateSegment(fs, options.dir, first);
       segments.push({ seq: 1, sizeBytes: segmentBytes, maxIndexByGroup: new Map() });
       wal = new Wal(options, segments, { seq: 1, fh: first.fh, dirty: false }, SEGMENT_HEADER_RECORD_BYTES);
       wal.statsCounters.segmentsCreated++;
     } else {
       const seq = seqs[seqs.length - 1]!;
-      const fh = await openLastSegment(join(options.dir, segmentFileName(seq)), tail, durability);
+      const fh = await openLastSegment(fs, join(options.dir, segmentFileName(seq)), tail, durability);
       wal = new Wal(options, segments, { seq, fh, dirty: false }, tail.endOffset);
     }
     wal.adoptRecovered(recovered);
@@ -461,29 +449,21 @@ export class Wal {
     // With O_DSYNC the write is its own barrier; a failed or short one leaves the log poisoned or
     // finished below, so `dirty` never hides unsynced bytes.
     if (this.durability === 'fdatasync') this.file.dirty = true;
-    let bytesWritten = await this.io.writev(this.file.fh, views, chunk.fileOffset);
+    const bytesWritten = await this.file.fh.writev(views, chunk.fileOffset);
     this.statsCounters.writes++;
     if (this.durability === 'dsync') this.statsCounters.barriers++;
     if (bytesWritten < total) {
-      // Short writes are rare for regular files; finish with plain writes (bounded by the byte count).
-      const rest = Buffer.concat(views);
-      for (let attempt = 0; bytesWritten < total; attempt++) {
-        if (attempt > 64) throw new Error(`wal: short writes stuck at ${bytesWritten} of ${total} bytes`);
-        const r = await this.file.fh.write(
-          rest,
-          bytesWritten,
-          total - bytesWritten,
-          chunk.fileOffset + bytesWritten,
-        );
-        bytesWritten += r.bytesWritten;
-        this.statsCounters.writes++;
-      }
+      // A short write means the disk is full (segments are preallocated, so it should not happen):
+      // writing the rest shows the error, which poisons the log.
+      const rest = Buffer.concat(views).subarray(bytesWritten);
+      await writeFully(this.file.fh, rest, chunk.fileOffset + bytesWritten);
+      this.statsCounters.writes++;
     }
     this.statsCounters.bytesWritten += total;
   }
 
   private async datasyncFile(): Promise<void> {
-    await this.io.datasync(this.file.fh);
+    await this.file.fh.datasync();
     this.statsCounters.barriers++;
     this.file.dirty = false;
   }
@@ -510,7 +490,7 @@ export class Wal {
       waitMs = Math.min(2 * waitMs, PREPARE_RETRY_MS_MAX)
     ) {
       try {
-        next = await prepareSegment(this.dir, seq, this.segmentBytes, this.durability, this.io);
+        next = await prepareSegment(this.fs, this.dir, seq, this.segmentBytes, this.durability);
       } catch (e) {
         const problem = e instanceof Error ? e : new Error(String(e));
         if (this.closing) throw problem;
@@ -520,7 +500,7 @@ export class Wal {
       }
     }
     this.prepareFailure = undefined;
-    await activateSegment(this.dir, next);
+    await activateSegment(this.fs, this.dir, next);
     await this.file.fh.close();
     this.file = { seq, fh: next.fh, dirty: false };
     this.statsCounters.segmentsCreated++;
@@ -528,7 +508,7 @@ export class Wal {
   }
 
   private startPreparing(seq: number): void {
-    const promise = prepareSegment(this.dir, seq, this.segmentBytes, this.durability, this.io);
+    const promise = prepareSegment(this.fs, this.dir, seq, this.segmentBytes, this.durability);
     // Not fatal here: the log still has the rest of the current segment. Reported by
     // nextSegmentProblem() and onSegmentProblem (the node raises its disk alarm), retried by
     // retryPreparing() and at rollover.
@@ -592,12 +572,12 @@ export class Wal {
     while (this.segments.length > 1) {
       const oldest = this.segments[0]!;
       if (oldest.seq >= this.file.seq || this.pinningGroups().length > 0) break;
-      await unlink(join(this.dir, segmentFileName(oldest.seq)));
+      await this.fs.unlink(join(this.dir, segmentFileName(oldest.seq)));
       this.segments.shift();
       released++;
     }
     if (released > 0) {
-      await syncPath(this.dir);
+      await this.fs.syncPath(this.dir);
       this.statsCounters.segmentsReleased += released;
     }
   }
@@ -637,10 +617,10 @@ export class Wal {
 // ---- file helpers ---------------------------------------------------------------------------------
 
 /** Sorted sequence numbers of the segment files in dir; removes leftover temporary files. */
-async function listSegments(dir: string): Promise<number[]> {
+async function listSegments(fs: FileSystem, dir: string): Promise<number[]> {
   const seqs: number[] = [];
-  for (const name of await readdir(dir)) {
-    if (name.endsWith('.wal.tmp')) await unlink(join(dir, name));
+  for (const name of await fs.readdir(dir)) {
+    if (name.endsWith('.wal.tmp')) await fs.unlink(join(dir, name));
     const m = SEGMENT_NAME.exec(name);
     if (m?.[1] !== undefined) seqs.push(Number(m[1]));
   }
@@ -654,15 +634,15 @@ async function listSegments(dir: string): Promise<number[]> {
   return seqs;
 }
 
-/** The mode asked for; 'dsync' only where the platform has O_DSYNC (not on Windows). */
+/** The mode asked for; 'dsync' only where the file system has O_DSYNC (not on Windows). */
 function durabilityOf(options: WalOptions): WalDurability {
   const asked = options.durability ?? 'dsync';
-  return asked === 'dsync' && typeof constants.O_DSYNC !== 'number' ? 'fdatasync' : asked;
+  return asked === 'dsync' && !options.fs.supportsDsync ? 'fdatasync' : asked;
 }
 
-/** Flags of a segment opened for appending records. */
-function appendFlags(durability: WalDurability): number {
-  return durability === 'dsync' ? constants.O_RDWR | constants.O_DSYNC : constants.O_RDWR;
+/** How a segment is opened for appending records. */
+function appendMode(durability: WalDurability): OpenMode {
+  return durability === 'dsync' ? 'update-dsync' : 'update';
 }
 
 /**
@@ -670,54 +650,56 @@ function appendFlags(durability: WalDurability): number {
  * its header, fdatasyncs it, and reopens it for appending.
  */
 async function prepareSegment(
+  fs: FileSystem,
   dir: string,
   seq: number,
   sizeBytes: number,
   durability: WalDurability,
-  io: WalIo,
 ): Promise<PreparedSegment> {
   const tmpPath = join(dir, `${segmentFileName(seq)}.tmp`);
-  const fill = await open(tmpPath, 'w+');
+  const fill = await fs.open(tmpPath, 'create');
   try {
-    await (io.preallocate ?? zeroFill)(fill, sizeBytes);
-    const header = encodeRecord({ type: 'segmentHeader', seq });
-    await fill.write(header, 0, header.length, 0);
+    await zeroFill(fill, sizeBytes);
+    await writeFully(fill, encodeRecord({ type: 'segmentHeader', seq }), 0);
     await fill.datasync();
   } catch (e) {
     // No half-written segment stays behind (it would hold the space the failure lacked).
     await fill.close().catch(() => {});
-    await unlink(tmpPath).catch(() => {});
+    await fs.unlink(tmpPath).catch(() => {});
     throw e;
   } finally {
     await fill.close().catch(() => {});
   }
-  return { seq, tmpPath, fh: await open(tmpPath, appendFlags(durability)) };
+  return { seq, tmpPath, fh: await fs.open(tmpPath, appendMode(durability)) };
 }
 
-/** Writes zeroes over a new file's first sizeBytes, a megabyte at a time. */
+/**
+ * Writes zeroes over a new file's first sizeBytes, a megabyte at a time. Every byte must land: a
+ * segment shorter than sizeBytes would need new space for its records, where a full disk fails the log.
+ */
 async function zeroFill(fh: FileHandle, sizeBytes: number): Promise<void> {
   const zero = Buffer.alloc(Math.min(ZERO_FILL_BYTES, sizeBytes));
   for (let off = 0; off < sizeBytes; off += zero.length) {
-    await fh.write(zero, 0, Math.min(zero.length, sizeBytes - off), off);
+    await writeFully(fh, zero.subarray(0, Math.min(zero.length, sizeBytes - off)), off);
   }
 }
 
 /** Gives a prepared segment its real name, durably. */
-async function activateSegment(dir: string, prepared: PreparedSegment): Promise<void> {
-  await rename(prepared.tmpPath, join(dir, segmentFileName(prepared.seq)));
-  await syncPath(dir);
+async function activateSegment(fs: FileSystem, dir: string, prepared: PreparedSegment): Promise<void> {
+  await fs.rename(prepared.tmpPath, join(dir, segmentFileName(prepared.seq)));
+  await fs.syncPath(dir);
 }
 
 /** Opens the last segment for appending, zeroing a torn tail first so that only zeroes follow the end. */
 async function openLastSegment(
+  fs: FileSystem,
   path: string,
   tail: SegmentScan,
   durability: WalDurability,
 ): Promise<FileHandle> {
-  const fh = await open(path, appendFlags(durability));
+  const fh = await fs.open(path, appendMode(durability));
   if (tail.tornEndOffset > tail.endOffset) {
-    const zero = Buffer.alloc(tail.tornEndOffset - tail.endOffset);
-    await fh.write(zero, 0, zero.length, tail.endOffset);
+    await writeFully(fh, Buffer.alloc(tail.tornEndOffset - tail.endOffset), tail.endOffset);
     await fh.datasync();
   }
   return fh;

@@ -1,5 +1,5 @@
 // In-process test nodes: each is a real KvNode (its start, tick, peer-message handling, driver and
-// requests), with its WAL in a temporary directory behind a WalGate (NodeOptions.walIo), so that a
+// requests), with its WAL in a temporary directory behind a WalGate (NodeOptions.fileSystem), so that a
 // test can hold one node's writes; the nodes talk over a MemoryNetwork that can partition them.
 //
 // Every data shard starts with the same voters: before the node first starts, an initial snapshot
@@ -14,6 +14,7 @@ import pino, { type Logger } from 'pino';
 import { initialSnapshot } from '../../raft/index.ts';
 import type { NodeId } from '../../raft/types.ts';
 import { nodeId } from '../../raft/types.ts';
+import { REAL_FILE_SYSTEM } from '../../storage/real-file-system.ts';
 import { SnapshotStore } from '../../storage/snapshots.ts';
 import { Wal } from '../../storage/wal.ts';
 import type { MemoryNetwork, MemoryTransport } from '../../transport/memory-transport.ts';
@@ -95,7 +96,7 @@ export class TestNode {
       heartbeatTick: o.heartbeatTick ?? 1,
       balanceIntervalMs: 0,
       walSegmentBytes: WAL_SEGMENT_BYTES,
-      walIo: walGate,
+      fileSystem: walGate,
       unsafeNoReadIndex: o.unsafeNoReadIndex ?? false,
     });
     const node = new TestNode(id, walGate, kv, transport);
@@ -134,9 +135,13 @@ async function initialise(
   shardCount: number,
 ): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const { wal, recovered } = await Wal.open({ dir: join(dir, 'wal'), segmentBytes: WAL_SEGMENT_BYTES });
+  const { wal, recovered } = await Wal.open({
+    dir: join(dir, 'wal'),
+    segmentBytes: WAL_SEGMENT_BYTES,
+    fs: REAL_FILE_SYSTEM,
+  });
   try {
-    const snapshots = await SnapshotStore.open(join(dir, 'snap'));
+    const snapshots = await SnapshotStore.open(join(dir, 'snap'), REAL_FILE_SYSTEM);
     const snap = initialSnapshot(voters);
     const { index, term } = snap.metadata;
     let written = 0;
@@ -150,8 +155,14 @@ async function initialise(
   } finally {
     await wal.close();
   }
-  if ((await readIdentity(dir)) === undefined) {
-    await writeIdentity(dir, { version: 1, nodeId: id, clusterId: CLUSTER_ID, shardCount, state: 'joined' });
+  if ((await readIdentity(REAL_FILE_SYSTEM, dir)) === undefined) {
+    await writeIdentity(REAL_FILE_SYSTEM, dir, {
+      version: 1,
+      nodeId: id,
+      clusterId: CLUSTER_ID,
+      shardCount,
+      state: 'joined',
+    });
   }
 }
 

@@ -1,8 +1,10 @@
-// A WAL I/O seam (storage/wal.ts `WalIo`) that a test can close: while held, every write and
-// fdatasync the WAL starts waits at the gate, so nothing the WAL is asked to sync becomes durable
-// until the test releases it. Calls pass through to the real disk (NODE_IO) once let go.
-import type { FileHandle } from 'node:fs/promises';
-import { NODE_IO, type WalIo } from '../../storage/wal.ts';
+// A FileSystem (storage/file-system.ts) that a test can close in front of the WAL's records: while
+// held, every write and sync to a file opened for update (the segments the WAL appends records to)
+// waits at the gate, so nothing the WAL is asked to sync becomes durable until the test releases it.
+// Everything else (creating and zero-filling segments, snapshots, the identity file) passes, and all
+// calls go on to the file system behind it (the disk by default) once let go.
+import type { FileHandle, FileSystem, OpenMode } from '../../storage/file-system.ts';
+import { REAL_FILE_SYSTEM } from '../../storage/real-file-system.ts';
 
 /**
  * The WAL runs its file I/O on one lane (one call at a time), so one WAL parks at most one call
@@ -10,12 +12,17 @@ import { NODE_IO, type WalIo } from '../../storage/wal.ts';
  */
 const WAITING_CALLS_MAX = 64;
 
-export class WalGate implements WalIo {
+export class WalGate implements FileSystem {
+  private readonly inner: FileSystem;
   private holding = false;
   /** Calls parked while held, released in arrival order. Invariant: empty while not holding. */
   private parked: (() => void)[] = [];
   /** Calls that had to wait at the gate since it was created (whether or not released since). */
   callsHeldTotal = 0;
+
+  constructor(inner: FileSystem = REAL_FILE_SYSTEM) {
+    this.inner = inner;
+  }
 
   /** From now on, writes and syncs wait until release(). Calls already past the gate are not stopped. */
   hold(): void {
@@ -39,14 +46,65 @@ export class WalGate implements WalIo {
     return this.parked.length;
   }
 
-  async writev(fh: FileHandle, views: readonly Uint8Array[], offsetBytes: number): Promise<number> {
-    await this.pass();
-    return NODE_IO.writev(fh, views, offsetBytes);
+  get supportsDsync(): boolean {
+    return this.inner.supportsDsync;
   }
 
-  async datasync(fh: FileHandle): Promise<void> {
-    await this.pass();
-    return NODE_IO.datasync(fh);
+  async open(path: string, mode: OpenMode): Promise<FileHandle> {
+    const file = await this.inner.open(path, mode);
+    if (mode === 'create') return file;
+    const pass = (): Promise<void> => this.pass();
+    return {
+      writev: async (views, positionBytes) => {
+        await pass();
+        return file.writev(views, positionBytes);
+      },
+      write: async (data, positionBytes) => {
+        await pass();
+        return file.write(data, positionBytes);
+      },
+      datasync: async () => {
+        await pass();
+        return file.datasync();
+      },
+      sync: async () => {
+        await pass();
+        return file.sync();
+      },
+      close: () => file.close(),
+    };
+  }
+
+  readFile(path: string): Promise<Buffer> {
+    return this.inner.readFile(path);
+  }
+
+  readdir(path: string): Promise<string[]> {
+    return this.inner.readdir(path);
+  }
+
+  mkdir(path: string): Promise<void> {
+    return this.inner.mkdir(path);
+  }
+
+  rename(from: string, to: string): Promise<void> {
+    return this.inner.rename(from, to);
+  }
+
+  unlink(path: string): Promise<void> {
+    return this.inner.unlink(path);
+  }
+
+  syncPath(path: string): Promise<void> {
+    return this.inner.syncPath(path);
+  }
+
+  access(path: string, want: 'exists' | 'writable'): Promise<void> {
+    return this.inner.access(path, want);
+  }
+
+  freeBytes(path: string): Promise<number> {
+    return this.inner.freeBytes(path);
   }
 
   private pass(): Promise<void> {
