@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { SLOT_COUNT, shardOf, slotOf } from './slots.ts';
+import { SLOT_COUNT, shardOf, slotOf, slotRange } from './slots.ts';
 
 const enc = new TextEncoder();
 
@@ -29,4 +29,22 @@ test('shardOf is in range and spreads keys over every shard', () => {
 test('shardOf rejects a bad shard count', () => {
   assert.throws(() => shardOf(enc.encode('k'), 0), RangeError);
   assert.throws(() => shardOf(enc.encode('k'), 1.5), RangeError);
+});
+
+test('slotRange gives each shard the slots shardOf sends it, contiguous and covering every slot', () => {
+  for (const shards of [1, 3, 7, 64, 1000, SLOT_COUNT]) {
+    let next = 0;
+    for (let s = 1; s <= shards; s++) {
+      const { first, last } = slotRange(s, shards);
+      assert.equal(first, next, `shard ${s} of ${shards} starts at ${first}, not ${next}`);
+      assert.ok(last >= first, `shard ${s} of ${shards} owns no slot`);
+      for (const x of [first, last]) {
+        assert.equal(Math.floor((x * shards) / SLOT_COUNT) + 1, s, `slot ${x} of ${shards} shards`);
+      }
+      next = last + 1;
+    }
+    assert.equal(next, SLOT_COUNT);
+  }
+  assert.throws(() => slotRange(0, 8), RangeError);
+  assert.throws(() => slotRange(9, 8), RangeError);
 });

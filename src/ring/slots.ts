@@ -26,3 +26,17 @@ export function shardOf(key: Uint8Array, shardCount: number): number {
   }
   return Math.floor((slotOf(key) * shardCount) / SLOT_COUNT) + 1;
 }
+
+/** The slots a data shard owns: `first..last` inclusive, the ranges of 1..shardCount in order. */
+export function slotRange(shardId: number, shardCount: number): { first: number; last: number } {
+  if (!Number.isInteger(shardCount) || shardCount < 1 || shardCount > SLOT_COUNT) {
+    throw new RangeError(`shardCount must be an integer in [1, ${SLOT_COUNT}], got ${shardCount}`);
+  }
+  if (!Number.isInteger(shardId) || shardId < 1 || shardId > shardCount) {
+    throw new RangeError(`shard id must be an integer in [1, ${shardCount}], got ${shardId}`);
+  }
+  // shardOf puts slot x in shard ⌊x·S/SLOT_COUNT⌋ + 1, so shard s starts at ⌈(s−1)·SLOT_COUNT/S⌉.
+  const first = Math.ceil(((shardId - 1) * SLOT_COUNT) / shardCount);
+  const last = Math.ceil((shardId * SLOT_COUNT) / shardCount) - 1;
+  return { first, last };
+}
