@@ -111,6 +111,31 @@ test('a member that joins takes its fair share and nothing else moves (≤ 1.1 �
   );
 });
 
+test('a join placed again partway through (as the planner does after each move) moves nothing more', () => {
+  fc.assert(
+    fc.property(
+      membersArb(4, 20),
+      fc.integer({ min: 8, max: 256 }),
+      fc.infiniteStream(fc.boolean()),
+      (ids, shards, coins) => {
+        const [joiner, ...rest] = ids as [string, ...string[]];
+        const settings = { shardCount: shards, replicationFactor: R };
+        const before = place(EMPTY, plain(rest), settings);
+        const after = place(before, plain(ids), settings);
+        // Some of the moves done: those shards as `after` has them, the others as before.
+        const it = coins[Symbol.iterator]();
+        const mid = new Map(before);
+        for (const d of placementDiff(before, after))
+          if (it.next().value) mid.set(d.shard, after.get(d.shard) ?? []);
+        const again = place(mid, plain(ids), settings);
+        for (const d of placementDiff(mid, again)) assert.deepEqual(d.add, [joiner], `shard ${d.shard}`);
+        assert.equal(moves(before, mid) + moves(mid, again), moves(before, after));
+      },
+    ),
+    { numRuns: 40 },
+  );
+});
+
 test('a member that leaves has its replicas re-created (≤ 1.1 × what it held, rounded up)', () => {
   fc.assert(
     fc.property(membersArb(4, 32), shardsArb, (ids, shards) => {

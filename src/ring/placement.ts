@@ -80,6 +80,28 @@ export function replicaCounts(p: Placement, members: readonly RingMember[]): Map
   return counts;
 }
 
+/**
+ * The ring's members (sorted) and every shard's preference list, kept for the last member list
+ * asked: the planner calls place() again and again with the same members, and building the ring
+ * (N × vnodes 64-bit hashes) and walking it for every shard is most of a call's cost. One entry:
+ * bounded, and a change of membership simply replaces it. The lists are never mutated.
+ */
+let lastPrefs: { key: string; ids: readonly string[]; prefs: readonly (readonly string[])[] } | undefined;
+
+function preferenceLists(
+  memberIds: readonly string[],
+  vnodes: number,
+  shardCount: number,
+): { ids: readonly string[]; prefs: readonly (readonly string[])[] } {
+  const key = `${vnodes}|${shardCount}|${[...memberIds].sort().join('\u0000')}`;
+  if (lastPrefs?.key === key) return lastPrefs;
+  const ring = new HashRing(memberIds, vnodes);
+  const prefs: string[][] = [];
+  for (let s = 1; s <= shardCount; s++) prefs.push(ring.preference(shardPoint(s)));
+  lastPrefs = { key, ids: ring.members, prefs };
+  return lastPrefs;
+}
+
 class PlacementState {
   private readonly shardCount: number;
   /** Replicas per shard: min(R, N). */
@@ -89,7 +111,7 @@ class PlacementState {
   /** Whether a shard's replicas must be in distinct zones (there are at least r zones). */
   private readonly zoned: boolean;
   /** prefs[s]: shard s's ring preference list (every member once). Index 0 unused. */
-  private readonly prefs: string[][] = [];
+  private readonly prefs: (readonly string[])[] = [];
   /** ranks[s].get(n): n's position in prefs[s]. */
   private readonly ranks: Map<string, number>[] = [];
   /** replicas[s]. Invariant: distinct members, at most r, distinct zones when zoned. */
@@ -110,12 +132,13 @@ class PlacementState {
       throw new RangeError(
         `replication factor must be an integer in [1, ${REPLICATION_FACTOR_MAX}], got ${replicationFactor}`,
       );
-    const ring = new HashRing(
+    const { ids, prefs } = preferenceLists(
       members.map((m) => m.nodeId),
       settings.vnodes ?? VNODES_DEFAULT,
+      shardCount,
     );
     this.shardCount = shardCount;
-    this.ids = ring.members;
+    this.ids = ids;
     this.r = Math.min(replicationFactor, this.ids.length);
     for (const m of members) this.zoneOf.set(m.nodeId, m.zone ? `zone:${m.zone}` : `node:${m.nodeId}`);
     this.zoned = new Set(this.zoneOf.values()).size >= this.r;
@@ -124,7 +147,7 @@ class PlacementState {
     this.ranks.push(new Map());
     this.replicas.push([]);
     for (let s = 1; s <= shardCount; s++) {
-      const pref = ring.preference(shardPoint(s));
+      const pref = prefs[s - 1] as readonly string[];
       this.prefs.push(pref);
       this.ranks.push(new Map(pref.map((n, i) => [n, i])));
       this.replicas.push([]);
@@ -176,15 +199,24 @@ class PlacementState {
 
   /**
    * Step 3: each member above quota drops replicas: of shards still whole first (a shard that
-   * loses two would need a second new member, and only the joiner has room), then of the shards
-   * that rank it lowest.
+   * loses two would need a second new member, and only the joiner has room), then of shards that a
+   * member with room may take (the planner calls place() again partway through a join, when the
+   * joiner holds some shards already), then of the shards that rank it lowest.
    */
   shedOverQuota(): void {
+    // The members with room now (shedding leaves the others at their quota, without room).
+    const takers = this.ids.filter((n) => this.hasRoom(n));
     for (const id of this.ids) {
       const mine: number[] = [];
       for (let s = 1; s <= this.shardCount; s++) if (this.at(s).includes(id)) mine.push(s);
       const short = (s: number): number => this.r - this.at(s).length;
-      mine.sort((a, b) => short(a) - short(b) || this.rank(b, id) - this.rank(a, id) || b - a);
+      // A shard that no member with room may take (each holds it already, or shares its zone) would
+      // be filled by a member at quota, which then sheds another: two moves for one.
+      const blocked = (s: number): number => (takers.some((n) => this.eligibleReplacing(s, n, id)) ? 0 : 1);
+      mine.sort(
+        (a, b) =>
+          short(a) - short(b) || blocked(a) - blocked(b) || this.rank(b, id) - this.rank(a, id) || b - a,
+      );
       for (const s of mine) {
         if (this.loadOf(id) <= this.quotaOf(id)) break;
         this.remove(s, id);
