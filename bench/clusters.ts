@@ -15,16 +15,25 @@ export interface Cluster {
   readonly endpoints: string[];
   readonly pids: number[];
   readonly dir: string;
+  /** Each process's data directory (in the order of pids), for the disk it takes. */
+  readonly dataDirs: string[];
   stop(): Promise<void>;
 }
 
 /** The started processes as a Cluster whose stop() ends them (by pid) and removes their directory. */
-function clusterOf(name: string, endpoints: string[], procs: ChildProcess[], dir: string): Cluster {
+function clusterOf(
+  name: string,
+  endpoints: string[],
+  procs: ChildProcess[],
+  dir: string,
+  dataDirs: string[],
+): Cluster {
   return {
     name,
     endpoints,
     pids: procs.map((p) => p.pid as number),
     dir,
+    dataDirs,
     stop: async () => {
       await stopProcesses(procs);
       rmSync(dir, { recursive: true, force: true });
@@ -159,7 +168,8 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
       t.close();
     }
   }
-  const cluster = clusterOf('ringkv', endpoints, procs, dir);
+  const dataDirs = [1, 2, 3].map((i) => join(dir, `node${i}`, 'data'));
+  const cluster = clusterOf('ringkv', endpoints, procs, dir, dataDirs);
   await waitRingkvReady(endpoints, o.leaderPlacement ?? 'spread').catch(async (e: unknown) => {
     await cluster.stop();
     throw e;
@@ -239,7 +249,8 @@ export async function startEtcd(): Promise<Cluster> {
     procs.push(startProcess('etcd', args, join(dir, `m${i + 1}.log`)));
     endpoints.push(`127.0.0.1:${ports[2 * i]}`);
   }
-  const cluster = clusterOf('etcd', endpoints, procs, dir);
+  const dataDirs = [1, 2, 3].map((i) => join(dir, `m${i}`));
+  const cluster = clusterOf('etcd', endpoints, procs, dir, dataDirs);
   const t = new EtcdTarget(endpoints);
   try {
     await waitFor('etcd to elect a leader', 60_000, async () => {

@@ -5,11 +5,14 @@
 // with the same load generator over the same minimal gRPC client, alternating the systems so that
 // drift on a shared machine hits both alike, and writes a table (terminal + bench/latest.md),
 // a JSON file and an SVG chart (bench/results/<timestamp>.{json,svg}, bench/latest.svg).
-// Options: --workloads put-1,put-64,… --duration-s 5 --warmup-s 1 --reps 3 --values 256,4096
-//          --placements pack,spread --skip-etcd, --endpoints host:port,… (measure an already running ringkv cluster only),
-//          --cpu-prof DIR (start the ringkv nodes with --cpu-prof, profiles written at the end).
+// Each workload runs with each client mode (--clients): requests straight to the leader, and
+// round-robin over the members as etcd's client and most gRPC users send them.
+// With --keys N (the large-data workload) it first preloads N keys, then runs put-64 over them,
+// and reports the memory (RSS) and disk of every node, the preload time and the event-loop delay
+// of the ringkv nodes (bench/event-loop-probe.ts, loaded with --import: src/ is not touched).
+// Options: see --help.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -24,9 +27,35 @@ import {
   startEtcd,
   startRingkv,
 } from './clusters.ts';
-import { benchValue, parseWorkload, prefill, runLoad, WORKLOADS } from './load.ts';
-import { markdownTable, type Point, singleTable, summarize, svgChart } from './report.ts';
-import { EtcdTarget, RingkvTarget, type Target } from './targets.ts';
+import { EventLoopProbe, PROBE_DIR_ENV, probeNodeArg } from './event-loop.ts';
+import { diskBytes, RssSampler } from './footprint.ts';
+import {
+  benchValue,
+  KEY_COUNT_DEFAULT,
+  KEY_COUNT_MAX,
+  makeKeys,
+  parseWorkload,
+  prefill,
+  runLoad,
+  WORKLOADS,
+} from './load.ts';
+import {
+  type Footprint,
+  largeDataTable,
+  markdownTable,
+  type Point,
+  singleTable,
+  summarize,
+  svgChart,
+} from './report.ts';
+import {
+  CLIENT_MODES,
+  type ClientMode,
+  EtcdTarget,
+  isClientMode,
+  RingkvTarget,
+  type Target,
+} from './targets.ts';
 
 interface ProgressBar {
   start(total: number, value: number, payload?: Record<string, string>): void;
@@ -41,14 +70,48 @@ const cliProgress = require('cli-progress') as {
 
 const BENCH_DIR = import.meta.dirname;
 
+/** Defaults of a large-data run (`--keys`) where they differ from the others'. */
+const LARGE_DATA_DEFAULTS = { workloads: 'put-64', values: '1024', durationS: '30' } as const;
+/** In-flight puts of the preload of a large-data run. */
+const PRELOAD_CONCURRENCY = 64;
+
+const USAGE = `usage: node bench/compare.ts [options]
+  --workloads LIST   default ${WORKLOADS.join(',')}
+                     (put-N, get-lin-N, get-ser-N, mix-N: N requests in flight)
+  --clients LIST     how the load generator picks the member for each request, for both systems;
+                     every workload runs once per mode (default leader,round-robin; leader with --endpoints):
+                       leader       ringkv: the leader of the key's shard; etcd: its leader (one hop)
+                       round-robin  the members in turn, whatever they lead (as etcd's client does)
+  --duration-s 5 --warmup-s 1 --reps 3 --values 256,4096 (value sizes in bytes)
+  --placements pack,spread  one ringkv cluster per leader placement: pack = every shard leader on one
+                     node, as etcd has one leader; spread = the default, leaders evenly over the nodes
+  --keys N           the large-data workload: preload N keys of the value size (64 in flight, leader
+                     routing, progress bar), then run the workloads over those N keys (default
+                     --workloads ${LARGE_DATA_DEFAULTS.workloads} --values ${LARGE_DATA_DEFAULTS.values} --duration-s ${LARGE_DATA_DEFAULTS.durationS}; one value size). Reports per system:
+                     ops/s, p50/p99/p999/max latency, RSS max per node (VmRSS sampled every 0.5 s
+                     from the preload on), disk per node (du of each data dir at the end), preload
+                     time, and the event-loop delay p99/max of each ringkv node over each window
+                     (bench/event-loop-probe.ts, loaded into the nodes with --import).
+                     Without --keys: ${KEY_COUNT_DEFAULT} keys, written before each repetition.
+  --skip-etcd        ringkv only
+  --endpoints host:port,...  an already running ringkv cluster (implies --skip-etcd)
+  --cpu-prof DIR     start the ringkv nodes with --cpu-prof; profiles written at the end
+  --baseline GIT-REV also run ringkv as of that commit, from a temporary git worktree (before/after)
+  --node-args="--flag …"   extra Node flags for the ringkv nodes under test, not the baseline (note the =)
+  --serve-args="--flag …"  extra \`ringkv serve\` flags for the nodes under test, not the baseline,
+                     e.g. --serve-args=--client_api_thread=worker
+Every process it starts it stops, also on Ctrl+C (SIGINT) and SIGTERM.`;
+
 function options() {
   const { values } = parseArgs({
     options: {
-      workloads: { type: 'string', default: WORKLOADS.join(',') },
-      'duration-s': { type: 'string', default: '5' },
+      workloads: { type: 'string' },
+      clients: { type: 'string' },
+      'duration-s': { type: 'string' },
       'warmup-s': { type: 'string', default: '1' },
       reps: { type: 'string', default: '3' },
-      values: { type: 'string', default: '256,4096' },
+      values: { type: 'string' },
+      keys: { type: 'string' },
       placements: { type: 'string', default: PLACEMENTS.join(',') },
       endpoints: { type: 'string' },
       'skip-etcd': { type: 'boolean', default: false },
@@ -60,17 +123,7 @@ function options() {
     },
   });
   if (values.help) {
-    console.log(
-      'usage: node bench/compare.ts [--workloads put-1,put-16,put-64,put-256,get-lin-64,get-ser-64,mix-64]\n' +
-        '  [--duration-s 5] [--warmup-s 1] [--reps 3] [--values 256,4096] [--skip-etcd]\n' +
-        '  [--placements pack,spread (one ringkv cluster per leader placement: pack = every shard leader on\n' +
-        '   one node, as etcd has one leader; spread = the default, leaders evenly over the nodes)]\n' +
-        '  [--endpoints host:port,... (an already running ringkv cluster; implies --skip-etcd)] [--cpu-prof DIR]\n' +
-        '  [--baseline GIT-REV (also run ringkv as of that commit, from a temporary git worktree: before/after)]\n' +
-        '  [--node-args="--flag …" (extra Node flags for the ringkv nodes under test, not the baseline; note the =)]\n' +
-        '  [--serve-args="--flag …" (extra `ringkv serve` flags for the nodes under test, not the baseline;\n' +
-        '   e.g. --serve-args=--client_api_thread=worker)]',
-    );
+    console.log(USAGE);
     process.exit(0);
   }
   const num = (s: string, name: string, min: number, max: number): number => {
@@ -79,10 +132,14 @@ function options() {
       throw new Error(`--${name} must be a number in [${min}, ${max}], got "${s}"`);
     return n;
   };
-  const workloads = values.workloads.split(',').filter((w) => w !== '');
+  const list = (s: string): string[] => s.split(',').filter((x) => x !== '');
+  const large = values.keys !== undefined;
+  const keys = large ? num(values.keys as string, 'keys', 1, KEY_COUNT_MAX) : KEY_COUNT_DEFAULT;
+  if (!Number.isInteger(keys)) throw new Error(`--keys must be an integer, got "${values.keys}"`);
+  const workloads = list(values.workloads ?? (large ? LARGE_DATA_DEFAULTS.workloads : WORKLOADS.join(',')));
   for (const w of workloads) parseWorkload(w);
-  const endpoints = values.endpoints?.split(',').filter((e) => e !== '');
-  const placements = values.placements.split(',').filter((p) => p !== '');
+  const endpoints = values.endpoints === undefined ? undefined : list(values.endpoints);
+  const placements = list(values.placements);
   if (placements.length === 0 || new Set(placements).size !== placements.length)
     throw new Error(
       `--placements must list some of ${PLACEMENTS.join(', ')} once each, got "${values.placements}"`,
@@ -90,12 +147,31 @@ function options() {
   for (const p of placements) {
     if (!isPlacement(p)) throw new Error(`--placements: "${p}" is not one of ${PLACEMENTS.join(', ')}`);
   }
+  // `ringkv bench` (src/cli) runs this with --endpoints and no --clients: it keeps its one-mode table.
+  const clients = list(values.clients ?? (endpoints === undefined ? CLIENT_MODES.join(',') : 'leader'));
+  if (clients.length === 0 || new Set(clients).size !== clients.length)
+    throw new Error(
+      `--clients must list some of ${CLIENT_MODES.join(', ')} once each, got "${values.clients}"`,
+    );
+  for (const c of clients) {
+    if (!isClientMode(c)) throw new Error(`--clients: "${c}" is not one of ${CLIENT_MODES.join(', ')}`);
+  }
+  const valueSizes = list(values.values ?? (large ? LARGE_DATA_DEFAULTS.values : '256,4096')).map((v) =>
+    num(v, 'values', 1, 1024 * 1024),
+  );
+  if (large && valueSizes.length !== 1)
+    throw new Error(`--keys preloads one value size: give one --values, got "${values.values}"`);
+  const durationS = values['duration-s'] ?? (large ? LARGE_DATA_DEFAULTS.durationS : '5');
   return {
     workloads,
-    durationMs: num(values['duration-s'], 'duration-s', 0.5, 600) * 1000,
+    clients: clients as ClientMode[],
+    durationMs: num(durationS, 'duration-s', 0.5, 600) * 1000,
     warmupMs: num(values['warmup-s'], 'warmup-s', 0, 60) * 1000,
     reps: num(values.reps, 'reps', 1, 20),
-    valueSizes: values.values.split(',').map((v) => num(v, 'values', 1, 1024 * 1024)),
+    valueSizes,
+    /** The key space; above KEY_COUNT_DEFAULT (given --keys) it is preloaded once and measured. */
+    keys,
+    large,
     placements: placements as Placement[],
     endpoints,
     skipEtcd: values['skip-etcd'] || endpoints !== undefined,
@@ -108,14 +184,16 @@ function options() {
 type Options = ReturnType<typeof options>;
 
 /**
- * Only a full ringkv-vs-etcd run (every workload, both value sizes, at least 3 reps of at least
- * 5 s, the nodes' default flags) replaces the published bench/latest.{md,svg}; a quick or partial run never does.
+ * Only a full ringkv-vs-etcd run (every workload, both value sizes, both client modes, at least 3
+ * reps of at least 5 s, the nodes' default flags, not a large-data run) replaces the published bench/latest.{md,svg}; a quick or partial run never does.
  */
 function isFullComparison(o: Options): boolean {
   return (
     o.endpoints === undefined &&
     !o.skipEtcd &&
     o.baseline === undefined &&
+    !o.large &&
+    CLIENT_MODES.every((c) => o.clients.includes(c)) &&
     o.nodeArgs.length === 0 &&
     o.serveArgs.length === 0 &&
     WORKLOADS.every((w) => o.workloads.includes(w)) &&
@@ -129,6 +207,22 @@ function isFullComparison(o: Options): boolean {
 interface System {
   readonly target: Target;
   readonly pids: number[];
+  /** Absent for a cluster started elsewhere (--endpoints). */
+  readonly cluster?: Cluster;
+  /** The ringkv nodes' event-loop probe (large-data runs). */
+  readonly probe?: EventLoopProbe;
+  /** Memory of the server processes (large-data runs). */
+  readonly rss?: RssSampler;
+}
+
+/** The bar on stderr, stopped on Ctrl+C so the terminal gets its cursor back. */
+let activeBar: ProgressBar | undefined;
+function newBar(format: string): ProgressBar {
+  activeBar = new cliProgress.SingleBar(
+    { format, stream: process.stderr, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  return activeBar;
 }
 
 async function main(): Promise<void> {
@@ -139,30 +233,56 @@ async function main(): Promise<void> {
   const cleanups: (() => void)[] = [];
   const cleanup = async (): Promise<void> => {
     for (const s of systems) s.target.close();
+    for (const s of systems) s.rss?.stop();
     for (const c of clusters.splice(0)) await c.stop();
     for (const f of cleanups.splice(0)) f();
   };
   const onSignal = (): void => {
+    activeBar?.stop();
     log('\ninterrupted: stopping the clusters');
     killAllStarted();
+    for (const f of cleanups.splice(0)) {
+      try {
+        f();
+      } catch (e) {
+        log(`cleanup: ${String(e)}`);
+      }
+    }
     process.exit(130);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    // The event-loop probe: on in the ringkv nodes of a large-data run (their own, never --endpoints).
+    let probeArgs: string[] = [];
+    let probeDir: string | undefined;
+    if (o.large && o.endpoints === undefined) {
+      const dir = mkdtempSync(join(os.tmpdir(), 'ringkv-bench-eld-'));
+      probeDir = dir;
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      process.env[PROBE_DIR_ENV] = dir;
+      probeArgs = [probeNodeArg()];
+    }
+    const ringkvSystem = (target: Target, c: Cluster): System => ({
+      target,
+      pids: c.pids,
+      cluster: c,
+      ...(probeDir === undefined ? {} : { probe: new EventLoopProbe(probeDir, c.pids) }),
+      ...(o.large ? { rss: new RssSampler(c.pids) } : {}),
+    });
     if (o.endpoints !== undefined) {
       systems.push({ target: new RingkvTarget(o.endpoints), pids: [] });
     } else {
       for (const placement of o.placements) {
         log(`starting a 3-node ringkv cluster, leaders ${placement} …`);
         const rk = await startRingkv({
-          nodeArgs: o.nodeArgs,
+          nodeArgs: [...probeArgs, ...o.nodeArgs],
           serveArgs: o.serveArgs,
           leaderPlacement: placement,
           ...(o.cpuProfDir === undefined ? {} : { cpuProfDir: join(o.cpuProfDir, placement) }),
         });
         clusters.push(rk);
-        systems.push({ target: new RingkvTarget(rk.endpoints, `ringkv (${placement})`), pids: rk.pids });
+        systems.push(ringkvSystem(new RingkvTarget(rk.endpoints, `ringkv (${placement})`), rk));
       }
     }
     if (o.baseline !== undefined) {
@@ -175,23 +295,31 @@ async function main(): Promise<void> {
       );
       const base = await startRingkv({
         repoDir: wt.dir,
+        nodeArgs: probeArgs,
         ...(placement === 'pack' ? { leaderPlacement: placement } : {}),
       });
       clusters.push(base);
-      systems.push({ target: new RingkvTarget(base.endpoints, `ringkv@${o.baseline}`), pids: base.pids });
+      systems.push(ringkvSystem(new RingkvTarget(base.endpoints, `ringkv@${o.baseline}`), base));
     }
     if (!o.skipEtcd) {
       ensureEtcd(log);
       log('starting a 3-member etcd cluster …');
       const ec = await startEtcd();
       clusters.push(ec);
-      systems.push({ target: new EtcdTarget(ec.endpoints), pids: ec.pids });
+      systems.push({
+        target: new EtcdTarget(ec.endpoints),
+        pids: ec.pids,
+        cluster: ec,
+        ...(o.large ? { rss: new RssSampler(ec.pids) } : {}),
+      });
     }
-    const points = await measure(o, systems, log);
+    const { points, preloadS } = await measure(o, systems, log);
+    const footprints = o.large ? footprintsOf(o, systems, preloadS) : [];
     await cleanup();
     writeOutputs(
       o,
       points,
+      footprints,
       systems.map((s) => s.target.name),
       log,
     );
@@ -201,67 +329,149 @@ async function main(): Promise<void> {
   }
 }
 
-async function measure(o: Options, systems: System[], log: (s: string) => void): Promise<Point[]> {
+/** Memory, disk and preload time of each system at the end of a large-data run. */
+function footprintsOf(o: Options, systems: readonly System[], preloadS: ReadonlyMap<string, number>) {
+  return systems.map(
+    (s): Footprint => ({
+      system: s.target.name,
+      keys: o.keys,
+      valueBytes: o.valueSizes[0] as number,
+      preloadS: preloadS.get(s.target.name) ?? Number.NaN,
+      rssMaxBytes: s.rss?.stop() ?? [],
+      diskBytes: s.cluster?.dataDirs.map((d) => diskBytes(d)) ?? [],
+    }),
+  );
+}
+
+/** A large-data run's preload: every key once, system after system, timed, with a progress bar. */
+async function preload(
+  systems: readonly System[],
+  keys: readonly Uint8Array[],
+  value: Uint8Array,
+  log: (s: string) => void,
+): Promise<Map<string, number>> {
+  const seconds = new Map<string, number>();
+  for (const s of systems) {
+    await s.target.refresh();
+    const bar = newBar(`{bar} {percentage}% | {value}/{total} keys | preload ${s.target.name} | {eta}s left`);
+    bar.start(keys.length, 0);
+    const t0 = performance.now();
+    let shown = 0;
+    await prefill(s.target.client('leader'), keys, value, PRELOAD_CONCURRENCY, (n) => {
+      if (n - shown >= 500 || n === keys.length) {
+        shown = n;
+        bar.update(n);
+      }
+    });
+    const elapsedS = (performance.now() - t0) / 1000;
+    bar.stop();
+    activeBar = undefined;
+    seconds.set(s.target.name, elapsedS);
+    log(
+      `preloaded ${keys.length} keys of ${value.byteLength} B into ${s.target.name} in ${elapsedS.toFixed(1)} s (${Math.round(keys.length / elapsedS)} keys/s)`,
+    );
+  }
+  return seconds;
+}
+
+async function measure(
+  o: Options,
+  systems: System[],
+  log: (s: string) => void,
+): Promise<{ points: Point[]; preloadS: Map<string, number> }> {
   const points: Point[] = [];
+  const keys = makeKeys(o.keys);
+  const preloadS = o.large
+    ? await preload(systems, keys, benchValue(o.valueSizes[0] as number), log)
+    : new Map<string, number>();
   const perPointMs = o.warmupMs + o.durationMs;
   const totalS = Math.ceil(
-    (o.reps * o.valueSizes.length * o.workloads.length * systems.length * perPointMs) / 1000,
+    (o.reps * o.valueSizes.length * o.workloads.length * o.clients.length * systems.length * perPointMs) /
+      1000,
   );
-  const bar = new cliProgress.SingleBar(
-    { format: '{bar} {percentage}% | {value}/{total} s | {what}', stream: process.stderr, hideCursor: true },
-    cliProgress.Presets.shades_classic,
-  );
+  const bar = newBar('{bar} {percentage}% | {value}/{total} s | {what}');
   bar.start(totalS, 0, { what: 'prefill' });
   let doneMs = 0;
   for (let rep = 0; rep < o.reps; rep++) {
     for (const size of o.valueSizes) {
       const value = benchValue(size);
-      for (const s of systems) {
-        await s.target.refresh();
-        await prefill(s.target, value);
+      // A large-data run wrote its keys once (preload); the small key space is written again.
+      if (!o.large) {
+        for (const s of systems) {
+          await s.target.refresh();
+          await prefill(s.target.client('leader'), keys, value);
+        }
       }
       for (const w of o.workloads) {
-        // Alternate which system goes first, so drift does not always favour the same one.
-        const order = rep % 2 === 0 ? systems : [...systems].reverse();
-        for (const s of order) {
-          const what = `rep ${rep + 1}/${o.reps} ${w} ${size} B ${s.target.name}`;
-          await s.target.refresh();
-          const result = await runLoad(s.target, {
-            spec: parseWorkload(w),
-            value,
-            warmupMs: o.warmupMs,
-            durationMs: o.durationMs,
-            serverPids: s.pids,
-            onTick: (ms) => bar.update(Math.floor((doneMs + ms) / 1000), { what }),
-          });
-          doneMs += perPointMs;
-          bar.update(Math.floor(doneMs / 1000), { what });
-          points.push({ system: s.target.name, workload: w, valueBytes: size, rep, result });
-          if (result.errors > 0) log(`\n${what}: ${result.errors} errors, first: ${result.firstError}`);
-          // Without a terminal the bar does not draw: one line per point instead.
-          if (!process.stderr.isTTY) {
-            log(
-              `${what}: ${Math.round(result.opsPerSec)} ops/s, p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms`,
-            );
+        // Alternate which system (and client mode) goes first, so drift does not always favour the same one.
+        const modes = rep % 2 === 0 ? o.clients : [...o.clients].reverse();
+        for (const mode of modes) {
+          const order = rep % 2 === 0 ? systems : [...systems].reverse();
+          for (const s of order) {
+            const what = `rep ${rep + 1}/${o.reps} ${w} ${size} B ${mode} ${s.target.name}`;
+            await s.target.refresh();
+            const result = await runLoad(s.target.client(mode), {
+              spec: parseWorkload(w),
+              keys,
+              value,
+              warmupMs: o.warmupMs,
+              durationMs: o.durationMs,
+              serverPids: s.pids,
+              onTick: (ms) => bar.update(Math.floor((doneMs + ms) / 1000), { what }),
+              ...(s.probe === undefined ? {} : { probe: s.probe }),
+            });
+            doneMs += perPointMs;
+            bar.update(Math.floor(doneMs / 1000), { what });
+            points.push({ system: s.target.name, workload: w, valueBytes: size, client: mode, rep, result });
+            if (result.errors > 0) log(`\n${what}: ${result.errors} errors, first: ${result.firstError}`);
+            // Without a terminal the bar does not draw: one line per point instead.
+            if (!process.stderr.isTTY) {
+              const eld =
+                result.eventLoop === undefined
+                  ? ''
+                  : `, event-loop delay max ${result.eventLoop.map((e) => e.maxMs.toFixed(0)).join('/')} ms`;
+              log(
+                `${what}: ${Math.round(result.opsPerSec)} ops/s, p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, max ${result.maxMs.toFixed(1)} ms${eld}`,
+              );
+            }
           }
         }
       }
     }
   }
   bar.stop();
-  return points;
+  activeBar = undefined;
+  return { points, preloadS };
 }
 
-function writeOutputs(o: Options, points: Point[], names: string[], log: (s: string) => void): void {
+function writeOutputs(
+  o: Options,
+  points: Point[],
+  footprints: Footprint[],
+  names: string[],
+  log: (s: string) => void,
+): void {
   const rows = summarize(points);
   const tables = comparisons(names).map(([a, b]) => markdownTable(rows, a, b));
-  const table = tables.length === 0 ? singleTable(rows, names[0] as string) : tables.join('\n\n');
+  const table = o.large
+    ? largeDataTable(rows, names, footprints, names.includes('etcd') ? 'etcd' : undefined)
+    : tables.length === 0
+      ? singleTable(rows, names[0] as string)
+      : tables.join('\n\n');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const resultsDir = join(BENCH_DIR, 'results');
   mkdirSync(resultsDir, { recursive: true });
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
   const cmd = `node bench/compare.ts ${process.argv.slice(2).join(' ')}`.trim();
-  const json = { date: new Date().toISOString(), machine, command: cmd, options: o, summary: rows, points };
+  const json = {
+    date: new Date().toISOString(),
+    machine,
+    command: cmd,
+    options: o,
+    summary: rows,
+    ...(o.large ? { footprints } : {}),
+    points,
+  };
   const jsonPath = join(resultsDir, `${stamp}.json`);
   writeFileSync(jsonPath, `${JSON.stringify(json, null, 2)}\n`);
   const svg = svgChart(

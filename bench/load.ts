@@ -3,7 +3,8 @@
 // thousands per point at most) and sorted once for the percentiles.
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import type { Target } from './targets.ts';
+import type { EventLoopDelay } from './event-loop.ts';
+import type { Client } from './targets.ts';
 
 export const WORKLOADS = [
   'put-1',
@@ -36,20 +37,29 @@ export interface RunResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly p999Ms: number;
+  readonly maxMs: number;
   readonly errors: number;
   readonly firstError?: string;
   /** Server CPU (user + system, every server process) per operation, in µs. */
   readonly serverCpuUsPerOp: number;
   /** This process's CPU per operation, in µs. */
   readonly clientCpuUsPerOp: number;
+  /** Event-loop delay of each server process over the window, when they carry the probe (ringkv). */
+  readonly eventLoop?: readonly EventLoopDelay[];
 }
 
-/** The key space every workload uses; reads go to keys written by prefill. */
-export const KEY_COUNT = 1000;
-export function keyOf(i: number): Uint8Array {
-  return Buffer.from(`bench/key/${String(i).padStart(6, '0')}`);
+/** The key space of every workload unless `--keys` says otherwise; reads go to keys written by prefill. */
+export const KEY_COUNT_DEFAULT = 1000;
+/** Bounds `--keys`: the key list lives in the load generator's memory (about 100 bytes a key). */
+export const KEY_COUNT_MAX = 10_000_000;
+
+/** `bench/key/000000`…: six digits (as always), more when the key space needs them. */
+export function makeKeys(count: number): Uint8Array[] {
+  if (!Number.isInteger(count) || count < 1 || count > KEY_COUNT_MAX)
+    throw new Error(`key count must be an integer in [1, ${KEY_COUNT_MAX}], got ${count}`);
+  const digits = Math.max(6, String(count - 1).length);
+  return Array.from({ length: count }, (_, i) => Buffer.from(`bench/key/${String(i).padStart(digits, '0')}`));
 }
-const KEYS: Uint8Array[] = Array.from({ length: KEY_COUNT }, (_, i) => keyOf(i));
 
 export function benchValue(sizeBytes: number): Uint8Array {
   const v = Buffer.alloc(sizeBytes);
@@ -57,16 +67,28 @@ export function benchValue(sizeBytes: number): Uint8Array {
   return v;
 }
 
-/** Writes every key once, so that reads find them. */
-export async function prefill(t: Target, value: Uint8Array, concurrency = 32): Promise<void> {
+/**
+ * Writes every key once, so that reads find them; `onProgress` hears the number of keys written.
+ * A failed put fails the prefill (the workloads that follow would read keys that are not there).
+ */
+export async function prefill(
+  c: Client,
+  keys: readonly Uint8Array[],
+  value: Uint8Array,
+  concurrency = 32,
+  onProgress?: (written: number) => void,
+): Promise<void> {
   let next = 0;
+  let written = 0;
   const worker = async (): Promise<void> => {
-    while (next < KEY_COUNT) {
+    while (next < keys.length) {
       const i = next++;
-      await t.put(KEYS[i] as Uint8Array, value);
+      await c.put(keys[i] as Uint8Array, value);
+      written++;
+      onProgress?.(written);
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  await Promise.all(Array.from({ length: Math.min(concurrency, keys.length) }, worker));
 }
 
 /** utime + stime of a process, in µs (0 if it is gone). */
@@ -89,17 +111,25 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[i] as number;
 }
 
+/** What watches the servers during the measured window (bench/event-loop.ts for ringkv). */
+export interface WindowProbe {
+  begin(): void;
+  end(): Promise<EventLoopDelay[]>;
+}
+
 export interface RunOptions {
   readonly spec: WorkloadSpec;
+  readonly keys: readonly Uint8Array[];
   readonly value: Uint8Array;
   readonly warmupMs: number;
   readonly durationMs: number;
   readonly serverPids: readonly number[];
   readonly onTick?: (elapsedMs: number) => void;
+  readonly probe?: WindowProbe;
 }
 
 /** One measured point: a warm-up, then `durationMs` of closed-loop load. */
-export async function runLoad(t: Target, o: RunOptions): Promise<RunResult> {
+export async function runLoad(c: Client, o: RunOptions): Promise<RunResult> {
   const samples: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
@@ -110,18 +140,18 @@ export async function runLoad(t: Target, o: RunOptions): Promise<RunResult> {
     seed ^= seed << 13;
     seed ^= seed >>> 17;
     seed ^= seed << 5;
-    return (seed >>> 0) % KEY_COUNT;
+    return (seed >>> 0) % o.keys.length;
   };
   let mixToggle = false;
   const one = (): Promise<void> => {
-    const key = KEYS[rand()] as Uint8Array;
+    const key = o.keys[rand()] as Uint8Array;
     let op = o.spec.op;
     if (op === 'mix') {
       mixToggle = !mixToggle;
       op = mixToggle ? 'put' : 'get-lin';
     }
-    if (op === 'put') return t.put(key, o.value);
-    return t.get(key, op === 'get-ser');
+    if (op === 'put') return c.put(key, o.value);
+    return c.get(key, op === 'get-ser');
   };
   const worker = async (): Promise<void> => {
     while (!stop) {
@@ -139,6 +169,7 @@ export async function runLoad(t: Target, o: RunOptions): Promise<RunResult> {
   };
   const workers = Array.from({ length: o.spec.concurrency }, worker);
   await sleepTicking(o.warmupMs, 0, o.onTick);
+  o.probe?.begin();
   recording = true;
   const cpu0 = o.serverPids.reduce((s, p) => s + processCpuUs(p), 0);
   const client0 = process.cpuUsage();
@@ -148,6 +179,8 @@ export async function runLoad(t: Target, o: RunOptions): Promise<RunResult> {
   const elapsedMs = performance.now() - t0;
   const cpu1 = o.serverPids.reduce((s, p) => s + processCpuUs(p), 0);
   const client1 = process.cpuUsage(client0);
+  // Read while the load still runs: the probes answer on the servers' event loops.
+  const eventLoop = await o.probe?.end();
   stop = true;
   await Promise.all(workers);
   const sorted = Float64Array.from(samples).sort();
@@ -159,11 +192,13 @@ export async function runLoad(t: Target, o: RunOptions): Promise<RunResult> {
     p50Ms: percentile(sorted, 0.5),
     p99Ms: percentile(sorted, 0.99),
     p999Ms: percentile(sorted, 0.999),
+    maxMs: percentile(sorted, 1),
     errors,
     ...(firstError === undefined ? {} : { firstError }),
     // Unknown (NaN) when the servers are not ours to watch (--endpoints).
     serverCpuUsPerOp: o.serverPids.length === 0 ? Number.NaN : perOp(cpu1 - cpu0),
     clientCpuUsPerOp: perOp(client1.user + client1.system),
+    ...(eventLoop === undefined ? {} : { eventLoop }),
   };
 }
 

@@ -1,17 +1,34 @@
-// Summaries (medians over repetitions), the Markdown table and the SVG chart of a benchmark run.
+// Summaries (medians over repetitions), the Markdown tables and the SVG chart of a benchmark run.
 import type { RunResult } from './load.ts';
+import type { ClientMode } from './targets.ts';
 
 export interface Point {
   readonly system: string;
   readonly workload: string;
   readonly valueBytes: number;
+  /** How the load generator chose the member for each request. */
+  readonly client: ClientMode;
   readonly rep: number;
   readonly result: RunResult;
+}
+
+/** What one cluster held in a large-data run (`--keys`). */
+export interface Footprint {
+  readonly system: string;
+  readonly keys: number;
+  readonly valueBytes: number;
+  /** Wall time of writing every key once (64 in flight, leader routing). */
+  readonly preloadS: number;
+  /** Largest VmRSS seen per server process, from the start of the preload to the end of the run. */
+  readonly rssMaxBytes: readonly number[];
+  /** `du -s` of each server's data directory at the end of the run. */
+  readonly diskBytes: readonly number[];
 }
 
 export interface Summary {
   readonly workload: string;
   readonly valueBytes: number;
+  readonly client: ClientMode;
   readonly runs: number;
   /** Medians per system name. */
   readonly by: Record<string, Median>;
@@ -22,10 +39,13 @@ export interface Median {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly p999Ms: number;
+  readonly maxMs: number;
   readonly serverCpuUsPerOp: number;
   readonly clientCpuUsPerOp: number;
   readonly errors: number;
   readonly runs: number;
+  /** Per server process (probed ringkv nodes only): medians of the event-loop delay's p99 and max. */
+  readonly eventLoop?: readonly { readonly p99Ms: number; readonly maxMs: number }[];
 }
 
 function median(xs: number[]): number {
@@ -38,37 +58,51 @@ function median(xs: number[]): number {
 function medianOf(results: RunResult[]): Median | undefined {
   if (results.length === 0) return undefined;
   const f = (k: keyof RunResult): number => median(results.map((r) => r[k] as number));
+  const nodes = results[0]?.eventLoop?.length ?? 0;
+  const eventLoop = Array.from({ length: nodes }, (_, i) => ({
+    p99Ms: median(results.map((r) => r.eventLoop?.[i]?.p99Ms ?? Number.NaN)),
+    maxMs: median(results.map((r) => r.eventLoop?.[i]?.maxMs ?? Number.NaN)),
+  }));
   return {
     opsPerSec: f('opsPerSec'),
     p50Ms: f('p50Ms'),
     p99Ms: f('p99Ms'),
     p999Ms: f('p999Ms'),
+    maxMs: f('maxMs'),
     serverCpuUsPerOp: f('serverCpuUsPerOp'),
     clientCpuUsPerOp: f('clientCpuUsPerOp'),
     errors: results.reduce((s, r) => s + r.errors, 0),
     runs: results.length,
+    ...(nodes === 0 ? {} : { eventLoop }),
   };
 }
 
+/** Medians per (workload, value size, client mode), in the order the points were measured. */
 export function summarize(points: readonly Point[]): Summary[] {
   const keys: string[] = [];
   for (const p of points) {
-    const k = `${p.workload}|${p.valueBytes}`;
+    const k = `${p.workload}|${p.valueBytes}|${p.client}`;
     if (!keys.includes(k)) keys.push(k);
   }
   return keys.map((k) => {
-    const [workload, v] = k.split('|') as [string, string];
+    const [workload, v, client] = k.split('|') as [string, string, ClientMode];
     const valueBytes = Number(v);
     const by: Record<string, Median> = {};
     for (const name of new Set(points.map((p) => p.system))) {
       const m = medianOf(
         points
-          .filter((p) => p.system === name && p.workload === workload && p.valueBytes === valueBytes)
+          .filter(
+            (p) =>
+              p.system === name &&
+              p.workload === workload &&
+              p.valueBytes === valueBytes &&
+              p.client === client,
+          )
           .map((p) => p.result),
       );
       if (m !== undefined) by[name] = m;
     }
-    return { workload, valueBytes, runs: Math.max(0, ...Object.values(by).map((m) => m.runs)), by };
+    return { workload, valueBytes, client, runs: Math.max(0, ...Object.values(by).map((m) => m.runs)), by };
   });
 }
 
@@ -86,24 +120,57 @@ export function ratio(a: number | undefined, b: number | undefined): string {
 
 /** The table comparing system `a` with system `b` (ratios are a/b). */
 export function markdownTable(rows: readonly Summary[], a: string, b: string): string {
-  const head = `| workload | value | ${a} ops/s | ${b} ops/s | ratio | ${a} p50 / p99 / p999 ms | ${b} p50 / p99 / p999 ms | p99 ratio | server CPU µs/op ${a} / ${b} | client CPU µs/op ${a} / ${b} | errors | runs |`;
-  const sep = '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+  const head = `| workload | value | client | ${a} ops/s | ${b} ops/s | ratio | ${a} p50 / p99 / p999 ms | ${b} p50 / p99 / p999 ms | p99 ratio | server CPU µs/op ${a} / ${b} | client CPU µs/op ${a} / ${b} | errors | runs |`;
+  const sep = '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
   const lines = rows.map((s) => {
     const r = s.by[a];
     const e = s.by[b];
-    return `| ${s.workload} | ${size(s.valueBytes)} | ${n0(r?.opsPerSec)} | ${n0(e?.opsPerSec)} | ${ratio(r?.opsPerSec, e?.opsPerSec)} | ${lat(r)} | ${lat(e)} | ${ratio(r?.p99Ms, e?.p99Ms)} | ${n0(r?.serverCpuUsPerOp)} / ${n0(e?.serverCpuUsPerOp)} | ${n0(r?.clientCpuUsPerOp)} / ${n0(e?.clientCpuUsPerOp)} | ${(r?.errors ?? 0) + (e?.errors ?? 0)} | ${s.runs} |`;
+    return `| ${s.workload} | ${size(s.valueBytes)} | ${s.client} | ${n0(r?.opsPerSec)} | ${n0(e?.opsPerSec)} | ${ratio(r?.opsPerSec, e?.opsPerSec)} | ${lat(r)} | ${lat(e)} | ${ratio(r?.p99Ms, e?.p99Ms)} | ${n0(r?.serverCpuUsPerOp)} / ${n0(e?.serverCpuUsPerOp)} | ${n0(r?.clientCpuUsPerOp)} / ${n0(e?.clientCpuUsPerOp)} | ${(r?.errors ?? 0) + (e?.errors ?? 0)} | ${s.runs} |`;
   });
   return [head, sep, ...lines].join('\n');
 }
 
 /** The table of one system alone (`--endpoints`, `ringkv bench`). */
 export function singleTable(rows: readonly Summary[], a: string): string {
-  const head = `| workload | value | ${a} ops/s | p50 / p99 / p999 ms | server CPU µs/op | client CPU µs/op | errors | runs |`;
-  const sep = '|---|---|---:|---:|---:|---:|---:|---:|';
+  const head = `| workload | value | client | ${a} ops/s | p50 / p99 / p999 ms | server CPU µs/op | client CPU µs/op | errors | runs |`;
+  const sep = '|---|---|---|---:|---:|---:|---:|---:|---:|';
   const lines = rows.map((s) => {
     const r = s.by[a];
-    return `| ${s.workload} | ${size(s.valueBytes)} | ${n0(r?.opsPerSec)} | ${lat(r)} | ${n0(r?.serverCpuUsPerOp)} | ${n0(r?.clientCpuUsPerOp)} | ${r?.errors ?? 0} | ${s.runs} |`;
+    return `| ${s.workload} | ${size(s.valueBytes)} | ${s.client} | ${n0(r?.opsPerSec)} | ${lat(r)} | ${n0(r?.serverCpuUsPerOp)} | ${n0(r?.clientCpuUsPerOp)} | ${r?.errors ?? 0} | ${s.runs} |`;
   });
+  return [head, sep, ...lines].join('\n');
+}
+
+const mb = (bytes: readonly number[]): string => bytes.map((b) => n0(b / 2 ** 20)).join(' / ') || '–';
+
+/**
+ * The large-data table (`--keys`): one row per workload, client mode and system, with the latency's
+ * max, the event-loop delay of probed nodes, and each cluster's memory, disk and preload time.
+ * Ratios are to `reference` (etcd) at the same workload and client mode.
+ */
+export function largeDataTable(
+  rows: readonly Summary[],
+  systems: readonly string[],
+  footprints: readonly Footprint[],
+  reference: string | undefined,
+): string {
+  const head =
+    '| workload | value | keys | client | system | ops/s | ratio | p50 / p99 / p999 / max ms | event-loop delay p99 / max ms, per node | RSS max MB, per node | disk MB, per node | preload s | errors | runs |';
+  const sep = '|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+  const lines: string[] = [];
+  for (const s of rows) {
+    for (const name of systems) {
+      const m = s.by[name];
+      if (m === undefined) continue;
+      const f = footprints.find((x) => x.system === name && x.valueBytes === s.valueBytes);
+      const ref = reference === undefined || reference === name ? undefined : s.by[reference];
+      const latency = `${n1(m.p50Ms)} / ${n1(m.p99Ms)} / ${n1(m.p999Ms)} / ${n1(m.maxMs)}`;
+      const eld = m.eventLoop?.map((e) => `${n1(e.p99Ms)} / ${n1(e.maxMs)}`).join(', ') ?? 'not probed';
+      lines.push(
+        `| ${s.workload} | ${size(s.valueBytes)} | ${n0(f?.keys)} | ${s.client} | ${name} | ${n0(m.opsPerSec)} | ${ref === undefined ? '–' : ratio(m.opsPerSec, ref.opsPerSec)} | ${latency} | ${eld} | ${f === undefined ? '–' : mb(f.rssMaxBytes)} | ${f === undefined ? '–' : mb(f.diskBytes)} | ${n1(f?.preloadS)} | ${m.errors} | ${m.runs} |`,
+      );
+    }
+  }
   return [head, sep, ...lines].join('\n');
 }
 
@@ -153,7 +220,7 @@ export function svgChart(rows: readonly Summary[], systems: readonly string[], t
       });
       const lx = x0 + barW;
       out.push(
-        `<text transform="translate(${lx},${base + 8}) rotate(60)" font-size="10">${esc(`${s.workload} ${size(s.valueBytes)}`)}</text>`,
+        `<text transform="translate(${lx},${base + 8}) rotate(60)" font-size="10">${esc(`${s.workload} ${size(s.valueBytes)} ${s.client}`)}</text>`,
       );
     });
     systems.forEach((sys, j) => {

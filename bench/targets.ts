@@ -1,7 +1,11 @@
-// The two systems under test behind one interface, both over the same minimal gRPC client.
-// ringkv: requests go straight to the leader of the key's shard (learned from ClusterService.Status,
-// refreshed before each run): the fair equivalent of etcd's client talking to its leader.
-// etcd: every request goes to the leader (found with the Maintenance Status RPC).
+// The two systems under test behind one interface, both over the same minimal gRPC client, each
+// with two ways of choosing the member a request goes to (ClientMode):
+// - leader: ringkv requests go straight to the leader of the key's shard (learned from
+//   ClusterService.Status, refreshed before each run), etcd requests to its leader (found with the
+//   Maintenance Status RPC): one hop for both, the best case.
+// - round-robin: every request goes to the next member in turn, whatever it leads, as etcd's own
+//   client and most gRPC users do; a member that does not lead the key forwards (ringkv) or hands
+//   the proposal or read index to the leader (etcd).
 import {
   GetRequest,
   GetResponse,
@@ -21,14 +25,49 @@ import {
 } from './etcd-proto.ts';
 import { GrpcConnection } from './grpc-client.ts';
 
-export interface Target {
-  readonly name: string;
+/** How the load generator picks the member each request goes to (see the header). */
+export const CLIENT_MODES = ['leader', 'round-robin'] as const;
+export type ClientMode = (typeof CLIENT_MODES)[number];
+export function isClientMode(m: string): m is ClientMode {
+  return (CLIENT_MODES as readonly string[]).includes(m);
+}
+
+/** The two operations of the benchmark, sent one way (a ClientMode) to one system. */
+export interface Client {
   put(key: Uint8Array, value: Uint8Array): Promise<void>;
   /** Reads a key; throws if it is absent (the benchmark reads only keys it wrote). */
   get(key: Uint8Array, serializable: boolean): Promise<void>;
-  /** Learns the current leader(s) again (before each run: leaderships may have moved). */
+}
+
+export interface Target {
+  readonly name: string;
+  /** The client that sends requests the given way; valid after refresh(). */
+  client(mode: ClientMode): Client;
+  /** Learns the current leader(s) and members again (before each run: leaderships may have moved). */
   refresh(): Promise<void>;
   close(): void;
+}
+
+/**
+ * Each connection in turn. One counter for all the load generator's workers, so that the requests
+ * in flight spread evenly over the members.
+ */
+class RoundRobin {
+  private conns: readonly GrpcConnection[] = [];
+  private next = 0;
+
+  set(conns: readonly GrpcConnection[]): void {
+    if (conns.length === 0) throw new Error('round-robin over no members');
+    this.conns = conns;
+    this.next = 0;
+  }
+
+  pick(): GrpcConnection {
+    const c = this.conns[this.next];
+    if (c === undefined) throw new Error('call refresh() before sending requests');
+    this.next = (this.next + 1) % this.conns.length;
+    return c;
+  }
 }
 
 const RINGKV_PUT = '/ringkv.v1.KVService/Put';
@@ -42,11 +81,22 @@ export class RingkvTarget implements Target {
   /** Index = shard id: the connection to that shard's leader. */
   private routes: GrpcConnection[] = [];
   private shardCount = 0;
+  /** Every member's client address, in node id order (from Status, not only the endpoints given). */
+  private readonly members = new RoundRobin();
+  private readonly clients: Record<ClientMode, Client>;
 
   constructor(endpoints: readonly string[], name = 'ringkv') {
     if (endpoints.length === 0) throw new Error('ringkv: no endpoints');
     this.endpoints = endpoints;
     this.name = name;
+    this.clients = {
+      leader: this.via((key) => this.route(key)),
+      'round-robin': this.via(() => this.members.pick()),
+    };
+  }
+
+  client(mode: ClientMode): Client {
+    return this.clients[mode];
   }
 
   private conn(addr: string): GrpcConnection {
@@ -83,6 +133,8 @@ export class RingkvTarget implements Target {
     }
     this.shardCount = data.length;
     this.routes = routes;
+    const members = [...st.members].sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
+    this.members.set(members.map((m) => this.conn(m.clientAddr)));
   }
 
   private route(key: Uint8Array): GrpcConnection {
@@ -91,13 +143,17 @@ export class RingkvTarget implements Target {
     return c;
   }
 
-  async put(key: Uint8Array, value: Uint8Array): Promise<void> {
-    await this.route(key).call(RINGKV_PUT, PutRequest.encode({ key, value }).finish());
-  }
-
-  async get(key: Uint8Array, serializable: boolean): Promise<void> {
-    const bytes = await this.route(key).call(RINGKV_GET, GetRequest.encode({ key, serializable }).finish());
-    if (!GetResponse.decode(bytes).found) throw new Error('ringkv: key not found');
+  /** Puts and gets sent to the connection `to` picks for each key. */
+  private via(to: (key: Uint8Array) => GrpcConnection): Client {
+    return {
+      put: async (key, value) => {
+        await to(key).call(RINGKV_PUT, PutRequest.encode({ key, value }).finish());
+      },
+      get: async (key, serializable) => {
+        const bytes = await to(key).call(RINGKV_GET, GetRequest.encode({ key, serializable }).finish());
+        if (!GetResponse.decode(bytes).found) throw new Error('ringkv: key not found');
+      },
+    };
   }
 
   close(): void {
@@ -109,10 +165,21 @@ export class EtcdTarget implements Target {
   readonly name: string = 'etcd';
   private readonly conns: GrpcConnection[];
   private leader: GrpcConnection | undefined;
+  private readonly members = new RoundRobin();
+  private readonly clients: Record<ClientMode, Client>;
 
   constructor(endpoints: readonly string[]) {
     if (endpoints.length === 0) throw new Error('etcd: no endpoints');
     this.conns = endpoints.map((e) => new GrpcConnection(e));
+    this.members.set(this.conns);
+    this.clients = {
+      leader: this.via(() => this.to()),
+      'round-robin': this.via(() => this.members.pick()),
+    };
+  }
+
+  client(mode: ClientMode): Client {
+    return this.clients[mode];
   }
 
   async refresh(): Promise<void> {
@@ -135,13 +202,17 @@ export class EtcdTarget implements Target {
     return this.leader;
   }
 
-  async put(key: Uint8Array, value: Uint8Array): Promise<void> {
-    await this.to().call(ETCD_PUT, encodePut(key, value));
-  }
-
-  async get(key: Uint8Array, serializable: boolean): Promise<void> {
-    const bytes = await this.to().call(ETCD_RANGE, encodeRange(key, serializable));
-    if (decodeRangeValues(bytes).length !== 1) throw new Error('etcd: key not found');
+  /** Puts and gets sent to the connection `to` picks. */
+  private via(to: () => GrpcConnection): Client {
+    return {
+      put: async (key, value) => {
+        await to().call(ETCD_PUT, encodePut(key, value));
+      },
+      get: async (key, serializable) => {
+        const bytes = await to().call(ETCD_RANGE, encodeRange(key, serializable));
+        if (decodeRangeValues(bytes).length !== 1) throw new Error('etcd: key not found');
+      },
+    };
   }
 
   close(): void {
