@@ -147,13 +147,13 @@ export class Driver {
 
   /** Hands a message to the transport; commit indexes never run ahead of this node's durable log. */
   private send(g: Group, m: Message): void {
-    if (m.type === 'app' || m.type === 'heartbeat') assertDurable(g, m.commit, () => `${m.type} to ${m.to}`);
+    if (m.type === 'app' || m.type === 'heartbeat') assertDurable(g, m.commit, m.type, m.to);
     this.c.transport.send(g.id, m);
   }
 
   /** Applies one committed entry; only what is durable here is ever applied. */
   private applyEntry(g: Group, e: Entry): void {
-    assertDurable(g, e.index, () => 'applying');
+    assertDurable(g, e.index, 'applying');
     g.applyEntry(e);
   }
 
@@ -312,8 +312,8 @@ export class Driver {
    */
   private async releaseOldestSegment(): Promise<void> {
     const { wal } = this.c;
-    const pressed = this.c.lowOnDisk?.() === true && wal.segmentSeqs().length > 1;
-    if (wal.segmentSeqs().length <= this.c.walSegmentsKept && !pressed) return;
+    const segments = wal.segmentSeqs().length;
+    if (segments <= this.c.walSegmentsKept && !(segments > 1 && this.c.lowOnDisk?.() === true)) return;
     for (const pin of wal.pinningGroups()) {
       const g = this.groups.get(pin.group);
       if (g !== undefined && g.applied >= pin.index) {
@@ -338,21 +338,21 @@ export class Driver {
  * leader.)
  */
 function assertSendableEarly(g: Group, m: Message): void {
+  if ((m.type === 'app' || m.type === 'heartbeat') && m.term === g.term) return;
   assert(
-    (m.type === 'app' || m.type === 'heartbeat') && m.term === g.term,
-    () =>
-      `group ${g.id}: ${m.type} to ${m.to} in term ${m.term} sent before the sync (durable term ${g.term})`,
+    false,
+    `group ${g.id}: ${m.type} to ${m.to} in term ${m.term} sent before the sync (durable term ${g.term})`,
   );
 }
 
 /**
  * The durability rule of the header: `i` (a commit index about to leave, or an entry about to be
- * applied) is within what this node's storage holds, i.e. what a WAL sync made durable here.
+ * applied) is within what this node's storage holds, i.e. what a WAL sync made durable here. Per
+ * message and per entry: the passing case allocates nothing.
  */
-function assertDurable(g: Group, i: number, what: () => string): void {
+function assertDurable(g: Group, i: number, what: string, to?: string): void {
   const durable = g.storage.lastIndex();
-  assert(
-    i <= durable,
-    () => `group ${g.id}: ${what()} at index ${i} beyond the durable log (last ${durable})`,
-  );
+  if (i <= durable) return;
+  const whatText = to === undefined ? what : `${what} to ${to}`;
+  assert(false, `group ${g.id}: ${whatText} at index ${i} beyond the durable log (last ${durable})`);
 }
