@@ -1,0 +1,288 @@
+// The move state machine: what to do next to move one replica of one shard from `source` to
+// `target`, given the move as the shard table records it and what the shard reports now. Pure: the
+// caller (the rebalancer on the metadata leader) performs the action, records what it returns as
+// table operations, and asks again. Since every answer is computed from the table and the shard's
+// own report, a new metadata leader resumes (or rolls back) a move from the table alone.
+//
+// The steps (shard-table.ts MoveStep), and what ends each:
+//   addLearner   the target is added as a learner             → it shows in the shard's learners
+//   catchUp      the learner receives a snapshot and the log  → it applied the leader's snapshot and
+//                                                                is within catchUpEntriesMax of the
+//                                                                leader's applied index
+//   reconfigure  enter joint consensus: target in, source out → the shard is joint (or, with only a
+//                (a simple change when one end is missing)       target or only a source, changed)
+//   leaveJoint   leave the joint configuration                → the shard is no longer joint
+//   cleanup      the source deletes its copy of the data      → the caller says the data is gone
+// Before reconfigure, and while joint, a source that leads the shard first hands its leadership to
+// an up-to-date voter that stays.
+//
+// Safety: a configuration change is proposed only when every configuration it leads to has a
+// quorum of up-to-date voters (reported `caughtUp` by the leader; the learner counts only once it
+// caught up), and only when no other change is pending. A step that makes no progress within
+// stepTimeoutMs before the new voters are in rolls back (the learner is removed; the planner retries
+// later, after moveBackoffMs); from joint consensus on, the only way is forward.
+
+import { ringAssert } from './errors.ts';
+import type { Move, MoveStep, ShardEntry } from './shard-table.ts';
+
+/** What the shard reports, through its leader (and the caller's clock). */
+export interface ShardObservation {
+  /** The applied configuration: voters (the incoming half while joint), outgoing half, learners. */
+  readonly voters: readonly string[];
+  readonly votersOutgoing: readonly string[];
+  readonly learners: readonly string[];
+  /** The shard's leader; null when it has none (or the caller cannot reach it). */
+  readonly leader: string | null;
+  readonly leaderApplied: number;
+  /** The index of the leader's latest snapshot: a learner below it cannot catch up from the log. */
+  readonly leaderSnapshotIndex: number;
+  /** The target's applied index (0 when it has none or does not answer). */
+  readonly learnerApplied: number;
+  /**
+   * Voters the leader reports up to date: recently active, and matching its log within the
+   * catch-up bound. The leader itself included.
+   */
+  readonly caughtUp: readonly string[];
+  /**
+   * A configuration change proposed and not yet applied by the leader (its pending conf index is
+   * above its applied index). While true, a change proposed earlier may still take effect.
+   */
+  readonly confChangePending: boolean;
+  /** The source no longer holds the shard's data: it said it deleted it, or it is down or removed
+   * (it deletes the data when it learns it is no member of the shard). */
+  readonly sourceDataGone: boolean;
+  /** Time since the step began or the learner's applied index last advanced, whichever is later. */
+  readonly msSinceProgressMs: number;
+}
+
+export interface MoveLimits {
+  /** A learner within this many entries of the leader's applied index is caught up. */
+  readonly catchUpEntriesMax: number;
+  /** A step before the new voters are in that makes no progress for this long rolls back. */
+  readonly stepTimeoutMs: number;
+}
+
+export const MOVE_LIMITS_DEFAULT: MoveLimits = { catchUpEntriesMax: 20, stepTimeoutMs: 60_000 };
+
+export const MOVE_BACKOFF_BASE_MS = 10_000;
+export const MOVE_BACKOFF_MAX_MS = 10 * 60_000;
+
+export type MoveAction =
+  | { readonly kind: 'transferLeadership'; readonly to: string }
+  | { readonly kind: 'addLearner'; readonly node: string }
+  /** One voter in and one out through joint consensus, or one of them as a simple change. */
+  | {
+      readonly kind: 'reconfigure';
+      readonly addVoter: string | null;
+      readonly removeVoter: string | null;
+      readonly joint: boolean;
+    }
+  | { readonly kind: 'leaveJoint' }
+  | { readonly kind: 'removeLearner'; readonly node: string }
+  | { readonly kind: 'deleteReplica'; readonly node: string }
+  | { readonly kind: 'wait'; readonly reason: string }
+  /** The shard did `step`: record it (table op moveStepDone) and ask again. */
+  | { readonly kind: 'stepDone'; readonly step: MoveStep }
+  /** Give up (table op abortMove with the reason); asking again then removes the learner. */
+  | { readonly kind: 'rollBack'; readonly reason: string }
+  /** The move is over, done or undone (table op finishMove). */
+  | { readonly kind: 'done' };
+
+type Phase = 'before' | 'learner' | 'joint' | 'after' | 'odd';
+
+/** The next thing to do for `move`, given what its shard reports. */
+export function nextAction(
+  move: Move,
+  o: ShardObservation,
+  limits: MoveLimits = MOVE_LIMITS_DEFAULT,
+): MoveAction {
+  ringAssert(
+    limits.catchUpEntriesMax >= 0 && limits.stepTimeoutMs > 0,
+    `move limits ${JSON.stringify(limits)}`,
+  );
+  ringAssert(o.msSinceProgressMs >= 0, `move ${move.id}: msSinceProgressMs ${o.msSinceProgressMs}`);
+  const phase = phaseOf(move, o);
+  if (phase === 'odd') {
+    return { kind: 'wait', reason: `the shard's configuration fits no step of move ${move.id}: ${show(o)}` };
+  }
+  switch (move.step) {
+    case 'addLearner':
+      if (phase !== 'before') return { kind: 'stepDone', step: 'addLearner' };
+      return guardBeforeJoint(move, o, limits) ?? { kind: 'addLearner', node: targetOf(move) };
+    case 'catchUp':
+      return catchUp(move, o, limits, phase);
+    case 'reconfigure':
+      return reconfigure(move, o, limits, phase);
+    case 'leaveJoint':
+      return leaveJoint(move, o, phase);
+    case 'cleanup':
+      if (move.source === null || o.sourceDataGone) return { kind: 'done' };
+      // The source is a member of the shard no more; if it never confirms, it deletes the data
+      // when it learns that, and the move must not hold one of the K slots forever.
+      if (o.msSinceProgressMs >= limits.stepTimeoutMs) return { kind: 'done' };
+      return { kind: 'deleteReplica', node: move.source };
+    case 'rollBack':
+      return rollBack(move, o, phase);
+  }
+}
+
+/** The delay before a shard whose last `failures` moves rolled back may move again. */
+export function moveBackoffMs(failures: number): number {
+  ringAssert(Number.isInteger(failures) && failures >= 0, `failures ${failures}`);
+  if (failures === 0) return 0;
+  // Bounded exponent: 2^6 × 10 s is past the cap already.
+  return Math.min(MOVE_BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 16), MOVE_BACKOFF_MAX_MS);
+}
+
+/** When the shard may begin its next move, by the caller's clock. */
+export function retryAtMs(shard: ShardEntry): number {
+  return shard.moveFailures === 0 ? 0 : shard.lastFailureAtMs + moveBackoffMs(shard.moveFailures);
+}
+
+/** Whether the learner may be promoted: it holds the leader's snapshot and is close behind. */
+export function learnerCaughtUp(o: ShardObservation, limits: MoveLimits = MOVE_LIMITS_DEFAULT): boolean {
+  return (
+    o.learnerApplied >= o.leaderSnapshotIndex &&
+    o.leaderApplied - o.learnerApplied <= limits.catchUpEntriesMax
+  );
+}
+
+/** Whether `voters` has a majority of members in `upToDate`. */
+export function hasQuorum(voters: readonly string[], upToDate: ReadonlySet<string>): boolean {
+  let n = 0;
+  for (const v of voters) if (upToDate.has(v)) n++;
+  return voters.length > 0 && n > voters.length / 2;
+}
+
+// ---- the steps ----------------------------------------------------------------------------------------
+
+function catchUp(move: Move, o: ShardObservation, limits: MoveLimits, phase: Phase): MoveAction {
+  if (phase === 'joint' || phase === 'after') return { kind: 'stepDone', step: 'catchUp' };
+  if (phase === 'before') return { kind: 'rollBack', reason: `${targetOf(move)} is no learner of the shard` };
+  const guard = guardBeforeJoint(move, o, limits);
+  if (guard !== undefined) return guard;
+  if (learnerCaughtUp(o, limits)) return { kind: 'stepDone', step: 'catchUp' };
+  return (
+    timeout(o, limits, `${targetOf(move)} made no progress catching up (${progress(o)})`) ?? {
+      kind: 'wait',
+      reason: `${targetOf(move)} is catching up (${progress(o)})`,
+    }
+  );
+}
+
+function reconfigure(move: Move, o: ShardObservation, limits: MoveLimits, phase: Phase): MoveAction {
+  if (phase === 'joint' || phase === 'after') return { kind: 'stepDone', step: 'reconfigure' };
+  if (move.target !== null && phase === 'before') {
+    return { kind: 'rollBack', reason: `${move.target} is no learner of the shard` };
+  }
+  const guard = guardBeforeJoint(move, o, limits);
+  if (guard !== undefined) return guard;
+  if (o.confChangePending) return { kind: 'wait', reason: 'a configuration change is pending' };
+  // The learner counts by its applied index alone (the leader may count it current by its log
+  // while it has not applied the snapshot yet), and only a caught-up learner is promoted.
+  const upToDate = new Set(o.caughtUp.filter((v) => v !== move.target));
+  if (move.target !== null) {
+    if (!learnerCaughtUp(o, limits)) {
+      return (
+        timeout(o, limits, `${move.target} fell behind (${progress(o)})`) ?? {
+          kind: 'wait',
+          reason: `${move.target} is catching up (${progress(o)})`,
+        }
+      );
+    }
+    upToDate.add(move.target);
+  }
+  const after = o.voters.filter((v) => v !== move.source);
+  if (move.target !== null) after.push(move.target);
+  if (!hasQuorum(o.voters, upToDate) || !hasQuorum(after, upToDate)) {
+    return (
+      timeout(o, limits, `no quorum of up-to-date voters for [${after}]`) ?? {
+        kind: 'wait',
+        reason: `[${after}] would lack a quorum of up-to-date voters (${[...upToDate]})`,
+      }
+    );
+  }
+  const joint = move.source !== null && move.target !== null;
+  return { kind: 'reconfigure', addVoter: move.target, removeVoter: move.source, joint };
+}
+
+function leaveJoint(move: Move, o: ShardObservation, phase: Phase): MoveAction {
+  if (phase === 'after') return { kind: 'stepDone', step: 'leaveJoint' };
+  if (phase !== 'joint')
+    return { kind: 'wait', reason: `move ${move.id} expects a joint configuration: ${show(o)}` };
+  if (o.leader === null) return { kind: 'wait', reason: 'the shard has no leader' };
+  if (o.confChangePending) return { kind: 'wait', reason: 'a configuration change is pending' };
+  // Leaving would take the leader out: hand over to a voter that stays (no election to wait for).
+  if (o.leader === move.source) {
+    const to = o.voters.find((v) => v !== move.source && o.caughtUp.includes(v));
+    if (to !== undefined) return { kind: 'transferLeadership', to };
+  }
+  return { kind: 'leaveJoint' };
+}
+
+function rollBack(move: Move, o: ShardObservation, phase: Phase): MoveAction {
+  // A change proposed before the rollback began took effect: the move can only go forward.
+  if (phase === 'joint' || phase === 'after') return { kind: 'stepDone', step: 'reconfigure' };
+  if (o.confChangePending) return { kind: 'wait', reason: 'a configuration change is pending' };
+  if (phase === 'learner') {
+    if (o.leader === null) return { kind: 'wait', reason: 'the shard has no leader' };
+    return { kind: 'removeLearner', node: targetOf(move) };
+  }
+  return { kind: 'done' };
+}
+
+/**
+ * Before the new voters are in: a shard without a leader cannot change, and a source that leads
+ * hands its leadership away first. Undefined when neither holds.
+ */
+function guardBeforeJoint(move: Move, o: ShardObservation, limits: MoveLimits): MoveAction | undefined {
+  if (o.leader === null) {
+    return (
+      timeout(o, limits, 'the shard has no leader') ?? { kind: 'wait', reason: 'the shard has no leader' }
+    );
+  }
+  if (o.leader !== move.source) return undefined;
+  const to = o.voters.find((v) => v !== move.source && o.caughtUp.includes(v));
+  if (to !== undefined) return { kind: 'transferLeadership', to };
+  return (
+    timeout(o, limits, `no up-to-date voter to take over from ${move.source}`) ?? {
+      kind: 'wait',
+      reason: `no up-to-date voter to take over from ${move.source}`,
+    }
+  );
+}
+
+/** A rollback when the step is past its timeout and no change is pending (one could still land). */
+function timeout(o: ShardObservation, limits: MoveLimits, reason: string): MoveAction | undefined {
+  if (o.msSinceProgressMs < limits.stepTimeoutMs || o.confChangePending) return undefined;
+  return { kind: 'rollBack', reason: `${reason} for ${o.msSinceProgressMs} ms` };
+}
+
+/** Where the shard is with respect to the move, from its reported configuration alone. */
+function phaseOf(move: Move, o: ShardObservation): Phase {
+  const joint = o.votersOutgoing.length > 0;
+  const sourceIn = move.source !== null && o.voters.includes(move.source);
+  if (move.target === null) {
+    if (joint) return 'odd';
+    return sourceIn ? 'before' : 'after';
+  }
+  if (o.voters.includes(move.target)) {
+    if (joint) return sourceIn ? 'odd' : 'joint';
+    return sourceIn ? 'odd' : 'after';
+  }
+  if (joint) return 'odd';
+  return o.learners.includes(move.target) ? 'learner' : 'before';
+}
+
+function targetOf(move: Move): string {
+  ringAssert(move.target !== null, `move ${move.id} at ${move.step} has no target`);
+  return move.target;
+}
+
+function progress(o: ShardObservation): string {
+  return `applied ${o.learnerApplied}, leader ${o.leaderApplied}, snapshot ${o.leaderSnapshotIndex}`;
+}
+
+function show(o: ShardObservation): string {
+  return `voters [${o.voters}] outgoing [${o.votersOutgoing}] learners [${o.learners}]`;
+}
