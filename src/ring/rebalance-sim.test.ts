@@ -1,9 +1,16 @@
 // The rebalancer as a whole (planner, move state machine, shard table) against a model of the shards
 // (testing/shard-sim.ts): random joins, drains, crashes and returns, failed actions, stalled
 // learners, shard leader changes and metadata leader changes. The simulation itself checks, at every
-// tick, that every shard keeps a quorum of up-to-date voters, that a voter is up to date when it is
-// added, that no node receives a second replica of a shard, and that no more than K moves are in
+// tick, that every shard keeps a quorum of up-to-date voters, that a learner is promoted only when
+// caught up, that no node receives a second replica of a shard, and that no more than K moves are in
 // flight; these tests check where it ends.
+//
+// Each check was seen to fail against a planted mistake (the code changed by hand, the test run, the
+// change undone): a learner promoted before it caught up; no quorum check of the configuration a
+// change leads to (caught by the R-lowering test: a voter removed beside a crashed one); a move done
+// without the source deleting its data; a rollback that leaves the learner; the planner and the table
+// ignoring K; the planner placing from scratch instead of from the table (join cost); a new metadata
+// leader that drives only the moves it began (never settles).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';

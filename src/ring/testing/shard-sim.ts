@@ -14,7 +14,8 @@
 // The safety checks, at every tick, throw at the first violation (the seed is in the message):
 //   - every shard's configuration (both halves while joint) has a majority of up-to-date voters
 //     (live, and within the catch-up bound of the leader's applied index);
-//   - a member becomes a voter only when it is up to date;
+//   - a learner is promoted only when caught up (checked when the change is proposed: the leader
+//     takes writes while it commits);
 //   - no node receives a replica of a shard it still holds data of;
 //   - no more than K moves in flight.
 import { type MoveAction, type MoveLimits, nextAction, type ShardObservation } from '../move.ts';
