@@ -1,11 +1,12 @@
 // `ringkv serve`: runs one ringkv node until SIGINT/SIGTERM. The flag names are the original design's
-// (`--raft_port`, `--node_id`, …); kebab-case aliases (`--raft-port`) are accepted too. This file
-// only declares the flags at load time; the node is imported when the command runs, so that
-// `ringkv --help` stays fast.
+// (`--raft_port`, `--node_id`, …); kebab-case aliases (`--raft-port`) are accepted too. Each flag
+// may also come from a RINGKV_ variable or a config file (serve-config.ts: sources and precedence).
+// This file only declares the flags at load time; the node is imported when the command runs, so
+// that `ringkv --help` stays fast.
 //
 // Exit status: 0 after a clean shutdown; 1 when the node cannot start or has to stop (corrupt
-// write-ahead log, disk failure, a port in use); 2 for bad flags or flags that do not fit the data
-// directory (neither or both of --bootstrap and --join_addr on an empty one).
+// write-ahead log, disk failure, a port in use); 2 for bad settings (from any source, or an
+// unreadable or unknown-keyed config file) or settings that do not fit the data directory (neither or both of --bootstrap and --join_addr on an empty one).
 import { type Command, Option } from 'commander';
 import { DEFAULT_LEADER_PLACEMENT, isLeaderPlacement, LEADER_PLACEMENTS } from '../../node/metadata.ts';
 import {
@@ -14,6 +15,17 @@ import {
   isClientApiThread,
 } from '../../server/client-api-thread.ts';
 import type { NodeProcessOptions } from '../../server/process.ts';
+import {
+  describeProblem,
+  envName,
+  mergeSettings,
+  nearestFlag,
+  readConfigFile,
+  type Setting,
+  type Settings,
+  settingsFromEnv,
+  settingsFromFile,
+} from './serve-config.ts';
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
@@ -23,8 +35,18 @@ const EXIT_USAGE = 2;
 const FLAGS: readonly (readonly [string, string, string, string | undefined])[] = [
   ['port', '<port>', 'client gRPC port (KVService, ClusterService)', '50051'],
   ['raft_port', '<port>', 'peer (Raft) port for node-to-node traffic', '12001'],
-  ['node_id', '<id>', "this node's id, unique in the cluster (required)", undefined],
-  ['raft_dir', '<dir>', 'data directory: write-ahead log, snapshots, node identity (required)', undefined],
+  [
+    'node_id',
+    '<id>',
+    "this node's id, unique in the cluster (required: as a flag, RINGKV_NODE_ID or in the config file)",
+    undefined,
+  ],
+  [
+    'raft_dir',
+    '<dir>',
+    'data directory: write-ahead log, snapshots, node identity (required, from any source)',
+    undefined,
+  ],
   [
     'join_addr',
     '<host:port>',
@@ -72,40 +94,91 @@ const FLAGS: readonly (readonly [string, string, string, string | undefined])[] 
   ['log_level', '<level>', 'log level: fatal, error, warn, info, debug, trace, silent', 'info'],
 ];
 
+/** The flags that take true or false (`--bootstrap` alone means true), with their defaults. */
+const BOOL_FLAGS: readonly (readonly [string, string, string])[] = [
+  [
+    'unsafe_no_read_index',
+    'UNSAFE, for testing the checkers only (ringkv chaos --planted-bug): serve linearizable reads ' +
+      'locally without a ReadIndex round, so a deposed leader answers stale data',
+    'false',
+  ],
+  ['bootstrap', 'start a new cluster with this node as its first member (first start only)', 'false'],
+];
+
+/** Every setting of `serve`, by its flag's name: each may come from a flag, the environment or a config file. */
+export const SERVE_SETTINGS: readonly string[] = [
+  ...FLAGS.map(([name]) => name),
+  ...BOOL_FLAGS.map(([name]) => name),
+];
+
+const DEFAULTS: Settings = new Map(
+  [
+    ...FLAGS.map(([name, , , def]) => [name, def] as const),
+    ...BOOL_FLAGS.map(([name, , def]) => [name, def] as const),
+  ]
+    .filter((e): e is readonly [string, string] => e[1] !== undefined)
+    .map(([name, value]) => [name, { value, source: { kind: 'default' } }]),
+);
+
+const CONFIG_HELP = `
+Configuration sources:
+  Every flag can also be set by an environment variable, RINGKV_ and the flag's name in upper case
+  (--node_id: RINGKV_NODE_ID, --raft_dir: RINGKV_RAFT_DIR; an empty variable counts as unset), or in
+  a config file named by --config_file (or RINGKV_CONFIG_FILE): YAML, or JSON when its name ends in
+  .json, with one key per flag spelled as the flag (node_id, or node-id as on the command line):
+
+    node_id: node1
+    raft_dir: /var/lib/ringkv/node1
+    port: 50051
+    raft_port: 12001
+    join_addr: node0.example.com:50051
+
+  Precedence: a flag on the command line over its environment variable, the variable over the file,
+  the file over the default. A bad value names where it came from (RINGKV_PORT=abc: --port …,
+  node1.yaml: port: …). An unknown key in the file is an error (exit 2). A RINGKV_ variable that
+  names no flag is reported as a warning and ignored (RINGKV_ENDPOINTS and RINGKV_DEBUG, read by the
+  client commands, are not reported).
+`;
+
 export function registerServeCommand(program: Command): void {
   const cmd = program
     .command('serve')
     .description(
       'Run a ringkv node. Start the first node with --bootstrap=true and the others with --join_addr; ' +
-        'restart any node with its original command line: it resumes from --raft_dir.',
-    );
+        'restart any node with its original command line: it resumes from --raft_dir. Every flag may ' +
+        'also come from the environment (RINGKV_NODE_ID, …) or a config file (--config_file): see below.',
+    )
+    .addHelpText('after', CONFIG_HELP);
+  const declare = (name: string, arg: string, option: Option): void => {
+    cmd.addOption(option);
+    if (name.includes('_')) cmd.addOption(new Option(`--${name.replaceAll('_', '-')} ${arg}`).hideHelp());
+  };
   for (const [name, arg, description, def] of FLAGS) {
     const opt = new Option(`--${name} ${arg}`, description);
-    cmd.addOption(def === undefined ? opt : opt.default(def));
-    if (name.includes('_')) cmd.addOption(new Option(`--${name.replaceAll('_', '-')} ${arg}`).hideHelp());
+    declare(name, arg, def === undefined ? opt : opt.default(def));
   }
-  cmd.addOption(
+  for (const [name, description, def] of BOOL_FLAGS) {
+    declare(name, '[bool]', new Option(`--${name} [bool]`, description).default(def));
+  }
+  declare(
+    'config_file',
+    '<path>',
     new Option(
-      '--unsafe_no_read_index [bool]',
-      'UNSAFE, for testing the checkers only (ringkv chaos --planted-bug): serve linearizable reads ' +
-        'locally without a ReadIndex round, so a deposed leader answers stale data',
-    ).default('false'),
+      '--config_file <path>',
+      'YAML or JSON file of settings, keyed by flag name (see below); flags and RINGKV_ variables override it',
+    ),
   );
-  cmd.addOption(
-    new Option(
-      '--bootstrap [bool]',
-      'start a new cluster with this node as its first member (first start only)',
-    ).default('false'),
-  );
-  cmd.action(async (opts: Record<string, unknown>) => {
-    const parsed = parseServeFlags(opts);
-    if (typeof parsed === 'string') {
-      process.stderr.write(`ringkv serve: ${parsed} (run ringkv serve --help for usage)\n`);
+  cmd.action(async (_opts: Record<string, unknown>, command: Command) => {
+    const { flags, warnings } = await resolveServeFlags(fromCommandLine(command), process.env);
+    // Before a failure too: a mistyped variable may be why a required setting is missing.
+    for (const w of warnings) process.stderr.write(`ringkv serve: warning: ${w}\n`);
+    if (typeof flags === 'string') {
+      process.stderr.write(`ringkv serve: ${flags} (run ringkv serve --help for usage)\n`);
       process.exitCode = EXIT_USAGE;
       return;
     }
     const { runNodeProcess } = await import('../../server/process.ts');
-    const outcome = await runNodeProcess(parsed);
+    const outcome = await runNodeProcess(flags);
     // Exit now: open gRPC channels or timers must not keep a stopped node's process alive.
     process.exit(outcome === 'usage' ? EXIT_USAGE : outcome === 'failed' ? EXIT_FAILED : EXIT_OK);
   });
@@ -113,32 +186,103 @@ export function registerServeCommand(program: Command): void {
 
 export type ServeFlags = NodeProcessOptions;
 
+/** The settings given on the command line (as --name_with_underscores or --name-with-dashes), defaults left out. */
+function fromCommandLine(command: Command): Map<string, Setting> {
+  const opts = command.opts<Record<string, unknown>>();
+  const given = new Map<string, Setting>();
+  for (const name of [...SERVE_SETTINGS, 'config_file']) {
+    // commander camel-cases the dashed spelling: --raft-port is `raftPort`.
+    const camel = name.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+    for (const key of camel === name ? [name] : [camel, name]) {
+      const value = opts[key];
+      if (command.getOptionValueSource(key) !== 'cli') continue;
+      if (typeof value === 'string' || typeof value === 'boolean') {
+        given.set(name, { value, source: { kind: 'flag' } });
+        break;
+      }
+    }
+  }
+  return given;
+}
+
+/**
+ * The node's options from its flags, the environment and the config file (in that order of
+ * precedence, over the defaults), or a message naming the first bad setting and where it came
+ * from; and warnings about RINGKV_ variables that name no flag.
+ */
+export async function resolveServeFlags(
+  commandLine: Settings,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<{ readonly flags: ServeFlags | string; readonly warnings: string[] }> {
+  const fromEnv = settingsFromEnv(env, [...SERVE_SETTINGS, 'config_file']);
+  const warnings = fromEnv.unknown.map((v) => {
+    const near = nearestFlag(v, SERVE_SETTINGS);
+    return `${v} is not a serve setting, ignored${near === undefined ? '' : ` (did you mean ${envName(near)}?)`}`;
+  });
+  const configFile = commandLine.get('config_file') ?? fromEnv.settings.get('config_file');
+  let fromFile: Settings = new Map();
+  if (configFile !== undefined) {
+    if (typeof configFile.value !== 'string' || configFile.value === '')
+      return { flags: describeProblem('config_file', configFile, 'must name a file'), warnings };
+    const read = await readConfigFile(configFile.value);
+    if (typeof read === 'string') return { flags: read, warnings };
+    const settings = settingsFromFile(read.doc, configFile.value, SERVE_SETTINGS);
+    if (typeof settings === 'string') return { flags: settings, warnings };
+    fromFile = settings;
+  }
+  const flags = parseServeSettings(mergeSettings(commandLine, fromEnv.settings, fromFile, DEFAULTS));
+  return { flags, warnings };
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-/** Reads a flag given as --name_with_underscores or as --name-with-dashes (commander camel-cases the latter). */
-function flag(opts: Record<string, unknown>, name: string): string | undefined {
-  const camel = name.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
-  const v = (camel !== name ? opts[camel] : undefined) ?? opts[name];
-  return typeof v === 'string' ? v : undefined;
-}
+/** Reads the settings and reports a bad one with its source (see describeProblem). */
+class SettingsReader {
+  private readonly settings: Settings;
 
-function integer(opts: Record<string, unknown>, name: string, min: number, max: number): number | string {
-  const text = flag(opts, name) ?? '';
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min || n > max) {
-    return `--${name} must be an integer from ${min} to ${max}, got '${text}'`;
+  constructor(settings: Settings) {
+    this.settings = settings;
   }
-  return n;
+
+  text(name: string): string | undefined {
+    const s = this.settings.get(name);
+    return s === undefined ? undefined : String(s.value);
+  }
+
+  problem(name: string, problem: string): string {
+    return describeProblem(name, this.settings.get(name), problem);
+  }
+
+  integer(name: string, min: number, max: number): number | string {
+    const text = this.text(name) ?? '';
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min || n > max) {
+      const what =
+        min === 1 && max === 65535 ? 'a port number (1-65535)' : `an integer from ${min} to ${max}`;
+      return this.problem(name, `must be ${what}, got '${text}'`);
+    }
+    return n;
+  }
+
+  bool(name: string): boolean | string {
+    const v = this.settings.get(name)?.value;
+    if (v === true || v === 'true' || v === '1' || v === 'yes') return true;
+    if (v === undefined || v === false || v === 'false' || v === '0' || v === 'no') return false;
+    return this.problem(name, `must be true or false, got '${String(v)}'`);
+  }
+
+  /** A setting that must be given somewhere; the message says the three ways to give it. */
+  required(name: string, why: string): string {
+    const v = this.text(name);
+    if (v === undefined)
+      return `--${name} is required (${why}): give --${name}, set ${envName(name)}, or put ${name} in the --config_file`;
+    return v;
+  }
 }
 
-function bool(v: unknown): boolean | undefined {
-  if (v === true || v === 'true' || v === '1' || v === 'yes') return true;
-  if (v === false || v === 'false' || v === '0' || v === 'no') return false;
-  return undefined;
-}
-
-/** The flags as typed values, or a message naming what is wrong. */
-export function parseServeFlags(opts: Record<string, unknown>): ServeFlags | string {
+/** The settings as typed options, or a message naming what is wrong and where it came from. */
+export function parseServeSettings(settings: Settings): ServeFlags | string {
+  const r = new SettingsReader(settings);
   const nums: Record<string, number> = {};
   const ranges: [string, number, number][] = [
     ['port', 1, 65535],
@@ -151,38 +295,45 @@ export function parseServeFlags(opts: Record<string, unknown>): ServeFlags | str
     ['wal_segment_mib', 1, 1024],
   ];
   for (const [name, min, max] of ranges) {
-    const n = integer(opts, name, min, max);
+    const n = r.integer(name, min, max);
     if (typeof n === 'string') return n;
     nums[name] = n;
   }
-  const nodeId = flag(opts, 'node_id');
-  if (nodeId === undefined || nodeId === '')
-    return '--node_id is required (a name unique in the cluster, e.g. node1)';
+  const nodeId = r.text('node_id');
+  if (nodeId === undefined) return r.required('node_id', 'a name unique in the cluster, e.g. node1');
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(nodeId))
-    return `--node_id '${nodeId}' may only hold letters, digits, '.', '_' and '-' (at most 64)`;
-  const raftDir = flag(opts, 'raft_dir');
-  if (raftDir === undefined || raftDir === '')
-    return "--raft_dir is required (the directory for this node's data)";
-  const unsafeNoReadIndex = bool(opts['unsafe_no_read_index'] ?? opts['unsafeNoReadIndex']);
-  if (unsafeNoReadIndex === undefined)
-    return `--unsafe_no_read_index must be true or false, got '${String(opts['unsafe_no_read_index'])}'`;
-  const bootstrap = bool(opts['bootstrap']);
-  if (bootstrap === undefined) return `--bootstrap must be true or false, got '${String(opts['bootstrap'])}'`;
-  const joinAddr = flag(opts, 'join_addr');
+    return r.problem(
+      'node_id',
+      `'${nodeId}' may only hold letters, digits, '.', '_' and '-' (1 to 64 of them)`,
+    );
+  const raftDir = r.text('raft_dir');
+  if (raftDir === undefined) return r.required('raft_dir', "the directory for this node's data");
+  if (raftDir === '') return r.problem('raft_dir', 'must not be empty');
+  const unsafeNoReadIndex = r.bool('unsafe_no_read_index');
+  if (typeof unsafeNoReadIndex === 'string') return unsafeNoReadIndex;
+  const bootstrap = r.bool('bootstrap');
+  if (typeof bootstrap === 'string') return bootstrap;
+  const joinAddr = r.text('join_addr');
   if (joinAddr !== undefined && !/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(joinAddr)) {
-    return `--join_addr must be host:port, got '${joinAddr}'`;
+    return r.problem('join_addr', `must be host:port, got '${joinAddr}'`);
   }
-  const host = flag(opts, 'host') ?? 'localhost';
-  if (host === '') return '--host must not be empty';
-  const leaderPlacement = flag(opts, 'leader_placement') ?? DEFAULT_LEADER_PLACEMENT;
+  const host = r.text('host') ?? 'localhost';
+  if (host === '') return r.problem('host', 'must not be empty');
+  const leaderPlacement = r.text('leader_placement') ?? DEFAULT_LEADER_PLACEMENT;
   if (!isLeaderPlacement(leaderPlacement))
-    return `--leader_placement must be ${LEADER_PLACEMENTS.join(' or ')}, got '${leaderPlacement}'`;
-  const clientApiThread = flag(opts, 'client_api_thread') ?? DEFAULT_CLIENT_API_THREAD;
+    return r.problem(
+      'leader_placement',
+      `must be ${LEADER_PLACEMENTS.join(' or ')}, got '${leaderPlacement}'`,
+    );
+  const clientApiThread = r.text('client_api_thread') ?? DEFAULT_CLIENT_API_THREAD;
   if (!isClientApiThread(clientApiThread))
-    return `--client_api_thread must be ${CLIENT_API_THREADS.join(' or ')}, got '${clientApiThread}'`;
-  const logLevel = flag(opts, 'log_level') ?? 'info';
+    return r.problem(
+      'client_api_thread',
+      `must be ${CLIENT_API_THREADS.join(' or ')}, got '${clientApiThread}'`,
+    );
+  const logLevel = r.text('log_level') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel))
-    return `--log_level must be one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`;
+    return r.problem('log_level', `must be one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`);
   return {
     port: nums['port']!,
     raftPort: nums['raft_port']!,
@@ -194,7 +345,7 @@ export function parseServeFlags(opts: Record<string, unknown>): ServeFlags | str
     walSegmentBytes: nums['wal_segment_mib']! * 1024 * 1024,
     unsafeNoReadIndex,
     host,
-    listen: flag(opts, 'listen') ?? host,
+    listen: r.text('listen') ?? host,
     shards: nums['shards']!,
     leaderPlacement,
     clientApiThread,
