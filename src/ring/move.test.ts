@@ -45,7 +45,7 @@ function obs(o: Partial<ShardObservation> = {}): ShardObservation {
     caughtUp: ['a', 'b', 'c'],
     confChangePending: false,
     sourceDataGone: false,
-    msSinceProgressMs: 0,
+    sinceProgressMs: 0,
     ...o,
   };
 }
@@ -87,7 +87,7 @@ test('a move of a replica from a to d, step by step (transcript)', () => {
     [
       'addLearner, no leader past the timeout',
       move('addLearner'),
-      obs({ leader: null, msSinceProgressMs: TIMEOUT }),
+      obs({ leader: null, sinceProgressMs: TIMEOUT }),
     ],
     ['addLearner, d is a learner', move('addLearner'), obs(learnerIn)],
     ['catchUp, d before the snapshot', move('catchUp'), obs({ ...learnerIn, learnerApplied: 79 })],
@@ -100,12 +100,12 @@ test('a move of a replica from a to d, step by step (transcript)', () => {
     [
       'catchUp, stuck past the timeout',
       move('catchUp'),
-      obs({ ...learnerIn, learnerApplied: 50, msSinceProgressMs: TIMEOUT }),
+      obs({ ...learnerIn, learnerApplied: 50, sinceProgressMs: TIMEOUT }),
     ],
     [
       'catchUp, stuck, a change pending',
       move('catchUp'),
-      obs({ ...learnerIn, learnerApplied: 50, msSinceProgressMs: TIMEOUT, confChangePending: true }),
+      obs({ ...learnerIn, learnerApplied: 50, sinceProgressMs: TIMEOUT, confChangePending: true }),
     ],
     ['catchUp, d gone from the shard', move('catchUp'), obs()],
     ['reconfigure', move('reconfigure'), obs({ ...learnerIn, learnerApplied: 95 })],
@@ -136,12 +136,12 @@ test('a move of a replica from a to d, step by step (transcript)', () => {
     [
       'leaveJoint, long past the timeout',
       move('leaveJoint'),
-      obs({ ...joint, msSinceProgressMs: 10 * TIMEOUT }),
+      obs({ ...joint, sinceProgressMs: 10 * TIMEOUT }),
     ],
     ['leaveJoint, left', move('leaveJoint'), obs(after)],
     ['cleanup', move('cleanup'), obs(after)],
     ['cleanup, a deleted it', move('cleanup'), obs({ ...after, sourceDataGone: true })],
-    ['cleanup, a never answers', move('cleanup'), obs({ ...after, msSinceProgressMs: TIMEOUT })],
+    ['cleanup, a never answers', move('cleanup'), obs({ ...after, sinceProgressMs: TIMEOUT })],
     ['rollBack, d a learner', move('rollBack'), obs(learnerIn)],
     ['rollBack, its removal pending', move('rollBack'), obs({ ...learnerIn, confChangePending: true })],
     ['rollBack, d gone', move('rollBack'), obs()],
@@ -219,7 +219,7 @@ const reportArb = fc
     snapshotBehind: fc.integer({ min: 0, max: 60 }),
     learnerBehind: fc.integer({ min: 0, max: 30 }),
     confChangePending: fc.constantFrom(false, false, false, true),
-    msSinceProgressMs: fc.integer({ min: 0, max: 2 * TIMEOUT }),
+    sinceProgressMs: fc.integer({ min: 0, max: 2 * TIMEOUT }),
     step: fc.constantFrom<MoveStep>(
       'addLearner',
       'catchUp',
@@ -286,8 +286,7 @@ test('past reconfigure a move never rolls back; before it, never while a change 
       const a = nextAction(m, o);
       if (a.kind !== 'rollBack') return;
       assert.ok(['addLearner', 'catchUp', 'reconfigure'].includes(r.step), `rolled back at ${r.step}`);
-      if (a.reason.includes(' ms'))
-        assert.ok(!o.confChangePending && o.msSinceProgressMs >= TIMEOUT, a.reason);
+      if (a.reason.includes(' ms')) assert.ok(!o.confChangePending && o.sinceProgressMs >= TIMEOUT, a.reason);
     }),
     { numRuns: 2000 },
   );

@@ -52,7 +52,7 @@ export interface ShardObservation {
    * (it deletes the data when it learns it is no member of the shard). */
   readonly sourceDataGone: boolean;
   /** Time since the step began or the learner's applied index last advanced, whichever is later. */
-  readonly msSinceProgressMs: number;
+  readonly sinceProgressMs: number;
 }
 
 export interface MoveLimits {
@@ -100,7 +100,7 @@ export function nextAction(
     limits.catchUpEntriesMax >= 0 && limits.stepTimeoutMs > 0,
     `move limits ${JSON.stringify(limits)}`,
   );
-  ringAssert(o.msSinceProgressMs >= 0, `move ${move.id}: msSinceProgressMs ${o.msSinceProgressMs}`);
+  ringAssert(o.sinceProgressMs >= 0, `move ${move.id}: sinceProgressMs ${o.sinceProgressMs}`);
   const phase = phaseOf(move, o);
   if (phase === 'odd') {
     return { kind: 'wait', reason: `the shard's configuration fits no step of move ${move.id}: ${show(o)}` };
@@ -119,7 +119,7 @@ export function nextAction(
       if (move.source === null || o.sourceDataGone) return { kind: 'done' };
       // The source is a member of the shard no more; if it never confirms, it deletes the data
       // when it learns that, and the move must not hold one of the K slots forever.
-      if (o.msSinceProgressMs >= limits.stepTimeoutMs) return { kind: 'done' };
+      if (o.sinceProgressMs >= limits.stepTimeoutMs) return { kind: 'done' };
       return { kind: 'deleteReplica', node: move.source };
     case 'rollBack':
       return rollBack(move, o, phase);
@@ -254,8 +254,8 @@ function guardBeforeJoint(move: Move, o: ShardObservation, limits: MoveLimits): 
 
 /** A rollback when the step is past its timeout and no change is pending (one could still land). */
 function timeout(o: ShardObservation, limits: MoveLimits, reason: string): MoveAction | undefined {
-  if (o.msSinceProgressMs < limits.stepTimeoutMs || o.confChangePending) return undefined;
-  return { kind: 'rollBack', reason: `${reason} for ${o.msSinceProgressMs} ms` };
+  if (o.sinceProgressMs < limits.stepTimeoutMs || o.confChangePending) return undefined;
+  return { kind: 'rollBack', reason: `${reason} for ${o.sinceProgressMs} ms` };
 }
 
 /** Where the shard is with respect to the move, from its reported configuration alone. */

@@ -317,7 +317,7 @@ class Sim {
       caughtUp: caughtUp.sort(),
       confChangePending: s.pending !== null,
       sourceDataGone: source === null || !s.data.has(source) || !this.alive.has(source),
-      msSinceProgressMs: (this.tick - since) * TICK_MS,
+      sinceProgressMs: (this.tick - since) * TICK_MS,
     };
   }
 
