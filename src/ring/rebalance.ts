@@ -2,8 +2,9 @@
 // members that are up) and the moves that lead there, within the limits:
 //   - at most settings.movesInFlightMax (K) moves in flight in the whole cluster;
 //   - one move at a time per shard (the table holds one);
-//   - one snapshot at a time into a member (a move's target) and out of one (the shard's leader,
-//     which sends the learner its snapshot);
+//   - one snapshot at a time into a member and out of one: a member is the target of one move at a
+//     time (until that move is over: the table enforces it), and a shard's leader, which sends the
+//     learner its snapshot, serves one move in addLearner or catchUp at a time;
 //   - a shard whose last moves rolled back waits moveBackoffMs(failures) before the next;
 //   - a replica on a member that is not up is replaced, never simply dropped: with fewer members up
 //     than R, the shard keeps it and stays under-replicated until a member can take it.
