@@ -136,6 +136,16 @@ export function plan(table: ShardTable, input: PlanInput): RebalancePlan {
   }
   wanted.sort((a, b) => urgency(a) - urgency(b) || a.shard - b.shard);
   const { start, deferred } = withinLimits(table, wanted, input);
+  const free = table.settings.movesInFlightMax - inFlight.length;
+  ringAssert(start.length <= free, () => `${start.length} moves to begin, ${free} free of K`);
+  for (const m of start) {
+    const voters = table.shards[m.shard - 1]?.voters ?? [];
+    ringAssert(
+      (m.source === null || voters.includes(m.source)) &&
+        (m.target === null || (stateOf.get(m.target) === 'up' && !voters.includes(m.target))),
+      () => `planned ${JSON.stringify(m)} for voters [${voters}]`,
+    );
+  }
   const underReplicated = table.shards
     .filter((s) => {
       const after = current.get(s.shardId) ?? [];
