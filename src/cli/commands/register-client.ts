@@ -175,6 +175,26 @@ function registerCluster(program: Command): void {
 
   withConnectionOptions(
     cluster
+      .command('health')
+      .description(
+        'One line per member, like `etcdctl endpoint health --cluster`: reachable or not, ready or not, ' +
+          'and how long its Status took. The member list comes from --endpoints; then every member is ' +
+          'asked at its own address, all at once, each within a fifth of --timeout-ms (1 s by default), ' +
+          'so a hung or stopped node shows as unreachable after that and does not delay the others. ' +
+          'Ready: it knows a leader of the metadata group and of every group it holds. Healthy: ' +
+          'reachable, ready and no alarm (NOSPACE). Exit status: 0 every member healthy; 1 some member ' +
+          'is not, or no node answered; 2 usage error. --output json: an array of one object per member ' +
+          '{nodeId, clientAddr, healthy, reachable, ready, tookMs, alarms, reason}.',
+      )
+      .addOption(new Option('--output <format>', 'output format').choices(['text', 'json']).default('text')),
+    false,
+  ).action(async (opts: Opts, cmd: Command) => {
+    const { runClusterHealth } = await import('./health.ts');
+    process.exitCode = await runClusterHealth(opts, cmd);
+  });
+
+  withConnectionOptions(
+    cluster
       .command('join')
       .description(
         'Add a member (normally done by `ringkv serve --join_addr`): learner first, voter once caught up. ' +
