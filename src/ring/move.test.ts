@@ -70,7 +70,8 @@ function show(a: MoveAction): string {
   }
 }
 
-const learnerIn = { learners: ['d'] };
+/** d a learner that the leader hears from and matches. */
+const learnerIn = { learners: ['d'], caughtUp: ['a', 'b', 'c', 'd'] };
 const joint = { voters: ['b', 'c', 'd'], votersOutgoing: ['a', 'b', 'c'] };
 const after = { voters: ['b', 'c', 'd'] };
 
@@ -98,6 +99,11 @@ test('a move of a replica from a to d, step by step (transcript)', () => {
     ],
     ['catchUp, d 20 behind', move('catchUp'), obs({ ...learnerIn, learnerApplied: 80 })],
     [
+      'catchUp, d silent (reports 0 of a young shard)',
+      move('catchUp'),
+      obs({ ...learnerIn, caughtUp: ['a', 'b', 'c'], leaderApplied: 12, leaderSnapshotIndex: 0 }),
+    ],
+    [
       'catchUp, stuck past the timeout',
       move('catchUp'),
       obs({ ...learnerIn, learnerApplied: 50, sinceProgressMs: TIMEOUT }),
@@ -117,13 +123,13 @@ test('a move of a replica from a to d, step by step (transcript)', () => {
     [
       'reconfigure, c behind',
       move('reconfigure'),
-      obs({ ...learnerIn, learnerApplied: 95, caughtUp: ['a', 'b'] }),
+      obs({ ...learnerIn, learnerApplied: 95, caughtUp: ['a', 'b', 'd'] }),
     ],
     ['reconfigure, d behind', move('reconfigure'), obs({ ...learnerIn, learnerApplied: 60 })],
     [
       'reconfigure, b and c behind',
       move('reconfigure'),
-      obs({ ...learnerIn, learnerApplied: 95, caughtUp: ['a'] }),
+      obs({ ...learnerIn, learnerApplied: 95, caughtUp: ['a', 'd'] }),
     ],
     [
       'reconfigure, change pending',
@@ -164,6 +170,7 @@ addLearner, d is a learner: stepDone addLearner
 catchUp, d before the snapshot: wait: d is catching up (applied 79, leader 100, snapshot 80)
 catchUp, d past the snapshot, 21 behind: wait: d is catching up (applied 79, leader 100, snapshot 60)
 catchUp, d 20 behind: stepDone catchUp
+catchUp, d silent (reports 0 of a young shard): wait: d is catching up (applied 0, leader 12, snapshot 0)
 catchUp, stuck past the timeout: rollBack: d made no progress catching up (applied 50, leader 100, snapshot 80) for 60000 ms
 catchUp, stuck, a change pending: wait: d is catching up (applied 50, leader 100, snapshot 80)
 catchUp, d gone from the shard: rollBack: d is no learner of the shard
@@ -260,7 +267,10 @@ test('a configuration change is proposed only with a quorum of up-to-date voters
       assert.ok(o.leader !== null && o.leader !== source, `proposed with leader ${o.leader}`);
       const upToDate = new Set(o.caughtUp);
       if (target !== null) {
-        assert.ok(learnerCaughtUp(o), `promoted ${target} at ${o.learnerApplied} of ${o.leaderApplied}`);
+        assert.ok(
+          learnerCaughtUp(o, target),
+          `promoted ${target} at ${o.learnerApplied} of ${o.leaderApplied}`,
+        );
         upToDate.add(target);
       }
       const next = o.voters.filter((v) => v !== a.removeVoter);

@@ -39,8 +39,8 @@ export interface ShardObservation {
   /** The target's applied index (0 when it has none or does not answer). */
   readonly learnerApplied: number;
   /**
-   * Voters the leader reports up to date: recently active, and matching its log within the
-   * catch-up bound. The leader itself included.
+   * Voters and learners the leader reports up to date: recently active, and matching its log within
+   * the catch-up bound. The leader itself included.
    */
   readonly caughtUp: readonly string[];
   /**
@@ -139,9 +139,18 @@ export function retryAtMs(shard: ShardEntry): number {
   return shard.moveFailures === 0 ? 0 : shard.lastFailureAtMs + moveBackoffMs(shard.moveFailures);
 }
 
-/** Whether the learner may be promoted: it holds the leader's snapshot and is close behind. */
-export function learnerCaughtUp(o: ShardObservation, limits: MoveLimits = MOVE_LIMITS_DEFAULT): boolean {
+/**
+ * Whether the learner may be promoted: the leader hears from it and matches it within the bound,
+ * and it has applied the leader's snapshot and is close behind. (Its applied index alone is not
+ * enough: one that stopped answering reports 0, which is "close behind" a shard of few entries.)
+ */
+export function learnerCaughtUp(
+  o: ShardObservation,
+  learner: string,
+  limits: MoveLimits = MOVE_LIMITS_DEFAULT,
+): boolean {
   return (
+    o.caughtUp.includes(learner) &&
     o.learnerApplied >= o.leaderSnapshotIndex &&
     o.leaderApplied - o.learnerApplied <= limits.catchUpEntriesMax
   );
@@ -161,7 +170,7 @@ function catchUp(move: Move, o: ShardObservation, limits: MoveLimits, phase: Pha
   if (phase === 'before') return { kind: 'rollBack', reason: `${targetOf(move)} is no learner of the shard` };
   const guard = guardBeforeJoint(move, o, limits);
   if (guard !== undefined) return guard;
-  if (learnerCaughtUp(o, limits)) return { kind: 'stepDone', step: 'catchUp' };
+  if (learnerCaughtUp(o, targetOf(move), limits)) return { kind: 'stepDone', step: 'catchUp' };
   return (
     timeout(o, limits, `${targetOf(move)} made no progress catching up (${progress(o)})`) ?? {
       kind: 'wait',
@@ -182,7 +191,7 @@ function reconfigure(move: Move, o: ShardObservation, limits: MoveLimits, phase:
   // while it has not applied the snapshot yet), and only a caught-up learner is promoted.
   const upToDate = new Set(o.caughtUp.filter((v) => v !== move.target));
   if (move.target !== null) {
-    if (!learnerCaughtUp(o, limits)) {
+    if (!learnerCaughtUp(o, move.target, limits)) {
       return (
         timeout(o, limits, `${move.target} fell behind (${progress(o)})`) ?? {
           kind: 'wait',

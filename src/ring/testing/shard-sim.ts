@@ -304,7 +304,9 @@ class Sim {
     if (clock !== undefined && clock.step === move.step && clock.applied >= learnerApplied)
       since = clock.since;
     this.driver.set(move.id, { step: move.step, since, applied: learnerApplied });
-    const caughtUp = [...new Set([...s.voters, ...s.outgoing])].filter((v) => this.upToDate(s, v));
+    const caughtUp = [...new Set([...s.voters, ...s.outgoing, ...s.learners])].filter((v) =>
+      this.upToDate(s, v),
+    );
     const source = move.source;
     return {
       voters: [...s.voters].sort(),
