@@ -85,6 +85,8 @@ export class ProcessNode {
   /** The exact `serve` arguments; restart() uses them again. */
   readonly args: readonly string[];
   readonly cwd: string;
+  /** Variables added to the inherited environment of every start (e.g. RINGKV_PORT). */
+  env: Record<string, string> = {};
   child: ChildProcess | undefined;
   private exitPromise: Promise<{ code: number | null; signal: string | null }> | undefined;
   readonly output: string[] = [];
@@ -119,10 +121,12 @@ export class ProcessNode {
     this.lastExit = undefined;
     const child = spawn(NODE_BIN, [MAIN_TS, 'serve', ...this.args], {
       cwd: this.cwd,
+      env: { ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     if (child.pid !== undefined) livePids.add(child.pid);
-    this.output.push(`--- start pid ${child.pid}: serve ${this.args.join(' ')}`);
+    const env = Object.entries(this.env).map(([k, v]) => `${k}=${v} `);
+    this.output.push(`--- start pid ${child.pid}: ${env.join('')}serve ${this.args.join(' ')}`);
     child.stdout.on('data', (b: Buffer) => this.collect(b));
     child.stderr.on('data', (b: Buffer) => this.collect(b));
     this.exitPromise = new Promise((res) =>
