@@ -98,9 +98,9 @@ export function nextAction(
 ): MoveAction {
   ringAssert(
     limits.catchUpEntriesMax >= 0 && limits.stepTimeoutMs > 0,
-    `move limits ${JSON.stringify(limits)}`,
+    () => `move limits ${JSON.stringify(limits)}`,
   );
-  ringAssert(o.sinceProgressMs >= 0, `move ${move.id}: sinceProgressMs ${o.sinceProgressMs}`);
+  ringAssert(o.sinceProgressMs >= 0, () => `move ${move.id}: sinceProgressMs ${o.sinceProgressMs}`);
   const phase = phaseOf(move, o);
   if (phase === 'odd') {
     return { kind: 'wait', reason: `the shard's configuration fits no step of move ${move.id}: ${show(o)}` };
@@ -128,7 +128,7 @@ export function nextAction(
 
 /** The delay before a shard whose last `failures` moves rolled back may move again. */
 export function moveBackoffMs(failures: number): number {
-  ringAssert(Number.isInteger(failures) && failures >= 0, `failures ${failures}`);
+  ringAssert(Number.isInteger(failures) && failures >= 0, () => `failures ${failures}`);
   if (failures === 0) return 0;
   // Bounded exponent: 2^6 × 10 s is past the cap already.
   return Math.min(MOVE_BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 16), MOVE_BACKOFF_MAX_MS);
@@ -284,7 +284,7 @@ function phaseOf(move: Move, o: ShardObservation): Phase {
 }
 
 function targetOf(move: Move): string {
-  ringAssert(move.target !== null, `move ${move.id} at ${move.step} has no target`);
+  ringAssert(move.target !== null, () => `move ${move.id} at ${move.step} has no target`);
   return move.target;
 }
 

@@ -234,7 +234,10 @@ function withinLimits(
   input: PlanInput,
 ): { start: PlannedMove[]; deferred: DeferredMove[] } {
   let free = table.settings.movesInFlightMax - movesInFlight(table);
-  ringAssert(free >= 0, `${movesInFlight(table)} moves in flight, bound ${table.settings.movesInFlightMax}`);
+  ringAssert(
+    free >= 0,
+    () => `${movesInFlight(table)} moves in flight, bound ${table.settings.movesInFlightMax}`,
+  );
   const up = new Set(table.members.filter((m) => m.state === 'up').map((m) => m.nodeId));
   const receiving = new Set<string>();
   const sending = new Set<string>();
@@ -327,7 +330,7 @@ export function metadataVoters(members: readonly Member[], current: readonly str
     if (chosen.length >= want) break;
     if (!chosen.includes(id) && present.some((m) => m.nodeId === id)) chosen.push(id);
   }
-  ringAssert(chosen.length <= METADATA_VOTERS_MAX, `metadata voters [${chosen}]`);
+  ringAssert(chosen.length <= METADATA_VOTERS_MAX, () => `metadata voters [${chosen}]`);
   return chosen.sort();
 }
 
