@@ -6,7 +6,8 @@
 //
 // The steps (shard-table.ts MoveStep), and what ends each:
 //   addLearner   the target is added as a learner             → it shows in the shard's learners
-//   catchUp      the learner receives a snapshot and the log  → it applied the leader's snapshot and
+//   catchUp      the learner receives a snapshot and the log  → the leader reports it current, and
+//                                                                it applied the leader's snapshot and
 //                                                                is within catchUpEntriesMax of the
 //                                                                leader's applied index
 //   reconfigure  enter joint consensus: target in, source out → the shard is joint (or, with only a
@@ -187,8 +188,8 @@ function reconfigure(move: Move, o: ShardObservation, limits: MoveLimits, phase:
   const guard = guardBeforeJoint(move, o, limits);
   if (guard !== undefined) return guard;
   if (o.confChangePending) return { kind: 'wait', reason: 'a configuration change is pending' };
-  // The learner counts by its applied index alone (the leader may count it current by its log
-  // while it has not applied the snapshot yet), and only a caught-up learner is promoted.
+  // The learner counts only by learnerCaughtUp (the leader may count it current by its log while it
+  // has not applied the snapshot yet), and only a caught-up learner is promoted.
   const upToDate = new Set(o.caughtUp.filter((v) => v !== move.target));
   if (move.target !== null) {
     if (!learnerCaughtUp(o, move.target, limits)) {
