@@ -125,7 +125,8 @@ Configuration sources:
   Every flag can also be set by an environment variable, RINGKV_ and the flag's name in upper case
   (--node_id: RINGKV_NODE_ID, --raft_dir: RINGKV_RAFT_DIR; an empty variable counts as unset), or in
   a config file named by --config_file (or RINGKV_CONFIG_FILE): YAML, or JSON when its name ends in
-  .json, with one key per flag spelled as the flag (node_id, or node-id as on the command line):
+  .json, with one key per flag spelled as the flag (node_id, or node-id as on the command line; a
+  relative path is relative to the working directory, as on the command line):
 
     node_id: node1
     raft_dir: /var/lib/ringkv/node1
