@@ -93,7 +93,8 @@ function preferenceLists(
   vnodes: number,
   shardCount: number,
 ): { ids: readonly string[]; prefs: readonly (readonly string[])[] } {
-  const key = `${vnodes}|${shardCount}|${[...memberIds].sort().join('\u0000')}`;
+  // JSON: unambiguous whatever characters the ids hold.
+  const key = JSON.stringify([vnodes, shardCount, [...memberIds].sort()]);
   if (lastPrefs?.key === key) return lastPrefs;
   const ring = new HashRing(memberIds, vnodes);
   const prefs: string[][] = [];
