@@ -31,7 +31,9 @@ const allowed: Record<string, readonly string[]> = {
   ring: [],
   storage: ['raft'],
   transport: ['raft', 'gen'],
-  sim: ['raft', 'storage', 'lincheck'],
+  // The real-node simulator (src/sim/real) runs the node on a simulated transport and disk, and
+  // routes its clients' keys to shards as the server does (ring's shardOf).
+  sim: ['raft', 'storage', 'lincheck', 'node', 'transport', 'ring'],
   node: ['raft', 'storage', 'transport', 'ring', 'gen'],
   server: ['node', 'raft', 'storage', 'transport', 'ring', 'gen'],
   client: ['gen', 'ring'],
@@ -45,6 +47,14 @@ const allowed: Record<string, readonly string[]> = {
  */
 const worldly =
   /\b(Date|performance|setTimeout|setInterval|setImmediate|clearTimeout|clearInterval|clearImmediate|Math\.random|getRandomValues|randomUUID|randomBytes|randomInt)\b/;
+/** The files of src/node that may name its planted bugs: the option, the node passing it on, the driver reading it. */
+const NODE_PLANTED_BUG_FILES: readonly string[] = [
+  join('node', 'options.ts'),
+  join('node', 'node.ts'),
+  join('node', 'driver.ts'),
+];
+/** The real-node simulator's loop: lets microtasks settle between events with one setImmediate. */
+const SIM_SETTLE = join('sim', 'real', 'world.ts');
 /** The file of src/node that implements its Clock and Random with the real ones. */
 const NODE_SYSTEM_ADAPTER = join('node', 'system.ts');
 /** Things the pure core must never touch (tests excepted: they may use node:test and fast-check). */
@@ -151,8 +161,19 @@ for (const file of walk(src)) {
     );
   }
   // Planted bugs exist for the simulator to prove it can find them; nothing else may switch them on.
-  if (!['raft', 'sim'].includes(layer) && /plantedBugs/.test(text)) {
+  // The node carries its own (NodeOptions.plantedBugs) only where it declares, passes and reads them.
+  if (!['raft', 'sim'].includes(layer) && !NODE_PLANTED_BUG_FILES.includes(rel) && /plantedBugs/.test(text)) {
     violations.push(`${rel}: only the simulator may plant bugs (plantedBugs)`);
+  }
+  // The simulator's runs are functions of their seed: no real clock, timer or randomness, but the
+  // one wait that lets a simulated event's promise continuations settle (SIM_SETTLE).
+  if (layer === 'sim' && !isTest) {
+    forbidLines(
+      rel,
+      rel === SIM_SETTLE ? text.replace(/\bsetImmediate\(resolve\)/, '') : text,
+      worldly,
+      'the simulator takes time from its event queue and randomness from its seeded streams (src/sim/prng.ts)',
+    );
   }
 }
 

@@ -29,6 +29,7 @@ import { WalBackpressureError } from '../storage/wal-errors.ts';
 import { assert } from './assert.ts';
 import type { Clock } from './clock.ts';
 import type { Group } from './group.ts';
+import type { NodePlantedBug } from './options.ts';
 import type { PeerTransport } from './peer-transport.ts';
 
 /** A group whose snapshot failed for want of space is tried again this many applied entries later. */
@@ -59,6 +60,8 @@ export interface DriverConfig {
   readonly onFatal: (err: unknown) => void;
   /** After each turn (applied state advanced): the node wakes waiters on leadership and membership. */
   readonly afterTurn: () => void;
+  /** UNSAFE, the simulator's only (NodeOptions.plantedBugs). */
+  readonly plantedBugs?: ReadonlySet<NodePlantedBug>;
 }
 
 export class Driver {
@@ -181,6 +184,14 @@ export class Driver {
           if (m.type !== 'app' && m.type !== 'heartbeat') continue;
           assertSendableEarly(g, m);
           this.send(g, m);
+          sent.add(m);
+        }
+      }
+      if (this.c.plantedBugs?.has('ackBeforeSync') === true) {
+        // PLANTED BUG (the simulator's teeth): acknowledgements and votes leave before the sync too.
+        for (const m of rd.messages) {
+          if (sent.has(m)) continue;
+          this.c.transport.send(g.id, m);
           sent.add(m);
         }
       }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { MemoryStorage, ProposalDroppedError } from '../raft/index.ts';
 import type { ConfChangeSingle, Index, Message, NodeId } from '../raft/types.ts';
-import { index } from '../raft/types.ts';
+import { index, NO_NODE } from '../raft/types.ts';
 import { whyUnwritable } from '../storage/fs-util.ts';
 import type { ApplyResult } from '../storage/kv-state.ts';
 import { SnapshotStore } from '../storage/snapshots.ts';
@@ -287,6 +287,7 @@ export class KvNode implements NodeIntents {
       roomFor: async (bytes) =>
         (await this.opts.fileSystem.freeBytes(this.opts.raftDir)) >= bytes + this.opts.walSegmentBytes,
       onFatal: (e) => this.fatal(e),
+      plantedBugs: new Set(this.opts.plantedBugs),
       afterTurn: () => {
         for (const l of this.turnListeners) l();
       },
@@ -304,7 +305,12 @@ export class KvNode implements NodeIntents {
   }
 
   /** Recovers a group from its snapshot and WAL records (none: empty) and hosts it. */
-  private async addGroup(id: GroupId, rec: RecoveredGroup | undefined): Promise<void> {
+  private async addGroup(id: GroupId, recovered: RecoveredGroup | undefined): Promise<void> {
+    let rec = recovered;
+    if (rec?.hardState !== undefined && this.opts.plantedBugs.includes('forgetVoteOnRestart')) {
+      // PLANTED BUG (the simulator's teeth): the vote of the recovered hard state is forgotten.
+      rec = { ...rec, hardState: { ...rec.hardState, vote: NO_NODE } };
+    }
     if (isShardId(id)) {
       const machine = new KvMachine();
       const { storage, applied } = await recoverGroup(id, rec, this.snapshots, machine);

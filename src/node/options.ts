@@ -85,7 +85,21 @@ export interface NodeOptions {
   readonly balanceIntervalMs?: number;
   /** The placement of a new cluster (only with bootstrap; later: ClusterService.SetLeaderPlacement). */
   readonly leaderPlacement?: LeaderPlacement;
+  /**
+   * UNSAFE, for the simulator only (src/sim/real): mistakes planted in the node to prove its checks
+   * find them. scripts/check-layers.ts allows the name only here, in node.ts and driver.ts (and in
+   * src/raft and src/sim), so no server or CLI code can switch one on.
+   */
+  readonly plantedBugs?: readonly NodePlantedBug[];
 }
+
+/**
+ * - `ackBeforeSync`: the driver sends every message of a turn before the WAL sync (append
+ *   acknowledgements and votes included), so a crash loses what the node vouched for.
+ * - `forgetVoteOnRestart`: a restart recovers each group's term and commit but not its vote, so the
+ *   node may vote twice in one term.
+ */
+export type NodePlantedBug = 'ackBeforeSync' | 'forgetVoteOnRestart';
 
 export const DEFAULTS = {
   shardCount: 8,
@@ -136,6 +150,7 @@ export function resolveOptions(o: NodeOptions): ResolvedNodeOptions {
     walSegmentsKept: o.walSegmentsKept ?? DEFAULTS.walSegmentsKept,
     balanceIntervalMs: o.balanceIntervalMs ?? DEFAULTS.balanceIntervalMs,
     leaderPlacement: o.leaderPlacement ?? DEFAULTS.leaderPlacement,
+    plantedBugs: o.plantedBugs ?? [],
   };
   if (r.nodeId === '' || r.nodeId.includes('/'))
     throw new Error(`node id '${r.nodeId}' must be non-empty without '/'`);
