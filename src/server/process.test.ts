@@ -75,7 +75,7 @@ describe('ringkv serve as a process', { timeout: 60_000 }, () => {
       [['--node_id', 'a'], /--raft_dir is required/],
       [
         ['--node_id', 'a', '--raft_dir', join(dir, 'x'), '--port', '70000'],
-        /--port must be an integer from 1 to 65535/,
+        /--port must be a port number \(1-65535\), got '70000'/,
       ],
       [
         ['--node_id', 'a', '--raft_dir', join(dir, 'x'), '--bootstrap', 'maybe'],
