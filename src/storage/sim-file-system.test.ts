@@ -124,6 +124,12 @@ test('an O_DSYNC write is durable when it returns; a plain one only after datasy
   disk.crash(KEEP_NONE);
   assert.equal((await disk.mount().readFile('/d/f')).toString(), 'D.......');
   await assert.rejects(plain.datasync(), { code: 'EIO' }, 'a handle of a crashed process is dead');
+  // Until it returns, an O_DSYNC write is in flight: the power may go before it reached the disk.
+  const again = await diskWithFile('g', '........');
+  const inFlight = (await again.fs.open('/d/g', 'update-dsync')).write(Buffer.from('D'), 0);
+  again.disk.crash(KEEP_NONE);
+  await assert.rejects(inFlight, { code: 'EIO' });
+  assert.equal((await again.disk.mount().readFile('/d/g')).toString(), '........');
 });
 
 test('a name created or renamed without an fsync of its directory may vanish in a crash; with one it stays', async () => {

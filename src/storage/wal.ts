@@ -229,7 +229,38 @@ export class Wal {
     }
     wal.adoptRecovered(recovered);
     wal.startPreparing(wal.writeSeq + 1);
+    if (seqs.length > 1) {
+      wal.restateCheckpoint();
+      await wal.sync().catch(async (e: unknown) => {
+        await wal.close().catch(() => {});
+        throw e;
+      });
+    }
     return { wal, recovered };
+  }
+
+  /**
+   * Appends every group's latest hard state and snapshot marker (as a compaction marker, as rollover()
+   * does) at the end of the recovered log. The last segment's checkpoint may be incomplete: a crash
+   * during the first write into a new segment tears it, and recovery cuts the torn part off. Appending
+   * after it as if it were whole would lose, once the older segments are released, the hard states and
+   * markers that only they hold (a vote forgotten, a group's log start). With one segment there is no
+   * older one to release, and nothing to restate.
+   */
+  private restateCheckpoint(): void {
+    for (const [group, hardState] of this.latestHardState) {
+      this.appendRecord({ type: 'hardState', group, hardState }, hardStateRecordBytes(hardState));
+    }
+    for (const [group, m] of this.latestMarker) {
+      const record: WalRecord = {
+        type: 'snapshotMarker',
+        group,
+        index: m.index,
+        term: m.term,
+        discardLog: false,
+      };
+      this.appendRecord(record, SNAPSHOT_MARKER_RECORD_BYTES);
+    }
   }
 
   private adoptRecovered(recovered: Map<number, RecoveredGroup>): void {
@@ -483,7 +514,7 @@ export class Wal {
     // Bounded by close(): a full disk stalls the round (nothing in it is acknowledged) instead of failing
     // the log, since a failed preparation touched only its own temporary file. The alarm refuses new
     // writes meanwhile; once space is back (snapshots released segments, or the operator freed some),
-    // the round goes on.
+    // the round goes on. Any other failure (EIO: a disk that will not come back by waiting) fails the log.
     for (
       let waitMs = PREPARE_RETRY_MS_MIN;
       next === undefined;
@@ -493,7 +524,7 @@ export class Wal {
         next = await prepareSegment(this.fs, this.dir, seq, this.segmentBytes, this.durability);
       } catch (e) {
         const problem = e instanceof Error ? e : new Error(String(e));
-        if (this.closing) throw problem;
+        if (this.closing || !isOutOfSpace(problem)) throw problem;
         this.prepareFailure = problem;
         this.onSegmentProblem?.(problem);
         await new Promise((r) => setTimeout(r, waitMs));
@@ -615,6 +646,12 @@ export class Wal {
 }
 
 // ---- file helpers ---------------------------------------------------------------------------------
+
+/** Whether waiting may cure `e`: the disk (or the user's quota) is full. */
+function isOutOfSpace(e: Error): boolean {
+  const code = (e as { code?: unknown }).code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
 
 /** Sorted sequence numbers of the segment files in dir; removes leftover temporary files. */
 async function listSegments(fs: FileSystem, dir: string): Promise<number[]> {
