@@ -1,12 +1,15 @@
-// A node:http2 (h2c) server for gRPC calls, shared by the raft port (PeerServer) and the client
-// port (src/server's UnaryHttp2Listener): sessions tracked and their connection window opened wide,
-// garbage on the port costing only its own connection, listen, close (at once or after a grace
-// period), and the gRPC answer's fixed headers and trailers-only statuses. What a port serves is its
-// own: the `onStream` callback.
+// A node:http2 server for gRPC calls, shared by the raft port (PeerServer) and the client port
+// (src/server's UnaryHttp2Listener): h2c, or TLS (h2 by ALPN) when given `tls`; sessions tracked and
+// their connection window opened wide, garbage on the port costing only its own connection, a
+// failed TLS handshake reported (at most once per reason per 10 s), listen, close (at once or after
+// a grace period), and the gRPC answer's fixed headers and trailers-only statuses. What a port
+// serves is its own: the `onStream` callback. With TLS off the server is the plain one, nothing
+// else changes.
 //
-// Imports nothing but node:http2 and grpc-status.ts: the client port's worker thread loads it.
+// Imports nothing but node:http2, grpc-status.ts and tls.ts: the client port's worker thread loads it.
 import http2 from 'node:http2';
 import { encodeGrpcMessage, type GrpcStatusCode } from './grpc-status.ts';
+import { describeTlsFailure, type ServerTls, secureServerOptions } from './tls.ts';
 
 /** The response headers of every gRPC answer. */
 export const GRPC_RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto' } as const;
@@ -23,14 +26,37 @@ export interface GrpcHttp2ServerOptions {
   /** Per-session work beyond the shared setup (keepalive); returns what to run when it closes. */
   readonly onSession?: (session: http2.ServerHttp2Session) => () => void;
   readonly onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void;
+  /** Serve TLS (h2 by ALPN) instead of h2c. */
+  readonly tls?: ServerTls;
+  /**
+   * A client's TLS handshake failed (a plaintext client, an untrusted or missing certificate):
+   * `reason` in an operator's words. Called at most once per reason per TLS_REPORT_INTERVAL_MS.
+   */
+  readonly onTlsFailure?: (reason: string, remoteAddress: string) => void;
 }
 
+/** A port probed by many bad clients reports each kind of handshake failure once per this long. */
+export const TLS_REPORT_INTERVAL_MS = 10_000;
+/** Bound on the reasons remembered for that (they are few kinds; the map is cleared when full). */
+const TLS_REASONS_MAX = 64;
+
 export class GrpcHttp2Server {
-  private readonly server: http2.Http2Server;
+  private readonly server: http2.Http2Server | http2.Http2SecureServer;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** Reason → when it was last reported. */
+  private readonly tlsReported = new Map<string, number>();
 
   constructor(o: GrpcHttp2ServerOptions) {
-    this.server = http2.createServer({ maxSessionMemory: o.maxSessionMemoryMb, settings: o.settings });
+    const options = { maxSessionMemory: o.maxSessionMemoryMb, settings: o.settings };
+    if (o.tls === undefined) {
+      this.server = http2.createServer(options);
+    } else {
+      const server = http2.createSecureServer({ ...options, ...secureServerOptions(o.tls) });
+      server.on('tlsClientError', (err: Error, socket: { remoteAddress?: string }) =>
+        this.onTlsClientError(err, socket.remoteAddress ?? '', o.onTlsFailure),
+      );
+      this.server = server;
+    }
     this.server.on('session', (session) => {
       this.sessions.add(session);
       session.on('error', () => {}); // followed by 'close'
@@ -82,6 +108,21 @@ export class GrpcHttp2Server {
       if (timer === undefined) this.destroySessions();
       else for (const s of this.sessions) s.close();
     });
+  }
+
+  private onTlsClientError(
+    err: Error,
+    remoteAddress: string,
+    report: ((reason: string, remoteAddress: string) => void) | undefined,
+  ): void {
+    if (report === undefined) return;
+    const reason = describeTlsFailure(err);
+    const now = Date.now();
+    const last = this.tlsReported.get(reason);
+    if (last !== undefined && now - last < TLS_REPORT_INTERVAL_MS) return;
+    if (this.tlsReported.size >= TLS_REASONS_MAX) this.tlsReported.clear();
+    this.tlsReported.set(reason, now);
+    report(reason, remoteAddress);
   }
 
   private destroySessions(): void {

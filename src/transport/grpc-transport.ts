@@ -10,6 +10,7 @@ import type { InboundContext } from './inbound.ts';
 import { LogLimiter, silentLogger, type TransportLogger } from './log.ts';
 import { type LinkContext, type LinkTiming, type Outgoing, PeerLink } from './peer-link.ts';
 import { PeerServer } from './peer-server.ts';
+import type { PeerTls } from './tls.ts';
 import {
   DEFAULT_LIMITS,
   type MessageHandler,
@@ -32,6 +33,8 @@ export interface GrpcTransportOptions {
   readonly timing?: Partial<LinkTiming>;
   /** Bound on one gRPC message (one batch), sent or received (default 64 MiB). */
   readonly grpcMessageBytesMax?: number;
+  /** Mutual TLS on the raft port and towards every peer (default: h2c, no TLS). */
+  readonly tls?: PeerTls;
 }
 
 export const DEFAULT_TIMING: LinkTiming = {
@@ -77,6 +80,7 @@ export class GrpcTransport implements Transport {
   private messageHandler: MessageHandler = () => {};
   private unreachableHandler: UnreachableHandler = () => {};
   private readonly linkContext: LinkContext;
+  private readonly tls: PeerTls | undefined;
 
   constructor(options: GrpcTransportOptions) {
     this.localId = options.localId;
@@ -87,6 +91,7 @@ export class GrpcTransport implements Transport {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     this.messageBytesMax = options.grpcMessageBytesMax ?? DEFAULT_GRPC_MESSAGE_BYTES_MAX;
+    this.tls = options.tls;
     checkOptions(this.localId, this.listenPort, this.limits, this.timing, this.messageBytesMax);
     this.linkContext = this.makeLinkContext();
   }
@@ -107,12 +112,17 @@ export class GrpcTransport implements Transport {
       throw new Error('GrpcTransport: start() called twice or after close()');
     const server = new PeerServer(this.makeInboundContext(), {
       keepaliveIntervalMs: this.timing.keepaliveIntervalMs,
+      ...(this.tls === undefined ? {} : { tls: this.tls }),
     });
     this.server = server;
     const address = hostPort(this.listenHost, this.listenPort);
     this.boundPort = await server.listen(this.listenHost, this.listenPort, address);
     this.logger.info(
-      { nodeId: this.localId, address: hostPort(this.listenHost, this.boundPort) },
+      {
+        nodeId: this.localId,
+        address: hostPort(this.listenHost, this.boundPort),
+        tls: this.tls !== undefined,
+      },
       'raft port listening',
     );
   }
@@ -238,6 +248,7 @@ export class GrpcTransport implements Transport {
         this.dirty.add(link);
         this.scheduleFlush();
       },
+      tls: this.tls,
     };
   }
 

@@ -15,6 +15,7 @@ export {
   type MemoryTransportOptions,
 } from './memory-transport.ts';
 export type { LinkTiming } from './peer-link.ts';
+export { describeTlsFailure, type PeerTls, type ServerTls } from './tls.ts';
 export {
   clusterIdsCompatible,
   DEFAULT_LIMITS,

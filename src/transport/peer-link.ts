@@ -22,6 +22,7 @@ import { startKeepalive } from './keepalive.ts';
 import type { TransportLogger } from './log.ts';
 import { PeerQueue, type QueueItem } from './peer-queue.ts';
 import { PEER_STREAM_PATH, sessionMemoryMb } from './peer-server.ts';
+import { describeTlsFailure, type PeerTls } from './tls.ts';
 import type { TransportLimits, TransportStats } from './transport.ts';
 
 /** A message waiting for its stream write, already converted to its wire form. */
@@ -55,6 +56,8 @@ export interface LinkContext {
   unreachable(peer: NodeId): void;
   /** Asks for flush() on the transport's next flush (end of this event-loop turn). */
   requestFlush(link: PeerLink): void;
+  /** Mutual TLS towards every peer (undefined: h2c). */
+  readonly tls: PeerTls | undefined;
 }
 
 type LinkState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
@@ -184,9 +187,19 @@ export class PeerLink {
   }
 
   private openConnection(): Connection {
-    const session = http2.connect(`http://${this.address}`, {
-      maxSessionMemory: sessionMemoryMb(this.ctx.messageBytesMax),
-    });
+    const tls = this.ctx.tls;
+    const session =
+      tls === undefined
+        ? http2.connect(`http://${this.address}`, {
+            maxSessionMemory: sessionMemoryMb(this.ctx.messageBytesMax),
+          })
+        : // The peer's certificate must chain to the CA and name the host dialled (checked by node:tls).
+          http2.connect(`https://${this.address}`, {
+            maxSessionMemory: sessionMemoryMb(this.ctx.messageBytesMax),
+            ca: tls.ca,
+            cert: tls.cert,
+            key: tls.key,
+          });
     session.on('error', () => {}); // followed by 'close', which reports it
     let stream: http2.ClientHttp2Stream;
     try {
@@ -221,10 +234,12 @@ export class PeerLink {
     let lastError = '';
     session.on('close', () => this.onBroken(conn, GrpcStatus.UNAVAILABLE, lastError || 'connection closed'));
     session.on('error', (err: Error) => {
-      lastError = err.message;
+      lastError = this.ctx.tls === undefined ? err.message : tlsAware(err);
     });
     stream.on('error', (err: Error) => {
-      lastError = err.message;
+      // A failed handshake cancels the pending stream: the reason is its cause.
+      const cause = err.cause instanceof Error ? err.cause : undefined;
+      lastError = this.ctx.tls !== undefined && cause !== undefined ? tlsAware(cause) : err.message;
       this.ctx.logger.debug({ peer: this.peerId, err: err.message }, 'peer stream error');
     });
     stream.on('response', (headers) => this.onResponse(conn, headers));
@@ -337,4 +352,15 @@ export class PeerLink {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
   }
+}
+
+/** A connection error under TLS: a failed handshake said plainly, anything else as it came. */
+function tlsAware(err: Error & { code?: string }): string {
+  const code = err.code ?? '';
+  const tlsish =
+    code.startsWith('ERR_SSL') ||
+    code.startsWith('ERR_TLS') ||
+    /CERT|SELF_SIGNED|UNABLE_TO|ALTNAME/.test(code) ||
+    /SSL routines|certificate/i.test(err.message);
+  return tlsish ? `TLS: ${describeTlsFailure(err)}` : err.message;
 }

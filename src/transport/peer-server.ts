@@ -1,4 +1,4 @@
-// The raft port: a plain node:http2 server (grpc-http2-server.ts, shared with the client port) for
+// The raft port: a node:http2 server (h2c, or mutual TLS) (grpc-http2-server.ts, shared with the client port) for
 // incoming peer streams, speaking the gRPC wire protocol of PeerService.Stream (h2c, 5-byte framed
 // protobuf, grpc-status trailers), so a gRPC client can still talk to it. Why not @grpc/grpc-js's
 // server: it cost about a fifth of a node's busy CPU under load (interceptors, per-message objects,
@@ -10,6 +10,7 @@ import { GrpcHttp2Server, sendTrailersOnly } from './grpc-http2-server.ts';
 import { GrpcStatus } from './grpc-status.ts';
 import { type InboundContext, servePeerStream } from './inbound.ts';
 import { startKeepalive } from './keepalive.ts';
+import { type PeerTls, peerServerTls } from './tls.ts';
 
 export const PEER_STREAM_PATH: string = PeerServiceService.stream.path;
 
@@ -26,6 +27,8 @@ export function sessionMemoryMb(messageBytesMax: number): number {
 
 export interface PeerServerOptions {
   readonly keepaliveIntervalMs: number;
+  /** Mutual TLS: only peers whose certificate chains to its CA get a connection. */
+  readonly tls?: PeerTls;
 }
 
 export class PeerServer {
@@ -49,6 +52,16 @@ export class PeerServer {
           session.destroy();
         }),
       onStream: (stream, headers) => this.onStream(stream, headers),
+      ...(options.tls === undefined
+        ? {}
+        : {
+            tls: peerServerTls(options.tls),
+            onTlsFailure: (reason, remoteAddress) =>
+              this.ctx.logger.error(
+                { remoteAddress, reason },
+                `refused a peer connection: ${reason} (--peer_trusted_ca_file must hold the CA of every node's --peer_cert_file)`,
+              ),
+          }),
     });
   }
 
