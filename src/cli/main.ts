@@ -25,6 +25,10 @@ program
   .option('--bug <name>', 'plant a known bug (to show the simulator finds it); see --list-bugs')
   .option('--list-bugs', 'list the bugs that can be planted and exit')
   .option('--trace', 'print the full event trace of each seed (use with --seeds 1)')
+  .option(
+    '--real',
+    'run the real node (src/node: its driver, WAL, joins, balancer) on a simulated clock, disk and network, 3 nodes',
+  )
   .action(async (opts: Record<string, unknown>) => {
     const { runSimCommand } = await import('./commands/sim.ts');
     process.exitCode = await runSimCommand(opts);

@@ -2,6 +2,8 @@
 // prints the violated property, a trace excerpt and the exact command that replays it; the last
 // line on stdout is always `seeds: N, violations: V`, and the exit status is 1 when V > 0.
 import { type BugName, isBugName, PLANTED_BUGS } from '../../sim/bugs.ts';
+import { isRealBugName, REAL_PLANTED_BUGS, type RealBugName } from '../../sim/real/bugs.ts';
+import { type RealSeedResult, runRealSeed } from '../../sim/real/run.ts';
 import { runSeed, type SeedResult } from '../../sim/run.ts';
 import { CLUSTER_SIZES } from '../../sim/settings.ts';
 
@@ -29,6 +31,7 @@ export async function runSimCommand(opts: Record<string, unknown>): Promise<numb
     if (err.code !== 'EPIPE') throw err;
     process.exit(process.exitCode ?? 0);
   });
+  if (opts.real === true) return runRealCommand(opts);
   if (opts.listBugs === true) {
     for (const b of PLANTED_BUGS)
       process.stdout.write(`${b.name.padEnd(26)} (${b.layer}) ${b.description}\n`);
@@ -169,4 +172,113 @@ class Progress {
   clear(): void {
     process.stderr.write('\r\x1b[K');
   }
+}
+
+// ---- --real: the real node (src/sim/real) -------------------------------------------------------
+
+export interface RealSimCommandOptions {
+  readonly seeds: number;
+  readonly start: number;
+  readonly bug: RealBugName | undefined;
+  readonly trace: boolean;
+}
+
+async function runRealCommand(opts: Record<string, unknown>): Promise<number> {
+  if (opts.listBugs === true) {
+    for (const b of REAL_PLANTED_BUGS) process.stdout.write(`${b.name.padEnd(26)} (node) ${b.description}\n`);
+    return 0;
+  }
+  let parsed: RealSimCommandOptions;
+  try {
+    parsed = parseRealSimOptions(opts);
+  } catch (err) {
+    if (!(err instanceof SimUsageError)) throw err;
+    process.stderr.write(`ringkv sim: ${err.message}\n`);
+    return 2;
+  }
+  return runRealSeeds(parsed);
+}
+
+export function parseRealSimOptions(opts: Record<string, unknown>): RealSimCommandOptions {
+  const seeds = integerOption(opts.seeds, '--seeds', 1, SEEDS_MAX, 100);
+  const start = integerOption(opts.start, '--start', 0, Number.MAX_SAFE_INTEGER - SEEDS_MAX, 1);
+  if (opts.nodes !== undefined && String(opts.nodes) !== '3')
+    throw new SimUsageError(
+      `--real runs 3 nodes; --nodes ${String(opts.nodes)} is not supported with it yet`,
+    );
+  let bug: RealBugName | undefined;
+  if (opts.bug !== undefined) {
+    const name = String(opts.bug);
+    if (!isRealBugName(name)) {
+      const known = REAL_PLANTED_BUGS.map((b) => b.name).join(', ');
+      throw new SimUsageError(
+        `unknown bug '${name}' for --real; known bugs: ${known} (see --real --list-bugs)`,
+      );
+    }
+    bug = name;
+  }
+  return { seeds, start, bug, trace: opts.trace === true };
+}
+
+async function runRealSeeds(o: RealSimCommandOptions): Promise<number> {
+  const progress = process.stderr.isTTY === true && !o.trace ? new Progress(o.seeds) : undefined;
+  const startedMs = performance.now();
+  let violations = 0;
+  let unknown = 0;
+  for (let k = 0; k < o.seeds; k++) {
+    const seed = o.start + k;
+    const result = await runRealSeed(seed, {
+      trace: o.trace,
+      ...(o.bug !== undefined ? { bug: o.bug } : {}),
+    });
+    if (o.trace) {
+      for (const line of result.traceLines ?? []) process.stdout.write(`${line}\n`);
+      process.stdout.write(
+        `seed ${seed}: trace hash ${result.traceHash} (${result.stats.traceLines} lines)\n`,
+      );
+    }
+    if (result.stats.lincheck === 'unknown') unknown++;
+    if (result.violations.length > 0) {
+      violations++;
+      progress?.clear();
+      process.stdout.write(`${describeRealFailure(result, o).join('\n')}\n`);
+    }
+    progress?.update(k + 1, violations);
+  }
+  progress?.clear();
+  const elapsedS = (performance.now() - startedMs) / 1000;
+  process.stdout.write(
+    `ran ${o.seeds} seed(s) of the real node in ${elapsedS.toFixed(1)} s (${(elapsedS / o.seeds).toFixed(2)} s per seed)\n`,
+  );
+  if (unknown > 0) {
+    process.stdout.write(
+      `note: ${unknown} history check(s) ran out of budget (verdict unknown, not a violation)\n`,
+    );
+  }
+  process.stdout.write(`seeds: ${o.seeds}, violations: ${violations}\n`);
+  return violations > 0 ? 1 : 0;
+}
+
+export function reproduceRealCommand(seed: number, o: Pick<RealSimCommandOptions, 'bug'>): string {
+  const parts = ['npx ringkv sim --real --seeds 1', `--start ${seed}`];
+  if (o.bug !== undefined) parts.push(`--bug ${o.bug}`);
+  parts.push('--trace');
+  return parts.join(' ');
+}
+
+function describeRealFailure(r: RealSeedResult, o: RealSimCommandOptions): string[] {
+  const lines: string[] = [];
+  for (const v of r.violations) {
+    lines.push(
+      `FAIL seed ${r.seed} (real node, ${r.nodes} nodes${r.bug !== undefined ? `, planted bug ${r.bug}` : ''}): ` +
+        `${v.property} violated in the ${v.phase} phase at ${v.atMs} ms (virtual)`,
+      `  property: ${v.explanation}`,
+      ...v.detail.split('\n').map((l) => `  ${l}`),
+    );
+    for (const l of v.report) lines.push(`  ${l}`);
+    lines.push('  trace, last lines:');
+    for (const l of v.excerpt) lines.push(`    ${l}`);
+  }
+  lines.push(`  reproduce: ${reproduceRealCommand(r.seed, o)}`);
+  return lines;
 }

@@ -1,0 +1,34 @@
+// A batch of seeds of the real node under crashes, restarts, partitions and a lossy network: every
+// safety check after every event, liveness and convergence after healing, nothing acknowledged
+// lost, the history linearizable. The faults must have happened for the batch to mean anything.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { runRealSeed } from './run.ts';
+
+const SEEDS = 24;
+
+test(`${SEEDS} seeds of the real node pass every check`, async () => {
+  let crashes = 0;
+  let restartsChecked = 0;
+  let partitions = 0;
+  let completed = 0;
+  let linearizable = 0;
+  for (let seed = 1; seed <= SEEDS; seed++) {
+    const r = await runRealSeed(seed);
+    assert.deepEqual(
+      r.violations.map((v) => `${v.property}: ${v.detail}`),
+      [],
+      `seed ${seed}; replay: npx ringkv sim --real --seeds 1 --start ${seed} --trace`,
+    );
+    crashes += r.stats.crashes;
+    restartsChecked += r.stats.restartsChecked;
+    partitions += r.stats.partitions;
+    completed += r.stats.opsCompleted;
+    if (r.stats.lincheck === 'linearizable') linearizable++;
+  }
+  assert.ok(crashes >= SEEDS, `${crashes} crashes in ${SEEDS} seeds`);
+  assert.ok(restartsChecked >= SEEDS, `${restartsChecked} restarts checked`);
+  assert.ok(partitions >= SEEDS / 2, `${partitions} partitions`);
+  assert.ok(completed >= SEEDS * 50, `${completed} operations completed`);
+  assert.ok(linearizable >= SEEDS - 2, `${linearizable} of ${SEEDS} histories checked to the end`);
+});

@@ -1,0 +1,45 @@
+// The bugs the real-node simulator can plant in the node (`ringkv sim --real --bug NAME`), to show
+// that its checks find them. Each maps onto a test-only switch of the node: NodeOptions.plantedBugs
+// (allowed by scripts/check-layers.ts only where the node reads it) or the flag `ringkv chaos`
+// plants the same read bug with.
+import type { NodeOptions } from '../../node/options.ts';
+
+export type RealBugName = 'ackBeforeSync' | 'forgetVoteOnRestart' | 'readWithoutReadIndex';
+
+export interface RealBugInfo {
+  readonly name: RealBugName;
+  readonly description: string;
+  /** What the node is started with to carry it. */
+  readonly options: Pick<NodeOptions, 'plantedBugs' | 'unsafeNoReadIndex'>;
+}
+
+export const REAL_PLANTED_BUGS: readonly RealBugInfo[] = [
+  {
+    name: 'ackBeforeSync',
+    description:
+      'the driver sends append acknowledgements and votes before the WAL sync that makes them true (caught as durability)',
+    options: { plantedBugs: ['ackBeforeSync'] },
+  },
+  {
+    name: 'forgetVoteOnRestart',
+    description:
+      'a restart recovers term and commit but not the vote, so the node may vote twice in a term (caught as hardStateRegression)',
+    options: { plantedBugs: ['forgetVoteOnRestart'] },
+  },
+  {
+    name: 'readWithoutReadIndex',
+    description:
+      'linearizable reads are served from the local state without a ReadIndex round, so a deposed leader answers stale (caught as linearizability)',
+    options: { unsafeNoReadIndex: true },
+  },
+];
+
+export function isRealBugName(name: string): name is RealBugName {
+  return REAL_PLANTED_BUGS.some((b) => b.name === name);
+}
+
+export function realBug(name: RealBugName): RealBugInfo {
+  const b = REAL_PLANTED_BUGS.find((x) => x.name === name);
+  if (b === undefined) throw new Error(`unknown real-node bug '${name}'`);
+  return b;
+}

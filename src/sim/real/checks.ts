@@ -1,0 +1,222 @@
+// The safety checks of the real-node world, run where the node meets the world and after every
+// event:
+// - at the network boundary (every message a node sends): an append acknowledgement covers only
+//   entries the node's log holds (its storage holds only what a WAL sync made durable), and a vote
+//   is granted only once the hard state that records it is there (or a newer term is);
+// - at every restart: the node comes back with at least the term of every message the dead
+//   incarnation sent (PreVote aside), and, in the term of its last granted vote, with that vote;
+// - after every event: at most one leader per term and group; per incarnation, commit never
+//   decreases and applied never passes it; with every machine up, every leader's commit index names
+//   an entry durable on a majority of the group's voters.
+import type { GroupId } from '../../node/ids.ts';
+import type { GroupView } from '../../node/intents.ts';
+import type { Message } from '../../raft/types.ts';
+import type { Incarnation } from './node-slot.ts';
+import { RealViolation } from './violation.ts';
+import type { World } from './world.ts';
+
+/** Message types whose term is not the sender's persisted term (PreVote asks for term + 1). */
+const TERMLESS: ReadonlySet<Message['type']> = new Set(['preVote', 'preVoteResp']);
+
+export class NodeChecks {
+  private readonly world: World;
+  /** Leader of each (group, term) ever seen, as `group/term` → node id. */
+  private readonly leaders = new Map<string, string>();
+  /** The previous incarnation of each machine, until its successor has been checked against it. */
+  private readonly lastDead = new Map<string, Incarnation>();
+  /** Per incarnation and group, its voters as last seen and before they last changed. */
+  private readonly voterHistory = new WeakMap<
+    Incarnation,
+    Map<number, { now: readonly string[]; before: readonly string[] }>
+  >();
+  /** Per hosted group (a group dropped and hosted again is another), the last commit seen. */
+  private readonly commits = new WeakMap<GroupView, number>();
+  stats = { leadersElected: 0, maxTerm: 0, restartsChecked: 0 };
+
+  constructor(world: World) {
+    this.world = world;
+    world.onSend = (from, groupId, msg) => this.onSend(from, groupId, msg);
+    world.onStarted = (inc) => this.onStarted(inc);
+    world.afterEvent = () => this.afterEvent();
+  }
+
+  /** The machine's incarnation `inc` is dead: its successor will be checked against what it sent. */
+  crashed(inc: Incarnation): void {
+    this.lastDead.set(inc.machine.id, inc);
+  }
+
+  private onSend(from: Incarnation, groupId: number, msg: Message): void {
+    if (!TERMLESS.has(msg.type)) {
+      const before = from.sentTerm.get(groupId) ?? 0;
+      if (msg.term > before) from.sentTerm.set(groupId, msg.term);
+    }
+    if (msg.reject || (msg.type !== 'appResp' && msg.type !== 'voteResp')) return;
+    const g = from.kv.group(groupId);
+    if (msg.type === 'appResp') {
+      const durable = g.storage.lastIndex();
+      if (msg.index > durable) {
+        this.world.fail(
+          new RealViolation(
+            'durability',
+            `${from.machine.id} acknowledged index ${msg.index} of group ${groupId} to ${msg.to} (term ${msg.term}) with its durable log ending at ${durable}`,
+          ),
+        );
+      }
+      return;
+    }
+    // A newer durable term also keeps the promise: the node can never vote again in the older one.
+    const hs = g.storage.initialState().hardState;
+    if (hs.term < msg.term || (hs.term === msg.term && hs.vote !== msg.to)) {
+      this.world.fail(
+        new RealViolation(
+          'durability',
+          `${from.machine.id} granted its vote in group ${groupId} to ${msg.to} in term ${msg.term} with its durable hard state at term ${hs.term}, vote '${hs.vote}'`,
+        ),
+      );
+    }
+    from.granted.set(groupId, { term: msg.term, to: msg.to });
+  }
+
+  /** A restarted node, before any event reaches it, against what its previous incarnation sent. */
+  private onStarted(inc: Incarnation): void {
+    const dead = this.lastDead.get(inc.machine.id);
+    if (dead === undefined) return;
+    this.lastDead.delete(inc.machine.id);
+    this.stats.restartsChecked++;
+    const id = inc.machine.id;
+    for (const [groupId, sent] of dead.sentTerm) {
+      const st = inc.kv.status(groupId as GroupId);
+      const term = st?.term ?? 0;
+      if (term < sent) {
+        this.world.fail(
+          new RealViolation(
+            'hardStateRegression',
+            `${id} restarted with term ${term} in group ${groupId}, but its previous incarnation sent messages of term ${sent}`,
+          ),
+        );
+        return;
+      }
+      const vote = dead.granted.get(groupId);
+      if (vote === undefined || vote.term !== term) continue;
+      const hs = inc.kv.group(groupId).storage.initialState().hardState;
+      if (hs.vote !== vote.to) {
+        this.world.fail(
+          new RealViolation(
+            'hardStateRegression',
+            `${id} restarted in term ${term} of group ${groupId} with vote '${hs.vote}', but had granted it to ${vote.to}`,
+          ),
+        );
+        return;
+      }
+    }
+  }
+
+  private afterEvent(): void {
+    this.commitsDurableOnQuorum();
+    for (const m of this.world.machines) {
+      const inc = m.running;
+      if (inc === undefined) continue;
+      for (const st of inc.kv.statuses()) {
+        // The role and term as the driver last processed them, together (a status's term is the
+        // core's, possibly newer than its role).
+        const g = inc.kv.group(st.id);
+        if (st.applied > st.commit) {
+          this.fail(
+            'commitMonotonic',
+            `${m.id} applied ${st.applied} of group ${st.id} past its commit ${st.commit}`,
+          );
+          return;
+        }
+        const before = this.commits.get(g) ?? 0;
+        if (st.commit < before) {
+          this.fail(
+            'commitMonotonic',
+            `${m.id}'s commit of group ${st.id} went from ${before} back to ${st.commit}`,
+          );
+          return;
+        }
+        this.commits.set(g, st.commit);
+        if (st.term > this.stats.maxTerm) this.stats.maxTerm = st.term;
+        if (g.role !== 'leader') continue;
+        const key = `${st.id}/${g.term}`;
+        const known = this.leaders.get(key);
+        if (known === undefined) {
+          this.leaders.set(key, m.id);
+          this.stats.leadersElected++;
+          this.world.note(`${m.id} leads group ${st.id} in term ${g.term}`);
+        } else if (known !== m.id) {
+          this.fail('electionSafety', `${known} and ${m.id} both lead group ${st.id} in term ${g.term}`);
+          return;
+        }
+      }
+    }
+  }
+
+  /**
+   * With every machine running: each leader's commit index names an entry that a majority of the
+   * group's voters (as it knows them) hold in their durable log (compacted into a snapshot counts:
+   * only what was applied, so committed, is snapshotted).
+   */
+  private commitsDurableOnQuorum(): void {
+    const incs = this.world.machines.map((m) => m.running);
+    if (incs.some((i) => i === undefined)) return;
+    for (const inc of incs as Incarnation[]) {
+      for (const st of inc.kv.statuses()) {
+        // A leader's (its core's: the progress is the core's own): its log is never truncated, and it
+        // counts its own entries only once durable, so its storage holds what its commit names. A
+        // follower's commit may name an entry it has not made durable yet, over an older one.
+        if (st.progress === undefined) continue;
+        const own = inc.kv.group(st.id).storage;
+        const c = st.commit;
+        if (c === 0 || c > own.lastIndex() || c < own.firstIndex() - 1) continue;
+        const t = own.term(c);
+        // The applied configuration, or the one before it: a configuration change is committed under
+        // the old one and counts once applied. None before the first configuration entry is applied
+        // (a new cluster, a joiner).
+        const configs = this.configs(inc, st.id, st.confState.voters);
+        if (configs.every((voters) => voters.length === 0)) continue;
+        const holding = (voters: readonly string[]): number =>
+          voters.filter((v) => {
+            const kv = this.world.machine(v).running?.kv;
+            const sto = kv?.status(st.id) === undefined ? undefined : kv.group(st.id).storage;
+            return (
+              sto !== undefined && (c < sto.firstIndex() - 1 || (c <= sto.lastIndex() && sto.term(c) === t))
+            );
+          }).length;
+        if (configs.every((voters) => holding(voters) <= voters.length / 2)) {
+          const [voters = []] = configs;
+          this.world.fail(
+            new RealViolation(
+              'durability',
+              `${inc.machine.id} commits index ${c} (term ${t}) of group ${st.id}, durable on only ${holding(voters)} of its voters ${voters.join(',')}`,
+            ),
+          );
+          return;
+        }
+      }
+    }
+  }
+
+  /** The voters of `group` on `inc` now and, when they changed, before (the newest first). */
+  private configs(inc: Incarnation, group: number, voters: readonly string[]): (readonly string[])[] {
+    let byGroup = this.voterHistory.get(inc);
+    if (byGroup === undefined) {
+      byGroup = new Map();
+      this.voterHistory.set(inc, byGroup);
+    }
+    const h = byGroup.get(group);
+    if (h === undefined) {
+      byGroup.set(group, { now: voters, before: [] });
+      return [voters];
+    }
+    if (h.now.join(',') !== voters.join(',')) {
+      h.before = h.now;
+      h.now = voters;
+    }
+    return [h.now, h.before];
+  }
+
+  private fail(property: 'commitMonotonic' | 'electionSafety', detail: string): void {
+    this.world.fail(new RealViolation(property, detail));
+  }
+}

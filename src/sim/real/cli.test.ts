@@ -1,0 +1,67 @@
+// `ringkv sim --real` as a user runs it: the last stdout line, the exit status, the reproduce
+// command of a failing seed, and usage errors.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { test } from 'node:test';
+
+const root = join(import.meta.dirname, '..', '..', '..');
+const node = join(root, 'node_modules', '.bin', 'node');
+
+function sim(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(node, ['src/cli/main.ts', 'sim', '--real', ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function lastLine(s: string): string {
+  return s.trimEnd().split('\n').at(-1) ?? '';
+}
+
+test('a clean run ends with the summary line and exits 0', () => {
+  const r = sim('--seeds', '2', '--start', '5');
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.equal(lastLine(r.stdout), 'seeds: 2, violations: 0');
+});
+
+test('a planted bug is reported with the property, the trace and the reproduce command; exit 1', () => {
+  const r = sim('--seeds', '2', '--start', '3', '--bug', 'ackBeforeSync');
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(
+    r.stdout,
+    /FAIL seed 3 \(real node, 3 nodes, planted bug ackBeforeSync\): durability violated/,
+  );
+  assert.match(r.stdout, /trace, last lines:/);
+  assert.ok(
+    r.stdout.includes('reproduce: npx ringkv sim --real --seeds 1 --start 3 --bug ackBeforeSync --trace'),
+    r.stdout,
+  );
+  assert.equal(lastLine(r.stdout), 'seeds: 2, violations: 2');
+});
+
+test('the reproduce command replays the failing seed with its trace', () => {
+  const r = sim('--seeds', '1', '--start', '3', '--bug', 'ackBeforeSync', '--trace');
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /VIOLATION durability/);
+  assert.match(r.stdout, /seed 3: trace hash [0-9a-f]{16}/);
+  assert.equal(lastLine(r.stdout), 'seeds: 1, violations: 1');
+});
+
+test('bad options exit 2 with a clear message; --list-bugs lists the real-node bugs', () => {
+  for (const args of [
+    ['--seeds', 'many'],
+    ['--nodes', '5'],
+    ['--bug', 'voteTwiceInTerm'],
+  ]) {
+    const r = sim(...args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /ringkv sim: /, args.join(' '));
+  }
+  const list = sim('--list-bugs');
+  assert.equal(list.status, 0);
+  for (const name of ['ackBeforeSync', 'forgetVoteOnRestart', 'readWithoutReadIndex'])
+    assert.match(list.stdout, new RegExp(name));
+});

@@ -1,0 +1,50 @@
+// What the real-node simulator checks, by the name it prints, and the error a check throws: the
+// run loop catches it, records it with the trace excerpt and ends the seed.
+import type { Property } from '../violation.ts';
+import { PROPERTY_EXPLANATIONS } from '../violation.ts';
+
+export type RealProperty =
+  | Extract<
+      Property,
+      | 'electionSafety'
+      | 'commitMonotonic'
+      | 'hardStateRegression'
+      | 'durability'
+      | 'replicaConvergence'
+      | 'liveness'
+      | 'linearizability'
+      | 'simulatorError'
+    >
+  | 'lostWrite'
+  | 'nodeFailed';
+
+export const REAL_PROPERTY_EXPLANATIONS: Readonly<Record<RealProperty, string>> = {
+  electionSafety: PROPERTY_EXPLANATIONS.electionSafety,
+  commitMonotonic:
+    'a replica never applies past its commit index, and its commit never decreases while it runs',
+  hardStateRegression:
+    'a restarted node comes back with at least the term of every message it sent, and the vote it granted in it',
+  durability:
+    'an append is acknowledged, and a vote granted, only once the log and hard state it vouches for are in the durable log',
+  replicaConvergence: PROPERTY_EXPLANATIONS.replicaConvergence,
+  liveness: PROPERTY_EXPLANATIONS.liveness,
+  linearizability: PROPERTY_EXPLANATIONS.linearizability,
+  simulatorError: 'the simulator itself failed (a bug or an exhausted bound in src/sim, not in the node)',
+  lostWrite:
+    'after healing, the value of every key is that of its last acknowledged write or of a write that may follow it',
+  nodeFailed:
+    'a running node stopped (fatal error, failed start or broken assertion) without a fault that explains it',
+};
+
+export class RealViolation extends Error {
+  override readonly name = 'RealViolation';
+  readonly code = 'SIM_VIOLATION';
+  readonly property: RealProperty;
+  readonly detail: string;
+
+  constructor(property: RealProperty, detail: string) {
+    super(`${property}: ${detail}`);
+    this.property = property;
+    this.detail = detail;
+  }
+}
