@@ -4,6 +4,7 @@
 // JavaScript thread does every client request's HTTP/2 work; here that work runs on the other core.
 // Started by UnaryHttp2Server (unary-http2-server.ts), which owns the protocol of the messages below.
 import { parentPort, workerData } from 'node:worker_threads';
+import type { ServerTls } from '../transport/tls.ts';
 import { RequestBatchWriter, readReplies } from './unary-batch.ts';
 import type { UnaryReply } from './unary-dispatch.ts';
 import { UnaryHttp2Listener } from './unary-http2.ts';
@@ -12,6 +13,8 @@ export interface WorkerSetup {
   readonly maxReceiveBytes: number;
   /** Every served path with its deadline limit (ms); a request names its path by index here. */
   readonly methods: readonly (readonly [path: string, deadlineLimitMs: number])[];
+  /** Serve TLS on the client port (PEM text crosses to the thread as it is). */
+  readonly tls?: ServerTls | undefined;
 }
 
 /** Parent → worker, besides reply batches (ArrayBuffer). */
@@ -23,7 +26,8 @@ export type ToWorker =
 export type FromWorker =
   | { readonly type: 'listening'; port: number }
   | { readonly type: 'listen-failed'; message: string; code: string }
-  | { readonly type: 'closed' };
+  | { readonly type: 'closed' }
+  | { readonly type: 'tls-failure'; reason: string; remoteAddress: string };
 
 /** Ids wrap at 2^32; far more than the calls that can be in flight at once. */
 const ID_LIMIT = 2 ** 32;
@@ -43,6 +47,9 @@ function serve(port: NonNullable<typeof parentPort>, setup: WorkerSetup): void {
   const listener = new UnaryHttp2Listener({
     maxReceiveBytes: setup.maxReceiveBytes,
     deadlineLimitsMs: new Map(setup.methods),
+    tls: setup.tls,
+    onTlsFailure: (reason, remoteAddress) =>
+      port.postMessage({ type: 'tls-failure', reason, remoteAddress } satisfies FromWorker),
     handle: (req, reply) => {
       const id = nextId;
       nextId = (nextId + 1) % ID_LIMIT;

@@ -15,6 +15,7 @@ import {
   StatusResponse,
 } from '../gen/ringkv/v1/kv.ts';
 import type { KvNode } from '../node/node.ts';
+import type { ServerTls } from '../transport/tls.ts';
 import type { ClientApiThread } from './client-api-thread.ts';
 import { clusterService } from './cluster-service.ts';
 import type { ServerContext } from './context.ts';
@@ -49,6 +50,7 @@ export class ClientServer {
     peers: PeerClients,
     thread: ClientApiThread,
     onWorkerFailure: (err: Error) => void,
+    tls?: ServerTls,
   ) {
     const maxMessageBytes = Math.max(
       4 * 1024 * 1024,
@@ -62,6 +64,9 @@ export class ClientServer {
       deadlineLimitMs: node.opts.requestTimeoutMs,
       onInternalError: (err, path) => node.logger.error({ err, path }, 'request failed unexpectedly'),
       onWorkerFailure,
+      tls,
+      onTlsFailure: (reason, remoteAddress) =>
+        node.logger.warn({ remoteAddress, reason }, `refused a client connection: ${reason}`),
     });
     this.ctx = { node, peers };
     this.server.addService(KVServiceService, kvService(this.ctx), KV_RESPONSES);

@@ -1,10 +1,13 @@
 // gRPC clients to other nodes' client ports, one channel per address, reused for every forwarded
-// request, Join and Status call. Calls carry the caller's remaining deadline.
-import { credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+// request, Join and Status call. Calls carry the caller's remaining deadline. When the client port
+// serves TLS, so do the calls to the others': their certificates checked against --trusted_ca_file,
+// this node's own certificate presented (their --client_cert_auth may require one).
+import { type ChannelCredentials, credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { ClusterServiceClient, KVServiceClient } from '../gen/ringkv/v1/kv.ts';
 import { FailedPreconditionError, UnavailableError } from '../node/errors.ts';
 import type { MemberInfo } from '../node/metadata.ts';
 import type { ClusterRpc, PeerStatus } from '../node/options.ts';
+import type { ServerTls } from '../transport/tls.ts';
 import { LEADER_ADDR_KEY, RETRY_SAFE_KEY, RemoteStatusError, trailersOf } from './errors.ts';
 import { FORWARDED_KEY } from './unary-http2.ts';
 
@@ -26,9 +29,28 @@ export type Unary<Req, Res> = (
 /** After a forward could not connect, requests are served locally (Raft forwards) for this long. */
 const UNREACHABLE_MS = 1000;
 
+/**
+ * The credentials of calls to other nodes' client ports: plaintext, or TLS when this node's client
+ * port serves it (the same cluster serves TLS on every node). The CA is the one client certificates
+ * chain to (--trusted_ca_file), else the system's; this node's certificate goes as the client's.
+ */
+export function peerClientCredentials(tls: ServerTls | undefined): ChannelCredentials {
+  if (tls === undefined) return credentials.createInsecure();
+  return credentials.createSsl(
+    tls.ca === undefined ? null : Buffer.from(tls.ca),
+    Buffer.from(tls.key),
+    Buffer.from(tls.cert),
+  );
+}
+
 export class PeerClients implements ClusterRpc {
   private readonly byAddr = new Map<string, Channels>();
   private readonly unreachableUntil = new Map<string, number>();
+  private readonly creds: ChannelCredentials;
+
+  constructor(creds: ChannelCredentials = credentials.createInsecure()) {
+    this.creds = creds;
+  }
 
   /** Whether a call to `addr` recently failed to connect. */
   isUnreachable(addr: string): boolean {
@@ -53,8 +75,8 @@ export class PeerClients implements ClusterRpc {
         'grpc.max_send_message_length': 64 * 1024 * 1024,
       };
       c = {
-        kv: new KVServiceClient(addr, credentials.createInsecure(), options),
-        cluster: new ClusterServiceClient(addr, credentials.createInsecure(), options),
+        kv: new KVServiceClient(addr, this.creds, options),
+        cluster: new ClusterServiceClient(addr, this.creds, options),
       };
       this.byAddr.set(addr, c);
     }

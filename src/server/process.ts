@@ -8,6 +8,7 @@ import type { NodeId } from '../raft/types.ts';
 import { GrpcTransport } from '../transport/index.ts';
 import type { ClientApiThread } from './client-api-thread.ts';
 import { type RunningNode, startNode } from './run.ts';
+import { type LoadedTls, loadTlsFiles, type TlsFileOptions } from './tls-files.ts';
 
 export interface NodeProcessOptions {
   readonly port: number;
@@ -31,6 +32,8 @@ export interface NodeProcessOptions {
   readonly maxValueBytes: number;
   readonly requestTimeoutMs: number;
   readonly logLevel: string;
+  /** TLS files of the client and raft ports (none given: both plaintext). */
+  readonly tls: TlsFileOptions;
 }
 
 export type ProcessOutcome = 'ok' | 'failed' | 'usage';
@@ -38,11 +41,19 @@ export type ProcessOutcome = 'ok' | 'failed' | 'usage';
 /** Runs the node until SIGINT/SIGTERM (→ 'ok') or a fatal failure (→ 'failed'); 'usage' for flags that do not fit the data directory. */
 export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutcome> {
   const logger = pino({ level: f.logLevel, base: { node: f.nodeId } });
+  let tls: LoadedTls;
+  try {
+    tls = loadTlsFiles(f.tls);
+  } catch (e) {
+    reportFailure(logger, e);
+    return 'usage';
+  }
   const transport = new GrpcTransport({
     localId: f.nodeId as NodeId,
     listenHost: f.listen,
     listenPort: f.raftPort,
     logger,
+    ...(tls.peerTls === undefined ? {} : { tls: tls.peerTls }),
   });
   let settle: (o: ProcessOutcome) => void = () => {};
   const outcome = new Promise<ProcessOutcome>((resolve) => {
@@ -75,6 +86,7 @@ export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutc
         advertiseHost: f.host,
         logger,
         transport,
+        clientTls: tls.clientTls,
       },
       fail,
     );
@@ -88,6 +100,9 @@ export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutc
       raftPort: f.raftPort,
       clientAddr: running.clientAddr,
       clientApiThread: f.clientApiThread,
+      clientTls:
+        tls.clientTls === undefined ? 'off' : tls.clientTls.requireClientCert ? 'client-cert-auth' : 'on',
+      peerTls: tls.peerTls === undefined ? 'off' : 'mutual',
     },
     'serving',
   );

@@ -11,9 +11,10 @@ import type { Logger } from 'pino';
 import { KvNode } from '../node/node.ts';
 import type { NodeOptions } from '../node/options.ts';
 import type { PeerTransport } from '../node/peer-transport.ts';
+import type { ServerTls } from '../transport/tls.ts';
 import { type ClientApiThread, DEFAULT_CLIENT_API_THREAD } from './client-api-thread.ts';
 import { ClientServer } from './grpc-server.ts';
-import { PeerClients } from './peer-clients.ts';
+import { PeerClients, peerClientCredentials } from './peer-clients.ts';
 
 export interface ServeOptions extends Omit<NodeOptions, 'transport' | 'cluster' | 'logger' | 'clientAddr'> {
   /** Interface to bind the client port on. */
@@ -27,6 +28,8 @@ export interface ServeOptions extends Omit<NodeOptions, 'transport' | 'cluster' 
   readonly transport: PeerTransport;
   /** Where the client port's HTTP/2 work runs (default: the node's own thread, `inline`). */
   readonly clientApiThread?: ClientApiThread;
+  /** TLS on the client port, and so on this node's calls to the other nodes' client ports. */
+  readonly clientTls?: ServerTls | undefined;
 }
 
 export interface RunningNode {
@@ -38,7 +41,7 @@ export interface RunningNode {
 }
 
 export async function startNode(o: ServeOptions, onFatal: (err: unknown) => void): Promise<RunningNode> {
-  const peers = new PeerClients();
+  const peers = new PeerClients(peerClientCredentials(o.clientTls));
   const clientAddr = `${o.advertiseHost}:${o.port}`;
   const node = new KvNode({ ...o, clientAddr, transport: o.transport, cluster: peers, logger: o.logger });
   node.onFatal(onFatal);
@@ -47,7 +50,7 @@ export async function startNode(o: ServeOptions, onFatal: (err: unknown) => void
   try {
     await node.start();
     const thread = o.clientApiThread ?? DEFAULT_CLIENT_API_THREAD;
-    server = new ClientServer(node, peers, thread, onFatal);
+    server = new ClientServer(node, peers, thread, onFatal, o.clientTls);
     boundPort = await server.listen(o.listenHost, o.port);
     await node.completeJoin();
   } catch (e) {

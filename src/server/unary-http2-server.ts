@@ -5,6 +5,7 @@
 //   batches (unary-batch.ts); the handlers still run on the caller's thread, which owns the node.
 // Only unary methods exist in the client API; a streaming method is refused at addService.
 import { Worker } from 'node:worker_threads';
+import type { ServerTls } from '../transport/tls.ts';
 import type { ClientApiThread } from './client-api-thread.ts';
 import type { FromWorker, ToWorker, WorkerSetup } from './client-api-worker.ts';
 import { ReplyBatchWriter, readRequests } from './unary-batch.ts';
@@ -22,6 +23,10 @@ export interface UnaryServerOptions extends DispatcherOptions {
   readonly thread: ClientApiThread;
   /** Called if the worker thread fails after it started listening (the client port is gone). */
   readonly onWorkerFailure?: (err: Error) => void;
+  /** Serve TLS (h2 by ALPN) instead of h2c. */
+  readonly tls?: ServerTls | undefined;
+  /** A client's TLS handshake failed (rate-limited: see GrpcHttp2Server). */
+  readonly onTlsFailure?: ((reason: string, remoteAddress: string) => void) | undefined;
 }
 
 /** How long close() waits beyond its grace period for the worker to report that it closed. */
@@ -71,6 +76,8 @@ class InlineFront {
       maxReceiveBytes: o.maxReceiveBytes,
       deadlineLimitsMs: dispatcher.deadlineLimitsMs(),
       handle: (req, reply) => dispatcher.dispatch(req, reply),
+      tls: o.tls,
+      onTlsFailure: o.onTlsFailure,
     });
   }
 
@@ -90,11 +97,13 @@ class WorkerFront {
   private exited = false;
   private pendingListen: { resolve: (port: number) => void; reject: (e: Error) => void } | undefined;
   private pendingClose: (() => void) | undefined;
+  private readonly onTlsFailure: UnaryServerOptions['onTlsFailure'];
 
   constructor(dispatcher: UnaryDispatcher, o: UnaryServerOptions) {
+    this.onTlsFailure = o.onTlsFailure;
     const methods = [...dispatcher.deadlineLimitsMs()];
     const paths = methods.map(([path]) => path);
-    const setup: WorkerSetup = { maxReceiveBytes: o.maxReceiveBytes, methods };
+    const setup: WorkerSetup = { maxReceiveBytes: o.maxReceiveBytes, methods, tls: o.tls };
     this.worker = new Worker(new URL('./client-api-worker.ts', import.meta.url), { workerData: setup });
     this.worker.on('message', (m: ArrayBuffer | FromWorker) => {
       if (m instanceof ArrayBuffer) this.dispatchBatch(dispatcher, paths, m);
@@ -141,7 +150,8 @@ class WorkerFront {
 
   private onControl(m: FromWorker): void {
     const listen = this.pendingListen;
-    if (m.type === 'closed') this.pendingClose?.();
+    if (m.type === 'tls-failure') this.onTlsFailure?.(m.reason, m.remoteAddress);
+    else if (m.type === 'closed') this.pendingClose?.();
     else if (listen !== undefined) {
       this.pendingListen = undefined;
       if (m.type === 'listening') listen.resolve(m.port);

@@ -18,6 +18,7 @@ import {
   sendTrailersOnly,
 } from '../transport/grpc-http2-server.ts';
 import { GrpcStatus } from '../transport/grpc-status.ts';
+import type { ServerTls } from '../transport/tls.ts';
 import { deadlineOf } from './deadline.ts';
 import type { UnaryReply, UnaryRequest } from './unary-dispatch.ts';
 
@@ -42,6 +43,10 @@ export interface UnaryHttp2Options {
   readonly deadlineLimitsMs: ReadonlyMap<string, number>;
   /** Runs one request; `reply` answers it (a reply after the stream closed is dropped). */
   readonly handle: (req: UnaryRequest, reply: (r: UnaryReply) => void) => void;
+  /** Serve TLS (h2 by ALPN) instead of h2c. */
+  readonly tls?: ServerTls | undefined;
+  /** A client's TLS handshake failed (rate-limited: see GrpcHttp2Server). */
+  readonly onTlsFailure?: ((reason: string, remoteAddress: string) => void) | undefined;
 }
 
 export class UnaryHttp2Listener {
@@ -55,6 +60,8 @@ export class UnaryHttp2Listener {
       settings: { initialWindowSize: STREAM_WINDOW_BYTES },
       sessionWindowBytes: SESSION_WINDOW_BYTES,
       onStream: (stream, headers) => this.onStream(stream, headers),
+      ...(o.tls === undefined ? {} : { tls: o.tls }),
+      ...(o.onTlsFailure === undefined ? {} : { onTlsFailure: o.onTlsFailure }),
     });
   }
 

@@ -31,6 +31,9 @@ export const ENV_PREFIX = 'RINGKV_';
  */
 export const OTHER_RINGKV_VARIABLES: readonly string[] = [
   'RINGKV_ENDPOINTS',
+  'RINGKV_CACERT',
+  'RINGKV_CERT',
+  'RINGKV_KEY',
   'RINGKV_DEBUG',
   'RINGKV_TEST_LOG',
   'RINGKV_LIN_SEED',

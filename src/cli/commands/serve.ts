@@ -15,6 +15,7 @@ import {
   isClientApiThread,
 } from '../../server/client-api-thread.ts';
 import type { NodeProcessOptions } from '../../server/process.ts';
+import type { TlsFileOptions } from '../../server/tls-files.ts';
 import {
   describeProblem,
   envName,
@@ -92,6 +93,35 @@ const FLAGS: readonly (readonly [string, string, string, string | undefined])[] 
     '5000',
   ],
   ['log_level', '<level>', 'log level: fatal, error, warn, info, debug, trace, silent', 'info'],
+  [
+    'cert_file',
+    '<file>',
+    "client port TLS: this node's certificate (PEM); with --key_file the client port serves TLS only, " +
+      "and this node's calls to the others' client ports (forwarding, join) use TLS with it",
+    undefined,
+  ],
+  ['key_file', '<file>', 'client port TLS: the private key of --cert_file (PEM)', undefined],
+  [
+    'trusted_ca_file',
+    '<file>',
+    "client port TLS: the CA (PEM) that clients' certificates (--client_cert_auth) and the other nodes' " +
+      '--cert_file chain to; without it, the system CAs check the other nodes',
+    undefined,
+  ],
+  [
+    'peer_cert_file',
+    '<file>',
+    "raft port mutual TLS: this node's certificate (PEM), presented to and required of every peer; " +
+      'give all three --peer_ flags',
+    undefined,
+  ],
+  ['peer_key_file', '<file>', 'raft port mutual TLS: the private key of --peer_cert_file (PEM)', undefined],
+  [
+    'peer_trusted_ca_file',
+    '<file>',
+    "raft port mutual TLS: the CA (PEM) every node's --peer_cert_file chains to; a peer whose does not is refused",
+    undefined,
+  ],
 ];
 
 /** The flags that take true or false (`--bootstrap` alone means true), with their defaults. */
@@ -103,6 +133,11 @@ const BOOL_FLAGS: readonly (readonly [string, string, string])[] = [
     'false',
   ],
   ['bootstrap', 'start a new cluster with this node as its first member (first start only)', 'false'],
+  [
+    'client_cert_auth',
+    'client port TLS: refuse clients without a certificate that chains to --trusted_ca_file',
+    'false',
+  ],
 ];
 
 /** Every setting of `serve`, by its flag's name: each may come from a flag, the environment or a config file. */
@@ -137,8 +172,12 @@ Configuration sources:
   Precedence: a flag on the command line over its environment variable, the variable over the file,
   the file over the default. A bad value names where it came from (RINGKV_PORT=abc: --port …,
   node1.yaml: port: …). An unknown key in the file is an error (exit 2). A RINGKV_ variable that
-  names no flag is reported as a warning and ignored (RINGKV_ENDPOINTS and RINGKV_DEBUG, read by the
-  client commands, are not reported).
+  names no flag is reported as a warning and ignored (RINGKV_ENDPOINTS, RINGKV_CACERT, RINGKV_CERT,
+  RINGKV_KEY and RINGKV_DEBUG, read by the client commands, are not reported).
+
+TLS (etcd's flags): --cert_file and --key_file make the client port TLS only (add --client_cert_auth
+and --trusted_ca_file to require client certificates); the three --peer_ flags make the raft port
+mutual TLS. \`ringkv certs create\` makes a CA and certificates to try it out with.
 `;
 
 export function registerServeCommand(program: Command): void {
@@ -335,6 +374,8 @@ export function parseServeSettings(settings: Settings): ServeFlags | string {
   const logLevel = r.text('log_level') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel))
     return r.problem('log_level', `must be one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`);
+  const tls = parseTlsSettings(r);
+  if (typeof tls === 'string') return tls;
   return {
     port: nums['port']!,
     raftPort: nums['raft_port']!,
@@ -354,5 +395,65 @@ export function parseServeSettings(settings: Settings): ServeFlags | string {
     maxValueBytes: nums['max_value_bytes']!,
     requestTimeoutMs: nums['request_timeout_ms']!,
     logLevel,
+    tls,
+  };
+}
+
+/**
+ * The TLS files and which go together: a port's certificate and key both or neither; the raft
+ * port's three or none (its TLS is mutual); --client_cert_auth needs the client port's TLS and the
+ * CA that client certificates chain to. Reading the files is the node's (tls-files.ts).
+ */
+function parseTlsSettings(r: SettingsReader): TlsFileOptions | string {
+  const file = (name: string): string | undefined | { problem: string } => {
+    const v = r.text(name);
+    return v === '' ? { problem: r.problem(name, 'must name a file') } : v;
+  };
+  const names = [
+    'cert_file',
+    'key_file',
+    'trusted_ca_file',
+    'peer_cert_file',
+    'peer_key_file',
+    'peer_trusted_ca_file',
+  ] as const;
+  const f: Partial<Record<(typeof names)[number], string>> = {};
+  for (const name of names) {
+    const v = file(name);
+    if (typeof v === 'object') return v.problem;
+    if (v !== undefined) f[name] = v;
+  }
+  const clientCertAuth = r.bool('client_cert_auth');
+  if (typeof clientCertAuth === 'string') return clientCertAuth;
+  if ((f.cert_file === undefined) !== (f.key_file === undefined)) {
+    const [given, missing] =
+      f.cert_file === undefined ? ['key_file', 'cert_file'] : ['cert_file', 'key_file'];
+    return r.problem(given, `needs --${missing} too (the client port's certificate and its key)`);
+  }
+  if (f.trusted_ca_file !== undefined && f.cert_file === undefined)
+    return r.problem('trusted_ca_file', 'needs --cert_file and --key_file (TLS on the client port)');
+  if (clientCertAuth && (f.cert_file === undefined || f.trusted_ca_file === undefined))
+    return r.problem(
+      'client_cert_auth',
+      "needs --cert_file, --key_file and --trusted_ca_file (the CA that clients' certificates chain to)",
+    );
+  const peer = [f.peer_cert_file, f.peer_key_file, f.peer_trusted_ca_file];
+  if (peer.some((p) => p !== undefined) && peer.some((p) => p === undefined)) {
+    const given = (['peer_cert_file', 'peer_key_file', 'peer_trusted_ca_file'] as const).find(
+      (n) => f[n] !== undefined,
+    ) as string;
+    return r.problem(
+      given,
+      'needs --peer_cert_file, --peer_key_file and --peer_trusted_ca_file all three (mutual TLS between nodes)',
+    );
+  }
+  return {
+    certFile: f.cert_file,
+    keyFile: f.key_file,
+    trustedCaFile: f.trusted_ca_file,
+    clientCertAuth,
+    peerCertFile: f.peer_cert_file,
+    peerKeyFile: f.peer_key_file,
+    peerTrustedCaFile: f.peer_trusted_ca_file,
   };
 }
