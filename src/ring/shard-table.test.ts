@@ -263,8 +263,27 @@ const opArb: fc.Arbitrary<OpBody> = (() => {
       .map((r) => ({ kind: 'moveStepDone', moveId: -1, ...r }) as OpBody),
     shard.map((s) => ({ kind: 'abortMove', shard: s, moveId: -1, reason: 'test', atMs: 7 }) as OpBody),
     shard.map((s) => ({ kind: 'finishMove', shard: s, moveId: -1 }) as OpBody),
+    fc
+      .record({ shard, voters: fc.array(node, { minLength: 0, maxLength: 4 }) })
+      .map((r) => ({ kind: 'setShardVoters', ...r }) as OpBody),
   );
 })();
+
+test('setShardVoters records voters changed outside a move, bumps the epoch, refuses while moving', () => {
+  let t = fourMembers();
+  const epoch = t.shards[0]!.epoch;
+  t = run(t, { kind: 'setShardVoters', shard: 1, voters: ['d', 'a', 'b', 'c'] });
+  assert.deepEqual(t.shards[0]!.voters, ['a', 'b', 'c', 'd']);
+  assert.equal(t.shards[0]!.epoch, epoch + 1);
+  const same = run(t, { kind: 'setShardVoters', shard: 1, voters: ['a', 'b', 'c', 'd'] });
+  assert.equal(same.shards[0]!.epoch, epoch + 1);
+  refused(t, { kind: 'setShardVoters', shard: 1, voters: ['a', 'a'] }, 'badMove');
+  refused(t, { kind: 'setShardVoters', shard: 1, voters: [] }, 'badMove');
+  refused(t, { kind: 'setShardVoters', shard: 1, voters: ['a', 'x'] }, 'badMove');
+  refused(t, { kind: 'setShardVoters', shard: 9, voters: ['a'] }, 'unknownShard');
+  t = run(t, { kind: 'beginMove', shard: 2, source: 'a', target: null });
+  refused(t, { kind: 'setShardVoters', shard: 2, voters: ['b', 'c'] }, 'moveInFlight');
+});
 
 test('every operation is applied to a valid table or refused with a ShardTableError, never half-done', () => {
   let applied = 0;

@@ -167,6 +167,12 @@ export type TableOp = { readonly n: number } & (
     }
   /** End a move in cleanup (done) or rollBack (undone: the learner is gone). */
   | { readonly kind: 'finishMove'; readonly shard: number; readonly moveId: number }
+  /**
+   * The shard's voters changed outside a move: while the cluster has at most R members every member
+   * is admitted to (or removed from) every shard at once, as a join or a leave, and the node records
+   * the configuration the shard applied. Refused while the shard has a move in flight.
+   */
+  | { readonly kind: 'setShardVoters'; readonly shard: number; readonly voters: readonly string[] }
 );
 
 export const EMPTY_TABLE: ShardTable = {
@@ -213,6 +219,8 @@ function applyOp(t: ShardTable, op: TableOp): Omit<ShardTable, 'lastOp'> {
       return abortMove(t, op.n, op.shard, op.moveId, op.reason, op.atMs);
     case 'finishMove':
       return finishMove(t, op.n, op.shard, op.moveId);
+    case 'setShardVoters':
+      return setShardVoters(t, op.n, op.shard, op.voters);
   }
 }
 
@@ -499,6 +507,34 @@ function finishMove(t: ShardTable, n: number, shardId: number, moveId: number): 
     moveId,
     at: move.step,
   });
+}
+
+function setShardVoters(
+  t: ShardTable,
+  n: number,
+  shardId: number,
+  voters: readonly string[],
+): Omit<ShardTable, 'lastOp'> {
+  const shard = shardOrThrow(t, n, shardId);
+  if (shard.move !== null) {
+    throw new ShardTableError('moveInFlight', n, `shard ${shardId} is moving (move ${shard.move.id})`, {
+      shard: shardId,
+      moveId: shard.move.id,
+    });
+  }
+  const sorted = [...new Set(voters)].sort();
+  const bad =
+    sorted.length !== voters.length || sorted.length < 1 || sorted.length > REPLICATION_FACTOR_MAX
+      ? `[${voters}] must be 1 to ${REPLICATION_FACTOR_MAX} distinct members`
+      : sorted.find((v) => (member(t, v)?.state ?? 'removed') === 'removed');
+  if (bad !== undefined) {
+    throw new ShardTableError('badMove', n, `shard ${shardId}: ${bad} cannot be a voter`, {
+      shard: shardId,
+      voters: voters.join(','),
+    });
+  }
+  const changed = !sameList(sorted, shard.voters);
+  return withShard(t, { ...shard, voters: sorted, epoch: shard.epoch + (changed ? 1 : 0) });
 }
 
 /** The step after `step` has been done; null for the steps finishMove ends. */
