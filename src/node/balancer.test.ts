@@ -58,6 +58,7 @@ class FakeHost implements BalancerHost {
       commit: LAST_INDEX,
       applied: LAST_INDEX,
       lastIndex: LAST_INDEX,
+      pendingConfIndex: index(0),
       confState,
       progress: isLeader ? new Map(IDS.map((i) => [i, caughtUp])) : undefined,
     });

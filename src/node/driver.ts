@@ -65,7 +65,7 @@ export interface DriverConfig {
 }
 
 export class Driver {
-  /** Every group the node hosts, by id (registered by the node, never removed). */
+  /** Every group the node hosts, by id (registered by the node; removed by `unregister`). */
   private readonly groups = new Map<number, Group>();
   private readonly c: DriverConfig;
   private running = false;
@@ -106,6 +106,17 @@ export class Driver {
   register(g: Group): void {
     assert(!this.groups.has(g.id), `group ${g.id} is registered twice`);
     this.groups.set(g.id, g);
+  }
+
+  /**
+   * Takes a group out of the turns (its replica left this node) and resolves once the running turn,
+   * which may still persist or apply for it, has ended: from then on the driver never touches it.
+   */
+  async unregister(id: number): Promise<void> {
+    this.groups.delete(id);
+    this.snapshotRetryAt.delete(id);
+    this.warnedPins.delete(id);
+    await this.idle;
   }
 
   /** Stops scheduling turns and waits for the running one. */

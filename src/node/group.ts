@@ -187,6 +187,7 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
       applied: this.applied,
       lastIndex: st.lastIndex,
       confState: this.confState,
+      pendingConfIndex: st.pendingConfIndex,
       progress,
     };
   }

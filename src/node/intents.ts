@@ -85,6 +85,11 @@ export interface GroupStatus {
   readonly applied: Index;
   readonly lastIndex: Index;
   readonly confState: ConfState;
+  /**
+   * When this node leads the group: the index of the last configuration change it proposed (or of
+   * its first entry as leader); a change is pending while it is above `applied`. 0 otherwise.
+   */
+  readonly pendingConfIndex: Index;
   /** Each replica's progress, when this node leads the group; undefined otherwise. */
   readonly progress: ReadonlyMap<NodeId, ReplicaProgress> | undefined;
 }

@@ -1,19 +1,23 @@
 // Joining and leaving. A new node calls ClusterService.Join on any member; that member forwards to
 // the metadata group's leader (src/server), which runs `admitMember`: record the member in the
-// metadata group,
-// then for every group (concurrently; one change at a time within a group) add it as a learner,
-// wait until it has caught up (the leader sends a snapshot when it is far behind), and promote it
-// to voter. Every step looks at the applied configuration first, so repeating a Join (a restart,
-// a retry after a timeout) resumes where the last attempt stopped and never duplicates anything.
-// `removeMember` moves the leaving node's leaderships away, removes it from every group, then
-// from the member list.
+// shard table (state joining), then make it a voter of the metadata group and — while the cluster
+// has at most R members, so that every member holds every shard — of every data shard
+// (concurrently; one change at a time within a group: add it as a learner, wait until it has
+// caught up, the leader sending a snapshot when it is far behind, promote it), record the shards'
+// new voters in the table, and mark it up. With more than R members the rebalancer (rebalancer.ts)
+// moves to it the replicas the ring gives it. Every step looks at the applied configuration first,
+// so repeating a Join (a restart, a retry after a timeout) resumes where the last attempt stopped
+// and never duplicates anything. `removeMember` marks the member draining, moves the leaving
+// node's leaderships away, removes it from every group, records the shards' voters, then marks it
+// removed (its id is never reused).
 import type { Logger } from 'pino';
 import type { ConfChangeSingle, NodeId } from '../raft/types.ts';
+import { type MemberState, replicasOf, type ShardTable } from '../ring/shard-table.ts';
 import { type Clock, sleep } from './clock.ts';
 import { FailedPreconditionError, NotFoundError, StartupError, UnavailableError } from './errors.ts';
 import { type GroupId, METADATA_GROUP } from './ids.ts';
 import type { GroupStatus, NodeIntents } from './intents.ts';
-import type { MemberInfo, MetadataCommand, MetadataResult } from './metadata.ts';
+import type { MemberInfo, MetadataCommand, MetadataResult, TableChange } from './metadata.ts';
 import { describe, encodeMetadataCommand, sameAddresses } from './metadata.ts';
 import type { ClusterRpc, PeerStatus } from './options.ts';
 import type { RequestIds } from './state-machine.ts';
@@ -49,11 +53,14 @@ export interface MembershipHost
   /** Deadlines (on the scale of the `deadlineMs` handed in) and the waits between polls. */
   readonly clock: Pick<Clock, 'nowMs' | 'after'>;
   readonly requestIds: RequestIds;
-  /** The applied member list. */
+  /** The applied member list and shard table. */
   readonly metadata: {
     readonly clusterId: string;
+    readonly replicationFactor: number;
+    readonly table: ShardTable;
     member(id: string): MemberInfo | undefined;
     members(): readonly MemberInfo[];
+    memberState(id: string): MemberState | undefined;
   };
   /** Forgets a member's raft address (it left the cluster). */
   removePeer(id: NodeId): void;
@@ -149,7 +156,10 @@ export async function proposeMetadata(
   return applied.result;
 }
 
-/** Metadata leader: makes `member` a voter of every group. Idempotent. */
+/**
+ * Metadata leader: records `member` in the shard table and makes it a voter of the metadata group
+ * and, while the cluster has at most R members, of every data shard; then marks it up. Idempotent.
+ */
 export async function admitMember(
   node: MembershipHost,
   member: MemberInfo,
@@ -161,6 +171,11 @@ export async function admitMember(
     return;
   }
   if (held === undefined) {
+    if (node.metadata.memberState(member.nodeId) === 'removed') {
+      throw new FailedPreconditionError(
+        `node id '${member.nodeId}' belonged to a member that was removed; an id is never reused: start the node with another --node_id`,
+      );
+    }
     refuseBorrowedAddresses(node, member);
     await refuseStranger(node, member, deadlineMs);
     const { seq } = node.requestIds.next();
@@ -172,9 +187,52 @@ export async function admitMember(
     if (!result.ok) throw new FailedPreconditionError(`cannot add ${member.nodeId}: ${result.reason}`);
     node.logger.info({ member }, 'member added');
   }
-  const groups = node.statuses().map((st) => st.id);
+  // Every member holds every shard while there are at most R of them (the quickstart's 3 nodes).
+  const everywhere = node.metadata.members().length <= node.metadata.replicationFactor;
+  const groups = everywhere ? node.statuses().map((st) => st.id) : [METADATA_GROUP];
   await Promise.all(groups.map((g) => makeVoter(node, g, member, deadlineMs)));
-  node.logger.info({ nodeId: member.nodeId }, 'member promoted to voter in every group');
+  if (everywhere) await recordShardVoters(node, deadlineMs);
+  if (node.metadata.memberState(member.nodeId) !== 'up') {
+    await changeTable(node, { kind: 'setMemberState', nodeId: member.nodeId, state: 'up' }, deadlineMs);
+  }
+  node.logger.info(
+    { nodeId: member.nodeId, everyShard: everywhere },
+    everywhere
+      ? 'member promoted to voter in every group'
+      : 'member up: the rebalancer moves its replicas to it',
+  );
+}
+
+/** Proposes one shard-table change and waits for it to apply; a refusal is FailedPreconditionError. */
+export async function changeTable(
+  node: MembershipHost,
+  change: TableChange,
+  deadlineMs: number,
+): Promise<void> {
+  const { seq } = node.requestIds.next();
+  const result = await proposeMetadata(
+    node,
+    { requestId: `table/${change.kind}/${seq}`, op: 'table', change },
+    deadlineMs,
+  );
+  if (!result.ok)
+    throw new FailedPreconditionError(`the shard table refused ${change.kind}: ${result.reason}`);
+}
+
+/**
+ * After a join or leave that changed every shard at once (at most R members): records in the table
+ * the voters each hosted shard applied, where they differ from the table's and no move is in flight.
+ */
+async function recordShardVoters(node: MembershipHost, deadlineMs: number): Promise<void> {
+  const changes: TableChange[] = [];
+  for (const entry of node.metadata.table.shards) {
+    const cs = node.status(entry.shardId as GroupId)?.confState;
+    if (cs === undefined || cs.votersOutgoing.length > 0 || entry.move !== null) continue;
+    const voters = [...cs.voters].sort();
+    if (voters.length === entry.voters.length && voters.every((v, i) => v === entry.voters[i])) continue;
+    changes.push({ kind: 'setShardVoters', shard: entry.shardId, voters });
+  }
+  await Promise.all(changes.map((c) => changeTable(node, c, deadlineMs)));
 }
 
 /**
@@ -360,15 +418,49 @@ export async function removeMember(node: MembershipHost, nodeId: string, deadlin
       );
     }
   }
+  const state = node.metadata.memberState(nodeId);
+  if (state === 'up' || state === 'down') {
+    await changeTable(node, { kind: 'setMemberState', nodeId, state: 'draining' }, deadlineMs);
+  }
+  if (others.length >= node.metadata.replicationFactor) {
+    // Enough members stay for R replicas of every shard: the rebalancer moves the draining member's
+    // replicas away, one move at a time per target, each shard keeping R voters throughout.
+    await drained(node, nodeId, deadlineMs);
+    await removeFromGroup(node, METADATA_GROUP, id, deadlineMs);
+    await removeFromTable(node, nodeId, deadlineMs);
+    return;
+  }
   // Data shards first: the metadata group (whose leader runs this) last.
   for (const g of groups.filter((x) => x !== METADATA_GROUP)) await removeFromGroup(node, g, id, deadlineMs);
   await removeFromGroup(node, METADATA_GROUP, id, deadlineMs);
+  await recordShardVoters(node, deadlineMs);
+  await removeFromTable(node, nodeId, deadlineMs);
+}
+
+/** Waits until the table shows no replica on `nodeId` (the rebalancer moved them all away). */
+async function drained(node: MembershipHost, nodeId: string, deadlineMs: number): Promise<void> {
+  // Bounded by the deadline: each pass sleeps STEP_POLL_MS.
+  while (node.clock.nowMs() < deadlineMs) {
+    const held = node.metadata.table.shards.filter((s) => replicasOf(s).includes(nodeId)).length;
+    if (held === 0) return;
+    node.logger.debug({ nodeId, held }, 'waiting for the draining member to hand its replicas over');
+    await sleep(node.clock, STEP_POLL_MS);
+  }
+  throw new UnavailableError(
+    `'${nodeId}' still holds replicas the rebalancer is moving away; retry the leave to wait longer`,
+    { retrySafe: true },
+  );
+}
+
+async function removeFromTable(node: MembershipHost, nodeId: string, deadlineMs: number): Promise<void> {
+  const id = nodeId as NodeId;
   const { seq } = node.requestIds.next();
-  await proposeMetadata(
+  const result = await proposeMetadata(
     node,
     { requestId: `leave/${nodeId}/${seq}`, op: 'removeMember', nodeId },
     deadlineMs,
   );
+  if (!result.ok) throw new FailedPreconditionError(`cannot remove ${nodeId}: ${result.reason}`);
   node.removePeer(id);
   node.logger.info({ nodeId }, 'member removed');
 }

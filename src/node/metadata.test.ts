@@ -62,3 +62,93 @@ test('the new command decodes; an unknown op does not', () => {
     /cannot decode command/,
   );
 });
+
+const n2 = { nodeId: 'n2', clientAddr: 'h:3', raftAddr: 'h:4', zone: 'z2' };
+
+test('the shard table: init with R, a member joining then up, its shards recorded; the member list read from it', () => {
+  const m = applied([
+    { ...init, replicationFactor: 2 },
+    { requestId: 'r1', op: 'addMember', member: n2 },
+  ]);
+  assert.equal(m.replicationFactor, 2);
+  assert.equal(m.shardCount, 4);
+  assert.equal(m.memberState('n2'), 'joining');
+  assert.deepEqual(m.members(), [member, n2]);
+  assert.deepEqual(
+    m.table.shards.map((s) => s.voters),
+    [['n1'], ['n1'], ['n1'], ['n1']],
+  );
+  m.apply(
+    index(3),
+    encodeMetadataCommand({
+      requestId: 'r2',
+      op: 'table',
+      change: { kind: 'setMemberState', nodeId: 'n2', state: 'up' },
+    }),
+  );
+  m.apply(
+    index(4),
+    encodeMetadataCommand({
+      requestId: 'r3',
+      op: 'table',
+      change: { kind: 'setShardVoters', shard: 1, voters: ['n1', 'n2'] },
+    }),
+  );
+  assert.equal(m.memberState('n2'), 'up');
+  assert.deepEqual(m.table.shards[0]?.voters, ['n1', 'n2']);
+  assert.equal(m.table.shards[0]?.epoch, 2);
+  assert.equal(m.table.lastOp, 4, 'each operation numbered by its log index');
+  // A replayed entry (its index not above the last applied) changes nothing.
+  m.apply(
+    index(4),
+    encodeMetadataCommand({
+      requestId: 'r3',
+      op: 'table',
+      change: { kind: 'setShardVoters', shard: 1, voters: ['n2'] },
+    }),
+  );
+  assert.deepEqual(m.table.shards[0]?.voters, ['n1', 'n2']);
+});
+
+test('a refused table change is a result on every node; a member holding replicas is not removed', () => {
+  const m = applied([init, { requestId: 'r1', op: 'addMember', member: n2 }]);
+  const up = m.apply(index(3), encodeMetadataCommand({ requestId: 'r2', op: 'removeMember', nodeId: 'n1' }));
+  assert.equal(up.result.ok, false);
+  assert.match((up.result as { reason: string }).reason, /badTransition/);
+  const gone = m.apply(
+    index(4),
+    encodeMetadataCommand({ requestId: 'r3', op: 'removeMember', nodeId: 'n2' }),
+  );
+  assert.deepEqual(gone.result, { ok: true });
+  assert.deepEqual(m.members(), [member]);
+  assert.equal(m.memberState('n2'), 'removed');
+  const again = m.apply(index(5), encodeMetadataCommand({ requestId: 'r4', op: 'addMember', member: n2 }));
+  assert.equal(again.result.ok, false, 'a removed id is never reused');
+});
+
+test('the snapshot carries the table; one written before the table has every member on every shard', () => {
+  const m = applied([
+    { ...init, replicationFactor: 5 },
+    { requestId: 'r1', op: 'addMember', member: n2 },
+  ]);
+  const copy = new MetadataState();
+  copy.restore(m.snapshot());
+  assert.deepEqual(copy.table, m.table);
+  assert.deepEqual(copy.members(), [member, n2]);
+  const old = new TextEncoder().encode(
+    JSON.stringify({ clusterId: 'c1', shardCount: 2, members: [member, { ...n2, zone: undefined }] }),
+  );
+  copy.restore(old);
+  assert.equal(copy.table.lastOp, 0);
+  assert.deepEqual(
+    copy.table.shards.map((s) => s.voters),
+    [
+      ['n1', 'n2'],
+      ['n1', 'n2'],
+    ],
+  );
+  assert.deepEqual(
+    copy.table.members.map((x) => x.state),
+    ['up', 'up'],
+  );
+});

@@ -6,9 +6,10 @@
 // themselves; the groups, their RawNodes and the driver stay inside.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { MemoryStorage, ProposalDroppedError } from '../raft/index.ts';
-import type { ConfChangeSingle, Index, Message, NodeId } from '../raft/types.ts';
-import { index, NO_NODE } from '../raft/types.ts';
+import { EMPTY_CONF_STATE, MemoryStorage, ProposalDroppedError } from '../raft/index.ts';
+import type { ConfChange, ConfChangeSingle, Index, Message, NodeId } from '../raft/types.ts';
+import { index, NO_NODE, term } from '../raft/types.ts';
+import { replicasOf, type ShardEntry } from '../ring/shard-table.ts';
 import { whyUnwritable } from '../storage/fs-util.ts';
 import type { ApplyResult } from '../storage/kv-state.ts';
 import { SnapshotStore } from '../storage/snapshots.ts';
@@ -40,6 +41,7 @@ import type { ClusterRpc, NodeOptions, ResolvedNodeOptions } from './options.ts'
 import { resolveOptions } from './options.ts';
 import { Pending, PendingBudget } from './pending.ts';
 import { randomHex } from './random.ts';
+import { Rebalancer } from './rebalancer.ts';
 import { recoverGroup, writeBootstrap } from './recovery.ts';
 import { RemovalWatch } from './removal.ts';
 import { RequestIds, type StateMachine } from './state-machine.ts';
@@ -80,12 +82,21 @@ export class KvNode implements NodeIntents {
   private snapshots!: SnapshotStore;
   private tickTimer: Timer | undefined;
   private readonly balancer: Balancer;
+  private readonly rebalancer: Rebalancer;
   private closing = false;
   private closed: Promise<void> | undefined;
   private fatalHandler: (err: unknown) => void = () => {};
   private readonly removalWatch = new RemovalWatch(this);
   /** Created once the WAL is open. */
   private diskAlarm: DiskAlarm | undefined;
+  /**
+   * Shards whose replica this node deleted (a tombstone snapshot in the WAL, see `dropShard`), found
+   * at start or deleted since: never hosted again by this data directory (the tombstone's marker would
+   * hide a new replica's first entries on the next start), so a move back here stalls and rolls back.
+   */
+  private readonly deletedShards = new Set<number>();
+  /** Shards being dropped now (their deletion is under way). */
+  private readonly dropping = new Set<number>();
   /** Callbacks run after every driver turn (waiters on leadership or membership). */
   private readonly turnListeners = new Set<() => void>();
 
@@ -97,6 +108,7 @@ export class KvNode implements NodeIntents {
     this.requestIds = new RequestIds(this.opts.random);
     this.budget = new PendingBudget(this.opts.pendingMax);
     this.balancer = new Balancer(this, this.opts.balanceIntervalMs);
+    this.rebalancer = new Rebalancer(this, this.opts.rebalanceIntervalMs);
     this.metadata.onChange = () => this.onMembersChanged();
   }
 
@@ -115,7 +127,8 @@ export class KvNode implements NodeIntents {
 
   /** This node as a member: its id and advertised addresses. */
   get self(): MemberInfo {
-    return { nodeId: this.opts.nodeId, clientAddr: this.opts.clientAddr, raftAddr: this.opts.raftAddr };
+    const { nodeId, clientAddr, raftAddr, zone } = this.opts;
+    return zone === '' ? { nodeId, clientAddr, raftAddr } : { nodeId, clientAddr, raftAddr, zone };
   }
 
   /** Calls to other nodes' client ports (Join, Status). */
@@ -223,6 +236,7 @@ export class KvNode implements NodeIntents {
     await this.opts.transport.start();
     this.tickTimer = this.clock.every(o.tickMs, () => this.tick());
     this.balancer.start();
+    this.rebalancer.start();
     this.diskAlarm.start();
     this.logRecovery(recovered);
     this.driver.schedule();
@@ -254,6 +268,7 @@ export class KvNode implements NodeIntents {
       clusterId: this.identity.clusterId,
       shardCount: this.identity.shardCount,
       leaderPlacement: this.opts.leaderPlacement,
+      replicationFactor: this.opts.replicationFactor,
       self: this.self,
     });
     this.logger.info(
@@ -261,6 +276,8 @@ export class KvNode implements NodeIntents {
         clusterId: this.identity.clusterId,
         shards: this.identity.shardCount,
         leaderPlacement: this.opts.leaderPlacement,
+        replicationFactor: this.opts.replicationFactor,
+        zone: this.opts.zone,
         rewritten: recovered.size > 0,
       },
       recovered.size > 0
@@ -300,7 +317,9 @@ export class KvNode implements NodeIntents {
     for (let g: number = METADATA_GROUP; g <= this.identity.shardCount; g++) ids.add(g);
     for (const id of [...ids].sort((a, b) => a - b)) {
       if (!isGroupId(id)) throw new StartupError(`the WAL holds records of group ${id}, not a group id`);
-      await this.addGroup(id, recovered.get(id));
+      const rec = recovered.get(id);
+      if (isTombstone(rec)) this.deletedShards.add(id);
+      else await this.addGroup(id, rec);
     }
   }
 
@@ -410,8 +429,8 @@ export class KvNode implements NodeIntents {
       state: 'joined',
     };
     await writeIdentity(this.opts.fileSystem, this.opts.raftDir, this.identity);
-    for (let g: number = METADATA_GROUP; g <= this.metadata.shardCount; g++)
-      if (this.hosted(g) === undefined) this.ensureGroup(g);
+    if (this.hosted(METADATA_GROUP) === undefined) this.ensureGroup(METADATA_GROUP);
+    this.reconcileShards();
     this.logger.info({ clusterId: reply.clusterId, members: reply.members.length }, 'joined the cluster');
     this.watchRemoval();
   }
@@ -510,7 +529,7 @@ export class KvNode implements NodeIntents {
 
   /** A group this node has not seen yet (it joined, and the leader reached out): start it empty. */
   private ensureGroup(id: number): Group | undefined {
-    if (!isGroupId(id)) return undefined;
+    if (!isGroupId(id) || this.deletedShards.has(id) || this.dropping.has(id)) return undefined;
     if (isShardId(id)) return this.hostShard(id, new MemoryStorage(), index(0), new KvMachine());
     return this.hostMetadata(new MemoryStorage(), index(0));
   }
@@ -520,6 +539,78 @@ export class KvNode implements NodeIntents {
     if (clusterId !== '') this.opts.transport.setClusterId(clusterId);
     for (const m of this.metadata.members()) {
       if (m.nodeId !== this.opts.nodeId) this.opts.transport.setPeerAddress(m.nodeId as NodeId, m.raftAddr);
+    }
+    this.reconcileShards();
+  }
+
+  // ---- hosting what the shard table says ---------------------------------------------------------
+
+  /**
+   * Hosts the shards the table gives this node (a voter, a learner, or either end of a move) and
+   * drops those it no longer holds. A shard is dropped only when the table and the shard's own
+   * applied configuration agree that this node is out of it (neither an incoming voter nor a
+   * learner): a table behind the shards (a join recording its voters after the fact, a log written
+   * before the table) never costs a replica its data.
+   */
+  private reconcileShards(): void {
+    const t = this.metadata.table;
+    if (t.shards.length === 0 || this.closing || this.driver === undefined) return;
+    for (const entry of t.shards) {
+      const g = this.shardGroups.get(entry.shardId);
+      if (this.holds(entry)) {
+        if (g === undefined) this.ensureGroup(entry.shardId);
+        continue;
+      }
+      if (g === undefined || this.dropping.has(entry.shardId)) continue;
+      const cs = g.confState;
+      if (cs.voters.includes(this.id) || cs.learners.includes(this.id)) continue;
+      // No configuration applied yet, and entries held: a replica being added (a learner that has not
+      // applied its own addition), which the table records only afterwards at most R members.
+      const empty = g.lastIndex() === 0 && g.snapshotIndex === 0;
+      if (cs.voters.length === 0 && cs.votersOutgoing.length === 0 && !empty) continue;
+      this.dropShard(g, entry).catch((e: unknown) => this.fatal(e));
+    }
+  }
+
+  /** Whether the table gives this node a replica of the shard (a move's source keeps it until cleanup). */
+  private holds(entry: ShardEntry): boolean {
+    if (entry.move?.step === 'cleanup' && entry.move.source === this.id) return false;
+    return replicasOf(entry).includes(this.id);
+  }
+
+  /**
+   * Stops hosting a shard and deletes its data: the group leaves the driver's turns, its snapshot
+   * files go, and a tombstone (an empty snapshot at its last index, of term 0, which no leader's log
+   * matches) with its WAL marker replaces its log, so that the WAL's segments are no longer retained
+   * for it and a restart does not host it again. A group that never held an entry just goes.
+   */
+  private async dropShard(g: ShardGroup, entry: ShardEntry): Promise<void> {
+    const id = g.id;
+    this.dropping.add(id);
+    const started = this.clock.nowMs();
+    try {
+      await this.driver.unregister(id);
+      this.shardGroups.delete(id);
+      g.failAll(notHosted(id));
+      const last = g.lastIndex();
+      if (last > 0 || g.snapshotIndex > 0) {
+        this.deletedShards.add(id);
+        await this.snapshots.removeGroup(id);
+        const at = index(Math.max(last, g.snapshotIndex));
+        const confState = EMPTY_CONF_STATE;
+        await this.snapshots.save(id, {
+          metadata: { index: at, term: term(0), confState },
+          data: new Uint8Array(0),
+        });
+        this.wal.appendSnapshotMarker(id, at, term(0), true);
+        await this.wal.sync();
+      }
+      this.logger.info(
+        { shard: id, epoch: entry.epoch, lastIndex: last, tookMs: this.clock.nowMs() - started },
+        'shard replica deleted: this node no longer holds it',
+      );
+    } finally {
+      this.dropping.delete(id);
     }
   }
 
@@ -595,6 +686,26 @@ export class KvNode implements NodeIntents {
     }
   }
 
+  /** Proposes a change of several voters at once (joint consensus), or, empty, leaving a joint configuration. */
+  reconfigure(group: GroupId, cc: ConfChange): void {
+    const g = this.groupOrThrow(group);
+    try {
+      g.proposeConfChange(cc);
+    } catch (e) {
+      if (!(e instanceof ProposalDroppedError)) throw e;
+      throw new UnavailableError(`group ${group} did not accept the membership change now: ${e.reason}`, {
+        retrySafe: true,
+      });
+    } finally {
+      this.driver.schedule();
+    }
+  }
+
+  /** The index of the newest snapshot a hosted group holds (0 when none or not hosted). */
+  snapshotIndex(group: GroupId): number {
+    return this.hosted(group)?.snapshotIndex ?? 0;
+  }
+
   status(group: GroupId): GroupStatus | undefined {
     return this.hosted(group)?.status();
   }
@@ -643,6 +754,21 @@ export class KvNode implements NodeIntents {
     return this.metadata.member(g.leader)?.clientAddr ?? '';
   }
 
+  /**
+   * The client addresses of the voters the shard table gives a shard, this node excluded (a request
+   * for a shard not hosted here goes to one of them).
+   */
+  replicaAddrs(groupId: number): string[] {
+    const entry = this.metadata.table.shards[groupId - 1];
+    if (entry === undefined || groupId === METADATA_GROUP) return [];
+    const out: string[] = [];
+    for (const v of entry.voters) {
+      const addr = v === this.opts.nodeId ? undefined : this.metadata.member(v)?.clientAddr;
+      if (addr !== undefined && addr !== '') out.push(addr);
+    }
+    return out;
+  }
+
   /** Resolves once `cond()` holds (checked after every driver turn and every 50 ms) or rejects at the deadline. */
   waitFor(cond: () => boolean, deadlineMs: number, what: string): Promise<void> {
     if (cond()) return Promise.resolve();
@@ -681,6 +807,7 @@ export class KvNode implements NodeIntents {
     this.closing = true;
     if (this.tickTimer !== undefined) this.clock.cancel(this.tickTimer);
     this.balancer.stop();
+    this.rebalancer.stop();
     this.removalWatch.stop();
     this.diskAlarm?.stop();
     const err = new UnavailableError('the node is shutting down; retry on another node');
@@ -692,6 +819,12 @@ export class KvNode implements NodeIntents {
     if (this.wal !== undefined) await this.wal.close();
     this.logger.info({ nodeId: this.opts.nodeId }, 'stopped');
   }
+}
+
+/** A group's recovered state is a tombstone: an empty snapshot of term 0 (dropShard wrote it), no entries after. */
+function isTombstone(rec: RecoveredGroup | undefined): boolean {
+  const snap = rec?.snapshot;
+  return snap !== undefined && snap.index > 0 && snap.term === 0 && rec?.entries.length === 0;
 }
 
 function notHosted(groupId: number): UnavailableError {

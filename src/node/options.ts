@@ -4,7 +4,12 @@ import type { Logger } from 'pino';
 import type { FileSystem } from '../storage/file-system.ts';
 import { REAL_FILE_SYSTEM } from '../storage/real-file-system.ts';
 import type { Clock } from './clock.ts';
-import { DEFAULT_LEADER_PLACEMENT, type LeaderPlacement, type MemberInfo } from './metadata.ts';
+import {
+  DEFAULT_LEADER_PLACEMENT,
+  DEFAULT_REPLICATION_FACTOR,
+  type LeaderPlacement,
+  type MemberInfo,
+} from './metadata.ts';
 import type { PeerTransport } from './peer-transport.ts';
 import type { Random } from './random.ts';
 import { SYSTEM_CLOCK, SYSTEM_RANDOM } from './system.ts';
@@ -85,6 +90,12 @@ export interface NodeOptions {
   readonly balanceIntervalMs?: number;
   /** The placement of a new cluster (only with bootstrap; later: ClusterService.SetLeaderPlacement). */
   readonly leaderPlacement?: LeaderPlacement;
+  /** Voters per data shard of a new cluster (only with bootstrap): R. */
+  readonly replicationFactor?: number;
+  /** This node's failure domain, recorded when it bootstraps or joins ('' for none). */
+  readonly zone?: string;
+  /** How often the metadata leader's rebalancer looks at the shard table and the shards (0: never). */
+  readonly rebalanceIntervalMs?: number;
   /**
    * UNSAFE, for the simulator only (src/sim/real): mistakes planted in the node to prove its checks
    * find them. scripts/check-layers.ts allows the name only here, in node.ts and driver.ts (and in
@@ -122,6 +133,9 @@ export const DEFAULTS = {
   walSegmentsKept: 4,
   balanceIntervalMs: 3000,
   leaderPlacement: DEFAULT_LEADER_PLACEMENT,
+  replicationFactor: DEFAULT_REPLICATION_FACTOR,
+  zone: '',
+  rebalanceIntervalMs: 500,
 } as const;
 
 export type ResolvedNodeOptions = Required<Omit<NodeOptions, 'joinAddr'>> & {
@@ -150,12 +164,18 @@ export function resolveOptions(o: NodeOptions): ResolvedNodeOptions {
     walSegmentsKept: o.walSegmentsKept ?? DEFAULTS.walSegmentsKept,
     balanceIntervalMs: o.balanceIntervalMs ?? DEFAULTS.balanceIntervalMs,
     leaderPlacement: o.leaderPlacement ?? DEFAULTS.leaderPlacement,
+    replicationFactor: o.replicationFactor ?? DEFAULTS.replicationFactor,
+    zone: o.zone ?? DEFAULTS.zone,
+    rebalanceIntervalMs: o.rebalanceIntervalMs ?? DEFAULTS.rebalanceIntervalMs,
     plantedBugs: o.plantedBugs ?? [],
   };
   if (r.nodeId === '' || r.nodeId.includes('/'))
     throw new Error(`node id '${r.nodeId}' must be non-empty without '/'`);
   if (!Number.isInteger(r.walSegmentsKept) || r.walSegmentsKept < 2) {
     throw new Error(`WAL segments kept ${r.walSegmentsKept} must be an integer of at least 2`);
+  }
+  if (!Number.isInteger(r.replicationFactor) || r.replicationFactor < 1 || r.replicationFactor > 7) {
+    throw new Error(`replication factor ${r.replicationFactor} must be an integer in [1, 7]`);
   }
   if (!Number.isInteger(r.shardCount) || r.shardCount < 1 || r.shardCount > 1024) {
     throw new Error(`shard count ${r.shardCount} must be an integer in [1, 1024]`);

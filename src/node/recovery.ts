@@ -54,6 +54,8 @@ export interface BootstrapPlan {
   readonly clusterId: string;
   readonly shardCount: number;
   readonly leaderPlacement: LeaderPlacement;
+  readonly replicationFactor: number;
+  /** The first member (its zone included). */
   readonly self: MemberInfo;
 }
 
@@ -77,6 +79,7 @@ export async function writeBootstrap(wal: Wal, plan: BootstrapPlan): Promise<Map
         shardCount: plan.shardCount,
         member: plan.self,
         leaderPlacement: plan.leaderPlacement,
+        replicationFactor: plan.replicationFactor,
       });
       entries.push({ term: term(1), index: index(2), type: 'normal', data: init });
     }

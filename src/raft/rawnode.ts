@@ -42,6 +42,8 @@ export interface Status {
   /** Leader only. */
   readonly progress?: ReadonlyMap<NodeId, ProgressStatus>;
   readonly leadTransferee: NodeId;
+  /** Leader only (0 otherwise): the index of the latest configuration change it proposed (or of its first entry). */
+  readonly pendingConfIndex: Index;
 }
 
 type MutableReady = { -readonly [K in keyof Ready]: Ready[K] };
@@ -211,6 +213,7 @@ export class RawNode {
       lastIndex: r.log.lastIndex(),
       confState: r.confState(),
       leadTransferee: r.leadTransferee,
+      pendingConfIndex: r.role === 'leader' ? r.pendingConfIndex : index(0),
     };
     if (r.role !== 'leader') return base;
     const progress = new Map<NodeId, ProgressStatus>();

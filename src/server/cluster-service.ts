@@ -96,7 +96,8 @@ async function join(
   const deadlineMs = requestDeadlineMs;
   const remote = await viaMetadataLeader(ctx, !fwd, deadlineMs, req, (c) => c.join);
   if (remote !== undefined) return remote;
-  const member = { nodeId: m.nodeId, clientAddr: m.clientAddr, raftAddr: m.raftAddr };
+  const { nodeId, clientAddr, raftAddr } = m;
+  const member = m.zone ? { nodeId, clientAddr, raftAddr, zone: m.zone } : { nodeId, clientAddr, raftAddr };
   await admitMember(ctx.node, member, deadlineMs);
   return { members: ctx.node.metadata.members(), clusterId: ctx.node.metadata.clusterId };
 }

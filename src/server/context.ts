@@ -3,6 +3,7 @@
 // the retry of what failed retry-safe.
 import type { ClusterServiceService, KVServiceService, ResponseHeader } from '../gen/ringkv/v1/kv.ts';
 import { NodeError, UnavailableError } from '../node/errors.ts';
+import type { GroupView } from '../node/intents.ts';
 import type { KvNode } from '../node/node.ts';
 import type { PeerClients } from './peer-clients.ts';
 import type { CallContext, ServiceHandlers, UnaryHandler } from './unary-dispatch.ts';
@@ -64,7 +65,12 @@ export async function routeTo(
 ): Promise<string | undefined> {
   const { node } = ctx;
   if (forwarded) return undefined;
-  const g = node.group(groupId);
+  let g: GroupView;
+  try {
+    g = node.group(groupId);
+  } catch (e) {
+    return replicaElsewhere(ctx, groupId, e);
+  }
   if (g.leader === '') {
     await node
       .waitFor(() => g.leader !== '', deadlineMs, `a leader of group ${groupId}`)
@@ -87,6 +93,22 @@ export async function routeTo(
     );
   }
   return addr === '' || addr === node.opts.clientAddr ? undefined : addr;
+}
+
+/** Turns of replicaElsewhere, so that successive requests try the shard's voters in turn. */
+let replicaTurn = 0;
+
+/**
+ * A shard this node holds no replica of (the table places it on other members): the client address
+ * of one of its voters, which serves the request (its Raft core forwards proposals and ReadIndex
+ * requests to the shard's leader). Voters known unreachable are skipped; with none left, `notHere`
+ * (retry-safe: the table may name new voters by the next attempt).
+ */
+function replicaElsewhere(ctx: ServerContext, groupId: number, notHere: unknown): string {
+  const addrs = ctx.node.replicaAddrs(groupId).filter((a) => !ctx.peers.isUnreachable(a));
+  if (addrs.length === 0) throw notHere;
+  replicaTurn = (replicaTurn + 1) % 1_000_000;
+  return addrs[replicaTurn % addrs.length] as string;
 }
 
 /**

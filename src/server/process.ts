@@ -26,6 +26,10 @@ export interface NodeProcessOptions {
   readonly host: string;
   readonly listen: string;
   readonly shards: number;
+  /** R of a new cluster (with bootstrap). */
+  readonly replicationFactor: number;
+  /** This node's failure domain ('' for none). */
+  readonly zone: string;
   readonly leaderPlacement: LeaderPlacement;
   readonly clientApiThread: ClientApiThread;
   readonly maxKeyBytes: number;
@@ -76,6 +80,8 @@ export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutc
         walSegmentBytes: f.walSegmentBytes,
         unsafeNoReadIndex: f.unsafeNoReadIndex,
         shardCount: f.shards,
+        replicationFactor: f.replicationFactor,
+        zone: f.zone,
         leaderPlacement: f.leaderPlacement,
         clientApiThread: f.clientApiThread,
         maxKeyBytes: f.maxKeyBytes,

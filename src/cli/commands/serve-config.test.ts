@@ -72,6 +72,17 @@ describe('precedence: flag over environment over file over default', () => {
     assert.deepEqual([fileOnly.port, fileOnly.raftPort, fileOnly.nodeId], [1001, 2001, 'from-file']);
     const defaults = await ok(BASE);
     assert.deepEqual([defaults.port, defaults.raftPort, defaults.shards], [50051, 12001, 8]);
+    assert.deepEqual([defaults.replicationFactor, defaults.zone], [3, '']);
+  });
+
+  test('the replication factor and the zone come from any source and are checked', async () => {
+    const yaml = file('zone.yaml', 'node_id: z\nraft_dir: /z\nzone: rack-1\nreplication_factor: 5\n');
+    const fromFile = await ok({ config_file: yaml });
+    assert.deepEqual([fromFile.replicationFactor, fromFile.zone], [5, 'rack-1']);
+    const fromEnv = await ok(BASE, { RINGKV_ZONE: 'rack-2', RINGKV_REPLICATION_FACTOR: '1' });
+    assert.deepEqual([fromEnv.replicationFactor, fromEnv.zone], [1, 'rack-2']);
+    assert.match(await fails({ ...BASE, replication_factor: '8' }), /--replication_factor .*from 1 to 7/);
+    assert.match(await fails({ ...BASE, zone: 'a b' }), /--zone/);
   });
 
   test('the config file may come from RINGKV_CONFIG_FILE; --config_file wins over it', async () => {

@@ -64,6 +64,20 @@ const FLAGS: readonly (readonly [string, string, string, string | undefined])[] 
   ['listen', '<addr>', 'interface to bind both ports on (default: the one --host names)', undefined],
   ['shards', '<n>', 'number of data shards of a new cluster (used only with --bootstrap)', '8'],
   [
+    'replication_factor',
+    '<n>',
+    'voters per data shard of a new cluster, R (used only with --bootstrap): with more than R members ' +
+      'each shard lives on R of them, placed by the ring',
+    '3',
+  ],
+  [
+    'zone',
+    '<name>',
+    "this node's failure domain, recorded when it bootstraps or joins: with at least R zones a shard's " +
+      'replicas are in R different zones (default: none)',
+    undefined,
+  ],
+  [
     'leader_placement',
     '<spread|pack>',
     "where a new cluster puts its shards' leaders (used only with --bootstrap; later: " +
@@ -328,6 +342,7 @@ export function parseServeSettings(settings: Settings): ServeFlags | string {
     ['port', 1, 65535],
     ['raft_port', 1, 65535],
     ['shards', 1, 1024],
+    ['replication_factor', 1, 7],
     ['max_key_bytes', 1, 65536],
     ['max_value_bytes', 1, 64 * 1024 * 1024],
     ['request_timeout_ms', 1, 3_600_000],
@@ -365,6 +380,12 @@ export function parseServeSettings(settings: Settings): ServeFlags | string {
       'leader_placement',
       `must be ${LEADER_PLACEMENTS.join(' or ')}, got '${leaderPlacement}'`,
     );
+  const zone = r.text('zone') ?? '';
+  if (!/^[A-Za-z0-9._-]{0,64}$/.test(zone))
+    return r.problem(
+      'zone',
+      `'${zone}' may only hold letters, digits, '.', '_' and '-' (at most 64 of them)`,
+    );
   const clientApiThread = r.text('client_api_thread') ?? DEFAULT_CLIENT_API_THREAD;
   if (!isClientApiThread(clientApiThread))
     return r.problem(
@@ -389,6 +410,8 @@ export function parseServeSettings(settings: Settings): ServeFlags | string {
     host,
     listen: r.text('listen') ?? host,
     shards: nums['shards']!,
+    replicationFactor: nums['replication_factor']!,
+    zone,
     leaderPlacement,
     clientApiThread,
     maxKeyBytes: nums['max_key_bytes']!,

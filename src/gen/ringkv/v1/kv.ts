@@ -137,6 +137,8 @@ export interface Member {
   clientAddr: string;
   /** host:port for peer (Raft) traffic. */
   raftAddr: string;
+  /** Failure domain (serve --zone); empty for none. */
+  zone?: string | undefined;
 }
 
 export interface JoinRequest {
@@ -1589,7 +1591,7 @@ export const ScanResponse: MessageFns<ScanResponse> = {
 };
 
 function createBaseMember(): Member {
-  return { nodeId: "", clientAddr: "", raftAddr: "" };
+  return { nodeId: "", clientAddr: "", raftAddr: "", zone: undefined };
 }
 
 export const Member: MessageFns<Member> = {
@@ -1602,6 +1604,9 @@ export const Member: MessageFns<Member> = {
     }
     if (message.raftAddr !== "") {
       writer.uint32(26).string(message.raftAddr);
+    }
+    if (message.zone !== undefined) {
+      writer.uint32(34).string(message.zone);
     }
     return writer;
   },
@@ -1643,6 +1648,14 @@ export const Member: MessageFns<Member> = {
             message.raftAddr = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.zone = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1672,6 +1685,7 @@ export const Member: MessageFns<Member> = {
         : isSet(object.raft_addr)
         ? globalThis.String(object.raft_addr)
         : "",
+      zone: isSet(object.zone) ? globalThis.String(object.zone) : undefined,
     };
   },
 
@@ -1686,6 +1700,9 @@ export const Member: MessageFns<Member> = {
     if (message.raftAddr !== "") {
       obj.raftAddr = message.raftAddr;
     }
+    if (message.zone !== undefined) {
+      obj.zone = message.zone;
+    }
     return obj;
   },
 
@@ -1697,6 +1714,7 @@ export const Member: MessageFns<Member> = {
     message.nodeId = object.nodeId ?? "";
     message.clientAddr = object.clientAddr ?? "";
     message.raftAddr = object.raftAddr ?? "";
+    message.zone = object.zone ?? undefined;
     return message;
   },
 };

@@ -1,0 +1,338 @@
+// The rebalancer: the shard table's moves, planned and carried out. Every node runs one, on its
+// clock (NodeOptions.clock), every `intervalMs`:
+// - on the metadata group's leader, the planner (src/ring/rebalance.ts `plan`) turns the difference
+//   between the table and the ring's placement into moves and records each in the table
+//   (beginMove), within the table's limits (K moves in flight, one per target); moves whose target
+//   is no longer up are rolled back (abortMove);
+// - on each shard's leader, the moves of the shards it leads go forward: `nextAction` (move.ts) is
+//   asked with what the shard reports (its configuration, leader, applied and snapshot indexes, the
+//   voters it sees up to date and whether a configuration change is pending, all known here, exactly,
+//   as this node leads it; the learner's applied index and whether the source still holds the data
+//   from their Status), and its action is done here: a leadership transfer, a learner added or
+//   removed, joint consensus entered or left, or the table told of a step done, a rollback or the end.
+// The shard's leader drives its own moves because every action but the table's is a proposal to the
+// shard, which only its leader can make; the table's changes are metadata proposals, which the Raft
+// core forwards to the metadata leader. Two nodes acting on one move (a leadership change) are
+// harmless: the table refuses a step recorded twice, the core a change proposed twice or by a
+// follower. Everything a move needs is in the table, so a new leader resumes it where it was.
+import type { Logger } from 'pino';
+import type { ConfChange, NodeId } from '../raft/types.ts';
+import {
+  learnerCaughtUp,
+  MOVE_LIMITS_DEFAULT,
+  type MoveAction,
+  nextAction,
+  type ShardObservation,
+} from '../ring/move.ts';
+import { plan } from '../ring/rebalance.ts';
+import type { Move, ShardEntry, ShardTable } from '../ring/shard-table.ts';
+import type { Clock, Timer } from './clock.ts';
+import { type GroupId, METADATA_GROUP } from './ids.ts';
+import type { GroupStatus, NodeIntents } from './intents.ts';
+import { proposeMetadata } from './membership.ts';
+import type { MemberInfo, TableChange } from './metadata.ts';
+import type { ClusterRpc } from './options.ts';
+import type { RequestIds } from './state-machine.ts';
+
+/** How long a Status call to a move's target or source may take. */
+const PEER_STATUS_TIMEOUT_MS = 1_000;
+/** How long a table change proposed by the rebalancer may take to apply. */
+const TABLE_CHANGE_TIMEOUT_MS = 5_000;
+
+/** What the rebalancer needs of the node (KvNode implements it). */
+export interface RebalancerHost
+  extends Pick<
+    NodeIntents,
+    'status' | 'statuses' | 'transferLeadership' | 'changeMembership' | 'proposeMetadata'
+  > {
+  readonly id: NodeId;
+  readonly isClosing: boolean;
+  readonly logger: Pick<Logger, 'info' | 'warn' | 'debug' | 'error'>;
+  readonly clock: Pick<Clock, 'nowMs' | 'every' | 'cancel'>;
+  readonly cluster: ClusterRpc;
+  readonly requestIds: RequestIds;
+  readonly metadata: { readonly table: ShardTable; member(id: string): MemberInfo | undefined };
+  /** Proposes a configuration change of several single changes (joint consensus), or leaving one. */
+  reconfigure(group: GroupId, cc: ConfChange): void;
+  /** The index of the newest snapshot the group holds here. */
+  snapshotIndex(group: GroupId): number;
+}
+
+/** What the rebalancer remembers of a move it drives (its timings; nothing the table does not also say). */
+interface MoveProgress {
+  readonly startedMs: number;
+  step: Move['step'];
+  stepStartedMs: number;
+  /** When the step began or the learner's applied index last advanced. */
+  progressMs: number;
+  learnerApplied: number;
+  /** A Status call or a table change of this move in flight: one at a time. */
+  busy: boolean;
+  lastWait: string;
+}
+
+export class Rebalancer {
+  private readonly host: RebalancerHost;
+  private readonly intervalMs: number;
+  private timer: Timer | undefined;
+  /** Moves this node drives, by move id. Bounded by the table's K (entries of finished moves go). */
+  private readonly moves = new Map<number, MoveProgress>();
+  private planning = false;
+
+  constructor(host: RebalancerHost, intervalMs: number) {
+    this.host = host;
+    this.intervalMs = intervalMs;
+  }
+
+  start(): void {
+    if (this.intervalMs <= 0) return;
+    this.timer = this.host.clock.every(this.intervalMs, () => {
+      try {
+        this.round();
+      } catch (err) {
+        // A bug here must not take the node down: the moves stay where the table has them.
+        this.host.logger.error({ err }, 'rebalancer round failed');
+      }
+    });
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) this.host.clock.cancel(this.timer);
+  }
+
+  round(): void {
+    const host = this.host;
+    const table = host.metadata.table;
+    if (host.isClosing || table.shards.length === 0) return;
+    if (host.status(METADATA_GROUP)?.role === 'leader' && !this.planning) {
+      this.planning = true;
+      this.plan(table)
+        .catch((err: unknown) => this.host.logger.warn({ err }, 'rebalance planning failed'))
+        .finally(() => {
+          this.planning = false;
+        });
+    }
+    const live = new Set<number>();
+    for (const entry of table.shards) {
+      const move = entry.move;
+      if (move === null) continue;
+      live.add(move.id);
+      const st = host.status(entry.shardId as GroupId);
+      if (st === undefined || st.role !== 'leader') continue;
+      this.drive(entry, move, st);
+    }
+    for (const id of this.moves.keys()) if (!live.has(id)) this.moves.delete(id);
+  }
+
+  /** Metadata leader: begins the moves the planner wants, rolls back those whose target left. */
+  private async plan(table: ShardTable): Promise<void> {
+    const host = this.host;
+    const leaders = new Map<number, string>();
+    for (const st of host.statuses())
+      if (st.id !== METADATA_GROUP && st.leader !== '') leaders.set(st.id, st.leader);
+    const p = plan(table, { nowMs: host.clock.nowMs(), leaders });
+    for (const a of p.abandon) {
+      const reason = `abandoned: ${a.reason}`;
+      await this.change({
+        kind: 'abortMove',
+        shard: a.shard,
+        moveId: a.moveId,
+        reason,
+        atMs: host.clock.nowMs(),
+      });
+    }
+    for (const m of p.start) {
+      host.logger.info(
+        { shard: m.shard, source: m.source, target: m.target, reason: m.reason, detail: m.detail },
+        'move planned',
+      );
+      await this.change({ kind: 'beginMove', shard: m.shard, source: m.source, target: m.target });
+    }
+  }
+
+  /** Shard leader: one step of a move. */
+  private drive(entry: ShardEntry, move: Move, st: GroupStatus): void {
+    const now = this.host.clock.nowMs();
+    let p = this.moves.get(move.id);
+    if (p === undefined) {
+      p = {
+        startedMs: now,
+        step: move.step,
+        stepStartedMs: now,
+        progressMs: now,
+        learnerApplied: 0,
+        busy: false,
+        lastWait: '',
+      };
+      this.moves.set(move.id, p);
+    }
+    if (p.busy) return;
+    if (p.step !== move.step) {
+      p.step = move.step;
+      p.stepStartedMs = now;
+      p.progressMs = now;
+    }
+    p.busy = true;
+    const progress = p;
+    this.observe(entry, move, st, progress)
+      .then((o) => this.act(entry, move, o, progress))
+      .catch((err: unknown) =>
+        this.host.logger.warn({ shard: entry.shardId, moveId: move.id, err }, 'move step failed'),
+      )
+      .finally(() => {
+        progress.busy = false;
+      });
+  }
+
+  /** What the shard reports, from this node (its leader) and the Status of the move's two ends. */
+  private async observe(
+    entry: ShardEntry,
+    move: Move,
+    st: GroupStatus,
+    p: MoveProgress,
+  ): Promise<ShardObservation> {
+    const host = this.host;
+    const cs = st.confState;
+    const caughtUp: string[] = [];
+    for (const [id, pr] of st.progress ?? []) {
+      const current =
+        id === host.id ||
+        (pr.state === 'replicate' && pr.match + MOVE_LIMITS_DEFAULT.catchUpEntriesMax >= st.lastIndex);
+      if (current) caughtUp.push(id);
+    }
+    let learnerApplied = 0;
+    if (move.target !== null && ['catchUp', 'reconfigure'].includes(move.step)) {
+      learnerApplied = (await this.appliedAt(move.target, entry.shardId)) ?? 0;
+    }
+    let sourceDataGone = false;
+    if (move.step === 'cleanup' && move.source !== null) {
+      sourceDataGone = (await this.appliedAt(move.source, entry.shardId)) === undefined;
+    }
+    const now = host.clock.nowMs();
+    if (learnerApplied > p.learnerApplied) {
+      p.learnerApplied = learnerApplied;
+      p.progressMs = now;
+    }
+    return {
+      voters: cs.voters,
+      votersOutgoing: cs.votersOutgoing,
+      learners: cs.learners,
+      leader: st.leader === '' ? null : st.leader,
+      leaderApplied: st.applied,
+      leaderSnapshotIndex: host.snapshotIndex(entry.shardId as GroupId),
+      learnerApplied,
+      caughtUp,
+      confChangePending: st.pendingConfIndex > st.applied,
+      sourceDataGone,
+      sinceProgressMs: Math.max(0, now - p.progressMs),
+    };
+  }
+
+  /**
+   * A member's applied index of the shard from its Status; undefined when it does not host the shard
+   * (or is no member); 0 when it does not answer.
+   */
+  private async appliedAt(nodeId: string, shard: number): Promise<number | undefined> {
+    const m = this.host.metadata.member(nodeId);
+    if (m === undefined) return undefined;
+    if (nodeId === this.host.id) return this.host.status(shard as GroupId)?.applied;
+    try {
+      const answer = await this.host.cluster.status(
+        m.clientAddr,
+        this.host.clock.nowMs() + PEER_STATUS_TIMEOUT_MS,
+      );
+      return answer.applied.get(shard);
+    } catch {
+      return 0;
+    }
+  }
+
+  private async act(entry: ShardEntry, move: Move, o: ShardObservation, p: MoveProgress): Promise<void> {
+    const host = this.host;
+    const shard = entry.shardId as GroupId;
+    const a: MoveAction = nextAction(move, o);
+    const log = { shard, moveId: move.id, source: move.source, target: move.target, step: move.step };
+    switch (a.kind) {
+      case 'wait':
+        if (a.reason !== p.lastWait) host.logger.debug({ ...log, reason: a.reason }, 'move waits');
+        p.lastWait = a.reason;
+        return;
+      case 'transferLeadership':
+        host.logger.info({ ...log, to: a.to }, 'move: handing the shard leadership over');
+        host.transferLeadership(shard, a.to as NodeId);
+        return;
+      case 'addLearner':
+        host.logger.info(log, 'move: adding the target as a learner');
+        host.changeMembership(shard, { type: 'addLearner', nodeId: a.node as NodeId });
+        return;
+      case 'reconfigure': {
+        const changes = [];
+        if (a.addVoter !== null) changes.push({ type: 'addVoter' as const, nodeId: a.addVoter as NodeId });
+        if (a.removeVoter !== null)
+          changes.push({ type: 'removeNode' as const, nodeId: a.removeVoter as NodeId });
+        host.logger.info(
+          { ...log, joint: a.joint, learnerApplied: o.learnerApplied, leaderApplied: o.leaderApplied },
+          'move: changing the voters',
+        );
+        host.reconfigure(shard, { changes, transition: a.joint ? 'explicit' : 'auto' });
+        return;
+      }
+      case 'leaveJoint':
+        host.logger.info(log, 'move: leaving joint consensus');
+        host.reconfigure(shard, { changes: [], transition: 'auto' });
+        return;
+      case 'removeLearner':
+        host.logger.info(log, 'move: removing the learner (rolling back)');
+        host.changeMembership(shard, { type: 'removeNode', nodeId: a.node as NodeId });
+        return;
+      case 'deleteReplica':
+        // The source deletes its data when it reads in the table that the move is at cleanup.
+        return;
+      case 'stepDone': {
+        const now = host.clock.nowMs();
+        await this.change({ kind: 'moveStepDone', shard, moveId: move.id, step: a.step });
+        host.logger.info(
+          {
+            ...log,
+            stepMs: now - p.stepStartedMs,
+            sinceStartMs: now - p.startedMs,
+            caughtUp: learnerCaughtUp(o, move.target ?? ''),
+          },
+          `move step ${a.step} done`,
+        );
+        return;
+      }
+      case 'rollBack':
+        host.logger.warn({ ...log, reason: a.reason }, 'move rolls back');
+        await this.change({
+          kind: 'abortMove',
+          shard,
+          moveId: move.id,
+          reason: a.reason,
+          atMs: host.clock.nowMs(),
+        });
+        return;
+      case 'done': {
+        await this.change({ kind: 'finishMove', shard, moveId: move.id });
+        const tookMs = host.clock.nowMs() - p.startedMs;
+        host.logger.info(
+          { ...log, tookMs, epoch: entry.epoch },
+          move.step === 'rollBack' ? 'move rolled back' : 'move done',
+        );
+        return;
+      }
+    }
+  }
+
+  /** A table change; a refusal (another node recorded it first, a limit) is logged, not thrown. */
+  private async change(change: TableChange): Promise<void> {
+    const host = this.host;
+    const { seq } = host.requestIds.next();
+    const result = await proposeMetadata(
+      host,
+      { requestId: `rebalance/${change.kind}/${seq}`, op: 'table', change },
+      host.clock.nowMs() + TABLE_CHANGE_TIMEOUT_MS,
+    );
+    if (!result.ok) host.logger.debug({ change, reason: result.reason }, 'the shard table refused a change');
+  }
+}

@@ -1,0 +1,98 @@
+// Sharding on the ring with real `ringkv serve` processes: 3 nodes with R = 3 and 8 shards hold every
+// shard each; a 4th node joins while a small writer keeps writing, and the rebalancer moves to it the
+// replicas the ring gives it (learner, catch-up, joint consensus, the source's copy deleted). At the
+// end every shard has exactly 3 voters and no learner, each node holds ⌊24/4⌋ or ⌈24/4⌉ replicas and
+// hosts no other shard, and every write acknowledged during the join reads back.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { StatusResponse } from '../../src/client/index.ts';
+import { AckedWrites } from './acked.ts';
+import { ProcessCluster, waitUntil } from './harness.ts';
+
+const SHARDS = 8;
+const R = 3;
+
+describe('a 4th node joins a cluster of 3 with R = 3', { timeout: 240_000 }, () => {
+  let c: ProcessCluster;
+  const acked = new AckedWrites();
+
+  before(async () => {
+    c = await ProcessCluster.plan({
+      nodes: 4,
+      extraArgs: ['--shards', String(SHARDS), '--replication_factor', String(R)],
+    });
+    const [n1, n2, n3] = c.nodes;
+    n1!.start();
+    await c.waitAnswers(n1!, 60_000);
+    n2!.start();
+    n3!.start();
+    await waitUntil('3 nodes to hold every shard', 60_000, async () => {
+      const s = await c.statusOf(n1!);
+      const whole =
+        s?.shards.length === SHARDS + 1 && s.shards.every((g) => g.voters.length === 3 && g.leader !== '');
+      return whole ? true : undefined;
+    });
+  });
+
+  after(async () => {
+    await c?.cleanup();
+  });
+
+  test('the rebalancer moves its share to it; nothing acknowledged is lost', async () => {
+    const client = c.client({ endpoints: c.endpoints.slice(0, 3) });
+    let writing = true;
+    let failures = 0;
+    const writer = (async () => {
+      for (let i = 0; writing; i++) {
+        await acked.put(client, `during-join-${i}`, `v${i}`).catch(() => {
+          failures++;
+        });
+      }
+    })();
+    try {
+      c.node('node4').start();
+      const spread = await waitUntil(
+        'every shard on 3 voters, each node at its share',
+        180_000,
+        async () => {
+          const statuses = await Promise.all(c.nodes.map((n) => c.statusOf(n)));
+          return settled(statuses);
+        },
+        500,
+      );
+      const counts = [...spread.values()];
+      assert.deepEqual(counts.sort(), [6, 6, 6, 6], `replicas per node: ${JSON.stringify([...spread])}`);
+    } finally {
+      writing = false;
+      await writer;
+    }
+    assert.ok(acked.size > 0, `no write was acknowledged during the join (${failures} failed)`);
+    // Read back through every node, the joiner included (it forwards what it does not hold).
+    for (const n of c.nodes) await acked.verify(c.client({ endpoints: [n.endpoint], routeToLeaders: false }));
+  });
+});
+
+/**
+ * Replicas per node once every shard has exactly R voters and no learner (each leader's view, and
+ * each node hosting exactly the shards it is a voter of), else undefined.
+ */
+function settled(statuses: readonly (StatusResponse | undefined)[]): Map<string, number> | undefined {
+  const perNode = new Map<string, number>();
+  const leaderView = new Map<number, { voters: string[]; learners: string[] }>();
+  for (const s of statuses) {
+    if (s === undefined) return undefined;
+    for (const g of s.shards) {
+      if (g.shardId === 0) continue;
+      if (g.leader === s.nodeId) leaderView.set(g.shardId, { voters: g.voters, learners: g.learners });
+      // A node hosts only the shards it is a voter of: a replica moved away was deleted.
+      if (!g.voters.includes(s.nodeId)) return undefined;
+      perNode.set(s.nodeId, (perNode.get(s.nodeId) ?? 0) + 1);
+    }
+  }
+  if (leaderView.size !== SHARDS) return undefined;
+  for (const v of leaderView.values()) if (v.voters.length !== R || v.learners.length > 0) return undefined;
+  const floor = Math.floor((SHARDS * R) / statuses.length);
+  const ceil = Math.ceil((SHARDS * R) / statuses.length);
+  for (const n of perNode.values()) if (n < floor || n > ceil) return undefined;
+  return perNode.size === statuses.length ? perNode : undefined;
+}
