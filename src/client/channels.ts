@@ -1,7 +1,7 @@
 // One gRPC channel per endpoint, shared by the KV and Cluster stubs and reused by every call, so
 // a request costs one HTTP/2 stream and nothing more. Channels are made on first use and closed
 // together by close().
-import { Channel, connectivityState, credentials } from '@grpc/grpc-js';
+import { Channel, type ChannelCredentials, connectivityState, credentials } from '@grpc/grpc-js';
 import { ClusterServiceClient, KVServiceClient } from '../gen/ringkv/v1/kv.ts';
 
 /** The stubs of one endpoint. */
@@ -37,10 +37,36 @@ export function assertEndpoint(endpoint: string): void {
   }
 }
 
+/**
+ * TLS towards the nodes' client ports (PEM text or bytes). Any field given means TLS: the nodes'
+ * certificates are checked against `ca` (else the system's CAs) and the host name dialled;
+ * `cert` and `key`, given together, are this client's certificate for nodes that require one.
+ */
+export interface ClientTls {
+  readonly ca?: string | Uint8Array;
+  readonly cert?: string | Uint8Array;
+  readonly key?: string | Uint8Array;
+}
+
+/** Plaintext without `tls`; otherwise TLS as ClientTls says. Throws on a cert without its key. */
+export function clientCredentials(tls: ClientTls | undefined): ChannelCredentials {
+  if (tls === undefined) return credentials.createInsecure();
+  if ((tls.cert === undefined) !== (tls.key === undefined))
+    throw new RangeError('tls: give cert and key together (a client certificate and its private key)');
+  const buf = (v: string | Uint8Array | undefined): Buffer | null =>
+    v === undefined ? null : typeof v === 'string' ? Buffer.from(v) : Buffer.from(v);
+  return credentials.createSsl(buf(tls.ca), buf(tls.key), buf(tls.cert));
+}
+
 export class ChannelPool {
   // Invariant: size <= ENDPOINTS_MAX; every entry's channel is open until close().
   private readonly stubs = new Map<string, EndpointStubs>();
   private closed = false;
+  private readonly creds: ChannelCredentials;
+
+  constructor(creds: ChannelCredentials = credentials.createInsecure()) {
+    this.creds = creds;
+  }
 
   get(endpoint: string): EndpointStubs {
     if (this.closed) throw new Error(`ChannelPool: used after close (endpoint ${endpoint})`);
@@ -50,7 +76,7 @@ export class ChannelPool {
     if (this.stubs.size >= ENDPOINTS_MAX) {
       throw new Error(`ChannelPool: more than ${ENDPOINTS_MAX} endpoints (adding ${endpoint})`);
     }
-    const creds = credentials.createInsecure();
+    const creds = this.creds;
     const channel = new Channel(endpoint, creds, CHANNEL_OPTIONS);
     const made: EndpointStubs = {
       endpoint,

@@ -10,7 +10,7 @@ import type {
 import { type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.ts';
 import { type BytesLike, toBytes } from './bytes.ts';
 import { type CallSpec, type LoopContext, runCall } from './call-loop.ts';
-import { ChannelPool } from './channels.ts';
+import { ChannelPool, type ClientTls, clientCredentials } from './channels.ts';
 import { UnavailableError } from './errors.ts';
 import { type Safety, shortConnectError } from './retry-policy.ts';
 import { callUnary, RpcFailure } from './rpc.ts';
@@ -38,6 +38,8 @@ export interface RingkvClientOptions {
    * endpoints are used and they forward to the leader: useful to test a particular node.
    */
   readonly routeToLeaders?: boolean;
+  /** TLS towards the nodes (see ClientTls); default plaintext. */
+  readonly tls?: ClientTls;
 }
 
 export interface CallOptions {
@@ -115,7 +117,7 @@ export type MemberStatus =
   | { readonly member: Member; readonly error: Error };
 
 export class RingkvClient {
-  private readonly pool = new ChannelPool();
+  private readonly pool: ChannelPool;
   private readonly topology: Topology;
   private readonly defaultTimeoutMs: number;
   private readonly ctx: LoopContext;
@@ -123,6 +125,7 @@ export class RingkvClient {
   private closed = false;
 
   constructor(options: RingkvClientOptions) {
+    this.pool = new ChannelPool(clientCredentials(options.tls));
     this.topology = new Topology(options.endpoints);
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!(this.defaultTimeoutMs > 0))

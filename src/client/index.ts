@@ -18,7 +18,7 @@ export {
   isValidUtf8,
   toBytes,
 } from './bytes.ts';
-export { assertEndpoint } from './channels.ts';
+export { assertEndpoint, type ClientTls } from './channels.ts';
 export {
   type CallOptions,
   type CasExpected,

@@ -1,12 +1,14 @@
 // What every command that talks to a cluster shares: the connection options (--endpoints,
-// --timeout-ms, --hex), making the client, decoding keys and values from the command line,
+// --timeout-ms, --hex, and TLS: --cacert, --cert, --key as etcdctl names them), making the client, decoding keys and values from the command line,
 // printing bytes, and turning a failure into one clear line on stderr (exit 1) — never a stack.
+import { readFileSync } from 'node:fs';
 import { type Command, CommanderError } from 'commander';
 import {
   assertEndpoint,
   type BytesLike,
   bytesToHex,
   bytesToUtf8,
+  type ClientTls,
   HexFormatError,
   hexToBytes,
   isValidUtf8,
@@ -23,13 +25,63 @@ export interface ConnectionOptions {
   readonly endpoints: string;
   readonly timeoutMs: number;
   readonly hex: boolean;
+  /** PEM file paths (flag or RINGKV_CACERT/CERT/KEY); any of them given means TLS. */
+  readonly cacert: string | undefined;
+  readonly cert: string | undefined;
+  readonly key: string | undefined;
 }
 
 /** Reads the connection options commander parsed (see register-client.ts). */
 export function connectionOptions(opts: Record<string, unknown>): ConnectionOptions {
   const endpoints = typeof opts.endpoints === 'string' ? opts.endpoints : DEFAULT_ENDPOINTS;
   const timeoutMs = typeof opts.timeoutMs === 'number' ? opts.timeoutMs : 5000;
-  return { endpoints, timeoutMs, hex: opts.hex === true };
+  const path = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+  return {
+    endpoints,
+    timeoutMs,
+    hex: opts.hex === true,
+    cacert: path(opts.cacert),
+    cert: path(opts.cert),
+    key: path(opts.key),
+  };
+}
+
+/** Whether the connection options ask for TLS. */
+export function usesTls(conn: ConnectionOptions): boolean {
+  return conn.cacert !== undefined || conn.cert !== undefined || conn.key !== undefined;
+}
+
+/** Bound on a PEM file read for TLS. */
+const PEM_FILE_BYTES_MAX = 1024 * 1024;
+
+/** The client's TLS from --cacert/--cert/--key (undefined: plaintext); a bad file is a usage error. */
+export function clientTls(conn: ConnectionOptions, cmd: Command): ClientTls | undefined {
+  if (!usesTls(conn)) return undefined;
+  if ((conn.cert === undefined) !== (conn.key === undefined))
+    usageError(cmd, '--cert and --key go together (a client certificate and its private key)');
+  const read = (flag: string, path: string | undefined): string | undefined => {
+    if (path === undefined) return undefined;
+    let text: string;
+    try {
+      const bytes = readFileSync(path);
+      if (bytes.length > PEM_FILE_BYTES_MAX) usageError(cmd, `${flag} ${path}: too large for a PEM file`);
+      text = bytes.toString('utf8');
+    } catch (e) {
+      if (e instanceof CommanderError) throw e;
+      usageError(cmd, `${flag} ${path}: cannot read it: ${(e as Error).message}`);
+    }
+    if (!text.includes('-----BEGIN '))
+      usageError(cmd, `${flag} ${path}: not a PEM file (no -----BEGIN line)`);
+    return text;
+  };
+  const ca = read('--cacert', conn.cacert);
+  const cert = read('--cert', conn.cert);
+  const key = read('--key', conn.key);
+  return {
+    ...(ca === undefined ? {} : { ca }),
+    ...(cert === undefined ? {} : { cert }),
+    ...(key === undefined ? {} : { key }),
+  };
 }
 
 /** Splits and checks --endpoints; a bad list is a usage error (exit 2). */
@@ -117,16 +169,18 @@ export async function withClient(
 ): Promise<number> {
   const conn = connectionOptions(opts);
   const endpoints = parseEndpoints(conn.endpoints, cmd);
+  const tls = clientTls(conn, cmd);
   const client = new RingkvClient({
     endpoints,
     defaultTimeoutMs: conn.timeoutMs,
     unreachableGiveUpMs: UNREACHABLE_GIVE_UP_MS,
+    ...(tls === undefined ? {} : { tls }),
   });
   try {
     return await fn(client, conn);
   } catch (e) {
     if (e instanceof CommanderError) throw e;
-    process.stderr.write(`error: ${describeFailure(e, conn.timeoutMs)}\n`);
+    process.stderr.write(`error: ${describeFailure(e, conn.timeoutMs, usesTls(conn))}\n`);
     if (process.env.RINGKV_DEBUG === '1' && e instanceof Error) process.stderr.write(`${e.stack ?? ''}\n`);
     return 1;
   } finally {
@@ -134,10 +188,10 @@ export async function withClient(
   }
 }
 
-/** One line: what went wrong and what to do about it. */
-export function describeFailure(e: unknown, timeoutMs: number): string {
+/** One line: what went wrong and what to do about it. `tls`: the client used TLS. */
+export function describeFailure(e: unknown, timeoutMs: number, tls = false): string {
   if (e instanceof UnavailableError && e.reason === 'unreachable') {
-    return `${e.message} — is a node running? start a local cluster with \`npm start\`, or pass --endpoints host:port`;
+    return `${e.message} — ${unreachableHint(e.message, tls)}`;
   }
   if (!(e instanceof RingkvError)) {
     const msg = e instanceof Error ? e.message : String(e);
@@ -159,6 +213,20 @@ export function describeFailure(e: unknown, timeoutMs: number): string {
     default:
       return e.message;
   }
+}
+
+/**
+ * What to check when no node could be connected to. A TLS node that a plaintext client dials (or
+ * one that refuses the client's certificate) just drops the connection: the client sees only
+ * "Failed to connect", so the hint names TLS whenever it may be why.
+ */
+function unreachableHint(message: string, tls: boolean): string {
+  const running = 'is a node running? start a local cluster with `npm start`, or pass --endpoints host:port';
+  if (!tls)
+    return `${running}; if the nodes serve TLS, pass --cacert FILE (the CA of their certificates; RINGKV_CACERT), and --cert/--key when they require client certificates`;
+  if (/certificate|self[- ]signed|issuer|verify|altname|alert|SSL|TLS/i.test(message))
+    return "the TLS handshake failed: --cacert must be the CA that signed the nodes' certificates, which must name the host in --endpoints; a node with --client_cert_auth needs --cert and --key signed by a CA it trusts";
+  return `${running}; does it serve TLS (without it, leave out --cacert/--cert/--key)? a node with --client_cert_auth refuses clients without --cert/--key it trusts`;
 }
 
 /** JSON with bigints as numbers (exact below 2^53, which Raft indexes and terms stay under). */

@@ -1,8 +1,9 @@
-// Declares the commands that talk to a cluster (put, get, del, cas, scan, cluster …) and the
-// local-cluster launcher (start-local). Only declarations live here: each action loads its code
-// (and gRPC) lazily, so `ringkv --help` stays fast.
+// Declares the commands that talk to a cluster (put, get, del, cas, scan, cluster …), the
+// local-cluster launcher (start-local) and the development certificates (certs create). Only
+// declarations live here: each action loads its code (and gRPC) lazily, so `ringkv --help` stays fast.
 import { Argument, type Command, InvalidArgumentError, Option } from 'commander';
 import { LEADER_PLACEMENTS } from '../../node/metadata.ts';
+import { registerCertsCommand } from './certs.ts';
 import { DEFAULT_ENDPOINTS } from './client-common.ts';
 
 type Opts = Record<string, unknown>;
@@ -29,7 +30,7 @@ function hostPort(text: string): string {
   return text;
 }
 
-/** --endpoints, --timeout-ms, --hex: on every command that talks to a cluster. */
+/** --endpoints, --timeout-ms, TLS (--cacert, --cert, --key), --hex: on every command that talks to a cluster. */
 function withConnectionOptions(cmd: Command, hex = true): Command {
   cmd
     .addOption(
@@ -37,6 +38,18 @@ function withConnectionOptions(cmd: Command, hex = true): Command {
         .env('RINGKV_ENDPOINTS')
         .default(DEFAULT_ENDPOINTS),
     )
+    .addOption(
+      new Option(
+        '--cacert <file>',
+        "TLS: the CA certificate (PEM) that the nodes' certificates chain to; any of --cacert, --cert, --key means TLS",
+      ).env('RINGKV_CACERT'),
+    )
+    .addOption(
+      new Option('--cert <file>', 'TLS: client certificate (PEM), for nodes with --client_cert_auth').env(
+        'RINGKV_CERT',
+      ),
+    )
+    .addOption(new Option('--key <file>', 'TLS: the private key of --cert (PEM)').env('RINGKV_KEY'))
     .addOption(
       new Option('--timeout-ms <ms>', 'deadline of the request, retries included')
         .argParser(positiveInt('--timeout-ms'))
@@ -271,9 +284,10 @@ function registerStartLocal(program: Command): void {
     });
 }
 
-/** Adds every client command to the `ringkv` program. */
+/** Adds every client command to the `ringkv` program, with the local tools beside them (start-local, certs). */
 export function registerClientCommands(program: Command): void {
   registerKv(program);
   registerCluster(program);
   registerStartLocal(program);
+  registerCertsCommand(program);
 }

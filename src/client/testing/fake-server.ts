@@ -70,6 +70,8 @@ export interface FakeClusterOptions {
   /** 'forward' (default): serve any key; 'reject': UNAVAILABLE + retry-safe + hint when not leader. */
   readonly notLeader?: 'forward' | 'reject';
   readonly maxKeyBytes?: number;
+  /** The nodes' server credentials (default plaintext), e.g. ServerCredentials.createSsl for TLS. */
+  readonly credentials?: ServerCredentials;
 }
 
 const CALLS_MAX = 100_000;
@@ -126,6 +128,7 @@ export class FakeCluster {
   readonly calls: FakeCall[] = [];
   notLeader: 'forward' | 'reject';
   readonly maxKeyBytes: number;
+  private readonly credentials: ServerCredentials;
   /** Shard id → index into nodes of its leader; -1: no leader. */
   readonly leaders = new Map<number, number>();
   readonly store = new Map<string, StoredValue>();
@@ -137,6 +140,7 @@ export class FakeCluster {
     this.shards = opts.shards ?? 8;
     this.notLeader = opts.notLeader ?? 'forward';
     this.maxKeyBytes = opts.maxKeyBytes ?? 4096;
+    this.credentials = opts.credentials ?? ServerCredentials.createInsecure();
     this.nodes = Array.from({ length: n }, (_, i) => new FakeNode(`node${i + 1}`));
     for (let s = 1; s <= this.shards; s++) this.leaders.set(s, (s - 1) % n);
   }
@@ -211,7 +215,7 @@ export class FakeCluster {
     server.addService(KVServiceService, kvHandlers(this, node));
     server.addService(ClusterServiceService, clusterHandlers(this, node));
     node.port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(`127.0.0.1:${node.port}`, ServerCredentials.createInsecure(), (err, port) =>
+      server.bindAsync(`127.0.0.1:${node.port}`, this.credentials, (err, port) =>
         err === null ? resolve(port) : reject(err),
       );
     });
