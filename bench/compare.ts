@@ -313,8 +313,8 @@ async function main(): Promise<void> {
         ...(o.large ? { rss: new RssSampler(ec.pids) } : {}),
       });
     }
-    const { points, preloadS } = await measure(o, systems, log);
-    const footprints = o.large ? footprintsOf(o, systems, preloadS) : [];
+    const { points, preloads } = await measure(o, systems, log);
+    const footprints = o.large ? footprintsOf(o, systems, preloads) : [];
     await cleanup();
     writeOutputs(
       o,
@@ -329,19 +329,28 @@ async function main(): Promise<void> {
   }
 }
 
+interface Preload {
+  readonly seconds: number;
+  readonly retried: number;
+}
+
 /** Memory, disk and preload time of each system at the end of a large-data run. */
-function footprintsOf(o: Options, systems: readonly System[], preloadS: ReadonlyMap<string, number>) {
+function footprintsOf(o: Options, systems: readonly System[], preloads: ReadonlyMap<string, Preload>) {
   return systems.map(
     (s): Footprint => ({
       system: s.target.name,
       keys: o.keys,
       valueBytes: o.valueSizes[0] as number,
-      preloadS: preloadS.get(s.target.name) ?? Number.NaN,
+      preloadS: preloads.get(s.target.name)?.seconds ?? Number.NaN,
+      preloadRetried: preloads.get(s.target.name)?.retried ?? 0,
       rssMaxBytes: s.rss?.stop() ?? [],
       diskBytes: s.cluster?.dataDirs.map((d) => diskBytes(d)) ?? [],
     }),
   );
 }
+
+/** Times a failed preload put is sent again before the run gives up (each counted). */
+const PRELOAD_RETRIES_MAX = 3;
 
 /** A large-data run's preload: every key once, system after system, timed, with a progress bar. */
 async function preload(
@@ -349,41 +358,59 @@ async function preload(
   keys: readonly Uint8Array[],
   value: Uint8Array,
   log: (s: string) => void,
-): Promise<Map<string, number>> {
-  const seconds = new Map<string, number>();
+): Promise<Map<string, Preload>> {
+  const done = new Map<string, Preload>();
   for (const s of systems) {
     await s.target.refresh();
     const bar = newBar(`{bar} {percentage}% | {value}/{total} keys | preload ${s.target.name} | {eta}s left`);
     bar.start(keys.length, 0);
     const t0 = performance.now();
     let shown = 0;
-    await prefill(s.target.client('leader'), keys, value, PRELOAD_CONCURRENCY, (n) => {
-      if (n - shown >= 500 || n === keys.length) {
-        shown = n;
-        bar.update(n);
-      }
+    let written = 0;
+    const result = await prefill(
+      s.target.client('leader'),
+      keys,
+      value,
+      PRELOAD_CONCURRENCY,
+      (n) => {
+        written = n;
+        if (n - shown >= 500 || n === keys.length) {
+          shown = n;
+          bar.update(n);
+        }
+      },
+      PRELOAD_RETRIES_MAX,
+    ).catch((e: unknown) => {
+      bar.stop();
+      throw new Error(
+        `preload of ${s.target.name} failed after ${written} of ${keys.length} keys: ${String(e)}`,
+      );
     });
     const elapsedS = (performance.now() - t0) / 1000;
     bar.stop();
     activeBar = undefined;
-    seconds.set(s.target.name, elapsedS);
+    done.set(s.target.name, { seconds: elapsedS, retried: result.retried });
+    const retried =
+      result.retried === 0
+        ? ''
+        : `; ${result.retried} puts failed and were sent again, first: ${result.firstError}`;
     log(
-      `preloaded ${keys.length} keys of ${value.byteLength} B into ${s.target.name} in ${elapsedS.toFixed(1)} s (${Math.round(keys.length / elapsedS)} keys/s)`,
+      `preloaded ${keys.length} keys of ${value.byteLength} B into ${s.target.name} in ${elapsedS.toFixed(1)} s (${Math.round(keys.length / elapsedS)} keys/s)${retried}`,
     );
   }
-  return seconds;
+  return done;
 }
 
 async function measure(
   o: Options,
   systems: System[],
   log: (s: string) => void,
-): Promise<{ points: Point[]; preloadS: Map<string, number> }> {
+): Promise<{ points: Point[]; preloads: Map<string, Preload> }> {
   const points: Point[] = [];
   const keys = makeKeys(o.keys);
-  const preloadS = o.large
+  const preloads = o.large
     ? await preload(systems, keys, benchValue(o.valueSizes[0] as number), log)
-    : new Map<string, number>();
+    : new Map<string, Preload>();
   const perPointMs = o.warmupMs + o.durationMs;
   const totalS = Math.ceil(
     (o.reps * o.valueSizes.length * o.workloads.length * o.clients.length * systems.length * perPointMs) /
@@ -441,7 +468,7 @@ async function measure(
   }
   bar.stop();
   activeBar = undefined;
-  return { points, preloadS };
+  return { points, preloads };
 }
 
 function writeOutputs(

@@ -67,9 +67,17 @@ export function benchValue(sizeBytes: number): Uint8Array {
   return v;
 }
 
+/** How a prefill went: puts that failed and were sent again (a put is idempotent). */
+export interface PrefillResult {
+  readonly retried: number;
+  readonly firstError?: string;
+}
+
 /**
  * Writes every key once, so that reads find them; `onProgress` hears the number of keys written.
- * A failed put fails the prefill (the workloads that follow would read keys that are not there).
+ * A failed put is sent again up to `retriesMax` times (a stall of the servers must not end a long
+ * preload, but it is counted); after that the prefill fails (the workloads that follow would read
+ * keys that are not there).
  */
 export async function prefill(
   c: Client,
@@ -77,18 +85,34 @@ export async function prefill(
   value: Uint8Array,
   concurrency = 32,
   onProgress?: (written: number) => void,
-): Promise<void> {
+  retriesMax = 0,
+): Promise<PrefillResult> {
   let next = 0;
   let written = 0;
+  let retried = 0;
+  let firstError: string | undefined;
+  const put = async (key: Uint8Array): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await c.put(key, value);
+        return;
+      } catch (e) {
+        if (attempt >= retriesMax) throw e;
+        retried++;
+        firstError ??= String(e);
+      }
+    }
+  };
   const worker = async (): Promise<void> => {
     while (next < keys.length) {
       const i = next++;
-      await c.put(keys[i] as Uint8Array, value);
+      await put(keys[i] as Uint8Array);
       written++;
       onProgress?.(written);
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, keys.length) }, worker));
+  return firstError === undefined ? { retried } : { retried, firstError };
 }
 
 /** utime + stime of a process, in µs (0 if it is gone). */

@@ -19,6 +19,8 @@ export interface Footprint {
   readonly valueBytes: number;
   /** Wall time of writing every key once (64 in flight, leader routing). */
   readonly preloadS: number;
+  /** Preload puts that failed (e.g. a deadline passed during a stall) and were sent again. */
+  readonly preloadRetried: number;
   /** Largest VmRSS seen per server process, from the start of the preload to the end of the run. */
   readonly rssMaxBytes: readonly number[];
   /** `du -s` of each server's data directory at the end of the run. */
@@ -167,7 +169,7 @@ export function largeDataTable(
       const latency = `${n1(m.p50Ms)} / ${n1(m.p99Ms)} / ${n1(m.p999Ms)} / ${n1(m.maxMs)}`;
       const eld = m.eventLoop?.map((e) => `${n1(e.p99Ms)} / ${n1(e.maxMs)}`).join(', ') ?? 'not probed';
       lines.push(
-        `| ${s.workload} | ${size(s.valueBytes)} | ${n0(f?.keys)} | ${s.client} | ${name} | ${n0(m.opsPerSec)} | ${ref === undefined ? '–' : ratio(m.opsPerSec, ref.opsPerSec)} | ${latency} | ${eld} | ${f === undefined ? '–' : mb(f.rssMaxBytes)} | ${f === undefined ? '–' : mb(f.diskBytes)} | ${n1(f?.preloadS)} | ${m.errors} | ${m.runs} |`,
+        `| ${s.workload} | ${size(s.valueBytes)} | ${n0(f?.keys)} | ${s.client} | ${name} | ${n0(m.opsPerSec)} | ${ref === undefined ? '–' : ratio(m.opsPerSec, ref.opsPerSec)} | ${latency} | ${eld} | ${f === undefined ? '–' : mb(f.rssMaxBytes)} | ${f === undefined ? '–' : mb(f.diskBytes)} | ${n1(f?.preloadS)}${f !== undefined && f.preloadRetried > 0 ? ` (${f.preloadRetried} retried)` : ''} | ${m.errors} | ${m.runs} |`,
       );
     }
   }
