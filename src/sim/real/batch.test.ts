@@ -1,6 +1,7 @@
-// A batch of seeds of the real node under crashes, restarts, partitions and a lossy network: every
-// safety check after every event, liveness and convergence after healing, nothing acknowledged
-// lost, the history linearizable. The faults must have happened for the batch to mean anything.
+// A batch of seeds of the real node under crashes (some tearing disk writes in flight), restarts,
+// pauses, EIO on WAL writes, partitions and a lossy network: every safety check after every event,
+// liveness and convergence after healing, nothing acknowledged lost, the history linearizable. The
+// faults must have happened for the batch to mean anything.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runRealSeed } from './run.ts';
@@ -9,6 +10,9 @@ const SEEDS = 24;
 
 test(`${SEEDS} seeds of the real node pass every check`, async () => {
   let crashes = 0;
+  let crashesMidWrite = 0;
+  let pauses = 0;
+  let diskFaults = 0;
   let restartsChecked = 0;
   let partitions = 0;
   let completed = 0;
@@ -21,12 +25,18 @@ test(`${SEEDS} seeds of the real node pass every check`, async () => {
       `seed ${seed}; replay: npx ringkv sim --real --seeds 1 --start ${seed} --trace`,
     );
     crashes += r.stats.crashes;
+    crashesMidWrite += r.stats.crashesMidWrite;
+    pauses += r.stats.pauses;
+    diskFaults += r.stats.diskFaults;
     restartsChecked += r.stats.restartsChecked;
     partitions += r.stats.partitions;
     completed += r.stats.opsCompleted;
     if (r.stats.lincheck === 'linearizable') linearizable++;
   }
   assert.ok(crashes >= SEEDS, `${crashes} crashes in ${SEEDS} seeds`);
+  assert.ok(crashesMidWrite >= SEEDS / 2, `${crashesMidWrite} crashes with disk writes in flight`);
+  assert.ok(pauses >= SEEDS / 2, `${pauses} pauses`);
+  assert.ok(diskFaults >= SEEDS / 4, `${diskFaults} disk faults`);
   assert.ok(restartsChecked >= SEEDS, `${restartsChecked} restarts checked`);
   assert.ok(partitions >= SEEDS / 2, `${partitions} partitions`);
   assert.ok(completed >= SEEDS * 50, `${completed} operations completed`);

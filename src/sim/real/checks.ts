@@ -9,11 +9,17 @@
 //   decreases and applied never passes it; with every machine up, every leader's commit index names
 //   an entry durable on a majority of the group's voters.
 import type { GroupId } from '../../node/ids.ts';
-import type { GroupView } from '../../node/intents.ts';
+import type { GroupStatus, GroupView } from '../../node/intents.ts';
 import type { Message } from '../../raft/types.ts';
 import type { Incarnation } from './node-slot.ts';
 import { RealViolation } from './violation.ts';
 import type { World } from './world.ts';
+
+/** A running incarnation and its groups' state after an event. */
+interface RunningView {
+  readonly inc: Incarnation;
+  readonly statuses: ReadonlyMap<number, GroupStatus>;
+}
 
 /** Message types whose term is not the sender's persisted term (PreVote asks for term + 1). */
 const TERMLESS: ReadonlySet<Message['type']> = new Set(['preVote', 'preVoteResp']);
@@ -112,11 +118,17 @@ export class NodeChecks {
   }
 
   private afterEvent(): void {
-    this.commitsDurableOnQuorum();
+    // Each running node's groups, copied once per event (a status is not cheap: it copies progress).
+    const running = new Map<string, RunningView>();
     for (const m of this.world.machines) {
       const inc = m.running;
-      if (inc === undefined) continue;
-      for (const st of inc.kv.statuses()) {
+      if (inc !== undefined)
+        running.set(m.id, { inc, statuses: new Map(inc.kv.statuses().map((st) => [st.id, st])) });
+    }
+    this.commitsDurableOnQuorum(running);
+    for (const { inc, statuses } of running.values()) {
+      const m = inc.machine;
+      for (const st of statuses.values()) {
         // The role and term as the driver last processed them, together (a status's term is the
         // core's, possibly newer than its role).
         const g = inc.kv.group(st.id);
@@ -157,11 +169,10 @@ export class NodeChecks {
    * group's voters (as it knows them) hold in their durable log (compacted into a snapshot counts:
    * only what was applied, so committed, is snapshotted).
    */
-  private commitsDurableOnQuorum(): void {
-    const incs = this.world.machines.map((m) => m.running);
-    if (incs.some((i) => i === undefined)) return;
-    for (const inc of incs as Incarnation[]) {
-      for (const st of inc.kv.statuses()) {
+  private commitsDurableOnQuorum(running: ReadonlyMap<string, RunningView>): void {
+    if (running.size < this.world.machines.length) return;
+    for (const { inc, statuses } of running.values()) {
+      for (const st of statuses.values()) {
         // A leader's (its core's: the progress is the core's own): its log is never truncated, and it
         // counts its own entries only once durable, so its storage holds what its commit names. A
         // follower's commit may name an entry it has not made durable yet, over an older one.
@@ -177,8 +188,8 @@ export class NodeChecks {
         if (configs.every((voters) => voters.length === 0)) continue;
         const holding = (voters: readonly string[]): number =>
           voters.filter((v) => {
-            const kv = this.world.machine(v).running?.kv;
-            const sto = kv?.status(st.id) === undefined ? undefined : kv.group(st.id).storage;
+            const other = running.get(v);
+            const sto = other?.statuses.has(st.id) === true ? other.inc.kv.group(st.id).storage : undefined;
             return (
               sto !== undefined && (c < sto.firstIndex() - 1 || (c <= sto.lastIndex() && sto.term(c) === t))
             );

@@ -1,11 +1,14 @@
 // A disk that takes time: the FileSystem of one node incarnation over its SimFileSystem mount, where
-// writes and syncs complete a few virtual milliseconds after they are issued (each in its own world
-// event), in the order they were issued. The operation itself is done on the in-memory disk when it
-// completes, so a crash in between loses it (as the contract of file-system.ts allows for anything
-// not yet returned), and the node's work that overlaps a sync (a leader's early appends, applying
-// what is already durable) really overlaps it. A dead incarnation's operations never complete; a
-// paused one's complete on the disk, and its code learns so when it resumes (`hold`).
-// Reads, opens, renames and unlinks take effect at once (the page cache).
+// writes and syncs complete a few virtual milliseconds after they are issued (each completion its
+// own world event, in issue order). A write reaches the disk (the page cache) when it is issued, and
+// is durable only once a sync completes; a sync is done on the disk when it completes. A write to a
+// file opened O_DSYNC ('update-dsync') is issued as a plain write and made durable by a datasync when
+// it completes, which is what O_DSYNC promises; so a crash while it is in flight tears it (as the
+// SimFileSystem's tearing decides), as a power loss during a real write may. Meanwhile the node's
+// work that overlaps a sync (a leader's early appends, applying what is already durable) really
+// overlaps it. A dead incarnation's operations never complete; a paused one's complete on the disk,
+// and its code learns so when it resumes (`hold`). Reads, opens, renames and unlinks take effect at
+// once.
 import type { FileHandle, FileSystem, OpenMode } from '../../storage/file-system.ts';
 import type { Prng } from '../prng.ts';
 import type { Hold } from './sim-clock.ts';
@@ -22,6 +25,16 @@ export interface DiskWorld {
   schedule(delayMs: number, fn: () => void): void;
 }
 
+type Outcome<T> = { readonly ok: T } | { readonly err: unknown };
+
+async function outcomeOf<T>(op: () => Promise<T>): Promise<Outcome<T>> {
+  try {
+    return { ok: await op() };
+  } catch (err) {
+    return { err };
+  }
+}
+
 export class LatentDisk implements FileSystem {
   readonly supportsDsync: boolean;
   private readonly inner: FileSystem;
@@ -32,7 +45,7 @@ export class LatentDisk implements FileSystem {
   private readonly hold: Hold;
   /** When the last operation issued completes: operations complete in issue order. */
   private lastDoneMs = 0;
-  /** Writes and syncs issued and not completed. */
+  /** Operations issued and not completed (a crash now may tear the writes among them). */
   inFlight = 0;
 
   constructor(
@@ -51,32 +64,36 @@ export class LatentDisk implements FileSystem {
     this.latency = latency;
     this.isAlive = isAlive;
     this.hold = hold;
-    this.supportsDsync = inner.supportsDsync;
+    this.supportsDsync = true;
   }
 
-  /** Runs `op` on the disk when this operation completes; never settles if the incarnation dies first. */
-  slow<T>(op: () => Promise<T>): Promise<T> {
+  /**
+   * An operation that takes time: `now` is done on the disk at once (a write into the page cache),
+   * `atCompletion` when it completes (a sync), and the caller sees the outcome of both then. Never
+   * settles if the incarnation dies first.
+   */
+  slow<T, U>(now: () => Promise<T>, atCompletion: (t: T) => Promise<U>): Promise<U> {
     const { minMs, maxMs } = this.latency;
     const nowMs = this.world.nowMs();
     const doneMs = Math.max(nowMs + minMs + this.rng.nextInt(maxMs - minMs + 1), this.lastDoneMs);
     this.lastDoneMs = doneMs;
+    const issued = outcomeOf(now);
     this.inFlight++;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<U>((resolve, reject) => {
       this.world.schedule(doneMs - nowMs, () => {
         this.inFlight--;
         if (!this.isAlive()) return;
-        // The disk does it now; the process sees the result when it runs (the SimFileSystem
-        // settles at once: the continuation is held, not the operation).
-        op().then(
-          (v) => this.hold(() => resolve(v)),
-          (e: unknown) => this.hold(() => reject(e)),
-        );
+        void issued
+          .then((o) => ('ok' in o ? outcomeOf(() => atCompletion(o.ok)) : o))
+          .then((o) => this.hold(() => ('ok' in o ? resolve(o.ok) : reject(o.err))));
       });
     });
   }
 
   async open(path: string, mode: OpenMode): Promise<FileHandle> {
-    return new LatentHandle(this, await this.inner.open(path, mode));
+    // O_DSYNC is kept here: the disk sees a plain file, synced as each write completes.
+    const dsync = mode === 'update-dsync';
+    return new LatentHandle(this, await this.inner.open(path, dsync ? 'update' : mode), dsync);
   }
 
   readFile(path: string): Promise<Buffer> {
@@ -100,7 +117,10 @@ export class LatentDisk implements FileSystem {
   }
 
   syncPath(path: string): Promise<void> {
-    return this.slow(() => this.inner.syncPath(path));
+    return this.slow(
+      async () => undefined,
+      () => this.inner.syncPath(path),
+    );
   }
 
   access(path: string, want: 'exists' | 'writable'): Promise<void> {
@@ -115,28 +135,42 @@ export class LatentDisk implements FileSystem {
 class LatentHandle implements FileHandle {
   private readonly disk: LatentDisk;
   private readonly inner: FileHandle;
+  private readonly dsync: boolean;
 
-  constructor(disk: LatentDisk, inner: FileHandle) {
+  constructor(disk: LatentDisk, inner: FileHandle, dsync: boolean) {
     this.disk = disk;
     this.inner = inner;
+    this.dsync = dsync;
   }
 
   writev(views: readonly Uint8Array[], positionBytes: number): Promise<number> {
-    // Not copied: as with node:fs, the caller must leave the buffers alone until the write settles,
-    // and one that did not would see its later bytes written here.
-    return this.disk.slow(() => this.inner.writev(views, positionBytes));
+    return this.written(() => this.inner.writev(views, positionBytes));
   }
 
   write(data: Uint8Array, positionBytes: number): Promise<number> {
-    return this.disk.slow(() => this.inner.write(data, positionBytes));
+    return this.written(() => this.inner.write(data, positionBytes));
+  }
+
+  /** The write reaches the disk now; with O_DSYNC, it is durable when it completes. */
+  private written(write: () => Promise<number>): Promise<number> {
+    return this.disk.slow(write, async (n) => {
+      if (this.dsync) await this.inner.datasync();
+      return n;
+    });
   }
 
   datasync(): Promise<void> {
-    return this.disk.slow(() => this.inner.datasync());
+    return this.disk.slow(
+      async () => undefined,
+      () => this.inner.datasync(),
+    );
   }
 
   sync(): Promise<void> {
-    return this.disk.slow(() => this.inner.sync());
+    return this.disk.slow(
+      async () => undefined,
+      () => this.inner.sync(),
+    );
   }
 
   close(): Promise<void> {

@@ -12,6 +12,9 @@ import type { NodeChecks } from './checks.ts';
 import type { Incarnation, Machine } from './node-slot.ts';
 import type { World } from './world.ts';
 
+/** How long a crash waits for a disk operation in flight before it strikes anyway. */
+const MID_WRITE_WAIT_MS = 2_000;
+
 /** A WAL segment file (src/storage/wal.ts names them by a 16-digit sequence number). */
 const WAL_SEGMENT = /\/wal\/\d{16}\.wal$/;
 
@@ -25,6 +28,8 @@ export interface NemesisSettings {
   readonly downMinMs: number;
   readonly downMaxMs: number;
   readonly crashes: boolean;
+  /** The chance that a crash waits for the machine's next disk operation in flight (to tear it). */
+  readonly crashMidWriteChance: number;
   /** When a machine is already down, the chance that a crash takes another one too. */
   readonly moreDownChance: number;
   readonly partitions: boolean;
@@ -107,13 +112,38 @@ export class Nemesis {
     const leaders = machines.filter((m) => m.running?.kv.statuses().some((s) => s.role === 'leader'));
     const victim =
       leaders.length > 0 && this.rng.chance(0.6) ? this.rng.pick(leaders) : this.rng.pick(machines);
-    const inc = victim.current;
+    if (victim.current === undefined) return;
+    if (this.rng.chance(this.s.crashMidWriteChance)) this.crashMidWrite(victim);
+    else this.crash(victim);
+  }
+
+  /**
+   * Crashes `m` at the first moment it has a disk write or sync in flight (within a bound), so that
+   * the crash tears what the disk had not finished: the torn tails the WAL's recovery must cut.
+   */
+  private crashMidWrite(m: Machine): void {
+    const inc = m.current;
+    const giveUpMs = this.world.nowMs() + MID_WRITE_WAIT_MS;
+    const watch = (): void => {
+      if (m.current !== inc || inc === undefined || !this.active) {
+        this.world.watchers.delete(watch);
+        return;
+      }
+      if (inc.disk.inFlight === 0 && this.world.nowMs() < giveUpMs) return;
+      this.world.watchers.delete(watch);
+      this.crash(m);
+    };
+    this.world.watchers.add(watch);
+  }
+
+  private crash(m: Machine): void {
+    const inc = m.current;
     if (inc === undefined) return;
-    this.world.crash(victim);
+    this.world.crash(m);
     this.checks.crashed(inc);
     this.stats.crashes++;
     this.world.schedule(this.rng.intBetween(this.s.downMinMs, this.s.downMaxMs), () => {
-      if (victim.current === undefined) this.restart(victim);
+      if (m.current === undefined) this.restart(m);
     });
   }
 

@@ -41,6 +41,7 @@ export interface RealRunStats {
   readonly opsCompleted: number;
   readonly opsIndeterminate: number;
   readonly crashes: number;
+  readonly crashesMidWrite: number;
   readonly partitions: number;
   readonly pauses: number;
   readonly diskFaults: number;
@@ -98,6 +99,7 @@ class RealRun {
       },
       diskLatency: { minMs: 0, maxMs: settings.intBetween(1, 5) },
       diskCapacityBytes: 256 * 1024 * 1024,
+      diskTearing: settings.pick(['prefix', 'sectors'] as const),
       keepTrace: o.trace ?? false,
     });
     this.checks = new NodeChecks(this.world);
@@ -115,6 +117,7 @@ class RealRun {
       downMaxMs: 4_000,
       crashes: true,
       moreDownChance: 0.3,
+      crashMidWriteChance: 0.5,
       partitions: true,
       pauses: true,
       diskFaults: true,
@@ -333,6 +336,7 @@ export async function runRealSeed(seed: number, o: RealRunOptions = {}): Promise
       opsCompleted: run.clients.stats.completed,
       opsIndeterminate: run.clients.stats.indeterminate,
       crashes: run.nemesis.stats.crashes,
+      crashesMidWrite: w.crashesMidWrite,
       partitions: run.nemesis.stats.partitions,
       pauses: run.nemesis.stats.pauses,
       diskFaults: run.nemesis.stats.diskFaults,

@@ -8,7 +8,7 @@ import pino, { type Logger } from 'pino';
 import { UnavailableError } from '../../node/errors.ts';
 import type { KvNode } from '../../node/node.ts';
 import type { Message, NodeId } from '../../raft/types.ts';
-import { SimFileSystem } from '../../storage/sim-file-system.ts';
+import { SimFileSystem, type Tearing } from '../../storage/sim-file-system.ts';
 import { messageFromWire, messageToWire } from '../../transport/index.ts';
 import { EventQueue } from '../event-queue.ts';
 import { Network } from '../network.ts';
@@ -31,6 +31,8 @@ export interface WorldOptions {
   readonly diskLatency: DiskLatency;
   /** Bytes each machine's disk holds. */
   readonly diskCapacityBytes: number;
+  /** What a crash keeps of the writes not synced: a prefix, or any of their sectors. */
+  readonly diskTearing: Tearing;
   /** Keep every trace line (for --trace), not only the hash and the tail. */
   readonly keepTrace: boolean;
 }
@@ -66,12 +68,16 @@ export class World implements MachineWorld, RpcNetwork {
   /** The first violation found; the loop stops at it. */
   violation: RealViolation | undefined;
   events = 0;
+  /** Crashes that struck with disk operations in flight (what they wrote may be torn). */
+  crashesMidWrite = 0;
   /** Called after every event (the safety checks), and when an incarnation has recovered. */
   afterEvent: () => void = () => {};
   onStarted: (inc: Incarnation) => void = () => {};
   onSend: (from: Incarnation, groupId: number, msg: Message) => void = () => {};
   /** An incarnation stopped because of an injected disk fault (as it should): the nemesis ends it and restarts it. */
   onDiskFaultStop: (inc: Incarnation) => void = () => {};
+  /** Run after every event and its checks (a fault waiting for its moment); each removes itself. */
+  readonly watchers = new Set<() => void>();
   /** Last time a sender was told a peer is unreachable, by `from>to`: once per virtual ms. */
   private readonly unreachableToldMs = new Map<string, number>();
 
@@ -93,7 +99,7 @@ export class World implements MachineWorld, RpcNetwork {
         bootstrap: i === 1,
         joinAddr: i === 1 ? undefined : 'n1.client:7000',
       };
-      const disk = new SimFileSystem({ capacityBytes: o.diskCapacityBytes });
+      const disk = new SimFileSystem({ capacityBytes: o.diskCapacityBytes, tearing: o.diskTearing });
       machines.push(new Machine(this, disk, options, o.diskLatency));
     }
     this.machines = machines;
@@ -134,6 +140,7 @@ export class World implements MachineWorld, RpcNetwork {
       event();
       await settle();
       if (this.violation === undefined) this.afterEvent();
+      for (const watch of this.watchers) watch();
     }
   }
 
@@ -189,8 +196,10 @@ export class World implements MachineWorld, RpcNetwork {
   }
 
   crash(m: Machine): void {
+    const inFlight = m.current?.disk.inFlight ?? 0;
+    if (inFlight > 0) this.crashesMidWrite++;
     const inc = m.crash(this.crashRng);
-    this.note(`${m.id}#${inc.number} crashed`);
+    this.note(`${m.id}#${inc.number} crashed (${inFlight} disk operations in flight)`);
   }
 
   // ---- the network (Wire) --------------------------------------------------------------------------
