@@ -6,7 +6,12 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { RingkvClient, type RingkvClientOptions, type StatusResponse } from '../../src/client/index.ts';
+import {
+  type ClientTls,
+  RingkvClient,
+  type RingkvClientOptions,
+  type StatusResponse,
+} from '../../src/client/index.ts';
 import { freePorts } from '../support/ports.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -201,6 +206,10 @@ export interface ClusterOptions {
   readonly nodes?: number;
   /** Extra `serve` flags for every node (e.g. --request_timeout_ms 2000). */
   readonly extraArgs?: readonly string[];
+  /** Extra `serve` flags of one node, by its name (e.g. its own TLS certificate). */
+  readonly argsOf?: (name: string) => readonly string[];
+  /** TLS of the harness's own clients (status checks, client()): the nodes serve TLS. */
+  readonly clientTls?: ClientTls;
   /** Bound on forming the cluster. */
   readonly readyTimeoutMs?: number;
 }
@@ -210,6 +219,8 @@ export class ProcessCluster {
   readonly dir: string;
   readonly nodes: ProcessNode[] = [];
   private readonly clients: RingkvClient[] = [];
+  /** TLS of the harness's clients (undefined: plaintext). */
+  clientTls: ClientTls | undefined;
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -219,6 +230,7 @@ export class ProcessCluster {
   static async plan(opts: ClusterOptions = {}): Promise<ProcessCluster> {
     const n = opts.nodes ?? 3;
     const c = new ProcessCluster(mkdtempSync(join(tmpdir(), 'ringkv-test-')));
+    c.clientTls = opts.clientTls;
     const ports = await freePorts(2 * n);
     for (let i = 0; i < n; i++) {
       const name = `node${i + 1}`;
@@ -237,6 +249,7 @@ export class ProcessCluster {
         '--log_level',
         'info',
         ...(opts.extraArgs ?? []),
+        ...(opts.argsOf?.(name) ?? []),
       ];
       c.nodes.push(new ProcessNode(name, port, raftPort, args, c.dir));
     }
@@ -277,14 +290,16 @@ export class ProcessCluster {
 
   /** A client over every node (closed by cleanup()). */
   client(opts: Partial<RingkvClientOptions> = {}): RingkvClient {
-    const c = new RingkvClient({ endpoints: this.endpoints, ...opts });
+    const tls = this.clientTls === undefined ? {} : { tls: this.clientTls };
+    const c = new RingkvClient({ endpoints: this.endpoints, ...tls, ...opts });
     this.clients.push(c);
     return c;
   }
 
   /** The Status of one node, or undefined if it does not answer within `timeoutMs`. */
   async statusOf(node: ProcessNode, timeoutMs = 1000): Promise<StatusResponse | undefined> {
-    const c = new RingkvClient({ endpoints: [node.endpoint], routeToLeaders: false });
+    const tls = this.clientTls === undefined ? {} : { tls: this.clientTls };
+    const c = new RingkvClient({ endpoints: [node.endpoint], routeToLeaders: false, ...tls });
     try {
       return await c.status({ endpoint: node.endpoint, timeoutMs });
     } catch {
