@@ -4,6 +4,8 @@ export type {
   Member,
   ReplicaStatus,
   ResponseHeader,
+  ShardMove,
+  ShardPlacement,
   ShardStatus,
   StatusResponse,
 } from '../gen/ringkv/v1/kv.ts';

@@ -1,7 +1,8 @@
 // The node's view of the cluster for ClusterService.Status: members, and per group (the metadata
 // group, then the data shards) its leader, membership, term, commit and applied index, and — when
 // this node leads the group — each replica's match index and lag behind the leader's log.
-import type { ReplicaStatus, ShardStatus, StatusResponse } from '../gen/ringkv/v1/kv.ts';
+import type { ReplicaStatus, ShardPlacement, ShardStatus, StatusResponse } from '../gen/ringkv/v1/kv.ts';
+import type { ShardEntry } from '../ring/shard-table.ts';
 import type { GroupStatus, NodeIntents } from './intents.ts';
 import type { MemberInfo, MetadataState } from './metadata.ts';
 
@@ -12,7 +13,7 @@ export interface StatusHost extends Pick<NodeIntents, 'statuses'> {
   readonly clusterId: string;
   /** Alarms raised on this node (NOSPACE). */
   alarms(): string[];
-  readonly metadata: Pick<MetadataState, 'clusterId' | 'leaderPlacement'> & {
+  readonly metadata: Pick<MetadataState, 'clusterId' | 'leaderPlacement' | 'table'> & {
     members(): readonly MemberInfo[];
   };
 }
@@ -26,6 +27,22 @@ export function nodeStatus(node: StatusHost): StatusResponse {
     // Known once the metadata log (or its snapshot) is applied here.
     leaderPlacement: node.metadata.clusterId !== '' ? node.metadata.leaderPlacement : '',
     alarms: node.alarms(),
+    placement: node.metadata.table.shards.map(placementOf),
+    replicationFactor: node.metadata.table.settings.replicationFactor,
+  };
+}
+
+function placementOf(s: ShardEntry): ShardPlacement {
+  const m = s.move;
+  return {
+    shardId: s.shardId,
+    slotFirst: s.slotFirst,
+    slotLast: s.slotLast,
+    voters: [...s.voters],
+    learners: [...s.learners],
+    votersOutgoing: [...s.votersOutgoing],
+    epoch: BigInt(s.epoch),
+    move: m === null ? undefined : { source: m.source ?? '', target: m.target ?? '', step: m.step },
   };
 }
 

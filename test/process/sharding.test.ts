@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { StatusResponse } from '../../src/client/index.ts';
 import { AckedWrites } from './acked.ts';
-import { ProcessCluster, waitUntil } from './harness.ts';
+import { ProcessCluster, runCli, waitUntil } from './harness.ts';
 
 const SHARDS = 8;
 const R = 3;
@@ -67,10 +67,54 @@ describe('a 4th node joins a cluster of 3 with R = 3', { timeout: 240_000 }, () 
       await writer;
     }
     assert.ok(acked.size > 0, `no write was acknowledged during the join (${failures} failed)`);
+    await seenByTheCli(c);
     // Read back through every node, the joiner included (it forwards what it does not hold).
     for (const n of c.nodes) await acked.verify(c.client({ endpoints: [n.endpoint], routeToLeaders: false }));
   });
 });
+
+/** `shard list` and `cluster status` (JSON) show the same: 3 voters per shard, a leader, no move. */
+async function seenByTheCli(c: ProcessCluster): Promise<void> {
+  const endpoints = ['--endpoints', c.endpoints.join(',')];
+  const list = await runCli(['shard', 'list', '--output', 'json', ...endpoints]);
+  assert.equal(list.code, 0, list.stderr);
+  const rows = (
+    JSON.parse(list.stdout) as {
+      shards: {
+        shardId: number;
+        voters: string[];
+        learners: string[];
+        leader: string;
+        epoch: number;
+        move: unknown;
+      }[];
+    }
+  ).shards;
+  assert.deepEqual(
+    rows.map((r) => r.shardId),
+    [1, 2, 3, 4, 5, 6, 7, 8],
+  );
+  for (const r of rows) {
+    assert.equal(r.voters.length, R, `shard ${r.shardId}: ${JSON.stringify(r)}`);
+    assert.deepEqual([r.learners, r.move], [[], null], `shard ${r.shardId}`);
+    assert.ok(r.voters.includes(r.leader), `shard ${r.shardId} led by ${r.leader}`);
+  }
+  assert.ok(
+    rows.some((r) => r.epoch > 1),
+    'no shard changed its replicas',
+  );
+  const status = await runCli(['cluster', 'status', '--output', 'json', ...endpoints]);
+  const view = JSON.parse(status.stdout) as {
+    shards: { shardId: number; voters: string[]; learners: string[]; leader: string }[];
+    problems: string[];
+  };
+  assert.equal(status.code, 0, view.problems.join('; '));
+  for (const g of view.shards.filter((x) => x.shardId !== 0)) {
+    const row = rows.find((r) => r.shardId === g.shardId);
+    assert.deepEqual([...g.voters].sort(), row?.voters, `shard ${g.shardId}`);
+    assert.deepEqual(g.learners, []);
+  }
+}
 
 /**
  * Replicas per node once every shard has exactly R voters and no learner (each leader's view, and

@@ -32,7 +32,16 @@ function shard(shardId: number, leader: string, term: bigint, lagOfN3 = 0n): Sha
 }
 
 function status(nodeId: string, shards: ShardStatus[]): StatusResponse {
-  return { nodeId, clusterId: 'c', members, shards, leaderPlacement: 'spread', alarms: [] };
+  return {
+    nodeId,
+    clusterId: 'c',
+    members,
+    shards,
+    leaderPlacement: 'spread',
+    alarms: [],
+    placement: [],
+    replicationFactor: 3,
+  };
 }
 
 test('the leader report of a group wins over a stale follower report', () => {
@@ -179,4 +188,40 @@ test('an alarm on a node is a problem, named with the node', () => {
     view.problems.some((p) => p.startsWith('n1 has the NOSPACE alarm')),
     view.problems.join('\n'),
   );
+});
+
+test('cluster view: with a shard table, a member is a voter when it votes in the shards placed on it', () => {
+  // Shard 1 on n1, n2; shard 2 on n2, n3: n1 is no replica of shard 2, and that is no problem.
+  const g = (shardId: number, voters: string[]): ShardStatus => ({
+    ...shard(shardId, voters[0]!, 1n),
+    voters,
+  });
+  const shards = [g(0, ids), g(1, ['n1', 'n2']), g(2, ['n2', 'n3'])];
+  const placed = (shardId: number, voters: string[]) => ({
+    shardId,
+    slotFirst: 0,
+    slotLast: 0,
+    voters,
+    learners: [],
+    votersOutgoing: [],
+    epoch: 1n,
+    move: undefined,
+  });
+  const table = [placed(1, ['n1', 'n2']), placed(2, ['n2', 'n3'])];
+  const withTable = { ...status('n1', shards), placement: table };
+  const answered = (st: StatusResponse): MemberStatus[] => members.map((member) => ({ member, status: st }));
+  const view = buildClusterView(withTable, answered(withTable));
+  assert.deepEqual(
+    view.nodes.map((n) => n.role),
+    ['voter', 'voter', 'voter'],
+  );
+  // Without a table every group counts: the same cluster lists n1 and n3 as partial voters.
+  const without = status('n1', shards);
+  assert.deepEqual(
+    buildClusterView(without, answered(without)).nodes.map((n) => n.role),
+    ['voter in 2 of 3 groups', 'voter', 'voter in 2 of 3 groups'],
+  );
+  // A member placed on a shard it does not vote in yet is not a voter.
+  const behind = { ...withTable, placement: [placed(1, ['n1', 'n2', 'n3']), placed(2, ['n2', 'n3'])] };
+  assert.equal(buildClusterView(behind, answered(behind)).nodes[2]?.role, 'voter in 2 of 3 groups');
 });

@@ -1,7 +1,7 @@
 // Turns the Status of every member into the per-node and per-shard view `cluster status` prints.
 // Pure: no I/O, so it is tested directly. For each group, the report of its leader (highest term)
 // is taken as the truth, since only the leader knows every replica's progress.
-import type { MemberStatus, ShardStatus, StatusResponse } from '../../client/index.ts';
+import type { MemberStatus, ShardPlacement, ShardStatus, StatusResponse } from '../../client/index.ts';
 
 export interface NodeRow {
   readonly nodeId: string;
@@ -60,7 +60,13 @@ export function bestShardReports(statuses: readonly StatusResponse[]): ShardStat
   return [...best.values()].map((b) => b.s).sort((a, b) => a.shardId - b.shardId);
 }
 
-function roleOf(nodeId: string, shards: readonly ShardStatus[]): string {
+/**
+ * The node's role over the groups it should be a voter of: the metadata group and the shards the
+ * shard table places on it (every group when no member reported a table).
+ */
+function roleOf(nodeId: string, all: readonly ShardStatus[], table: readonly ShardPlacement[]): string {
+  const placed = new Set(table.filter((p) => p.voters.includes(nodeId)).map((p) => p.shardId));
+  const shards = table.length === 0 ? all : all.filter((s) => s.shardId === 0 || placed.has(s.shardId));
   const voterIn = shards.filter((s) => s.voters.includes(nodeId)).length;
   const learnerIn = shards.filter((s) => s.learners.includes(nodeId)).length;
   if (shards.length > 0 && voterIn === shards.length) return 'voter';
@@ -84,13 +90,13 @@ function lagOf(nodeId: string, shards: readonly ShardStatus[]): bigint | undefin
   return lag;
 }
 
-function nodeRow(m: MemberStatus, shards: readonly ShardStatus[]): NodeRow {
+function nodeRow(m: MemberStatus, shards: readonly ShardStatus[], table: readonly ShardPlacement[]): NodeRow {
   const { nodeId, clientAddr, raftAddr } = m.member;
   const base = {
     nodeId,
     clientAddr,
     raftAddr,
-    role: roleOf(nodeId, shards),
+    role: roleOf(nodeId, shards, table),
     shardsLed: shards.filter((s) => s.shardId !== 0 && s.leader === nodeId).length,
   };
   const lag = lagOf(nodeId, shards);
@@ -111,7 +117,8 @@ function nodeRow(m: MemberStatus, shards: readonly ShardStatus[]): NodeRow {
 export function buildClusterView(cluster: StatusResponse, members: readonly MemberStatus[]): ClusterView {
   const reachable = members.flatMap((m) => ('status' in m ? [m.status] : []));
   const shards = bestShardReports(reachable.length > 0 ? reachable : [cluster]);
-  const nodes = members.map((m) => nodeRow(m, shards));
+  const table = [cluster, ...reachable].find((st) => st.placement.length > 0)?.placement ?? [];
+  const nodes = members.map((m) => nodeRow(m, shards, table));
   const leaderless = shards.filter((s) => s.leader === '').map((s) => s.shardId);
   const problems: string[] = [];
   if (leaderless.length > 0) {

@@ -22,6 +22,8 @@ function statusOf(over: Partial<StatusResponse>): StatusResponse {
     shards: [group(0, 'n1'), group(1, 'n2'), group(2, 'n1')],
     leaderPlacement: 'spread',
     alarms: [],
+    placement: [],
+    replicationFactor: 3,
     ...over,
   };
 }

@@ -164,6 +164,26 @@ function registerKv(program: Command): void {
   });
 }
 
+function registerShard(program: Command): void {
+  const shard = program.command('shard').description('Inspect the data shards and where they live.');
+  withConnectionOptions(
+    shard
+      .command('list')
+      .description(
+        'Every data shard as the shard table places it: its slots, voters, learners, leader, epoch (bumped on ' +
+          'every change of its replicas) and the move in flight (source → target at its step). Exit status: 0, ' +
+          'or 1 when no member answered with the table.',
+      )
+      .addOption(
+        new Option('--output <format>', 'output format').choices(['table', 'json']).default('table'),
+      ),
+    false,
+  ).action(async (opts: Opts, cmd: Command) => {
+    const { runShardList } = await import('./shard.ts');
+    process.exitCode = await runShardList(opts, cmd);
+  });
+}
+
 function registerCluster(program: Command): void {
   const cluster = program.command('cluster').description('Inspect and change cluster membership.');
   withConnectionOptions(
@@ -288,6 +308,7 @@ function registerStartLocal(program: Command): void {
 export function registerClientCommands(program: Command): void {
   registerKv(program);
   registerCluster(program);
+  registerShard(program);
   registerStartLocal(program);
   registerCertsCommand(program);
 }

@@ -257,6 +257,8 @@ export class FakeCluster {
       members: this.members,
       shards,
       leaderPlacement: 'spread',
+      placement: [],
+      replicationFactor: 3,
     };
   }
 

@@ -200,6 +200,37 @@ export interface StatusResponse {
   leaderPlacement: string;
   /** Alarms raised on this node: NOSPACE (too little disk for its log; it refuses writes until cleared). */
   alarms: string[];
+  /**
+   * The shard table as this node has applied it (the metadata group's state): where each data shard's
+   * replicas are, and the move in flight on it. Empty while this node does not know the cluster yet.
+   */
+  placement: ShardPlacement[];
+  /** Voters per shard wanted (R); 0 while unknown. */
+  replicationFactor: number;
+}
+
+/** One data shard in the shard table. */
+export interface ShardPlacement {
+  shardId: number;
+  /** The slots it owns, inclusive. */
+  slotFirst: number;
+  slotLast: number;
+  voters: string[];
+  learners: string[];
+  /** The outgoing half of a joint configuration (a move between its two halves). */
+  votersOutgoing: string[];
+  /** Bumped on every change of the shard's replicas. */
+  epoch: bigint;
+  /** The move in flight; absent when none. */
+  move: ShardMove | undefined;
+}
+
+export interface ShardMove {
+  /** Empty when the move only adds (or only removes) a replica. */
+  source: string;
+  target: string;
+  /** addLearner, catchUp, reconfigure, leaveJoint, cleanup or rollBack. */
+  step: string;
 }
 
 function createBaseResponseHeader(): ResponseHeader {
@@ -2529,7 +2560,16 @@ export const ShardStatus: MessageFns<ShardStatus> = {
 };
 
 function createBaseStatusResponse(): StatusResponse {
-  return { nodeId: "", clusterId: "", members: [], shards: [], leaderPlacement: "", alarms: [] };
+  return {
+    nodeId: "",
+    clusterId: "",
+    members: [],
+    shards: [],
+    leaderPlacement: "",
+    alarms: [],
+    placement: [],
+    replicationFactor: 0,
+  };
 }
 
 export const StatusResponse: MessageFns<StatusResponse> = {
@@ -2551,6 +2591,12 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     for (const v of message.alarms) {
       writer.uint32(50).string(v!);
+    }
+    for (const v of message.placement) {
+      ShardPlacement.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.replicationFactor !== 0) {
+      writer.uint32(64).uint32(message.replicationFactor);
     }
     return writer;
   },
@@ -2616,6 +2662,22 @@ export const StatusResponse: MessageFns<StatusResponse> = {
             message.alarms.push(reader.string());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.placement.push(ShardPlacement.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.replicationFactor = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2648,6 +2710,14 @@ export const StatusResponse: MessageFns<StatusResponse> = {
         ? globalThis.String(object.leader_placement)
         : "",
       alarms: globalThis.Array.isArray(object?.alarms) ? object.alarms.map((e: any) => globalThis.String(e)) : [],
+      placement: globalThis.Array.isArray(object?.placement)
+        ? object.placement.map((e: any) => ShardPlacement.fromJSON(e))
+        : [],
+      replicationFactor: isSet(object.replicationFactor)
+        ? globalThis.Number(object.replicationFactor)
+        : isSet(object.replication_factor)
+        ? globalThis.Number(object.replication_factor)
+        : 0,
     };
   },
 
@@ -2671,6 +2741,12 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.alarms?.length) {
       obj.alarms = message.alarms;
     }
+    if (message.placement?.length) {
+      obj.placement = message.placement.map((e) => ShardPlacement.toJSON(e));
+    }
+    if (message.replicationFactor !== 0) {
+      obj.replicationFactor = Math.round(message.replicationFactor);
+    }
     return obj;
   },
 
@@ -2685,6 +2761,318 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.shards = object.shards?.map((e) => ShardStatus.fromPartial(e)) || [];
     message.leaderPlacement = object.leaderPlacement ?? "";
     message.alarms = object.alarms?.map((e) => e) || [];
+    message.placement = object.placement?.map((e) => ShardPlacement.fromPartial(e)) || [];
+    message.replicationFactor = object.replicationFactor ?? 0;
+    return message;
+  },
+};
+
+function createBaseShardPlacement(): ShardPlacement {
+  return {
+    shardId: 0,
+    slotFirst: 0,
+    slotLast: 0,
+    voters: [],
+    learners: [],
+    votersOutgoing: [],
+    epoch: 0n,
+    move: undefined,
+  };
+}
+
+export const ShardPlacement: MessageFns<ShardPlacement> = {
+  encode(message: ShardPlacement, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.shardId !== 0) {
+      writer.uint32(8).uint32(message.shardId);
+    }
+    if (message.slotFirst !== 0) {
+      writer.uint32(16).uint32(message.slotFirst);
+    }
+    if (message.slotLast !== 0) {
+      writer.uint32(24).uint32(message.slotLast);
+    }
+    for (const v of message.voters) {
+      writer.uint32(34).string(v!);
+    }
+    for (const v of message.learners) {
+      writer.uint32(42).string(v!);
+    }
+    for (const v of message.votersOutgoing) {
+      writer.uint32(50).string(v!);
+    }
+    if (message.epoch !== 0n) {
+      if (BigInt.asUintN(64, message.epoch) !== message.epoch) {
+        throw new globalThis.Error("value provided for field message.epoch of type uint64 too large");
+      }
+      writer.uint32(56).uint64(message.epoch);
+    }
+    if (message.move !== undefined) {
+      ShardMove.encode(message.move, writer.uint32(66).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ShardPlacement {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseShardPlacement();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.shardId = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.slotFirst = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.slotLast = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.voters.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.learners.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.votersOutgoing.push(reader.string());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.epoch = reader.uint64() as bigint;
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.move = ShardMove.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ShardPlacement {
+    return {
+      shardId: isSet(object.shardId)
+        ? globalThis.Number(object.shardId)
+        : isSet(object.shard_id)
+        ? globalThis.Number(object.shard_id)
+        : 0,
+      slotFirst: isSet(object.slotFirst)
+        ? globalThis.Number(object.slotFirst)
+        : isSet(object.slot_first)
+        ? globalThis.Number(object.slot_first)
+        : 0,
+      slotLast: isSet(object.slotLast)
+        ? globalThis.Number(object.slotLast)
+        : isSet(object.slot_last)
+        ? globalThis.Number(object.slot_last)
+        : 0,
+      voters: globalThis.Array.isArray(object?.voters) ? object.voters.map((e: any) => globalThis.String(e)) : [],
+      learners: globalThis.Array.isArray(object?.learners) ? object.learners.map((e: any) => globalThis.String(e)) : [],
+      votersOutgoing: globalThis.Array.isArray(object?.votersOutgoing)
+        ? object.votersOutgoing.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.voters_outgoing)
+        ? object.voters_outgoing.map((e: any) => globalThis.String(e))
+        : [],
+      epoch: isSet(object.epoch) ? BigInt(object.epoch) : 0n,
+      move: isSet(object.move) ? ShardMove.fromJSON(object.move) : undefined,
+    };
+  },
+
+  toJSON(message: ShardPlacement): unknown {
+    const obj: any = {};
+    if (message.shardId !== 0) {
+      obj.shardId = Math.round(message.shardId);
+    }
+    if (message.slotFirst !== 0) {
+      obj.slotFirst = Math.round(message.slotFirst);
+    }
+    if (message.slotLast !== 0) {
+      obj.slotLast = Math.round(message.slotLast);
+    }
+    if (message.voters?.length) {
+      obj.voters = message.voters;
+    }
+    if (message.learners?.length) {
+      obj.learners = message.learners;
+    }
+    if (message.votersOutgoing?.length) {
+      obj.votersOutgoing = message.votersOutgoing;
+    }
+    if (message.epoch !== 0n) {
+      obj.epoch = message.epoch.toString();
+    }
+    if (message.move !== undefined) {
+      obj.move = ShardMove.toJSON(message.move);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ShardPlacement>): ShardPlacement {
+    return ShardPlacement.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ShardPlacement>): ShardPlacement {
+    const message = createBaseShardPlacement();
+    message.shardId = object.shardId ?? 0;
+    message.slotFirst = object.slotFirst ?? 0;
+    message.slotLast = object.slotLast ?? 0;
+    message.voters = object.voters?.map((e) => e) || [];
+    message.learners = object.learners?.map((e) => e) || [];
+    message.votersOutgoing = object.votersOutgoing?.map((e) => e) || [];
+    message.epoch = (object.epoch !== undefined && object.epoch !== null) ? BigInt(object.epoch) : 0n;
+    message.move = (object.move !== undefined && object.move !== null) ? ShardMove.fromPartial(object.move) : undefined;
+    return message;
+  },
+};
+
+function createBaseShardMove(): ShardMove {
+  return { source: "", target: "", step: "" };
+}
+
+export const ShardMove: MessageFns<ShardMove> = {
+  encode(message: ShardMove, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.source !== "") {
+      writer.uint32(10).string(message.source);
+    }
+    if (message.target !== "") {
+      writer.uint32(18).string(message.target);
+    }
+    if (message.step !== "") {
+      writer.uint32(26).string(message.step);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ShardMove {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseShardMove();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.step = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ShardMove {
+    return {
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+      step: isSet(object.step) ? globalThis.String(object.step) : "",
+    };
+  },
+
+  toJSON(message: ShardMove): unknown {
+    const obj: any = {};
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    if (message.step !== "") {
+      obj.step = message.step;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ShardMove>): ShardMove {
+    return ShardMove.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ShardMove>): ShardMove {
+    const message = createBaseShardMove();
+    message.source = object.source ?? "";
+    message.target = object.target ?? "";
+    message.step = object.step ?? "";
     return message;
   },
 };

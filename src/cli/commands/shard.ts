@@ -1,0 +1,78 @@
+// `ringkv shard list`: every data shard as the shard table places it (slots, voters, learners, epoch,
+// the move in flight) with its leader as the shard's replicas report it. The table comes from the
+// Status of a member that has applied it (each member holds the metadata group's state); the leaders
+// from the most authoritative report of each shard over every reachable member (cluster-view.ts).
+import Table from 'cli-table3';
+import type { Command } from 'commander';
+import type { ShardPlacement, StatusResponse } from '../../client/index.ts';
+import { connectionOptions, toJson, withClient } from './client-common.ts';
+import { memberTimeoutMs } from './cluster.ts';
+import { bestShardReports } from './cluster-view.ts';
+
+type Opts = Record<string, unknown>;
+
+export interface ShardRow {
+  readonly shardId: number;
+  readonly slotFirst: number;
+  readonly slotLast: number;
+  readonly voters: readonly string[];
+  readonly learners: readonly string[];
+  /** '' when no reachable replica knows one. */
+  readonly leader: string;
+  readonly epoch: number;
+  /** The move in flight, or null. */
+  readonly move: { readonly source: string; readonly target: string; readonly step: string } | null;
+}
+
+/** The shard table of the reachable members' statuses, with each shard's leader. */
+export function shardRows(statuses: readonly StatusResponse[]): ShardRow[] {
+  // The table of the member that applied the most of it: the highest epochs.
+  const epochs = (p: readonly ShardPlacement[]) => p.reduce((acc, s) => acc + s.epoch, 0n);
+  const table =
+    [...statuses].sort((a, b) => Number(epochs(b.placement) - epochs(a.placement)))[0]?.placement ?? [];
+  const leaders = new Map(bestShardReports(statuses).map((s) => [s.shardId, s.leader]));
+  return table.map((p) => ({
+    shardId: p.shardId,
+    slotFirst: p.slotFirst,
+    slotLast: p.slotLast,
+    voters: p.voters,
+    learners: p.learners,
+    leader: leaders.get(p.shardId) ?? '',
+    epoch: Number(p.epoch),
+    move: p.move === undefined ? null : { source: p.move.source, target: p.move.target, step: p.move.step },
+  }));
+}
+
+export function runShardList(opts: Opts, cmd: Command): Promise<number> {
+  return withClient(opts, cmd, async (client) => {
+    const { timeoutMs } = connectionOptions(opts);
+    const { members } = await client.statusOfEveryMember({ memberTimeoutMs: memberTimeoutMs(timeoutMs) });
+    const rows = shardRows(members.flatMap((m) => ('status' in m ? [m.status] : [])));
+    if (opts.output === 'json') {
+      process.stdout.write(`${toJson({ shards: rows })}\n`);
+    } else {
+      const table = new Table({
+        head: ['shard', 'slots', 'voters', 'learners', 'leader', 'epoch', 'move'],
+        style: { head: [], border: [], compact: true },
+      });
+      for (const r of rows) {
+        const move =
+          r.move === null
+            ? '-'
+            : `${r.move.source || '(none)'} → ${r.move.target || '(none)'} at ${r.move.step}`;
+        table.push([
+          r.shardId,
+          `${r.slotFirst}-${r.slotLast}`,
+          r.voters.join(','),
+          r.learners.join(',') || '-',
+          r.leader || '-',
+          r.epoch,
+          move,
+        ]);
+      }
+      process.stdout.write(`${table.toString()}\n`);
+    }
+    // 1 when no member knows the table yet.
+    return rows.length > 0 ? 0 : 1;
+  });
+}
