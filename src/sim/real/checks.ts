@@ -15,6 +15,18 @@ import type { Incarnation } from './node-slot.ts';
 import { RealViolation } from './violation.ts';
 import type { World } from './world.ts';
 
+/**
+ * The group as `inc` hosts it, or undefined when it does not (any more): a check that runs inside the
+ * node's own call (a send) must never throw into it.
+ */
+function hostedGroup(inc: Incarnation, groupId: number): GroupView | undefined {
+  try {
+    return inc.kv.group(groupId);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A running incarnation and its groups' state after an event. */
 interface RunningView {
   readonly inc: Incarnation;
@@ -57,7 +69,9 @@ export class NodeChecks {
       if (msg.term > before) from.sentTerm.set(groupId, msg.term);
     }
     if (msg.reject || (msg.type !== 'appResp' && msg.type !== 'voteResp')) return;
-    const g = from.kv.group(groupId);
+    // A group the node stopped hosting in this turn (its shard dropped) still sends the turn's messages.
+    const g = hostedGroup(from, groupId);
+    if (g === undefined) return;
     if (msg.type === 'appResp') {
       const durable = g.storage.lastIndex();
       if (msg.index > durable) {
@@ -104,8 +118,8 @@ export class NodeChecks {
       }
       const vote = dead.granted.get(groupId);
       if (vote === undefined || vote.term !== term) continue;
-      const hs = inc.kv.group(groupId).storage.initialState().hardState;
-      if (hs.vote !== vote.to) {
+      const hs = hostedGroup(inc, groupId)?.storage.initialState().hardState;
+      if (hs !== undefined && hs.vote !== vote.to) {
         this.world.fail(
           new RealViolation(
             'hardStateRegression',

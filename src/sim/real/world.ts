@@ -52,6 +52,23 @@ export function causedByInjectedFault(err: unknown): boolean {
   return false;
 }
 
+/**
+ * An exception out of an event: thrown by the node's own code (an assertion of the core or the
+ * driver in a message handler or a timer), it would end a real process (an uncaught exception), so it
+ * is the node's failure; thrown by the simulator's, it is the simulator's.
+ */
+function thrownByEvent(e: unknown): RealViolation {
+  if (e instanceof RealViolation) return e;
+  const stack = e instanceof Error ? (e.stack ?? '') : '';
+  const first = stack.split('\n').find((l) => l.includes(' at ')) ?? '';
+  const detail = e instanceof Error ? `${e.message}\n${stack.split('\n').slice(1, 8).join('\n')}` : String(e);
+  const nodes = /\/src\/(raft|node|storage|transport|ring)\//.test(first);
+  return new RealViolation(
+    nodes ? 'nodeFailed' : 'simulatorError',
+    nodes ? `uncaught in the node: ${detail}` : detail,
+  );
+}
+
 /** Lets every promise continuation queued so far (and those they queue) run: Node drains microtasks before an immediate. */
 function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -137,7 +154,11 @@ export class World implements MachineWorld, RpcNetwork {
         throw new RealViolation('simulatorError', `more than ${EVENTS_MAX} events in one run`);
       const event = this.queue.pop() as () => void;
       this.events++;
-      event();
+      try {
+        event();
+      } catch (e) {
+        throw thrownByEvent(e);
+      }
       await settle();
       if (this.violation === undefined) this.afterEvent();
       for (const watch of this.watchers) watch();
