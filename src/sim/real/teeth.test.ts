@@ -16,13 +16,16 @@ const EXPECTED: Readonly<Record<RealBugName, RealProperty>> = {
 
 for (const { name } of REAL_PLANTED_BUGS) {
   test(`planted ${name} is found as ${EXPECTED[name]} within ${SEEDS_MAX} seeds`, async () => {
+    // A seed that fails for another reason (a bug of its own, which the batch test reports) says
+    // nothing about this one: the search goes on past it.
+    const others: string[] = [];
     for (let seed = 1; seed <= SEEDS_MAX; seed++) {
       const r = await runRealSeed(seed, { bug: name, faultMs: 10_000 });
       const v = r.violations[0];
       if (v === undefined) continue;
-      assert.equal(v.property, EXPECTED[name], `seed ${seed}: ${v.property}: ${v.detail}`);
-      return;
+      if (v.property === EXPECTED[name]) return;
+      others.push(`seed ${seed}: ${v.property}: ${v.detail.split('\n')[0]}`);
     }
-    assert.fail(`${name} was not found in ${SEEDS_MAX} seeds`);
+    assert.fail(`${name} was not found in ${SEEDS_MAX} seeds; other violations: ${others.join('; ')}`);
   });
 }
