@@ -48,14 +48,20 @@ export interface ClientTls {
   readonly key?: string | Uint8Array;
 }
 
-/** Plaintext without `tls`; otherwise TLS as ClientTls says. Throws on a cert without its key. */
+/** Plaintext without `tls`; otherwise TLS as ClientTls says. Throws on a cert without its key, or text that is not PEM. */
 export function clientCredentials(tls: ClientTls | undefined): ChannelCredentials {
   if (tls === undefined) return credentials.createInsecure();
   if ((tls.cert === undefined) !== (tls.key === undefined))
     throw new RangeError('tls: give cert and key together (a client certificate and its private key)');
-  const buf = (v: string | Uint8Array | undefined): Buffer | null =>
-    v === undefined ? null : typeof v === 'string' ? Buffer.from(v) : Buffer.from(v);
-  return credentials.createSsl(buf(tls.ca), buf(tls.key), buf(tls.cert));
+  const buf = (v: string | Uint8Array | undefined, field: string): Buffer | null => {
+    if (v === undefined) return null;
+    const b = typeof v === 'string' ? Buffer.from(v) : Buffer.from(v);
+    // A file name passed for its contents would fail every handshake later, and quietly.
+    if (!b.includes('-----BEGIN '))
+      throw new RangeError(`tls.${field}: expected PEM text (-----BEGIN …), not a file name or DER`);
+    return b;
+  };
+  return credentials.createSsl(buf(tls.ca, 'ca'), buf(tls.key, 'key'), buf(tls.cert, 'cert'));
 }
 
 export class ChannelPool {

@@ -73,10 +73,14 @@ describe('RingkvClient with TLS', () => {
     assert.equal((await withCert.get('k')).found, true);
   });
 
-  test('a certificate without its key is refused at once', () => {
+  test('a certificate without its key, or a file name for a PEM, is refused at once', () => {
     assert.throws(
       () => new RingkvClient({ endpoints: ['localhost:1'], tls: { cert: pem('tls/b.crt') } }),
       /give cert and key together/,
+    );
+    assert.throws(
+      () => new RingkvClient({ endpoints: ['localhost:1'], tls: { ca: 'certs/ca.crt' } }),
+      /tls.ca: expected PEM text/,
     );
   });
 });
