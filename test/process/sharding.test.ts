@@ -67,15 +67,16 @@ describe('a 4th node joins a cluster of 3 with R = 3', { timeout: 240_000 }, () 
       await writer;
     }
     assert.ok(acked.size > 0, `no write was acknowledged during the join (${failures} failed)`);
-    await seenByTheCli(c);
     // Read back through every node, the joiner included (it forwards what it does not hold).
     for (const n of c.nodes) await acked.verify(c.client({ endpoints: [n.endpoint], routeToLeaders: false }));
+    await seenByTheCli(c);
   });
 });
 
 /** `shard list` and `cluster status` (JSON) show the same: 3 voters per shard, a leader, no move. */
 async function seenByTheCli(c: ProcessCluster): Promise<void> {
-  const endpoints = ['--endpoints', c.endpoints.join(',')];
+  // A loaded machine answers Status slowly: each member gets a fifth of --timeout-ms.
+  const endpoints = ['--endpoints', c.endpoints.join(','), '--timeout-ms', '20000'];
   const list = await runCli(['shard', 'list', '--output', 'json', ...endpoints]);
   assert.equal(list.code, 0, list.stderr);
   const rows = (
