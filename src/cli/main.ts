@@ -29,6 +29,10 @@ program
     '--real',
     'run the real node (src/node: its driver, WAL, joins, balancer) on a simulated clock, disk and network, 3 nodes',
   )
+  .option(
+    '--sector-tearing',
+    'with --real: half the seeds tear unsynced writes by sectors in any order, as a disk may (beyond the file system contract)',
+  )
   .action(async (opts: Record<string, unknown>) => {
     const { runSimCommand } = await import('./commands/sim.ts');
     process.exitCode = await runSimCommand(opts);

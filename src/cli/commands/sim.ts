@@ -181,6 +181,7 @@ export interface RealSimCommandOptions {
   readonly start: number;
   readonly bug: RealBugName | undefined;
   readonly trace: boolean;
+  readonly sectorTearing: boolean;
 }
 
 async function runRealCommand(opts: Record<string, unknown>): Promise<number> {
@@ -217,7 +218,7 @@ export function parseRealSimOptions(opts: Record<string, unknown>): RealSimComma
     }
     bug = name;
   }
-  return { seeds, start, bug, trace: opts.trace === true };
+  return { seeds, start, bug, trace: opts.trace === true, sectorTearing: opts.sectorTearing === true };
 }
 
 async function runRealSeeds(o: RealSimCommandOptions): Promise<number> {
@@ -229,6 +230,7 @@ async function runRealSeeds(o: RealSimCommandOptions): Promise<number> {
     const seed = o.start + k;
     const result = await runRealSeed(seed, {
       trace: o.trace,
+      sectorTearing: o.sectorTearing,
       ...(o.bug !== undefined ? { bug: o.bug } : {}),
     });
     if (o.trace) {
@@ -259,9 +261,13 @@ async function runRealSeeds(o: RealSimCommandOptions): Promise<number> {
   return violations > 0 ? 1 : 0;
 }
 
-export function reproduceRealCommand(seed: number, o: Pick<RealSimCommandOptions, 'bug'>): string {
+export function reproduceRealCommand(
+  seed: number,
+  o: Pick<RealSimCommandOptions, 'bug' | 'sectorTearing'>,
+): string {
   const parts = ['npx ringkv sim --real --seeds 1', `--start ${seed}`];
   if (o.bug !== undefined) parts.push(`--bug ${o.bug}`);
+  if (o.sectorTearing) parts.push('--sector-tearing');
   parts.push('--trace');
   return parts.join(' ');
 }

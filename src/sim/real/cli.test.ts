@@ -65,3 +65,14 @@ test('bad options exit 2 with a clear message; --list-bugs lists the real-node b
   for (const name of ['ackBeforeSync', 'forgetVoteOnRestart', 'readWithoutReadIndex'])
     assert.match(list.stdout, new RegExp(name));
 });
+
+test('the reproduce command carries --sector-tearing', () => {
+  const r = sim('--seeds', '1', '--start', '3', '--bug', 'ackBeforeSync', '--sector-tearing');
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.ok(
+    r.stdout.includes(
+      'reproduce: npx ringkv sim --real --seeds 1 --start 3 --bug ackBeforeSync --sector-tearing --trace',
+    ),
+    r.stdout,
+  );
+});
