@@ -78,6 +78,12 @@ export class Rebalancer {
   /** Moves this node drives, by move id. Bounded by the table's K (entries of finished moves go). */
   private readonly moves = new Map<number, MoveProgress>();
   private planning = false;
+  /**
+   * The table the last plan found nothing to do for. The table is an immutable value (every change
+   * makes a new one), so while it is the same object, and no shard waits out a backoff (the only
+   * input of plan() that moves with time), planning again would find nothing either.
+   */
+  private idleTable: ShardTable | undefined;
 
   constructor(host: RebalancerHost, intervalMs: number) {
     this.host = host;
@@ -104,7 +110,8 @@ export class Rebalancer {
     const host = this.host;
     const table = host.metadata.table;
     if (host.isClosing || table.shards.length === 0) return;
-    if (host.status(METADATA_GROUP)?.role === 'leader' && !this.planning) {
+    const leads = host.status(METADATA_GROUP)?.role === 'leader';
+    if (leads && !this.planning && table !== this.idleTable) {
       this.planning = true;
       this.plan(table)
         .catch((err: unknown) => this.host.logger.warn({ err }, 'rebalance planning failed'))
@@ -131,6 +138,9 @@ export class Rebalancer {
     for (const st of host.statuses())
       if (st.id !== METADATA_GROUP && st.leader !== '') leaders.set(st.id, st.leader);
     const p = plan(table, { nowMs: host.clock.nowMs(), leaders });
+    const waiting = table.shards.some((s) => s.moveFailures > 0);
+    const idle = p.start.length === 0 && p.abandon.length === 0 && p.deferred.length === 0;
+    this.idleTable = idle && !waiting ? table : undefined;
     for (const a of p.abandon) {
       const reason = `abandoned: ${a.reason}`;
       await this.change({
