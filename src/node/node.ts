@@ -84,6 +84,8 @@ export class KvNode implements NodeIntents {
   private readonly balancer: Balancer;
   private readonly rebalancer: Rebalancer;
   private closing = false;
+  /** start() has recovered every group of the WAL (until then, the shard table is not acted on). */
+  private groupsRecovered = false;
   private closed: Promise<void> | undefined;
   private fatalHandler: (err: unknown) => void = () => {};
   private readonly removalWatch = new RemovalWatch(this);
@@ -228,6 +230,7 @@ export class KvNode implements NodeIntents {
     if (this.identity.state === 'bootstrapping') recovered = await this.bootstrap(recovered);
     this.driver = this.makeDriver();
     await this.createGroups(recovered);
+    this.groupsRecovered = true;
     this.opts.transport.onMessage((groupId, msg) => this.onPeerMessage(groupId, msg));
     this.opts.transport.onUnreachable((peer) => {
       for (const g of this.groups()) g.reportUnreachable(peer);
@@ -554,7 +557,10 @@ export class KvNode implements NodeIntents {
    */
   private reconcileShards(): void {
     const t = this.metadata.table;
-    if (t.shards.length === 0 || this.closing || this.driver === undefined) return;
+    // Not while start() recovers the groups: the metadata group, restored first, may name shards the
+    // WAL is still to give back (hosting one empty here, recovery would register it a second time).
+    // start() reconciles once they are all recovered.
+    if (t.shards.length === 0 || this.closing || !this.groupsRecovered) return;
     for (const entry of t.shards) {
       const g = this.shardGroups.get(entry.shardId);
       if (this.holds(entry)) {

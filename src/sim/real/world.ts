@@ -146,6 +146,8 @@ export class World implements MachineWorld, RpcNetwork {
    * violation.
    */
   async runUntil(done: () => boolean, untilMs: number): Promise<boolean> {
+    // What the caller started before calling (a node's start on the disk) runs first.
+    await settle();
     for (;;) {
       if (this.violation !== undefined) throw this.violation;
       if (done()) return true;
