@@ -21,6 +21,7 @@ test('a node restarts from a metadata snapshot that names its shards', async () 
     },
     diskLatency: { minMs: 0, maxMs: 2 },
     diskCapacityBytes: 64 * 1024 * 1024,
+    diskTearing: 'prefix',
     keepTrace: true,
   });
   const [n1] = world.machines;
