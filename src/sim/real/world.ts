@@ -103,7 +103,11 @@ export class World implements MachineWorld, RpcNetwork {
     this.trace = new Trace(o.keepTrace);
     this.network = new Network(this.root.derive('network'));
     this.crashRng = this.root.derive('crash');
-    this.logger = pino({ level: process.env['RINGKV_SIM_LOG'] ?? 'silent' });
+    // The nodes' logs (RINGKV_SIM_LOG=info|debug) carry the virtual time, to be read beside the trace.
+    this.logger = pino({
+      level: process.env['RINGKV_SIM_LOG'] ?? 'silent',
+      timestamp: () => `,"virtualMs":${this.nowMs()}`,
+    });
     const machines: Machine[] = [];
     for (let i = 1; i <= o.nodes; i++) {
       const id = `n${i}`;
