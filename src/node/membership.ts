@@ -191,6 +191,7 @@ export async function admitMember(
   const everywhere = node.metadata.members().length <= node.metadata.replicationFactor;
   const groups = everywhere ? node.statuses().map((st) => st.id) : [METADATA_GROUP];
   await Promise.all(groups.map((g) => makeVoter(node, g, member, deadlineMs)));
+  refuseLeaving(node, member.nodeId);
   if (everywhere) await recordShardVoters(node, deadlineMs);
   if (node.metadata.memberState(member.nodeId) !== 'up') {
     await changeTable(node, { kind: 'setMemberState', nodeId: member.nodeId, state: 'up' }, deadlineMs);
@@ -201,6 +202,14 @@ export async function admitMember(
       ? 'member promoted to voter in every group'
       : 'member up: the rebalancer moves its replicas to it',
   );
+}
+
+/** A join stops when a leave of the member began meanwhile (it would add back what the leave removes). */
+function refuseLeaving(node: MembershipHost, nodeId: string): void {
+  const state = node.metadata.memberState(nodeId);
+  if (state === 'draining' || state === 'removed') {
+    throw new FailedPreconditionError(`'${nodeId}' is leaving the cluster (${state}); its join stops`);
+  }
 }
 
 /** Proposes one shard-table change and waits for it to apply; a refusal is FailedPreconditionError. */
@@ -338,6 +347,7 @@ async function makeVoter(
   const id = member.nodeId as NodeId;
   // Bounded by the deadline: each pass sleeps STEP_POLL_MS.
   while (node.clock.nowMs() < deadlineMs) {
+    refuseLeaving(node, member.nodeId);
     const cs = statusOf(node, group).confState;
     if (cs.voters.includes(id) && cs.votersOutgoing.length === 0) return;
     if (cs.learners.includes(id)) {
@@ -427,14 +437,13 @@ export async function removeMember(node: MembershipHost, nodeId: string, deadlin
     // replicas away, one move at a time per target, each shard keeping R voters throughout.
     await drained(node, nodeId, deadlineMs);
     await removeFromGroup(node, METADATA_GROUP, id, deadlineMs);
-    await removeFromTable(node, nodeId, deadlineMs);
+    await removeFromTable(node, nodeId, deadlineMs, false);
     return;
   }
   // Data shards first: the metadata group (whose leader runs this) last.
   for (const g of groups.filter((x) => x !== METADATA_GROUP)) await removeFromGroup(node, g, id, deadlineMs);
   await removeFromGroup(node, METADATA_GROUP, id, deadlineMs);
-  await recordShardVoters(node, deadlineMs);
-  await removeFromTable(node, nodeId, deadlineMs);
+  await removeFromTable(node, nodeId, deadlineMs, true);
 }
 
 /** Waits until the table shows no replica on `nodeId` (the rebalancer moved them all away). */
@@ -452,14 +461,37 @@ async function drained(node: MembershipHost, nodeId: string, deadlineMs: number)
   );
 }
 
-async function removeFromTable(node: MembershipHost, nodeId: string, deadlineMs: number): Promise<void> {
+/** Attempts at marking a member removed: a join still finishing may mark it up meanwhile. */
+const REMOVE_ATTEMPTS_MAX = 5;
+
+/**
+ * Marks the member removed. `record`: the member left every shard directly (at most R members), so
+ * each attempt first records the shards' voters again (a join still finishing may have recorded
+ * them with the member after the leave did).
+ */
+async function removeFromTable(
+  node: MembershipHost,
+  nodeId: string,
+  deadlineMs: number,
+  record: boolean,
+): Promise<void> {
   const id = nodeId as NodeId;
-  const { seq } = node.requestIds.next();
-  const result = await proposeMetadata(
-    node,
-    { requestId: `leave/${nodeId}/${seq}`, op: 'removeMember', nodeId },
-    deadlineMs,
-  );
+  let result: MetadataResult = { ok: false, reason: 'not tried' };
+  for (let attempt = 1; attempt <= REMOVE_ATTEMPTS_MAX && !result.ok; attempt++) {
+    // A join of this member that was still running may have marked it up after the leave began
+    // (up → removed is no transition): drain it again first.
+    const state = node.metadata.memberState(nodeId);
+    if (state === 'up' || state === 'down') {
+      await changeTable(node, { kind: 'setMemberState', nodeId, state: 'draining' }, deadlineMs);
+    }
+    if (record) await recordShardVoters(node, deadlineMs);
+    const { seq } = node.requestIds.next();
+    result = await proposeMetadata(
+      node,
+      { requestId: `leave/${nodeId}/${seq}`, op: 'removeMember', nodeId },
+      deadlineMs,
+    );
+  }
   if (!result.ok) throw new FailedPreconditionError(`cannot remove ${nodeId}: ${result.reason}`);
   node.removePeer(id);
   node.logger.info({ nodeId }, 'member removed');

@@ -97,6 +97,12 @@ export class KvNode implements NodeIntents {
    * hide a new replica's first entries on the next start), so a move back here stalls and rolls back.
    */
   private readonly deletedShards = new Set<number>();
+  /**
+   * Hosted shards whose applied configuration has listed this node (a voter of either half, or a
+   * learner) at a reconcile. Only these may be dropped: a replica being added replays its log from
+   * the start, through configurations without it, and the table records it only afterwards.
+   */
+  private readonly listedIn = new Set<number>();
   /** Shards being dropped now (their deletion is under way). */
   private readonly dropping = new Set<number>();
   /** Callbacks run after every driver turn (waiters on leadership or membership). */
@@ -563,17 +569,17 @@ export class KvNode implements NodeIntents {
     if (t.shards.length === 0 || this.closing || !this.groupsRecovered) return;
     for (const entry of t.shards) {
       const g = this.shardGroups.get(entry.shardId);
+      const cs = g?.confState;
+      const listed =
+        cs !== undefined && [cs.voters, cs.votersOutgoing, cs.learners].some((l) => l.includes(this.id));
+      if (listed) this.listedIn.add(entry.shardId);
       if (this.holds(entry)) {
         if (g === undefined) this.ensureGroup(entry.shardId);
         continue;
       }
-      if (g === undefined || this.dropping.has(entry.shardId)) continue;
-      const cs = g.confState;
-      if (cs.voters.includes(this.id) || cs.learners.includes(this.id)) continue;
-      // No configuration applied yet, and entries held: a replica being added (a learner that has not
-      // applied its own addition), which the table records only afterwards at most R members.
-      const empty = g.lastIndex() === 0 && g.snapshotIndex === 0;
-      if (cs.voters.length === 0 && cs.votersOutgoing.length === 0 && !empty) continue;
+      if (g === undefined || cs === undefined || this.dropping.has(entry.shardId)) continue;
+      if (cs.voters.includes(this.id) || cs.learners.includes(this.id) || !this.listedIn.has(entry.shardId))
+        continue;
       this.dropShard(g, entry).catch((e: unknown) => this.fatal(e));
     }
   }
@@ -597,6 +603,7 @@ export class KvNode implements NodeIntents {
     try {
       await this.driver.unregister(id);
       this.shardGroups.delete(id);
+      this.listedIn.delete(id);
       g.failAll(notHosted(id));
       const last = g.lastIndex();
       if (last > 0 || g.snapshotIndex > 0) {
