@@ -347,7 +347,6 @@ async function makeVoter(
   const id = member.nodeId as NodeId;
   // Bounded by the deadline: each pass sleeps STEP_POLL_MS.
   while (node.clock.nowMs() < deadlineMs) {
-    refuseLeaving(node, member.nodeId);
     const cs = statusOf(node, group).confState;
     if (cs.voters.includes(id) && cs.votersOutgoing.length === 0) return;
     if (cs.learners.includes(id)) {
