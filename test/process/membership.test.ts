@@ -156,6 +156,17 @@ describe('a node removed by `cluster leave`', { timeout: 180_000 }, () => {
 
   before(async () => {
     c = await ProcessCluster.start({ nodes: 3 });
+    // The shard table settles after the joins (the rebalancer may still be adding node3 to a shard
+    // whose voters it records late); a leave during such a move is refused today, a known limit of
+    // the rebalancer that this test does not cover.
+    await waitUntil('every shard on 3 voters with no move in flight', 60_000, async () => {
+      const st = await c.statusOf(c.nodes[0]!, 2000);
+      const shards = st?.placement ?? [];
+      const settled =
+        shards.length > 0 &&
+        shards.every((p) => p.voters.length === 3 && p.learners.length === 0 && p.move === undefined);
+      return settled ? true : undefined;
+    });
   });
 
   after(async () => {
