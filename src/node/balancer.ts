@@ -16,6 +16,7 @@ import { METADATA_GROUP } from './ids.ts';
 import type { GroupStatus, NodeIntents } from './intents.ts';
 import { proposeMetadata } from './membership.ts';
 import type { LeaderPlacement, MemberInfo } from './metadata.ts';
+import { everyRound } from './periodic.ts';
 import type { RequestIds } from './state-machine.ts';
 
 const MOVES_PER_ROUND_MAX = 2;
@@ -46,15 +47,15 @@ export class Balancer {
   }
 
   start(): void {
-    if (this.intervalMs <= 0) return;
-    this.timer = this.host.clock.every(this.intervalMs, () => {
-      try {
+    this.timer = everyRound(
+      this.host.clock,
+      this.intervalMs,
+      this.host.logger,
+      'leader placement round failed',
+      () => {
         this.round();
-      } catch (err) {
-        // A bug here must not take the node down: leaderships stay where they are.
-        this.host.logger.error({ err }, 'leader placement round failed');
-      }
-    });
+      },
+    );
   }
 
   stop(): void {

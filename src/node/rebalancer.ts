@@ -32,6 +32,7 @@ import type { GroupStatus, NodeIntents } from './intents.ts';
 import { proposeMetadata } from './membership.ts';
 import type { MemberInfo, TableChange } from './metadata.ts';
 import type { ClusterRpc } from './options.ts';
+import { everyRound } from './periodic.ts';
 import type { RequestIds } from './state-machine.ts';
 
 /** How long a Status call to a move's target or source may take. */
@@ -91,15 +92,15 @@ export class Rebalancer {
   }
 
   start(): void {
-    if (this.intervalMs <= 0) return;
-    this.timer = this.host.clock.every(this.intervalMs, () => {
-      try {
+    this.timer = everyRound(
+      this.host.clock,
+      this.intervalMs,
+      this.host.logger,
+      'rebalancer round failed',
+      () => {
         this.round();
-      } catch (err) {
-        // A bug here must not take the node down: the moves stay where the table has them.
-        this.host.logger.error({ err }, 'rebalancer round failed');
-      }
-    });
+      },
+    );
   }
 
   stop(): void {
