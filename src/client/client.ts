@@ -92,6 +92,11 @@ export interface ScanOptions extends ReadOptions {
   /** From the previous page's result. */
   readonly continuation?: Uint8Array;
   readonly keysOnly?: boolean;
+  /**
+   * Only this data shard (1-based), from the contacted node's own replica (UNAVAILABLE where it
+   * holds none); with `serializable`, that replica's state as it is. Absent: every shard.
+   */
+  readonly shard?: number;
 }
 
 export interface ScanItem {
@@ -375,6 +380,10 @@ function toScanRequest(o: ScanOptions): ScanRequest {
   if (!(Number.isInteger(limit) && limit >= 0 && limit <= 0xffffffff)) {
     throw new RangeError(`scan limit must be an integer >= 0, got ${limit}`);
   }
+  const shard = o.shard ?? 0;
+  if (!(Number.isInteger(shard) && shard >= 0 && shard <= 0xffffffff)) {
+    throw new RangeError(`scan shard must be an integer >= 1, got ${shard}`);
+  }
   return {
     prefix: toBytes(o.prefix ?? ''),
     start: toBytes(o.start ?? ''),
@@ -383,6 +392,7 @@ function toScanRequest(o: ScanOptions): ScanRequest {
     continuation: o.continuation ?? new Uint8Array(),
     keysOnly: o.keysOnly ?? false,
     serializable: o.serializable ?? false,
+    shard,
   };
 }
 

@@ -2,7 +2,8 @@
 // group, then the data shards) its leader, membership, term, commit and applied index, and — when
 // this node leads the group — each replica's match index and lag behind the leader's log.
 import type { ReplicaStatus, ShardPlacement, ShardStatus, StatusResponse } from '../gen/ringkv/v1/kv.ts';
-import type { ShardEntry } from '../ring/shard-table.ts';
+import { plan } from '../ring/rebalance.ts';
+import type { ShardEntry, ShardTable } from '../ring/shard-table.ts';
 import type { GroupStatus, NodeIntents } from './intents.ts';
 import type { MemberInfo, MetadataState } from './metadata.ts';
 
@@ -29,7 +30,17 @@ export function nodeStatus(node: StatusHost): StatusResponse {
     alarms: node.alarms(),
     placement: node.metadata.table.shards.map(placementOf),
     replicationFactor: node.metadata.table.settings.replicationFactor,
+    movesWanted: node.metadata.clusterId !== '' ? movesWanted(node.metadata.table) : 0,
   };
+}
+
+/**
+ * The moves the planner would begin or defer on this table. The clock only sorts moves held back
+ * by a rollback's backoff into "deferred" rather than "start"; both are counted, so any time does.
+ */
+function movesWanted(table: ShardTable): number {
+  const p = plan(table, { nowMs: 0 });
+  return p.start.length + p.deferred.length;
 }
 
 function placementOf(s: ShardEntry): ShardPlacement {

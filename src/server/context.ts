@@ -112,6 +112,20 @@ function replicaElsewhere(ctx: ServerContext, groupId: number, notHere: unknown)
 }
 
 /**
+ * The client address of one of the shard's voters other than this node, taken in turn; fails
+ * retry-safe when the table names none that can be reached (it may name new ones by the next try).
+ */
+export function replicaOf(ctx: ServerContext, groupId: number): string {
+  return replicaElsewhere(
+    ctx,
+    groupId,
+    new UnavailableError(`no replica of shard ${groupId} can be reached from this node; retry later`, {
+      retrySafe: true,
+    }),
+  );
+}
+
+/**
  * Runs `attempt` again while it fails with a retry-safe UNAVAILABLE (a proposal dropped during an
  * election or a leadership transfer: nothing was written) and the deadline leaves time, re-routing
  * each time. Bounded by the deadline; the pause grows from 20 ms to 200 ms.

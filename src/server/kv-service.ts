@@ -9,7 +9,6 @@ import type {
   GetResponse,
   PutRequest,
   PutResponse,
-  ScanRequest,
 } from '../gen/ringkv/v1/kv.ts';
 import { InvalidArgumentError } from '../node/errors.ts';
 import { checkKeyValue, getValue, read, write } from '../node/requests.ts';
@@ -24,7 +23,7 @@ export function kvService(ctx: ServerContext): KvHandlers {
     get: unary(ctx, get),
     delete: unary(ctx, del),
     compareAndSwap: unary(ctx, cas),
-    scan: unary(ctx, (c, req: ScanRequest, d) => scan(c, req, d)),
+    scan: unary(ctx, scan),
   };
 }
 

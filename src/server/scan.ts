@@ -7,7 +7,7 @@ import { InvalidArgumentError } from '../node/errors.ts';
 import { read, scanShard } from '../node/requests.ts';
 import type { KvItem } from '../storage/kv-state.ts';
 import { prefixRange } from '../storage/kv-state.ts';
-import { header, type ServerContext } from './context.ts';
+import { header, replicaOf, retrySafely, type ServerContext } from './context.ts';
 
 const LIMIT_DEFAULT = 1000;
 const LIMIT_MAX = 10_000;
@@ -32,35 +32,114 @@ function rangeOf(req: ScanRequest): { start: Uint8Array; end: Uint8Array | undef
   return { start, end };
 }
 
-export async function scan(ctx: ServerContext, req: ScanRequest, deadlineMs: number): Promise<ScanResponse> {
+/** One shard's part of a scan, read here or by one of its replicas elsewhere. */
+interface Part {
+  readonly items: readonly KeyValue[];
+  readonly more: boolean;
+  readonly index: number;
+}
+
+export async function scan(
+  ctx: ServerContext,
+  req: ScanRequest,
+  deadlineMs: number,
+  _forwarded: boolean,
+): Promise<ScanResponse> {
   const { node } = ctx;
   if (req.limit > LIMIT_MAX)
     throw new InvalidArgumentError(`scan limit ${req.limit} is above the maximum of ${LIMIT_MAX}`);
+  if (req.shard > node.shardCount)
+    throw new InvalidArgumentError(`scan shard ${req.shard}: the cluster has shards 1 to ${node.shardCount}`);
   const limit = req.limit === 0 ? LIMIT_DEFAULT : req.limit;
   const { start, end } = rangeOf(req);
   const shards: number[] = [];
-  for (let s = 1; s <= node.shardCount; s++) shards.push(s);
+  if (req.shard !== 0) shards.push(req.shard);
+  else for (let s = 1; s <= node.shardCount; s++) shards.push(s);
   const parts = await Promise.all(
-    shards.map((s) => read(node, s, req.serializable, deadlineMs, (m) => scanShard(m, start, end, limit))),
+    shards.map((s) =>
+      req.shard !== 0 || hostsHere(ctx, s)
+        ? readHere(ctx, s, req, start, end, limit, deadlineMs)
+        : readElsewhere(ctx, s, req, start, end, limit, deadlineMs),
+    ),
   );
-  const all: KvItem[] = [];
+  const all: KeyValue[] = [];
   let more = false;
   for (const p of parts) {
-    all.push(...p.value.items);
-    more ||= p.value.more;
+    all.push(...p.items);
+    more ||= p.more;
   }
   all.sort((a, b) => Buffer.compare(a.key, b.key));
   if (all.length > limit) more = true;
-  const items: KeyValue[] = all.slice(0, limit).map((i) => ({
-    key: i.key,
-    value: req.keysOnly ? new Uint8Array(0) : i.value,
-    version: BigInt(i.version),
-  }));
+  const items = all.slice(0, limit);
   const last = items[items.length - 1];
   const maxIndex = Math.max(0, ...parts.map((p) => p.index));
   return {
     items,
     continuation: more && last !== undefined ? last.key : new Uint8Array(0),
-    header: header(node, 0, 0, maxIndex),
+    header: header(node, req.shard, 0, maxIndex),
   };
+}
+
+function hostsHere(ctx: ServerContext, shard: number): boolean {
+  try {
+    ctx.node.group(shard);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The shard's range from this node's replica (a node that does not hold it fails retry-safe). */
+async function readHere(
+  ctx: ServerContext,
+  shard: number,
+  req: ScanRequest,
+  start: Uint8Array,
+  end: Uint8Array | undefined,
+  limit: number,
+  deadlineMs: number,
+): Promise<Part> {
+  const r = await read(ctx.node, shard, req.serializable, deadlineMs, (m) => scanShard(m, start, end, limit));
+  const items = r.value.items.map((i: KvItem) => ({
+    key: i.key,
+    value: req.keysOnly ? new Uint8Array(0) : i.value,
+    version: BigInt(i.version),
+  }));
+  return { items, more: r.value.more, index: r.index };
+}
+
+/**
+ * The shard's range from one of its voters (this node holds no replica of it): a scan of that shard
+ * alone, page for page the same range and limit. Tried again on another voter while it fails
+ * retry-safe (the voter lost the shard to a move, or cannot be reached), up to the deadline.
+ */
+function readElsewhere(
+  ctx: ServerContext,
+  shard: number,
+  req: ScanRequest,
+  start: Uint8Array,
+  end: Uint8Array | undefined,
+  limit: number,
+  deadlineMs: number,
+): Promise<Part> {
+  const part: ScanRequest = {
+    prefix: new Uint8Array(0),
+    start,
+    end: end ?? new Uint8Array(0),
+    limit,
+    continuation: new Uint8Array(0),
+    keysOnly: req.keysOnly,
+    serializable: req.serializable,
+    shard,
+  };
+  return retrySafely(deadlineMs, async () => {
+    const to = replicaOf(ctx, shard);
+    const kv = ctx.peers.kv(to);
+    const res = await ctx.peers.call(kv, kv.scan, part, deadlineMs, true);
+    return {
+      items: res.items,
+      more: res.continuation.byteLength > 0,
+      index: Number(res.header?.index ?? 0n),
+    };
+  });
 }

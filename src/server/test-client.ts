@@ -67,6 +67,7 @@ export class TestClient {
       continuation: new Uint8Array(0),
       keysOnly: false,
       serializable: false,
+      shard: 0,
       ...req,
     };
     return this.call(this.kv, this.kv.scan, full, timeoutMs);

@@ -32,6 +32,39 @@ export class AckedWrites {
     }
   }
 
+  /**
+   * Scans `prefix` through `client` (every page, linearizable unless `serializable`) and checks that
+   * it returns exactly the acknowledged writes under it, in key order.
+   */
+  async verifyScan(
+    client: RingkvClient,
+    prefix: string,
+    opts: { serializable?: boolean; timeoutMs?: number; limit?: number } = {},
+  ): Promise<void> {
+    const seen: string[] = [];
+    let continuation: Uint8Array | undefined;
+    for (let page = 0; page < 10_000; page++) {
+      const r = await client.scan({
+        prefix,
+        limit: opts.limit ?? 100,
+        serializable: opts.serializable ?? false,
+        timeoutMs: opts.timeoutMs ?? 10_000,
+        ...(continuation === undefined ? {} : { continuation }),
+      });
+      for (const item of r.items) {
+        const key = bytesToUtf8(item.key);
+        const want = this.values.get(key);
+        assert.ok(want !== undefined, `scan returned ${key}, which was never acknowledged`);
+        assert.equal(bytesToUtf8(item.value), want, `scan: the value of ${key}`);
+        seen.push(key);
+      }
+      continuation = r.continuation;
+      if (continuation === undefined) break;
+    }
+    const wanted = [...this.values.keys()].filter((k) => k.startsWith(prefix));
+    assert.deepEqual(seen, [...wanted].sort(), `scan ${JSON.stringify(prefix)}: keys in order, each once`);
+  }
+
   /** Like verify, but returns false instead of failing (for waiting until a replica caught up). */
   async matches(
     client: RingkvClient,

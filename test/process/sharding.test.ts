@@ -5,7 +5,7 @@
 // hosts no other shard, and every write acknowledged during the join reads back.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { StatusResponse } from '../../src/client/index.ts';
+import { bytesToUtf8, type StatusResponse } from '../../src/client/index.ts';
 import { AckedWrites } from './acked.ts';
 import { ProcessCluster, runCli, waitUntil } from './harness.ts';
 
@@ -69,9 +69,57 @@ describe('a 4th node joins a cluster of 3 with R = 3', { timeout: 240_000 }, () 
     assert.ok(acked.size > 0, `no write was acknowledged during the join (${failures} failed)`);
     // Read back through every node, the joiner included (it forwards what it does not hold).
     for (const n of c.nodes) await acked.verify(c.client({ endpoints: [n.endpoint], routeToLeaders: false }));
+    // A scan through any one node gathers every shard, the ones it holds no replica of included;
+    // small pages make the continuation cross shards held on different nodes.
+    for (const n of c.nodes) {
+      const one = c.client({ endpoints: [n.endpoint], routeToLeaders: false });
+      await acked.verifyScan(one, 'during-join-', { limit: 7 });
+      await acked.verifyScan(one, 'during-join-', { serializable: true, limit: 50 });
+    }
+    await oneShardScans(c);
     await seenByTheCli(c);
   });
 });
+
+/**
+ * A scan of one shard (ScanRequest.shard) is served by the contacted node's own replica: the
+ * holders of a shard answer with the same keys; a node that holds none answers UNAVAILABLE rather
+ * than asking another.
+ */
+async function oneShardScans(c: ProcessCluster): Promise<void> {
+  const s = await c.statusOf(c.nodes[0]!);
+  assert.ok(s !== undefined, 'node1 answers Status');
+  const through = new Map(
+    c.nodes.map((n) => [n, c.client({ endpoints: [n.endpoint], routeToLeaders: false })]),
+  );
+  for (const p of s.placement) {
+    const holders = c.nodes.filter((n) => p.voters.includes(n.name));
+    assert.equal(holders.length, R, `shard ${p.shardId} on ${p.voters.join(',')}`);
+    for (const n of c.nodes.filter((x) => !holders.includes(x))) {
+      await assert.rejects(
+        through.get(n)!.scan({ shard: p.shardId, serializable: true, timeoutMs: 1000 }),
+        /does not host group/,
+        `${n.name} holds no replica of shard ${p.shardId}`,
+      );
+    }
+    // The writer has stopped: the followers apply the last commits within a heartbeat or two.
+    await waitUntil(
+      `the ${R} replicas of shard ${p.shardId} to hold the same keys`,
+      15_000,
+      async () => {
+        const states: string[] = [];
+        for (const n of holders) {
+          const r = await through
+            .get(n)!
+            .scan({ shard: p.shardId, serializable: true, limit: 10_000, timeoutMs: 2000 });
+          states.push(r.items.map((i) => `${i.version}:${bytesToUtf8(i.key)}`).join(','));
+        }
+        return states.every((x) => x === states[0]) && states[0] !== '' ? true : undefined;
+      },
+      250,
+    );
+  }
+}
 
 /** `shard list` and `cluster status` (JSON) show the same: 3 voters per shard, a leader, no move. */
 async function seenByTheCli(c: ProcessCluster): Promise<void> {
@@ -79,6 +127,10 @@ async function seenByTheCli(c: ProcessCluster): Promise<void> {
   const endpoints = ['--endpoints', c.endpoints.join(','), '--timeout-ms', '20000'];
   const list = await runCli(['shard', 'list', '--output', 'json', ...endpoints]);
   assert.equal(list.code, 0, list.stderr);
+  const parsed = JSON.parse(list.stdout) as { movesWanted: number };
+  assert.equal(parsed.movesWanted, 0, 'the table is the ring placement: the rebalancer wants no move');
+  const text = await runCli(['shard', 'list', ...endpoints]);
+  assert.match(text.stdout, /^balanced: every shard is where the ring places it$/m);
   const rows = (
     JSON.parse(list.stdout) as {
       shards: {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { RingkvClient, type StatusResponse } from '../../client/index.ts';
 import type { ChaosNetwork, NodePlace } from './network.ts';
 import { ServeProcess, sleep, within } from './processes.ts';
+import { unsettledReason } from './settled.ts';
 
 const MAIN_TS = join(import.meta.dirname, '..', 'main.ts');
 const HELP_TIMEOUT_MS = 30_000;
@@ -93,7 +94,7 @@ export class ChaosCluster {
     return node;
   }
 
-  /** Starts `n` nodes: node1 bootstraps, the others join it; resolves once every group has them all as voters. */
+  /** Starts `n` nodes: node1 bootstraps, the others join it; resolves once the cluster has settled over them. */
   async start(n: number, timeoutMs: number): Promise<void> {
     const first = await this.plan(1, undefined);
     first.proc.start();
@@ -160,41 +161,39 @@ export class ChaosCluster {
   }
 
   /**
-   * Every member runs and answers, sees exactly the members, and every group has them all as
-   * voters and a leader.
+   * Every member runs and answers, and the cluster has settled over them (settled.ts: the shard
+   * table places every shard on min(R, N) members with no move in flight, each member hosts what
+   * it places there, every group has a leader and the table's voters).
    */
   async waitFormed(timeoutMs: number): Promise<number> {
     const t0 = Date.now();
-    await waitFor(`all ${this.members.length} members to be voters of every group`, timeoutMs, () =>
-      this.formed(),
-    );
+    await waitFor(`the cluster to settle over its ${this.members.length} members`, timeoutMs, async () => {
+      const why = await this.unsettled();
+      // Thrown, so that a timeout reports the last reason.
+      if (why !== undefined) throw new Error(why);
+      return true;
+    });
     return Date.now() - t0;
   }
 
-  async formed(): Promise<boolean> {
+  /** Why the cluster has not settled yet (settled.ts), or undefined once it has. */
+  async unsettled(): Promise<string | undefined> {
     const members = this.members;
-    const names = new Set(members.map((n) => n.name));
     for (const n of members) {
       if (!n.proc.running) throw new GiveUp(`${n.name} exited (${describeExit(n)}); see ${n.proc.logPath}`);
     }
+    const statuses = new Map<string, StatusResponse>();
     for (const n of members) {
       const s = await this.statusOf(n);
-      if (s === undefined || s.shards.length === 0) return false;
-      if (s.members.length !== names.size || !s.members.every((m) => names.has(m.nodeId))) return false;
-      const ok = s.shards.every(
-        (g) =>
-          g.leader !== '' &&
-          names.has(g.leader) &&
-          g.learners.length === 0 &&
-          g.voters.length === names.size &&
-          g.voters.every((v) => names.has(v)),
-      );
-      if (!ok) return false;
+      if (s !== undefined) statuses.set(n.name, s);
     }
-    return true;
+    return unsettledReason(
+      members.map((n) => n.name),
+      statuses,
+    );
   }
 
-  /** Starts a new node that joins through a running member; resolves once it is a voter of every group. */
+  /** Starts a new node that joins through a running member; resolves once the cluster has settled over it. */
   async joinNew(timeoutMs: number): Promise<ChaosNode> {
     const via = this.members.find((n) => n.proc.running && !n.proc.paused);
     if (via === undefined) throw new Error('no running member to join through');

@@ -9,7 +9,7 @@ import type { Timeline } from './timeline.ts';
 
 /** Bound on a restarted node answering Status again. */
 const RESTART_ANSWER_MS = 30_000;
-/** Bound on a joining node becoming a voter of every group, and on a leave. */
+/** Bound on the cluster settling after a join (the new node holds its share of the shards), and on a leave. */
 const MEMBERSHIP_STEP_MS = 90_000;
 
 export interface FaultResult {
@@ -161,7 +161,7 @@ export class FaultRunner {
       this.log(seq, problem);
       return { done: false, problem };
     }
-    this.log(seq, `${joined.name} joined: a voter of every group after ${Date.now() - t0} ms`);
+    this.log(seq, `${joined.name} joined: the cluster settled over it after ${Date.now() - t0} ms`);
     const leaving = old[pickIndex(leavePick, old.length)]!;
     this.log(seq, `membership: ${leaving.name} leaves`);
     const t1 = Date.now();

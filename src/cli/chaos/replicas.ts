@@ -2,11 +2,12 @@
 // that node's replica, but no digest of its state; so the check is in two parts:
 //   1. every group's replicas reach the same applied index (polled: followers learn the commit
 //      index from the next heartbeat, and a leadership moved by the balancer appends a no-op);
-//   2. with the applied indexes equal and unchanged before and after, each node's local state is
-//      read whole with serializable scans (served from that node's replicas, no consensus) and the
-//      nodes are compared key by key, value and version (a version is the index of the write, so
-//      equal versions mean the same write was applied).
-// Every node hosts every group today (src/node/README.md), so a node's scan covers all of them.
+//   2. with the applied indexes equal and unchanged before and after, each replica's state is read
+//      whole with serializable scans of its shard alone (ScanRequest.shard: served by that node's
+//      replica, no consensus, never forwarded) and the replicas of each shard are compared key by
+//      key, value and version (a version is the index of the write, so equal versions mean the
+//      same write was applied).
+// A shard lives on R of the N members, so only the members that host it are compared.
 import { bytesToUtf8, RingkvClient, type StatusResponse } from '../../client/index.ts';
 import type { ChaosCluster, ChaosNode } from './cluster.ts';
 import { sleep } from './processes.ts';
@@ -16,6 +17,7 @@ const SCAN_PAGE = 10_000;
 const SCAN_PAGES_MAX = 1000;
 const SCAN_TIMEOUT_MS = 10_000;
 const DESCRIBED_MAX = 10;
+const METADATA_GROUP = 0;
 
 export interface ReplicaReport {
   readonly groups: number;
@@ -33,8 +35,15 @@ export function replicaMismatches(r: ReplicaReport): number {
   return r.unsettled.length + r.divergentKeys;
 }
 
-/** Reads every key (all pages) through `client`; serializable: from the contacted node alone. */
-export async function readAll(client: RingkvClient, serializable: boolean): Promise<Map<string, string>> {
+/**
+ * Reads every key (all pages) through `client`; `shard`: only that shard, from the contacted node's
+ * replica (with serializable, as it is there).
+ */
+export async function readAll(
+  client: RingkvClient,
+  serializable: boolean,
+  shard?: number,
+): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   let continuation: Uint8Array | undefined;
   for (let page = 0; page < SCAN_PAGES_MAX; page++) {
@@ -42,6 +51,7 @@ export async function readAll(client: RingkvClient, serializable: boolean): Prom
       serializable,
       limit: SCAN_PAGE,
       timeoutMs: SCAN_TIMEOUT_MS,
+      ...(shard === undefined ? {} : { shard }),
       ...(continuation === undefined ? {} : { continuation }),
     });
     for (const item of r.items) out.set(bytesToUtf8(item.key), `${item.version}:${bytesToUtf8(item.value)}`);
@@ -69,12 +79,13 @@ async function appliedIndexes(cluster: ChaosCluster): Promise<Map<number, Map<st
   return byGroup;
 }
 
-function unsettledGroups(byGroup: Map<number, Map<string, bigint>>, members: readonly ChaosNode[]): string[] {
+/** Groups whose replicas (the members that host them) are not at one applied index, one line each. */
+function unsettledGroups(byGroup: Map<number, Map<string, bigint>>): string[] {
   const out: string[] = [];
   for (const [group, m] of [...byGroup].sort((a, b) => a[0] - b[0])) {
-    const values = members.map((n) => m.get(n.name));
-    if (values.every((v) => v !== undefined && v === values[0])) continue;
-    const shown = members.map((n) => `${n.name} ${m.get(n.name) ?? 'missing'}`).join(', ');
+    const values = [...m.values()];
+    if (values.every((v) => v === values[0])) continue;
+    const shown = [...m].map(([name, v]) => `${name} ${v}`).join(', ');
     out.push(`group ${group}: applied ${shown}`);
   }
   return out;
@@ -90,16 +101,38 @@ function sameIndexes(a: Map<number, Map<string, bigint>>, b: Map<number, Map<str
   return true;
 }
 
-async function localState(node: ChaosNode): Promise<Map<string, string>> {
+/** The state of `node`'s replica of data shard `shard`, as it is there. */
+async function replicaState(node: ChaosNode, shard: number): Promise<Map<string, string>> {
   const c = new RingkvClient({ endpoints: [node.endpoint], routeToLeaders: false });
   try {
-    return await readAll(c, true);
+    return await readAll(c, true, shard);
   } finally {
     c.close();
   }
 }
 
-/** Waits (bounded) for the replicas to settle, then compares the nodes' local states. */
+/** Each data shard's replicas, compared key by key (the metadata group holds no keys). */
+async function compareShards(
+  members: readonly ChaosNode[],
+  byGroup: Map<number, Map<string, bigint>>,
+): Promise<Pick<ReplicaReport, 'keysCompared' | 'divergentKeys' | 'divergence'>> {
+  let keysCompared = 0;
+  let divergentKeys = 0;
+  const divergence: string[] = [];
+  for (const [group, m] of [...byGroup].sort((a, b) => a[0] - b[0])) {
+    if (group === METADATA_GROUP) continue;
+    const holders = members.filter((n) => m.has(n.name));
+    const states = await Promise.all(holders.map((n) => replicaState(n, group)));
+    const r = compareStates(holders, states);
+    keysCompared += r.keysCompared;
+    divergentKeys += r.divergentKeys;
+    for (const d of r.divergence)
+      if (divergence.length < DESCRIBED_MAX) divergence.push(`shard ${group}: ${d}`);
+  }
+  return { keysCompared, divergentKeys, divergence };
+}
+
+/** Waits (bounded) for the replicas to settle, then compares each shard's replicas. */
 export async function checkReplicas(cluster: ChaosCluster, timeoutMs: number): Promise<ReplicaReport> {
   const deadline = Date.now() + timeoutMs;
   const members = cluster.members;
@@ -108,13 +141,13 @@ export async function checkReplicas(cluster: ChaosCluster, timeoutMs: number): P
   while (Date.now() < deadline) {
     const before = await appliedIndexes(cluster);
     last = before ?? last;
-    if (before === undefined || unsettledGroups(before, members).length > 0) {
+    if (before === undefined || unsettledGroups(before).length > 0) {
       await sleep(POLL_MS);
       continue;
     }
-    let states: Map<string, string>[];
+    let compared: Awaited<ReturnType<typeof compareShards>>;
     try {
-      states = await Promise.all(members.map(localState));
+      compared = await compareShards(members, before);
     } catch (e) {
       lastError = (e as Error).message;
       await sleep(POLL_MS);
@@ -125,19 +158,14 @@ export async function checkReplicas(cluster: ChaosCluster, timeoutMs: number): P
       await sleep(POLL_MS);
       continue;
     }
-    return {
-      groups: before.size,
-      unsettled: [],
-      nodesCompared: members.length,
-      ...compareStates(members, states),
-    };
+    return { groups: before.size, unsettled: [], nodesCompared: members.length, ...compared };
   }
   const unsettled =
     last === undefined
       ? [
           `no complete Status from every member within ${timeoutMs} ms${lastError === '' ? '' : ` (${lastError})`}`,
         ]
-      : unsettledGroups(last, members);
+      : unsettledGroups(last);
   return {
     groups: last?.size ?? 0,
     unsettled: unsettled.length > 0 ? unsettled : [`local states could not be read in time (${lastError})`],

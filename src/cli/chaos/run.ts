@@ -301,7 +301,9 @@ async function heal(cluster: ChaosCluster, timeline: Timeline): Promise<string |
   timeline.log(`healing: no partition${done.length > 0 ? `; ${done.join(', ')}` : ''}`);
   try {
     const ms = await cluster.waitFormed(HEAL_TIMEOUT_MS);
-    timeline.log(`healed: every member is a voter of every group and every group has a leader (${ms} ms)`);
+    timeline.log(
+      `healed: the shard table settled, every member hosts its shards, every group has a leader (${ms} ms)`,
+    );
     return undefined;
   } catch (e) {
     const problem = `the cluster did not recover after healing: ${(e as Error).message}`;
@@ -354,7 +356,8 @@ function reportReplicas(r: ReplicaReport, timeline: Timeline): void {
     return;
   }
   timeline.log(
-    `replicas: ${r.groups} groups at the same applied index on all ${r.nodesCompared} nodes; local states ` +
+    `replicas: each of ${r.groups} groups at one applied index on the members that host it ` +
+      `(${r.nodesCompared} members); each shard's replicas ` +
       `${r.divergentKeys === 0 ? 'identical' : `differ on ${r.divergentKeys} keys`} (${r.keysCompared} keys compared)`,
   );
   for (const d of r.divergence) timeline.log(`  ${d}`);

@@ -48,7 +48,7 @@ export type PlannedFault =
       /** Orders the rest of the minority of a split. */
       readonly pick2: number;
     })
-  /** A new node joins (and becomes a voter of every group), then member ⌊leavePick × N⌋ of the old ones leaves. */
+  /** A new node joins (and takes its share of the shards), then member ⌊leavePick × N⌋ of the old ones leaves. */
   | (FaultTiming & { readonly kind: 'membership'; readonly leavePick: number });
 
 export interface ScheduleOptions {

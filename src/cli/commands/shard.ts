@@ -24,12 +24,15 @@ export interface ShardRow {
   readonly move: { readonly source: string; readonly target: string; readonly step: string } | null;
 }
 
+/** The status of the member that applied the most of the shard table (the highest epochs). */
+function latestTable(statuses: readonly StatusResponse[]): StatusResponse | undefined {
+  const epochs = (p: readonly ShardPlacement[]) => p.reduce((acc, s) => acc + s.epoch, 0n);
+  return [...statuses].sort((a, b) => Number(epochs(b.placement) - epochs(a.placement)))[0];
+}
+
 /** The shard table of the reachable members' statuses, with each shard's leader. */
 export function shardRows(statuses: readonly StatusResponse[]): ShardRow[] {
-  // The table of the member that applied the most of it: the highest epochs.
-  const epochs = (p: readonly ShardPlacement[]) => p.reduce((acc, s) => acc + s.epoch, 0n);
-  const table =
-    [...statuses].sort((a, b) => Number(epochs(b.placement) - epochs(a.placement)))[0]?.placement ?? [];
+  const table = latestTable(statuses)?.placement ?? [];
   const leaders = new Map(bestShardReports(statuses).map((s) => [s.shardId, s.leader]));
   return table.map((p) => ({
     shardId: p.shardId,
@@ -47,9 +50,12 @@ export function runShardList(opts: Opts, cmd: Command): Promise<number> {
   return withClient(opts, cmd, async (client) => {
     const { timeoutMs } = connectionOptions(opts);
     const { members } = await client.statusOfEveryMember({ memberTimeoutMs: memberTimeoutMs(timeoutMs) });
-    const rows = shardRows(members.flatMap((m) => ('status' in m ? [m.status] : [])));
+    const statuses = members.flatMap((m) => ('status' in m ? [m.status] : []));
+    const rows = shardRows(statuses);
+    // Moves the rebalancer wants beyond those in flight, by the same table.
+    const movesWanted = latestTable(statuses)?.movesWanted ?? 0;
     if (opts.output === 'json') {
-      process.stdout.write(`${toJson({ shards: rows })}\n`);
+      process.stdout.write(`${toJson({ shards: rows, movesWanted })}\n`);
     } else {
       const table = new Table({
         head: ['shard', 'slots', 'voters', 'learners', 'leader', 'epoch', 'move'],
@@ -71,6 +77,12 @@ export function runShardList(opts: Opts, cmd: Command): Promise<number> {
         ]);
       }
       process.stdout.write(`${table.toString()}\n`);
+      const inFlight = rows.filter((r) => r.move !== null).length;
+      process.stdout.write(
+        movesWanted === 0 && inFlight === 0
+          ? 'balanced: every shard is where the ring places it\n'
+          : `rebalancing: ${inFlight} move(s) in flight, ${movesWanted} more wanted\n`,
+      );
     }
     // 1 when no member knows the table yet.
     return rows.length > 0 ? 0 : 1;

@@ -116,6 +116,13 @@ export interface ScanRequest {
   continuation: Uint8Array;
   keysOnly: boolean;
   serializable: boolean;
+  /**
+   * Only this data shard (1-based), served by the contacted node's own replica: a node that does
+   * not hold it answers UNAVAILABLE instead of asking another. 0 (the default): every shard, each
+   * read wherever it lives. Nodes set it when they hand part of a scan to a shard's replica; with
+   * serializable it reads one replica's state as it is (`ringkv chaos` compares replicas so).
+   */
+  shard: number;
 }
 
 export interface KeyValue {
@@ -207,6 +214,12 @@ export interface StatusResponse {
   placement: ShardPlacement[];
   /** Voters per shard wanted (R); 0 while unknown. */
   replicationFactor: number;
+  /**
+   * Replica moves the rebalancer wants, by this node's applied table: those it would begin now and
+   * those held back by a limit (moves in flight are not counted). 0: the table is the ring's
+   * placement, or converges to it with the moves already in flight.
+   */
+  movesWanted: number;
 }
 
 /** One data shard in the shard table. */
@@ -1246,6 +1259,7 @@ function createBaseScanRequest(): ScanRequest {
     continuation: new Uint8Array(0),
     keysOnly: false,
     serializable: false,
+    shard: 0,
   };
 }
 
@@ -1271,6 +1285,9 @@ export const ScanRequest: MessageFns<ScanRequest> = {
     }
     if (message.serializable !== false) {
       writer.uint32(56).bool(message.serializable);
+    }
+    if (message.shard !== 0) {
+      writer.uint32(64).uint32(message.shard);
     }
     return writer;
   },
@@ -1344,6 +1361,14 @@ export const ScanRequest: MessageFns<ScanRequest> = {
             message.serializable = reader.bool();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.shard = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1369,6 +1394,7 @@ export const ScanRequest: MessageFns<ScanRequest> = {
         ? globalThis.Boolean(object.keys_only)
         : false,
       serializable: isSet(object.serializable) ? globalThis.Boolean(object.serializable) : false,
+      shard: isSet(object.shard) ? globalThis.Number(object.shard) : 0,
     };
   },
 
@@ -1395,6 +1421,9 @@ export const ScanRequest: MessageFns<ScanRequest> = {
     if (message.serializable !== false) {
       obj.serializable = message.serializable;
     }
+    if (message.shard !== 0) {
+      obj.shard = Math.round(message.shard);
+    }
     return obj;
   },
 
@@ -1410,6 +1439,7 @@ export const ScanRequest: MessageFns<ScanRequest> = {
     message.continuation = object.continuation ?? new Uint8Array(0);
     message.keysOnly = object.keysOnly ?? false;
     message.serializable = object.serializable ?? false;
+    message.shard = object.shard ?? 0;
     return message;
   },
 };
@@ -2569,6 +2599,7 @@ function createBaseStatusResponse(): StatusResponse {
     alarms: [],
     placement: [],
     replicationFactor: 0,
+    movesWanted: 0,
   };
 }
 
@@ -2597,6 +2628,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     if (message.replicationFactor !== 0) {
       writer.uint32(64).uint32(message.replicationFactor);
+    }
+    if (message.movesWanted !== 0) {
+      writer.uint32(72).uint32(message.movesWanted);
     }
     return writer;
   },
@@ -2678,6 +2712,14 @@ export const StatusResponse: MessageFns<StatusResponse> = {
             message.replicationFactor = reader.uint32();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.movesWanted = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2718,6 +2760,11 @@ export const StatusResponse: MessageFns<StatusResponse> = {
         : isSet(object.replication_factor)
         ? globalThis.Number(object.replication_factor)
         : 0,
+      movesWanted: isSet(object.movesWanted)
+        ? globalThis.Number(object.movesWanted)
+        : isSet(object.moves_wanted)
+        ? globalThis.Number(object.moves_wanted)
+        : 0,
     };
   },
 
@@ -2747,6 +2794,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.replicationFactor !== 0) {
       obj.replicationFactor = Math.round(message.replicationFactor);
     }
+    if (message.movesWanted !== 0) {
+      obj.movesWanted = Math.round(message.movesWanted);
+    }
     return obj;
   },
 
@@ -2763,6 +2813,7 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.alarms = object.alarms?.map((e) => e) || [];
     message.placement = object.placement?.map((e) => ShardPlacement.fromPartial(e)) || [];
     message.replicationFactor = object.replicationFactor ?? 0;
+    message.movesWanted = object.movesWanted ?? 0;
     return message;
   },
 };

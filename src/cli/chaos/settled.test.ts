@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { ShardPlacement, ShardStatus, StatusResponse } from '../../client/index.ts';
+import { unsettledReason } from './settled.ts';
+
+const MEMBERS = ['node1', 'node2', 'node3', 'node4'];
+// R = 3 of N = 4: shard 1 on node1-3, shard 2 on node2-4.
+const TABLE: Record<number, string[]> = { 1: ['node1', 'node2', 'node3'], 2: ['node2', 'node3', 'node4'] };
+
+function placement(shardId: number, voters: string[], extra: Partial<ShardPlacement> = {}): ShardPlacement {
+  return {
+    shardId,
+    slotFirst: 0,
+    slotLast: 0,
+    voters,
+    learners: [],
+    votersOutgoing: [],
+    epoch: 1n,
+    move: undefined,
+    ...extra,
+  };
+}
+
+function group(shardId: number, voters: string[], leader = voters[0]!): ShardStatus {
+  return { shardId, leader, voters, learners: [], term: 1n, commit: 1n, applied: 1n, replicas: [] };
+}
+
+/** What `name` answers in a settled cluster (each field can be overridden). */
+function statusOf(name: string, over: Partial<StatusResponse> = {}): StatusResponse {
+  const hosted = Object.entries(TABLE).filter(([, v]) => v.includes(name));
+  return {
+    nodeId: name,
+    clusterId: 'c',
+    members: MEMBERS.map((m) => ({ nodeId: m, clientAddr: '', raftAddr: '' })),
+    shards: [group(0, MEMBERS), ...hosted.map(([id, v]) => group(Number(id), v))],
+    leaderPlacement: 'spread',
+    alarms: [],
+    placement: Object.entries(TABLE).map(([id, v]) => placement(Number(id), v)),
+    replicationFactor: 3,
+    movesWanted: 0,
+    ...over,
+  };
+}
+
+function all(over: Record<string, Partial<StatusResponse>> = {}): Map<string, StatusResponse> {
+  return new Map(MEMBERS.map((m) => [m, statusOf(m, over[m])]));
+}
+
+describe('chaos: when the cluster has settled', () => {
+  test('R of N: each member hosts what the table places on it, every group led', () => {
+    assert.equal(unsettledReason(MEMBERS, all()), undefined);
+  });
+
+  test('a member that does not answer, or does not know the cluster', () => {
+    const m = all();
+    m.delete('node3');
+    assert.match(unsettledReason(MEMBERS, m) ?? '', /node3 does not answer/);
+    assert.match(unsettledReason(MEMBERS, all({ node2: { placement: [] } })) ?? '', /node2 does not know/);
+  });
+
+  test('a move in flight, a learner, or too few voters in the table', () => {
+    const moving = [placement(1, TABLE[1]!, { move: { source: 'node1', target: 'node4', step: 'catchUp' } })];
+    assert.match(
+      unsettledReason(MEMBERS, all({ node1: { placement: [...moving, placement(2, TABLE[2]!)] } })) ?? '',
+      /shard 1 has a move in flight \(catchUp\)/,
+    );
+    const short = [placement(1, ['node1', 'node2']), placement(2, TABLE[2]!)];
+    assert.match(unsettledReason(MEMBERS, all({ node4: { placement: short } })) ?? '', /not 3 members/);
+  });
+
+  test('a table the rebalancer still wants to change (a joiner without its share yet)', () => {
+    assert.match(unsettledReason(MEMBERS, all({ node2: { movesWanted: 2 } })) ?? '', /wants 2 more move/);
+  });
+
+  test('members that applied different tables', () => {
+    const other = [placement(1, ['node1', 'node2', 'node4']), placement(2, TABLE[2]!)];
+    assert.match(unsettledReason(MEMBERS, all({ node4: { placement: other } })) ?? '', /another shard table/);
+  });
+
+  test('a member that does not host its shard yet, or still hosts one moved away', () => {
+    const s1 = statusOf('node1');
+    assert.match(
+      unsettledReason(MEMBERS, all({ node1: { shards: s1.shards.filter((g) => g.shardId !== 1) } })) ?? '',
+      /node1 does not host shard 1/,
+    );
+    assert.match(
+      unsettledReason(MEMBERS, all({ node1: { shards: [...s1.shards, group(2, TABLE[2]!)] } })) ?? '',
+      /node1 still hosts shard 2/,
+    );
+  });
+
+  test('a group without a leader, or whose voters are not the table', () => {
+    const s4 = statusOf('node4');
+    const leaderless = s4.shards.map((g) => (g.shardId === 2 ? group(2, TABLE[2]!, '') : g));
+    assert.match(
+      unsettledReason(MEMBERS, all({ node4: { shards: leaderless } })) ?? '',
+      /group 2 has no leader/,
+    );
+    const wide = s4.shards.map((g) => (g.shardId === 2 ? group(2, MEMBERS, 'node2') : g));
+    assert.match(unsettledReason(MEMBERS, all({ node4: { shards: wide } })) ?? '', /group 2 has voters/);
+    const metaShort = s4.shards.map((g) => (g.shardId === 0 ? group(0, ['node1', 'node2', 'node3']) : g));
+    assert.match(unsettledReason(MEMBERS, all({ node4: { shards: metaShort } })) ?? '', /group 0 has voters/);
+  });
+});
