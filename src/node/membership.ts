@@ -431,6 +431,7 @@ export async function removeMember(node: MembershipHost, nodeId: string, deadlin
   if (state === 'up' || state === 'down') {
     await changeTable(node, { kind: 'setMemberState', nodeId, state: 'draining' }, deadlineMs);
   }
+  await movesToEnded(node, nodeId, deadlineMs);
   if (others.length >= node.metadata.replicationFactor) {
     // Enough members stay for R replicas of every shard: the rebalancer moves the draining member's
     // replicas away, one move at a time per target, each shard keeping R voters throughout.
@@ -443,6 +444,29 @@ export async function removeMember(node: MembershipHost, nodeId: string, deadlin
   for (const g of groups.filter((x) => x !== METADATA_GROUP)) await removeFromGroup(node, g, id, deadlineMs);
   await removeFromGroup(node, METADATA_GROUP, id, deadlineMs);
   await removeFromTable(node, nodeId, deadlineMs, true);
+}
+
+/**
+ * Waits until no move in the table brings a replica to `nodeId` (now draining). The rebalancer begins
+ * none towards a member that is not up and rolls back those that have not made it a voter yet; those
+ * that have go forward, and the leave then takes that replica away like the others. Removing the
+ * member while such a move runs would race it: the move adds back what the leave removed, and the
+ * table refuses to mark a member removed while a shard or a move still names it.
+ */
+async function movesToEnded(node: MembershipHost, nodeId: string, deadlineMs: number): Promise<void> {
+  const towards = (): number[] =>
+    node.metadata.table.shards.filter((s) => s.move?.target === nodeId).map((s) => s.shardId);
+  // Bounded by the deadline: each pass sleeps STEP_POLL_MS.
+  while (node.clock.nowMs() < deadlineMs) {
+    const shards = towards();
+    if (shards.length === 0) return;
+    node.logger.debug({ nodeId, shards }, 'waiting for the moves towards the leaving member to end');
+    await sleep(node.clock, STEP_POLL_MS);
+  }
+  throw new UnavailableError(
+    `moves towards '${nodeId}' are still in flight on shards ${towards().join(',')} (the rebalancer rolls them back or finishes them); retry the leave to wait longer`,
+    { retrySafe: true },
+  );
 }
 
 /** Waits until the table shows no replica on `nodeId` (the rebalancer moved them all away). */
