@@ -8,6 +8,7 @@ export type {
   ShardPlacement,
   ShardStatus,
   StatusResponse,
+  WantedMove,
 } from '../gen/ringkv/v1/kv.ts';
 export { type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.ts';
 export {

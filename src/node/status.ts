@@ -1,9 +1,16 @@
 // The node's view of the cluster for ClusterService.Status: members, and per group (the metadata
 // group, then the data shards) its leader, membership, term, commit and applied index, and — when
 // this node leads the group — each replica's match index and lag behind the leader's log.
-import type { ReplicaStatus, ShardPlacement, ShardStatus, StatusResponse } from '../gen/ringkv/v1/kv.ts';
-import { plan } from '../ring/rebalance.ts';
+import type {
+  ReplicaStatus,
+  ShardPlacement,
+  ShardStatus,
+  StatusResponse,
+  WantedMove,
+} from '../gen/ringkv/v1/kv.ts';
+import { type PlannedMove, plan } from '../ring/rebalance.ts';
 import type { ShardEntry, ShardTable } from '../ring/shard-table.ts';
+import type { Clock } from './clock.ts';
 import type { GroupStatus, NodeIntents } from './intents.ts';
 import type { MemberInfo, MetadataState } from './metadata.ts';
 
@@ -14,6 +21,8 @@ export interface StatusHost extends Pick<NodeIntents, 'statuses'> {
   readonly clusterId: string;
   /** Alarms raised on this node (NOSPACE). */
   alarms(): string[];
+  /** The node's clock (the planner's backoff after a rollback is on it). */
+  readonly clock: Pick<Clock, 'nowMs'>;
   readonly metadata: Pick<MetadataState, 'clusterId' | 'leaderPlacement' | 'table'> & {
     members(): readonly MemberInfo[];
   };
@@ -30,17 +39,26 @@ export function nodeStatus(node: StatusHost): StatusResponse {
     alarms: node.alarms(),
     placement: node.metadata.table.shards.map(placementOf),
     replicationFactor: node.metadata.table.settings.replicationFactor,
-    movesWanted: node.metadata.clusterId !== '' ? movesWanted(node.metadata.table) : 0,
+    wantedMoves: node.metadata.clusterId !== '' ? wantedMoves(node.metadata.table, node.clock.nowMs()) : [],
   };
 }
 
 /**
- * The moves the planner would begin or defer on this table. The clock only sorts moves held back
- * by a rollback's backoff into "deferred" rather than "start"; both are counted, so any time does.
+ * The moves the planner would begin or hold back on this table (a node's own planning round also
+ * knows the shards' leaders, to spread snapshot sending; without them it assumes each shard's first
+ * voter that is up sends, so "senderBusy" may differ from what the metadata leader decides).
  */
-function movesWanted(table: ShardTable): number {
-  const p = plan(table, { nowMs: 0 });
-  return p.start.length + p.deferred.length;
+function wantedMoves(table: ShardTable, nowMs: number): WantedMove[] {
+  const p = plan(table, { nowMs });
+  const row = (m: PlannedMove, deferred: string): WantedMove => ({
+    shardId: m.shard,
+    source: m.source ?? '',
+    target: m.target ?? '',
+    reason: m.reason,
+    detail: m.detail,
+    deferred,
+  });
+  return [...p.start.map((m) => row(m, '')), ...p.deferred.map((m) => row(m, m.deferred))];
 }
 
 function placementOf(s: ShardEntry): ShardPlacement {

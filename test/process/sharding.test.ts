@@ -51,6 +51,33 @@ describe('a 4th node joins a cluster of 3 with R = 3', { timeout: 240_000 }, () 
     })();
     try {
       c.node('node4').start();
+      // While node4 takes its share, the dry run names the moves to it (one at a time per target:
+      // the rest are held back) and why.
+      const wanted = await waitUntil(
+        'cluster rebalance --dry-run to name moves to node4',
+        60_000,
+        async () => {
+          const r = await runCli([
+            'cluster',
+            'rebalance',
+            '--dry-run',
+            '--output',
+            'json',
+            '--endpoints',
+            c.endpoints.join(','),
+          ]);
+          const out = JSON.parse(r.stdout || '{"wanted":[]}') as {
+            wanted: { shardId: number; target: string | null; reason: string; deferred: string | null }[];
+          };
+          return out.wanted.length > 0 ? out.wanted : undefined;
+        },
+        500,
+      );
+      for (const m of wanted) {
+        assert.equal(m.target, 'node4', JSON.stringify(m));
+        assert.equal(m.reason, 'balance', JSON.stringify(m));
+        assert.ok(m.shardId >= 1 && m.shardId <= SHARDS, JSON.stringify(m));
+      }
       const spread = await waitUntil(
         'every shard on 3 voters, each node at its share',
         180_000,
@@ -127,10 +154,13 @@ async function seenByTheCli(c: ProcessCluster): Promise<void> {
   const endpoints = ['--endpoints', c.endpoints.join(','), '--timeout-ms', '20000'];
   const list = await runCli(['shard', 'list', '--output', 'json', ...endpoints]);
   assert.equal(list.code, 0, list.stderr);
-  const parsed = JSON.parse(list.stdout) as { movesWanted: number };
-  assert.equal(parsed.movesWanted, 0, 'the table is the ring placement: the rebalancer wants no move');
+  const parsed = JSON.parse(list.stdout) as { wantedMoves: unknown[] };
+  assert.deepEqual(parsed.wantedMoves, [], 'the table is the ring placement: the rebalancer wants no move');
   const text = await runCli(['shard', 'list', ...endpoints]);
   assert.match(text.stdout, /^balanced: every shard is where the ring places it$/m);
+  const dry = await runCli(['cluster', 'rebalance', '--dry-run', ...endpoints]);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /^balanced: every shard is where the ring places it; nothing to move$/m);
   const rows = (
     JSON.parse(list.stdout) as {
       shards: {

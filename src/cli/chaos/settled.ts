@@ -26,7 +26,7 @@ export function unsettledReason(
       return `${name} does not know the cluster yet`;
     if (s.members.length !== names.size || !s.members.every((m) => names.has(m.nodeId)))
       return `${name} sees members ${s.members.map((m) => m.nodeId).join(',')}`;
-    if (s.movesWanted > 0) return `${name}: the rebalancer wants ${s.movesWanted} more move(s)`;
+    if (s.wantedMoves.length > 0) return `${name}: the rebalancer wants ${s.wantedMoves.length} more move(s)`;
     const want = Math.min(s.replicationFactor, names.size);
     for (const p of s.placement) {
       if (p.move !== undefined) return `${name}: shard ${p.shardId} has a move in flight (${p.move.step})`;

@@ -41,7 +41,7 @@ function status(nodeId: string, shards: ShardStatus[]): StatusResponse {
     alarms: [],
     placement: [],
     replicationFactor: 3,
-    movesWanted: 0,
+    wantedMoves: [],
   };
 }
 

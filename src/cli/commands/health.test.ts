@@ -24,7 +24,7 @@ function statusOf(over: Partial<StatusResponse>): StatusResponse {
     alarms: [],
     placement: [],
     replicationFactor: 3,
-    movesWanted: 0,
+    wantedMoves: [],
     ...over,
   };
 }

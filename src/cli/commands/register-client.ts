@@ -259,6 +259,31 @@ function registerCluster(program: Command): void {
 
   withConnectionOptions(
     cluster
+      .command('rebalance')
+      .description(
+        'With --dry-run: the replica moves in flight and those the rebalancer wants (source → target, why, ' +
+          'and the limit holding each back), from the shard table of the member that applied the most of ' +
+          'it. The rebalancer runs by itself on the metadata leader; this changes nothing. Exit status: 0, ' +
+          'or 1 when no member answered with the table, 2 without --dry-run.',
+      )
+      .option('--dry-run', 'print what the rebalancer would do (required)')
+      .addOption(new Option('--output <format>', 'output format').choices(['text', 'json']).default('text')),
+    false,
+  ).action(async (opts: Opts, cmd: Command) => {
+    if (opts.dryRun !== true) {
+      process.stderr.write(
+        'ringkv cluster rebalance: the rebalancer runs by itself on the metadata leader; ' +
+          'use --dry-run to see what it wants to move\n',
+      );
+      process.exitCode = 2;
+      return;
+    }
+    const { runRebalanceDryRun } = await import('./shard.ts');
+    process.exitCode = await runRebalanceDryRun(opts, cmd);
+  });
+
+  withConnectionOptions(
+    cluster
       .command('leader-placement')
       .description(
         'Choose where the shards\' leaders go, cluster-wide: "spread" (evenly over the members: every ' +

@@ -4,7 +4,7 @@
 // from the most authoritative report of each shard over every reachable member (cluster-view.ts).
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import type { ShardPlacement, StatusResponse } from '../../client/index.ts';
+import type { ShardPlacement, StatusResponse, WantedMove } from '../../client/index.ts';
 import { connectionOptions, toJson, withClient } from './client-common.ts';
 import { memberTimeoutMs } from './cluster.ts';
 import { bestShardReports } from './cluster-view.ts';
@@ -53,9 +53,9 @@ export function runShardList(opts: Opts, cmd: Command): Promise<number> {
     const statuses = members.flatMap((m) => ('status' in m ? [m.status] : []));
     const rows = shardRows(statuses);
     // Moves the rebalancer wants beyond those in flight, by the same table.
-    const movesWanted = latestTable(statuses)?.movesWanted ?? 0;
+    const wanted = latestTable(statuses)?.wantedMoves ?? [];
     if (opts.output === 'json') {
-      process.stdout.write(`${toJson({ shards: rows, movesWanted })}\n`);
+      process.stdout.write(`${toJson({ shards: rows, wantedMoves: wanted.map(wantedRow) })}\n`);
     } else {
       const table = new Table({
         head: ['shard', 'slots', 'voters', 'learners', 'leader', 'epoch', 'move'],
@@ -79,12 +79,90 @@ export function runShardList(opts: Opts, cmd: Command): Promise<number> {
       process.stdout.write(`${table.toString()}\n`);
       const inFlight = rows.filter((r) => r.move !== null).length;
       process.stdout.write(
-        movesWanted === 0 && inFlight === 0
+        wanted.length === 0 && inFlight === 0
           ? 'balanced: every shard is where the ring places it\n'
-          : `rebalancing: ${inFlight} move(s) in flight, ${movesWanted} more wanted\n`,
+          : `rebalancing: ${inFlight} move(s) in flight, ${wanted.length} more wanted (ringkv cluster rebalance --dry-run)\n`,
       );
     }
     // 1 when no member knows the table yet.
     return rows.length > 0 ? 0 : 1;
+  });
+}
+
+export interface WantedRow {
+  readonly shardId: number;
+  /** null: the move only adds a replica (source) or only removes one (target). */
+  readonly source: string | null;
+  readonly target: string | null;
+  readonly reason: string;
+  readonly detail: string;
+  /** null: begun at the rebalancer's next round; else the limit that holds it back. */
+  readonly deferred: string | null;
+}
+
+function wantedRow(m: WantedMove): WantedRow {
+  return {
+    shardId: m.shardId,
+    source: m.source || null,
+    target: m.target || null,
+    reason: m.reason,
+    detail: m.detail,
+    deferred: m.deferred || null,
+  };
+}
+
+/**
+ * `ringkv cluster rebalance --dry-run`: the moves in flight (from the shard table) and the moves the
+ * rebalancer wants and why, by the table of the member that applied the most of it. Changes nothing:
+ * the rebalancer runs by itself on the metadata leader. Exit status 0 (1 when no member answered).
+ */
+export function runRebalanceDryRun(opts: Opts, cmd: Command): Promise<number> {
+  return withClient(opts, cmd, async (client) => {
+    const { timeoutMs } = connectionOptions(opts);
+    const { members } = await client.statusOfEveryMember({ memberTimeoutMs: memberTimeoutMs(timeoutMs) });
+    const latest = latestTable(members.flatMap((m) => ('status' in m ? [m.status] : [])));
+    if (latest === undefined || latest.placement.length === 0) {
+      process.stderr.write('no member answered with the shard table\n');
+      return 1;
+    }
+    const inFlight = latest.placement.flatMap((p) =>
+      p.move === undefined
+        ? []
+        : [
+            {
+              shardId: p.shardId,
+              source: p.move.source || null,
+              target: p.move.target || null,
+              step: p.move.step,
+            },
+          ],
+    );
+    const wanted = latest.wantedMoves.map(wantedRow);
+    if (opts.output === 'json') {
+      process.stdout.write(`${toJson({ inFlight, wanted })}\n`);
+      return 0;
+    }
+    const end = (x: string | null) => x ?? '(none)';
+    if (inFlight.length > 0) {
+      process.stdout.write('in flight:\n');
+      for (const m of inFlight)
+        process.stdout.write(`  shard ${m.shardId}: ${end(m.source)} → ${end(m.target)} at ${m.step}\n`);
+    }
+    if (wanted.length === 0) {
+      process.stdout.write(
+        inFlight.length === 0
+          ? 'balanced: every shard is where the ring places it; nothing to move\n'
+          : 'nothing more to move once the moves in flight are done\n',
+      );
+      return 0;
+    }
+    process.stdout.write(`wanted (${wanted.length}):\n`);
+    for (const m of wanted) {
+      const when = m.deferred === null ? 'next round' : `held back: ${m.deferred}`;
+      process.stdout.write(
+        `  shard ${m.shardId}: ${end(m.source)} → ${end(m.target)} (${m.reason}: ${m.detail}; ${when})\n`,
+      );
+    }
+    return 0;
   });
 }

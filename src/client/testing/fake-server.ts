@@ -259,7 +259,7 @@ export class FakeCluster {
       leaderPlacement: 'spread',
       placement: [],
       replicationFactor: 3,
-      movesWanted: 0,
+      wantedMoves: [],
     };
   }
 

@@ -216,10 +216,27 @@ export interface StatusResponse {
   replicationFactor: number;
   /**
    * Replica moves the rebalancer wants, by this node's applied table: those it would begin now and
-   * those held back by a limit (moves in flight are not counted). 0: the table is the ring's
+   * those held back by a limit (moves in flight are in `placement`). Empty: the table is the ring's
    * placement, or converges to it with the moves already in flight.
    */
-  movesWanted: number;
+  wantedMoves: WantedMove[];
+}
+
+/** A replica move the rebalancer wants and has not begun. */
+export interface WantedMove {
+  shardId: number;
+  /** Empty when the move only adds a replica (source) or only removes one (target). */
+  source: string;
+  target: string;
+  /** sourceDown, sourceLeaving, underReplicated, overReplicated or balance. */
+  reason: string;
+  /** The reason in words, with the numbers behind it. */
+  detail: string;
+  /**
+   * Empty: begun at the rebalancer's next round. Otherwise the limit holding it back:
+   * movesInFlightMax, targetBusy, senderBusy or backoff.
+   */
+  deferred: string;
 }
 
 /** One data shard in the shard table. */
@@ -2599,7 +2616,7 @@ function createBaseStatusResponse(): StatusResponse {
     alarms: [],
     placement: [],
     replicationFactor: 0,
-    movesWanted: 0,
+    wantedMoves: [],
   };
 }
 
@@ -2629,8 +2646,8 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.replicationFactor !== 0) {
       writer.uint32(64).uint32(message.replicationFactor);
     }
-    if (message.movesWanted !== 0) {
-      writer.uint32(72).uint32(message.movesWanted);
+    for (const v of message.wantedMoves) {
+      WantedMove.encode(v!, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -2713,11 +2730,11 @@ export const StatusResponse: MessageFns<StatusResponse> = {
             continue;
           }
           case 9: {
-            if (tag !== 72) {
+            if (tag !== 74) {
               break;
             }
 
-            message.movesWanted = reader.uint32();
+            message.wantedMoves.push(WantedMove.decode(reader, reader.uint32()));
             continue;
           }
         }
@@ -2760,11 +2777,11 @@ export const StatusResponse: MessageFns<StatusResponse> = {
         : isSet(object.replication_factor)
         ? globalThis.Number(object.replication_factor)
         : 0,
-      movesWanted: isSet(object.movesWanted)
-        ? globalThis.Number(object.movesWanted)
-        : isSet(object.moves_wanted)
-        ? globalThis.Number(object.moves_wanted)
-        : 0,
+      wantedMoves: globalThis.Array.isArray(object?.wantedMoves)
+        ? object.wantedMoves.map((e: any) => WantedMove.fromJSON(e))
+        : globalThis.Array.isArray(object?.wanted_moves)
+        ? object.wanted_moves.map((e: any) => WantedMove.fromJSON(e))
+        : [],
     };
   },
 
@@ -2794,8 +2811,8 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.replicationFactor !== 0) {
       obj.replicationFactor = Math.round(message.replicationFactor);
     }
-    if (message.movesWanted !== 0) {
-      obj.movesWanted = Math.round(message.movesWanted);
+    if (message.wantedMoves?.length) {
+      obj.wantedMoves = message.wantedMoves.map((e) => WantedMove.toJSON(e));
     }
     return obj;
   },
@@ -2813,7 +2830,160 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.alarms = object.alarms?.map((e) => e) || [];
     message.placement = object.placement?.map((e) => ShardPlacement.fromPartial(e)) || [];
     message.replicationFactor = object.replicationFactor ?? 0;
-    message.movesWanted = object.movesWanted ?? 0;
+    message.wantedMoves = object.wantedMoves?.map((e) => WantedMove.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseWantedMove(): WantedMove {
+  return { shardId: 0, source: "", target: "", reason: "", detail: "", deferred: "" };
+}
+
+export const WantedMove: MessageFns<WantedMove> = {
+  encode(message: WantedMove, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.shardId !== 0) {
+      writer.uint32(8).uint32(message.shardId);
+    }
+    if (message.source !== "") {
+      writer.uint32(18).string(message.source);
+    }
+    if (message.target !== "") {
+      writer.uint32(26).string(message.target);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    if (message.detail !== "") {
+      writer.uint32(42).string(message.detail);
+    }
+    if (message.deferred !== "") {
+      writer.uint32(50).string(message.deferred);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WantedMove {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWantedMove();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.shardId = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.deferred = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WantedMove {
+    return {
+      shardId: isSet(object.shardId)
+        ? globalThis.Number(object.shardId)
+        : isSet(object.shard_id)
+        ? globalThis.Number(object.shard_id)
+        : 0,
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+      deferred: isSet(object.deferred) ? globalThis.String(object.deferred) : "",
+    };
+  },
+
+  toJSON(message: WantedMove): unknown {
+    const obj: any = {};
+    if (message.shardId !== 0) {
+      obj.shardId = Math.round(message.shardId);
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    if (message.deferred !== "") {
+      obj.deferred = message.deferred;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WantedMove>): WantedMove {
+    return WantedMove.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WantedMove>): WantedMove {
+    const message = createBaseWantedMove();
+    message.shardId = object.shardId ?? 0;
+    message.source = object.source ?? "";
+    message.target = object.target ?? "";
+    message.reason = object.reason ?? "";
+    message.detail = object.detail ?? "";
+    message.deferred = object.deferred ?? "";
     return message;
   },
 };
