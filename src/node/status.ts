@@ -23,7 +23,7 @@ export interface StatusHost extends Pick<NodeIntents, 'statuses'> {
   alarms(): string[];
   /** The node's clock (the planner's backoff after a rollback is on it). */
   readonly clock: Pick<Clock, 'nowMs'>;
-  readonly metadata: Pick<MetadataState, 'clusterId' | 'leaderPlacement' | 'table'> & {
+  readonly metadata: Pick<MetadataState, 'clusterId' | 'leaderPlacement' | 'table' | 'memberState'> & {
     members(): readonly MemberInfo[];
   };
 }
@@ -32,7 +32,7 @@ export function nodeStatus(node: StatusHost): StatusResponse {
   return {
     nodeId: node.opts.nodeId,
     clusterId: node.clusterId,
-    members: node.metadata.members().map((m) => ({ ...m })),
+    members: node.metadata.members().map((m) => ({ ...m, state: node.metadata.memberState(m.nodeId) ?? '' })),
     shards: node.statuses().map(groupStatus),
     // Known once the metadata log (or its snapshot) is applied here.
     leaderPlacement: node.metadata.clusterId !== '' ? node.metadata.leaderPlacement : '',

@@ -31,7 +31,7 @@ function statusOf(name: string, over: Partial<StatusResponse> = {}): StatusRespo
   return {
     nodeId: name,
     clusterId: 'c',
-    members: MEMBERS.map((m) => ({ nodeId: m, clientAddr: '', raftAddr: '' })),
+    members: MEMBERS.map((m) => ({ nodeId: m, clientAddr: '', raftAddr: '', state: 'up' })),
     shards: [group(0, MEMBERS), ...hosted.map(([id, v]) => group(Number(id), v))],
     leaderPlacement: 'spread',
     alarms: [],
@@ -66,6 +66,20 @@ describe('chaos: when the cluster has settled', () => {
     );
     const short = [placement(1, ['node1', 'node2']), placement(2, TABLE[2]!)];
     assert.match(unsettledReason(MEMBERS, all({ node4: { placement: short } })) ?? '', /not 3 members/);
+  });
+
+  test('a member still joining (the planner places nothing on it yet), or draining', () => {
+    const s = statusOf('node1');
+    const joining = s.members.map((m) => (m.nodeId === 'node4' ? { ...m, state: 'joining' } : m));
+    assert.match(
+      unsettledReason(MEMBERS, all({ node1: { members: joining } })) ?? '',
+      /node1 sees node4 joining/,
+    );
+    const draining = s.members.map((m) => (m.nodeId === 'node2' ? { ...m, state: 'draining' } : m));
+    assert.match(
+      unsettledReason(MEMBERS, all({ node3: { members: draining } })) ?? '',
+      /sees node2 draining/,
+    );
   });
 
   test('a table the rebalancer still wants to change (a joiner without its share yet)', () => {

@@ -1,6 +1,6 @@
 // When is a chaos cluster "formed"? Each member answers Status; from those answers alone (as an
 // operator would see them), the cluster is settled when:
-//   - every member sees exactly the members;
+//   - every member sees exactly the members, each of them up (not joining, draining or down);
 //   - every member has applied the same shard table, and in it every data shard has min(R, N)
 //     voters, all members, no learners, no joint half and no move in flight, and the rebalancer
 //     wants no move (the table is the ring's placement: a joiner got its share);
@@ -26,6 +26,9 @@ export function unsettledReason(
       return `${name} does not know the cluster yet`;
     if (s.members.length !== names.size || !s.members.every((m) => names.has(m.nodeId)))
       return `${name} sees members ${s.members.map((m) => m.nodeId).join(',')}`;
+    // A member still joining has no place on the ring yet: the planner wants nothing for it.
+    const notUp = s.members.find((m) => m.state !== undefined && m.state !== 'up');
+    if (notUp !== undefined) return `${name} sees ${notUp.nodeId} ${notUp.state}`;
     if (s.wantedMoves.length > 0) return `${name}: the rebalancer wants ${s.wantedMoves.length} more move(s)`;
     const want = Math.min(s.replicationFactor, names.size);
     for (const p of s.placement) {

@@ -145,7 +145,14 @@ export interface Member {
   /** host:port for peer (Raft) traffic. */
   raftAddr: string;
   /** Failure domain (serve --zone); empty for none. */
-  zone?: string | undefined;
+  zone?:
+    | string
+    | undefined;
+  /**
+   * In Status: joining (admitted, not yet up), up, draining (leaving: its replicas move away) or down.
+   * Absent elsewhere (a Join's member has none).
+   */
+  state?: string | undefined;
 }
 
 export interface JoinRequest {
@@ -1669,7 +1676,7 @@ export const ScanResponse: MessageFns<ScanResponse> = {
 };
 
 function createBaseMember(): Member {
-  return { nodeId: "", clientAddr: "", raftAddr: "", zone: undefined };
+  return { nodeId: "", clientAddr: "", raftAddr: "", zone: undefined, state: undefined };
 }
 
 export const Member: MessageFns<Member> = {
@@ -1685,6 +1692,9 @@ export const Member: MessageFns<Member> = {
     }
     if (message.zone !== undefined) {
       writer.uint32(34).string(message.zone);
+    }
+    if (message.state !== undefined) {
+      writer.uint32(42).string(message.state);
     }
     return writer;
   },
@@ -1734,6 +1744,14 @@ export const Member: MessageFns<Member> = {
             message.zone = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1764,6 +1782,7 @@ export const Member: MessageFns<Member> = {
         ? globalThis.String(object.raft_addr)
         : "",
       zone: isSet(object.zone) ? globalThis.String(object.zone) : undefined,
+      state: isSet(object.state) ? globalThis.String(object.state) : undefined,
     };
   },
 
@@ -1781,6 +1800,9 @@ export const Member: MessageFns<Member> = {
     if (message.zone !== undefined) {
       obj.zone = message.zone;
     }
+    if (message.state !== undefined) {
+      obj.state = message.state;
+    }
     return obj;
   },
 
@@ -1793,6 +1815,7 @@ export const Member: MessageFns<Member> = {
     message.clientAddr = object.clientAddr ?? "";
     message.raftAddr = object.raftAddr ?? "";
     message.zone = object.zone ?? undefined;
+    message.state = object.state ?? undefined;
     return message;
   },
 };
