@@ -21,14 +21,15 @@
 // advance() reports them durable, so a commit index never covers an entry that is not durable on
 // a quorum, even in a group of one voter and learners.
 import type { Logger } from 'pino';
-import type { Entry, Message, Ready } from '../raft/types.ts';
-import { index } from '../raft/types.ts';
+import type { Entry, Message, Ready, Snapshot } from '../raft/types.ts';
+import { index, NO_NODE } from '../raft/types.ts';
 import type { SnapshotStore } from '../storage/snapshots.ts';
 import type { Wal } from '../storage/wal.ts';
 import { WalBackpressureError } from '../storage/wal-errors.ts';
 import { assert } from './assert.ts';
 import type { Clock } from './clock.ts';
 import type { Group } from './group.ts';
+import { NO_METRICS, type NodeMetrics } from './metrics.ts';
 import type { NodePlantedBug } from './options.ts';
 import type { PeerTransport } from './peer-transport.ts';
 
@@ -62,12 +63,15 @@ export interface DriverConfig {
   readonly afterTurn: () => void;
   /** UNSAFE, the simulator's only (NodeOptions.plantedBugs). */
   readonly plantedBugs?: ReadonlySet<NodePlantedBug>;
+  /** Where WAL syncs, snapshot saves, applies and leader changes are reported (default: nowhere). */
+  readonly metrics?: NodeMetrics;
 }
 
 export class Driver {
   /** Every group the node hosts, by id (registered by the node; removed by `unregister`). */
   private readonly groups = new Map<number, Group>();
   private readonly c: DriverConfig;
+  private readonly metrics: NodeMetrics;
   private running = false;
   /** Groups already warned about for pinning a WAL segment with unapplied entries (warned once). */
   private readonly warnedPins = new Set<number>();
@@ -80,6 +84,7 @@ export class Driver {
 
   constructor(c: DriverConfig) {
     this.c = c;
+    this.metrics = c.metrics ?? NO_METRICS;
   }
 
   /** Asks for a turn soon (coalesced: many calls in one event-loop turn give one Ready round). */
@@ -159,6 +164,20 @@ export class Driver {
     await this.releaseOldestSegment();
   }
 
+  /** One WAL sync, timed for the metrics. */
+  private async syncWal(): Promise<void> {
+    const startedAt = this.metrics.startedAt();
+    await this.c.wal.sync();
+    this.metrics.walSynced(startedAt);
+  }
+
+  /** One snapshot file written and synced, timed for the metrics. */
+  private async saveSnapshot(group: number, snap: Snapshot): Promise<void> {
+    const startedAt = this.metrics.startedAt();
+    await this.c.snapshots.save(group, snap);
+    this.metrics.snapshotSaved(startedAt);
+  }
+
   /** Hands a message to the transport; commit indexes never run ahead of this node's durable log. */
   private send(g: Group, m: Message): void {
     if (m.type === 'app' || m.type === 'heartbeat') assertDurable(g, m.commit, m.type, m.to);
@@ -207,10 +226,14 @@ export class Driver {
         }
       }
       const firstNew = rd.entries.length > 0 ? (rd.entries[0] as Entry).index : Number.POSITIVE_INFINITY;
+      let startedAt: number | undefined;
       for (const e of rd.committedEntries) {
         if (e.index >= firstNew || e.type === 'confChange') break;
-        if (e.index > g.applied) this.applyEntry(g, e);
+        if (e.index <= g.applied) continue;
+        startedAt ??= this.metrics.startedAt();
+        this.applyEntry(g, e);
       }
+      if (startedAt !== undefined) this.metrics.applied(startedAt);
     }
     return sent;
   }
@@ -228,7 +251,7 @@ export class Driver {
     for (const [g, rd] of work) {
       if (rd.snapshot !== undefined) {
         // The file first: the marker tells recovery the log before it is released.
-        await snapshots.save(g.id, rd.snapshot);
+        await this.saveSnapshot(g.id, rd.snapshot);
         const { index: at, term } = rd.snapshot.metadata;
         await this.appendWithRoom(() => wal.appendSnapshotMarker(g.id, at, term, true));
         released.push([g, at]);
@@ -244,7 +267,7 @@ export class Driver {
       }
       mustSync ||= rd.mustSync;
     }
-    if (mustSync) await wal.sync();
+    if (mustSync) await this.syncWal();
     // Only now that their markers are durable may the snapshots they replace go.
     for (const [g, at] of released) await snapshots.release(g.id, at);
   }
@@ -264,7 +287,7 @@ export class Driver {
         { pendingBytes: e.pendingBytes },
         'WAL bound on unsynced bytes reached: syncing early',
       );
-      return this.c.wal.sync().then(append);
+      return this.syncWal().then(append);
     }
   }
 
@@ -273,8 +296,10 @@ export class Driver {
       const prev = g.leader;
       g.leader = rd.softState.leader;
       g.role = rd.softState.role;
-      if (prev !== g.leader)
+      if (prev !== g.leader) {
         this.c.logger.info({ group: g.id, leader: g.leader, role: g.role }, 'leader changed');
+        if (g.leader !== NO_NODE) this.metrics.leaderChanged(g.id);
+      }
     }
     if (rd.hardState !== undefined) g.term = rd.hardState.term;
     if (rd.snapshot !== undefined) {
@@ -284,7 +309,13 @@ export class Driver {
         'snapshot installed from leader',
       );
     }
-    for (const e of rd.committedEntries) if (e.index > g.applied) this.applyEntry(g, e);
+    let startedAt: number | undefined;
+    for (const e of rd.committedEntries) {
+      if (e.index <= g.applied) continue; // applied while the sync ran (appendAndOverlap)
+      startedAt ??= this.metrics.startedAt();
+      this.applyEntry(g, e);
+    }
+    if (startedAt !== undefined) this.metrics.applied(startedAt);
     g.onReadStates(rd.readStates);
     g.advance(rd);
   }
@@ -310,7 +341,7 @@ export class Driver {
       return;
     }
     try {
-      await snapshots.save(g.id, snap);
+      await this.saveSnapshot(g.id, snap);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'ENOSPC' && code !== 'EDQUOT') throw e;
@@ -319,7 +350,7 @@ export class Driver {
     }
     this.snapshotRetryAt.delete(g.id);
     await this.appendWithRoom(() => wal.appendSnapshotMarker(g.id, at, snap.metadata.term, false));
-    await wal.sync();
+    await this.syncWal();
     await snapshots.release(g.id, at);
     g.snapshotIndex = at;
     const compactTo = at - this.c.retainEntries;

@@ -207,6 +207,14 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
     return this.proposalQueue.length > 0;
   }
 
+  /** Proposals waiting here: queued or proposed, and not yet settled (applied, failed or timed out). O(waiting). */
+  proposalsWaiting(): number {
+    let n = 0;
+    for (const q of this.proposalQueue) if (!q.pending.done) n++;
+    for (const p of this.proposals.values()) if (!p.done) n++;
+    return n;
+  }
+
   /**
    * Proposes the queued commands (skipping those whose deadline passed), in batches bounded in
    * count and bytes, so that a refused batch (e.g. over the uncommitted-bytes bound) fails only its

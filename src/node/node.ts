@@ -107,6 +107,8 @@ export class KvNode implements NodeIntents {
   private readonly dropping = new Set<number>();
   /** Callbacks run after every driver turn (waiters on leadership or membership). */
   private readonly turnListeners = new Set<() => void>();
+  /** Pending's failure callback for proposals: made once, so a proposal allocates nothing for it. */
+  private readonly onProposalFailed: () => void;
 
   constructor(options: NodeOptions) {
     this.opts = resolveOptions(options);
@@ -115,6 +117,8 @@ export class KvNode implements NodeIntents {
     this.clock = this.opts.clock;
     this.requestIds = new RequestIds(this.opts.random);
     this.budget = new PendingBudget(this.opts.pendingMax);
+    const metrics = this.opts.metrics;
+    this.onProposalFailed = () => metrics.proposalFailed();
     this.balancer = new Balancer(this, this.opts.balanceIntervalMs);
     this.rebalancer = new Rebalancer(this, this.opts.rebalanceIntervalMs);
     this.metadata.onChange = () => this.onMembersChanged();
@@ -314,6 +318,7 @@ export class KvNode implements NodeIntents {
         (await this.opts.fileSystem.freeBytes(this.opts.raftDir)) >= bytes + this.opts.walSegmentBytes,
       onFatal: (e) => this.fatal(e),
       plantedBugs: new Set(this.opts.plantedBugs),
+      metrics: this.opts.metrics,
       afterTurn: () => {
         for (const l of this.turnListeners) l();
       },
@@ -653,7 +658,13 @@ export class KvNode implements NodeIntents {
 
   /** Queued: the driver proposes it with the turn's other commands, and fails it if refused. */
   private proposeTo<R>(g: Group<R>, p: Proposal): Promise<Applied<R>> {
-    const pending = new Pending<Applied<R>>(this.budget, this.clock, p.deadlineMs, p.onTimeout);
+    const pending = new Pending<Applied<R>>(
+      this.budget,
+      this.clock,
+      p.deadlineMs,
+      p.onTimeout,
+      this.onProposalFailed,
+    );
     g.propose(p.requestId, p.command, pending);
     this.driver.schedule();
     return pending.promise;
@@ -725,6 +736,18 @@ export class KvNode implements NodeIntents {
 
   statuses(): GroupStatus[] {
     return [...this.groups()].sort((a, b) => a.id - b.id).map((g) => g.status());
+  }
+
+  /** Requests (proposals and linearizable reads) waiting on Raft here, against the bound pendingMax. */
+  requestsWaiting(): number {
+    return this.budget.waiting;
+  }
+
+  /** Proposals waiting in every hosted group (queued, or proposed and not yet applied). */
+  proposalsPending(): number {
+    let n = 0;
+    for (const g of this.groups()) n += g.proposalsWaiting();
+    return n;
   }
 
   /** Starts an election in `group` now, without waiting for the election timeout (tests). */

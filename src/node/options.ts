@@ -10,6 +10,7 @@ import {
   type LeaderPlacement,
   type MemberInfo,
 } from './metadata.ts';
+import { NO_METRICS, type NodeMetrics } from './metrics.ts';
 import type { PeerTransport } from './peer-transport.ts';
 import type { Random } from './random.ts';
 import { SYSTEM_CLOCK, SYSTEM_RANDOM } from './system.ts';
@@ -68,6 +69,8 @@ export interface NodeOptions {
   readonly clock?: Clock;
   /** Randomness: election timeouts, request ids, a new cluster's id (default: Math.random). */
   readonly random?: Random;
+  /** Where the driver reports WAL syncs, snapshots, applies, leader changes, failed proposals (default: nowhere). */
+  readonly metrics?: NodeMetrics;
   readonly shardCount?: number;
   readonly maxKeyBytes?: number;
   readonly maxValueBytes?: number;
@@ -161,6 +164,7 @@ export function resolveOptions(o: NodeOptions): ResolvedNodeOptions {
     fileSystem: o.fileSystem ?? REAL_FILE_SYSTEM,
     clock: o.clock ?? SYSTEM_CLOCK,
     random: o.random ?? SYSTEM_RANDOM,
+    metrics: o.metrics ?? NO_METRICS,
     walSegmentsKept: o.walSegmentsKept ?? DEFAULTS.walSegmentsKept,
     balanceIntervalMs: o.balanceIntervalMs ?? DEFAULTS.balanceIntervalMs,
     leaderPlacement: o.leaderPlacement ?? DEFAULTS.leaderPlacement,

@@ -61,3 +61,20 @@ it('fails with UNAVAILABLE exactly when its deadline passes on the clock it was 
   assert.equal(late.done, true);
   await assert.rejects(late.promise, UnavailableError);
 });
+
+it('runs onFailure once when it fails (by fail or by its deadline), never when it resolves', async () => {
+  const clock = new ManualClock(START_MS);
+  const budget = new PendingBudget(10);
+  let failures = 0;
+  const onFailure = () => failures++;
+  const resolved = new Pending<number>(budget, clock, START_MS + 1_000, timeout, onFailure);
+  resolved.resolve(1);
+  resolved.fail(new Error('too late'));
+  const failed = new Pending<number>(budget, clock, START_MS + 1_000, timeout, onFailure);
+  failed.fail(new Error('refused'));
+  failed.fail(new Error('again'));
+  const timedOut = new Pending<number>(budget, clock, START_MS + 1_000, timeout, onFailure);
+  clock.advance(1_000);
+  await Promise.allSettled([resolved.promise, failed.promise, timedOut.promise]);
+  assert.equal(failures, 2);
+});
