@@ -125,7 +125,7 @@ export function isPlacement(p: string): p is Placement {
 /** A 3-node ringkv cluster: node1 bootstraps, node2 and node3 join; ready when every shard has 3 voters and a leader. */
 export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> {
   const dir = tempDir('ringkv-bench-');
-  const ports = await freePorts(6);
+  const ports = await freePorts(9);
   const procs: ChildProcess[] = [];
   const endpoints: string[] = [];
   const nodeArgs = [
@@ -148,6 +148,9 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
       String(port),
       '--raft_port',
       String(ports[2 * i + 1]),
+      // On, as by default (its metrics are part of what is measured), on a free port.
+      '--admin_port',
+      String(ports[6 + i]),
       '--host',
       '127.0.0.1',
       '--log_level',

@@ -21,6 +21,7 @@ import { clusterService } from './cluster-service.ts';
 import type { ServerContext } from './context.ts';
 import { kvService } from './kv-service.ts';
 import type { PeerClients } from './peer-clients.ts';
+import type { MethodObserver } from './unary-dispatch.ts';
 import { UnaryHttp2Server } from './unary-http2-server.ts';
 
 /**
@@ -51,6 +52,7 @@ export class ClientServer {
     thread: ClientApiThread,
     onWorkerFailure: (err: Error) => void,
     tls?: ServerTls,
+    observeMethod?: (path: string) => MethodObserver,
   ) {
     const maxMessageBytes = Math.max(
       4 * 1024 * 1024,
@@ -67,6 +69,7 @@ export class ClientServer {
       tls,
       onTlsFailure: (reason, remoteAddress) =>
         node.logger.warn({ remoteAddress, reason }, `refused a client connection: ${reason}`),
+      observeMethod,
     });
     this.ctx = { node, peers };
     this.server.addService(KVServiceService, kvService(this.ctx), KV_RESPONSES);

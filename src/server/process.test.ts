@@ -120,6 +120,9 @@ describe('ringkv serve as a process', { timeout: 60_000 }, () => {
       String(await freePort()),
       '--host',
       '127.0.0.1',
+      // Not needed here; its default (--port + 1000) could be another test's port.
+      '--admin_port',
+      '0',
     ];
     const first = start(args);
     await waitServing(first);

@@ -38,6 +38,10 @@ export interface NodeProcessOptions {
   readonly logLevel: string;
   /** TLS files of the client and raft ports (none given: both plaintext). */
   readonly tls: TlsFileOptions;
+  /** The admin HTTP port (metrics, /livez, /readyz); 0: none. */
+  readonly adminPort: number;
+  /** The interface to bind the admin port on. */
+  readonly adminListen: string;
 }
 
 export type ProcessOutcome = 'ok' | 'failed' | 'usage';
@@ -93,6 +97,7 @@ export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutc
         logger,
         transport,
         clientTls: tls.clientTls,
+        admin: f.adminPort === 0 ? undefined : { listenHost: f.adminListen, port: f.adminPort },
       },
       fail,
     );
@@ -109,6 +114,10 @@ export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutc
       clientTls:
         tls.clientTls === undefined ? 'off' : tls.clientTls.requireClientCert ? 'client-cert-auth' : 'on',
       peerTls: tls.peerTls === undefined ? 'off' : 'mutual',
+      adminAddr:
+        running.adminPort === undefined
+          ? 'off'
+          : `${tls.clientTls === undefined ? 'http' : 'https'}://${f.adminListen}:${running.adminPort}`,
     },
     'serving',
   );

@@ -87,6 +87,11 @@ export class ProcessNode {
   readonly name: string;
   readonly port: number;
   readonly raftPort: number;
+  /**
+   * The admin port planned for it (ProcessCluster.plan passes it as --admin_port); 0 when the node
+   * was planned without one (then its arguments must say --admin_port themselves).
+   */
+  readonly adminPort: number;
   /** The exact `serve` arguments; restart() uses them again. */
   readonly args: readonly string[];
   readonly cwd: string;
@@ -99,16 +104,30 @@ export class ProcessNode {
   /** Exit status of the last run (undefined while running or never started). */
   lastExit: { code: number | null; signal: string | null } | undefined;
 
-  constructor(name: string, port: number, raftPort: number, args: readonly string[], cwd: string) {
+  constructor(
+    name: string,
+    port: number,
+    raftPort: number,
+    args: readonly string[],
+    cwd: string,
+    adminPort = 0,
+  ) {
     this.name = name;
     this.port = port;
     this.raftPort = raftPort;
     this.args = args;
     this.cwd = cwd;
+    this.adminPort = adminPort;
   }
 
   get endpoint(): string {
     return `localhost:${this.port}`;
+  }
+
+  /** The admin port's base URL (http://127.0.0.1:P), when it has one. */
+  get adminUrl(): string {
+    if (this.adminPort === 0) throw new Error(`${this.name} was planned without an admin port`);
+    return `http://127.0.0.1:${this.adminPort}`;
   }
 
   get running(): boolean {
@@ -226,21 +245,27 @@ export class ProcessCluster {
     this.dir = dir;
   }
 
-  /** Plans nodes on free ports: node1 bootstraps, the others join node1. Nothing is started. */
+  /**
+   * Plans nodes on free ports (client, raft and admin: the admin port's default, --port + 1000,
+   * could be another test's port): node1 bootstraps, the others join node1. Nothing is started.
+   */
   static async plan(opts: ClusterOptions = {}): Promise<ProcessCluster> {
     const n = opts.nodes ?? 3;
     const c = new ProcessCluster(mkdtempSync(join(tmpdir(), 'ringkv-test-')));
     c.clientTls = opts.clientTls;
-    const ports = await freePorts(2 * n);
+    const ports = await freePorts(3 * n);
     for (let i = 0; i < n; i++) {
       const name = `node${i + 1}`;
-      const port = ports[2 * i]!;
-      const raftPort = ports[2 * i + 1]!;
+      const port = ports[3 * i]!;
+      const raftPort = ports[3 * i + 1]!;
+      const adminPort = ports[3 * i + 2]!;
       const args = [
         '--port',
         String(port),
         '--raft_port',
         String(raftPort),
+        '--admin_port',
+        String(adminPort),
         '--node_id',
         name,
         '--raft_dir',
@@ -251,7 +276,7 @@ export class ProcessCluster {
         ...(opts.extraArgs ?? []),
         ...(opts.argsOf?.(name) ?? []),
       ];
-      c.nodes.push(new ProcessNode(name, port, raftPort, args, c.dir));
+      c.nodes.push(new ProcessNode(name, port, raftPort, args, c.dir, adminPort));
     }
     return c;
   }

@@ -16,10 +16,12 @@ describe('README quickstart', { timeout: 120_000 }, () => {
     const planned = c.nodes.slice();
     const port = (i: number) => planned[i]!.port;
     const raftPort = (i: number) => planned[i]!.raftPort;
+    // The admin port's default (--port + 1000) is moved to a free one too.
+    const admin = (i: number) => ` --admin_port ${planned[i]!.adminPort}`;
     const readme = [
-      `--port ${port(0)} --raft_port ${raftPort(0)} --node_id node1 --raft_dir ./data/node1 --bootstrap=true`,
-      `--port ${port(1)} --raft_port ${raftPort(1)} --node_id node2 --raft_dir ./data/node2 --join_addr=localhost:${port(0)}`,
-      `--port ${port(2)} --raft_port ${raftPort(2)} --node_id node3 --raft_dir ./data/node3 --join_addr=localhost:${port(0)}`,
+      `--port ${port(0)} --raft_port ${raftPort(0)} --node_id node1 --raft_dir ./data/node1 --bootstrap=true${admin(0)}`,
+      `--port ${port(1)} --raft_port ${raftPort(1)} --node_id node2 --raft_dir ./data/node2 --join_addr=localhost:${port(0)}${admin(1)}`,
+      `--port ${port(2)} --raft_port ${raftPort(2)} --node_id node3 --raft_dir ./data/node3 --join_addr=localhost:${port(0)}${admin(2)}`,
     ];
     nodes = readme.map(
       (line, i) => new ProcessNode(`node${i + 1}`, port(i), raftPort(i), line.split(' '), c.dir),

@@ -54,7 +54,7 @@ describe('serve from a config file and the environment', { timeout: 120_000 }, (
       'from-file',
       planned.port,
       planned.raftPort,
-      ['--config_file', config, '--shards', '3'],
+      ['--config_file', config, '--shards', '3', '--admin_port', '0'],
       c.dir,
     );
     node.env = { RINGKV_PORT: String(planned.port), RINGKV_SHARDS: '5', RINGKV_LOG_LEVEL: 'warn' };

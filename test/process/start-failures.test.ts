@@ -26,6 +26,8 @@ async function serveArgs(nodeId: string, raftDir: string): Promise<string[]> {
     nodeId,
     '--raft_dir',
     raftDir,
+    '--admin_port',
+    '0',
   ];
 }
 

@@ -148,6 +148,8 @@ describe('a TLS cluster made with certs create', { timeout: 240_000 }, () => {
         `--join_addr=${c.nodes[0]!.endpoint}`,
         '--join_timeout',
         '15',
+        '--admin_port',
+        '0',
         ...clientPortArgs(certs, 'node4'),
         ...peerPortArgs(other, 'node4', join(other, 'ca.crt')),
       ],

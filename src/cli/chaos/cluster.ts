@@ -78,6 +78,8 @@ export class ChaosCluster {
       '--raft_dir',
       join(this.dirs.dataDir, name),
       joinVia === undefined ? '--bootstrap=true' : `--join_addr=${joinVia.endpoint}`,
+      // In a namespace each node has its own address (the default, --port + 1000, is free); on loopback none.
+      ...(place.prefix.length > 0 ? [] : ['--admin_port', '0']),
       ...this.extraServeArgs,
     ];
     const argv = [...place.prefix, process.execPath, MAIN_TS, ...args];

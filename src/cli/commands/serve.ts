@@ -62,6 +62,19 @@ const FLAGS: readonly (readonly [string, string, string, string | undefined])[] 
   ],
   ['host', '<host>', 'address other nodes and clients use to reach this node', 'localhost'],
   ['listen', '<addr>', 'interface to bind both ports on (default: the one --host names)', undefined],
+  [
+    'admin_port',
+    '<port>',
+    'admin HTTP port: Prometheus /metrics, /livez, /readyz (HTTPS when the client port serves TLS); ' +
+      '0 turns it off (default: --port + 1000)',
+    undefined,
+  ],
+  [
+    'admin_listen',
+    '<addr>',
+    "interface to bind the admin port on (default: the client port's, --listen)",
+    undefined,
+  ],
   ['shards', '<n>', 'number of data shards of a new cluster (used only with --bootstrap)', '8'],
   [
     'replication_factor',
@@ -397,6 +410,11 @@ export function parseServeSettings(settings: Settings): ServeFlags | string {
     return r.problem('log_level', `must be one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`);
   const tls = parseTlsSettings(r);
   if (typeof tls === 'string') return tls;
+  const listen = r.text('listen') ?? host;
+  const adminPort = parseAdminPort(r, nums['port']!);
+  if (typeof adminPort === 'string') return adminPort;
+  const adminListen = r.text('admin_listen') ?? listen;
+  if (adminListen === '') return r.problem('admin_listen', 'must not be empty');
   return {
     port: nums['port']!,
     raftPort: nums['raft_port']!,
@@ -408,7 +426,7 @@ export function parseServeSettings(settings: Settings): ServeFlags | string {
     walSegmentBytes: nums['wal_segment_mib']! * 1024 * 1024,
     unsafeNoReadIndex,
     host,
-    listen: r.text('listen') ?? host,
+    listen,
     shards: nums['shards']!,
     replicationFactor: nums['replication_factor']!,
     zone,
@@ -419,7 +437,21 @@ export function parseServeSettings(settings: Settings): ServeFlags | string {
     requestTimeoutMs: nums['request_timeout_ms']!,
     logLevel,
     tls,
+    adminPort,
+    adminListen,
   };
+}
+
+/** --admin_port, or the client port + 1000 when it is not given; 0: off. */
+function parseAdminPort(r: SettingsReader, port: number): number | string {
+  if (r.text('admin_port') !== undefined) return r.integer('admin_port', 0, 65535);
+  const fallback = port + 1000;
+  if (fallback > 65535)
+    return r.problem(
+      'port',
+      `is ${port}: the admin port's default, --port + 1000, would be ${fallback}, beyond 65535; give --admin_port (0: none)`,
+    );
+  return fallback;
 }
 
 /**

@@ -1,5 +1,6 @@
 // `ringkv start-local` (what `npm start` runs): a local 3-node cluster as three separate
-// `ringkv serve` processes on the original ports, with data under ./data so that a restart
+// `ringkv serve` processes on the original ports (admin ports: serve's default, the client port +
+// 1000, so 51051–51053), with data under ./data so that a restart
 // resumes. Each node's output goes to ./data/nodeN.log; errors are echoed here with the node's
 // name. Ctrl+C (or SIGTERM) stops the three with SIGTERM, and SIGKILL after a bound.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -12,11 +13,14 @@ const NODE_COUNT = 3;
 /** After SIGTERM, how long a node gets to exit before SIGKILL. */
 const STOP_GRACE_MS = 10_000;
 const POLL_INTERVAL_MS = 300;
+/** `serve`'s default admin port is the client port + this. */
+const ADMIN_PORT_OFFSET = 1000;
 
 interface LocalNode {
   readonly name: string;
   readonly port: number;
   readonly raftPort: number;
+  readonly adminPort: number;
   readonly args: readonly string[];
   readonly logPath: string;
   child?: ChildProcess;
@@ -47,7 +51,7 @@ export async function runStartLocal(opts: Record<string, unknown>): Promise<numb
     return 1;
   }
   const nodes = planNodes(o);
-  const busy = await busyPorts(nodes.flatMap((n) => [n.port, n.raftPort]));
+  const busy = await busyPorts(nodes.flatMap((n) => [n.port, n.raftPort, n.adminPort]));
   if (busy.length > 0) {
     process.stderr.write(
       `error: port(s) ${busy.join(', ')} already in use — is a cluster already running? ` +
@@ -78,18 +82,21 @@ function planNodes(o: StartOptions): LocalNode[] {
     const name = `node${i + 1}`;
     const port = o.basePort + i;
     const raftPort = o.baseRaftPort + i;
+    const adminPort = port + ADMIN_PORT_OFFSET;
     const args = [
       '--port',
       String(port),
       '--raft_port',
       String(raftPort),
+      '--admin_port',
+      String(adminPort),
       '--node_id',
       name,
       '--raft_dir',
       join(o.dataDir, name),
       i === 0 ? '--bootstrap=true' : `--join_addr=localhost:${o.basePort}`,
     ];
-    return { name, port, raftPort, args, logPath: join(o.dataDir, `${name}.log`) };
+    return { name, port, raftPort, adminPort, args, logPath: join(o.dataDir, `${name}.log`) };
   });
 }
 
@@ -201,8 +208,9 @@ function printWelcome(nodes: readonly LocalNode[], o: StartOptions): void {
     `ringkv: local cluster of ${nodes.length} nodes is up.`,
     ...nodes.map(
       (n) =>
-        `  ${n.name}  client localhost:${n.port}  peer localhost:${n.raftPort}  pid ${n.child?.pid}  log ${n.logPath}`,
+        `  ${n.name}  client localhost:${n.port}  peer localhost:${n.raftPort}  admin http://localhost:${n.adminPort}  pid ${n.child?.pid}  log ${n.logPath}`,
     ),
+    `  metrics: curl http://localhost:${nodes[0]?.adminPort}/metrics   health: /livez, /readyz?verbose`,
     `  data in ${o.dataDir} (stop and start again to resume with the same data)`,
     '',
     'Try, in another terminal:',

@@ -1,0 +1,128 @@
+// The admin port (`serve --admin_port`, default the client port + 1000): plain HTTP/1.1 for
+// Prometheus, load balancers and Kubernetes probes, or HTTPS with the client port's certificate
+// (and its client-certificate rule) when the client port serves TLS.
+//   GET /metrics  Prometheus text format (metrics.ts)
+//   GET /livez    200 while the process and its event loop answer (this handler running is the check)
+//   GET /readyz   200 when ready (readiness.ts), else 503; `?verbose` lists every check
+// Anything else is 404 (405 for a method other than GET or HEAD on a known path). It runs on the
+// node's thread: an answer from it means that thread is free, which is what /livez claims.
+import http from 'node:http';
+import https from 'node:https';
+import type { ServerTls } from '../../transport/tls.ts';
+import { describeChecks, type ReadinessCheck } from './readiness.ts';
+
+export interface AdminServerOptions {
+  /** The metrics' text exposition and its content type. */
+  readonly metrics: { text(): Promise<string>; readonly contentType: string };
+  /** The readiness checks, computed at each request. */
+  readonly readiness: () => readonly ReadinessCheck[];
+  /** HTTPS with these (the client port's); absent: plain HTTP. */
+  readonly tls?: ServerTls | undefined;
+  /** A scrape that failed (a bug in a collector): logged, answered 500. */
+  readonly onError?: (err: unknown) => void;
+}
+
+/** Bound on one request's headers: the admin port reads no bodies. */
+const HEADERS_BYTES_MAX = 16 * 1024;
+/** Idle keep-alive connections are closed after this (Prometheus scrapes every 15 s or so). */
+const KEEP_ALIVE_MS = 30_000;
+
+export class AdminServer {
+  private readonly server: http.Server;
+  private readonly o: AdminServerOptions;
+
+  constructor(o: AdminServerOptions) {
+    this.o = o;
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => this.handle(req, res);
+    const common = { maxHeaderSize: HEADERS_BYTES_MAX, keepAliveTimeout: KEEP_ALIVE_MS };
+    this.server =
+      o.tls === undefined
+        ? http.createServer(common, handler)
+        : https.createServer(
+            {
+              ...common,
+              cert: o.tls.cert,
+              key: o.tls.key,
+              ...(o.tls.ca === undefined ? {} : { ca: o.tls.ca }),
+              requestCert: o.tls.requireClientCert,
+              rejectUnauthorized: o.tls.requireClientCert,
+            },
+            handler,
+          );
+    // A failed TLS handshake or garbage costs that connection only.
+    this.server.on('clientError', (_err, socket) => socket.destroy());
+  }
+
+  /** Binds `host:port` (0: any free port; an IPv6 host may come in brackets); resolves with the port. */
+  listen(host: string, port: number): Promise<number> {
+    const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, bare, () => {
+        this.server.off('error', reject);
+        const bound = this.server.address();
+        resolve(bound !== null && typeof bound === 'object' ? bound.port : port);
+      });
+    });
+  }
+
+  /** Stops listening and closes every connection, idle or not. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server.listening) {
+        resolve();
+        return;
+      }
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const route = ROUTES[url.pathname];
+    if (route === undefined) {
+      reply(
+        res,
+        404,
+        'text/plain; charset=utf-8',
+        `not found: ${url.pathname} (try /metrics, /livez, /readyz)\n`,
+      );
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      reply(res, 405, 'text/plain; charset=utf-8', `method ${req.method} not allowed\n`);
+      return;
+    }
+    const verbose = url.searchParams.has('verbose');
+    if (route === 'metrics') {
+      this.o.metrics.text().then(
+        (text) => reply(res, 200, this.o.metrics.contentType, text),
+        (e: unknown) => {
+          this.o.onError?.(e);
+          reply(res, 500, 'text/plain; charset=utf-8', 'collecting the metrics failed\n');
+        },
+      );
+      return;
+    }
+    const checks = route === 'livez' ? [{ name: 'ping', ok: true, reason: '' }] : this.o.readiness();
+    const { ok, body } = describeChecks(route, checks, verbose);
+    reply(res, ok ? 200 : 503, 'text/plain; charset=utf-8', body);
+  }
+}
+
+const ROUTES: Readonly<Record<string, 'metrics' | 'livez' | 'readyz'>> = {
+  '/metrics': 'metrics',
+  '/livez': 'livez',
+  '/readyz': 'readyz',
+};
+
+function reply(res: http.ServerResponse, status: number, contentType: string, body: string): void {
+  res.writeHead(status, {
+    'content-type': contentType,
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
