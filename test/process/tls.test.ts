@@ -4,14 +4,36 @@
 // line that names TLS; a node whose peer certificate the cluster does not trust cannot join (it
 // exits, its log says why); and a cluster with --client_cert_auth refuses a client without a
 // certificate and serves one with the client certificate (its second node joined through that
-// client port with its own certificate).
+// client port with its own certificate). The admin port follows the client port: HTTPS with its
+// certificate.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { freePorts } from '../support/ports.ts';
 import { ProcessCluster, ProcessNode, runCli, waitUntil, within } from './harness.ts';
+
+/** GET on 127.0.0.1:`port` (bounded), with `tls` options for HTTPS. */
+function httpGet(
+  via: typeof http | typeof https,
+  port: number,
+  path: string,
+  tls: https.RequestOptions,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = via.get({ host: '127.0.0.1', port, path, timeout: 5000, ...tls }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+  });
+}
 
 /** A refused client must fail this fast (the CLI gives up on unreachable nodes after 1 s). */
 const REFUSED_WITHIN_MS = 10_000;
@@ -98,6 +120,15 @@ describe('a TLS cluster made with certs create', { timeout: 240_000 }, () => {
     const health = await runCli(['cluster', 'health', '--endpoints', endpoints, '--cacert', ca]);
     assert.equal(health.code, 0, `${health.stdout}${health.stderr}`);
     assert.equal(health.stdout.match(/is healthy/g)?.length, 3, health.stdout);
+  });
+
+  test("the admin port serves HTTPS with the client port's certificate; plain HTTP gets no answer", async () => {
+    const node1 = c.nodes[0]!;
+    const ready = await httpGet(https, node1.adminPort, '/readyz', { ca: readFileSync(ca) });
+    assert.deepEqual(ready, { status: 200, body: 'ok\n' }, node1.tail());
+    const metrics = await httpGet(https, node1.adminPort, '/metrics', { ca: readFileSync(ca) });
+    assert.match(metrics.body, /^ringkv_has_leader\{shard="0"\} 1$/m);
+    await assert.rejects(httpGet(http, node1.adminPort, '/readyz', {}), /socket hang up|ECONNRESET/);
   });
 
   test('a plaintext client is refused at once, and told to pass --cacert', async () => {
