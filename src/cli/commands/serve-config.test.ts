@@ -301,3 +301,26 @@ describe('the command line', () => {
     }
   });
 });
+
+describe('the admin port', () => {
+  test('defaults to the client port + 1000 on the client port’s interface; 0 turns it off', async () => {
+    const d = await ok({ ...BASE, port: '50052', listen: '0.0.0.0' });
+    assert.deepEqual([d.adminPort, d.adminListen], [51052, '0.0.0.0']);
+    const off = await ok({ ...BASE }, { RINGKV_ADMIN_PORT: '0' });
+    assert.equal(off.adminPort, 0);
+    const given = await ok({ ...BASE, admin_port: '9100', admin_listen: '127.0.0.1' });
+    assert.deepEqual([given.adminPort, given.adminListen], [9100, '127.0.0.1']);
+  });
+
+  test('a bad one, or a default beyond 65535, is named', async () => {
+    assert.equal(
+      await fails({ ...BASE, admin_port: '70000' }),
+      "--admin_port must be an integer from 0 to 65535, got '70000'",
+    );
+    assert.match(
+      await fails({ ...BASE, port: '65000' }),
+      /^--port is 65000: the admin port's default, --port \+ 1000, would be 66000, beyond 65535; give --admin_port/,
+    );
+    assert.equal((await ok({ ...BASE, port: '65000', admin_port: '0' })).adminPort, 0);
+  });
+});
