@@ -110,6 +110,22 @@ describe('GrpcTransport', () => {
     assert.equal(atA[0]?.msg.commit, 9);
   });
 
+  it('keeps each peer’s traffic: bytes sent and received, and the keepalive’s round trip', async () => {
+    const { a, b, atB } = await pair({
+      timing: { backoffMinMs: 20, backoffMaxMs: 200, keepaliveIntervalMs: 50 },
+    });
+    const before = a.peerTraffic().get(B)?.bytesSent ?? 0;
+    for (let i = 0; i < 10; i++) a.send(1, appMessage(A, B, i + 1, 1000));
+    await until('ten messages at b', () => atB.length === 10);
+    const sent = a.peerTraffic().get(B)?.bytesSent ?? 0;
+    assert.ok(sent - before > 10 * 1000, `a counted ${sent - before} bytes sent to b for 10 KB of entries`);
+    await until('b to count what a sent', () => b.peerTraffic().get(A)?.bytesReceived === sent);
+    assert.equal(a.peerTraffic().get(B)?.bytesReceived ?? 0, 0, 'nothing came from b on a stream of its own');
+    await until('a keepalive round trip to b', () => a.peerTraffic().get(B)?.rttMs !== undefined);
+    const rtt = a.peerTraffic().get(B)?.rttMs ?? -1;
+    assert.ok(rtt >= 0 && rtt < 1000, `round trip ${rtt} ms`);
+  });
+
   it('flush() writes what was queued at once: sends around it leave as two batches, in order', async () => {
     const { a, b, atB } = await pair();
     const sentBefore = a.stats().batchesSent;

@@ -14,6 +14,8 @@ import type { PeerTls } from './tls.ts';
 import {
   DEFAULT_LIMITS,
   type MessageHandler,
+  PEER_TRAFFIC_PEERS_MAX,
+  type PeerTraffic,
   type Transport,
   type TransportLimits,
   type TransportStats,
@@ -66,6 +68,8 @@ export class GrpcTransport implements Transport {
   private readonly logger: TransportLogger;
   private readonly limiter = new LogLimiter(LOG_INTERVAL_MS);
   private readonly counters: TransportStats = zeroStats();
+  /** Per peer, by node id (bounded: PEER_TRAFFIC_PEERS_MAX). */
+  private readonly traffic = new Map<string, PeerTraffic>();
   private readonly links = new Map<NodeId, PeerLink>();
   // Work for the end of this turn: links with something to write, peers to report unreachable.
   private readonly dirty = new Set<PeerLink>();
@@ -185,6 +189,20 @@ export class GrpcTransport implements Transport {
     this.clusterId = clusterId;
   }
 
+  peerTraffic(): ReadonlyMap<string, Readonly<PeerTraffic>> {
+    return this.traffic;
+  }
+
+  /** The traffic record of `peer`, made on first use; undefined once the bound is reached. */
+  private trafficOf(peer: string): PeerTraffic | undefined {
+    let t = this.traffic.get(peer);
+    if (t === undefined && this.traffic.size < PEER_TRAFFIC_PEERS_MAX) {
+      t = { bytesSent: 0, bytesReceived: 0, rttMs: undefined };
+      this.traffic.set(peer, t);
+    }
+    return t;
+  }
+
   stats(): TransportStats {
     return { ...this.counters };
   }
@@ -249,6 +267,7 @@ export class GrpcTransport implements Transport {
         this.scheduleFlush();
       },
       tls: this.tls,
+      traffic: (peer) => this.trafficOf(peer),
     };
   }
 
@@ -263,6 +282,7 @@ export class GrpcTransport implements Transport {
       logger: this.logger,
       limiter: this.limiter,
       messageBytesMax: this.messageBytesMax,
+      traffic: (peer) => this.trafficOf(peer),
     };
   }
 

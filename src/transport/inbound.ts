@@ -12,7 +12,7 @@ import { FrameParser, frameOf } from './grpc-frames.ts';
 import { GRPC_OK_TRAILERS, GRPC_RESPONSE_HEADERS, sendTrailersOnly } from './grpc-http2-server.ts';
 import { encodeGrpcMessage, GrpcStatus, type GrpcStatusCode, statusName } from './grpc-status.ts';
 import type { LogLimiter, TransportLogger } from './log.ts';
-import { clusterIdsCompatible, type TransportStats } from './transport.ts';
+import { clusterIdsCompatible, type PeerTraffic, type TransportStats } from './transport.ts';
 
 // Handshake headers of a peer stream; values are URI-encoded (node ids may be any string).
 export const HEADER_FROM = 'ringkv-from-node-id';
@@ -34,6 +34,8 @@ export interface BatchContext {
 export interface InboundContext extends BatchContext {
   /** The bound on one gRPC message (one PeerServiceStreamRequest), without its 5-byte prefix. */
   readonly messageBytesMax: number;
+  /** The traffic record of a peer (undefined: not kept). */
+  traffic?(peer: string): PeerTraffic | undefined;
 }
 
 export interface Refusal {
@@ -184,11 +186,14 @@ class InboundStream {
   private readonly ctx: InboundContext;
   private readonly parser: FrameParser;
   private finished = false;
+  /** Bytes received, for the metrics (looked up once per stream, not per chunk). */
+  private readonly traffic: PeerTraffic | undefined;
 
   constructor(stream: ServerHttp2Stream, from: string, ctx: InboundContext) {
     this.stream = stream;
     this.from = from;
     this.ctx = ctx;
+    this.traffic = ctx.traffic?.(from);
     this.parser = new FrameParser(ctx.messageBytesMax, (bytes) => this.onMessage(bytes));
     stream.respond(
       { ...GRPC_RESPONSE_HEADERS, [HEADER_NODE]: encodeURIComponent(ctx.localId) },
@@ -202,6 +207,7 @@ class InboundStream {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.traffic !== undefined) this.traffic.bytesReceived += chunk.byteLength;
     if (this.finished) return; // refused: what still arrives is read and ignored
     try {
       this.parser.push(chunk);

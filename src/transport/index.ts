@@ -20,6 +20,7 @@ export {
   clusterIdsCompatible,
   DEFAULT_LIMITS,
   type MessageHandler,
+  type PeerTraffic,
   type Transport,
   type TransportLimits,
   type TransportStats,

@@ -4,11 +4,15 @@
 // when the next is due, the session is declared dead: noticed within two intervals (~20 s).
 import type { Http2Session } from 'node:http2';
 
-/** Starts pinging `session`; calls `onDead` once (and stops) when a ping goes unanswered. Returns stop(). */
+/**
+ * Starts pinging `session`; calls `onDead` once (and stops) when a ping goes unanswered, and
+ * `onRoundTrip` with each answered ping's round trip (ms). Returns stop().
+ */
 export function startKeepalive(
   session: Http2Session,
   intervalMs: number,
   onDead: (reason: string) => void,
+  onRoundTrip?: (ms: number) => void,
 ): () => void {
   let outstanding = false;
   let stopped = false;
@@ -25,8 +29,10 @@ export function startKeepalive(
     }
     outstanding = true;
     try {
-      session.ping((err) => {
-        if (err === null) outstanding = false;
+      session.ping((err, durationMs) => {
+        if (err !== null) return;
+        outstanding = false;
+        onRoundTrip?.(durationMs);
       });
     } catch {
       // ping() throws on a session that is closing: its own 'close' event reports that.

@@ -23,7 +23,7 @@ import type { TransportLogger } from './log.ts';
 import { PeerQueue, type QueueItem } from './peer-queue.ts';
 import { PEER_STREAM_PATH, sessionMemoryMb } from './peer-server.ts';
 import { describeTlsFailure, type PeerTls } from './tls.ts';
-import type { TransportLimits, TransportStats } from './transport.ts';
+import type { PeerTraffic, TransportLimits, TransportStats } from './transport.ts';
 
 /** A message waiting for its stream write, already converted to its wire form. */
 export interface Outgoing extends QueueItem {
@@ -58,6 +58,8 @@ export interface LinkContext {
   requestFlush(link: PeerLink): void;
   /** Mutual TLS towards every peer (undefined: h2c). */
   readonly tls: PeerTls | undefined;
+  /** The traffic record of a peer (undefined: not kept). */
+  traffic?(peer: NodeId): PeerTraffic | undefined;
 }
 
 type LinkState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
@@ -86,11 +88,14 @@ export class PeerLink {
   private timer: NodeJS.Timeout | undefined;
   /** The last failure logged, so that the same failure repeating is logged once, not every retry. */
   private lastFailure = '';
+  /** Bytes sent and the keepalive's round trip, for the metrics (looked up once, not per write). */
+  private readonly traffic: PeerTraffic | undefined;
 
   constructor(peerId: NodeId, address: string, ctx: LinkContext) {
     this.peerId = peerId;
     this.address = address;
     this.ctx = ctx;
+    this.traffic = ctx.traffic?.(peerId);
     this.queue = new PeerQueue({
       messagesMax: ctx.limits.queueMessagesMax,
       bytesMax: ctx.limits.queueBytesMax,
@@ -165,6 +170,7 @@ export class PeerLink {
     this.writesInFlight++;
     this.ctx.stats.batchesSent++;
     this.ctx.stats.messagesSent += items.length;
+    if (this.traffic !== undefined) this.traffic.bytesSent += frame.byteLength;
     if (!conn.stream.write(frame, conn.onWritten)) this.awaitingDrain = true;
   }
 
@@ -281,8 +287,16 @@ export class PeerLink {
     this.clearTimer();
     this.state = 'open';
     this.backoffMs = this.ctx.timing.backoffMinMs;
-    conn.stopKeepalive = startKeepalive(conn.session, this.ctx.timing.keepaliveIntervalMs, (reason) =>
-      this.onBroken(conn, GrpcStatus.UNAVAILABLE, reason),
+    const traffic = this.traffic;
+    conn.stopKeepalive = startKeepalive(
+      conn.session,
+      this.ctx.timing.keepaliveIntervalMs,
+      (reason) => this.onBroken(conn, GrpcStatus.UNAVAILABLE, reason),
+      traffic === undefined
+        ? undefined
+        : (ms) => {
+            traffic.rttMs = ms;
+          },
     );
     if (this.lastFailure !== '') {
       this.ctx.logger.info({ peer: this.peerId, address: this.address }, 'peer stream open again');

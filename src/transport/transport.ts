@@ -52,6 +52,11 @@ export interface Transport {
   setClusterId(clusterId: string): void;
   /** Counters since creation, for logs, metrics and tests. */
   stats(): TransportStats;
+  /**
+   * Traffic with each peer since creation (GrpcTransport; the in-memory twin keeps none), by node id:
+   * outgoing peers and those whose streams came in, at most PEER_TRAFFIC_PEERS_MAX of them.
+   */
+  peerTraffic?(): ReadonlyMap<string, Readonly<PeerTraffic>>;
   /** Stops sending and receiving; queued messages are dropped. Idempotent. */
   close(): Promise<void>;
 }
@@ -76,6 +81,19 @@ export interface TransportStats {
   /** Outgoing connection attempts that failed and open streams that broke. */
   connectFailures: number;
 }
+
+/** Traffic with one peer. */
+export interface PeerTraffic {
+  /** Bytes of batches written to the peer's stream (gRPC frames). */
+  bytesSent: number;
+  /** Bytes received on streams from the peer. */
+  bytesReceived: number;
+  /** The round trip of the last keepalive PING answered on our connection to it (ms); undefined before one. */
+  rttMs: number | undefined;
+}
+
+/** Peers whose traffic is kept: a cluster has at most a few dozen (a bound against made-up ids). */
+export const PEER_TRAFFIC_PEERS_MAX = 1024;
 
 export function zeroStats(): TransportStats {
   return {

@@ -37,7 +37,14 @@ describe('the metrics registry', () => {
         requestsWaiting: () => 3,
         proposalsPending: () => 2,
       },
-      { stats: () => ({ ...zeroStats(), messagesSent: 40, droppedQueueFull: 1, droppedUnreachable: 2 }) },
+      {
+        stats: () => ({ ...zeroStats(), messagesSent: 40, droppedQueueFull: 1, droppedUnreachable: 2 }),
+        peerTraffic: () =>
+          new Map([
+            ['n2', { bytesSent: 1000, bytesReceived: 500, rttMs: 1.5 }],
+            ['n3', { bytesSent: 0, bytesReceived: 70, rttMs: undefined }],
+          ]),
+      },
     );
     m.leaderChanged(groupId(1));
     m.leaderChanged(groupId(1));
@@ -56,6 +63,10 @@ describe('the metrics registry', () => {
     assert.equal(sample(text, 'ringkv_wal_fsync_duration_seconds_count'), 1);
     assert.equal(sample(text, 'ringkv_peer_sent_messages_total'), 40);
     assert.equal(sample(text, 'ringkv_peer_dropped_messages_total'), 3);
+    assert.equal(sample(text, 'ringkv_peer_sent_bytes_total{to="n2"}'), 1000);
+    assert.equal(sample(text, 'ringkv_peer_received_bytes_total{from="n3"}'), 70);
+    assert.equal(sample(text, 'ringkv_peer_round_trip_time_seconds{to="n2"}'), 0.0015);
+    assert.equal(sample(text, 'ringkv_peer_round_trip_time_seconds{to="n3"}'), undefined, 'not measured yet');
     assert.match(text, /# TYPE ringkv_proposals_committed_total counter/);
     // State read at scrape time follows the node: a shard it no longer holds disappears.
     statuses.pop();
