@@ -326,9 +326,11 @@ export class KvNode implements NodeIntents {
   }
 
   private async createGroups(recovered: Map<number, RecoveredGroup>): Promise<void> {
-    const ids = new Set<number>(recovered.keys());
-    // The metadata group and shards 1..S, plus any group the WAL holds records of.
-    for (let g: number = METADATA_GROUP; g <= this.identity.shardCount; g++) ids.add(g);
+    // The metadata group and every group the WAL holds records of. Not every shard 1..S: with more
+    // members than R a node holds only some, and an empty replica of another, hosted here at every
+    // restart, would never be dropped (its configuration never lists this node). reconcileShards
+    // hosts the shards the table gives this node, and a leader's first message any other it adds.
+    const ids = new Set<number>([METADATA_GROUP, ...recovered.keys()]);
     for (const id of [...ids].sort((a, b) => a - b)) {
       if (!isGroupId(id)) throw new StartupError(`the WAL holds records of group ${id}, not a group id`);
       const rec = recovered.get(id);
