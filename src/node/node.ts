@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { EMPTY_CONF_STATE, MemoryStorage, ProposalDroppedError } from '../raft/index.ts';
 import type { ConfChange, ConfChangeSingle, Index, Message, NodeId } from '../raft/types.ts';
 import { index, NO_NODE, term } from '../raft/types.ts';
-import { replicasOf, type ShardEntry } from '../ring/shard-table.ts';
+import type { ShardEntry } from '../ring/shard-table.ts';
 import { whyUnwritable } from '../storage/fs-util.ts';
 import type { ApplyResult } from '../storage/kv-state.ts';
 import { SnapshotStore } from '../storage/snapshots.ts';
@@ -21,6 +21,7 @@ import { DiskAlarm } from './disk-alarm.ts';
 import { Driver } from './driver.ts';
 import { FailedPreconditionError, StartupError, UnavailableError, UsageError } from './errors.ts';
 import { Group } from './group.ts';
+import { hosting, replicaDropped } from './hosting.ts';
 import type { NodeIdentity } from './identity.ts';
 import { readIdentity, writeIdentity } from './identity.ts';
 import { type GroupId, isGroupId, isShardId, METADATA_GROUP, type ShardId } from './ids.ts';
@@ -525,6 +526,7 @@ export class KvNode implements NodeIntents {
 
   private tick(): void {
     for (const g of this.groups()) g.tick();
+    if (this.cleanupPending()) this.reconcileShards();
     this.driver.schedule();
   }
 
@@ -566,7 +568,8 @@ export class KvNode implements NodeIntents {
    * drops those it no longer holds. A shard is dropped only when the table and the shard's own
    * applied configuration agree that this node is out of it (neither an incoming voter nor a
    * learner): a table behind the shards (a join recording its voters after the fact, a log written
-   * before the table) never costs a replica its data.
+   * before the table) never costs a replica its data; or when the node is the source of the shard's
+   * move at cleanup (the shard's leader applied its removal, which it may never learn). hosting.ts.
    */
   private reconcileShards(): void {
     const t = this.metadata.table;
@@ -574,27 +577,51 @@ export class KvNode implements NodeIntents {
     // WAL is still to give back (hosting one empty here, recovery would register it a second time).
     // start() reconciles once they are all recovered.
     if (t.shards.length === 0 || this.closing || !this.groupsRecovered) return;
+    // Only asked when it matters (a status is a copy): a move at cleanup from this node.
+    const tableCurrent =
+      t.shards.some((e) => e.move?.step === 'cleanup' && e.move.source === this.id) && this.metadataCurrent();
     for (const entry of t.shards) {
       const g = this.shardGroups.get(entry.shardId);
       const cs = g?.confState;
       const listed =
         cs !== undefined && [cs.voters, cs.votersOutgoing, cs.learners].some((l) => l.includes(this.id));
       if (listed) this.listedIn.add(entry.shardId);
-      if (this.holds(entry)) {
-        if (g === undefined) this.ensureGroup(entry.shardId);
-        continue;
-      }
-      if (g === undefined || cs === undefined || this.dropping.has(entry.shardId)) continue;
-      if (cs.voters.includes(this.id) || cs.learners.includes(this.id) || !this.listedIn.has(entry.shardId))
-        continue;
-      this.dropShard(g, entry).catch((e: unknown) => this.fatal(e));
+      if (this.dropping.has(entry.shardId)) continue;
+      const decision = hosting({
+        self: this.id,
+        entry,
+        confState: cs,
+        listedBefore: this.listedIn.has(entry.shardId),
+        tableCurrent,
+      });
+      if (decision === 'host' && g === undefined) this.ensureGroup(entry.shardId);
+      if (decision === 'drop' && g !== undefined)
+        this.dropShard(g, entry).catch((e: unknown) => this.fatal(e));
     }
   }
 
-  /** Whether the table gives this node a replica of the shard (a move's source keeps it until cleanup). */
-  private holds(entry: ShardEntry): boolean {
-    if (entry.move?.step === 'cleanup' && entry.move.source === this.id) return false;
-    return replicasOf(entry).includes(this.id);
+  /**
+   * Whether the metadata group has applied every entry this node knows committed (not while an entry
+   * applies: `applied` is then the index before it), so its table is the newest this node knows.
+   */
+  private metadataCurrent(): boolean {
+    const st = this.metadataGroup?.status();
+    return st !== undefined && st.applied >= st.commit;
+  }
+
+  /**
+   * A shard this node still hosts is at the cleanup of a move from it: reconcile again once the table
+   * is current (the metadata changes reconcile while an entry applies, when it never is; and the
+   * last committed entry may be a leader's empty one, which changes nothing).
+   */
+  private cleanupPending(): boolean {
+    return this.metadata.table.shards.some(
+      (e) =>
+        e.move?.step === 'cleanup' &&
+        e.move.source === this.id &&
+        this.shardGroups.has(e.shardId) &&
+        !this.dropping.has(e.shardId),
+    );
   }
 
   /**
@@ -611,7 +638,7 @@ export class KvNode implements NodeIntents {
       await this.driver.unregister(id);
       this.shardGroups.delete(id);
       this.listedIn.delete(id);
-      g.failAll(notHosted(id));
+      g.failAll(replicaDropped(id));
       const last = g.lastIndex();
       if (last > 0 || g.snapshotIndex > 0) {
         this.deletedShards.add(id);
