@@ -40,6 +40,7 @@ import type { MemberInfo, MetadataResult } from './metadata.ts';
 import { describe, MetadataState, sameAddresses } from './metadata.ts';
 import type { ClusterRpc, NodeOptions, ResolvedNodeOptions } from './options.ts';
 import { resolveOptions } from './options.ts';
+import { PeerLookup } from './peer-lookup.ts';
 import { Pending, PendingBudget } from './pending.ts';
 import { randomHex } from './random.ts';
 import { Rebalancer } from './rebalancer.ts';
@@ -90,6 +91,7 @@ export class KvNode implements NodeIntents {
   private closed: Promise<void> | undefined;
   private fatalHandler: (err: unknown) => void = () => {};
   private readonly removalWatch = new RemovalWatch(this);
+  private readonly peerLookup = new PeerLookup(this);
   /** Created once the WAL is open. */
   private diskAlarm: DiskAlarm | undefined;
   /**
@@ -532,6 +534,7 @@ export class KvNode implements NodeIntents {
 
   private onPeerMessage(groupId: number, msg: Message): void {
     if (this.closing) return;
+    this.peerLookup.heardFrom(msg.from);
     const g = this.hosted(groupId) ?? this.ensureGroup(groupId);
     if (g === undefined) return;
     if (msg.to !== this.id) {
@@ -556,7 +559,10 @@ export class KvNode implements NodeIntents {
     const clusterId = this.clusterId;
     if (clusterId !== '') this.opts.transport.setClusterId(clusterId);
     for (const m of this.metadata.members()) {
-      if (m.nodeId !== this.opts.nodeId) this.opts.transport.setPeerAddress(m.nodeId as NodeId, m.raftAddr);
+      if (m.nodeId !== this.opts.nodeId) {
+        this.opts.transport.setPeerAddress(m.nodeId as NodeId, m.raftAddr);
+        this.peerLookup.knows(m.nodeId);
+      }
     }
     this.reconcileShards();
   }
@@ -663,12 +669,26 @@ export class KvNode implements NodeIntents {
 
   /** Tells the transport where a member's raft port is (before the metadata log says so, when joining). */
   addPeerAddress(m: MemberInfo): void {
-    if (m.nodeId !== this.opts.nodeId) this.opts.transport.setPeerAddress(m.nodeId as NodeId, m.raftAddr);
+    if (m.nodeId === this.opts.nodeId) return;
+    this.opts.transport.setPeerAddress(m.nodeId as NodeId, m.raftAddr);
+    this.peerLookup.knows(m.nodeId);
   }
 
   /** Forgets a member's raft address (it left the cluster). */
   removePeer(id: NodeId): void {
     this.opts.transport.removePeer(id);
+    this.peerLookup.forget(id);
+  }
+
+  /** Where to look up a peer's address (peer-lookup.ts): the members' client ports, and the join address. */
+  lookupAddrs(): string[] {
+    const addrs = this.metadata
+      .members()
+      .filter((m) => m.nodeId !== this.opts.nodeId)
+      .map((m) => m.clientAddr);
+    const via = this.opts.joinAddr;
+    if (via !== undefined && !addrs.includes(via)) addrs.push(via);
+    return addrs;
   }
 
   // ---- the interface of intent (NodeIntents) --------------------------------------------------------
