@@ -20,14 +20,17 @@ program
   )
   .option('--seeds <n>', 'number of seeds to run', '100')
   .option('--start <s>', 'first seed', '1')
-  .option('--nodes <k>', 'cluster size: 3, 5 or 7 (default: chosen by the seed)')
+  .option(
+    '--nodes <k>',
+    'cluster size: 3, 5 or 7 (default: chosen by the seed); with --real: 3, 4 or 5 (default 3; past 3 the others join during the faults and the rebalancer moves replicas to them)',
+  )
   .option('--steps <m>', 'virtual-time steps in the fault phase of each seed', '3000')
   .option('--bug <name>', 'plant a known bug (to show the simulator finds it); see --list-bugs')
   .option('--list-bugs', 'list the bugs that can be planted and exit')
   .option('--trace', 'print the full event trace of each seed (use with --seeds 1)')
   .option(
     '--real',
-    'run the real node (src/node: its driver, WAL, joins, balancer) on a simulated clock, disk and network, 3 nodes',
+    'run the real node (src/node: its driver, WAL, joins, balancer, rebalancer) on a simulated clock, disk and network',
   )
   .option(
     '--sector-tearing',

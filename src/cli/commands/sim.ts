@@ -3,7 +3,7 @@
 // line on stdout is always `seeds: N, violations: V`, and the exit status is 1 when V > 0.
 import { type BugName, isBugName, PLANTED_BUGS } from '../../sim/bugs.ts';
 import { isRealBugName, REAL_PLANTED_BUGS, type RealBugName } from '../../sim/real/bugs.ts';
-import { type RealSeedResult, runRealSeed } from '../../sim/real/run.ts';
+import { REAL_NODE_COUNTS, type RealSeedResult, runRealSeed } from '../../sim/real/run.ts';
 import { runSeed, type SeedResult } from '../../sim/run.ts';
 import { CLUSTER_SIZES } from '../../sim/settings.ts';
 
@@ -179,6 +179,8 @@ class Progress {
 export interface RealSimCommandOptions {
   readonly seeds: number;
   readonly start: number;
+  /** 3 (every node holds every shard) or 4, 5 (R = 3 of N: joiners during the faults, replica moves). */
+  readonly nodes: number;
   readonly bug: RealBugName | undefined;
   readonly trace: boolean;
   readonly sectorTearing: boolean;
@@ -203,10 +205,9 @@ async function runRealCommand(opts: Record<string, unknown>): Promise<number> {
 export function parseRealSimOptions(opts: Record<string, unknown>): RealSimCommandOptions {
   const seeds = integerOption(opts.seeds, '--seeds', 1, SEEDS_MAX, 100);
   const start = integerOption(opts.start, '--start', 0, Number.MAX_SAFE_INTEGER - SEEDS_MAX, 1);
-  if (opts.nodes !== undefined && String(opts.nodes) !== '3')
-    throw new SimUsageError(
-      `--real runs 3 nodes; --nodes ${String(opts.nodes)} is not supported with it yet`,
-    );
+  const nodes = integerOption(opts.nodes, '--nodes', 3, 5, 3);
+  if (!REAL_NODE_COUNTS.includes(nodes))
+    throw new SimUsageError(`--real runs 3, 4 or 5 nodes (got ${String(opts.nodes)})`);
   let bug: RealBugName | undefined;
   if (opts.bug !== undefined) {
     const name = String(opts.bug);
@@ -218,7 +219,14 @@ export function parseRealSimOptions(opts: Record<string, unknown>): RealSimComma
     }
     bug = name;
   }
-  return { seeds, start, bug, trace: opts.trace === true, sectorTearing: opts.sectorTearing === true };
+  return {
+    seeds,
+    start,
+    nodes,
+    bug,
+    trace: opts.trace === true,
+    sectorTearing: opts.sectorTearing === true,
+  };
 }
 
 async function runRealSeeds(o: RealSimCommandOptions): Promise<number> {
@@ -229,6 +237,7 @@ async function runRealSeeds(o: RealSimCommandOptions): Promise<number> {
   for (let k = 0; k < o.seeds; k++) {
     const seed = o.start + k;
     const result = await runRealSeed(seed, {
+      nodes: o.nodes,
       trace: o.trace,
       sectorTearing: o.sectorTearing,
       ...(o.bug !== undefined ? { bug: o.bug } : {}),
@@ -263,9 +272,10 @@ async function runRealSeeds(o: RealSimCommandOptions): Promise<number> {
 
 export function reproduceRealCommand(
   seed: number,
-  o: Pick<RealSimCommandOptions, 'bug' | 'sectorTearing'>,
+  o: Pick<RealSimCommandOptions, 'bug' | 'sectorTearing'> & { readonly nodes?: number },
 ): string {
   const parts = ['npx ringkv sim --real --seeds 1', `--start ${seed}`];
+  if (o.nodes !== undefined && o.nodes !== 3) parts.push(`--nodes ${o.nodes}`);
   if (o.bug !== undefined) parts.push(`--bug ${o.bug}`);
   if (o.sectorTearing) parts.push('--sector-tearing');
   parts.push('--trace');

@@ -7,10 +7,13 @@
 //   incarnation sent (PreVote aside), and, in the term of its last granted vote, with that vote;
 // - after every event: at most one leader per term and group; per incarnation, commit never
 //   decreases and applied never passes it; with every machine up, every leader's commit index names
-//   an entry durable on a majority of the group's voters.
+//   an entry durable on a majority of the group's voters; once the cluster has formed, each shard's
+//   voters in the newest shard table seen hold a majority of each half of the shard's newest
+//   applied configuration seen (the moves keep the table and the shards within a quorum).
 import type { GroupId } from '../../node/ids.ts';
 import type { GroupStatus, GroupView } from '../../node/intents.ts';
 import type { Message } from '../../raft/types.ts';
+import type { ShardTable } from '../../ring/shard-table.ts';
 import type { Incarnation } from './node-slot.ts';
 import { RealViolation } from './violation.ts';
 import type { World } from './world.ts';
@@ -49,7 +52,18 @@ export class NodeChecks {
   >();
   /** Per hosted group (a group dropped and hosted again is another), the last commit seen. */
   private readonly commits = new WeakMap<GroupView, number>();
-  stats = { leadersElected: 0, maxTerm: 0, restartsChecked: 0 };
+  stats = { leadersElected: 0, maxTerm: 0, restartsChecked: 0, moves: 0, movesRolledBack: 0 };
+  /** Each move's steps seen in the newest table, as `id/step` (to note each once in the trace). */
+  private readonly moveSteps = new Set<string>();
+  /** Check the table's voters against the shards' configurations (from formation on: the table lags a join's voters before). */
+  tableQuorum = false;
+  /** The newest shard table seen: the one at the highest applied index of the metadata group. */
+  private newestTable: { applied: number; table: ShardTable } | undefined;
+  /** Each shard's newest applied configuration seen (at its highest applied index), by shard. */
+  private readonly newestConfig = new Map<
+    number,
+    { applied: number; voters: readonly string[]; outgoing: readonly string[] }
+  >();
 
   constructor(world: World) {
     this.world = world;
@@ -106,6 +120,8 @@ export class NodeChecks {
     const id = inc.machine.id;
     for (const [groupId, sent] of dead.sentTerm) {
       const st = inc.kv.status(groupId as GroupId);
+      // A shard replica the node had deleted (moved away) before it died: a tombstone, never hosted again.
+      if (st === undefined && dead.kv.status(groupId as GroupId) === undefined) continue;
       const term = st?.term ?? 0;
       if (term < sent) {
         this.world.fail(
@@ -140,6 +156,7 @@ export class NodeChecks {
         running.set(m.id, { inc, statuses: new Map(inc.kv.statuses().map((st) => [st.id, st])) });
     }
     this.commitsDurableOnQuorum(running);
+    this.tableHoldsQuorum(running);
     for (const { inc, statuses } of running.values()) {
       const m = inc.machine;
       for (const st of statuses.values()) {
@@ -196,9 +213,14 @@ export class NodeChecks {
         if (c === 0 || c > own.lastIndex() || c < own.firstIndex() - 1) continue;
         const t = own.term(c);
         // The applied configuration, or the one before it: a configuration change is committed under
-        // the old one and counts once applied. None before the first configuration entry is applied
-        // (a new cluster, a joiner).
-        const configs = this.configs(inc, st.id, st.confState.voters);
+        // the old one and counts once applied. While joint, its outgoing half is the one before (a
+        // leader elected in the joint configuration may hold a commit index from before it, and a
+        // restarted node has seen no configuration before its current one). None before the first
+        // configuration entry is applied (a new cluster, a joiner).
+        const configs = [
+          ...this.configs(inc, st.id, st.confState.voters),
+          ...(st.confState.votersOutgoing.length > 0 ? [st.confState.votersOutgoing] : []),
+        ];
         if (configs.every((voters) => voters.length === 0)) continue;
         const holding = (voters: readonly string[]): number =>
           voters.filter((v) => {
@@ -219,6 +241,70 @@ export class NodeChecks {
           return;
         }
       }
+    }
+  }
+
+  /**
+   * Follows the newest table and each shard's newest applied configuration (applied entries are
+   * committed: the highest applied index is the newest state), and, once formed, checks that the
+   * table's voters of each shard are a majority of each half of its configuration: the table never
+   * runs ahead of, or behind, the shard by more than a minority of voters.
+   */
+  private tableHoldsQuorum(running: ReadonlyMap<string, RunningView>): void {
+    for (const { inc, statuses } of running.values()) {
+      for (const st of statuses.values()) {
+        if (st.id === 0) {
+          if (this.newestTable === undefined || st.applied > this.newestTable.applied) {
+            this.newestTable = { applied: st.applied, table: inc.kv.metadata.table };
+            this.noteMoves(inc.kv.metadata.table);
+          }
+          continue;
+        }
+        const seen = this.newestConfig.get(st.id);
+        if (seen === undefined || st.applied > seen.applied) {
+          const cs = st.confState;
+          this.newestConfig.set(st.id, {
+            applied: st.applied,
+            voters: cs.voters,
+            outgoing: cs.votersOutgoing,
+          });
+        }
+      }
+    }
+    const table = this.newestTable?.table;
+    if (!this.tableQuorum || table === undefined) return;
+    for (const entry of table.shards) {
+      const c = this.newestConfig.get(entry.shardId);
+      if (c === undefined) continue;
+      for (const half of [c.voters, c.outgoing]) {
+        const inTable = half.filter((v) => entry.voters.includes(v)).length;
+        if (half.length > 0 && inTable <= half.length / 2) {
+          this.world.fail(
+            new RealViolation(
+              'tableQuorum',
+              `shard ${entry.shardId}: the table (op ${table.lastOp}) names voters ${entry.voters.join(',')}, but the shard applied (index ${c.applied}) voters ${c.voters.join(',')}${c.outgoing.length > 0 ? ` joint with ${c.outgoing.join(',')}` : ''}`,
+            ),
+          );
+          return;
+        }
+      }
+    }
+  }
+
+  /** Notes each move's steps once, as the newest table shows them. */
+  private noteMoves(table: ShardTable): void {
+    for (const e of table.shards) {
+      const m = e.move;
+      if (m === null || this.moveSteps.has(`${m.id}/${m.step}`)) continue;
+      if (!this.moveSteps.has(`${m.id}/begun`)) {
+        this.moveSteps.add(`${m.id}/begun`);
+        this.stats.moves++;
+      }
+      if (m.step === 'rollBack') this.stats.movesRolledBack++;
+      this.moveSteps.add(`${m.id}/${m.step}`);
+      this.world.note(
+        `table: shard ${e.shardId} move ${m.id} ${m.source ?? '-'}>${m.target ?? '-'} ${m.step}`,
+      );
     }
   }
 

@@ -53,7 +53,8 @@ test('the reproduce command replays the failing seed with its trace', () => {
 test('bad options exit 2 with a clear message; --list-bugs lists the real-node bugs', () => {
   for (const args of [
     ['--seeds', 'many'],
-    ['--nodes', '5'],
+    ['--nodes', '7'],
+    ['--nodes', '2'],
     ['--bug', 'voteTwiceInTerm'],
   ]) {
     const r = sim(...args);
@@ -72,6 +73,18 @@ test('the reproduce command carries --sector-tearing', () => {
   assert.ok(
     r.stdout.includes(
       'reproduce: npx ringkv sim --real --seeds 1 --start 3 --bug ackBeforeSync --sector-tearing --trace',
+    ),
+    r.stdout,
+  );
+});
+
+test('--nodes 4 runs four machines, and the reproduce command carries it', () => {
+  const r = sim('--seeds', '1', '--start', '3', '--nodes', '4', '--bug', 'ackBeforeSync');
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /FAIL seed 3 \(real node, 4 nodes, planted bug ackBeforeSync\)/);
+  assert.ok(
+    r.stdout.includes(
+      'reproduce: npx ringkv sim --real --seeds 1 --start 3 --nodes 4 --bug ackBeforeSync --trace',
     ),
     r.stdout,
   );

@@ -2,13 +2,15 @@
 // `write` and `read`, what src/server's KVService runs once it has decoded a call and chosen to
 // serve it on this node), each slot one operation at a time: put, get (linearizable) or
 // compare-and-swap on a few keys, at the node it believes leads the key's shard, or at any node
-// (whose core forwards the proposal or the ReadIndex to its leader). Every operation is recorded
+// (whose core forwards the proposal or the ReadIndex to its leader; a node that holds no replica of
+// the shard passes the request to one that does, as src/server does). Every operation is recorded
 // for src/lincheck; a write that fails retry-safe (nothing was written) is left out; one that is
 // not answered by its deadline, or whose node dies, is indeterminate and moves the slot to a fresh
 // client id. Acknowledged writes are kept for the check that none is lost.
 import type { KvInput, KvOperation, KvOutput } from '../../lincheck/types.ts';
-import { NodeError } from '../../node/errors.ts';
+import { NodeError, UnavailableError } from '../../node/errors.ts';
 import { shardId } from '../../node/ids.ts';
+import type { KvNode } from '../../node/node.ts';
 import { getValue, read, write } from '../../node/requests.ts';
 import { shardOf } from '../../ring/slots.ts';
 import type { CasExpect } from '../../storage/command.ts';
@@ -44,7 +46,7 @@ export class SimClients {
   readonly acked: AckedWrite[] = [];
   /** Every write that may have taken effect (acknowledged or indeterminate), by value. */
   readonly mayHaveWritten = new Map<string, { key: string; callMs: number; returnMs: number }>();
-  readonly stats = { completed: 0, indeterminate: 0, refused: 0 };
+  readonly stats = { completed: 0, indeterminate: 0, refused: 0, forwarded: 0 };
   private readonly world: World;
   private readonly rng: Prng;
   private readonly s: ClientSettings;
@@ -139,7 +141,9 @@ export class SimClients {
     if (inc === undefined) return;
     const deadlineMs = callMs + this.s.opTimeoutMs;
     this.mayHaveWritten.set(input.value, { key, callMs, returnMs: Number.POSITIVE_INFINITY });
-    const o = await this.within(this.world.enter(inc, () => write(inc.kv, shard, body, deadlineMs)));
+    const o = await this.within(
+      this.serveAt(inc, shard, deadlineMs, (kv) => write(kv, shard, body, deadlineMs)),
+    );
     const clientId = this.clientIds[slot] as number;
     if ('ok' in o) {
       const out = output(o.ok.result as { op: string; ok?: boolean });
@@ -235,9 +239,35 @@ export class SimClients {
 
   /** A linearizable read of `key` at `inc`'s client API (once it is not paused): the value's bytes, if any. */
   private readAt(inc: Incarnation, shard: number, key: string, deadlineMs: number) {
-    return this.world.enter(inc, () =>
-      read(inc.kv, shard, false, deadlineMs, (m) => getValue(m, bytes(key))?.value),
+    return this.serveAt(inc, shard, deadlineMs, (kv) =>
+      read(kv, shard, false, deadlineMs, (m) => getValue(m, bytes(key))?.value),
     );
+  }
+
+  /**
+   * A request for `shard` arriving at `inc`'s client port: served there when it hosts the shard,
+   * else passed on, as src/server does (`replicaElsewhere`), to one of the voters the shard table
+   * gives it, over the network (retry-safe UNAVAILABLE when the table names none).
+   */
+  private serveAt<T>(
+    inc: Incarnation,
+    shard: number,
+    deadlineMs: number,
+    serve: (kv: KvNode) => Promise<T>,
+  ): Promise<T> {
+    return this.world.enter(inc, () => {
+      if (inc.kv.status(shardId(shard)) !== undefined) return serve(inc.kv);
+      const addrs = inc.kv.replicaAddrs(shard);
+      if (addrs.length === 0) {
+        return Promise.reject(
+          new UnavailableError(`no replica of shard ${shard} is known at ${inc.machine.id}`, {
+            retrySafe: true,
+          }),
+        );
+      }
+      this.stats.forwarded++;
+      return this.world.call(inc.machine.id, this.rng.pick(addrs), deadlineMs, serve);
+    });
   }
 
   /** The node to ask about `key`: its shard's leader as last seen (or as a node knows it), else any running node. */

@@ -55,7 +55,7 @@ async function joinVia(
   if (leaderAddr === '' || leaderAddr === node.opts.clientAddr) {
     throw new UnavailableError('the metadata group has no leader here; retry', { retrySafe: true });
   }
-  return net.call(node.id, leaderAddr, deadlineMs, (leader) => {
+  return net.call(node.id, leaderAddr, deadlineMs, async (leader) => {
     if (!leader.group(METADATA_GROUP).isLeader())
       throw new UnavailableError('this node does not lead the metadata group; retry', { retrySafe: true });
     return admitOn(leader, member, deadlineMs);

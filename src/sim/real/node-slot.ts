@@ -81,6 +81,11 @@ export class Machine {
     return this.options.clientAddr;
   }
 
+  /** The machine has been started at least once (a joiner is not, until its time comes). */
+  get launched(): boolean {
+    return this.incarnations > 0;
+  }
+
   /** A running incarnation that has recovered its state (requests and messages may reach it). */
   get running(): Incarnation | undefined {
     const inc = this.current;

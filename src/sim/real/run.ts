@@ -1,20 +1,27 @@
 // One seed of the real-node simulator, start to finish: form a cluster the way users do (n1
-// bootstraps, the others join it), run clients against it under faults with the safety checks after
-// every event, heal and restart everything, then check liveness (a leader everywhere, every key
-// readable), convergence (every replica of a shard at the same applied index with the same state),
-// that no acknowledged write was lost, and that the client history is linearizable.
+// bootstraps, n2 and n3 join it), run clients against it under faults with the safety checks after
+// every event (with more machines than R = 3, the others join during the faults, through any member,
+// and the rebalancer moves their share of the replicas to them), heal and restart everything, then
+// check liveness (a leader everywhere, the shard table settled: no move in flight or wanted, every
+// member hosting exactly the shards the table places on it, every key readable), convergence (every
+// replica of a shard at the same applied index with the same state), that no acknowledged write was
+// lost, and that the client history is linearizable.
 import { checkOperations, formatViolation, kvModel } from '../../lincheck/index.ts';
-import { shardId } from '../../node/ids.ts';
+import { METADATA_GROUP, shardId } from '../../node/ids.ts';
+import { plan } from '../../ring/rebalance.ts';
 import { hashBytes } from '../hash.ts';
 import { Prng } from '../prng.ts';
 import { type RealBugName, realBug } from './bugs.ts';
 import { NodeChecks } from './checks.ts';
 import { type AckedWrite, SimClients } from './clients.ts';
 import { Nemesis } from './nemesis.ts';
+import type { Incarnation, Machine } from './node-slot.ts';
 import { REAL_PROPERTY_EXPLANATIONS, type RealProperty, RealViolation } from './violation.ts';
 import { World } from './world.ts';
 
 export interface RealRunOptions {
+  /** Machines: 3 (every machine holds every shard), or 4 or 5 (R = 3 of N: the rebalancer moves replicas). */
+  readonly nodes?: number;
   /** Keep every trace line. */
   readonly trace?: boolean;
   /** Virtual ms of the fault phase (default 20 s). */
@@ -53,6 +60,11 @@ export interface RealRunStats {
   readonly diskFaults: number;
   readonly restartsChecked: number;
   readonly messagesSent: number;
+  /** Replica moves begun (the table's move ids seen), and those of them rolled back. */
+  readonly moves: number;
+  readonly movesRolledBack: number;
+  /** Client requests at a node holding no replica of the shard, passed on to one that does. */
+  readonly opsForwarded: number;
   readonly lincheck: string;
 }
 
@@ -68,16 +80,30 @@ export interface RealSeedResult {
 
 type Phase = 'formation' | 'fault' | 'liveness' | 'history';
 
-const NODES = 3;
-const SHARDS = 2;
+/** The machine counts a run may have; the first FORMED form the cluster, the others join during the faults. */
+export const REAL_NODE_COUNTS: readonly number[] = [3, 4, 5];
+const FORMED = 3;
+/** Data shards: 2 where every machine holds every shard; more with R of N, so each joiner gets a share. */
+const shardsFor = (nodes: number): number => (nodes === FORMED ? 2 : 4);
 const FAULT_MS_DEFAULT = 20_000;
 const FORMATION_BOUND_MS = 60_000;
+const JOIN_TIMEOUT_MS = 180_000;
 const LIVENESS_BOUND_MS = 30_000;
+/**
+ * After healing, how long the shard table may take to settle: the moves in flight finish (or one
+ * stalled by the faults rolls back after its 60 s step timeout, waits out its backoff and is tried
+ * again).
+ */
+const SETTLE_BOUND_MS = 150_000;
 const OP_TIMEOUT_MS = 2_000;
 /** Lincheck budget per key, in calls of its injected clock (a counter: deterministic). */
 const LINCHECK_CLOCK_CALLS_MAX = 3_000;
 
 class RealRun {
+  readonly nodes: number;
+  readonly shards: number;
+  /** When each machine past the first FORMED starts (ms into the fault phase), in order. */
+  private readonly joinAtMs: readonly number[];
   readonly world: World;
   readonly checks: NodeChecks;
   readonly clients: SimClients;
@@ -85,12 +111,28 @@ class RealRun {
   phase: Phase = 'formation';
 
   constructor(seed: number, o: RealRunOptions) {
+    const nodes = o.nodes ?? FORMED;
+    if (!REAL_NODE_COUNTS.includes(nodes))
+      throw new Error(`sim: ${nodes} nodes; the real node runs 3, 4 or 5`);
+    this.nodes = nodes;
+    this.shards = shardsFor(nodes);
+    const faultMs = o.faultMs ?? FAULT_MS_DEFAULT;
     const settings = new Prng(seed).derive('real-settings');
+    // Drawn apart from the settings, so that a 3-node seed is the run it was before joiners existed.
+    const joiners = new Prng(seed).derive('real-joiners');
+    // The first joiner early in the faults (its share moves under them), the next one mid-run.
+    this.joinAtMs = Array.from({ length: nodes - FORMED }, (_, i) =>
+      joiners.intBetween(Math.floor((i * faultMs) / 3), Math.floor(((i + 1) * faultMs) / 3)),
+    );
+    const joinVia = Array.from({ length: nodes - 1 }, (_, i) =>
+      i + 2 <= FORMED ? 1 : joiners.intBetween(1, FORMED),
+    );
     this.world = new World({
       seed,
-      nodes: NODES,
+      nodes,
+      joinVia,
       node: {
-        shardCount: SHARDS,
+        shardCount: this.shards,
         tickMs: 100,
         electionTick: 10,
         heartbeatTick: 1,
@@ -100,7 +142,9 @@ class RealRun {
         walSegmentBytes: 64 * 1024,
         walSegmentsKept: settings.intBetween(2, 4),
         balanceIntervalMs: settings.pick([0, 3000]),
-        joinTimeoutMs: FORMATION_BOUND_MS,
+        // Past one Join attempt's own deadline (60 s), so that an attempt whose answer the faults
+        // lost is followed by another, as `ringkv serve`'s default (5 min) allows.
+        joinTimeoutMs: JOIN_TIMEOUT_MS,
         ...(o.bug === undefined ? {} : realBug(o.bug).options),
       },
       diskLatency: { minMs: 0, maxMs: settings.intBetween(1, 5) },
@@ -112,7 +156,7 @@ class RealRun {
     this.checks = new NodeChecks(this.world);
     this.clients = new SimClients(this.world, this.world.stream('clients'), {
       clients: 3,
-      keys: 3,
+      keys: nodes === FORMED ? 3 : 6,
       opTimeoutMs: OP_TIMEOUT_MS,
       thinkMaxMs: 200,
       opsMax: 2_000,
@@ -133,42 +177,117 @@ class RealRun {
     });
   }
 
-  /** Every machine joined, and every running node sees each group with every machine as a voter. */
+  /** The first FORMED machines. */
+  private get founders(): readonly Machine[] {
+    return this.world.machines.slice(0, FORMED);
+  }
+
+  /** The founders joined, and each of them sees each group with every founder as a voter. */
   formed(): boolean {
-    const ids = this.world.machines.map((m) => m.id);
-    return this.world.machines.every((m) => {
+    const ids = this.founders.map((m) => m.id);
+    return this.founders.every((m) => {
       const inc = m.running;
       if (inc === undefined || !inc.joined) return false;
       const sts = inc.kv.statuses();
       return (
-        sts.length === SHARDS + 1 && sts.every((s) => ids.every((id) => s.confState.voters.includes(id)))
+        sts.length === this.shards + 1 && sts.every((s) => ids.every((id) => s.confState.voters.includes(id)))
       );
     });
   }
 
   /** Every machine runs and knows a leader of every group. */
   led(): boolean {
-    return this.world.machines.every((m) => {
-      const inc = m.running;
-      return inc?.joined === true && inc.kv.statuses().every((s) => s.leader !== '');
-    });
+    return this.leaderless() === undefined;
   }
 
-  /** Every group: the same commit and applied index on every machine. */
+  /**
+   * A machine that does not run, or a group it is a voter of without knowing a leader; undefined when
+   * none. (A replica still to be added, or one moved away and not yet deleted, knows none: the
+   * settling of the table waits for those.)
+   */
+  private leaderless(): string | undefined {
+    for (const m of this.world.machines) {
+      const inc = m.running;
+      if (inc?.joined !== true) return `${m.id} is not running and joined`;
+      const st = inc.kv.statuses().find((s) => s.leader === '' && s.confState.voters.includes(m.id));
+      if (st !== undefined)
+        return `${m.id} knows no leader of group ${st.id} (voters ${st.confState.voters.join(',')}, learners ${st.confState.learners.join(',')}, applied ${st.applied})`;
+    }
+    return undefined;
+  }
+
+  /**
+   * Why the shard table has not settled, or undefined when it has: every machine runs, has joined and
+   * applied the same table; in it every machine is an up member, every shard has min(R, N) voters,
+   * no learner, no joint half and no move in flight, and the planner wants no move (`plan`, as the
+   * metadata leader runs it); every machine hosts exactly the shards the table places on it, each
+   * with a leader and with the table's voters as its applied configuration (the metadata group:
+   * every member). The simulator's form of src/cli/chaos/settled.ts, from the nodes' state.
+   */
+  unsettled(): string | undefined {
+    const incs: Incarnation[] = [];
+    for (const m of this.world.machines) {
+      const inc = m.running;
+      if (inc?.joined !== true) return `${m.id} is not running and joined`;
+      incs.push(inc);
+    }
+    const ids = incs.map((inc) => inc.machine.id as string);
+    const metaApplied = incs.map((inc) => inc.kv.status(METADATA_GROUP));
+    if (new Set(metaApplied.map((st) => st?.applied)).size > 1) {
+      const each = metaApplied.map(
+        (st, i) =>
+          `${incs[i]?.machine.id} ${st?.applied}/${st?.commit} (voters ${st?.confState.voters.join(',')}, leader ${st?.leader})`,
+      );
+      return `the machines applied the metadata group to different indexes: ${each.join('; ')}`;
+    }
+    const table = incs[0]?.kv.metadata.table;
+    if (table === undefined || table.shards.length === 0) return 'no shard table yet';
+    const members = table.members.filter((m) => m.state !== 'removed');
+    if (members.length !== ids.length || members.some((m) => m.state !== 'up' || !ids.includes(m.nodeId)))
+      return `members ${members.map((m) => `${m.nodeId} ${m.state}`).join(', ')}`;
+    const want = Math.min(table.settings.replicationFactor, ids.length);
+    for (const e of table.shards) {
+      if (e.move !== null) return `shard ${e.shardId} has move ${e.move.id} in flight (${e.move.step})`;
+      if (e.voters.length !== want || e.learners.length > 0 || e.votersOutgoing.length > 0)
+        return `shard ${e.shardId} has voters ${e.voters.join(',')} and learners ${e.learners.join(',')} in the table`;
+    }
+    const p = plan(table, { nowMs: this.world.nowMs(), leaders: new Map() });
+    if (p.start.length + p.deferred.length + p.abandon.length > 0)
+      return `the planner wants ${p.start.length + p.deferred.length} move(s) and to abandon ${p.abandon.length}`;
+    for (const inc of incs) {
+      const id = inc.machine.id;
+      for (const e of table.shards) {
+        const placed = e.voters.includes(id);
+        if (placed !== (inc.kv.status(shardId(e.shardId)) !== undefined))
+          return `${id} ${placed ? 'does not host' : 'still hosts'} shard ${e.shardId}`;
+      }
+      for (const st of inc.kv.statuses()) {
+        const cs = st.confState;
+        const voters = st.id === METADATA_GROUP ? ids : (table.shards[st.id - 1]?.voters ?? []);
+        if (st.leader === '') return `${id}: group ${st.id} has no leader`;
+        if (cs.learners.length > 0 || cs.votersOutgoing.length > 0 || !sameSet(cs.voters, voters))
+          return `${id}: group ${st.id} applied voters ${cs.voters.join(',')} (learners ${cs.learners.join(',')}), the table ${voters.join(',')}`;
+      }
+    }
+    return undefined;
+  }
+
+  /** Every group: the same commit and applied index on every machine that hosts it. */
   converged(): boolean {
-    const all = this.world.machines.map((m) => m.running?.kv.statuses());
-    const first = all[0];
-    if (first === undefined) return false;
-    return all.every(
-      (sts) =>
-        sts !== undefined &&
-        sts.length === first.length &&
-        sts.every((s, i) => s.applied === s.commit && s.applied === first[i]?.applied),
-    );
+    const applied = new Map<number, number>();
+    for (const m of this.world.machines) {
+      const sts = m.running?.kv.statuses();
+      if (sts === undefined) return false;
+      for (const s of sts) {
+        if (s.applied !== s.commit || (applied.get(s.id) ?? s.applied) !== s.applied) return false;
+        applied.set(s.id, s.applied);
+      }
+    }
+    return true;
   }
 
   async form(): Promise<void> {
-    for (const m of this.world.machines) this.world.schedule(0, () => m.start());
+    for (const m of this.founders) this.world.schedule(0, () => m.start());
     const ok = await this.world.runUntil(() => this.formed(), FORMATION_BOUND_MS);
     if (!ok) throw new RealViolation('liveness', `the cluster did not form within ${FORMATION_BOUND_MS} ms`);
     this.world.note('formed');
@@ -176,21 +295,40 @@ class RealRun {
 
   async faults(faultMs: number): Promise<void> {
     this.phase = 'fault';
+    this.checks.tableQuorum = true;
     this.clients.begin();
     this.nemesis.begin();
+    this.world.machines.slice(FORMED).forEach((m, i) => {
+      this.world.schedule(this.joinAtMs[i] ?? 0, () => this.launch(m));
+    });
     await this.world.runUntil(() => false, this.world.nowMs() + faultMs);
+  }
+
+  /** A joiner's first start (`ringkv serve --join_addr`); a crash before it is left to the nemesis. */
+  private launch(m: Machine): void {
+    if (m.launched) return;
+    const inc = m.start();
+    this.world.note(`${m.id}#${inc.number} starting: joins through ${m.options.joinAddr ?? ''}`);
   }
 
   async heal(): Promise<void> {
     this.phase = 'liveness';
     this.clients.stop();
     this.nemesis.end();
+    for (const m of this.world.machines) this.launch(m);
     const bound = this.world.nowMs() + LIVENESS_BOUND_MS;
     if (!(await this.world.runUntil(() => this.led(), bound)))
       throw new RealViolation(
         'liveness',
-        'after healing, not every node runs and knows a leader of every group',
+        `after healing, not every node runs and knows a leader of every group: ${this.leaderless() ?? ''}`,
       );
+    const settleBound = this.world.nowMs() + SETTLE_BOUND_MS;
+    if (!(await this.world.runUntil(() => this.unsettled() === undefined, settleBound)))
+      throw new RealViolation(
+        'liveness',
+        `after healing, the shard table did not settle within ${SETTLE_BOUND_MS} ms: ${this.unsettled() ?? ''}`,
+      );
+    this.world.note('settled');
     // Operations still in flight end by their deadline.
     await this.world.runUntil(() => false, this.world.nowMs() + OP_TIMEOUT_MS + 2);
     const finals = new Map<string, { found: boolean; value: string }>();
@@ -231,13 +369,13 @@ class RealRun {
       .join('; ');
   }
 
-  /** Every shard's state, hashed on every machine: the replicas at one applied index hold the same bytes. */
+  /** Every shard's state, hashed on every machine that hosts it: the replicas at one applied index hold the same bytes. */
   private async compareStates(): Promise<void> {
-    for (let s = 1; s <= SHARDS; s++) {
+    for (let s = 1; s <= this.shards; s++) {
       const hashes = new Map<string, string>();
       for (const m of this.world.machines) {
         const kv = m.running?.kv;
-        if (kv === undefined) continue;
+        if (kv?.status(shardId(s)) === undefined) continue;
         const r = await kv.read(shardId(s), {
           consistency: 'serializable',
           deadlineMs: this.world.nowMs() + 1,
@@ -329,7 +467,7 @@ export async function runRealSeed(seed: number, o: RealRunOptions = {}): Promise
   const w = run.world;
   return {
     seed,
-    nodes: NODES,
+    nodes: run.nodes,
     bug: o.bug,
     violations,
     traceHash: w.trace.hashHex(),
@@ -349,6 +487,9 @@ export async function runRealSeed(seed: number, o: RealRunOptions = {}): Promise
       diskFaults: run.nemesis.stats.diskFaults,
       restartsChecked: run.checks.stats.restartsChecked,
       messagesSent: w.network.stats.sent,
+      moves: run.checks.stats.moves,
+      movesRolledBack: run.checks.stats.movesRolledBack,
+      opsForwarded: run.clients.stats.forwarded,
       lincheck,
     },
   };
@@ -374,4 +515,8 @@ function report(run: RealRun, err: unknown, lines: string[]): RealViolationRepor
     excerpt: run.world.trace.recent(25),
     report: lines,
   };
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
 }

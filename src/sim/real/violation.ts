@@ -16,7 +16,8 @@ export type RealProperty =
       | 'simulatorError'
     >
   | 'lostWrite'
-  | 'nodeFailed';
+  | 'nodeFailed'
+  | 'tableQuorum';
 
 export const REAL_PROPERTY_EXPLANATIONS: Readonly<Record<RealProperty, string>> = {
   electionSafety: PROPERTY_EXPLANATIONS.electionSafety,
@@ -34,6 +35,8 @@ export const REAL_PROPERTY_EXPLANATIONS: Readonly<Record<RealProperty, string>> 
     'after healing, the value of every key is that of its last acknowledged write or of a write that may follow it',
   nodeFailed:
     'a running node stopped (fatal error, failed start or broken assertion) without a fault that explains it',
+  tableQuorum:
+    "once formed, a shard's voters in the newest shard table hold a majority of each half of the shard's newest applied configuration (requests routed by the table reach a quorum)",
 };
 
 export class RealViolation extends Error {

@@ -35,12 +35,16 @@ export interface WorldOptions {
   readonly diskTearing: Tearing;
   /** Keep every trace line (for --trace), not only the hash and the tail. */
   readonly keepTrace: boolean;
+  /** The member each joiner (n2..nN, in order) gives as --join_addr, by machine number (default: 1). */
+  readonly joinVia?: readonly number[];
 }
 
 /** Bound on events in one run, so a livelocked node cannot hang the simulator. */
 const EVENTS_MAX = 3_000_000;
 /** A client-port call to a machine that is down is refused this fast. */
 const REFUSED_MS = 1;
+/** A call's leg over a cut link waits for it to heal, looking this often (TCP's retransmissions). */
+const LINK_RETRY_MS = 200;
 
 /** Whether `err`, or an error it was caused by, is a fault the simulator injected into a disk. */
 export function causedByInjectedFault(err: unknown): boolean {
@@ -118,7 +122,7 @@ export class World implements MachineWorld, RpcNetwork {
         clientAddr: `${id}.client:7000`,
         raftAddr: `${id}.raft:7001`,
         bootstrap: i === 1,
-        joinAddr: i === 1 ? undefined : 'n1.client:7000',
+        joinAddr: i === 1 ? undefined : `n${o.joinVia?.[i - 2] ?? 1}.client:7000`,
       };
       const disk = new SimFileSystem({ capacityBytes: o.diskCapacityBytes, tearing: o.diskTearing });
       machines.push(new Machine(this, disk, options, o.diskLatency));
@@ -227,6 +231,8 @@ export class World implements MachineWorld, RpcNetwork {
     if (inFlight > 0) this.crashesMidWrite++;
     const inc = m.crash(this.crashRng);
     this.note(`${m.id}#${inc.number} crashed (${inFlight} disk operations in flight)`);
+    const resets = this.resets.get(inc);
+    if (resets !== undefined) for (const reset of resets) this.schedule(REFUSED_MS, reset);
   }
 
   // ---- the network (Wire) --------------------------------------------------------------------------
@@ -290,18 +296,24 @@ export class World implements MachineWorld, RpcNetwork {
         );
         return;
       }
-      // A cut link loses the call (and its answer): the caller waits for its deadline, as over TCP.
-      const oneWayMs = (): number => this.network.getConditions().delayMaxMs;
-      if (this.network.isCut(from, target.id)) return;
-      this.schedule(oneWayMs(), () => {
+      // Over TCP: a cut link holds the call (and its answer) until it heals, then it arrives (the
+      // caller's deadline may pass first); a callee that dies with the call unanswered resets the
+      // connection (the caller cannot know whether the call took effect).
+      this.overLink(from, target.id, deadlineMs, () => {
         const inc = target.running;
         if (inc === undefined) {
           finish(() => reject(new UnavailableError(`${toAddr} went away`)));
           return;
         }
+        let answered = false;
+        const reset = (): void => {
+          if (!answered) finish(() => reject(new UnavailableError(`the connection to ${toAddr} was reset`)));
+        };
+        this.addReset(inc, reset);
         const back = (f: () => void): void => {
-          if (this.network.isCut(target.id, from)) return;
-          this.schedule(oneWayMs(), () => finish(f));
+          answered = true;
+          this.resets.get(inc)?.delete(reset);
+          this.overLink(target.id, from, deadlineMs, () => finish(f));
         };
         inc.hold(() => {
           serve(inc.kv).then(
@@ -311,5 +323,30 @@ export class World implements MachineWorld, RpcNetwork {
         });
       });
     });
+  }
+
+  /** What a callee's death resets: the calls it has not answered, by incarnation. */
+  private readonly resets = new WeakMap<Incarnation, Set<() => void>>();
+
+  private addReset(inc: Incarnation, reset: () => void): void {
+    let set = this.resets.get(inc);
+    if (set === undefined) {
+      set = new Set();
+      this.resets.set(inc, set);
+    }
+    set.add(reset);
+  }
+
+  /**
+   * Carries one leg of a client-port call from `from` to `to` (a TCP stream): after the link's delay,
+   * or, while the link is cut, once it heals (checked every LINK_RETRY_MS, until `deadlineMs`).
+   */
+  private overLink(from: NodeId, to: NodeId, deadlineMs: number, arrive: () => void): void {
+    if (this.network.isCut(from, to)) {
+      if (this.nowMs() + LINK_RETRY_MS <= deadlineMs)
+        this.schedule(LINK_RETRY_MS, () => this.overLink(from, to, deadlineMs, arrive));
+      return;
+    }
+    this.schedule(this.network.getConditions().delayMaxMs, arrive);
   }
 }

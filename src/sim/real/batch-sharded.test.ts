@@ -1,0 +1,36 @@
+// A batch of seeds with more machines than R = 3 (4 and 5): the joiners come during the faults
+// (crashes, pauses, EIO, partitions), the rebalancer moves their share of the replicas to them, and
+// after healing the shard table must settle (every member hosting exactly its replicas), every
+// replica of a shard hold the same state, nothing acknowledged be lost and the history be
+// linearizable. The moves must have happened for the batch to mean anything.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { runRealSeed } from './run.ts';
+
+const SEEDS = 8;
+
+for (const nodes of [4, 5]) {
+  test(`${SEEDS} seeds of ${nodes} real nodes (R = 3) pass every check, replicas moving`, async () => {
+    let moves = 0;
+    let forwarded = 0;
+    let crashes = 0;
+    let linearizable = 0;
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const r = await runRealSeed(seed, { nodes });
+      assert.deepEqual(
+        r.violations.map((v) => `${v.property}: ${v.detail}`),
+        [],
+        `seed ${seed}; replay: npx ringkv sim --real --nodes ${nodes} --seeds 1 --start ${seed} --trace`,
+      );
+      moves += r.stats.moves;
+      forwarded += r.stats.opsForwarded;
+      crashes += r.stats.crashes;
+      if (r.stats.lincheck === 'linearizable') linearizable++;
+    }
+    // Each joiner takes its share: 3 replicas of 12 for the 4th machine, about 2 more for the 5th.
+    assert.ok(moves >= SEEDS * (nodes - 2), `${moves} moves in ${SEEDS} seeds`);
+    assert.ok(forwarded >= SEEDS, `${forwarded} requests passed on to a node holding the shard`);
+    assert.ok(crashes >= SEEDS, `${crashes} crashes`);
+    assert.ok(linearizable >= SEEDS - 1, `${linearizable} of ${SEEDS} histories checked to the end`);
+  });
+}

@@ -1,0 +1,59 @@
+// Seeds that found bugs, each a run that failed before its fix (the fix's own test is beside the
+// code it fixed). Cheap: a seed each.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { runRealSeed } from './run.ts';
+
+const FOUND: readonly { nodes: number; seed: number; what: string }[] = [
+  {
+    nodes: 4,
+    seed: 5,
+    what: "a move's source restarted after applying its removal kept the shard (src/node/hosting.ts)",
+  },
+  {
+    nodes: 4,
+    seed: 9,
+    what: "a move's source cut off before its removal reached it kept the shard (src/node/hosting.ts)",
+  },
+  {
+    nodes: 4,
+    seed: 7,
+    what: 'a joiner restarted after its join hosted every shard empty, for good (node.ts createGroups)',
+  },
+  {
+    nodes: 4,
+    seed: 4,
+    what: "a Join forwarded by a member that crashed before the answer waited out the joiner's whole join timeout (the simulated call now resets, as TCP does)",
+  },
+  {
+    nodes: 4,
+    seed: 43,
+    what: "a move's source that applied the cleanup's table entry while more entries were committed never dropped the shard (node.ts: reconciled again on a tick)",
+  },
+  {
+    nodes: 4,
+    seed: 67,
+    what: 'a node restarted with an older member list never answered the metadata leader it did not know (src/node/peer-lookup.ts)',
+  },
+  {
+    nodes: 5,
+    seed: 44,
+    what: "a leader elected in a joint configuration holds a commit index from before it: durable on the outgoing half (the simulator's durability check)",
+  },
+  {
+    nodes: 5,
+    seed: 1,
+    what: 'a write waiting on a replica being dropped was failed as retry-safe though it was applied (src/node/hosting.ts replicaDropped)',
+  },
+];
+
+for (const f of FOUND) {
+  test(`--nodes ${f.nodes} seed ${f.seed}: ${f.what}`, async () => {
+    const r = await runRealSeed(f.seed, { nodes: f.nodes });
+    assert.deepEqual(
+      r.violations.map((v) => `${v.property}: ${v.detail}`),
+      [],
+      `replay: npx ringkv sim --real --nodes ${f.nodes} --seeds 1 --start ${f.seed} --trace`,
+    );
+  });
+}
