@@ -13,8 +13,11 @@
 // The shard's leader drives its own moves because every action but the table's is a proposal to the
 // shard, which only its leader can make; the table's changes are metadata proposals, which the Raft
 // core forwards to the metadata leader. Two nodes acting on one move (a leadership change) are
-// harmless: the table refuses a step recorded twice, the core a change proposed twice or by a
-// follower. Everything a move needs is in the table, so a new leader resumes it where it was.
+// harmless: the table refuses a step recorded twice, the core a change proposed twice; and a node
+// acts only if, once its observation is in, it still leads the shard in the term it observed and the
+// table still has the move at that step (a follower's core would forward the change to the leader,
+// which would apply it to a configuration it was not planned against). Everything a move needs is
+// in the table, so a new leader resumes it where it was.
 import type { Logger } from 'pino';
 import type { ConfChange, NodeId } from '../raft/types.ts';
 import {
@@ -185,8 +188,11 @@ export class Rebalancer {
     }
     p.busy = true;
     const progress = p;
+    const term = st.term;
     this.observe(entry, move, st, progress)
-      .then((o) => this.act(entry, move, o, progress))
+      .then((o) => {
+        return this.stillDriving(entry, move, term) ? this.act(entry, move, o, progress) : undefined;
+      })
       .catch((err: unknown) =>
         this.host.logger.warn({ shard: entry.shardId, moveId: move.id, err }, 'move step failed'),
       )
@@ -256,6 +262,28 @@ export class Rebalancer {
     } catch {
       return 0;
     }
+  }
+
+  /**
+   * After the observation (it awaits Status calls): whether this node still leads the shard in the
+   * term it observed it in, and the table still has the move at the same step. Otherwise it must not
+   * act: its core, now a follower, would forward a configuration change to the new leader, which
+   * applies it to a configuration it was not planned against (found by `ringkv sim --real --nodes 4`,
+   * seed 334: a node paused while it led the shard resumed, observed, lost the leadership meanwhile,
+   * and its joint change, add a voter already in and remove one already out, left the shard in a
+   * joint configuration of the same voters on both halves, which nothing ever leaves).
+   */
+  private stillDriving(entry: ShardEntry, move: Move, term: number): boolean {
+    const st = this.host.status(entry.shardId as GroupId);
+    const current = this.host.metadata.table.shards[entry.shardId - 1]?.move;
+    const still =
+      st?.role === 'leader' && st.term === term && current?.id === move.id && current.step === move.step;
+    if (!still)
+      this.host.logger.debug(
+        { shard: entry.shardId, moveId: move.id, step: move.step },
+        'the shard changed leader or the move its step while observing: not acting',
+      );
+    return still;
   }
 
   private async act(entry: ShardEntry, move: Move, o: ShardObservation, p: MoveProgress): Promise<void> {
