@@ -12,6 +12,7 @@ const SEEDS = 8;
 for (const nodes of [4, 5]) {
   test(`${SEEDS} seeds of ${nodes} real nodes (R = 3) pass every check, replicas moving`, async () => {
     let moves = 0;
+    let movesUnderFaults = 0;
     let forwarded = 0;
     let crashes = 0;
     let linearizable = 0;
@@ -23,12 +24,14 @@ for (const nodes of [4, 5]) {
         `seed ${seed}; replay: npx ringkv sim --real --nodes ${nodes} --seeds 1 --start ${seed} --trace`,
       );
       moves += r.stats.moves;
+      movesUnderFaults += r.stats.movesUnderFaults;
       forwarded += r.stats.opsForwarded;
       crashes += r.stats.crashes;
       if (r.stats.lincheck === 'linearizable') linearizable++;
     }
     // Each joiner takes its share: 3 replicas of 12 for the 4th machine, about 2 more for the 5th.
     assert.ok(moves >= SEEDS * (nodes - 2), `${moves} moves in ${SEEDS} seeds`);
+    assert.ok(movesUnderFaults >= moves / 3, `${movesUnderFaults} of ${moves} moves begun under the faults`);
     assert.ok(forwarded >= SEEDS, `${forwarded} requests passed on to a node holding the shard`);
     assert.ok(crashes >= SEEDS, `${crashes} crashes`);
     assert.ok(linearizable >= SEEDS - 1, `${linearizable} of ${SEEDS} histories checked to the end`);

@@ -36,6 +36,9 @@ interface RunningView {
   readonly statuses: ReadonlyMap<number, GroupStatus>;
 }
 
+/** Voter sets remembered per group for the durability check (the last few configurations). */
+const GROUP_CONFIGS_MAX = 3;
+
 /** Message types whose term is not the sender's persisted term (PreVote asks for term + 1). */
 const TERMLESS: ReadonlySet<Message['type']> = new Set(['preVote', 'preVoteResp']);
 
@@ -201,7 +204,8 @@ export class NodeChecks {
    * only what was applied, so committed, is snapshotted).
    */
   private commitsDurableOnQuorum(running: ReadonlyMap<string, RunningView>): void {
-    if (running.size < this.world.machines.length) return;
+    // A joiner not started yet holds nothing and votes in nothing.
+    if (running.size < this.world.machines.filter((m) => m.launched).length) return;
     for (const { inc, statuses } of running.values()) {
       for (const st of statuses.values()) {
         // A leader's (its core's: the progress is the core's own): its log is never truncated, and it
@@ -220,6 +224,7 @@ export class NodeChecks {
         const configs = [
           ...this.configs(inc, st.id, st.confState.voters),
           ...(st.confState.votersOutgoing.length > 0 ? [st.confState.votersOutgoing] : []),
+          ...(this.groupConfigs.get(st.id) ?? []),
         ];
         if (configs.every((voters) => voters.length === 0)) continue;
         const holding = (voters: readonly string[]): number =>
@@ -253,6 +258,10 @@ export class NodeChecks {
   private tableHoldsQuorum(running: ReadonlyMap<string, RunningView>): void {
     for (const { inc, statuses } of running.values()) {
       for (const st of statuses.values()) {
+        if (st.applied > (this.newestApplied.get(st.id) ?? -1)) {
+          this.newestApplied.set(st.id, st.applied);
+          this.noteGroupConfig(st.id, st.confState.voters);
+        }
         if (st.id === 0) {
           if (this.newestTable === undefined || st.applied > this.newestTable.applied) {
             this.newestTable = { applied: st.applied, table: inc.kv.metadata.table };
@@ -306,6 +315,24 @@ export class NodeChecks {
         `table: shard ${e.shardId} move ${m.id} ${m.source ?? '-'}>${m.target ?? '-'} ${m.step}`,
       );
     }
+  }
+
+  /**
+   * Each group's last voter sets seen on any node (newest last, distinct, at most GROUP_CONFIGS_MAX):
+   * an incarnation restarted after a change has seen no configuration before its current one, and a
+   * commit index from before the change is durable on a majority of the one before.
+   */
+  private readonly groupConfigs = new Map<number, (readonly string[])[]>();
+  /** Each group's highest applied index seen on any node (its configuration then is the newest). */
+  private readonly newestApplied = new Map<number, number>();
+
+  private noteGroupConfig(group: number, voters: readonly string[]): void {
+    if (voters.length === 0) return;
+    const seen = this.groupConfigs.get(group) ?? [];
+    const last = seen[seen.length - 1];
+    if (last !== undefined && last.join(',') === voters.join(',')) return;
+    const next = [...seen.filter((v) => v.join(',') !== voters.join(',')), voters];
+    this.groupConfigs.set(group, next.slice(-GROUP_CONFIGS_MAX));
   }
 
   /** The voters of `group` on `inc` now and, when they changed, before (the newest first). */

@@ -213,14 +213,15 @@ export class SimClients {
   }
 
   /**
-   * A linearizable read of `key` for the final check, at the node that leads its shard if one is
-   * known, else at any running node; undefined when it fails (the caller retries).
+   * A linearizable read of `key` for the final check, entering at `via` (passed on to a replica when
+   * it holds none of the key's shard), or else at the node that leads the key's shard; undefined when
+   * it fails (the caller retries).
    */
-  async finalRead(key: string): Promise<{ found: boolean; value: string } | undefined> {
+  async finalRead(key: string, via?: Machine): Promise<{ found: boolean; value: string } | undefined> {
     const callMs = this.world.nowMs();
     const target = this.pickNode(key, true);
     if (target === undefined) return undefined;
-    const inc = target.machine.running;
+    const inc = (via ?? target.machine).running;
     if (inc === undefined) return undefined;
     const o = await this.within(this.readAt(inc, target.shard, key, callMs + this.s.opTimeoutMs));
     if (!('ok' in o)) return undefined;
@@ -233,7 +234,7 @@ export class SimClients {
       callTime: callMs,
       returnTime: this.world.nowMs(),
     });
-    this.world.note(`final get ${key} -> ${out.found ? out.value : 'absent'}`);
+    this.world.note(`final get ${key} at ${inc.machine.id} -> ${out.found ? out.value : 'absent'}`);
     return out;
   }
 
