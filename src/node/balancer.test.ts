@@ -48,7 +48,7 @@ class FakeHost implements BalancerHost {
       learnersNext: [],
       autoLeave: false,
     };
-    const caughtUp: ReplicaProgress = { match: LAST_INDEX, state: 'replicate' };
+    const caughtUp: ReplicaProgress = { match: LAST_INDEX, state: 'replicate', recentActive: true };
     this.groups.push({
       id,
       self: this.id,

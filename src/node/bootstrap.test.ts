@@ -48,6 +48,7 @@ test('a bootstrap torn by a crash after the first groups is completed on restart
       shardCount: SHARDS,
       leaderPlacement: DEFAULT_LEADER_PLACEMENT,
       replicationFactor: 3,
+      deadNodeTimeoutMs: 300_000,
       self: { nodeId: 'n1', clientAddr: 'localhost:1', raftAddr: 'localhost:2' },
     });
     await wal.close();

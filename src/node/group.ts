@@ -175,7 +175,8 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
     let progress: Map<NodeId, ReplicaProgress> | undefined;
     if (st.progress !== undefined) {
       progress = new Map();
-      for (const [id, pr] of st.progress) progress.set(id, { match: pr.match, state: pr.state });
+      for (const [id, pr] of st.progress)
+        progress.set(id, { match: pr.match, state: pr.state, recentActive: pr.recentActive });
     }
     return {
       id: this.id,

@@ -67,6 +67,8 @@ export interface ReplicaProgress {
   /** Highest index known to match the leader's log. */
   readonly match: Index;
   readonly state: ProgressState;
+  /** Heard from since the leader's last quorum check (at most an election timeout ago). */
+  readonly recentActive: boolean;
 }
 
 /**

@@ -71,6 +71,8 @@ export type MetadataCommand = { readonly requestId: string } & (
       readonly leaderPlacement?: LeaderPlacement;
       /** Absent in logs written before the shard table: DEFAULT_REPLICATION_FACTOR. */
       readonly replicationFactor?: number;
+      /** Absent in logs written before it could be chosen: DEAD_NODE_TIMEOUT_MS_DEFAULT. */
+      readonly deadNodeTimeoutMs?: number;
     }
   /** A new member, 'joining' until it is admitted ('up', by a `table` setMemberState). */
   | { readonly op: 'addMember'; readonly member: MemberInfo }
@@ -179,7 +181,7 @@ export class MetadataState implements StateMachine<MetadataResult> {
         const settings: ClusterSettings = {
           shardCount: c.shardCount,
           replicationFactor: c.replicationFactor ?? DEFAULT_REPLICATION_FACTOR,
-          deadNodeTimeoutMs: DEAD_NODE_TIMEOUT_MS_DEFAULT,
+          deadNodeTimeoutMs: c.deadNodeTimeoutMs ?? DEAD_NODE_TIMEOUT_MS_DEFAULT,
           movesInFlightMax: MOVES_IN_FLIGHT_DEFAULT,
         };
         const result = this.change({ kind: 'init', n, settings, members: [address(c.member)] });

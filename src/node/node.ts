@@ -96,8 +96,8 @@ export class KvNode implements NodeIntents {
   private diskAlarm: DiskAlarm | undefined;
   /**
    * Shards whose replica this node deleted (a tombstone snapshot in the WAL, see `dropShard`), found
-   * at start or deleted since: never hosted again by this data directory (the tombstone's marker would
-   * hide a new replica's first entries on the next start), so a move back here stalls and rolls back.
+   * at start or deleted since: a message for one does not host it again (the tombstone's marker would
+   * hide a new replica's first entries on the next start); only the table does (`rehostShard`).
    */
   private readonly deletedShards = new Set<number>();
   /**
@@ -106,6 +106,8 @@ export class KvNode implements NodeIntents {
    * the start, through configurations without it, and the table records it only afterwards.
    */
   private readonly listedIn = new Set<number>();
+  /** Shards being hosted again after a deletion (rehostShard: their log restarting is under way). */
+  private readonly rehosting = new Set<number>();
   /** Shards being dropped now (their deletion is under way). */
   private readonly dropping = new Set<number>();
   /** Callbacks run after every driver turn (waiters on leadership or membership). */
@@ -285,6 +287,7 @@ export class KvNode implements NodeIntents {
       shardCount: this.identity.shardCount,
       leaderPlacement: this.opts.leaderPlacement,
       replicationFactor: this.opts.replicationFactor,
+      deadNodeTimeoutMs: this.opts.deadNodeTimeoutMs,
       self: this.self,
     });
     this.logger.info(
@@ -592,7 +595,7 @@ export class KvNode implements NodeIntents {
       const listed =
         cs !== undefined && [cs.voters, cs.votersOutgoing, cs.learners].some((l) => l.includes(this.id));
       if (listed) this.listedIn.add(entry.shardId);
-      if (this.dropping.has(entry.shardId)) continue;
+      if (this.dropping.has(entry.shardId) || this.rehosting.has(entry.shardId)) continue;
       const decision = hosting({
         self: this.id,
         entry,
@@ -600,7 +603,13 @@ export class KvNode implements NodeIntents {
         listedBefore: this.listedIn.has(entry.shardId),
         tableCurrent,
       });
-      if (decision === 'host' && g === undefined) this.ensureGroup(entry.shardId);
+      if (decision === 'host' && g === undefined && this.deletedShards.has(entry.shardId)) {
+        // Only for a move adding it back: a table that names it otherwise is one replayed at a
+        // restart, from before the replica was deleted.
+        const m = entry.move;
+        if (m?.target === this.id && (m.step === 'addLearner' || m.step === 'catchUp'))
+          this.rehostShard(entry.shardId as ShardId).catch((e: unknown) => this.fatal(e));
+      } else if (decision === 'host' && g === undefined) this.ensureGroup(entry.shardId);
       if (decision === 'drop' && g !== undefined)
         this.dropShard(g, entry).catch((e: unknown) => this.fatal(e));
     }
@@ -628,6 +637,33 @@ export class KvNode implements NodeIntents {
         this.shardGroups.has(e.shardId) &&
         !this.dropping.has(e.shardId),
     );
+  }
+
+  /**
+   * Hosts again a shard whose replica this data directory deleted, now that a move brings it back:
+   * the shard's log starts over in the WAL, empty, keeping the term and vote it had (wal.resetGroup),
+   * durably before the tombstone's snapshot file goes; then the shard is hosted empty and its leader
+   * sends it a snapshot or the log, as to any new replica. Messages for it wait (are dropped) until then.
+   */
+  private async rehostShard(id: ShardId): Promise<void> {
+    if (this.rehosting.has(id)) return;
+    this.rehosting.add(id);
+    try {
+      const hardState = this.wal.resetGroup(id);
+      await this.wal.sync();
+      await this.snapshots.removeGroup(id);
+      this.deletedShards.delete(id);
+      if (this.closing || this.shardGroups.has(id)) return;
+      const storage = new MemoryStorage();
+      storage.setHardState(hardState);
+      this.hostShard(id, storage, index(0), new KvMachine());
+      this.logger.info(
+        { shard: id, term: hardState.term },
+        'shard hosted again: a move brings back a replica this node had deleted',
+      );
+    } finally {
+      this.rehosting.delete(id);
+    }
   }
 
   /**

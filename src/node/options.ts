@@ -1,6 +1,12 @@
 // Everything a node is configured with. Defaults live here so that the CLI, the tests and the
 // README agree on them.
+
 import type { Logger } from 'pino';
+import {
+  DEAD_NODE_TIMEOUT_MS_DEFAULT,
+  DEAD_NODE_TIMEOUT_MS_MAX,
+  DEAD_NODE_TIMEOUT_MS_MIN,
+} from '../ring/shard-table.ts';
 import type { FileSystem } from '../storage/file-system.ts';
 import { REAL_FILE_SYSTEM } from '../storage/real-file-system.ts';
 import type { Clock } from './clock.ts';
@@ -14,6 +20,9 @@ import { NO_METRICS, type NodeMetrics } from './metrics.ts';
 import type { PeerTransport } from './peer-transport.ts';
 import type { Random } from './random.ts';
 import { SYSTEM_CLOCK, SYSTEM_RANDOM } from './system.ts';
+
+/** The bounds of a dead-node timeout (the shard table's), for the CLI's check of `--dead_node_timeout`. */
+export { DEAD_NODE_TIMEOUT_MS_MAX, DEAD_NODE_TIMEOUT_MS_MIN };
 
 /** Calls the node makes to other nodes' client ports (implemented with gRPC by src/server). */
 export interface ClusterRpc {
@@ -95,6 +104,11 @@ export interface NodeOptions {
   readonly leaderPlacement?: LeaderPlacement;
   /** Voters per data shard of a new cluster (only with bootstrap): R. */
   readonly replicationFactor?: number;
+  /**
+   * A new cluster's dead-node timeout (only with bootstrap): a member the metadata leader has not
+   * heard from for this long is marked down and its replicas are re-created on the others.
+   */
+  readonly deadNodeTimeoutMs?: number;
   /** This node's failure domain, recorded when it bootstraps or joins ('' for none). */
   readonly zone?: string;
   /** How often the metadata leader's rebalancer looks at the shard table and the shards (0: never). */
@@ -137,6 +151,7 @@ export const DEFAULTS = {
   balanceIntervalMs: 3000,
   leaderPlacement: DEFAULT_LEADER_PLACEMENT,
   replicationFactor: DEFAULT_REPLICATION_FACTOR,
+  deadNodeTimeoutMs: DEAD_NODE_TIMEOUT_MS_DEFAULT,
   zone: '',
   rebalanceIntervalMs: 500,
 } as const;
@@ -169,6 +184,7 @@ export function resolveOptions(o: NodeOptions): ResolvedNodeOptions {
     balanceIntervalMs: o.balanceIntervalMs ?? DEFAULTS.balanceIntervalMs,
     leaderPlacement: o.leaderPlacement ?? DEFAULTS.leaderPlacement,
     replicationFactor: o.replicationFactor ?? DEFAULTS.replicationFactor,
+    deadNodeTimeoutMs: o.deadNodeTimeoutMs ?? DEFAULTS.deadNodeTimeoutMs,
     zone: o.zone ?? DEFAULTS.zone,
     rebalanceIntervalMs: o.rebalanceIntervalMs ?? DEFAULTS.rebalanceIntervalMs,
     plantedBugs: o.plantedBugs ?? [],
@@ -180,6 +196,15 @@ export function resolveOptions(o: NodeOptions): ResolvedNodeOptions {
   }
   if (!Number.isInteger(r.replicationFactor) || r.replicationFactor < 1 || r.replicationFactor > 7) {
     throw new Error(`replication factor ${r.replicationFactor} must be an integer in [1, 7]`);
+  }
+  if (
+    !Number.isInteger(r.deadNodeTimeoutMs) ||
+    r.deadNodeTimeoutMs < DEAD_NODE_TIMEOUT_MS_MIN ||
+    r.deadNodeTimeoutMs > DEAD_NODE_TIMEOUT_MS_MAX
+  ) {
+    throw new Error(
+      `dead-node timeout ${r.deadNodeTimeoutMs} ms must be an integer in [${DEAD_NODE_TIMEOUT_MS_MIN}, ${DEAD_NODE_TIMEOUT_MS_MAX}]`,
+    );
   }
   if (!Number.isInteger(r.shardCount) || r.shardCount < 1 || r.shardCount > 1024) {
     throw new Error(`shard count ${r.shardCount} must be an integer in [1, 1024]`);

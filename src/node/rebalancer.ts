@@ -32,6 +32,7 @@ import type { Move, ShardEntry, ShardTable } from '../ring/shard-table.ts';
 import type { Clock, Timer } from './clock.ts';
 import { type GroupId, METADATA_GROUP } from './ids.ts';
 import type { GroupStatus, NodeIntents } from './intents.ts';
+import { MemberLiveness } from './liveness.ts';
 import { proposeMetadata } from './membership.ts';
 import type { MemberInfo, TableChange } from './metadata.ts';
 import type { ClusterRpc } from './options.ts';
@@ -82,6 +83,10 @@ export class Rebalancer {
   /** Moves this node drives, by move id. Bounded by the table's K (entries of finished moves go). */
   private readonly moves = new Map<number, MoveProgress>();
   private planning = false;
+  /** Who is heard from, on the metadata leader (liveness.ts). */
+  private readonly liveness = new MemberLiveness();
+  /** A member's state change by `judgeLiveness` in flight. */
+  private marking = false;
   /**
    * The table the last plan found nothing to do for. The table is an immutable value (every change
    * makes a new one), so while it is the same object, and no shard waits out a backoff (the only
@@ -114,7 +119,9 @@ export class Rebalancer {
     const host = this.host;
     const table = host.metadata.table;
     if (host.isClosing || table.shards.length === 0) return;
-    const leads = host.status(METADATA_GROUP)?.role === 'leader';
+    const meta = host.status(METADATA_GROUP);
+    const leads = meta?.role === 'leader';
+    this.judgeLiveness(table, leads ? meta?.progress : undefined);
     if (leads && !this.planning && table !== this.idleTable) {
       this.planning = true;
       this.plan(table)
@@ -133,6 +140,41 @@ export class Rebalancer {
       this.drive(entry, move, st);
     }
     for (const id of this.moves.keys()) if (!live.has(id)) this.moves.delete(id);
+  }
+
+  /**
+   * Metadata leader: marks members down that it has not heard from for the dead-node timeout, and up
+   * again once it hears from them (liveness.ts); the next plan moves replicas accordingly. One
+   * round of changes at a time.
+   */
+  private judgeLiveness(table: ShardTable, progress: GroupStatus['progress']): void {
+    const host = this.host;
+    const verdicts = this.liveness.observe({
+      nowMs: host.clock.nowMs(),
+      self: host.id,
+      progress,
+      members: table.members,
+      deadNodeTimeoutMs: table.settings.deadNodeTimeoutMs,
+    });
+    if (this.marking || verdicts.length === 0) return;
+    this.marking = true;
+    (async () => {
+      for (const v of verdicts) {
+        if (v.state === 'down') {
+          host.logger.warn(
+            { nodeId: v.nodeId, silentMs: v.silentMs, deadNodeTimeoutMs: table.settings.deadNodeTimeoutMs },
+            'member marked down: not heard from for longer than the dead-node timeout; its replicas are re-created on the others',
+          );
+        } else {
+          host.logger.info({ nodeId: v.nodeId }, 'member heard from again: marked up');
+        }
+        await this.change({ kind: 'setMemberState', nodeId: v.nodeId, state: v.state });
+      }
+    })()
+      .catch((err: unknown) => host.logger.warn({ err }, 'marking a member down or up failed'))
+      .finally(() => {
+        this.marking = false;
+      });
   }
 
   /** Metadata leader: begins the moves the planner wants, rolls back those whose target left. */
@@ -223,7 +265,13 @@ export class Rebalancer {
     }
     let sourceDataGone = false;
     if (move.step === 'cleanup' && move.source !== null) {
-      sourceDataGone = (await this.appliedAt(move.source, entry.shardId)) === undefined;
+      // A source marked down cannot say; it drops the data when it learns it is out of the shard.
+      const state = host.metadata.table.members.find((m) => m.nodeId === move.source)?.state;
+      sourceDataGone =
+        state === undefined ||
+        state === 'down' ||
+        state === 'removed' ||
+        (await this.appliedAt(move.source, entry.shardId)) === undefined;
     }
     const now = host.clock.nowMs();
     if (learnerApplied > p.learnerApplied) {

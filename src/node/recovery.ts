@@ -55,6 +55,7 @@ export interface BootstrapPlan {
   readonly shardCount: number;
   readonly leaderPlacement: LeaderPlacement;
   readonly replicationFactor: number;
+  readonly deadNodeTimeoutMs: number;
   /** The first member (its zone included). */
   readonly self: MemberInfo;
 }
@@ -80,6 +81,7 @@ export async function writeBootstrap(wal: Wal, plan: BootstrapPlan): Promise<Map
         member: plan.self,
         leaderPlacement: plan.leaderPlacement,
         replicationFactor: plan.replicationFactor,
+        deadNodeTimeoutMs: plan.deadNodeTimeoutMs,
       });
       entries.push({ term: term(1), index: index(2), type: 'normal', data: init });
     }

@@ -29,6 +29,11 @@ export interface ProgressStatus {
   readonly next: Index;
   readonly state: ProgressState;
   readonly isLearner: boolean;
+  /**
+   * The leader heard from the peer since its last quorum check (checkQuorum clears it every election
+   * timeout; any append or heartbeat response sets it).
+   */
+  readonly recentActive: boolean;
 }
 
 export interface Status {
@@ -219,7 +224,13 @@ export class RawNode {
     const progress = new Map<NodeId, ProgressStatus>();
     for (const id of r.prs.ids) {
       const pr = r.prs.progress.get(id)!;
-      progress.set(id, { match: pr.match, next: pr.next, state: pr.state, isLearner: pr.isLearner });
+      progress.set(id, {
+        match: pr.match,
+        next: pr.next,
+        state: pr.state,
+        isLearner: pr.isLearner,
+        recentActive: pr.recentActive,
+      });
     }
     return { ...base, progress };
   }

@@ -28,6 +28,8 @@ export interface NodeProcessOptions {
   readonly shards: number;
   /** R of a new cluster (with bootstrap). */
   readonly replicationFactor: number;
+  /** The dead-node timeout of a new cluster (with bootstrap). */
+  readonly deadNodeTimeoutMs: number;
   /** This node's failure domain ('' for none). */
   readonly zone: string;
   readonly leaderPlacement: LeaderPlacement;
@@ -85,6 +87,7 @@ export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutc
         unsafeNoReadIndex: f.unsafeNoReadIndex,
         shardCount: f.shards,
         replicationFactor: f.replicationFactor,
+        deadNodeTimeoutMs: f.deadNodeTimeoutMs,
         zone: f.zone,
         leaderPlacement: f.leaderPlacement,
         clientApiThread: f.clientApiThread,

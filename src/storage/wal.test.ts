@@ -556,3 +556,67 @@ test('closing a log whose rollover waits for space ends the wait (the round fail
     assert.ok((await stalled) instanceof WalFailedError);
   });
 });
+
+test('a group reset starts its log over: recovery keeps its new entries from index 1, its term and vote; release does not take them', async () => {
+  await withTempDir(async (dir) => {
+    const { wal } = await Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES });
+    // Group 1 lives to index 300, then is deleted: a tombstone (an install marker at its last index, term 0).
+    let last = 0;
+    for (let batch = 0; batch < 30; batch++) {
+      wal.appendEntries(1, makeEntries(last + 1, 10, 3, 100));
+      last += 10;
+      wal.appendHardState(1, hs(3, last, 'n2'));
+      await wal.sync();
+    }
+    wal.appendSnapshotMarker(1, index(last), term(0), true);
+    await wal.sync();
+    // Held again: the log starts over, the vote of term 3 kept.
+    const kept = wal.resetGroup(1);
+    assert.deepEqual(kept, hs(3, 0, 'n2'));
+    await wal.sync();
+    // The new replica's log, from index 1, long enough to roll over more than once; each round also
+    // gives group 2 a compacted entry, so that only group 1 could pin segments.
+    let fresh = 0;
+    for (let batch = 0; batch < 30; batch++) {
+      wal.appendEntries(1, makeEntries(fresh + 1, 10, 4, 100));
+      fresh += 10;
+      wal.appendHardState(1, hs(4, fresh, 'n1'));
+      wal.appendEntries(2, makeEntries(batch + 1, 1, 1, 100));
+      wal.appendSnapshotMarker(2, index(batch + 1), term(1), false);
+      await wal.sync();
+    }
+    // Every segment with group 1's new entries is kept: they are at or below the tombstone's old
+    // index, and its marker no longer covers them.
+    assert.deepEqual(
+      wal.pinningGroups().map((p) => p.group),
+      [1],
+    );
+    await wal.close();
+    const { wal: reopened, recovered } = await Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES });
+    const g = recovered.get(1);
+    assert.deepEqual(g?.snapshot, { index: 0, term: 0 });
+    assert.deepEqual(g?.hardState, hs(4, fresh, 'n1'));
+    assert.deepEqual(plainEntries(g?.entries ?? []), plainEntries(makeEntries(1, fresh, 4, 100)));
+    await reopened.close();
+  });
+});
+
+test('a reset not followed by entries recovers as an empty log with the term and vote kept', async () => {
+  await withTempDir(async (dir) => {
+    const { wal } = await Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES });
+    wal.appendEntries(7, makeEntries(1, 5, 2));
+    wal.appendHardState(7, hs(2, 5, 'n3'));
+    wal.appendSnapshotMarker(7, index(5), term(0), true);
+    await wal.sync();
+    wal.resetGroup(7);
+    await wal.sync();
+    await wal.close();
+    const { wal: reopened, recovered } = await Wal.open({ fs, dir, segmentBytes: SMALL_SEGMENT_BYTES });
+    assert.deepEqual(plainGroup(recovered.get(7)), {
+      hardState: { ...hs(2, 0, 'n3') },
+      snapshot: { index: 0, term: 0 },
+      entries: [],
+    });
+    await reopened.close();
+  });
+});

@@ -14,6 +14,7 @@
 // group, so that releasing older segments never loses them.
 import { join } from 'node:path';
 import type { Entry, HardState, Index, Term } from '../raft/types.ts';
+import { index, NO_NODE, term } from '../raft/types.ts';
 import { AppendBuffer, BlockPool } from './append-buffer.ts';
 import type { FileHandle, FileSystem, OpenMode } from './file-system.ts';
 import { writeFully } from './fs-util.ts';
@@ -91,6 +92,8 @@ interface MarkerUpdate {
   readonly index: number;
   readonly discardLog: boolean;
   readonly seq: number;
+  /** resetGroup's marker: the group's durable marker index becomes 0, not the larger of the two. */
+  readonly reset: boolean;
 }
 
 interface Deferred {
@@ -335,7 +338,32 @@ export class Wal {
       SNAPSHOT_MARKER_RECORD_BYTES,
     );
     this.latestMarker.set(group, { index, term });
-    this.markerUpdates.push({ group, index, discardLog, seq: this.writeSeq });
+    this.markerUpdates.push({ group, index, discardLog, seq: this.writeSeq, reset: false });
+  }
+
+  /**
+   * Starts the group's log over, empty: for a replica this node deleted (its tombstone marker would
+   * cover the first entries of a new one) and now holds again. Appends an install marker at index 0
+   * (replay drops everything of the group before it; the marker may move back only here) and the
+   * hard state with the group's term and vote kept (a vote given must never be forgotten) and commit
+   * 0. Returns that hard state, to start the new replica from. Sync before anything relies on it.
+   */
+  resetGroup(group: number): HardState {
+    this.checkUsable();
+    const prev = this.latestHardState.get(group);
+    const hardState: HardState = {
+      term: prev?.term ?? term(0),
+      vote: prev?.vote ?? NO_NODE,
+      commit: index(0),
+    };
+    this.appendRecord(
+      { type: 'snapshotMarker', group, index: index(0), term: term(0), discardLog: true },
+      SNAPSHOT_MARKER_RECORD_BYTES,
+    );
+    this.latestMarker.set(group, { index: index(0), term: term(0) });
+    this.markerUpdates.push({ group, index: 0, discardLog: true, seq: this.writeSeq, reset: true });
+    this.appendHardState(group, hardState);
+    return hardState;
   }
 
   private appendRecord(record: WalRecord, bytes: number): void {
@@ -575,7 +603,8 @@ export class Wal {
   // ---- release ------------------------------------------------------------------------------------
 
   private markDurable(m: MarkerUpdate): void {
-    this.durableMarkerIndex.set(m.group, Math.max(this.durableMarkerIndex.get(m.group) ?? 0, m.index));
+    const before = this.durableMarkerIndex.get(m.group) ?? 0;
+    this.durableMarkerIndex.set(m.group, m.reset ? m.index : Math.max(before, m.index));
     if (!m.discardLog) return;
     // An installed snapshot replaced the group's whole log: its entries in earlier segments are obsolete.
     for (const seg of this.segments) if (seg.seq < m.seq) seg.maxIndexByGroup.delete(m.group);

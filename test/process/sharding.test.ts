@@ -106,6 +106,53 @@ describe('a 4th node joins a cluster of 3 with R = 3', { timeout: 240_000 }, () 
     await oneShardScans(c);
     await seenByTheCli(c);
   });
+
+  // The replicas node4 took come back to the nodes that gave them up: each of those deleted its
+  // replica (a tombstone in its WAL) and now holds the shard again, from an empty log.
+  test('node4 leaves: the shards go back to the nodes that had dropped them; nothing is lost', async () => {
+    const three = c.nodes.filter((n) => n.name !== 'node4');
+    const leave = await runCli([
+      'cluster',
+      'leave',
+      'node4',
+      '--endpoints',
+      three.map((n) => n.endpoint).join(','),
+      '--timeout-ms',
+      '150000',
+    ]);
+    assert.equal(leave.code, 0, `${leave.stdout}${leave.stderr}`);
+    await waitUntil(
+      'every shard back on node1-3, each hosting all of them',
+      60_000,
+      async () => {
+        const statuses = await Promise.all(three.map((n) => c.statusOf(n)));
+        return statuses.every(
+          (s) =>
+            s !== undefined &&
+            s.shards.length === SHARDS + 1 &&
+            s.shards.every((g) => g.voters.length === 3 && !g.voters.includes('node4') && g.leader !== ''),
+        )
+          ? true
+          : undefined;
+      },
+      500,
+    );
+    // Restarted, each node holds what it held (its log starting over after the tombstone recovers).
+    const n2 = c.node('node2');
+    await n2.stop();
+    n2.start();
+    await c.waitAnswers(n2, 60_000);
+    for (const n of three) {
+      const one = c.client({ endpoints: [n.endpoint], routeToLeaders: false });
+      await acked.verify(one);
+      await waitUntil(
+        `${n.name} to hold every key itself`,
+        30_000,
+        async () => ((await acked.matches(one, { serializable: true })) ? true : undefined),
+        500,
+      );
+    }
+  });
 });
 
 /**

@@ -9,6 +9,7 @@
 // unreadable or unknown-keyed config file) or settings that do not fit the data directory (neither or both of --bootstrap and --join_addr on an empty one).
 import { type Command, Option } from 'commander';
 import { DEFAULT_LEADER_PLACEMENT, isLeaderPlacement, LEADER_PLACEMENTS } from '../../node/metadata.ts';
+import { DEAD_NODE_TIMEOUT_MS_MAX, DEAD_NODE_TIMEOUT_MS_MIN } from '../../node/options.ts';
 import {
   CLIENT_API_THREADS,
   DEFAULT_CLIENT_API_THREAD,
@@ -89,6 +90,13 @@ const FLAGS: readonly (readonly [string, string, string, string | undefined])[] 
     "this node's failure domain, recorded when it bootstraps or joins: with at least R zones a shard's " +
       'replicas are in R different zones (default: none)',
     undefined,
+  ],
+  [
+    'dead_node_timeout',
+    '<duration>',
+    "a new cluster's dead-node timeout (used only with --bootstrap): a member not heard from for this long " +
+      'is marked down and its replicas are re-created on the others; seconds, or with a unit: 90s, 5m, 1h',
+    '5m',
   ],
   [
     'leader_placement',
@@ -399,6 +407,16 @@ export function parseServeSettings(settings: Settings): ServeFlags | string {
       'zone',
       `'${zone}' may only hold letters, digits, '.', '_' and '-' (at most 64 of them)`,
     );
+  const deadNodeTimeoutMs = durationMs(r.text('dead_node_timeout') ?? '5m');
+  if (
+    deadNodeTimeoutMs === undefined ||
+    deadNodeTimeoutMs < DEAD_NODE_TIMEOUT_MS_MIN ||
+    deadNodeTimeoutMs > DEAD_NODE_TIMEOUT_MS_MAX
+  )
+    return r.problem(
+      'dead_node_timeout',
+      `must be a duration from 1s to 7d (seconds, or with a unit: 90s, 5m, 1h), got '${r.text('dead_node_timeout')}'`,
+    );
   const clientApiThread = r.text('client_api_thread') ?? DEFAULT_CLIENT_API_THREAD;
   if (!isClientApiThread(clientApiThread))
     return r.problem(
@@ -429,6 +447,7 @@ export function parseServeSettings(settings: Settings): ServeFlags | string {
     listen,
     shards: nums['shards']!,
     replicationFactor: nums['replication_factor']!,
+    deadNodeTimeoutMs,
     zone,
     leaderPlacement,
     clientApiThread,
@@ -511,4 +530,13 @@ function parseTlsSettings(r: SettingsReader): TlsFileOptions | string {
     peerKeyFile: f.peer_key_file,
     peerTrustedCaFile: f.peer_trusted_ca_file,
   };
+}
+
+/** "300" (seconds), "90s", "5m", "1h", "1d" in milliseconds; undefined when it is none of these. */
+export function durationMs(text: string): number | undefined {
+  const m = /^(\d+)(s|m|h|d)?$/.exec(text.trim());
+  if (m === null) return undefined;
+  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
+  const ms = Number(m[1]) * unit;
+  return Number.isSafeInteger(ms) ? ms : undefined;
 }

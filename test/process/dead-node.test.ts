@@ -1,0 +1,165 @@
+// A dead node is replaced. 4 real `ringkv serve` processes, R = 3, 4 shards, a dead-node timeout of
+// 10 s: once the cluster has settled (every shard on 3 of the 4), one member that does not lead the
+// metadata group is killed with SIGKILL for good. The metadata leader marks it down after the
+// timeout, the rebalancer re-creates its replicas on the 3 others (every shard back at 3 voters, all
+// live), and every write acknowledged before and during all of it reads back.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { unsettledReason } from '../../src/cli/chaos/settled.ts';
+import type { StatusResponse } from '../../src/client/index.ts';
+import { AckedWrites } from './acked.ts';
+import { ProcessCluster, type ProcessNode, runCli, waitUntil } from './harness.ts';
+
+const SHARDS = 4;
+const DEAD_NODE_TIMEOUT_S = 10;
+
+describe('a member killed for good is replaced after the dead-node timeout', { timeout: 300_000 }, () => {
+  let c: ProcessCluster;
+  const acked = new AckedWrites();
+
+  before(async () => {
+    c = await ProcessCluster.plan({
+      nodes: 4,
+      extraArgs: ['--shards', String(SHARDS), '--dead_node_timeout', `${DEAD_NODE_TIMEOUT_S}s`],
+    });
+    const [n1, ...rest] = c.nodes;
+    n1!.start();
+    await c.waitAnswers(n1!, 60_000);
+    for (const n of rest) n.start();
+    await waitUntil(
+      'the cluster to settle over its 4 members',
+      180_000,
+      async () => {
+        const statuses = await statusesOf(c, c.nodes);
+        return unsettledReason(
+          c.nodes.map((n) => n.name),
+          statuses,
+        ) === undefined
+          ? true
+          : undefined;
+      },
+      500,
+    );
+  });
+
+  after(async () => {
+    await c?.cleanup();
+  });
+
+  test('its replicas are re-created on the others; nothing acknowledged is lost', async (t) => {
+    const client = c.client();
+    for (let i = 0; i < 50; i++) await acked.put(client, `before-${i}`, `v${i}`);
+    const s = await c.statusOf(c.nodes[0]!, 5000);
+    const metaLeader = s?.shards.find((g) => g.shardId === 0)?.leader;
+    const victim = c.nodes.find((n) => n.name !== metaLeader && n.name !== 'node1')!;
+    const held = s?.placement.filter((p) => p.voters.includes(victim.name)).length ?? 0;
+    assert.ok(
+      held > 0,
+      `${victim.name} holds replicas before it dies: ${JSON.stringify(s?.placement.map((p) => [p.shardId, p.voters]))}`,
+    );
+    const killedAt = Date.now();
+    await victim.kill('SIGKILL');
+    const live = c.nodes.filter((n) => n !== victim);
+    let writing = true;
+    let failures = 0;
+    const writer = (async () => {
+      const liveClient = c.client({ endpoints: live.map((n) => n.endpoint) });
+      // Bounded, so that reading everything back stays quick.
+      for (let i = 0; writing && i < 1000; i++) {
+        await acked.put(liveClient, `during-${i}`, `v${i}`).catch(() => {
+          failures++;
+        });
+      }
+    })();
+    try {
+      let seen = '';
+      const down = await waitUntil(
+        `${victim.name} to be marked down and its replicas re-created on the others`,
+        180_000,
+        async () => {
+          const statuses = await statusesOf(c, live);
+          seen = describeStatuses(statuses);
+          return replaced(statuses, live, victim) ? statuses : undefined;
+        },
+        500,
+      ).catch((e: unknown) => {
+        throw new Error(`${(e as Error).message}; last seen: ${seen}\n${c.tails(15)}`);
+      });
+      const tookS = (Date.now() - killedAt) / 1000;
+      t.diagnostic(
+        `${victim.name} replaced ${tookS.toFixed(1)} s after its kill (timeout ${DEAD_NODE_TIMEOUT_S} s)`,
+      );
+      assert.ok(
+        tookS >= DEAD_NODE_TIMEOUT_S,
+        `marked down after ${tookS} s, before the ${DEAD_NODE_TIMEOUT_S} s timeout`,
+      );
+      const view = [...down.values()][0]!;
+      assert.equal(view.members.find((m) => m.nodeId === victim.name)?.state, 'down');
+    } finally {
+      writing = false;
+      await writer;
+    }
+    assert.ok(acked.size > 50, `no write was acknowledged after the kill (${failures} failed)`);
+    for (const n of live) await acked.verify(c.client({ endpoints: [n.endpoint], routeToLeaders: false }));
+    const dry = await runCli([
+      'cluster',
+      'rebalance',
+      '--dry-run',
+      '--endpoints',
+      live.map((n) => n.endpoint).join(','),
+    ]);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /nothing to move/);
+  });
+});
+
+async function statusesOf(
+  c: ProcessCluster,
+  nodes: readonly ProcessNode[],
+): Promise<Map<string, StatusResponse>> {
+  const out = new Map<string, StatusResponse>();
+  for (const n of nodes) {
+    const s = await c.statusOf(n, 2000);
+    if (s !== undefined) out.set(n.name, s);
+  }
+  return out;
+}
+
+/**
+ * Every live member answers and sees `dead` down; in the table every shard has 3 voters, all live,
+ * no move in flight and none wanted; each live member hosts exactly its shards, each with a leader.
+ */
+function replaced(
+  statuses: ReadonlyMap<string, StatusResponse>,
+  live: readonly ProcessNode[],
+  dead: ProcessNode,
+): boolean {
+  const names = new Set(live.map((n) => n.name));
+  for (const n of live) {
+    const s = statuses.get(n.name);
+    if (s === undefined) return false;
+    if (s.members.find((m) => m.nodeId === dead.name)?.state !== 'down') return false;
+    if (s.wantedMoves.length > 0) return false;
+    for (const p of s.placement) {
+      if (p.move !== undefined || p.voters.length !== 3 || !p.voters.every((v) => names.has(v))) return false;
+      const hosted = s.shards.find((g) => g.shardId === p.shardId);
+      if (p.voters.includes(n.name) !== (hosted !== undefined)) return false;
+      if (hosted !== undefined && (hosted.leader === '' || hosted.voters.includes(dead.name))) return false;
+    }
+  }
+  return true;
+}
+
+/** What the first answering member shows: member states, the table, the moves wanted. */
+function describeStatuses(statuses: ReadonlyMap<string, StatusResponse>): string {
+  const s = [...statuses.values()][0];
+  if (s === undefined) return 'no answer';
+  const members = s.members.map((m) => `${m.nodeId}:${m.state}`).join(' ');
+  const table = s.placement
+    .map((p) => `${p.shardId}=[${p.voters.join(',')}]${p.move === undefined ? '' : `(${p.move.step})`}`)
+    .join(' ');
+  const wanted = s.wantedMoves
+    .map((m) => `${m.shardId}:${m.source}->${m.target} ${m.reason} ${m.deferred}`)
+    .join('; ');
+  return `${s.nodeId} sees ${members}; table ${table}; wanted ${wanted || 'none'}`;
+}
