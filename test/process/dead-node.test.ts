@@ -110,6 +110,9 @@ describe('a member killed for good is replaced after the dead-node timeout', { t
     ]);
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /nothing to move/);
+    const status = await runCli(['cluster', 'status', '--endpoints', live.map((n) => n.endpoint).join(',')]);
+    assert.equal(status.code, 1, 'a member down is a problem');
+    assert.match(status.stdout, new RegExp(`problem: ${victim.name} is down: not heard from`));
   });
 });
 

@@ -191,6 +191,26 @@ test('an alarm on a node is a problem, named with the node', () => {
   );
 });
 
+test('a member the table has down or draining is a problem (down) or a warning (draining), named', () => {
+  const st = {
+    ...status('n1', [shard(1, 'n1', 1n)]),
+    members: [
+      { ...members[0]!, state: 'up' },
+      { ...members[1]!, state: 'down' },
+      { ...members[2]!, state: 'draining' },
+    ],
+  };
+  const view = buildClusterView(st, [{ member: members[0]!, status: st }]);
+  assert.ok(
+    view.problems.some((p) =>
+      p.startsWith('n2 is down: not heard from for longer than the dead-node timeout'),
+    ),
+    view.problems.join('\n'),
+  );
+  assert.ok(view.problems.includes('warning: n3 is draining: it is leaving, its replicas move away'));
+  assert.ok(!view.problems.some((p) => p.startsWith('n1 is')), view.problems.join('\n'));
+});
+
 test('cluster view: with a shard table, a member is a voter when it votes in the shards placed on it', () => {
   // Shard 1 on n1, n2; shard 2 on n2, n3: n1 is no replica of shard 2, and that is no problem.
   const g = (shardId: number, voters: string[]): ShardStatus => ({

@@ -131,6 +131,16 @@ export function buildClusterView(cluster: StatusResponse, members: readonly Memb
     if (!n.reachable) problems.push(`${n.nodeId} (${n.clientAddr}) did not answer: ${n.error ?? ''}`);
     else if (n.role !== 'voter') problems.push(`${n.nodeId} is ${n.role}`);
   }
+  // The member states the table records (the metadata leader marks a member down after the
+  // dead-node timeout; a leave drains one).
+  for (const m of cluster.members) {
+    if (m.state === 'down')
+      problems.push(
+        `${m.nodeId} is down: not heard from for longer than the dead-node timeout; its replicas are re-created on the others (ringkv cluster rebalance --dry-run)`,
+      );
+    else if (m.state === 'draining')
+      problems.push(`warning: ${m.nodeId} is draining: it is leaving, its replicas move away`);
+  }
   for (const m of members) {
     if (!('status' in m)) continue;
     for (const alarm of m.status.alarms) {
