@@ -1,6 +1,7 @@
 // RingkvClient: the public face of the client library. Each method builds a CallSpec (what to
 // send, how it may be retried, which shard it concerns) and hands it to the attempt loop.
 import type {
+  ClusterSettings,
   CompareAndSwapRequest,
   Member,
   ResponseHeader,
@@ -109,6 +110,13 @@ export interface ScanResult {
   readonly items: readonly ScanItem[];
   /** Pass back as `continuation` for the next page; undefined when the scan is complete. */
   readonly continuation: Uint8Array | undefined;
+}
+
+/** Settings to change with `configure` (each one given). */
+export interface ClusterSettingsChange {
+  readonly replicationFactor?: number;
+  readonly deadNodeTimeoutMs?: number;
+  readonly movesInFlightMax?: number;
 }
 
 export interface StatusOptions extends CallOptions {
@@ -316,6 +324,26 @@ export class RingkvClient {
       callUnary(s.cluster.setLeaderPlacement.bind(s.cluster), { placement }, s.endpoint, d, sig),
     );
     return { placement: res.placement };
+  }
+
+  /**
+   * Changes the cluster's settings given (idempotent, so retried): R, the dead-node timeout, the
+   * moves in flight at once. Returns the settings as the cluster then holds them; replicas move over
+   * the following seconds or minutes when R changed (`status().wantedMoves`).
+   */
+  async configure(change: ClusterSettingsChange, opts: CallOptions = {}): Promise<ClusterSettings> {
+    const request = {
+      ...(change.replicationFactor === undefined ? {} : { replicationFactor: change.replicationFactor }),
+      ...(change.deadNodeTimeoutMs === undefined
+        ? {}
+        : { deadNodeTimeoutMs: BigInt(change.deadNodeTimeoutMs) }),
+      ...(change.movesInFlightMax === undefined ? {} : { movesInFlightMax: change.movesInFlightMax }),
+    };
+    const res = await this.cluster('configure', 'idempotent', opts, (s, d, sig) =>
+      callUnary(s.cluster.configure.bind(s.cluster), request, s.endpoint, d, sig),
+    );
+    if (res.settings === undefined) throw new Error('configure: the cluster answered without its settings');
+    return res.settings;
   }
 
   /** Closes every channel; calls after close() throw. Idempotent. */

@@ -1,6 +1,7 @@
 // Public entry of the client library: import from here, not from the files behind it. The CLI
 // (and any tool above the client) reaches the cluster only through what is exported here.
 export type {
+  ClusterSettings,
   Member,
   ReplicaStatus,
   ResponseHeader,
@@ -26,6 +27,7 @@ export {
   type CallOptions,
   type CasExpected,
   type CasResult,
+  type ClusterSettingsChange,
   DEFAULT_TIMEOUT_MS,
   type DeleteResult,
   type GetResult,

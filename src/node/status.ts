@@ -2,6 +2,7 @@
 // group, then the data shards) its leader, membership, term, commit and applied index, and — when
 // this node leads the group — each replica's match index and lag behind the leader's log.
 import type {
+  ClusterSettings,
   ReplicaStatus,
   ShardPlacement,
   ShardStatus,
@@ -40,6 +41,18 @@ export function nodeStatus(node: StatusHost): StatusResponse {
     placement: node.metadata.table.shards.map(placementOf),
     replicationFactor: node.metadata.table.settings.replicationFactor,
     wantedMoves: node.metadata.clusterId !== '' ? wantedMoves(node.metadata.table, node.clock.nowMs()) : [],
+    settings: node.metadata.clusterId !== '' ? settingsOf(node.metadata.table) : undefined,
+  };
+}
+
+/** The table's settings as Status and Configure give them. */
+export function settingsOf(table: ShardTable): ClusterSettings {
+  const s = table.settings;
+  return {
+    shardCount: s.shardCount,
+    replicationFactor: s.replicationFactor,
+    deadNodeTimeoutMs: BigInt(s.deadNodeTimeoutMs),
+    movesInFlightMax: s.movesInFlightMax,
   };
 }
 

@@ -2,6 +2,8 @@
 // there); Status reports this node's view.
 import type {
   ClusterServiceClient,
+  ConfigureRequest,
+  ConfigureResponse,
   JoinRequest,
   JoinResponse,
   LeaveRequest,
@@ -13,10 +15,10 @@ import type {
 import { setLeaderPlacement } from '../node/balancer.ts';
 import { FailedPreconditionError, InvalidArgumentError, UnavailableError } from '../node/errors.ts';
 import { METADATA_GROUP } from '../node/ids.ts';
-import { admitMember, removeMember } from '../node/membership.ts';
+import { admitMember, changeTable, removeMember } from '../node/membership.ts';
 import { isLeaderPlacement, LEADER_PLACEMENTS } from '../node/metadata.ts';
 import type { KvNode } from '../node/node.ts';
-import { nodeStatus } from '../node/status.ts';
+import { nodeStatus, settingsOf } from '../node/status.ts';
 import type { NodeId } from '../raft/types.ts';
 import { type ClusterHandlers, retrySafely, routeTo, type ServerContext, unary } from './context.ts';
 import type { Unary } from './peer-clients.ts';
@@ -30,6 +32,7 @@ export function clusterService(ctx: ServerContext): ClusterHandlers {
     leave: unary(ctx, onMetadataLeader(leave), MEMBERSHIP_DEADLINE_MS),
     status: unary(ctx, async (c): Promise<StatusResponse> => nodeStatus(c.node)),
     setLeaderPlacement: unary(ctx, onMetadataLeader(placement)),
+    configure: unary(ctx, onMetadataLeader(configure)),
   };
 }
 
@@ -81,6 +84,37 @@ async function placement(
   if (remote !== undefined) return remote;
   await setLeaderPlacement(ctx.node, req.placement, deadlineMs);
   return { placement: ctx.node.metadata.leaderPlacement };
+}
+
+/**
+ * Changes the settings given (idempotent: the same values change nothing). The table checks the
+ * bounds; a value out of them is the caller's mistake (INVALID_ARGUMENT), named by the table.
+ */
+async function configure(
+  ctx: ServerContext,
+  req: ConfigureRequest,
+  deadlineMs: number,
+  fwd: boolean,
+): Promise<ConfigureResponse> {
+  const change = {
+    ...(req.replicationFactor === undefined ? {} : { replicationFactor: req.replicationFactor }),
+    ...(req.deadNodeTimeoutMs === undefined ? {} : { deadNodeTimeoutMs: Number(req.deadNodeTimeoutMs) }),
+    ...(req.movesInFlightMax === undefined ? {} : { movesInFlightMax: req.movesInFlightMax }),
+  };
+  if (Object.keys(change).length === 0) {
+    throw new InvalidArgumentError(
+      'configure needs a setting to change: replication_factor, dead_node_timeout_ms or moves_in_flight_max',
+    );
+  }
+  const remote = await viaMetadataLeader(ctx, !fwd, deadlineMs, req, (c) => c.configure);
+  if (remote !== undefined) return remote;
+  try {
+    await changeTable(ctx.node, { kind: 'setSettings', change }, deadlineMs);
+  } catch (e) {
+    if (e instanceof FailedPreconditionError) throw new InvalidArgumentError(e.message);
+    throw e;
+  }
+  return { settings: settingsOf(ctx.node.metadata.table) };
 }
 
 async function join(

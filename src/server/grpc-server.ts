@@ -4,6 +4,7 @@
 import {
   ClusterServiceService,
   CompareAndSwapResponse,
+  ConfigureResponse,
   DeleteResponse,
   GetResponse,
   JoinResponse,
@@ -40,6 +41,7 @@ export const CLUSTER_RESPONSES = {
   leave: LeaveResponse,
   status: StatusResponse,
   setLeaderPlacement: SetLeaderPlacementResponse,
+  configure: ConfigureResponse,
 } as const;
 
 export class ClientServer {

@@ -42,6 +42,7 @@ describe('PeerClients', { timeout: 30_000 }, () => {
       join: never,
       leave: never,
       setLeaderPlacement: never,
+      configure: never,
     });
     await server.listen('127.0.0.1', port);
     const upAt = Date.now();

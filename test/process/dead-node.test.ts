@@ -20,7 +20,8 @@ describe('a member killed for good is replaced after the dead-node timeout', { t
   before(async () => {
     c = await ProcessCluster.plan({
       nodes: 4,
-      extraArgs: ['--shards', String(SHARDS), '--dead_node_timeout', `${DEAD_NODE_TIMEOUT_S}s`],
+      // Bootstrapped with 60 s; `cluster configure` lowers it before the kill.
+      extraArgs: ['--shards', String(SHARDS), '--dead_node_timeout', '60s'],
     });
     const [n1, ...rest] = c.nodes;
     n1!.start();
@@ -44,6 +45,35 @@ describe('a member killed for good is replaced after the dead-node timeout', { t
 
   after(async () => {
     await c?.cleanup();
+  });
+
+  test('cluster configure changes the settings; values out of bounds are refused', async () => {
+    const before = await c.statusOf(c.nodes[0]!, 5000);
+    assert.equal(before?.settings?.deadNodeTimeoutMs, 60_000n, 'the bootstrap flag sets the timeout');
+    const endpoints = ['--endpoints', c.endpoints.join(',')];
+    const ok = await runCli([
+      'cluster',
+      'configure',
+      '--dead-node-timeout',
+      `${DEAD_NODE_TIMEOUT_S}s`,
+      ...endpoints,
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, new RegExp(`dead-node timeout ${DEAD_NODE_TIMEOUT_S}s`));
+    assert.match(ok.stdout, /replication factor 3/);
+    for (const n of c.nodes) {
+      await waitUntil(`${n.name} to apply the new timeout`, 10_000, async () =>
+        (await c.statusOf(n))?.settings?.deadNodeTimeoutMs === BigInt(DEAD_NODE_TIMEOUT_S * 1000)
+          ? true
+          : undefined,
+      );
+    }
+    const bad = await runCli(['cluster', 'configure', '--replication-factor', '9', ...endpoints]);
+    assert.equal(bad.code, 1, bad.stdout);
+    assert.match(bad.stderr, /replicationFactor must be an integer in \[1, 7\], got 9/);
+    const none = await runCli(['cluster', 'configure', ...endpoints]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /give a setting to change/);
   });
 
   test('its replicas are re-created on the others; nothing acknowledged is lost', async (t) => {
@@ -113,6 +143,34 @@ describe('a member killed for good is replaced after the dead-node timeout', { t
     const status = await runCli(['cluster', 'status', '--endpoints', live.map((n) => n.endpoint).join(',')]);
     assert.equal(status.code, 1, 'a member down is a problem');
     assert.match(status.stdout, new RegExp(`problem: ${victim.name} is down: not heard from`));
+    // R lowered to 2: every shard drops a replica, by the rebalancer's moves.
+    const two = await runCli([
+      'cluster',
+      'configure',
+      '--replication-factor',
+      '2',
+      '--endpoints',
+      live.map((n) => n.endpoint).join(','),
+    ]);
+    assert.equal(two.code, 0, two.stderr);
+    await waitUntil(
+      'every shard on 2 voters',
+      120_000,
+      async () => {
+        const statuses = await statusesOf(c, live);
+        if (statuses.size !== live.length) return undefined;
+        for (const s of statuses.values()) {
+          if (
+            s.wantedMoves.length > 0 ||
+            s.placement.some((p) => p.move !== undefined || p.voters.length !== 2)
+          )
+            return undefined;
+        }
+        return true;
+      },
+      500,
+    );
+    for (const n of live) await acked.verify(c.client({ endpoints: [n.endpoint], routeToLeaders: false }));
   });
 });
 

@@ -6,8 +6,8 @@ import {
   exitCodeOf,
   finalLine,
   parseChaosOptions,
-  parseDurationMs,
   parseFaults,
+  parseRunDurationMs,
 } from './options.ts';
 
 const CLEAN: ChaosOutcome = {
@@ -43,13 +43,13 @@ describe('chaos options and outcome', () => {
   });
 
   test('durations', () => {
-    assert.equal(parseDurationMs('60s'), 60_000);
-    assert.equal(parseDurationMs('90'), 90_000);
-    assert.equal(parseDurationMs('2m'), 120_000);
-    assert.equal(parseDurationMs('7500ms'), 7500);
-    assert.equal(parseDurationMs('1.5m'), 90_000);
-    assert.throws(() => parseDurationMs('1s'), ChaosUsageError);
-    assert.throws(() => parseDurationMs('soon'), ChaosUsageError);
+    assert.equal(parseRunDurationMs('60s'), 60_000);
+    assert.equal(parseRunDurationMs('90'), 90_000);
+    assert.equal(parseRunDurationMs('2m'), 120_000);
+    assert.equal(parseRunDurationMs('7500ms'), 7500);
+    assert.equal(parseRunDurationMs('1.5m'), 90_000);
+    assert.throws(() => parseRunDurationMs('1s'), ChaosUsageError);
+    assert.throws(() => parseRunDurationMs('soon'), ChaosUsageError);
   });
 
   test('faults', () => {

@@ -1,6 +1,8 @@
 // The options of `ringkv chaos`, read from commander's raw values into typed ones, and the outcome
 // of a run: its last line and exit status. Pure, so that the tests can pin the formats.
+
 import type { Verdict } from '../../lincheck/index.ts';
+import { parseDurationMs } from '../duration.ts';
 import { FAULT_KINDS, type FaultKind, isFaultKind } from './schedule.ts';
 
 export class ChaosUsageError extends Error {
@@ -51,12 +53,10 @@ const CLIENTS_MAX = 64;
 export const CLIENTS_PER_NODE = 4;
 const KEYS_MAX = 1000;
 
-/** `60s`, `2m`, `1500ms`, `1h`, or a bare number of seconds. */
-export function parseDurationMs(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (m === null) throw new ChaosUsageError(`--duration must be like 60s, 2m or 1500ms, got '${text}'`);
-  const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's'] ?? 1000;
-  const ms = Math.round(Number(m[1]) * unitMs);
+/** `60s`, `2m`, `1500ms`, `1h`, or a bare number of seconds (src/cli/duration.ts). */
+export function parseRunDurationMs(text: string): number {
+  const ms = parseDurationMs(text);
+  if (ms === undefined) throw new ChaosUsageError(`--duration must be like 60s, 2m or 1500ms, got '${text}'`);
   if (ms < DURATION_MS_MIN || ms > DURATION_MS_MAX)
     throw new ChaosUsageError(`--duration must be between 5s and 24h, got '${text}'`);
   return ms;
@@ -104,7 +104,7 @@ export function parseChaosOptions(opts: Record<string, unknown>, randomSeed: () 
   if (keep === '') throw new ChaosUsageError('--keep needs a folder');
   return {
     nodes,
-    durationMs: parseDurationMs(String(opts.duration ?? '60s')),
+    durationMs: parseRunDurationMs(String(opts.duration ?? '60s')),
     faults: parseFaults(String(opts.faults ?? FAULT_KINDS.join(','))),
     faultsExplicit: opts.faults !== undefined,
     seed: opts.seed === undefined ? randomSeed() : integer(opts.seed, '--seed', 0, 2 ** 32 - 1),

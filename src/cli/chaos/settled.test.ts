@@ -38,6 +38,7 @@ function statusOf(name: string, over: Partial<StatusResponse> = {}): StatusRespo
     placement: Object.entries(TABLE).map(([id, v]) => placement(Number(id), v)),
     replicationFactor: 3,
     wantedMoves: [],
+    settings: undefined,
     ...over,
   };
 }

@@ -42,6 +42,7 @@ function status(nodeId: string, shards: ShardStatus[]): StatusResponse {
     placement: [],
     replicationFactor: 3,
     wantedMoves: [],
+    settings: undefined,
   };
 }
 

@@ -1,6 +1,8 @@
 // `ringkv cluster status|join|leave|leader-placement`.
+
 import Table from 'cli-table3';
 import type { Command } from 'commander';
+import { parseDurationMs } from '../duration.ts';
 import { connectionOptions, toJson, withClient } from './client-common.ts';
 import { buildClusterView, type ClusterView, leaveRefusal, type NodeRow } from './cluster-view.ts';
 
@@ -158,4 +160,60 @@ function membershipTimeoutMs(opts: Opts, cmd: Command): number {
   const source = cmd.getOptionValueSource('timeoutMs');
   if (source === 'cli' || source === 'env') return connectionOptions(opts).timeoutMs;
   return MEMBERSHIP_TIMEOUT_MS_DEFAULT;
+}
+
+/** `cluster configure`: the settings given, checked for form here and for bounds by the cluster. */
+export function runClusterConfigure(opts: Opts, cmd: Command): Promise<number> {
+  const change: { replicationFactor?: number; deadNodeTimeoutMs?: number; movesInFlightMax?: number } = {};
+  const integer = (flag: string, v: unknown): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!/^\d+$/.test(String(v)) || !Number.isSafeInteger(n)) {
+      process.stderr.write(`ringkv cluster configure: ${flag} must be a whole number, got '${String(v)}'\n`);
+      return Number.NaN;
+    }
+    return n;
+  };
+  const r = integer('--replication-factor', opts.replicationFactor);
+  const k = integer('--moves-in-flight', opts.movesInFlight);
+  if (Number.isNaN(r) || Number.isNaN(k)) return Promise.resolve(2);
+  if (r !== undefined) change.replicationFactor = r;
+  if (k !== undefined) change.movesInFlightMax = k;
+  if (opts.deadNodeTimeout !== undefined) {
+    const ms = parseDurationMs(String(opts.deadNodeTimeout));
+    if (ms === undefined) {
+      process.stderr.write(
+        `ringkv cluster configure: --dead-node-timeout must be like 90s, 5m or 1h, got '${String(opts.deadNodeTimeout)}'\n`,
+      );
+      return Promise.resolve(2);
+    }
+    change.deadNodeTimeoutMs = ms;
+  }
+  if (Object.keys(change).length === 0) {
+    process.stderr.write(
+      'ringkv cluster configure: give a setting to change: --replication-factor, --dead-node-timeout or --moves-in-flight\n',
+    );
+    return Promise.resolve(2);
+  }
+  return withClient(opts, cmd, async (client) => {
+    const s = await client.configure(change, { timeoutMs: membershipTimeoutMs(opts, cmd) });
+    process.stdout.write(
+      `settings: replication factor ${s.replicationFactor}, dead-node timeout ${formatDuration(Number(s.deadNodeTimeoutMs))}, ` +
+        `moves in flight ${s.movesInFlightMax}, shards ${s.shardCount}\n`,
+    );
+    return 0;
+  });
+}
+
+/** 300000 → "5m", 90000 → "90s", 1500 → "1500ms": the largest unit that divides it. */
+function formatDuration(ms: number): string {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1_000],
+  ] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
 }

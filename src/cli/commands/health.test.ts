@@ -25,6 +25,7 @@ function statusOf(over: Partial<StatusResponse>): StatusResponse {
     placement: [],
     replicationFactor: 3,
     wantedMoves: [],
+    settings: undefined,
     ...over,
   };
 }

@@ -259,6 +259,25 @@ function registerCluster(program: Command): void {
 
   withConnectionOptions(
     cluster
+      .command('configure')
+      .description(
+        "Change the cluster's settings, each one given: --replication-factor (voters per shard, R: the " +
+          'rebalancer then adds or removes replicas, shard by shard), --dead-node-timeout (a member not heard ' +
+          'from for this long is marked down and its replicas re-created on the others) and --moves-in-flight ' +
+          '(replica moves at once, cluster-wide). Prints the settings the cluster then holds. Exit status: 0; ' +
+          '1 when the cluster refuses a value (out of its bounds) or cannot be reached; 2 usage error.',
+      )
+      .option('--replication-factor <n>', 'voters per data shard, 1 to 7')
+      .option('--dead-node-timeout <duration>', 'seconds, or with a unit: 90s, 5m, 1h (1s to 7d)')
+      .option('--moves-in-flight <n>', 'replica moves at once, cluster-wide'),
+    false,
+  ).action(async (opts: Opts, cmd: Command) => {
+    const { runClusterConfigure } = await import('./cluster.ts');
+    process.exitCode = await runClusterConfigure(opts, cmd);
+  });
+
+  withConnectionOptions(
+    cluster
       .command('rebalance')
       .description(
         'With --dry-run: the replica moves in flight and those the rebalancer wants (source → target, why, ' +

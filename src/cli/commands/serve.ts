@@ -7,6 +7,7 @@
 // Exit status: 0 after a clean shutdown; 1 when the node cannot start or has to stop (corrupt
 // write-ahead log, disk failure, a port in use); 2 for bad settings (from any source, or an
 // unreadable or unknown-keyed config file) or settings that do not fit the data directory (neither or both of --bootstrap and --join_addr on an empty one).
+
 import { type Command, Option } from 'commander';
 import { DEFAULT_LEADER_PLACEMENT, isLeaderPlacement, LEADER_PLACEMENTS } from '../../node/metadata.ts';
 import { DEAD_NODE_TIMEOUT_MS_MAX, DEAD_NODE_TIMEOUT_MS_MIN } from '../../node/options.ts';
@@ -17,6 +18,7 @@ import {
 } from '../../server/client-api-thread.ts';
 import type { NodeProcessOptions } from '../../server/process.ts';
 import type { TlsFileOptions } from '../../server/tls-files.ts';
+import { parseDurationMs } from '../duration.ts';
 import {
   describeProblem,
   envName,
@@ -407,7 +409,7 @@ export function parseServeSettings(settings: Settings): ServeFlags | string {
       'zone',
       `'${zone}' may only hold letters, digits, '.', '_' and '-' (at most 64 of them)`,
     );
-  const deadNodeTimeoutMs = durationMs(r.text('dead_node_timeout') ?? '5m');
+  const deadNodeTimeoutMs = parseDurationMs(r.text('dead_node_timeout') ?? '5m');
   if (
     deadNodeTimeoutMs === undefined ||
     deadNodeTimeoutMs < DEAD_NODE_TIMEOUT_MS_MIN ||
@@ -530,13 +532,4 @@ function parseTlsSettings(r: SettingsReader): TlsFileOptions | string {
     peerKeyFile: f.peer_key_file,
     peerTrustedCaFile: f.peer_trusted_ca_file,
   };
-}
-
-/** "300" (seconds), "90s", "5m", "1h", "1d" in milliseconds; undefined when it is none of these. */
-export function durationMs(text: string): number | undefined {
-  const m = /^(\d+)(s|m|h|d)?$/.exec(text.trim());
-  if (m === null) return undefined;
-  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
-  const ms = Number(m[1]) * unit;
-  return Number.isSafeInteger(ms) ? ms : undefined;
 }

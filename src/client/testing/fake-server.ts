@@ -260,6 +260,7 @@ export class FakeCluster {
       placement: [],
       replicationFactor: 3,
       wantedMoves: [],
+      settings: undefined,
     };
   }
 

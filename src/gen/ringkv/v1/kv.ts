@@ -182,6 +182,27 @@ export interface SetLeaderPlacementResponse {
   placement: string;
 }
 
+export interface ConfigureRequest {
+  replicationFactor?: number | undefined;
+  deadNodeTimeoutMs?: bigint | undefined;
+  movesInFlightMax?: number | undefined;
+}
+
+/** The cluster's settings, as the shard table holds them. */
+export interface ClusterSettings {
+  shardCount: number;
+  /** Voters per data shard (R). */
+  replicationFactor: number;
+  /** A member not heard from for this long is marked down and its replicas re-created elsewhere. */
+  deadNodeTimeoutMs: bigint;
+  /** Replica moves in flight at once, cluster-wide. */
+  movesInFlightMax: number;
+}
+
+export interface ConfigureResponse {
+  settings: ClusterSettings | undefined;
+}
+
 export interface StatusRequest {
 }
 
@@ -227,6 +248,8 @@ export interface StatusResponse {
    * placement, or converges to it with the moves already in flight.
    */
   wantedMoves: WantedMove[];
+  /** The cluster's settings; absent while this node does not know the cluster yet. */
+  settings: ClusterSettings | undefined;
 }
 
 /** A replica move the rebalancer wants and has not begun. */
@@ -2254,6 +2277,331 @@ export const SetLeaderPlacementResponse: MessageFns<SetLeaderPlacementResponse> 
   },
 };
 
+function createBaseConfigureRequest(): ConfigureRequest {
+  return { replicationFactor: undefined, deadNodeTimeoutMs: undefined, movesInFlightMax: undefined };
+}
+
+export const ConfigureRequest: MessageFns<ConfigureRequest> = {
+  encode(message: ConfigureRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.replicationFactor !== undefined) {
+      writer.uint32(8).uint32(message.replicationFactor);
+    }
+    if (message.deadNodeTimeoutMs !== undefined) {
+      if (BigInt.asUintN(64, message.deadNodeTimeoutMs) !== message.deadNodeTimeoutMs) {
+        throw new globalThis.Error("value provided for field message.deadNodeTimeoutMs of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.deadNodeTimeoutMs);
+    }
+    if (message.movesInFlightMax !== undefined) {
+      writer.uint32(24).uint32(message.movesInFlightMax);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConfigureRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfigureRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.replicationFactor = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.deadNodeTimeoutMs = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.movesInFlightMax = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConfigureRequest {
+    return {
+      replicationFactor: isSet(object.replicationFactor)
+        ? globalThis.Number(object.replicationFactor)
+        : isSet(object.replication_factor)
+        ? globalThis.Number(object.replication_factor)
+        : undefined,
+      deadNodeTimeoutMs: isSet(object.deadNodeTimeoutMs)
+        ? BigInt(object.deadNodeTimeoutMs)
+        : isSet(object.dead_node_timeout_ms)
+        ? BigInt(object.dead_node_timeout_ms)
+        : undefined,
+      movesInFlightMax: isSet(object.movesInFlightMax)
+        ? globalThis.Number(object.movesInFlightMax)
+        : isSet(object.moves_in_flight_max)
+        ? globalThis.Number(object.moves_in_flight_max)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ConfigureRequest): unknown {
+    const obj: any = {};
+    if (message.replicationFactor !== undefined) {
+      obj.replicationFactor = Math.round(message.replicationFactor);
+    }
+    if (message.deadNodeTimeoutMs !== undefined) {
+      obj.deadNodeTimeoutMs = message.deadNodeTimeoutMs.toString();
+    }
+    if (message.movesInFlightMax !== undefined) {
+      obj.movesInFlightMax = Math.round(message.movesInFlightMax);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ConfigureRequest>): ConfigureRequest {
+    return ConfigureRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ConfigureRequest>): ConfigureRequest {
+    const message = createBaseConfigureRequest();
+    message.replicationFactor = object.replicationFactor ?? undefined;
+    message.deadNodeTimeoutMs = (object.deadNodeTimeoutMs !== undefined && object.deadNodeTimeoutMs !== null)
+      ? BigInt(object.deadNodeTimeoutMs)
+      : undefined;
+    message.movesInFlightMax = object.movesInFlightMax ?? undefined;
+    return message;
+  },
+};
+
+function createBaseClusterSettings(): ClusterSettings {
+  return { shardCount: 0, replicationFactor: 0, deadNodeTimeoutMs: 0n, movesInFlightMax: 0 };
+}
+
+export const ClusterSettings: MessageFns<ClusterSettings> = {
+  encode(message: ClusterSettings, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.shardCount !== 0) {
+      writer.uint32(8).uint32(message.shardCount);
+    }
+    if (message.replicationFactor !== 0) {
+      writer.uint32(16).uint32(message.replicationFactor);
+    }
+    if (message.deadNodeTimeoutMs !== 0n) {
+      if (BigInt.asUintN(64, message.deadNodeTimeoutMs) !== message.deadNodeTimeoutMs) {
+        throw new globalThis.Error("value provided for field message.deadNodeTimeoutMs of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.deadNodeTimeoutMs);
+    }
+    if (message.movesInFlightMax !== 0) {
+      writer.uint32(32).uint32(message.movesInFlightMax);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClusterSettings {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClusterSettings();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.shardCount = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.replicationFactor = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.deadNodeTimeoutMs = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.movesInFlightMax = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClusterSettings {
+    return {
+      shardCount: isSet(object.shardCount)
+        ? globalThis.Number(object.shardCount)
+        : isSet(object.shard_count)
+        ? globalThis.Number(object.shard_count)
+        : 0,
+      replicationFactor: isSet(object.replicationFactor)
+        ? globalThis.Number(object.replicationFactor)
+        : isSet(object.replication_factor)
+        ? globalThis.Number(object.replication_factor)
+        : 0,
+      deadNodeTimeoutMs: isSet(object.deadNodeTimeoutMs)
+        ? BigInt(object.deadNodeTimeoutMs)
+        : isSet(object.dead_node_timeout_ms)
+        ? BigInt(object.dead_node_timeout_ms)
+        : 0n,
+      movesInFlightMax: isSet(object.movesInFlightMax)
+        ? globalThis.Number(object.movesInFlightMax)
+        : isSet(object.moves_in_flight_max)
+        ? globalThis.Number(object.moves_in_flight_max)
+        : 0,
+    };
+  },
+
+  toJSON(message: ClusterSettings): unknown {
+    const obj: any = {};
+    if (message.shardCount !== 0) {
+      obj.shardCount = Math.round(message.shardCount);
+    }
+    if (message.replicationFactor !== 0) {
+      obj.replicationFactor = Math.round(message.replicationFactor);
+    }
+    if (message.deadNodeTimeoutMs !== 0n) {
+      obj.deadNodeTimeoutMs = message.deadNodeTimeoutMs.toString();
+    }
+    if (message.movesInFlightMax !== 0) {
+      obj.movesInFlightMax = Math.round(message.movesInFlightMax);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ClusterSettings>): ClusterSettings {
+    return ClusterSettings.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ClusterSettings>): ClusterSettings {
+    const message = createBaseClusterSettings();
+    message.shardCount = object.shardCount ?? 0;
+    message.replicationFactor = object.replicationFactor ?? 0;
+    message.deadNodeTimeoutMs = (object.deadNodeTimeoutMs !== undefined && object.deadNodeTimeoutMs !== null)
+      ? BigInt(object.deadNodeTimeoutMs)
+      : 0n;
+    message.movesInFlightMax = object.movesInFlightMax ?? 0;
+    return message;
+  },
+};
+
+function createBaseConfigureResponse(): ConfigureResponse {
+  return { settings: undefined };
+}
+
+export const ConfigureResponse: MessageFns<ConfigureResponse> = {
+  encode(message: ConfigureResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.settings !== undefined) {
+      ClusterSettings.encode(message.settings, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConfigureResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfigureResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.settings = ClusterSettings.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConfigureResponse {
+    return { settings: isSet(object.settings) ? ClusterSettings.fromJSON(object.settings) : undefined };
+  },
+
+  toJSON(message: ConfigureResponse): unknown {
+    const obj: any = {};
+    if (message.settings !== undefined) {
+      obj.settings = ClusterSettings.toJSON(message.settings);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ConfigureResponse>): ConfigureResponse {
+    return ConfigureResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ConfigureResponse>): ConfigureResponse {
+    const message = createBaseConfigureResponse();
+    message.settings = (object.settings !== undefined && object.settings !== null)
+      ? ClusterSettings.fromPartial(object.settings)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseStatusRequest(): StatusRequest {
   return {};
 }
@@ -2640,6 +2988,7 @@ function createBaseStatusResponse(): StatusResponse {
     placement: [],
     replicationFactor: 0,
     wantedMoves: [],
+    settings: undefined,
   };
 }
 
@@ -2671,6 +3020,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     for (const v of message.wantedMoves) {
       WantedMove.encode(v!, writer.uint32(74).fork()).join();
+    }
+    if (message.settings !== undefined) {
+      ClusterSettings.encode(message.settings, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -2760,6 +3112,14 @@ export const StatusResponse: MessageFns<StatusResponse> = {
             message.wantedMoves.push(WantedMove.decode(reader, reader.uint32()));
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.settings = ClusterSettings.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2805,6 +3165,7 @@ export const StatusResponse: MessageFns<StatusResponse> = {
         : globalThis.Array.isArray(object?.wanted_moves)
         ? object.wanted_moves.map((e: any) => WantedMove.fromJSON(e))
         : [],
+      settings: isSet(object.settings) ? ClusterSettings.fromJSON(object.settings) : undefined,
     };
   },
 
@@ -2837,6 +3198,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.wantedMoves?.length) {
       obj.wantedMoves = message.wantedMoves.map((e) => WantedMove.toJSON(e));
     }
+    if (message.settings !== undefined) {
+      obj.settings = ClusterSettings.toJSON(message.settings);
+    }
     return obj;
   },
 
@@ -2854,6 +3218,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.placement = object.placement?.map((e) => ShardPlacement.fromPartial(e)) || [];
     message.replicationFactor = object.replicationFactor ?? 0;
     message.wantedMoves = object.wantedMoves?.map((e) => WantedMove.fromPartial(e)) || [];
+    message.settings = (object.settings !== undefined && object.settings !== null)
+      ? ClusterSettings.fromPartial(object.settings)
+      : undefined;
     return message;
   },
 };
@@ -3529,6 +3896,19 @@ export const ClusterServiceService = {
       Buffer.from(SetLeaderPlacementResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SetLeaderPlacementResponse => SetLeaderPlacementResponse.decode(value),
   },
+  /**
+   * Changes the cluster's settings (each field given; at least one): R, the dead-node timeout, the
+   * replica moves in flight at once. A new R re-places the replicas through the rebalancer's moves.
+   */
+  configure: {
+    path: "/ringkv.v1.ClusterService/Configure" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ConfigureRequest): Buffer => Buffer.from(ConfigureRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ConfigureRequest => ConfigureRequest.decode(value),
+    responseSerialize: (value: ConfigureResponse): Buffer => Buffer.from(ConfigureResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ConfigureResponse => ConfigureResponse.decode(value),
+  },
 } as const;
 
 export interface ClusterServiceServer extends UntypedServiceImplementation {
@@ -3546,6 +3926,11 @@ export interface ClusterServiceServer extends UntypedServiceImplementation {
    * "pack" (all on the metadata group's leader, one leader per cluster as in etcd). Cluster-wide.
    */
   setLeaderPlacement: handleUnaryCall<SetLeaderPlacementRequest, SetLeaderPlacementResponse>;
+  /**
+   * Changes the cluster's settings (each field given; at least one): R, the dead-node timeout, the
+   * replica moves in flight at once. A new R re-places the replicas through the rebalancer's moves.
+   */
+  configure: handleUnaryCall<ConfigureRequest, ConfigureResponse>;
 }
 
 export interface ClusterServiceClient extends Client {
@@ -3615,6 +4000,25 @@ export interface ClusterServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SetLeaderPlacementResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Changes the cluster's settings (each field given; at least one): R, the dead-node timeout, the
+   * replica moves in flight at once. A new R re-places the replicas through the rebalancer's moves.
+   */
+  configure(
+    request: ConfigureRequest,
+    callback: (error: ServiceError | null, response: ConfigureResponse) => void,
+  ): ClientUnaryCall;
+  configure(
+    request: ConfigureRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ConfigureResponse) => void,
+  ): ClientUnaryCall;
+  configure(
+    request: ConfigureRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ConfigureResponse) => void,
   ): ClientUnaryCall;
 }
 
