@@ -16,6 +16,7 @@ import { shardOf } from '../../ring/slots.ts';
 import type { CasExpect } from '../../storage/command.ts';
 import type { Prng } from '../prng.ts';
 import type { Incarnation, Machine } from './node-slot.ts';
+import { RealViolation } from './violation.ts';
 import type { World } from './world.ts';
 
 export interface ClientSettings {
@@ -72,13 +73,25 @@ export class SimClients {
   begin(): void {
     this.running = true;
     for (let slot = 0; slot < this.s.clients; slot++) {
-      this.world.schedule(this.rng.nextInt(this.s.thinkMaxMs + 1), () => void this.step(slot));
+      this.world.schedule(this.rng.nextInt(this.s.thinkMaxMs + 1), () => this.stepSafely(slot));
     }
   }
 
   /** No slot issues another operation (those in flight finish). */
   stop(): void {
     this.running = false;
+  }
+
+  /** A client's step; a throw of the simulator's own code ends the seed as its error, not the process. */
+  private stepSafely(slot: number): void {
+    this.step(slot).catch((e: unknown) =>
+      this.world.fail(
+        new RealViolation(
+          'simulatorError',
+          `client step: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+        ),
+      ),
+    );
   }
 
   private async step(slot: number): Promise<void> {
@@ -88,7 +101,7 @@ export class SimClients {
     if (r < 35) await this.put(slot, key);
     else if (r < 70) await this.get(slot, key);
     else await this.cas(slot, key);
-    this.world.schedule(this.rng.nextInt(this.s.thinkMaxMs + 1), () => void this.step(slot));
+    this.world.schedule(this.rng.nextInt(this.s.thinkMaxMs + 1), () => this.stepSafely(slot));
   }
 
   private newValue(slot: number): string {
@@ -275,9 +288,10 @@ export class SimClients {
   private pickNode(key: string, leaderOnly = false): { machine: Machine; shard: number } | undefined {
     const up = this.world.machines.filter((m) => m.running !== undefined);
     if (up.length === 0) return undefined;
-    const any = up[0]?.running?.kv;
-    if (any === undefined) return undefined;
-    const shard = shardOf(bytes(key), any.shardCount);
+    // A joiner that has not received the metadata yet knows no shard count (0).
+    const shardCount = up.map((m) => m.running?.kv.shardCount ?? 0).find((n) => n > 0);
+    if (shardCount === undefined) return undefined;
+    const shard = shardOf(bytes(key), shardCount);
     const hinted = this.leaderHint.get(shard);
     if (hinted?.running !== undefined && (leaderOnly || this.rng.chance(0.7)))
       return { machine: hinted, shard };
