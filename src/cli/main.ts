@@ -22,7 +22,7 @@ program
   .option('--start <s>', 'first seed', '1')
   .option(
     '--nodes <k>',
-    'cluster size: 3, 5 or 7 (default: chosen by the seed); with --real: 3, 4 or 5 (default 3; past 3 the others join during the faults and the rebalancer moves replicas to them)',
+    'cluster size: 3, 5 or 7 (default: chosen by the seed); with --real: 3, 4 or 5 (default 3; past 3 the others join during the faults and the rebalancer moves replicas to them; with 5 one member leaves)',
   )
   .option('--steps <m>', 'virtual-time steps in the fault phase of each seed', '3000')
   .option('--bug <name>', 'plant a known bug (to show the simulator finds it); see --list-bugs')

@@ -205,7 +205,8 @@ export class NodeChecks {
    */
   private commitsDurableOnQuorum(running: ReadonlyMap<string, RunningView>): void {
     // A joiner not started yet holds nothing and votes in nothing.
-    if (running.size < this.world.machines.filter((m) => m.launched).length) return;
+    // (A member that left holds nothing any group still counts.)
+    if (this.world.machines.some((m) => m.launched && !m.left && !running.has(m.id))) return;
     for (const { inc, statuses } of running.values()) {
       for (const st of statuses.values()) {
         // A leader's (its core's: the progress is the core's own): its log is never truncated, and it

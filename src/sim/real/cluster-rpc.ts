@@ -5,7 +5,7 @@
 // down or cut off does not answer.
 import { UnavailableError } from '../../node/errors.ts';
 import { METADATA_GROUP } from '../../node/ids.ts';
-import { admitMember } from '../../node/membership.ts';
+import { admitMember, removeMember } from '../../node/membership.ts';
 import type { MemberInfo } from '../../node/metadata.ts';
 import type { KvNode } from '../../node/node.ts';
 import type { ClusterRpc, PeerStatus } from '../../node/options.ts';
@@ -89,4 +89,56 @@ export function peerStatus(node: KvNode): PeerStatus {
       applied: g0?.applied ?? 0,
     },
   };
+}
+
+/** How long one leadership transfer may take before it is asked again (as src/server's handOverMetadata). */
+const HANDOVER_ATTEMPT_MS = 2_000;
+
+/**
+ * ClusterService.Leave of `nodeId` arriving at `node`, as src/server runs it: the leaving node, when
+ * it leads the metadata group, hands the leadership over first; the metadata leader runs
+ * `removeMember`; any other node forwards the request once to the metadata leader.
+ */
+export async function leaveVia(
+  net: RpcNetwork,
+  node: KvNode,
+  nodeId: string,
+  deadlineMs: number,
+  forwarded = false,
+): Promise<void> {
+  const g0 = node.group(METADATA_GROUP);
+  const self = nodeId === node.opts.nodeId;
+  if (self && g0.isLeader()) await handOverMetadata(node, deadlineMs);
+  if (!self && g0.isLeader()) {
+    await removeMember(node, nodeId, deadlineMs);
+    return;
+  }
+  const leaderAddr = node.leaderAddr(METADATA_GROUP);
+  if ((forwarded && !self) || leaderAddr === '' || leaderAddr === node.opts.clientAddr) {
+    throw new UnavailableError('this node does not lead the metadata group; retry', { retrySafe: true });
+  }
+  return net.call(node.id, leaderAddr, deadlineMs, (leader) =>
+    leaveVia(net, leader, nodeId, deadlineMs, true),
+  );
+}
+
+async function handOverMetadata(node: KvNode, deadlineMs: number): Promise<void> {
+  const g0 = node.group(METADATA_GROUP);
+  const others = g0.confState.voters.filter((v) => v !== node.id);
+  const moved = (): boolean => g0.leader !== '' && g0.leader !== node.id;
+  // Bounded by the deadline: each attempt waits up to HANDOVER_ATTEMPT_MS.
+  for (let attempt = 0; !moved() && others.length > 0 && node.clock.nowMs() < deadlineMs; attempt++) {
+    if (g0.isLeader()) node.transferLeadership(METADATA_GROUP, others[attempt % others.length] as NodeId);
+    await node
+      .waitFor(
+        moved,
+        Math.min(deadlineMs, node.clock.nowMs() + HANDOVER_ATTEMPT_MS),
+        'the metadata leadership to move',
+      )
+      .catch(() => undefined);
+  }
+  if (!moved())
+    throw new UnavailableError(`'${node.id}' could not hand the metadata leadership over; retry the leave`, {
+      retrySafe: true,
+    });
 }

@@ -77,7 +77,7 @@ export class Nemesis {
     this.world.network.setConditions(CALM_NETWORK);
     this.world.note('nemesis: healed, calm network');
     for (const m of this.world.machines) {
-      if (!m.launched) continue;
+      if (!m.launched || m.left) continue;
       if (m.current === undefined) this.restart(m);
       else if (m.current.paused) this.world.resume(m);
     }
@@ -108,7 +108,7 @@ export class Nemesis {
     const machines = this.world.machines.filter((m) => m.current !== undefined);
     // Mostly one machine down at a time; sometimes more, even all: the disks keep what was synced,
     // so no acknowledged write may be lost however many crash. A joiner not started yet is not down.
-    const down = this.world.machines.filter((m) => m.launched).length - machines.length;
+    const down = this.world.machines.filter((m) => m.launched && !m.left).length - machines.length;
     if (machines.length === 0 || (down > 0 && !this.rng.chance(this.s.moreDownChance))) return;
     const leaders = machines.filter((m) => m.running?.kv.statuses().some((s) => s.role === 'leader'));
     const victim =
@@ -184,6 +184,7 @@ export class Nemesis {
   }
 
   private restart(m: Machine): void {
+    if (m.left) return;
     const inc = m.start();
     this.stats.restarts++;
     this.world.note(`${m.id}#${inc.number} restarting`);

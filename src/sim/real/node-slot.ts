@@ -81,6 +81,11 @@ export class Machine {
     return this.options.clientAddr;
   }
 
+  /** An operator asked the cluster to remove this member (`ringkv cluster leave`). */
+  leaving = false;
+  /** Removed, its node stopped on learning it (as `ringkv serve` exits): never started again. */
+  left = false;
+
   /** The machine has been started at least once (a joiner is not, until its time comes). */
   get launched(): boolean {
     return this.incarnations > 0;

@@ -16,10 +16,13 @@ import { NodeChecks } from './checks.ts';
 import { type AckedWrite, SimClients } from './clients.ts';
 import { Nemesis } from './nemesis.ts';
 import type { Incarnation, Machine } from './node-slot.ts';
+import { Operator } from './operator.ts';
 import { REAL_PROPERTY_EXPLANATIONS, type RealProperty, RealViolation } from './violation.ts';
 import { World } from './world.ts';
 
 export interface RealRunOptions {
+  /** With 5 nodes, whether a member leaves during the faults (default true; false replays runs from before the leave existed). */
+  readonly leave?: boolean;
   /** Machines: 3 (every machine holds every shard), or 4 or 5 (R = 3 of N: the rebalancer moves replicas). */
   readonly nodes?: number;
   /** Keep every trace line. */
@@ -67,6 +70,8 @@ export interface RealRunStats {
   readonly movesRolledBack: number;
   /** Client requests at a node holding no replica of the shard, passed on to one that does. */
   readonly opsForwarded: number;
+  /** Members that left (asked to by the operator, drained, removed, stopped). */
+  readonly leaves: number;
   readonly lincheck: string;
 }
 
@@ -109,6 +114,10 @@ class RealRun {
   readonly shards: number;
   /** When each machine past the first FORMED starts (ms into the fault phase), in order. */
   private readonly joinAtMs: readonly number[];
+  /** With 5 machines: when (ms into the fault phase) the operator may ask one member to leave, and which. */
+  private readonly leaveAtMs: number | undefined;
+  private readonly leaver: number;
+  readonly operator: Operator;
   readonly world: World;
   readonly checks: NodeChecks;
   readonly clients: SimClients;
@@ -135,6 +144,13 @@ class RealRun {
     const joinVia = Array.from({ length: nodes - 1 }, (_, i) =>
       i + 2 <= FORMED ? 1 : joiners.intBetween(1, FORMED),
     );
+    // With 5 machines one member leaves once every machine has joined, from the middle of the faults
+    // (drawn after everything else, so that the runs before the leave are those of the seed without it).
+    const leaves = nodes === 5 && o.leave !== false;
+    this.leaveAtMs = leaves
+      ? joiners.intBetween(Math.floor(faultMs / 2), Math.floor((3 * faultMs) / 4))
+      : undefined;
+    this.leaver = leaves ? joiners.intBetween(1, nodes) : 0;
     this.world = new World({
       seed,
       nodes,
@@ -169,6 +185,7 @@ class RealRun {
       thinkMaxMs: 200,
       opsMax: 2_000,
     });
+    this.operator = new Operator(this.world, this.world.stream('operator'));
     this.nemesis = new Nemesis(this.world, this.checks, this.world.stream('nemesis'), {
       everyMinMs: 500,
       everyMaxMs: 3_000,
@@ -215,7 +232,7 @@ class RealRun {
    * it is cut off. The settling of the table waits for those.)
    */
   private leaderless(): string | undefined {
-    for (const m of this.world.machines) {
+    for (const m of this.staying) {
       const inc = m.running;
       if (inc === undefined) return `${m.id} is not running`;
       const st = inc.kv.statuses().find((s) => s.leader === '' && s.confState.voters.includes(m.id));
@@ -234,8 +251,11 @@ class RealRun {
    * every member). The simulator's form of src/cli/chaos/settled.ts, from the nodes' state.
    */
   unsettled(): string | undefined {
+    const gone = this.operator.leaving;
+    if (gone !== undefined && !gone.left)
+      return `${gone.id} was asked to leave and has not stopped (the leave ${this.operator.done ? 'succeeded' : 'goes on'})`;
     const incs: Incarnation[] = [];
-    for (const m of this.world.machines) {
+    for (const m of this.staying) {
       const inc = m.running;
       if (inc?.joined !== true) return `${m.id} is not running and joined`;
       incs.push(inc);
@@ -284,7 +304,7 @@ class RealRun {
   /** Every group: the same commit and applied index on every machine that hosts it. */
   converged(): boolean {
     const applied = new Map<number, number>();
-    for (const m of this.world.machines) {
+    for (const m of this.staying) {
       const sts = m.running?.kv.statuses();
       if (sts === undefined) return false;
       for (const s of sts) {
@@ -310,8 +330,25 @@ class RealRun {
     this.world.machines.slice(FORMED).forEach((m, i) => {
       this.world.schedule(this.joinAtMs[i] ?? 0, () => this.launch(m));
     });
+    if (this.leaveAtMs !== undefined) this.world.schedule(this.leaveAtMs, () => this.leaveWhenJoined());
     await this.world.runUntil(() => false, this.world.nowMs() + faultMs);
     this.movesUnderFaults = this.checks.stats.moves;
+  }
+
+  /** The operator's leave, once every machine has joined (its join address might be the one leaving). */
+  private leaveWhenJoined(): void {
+    if (this.phase !== 'fault') return;
+    if (!this.world.machines.every((m) => m.running?.joined === true)) {
+      this.world.schedule(500, () => this.leaveWhenJoined());
+      return;
+    }
+    const m = this.world.machines[this.leaver - 1];
+    if (m !== undefined) this.operator.leave(m);
+  }
+
+  /** The machines that stay: all but one asked to leave. */
+  private get staying(): readonly Machine[] {
+    return this.world.machines.filter((m) => !m.leaving);
   }
 
   /** A joiner's first start (`ringkv serve --join_addr`); a crash before it is left to the nemesis. */
@@ -345,7 +382,7 @@ class RealRun {
     const finals = new Map<string, { found: boolean; value: string }>();
     for (const key of this.clients.keys) {
       // Through every node: one that holds no replica of the key's shard passes the read on.
-      for (const via of this.world.machines) {
+      for (const via of this.staying) {
         const answer = await this.finalRead(key, via, readBound);
         if (!finals.has(key)) finals.set(key, answer);
       }
@@ -384,7 +421,7 @@ class RealRun {
   }
 
   private appliedSummary(): string {
-    return this.world.machines
+    return this.staying
       .map(
         (m) =>
           `${m.id}: ${
@@ -401,7 +438,7 @@ class RealRun {
   private async compareStates(): Promise<void> {
     for (let s = 1; s <= this.shards; s++) {
       const hashes = new Map<string, string>();
-      for (const m of this.world.machines) {
+      for (const m of this.staying) {
         const kv = m.running?.kv;
         if (kv?.status(shardId(s)) === undefined) continue;
         const r = await kv.read(shardId(s), {
@@ -519,6 +556,7 @@ export async function runRealSeed(seed: number, o: RealRunOptions = {}): Promise
       movesUnderFaults: run.movesUnderFaults,
       movesRolledBack: run.checks.stats.movesRolledBack,
       opsForwarded: run.clients.stats.forwarded,
+      leaves: run.operator.leaving?.left === true ? 1 : 0,
       lincheck,
     },
   };

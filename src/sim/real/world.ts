@@ -41,6 +41,8 @@ export interface WorldOptions {
 
 /** Bound on events in one run, so a livelocked node cannot hang the simulator. */
 const EVENTS_MAX = 3_000_000;
+/** What a node says when it finds it was removed from the cluster (node.ts removedMessage). */
+const REMOVED = /this node was removed from cluster/;
 /** A client-port call to a machine that is down is refused this fast. */
 const REFUSED_MS = 1;
 /** A call's leg over a cut link waits for it to heal, looking this often (TCP's retransmissions). */
@@ -195,6 +197,16 @@ export class World implements MachineWorld, RpcNetwork {
       );
       this.schedule(0, () => {
         if (inc.alive) this.onDiskFaultStop(inc);
+      });
+      return;
+    }
+    const m = inc.machine;
+    if (m.leaving && err instanceof Error && REMOVED.test(err.message)) {
+      // What a removed member must do: stop, serving none of its stale data, and refuse to start again.
+      this.note(`${m.id}#${inc.number} stopped: it was removed from the cluster`);
+      m.left = true;
+      this.schedule(0, () => {
+        if (inc.alive) this.crash(m);
       });
       return;
     }
