@@ -68,7 +68,7 @@ describe('ringkv chaos', { timeout: 240_000 }, () => {
     assert.match(r.stdout, /fault \d+: SIGSTOP node\d/);
     assert.match(
       r.stdout,
-      /replicas: 9 groups at the same applied index on all 3 nodes; local states identical/,
+      /replicas: each of 9 groups at one applied index on the members that host it \(3 members\); each shard's replicas identical/,
     );
     // The kept folder: logs, history, timeline, result; no data after a clean run.
     const files = readdirSync(keep).sort();
