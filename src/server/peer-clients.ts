@@ -2,7 +2,15 @@
 // request, Join and Status call. Calls carry the caller's remaining deadline. When the client port
 // serves TLS, so do the calls to the others': their certificates checked against --trusted_ca_file,
 // this node's own certificate presented (their --client_cert_auth may require one).
-import { type ChannelCredentials, credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import {
+  type ChannelCredentials,
+  type Client,
+  connectivityState,
+  credentials,
+  Metadata,
+  type ServiceError,
+  status,
+} from '@grpc/grpc-js';
 import { ClusterServiceClient, KVServiceClient } from '../gen/ringkv/v1/kv.ts';
 import { FailedPreconditionError, UnavailableError } from '../node/errors.ts';
 import type { MemberInfo } from '../node/metadata.ts';
@@ -28,6 +36,8 @@ export type Unary<Req, Res> = (
 
 /** After a forward could not connect, requests are served locally (Raft forwards) for this long. */
 const UNREACHABLE_MS = 1000;
+/** How long a call waits for a channel that is not connected to connect before it gives up. */
+const CONNECT_BUDGET_MS = 1000;
 
 /**
  * The credentials of calls to other nodes' client ports: plaintext, or TLS when this node's client
@@ -91,9 +101,15 @@ export class PeerClients implements ClusterRpc {
     return this.channels(addr).cluster;
   }
 
-  /** Calls a unary method with a deadline; `forwarded` marks the request so the receiver never forwards it again. */
-  call<Req, Res>(
-    client: object,
+  /**
+   * Calls a unary method with a deadline; `forwarded` marks the request so the receiver never
+   * forwards it again. A channel that is not connected gets CONNECT_BUDGET_MS to connect (a hung
+   * peer accepts the TCP connection and never answers the HTTP/2 handshake): past it the call fails
+   * retry-safe, as nothing was sent, and the peer counts as unreachable for a moment, instead of the
+   * call waiting out the whole deadline and coming back as a DEADLINE_EXCEEDED that reads like "maybe".
+   */
+  async call<Req, Res>(
+    client: Client,
     method: Unary<Req, Res>,
     req: Req,
     deadlineMs: number,
@@ -101,11 +117,36 @@ export class PeerClients implements ClusterRpc {
   ): Promise<Res> {
     const md = new Metadata();
     if (forwarded) md.set(FORWARDED_KEY, '1');
-    const addr = (client as { getChannel(): { getTarget(): string } }).getChannel().getTarget();
+    const channel = client.getChannel();
+    const addr = channel.getTarget();
+    if (channel.getConnectivityState(true) !== connectivityState.READY) {
+      await this.connected(client, addr, Math.min(deadlineMs, Date.now() + CONNECT_BUDGET_MS));
+    }
     return new Promise<Res>((resolve, reject) => {
       method.call(client, req, md, { deadline: deadlineMs }, (err, res) => {
         if (err === null) resolve(res);
         else reject(this.connectFailure(addr, err) ?? remoteFailure(err));
+      });
+    });
+  }
+
+  /** Resolves once `client`'s channel is ready; rejects retry-safe (marking `target` unreachable) at `byMs`. */
+  private connected(client: Client, target: string, byMs: number): Promise<void> {
+    const started = Date.now();
+    return new Promise<void>((resolve, reject) => {
+      client.waitForReady(byMs, (err) => {
+        if (err === undefined) {
+          resolve();
+          return;
+        }
+        const addr = target.replace(/^dns:/, '');
+        this.unreachableUntil.set(addr, Date.now() + UNREACHABLE_MS);
+        reject(
+          new UnavailableError(
+            `could not connect to ${addr} within ${Date.now() - started} ms (it may be hung or overloaded); nothing was sent`,
+            { retrySafe: true },
+          ),
+        );
       });
     });
   }
