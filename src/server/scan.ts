@@ -32,6 +32,15 @@ function rangeOf(req: ScanRequest): { start: Uint8Array; end: Uint8Array | undef
   return { start, end };
 }
 
+/** What every shard's part of one scan reads: the range, the page size, the request's options. */
+interface PartQuery {
+  readonly req: ScanRequest;
+  readonly start: Uint8Array;
+  readonly end: Uint8Array | undefined;
+  readonly limit: number;
+  readonly deadlineMs: number;
+}
+
 /** One shard's part of a scan, read here or by one of its replicas elsewhere. */
 interface Part {
   readonly items: readonly KeyValue[];
@@ -51,15 +60,13 @@ export async function scan(
   if (req.shard > node.shardCount)
     throw new InvalidArgumentError(`scan shard ${req.shard}: the cluster has shards 1 to ${node.shardCount}`);
   const limit = req.limit === 0 ? LIMIT_DEFAULT : req.limit;
-  const { start, end } = rangeOf(req);
+  const q: PartQuery = { req, ...rangeOf(req), limit, deadlineMs };
   const shards: number[] = [];
   if (req.shard !== 0) shards.push(req.shard);
   else for (let s = 1; s <= node.shardCount; s++) shards.push(s);
   const parts = await Promise.all(
     shards.map((s) =>
-      req.shard !== 0 || hostsHere(ctx, s)
-        ? readHere(ctx, s, req, start, end, limit, deadlineMs)
-        : readElsewhere(ctx, s, req, start, end, limit, deadlineMs),
+      req.shard !== 0 || hostsHere(ctx, s) ? readHere(ctx, s, q) : readElsewhere(ctx, s, q),
     ),
   );
   const all: KeyValue[] = [];
@@ -90,16 +97,11 @@ function hostsHere(ctx: ServerContext, shard: number): boolean {
 }
 
 /** The shard's range from this node's replica (a node that does not hold it fails retry-safe). */
-async function readHere(
-  ctx: ServerContext,
-  shard: number,
-  req: ScanRequest,
-  start: Uint8Array,
-  end: Uint8Array | undefined,
-  limit: number,
-  deadlineMs: number,
-): Promise<Part> {
-  const r = await read(ctx.node, shard, req.serializable, deadlineMs, (m) => scanShard(m, start, end, limit));
+async function readHere(ctx: ServerContext, shard: number, q: PartQuery): Promise<Part> {
+  const { req, start, end, limit } = q;
+  const r = await read(ctx.node, shard, req.serializable, q.deadlineMs, (m) =>
+    scanShard(m, start, end, limit),
+  );
   const items = r.value.items.map((i: KvItem) => ({
     key: i.key,
     value: req.keysOnly ? new Uint8Array(0) : i.value,
@@ -113,29 +115,21 @@ async function readHere(
  * alone, page for page the same range and limit. Tried again on another voter while it fails
  * retry-safe (the voter lost the shard to a move, or cannot be reached), up to the deadline.
  */
-function readElsewhere(
-  ctx: ServerContext,
-  shard: number,
-  req: ScanRequest,
-  start: Uint8Array,
-  end: Uint8Array | undefined,
-  limit: number,
-  deadlineMs: number,
-): Promise<Part> {
+function readElsewhere(ctx: ServerContext, shard: number, q: PartQuery): Promise<Part> {
   const part: ScanRequest = {
     prefix: new Uint8Array(0),
-    start,
-    end: end ?? new Uint8Array(0),
-    limit,
+    start: q.start,
+    end: q.end ?? new Uint8Array(0),
+    limit: q.limit,
     continuation: new Uint8Array(0),
-    keysOnly: req.keysOnly,
-    serializable: req.serializable,
+    keysOnly: q.req.keysOnly,
+    serializable: q.req.serializable,
     shard,
   };
-  return retrySafely(deadlineMs, async () => {
+  return retrySafely(q.deadlineMs, async () => {
     const to = replicaOf(ctx, shard);
     const kv = ctx.peers.kv(to);
-    const res = await ctx.peers.call(kv, kv.scan, part, deadlineMs, true);
+    const res = await ctx.peers.call(kv, kv.scan, part, q.deadlineMs, true);
     return {
       items: res.items,
       more: res.continuation.byteLength > 0,
