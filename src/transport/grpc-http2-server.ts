@@ -7,8 +7,10 @@
 // else changes.
 //
 // Imports nothing but node:http2, grpc-status.ts and tls.ts: the client port's worker thread loads it.
+
 import http2 from 'node:http2';
 import { encodeGrpcMessage, type GrpcStatusCode } from './grpc-status.ts';
+import { listen } from './listen.ts';
 import { describeTlsFailure, type ServerTls, secureServerOptions } from './tls.ts';
 
 /** The response headers of every gRPC answer. */
@@ -77,15 +79,7 @@ export class GrpcHttp2Server {
    * bound port, rejects with the bind error (EADDRINUSE…).
    */
   listen(host: string, port: number): Promise<number> {
-    const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, bare, () => {
-        this.server.off('error', reject);
-        const bound = this.server.address();
-        resolve(bound !== null && typeof bound === 'object' ? bound.port : port);
-      });
-    });
+    return listen(this.server, host, port);
   }
 
   /**

@@ -6,8 +6,10 @@
 //   GET /readyz   200 when ready (readiness.ts), else 503; `?verbose` lists every check
 // Anything else is 404 (405 for a method other than GET or HEAD on a known path). It runs on the
 // node's thread: an answer from it means that thread is free, which is what /livez claims.
+
 import http from 'node:http';
 import https from 'node:https';
+import { listen } from '../../transport/listen.ts';
 import type { ServerTls } from '../../transport/tls.ts';
 import { describeChecks, type ReadinessCheck } from './readiness.ts';
 
@@ -55,15 +57,7 @@ export class AdminServer {
 
   /** Binds `host:port` (0: any free port; an IPv6 host may come in brackets); resolves with the port. */
   listen(host: string, port: number): Promise<number> {
-    const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, bare, () => {
-        this.server.off('error', reject);
-        const bound = this.server.address();
-        resolve(bound !== null && typeof bound === 'object' ? bound.port : port);
-      });
-    });
+    return listen(this.server, host, port);
   }
 
   /** Stops listening and closes every connection, idle or not. */
