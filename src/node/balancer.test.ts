@@ -61,6 +61,8 @@ class FakeHost implements BalancerHost {
       pendingConfIndex: index(0),
       confState,
       progress: isLeader ? new Map(IDS.map((i) => [i, caughtUp])) : undefined,
+      keys: 0,
+      bytes: 0,
     });
     this.transfers.set(id, []);
   }

@@ -172,6 +172,7 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
   /** A copy of the group's state (see GroupStatus for where each field comes from). */
   status(): GroupStatus {
     const st = this.raw.status();
+    const size = this.machine.size?.();
     let progress: Map<NodeId, ReplicaProgress> | undefined;
     if (st.progress !== undefined) {
       progress = new Map();
@@ -190,6 +191,8 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
       confState: this.confState,
       pendingConfIndex: st.pendingConfIndex,
       progress,
+      keys: size?.keys ?? 0,
+      bytes: size?.bytes ?? 0,
     };
   }
 

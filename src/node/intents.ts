@@ -94,6 +94,9 @@ export interface GroupStatus {
   readonly pendingConfIndex: Index;
   /** Each replica's progress, when this node leads the group; undefined otherwise. */
   readonly progress: ReadonlyMap<NodeId, ReplicaProgress> | undefined;
+  /** This replica's state machine at `applied` (0 and 0 where the machine does not count). */
+  readonly keys: number;
+  readonly bytes: number;
 }
 
 /**

@@ -3,7 +3,7 @@
 import type { Index } from '../raft/types.ts';
 import { decodeCommand } from '../storage/command.ts';
 import { type ApplyResult, KvState } from '../storage/kv-state.ts';
-import type { ApplyOutcome, StateMachine } from './state-machine.ts';
+import type { ApplyOutcome, StateMachine, StateSize } from './state-machine.ts';
 import { requestKey } from './state-machine.ts';
 
 export class KvMachine implements StateMachine<ApplyResult> {
@@ -21,5 +21,9 @@ export class KvMachine implements StateMachine<ApplyResult> {
 
   restore(data: Uint8Array): void {
     this.state = data.byteLength === 0 ? new KvState() : KvState.restore(data);
+  }
+
+  size(): StateSize {
+    return { keys: this.state.count, bytes: this.state.sizeBytes };
   }
 }

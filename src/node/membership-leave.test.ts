@@ -126,6 +126,8 @@ class FakeLeader {
       confState: this.conf.get(g)!,
       pendingConfIndex: index(0),
       progress: undefined,
+      keys: 0,
+      bytes: 0,
     });
     return {
       id: A,

@@ -17,6 +17,15 @@ export interface StateMachine<R = unknown> {
   snapshot(): Uint8Array;
   /** Replaces the whole state with a snapshot's bytes (empty bytes: the empty state). */
   restore(data: Uint8Array): void;
+  /** What the state holds, for Status: entries and their bytes (absent: not counted). */
+  size?(): StateSize;
+}
+
+export interface StateSize {
+  /** Live entries (keys of a KV shard). */
+  readonly keys: number;
+  /** Their key plus value bytes. */
+  readonly bytes: number;
 }
 
 /** Request ids of one node incarnation: (clientId, seq) as in src/storage/command.ts. */

@@ -107,5 +107,7 @@ function groupStatus(st: GroupStatus): ShardStatus {
     commit: BigInt(st.commit),
     applied: BigInt(st.applied),
     replicas,
+    keys: BigInt(st.keys),
+    bytes: BigInt(st.bytes),
   };
 }

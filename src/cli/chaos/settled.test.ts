@@ -22,7 +22,18 @@ function placement(shardId: number, voters: string[], extra: Partial<ShardPlacem
 }
 
 function group(shardId: number, voters: string[], leader = voters[0]!): ShardStatus {
-  return { shardId, leader, voters, learners: [], term: 1n, commit: 1n, applied: 1n, replicas: [] };
+  return {
+    shardId,
+    leader,
+    voters,
+    learners: [],
+    term: 1n,
+    commit: 1n,
+    applied: 1n,
+    replicas: [],
+    keys: 0n,
+    bytes: 0n,
+  };
 }
 
 /** What `name` answers in a settled cluster (each field can be overridden). */

@@ -28,6 +28,8 @@ function shard(shardId: number, leader: string, term: bigint, lagOfN3 = 0n): Sha
       match: 10n,
       lag: nodeId === 'n3' ? lagOfN3 : 0n,
     })),
+    keys: 0n,
+    bytes: 0n,
   };
 }
 

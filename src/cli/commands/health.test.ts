@@ -11,7 +11,18 @@ import { healthLine, type NodeHealth, readiness } from './health.ts';
 const member: Member = { nodeId: 'n1', clientAddr: 'h1:1', raftAddr: 'h1:2' };
 
 function group(shardId: number, leader: string): ShardStatus {
-  return { shardId, leader, voters: ['n1'], learners: [], term: 1n, commit: 1n, applied: 1n, replicas: [] };
+  return {
+    shardId,
+    leader,
+    voters: ['n1'],
+    learners: [],
+    term: 1n,
+    commit: 1n,
+    applied: 1n,
+    replicas: [],
+    keys: 0n,
+    bytes: 0n,
+  };
 }
 
 function statusOf(over: Partial<StatusResponse>): StatusResponse {

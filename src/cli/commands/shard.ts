@@ -1,5 +1,6 @@
 // `ringkv shard list`: every data shard as the shard table places it (slots, voters, learners, epoch,
-// the move in flight) with its leader as the shard's replicas report it. The table comes from the
+// the move in flight) with its leader, applied index, keys and bytes as the shard's replicas report
+// them (the leader's report when it answered). The table comes from the
 // Status of a member that has applied it (each member holds the metadata group's state); the leaders
 // from the most authoritative report of each shard over every reachable member (cluster-view.ts).
 import Table from 'cli-table3';
@@ -20,6 +21,10 @@ export interface ShardRow {
   /** '' when no reachable replica knows one. */
   readonly leader: string;
   readonly epoch: number;
+  /** Applied index, live keys and their key plus value bytes, by the best report (0 when none). */
+  readonly applied: number;
+  readonly keys: number;
+  readonly bytes: number;
   /** The move in flight, or null. */
   readonly move: { readonly source: string; readonly target: string; readonly step: string } | null;
 }
@@ -33,15 +38,18 @@ function latestTable(statuses: readonly StatusResponse[]): StatusResponse | unde
 /** The shard table of the reachable members' statuses, with each shard's leader. */
 export function shardRows(statuses: readonly StatusResponse[]): ShardRow[] {
   const table = latestTable(statuses)?.placement ?? [];
-  const leaders = new Map(bestShardReports(statuses).map((s) => [s.shardId, s.leader]));
+  const reports = new Map(bestShardReports(statuses).map((s) => [s.shardId, s]));
   return table.map((p) => ({
     shardId: p.shardId,
     slotFirst: p.slotFirst,
     slotLast: p.slotLast,
     voters: p.voters,
     learners: p.learners,
-    leader: leaders.get(p.shardId) ?? '',
+    leader: reports.get(p.shardId)?.leader ?? '',
     epoch: Number(p.epoch),
+    applied: Number(reports.get(p.shardId)?.applied ?? 0n),
+    keys: Number(reports.get(p.shardId)?.keys ?? 0n),
+    bytes: Number(reports.get(p.shardId)?.bytes ?? 0n),
     move: p.move === undefined ? null : { source: p.move.source, target: p.move.target, step: p.move.step },
   }));
 }
@@ -58,7 +66,7 @@ export function runShardList(opts: Opts, cmd: Command): Promise<number> {
       process.stdout.write(`${toJson({ shards: rows, wantedMoves: wanted.map(wantedRow) })}\n`);
     } else {
       const table = new Table({
-        head: ['shard', 'slots', 'voters', 'learners', 'leader', 'epoch', 'move'],
+        head: ['shard', 'slots', 'voters', 'learners', 'leader', 'epoch', 'applied', 'keys', 'bytes', 'move'],
         style: { head: [], border: [], compact: true },
       });
       for (const r of rows) {
@@ -73,6 +81,9 @@ export function runShardList(opts: Opts, cmd: Command): Promise<number> {
           r.learners.join(',') || '-',
           r.leader || '-',
           r.epoch,
+          r.applied,
+          r.keys,
+          formatBytes(r.bytes),
           move,
         ]);
       }
@@ -87,6 +98,19 @@ export function runShardList(opts: Opts, cmd: Command): Promise<number> {
     // 1 when no member knows the table yet.
     return rows.length > 0 ? 0 : 1;
   });
+}
+
+/** Bytes for people: 512 B, 1.5 KiB, 20.0 MiB, 3.2 GiB. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(1)} ${units[u]}`;
 }
 
 export interface WantedRow {

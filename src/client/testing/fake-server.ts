@@ -249,6 +249,8 @@ export class FakeCluster {
       commit: this.index,
       applied: this.index,
       replicas: ids.map((nodeId) => ({ nodeId, role: 'voter', match: this.index, lag: 0n })),
+      keys: 0n,
+      bytes: 0n,
     }));
     return {
       nodeId: node.nodeId,

@@ -224,6 +224,12 @@ export interface ShardStatus {
   commit: bigint;
   applied: bigint;
   replicas: ReplicaStatus[];
+  /**
+   * This replica's state machine at `applied`: live keys and their key plus value bytes (0 for the
+   * metadata group).
+   */
+  keys: bigint;
+  bytes: bigint;
 }
 
 export interface StatusResponse {
@@ -2782,7 +2788,18 @@ export const ReplicaStatus: MessageFns<ReplicaStatus> = {
 };
 
 function createBaseShardStatus(): ShardStatus {
-  return { shardId: 0, leader: "", voters: [], learners: [], term: 0n, commit: 0n, applied: 0n, replicas: [] };
+  return {
+    shardId: 0,
+    leader: "",
+    voters: [],
+    learners: [],
+    term: 0n,
+    commit: 0n,
+    applied: 0n,
+    replicas: [],
+    keys: 0n,
+    bytes: 0n,
+  };
 }
 
 export const ShardStatus: MessageFns<ShardStatus> = {
@@ -2819,6 +2836,18 @@ export const ShardStatus: MessageFns<ShardStatus> = {
     }
     for (const v of message.replicas) {
       ReplicaStatus.encode(v!, writer.uint32(66).fork()).join();
+    }
+    if (message.keys !== 0n) {
+      if (BigInt.asUintN(64, message.keys) !== message.keys) {
+        throw new globalThis.Error("value provided for field message.keys of type uint64 too large");
+      }
+      writer.uint32(72).uint64(message.keys);
+    }
+    if (message.bytes !== 0n) {
+      if (BigInt.asUintN(64, message.bytes) !== message.bytes) {
+        throw new globalThis.Error("value provided for field message.bytes of type uint64 too large");
+      }
+      writer.uint32(80).uint64(message.bytes);
     }
     return writer;
   },
@@ -2900,6 +2929,22 @@ export const ShardStatus: MessageFns<ShardStatus> = {
             message.replicas.push(ReplicaStatus.decode(reader, reader.uint32()));
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.keys = reader.uint64() as bigint;
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.bytes = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2928,6 +2973,8 @@ export const ShardStatus: MessageFns<ShardStatus> = {
       replicas: globalThis.Array.isArray(object?.replicas)
         ? object.replicas.map((e: any) => ReplicaStatus.fromJSON(e))
         : [],
+      keys: isSet(object.keys) ? BigInt(object.keys) : 0n,
+      bytes: isSet(object.bytes) ? BigInt(object.bytes) : 0n,
     };
   },
 
@@ -2957,6 +3004,12 @@ export const ShardStatus: MessageFns<ShardStatus> = {
     if (message.replicas?.length) {
       obj.replicas = message.replicas.map((e) => ReplicaStatus.toJSON(e));
     }
+    if (message.keys !== 0n) {
+      obj.keys = message.keys.toString();
+    }
+    if (message.bytes !== 0n) {
+      obj.bytes = message.bytes.toString();
+    }
     return obj;
   },
 
@@ -2973,6 +3026,8 @@ export const ShardStatus: MessageFns<ShardStatus> = {
     message.commit = (object.commit !== undefined && object.commit !== null) ? BigInt(object.commit) : 0n;
     message.applied = (object.applied !== undefined && object.applied !== null) ? BigInt(object.applied) : 0n;
     message.replicas = object.replicas?.map((e) => ReplicaStatus.fromPartial(e)) || [];
+    message.keys = (object.keys !== undefined && object.keys !== null) ? BigInt(object.keys) : 0n;
+    message.bytes = (object.bytes !== undefined && object.bytes !== null) ? BigInt(object.bytes) : 0n;
     return message;
   },
 };
