@@ -42,6 +42,13 @@ export {
   type StatusOptions,
 } from './client.ts';
 export {
+  bestShardReports,
+  buildClusterView,
+  type ClusterView,
+  leaveRefusal,
+  type NodeRow,
+} from './cluster-view.ts';
+export {
   CancelledError,
   DeadlineExceededError,
   FailedPreconditionError,

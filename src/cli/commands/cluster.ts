@@ -2,9 +2,9 @@
 
 import Table from 'cli-table3';
 import type { Command } from 'commander';
+import { buildClusterView, type ClusterView, leaveRefusal, type NodeRow } from '../../client/index.ts';
 import { parseDurationMs } from '../duration.ts';
 import { connectionOptions, toJson, withClient } from './client-common.ts';
-import { buildClusterView, type ClusterView, leaveRefusal, type NodeRow } from './cluster-view.ts';
 
 type Opts = Record<string, unknown>;
 

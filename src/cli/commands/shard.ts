@@ -2,13 +2,13 @@
 // the move in flight) with its leader, applied index, keys and bytes as the shard's replicas report
 // them (the leader's report when it answered). The table comes from the
 // Status of a member that has applied it (each member holds the metadata group's state); the leaders
-// from the most authoritative report of each shard over every reachable member (cluster-view.ts).
+// from the most authoritative report of each shard over every reachable member (src/client/cluster-view.ts).
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import type { ShardPlacement, StatusResponse, WantedMove } from '../../client/index.ts';
+import { bestShardReports } from '../../client/index.ts';
 import { connectionOptions, toJson, withClient } from './client-common.ts';
 import { memberTimeoutMs } from './cluster.ts';
-import { bestShardReports } from './cluster-view.ts';
 
 type Opts = Record<string, unknown>;
 

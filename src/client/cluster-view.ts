@@ -1,7 +1,10 @@
-// Turns the Status of every member into the per-node and per-shard view `cluster status` prints.
-// Pure: no I/O, so it is tested directly. For each group, the report of its leader (highest term)
-// is taken as the truth, since only the leader knows every replica's progress.
-import type { MemberStatus, ShardPlacement, ShardStatus, StatusResponse } from '../../client/index.ts';
+// Turns the Status of every member (RingkvClient.statusOfEveryMember) into the per-node and
+// per-shard view that `ringkv cluster status` prints and the admin port's dashboard shows, with the
+// cluster's problems in words. Pure: no I/O, so it is tested directly. For each group, the report
+// of its leader (highest term) is taken as the truth, since only the leader knows every replica's
+// progress.
+import type { ShardPlacement, ShardStatus, StatusResponse } from '../gen/ringkv/v1/kv.ts';
+import type { MemberStatus } from './client.ts';
 
 export interface NodeRow {
   readonly nodeId: string;
