@@ -121,6 +121,11 @@ describe('a 4th node joins a cluster of 3 with R = 3', { timeout: 240_000 }, () 
       '150000',
     ]);
     assert.equal(leave.code, 0, `${leave.stdout}${leave.stderr}`);
+    // Its progress, a line per step off a terminal, ends with every replica moved.
+    const steps = [...leave.stderr.matchAll(/^draining node4: (\d+)\/(\d+) replicas moved$/gm)];
+    assert.ok(steps.length >= 2, `leave progress: ${leave.stderr}`);
+    const [, lastDone, total] = steps.at(-1)!;
+    assert.ok(Number(total) >= 1 && lastDone === total, `leave progress ends at ${lastDone}/${total}`);
     await waitUntil(
       'every shard back on node1-3, each hosting all of them',
       60_000,

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { buildClusterView, type ClusterView, leaveRefusal, type NodeRow } from '../../client/index.ts';
 import { parseDurationMs } from '../duration.ts';
 import { connectionOptions, toJson, withClient } from './client-common.ts';
+import { replicasOn, watchDrain } from './drain-progress.ts';
 
 type Opts = Record<string, unknown>;
 
@@ -100,7 +101,16 @@ export function runClusterLeave(nodeId: string, opts: Opts, cmd: Command): Promi
       process.stderr.write(`error: refused: ${refusal}\n`);
       return 1;
     }
-    const r = await client.leave(nodeId, { timeoutMs: membershipTimeoutMs(opts, cmd) });
+    // The replicas it holds now move to the others (progress on stderr), then it is removed.
+    const held = replicasOn(cluster.placement, nodeId);
+    const drain = watchDrain(nodeId, held, () => client.status({ timeoutMs: memberTimeoutMs(timeoutMs) }));
+    const r = await client
+      .leave(nodeId, { timeoutMs: membershipTimeoutMs(opts, cmd) })
+      .catch((err: unknown) => {
+        drain.stop();
+        throw err;
+      });
+    drain.finish();
     process.stdout.write(
       `${nodeId} left the cluster\nmembers: ${r.members.map((m) => m.nodeId).join(', ')}\n`,
     );
