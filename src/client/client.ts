@@ -4,6 +4,7 @@ import type {
   ClusterSettings,
   CompareAndSwapRequest,
   Member,
+  ReadShardSnapshotResponse,
   ResponseHeader,
   ScanRequest,
   StatusResponse,
@@ -124,6 +125,19 @@ export interface StatusOptions extends CallOptions {
   readonly endpoint?: string;
 }
 
+/** One call of a shard snapshot's read (see readShardSnapshot). */
+export interface ShardSnapshotChunkRequest {
+  /** The data shard, 1-based. */
+  readonly shard: number;
+  /** Absent: take a new snapshot; else the session of an earlier chunk. */
+  readonly session?: string;
+  readonly offset?: bigint;
+  /** Most bytes in the chunk (absent or 0: the server's default, 1 MiB; at most 4 MiB). */
+  readonly maxBytes?: number;
+  /** The node asked (no failover: the session lives there). */
+  readonly endpoint: string;
+}
+
 /** A member's own Status, or why it could not be had. */
 export type MemberStatus =
   | { readonly member: Member; readonly status: StatusResponse }
@@ -222,6 +236,35 @@ export class RingkvClient {
     );
     const items = res.items.map((i) => ({ key: i.key, value: i.value, version: i.version }));
     return { items, continuation: res.continuation.length === 0 ? undefined : res.continuation };
+  }
+
+  /**
+   * One chunk of a data shard's whole state, from one node's replica (for backups): the first call
+   * (no session) takes the snapshot at a linearizable point of the shard, and later calls pass its
+   * session and the next offset. Idempotent (nothing changes), so retried on retry-safe failures; a
+   * node that holds no replica of the shard answers UnavailableError.
+   */
+  async readShardSnapshot(
+    req: ShardSnapshotChunkRequest,
+    opts: CallOptions = {},
+  ): Promise<ReadShardSnapshotResponse> {
+    const request = {
+      shard: req.shard,
+      session: req.session ?? '',
+      offset: req.offset ?? 0n,
+      maxBytes: req.maxBytes ?? 0,
+    };
+    return this.run(
+      {
+        operation: `snapshot of shard ${req.shard} from ${req.endpoint}`,
+        safety: 'idempotent',
+        shardId: () => undefined,
+        endpoint: req.endpoint,
+        send: (s, d, sig) => callUnary(s.kv.readShardSnapshot.bind(s.kv), request, s.endpoint, d, sig),
+        learn: () => {},
+      },
+      opts,
+    );
   }
 
   /** The cluster as one node sees it (any node, or `opts.endpoint`). */

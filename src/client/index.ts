@@ -3,6 +3,7 @@
 export type {
   ClusterSettings,
   Member,
+  ReadShardSnapshotResponse,
   ReplicaStatus,
   ResponseHeader,
   ShardMove,
@@ -39,6 +40,7 @@ export {
   type ScanItem,
   type ScanOptions,
   type ScanResult,
+  type ShardSnapshotChunkRequest,
   type StatusOptions,
 } from './client.ts';
 export {

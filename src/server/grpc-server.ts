@@ -11,6 +11,7 @@ import {
   KVServiceService,
   LeaveResponse,
   PutResponse,
+  ReadShardSnapshotResponse,
   ScanResponse,
   SetLeaderPlacementResponse,
   StatusResponse,
@@ -35,6 +36,7 @@ export const KV_RESPONSES = {
   delete: DeleteResponse,
   compareAndSwap: CompareAndSwapResponse,
   scan: ScanResponse,
+  readShardSnapshot: ReadShardSnapshotResponse,
 } as const;
 export const CLUSTER_RESPONSES = {
   join: JoinResponse,

@@ -16,14 +16,17 @@ import { shardOf } from '../ring/slots.ts';
 import type { CasExpect } from '../storage/command.ts';
 import { header, type KvHandlers, retrySafely, routeTo, type ServerContext, unary } from './context.ts';
 import { scan } from './scan.ts';
+import { readShardSnapshot, ShardSnapshotSessions } from './shard-snapshot.ts';
 
 export function kvService(ctx: ServerContext): KvHandlers {
+  const sessions = new ShardSnapshotSessions();
   return {
     put: unary(ctx, put),
     get: unary(ctx, get),
     delete: unary(ctx, del),
     compareAndSwap: unary(ctx, cas),
     scan: unary(ctx, scan),
+    readShardSnapshot: unary(ctx, (c, req, deadlineMs) => readShardSnapshot(c, sessions, req, deadlineMs)),
   };
 }
 

@@ -138,6 +138,37 @@ export interface ScanResponse {
   header: ResponseHeader | undefined;
 }
 
+export interface ReadShardSnapshotRequest {
+  /** The data shard (1-based). */
+  shard: number;
+  /** Empty: take a new snapshot of the shard. Otherwise the session of an earlier response. */
+  session: string;
+  /** Where this chunk starts in the snapshot's bytes (0 with a new session). */
+  offset: bigint;
+  /** Most bytes in this chunk (0: the server's default, 1 MiB; more than 4 MiB is refused). */
+  maxBytes: number;
+}
+
+export interface ReadShardSnapshotResponse {
+  /**
+   * Pass it back, with the next offset, for the next chunk; the server forgets it after the last
+   * chunk, or after 60 s without a call (then FAILED_PRECONDITION: start the shard over).
+   */
+  session: string;
+  /** The shard's applied index the snapshot was taken at (a linearizable point of the shard). */
+  appliedIndex: bigint;
+  /** Length of the whole snapshot; the last chunk ends there. */
+  totalBytes: bigint;
+  /** CRC-32 (IEEE, as zlib's) of the whole snapshot. */
+  crc32: number;
+  /** Live keys in the snapshot. */
+  keys: bigint;
+  /** The bytes [offset, offset + data.length) of the snapshot. */
+  offset: bigint;
+  data: Uint8Array;
+  header: ResponseHeader | undefined;
+}
+
 export interface Member {
   nodeId: string;
   /** host:port for clients. */
@@ -1697,6 +1728,346 @@ export const ScanResponse: MessageFns<ScanResponse> = {
     const message = createBaseScanResponse();
     message.items = object.items?.map((e) => KeyValue.fromPartial(e)) || [];
     message.continuation = object.continuation ?? new Uint8Array(0);
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseReadShardSnapshotRequest(): ReadShardSnapshotRequest {
+  return { shard: 0, session: "", offset: 0n, maxBytes: 0 };
+}
+
+export const ReadShardSnapshotRequest: MessageFns<ReadShardSnapshotRequest> = {
+  encode(message: ReadShardSnapshotRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.shard !== 0) {
+      writer.uint32(8).uint32(message.shard);
+    }
+    if (message.session !== "") {
+      writer.uint32(18).string(message.session);
+    }
+    if (message.offset !== 0n) {
+      if (BigInt.asUintN(64, message.offset) !== message.offset) {
+        throw new globalThis.Error("value provided for field message.offset of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.offset);
+    }
+    if (message.maxBytes !== 0) {
+      writer.uint32(32).uint32(message.maxBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReadShardSnapshotRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReadShardSnapshotRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.shard = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.session = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.offset = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxBytes = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReadShardSnapshotRequest {
+    return {
+      shard: isSet(object.shard) ? globalThis.Number(object.shard) : 0,
+      session: isSet(object.session) ? globalThis.String(object.session) : "",
+      offset: isSet(object.offset) ? BigInt(object.offset) : 0n,
+      maxBytes: isSet(object.maxBytes)
+        ? globalThis.Number(object.maxBytes)
+        : isSet(object.max_bytes)
+        ? globalThis.Number(object.max_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: ReadShardSnapshotRequest): unknown {
+    const obj: any = {};
+    if (message.shard !== 0) {
+      obj.shard = Math.round(message.shard);
+    }
+    if (message.session !== "") {
+      obj.session = message.session;
+    }
+    if (message.offset !== 0n) {
+      obj.offset = message.offset.toString();
+    }
+    if (message.maxBytes !== 0) {
+      obj.maxBytes = Math.round(message.maxBytes);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReadShardSnapshotRequest>): ReadShardSnapshotRequest {
+    return ReadShardSnapshotRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReadShardSnapshotRequest>): ReadShardSnapshotRequest {
+    const message = createBaseReadShardSnapshotRequest();
+    message.shard = object.shard ?? 0;
+    message.session = object.session ?? "";
+    message.offset = (object.offset !== undefined && object.offset !== null) ? BigInt(object.offset) : 0n;
+    message.maxBytes = object.maxBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseReadShardSnapshotResponse(): ReadShardSnapshotResponse {
+  return {
+    session: "",
+    appliedIndex: 0n,
+    totalBytes: 0n,
+    crc32: 0,
+    keys: 0n,
+    offset: 0n,
+    data: new Uint8Array(0),
+    header: undefined,
+  };
+}
+
+export const ReadShardSnapshotResponse: MessageFns<ReadShardSnapshotResponse> = {
+  encode(message: ReadShardSnapshotResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.session !== "") {
+      writer.uint32(10).string(message.session);
+    }
+    if (message.appliedIndex !== 0n) {
+      if (BigInt.asUintN(64, message.appliedIndex) !== message.appliedIndex) {
+        throw new globalThis.Error("value provided for field message.appliedIndex of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.appliedIndex);
+    }
+    if (message.totalBytes !== 0n) {
+      if (BigInt.asUintN(64, message.totalBytes) !== message.totalBytes) {
+        throw new globalThis.Error("value provided for field message.totalBytes of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.totalBytes);
+    }
+    if (message.crc32 !== 0) {
+      writer.uint32(32).uint32(message.crc32);
+    }
+    if (message.keys !== 0n) {
+      if (BigInt.asUintN(64, message.keys) !== message.keys) {
+        throw new globalThis.Error("value provided for field message.keys of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.keys);
+    }
+    if (message.offset !== 0n) {
+      if (BigInt.asUintN(64, message.offset) !== message.offset) {
+        throw new globalThis.Error("value provided for field message.offset of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.offset);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(58).bytes(message.data);
+    }
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(66).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReadShardSnapshotResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReadShardSnapshotResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.session = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.appliedIndex = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.totalBytes = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.crc32 = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.keys = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.offset = reader.uint64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.data = reader.bytes();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReadShardSnapshotResponse {
+    return {
+      session: isSet(object.session) ? globalThis.String(object.session) : "",
+      appliedIndex: isSet(object.appliedIndex)
+        ? BigInt(object.appliedIndex)
+        : isSet(object.applied_index)
+        ? BigInt(object.applied_index)
+        : 0n,
+      totalBytes: isSet(object.totalBytes)
+        ? BigInt(object.totalBytes)
+        : isSet(object.total_bytes)
+        ? BigInt(object.total_bytes)
+        : 0n,
+      crc32: isSet(object.crc32) ? globalThis.Number(object.crc32) : 0,
+      keys: isSet(object.keys) ? BigInt(object.keys) : 0n,
+      offset: isSet(object.offset) ? BigInt(object.offset) : 0n,
+      data: isSet(object.data) ? bytesFromBase64(object.data) : new Uint8Array(0),
+      header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
+    };
+  },
+
+  toJSON(message: ReadShardSnapshotResponse): unknown {
+    const obj: any = {};
+    if (message.session !== "") {
+      obj.session = message.session;
+    }
+    if (message.appliedIndex !== 0n) {
+      obj.appliedIndex = message.appliedIndex.toString();
+    }
+    if (message.totalBytes !== 0n) {
+      obj.totalBytes = message.totalBytes.toString();
+    }
+    if (message.crc32 !== 0) {
+      obj.crc32 = Math.round(message.crc32);
+    }
+    if (message.keys !== 0n) {
+      obj.keys = message.keys.toString();
+    }
+    if (message.offset !== 0n) {
+      obj.offset = message.offset.toString();
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    if (message.header !== undefined) {
+      obj.header = ResponseHeader.toJSON(message.header);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReadShardSnapshotResponse>): ReadShardSnapshotResponse {
+    return ReadShardSnapshotResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReadShardSnapshotResponse>): ReadShardSnapshotResponse {
+    const message = createBaseReadShardSnapshotResponse();
+    message.session = object.session ?? "";
+    message.appliedIndex = (object.appliedIndex !== undefined && object.appliedIndex !== null)
+      ? BigInt(object.appliedIndex)
+      : 0n;
+    message.totalBytes = (object.totalBytes !== undefined && object.totalBytes !== null)
+      ? BigInt(object.totalBytes)
+      : 0n;
+    message.crc32 = object.crc32 ?? 0;
+    message.keys = (object.keys !== undefined && object.keys !== null) ? BigInt(object.keys) : 0n;
+    message.offset = (object.offset !== undefined && object.offset !== null) ? BigInt(object.offset) : 0n;
+    message.data = object.data ?? new Uint8Array(0);
     message.header = (object.header !== undefined && object.header !== null)
       ? ResponseHeader.fromPartial(object.header)
       : undefined;
@@ -3800,6 +4171,24 @@ export const KVServiceService = {
     responseSerialize: (value: ScanResponse): Buffer => Buffer.from(ScanResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ScanResponse => ScanResponse.decode(value),
   },
+  /**
+   * One data shard's whole state (the serialised state machine), for a backup: the first call
+   * (no session) takes it at a linearizable point (after a ReadIndex round) on the contacted node's
+   * own replica and holds it there for a while; it and the calls after it (that session, the next
+   * offset) return it in chunks of at most max_bytes. A node that holds no replica of the shard
+   * answers UNAVAILABLE (retry-safe): ask one of its voters. The client pulls one chunk at a time.
+   */
+  readShardSnapshot: {
+    path: "/ringkv.v1.KVService/ReadShardSnapshot" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReadShardSnapshotRequest): Buffer =>
+      Buffer.from(ReadShardSnapshotRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReadShardSnapshotRequest => ReadShardSnapshotRequest.decode(value),
+    responseSerialize: (value: ReadShardSnapshotResponse): Buffer =>
+      Buffer.from(ReadShardSnapshotResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReadShardSnapshotResponse => ReadShardSnapshotResponse.decode(value),
+  },
 } as const;
 
 export interface KVServiceServer extends UntypedServiceImplementation {
@@ -3816,6 +4205,14 @@ export interface KVServiceServer extends UntypedServiceImplementation {
   compareAndSwap: handleUnaryCall<CompareAndSwapRequest, CompareAndSwapResponse>;
   /** Lists keys with a prefix, or in [start, end), in key order, with a limit and a continuation. */
   scan: handleUnaryCall<ScanRequest, ScanResponse>;
+  /**
+   * One data shard's whole state (the serialised state machine), for a backup: the first call
+   * (no session) takes it at a linearizable point (after a ReadIndex round) on the contacted node's
+   * own replica and holds it there for a while; it and the calls after it (that session, the next
+   * offset) return it in chunks of at most max_bytes. A node that holds no replica of the shard
+   * answers UNAVAILABLE (retry-safe): ask one of its voters. The client pulls one chunk at a time.
+   */
+  readShardSnapshot: handleUnaryCall<ReadShardSnapshotRequest, ReadShardSnapshotResponse>;
 }
 
 export interface KVServiceClient extends Client {
@@ -3892,6 +4289,28 @@ export interface KVServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ScanResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * One data shard's whole state (the serialised state machine), for a backup: the first call
+   * (no session) takes it at a linearizable point (after a ReadIndex round) on the contacted node's
+   * own replica and holds it there for a while; it and the calls after it (that session, the next
+   * offset) return it in chunks of at most max_bytes. A node that holds no replica of the shard
+   * answers UNAVAILABLE (retry-safe): ask one of its voters. The client pulls one chunk at a time.
+   */
+  readShardSnapshot(
+    request: ReadShardSnapshotRequest,
+    callback: (error: ServiceError | null, response: ReadShardSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  readShardSnapshot(
+    request: ReadShardSnapshotRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReadShardSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  readShardSnapshot(
+    request: ReadShardSnapshotRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReadShardSnapshotResponse) => void,
   ): ClientUnaryCall;
 }
 
