@@ -60,32 +60,41 @@ export interface BootstrapPlan {
   readonly self: MemberInfo;
 }
 
+/** The first entries of one group of a new cluster, committed: the first member's addition (and `init`). */
+export function bootstrapLog(
+  groupId: number,
+  plan: BootstrapPlan,
+): { entries: Entry[]; hardState: HardState } {
+  const self = plan.self.nodeId as NodeId;
+  const entries: Entry[] = [
+    {
+      term: term(1),
+      index: index(1),
+      type: 'confChange',
+      data: encodeConfChange({ changes: [{ type: 'addVoter', nodeId: self }], transition: 'auto' }),
+    },
+  ];
+  if (groupId === METADATA_GROUP) {
+    const init = encodeMetadataCommand({
+      requestId: 'bootstrap',
+      op: 'init',
+      clusterId: plan.clusterId,
+      shardCount: plan.shardCount,
+      member: plan.self,
+      leaderPlacement: plan.leaderPlacement,
+      replicationFactor: plan.replicationFactor,
+      deadNodeTimeoutMs: plan.deadNodeTimeoutMs,
+    });
+    entries.push({ term: term(1), index: index(2), type: 'normal', data: init });
+  }
+  return { entries, hardState: { term: term(1), vote: NO_NODE, commit: index(entries.length) } };
+}
+
 /** The log of every group of a new cluster, written durably to the WAL; returns what recovery would see. */
 export async function writeBootstrap(wal: Wal, plan: BootstrapPlan): Promise<Map<number, RecoveredGroup>> {
-  const self = plan.self.nodeId as NodeId;
-  const addSelf: Entry = {
-    term: term(1),
-    index: index(1),
-    type: 'confChange',
-    data: encodeConfChange({ changes: [{ type: 'addVoter', nodeId: self }], transition: 'auto' }),
-  };
   const out = new Map<number, RecoveredGroup>();
   for (let g: number = METADATA_GROUP; g <= plan.shardCount; g++) {
-    const entries: Entry[] = [addSelf];
-    if (g === METADATA_GROUP) {
-      const init = encodeMetadataCommand({
-        requestId: 'bootstrap',
-        op: 'init',
-        clusterId: plan.clusterId,
-        shardCount: plan.shardCount,
-        member: plan.self,
-        leaderPlacement: plan.leaderPlacement,
-        replicationFactor: plan.replicationFactor,
-        deadNodeTimeoutMs: plan.deadNodeTimeoutMs,
-      });
-      entries.push({ term: term(1), index: index(2), type: 'normal', data: init });
-    }
-    const hardState: HardState = { term: term(1), vote: NO_NODE, commit: index(entries.length) };
+    const { entries, hardState } = bootstrapLog(g, plan);
     wal.appendEntries(g, entries);
     wal.appendHardState(g, hardState);
     out.set(g, { hardState, snapshot: undefined, entries });
