@@ -225,8 +225,16 @@ export type FrameResult =
   /** Checksum mismatch or a malformed payload. */
   | { readonly kind: 'invalid'; readonly reason: string };
 
-/** Reads the frame at buf[off…limit). Never throws for bad bytes: the caller decides torn vs corrupt. */
-export function decodeFrame(buf: Buffer, off: number, limit: number = buf.length): FrameResult {
+/**
+ * Reads the frame at buf[off…limit). Never throws for bad bytes: the caller decides torn vs corrupt.
+ * `verifyChecksum` false is UNSAFE (the simulator plants it: a corrupted record then replays as data).
+ */
+export function decodeFrame(
+  buf: Buffer,
+  off: number,
+  limit: number = buf.length,
+  verifyChecksum = true,
+): FrameResult {
   if (limit - off < FRAME_HEADER_BYTES) {
     return isZero(buf, off, limit) ? { kind: 'end' } : { kind: 'truncated' };
   }
@@ -238,7 +246,7 @@ export function decodeFrame(buf: Buffer, off: number, limit: number = buf.length
   }
   const end = off + FRAME_HEADER_BYTES + payloadBytes;
   if (end > limit) return { kind: 'truncated' };
-  const actual = frameChecksum(buf, off, end);
+  const actual = verifyChecksum ? frameChecksum(buf, off, end) : checksum;
   if (actual !== checksum) {
     return {
       kind: 'invalid',

@@ -219,3 +219,29 @@ test('a crash is deterministic: the same seed keeps the same bytes and names', a
   assert.equal(await run(7), await run(7));
   assert.notEqual(await run(7), await run(8));
 });
+
+test('bit rot, a disk filled by others, and faults taken back: flipBit, fillUp, clearFaults', async () => {
+  const disk = new SimFileSystem({ capacityBytes: 1 << 20 });
+  const fs = disk.mount();
+  await fs.mkdir('/d');
+  const fh = await fs.open('/d/f', 'create');
+  await fh.write(Buffer.from('abc'), 0);
+  await fh.datasync();
+  await fh.close();
+  await fs.syncPath('/d');
+  assert.throws(() => disk.flipBit('/d/f', 3, 0), /outside/, 'only inside the content');
+  disk.flipBit('/d/f', 1, 0);
+  assert.equal((await fs.readFile('/d/f')).toString(), 'acc', 'what reads see');
+  disk.crash(KEEP_NONE);
+  const after = disk.mount();
+  assert.equal((await after.readFile('/d/f')).toString(), 'acc', 'what a crash keeps');
+  disk.fillUp(2);
+  assert.equal(await after.freeBytes('/d'), 2);
+  const g = await after.open('/d/g', 'create');
+  assert.equal(await g.write(Buffer.from('xyz'), 0), 2, 'a write beyond the room left is short');
+  disk.setCapacity(disk.capacityBytes);
+  assert.equal(await after.freeBytes('/d'), (1 << 20) - 5);
+  disk.failNext({ op: 'write', path: '/d/g', code: 'EIO' });
+  disk.clearFaults();
+  assert.equal(await g.write(Buffer.from('z'), 2), 1, 'a fault taken back never strikes');
+});

@@ -192,10 +192,44 @@ export class SimFileSystem {
     this.capacity = bytes;
   }
 
+  /** The disk fills up with other files: `freeBytes` stay free (setCapacity gives the room back). */
+  fillUp(freeBytes: number): void {
+    this.setCapacity(Math.min(this.capacityBytes, this.usedBytes + freeBytes));
+  }
+
   /** The next write (or sync) of a file whose path matches fails with `code`, once. */
   failNext(fault: InjectedFault): void {
     if (this.faults.length >= FAULTS_MAX) throw new Error(`sim fs: ${FAULTS_MAX} faults already pending`);
     this.faults.push(fault);
+  }
+
+  /** Takes back every fault failNext injected that no write or sync has met yet (the disk was mended). */
+  clearFaults(): void {
+    this.faults = [];
+  }
+
+  /**
+   * Bit rot: one bit of a file's content flips, in what a crash keeps and in what reads see (a sector
+   * the disk damaged after the data was synced). Only on a file with nothing unsynced (its machine is
+   * down), and inside its content.
+   */
+  flipBit(path: string, offsetBytes: number, bit: number): void {
+    const f = this.lookup(path, 'flip');
+    if (f.kind !== 'file') fail('EISDIR', 'flip', path);
+    if (f.unsynced.length > 0 || f.data.size !== f.durable.size)
+      throw new Error(`sim fs: bit flip in ${path}, which has ${f.unsynced.length} unsynced changes`);
+    if (
+      !Number.isSafeInteger(offsetBytes) ||
+      offsetBytes < 0 ||
+      offsetBytes >= f.durable.size ||
+      bit < 0 ||
+      bit > 7
+    )
+      throw new Error(`sim fs: bit ${bit} of byte ${offsetBytes} outside ${path} (${f.durable.size} bytes)`);
+    for (const bytes of [f.durable, f.data]) {
+      const view = bytes.view();
+      view[offsetBytes] = (view[offsetBytes] as number) ^ (1 << bit);
+    }
   }
 
   stats(): SimFileSystemStats {

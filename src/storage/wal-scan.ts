@@ -20,13 +20,18 @@ export interface SegmentScan {
   readonly tornEndOffset: number;
 }
 
-/** Calls onRecord(record, offset) for every verified record after the header, in order. */
+/**
+ * Calls onRecord(record, offset) for every verified record after the header, in order. With
+ * `verifyChecksums` false (UNSAFE: WalOptions.unsafeSkipChecksums) a record whose checksum does not
+ * match is read as if it did.
+ */
 export function scanSegment(
   buf: Buffer,
   file: string,
   seq: number,
   isLast: boolean,
   onRecord: (record: WalRecord, offsetBytes: number) => void,
+  verifyChecksums = true,
 ): SegmentScan {
   const header = decodeFrame(buf, 0);
   if (header.kind !== 'record' || header.record.type !== 'segmentHeader') {
@@ -41,7 +46,7 @@ export function scanSegment(
     );
   }
   let off = header.nextOffset;
-  let stop = decodeFrame(buf, off);
+  let stop = decodeFrame(buf, off, buf.length, verifyChecksums);
   // Bounded: every iteration moves `off` strictly forward within buf.
   while (stop.kind === 'record') {
     if (stop.record.type === 'segmentHeader') {
@@ -49,7 +54,7 @@ export function scanSegment(
     }
     onRecord(stop.record, off);
     off = stop.nextOffset;
-    stop = decodeFrame(buf, off);
+    stop = decodeFrame(buf, off, buf.length, verifyChecksums);
   }
   const nonZeroEnd = endOfNonZero(buf);
   if (off >= nonZeroEnd) return { endOffset: off, tornEndOffset: off };

@@ -300,6 +300,70 @@ test('a disk without room for the next segment stalls the rollover (nothing ackn
   assert.equal(recovered.get(GROUP)?.entries.length, next - 1, 'every acknowledged entry');
 });
 
+test('a rollover waiting for space waits through the sleep it is handed (the node clock), not the real one', async () => {
+  const disk = new SimFileSystem({ capacityBytes: 2 * SEGMENT_BYTES + 1000 });
+  const waits: number[] = [];
+  const wakers: (() => void)[] = [];
+  const { wal } = await Wal.open({
+    fs: disk.mount(),
+    dir: DIR,
+    segmentBytes: SEGMENT_BYTES,
+    sleep: (ms) =>
+      new Promise<void>((resolve) => {
+        waits.push(ms);
+        wakers.push(resolve);
+      }),
+  });
+  let next = 1;
+  // Bounded: each pass appends an entry of about 130 bytes to 4 KiB segments.
+  while (wal.writePosition().seq < 3) {
+    wal.appendEntries(GROUP, makeEntries(next++, 1, 1, 100));
+    if (wal.writePosition().seq < 3) await wal.sync();
+  }
+  let settled = false;
+  const stalled = wal.sync().finally(() => {
+    settled = true;
+  });
+  await runMicrotasks(200);
+  assert.deepEqual(waits, [100], 'one wait of 100 ms, asked of the sleep handed in');
+  assert.equal(settled, false, 'nothing acknowledged while the segment is missing');
+  // Bounded: each pass wakes one wait; the log doubles them while there is still no room.
+  for (let i = 0; i < 3; i++) {
+    wakers.shift()?.();
+    await runMicrotasks(200);
+  }
+  assert.deepEqual(waits, [100, 200, 400, 800], 'each failed try waits twice as long');
+  assert.equal(settled, false);
+  disk.setCapacity(1 << 20);
+  wakers.shift()?.();
+  await stalled;
+  assert.equal(waits.length, 4, 'no wait after the segment was prepared');
+  await wal.close();
+});
+
+test('a replay told to skip checksums (a planted bug) opens on a record the disk damaged; the default refuses', async () => {
+  const disk = new SimFileSystem({ capacityBytes: 1 << 20 });
+  const { wal } = await open(disk.mount());
+  wal.appendEntries(GROUP, entriesOf(1, 1, 1, 10));
+  await wal.sync();
+  const end = wal.writePosition().offsetBytes;
+  wal.appendEntries(GROUP, entriesOf(2, 1, 1, 10));
+  await wal.sync();
+  await wal.close();
+  // The last byte of the first entries record: the last byte of entry 1's data ('x' → 'y').
+  disk.flipBit(`${DIR}/0000000000000001.wal`, end - 1, 0);
+  await assert.rejects(open(disk.mount()), WalCorruptionError);
+  const unsafe = await Wal.open({
+    fs: disk.mount(),
+    dir: DIR,
+    segmentBytes: SEGMENT_BYTES,
+    unsafeSkipChecksums: true,
+  });
+  const first = unsafe.recovered.get(GROUP)?.entries[0];
+  assert.equal(Buffer.from(first?.data ?? []).toString(), `1@1:${'x'.repeat(9)}y`);
+  await unsafe.wal.close();
+});
+
 for (const durability of ['dsync', 'fdatasync'] as const) {
   test(`a failed ${durability === 'dsync' ? 'O_DSYNC write' : 'fdatasync'} poisons the log; what was acknowledged survives the crash`, async () => {
     const disk = new SimFileSystem({ capacityBytes: 1 << 20 });

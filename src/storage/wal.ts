@@ -56,13 +56,23 @@ export interface WalOptions {
    * want of space: the node raises its disk alarm at once instead of at its next poll.
    */
   readonly onSegmentProblem?: (problem: Error) => void;
+  /**
+   * How a rollover waiting for space to prepare its segment waits (resolves `ms` from now): the
+   * node's Clock, so that the wait runs on virtual time under the simulator. Default: setTimeout.
+   */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * UNSAFE, the simulator's only (a planted bug): replay reads records without verifying their
+   * checksums, so a record damaged on the disk is replayed as data instead of refusing to open.
+   */
+  readonly unsafeSkipChecksums?: boolean;
 }
 
 export type WalDurability = 'dsync' | 'fdatasync';
 
 /**
  * A rollover whose segment cannot be prepared waits this long before trying again (doubling up to the
- * max). Real time (setTimeout): the node's clock is not handed to the log yet.
+ * max), through WalOptions.sleep (the node's clock), or setTimeout when none is given.
  */
 const PREPARE_RETRY_MS_MIN = 100;
 const PREPARE_RETRY_MS_MAX = 2_000;
@@ -125,6 +135,7 @@ export class Wal {
   private readonly pendingBytesMax: number;
   private readonly fs: FileSystem;
   private readonly onSegmentProblem: ((problem: Error) => void) | undefined;
+  private readonly sleep: (ms: number) => Promise<void>;
   private readonly durability: WalDurability;
   /** Ascending by seq, contiguous; the last one is the segment appends go to (maybe not yet on disk). */
   private readonly segments: SegmentInfo[];
@@ -173,6 +184,7 @@ export class Wal {
     this.pendingBytesMax = options.pendingBytesMax ?? PENDING_BYTES_MAX_DEFAULT;
     this.fs = options.fs;
     this.onSegmentProblem = options.onSegmentProblem;
+    this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.durability = durabilityOf(options);
     this.segments = segments;
     const last = segments[segments.length - 1];
@@ -214,7 +226,14 @@ export class Wal {
       const buf = await fs.readFile(path);
       segments.push({ seq, sizeBytes: buf.length, maxIndexByGroup: new Map() });
       const isLast = i === seqs.length - 1;
-      tail = scanSegment(buf, path, seq, isLast, (r, off) => replay.apply(r, segments, path, off));
+      tail = scanSegment(
+        buf,
+        path,
+        seq,
+        isLast,
+        (r, off) => replay.apply(r, segments, path, off),
+        options.unsafeSkipChecksums !== true,
+      );
     }
     const recovered = replay.finish();
     const durability = durabilityOf(options);
@@ -555,7 +574,7 @@ export class Wal {
         if (this.closing || !isOutOfSpace(problem)) throw problem;
         this.prepareFailure = problem;
         this.onSegmentProblem?.(problem);
-        await new Promise((r) => setTimeout(r, waitMs));
+        await this.sleep(waitMs);
       }
     }
     this.prepareFailure = undefined;
