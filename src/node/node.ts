@@ -6,9 +6,9 @@
 // themselves; the groups, their RawNodes and the driver stay inside.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { EMPTY_CONF_STATE, MemoryStorage, ProposalDroppedError } from '../raft/index.ts';
+import { MemoryStorage, ProposalDroppedError } from '../raft/index.ts';
 import type { ConfChange, ConfChangeSingle, Index, Message, NodeId } from '../raft/types.ts';
-import { index, NO_NODE, term } from '../raft/types.ts';
+import { index, NO_NODE } from '../raft/types.ts';
 import type { ShardEntry } from '../ring/shard-table.ts';
 import { whyUnwritable } from '../storage/fs-util.ts';
 import type { ApplyResult } from '../storage/kv-state.ts';
@@ -47,6 +47,7 @@ import { Rebalancer } from './rebalancer.ts';
 import { recoverGroup, writeBootstrap } from './recovery.ts';
 import { RemovalWatch } from './removal.ts';
 import { RequestIds, type StateMachine } from './state-machine.ts';
+import { writeTombstone } from './tombstone.ts';
 
 type MetadataGroup = Group<MetadataResult, MetadataState>;
 type ShardGroup = Group<ApplyResult, KvMachine>;
@@ -667,10 +668,11 @@ export class KvNode implements NodeIntents {
   }
 
   /**
-   * Stops hosting a shard and deletes its data: the group leaves the driver's turns, its snapshot
-   * files go, and a tombstone (an empty snapshot at its last index, of term 0, which no leader's log
-   * matches) with its WAL marker replaces its log, so that the WAL's segments are no longer retained
-   * for it and a restart does not host it again. A group that never held an entry just goes.
+   * Stops hosting a shard and deletes its data: the group leaves the driver's turns, and a tombstone
+   * (tombstone.ts: an empty snapshot past its last index, of term 0, which no leader's log matches)
+   * with its WAL marker replaces its log and then its snapshot files, so that the WAL's segments are
+   * no longer retained for it and a restart does not host it again. A group that never held an entry
+   * just goes.
    */
   private async dropShard(g: ShardGroup, entry: ShardEntry): Promise<void> {
     const id = g.id;
@@ -684,15 +686,11 @@ export class KvNode implements NodeIntents {
       const last = g.lastIndex();
       if (last > 0 || g.snapshotIndex > 0) {
         this.deletedShards.add(id);
-        await this.snapshots.removeGroup(id);
-        const at = index(Math.max(last, g.snapshotIndex));
-        const confState = EMPTY_CONF_STATE;
-        await this.snapshots.save(id, {
-          metadata: { index: at, term: term(0), confState },
-          data: new Uint8Array(0),
-        });
-        this.wal.appendSnapshotMarker(id, at, term(0), true);
-        await this.wal.sync();
+        await writeTombstone(
+          { wal: this.wal, snapshots: this.snapshots },
+          id,
+          Math.max(last, g.snapshotIndex),
+        );
       }
       this.logger.info(
         { shard: id, epoch: entry.epoch, lastIndex: last, tookMs: this.clock.nowMs() - started },
