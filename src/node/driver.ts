@@ -226,12 +226,15 @@ export class Driver {
         }
       }
       const firstNew = rd.entries.length > 0 ? (rd.entries[0] as Entry).index : Number.POSITIVE_INFINITY;
+      // PLANTED BUG (the simulator's teeth): entries this turn is still making durable are applied too.
+      const applyUndurable = this.c.plantedBugs?.has('applyBeforeDurable') === true;
       let startedAt: number | undefined;
       for (const e of rd.committedEntries) {
-        if (e.index >= firstNew || e.type === 'confChange') break;
+        if (e.type === 'confChange' || (e.index >= firstNew && !applyUndurable)) break;
         if (e.index <= g.applied) continue;
         startedAt ??= this.metrics.startedAt();
-        this.applyEntry(g, e);
+        if (e.index >= firstNew) g.applyEntry(e);
+        else this.applyEntry(g, e);
       }
       if (startedAt !== undefined) this.metrics.applied(startedAt);
     }

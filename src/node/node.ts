@@ -65,6 +65,8 @@ const ADDRESS_CHECK_WAIT_MS = 60_000;
 const ADDRESS_UPDATE_ATTEMPTS = 30;
 const ADDRESS_UPDATE_DEADLINE_MS = 15_000;
 const ADDRESS_UPDATE_RETRY_MS = 2_000;
+/** The planted bug forwardedWriteTwice proposes a forwarded write again this many ticks later. */
+const FORWARD_RETRY_TICKS = 2;
 
 export class KvNode implements NodeIntents {
   readonly opts: ResolvedNodeOptions;
@@ -229,6 +231,9 @@ export class KvNode implements NodeIntents {
       segmentBytes: o.walSegmentBytes,
       fs: o.fileSystem,
       onSegmentProblem: () => this.diskAlarm?.checkSoon(),
+      sleep: (ms) => sleep(this.clock, ms),
+      // PLANTED BUG (the simulator's teeth): replay trusts records whose checksums do not match.
+      ...(o.plantedBugs.includes('skipCrcOnReplay') ? { unsafeSkipChecksums: true } : {}),
     });
     this.wal = opened.wal;
     this.diskAlarm = new DiskAlarm({
@@ -750,6 +755,19 @@ export class KvNode implements NodeIntents {
     );
     g.propose(p.requestId, p.command, pending);
     this.driver.schedule();
+    if (this.opts.plantedBugs.includes('forwardedWriteTwice') && g.role !== 'leader') {
+      // PLANTED BUG (the simulator's teeth): the node never proposes a write twice (only ReadIndex
+      // rounds, which are idempotent, are retried), since nothing would keep the copy from being
+      // applied too. Here a write the core forwarded to the leader is proposed again a retry interval
+      // later, without asking whether the first proposal took effect.
+      this.clock.after(FORWARD_RETRY_TICKS * this.opts.tickMs, () => {
+        if (this.closing) return;
+        const again = new Pending<Applied<R>>(this.budget, this.clock, p.deadlineMs, p.onTimeout);
+        again.promise.catch(() => {});
+        g.propose(`${p.requestId}/again`, p.command, again);
+        this.driver.schedule();
+      });
+    }
     return pending.promise;
   }
 

@@ -126,8 +126,20 @@ export interface NodeOptions {
  *   acknowledgements and votes included), so a crash loses what the node vouched for.
  * - `forgetVoteOnRestart`: a restart recovers each group's term and commit but not its vote, so the
  *   node may vote twice in one term.
+ * - `applyBeforeDurable`: the driver applies committed entries of a turn's Ready while the WAL sync
+ *   that makes them durable here is still running, so a follower applies past its durable log.
+ * - `skipCrcOnReplay`: the WAL replays its records without verifying their checksums, so the node
+ *   starts on a record the disk damaged instead of refusing to.
+ * - `forwardedWriteTwice`: a write proposed on a node that does not lead the shard (the core forwards
+ *   it to the leader) is proposed again a retry interval later, without asking whether the first
+ *   proposal took effect: the write is applied twice.
  */
-export type NodePlantedBug = 'ackBeforeSync' | 'forgetVoteOnRestart';
+export type NodePlantedBug =
+  | 'ackBeforeSync'
+  | 'forgetVoteOnRestart'
+  | 'applyBeforeDurable'
+  | 'skipCrcOnReplay'
+  | 'forwardedWriteTwice';
 
 export const DEFAULTS = {
   shardCount: 8,
