@@ -2,10 +2,11 @@
 // the real disk (fsync on: ringkv always fsyncs before acknowledging; etcd by default), every
 // process remembered by pid and stopped by pid (SIGTERM, then SIGKILL after a grace period).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePorts } from '../test/support/ports.ts';
+import type { ClientTls } from './grpc-client.ts';
 import { EtcdTarget, RingkvTarget } from './targets.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
@@ -113,6 +114,43 @@ export interface RingkvStartOptions {
   readonly leaderPlacement?: Placement;
   /** Extra `ringkv serve` flags for every node (e.g. `--client_api_thread=worker`). */
   readonly serveArgs?: readonly string[];
+  /**
+   * TLS on the client ports and mutual TLS on the raft ports, with the certificates `ringkv certs
+   * create` made in this directory (devCerts); absent: plaintext.
+   */
+  readonly tlsDir?: string;
+}
+
+/**
+ * A local CA and certificates for node1..node3 (valid for 127.0.0.1), made by `ringkv certs create`
+ * in a new temporary directory (removed with the other temporary directories), and the client side.
+ */
+export function devCerts(): { dir: string; client: ClientTls; remove: () => void } {
+  const dir = tempDir('ringkv-bench-certs-');
+  execFileSync(
+    process.execPath,
+    ['src/cli/main.ts', 'certs', 'create', '--out', join(dir, 'certs'), '--nodes', 'node1,node2,node3'],
+    { cwd: REPO, stdio: 'ignore' },
+  );
+  const certs = join(dir, 'certs');
+  return {
+    dir: certs,
+    client: { ca: readFileSync(join(certs, 'ca.crt')) },
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** `serve`'s TLS flags for node `id` with devCerts' files. */
+function tlsServeArgs(dir: string, id: string): string[] {
+  const f = (name: string) => join(dir, name);
+  return [
+    `--cert_file=${f(`${id}.crt`)}`,
+    `--key_file=${f(`${id}.key`)}`,
+    `--trusted_ca_file=${f('ca.crt')}`,
+    `--peer_cert_file=${f(`${id}.crt`)}`,
+    `--peer_key_file=${f(`${id}.key`)}`,
+    `--peer_trusted_ca_file=${f('ca.crt')}`,
+  ];
 }
 
 /** ringkv's leader placements (src/node/metadata.ts), in the order the benchmark runs them. */
@@ -120,6 +158,11 @@ export const PLACEMENTS = ['pack', 'spread'] as const;
 export type Placement = (typeof PLACEMENTS)[number];
 export function isPlacement(p: string): p is Placement {
   return (PLACEMENTS as readonly string[]).includes(p);
+}
+
+/** The client side of a cluster started with `o.tlsDir`. */
+function clientTls(o: RingkvStartOptions): ClientTls | undefined {
+  return o.tlsDir === undefined ? undefined : { ca: readFileSync(join(o.tlsDir, 'ca.crt')) };
 }
 
 /** A 3-node ringkv cluster: node1 bootstraps, node2 and node3 join; ready when every shard has 3 voters and a leader. */
@@ -158,10 +201,11 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
       ...(i === 0 ? ['--bootstrap=true', `--shards=${o.shards ?? 8}`] : [`--join_addr=${endpoints[0]}`]),
       ...(i === 0 && o.leaderPlacement !== undefined ? [`--leader_placement=${o.leaderPlacement}`] : []),
       ...(o.serveArgs ?? []),
+      ...(o.tlsDir === undefined ? [] : tlsServeArgs(o.tlsDir, id)),
     ];
     procs.push(startProcess(process.execPath, args, join(dir, id, 'log.jsonl'), o.repoDir ?? REPO));
     endpoints.push(`127.0.0.1:${port}`);
-    const t = new RingkvTarget([endpoints[i] as string]);
+    const t = new RingkvTarget([endpoints[i] as string], 'ringkv', clientTls(o));
     try {
       await waitFor(`ringkv ${id} to serve`, 60_000, async () => {
         const st = await t.status();
@@ -173,7 +217,7 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
   }
   const dataDirs = [1, 2, 3].map((i) => join(dir, `node${i}`, 'data'));
   const cluster = clusterOf('ringkv', endpoints, procs, dir, dataDirs);
-  await waitRingkvReady(endpoints, o.leaderPlacement ?? 'spread').catch(async (e: unknown) => {
+  await waitRingkvReady(endpoints, o.leaderPlacement ?? 'spread', clientTls(o)).catch(async (e: unknown) => {
     await cluster.stop();
     throw e;
   });
@@ -185,8 +229,8 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
  * has placed the data shards' leaderships: within one of each other (spread) or all on one member
  * (pack).
  */
-async function waitRingkvReady(endpoints: string[], placement: Placement): Promise<void> {
-  const t = new RingkvTarget(endpoints);
+async function waitRingkvReady(endpoints: string[], placement: Placement, tls?: ClientTls): Promise<void> {
+  const t = new RingkvTarget(endpoints, 'ringkv', tls);
   try {
     await waitFor(
       `ringkv shards to have 3 voters, a leader, and ${placement} leaderships`,

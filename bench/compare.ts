@@ -19,6 +19,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   type Cluster,
+  devCerts,
   ensureEtcd,
   isPlacement,
   killAllStarted,
@@ -100,6 +101,9 @@ const USAGE = `usage: node bench/compare.ts [options]
   --node-args="--flag …"   extra Node flags for the ringkv nodes under test, not the baseline (note the =)
   --serve-args="--flag …"  extra \`ringkv serve\` flags for the nodes under test, not the baseline,
                      e.g. --serve-args=--client_api_thread=worker
+  --tls              also run each placement's cluster with TLS (the client port, mutual TLS on the
+                     raft port; certificates from \`ringkv certs create\`), the load generator over
+                     TLS too, and compare it with the plaintext one (same run)
 Every process it starts it stops, also on Ctrl+C (SIGINT) and SIGTERM.`;
 
 function options() {
@@ -117,6 +121,7 @@ function options() {
       'skip-etcd': { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
       baseline: { type: 'string' },
+      tls: { type: 'boolean', default: false },
       'node-args': { type: 'string' },
       'serve-args': { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -179,6 +184,7 @@ function options() {
     baseline: values.baseline,
     nodeArgs: values['node-args']?.split(' ').filter((a) => a !== '') ?? [],
     serveArgs: values['serve-args']?.split(' ').filter((a) => a !== '') ?? [],
+    tls: values.tls === true,
   };
 }
 type Options = ReturnType<typeof options>;
@@ -196,6 +202,7 @@ function isFullComparison(o: Options): boolean {
     CLIENT_MODES.every((c) => o.clients.includes(c)) &&
     o.nodeArgs.length === 0 &&
     o.serveArgs.length === 0 &&
+    !o.tls &&
     WORKLOADS.every((w) => o.workloads.includes(w)) &&
     PLACEMENTS.every((p) => o.placements.includes(p)) &&
     [256, 4096].every((v) => o.valueSizes.includes(v)) &&
@@ -283,6 +290,21 @@ async function main(): Promise<void> {
         });
         clusters.push(rk);
         systems.push(ringkvSystem(new RingkvTarget(rk.endpoints, `ringkv (${placement})`), rk));
+        if (o.tls) {
+          const certs = devCerts();
+          cleanups.push(certs.remove);
+          log(`starting a 3-node ringkv cluster with TLS, leaders ${placement} …`);
+          const tls = await startRingkv({
+            nodeArgs: [...probeArgs, ...o.nodeArgs],
+            serveArgs: o.serveArgs,
+            leaderPlacement: placement,
+            tlsDir: certs.dir,
+          });
+          clusters.push(tls);
+          systems.push(
+            ringkvSystem(new RingkvTarget(tls.endpoints, `ringkv (${placement}, tls)`, certs.client), tls),
+          );
+        }
       }
     }
     if (o.baseline !== undefined) {
@@ -531,6 +553,11 @@ function comparisons(names: readonly string[]): [string, string][] {
   const pairs: [string, string][] = [];
   const baseline = names.find((n) => n.startsWith('ringkv@'));
   if (baseline !== undefined) pairs.push([first, baseline]);
+  // TLS against plaintext, placement by placement.
+  for (const n of names) {
+    const plain = n.replace(', tls)', ')');
+    if (plain !== n && names.includes(plain)) pairs.push([n, plain]);
+  }
   if (names.includes('etcd')) {
     for (const n of names) if (n !== 'etcd' && n !== baseline) pairs.push([n, 'etcd']);
   }

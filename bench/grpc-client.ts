@@ -23,22 +23,30 @@ const {
   HTTP2_HEADER_STATUS,
 } = http2.constants;
 
+/** TLS towards a server: the CA its certificate chains to (h2 by ALPN); absent: h2c. */
+export interface ClientTls {
+  readonly ca: Buffer;
+}
+
 /** One HTTP/2 connection to one gRPC server (host:port), for unary calls. */
 export class GrpcConnection {
   readonly addr: string;
+  private readonly tls: ClientTls | undefined;
   private s: http2.ClientHttp2Session | undefined;
   private closed = false;
 
-  constructor(addr: string) {
+  constructor(addr: string, tls?: ClientTls) {
     this.addr = addr;
+    this.tls = tls;
   }
 
   /** The live session, reconnecting when the previous one failed (e.g. the server was not up yet). */
   private get session(): http2.ClientHttp2Session {
     if (this.s === undefined || this.s.destroyed || this.s.closed) {
-      this.s = http2.connect(`http://${this.addr}`, {
+      this.s = http2.connect(`${this.tls === undefined ? 'http' : 'https'}://${this.addr}`, {
         settings: { initialWindowSize: 4 * 1024 * 1024 },
         maxSessionMemory: 64,
+        ...(this.tls === undefined ? {} : { ca: this.tls.ca }),
       });
       // The connection window too: its default (64 KiB) would cap the responses in flight on it.
       const s = this.s;

@@ -23,7 +23,7 @@ import {
   encodePut,
   encodeRange,
 } from './etcd-proto.ts';
-import { GrpcConnection } from './grpc-client.ts';
+import { type ClientTls, GrpcConnection } from './grpc-client.ts';
 
 /** How the load generator picks the member each request goes to (see the header). */
 export const CLIENT_MODES = ['leader', 'round-robin'] as const;
@@ -84,11 +84,13 @@ export class RingkvTarget implements Target {
   /** Every member's client address, in node id order (from Status, not only the endpoints given). */
   private readonly members = new RoundRobin();
   private readonly clients: Record<ClientMode, Client>;
+  private readonly tls: ClientTls | undefined;
 
-  constructor(endpoints: readonly string[], name = 'ringkv') {
+  constructor(endpoints: readonly string[], name = 'ringkv', tls?: ClientTls) {
     if (endpoints.length === 0) throw new Error('ringkv: no endpoints');
     this.endpoints = endpoints;
     this.name = name;
+    this.tls = tls;
     this.clients = {
       leader: this.via((key) => this.route(key)),
       'round-robin': this.via(() => this.members.pick()),
@@ -102,7 +104,7 @@ export class RingkvTarget implements Target {
   private conn(addr: string): GrpcConnection {
     let c = this.conns.get(addr);
     if (c === undefined) {
-      c = new GrpcConnection(addr);
+      c = new GrpcConnection(addr, this.tls);
       this.conns.set(addr, c);
     }
     return c;
