@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ConfState, NodeId } from '../raft/types.ts';
 import type { Move, ShardEntry } from '../ring/shard-table.ts';
-import { type HostingInput, hosting, replicaDropped } from './hosting.ts';
+import { type HostingInput, hosting, isStaleReplica, replicaDropped } from './hosting.ts';
 
 const conf = (voters: string[], learners: string[] = [], outgoing: string[] = []): ConfState => ({
   voters: voters as NodeId[],
@@ -102,4 +102,20 @@ test('requests waiting on a dropped replica fail as maybe applied, not as never 
   assert.equal(e.code, 'UNAVAILABLE');
   assert.equal(e.retrySafe, false);
   assert.match(e.message, /shard 2/);
+});
+
+test('a replica the table gives this node no role in is stale while the member is up or down', () => {
+  const elsewhere = entry(['n1', 'n2', 'n4']);
+  assert.equal(isStaleReplica('n3', elsewhere, 'up'), true, 'replaced while it was unreachable');
+  assert.equal(isStaleReplica('n3', elsewhere, 'down'), true, 'still marked down when it comes back');
+  assert.equal(isStaleReplica('n3', elsewhere, 'joining'), false, 'a join records the voters after the fact');
+  assert.equal(isStaleReplica('n3', elsewhere, 'draining'), false);
+  assert.equal(isStaleReplica('n3', elsewhere, undefined), false, 'not a member (yet)');
+  assert.equal(isStaleReplica('n2', elsewhere, 'up'), false, 'a voter');
+  assert.equal(isStaleReplica('n3', entry(['n1', 'n2', 'n4'], null, ['n3']), 'up'), false, 'a learner');
+  // Either end of a move in flight keeps its replica: the target catches up, the source leaves last.
+  assert.equal(isStaleReplica('n4', entry(['n1', 'n2', 'n3'], moveAt('addLearner')), 'up'), false);
+  assert.equal(isStaleReplica('n3', entry(['n1', 'n2', 'n4'], moveAt('cleanup')), 'up'), false);
+  const joint = { ...entry(['n1', 'n2', 'n4']), votersOutgoing: ['n1', 'n2', 'n3'] };
+  assert.equal(isStaleReplica('n3', joint, 'up'), false, 'the outgoing half of a joint state');
 });

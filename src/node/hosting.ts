@@ -2,7 +2,7 @@
 // after every metadata change, from the shard table and the shard's own applied configuration here.
 // Pure, so that each rule has a test of its own (hosting.test.ts).
 import type { ConfState, NodeId } from '../raft/types.ts';
-import { replicasOf, type ShardEntry } from '../ring/shard-table.ts';
+import { type MemberState, replicasOf, type ShardEntry } from '../ring/shard-table.ts';
 import { UnavailableError } from './errors.ts';
 
 export interface HostingInput {
@@ -52,6 +52,22 @@ export function hosting(i: HostingInput): Hosting {
   const self = i.self as NodeId;
   if (cs.voters.includes(self) || cs.learners.includes(self) || !i.listedBefore) return 'leave';
   return 'drop';
+}
+
+/**
+ * A replica hosted here is stale when the table gives this node no role in the shard (no voter of
+ * either half, learner, or end of a move) while the member is up or down: the cluster re-created it
+ * on other members while this node could not be reached, or rolled back a move that was adding it.
+ * Not while the member joins (or drains): a join takes it into the shards' configurations before the
+ * table records them. Only a table confirmed current may say so (node.ts's dropStaleReplicas): one
+ * replayed at a restart may be older than the shard's own configuration here.
+ */
+export function isStaleReplica(
+  self: string,
+  entry: ShardEntry,
+  memberState: MemberState | undefined,
+): boolean {
+  return (memberState === 'up' || memberState === 'down') && !replicasOf(entry).includes(self);
 }
 
 /**

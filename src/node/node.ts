@@ -21,7 +21,7 @@ import { DiskAlarm } from './disk-alarm.ts';
 import { Driver } from './driver.ts';
 import { FailedPreconditionError, StartupError, UnavailableError, UsageError } from './errors.ts';
 import { Group } from './group.ts';
-import { hosting, replicaDropped } from './hosting.ts';
+import { hosting, isStaleReplica, replicaDropped } from './hosting.ts';
 import type { NodeIdentity } from './identity.ts';
 import { readIdentity, writeIdentity } from './identity.ts';
 import { type GroupId, isGroupId, isShardId, METADATA_GROUP, type ShardId } from './ids.ts';
@@ -67,6 +67,9 @@ const ADDRESS_UPDATE_DEADLINE_MS = 15_000;
 const ADDRESS_UPDATE_RETRY_MS = 2_000;
 /** The planted bug forwardedWriteTwice proposes a forwarded write again this many ticks later. */
 const FORWARD_RETRY_TICKS = 2;
+/** Bound on the metadata ReadIndex round before stale replicas are deleted, and the pause before another. */
+const STALE_CONFIRM_TIMEOUT_MS = 10_000;
+const STALE_CONFIRM_RETRY_MS = 5_000;
 
 export class KvNode implements NodeIntents {
   readonly opts: ResolvedNodeOptions;
@@ -113,6 +116,12 @@ export class KvNode implements NodeIntents {
   private readonly rehosting = new Set<number>();
   /** Shards being dropped now (their deletion is under way). */
   private readonly dropping = new Set<number>();
+  /**
+   * Hosted shards the table gives no role here, waiting for dropStaleReplicas (bounded by the shard
+   * count), and whether its metadata ReadIndex round is under way (one at a time).
+   */
+  private readonly staleSeen = new Set<number>();
+  private staleConfirming = false;
   /** Callbacks run after every driver turn (waiters on leadership or membership). */
   private readonly turnListeners = new Set<() => void>();
   /** Pending's failure callback for proposals: made once, so a proposal allocates nothing for it. */
@@ -618,7 +627,71 @@ export class KvNode implements NodeIntents {
       } else if (decision === 'host' && g === undefined) this.ensureGroup(entry.shardId);
       if (decision === 'drop' && g !== undefined)
         this.dropShard(g, entry).catch((e: unknown) => this.fatal(e));
+      if (decision === 'leave' && g !== undefined) this.noteStale(entry);
     }
+  }
+
+  /**
+   * A replica kept here that the table gives no role at all (no voter, learner or move end), while
+   * this member is up or down: the cluster re-created it on other members while this node could not
+   * be reached (or rolled back a move that was adding it), and the copy is stale. Joining members
+   * are left alone: their shards' configurations take them in before the table records them. The
+   * replica is deleted once a ReadIndex round on the metadata group shows the table current
+   * (dropStaleReplicas): a table replayed at a restart may be older than the shard's own
+   * configuration here, which a move recorded in a newer table put this node in.
+   */
+  private noteStale(entry: ShardEntry): void {
+    if (!isStaleReplica(this.id, entry, this.metadata.memberState(this.id))) return;
+    this.staleSeen.add(entry.shardId);
+    if (!this.staleConfirming) {
+      this.staleConfirming = true;
+      this.dropStaleReplicas()
+        .catch((e: unknown) => {
+          this.logger.debug({ err: e }, 'stale replicas kept for now: the table could not be confirmed');
+          // Tried again at the next metadata change, or after a pause.
+          this.clock.after(STALE_CONFIRM_RETRY_MS, () => this.reconcileShards());
+        })
+        .finally(() => {
+          this.staleConfirming = false;
+        });
+    }
+  }
+
+  /** The stale replicas noted, deleted once the table is confirmed current and still says so. */
+  private async dropStaleReplicas(): Promise<void> {
+    await this.confirmMetadata(this.clock.nowMs() + STALE_CONFIRM_TIMEOUT_MS);
+    const state = this.metadata.memberState(this.id);
+    for (const id of [...this.staleSeen]) {
+      this.staleSeen.delete(id);
+      const g = this.shardGroups.get(id);
+      const entry = this.metadata.table.shards[id - 1];
+      if (g === undefined || entry === undefined || this.closing || !isStaleReplica(this.id, entry, state))
+        continue;
+      if (this.dropping.has(id) || this.rehosting.has(id)) continue;
+      this.logger.warn(
+        { shard: id, voters: entry.voters, epoch: entry.epoch, applied: g.applied },
+        `shard ${id}: the cluster re-created this replica on ${entry.voters.join(', ')} while this node could not be reached; the stale copy here is deleted`,
+      );
+      await this.dropShard(g, entry);
+    }
+  }
+
+  /**
+   * A ReadIndex round on the metadata group: resolves once this node has applied every metadata
+   * entry committed when it began (its table is at least that new), or rejects at the deadline.
+   */
+  private async confirmMetadata(deadlineMs: number): Promise<void> {
+    const g = this.metadataGroup;
+    if (g === undefined) throw new UnavailableError('no metadata group here yet', { retrySafe: true });
+    const pending = new Pending<void>(
+      this.budget,
+      this.clock,
+      deadlineMs,
+      () => new UnavailableError('timed out confirming the shard table', { retrySafe: true }),
+    );
+    g.queueRead({ pending, serve: () => pending.resolve() });
+    this.driver.schedule();
+    await pending.promise;
   }
 
   /**
@@ -889,6 +962,18 @@ export class KvNode implements NodeIntents {
     if (g === undefined || g.leader === '') return '';
     if (g.leader === this.id) return this.opts.clientAddr;
     return this.metadata.member(g.leader)?.clientAddr ?? '';
+  }
+
+  /**
+   * Whether the shard table this node applied makes this node a voter of the shard (of either half
+   * while joint), so that its replica may serve requests; true for the metadata group and while no
+   * table is known. A learner catching up, a move's source once out of the configuration, a replica
+   * the cluster re-created elsewhere while this node could not be reached (stale), and a joiner's
+   * replica the table does not record yet all serve nothing: requests go to the table's voters.
+   */
+  placedHere(groupId: number): boolean {
+    const entry = groupId === METADATA_GROUP ? undefined : this.metadata.table.shards[groupId - 1];
+    return entry === undefined || entry.voters.includes(this.id) || entry.votersOutgoing.includes(this.id);
   }
 
   /**

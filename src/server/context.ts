@@ -54,7 +54,8 @@ export function header(node: KvNode, shard: number, term: number, index: number)
 /**
  * Where a request for `groupId` should be served: undefined for here (this node leads, or the request
  * was already forwarded once, or no leader address is known: the core forwards to its leader), or the
- * leader's client address. Waits for a leader to be elected, up to the deadline; when the known
+ * leader's client address, or, when this node holds no replica the shard table places here (none, or
+ * a stale one), one of the table's voters. Waits for a leader to be elected, up to the deadline; when the known
  * leader cannot be reached, fails retry-safe so that retrySafely tries again after a pause.
  */
 export async function routeTo(
@@ -70,6 +71,16 @@ export async function routeTo(
     g = node.group(groupId);
   } catch (e) {
     return replicaElsewhere(ctx, groupId, e);
+  }
+  if (!node.placedHere(groupId)) {
+    return replicaElsewhere(
+      ctx,
+      groupId,
+      new UnavailableError(
+        `this node's replica of shard ${groupId} is stale (the shard table places it on other members) and none of them can be reached; retry later`,
+        { retrySafe: true },
+      ),
+    );
   }
   if (g.leader === '') {
     await node

@@ -57,7 +57,8 @@ async function get(
   checkKeyValue(node, req.key);
   const shard = shardOf(req.key, node.shardCount);
   return retrySafely(deadlineMs, async () => {
-    if (!req.serializable) {
+    // A serializable read is served by any replica the table places here, never by a stale one.
+    if (!req.serializable || !node.placedHere(shard)) {
       const to = await routeTo(ctx, shard, fwd, deadlineMs);
       if (to !== undefined) return peers.call(peers.kv(to), peers.kv(to).get, req, deadlineMs, true);
     }

@@ -3,7 +3,7 @@
 // are merged in key order and cut at the limit. The continuation is the last key returned: the next
 // call starts just after it.
 import type { KeyValue, ScanRequest, ScanResponse } from '../gen/ringkv/v1/kv.ts';
-import { InvalidArgumentError } from '../node/errors.ts';
+import { InvalidArgumentError, UnavailableError } from '../node/errors.ts';
 import { read, scanShard } from '../node/requests.ts';
 import type { KvItem } from '../storage/kv-state.ts';
 import { prefixRange } from '../storage/kv-state.ts';
@@ -59,6 +59,11 @@ export async function scan(
     throw new InvalidArgumentError(`scan limit ${req.limit} is above the maximum of ${LIMIT_MAX}`);
   if (req.shard > node.shardCount)
     throw new InvalidArgumentError(`scan shard ${req.shard}: the cluster has shards 1 to ${node.shardCount}`);
+  if (req.shard !== 0 && !node.placedHere(req.shard))
+    throw new UnavailableError(
+      `this node's replica of shard ${req.shard} is stale (the shard table places it on other members): ask one of its voters`,
+      { retrySafe: true },
+    );
   const limit = req.limit === 0 ? LIMIT_DEFAULT : req.limit;
   const q: PartQuery = { req, ...rangeOf(req), limit, deadlineMs };
   const shards: number[] = [];
@@ -87,13 +92,14 @@ export async function scan(
   };
 }
 
+/** This node holds a replica of the shard that the table places here (not a stale one). */
 function hostsHere(ctx: ServerContext, shard: number): boolean {
   try {
     ctx.node.group(shard);
-    return true;
   } catch {
     return false;
   }
+  return ctx.node.placedHere(shard);
 }
 
 /** The shard's range from this node's replica (a node that does not hold it fails retry-safe). */

@@ -2,7 +2,9 @@
 // 10 s: once the cluster has settled (every shard on 3 of the 4), one member that does not lead the
 // metadata group is killed with SIGKILL for good. The metadata leader marks it down after the
 // timeout, the rebalancer re-creates its replicas on the 3 others (every shard back at 3 voters, all
-// live), and every write acknowledged before and during all of it reads back.
+// live), and every write acknowledged before and during all of it reads back. Then R is lowered to 2,
+// and the replaced member comes back: it deletes its stale copies, takes its share again, and serves
+// only what the cluster holds.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { unsettledReason } from '../../src/cli/chaos/settled.ts';
@@ -16,6 +18,8 @@ const DEAD_NODE_TIMEOUT_S = 10;
 describe('a member killed for good is replaced after the dead-node timeout', { timeout: 300_000 }, () => {
   let c: ProcessCluster;
   const acked = new AckedWrites();
+  /** The member killed for good by the second test. */
+  let victim: ProcessNode | undefined;
 
   before(async () => {
     c = await ProcessCluster.plan({
@@ -73,15 +77,16 @@ describe('a member killed for good is replaced after the dead-node timeout', { t
     for (let i = 0; i < 50; i++) await acked.put(client, `before-${i}`, `v${i}`);
     const s = await c.statusOf(c.nodes[0]!, 5000);
     const metaLeader = s?.shards.find((g) => g.shardId === 0)?.leader;
-    const victim = c.nodes.find((n) => n.name !== metaLeader && n.name !== 'node1')!;
-    const held = s?.placement.filter((p) => p.voters.includes(victim.name)).length ?? 0;
+    const dead = c.nodes.find((n) => n.name !== metaLeader && n.name !== 'node1')!;
+    victim = dead;
+    const held = s?.placement.filter((p) => p.voters.includes(dead.name)).length ?? 0;
     assert.ok(
       held > 0,
-      `${victim.name} holds replicas before it dies: ${JSON.stringify(s?.placement.map((p) => [p.shardId, p.voters]))}`,
+      `${dead.name} holds replicas before it dies: ${JSON.stringify(s?.placement.map((p) => [p.shardId, p.voters]))}`,
     );
     const killedAt = Date.now();
-    await victim.kill('SIGKILL');
-    const live = c.nodes.filter((n) => n !== victim);
+    await dead.kill('SIGKILL');
+    const live = c.nodes.filter((n) => n !== dead);
     let writing = true;
     let failures = 0;
     const writer = (async () => {
@@ -96,12 +101,12 @@ describe('a member killed for good is replaced after the dead-node timeout', { t
     try {
       let seen = '';
       const down = await waitUntil(
-        `${victim.name} to be marked down and its replicas re-created on the others`,
+        `${dead.name} to be marked down and its replicas re-created on the others`,
         180_000,
         async () => {
           const statuses = await statusesOf(c, live);
           seen = describeStatuses(statuses);
-          return replaced(statuses, live, victim) ? statuses : undefined;
+          return replaced(statuses, live, dead) ? statuses : undefined;
         },
         500,
       ).catch((e: unknown) => {
@@ -109,14 +114,14 @@ describe('a member killed for good is replaced after the dead-node timeout', { t
       });
       const tookS = (Date.now() - killedAt) / 1000;
       t.diagnostic(
-        `${victim.name} replaced ${tookS.toFixed(1)} s after its kill (timeout ${DEAD_NODE_TIMEOUT_S} s)`,
+        `${dead.name} replaced ${tookS.toFixed(1)} s after its kill (timeout ${DEAD_NODE_TIMEOUT_S} s)`,
       );
       assert.ok(
         tookS >= DEAD_NODE_TIMEOUT_S,
         `marked down after ${tookS} s, before the ${DEAD_NODE_TIMEOUT_S} s timeout`,
       );
       const view = [...down.values()][0]!;
-      assert.equal(view.members.find((m) => m.nodeId === victim.name)?.state, 'down');
+      assert.equal(view.members.find((m) => m.nodeId === dead.name)?.state, 'down');
     } finally {
       writing = false;
       await writer;
@@ -134,7 +139,7 @@ describe('a member killed for good is replaced after the dead-node timeout', { t
     assert.match(dry.stdout, /nothing to move/);
     const status = await runCli(['cluster', 'status', '--endpoints', live.map((n) => n.endpoint).join(',')]);
     assert.equal(status.code, 1, 'a member down is a problem');
-    assert.match(status.stdout, new RegExp(`problem: ${victim.name} is down: not heard from`));
+    assert.match(status.stdout, new RegExp(`problem: ${dead.name} is down: not heard from`));
     // R lowered to 2: every shard drops a replica, by the rebalancer's moves.
     const two = await runCli([
       'cluster',
@@ -163,6 +168,24 @@ describe('a member killed for good is replaced after the dead-node timeout', { t
       500,
     );
     for (const n of live) await acked.verify(c.client({ endpoints: [n.endpoint], routeToLeaders: false }));
+  });
+
+  test('the replaced member comes back: its stale copies go, and it serves what the cluster holds', async () => {
+    assert.ok(victim !== undefined, 'the previous test killed a member');
+    const back = victim;
+    const before = await c.statusOf(c.nodes.find((n) => n !== back)!, 5000);
+    const stale = before?.placement.filter((p) => !p.voters.includes(back.name)).map((p) => p.shardId) ?? [];
+    assert.ok(stale.length > 0, 'the cluster re-created every replica of the member elsewhere');
+    back.start();
+    // Heard from again, it is marked up and takes its share (R = 2) by the same moves as a new member;
+    // settled: it hosts exactly the shards the table places on it, so its stale copies are gone.
+    await settle(c, c.nodes);
+    assert.match(back.tail(2000), /the cluster re-created this replica on .*the stale copy here is deleted/);
+    // Every acknowledged write reads back through it: linearizable, and serializable (served by a
+    // replica the table places there, or by the table's voters), never from a stale copy.
+    const through = c.client({ endpoints: [back.endpoint], routeToLeaders: false });
+    await acked.verify(through, { serializable: true });
+    await acked.verify(through);
   });
 });
 
