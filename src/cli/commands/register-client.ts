@@ -184,6 +184,57 @@ function registerShard(program: Command): void {
   });
 }
 
+function registerSnapshot(program: Command): void {
+  const snapshot = program
+    .command('snapshot')
+    .description('Back up a cluster to a file, and start a new cluster from one.');
+  withConnectionOptions(
+    snapshot
+      .command('save')
+      .description(
+        "Every data shard's state, each at a linearizable point of that shard (not one point across shards), " +
+          "into FILE with a manifest (cluster id, shard count, slot layout, each shard's applied index) and " +
+          'checksums. Each shard is read from its leader (else another voter), in chunks. A progress bar on ' +
+          'stderr when it is a terminal. Never overwrites FILE. Exit status: 0 saved, 1 failed (no FILE is left).',
+      )
+      .argument('<file>', 'the backup file to write')
+      .addOption(new Option('--output <format>', 'output format').choices(['text', 'json']).default('text')),
+    false,
+  ).action(async (file: string, opts: Opts, cmd: Command) => {
+    const { runSnapshotSave } = await import('../backup/save.ts');
+    process.exitCode = await runSnapshotSave(file, opts, cmd);
+  });
+  snapshot
+    .command('restore')
+    .description(
+      'Writes the data directory of the first node of a NEW cluster (a new cluster id) holding the data of ' +
+        'FILE, then exits; start the node with `ringkv serve --node_id ID --raft_dir DIR` and the same ' +
+        '--host/--port/--raft_port, and join others to it as usual. The whole file is checked first: a ' +
+        'truncated or damaged one is refused, naming the bad part, and nothing is written. DIR must be new or ' +
+        'empty. Exit status: 0 restored, 1 the backup or the disk failed, 2 bad flags or a non-empty DIR.',
+    )
+    .argument('<file>', 'a file written by `ringkv snapshot save`')
+    .requiredOption('--raft_dir <dir>', 'the data directory to create (new or empty)')
+    .requiredOption('--node_id <id>', 'the id of the node that will serve it')
+    .option('--host <host>', 'address others use to reach the node (as serve --host)', 'localhost')
+    .option('--port <port>', 'its client port (as serve --port)', '50051')
+    .option('--raft_port <port>', 'its peer port (as serve --raft_port)', '12001')
+    .option('--zone <zone>', 'its failure domain (as serve --zone)', '')
+    .option('--replication_factor <n>', 'voters per data shard of the new cluster', '3')
+    .addOption(
+      new Option('--leader_placement <placement>', "where the shards' leaders go")
+        .choices([...LEADER_PLACEMENTS])
+        .default('spread'),
+    )
+    .option('--dead_node_timeout <duration>', 'a member not heard from this long is marked down', '5m')
+    .option('--wal_segment_mib <n>', 'size of each write-ahead log segment (as serve)', '64')
+    .addOption(new Option('--output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (file: string, opts: Opts) => {
+      const { runSnapshotRestore } = await import('../backup/restore.ts');
+      process.exitCode = await runSnapshotRestore(file, opts);
+    });
+}
+
 function registerCluster(program: Command): void {
   const cluster = program.command('cluster').description('Inspect and change cluster membership.');
   withConnectionOptions(
@@ -353,6 +404,7 @@ export function registerClientCommands(program: Command): void {
   registerKv(program);
   registerCluster(program);
   registerShard(program);
+  registerSnapshot(program);
   registerStartLocal(program);
   registerCertsCommand(program);
 }
