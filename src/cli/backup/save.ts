@@ -47,7 +47,7 @@ export function shardSources(st: StatusResponse): ShardSource[] {
 
 interface Progress {
   /** Undefined when quiet (stderr not a terminal, or --output json). */
-  readonly bar: Display | undefined;
+  bar: Display | undefined;
   /** Shards saved. */
   done: number;
   bytes: number;
@@ -59,36 +59,17 @@ export function runSnapshotSave(file: string, opts: Opts, cmd: Command): Promise
       process.stderr.write(`error: ${file} exists; give a new file name (a backup never overwrites one)\n`);
       return 1;
     }
-    const st = await client.status();
-    const sources = shardSources(st);
-    const shardCount = st.settings?.shardCount ?? sources.length;
-    if (st.clusterId === '' || sources.length === 0 || sources.length !== shardCount) {
-      process.stderr.write(
-        `error: the node that answered does not know the cluster's shard table yet (${sources.length} of ${shardCount} shards); retry, or give another --endpoints\n`,
-      );
+    let writer: BackupWriter;
+    try {
+      writer = await BackupWriter.create(file);
+    } catch (e) {
+      process.stderr.write(`error: cannot write ${file}.part: ${(e as Error).message}\n`);
       return 1;
     }
     const json = opts.output === 'json';
-    const show = process.stderr.isTTY === true && !json;
-    const bar = show ? createProgress('saving shards', sources.length) : undefined;
-    const progress: Progress = { bar, done: 0, bytes: 0 };
-    const writer = await BackupWriter.create(file);
+    const progress: Progress = { bar: undefined, done: 0, bytes: 0 };
     try {
-      const shards: ManifestShard[] = [];
-      for (const src of sources) {
-        shards.push(await saveShard(client, writer, src, progress));
-        progress.done++;
-        progress.bar?.update(progress.done, `${(progress.bytes / 2 ** 20).toFixed(1)} MiB`);
-      }
-      const manifest: Manifest = {
-        format: 'ringkv-backup',
-        version: 1,
-        clusterId: st.clusterId,
-        shardCount,
-        slotCount: sources[sources.length - 1]!.slotLast + 1,
-        createdAt: new Date().toISOString(),
-        shards,
-      };
+      const manifest = await saveAll(client, writer, process.stderr.isTTY === true && !json, progress);
       const fileBytes = await writer.finish(manifest);
       progress.bar?.stop();
       report(file, manifest, fileBytes, json);
@@ -99,6 +80,39 @@ export function runSnapshotSave(file: string, opts: Opts, cmd: Command): Promise
       throw e;
     }
   });
+}
+
+/** Every shard into the writer, in order; returns the manifest. `show`: a bar on stderr. */
+async function saveAll(
+  client: RingkvClient,
+  writer: BackupWriter,
+  show: boolean,
+  progress: Progress,
+): Promise<Manifest> {
+  const st = await client.status();
+  const sources = shardSources(st);
+  const shardCount = st.settings?.shardCount ?? sources.length;
+  if (st.clusterId === '' || sources.length === 0 || sources.length !== shardCount) {
+    throw new Error(
+      `the node that answered does not know the cluster's shard table yet (${sources.length} of ${shardCount} shards); retry, or give another --endpoints`,
+    );
+  }
+  if (show) progress.bar = createProgress('saving shards', sources.length);
+  const shards: ManifestShard[] = [];
+  for (const src of sources) {
+    shards.push(await saveShard(client, writer, src, progress));
+    progress.done++;
+    progress.bar?.update(progress.done, `${(progress.bytes / 2 ** 20).toFixed(1)} MiB`);
+  }
+  return {
+    format: 'ringkv-backup',
+    version: 1,
+    clusterId: st.clusterId,
+    shardCount,
+    slotCount: sources[sources.length - 1]!.slotLast + 1,
+    createdAt: new Date().toISOString(),
+    shards,
+  };
 }
 
 /** One shard into the file, from the first of its voters that serves it whole. */
