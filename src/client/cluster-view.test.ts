@@ -245,3 +245,34 @@ test('cluster view: with a shard table, a member is a voter when it votes in the
   const behind = { ...withTable, placement: [placed(1, ['n1', 'n2', 'n3']), placed(2, ['n2', 'n3'])] };
   assert.equal(buildClusterView(behind, answered(behind)).nodes[2]?.role, 'voter in 2 of 3 groups');
 });
+
+test('a learner of a full metadata group is no problem; a learner of one with room is', () => {
+  const seven = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7'];
+  const all = seven.map((nodeId, i) => ({
+    nodeId,
+    clientAddr: `h:${i + 1}`,
+    raftAddr: `h:${i + 11}`,
+    state: 'up',
+  }));
+  const meta = (voters: string[], learners: string[]): ShardStatus => ({
+    ...shard(0, 'n1', 2n),
+    voters,
+    learners,
+    replicas: [],
+  });
+  const view = (g: ShardStatus) => {
+    const st = { ...status('n1', [g]), members: all };
+    return buildClusterView(
+      st,
+      all.map((m) => ({ member: m, status: { ...st, nodeId: m.nodeId } })),
+    );
+  };
+  const full = view(meta(seven.slice(0, 5), ['n6', 'n7']));
+  assert.deepEqual(
+    full.nodes.map((n) => n.role),
+    ['voter', 'voter', 'voter', 'voter', 'voter', 'metadata learner', 'metadata learner'],
+  );
+  assert.deepEqual(full.problems, []);
+  const room = view(meta(seven.slice(0, 4), ['n5', 'n6', 'n7']));
+  assert.deepEqual(room.problems, ['n5 is learner', 'n6 is learner', 'n7 is learner']);
+});

@@ -4,6 +4,7 @@
 // of its leader (highest term) is taken as the truth, since only the leader knows every replica's
 // progress.
 import type { ShardPlacement, ShardStatus, StatusResponse } from '../gen/ringkv/v1/kv.ts';
+import { METADATA_VOTERS_MAX } from '../ring/shard-table.ts';
 import type { MemberStatus } from './client.ts';
 
 export interface NodeRow {
@@ -12,7 +13,7 @@ export interface NodeRow {
   readonly raftAddr: string;
   readonly reachable: boolean;
   readonly error?: string;
-  /** voter / learner / "voter in k of n groups" / not a replica. */
+  /** voter / learner / "voter in k of n groups" / metadata learner (the metadata group is full) / not a replica. */
   readonly role: string;
   /** Data shards this node leads. */
   readonly shardsLed: number;
@@ -64,12 +65,20 @@ export function bestShardReports(statuses: readonly StatusResponse[]): ShardStat
 }
 
 /**
- * The node's role over the groups it should be a voter of: the metadata group and the shards the
- * shard table places on it (every group when no member reported a table).
+ * The node's role over the groups it should be a voter of: the metadata group (unless it has
+ * METADATA_VOTERS_MAX voters without this node, which is then its learner by design) and the shards
+ * the shard table places on it (every group when no member reported a table). `metadata learner`: a
+ * member that should be a voter of none (no shard placed on it, the metadata group full).
  */
 function roleOf(nodeId: string, all: readonly ShardStatus[], table: readonly ShardPlacement[]): string {
   const placed = new Set(table.filter((p) => p.voters.includes(nodeId)).map((p) => p.shardId));
-  const shards = table.length === 0 ? all : all.filter((s) => s.shardId === 0 || placed.has(s.shardId));
+  const meta = all.find((s) => s.shardId === 0);
+  const metaFull =
+    meta !== undefined && meta.voters.length >= METADATA_VOTERS_MAX && !meta.voters.includes(nodeId);
+  const shards = (
+    table.length === 0 ? all : all.filter((s) => s.shardId === 0 || placed.has(s.shardId))
+  ).filter((s) => !(s.shardId === 0 && metaFull && s.learners.includes(nodeId)));
+  if (shards.length === 0 && metaFull && meta?.learners.includes(nodeId)) return 'metadata learner';
   const voterIn = shards.filter((s) => s.voters.includes(nodeId)).length;
   const learnerIn = shards.filter((s) => s.learners.includes(nodeId)).length;
   if (shards.length > 0 && voterIn === shards.length) return 'voter';
@@ -132,7 +141,7 @@ export function buildClusterView(cluster: StatusResponse, members: readonly Memb
   }
   for (const n of nodes) {
     if (!n.reachable) problems.push(`${n.nodeId} (${n.clientAddr}) did not answer: ${n.error ?? ''}`);
-    else if (n.role !== 'voter') problems.push(`${n.nodeId} is ${n.role}`);
+    else if (n.role !== 'voter' && n.role !== 'metadata learner') problems.push(`${n.nodeId} is ${n.role}`);
   }
   // The member states the table records (the metadata leader marks a member down after the
   // dead-node timeout; a leave drains one).

@@ -1,7 +1,8 @@
 // Joining and leaving. A new node calls ClusterService.Join on any member; that member forwards to
 // the metadata group's leader (src/server), which runs `admitMember`: record the member in the
-// shard table (state joining), then make it a voter of the metadata group and — while the cluster
-// has at most R members, so that every member holds every shard — of every data shard
+// shard table (state joining), then make it a voter of the metadata group (a learner once that has
+// METADATA_VOTERS_MAX voters: metadata-voters.ts) and — while the cluster has at most R members, so
+// that every member holds every shard — of every data shard
 // (concurrently; one change at a time within a group: add it as a learner, wait until it has
 // caught up, the leader sending a snapshot when it is far behind, promote it), record the shards'
 // new voters in the table, and mark it up. With more than R members the rebalancer (rebalancer.ts)
@@ -16,9 +17,10 @@ import { type MemberState, replicasOf, type ShardTable } from '../ring/shard-tab
 import { type Clock, sleep } from './clock.ts';
 import { FailedPreconditionError, NotFoundError, StartupError, UnavailableError } from './errors.ts';
 import { type GroupId, METADATA_GROUP } from './ids.ts';
-import type { GroupStatus, NodeIntents } from './intents.ts';
+import type { GroupStatus, NodeIntents, ReplicaProgress } from './intents.ts';
 import type { MemberInfo, MetadataCommand, MetadataResult, TableChange } from './metadata.ts';
 import { describe, encodeMetadataCommand, sameAddresses } from './metadata.ts';
+import { METADATA_VOTERS_MAX } from './metadata-voters.ts';
 import type { ClusterRpc, PeerStatus } from './options.ts';
 import type { RequestIds } from './state-machine.ts';
 
@@ -189,8 +191,11 @@ export async function admitMember(
   }
   // Every member holds every shard while there are at most R of them (the quickstart's 3 nodes).
   const everywhere = node.metadata.members().length <= node.metadata.replicationFactor;
-  const groups = everywhere ? node.statuses().map((st) => st.id) : [METADATA_GROUP];
-  await Promise.all(groups.map((g) => makeVoter(node, g, member, deadlineMs)));
+  const shards = everywhere ? node.statuses().flatMap((st) => (st.id === METADATA_GROUP ? [] : [st.id])) : [];
+  await Promise.all([
+    joinMetadata(node, member, deadlineMs),
+    ...shards.map((g) => makeVoter(node, g, member, deadlineMs)),
+  ]);
   refuseLeaving(node, member.nodeId);
   if (everywhere) await recordShardVoters(node, deadlineMs);
   if (node.metadata.memberState(member.nodeId) !== 'up') {
@@ -199,7 +204,7 @@ export async function admitMember(
   node.logger.info(
     { nodeId: member.nodeId, everyShard: everywhere },
     everywhere
-      ? 'member promoted to voter in every group'
+      ? 'member promoted to voter in every data shard'
       : 'member up: the rebalancer moves its replicas to it',
   );
 }
@@ -338,6 +343,32 @@ async function refuseStranger(node: MembershipHost, member: MemberInfo, deadline
   }
 }
 
+/**
+ * The metadata group takes the joiner as a voter while it has fewer than METADATA_VOTERS_MAX, else
+ * as a learner (it then receives the table like any member; the rebalancer promotes a learner when
+ * a voter goes down, drains or leaves: metadata-voters.ts).
+ */
+async function joinMetadata(node: MembershipHost, member: MemberInfo, deadlineMs: number): Promise<void> {
+  const id = member.nodeId as NodeId;
+  // Bounded by the deadline: each pass sleeps STEP_POLL_MS.
+  while (node.clock.nowMs() < deadlineMs) {
+    const cs = statusOf(node, METADATA_GROUP).confState;
+    if (cs.voters.includes(id) && cs.votersOutgoing.length === 0) return;
+    const room = cs.voters.length < METADATA_VOTERS_MAX;
+    if (cs.learners.includes(id)) {
+      if (!room) return;
+      if (await caughtUp(node, METADATA_GROUP, member, deadlineMs))
+        proposeChange(node, METADATA_GROUP, { type: 'addVoter', nodeId: id });
+    } else if (!cs.voters.includes(id)) {
+      proposeChange(node, METADATA_GROUP, { type: 'addLearner', nodeId: id });
+    }
+    await sleep(node.clock, STEP_POLL_MS);
+  }
+  throw new UnavailableError(
+    `the metadata group did not take ${member.nodeId} in before the deadline; retry the join`,
+  );
+}
+
 async function makeVoter(
   node: MembershipHost,
   group: GroupId,
@@ -383,6 +414,14 @@ function proposeChange(node: MembershipHost, group: GroupId, change: ConfChangeS
   }
 }
 
+/**
+ * Whether a replica's progress, as the group's leader tracks it, is close to the leader's log end
+ * (`lastIndex`). 'replicate' means the leader has confirmed where the replica's log matches its own.
+ */
+export function progressCaughtUp(pr: ReplicaProgress, lastIndex: number): boolean {
+  return pr.state === 'replicate' && pr.match > 0 && pr.match + CATCH_UP_SLACK_ENTRIES >= lastIndex;
+}
+
 /** Whether the learner is close to the group's log end: from the leader's progress, or by asking it. */
 async function caughtUp(
   node: MembershipHost,
@@ -392,10 +431,7 @@ async function caughtUp(
 ): Promise<boolean> {
   const st = statusOf(node, group);
   const pr = st.progress?.get(member.nodeId as NodeId);
-  // 'replicate' means the leader has confirmed where the learner's log matches its own.
-  if (pr !== undefined) {
-    return pr.state === 'replicate' && pr.match > 0 && pr.match + CATCH_UP_SLACK_ENTRIES >= st.lastIndex;
-  }
+  if (pr !== undefined) return progressCaughtUp(pr, st.lastIndex);
   try {
     const { applied } = await node.cluster.status(
       member.clientAddr,

@@ -33,8 +33,9 @@ import type { Clock, Timer } from './clock.ts';
 import { type GroupId, METADATA_GROUP } from './ids.ts';
 import type { GroupStatus, NodeIntents } from './intents.ts';
 import { MemberLiveness } from './liveness.ts';
-import { proposeMetadata } from './membership.ts';
+import { progressCaughtUp, proposeMetadata } from './membership.ts';
 import type { MemberInfo, TableChange } from './metadata.ts';
+import { metadataVoterChange } from './metadata-voters.ts';
 import type { ClusterRpc } from './options.ts';
 import { everyRound } from './periodic.ts';
 import type { RequestIds } from './state-machine.ts';
@@ -122,6 +123,7 @@ export class Rebalancer {
     const meta = host.status(METADATA_GROUP);
     const leads = meta?.role === 'leader';
     this.judgeLiveness(table, leads ? meta?.progress : undefined);
+    if (leads && meta !== undefined) this.shapeMetadataVoters(table, meta);
     if (leads && !this.planning && table !== this.idleTable) {
       this.planning = true;
       this.plan(table)
@@ -175,6 +177,33 @@ export class Rebalancer {
       .finally(() => {
         this.marking = false;
       });
+  }
+
+  /**
+   * Metadata leader: at most METADATA_VOTERS_MAX voters in the metadata group, none down while an up
+   * learner could vote, spread over zones (metadata-voters.ts); one change at a time, none while
+   * another is pending or the group is joint.
+   */
+  private shapeMetadataVoters(table: ShardTable, meta: GroupStatus): void {
+    const cs = meta.confState;
+    if (cs.votersOutgoing.length > 0 || meta.pendingConfIndex > meta.applied) return;
+    const r = metadataVoterChange({
+      self: this.host.id,
+      voters: cs.voters,
+      learners: cs.learners,
+      members: table.members,
+      caughtUp: (id) => {
+        const pr = meta.progress?.get(id as NodeId);
+        return pr !== undefined && progressCaughtUp(pr, meta.lastIndex);
+      },
+    });
+    if (r === undefined) return;
+    try {
+      this.host.changeMembership(METADATA_GROUP, r.change);
+      this.host.logger.info({ change: r.change, why: r.why }, 'metadata group voters changed');
+    } catch (err) {
+      this.host.logger.debug({ change: r.change, err }, 'metadata voter change not accepted now');
+    }
   }
 
   /** Metadata leader: begins the moves the planner wants, rolls back those whose target left. */

@@ -65,6 +65,11 @@ export interface ClusterSettings {
 export const DEAD_NODE_TIMEOUT_MS_DEFAULT = 5 * 60_000;
 export const DEAD_NODE_TIMEOUT_MS_MIN = 1_000;
 export const DEAD_NODE_TIMEOUT_MS_MAX = 7 * 24 * 3_600_000;
+/**
+ * Most voters of the metadata group; the members beyond are its learners (src/node/metadata-voters.ts).
+ * Here, beside the table, so that the client's cluster view knows it too.
+ */
+export const METADATA_VOTERS_MAX = 5;
 export const MOVES_IN_FLIGHT_DEFAULT = 2;
 export const MOVES_IN_FLIGHT_MAX = 64;
 export const NODE_ID_CHARS_MAX = 128;

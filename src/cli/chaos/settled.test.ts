@@ -136,6 +136,40 @@ describe('chaos: when the cluster has settled', () => {
     const wide = s4.shards.map((g) => (g.shardId === 2 ? group(2, MEMBERS, 'node2') : g));
     assert.match(unsettledReason(MEMBERS, all({ node4: { shards: wide } })) ?? '', /group 2 has voters/);
     const metaShort = s4.shards.map((g) => (g.shardId === 0 ? group(0, ['node1', 'node2', 'node3']) : g));
-    assert.match(unsettledReason(MEMBERS, all({ node4: { shards: metaShort } })) ?? '', /group 0 has voters/);
+    assert.match(
+      unsettledReason(MEMBERS, all({ node4: { shards: metaShort } })) ?? '',
+      /the metadata group has voters node1,node2,node3 and learners none, not 4 voters/,
+    );
+    // A learner of the metadata group is settled only when it already has 5 voters.
+    const metaLearner = s4.shards.map((g) =>
+      g.shardId === 0 ? { ...group(0, ['node1', 'node2', 'node3']), learners: ['node4'] } : g,
+    );
+    assert.match(
+      unsettledReason(MEMBERS, all({ node4: { shards: metaLearner } })) ?? '',
+      /not 4 voters of node1,node2,node3,node4/,
+    );
+  });
+
+  test('more than 5 members: the metadata group has 5 voters, the others its learners', () => {
+    const seven = ['node1', 'node2', 'node3', 'node4', 'node5', 'node6', 'node7'];
+    const statuses = (metaVoters: string[], metaLearners: string[]) =>
+      new Map(
+        seven.map((name) => {
+          const meta = { ...group(0, metaVoters), learners: metaLearners };
+          const one = ['node1', 'node2', 'node3'];
+          const s: StatusResponse = {
+            ...statusOf(name),
+            members: seven.map((m) => ({ nodeId: m, clientAddr: '', raftAddr: '', state: 'up' })),
+            shards: one.includes(name) ? [meta, group(1, one)] : [meta],
+            placement: [placement(1, one)],
+          };
+          return [name, s];
+        }),
+      );
+    // One shard, on node1-3 (R = 3).
+    const reason = (v: string[], l: string[]) => unsettledReason(seven, statuses(v, l)) ?? '';
+    assert.equal(reason(seven.slice(0, 5), ['node6', 'node7']), '');
+    assert.match(reason(seven.slice(0, 4), ['node5', 'node6', 'node7']), /not 5 voters/);
+    assert.match(reason(seven.slice(0, 5), ['node6']), /not 5 voters of node1/);
   });
 });

@@ -10,6 +10,7 @@
 //     (the metadata group: every member).
 // The first reason it is not, or undefined.
 import type { StatusResponse } from '../../client/index.ts';
+import { METADATA_VOTERS_MAX } from '../../node/metadata-voters.ts';
 
 const METADATA_GROUP = 0;
 
@@ -49,11 +50,15 @@ export function unsettledReason(
     }
     for (const g of s.shards) {
       if (g.leader === '' || !names.has(g.leader)) return `${name}: group ${g.shardId} has no leader`;
+      if (g.shardId === METADATA_GROUP) {
+        // Every member holds it: min(members, METADATA_VOTERS_MAX) voters, the others learners.
+        const want = Math.min(members.length, METADATA_VOTERS_MAX);
+        if (!sameSet([...g.voters, ...g.learners], members) || g.voters.length !== want)
+          return `${name}: the metadata group has voters ${g.voters.join(',')} and learners ${g.learners.join(',') || 'none'}, not ${want} voters of ${members.join(',')}`;
+        continue;
+      }
       if (g.learners.length > 0) return `${name}: group ${g.shardId} has learners`;
-      const wanted =
-        g.shardId === METADATA_GROUP
-          ? members
-          : (s.placement.find((p) => p.shardId === g.shardId)?.voters ?? []);
+      const wanted = s.placement.find((p) => p.shardId === g.shardId)?.voters ?? [];
       if (!sameSet(g.voters, wanted))
         return `${name}: group ${g.shardId} has voters ${g.voters.join(',')}, the table ${wanted.join(',')}`;
     }

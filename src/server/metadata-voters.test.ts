@@ -1,0 +1,95 @@
+// The metadata group keeps at most 5 voters (src/node/metadata-voters.ts): 7 in-process nodes join
+// one after another; the 6th and 7th become its learners. A voter stopped past the dead-node timeout
+// is marked down, a learner is promoted in its place and the down voter demoted; started again, it
+// catches up as a learner. Reads and writes go through every node all along.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { METADATA_GROUP } from '../node/ids.ts';
+import { TestCluster } from './testing/harness.ts';
+
+/** Polls `f` every 50 ms until it returns a value, or throws naming `what` after `timeoutMs`. */
+async function eventually<T>(what: string, timeoutMs: number, f: () => T | undefined): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const v = f();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+const IDS = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7'];
+const DEAD_NODE_TIMEOUT_MS = 2_000;
+
+describe('the metadata group keeps at most 5 voters', { timeout: 180_000 }, () => {
+  const c = new TestCluster();
+  const extra = { shardCount: 2, deadNodeTimeoutMs: DEAD_NODE_TIMEOUT_MS, rebalanceIntervalMs: 200 };
+
+  /** The metadata group's configuration as `id` applied it. */
+  const metaConf = (id: string) => {
+    const cs = c.node(id).node.status(METADATA_GROUP)?.confState;
+    const names = (l: readonly string[] | undefined): string[] => [...(l ?? [])].sort();
+    return { voters: names(cs?.voters), learners: names(cs?.learners) };
+  };
+
+  before(async () => {
+    await c.init();
+    await c.start({ nodeId: 'n1', bootstrap: true, extra });
+    for (const id of IDS.slice(1)) {
+      await c.start({ nodeId: id, joinAddr: c.addr('n1'), extra });
+      await eventually(`${id} to be up in the table`, 30_000, () =>
+        c.node('n1').node.metadata.memberState(id) === 'up' ? true : undefined,
+      );
+    }
+  });
+
+  after(async () => {
+    await c.stopAll();
+  });
+
+  test('7 members: the first 5 vote, the 6th and 7th are learners; every node serves', async () => {
+    await eventually('the metadata configuration on n1', 10_000, () => {
+      const m = metaConf('n1');
+      return m.voters.length === 5 && m.learners.length === 2 ? m : undefined;
+    });
+    assert.deepEqual(metaConf('n1'), { voters: IDS.slice(0, 5), learners: ['n6', 'n7'] });
+    // The learners hold the table as the voters do.
+    await eventually('n7 to apply the whole table', 10_000, () =>
+      IDS.every((id) => c.node('n7').node.metadata.memberState(id) === 'up') ? true : undefined,
+    );
+    for (const id of IDS) {
+      const client = c.client(id);
+      await client.put(`via-${id}`, id);
+      assert.equal(Buffer.from((await client.get(`via-${id}`)).value).toString(), id);
+    }
+    assert.deepEqual(c.fatalErrors, []);
+  });
+
+  test('a voter down past the timeout: a learner takes its vote; back, it is a learner', async () => {
+    const leader = c.node('n1').node.status(METADATA_GROUP)?.leader;
+    const victim = IDS.slice(0, 5).find((id) => id !== leader && id !== 'n1')!;
+    await c.stop(victim);
+    const after = await eventually(`${victim} demoted and a learner promoted`, 60_000, () => {
+      const m = metaConf('n1');
+      return m.voters.length === 5 && !m.voters.includes(victim) && m.learners.includes(victim)
+        ? m
+        : undefined;
+    });
+    assert.ok(
+      after.voters.includes('n6') || after.voters.includes('n7'),
+      `a learner was promoted: ${JSON.stringify(after)}`,
+    );
+    assert.equal(c.node('n1').node.metadata.memberState(victim), 'down');
+    await c.start({ nodeId: victim, extra });
+    await eventually(`${victim} marked up again`, 30_000, () =>
+      c.node('n1').node.metadata.memberState(victim) === 'up' ? true : undefined,
+    );
+    // Five voters all up: nothing more to change, and the one back stays a learner.
+    assert.deepEqual(metaConf('n1').voters.length, 5);
+    assert.ok(metaConf('n1').learners.includes(victim));
+    const client = c.client(victim);
+    await client.put('after-return', 'yes');
+    assert.equal(Buffer.from((await client.get('after-return')).value).toString(), 'yes');
+    assert.deepEqual(c.fatalErrors, []);
+  });
+});
