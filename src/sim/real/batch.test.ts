@@ -1,9 +1,11 @@
 // A batch of seeds of the real node under crashes (some tearing disk writes in flight), restarts,
-// pauses, EIO on WAL writes, partitions and a lossy network: every safety check after every event,
-// liveness and convergence after healing, nothing acknowledged lost, the history linearizable. The
-// faults must have happened for the batch to mean anything.
+// pauses, EIO on WAL writes, the other disk faults (latency spikes, ENOSPC and EIO on WAL writes,
+// syncs and snapshots, a full disk), partitions and a lossy network: every safety check after every
+// event, liveness and convergence after healing, nothing acknowledged lost, a damaged WAL refused, the
+// history linearizable. The faults must have happened for the batch to mean anything.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { DISK_FAULT_KINDS, type DiskFaultKind } from './nemesis.ts';
 import { runRealSeed } from './run.ts';
 
 const SEEDS = 24;
@@ -17,6 +19,8 @@ test(`${SEEDS} seeds of the real node pass every check`, async () => {
   let partitions = 0;
   let completed = 0;
   let linearizable = 0;
+  let walCorrupted = 0;
+  const seedsWith = new Map<DiskFaultKind, number>();
   for (let seed = 1; seed <= SEEDS; seed++) {
     const r = await runRealSeed(seed);
     assert.deepEqual(
@@ -32,6 +36,9 @@ test(`${SEEDS} seeds of the real node pass every check`, async () => {
     partitions += r.stats.partitions;
     completed += r.stats.opsCompleted;
     if (r.stats.lincheck === 'linearizable') linearizable++;
+    if (r.stats.walCorrupted) walCorrupted++;
+    for (const k of DISK_FAULT_KINDS)
+      if (r.stats.moreDiskFaults[k] > 0) seedsWith.set(k, (seedsWith.get(k) ?? 0) + 1);
   }
   assert.ok(crashes >= SEEDS, `${crashes} crashes in ${SEEDS} seeds`);
   assert.ok(crashesMidWrite >= SEEDS / 2, `${crashesMidWrite} crashes with disk writes in flight`);
@@ -40,5 +47,8 @@ test(`${SEEDS} seeds of the real node pass every check`, async () => {
   assert.ok(restartsChecked >= SEEDS, `${restartsChecked} restarts checked`);
   assert.ok(partitions >= SEEDS / 2, `${partitions} partitions`);
   assert.ok(completed >= SEEDS * 50, `${completed} operations completed`);
+  for (const k of DISK_FAULT_KINDS)
+    assert.ok((seedsWith.get(k) ?? 0) >= SEEDS / 4, `${k} in ${seedsWith.get(k) ?? 0} of ${SEEDS} seeds`);
+  assert.ok(walCorrupted >= SEEDS / 2, `a damaged WAL refused in ${walCorrupted} of ${SEEDS} seeds`);
   assert.ok(linearizable >= SEEDS - 2, `${linearizable} of ${SEEDS} histories checked to the end`);
 });

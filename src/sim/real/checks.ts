@@ -6,10 +6,11 @@
 // - at every restart: the node comes back with at least the term of every message the dead
 //   incarnation sent (PreVote aside), and, in the term of its last granted vote, with that vote;
 // - after every event: at most one leader per term and group; per incarnation, commit never
-//   decreases and applied never passes it; with every machine up, every leader's commit index names
-//   an entry durable on a majority of the group's voters; once the cluster has formed, each shard's
-//   voters in the newest shard table seen hold a majority of each half of the shard's newest
-//   applied configuration seen (the moves keep the table and the shards within a quorum).
+//   decreases, applied never passes it nor the node's durable log; with every machine up, every
+//   leader's commit index names an entry durable on a majority of the group's voters; once the
+//   cluster has formed, each shard's voters in the newest shard table seen hold a majority of each
+//   half of the shard's newest applied configuration seen (the moves keep the table and the shards
+//   within a quorum).
 import type { GroupId } from '../../node/ids.ts';
 import type { GroupStatus, GroupView } from '../../node/intents.ts';
 import type { Message } from '../../raft/types.ts';
@@ -170,6 +171,15 @@ export class NodeChecks {
           this.fail(
             'commitMonotonic',
             `${m.id} applied ${st.applied} of group ${st.id} past its commit ${st.commit}`,
+          );
+          return;
+        }
+        // The storage holds only what a WAL sync made durable: nothing is applied beyond it.
+        const durable = g.storage.lastIndex();
+        if (st.applied > durable) {
+          this.fail(
+            'durability',
+            `${m.id} applied ${st.applied} of group ${st.id} past its durable log, which ends at ${durable}`,
           );
           return;
         }
@@ -355,7 +365,7 @@ export class NodeChecks {
     return [h.now, h.before];
   }
 
-  private fail(property: 'commitMonotonic' | 'electionSafety', detail: string): void {
+  private fail(property: 'commitMonotonic' | 'electionSafety' | 'durability', detail: string): void {
     this.world.fail(new RealViolation(property, detail));
   }
 }

@@ -47,6 +47,8 @@ export class LatentDisk implements FileSystem {
   private lastDoneMs = 0;
   /** Operations issued and not completed (a crash now may tear the writes among them). */
   inFlight = 0;
+  /** Added to the next operation's time (a latency spike: the disk stalls; those behind it wait too). */
+  private stallMs = 0;
 
   constructor(
     inner: FileSystem,
@@ -75,7 +77,11 @@ export class LatentDisk implements FileSystem {
   slow<T, U>(now: () => Promise<T>, atCompletion: (t: T) => Promise<U>): Promise<U> {
     const { minMs, maxMs } = this.latency;
     const nowMs = this.world.nowMs();
-    const doneMs = Math.max(nowMs + minMs + this.rng.nextInt(maxMs - minMs + 1), this.lastDoneMs);
+    const doneMs = Math.max(
+      nowMs + minMs + this.rng.nextInt(maxMs - minMs + 1) + this.stallMs,
+      this.lastDoneMs,
+    );
+    this.stallMs = 0;
     this.lastDoneMs = doneMs;
     const issued = outcomeOf(now);
     this.inFlight++;
@@ -88,6 +94,12 @@ export class LatentDisk implements FileSystem {
           .then((o) => this.hold(() => ('ok' in o ? resolve(o.ok) : reject(o.err))));
       });
     });
+  }
+
+  /** The next write or sync takes `ms` longer (and every one issued after it waits for it). */
+  stallNext(ms: number): void {
+    if (!(Number.isInteger(ms) && ms >= 0)) throw new Error(`latent disk: stall of ${ms} ms`);
+    this.stallMs = ms;
   }
 
   async open(path: string, mode: OpenMode): Promise<FileHandle> {

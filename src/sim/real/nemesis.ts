@@ -3,7 +3,10 @@
 // fire late and its messages arrive stale when it resumes), partition the network (halves, an
 // isolated leader, one-way links, a node that reaches only some peers), heal it, change its
 // conditions (loss, duplication, delay), fail a WAL write with EIO (the node must stop; it is
-// restarted on the same disk). Mostly one machine is down at a time, sometimes more: a
+// restarted on the same disk), and the other disk faults: latency spikes, ENOSPC on a WAL write or
+// sync and EIO on a WAL sync (the node must stop), EIO on a snapshot write (it must stop) or ENOSPC
+// (it may go on without the snapshot), a full disk for a few seconds (it must refuse writes, or stop,
+// and take writes again once there is room). Mostly one machine is down at a time, sometimes more: a
 // crash loses only what was not synced, so nothing acknowledged may be lost either way.
 import type { NodeId } from '../../raft/types.ts';
 import { CALM_NETWORK, type NetworkConditions, type PartitionKind } from '../network.ts';
@@ -17,6 +20,27 @@ const MID_WRITE_WAIT_MS = 2_000;
 
 /** A WAL segment file (src/storage/wal.ts names them by a 16-digit sequence number). */
 const WAL_SEGMENT = /\/wal\/\d{16}\.wal$/;
+/** A snapshot file being written (src/storage/snapshots.ts: `snap-<group>-<index>.snap.tmp`). */
+const SNAPSHOT_TMP = /\/snap\/snap-\d+-\d+\.snap\.tmp$/;
+/** A latency spike: the next disk operation takes this much longer (uniform). */
+const STALL_MIN_MS = 50;
+const STALL_MAX_MS = 500;
+/** A full disk keeps at most this much room (less than a WAL segment of the simulator's 64 KiB, often). */
+const FULL_FREE_BYTES_MAX = 96 * 1024;
+const FULL_MIN_MS = 1_000;
+const FULL_MAX_MS = 6_000;
+
+/** The disk faults beyond EIO on a WAL write, each drawn with the same chance. */
+export const DISK_FAULT_KINDS = [
+  'stall',
+  'walWriteNoSpace',
+  'walSyncNoSpace',
+  'walSyncEio',
+  'snapshotWriteEio',
+  'snapshotWriteNoSpace',
+  'diskFull',
+] as const;
+export type DiskFaultKind = (typeof DISK_FAULT_KINDS)[number];
 
 const PARTITION_KINDS: readonly PartitionKind[] = ['halves', 'isolateLeader', 'oneWay', 'partialReach'];
 
@@ -36,6 +60,15 @@ export interface NemesisSettings {
   readonly pauses: boolean;
   /** Inject EIO into WAL writes. */
   readonly diskFaults: boolean;
+  /**
+   * The other disk faults (DISK_FAULT_KINDS), on a schedule and a random stream of their own, every
+   * [min, max] ms: latency spikes, ENOSPC on a WAL write or sync, EIO on a WAL sync, EIO or ENOSPC on
+   * a snapshot write, a full disk for a few seconds. Off: the runs of the seeds are those from before
+   * they existed.
+   */
+  readonly moreDiskFaults:
+    | { readonly rng: Prng; readonly everyMinMs: number; readonly everyMaxMs: number }
+    | undefined;
   /** A paused machine resumes after a time uniform in [min, max] ms. */
   readonly pauseMinMs: number;
   readonly pauseMaxMs: number;
@@ -55,6 +88,8 @@ export class Nemesis {
     diskFaults: 0,
     heals: 0,
     conditions: 0,
+    /** Of the other disk faults, how many of each kind were injected. */
+    moreDiskFaults: Object.fromEntries(DISK_FAULT_KINDS.map((k) => [k, 0])) as Record<DiskFaultKind, number>,
   };
 
   constructor(world: World, checks: NodeChecks, rng: Prng, settings: NemesisSettings) {
@@ -68,6 +103,7 @@ export class Nemesis {
   begin(): void {
     this.active = true;
     this.next();
+    this.nextDiskFault();
   }
 
   /** No more faults; the network heals, conditions calm down, and every machine that is down restarts. */
@@ -77,6 +113,7 @@ export class Nemesis {
     this.world.network.setConditions(CALM_NETWORK);
     this.world.note('nemesis: healed, calm network');
     for (const m of this.world.machines) {
+      if (this.s.moreDiskFaults !== undefined) this.mend(m);
       if (!m.launched || m.left) continue;
       if (m.current === undefined) this.restart(m);
       else if (m.current.paused) this.world.resume(m);
@@ -171,6 +208,78 @@ export class Nemesis {
     victim.disk.failNext({ op: 'write', path: WAL_SEGMENT, code: 'EIO' });
     this.stats.diskFaults++;
     this.world.note(`nemesis: ${victim.id}'s next WAL write fails (EIO)`);
+  }
+
+  private nextDiskFault(): void {
+    const more = this.s.moreDiskFaults;
+    if (more === undefined) return;
+    this.world.schedule(more.rng.intBetween(more.everyMinMs, more.everyMaxMs), () => {
+      if (!this.active) return;
+      this.moreDiskFault(more.rng);
+      this.nextDiskFault();
+    });
+  }
+
+  /** One of DISK_FAULT_KINDS on a running machine. */
+  private moreDiskFault(rng: Prng): void {
+    const up = this.world.machines.filter((m) => m.running !== undefined);
+    if (up.length === 0) return;
+    const m = rng.pick(up);
+    const kind = rng.pick(DISK_FAULT_KINDS);
+    this.stats.moreDiskFaults[kind]++;
+    const next = (op: 'write' | 'sync', path: RegExp, code: 'EIO' | 'ENOSPC', what: string): void => {
+      m.disk.failNext({ op, path, code });
+      this.world.note(`nemesis: ${m.id}'s next ${what} fails (${code})`);
+    };
+    switch (kind) {
+      case 'stall': {
+        const ms = rng.intBetween(STALL_MIN_MS, STALL_MAX_MS);
+        m.current?.disk.stallNext(ms);
+        this.world.note(`nemesis: ${m.id}'s next disk operation takes ${ms} ms more`);
+        break;
+      }
+      case 'walWriteNoSpace':
+        next('write', WAL_SEGMENT, 'ENOSPC', 'WAL write');
+        break;
+      case 'walSyncNoSpace':
+        next('sync', WAL_SEGMENT, 'ENOSPC', 'WAL sync');
+        break;
+      case 'walSyncEio':
+        next('sync', WAL_SEGMENT, 'EIO', 'WAL sync');
+        break;
+      case 'snapshotWriteEio':
+        next('write', SNAPSHOT_TMP, 'EIO', 'snapshot write');
+        break;
+      case 'snapshotWriteNoSpace':
+        next('write', SNAPSHOT_TMP, 'ENOSPC', 'snapshot write');
+        break;
+      case 'diskFull':
+        this.fillUp(m, rng);
+        break;
+    }
+  }
+
+  /** Fills `m`'s disk (other files took the space), and gives the room back a few seconds later. */
+  private fillUp(m: Machine, rng: Prng): void {
+    if (m.diskFull) return;
+    const free = rng.nextInt(FULL_FREE_BYTES_MAX + 1);
+    m.disk.fillUp(free);
+    m.diskFull = true;
+    this.world.note(`nemesis: ${m.id}'s disk is full (${free} bytes free)`);
+    this.world.schedule(rng.intBetween(FULL_MIN_MS, FULL_MAX_MS), () => this.roomAgain(m));
+  }
+
+  private roomAgain(m: Machine): void {
+    if (!m.diskFull) return;
+    m.disk.setCapacity(m.disk.capacityBytes);
+    m.diskFull = false;
+    this.world.note(`nemesis: ${m.id}'s disk has room again`);
+  }
+
+  /** The disk is whole again: its room back, the faults not yet hit taken back. */
+  private mend(m: Machine): void {
+    m.disk.clearFaults();
+    this.roomAgain(m);
   }
 
   /** A node stopped on its disk fault, as it must: the process is gone; it starts again a little later. */

@@ -85,6 +85,17 @@ export class Machine {
   leaving = false;
   /** Removed, its node stopped on learning it (as `ringkv serve` exits): never started again. */
   left = false;
+  /** An incarnation of it has completed its join (a joiner is a member; its join address no longer matters). */
+  joinedOnce = false;
+  /** The nemesis filled the disk: a node that stops (or cannot start) for want of space does as it may. */
+  diskFull = false;
+  /**
+   * The nemesis flipped a bit of a synced WAL record while the machine was down (file and byte): its
+   * node must refuse to start, and the machine stays down.
+   */
+  corruptedWal: { readonly file: string; readonly offsetBytes: number } | undefined;
+  /** What the node said when it refused to start on the corrupted WAL. */
+  refusal: string | undefined;
 
   /** The machine has been started at least once (a joiner is not, until its time comes). */
   get launched(): boolean {
@@ -166,6 +177,7 @@ export class Machine {
       this.world.started(inc);
       await inc.kv.completeJoin();
       inc.joined = true;
+      this.joinedOnce = true;
     } catch (e) {
       if (inc.alive) this.world.failed(inc, e);
     }

@@ -1,12 +1,20 @@
 // Seeds that found bugs, each a run that failed before its fix (the fix's own test is beside the
 // code it fixed). Cheap: a seed each. They replay the schedules that found the bugs only while the
 // seeds' draws stay as they are (the joiners' windows in run.ts among them); those of 5 nodes were
-// found before a member left in those runs (leave: false).
+// found before a member left in those runs (leave: false), and all of them before the disk faults
+// beyond EIO on a WAL write existed (moreDiskFaults: false).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runRealSeed } from './run.ts';
 
-const FOUND: readonly { nodes: number; seed: number; what: string; leave?: false }[] = [
+const FOUND: readonly {
+  nodes: number;
+  seed: number;
+  what: string;
+  leave?: false;
+  /** Found with the disk faults beyond EIO on a WAL write (the others were found before them). */
+  moreDiskFaults?: true;
+}[] = [
   {
     nodes: 4,
     seed: 5,
@@ -64,15 +72,25 @@ const FOUND: readonly { nodes: number; seed: number; what: string; leave?: false
     seed: 1,
     what: 'a write waiting on a replica being dropped was failed as retry-safe though it was applied (src/node/hosting.ts replicaDropped)',
   },
+  {
+    nodes: 4,
+    seed: 31,
+    moreDiskFaults: true,
+    what: "a dropped replica's older snapshot files were deleted before its tombstone's marker was durable: an EIO on the tombstone's write left a marker naming a missing file, and the node could not start (src/node/tombstone.ts)",
+  },
 ];
 
 for (const f of FOUND) {
   test(`--nodes ${f.nodes} seed ${f.seed}: ${f.what}`, async () => {
-    const r = await runRealSeed(f.seed, { nodes: f.nodes, ...(f.leave === false ? { leave: false } : {}) });
+    const r = await runRealSeed(f.seed, {
+      nodes: f.nodes,
+      ...(f.moreDiskFaults === true ? {} : { moreDiskFaults: false }),
+      ...(f.leave === false ? { leave: false } : {}),
+    });
     assert.deepEqual(
       r.violations.map((v) => `${v.property}: ${v.detail}`),
       [],
-      `replay: npx ringkv sim --real --nodes ${f.nodes} --seeds 1 --start ${f.seed} --trace`,
+      `replay: npx ringkv sim --real --nodes ${f.nodes} --seeds 1 --start ${f.seed} --trace${f.moreDiskFaults === true ? '' : ' (before the disk faults beyond EIO on a WAL write: runRealSeed moreDiskFaults false)'}`,
     );
   });
 }

@@ -14,7 +14,8 @@ import { Prng } from '../prng.ts';
 import { type RealBugName, realBug } from './bugs.ts';
 import { NodeChecks } from './checks.ts';
 import { type AckedWrite, SimClients } from './clients.ts';
-import { Nemesis } from './nemesis.ts';
+import { corruptOneWal } from './corruption.ts';
+import { type DiskFaultKind, Nemesis } from './nemesis.ts';
 import type { Incarnation, Machine } from './node-slot.ts';
 import { Operator } from './operator.ts';
 import { REAL_PROPERTY_EXPLANATIONS, type RealProperty, RealViolation } from './violation.ts';
@@ -36,6 +37,12 @@ export interface RealRunOptions {
    * last write as corruption and the node does not start (a known limitation, src/storage/README.md).
    */
   readonly sectorTearing?: boolean;
+  /**
+   * The disk faults beyond EIO on a WAL write (latency spikes, ENOSPC, EIO on syncs and snapshots, a
+   * full disk) and, after the end checks, a damaged WAL record the node must refuse to start on
+   * (default true; false replays runs from before they existed).
+   */
+  readonly moreDiskFaults?: boolean;
 }
 
 export interface RealViolationReport {
@@ -61,6 +68,10 @@ export interface RealRunStats {
   readonly partitions: number;
   readonly pauses: number;
   readonly diskFaults: number;
+  /** The other disk faults injected, by kind. */
+  readonly moreDiskFaults: Readonly<Record<DiskFaultKind, number>>;
+  /** A WAL record damaged after the end checks (and the node refused to start on it). */
+  readonly walCorrupted: boolean;
   readonly restartsChecked: number;
   readonly messagesSent: number;
   /** Replica moves begun (the table's move ids seen), and those of them rolled back. */
@@ -197,6 +208,10 @@ class RealRun {
       partitions: true,
       pauses: true,
       diskFaults: true,
+      moreDiskFaults:
+        o.moreDiskFaults === false
+          ? undefined
+          : { rng: this.world.stream('disk-nemesis'), everyMinMs: 1_500, everyMaxMs: 5_000 },
       pauseMinMs: 500,
       pauseMaxMs: 5_000,
     });
@@ -335,10 +350,13 @@ class RealRun {
     this.movesUnderFaults = this.checks.stats.moves;
   }
 
-  /** The operator's leave, once every machine has joined (its join address might be the one leaving). */
+  /**
+   * The operator's leave, once every machine has joined (its join address might be the one leaving);
+   * some may be down meanwhile (with the disk faults one often is, and the leave would rarely come).
+   */
   private leaveWhenJoined(): void {
     if (this.phase !== 'fault') return;
-    if (!this.world.machines.every((m) => m.running?.joined === true)) {
+    if (!this.world.machines.every((m) => m.joinedOnce)) {
       this.world.schedule(500, () => this.leaveWhenJoined());
       return;
     }
@@ -514,10 +532,14 @@ export async function runRealSeed(seed: number, o: RealRunOptions = {}): Promise
   const run = new RealRun(seed, o);
   const violations: RealViolationReport[] = [];
   let lincheck = 'not run';
+  let walCorrupted = false;
   try {
     await run.form();
     await run.faults(run.faultMs);
     await run.heal();
+    if (o.moreDiskFaults !== false)
+      walCorrupted =
+        (await corruptOneWal(run.world, run.checks, run.world.stream('corruption'))) !== undefined;
     run.phase = 'history';
     const h = run.checkHistory();
     lincheck = h.verdict;
@@ -550,6 +572,8 @@ export async function runRealSeed(seed: number, o: RealRunOptions = {}): Promise
       partitions: run.nemesis.stats.partitions,
       pauses: run.nemesis.stats.pauses,
       diskFaults: run.nemesis.stats.diskFaults,
+      moreDiskFaults: run.nemesis.stats.moreDiskFaults,
+      walCorrupted,
       restartsChecked: run.checks.stats.restartsChecked,
       messagesSent: w.network.stats.sent,
       moves: run.checks.stats.moves,

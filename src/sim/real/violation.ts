@@ -17,7 +17,8 @@ export type RealProperty =
     >
   | 'lostWrite'
   | 'nodeFailed'
-  | 'tableQuorum';
+  | 'tableQuorum'
+  | 'walCorruption';
 
 export const REAL_PROPERTY_EXPLANATIONS: Readonly<Record<RealProperty, string>> = {
   electionSafety: PROPERTY_EXPLANATIONS.electionSafety,
@@ -26,7 +27,7 @@ export const REAL_PROPERTY_EXPLANATIONS: Readonly<Record<RealProperty, string>> 
   hardStateRegression:
     'a restarted node comes back with at least the term of every message it sent, and the vote it granted in it',
   durability:
-    'an append is acknowledged, and a vote granted, only once the log and hard state it vouches for are in the durable log',
+    'an append is acknowledged, a vote granted and an entry applied only once the log and hard state it vouches for are in the durable log',
   replicaConvergence: PROPERTY_EXPLANATIONS.replicaConvergence,
   liveness: PROPERTY_EXPLANATIONS.liveness,
   linearizability: PROPERTY_EXPLANATIONS.linearizability,
@@ -37,6 +38,8 @@ export const REAL_PROPERTY_EXPLANATIONS: Readonly<Record<RealProperty, string>> 
     'a running node stopped (fatal error, failed start or broken assertion) without a fault that explains it',
   tableQuorum:
     "once formed, a shard's voters in the newest shard table hold a majority of each half of the shard's newest applied configuration (requests routed by the table reach a quorum)",
+  walCorruption:
+    'a node whose WAL holds a damaged record refuses to start, naming the file and the way out (move the data directory aside, re-add the node)',
 };
 
 export class RealViolation extends Error {

@@ -58,6 +58,17 @@ export function causedByInjectedFault(err: unknown): boolean {
   return false;
 }
 
+/** Whether `err`, or an error it was caused by, is a file system's ENOSPC (or EDQUOT). */
+export function causedByNoSpace(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 8 && e instanceof Error; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+    e = e.cause;
+  }
+  return false;
+}
+
 /**
  * An exception out of an event: thrown by the node's own code (an assertion of the core or the
  * driver in a message handler or a timer), it would end a real process (an uncaught exception), so it
@@ -190,7 +201,17 @@ export class World implements MachineWorld, RpcNetwork {
   }
 
   failed(inc: Incarnation, err: unknown): void {
-    if (causedByInjectedFault(err)) {
+    const m = inc.machine;
+    if (m.corruptedWal !== undefined && !inc.started) {
+      // What a node must do on a WAL record that does not verify: refuse to start, saying what and where.
+      m.refusal = err instanceof Error ? err.message : String(err);
+      this.note(`${m.id}#${inc.number} refused to start: ${m.refusal}`);
+      this.schedule(0, () => {
+        if (inc.alive) this.crash(m);
+      });
+      return;
+    }
+    if (causedByInjectedFault(err) || (m.diskFull && causedByNoSpace(err))) {
       // What a node must do when its disk fails: stop (`ringkv serve` exits 1), acknowledging nothing more.
       this.note(
         `${inc.machine.id}#${inc.number} stopped on a disk fault: ${err instanceof Error ? err.message : String(err)}`,
@@ -200,7 +221,6 @@ export class World implements MachineWorld, RpcNetwork {
       });
       return;
     }
-    const m = inc.machine;
     if (m.leaving && err instanceof Error && REMOVED.test(err.message)) {
       // What a removed member must do: stop, serving none of its stale data, and refuse to start again.
       this.note(`${m.id}#${inc.number} stopped: it was removed from the cluster`);
