@@ -4,7 +4,13 @@
 // plants the same read bug with.
 import type { NodeOptions } from '../../node/options.ts';
 
-export type RealBugName = 'ackBeforeSync' | 'forgetVoteOnRestart' | 'readWithoutReadIndex';
+export type RealBugName =
+  | 'ackBeforeSync'
+  | 'forgetVoteOnRestart'
+  | 'readWithoutReadIndex'
+  | 'applyBeforeDurable'
+  | 'skipCrcOnReplay'
+  | 'forwardedWriteTwice';
 
 export interface RealBugInfo {
   readonly name: RealBugName;
@@ -31,6 +37,24 @@ export const REAL_PLANTED_BUGS: readonly RealBugInfo[] = [
     description:
       'linearizable reads are served from the local state without a ReadIndex round, so a deposed leader answers stale (caught as linearizability)',
     options: { unsafeNoReadIndex: true },
+  },
+  {
+    name: 'applyBeforeDurable',
+    description:
+      'the driver applies committed entries while the WAL sync that makes them durable here still runs, so a follower applies past its durable log (caught as durability)',
+    options: { plantedBugs: ['applyBeforeDurable'] },
+  },
+  {
+    name: 'skipCrcOnReplay',
+    description:
+      'WAL replay does not verify record checksums, so a node starts on a record its disk damaged (caught as walCorruption)',
+    options: { plantedBugs: ['skipCrcOnReplay'] },
+  },
+  {
+    name: 'forwardedWriteTwice',
+    description:
+      'a write the core forwarded to the shard leader is proposed again two ticks later without asking whether the first took effect, so it is applied twice (caught as linearizability)',
+    options: { plantedBugs: ['forwardedWriteTwice'] },
   },
 ];
 

@@ -12,6 +12,9 @@ const EXPECTED: Readonly<Record<RealBugName, RealProperty>> = {
   ackBeforeSync: 'durability',
   forgetVoteOnRestart: 'hardStateRegression',
   readWithoutReadIndex: 'linearizability',
+  applyBeforeDurable: 'durability',
+  skipCrcOnReplay: 'walCorruption',
+  forwardedWriteTwice: 'linearizability',
 };
 
 for (const { name } of REAL_PLANTED_BUGS) {
