@@ -30,7 +30,10 @@ export function clusterService(ctx: ServerContext): ClusterHandlers {
   return {
     join: unary(ctx, onMetadataLeader(join), MEMBERSHIP_DEADLINE_MS),
     leave: unary(ctx, onMetadataLeader(leave), MEMBERSHIP_DEADLINE_MS),
-    status: unary(ctx, async (c): Promise<StatusResponse> => nodeStatus(c.node)),
+    status: unary(ctx, async (c): Promise<StatusResponse> => {
+      const load = c.load?.();
+      return load === undefined ? nodeStatus(c.node) : { ...nodeStatus(c.node), load };
+    }),
     setLeaderPlacement: unary(ctx, onMetadataLeader(placement)),
     configure: unary(ctx, onMetadataLeader(configure)),
   };

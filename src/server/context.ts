@@ -1,7 +1,12 @@
 // What every service handler needs: the node and the clients to other nodes (ServerContext), bound
 // to each method by `unary`; where a request is served (here, or forwarded to its shard's leader);
 // the retry of what failed retry-safe.
-import type { ClusterServiceService, KVServiceService, ResponseHeader } from '../gen/ringkv/v1/kv.ts';
+import type {
+  ClusterServiceService,
+  KVServiceService,
+  RequestLoad,
+  ResponseHeader,
+} from '../gen/ringkv/v1/kv.ts';
 import { NodeError, UnavailableError } from '../node/errors.ts';
 import type { GroupView } from '../node/intents.ts';
 import type { KvNode } from '../node/node.ts';
@@ -11,6 +16,8 @@ import type { CallContext, ServiceHandlers, UnaryHandler } from './unary-dispatc
 export interface ServerContext {
   readonly node: KvNode;
   readonly peers: PeerClients;
+  /** The client requests answered here so far, for Status; absent when the node keeps no metrics. */
+  readonly load?: (() => RequestLoad) | undefined;
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   LeaveResponse,
   PutResponse,
   ReadShardSnapshotResponse,
+  type RequestLoad,
   ScanResponse,
   SetLeaderPlacementResponse,
   StatusResponse,
@@ -46,6 +47,14 @@ export const CLUSTER_RESPONSES = {
   configure: ConfigureResponse,
 } as const;
 
+/** What the client server reports its calls to (NodeMetricsRegistry), and reads back for Status. */
+export interface ServerMetrics {
+  /** The observer of one method's calls (asked once per method, at start). */
+  observeMethod(path: string): MethodObserver;
+  /** The KVService calls answered so far. */
+  requestLoad(): RequestLoad;
+}
+
 export class ClientServer {
   private readonly server: UnaryHttp2Server;
   readonly ctx: ServerContext;
@@ -56,7 +65,7 @@ export class ClientServer {
     thread: ClientApiThread,
     onWorkerFailure: (err: Error) => void,
     tls?: ServerTls,
-    observeMethod?: (path: string) => MethodObserver,
+    metrics?: ServerMetrics,
   ) {
     const maxMessageBytes = Math.max(
       4 * 1024 * 1024,
@@ -73,9 +82,9 @@ export class ClientServer {
       tls,
       onTlsFailure: (reason, remoteAddress) =>
         node.logger.warn({ remoteAddress, reason }, `refused a client connection: ${reason}`),
-      observeMethod,
+      observeMethod: metrics === undefined ? undefined : (path) => metrics.observeMethod(path),
     });
-    this.ctx = { node, peers };
+    this.ctx = { node, peers, load: metrics === undefined ? undefined : () => metrics.requestLoad() };
     this.server.addService(KVServiceService, kvService(this.ctx), KV_RESPONSES);
     this.server.addService(ClusterServiceService, clusterService(this.ctx), CLUSTER_RESPONSES);
   }

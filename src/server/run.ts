@@ -72,8 +72,7 @@ export async function startNode(o: ServeOptions, onFatal: (err: unknown) => void
   try {
     await node.start();
     const thread = o.clientApiThread ?? DEFAULT_CLIENT_API_THREAD;
-    const observe = metrics === undefined ? undefined : (path: string) => metrics.observeMethod(path);
-    server = new ClientServer(node, peers, thread, onFatal, o.clientTls, observe);
+    server = new ClientServer(node, peers, thread, onFatal, o.clientTls, metrics);
     boundPort = await server.listen(o.listenHost, o.port);
     if (o.admin !== undefined && metrics !== undefined) {
       admin = new AdminServer({

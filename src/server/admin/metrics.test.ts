@@ -102,6 +102,28 @@ describe('the metrics registry', () => {
     const again = await m.text();
     assert.equal(sample(again, `ringkv_grpc_server_handled_total{${labels},grpc_code="OK"}`), 3);
   });
+
+  it("the load Status reports: KVService's calls summed over its methods, per latency bucket; no cluster calls", () => {
+    const m = new NodeMetricsRegistry({ processMetrics: false });
+    const put = m.observeMethod('/ringkv.v1.KVService/Put');
+    const get = m.observeMethod('/ringkv.v1.KVService/Get');
+    const status = m.observeMethod('/ringkv.v1.ClusterService/Status');
+    put.handled(GrpcStatus.OK, 0.0004);
+    put.handled(GrpcStatus.UNAVAILABLE, 7);
+    get.handled(GrpcStatus.OK, 0.003);
+    status.handled(GrpcStatus.OK, 0.0001);
+    const load = m.requestLoad();
+    assert.deepEqual([load.requests, load.failed], [3n, 1n]);
+    assert.equal(load.latencyCounts.length, load.latencyBoundsSeconds.length + 1);
+    // 0.4 ms in (0, 0.5 ms], 3 ms in (2.5, 5 ms], 7 s in (5, 10 s].
+    const counted = load.latencyCounts.flatMap((n, b) => (n > 0n ? [[load.latencyBoundsSeconds[b], n]] : []));
+    assert.deepEqual(counted, [
+      [0.0005, 1n],
+      [0.005, 1n],
+      [10, 1n],
+    ]);
+    assert.ok(load.uptimeMs > 0n);
+  });
 });
 
 describe('a node with an admin port', { timeout: 60_000 }, () => {
@@ -141,6 +163,8 @@ describe('a node with an admin port', { timeout: 60_000 }, () => {
       1,
     );
     assert.ok((sample(text, 'ringkv_wal_fsync_duration_seconds_count') ?? 0) > 0, 'WAL syncs were timed');
+    // Status carries the same count, for the dashboard's rates.
+    assert.equal((await c.client('a').status()).load?.requests, 1n);
     assert.match(text, /^nodejs_eventloop_lag_seconds /m, 'the process metrics are there');
   });
 

@@ -12,14 +12,17 @@
 // under their usual names (process_…, nodejs_…).
 import { performance } from 'node:perf_hooks';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { RequestLoad } from '../../gen/ringkv/v1/kv.ts';
 import type { GroupId } from '../../node/ids.ts';
 import type { GroupStatus } from '../../node/intents.ts';
 import type { NodeMetrics } from '../../node/metrics.ts';
 import type { PeerTraffic, TransportStats } from '../../transport/transport.ts';
 import type { MethodObserver } from '../unary-dispatch.ts';
-import { RequestMetrics } from './request-metrics.ts';
+import { REQUEST_BUCKETS_SECONDS, RequestMetrics } from './request-metrics.ts';
 
 export const METRIC_PREFIX = 'ringkv_';
+/** The service whose calls Status reports as the node's load (requestLoad). */
+const KV_SERVICE = 'ringkv.v1.KVService';
 
 /** What the metrics read of the node when scraped (KvNode implements it). */
 export interface MetricsHost {
@@ -115,6 +118,21 @@ export class NodeMetricsRegistry implements NodeMetrics {
 
   get contentType(): string {
     return this.registry.contentType;
+  }
+
+  /**
+   * The KVService calls answered so far, for Status (the dashboard computes rates between two):
+   * read from the same counters as /metrics' ringkv_grpc_server_handled_total.
+   */
+  requestLoad(): RequestLoad {
+    const t = this.requests.totals(KV_SERVICE);
+    return {
+      uptimeMs: BigInt(Math.floor(performance.now())),
+      requests: BigInt(t.requests),
+      failed: BigInt(t.failed),
+      latencyBoundsSeconds: [...REQUEST_BUCKETS_SECONDS],
+      latencyCounts: t.latencyCounts.map((n) => BigInt(n)),
+    };
   }
 
   /** For the client port's dispatcher: the observer of one method's calls. */

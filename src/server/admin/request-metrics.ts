@@ -9,6 +9,7 @@
 // closure), several hundred ns. The numbers are kept in preallocated arrays per method and handed
 // to prom-client's registry when it is scraped: the counter through its `collect` hook, the
 // histogram as a metric object of the shape the registry reads (`get()`, as prom-client's own).
+import assert from 'node:assert/strict';
 import { Counter, type Metric, type Registry } from 'prom-client';
 import type { GrpcStatusCode } from '../../transport/grpc-status.ts';
 import type { MethodObserver } from '../unary-dispatch.ts';
@@ -106,6 +107,36 @@ export class RequestMetrics {
     this.methods.push(m);
     return m;
   }
+
+  /** The calls of `service`'s methods so far, summed: answered, failed, and by latency bucket. */
+  totals(service: string): ServiceTotals {
+    const latencyCounts = new Array<number>(REQUEST_BUCKETS_SECONDS.length + 1).fill(0);
+    let requests = 0;
+    let failed = 0;
+    for (const m of this.methods) {
+      if (m.service !== service) continue;
+      requests += m.count;
+      failed += m.count - m.byCode[0]!;
+      m.buckets.forEach((n, b) => {
+        latencyCounts[b]! += n;
+      });
+    }
+    assert.equal(
+      latencyCounts.reduce((a, n) => a + n, 0),
+      requests,
+      `the latency buckets of ${service} sum to its calls`,
+    );
+    return { requests, failed, latencyCounts };
+  }
+}
+
+/** One service's calls since start (RequestMetrics.totals). */
+export interface ServiceTotals {
+  readonly requests: number;
+  /** Answered with a code other than OK. Invariant: failed <= requests. */
+  readonly failed: number;
+  /** Per bucket of REQUEST_BUCKETS_SECONDS (not cumulative), the last above every bound; sums to `requests`. */
+  readonly latencyCounts: readonly number[];
 }
 
 /**

@@ -286,7 +286,32 @@ export interface StatusResponse {
    */
   wantedMoves: WantedMove[];
   /** The cluster's settings; absent while this node does not know the cluster yet. */
-  settings: ClusterSettings | undefined;
+  settings:
+    | ClusterSettings
+    | undefined;
+  /**
+   * The client requests this node has answered since it started, for rates between two Statuses
+   * (the dashboard's throughput and latency); absent when the node keeps no metrics (no admin port).
+   */
+  load?: RequestLoad | undefined;
+}
+
+/**
+ * KVService calls answered by one node (ClusterService calls, Status among them, are not counted),
+ * counted since the node started.
+ */
+export interface RequestLoad {
+  /** Milliseconds since the node's process started, on its monotonic clock, when the counts were read. */
+  uptimeMs: bigint;
+  requests: bigint;
+  /** Of them, those answered with a status other than OK. */
+  failed: bigint;
+  /**
+   * Upper bounds of the latency buckets in seconds, ascending. `latency_counts` has one more entry
+   * (above every bound); each counts the requests of its bucket alone (not cumulative).
+   */
+  latencyBoundsSeconds: number[];
+  latencyCounts: bigint[];
 }
 
 /** A replica move the rebalancer wants and has not begun. */
@@ -3415,6 +3440,7 @@ function createBaseStatusResponse(): StatusResponse {
     replicationFactor: 0,
     wantedMoves: [],
     settings: undefined,
+    load: undefined,
   };
 }
 
@@ -3449,6 +3475,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     if (message.settings !== undefined) {
       ClusterSettings.encode(message.settings, writer.uint32(82).fork()).join();
+    }
+    if (message.load !== undefined) {
+      RequestLoad.encode(message.load, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -3546,6 +3575,14 @@ export const StatusResponse: MessageFns<StatusResponse> = {
             message.settings = ClusterSettings.decode(reader, reader.uint32());
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.load = RequestLoad.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3592,6 +3629,7 @@ export const StatusResponse: MessageFns<StatusResponse> = {
         ? object.wanted_moves.map((e: any) => WantedMove.fromJSON(e))
         : [],
       settings: isSet(object.settings) ? ClusterSettings.fromJSON(object.settings) : undefined,
+      load: isSet(object.load) ? RequestLoad.fromJSON(object.load) : undefined,
     };
   },
 
@@ -3627,6 +3665,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.settings !== undefined) {
       obj.settings = ClusterSettings.toJSON(message.settings);
     }
+    if (message.load !== undefined) {
+      obj.load = RequestLoad.toJSON(message.load);
+    }
     return obj;
   },
 
@@ -3647,6 +3688,194 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.settings = (object.settings !== undefined && object.settings !== null)
       ? ClusterSettings.fromPartial(object.settings)
       : undefined;
+    message.load = (object.load !== undefined && object.load !== null)
+      ? RequestLoad.fromPartial(object.load)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRequestLoad(): RequestLoad {
+  return { uptimeMs: 0n, requests: 0n, failed: 0n, latencyBoundsSeconds: [], latencyCounts: [] };
+}
+
+export const RequestLoad: MessageFns<RequestLoad> = {
+  encode(message: RequestLoad, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.uptimeMs !== 0n) {
+      if (BigInt.asUintN(64, message.uptimeMs) !== message.uptimeMs) {
+        throw new globalThis.Error("value provided for field message.uptimeMs of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.uptimeMs);
+    }
+    if (message.requests !== 0n) {
+      if (BigInt.asUintN(64, message.requests) !== message.requests) {
+        throw new globalThis.Error("value provided for field message.requests of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.requests);
+    }
+    if (message.failed !== 0n) {
+      if (BigInt.asUintN(64, message.failed) !== message.failed) {
+        throw new globalThis.Error("value provided for field message.failed of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.failed);
+    }
+    if (message.latencyBoundsSeconds.length !== 0) {
+      writer.uint32(34).fork();
+      for (const v of message.latencyBoundsSeconds) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    if (message.latencyCounts.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.latencyCounts) {
+        if (BigInt.asUintN(64, v) !== v) {
+          throw new globalThis.Error("a value provided in array field latencyCounts of type uint64 is too large");
+        }
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RequestLoad {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRequestLoad();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.uptimeMs = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.requests = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.failed = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag === 33) {
+              message.latencyBoundsSeconds.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 34) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.latencyBoundsSeconds.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 5: {
+            if (tag === 40) {
+              message.latencyCounts.push(reader.uint64() as bigint);
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.latencyCounts.push(reader.uint64() as bigint);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RequestLoad {
+    return {
+      uptimeMs: isSet(object.uptimeMs)
+        ? BigInt(object.uptimeMs)
+        : isSet(object.uptime_ms)
+        ? BigInt(object.uptime_ms)
+        : 0n,
+      requests: isSet(object.requests) ? BigInt(object.requests) : 0n,
+      failed: isSet(object.failed) ? BigInt(object.failed) : 0n,
+      latencyBoundsSeconds: globalThis.Array.isArray(object?.latencyBoundsSeconds)
+        ? object.latencyBoundsSeconds.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.latency_bounds_seconds)
+        ? object.latency_bounds_seconds.map((e: any) => globalThis.Number(e))
+        : [],
+      latencyCounts: globalThis.Array.isArray(object?.latencyCounts)
+        ? object.latencyCounts.map((e: any) => BigInt(e))
+        : globalThis.Array.isArray(object?.latency_counts)
+        ? object.latency_counts.map((e: any) => BigInt(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RequestLoad): unknown {
+    const obj: any = {};
+    if (message.uptimeMs !== 0n) {
+      obj.uptimeMs = message.uptimeMs.toString();
+    }
+    if (message.requests !== 0n) {
+      obj.requests = message.requests.toString();
+    }
+    if (message.failed !== 0n) {
+      obj.failed = message.failed.toString();
+    }
+    if (message.latencyBoundsSeconds?.length) {
+      obj.latencyBoundsSeconds = message.latencyBoundsSeconds.map((e) => floatToJson(e));
+    }
+    if (message.latencyCounts?.length) {
+      obj.latencyCounts = message.latencyCounts.map((e) => e.toString());
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RequestLoad>): RequestLoad {
+    return RequestLoad.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RequestLoad>): RequestLoad {
+    const message = createBaseRequestLoad();
+    message.uptimeMs = (object.uptimeMs !== undefined && object.uptimeMs !== null) ? BigInt(object.uptimeMs) : 0n;
+    message.requests = (object.requests !== undefined && object.requests !== null) ? BigInt(object.requests) : 0n;
+    message.failed = (object.failed !== undefined && object.failed !== null) ? BigInt(object.failed) : 0n;
+    message.latencyBoundsSeconds = object.latencyBoundsSeconds?.map((e) => e) || [];
+    message.latencyCounts = object.latencyCounts?.map((e) => BigInt(e)) || [];
     return message;
   },
 };
@@ -4528,6 +4757,10 @@ function base64FromBytes(arr: Uint8Array): string {
     });
     return globalThis.btoa(bin.join(""));
   }
+}
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
