@@ -7,7 +7,7 @@ import type { LeaderPlacement } from '../node/metadata.ts';
 import type { NodeId } from '../raft/types.ts';
 import { GrpcTransport } from '../transport/index.ts';
 import type { ClientApiThread } from './client-api-thread.ts';
-import { type RunningNode, startNode } from './run.ts';
+import { type AdminPortOptions, type RunningNode, startNode } from './run.ts';
 import { type LoadedTls, loadTlsFiles, type TlsFileOptions } from './tls-files.ts';
 
 export interface NodeProcessOptions {
@@ -44,6 +44,8 @@ export interface NodeProcessOptions {
   readonly adminPort: number;
   /** The interface to bind the admin port on. */
   readonly adminListen: string;
+  /** The pages the admin port serves beside its endpoints (the dashboard, built by the CLI). */
+  readonly adminPages?: AdminPortOptions['pages'];
 }
 
 export type ProcessOutcome = 'ok' | 'failed' | 'usage';
@@ -100,7 +102,10 @@ export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutc
         logger,
         transport,
         clientTls: tls.clientTls,
-        admin: f.adminPort === 0 ? undefined : { listenHost: f.adminListen, port: f.adminPort },
+        admin:
+          f.adminPort === 0
+            ? undefined
+            : { listenHost: f.adminListen, port: f.adminPort, pages: f.adminPages },
       },
       fail,
     );
@@ -108,6 +113,7 @@ export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutc
     reportFailure(logger, e);
     return e instanceof UsageError ? 'usage' : 'failed';
   }
+  const adminScheme = tls.clientTls === undefined ? 'http' : 'https';
   logger.info(
     {
       port: running.port,
@@ -118,12 +124,15 @@ export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutc
         tls.clientTls === undefined ? 'off' : tls.clientTls.requireClientCert ? 'client-cert-auth' : 'on',
       peerTls: tls.peerTls === undefined ? 'off' : 'mutual',
       adminAddr:
-        running.adminPort === undefined
-          ? 'off'
-          : `${tls.clientTls === undefined ? 'http' : 'https'}://${f.adminListen}:${running.adminPort}`,
+        running.adminPort === undefined ? 'off' : `${adminScheme}://${f.adminListen}:${running.adminPort}`,
     },
     'serving',
   );
+  if (running.adminPort !== undefined && f.adminPages !== undefined) {
+    // The advertised host: the admin port listens on --admin_listen, which may be 0.0.0.0.
+    const dashboard = `${adminScheme}://${hostForUrl(f.host)}:${running.adminPort}/`;
+    logger.info({ dashboard }, `dashboard: ${dashboard}`);
+  }
   const node = running;
   const onSignal = (signal: string): void => {
     logger.info({ signal }, 'shutting down');
@@ -138,6 +147,11 @@ export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutc
   process.once('SIGINT', () => onSignal('SIGINT'));
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   return outcome;
+}
+
+/** A host as it goes in a URL: an IPv6 address in brackets. */
+function hostForUrl(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
 
 function reportFailure(logger: Logger, err: unknown): void {

@@ -15,7 +15,7 @@ import { KvNode } from '../node/node.ts';
 import type { NodeOptions } from '../node/options.ts';
 import type { PeerTransport } from '../node/peer-transport.ts';
 import type { ServerTls } from '../transport/tls.ts';
-import { AdminServer } from './admin/admin-server.ts';
+import { type AdminPages, AdminServer } from './admin/admin-server.ts';
 import { NodeMetricsRegistry } from './admin/metrics.ts';
 import { readinessChecks } from './admin/readiness.ts';
 import { type ClientApiThread, DEFAULT_CLIENT_API_THREAD } from './client-api-thread.ts';
@@ -37,7 +37,23 @@ export interface ServeOptions extends Omit<NodeOptions, 'transport' | 'cluster' 
   /** TLS on the client port, and so on this node's calls to the other nodes' client ports (and the admin port's). */
   readonly clientTls?: ServerTls | undefined;
   /** The admin port (metrics, /livez, /readyz) and the interface to bind it on; absent: none, no metrics. */
-  readonly admin?: { readonly listenHost: string; readonly port: number } | undefined;
+  readonly admin?: AdminPortOptions | undefined;
+}
+
+export interface AdminPortOptions {
+  readonly listenHost: string;
+  readonly port: number;
+  /** Builds the pages served beside the admin endpoints (the dashboard), once the client port is bound. */
+  readonly pages?: ((self: AdminPagesHost) => AdminPages) | undefined;
+}
+
+/** What the admin port's pages are told of their node. */
+export interface AdminPagesHost {
+  readonly nodeId: string;
+  /** The node's advertised client address (host:port), bound and answering. */
+  readonly clientAddr: string;
+  /** The client port's TLS (its certificate, key and CA), absent when it is plaintext. */
+  readonly clientTls: ServerTls | undefined;
 }
 
 export interface RunningNode {
@@ -79,7 +95,8 @@ export async function startNode(o: ServeOptions, onFatal: (err: unknown) => void
         metrics,
         readiness: () => readinessChecks(node.statuses()),
         tls: o.clientTls,
-        onError: (err) => o.logger.error({ err }, 'collecting the metrics failed'),
+        onError: (err) => o.logger.error({ err }, 'an admin port request failed'),
+        pages: o.admin.pages?.({ nodeId: o.nodeId, clientAddr, clientTls: o.clientTls }),
       });
       adminPort = await listenAdmin(admin, o.admin.listenHost, o.admin.port);
     }

@@ -4,8 +4,9 @@
 //   GET /metrics  Prometheus text format (metrics.ts)
 //   GET /livez    200 while the process and its event loop answer (this handler running is the check)
 //   GET /readyz   200 when ready (readiness.ts), else 503; `?verbose` lists every check
-// Anything else is 404 (405 for a method other than GET or HEAD on a known path). It runs on the
-// node's thread: an answer from it means that thread is free, which is what /livez claims.
+//   GET anything else: the pages it is handed (AdminPages: the dashboard, src/dashboard), else 404
+// A method other than GET or HEAD is 405. It runs on the node's thread: an answer from it means
+// that thread is free, which is what /livez claims.
 
 import http from 'node:http';
 import https from 'node:https';
@@ -22,6 +23,32 @@ export interface AdminServerOptions {
   readonly tls?: ServerTls | undefined;
   /** A scrape that failed (a bug in a collector): logged, answered 500. */
   readonly onError?: (err: unknown) => void;
+  /** Pages served on the other paths (the dashboard); absent: those are 404. */
+  readonly pages?: AdminPages | undefined;
+}
+
+/** One answer of AdminPages. */
+export interface AdminReply {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string | Uint8Array;
+  /** More headers (cache-control, etag, …); cache-control defaults to no-store. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Pages the admin port serves beside its own endpoints. The admin server knows nothing of what they
+ * are (the dashboard reaches the cluster through src/client, which src/server may not import); the
+ * process that starts the node hands them in.
+ */
+export interface AdminPages {
+  /**
+   * The answer to a GET (or HEAD) of `url`, or undefined when `url.pathname` is none of its pages.
+   * `ifNoneMatch` is the request's If-None-Match header. A rejected promise is answered 500.
+   */
+  get(url: URL, ifNoneMatch: string | undefined): Promise<AdminReply> | undefined;
+  /** Releases what it holds (its clients); called once, when the admin port closes. */
+  close(): void;
 }
 
 /** Bound on one request's headers: the admin port reads no bodies. */
@@ -62,6 +89,7 @@ export class AdminServer {
 
   /** Stops listening and closes every connection, idle or not. */
   close(): Promise<void> {
+    this.o.pages?.close();
     return new Promise((resolve) => {
       if (!this.server.listening) {
         resolve();
@@ -74,19 +102,14 @@ export class AdminServer {
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://admin');
-    const route = ROUTES[url.pathname];
-    if (route === undefined) {
-      reply(
-        res,
-        404,
-        'text/plain; charset=utf-8',
-        `not found: ${url.pathname} (try /metrics, /livez, /readyz)\n`,
-      );
-      return;
-    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       reply(res, 405, 'text/plain; charset=utf-8', `method ${req.method} not allowed\n`);
+      return;
+    }
+    const route = ROUTES[url.pathname];
+    if (route === undefined) {
+      this.page(url, req, res);
       return;
     }
     const verbose = url.searchParams.has('verbose');
@@ -104,6 +127,28 @@ export class AdminServer {
     const { ok, body } = describeChecks(route, checks, verbose);
     reply(res, ok ? 200 : 503, 'text/plain; charset=utf-8', body);
   }
+
+  /** A path that is none of the admin port's own: one of the pages, or 404. */
+  private page(url: URL, req: http.IncomingMessage, res: http.ServerResponse): void {
+    const answer = this.o.pages?.get(url, req.headers['if-none-match']);
+    if (answer === undefined) {
+      const also = this.o.pages === undefined ? '' : ', / for the dashboard';
+      reply(
+        res,
+        404,
+        'text/plain; charset=utf-8',
+        `not found: ${url.pathname} (try /metrics, /livez, /readyz${also})\n`,
+      );
+      return;
+    }
+    answer.then(
+      (a) => reply(res, a.status, a.contentType, a.body, a.headers),
+      (e: unknown) => {
+        this.o.onError?.(e);
+        reply(res, 500, 'text/plain; charset=utf-8', `${url.pathname} failed\n`);
+      },
+    );
+  }
 }
 
 const ROUTES: Readonly<Record<string, 'metrics' | 'livez' | 'readyz'>> = {
@@ -112,11 +157,20 @@ const ROUTES: Readonly<Record<string, 'metrics' | 'livez' | 'readyz'>> = {
   '/readyz': 'readyz',
 };
 
-function reply(res: http.ServerResponse, status: number, contentType: string, body: string): void {
+function reply(
+  res: http.ServerResponse,
+  status: number,
+  contentType: string,
+  body: string | Uint8Array,
+  headers: Readonly<Record<string, string>> = {},
+): void {
   res.writeHead(status, {
-    'content-type': contentType,
-    'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    ...headers,
+    'content-type': contentType,
+    'content-length': typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength,
   });
-  res.end(res.req.method === 'HEAD' ? undefined : body);
+  // A 304 has no body (its content-length is the one the cached copy has: 0 is sent here).
+  res.end(res.req.method === 'HEAD' || status === 304 ? undefined : body);
 }
