@@ -5,6 +5,7 @@ export type {
   Member,
   ReadShardSnapshotResponse,
   ReplicaStatus,
+  RequestLoad,
   ResponseHeader,
   ShardMove,
   ShardPlacement,

@@ -100,6 +100,11 @@ describe('npm start (ringkv start-local)', { timeout: 150_000 }, () => {
       pids.push(...nodePids(l.out));
       assert.equal(nodePids(l.out).length, 3, l.out);
       assert.match(l.out, /npx ringkv put hello world/);
+      // The dashboard URL it prints serves the page.
+      const dashboard = /dashboard: (http:\/\/localhost:\d+\/)/.exec(l.out)?.[1];
+      assert.ok(dashboard !== undefined, l.out);
+      const page = await fetch(dashboard, { signal: AbortSignal.timeout(5000) });
+      assert.match(await page.text(), /<title>ringkv dashboard<\/title>/);
       if (round === 1) {
         const put = await runCli(['put', 'hello', 'world', '--endpoints', endpoints]);
         assert.equal(put.code, 0, put.stderr);

@@ -255,7 +255,8 @@ export function registerServeCommand(program: Command): void {
       return;
     }
     const { runNodeProcess } = await import('../../server/process.ts');
-    const outcome = await runNodeProcess(flags);
+    const { createDashboard } = await import('../../dashboard/index.ts');
+    const outcome = await runNodeProcess({ ...flags, adminPages: createDashboard });
     // Exit now: open gRPC channels or timers must not keep a stopped node's process alive.
     process.exit(outcome === 'usage' ? EXIT_USAGE : outcome === 'failed' ? EXIT_FAILED : EXIT_OK);
   });

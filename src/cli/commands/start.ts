@@ -1,6 +1,6 @@
 // `ringkv start-local` (what `npm start` runs): a local 3-node cluster as three separate
-// `ringkv serve` processes on the original ports (admin ports: serve's default, the client port +
-// 1000, so 51051–51053), with data under ./data so that a restart
+// `ringkv serve` processes on the original ports (admin ports, with the dashboard at /: serve's
+// default, the client port + 1000, so 51051–51053), with data under ./data so that a restart
 // resumes. Each node's output goes to ./data/nodeN.log; errors are echoed here with the node's
 // name. Ctrl+C (or SIGTERM) stops the three with SIGTERM, and SIGKILL after a bound.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -210,6 +210,7 @@ function printWelcome(nodes: readonly LocalNode[], o: StartOptions): void {
       (n) =>
         `  ${n.name}  client localhost:${n.port}  peer localhost:${n.raftPort}  admin http://localhost:${n.adminPort}  pid ${n.child?.pid}  log ${n.logPath}`,
     ),
+    `  dashboard: http://localhost:${nodes[0]?.adminPort}/   (every node's admin port serves it)`,
     `  metrics: curl http://localhost:${nodes[0]?.adminPort}/metrics   health: /livez, /readyz?verbose`,
     `  data in ${o.dataDir} (stop and start again to resume with the same data)`,
     '',
