@@ -129,6 +129,18 @@ describe('a TLS cluster made with certs create', { timeout: 240_000 }, () => {
     const metrics = await httpGet(https, node1.adminPort, '/metrics', { ca: readFileSync(ca) });
     assert.match(metrics.body, /^ringkv_has_leader\{shard="0"\} 1$/m);
     await assert.rejects(httpGet(http, node1.adminPort, '/readyz', {}), /socket hang up|ECONNRESET/);
+    // The dashboard's data: the node asks every member over TLS, trusting the CA it serves with.
+    const api = await httpGet(https, node1.adminPort, '/api/status', { ca: readFileSync(ca) });
+    assert.equal(api.status, 200, api.body);
+    const members = (JSON.parse(api.body) as { members: { nodeId: string; up: boolean }[] }).members;
+    assert.deepEqual(
+      members.map((m) => [m.nodeId, m.up]),
+      [
+        ['node1', true],
+        ['node2', true],
+        ['node3', true],
+      ],
+    );
   });
 
   test('a plaintext client is refused at once, and told to pass --cacert', async () => {
@@ -254,5 +266,23 @@ describe('a TLS cluster with --client_cert_auth', { timeout: 180_000 }, () => {
       },
     });
     assert.deepEqual([get.code, get.stdout], [0, 'v\n'], get.stderr);
+  });
+
+  test("the dashboard's data: the node asks the members with its own certificate", async () => {
+    const client = {
+      ca: readFileSync(ca),
+      cert: readFileSync(join(certs, 'client.crt')),
+      key: readFileSync(join(certs, 'client.key')),
+    };
+    const api = await httpGet(https, c.nodes[1]!.adminPort, '/api/status', client);
+    assert.equal(api.status, 200, api.body);
+    const members = (JSON.parse(api.body) as { members: { nodeId: string; up: boolean }[] }).members;
+    assert.deepEqual(
+      members.map((m) => [m.nodeId, m.up]),
+      [
+        ['node1', true],
+        ['node2', true],
+      ],
+    );
   });
 });
