@@ -6,6 +6,7 @@
 // than FRESH_MS is reused, so any number of open pages cost the cluster at most one Status per
 // member every FRESH_MS. The rates of each member need its previous sample: one per member listed
 // (MEMBERS_SHOWN_MAX at most), dropped when it leaves the list.
+import assert from 'node:assert/strict';
 import type { MemberStatus, RequestLoad, StatusResponse } from '../client/index.ts';
 import { INTERVAL_MS_MIN, type LoadRates, loadRates } from './load-rates.ts';
 import { type DashboardStatus, dashboardStatus, MEMBERS_SHOWN_MAX } from './status.ts';
@@ -88,6 +89,10 @@ export class StatusSource {
       const r = this.samples.get(id)?.rates;
       if (r !== undefined && r !== null) rates.set(id, r);
     }
+    assert.ok(
+      this.samples.size <= members.length && members.length <= MEMBERS_SHOWN_MAX,
+      `a sample per member listed: ${this.samples.size} samples, ${members.length} members`,
+    );
     return rates;
   }
 }

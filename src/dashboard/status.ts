@@ -2,6 +2,7 @@
 // view, src/client/cluster-view.ts: members, each group's best report, problems), joined with the
 // shard table (replicas, moves in flight) and each member's request rates. Pure: the statuses and
 // the rates come in, a JSON-ready object goes out (numbers, strings and arrays only: no bigint).
+import assert from 'node:assert/strict';
 import {
   buildClusterView,
   type MemberStatus,
@@ -123,6 +124,11 @@ export function dashboardStatus(
       shardsLed: n.shardsLed,
       load: n.reachable ? (rates.get(n.nodeId) ?? null) : null,
     }),
+  );
+  assert.equal(
+    new Set(shown.map((m) => m.nodeId)).size,
+    shown.length,
+    `each member listed once: ${shown.map((m) => m.nodeId).join(', ')}`,
   );
   const problems =
     view.problems.length <= PROBLEMS_SHOWN_MAX
