@@ -80,6 +80,7 @@ describe('the admin port with pages', () => {
     assert.match(await missing.text(), /try \/metrics, \/livez, \/readyz, \/ for the dashboard/);
     assert.equal((await fetch(`${base}/`, { method: 'POST' })).status, 405);
     await server.close();
+    await server.close();
     assert.equal(closed, 1);
   });
 });

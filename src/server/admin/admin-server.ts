@@ -59,6 +59,8 @@ const KEEP_ALIVE_MS = 30_000;
 export class AdminServer {
   private readonly server: http.Server;
   private readonly o: AdminServerOptions;
+  /** The pages' close() has been called (it is called once, however often the port is closed). */
+  private pagesClosed = false;
 
   constructor(o: AdminServerOptions) {
     this.o = o;
@@ -89,7 +91,8 @@ export class AdminServer {
 
   /** Stops listening and closes every connection, idle or not. */
   close(): Promise<void> {
-    this.o.pages?.close();
+    if (!this.pagesClosed) this.o.pages?.close();
+    this.pagesClosed = true;
     return new Promise((resolve) => {
       if (!this.server.listening) {
         resolve();
