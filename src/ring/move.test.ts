@@ -157,6 +157,28 @@ test('a move of a replica from a to d, step by step (transcript)', () => {
     ['remove a (no target)', move('reconfigure', 'a', null), obs()],
     ['remove a, c behind', move('reconfigure', 'a', null), obs({ caughtUp: ['a', 'b'] })],
     ['remove a, removed', move('reconfigure', 'a', null), obs({ voters: ['b', 'c'] })],
+    // R = 1: a is the shard's only voter and leads it; nobody to hand over to before the joint state.
+    ['R = 1, addLearner', move('addLearner'), obs({ voters: ['a'], leader: 'a', caughtUp: ['a'] })],
+    [
+      'R = 1, catchUp',
+      move('catchUp'),
+      obs({ voters: ['a'], leader: 'a', learners: ['d'], caughtUp: ['a', 'd'], learnerApplied: 100 }),
+    ],
+    [
+      'R = 1, reconfigure',
+      move('reconfigure'),
+      obs({ voters: ['a'], leader: 'a', learners: ['d'], caughtUp: ['a', 'd'], learnerApplied: 100 }),
+    ],
+    [
+      'R = 1, leaveJoint, a leads',
+      move('leaveJoint'),
+      obs({ voters: ['d'], votersOutgoing: ['a'], leader: 'a', caughtUp: ['a', 'd'] }),
+    ],
+    [
+      'R = 1, leaveJoint, d leads',
+      move('leaveJoint'),
+      obs({ voters: ['d'], votersOutgoing: ['a'], leader: 'd', caughtUp: ['a', 'd'] }),
+    ],
   ];
   const transcript = cases.map(([label, m, o]) => `${label}: ${show(nextAction(m, o))}`).join('\n');
   assert.equal(
@@ -196,7 +218,12 @@ add d (no source), reconfigure: reconfigure +d −-
 add d (no source), added: stepDone reconfigure
 remove a (no target): reconfigure +- −a
 remove a, c behind: wait: [b,c] would lack a quorum of up-to-date voters (a,b)
-remove a, removed: stepDone reconfigure`,
+remove a, removed: stepDone reconfigure
+R = 1, addLearner: addLearner d
+R = 1, catchUp: stepDone catchUp
+R = 1, reconfigure: reconfigure +d −a (joint)
+R = 1, leaveJoint, a leads: transferLeadership → d
+R = 1, leaveJoint, d leads: leaveJoint`,
   );
 });
 

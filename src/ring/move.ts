@@ -243,7 +243,9 @@ function rollBack(move: Move, o: ShardObservation, phase: Phase): MoveAction {
 
 /**
  * Before the new voters are in: a shard without a leader cannot change, and a source that leads
- * hands its leadership away first. Undefined when neither holds.
+ * hands its leadership away first, unless it is the shard's only voter (R = 1): then it leads the
+ * joint configuration, and hands over to the target, a voter by then, before leaving it
+ * (leaveJoint). Undefined when neither holds.
  */
 function guardBeforeJoint(move: Move, o: ShardObservation, limits: MoveLimits): MoveAction | undefined {
   if (o.leader === null) {
@@ -252,6 +254,7 @@ function guardBeforeJoint(move: Move, o: ShardObservation, limits: MoveLimits): 
     );
   }
   if (o.leader !== move.source) return undefined;
+  if (o.voters.every((v) => v === move.source) && o.votersOutgoing.length === 0) return undefined;
   const to = o.voters.find((v) => v !== move.source && o.caughtUp.includes(v));
   if (to !== undefined) return { kind: 'transferLeadership', to };
   return (
