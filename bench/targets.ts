@@ -149,10 +149,13 @@ export class RingkvTarget implements Target {
   private via(to: (key: Uint8Array) => GrpcConnection): Client {
     return {
       put: async (key, value) => {
-        await to(key).call(RINGKV_PUT, PutRequest.encode({ key, value }).finish());
+        await to(key).call(RINGKV_PUT, PutRequest.encode({ key, value, shardEpoch: 0n }).finish());
       },
       get: async (key, serializable) => {
-        const bytes = await to(key).call(RINGKV_GET, GetRequest.encode({ key, serializable }).finish());
+        const bytes = await to(key).call(
+          RINGKV_GET,
+          GetRequest.encode({ key, serializable, shardEpoch: 0n }).finish(),
+        );
         if (!GetResponse.decode(bytes).found) throw new Error('ringkv: key not found');
       },
     };

@@ -227,6 +227,12 @@ function afterFailure<Res>(
     st.unreachable.clear();
   }
   if (shardId !== undefined) ctx.topology.forgetLeader(shardId, target);
+  // Routed by an older table: the node named where the shard is now (its leader, or a voter, is the
+  // hint), and other shards may have moved too: the whole table is read again in the background.
+  if (f.staleRoute !== undefined) {
+    ctx.topology.learnEpoch(f.staleRoute.shard, f.staleRoute.epoch);
+    ctx.requestRefresh();
+  }
   if (f.leaderHint !== undefined && f.leaderHint !== target && shardId !== undefined) {
     ctx.topology.learnLeader(shardId, f.leaderHint);
   }

@@ -91,6 +91,33 @@ describe('routing', () => {
     assert.equal(text(cluster.get(new TextEncoder().encode(key))!.value), 'c');
   });
 
+  test('requests carry the shard epoch learned; a stale-route answer sends it where the node says', async () => {
+    const c = client();
+    const key = keyLedBy(1);
+    const shard = cluster.shardOfKey(key);
+    cluster.epochs.set(shard, 3n);
+    await c.put(key, 'a'); // learns epoch 3 from the answer's header
+    await c.put(key, 'b');
+    // The shard moved to node3 (epoch 4); node2 no longer holds it and says so.
+    cluster.leaders.set(shard, 2);
+    cluster.epochs.set(shard, 4n);
+    cluster.nodes[1]!.fail({
+      method: 'put',
+      code: status.UNAVAILABLE,
+      retrySafe: true,
+      leaderHint: 'leader',
+      staleRoute: { epoch: 4 },
+    });
+    cluster.calls.length = 0;
+    await c.put(key, 'c');
+    await c.put(key, 'd');
+    assert.deepEqual(
+      cluster.callsTo(undefined, 'put').map((x) => `${x.node}@${x.shardEpoch}`),
+      ['node2@3', 'node3@4', 'node3@4'],
+    );
+    assert.equal(text(cluster.get(new TextEncoder().encode(key))!.value), 'd');
+  });
+
   test('with leader routing off, only the configured endpoint is used (and forwards)', async () => {
     cluster.notLeader = 'forward';
     const c = client({ routeToLeaders: false, endpoints: [cluster.nodes[1]!.addr] });

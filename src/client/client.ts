@@ -179,7 +179,7 @@ export class RingkvClient {
     const k = toBytes(key);
     const request = { key: k, value: toBytes(value) };
     const res = await this.keyed(`put ${show(k)}`, 'write', k, opts, (s, d, sig) =>
-      callUnary(s.kv.put.bind(s.kv), request, s.endpoint, d, sig),
+      callUnary(s.kv.put.bind(s.kv), { ...request, shardEpoch: this.epochFor(k) }, s.endpoint, d, sig),
     );
     return { version: res.version, header: res.header };
   }
@@ -188,7 +188,7 @@ export class RingkvClient {
     const k = toBytes(key);
     const request = { key: k, serializable: opts.serializable ?? false };
     const res = await this.keyed(`get ${show(k)}`, 'read', k, opts, (s, d, sig) =>
-      callUnary(s.kv.get.bind(s.kv), request, s.endpoint, d, sig),
+      callUnary(s.kv.get.bind(s.kv), { ...request, shardEpoch: this.epochFor(k) }, s.endpoint, d, sig),
     );
     return res.found ? { found: true, value: res.value, version: res.version } : { found: false };
   }
@@ -196,7 +196,7 @@ export class RingkvClient {
   async delete(key: BytesLike, opts: CallOptions = {}): Promise<DeleteResult> {
     const k = toBytes(key);
     const res = await this.keyed(`delete ${show(k)}`, 'write', k, opts, (s, d, sig) =>
-      callUnary(s.kv.delete.bind(s.kv), { key: k }, s.endpoint, d, sig),
+      callUnary(s.kv.delete.bind(s.kv), { key: k, shardEpoch: this.epochFor(k) }, s.endpoint, d, sig),
     );
     return { deleted: res.deleted };
   }
@@ -209,14 +209,20 @@ export class RingkvClient {
     opts: CallOptions = {},
   ): Promise<CasResult> {
     const k = toBytes(key);
-    const request: CompareAndSwapRequest = {
+    const request: Omit<CompareAndSwapRequest, 'shardEpoch'> = {
       key: k,
       expected: toExpected(expected),
       value: value === null ? new Uint8Array() : toBytes(value),
       delete: value === null,
     };
     const res = await this.keyed(`compare-and-swap ${show(k)}`, 'write', k, opts, (s, d, sig) =>
-      callUnary(s.kv.compareAndSwap.bind(s.kv), request, s.endpoint, d, sig),
+      callUnary(
+        s.kv.compareAndSwap.bind(s.kv),
+        { ...request, shardEpoch: this.epochFor(k) },
+        s.endpoint,
+        d,
+        sig,
+      ),
     );
     return { succeeded: res.succeeded, found: res.found, value: res.value, version: res.version };
   }
@@ -395,6 +401,14 @@ export class RingkvClient {
     this.closed = true;
     this.refresher.close();
     this.pool.close();
+  }
+
+  /**
+   * The epoch of the key's shard in the cached table, sent with each attempt (an attempt after a
+   * stale-route answer carries the epoch that answer taught).
+   */
+  private epochFor(key: Uint8Array): bigint {
+    return this.topology.epochOf(this.topology.shardFor(key));
   }
 
   private keyed<Res extends { header?: ResponseHeader | undefined }>(

@@ -14,6 +14,16 @@ import type { GrpcCodeName } from './errors.ts';
 export const LEADER_ADDR_TRAILER = 'ringkv-leader-addr';
 /** Trailer "1": the server knows the operation did not and will not take effect. */
 export const RETRY_SAFE_TRAILER = 'ringkv-retry-safe';
+/** Trailer: the route of a shard the client's table has wrong (src/server/stale-route.ts), as JSON. */
+export const STALE_ROUTE_TRAILER = 'ringkv-stale-route';
+
+/** Where a shard is now: the node's answer to a request routed by an older shard table. */
+export interface ShardRoute {
+  readonly shard: number;
+  readonly epoch: bigint;
+  /** The client addresses of its voters. */
+  readonly voters: readonly string[];
+}
 
 export type UnaryMethod<Req, Res> = (
   request: Req,
@@ -34,6 +44,8 @@ export class RpcFailure extends Error {
   readonly retrySafe: boolean;
   /** The shard leader's client address from the trailers, or undefined. */
   readonly leaderHint: string | undefined;
+  /** The shard's current route, when the node refused the request as routed by a stale table. */
+  readonly staleRoute: ShardRoute | undefined;
   /** The caller's AbortSignal ended the attempt. */
   readonly aborted: boolean;
   /** The attempt gave up waiting for a connection (RpcFailure.notConnected); implies notSent. */
@@ -52,6 +64,7 @@ export class RpcFailure extends Error {
     this.retrySafe = firstString(trailers, RETRY_SAFE_TRAILER) === '1';
     const hint = firstString(trailers, LEADER_ADDR_TRAILER);
     this.leaderHint = hint === undefined || hint === '' ? undefined : hint;
+    this.staleRoute = parseRoute(firstString(trailers, STALE_ROUTE_TRAILER));
   }
 
   /**
@@ -101,6 +114,27 @@ function neverSent(code: number, details: string): boolean {
 
 /** Start of the details of RpcFailure.notConnected. */
 const NOT_CONNECTED_DETAILS = 'no connection within';
+
+/** Voters in a route, at most (a route naming more is refused whole). */
+const ROUTE_VOTERS_MAX = 16;
+
+/** The stale-route trailer, or undefined when absent or malformed (then the hint alone is used). */
+export function parseRoute(text: string | undefined): ShardRoute | undefined {
+  if (text === undefined || text.length > 4096) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null) return undefined;
+  const { shard, epoch, voters } = v as Record<string, unknown>;
+  if (!(Number.isSafeInteger(shard) && (shard as number) >= 1)) return undefined;
+  if (!(Number.isSafeInteger(epoch) && (epoch as number) >= 1)) return undefined;
+  if (!Array.isArray(voters) || voters.length > ROUTE_VOTERS_MAX) return undefined;
+  if (!voters.every((a) => typeof a === 'string' && a.length > 0 && a.length <= 256)) return undefined;
+  return { shard: shard as number, epoch: BigInt(epoch as number), voters: voters as string[] };
+}
 
 function firstString(md: Metadata | undefined, key: string): string | undefined {
   const v = md?.get(key)[0];

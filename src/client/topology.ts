@@ -15,6 +15,9 @@ export class Topology {
   private readonly leaderByShard = new Map<number, string>();
   // Client addresses of the members named by the last Status (node id → host:port).
   private readonly memberAddrs = new Map<string, string>();
+  // Invariant: keys are shard ids in [1, SLOT_COUNT]; values are the newest epoch seen for the shard
+  // (Status, a response header, a stale-route answer). Requests carry it (`shard_epoch`).
+  private readonly epochByShard = new Map<number, bigint>();
   // Endpoint → time (ms) before which it is not worth trying again (it refused a connection).
   private readonly downUntilMs = new Map<string, number>();
   private nextPick = 0;
@@ -39,11 +42,24 @@ export class Topology {
       else this.leaderByShard.set(s.shardId, addr);
     }
     if (maxShard > 0) this.shardCount = maxShard;
+    for (const p of status.placement) this.learnEpoch(p.shardId, p.epoch);
   }
 
   learnHeader(header: ResponseHeader | undefined): void {
     if (header === undefined) return;
     this.learnLeader(header.shardId, header.leaderAddr);
+    this.learnEpoch(header.shardId, header.shardEpoch);
+  }
+
+  /** Keeps the newest epoch seen for a data shard (an older one is ignored). */
+  learnEpoch(shardId: number, epoch: bigint): void {
+    if (!Number.isInteger(shardId) || shardId <= METADATA_GROUP_ID || shardId > SLOT_COUNT) return;
+    if (epoch > (this.epochByShard.get(shardId) ?? 0n)) this.epochByShard.set(shardId, epoch);
+  }
+
+  /** The epoch of the shard in this client's table; 0 when unknown (the node then forwards as it must). */
+  epochOf(shardId: number | undefined): bigint {
+    return shardId === undefined ? 0n : (this.epochByShard.get(shardId) ?? 0n);
   }
 
   learnLeader(shardId: number, leaderAddr: string | undefined): void {

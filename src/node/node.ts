@@ -976,6 +976,11 @@ export class KvNode implements NodeIntents {
     return entry === undefined || entry.voters.includes(this.id) || entry.votersOutgoing.includes(this.id);
   }
 
+  /** The shard's epoch in the table this node applied (bumped on every replica change); 0 without one. */
+  shardEpoch(groupId: number): number {
+    return groupId === METADATA_GROUP ? 0 : (this.metadata.table.shards[groupId - 1]?.epoch ?? 0);
+  }
+
   /**
    * The client addresses of the voters the shard table gives a shard, this node excluded (a request
    * for a shard not hosted here goes to one of them).

@@ -66,6 +66,7 @@ describe('a three-node cluster', { timeout: 90_000 }, () => {
       expected: { $case: 'expectedValue', value: enc('two') },
       value: enc('x'),
       delete: false,
+      shardEpoch: 0n,
     });
     assert.equal(bad.succeeded, false);
     assert.equal(dec(bad.value), 'one');
@@ -74,6 +75,7 @@ describe('a three-node cluster', { timeout: 90_000 }, () => {
       expected: { $case: 'expectedVersion', value: put.version },
       value: enc('three'),
       delete: false,
+      shardEpoch: 0n,
     });
     assert.equal(good.succeeded, true);
     assert.equal(dec((await cl.get('cas-key')).value), 'three');
@@ -82,6 +84,7 @@ describe('a three-node cluster', { timeout: 90_000 }, () => {
       expected: { $case: 'expectedAbsent', value: true },
       value: enc('n'),
       delete: false,
+      shardEpoch: 0n,
     });
     assert.equal(absent.succeeded, true);
     assert.equal((await cl.del('cas-new')).deleted, true);

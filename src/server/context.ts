@@ -55,6 +55,7 @@ export function header(node: KvNode, shard: number, term: number, index: number)
     term: BigInt(term),
     index: BigInt(index),
     leaderAddr: node.leaderAddr(shard),
+    shardEpoch: BigInt(node.shardEpoch(shard)),
   };
 }
 

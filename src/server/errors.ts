@@ -1,10 +1,12 @@
 // The one place where a failed request becomes a gRPC status (code, message and trailing metadata).
 // Each NodeError code maps to the status of the same name; the trailers carry the leader hint
 // (`ringkv-leader-addr`) and, when the node knows the operation did not and will not take effect,
-// `ringkv-retry-safe: 1`. Another node's answer to a forwarded call (RemoteStatusError) is passed
+// `ringkv-retry-safe: 1`, and for a stale route the shard's route (`ringkv-stale-route`,
+// stale-route.ts). Another node's answer to a forwarded call (RemoteStatusError) is passed
 // on as it came. Anything else is a bug: INTERNAL with its message (the server logs it).
 import { NodeError, type NodeErrorCode } from '../node/errors.ts';
 import { GrpcStatus, type GrpcStatusCode, statusName } from '../transport/grpc-status.ts';
+import { encodeRoute, STALE_ROUTE_KEY, StaleRouteError } from './stale-route.ts';
 
 export const LEADER_ADDR_KEY = 'ringkv-leader-addr';
 export const RETRY_SAFE_KEY = 'ringkv-retry-safe';
@@ -49,7 +51,9 @@ export class RemoteStatusError extends Error {
 /** The gRPC status of a request that failed with `e`. */
 export function toGrpcError(e: unknown): GrpcError {
   if (e instanceof NodeError) {
-    return { code: CODES[e.code], details: e.message, trailers: trailersOf(e.leaderAddr, e.retrySafe) };
+    const trailers = trailersOf(e.leaderAddr, e.retrySafe);
+    if (e instanceof StaleRouteError) trailers[STALE_ROUTE_KEY] = encodeRoute(e.route);
+    return { code: CODES[e.code], details: e.message, trailers };
   }
   if (e instanceof RemoteStatusError) return { code: e.code, details: e.details, trailers: e.trailers };
   const msg = e instanceof Error ? e.message : String(e);

@@ -17,6 +17,7 @@ import type { CasExpect } from '../storage/command.ts';
 import { header, type KvHandlers, retrySafely, routeTo, type ServerContext, unary } from './context.ts';
 import { scan } from './scan.ts';
 import { readShardSnapshot, ShardSnapshotSessions } from './shard-snapshot.ts';
+import { refuseStaleRoute } from './stale-route.ts';
 
 export function kvService(ctx: ServerContext): KvHandlers {
   const sessions = new ShardSnapshotSessions();
@@ -39,6 +40,7 @@ async function put(
   const { node, peers } = ctx;
   checkKeyValue(node, req.key, req.value);
   const shard = shardOf(req.key, node.shardCount);
+  refuseStaleRoute(node, shard, req.shardEpoch, fwd);
   return retrySafely(deadlineMs, async () => {
     const to = await routeTo(ctx, shard, fwd, deadlineMs);
     if (to !== undefined) return peers.call(peers.kv(to), peers.kv(to).put, req, deadlineMs, true);
@@ -56,6 +58,7 @@ async function get(
   const { node, peers } = ctx;
   checkKeyValue(node, req.key);
   const shard = shardOf(req.key, node.shardCount);
+  refuseStaleRoute(node, shard, req.shardEpoch, fwd);
   return retrySafely(deadlineMs, async () => {
     // A serializable read is served by any replica the table places here, never by a stale one.
     if (!req.serializable || !node.placedHere(shard)) {
@@ -82,6 +85,7 @@ async function del(
   const { node, peers } = ctx;
   checkKeyValue(node, req.key);
   const shard = shardOf(req.key, node.shardCount);
+  refuseStaleRoute(node, shard, req.shardEpoch, fwd);
   return retrySafely(deadlineMs, async () => {
     const to = await routeTo(ctx, shard, fwd, deadlineMs);
     if (to !== undefined) return peers.call(peers.kv(to), peers.kv(to).delete, req, deadlineMs, true);
@@ -117,6 +121,7 @@ async function cas(
     throw new InvalidArgumentError('compare-and-swap: give either delete or a value, not both');
   }
   const shard = shardOf(req.key, node.shardCount);
+  refuseStaleRoute(node, shard, req.shardEpoch, fwd);
   return retrySafely(deadlineMs, () => casOnce(ctx, req, expect, shard, deadlineMs, fwd));
 }
 

@@ -42,16 +42,16 @@ export class TestClient {
   put(key: string | Uint8Array, value: string | Uint8Array, timeoutMs = 10_000): Promise<PutResponse> {
     const k = typeof key === 'string' ? enc(key) : key;
     const v = typeof value === 'string' ? enc(value) : value;
-    return this.call(this.kv, this.kv.put, { key: k, value: v }, timeoutMs);
+    return this.call(this.kv, this.kv.put, { key: k, value: v, shardEpoch: 0n }, timeoutMs);
   }
 
   get(key: string | Uint8Array, serializable = false, timeoutMs = 10_000): Promise<GetResponse> {
     const k = typeof key === 'string' ? enc(key) : key;
-    return this.call(this.kv, this.kv.get, { key: k, serializable }, timeoutMs);
+    return this.call(this.kv, this.kv.get, { key: k, serializable, shardEpoch: 0n }, timeoutMs);
   }
 
   del(key: string, timeoutMs = 10_000) {
-    return this.call(this.kv, this.kv.delete, { key: enc(key) }, timeoutMs);
+    return this.call(this.kv, this.kv.delete, { key: enc(key), shardEpoch: 0n }, timeoutMs);
   }
 
   cas(req: CompareAndSwapRequest, timeoutMs = 10_000): Promise<CompareAndSwapResponse> {

@@ -48,6 +48,11 @@ export interface FakeFault {
   readonly times?: number;
   /** Apply the write before failing (to model a lost answer to a write that did happen). */
   readonly applyFirst?: boolean;
+  /**
+   * Add the `ringkv-stale-route` trailer: the key's shard at this epoch, its leader as the only
+   * voter (as a node holding no replica answers a client routing by an older shard table).
+   */
+  readonly staleRoute?: { readonly epoch: number };
 }
 
 export interface FakeCall {
@@ -57,6 +62,8 @@ export interface FakeCall {
   readonly key?: string;
   /** True when the node served a key whose shard it does not lead. */
   readonly forwarded?: boolean;
+  /** The shard epoch the request carried (keyed calls). */
+  readonly shardEpoch?: bigint;
 }
 
 interface StoredValue {
@@ -132,6 +139,8 @@ export class FakeCluster {
   /** Shard id → index into nodes of its leader; -1: no leader. */
   readonly leaders = new Map<number, number>();
   readonly store = new Map<string, StoredValue>();
+  /** Shard id → its epoch, as response headers give it (absent: 0). */
+  readonly epochs = new Map<number, bigint>();
   private index = 0n;
   members: Member[] = [];
 
@@ -235,6 +244,7 @@ export class FakeCluster {
       term: 1n,
       index: this.index,
       leaderAddr: leader?.addr ?? '',
+      shardEpoch: this.epochs.get(shardId) ?? 0n,
     };
   }
 
@@ -330,6 +340,11 @@ function errorStatus(c: FakeCluster, fault: FakeFault, shardId: number | undefin
   const hint =
     fault.leaderHint === 'leader' && shardId !== undefined ? c.leaderNodeOf(shardId)?.addr : fault.leaderHint;
   if (hint !== undefined) metadata.set('ringkv-leader-addr', hint);
+  const leader = shardId === undefined ? undefined : c.leaderNodeOf(shardId);
+  if (fault.staleRoute !== undefined && shardId !== undefined && leader !== undefined) {
+    const route = { shard: shardId, epoch: fault.staleRoute.epoch, voters: [leader.addr] };
+    metadata.set('ringkv-stale-route', JSON.stringify(route));
+  }
   return { code: fault.code, details: fault.details ?? `injected ${status[fault.code]}`, metadata };
 }
 
@@ -337,7 +352,7 @@ function errorStatus(c: FakeCluster, fault: FakeFault, shardId: number | undefin
  * Wraps a keyed handler with what every fake call does: record it, wait the node's delay, apply an
  * injected fault, validate the key, and enforce 'reject' mode for keys the node does not lead.
  */
-function keyed<Req extends { key: Uint8Array }, Res>(
+function keyed<Req extends { key: Uint8Array; shardEpoch?: bigint }, Res>(
   c: FakeCluster,
   node: FakeNode,
   method: FakeMethod,
@@ -348,7 +363,13 @@ function keyed<Req extends { key: Uint8Array }, Res>(
     const shardId = c.shardOfKey(req.key);
     const leader = c.leaderNodeOf(shardId);
     const forwarded = leader !== node;
-    c.record({ node: node.nodeId, method, key: new TextDecoder().decode(req.key), forwarded });
+    c.record({
+      node: node.nodeId,
+      method,
+      key: new TextDecoder().decode(req.key),
+      forwarded,
+      ...(req.shardEpoch === undefined ? {} : { shardEpoch: req.shardEpoch }),
+    });
     setTimeout(() => {
       const fault = node.takeFault(method);
       if (fault !== undefined) {

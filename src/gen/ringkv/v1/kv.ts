@@ -35,11 +35,23 @@ export interface ResponseHeader {
   index: bigint;
   /** The client address of the shard's leader, as far as the serving node knows. */
   leaderAddr: string;
+  /**
+   * The shard's epoch in the shard table the serving node applied (bumped on every replica change;
+   * 0 when it knows no table): a client keeps it and sends it back as `shard_epoch`.
+   */
+  shardEpoch: bigint;
 }
 
 export interface PutRequest {
   key: Uint8Array;
   value: Uint8Array;
+  /**
+   * The epoch of the key's shard in the client's cached shard table (0: none). A node that holds no
+   * replica of the shard and knows a newer epoch answers UNAVAILABLE, retry-safe, with the trailer
+   * `ringkv-stale-route` (the shard's current epoch and voters) and the leader hint, instead of
+   * forwarding: the client refreshes its table and sends the request there. 0 is always forwarded.
+   */
+  shardEpoch: bigint;
 }
 
 export interface PutResponse {
@@ -54,6 +66,8 @@ export interface GetRequest {
   key: Uint8Array;
   /** Serve from the local replica without consensus: faster, possibly stale. */
   serializable: boolean;
+  /** As PutRequest.shard_epoch. */
+  shardEpoch: bigint;
 }
 
 export interface GetResponse {
@@ -68,6 +82,8 @@ export interface GetResponse {
 
 export interface DeleteRequest {
   key: Uint8Array;
+  /** As PutRequest.shard_epoch. */
+  shardEpoch: bigint;
 }
 
 export interface DeleteResponse {
@@ -93,6 +109,8 @@ export interface CompareAndSwapRequest {
   value: Uint8Array;
   /** When set (and value is empty), delete the key instead of setting it. */
   delete: boolean;
+  /** As PutRequest.shard_epoch. */
+  shardEpoch: bigint;
 }
 
 export interface CompareAndSwapResponse {
@@ -356,7 +374,7 @@ export interface ShardMove {
 }
 
 function createBaseResponseHeader(): ResponseHeader {
-  return { nodeId: "", shardId: 0, term: 0n, index: 0n, leaderAddr: "" };
+  return { nodeId: "", shardId: 0, term: 0n, index: 0n, leaderAddr: "", shardEpoch: 0n };
 }
 
 export const ResponseHeader: MessageFns<ResponseHeader> = {
@@ -381,6 +399,12 @@ export const ResponseHeader: MessageFns<ResponseHeader> = {
     }
     if (message.leaderAddr !== "") {
       writer.uint32(42).string(message.leaderAddr);
+    }
+    if (message.shardEpoch !== 0n) {
+      if (BigInt.asUintN(64, message.shardEpoch) !== message.shardEpoch) {
+        throw new globalThis.Error("value provided for field message.shardEpoch of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.shardEpoch);
     }
     return writer;
   },
@@ -438,6 +462,14 @@ export const ResponseHeader: MessageFns<ResponseHeader> = {
             message.leaderAddr = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.shardEpoch = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -469,6 +501,11 @@ export const ResponseHeader: MessageFns<ResponseHeader> = {
         : isSet(object.leader_addr)
         ? globalThis.String(object.leader_addr)
         : "",
+      shardEpoch: isSet(object.shardEpoch)
+        ? BigInt(object.shardEpoch)
+        : isSet(object.shard_epoch)
+        ? BigInt(object.shard_epoch)
+        : 0n,
     };
   },
 
@@ -489,6 +526,9 @@ export const ResponseHeader: MessageFns<ResponseHeader> = {
     if (message.leaderAddr !== "") {
       obj.leaderAddr = message.leaderAddr;
     }
+    if (message.shardEpoch !== 0n) {
+      obj.shardEpoch = message.shardEpoch.toString();
+    }
     return obj;
   },
 
@@ -502,12 +542,15 @@ export const ResponseHeader: MessageFns<ResponseHeader> = {
     message.term = (object.term !== undefined && object.term !== null) ? BigInt(object.term) : 0n;
     message.index = (object.index !== undefined && object.index !== null) ? BigInt(object.index) : 0n;
     message.leaderAddr = object.leaderAddr ?? "";
+    message.shardEpoch = (object.shardEpoch !== undefined && object.shardEpoch !== null)
+      ? BigInt(object.shardEpoch)
+      : 0n;
     return message;
   },
 };
 
 function createBasePutRequest(): PutRequest {
-  return { key: new Uint8Array(0), value: new Uint8Array(0) };
+  return { key: new Uint8Array(0), value: new Uint8Array(0), shardEpoch: 0n };
 }
 
 export const PutRequest: MessageFns<PutRequest> = {
@@ -517,6 +560,12 @@ export const PutRequest: MessageFns<PutRequest> = {
     }
     if (message.value.length !== 0) {
       writer.uint32(18).bytes(message.value);
+    }
+    if (message.shardEpoch !== 0n) {
+      if (BigInt.asUintN(64, message.shardEpoch) !== message.shardEpoch) {
+        throw new globalThis.Error("value provided for field message.shardEpoch of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.shardEpoch);
     }
     return writer;
   },
@@ -550,6 +599,14 @@ export const PutRequest: MessageFns<PutRequest> = {
             message.value = reader.bytes();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.shardEpoch = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -566,6 +623,11 @@ export const PutRequest: MessageFns<PutRequest> = {
     return {
       key: isSet(object.key) ? bytesFromBase64(object.key) : new Uint8Array(0),
       value: isSet(object.value) ? bytesFromBase64(object.value) : new Uint8Array(0),
+      shardEpoch: isSet(object.shardEpoch)
+        ? BigInt(object.shardEpoch)
+        : isSet(object.shard_epoch)
+        ? BigInt(object.shard_epoch)
+        : 0n,
     };
   },
 
@@ -577,6 +639,9 @@ export const PutRequest: MessageFns<PutRequest> = {
     if (message.value.length !== 0) {
       obj.value = base64FromBytes(message.value);
     }
+    if (message.shardEpoch !== 0n) {
+      obj.shardEpoch = message.shardEpoch.toString();
+    }
     return obj;
   },
 
@@ -587,6 +652,9 @@ export const PutRequest: MessageFns<PutRequest> = {
     const message = createBasePutRequest();
     message.key = object.key ?? new Uint8Array(0);
     message.value = object.value ?? new Uint8Array(0);
+    message.shardEpoch = (object.shardEpoch !== undefined && object.shardEpoch !== null)
+      ? BigInt(object.shardEpoch)
+      : 0n;
     return message;
   },
 };
@@ -682,7 +750,7 @@ export const PutResponse: MessageFns<PutResponse> = {
 };
 
 function createBaseGetRequest(): GetRequest {
-  return { key: new Uint8Array(0), serializable: false };
+  return { key: new Uint8Array(0), serializable: false, shardEpoch: 0n };
 }
 
 export const GetRequest: MessageFns<GetRequest> = {
@@ -692,6 +760,12 @@ export const GetRequest: MessageFns<GetRequest> = {
     }
     if (message.serializable !== false) {
       writer.uint32(16).bool(message.serializable);
+    }
+    if (message.shardEpoch !== 0n) {
+      if (BigInt.asUintN(64, message.shardEpoch) !== message.shardEpoch) {
+        throw new globalThis.Error("value provided for field message.shardEpoch of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.shardEpoch);
     }
     return writer;
   },
@@ -725,6 +799,14 @@ export const GetRequest: MessageFns<GetRequest> = {
             message.serializable = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.shardEpoch = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -741,6 +823,11 @@ export const GetRequest: MessageFns<GetRequest> = {
     return {
       key: isSet(object.key) ? bytesFromBase64(object.key) : new Uint8Array(0),
       serializable: isSet(object.serializable) ? globalThis.Boolean(object.serializable) : false,
+      shardEpoch: isSet(object.shardEpoch)
+        ? BigInt(object.shardEpoch)
+        : isSet(object.shard_epoch)
+        ? BigInt(object.shard_epoch)
+        : 0n,
     };
   },
 
@@ -752,6 +839,9 @@ export const GetRequest: MessageFns<GetRequest> = {
     if (message.serializable !== false) {
       obj.serializable = message.serializable;
     }
+    if (message.shardEpoch !== 0n) {
+      obj.shardEpoch = message.shardEpoch.toString();
+    }
     return obj;
   },
 
@@ -762,6 +852,9 @@ export const GetRequest: MessageFns<GetRequest> = {
     const message = createBaseGetRequest();
     message.key = object.key ?? new Uint8Array(0);
     message.serializable = object.serializable ?? false;
+    message.shardEpoch = (object.shardEpoch !== undefined && object.shardEpoch !== null)
+      ? BigInt(object.shardEpoch)
+      : 0n;
     return message;
   },
 };
@@ -889,13 +982,19 @@ export const GetResponse: MessageFns<GetResponse> = {
 };
 
 function createBaseDeleteRequest(): DeleteRequest {
-  return { key: new Uint8Array(0) };
+  return { key: new Uint8Array(0), shardEpoch: 0n };
 }
 
 export const DeleteRequest: MessageFns<DeleteRequest> = {
   encode(message: DeleteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key.length !== 0) {
       writer.uint32(10).bytes(message.key);
+    }
+    if (message.shardEpoch !== 0n) {
+      if (BigInt.asUintN(64, message.shardEpoch) !== message.shardEpoch) {
+        throw new globalThis.Error("value provided for field message.shardEpoch of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.shardEpoch);
     }
     return writer;
   },
@@ -921,6 +1020,14 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
             message.key = reader.bytes();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.shardEpoch = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -934,13 +1041,23 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
   },
 
   fromJSON(object: any): DeleteRequest {
-    return { key: isSet(object.key) ? bytesFromBase64(object.key) : new Uint8Array(0) };
+    return {
+      key: isSet(object.key) ? bytesFromBase64(object.key) : new Uint8Array(0),
+      shardEpoch: isSet(object.shardEpoch)
+        ? BigInt(object.shardEpoch)
+        : isSet(object.shard_epoch)
+        ? BigInt(object.shard_epoch)
+        : 0n,
+    };
   },
 
   toJSON(message: DeleteRequest): unknown {
     const obj: any = {};
     if (message.key.length !== 0) {
       obj.key = base64FromBytes(message.key);
+    }
+    if (message.shardEpoch !== 0n) {
+      obj.shardEpoch = message.shardEpoch.toString();
     }
     return obj;
   },
@@ -951,6 +1068,9 @@ export const DeleteRequest: MessageFns<DeleteRequest> = {
   fromPartial(object: DeepPartial<DeleteRequest>): DeleteRequest {
     const message = createBaseDeleteRequest();
     message.key = object.key ?? new Uint8Array(0);
+    message.shardEpoch = (object.shardEpoch !== undefined && object.shardEpoch !== null)
+      ? BigInt(object.shardEpoch)
+      : 0n;
     return message;
   },
 };
@@ -1043,7 +1163,7 @@ export const DeleteResponse: MessageFns<DeleteResponse> = {
 };
 
 function createBaseCompareAndSwapRequest(): CompareAndSwapRequest {
-  return { key: new Uint8Array(0), expected: undefined, value: new Uint8Array(0), delete: false };
+  return { key: new Uint8Array(0), expected: undefined, value: new Uint8Array(0), delete: false, shardEpoch: 0n };
 }
 
 export const CompareAndSwapRequest: MessageFns<CompareAndSwapRequest> = {
@@ -1070,6 +1190,12 @@ export const CompareAndSwapRequest: MessageFns<CompareAndSwapRequest> = {
     }
     if (message.delete !== false) {
       writer.uint32(48).bool(message.delete);
+    }
+    if (message.shardEpoch !== 0n) {
+      if (BigInt.asUintN(64, message.shardEpoch) !== message.shardEpoch) {
+        throw new globalThis.Error("value provided for field message.shardEpoch of type uint64 too large");
+      }
+      writer.uint32(56).uint64(message.shardEpoch);
     }
     return writer;
   },
@@ -1135,6 +1261,14 @@ export const CompareAndSwapRequest: MessageFns<CompareAndSwapRequest> = {
             message.delete = reader.bool();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.shardEpoch = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1165,6 +1299,11 @@ export const CompareAndSwapRequest: MessageFns<CompareAndSwapRequest> = {
         : undefined,
       value: isSet(object.value) ? bytesFromBase64(object.value) : new Uint8Array(0),
       delete: isSet(object.delete) ? globalThis.Boolean(object.delete) : false,
+      shardEpoch: isSet(object.shardEpoch)
+        ? BigInt(object.shardEpoch)
+        : isSet(object.shard_epoch)
+        ? BigInt(object.shard_epoch)
+        : 0n,
     };
   },
 
@@ -1185,6 +1324,9 @@ export const CompareAndSwapRequest: MessageFns<CompareAndSwapRequest> = {
     }
     if (message.delete !== false) {
       obj.delete = message.delete;
+    }
+    if (message.shardEpoch !== 0n) {
+      obj.shardEpoch = message.shardEpoch.toString();
     }
     return obj;
   },
@@ -1217,6 +1359,9 @@ export const CompareAndSwapRequest: MessageFns<CompareAndSwapRequest> = {
     }
     message.value = object.value ?? new Uint8Array(0);
     message.delete = object.delete ?? false;
+    message.shardEpoch = (object.shardEpoch !== undefined && object.shardEpoch !== null)
+      ? BigInt(object.shardEpoch)
+      : 0n;
     return message;
   },
 };
