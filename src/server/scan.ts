@@ -59,9 +59,9 @@ export async function scan(
     throw new InvalidArgumentError(`scan limit ${req.limit} is above the maximum of ${LIMIT_MAX}`);
   if (req.shard > node.shardCount)
     throw new InvalidArgumentError(`scan shard ${req.shard}: the cluster has shards 1 to ${node.shardCount}`);
-  if (req.shard !== 0 && !node.placedHere(req.shard))
+  if (req.shard !== 0 && hosted(ctx, req.shard) && !node.placedHere(req.shard))
     throw new UnavailableError(
-      `this node's replica of shard ${req.shard} is stale (the shard table places it on other members): ask one of its voters`,
+      `this node's replica of shard ${req.shard} is not a voter the shard table names (stale, or still catching up): ask one of its voters`,
       { retrySafe: true },
     );
   const limit = req.limit === 0 ? LIMIT_DEFAULT : req.limit;
@@ -92,14 +92,19 @@ export async function scan(
   };
 }
 
-/** This node holds a replica of the shard that the table places here (not a stale one). */
-function hostsHere(ctx: ServerContext, shard: number): boolean {
+/** This node holds a replica of the shard, whatever the table says of it. */
+function hosted(ctx: ServerContext, shard: number): boolean {
   try {
     ctx.node.group(shard);
+    return true;
   } catch {
     return false;
   }
-  return ctx.node.placedHere(shard);
+}
+
+/** This node holds a replica of the shard that the table places here (not a stale one). */
+function hostsHere(ctx: ServerContext, shard: number): boolean {
+  return hosted(ctx, shard) && ctx.node.placedHere(shard);
 }
 
 /** The shard's range from this node's replica (a node that does not hold it fails retry-safe). */
