@@ -37,9 +37,8 @@ function candidatesIn(file: string, buf: Buffer): CorruptionTarget[] {
   const out: CorruptionTarget[] = [];
   const header = decodeFrame(buf, 0);
   if (header.kind !== 'record') return out;
-  let off = header.nextOffset;
-  // Bounded: each pass moves `off` forward within buf.
-  for (let frame = decodeFrame(buf, off); frame.kind === 'record'; ) {
+  // Bounded: each pass moves to the next frame, forward within buf.
+  for (let frame = decodeFrame(buf, header.nextOffset); frame.kind === 'record'; ) {
     const next = decodeFrame(buf, frame.nextOffset);
     const r = frame.record;
     const last = r.type === 'entries' ? r.entries[r.entries.length - 1] : undefined;
@@ -52,7 +51,6 @@ function candidatesIn(file: string, buf: Buffer): CorruptionTarget[] {
     ) {
       out.push({ file, offsetBytes: frame.nextOffset - 1, group: r.group, index: last.index });
     }
-    off = frame.nextOffset;
     frame = next;
   }
   return out;
