@@ -101,8 +101,13 @@ function table(phases: readonly PhaseResult[]): string {
       rows.push(
         `| kill ${p.node}, until seen down | | | | | | ${wait(p.latencyUntilDown, undefined)} | ${counts(p.latencyUntilDown)} |`,
       );
+    const shard = p.latencyMaxShard;
+    const moving =
+      shard === undefined || shard.moves.length === 0
+        ? ''
+        : `, its shard ${shard.shardId} moving ${shard.moves.map((m) => `${m.source || '-'}→${m.target || '-'}`).join(', ')}`;
     rows.push(
-      `| ${what} | ${(p.tookMs / 1000).toFixed(1)} s | ${moved} | ${p.moves.length} | ${median} / ${max} | ${spread} | ${wait(p.latency, p.latencyMaxAfterMs)} | ${counts(p.latency)} |`,
+      `| ${what} | ${(p.tookMs / 1000).toFixed(1)} s | ${moved} | ${p.moves.length} | ${median} / ${max} | ${spread} | ${wait(p.latency, p.latencyMaxAfterMs)}${moving} | ${counts(p.latency)} |`,
     );
   }
   return rows.join('\n');

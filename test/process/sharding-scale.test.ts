@@ -101,7 +101,9 @@ function summary(p: PhaseResult): string {
     `${p.name} ${p.node}: ${(p.tookMs / 1000).toFixed(1)} s, moved ${p.added.length} (optimum ${p.optimum}), ` +
     `${p.moves.length} moves seen, longest ${Math.max(0, ...moveMs).toFixed(0)} ms, max/mean ${p.maxOverMean.toFixed(3)}, ` +
     `longest request ${p.latency?.latencyMsMax.toFixed(0) ?? '-'} ms (${p.latency?.latencyMaxOp ?? ''}, ` +
-    `+${((p.latencyMaxAfterMs ?? 0) / 1000).toFixed(1)} s), until seen down ${p.latencyUntilDown?.latencyMsMax.toFixed(0) ?? '-'} ms, ` +
+    `+${((p.latencyMaxAfterMs ?? 0) / 1000).toFixed(1)} s, shard ${p.latencyMaxShard?.shardId} moving: ${
+      p.latencyMaxShard?.moves.map((m) => `${m.source}>${m.target} ${m.steps.join('/')}`).join(', ') || 'no'
+    }), until seen down ${p.latencyUntilDown?.latencyMsMax.toFixed(0) ?? '-'} ms, ` +
     `${p.latency?.failed ?? 0} failed`
   );
 }

@@ -13,8 +13,9 @@
 import { writeFileSync } from 'node:fs';
 import { HistoryRecorder, jepsenKvLine, operationsOf } from '../../src/cli/chaos/history.ts';
 import { unsettledReason } from '../../src/cli/chaos/settled.ts';
-import type { RingkvClient, StatusResponse } from '../../src/client/index.ts';
+import { type RingkvClient, type StatusResponse, toBytes } from '../../src/client/index.ts';
 import { checkOperations, kvModel, type Verdict } from '../../src/lincheck/index.ts';
+import { shardOf } from '../../src/ring/slots.ts';
 import { type ProcessCluster, type ProcessNode, runCli, waitUntil } from './harness.ts';
 import { MoveWatcher, type SeenMove } from './sharding-moves.ts';
 import {
@@ -64,6 +65,8 @@ export interface PhaseResult {
   readonly latency: PhaseLatency | undefined;
   /** When the longest of them started, in ms after the action. */
   readonly latencyMaxAfterMs: number | undefined;
+  /** The longest one's shard, and the moves of that shard seen while it waited. */
+  readonly latencyMaxShard: { readonly shardId: number; readonly moves: readonly SeenMove[] } | undefined;
   /** After a kill: requests started from the kill until every live member saw the node down. */
   readonly latencyUntilDown: PhaseLatency | undefined;
   /** When the phase began, in ms after the scenario began. */
@@ -105,39 +108,69 @@ export function planScenarioCluster(
 }
 
 export async function runShardingScenario(c: ProcessCluster, o: ScenarioOptions): Promise<ScenarioResult> {
-  const say = o.progress ?? (() => {});
   if (c.nodes.length !== o.nodes + 1) throw new Error(`planned ${c.nodes.length} nodes, want ${o.nodes + 1}`);
-  const first = c.nodes.slice(0, o.nodes);
-  const joiner = c.nodes[o.nodes]!;
-  let live: ProcessNode[] = [...first];
-  const phases: PhaseResult[] = [];
-  const scenarioT0 = performance.now();
-  const history = new HistoryRecorder();
-  const writers = new Writers(history, o);
-  const watcher = new MoveWatcher(() => statusOfAny(c, live));
-  const phase = async (
+  const run = new ScenarioRun(c, o);
+  run.watcher.start();
+  try {
+    await run.form();
+    const { old, preloadMs } = await run.load();
+    await run.join();
+    await run.drain();
+    await run.replace();
+    return { ...(await run.finish()), old, preloadMs };
+  } finally {
+    await run.writers.stop();
+    await run.watcher.stop();
+  }
+}
+
+/** The scenario's state as it goes: the live nodes, the phases so far, the writers, the watcher. */
+class ScenarioRun {
+  readonly writers: Writers;
+  readonly watcher: MoveWatcher;
+  private readonly c: ProcessCluster;
+  private readonly o: ScenarioOptions;
+  private readonly say: (line: string) => void;
+  private readonly history = new HistoryRecorder();
+  private readonly phases: PhaseResult[] = [];
+  private readonly t0Ms = performance.now();
+  /** Invariant: the nodes started and not stopped or killed since. */
+  private live: ProcessNode[] = [];
+
+  constructor(c: ProcessCluster, o: ScenarioOptions) {
+    this.c = c;
+    this.o = o;
+    this.say = o.progress ?? (() => {});
+    this.writers = new Writers(this.history, o);
+    this.watcher = new MoveWatcher(() => statusOfAny(c, this.live));
+  }
+
+  /**
+   * One phase: `act`, then wait until the cluster has settled; the figures against the previous
+   * settled table. `optimum` is computed before the action (which changes the live nodes).
+   */
+  private async phase(
     name: PhaseResult['name'],
     node: string,
     optimum: (before: Table) => number,
     act: () => Promise<void>,
     settled: () => Promise<Table>,
-  ): Promise<void> => {
-    writers.phase = name;
-    watcher.phase = name;
-    const before = phases.at(-1)?.table ?? [];
-    // Before the action: it changes the live nodes.
+  ): Promise<void> {
+    this.writers.phase = name;
+    this.watcher.phase = name;
+    const before = this.phases.at(-1)?.table ?? [];
     const fewest = optimum(before);
-    say(`${name} ${node}`.trim());
+    this.say(`${name} ${node}`.trim());
     const t0 = performance.now();
     await act();
     const table = await settled();
     const tookMs = performance.now() - t0;
-    const latency = writers.latency.get(name);
+    const latency = this.writers.latency.get(name);
     const perNode = replicasPerNode(
       table,
-      live.map((n) => n.name),
+      this.live.map((n) => n.name),
     );
-    phases.push({
+    this.phases.push({
       name,
       node,
       tookMs,
@@ -146,179 +179,171 @@ export async function runShardingScenario(c: ProcessCluster, o: ScenarioOptions)
       maxOverMean: maxOverMean(perNode),
       ...replicaChanges(before, table),
       optimum: fewest,
-      moves: watcher.of(name),
+      moves: this.watcher.of(name),
       latency,
       latencyMaxAfterMs: latency === undefined ? undefined : latency.latencyMaxStartMs - t0,
-      latencyUntilDown: writers.latency.get(`${name}-until-down`),
-      atMs: t0 - scenarioT0,
+      latencyMaxShard: latency === undefined ? undefined : this.movesDuring(latency),
+      latencyUntilDown: this.writers.latency.get(`${name}-until-down`),
+      atMs: t0 - this.t0Ms,
     });
-    say(`${name} settled in ${(tookMs / 1000).toFixed(1)} s: ${JSON.stringify([...perNode])}`);
-  };
+    this.say(`${name} settled in ${(tookMs / 1000).toFixed(1)} s: ${JSON.stringify([...perNode])}`);
+  }
 
-  watcher.start();
-  try {
-    await phase(
+  /** The shard of `l`'s longest request, and the moves of that shard seen while it waited. */
+  private movesDuring(l: PhaseLatency): { shardId: number; moves: SeenMove[] } {
+    const shardId = shardOf(toBytes(l.latencyMaxKey), this.o.shards);
+    const endMs = l.latencyMaxStartMs + l.latencyMsMax;
+    const moves = this.watcher.moves.filter(
+      (m) =>
+        m.shardId === shardId && m.firstSeenMs <= endMs && (m.lastSeenMs ?? Infinity) >= l.latencyMaxStartMs,
+    );
+    return { shardId, moves };
+  }
+
+  /** node1 bootstraps; the others join at once. */
+  async form(): Promise<void> {
+    const first = this.c.nodes.slice(0, this.o.nodes);
+    await this.phase(
       'start',
       '',
       () => 0,
       async () => {
         first[0]!.start();
-        await c.waitAnswers(first[0]!, 60_000);
+        this.live = [first[0]!];
+        await this.c.waitAnswers(first[0]!, 60_000);
         for (const n of first.slice(1)) n.start();
+        this.live = first;
       },
-      () => settle(c, live, o.settleTimeoutMs),
+      () => settle(this.c, this.live, this.o.settleTimeoutMs),
     );
-    const endpoints = first.map((n) => n.endpoint);
-    const clients = Array.from({ length: o.writers }, () => c.client({ endpoints }));
-    const p0 = performance.now();
-    await writers.preload(clients);
-    const preloadMs = performance.now() - p0;
-    say(`preloaded ${o.keys} keys of ${o.valueBytes} B in ${(preloadMs / 1000).toFixed(1)} s`);
-    const old = c.client({ endpoints });
-    await old.get(keyOf(0), { timeoutMs: 10_000 });
-    writers.phase = 'steady';
-    writers.start(clients);
+  }
 
-    await phase(
+  /** `ringkv cluster configure ARGS` through the live nodes; throws unless it exits 0. */
+  private async configure(args: readonly string[]): Promise<void> {
+    const endpoints = this.live.map((n) => n.endpoint).join(',');
+    const r = await runCli([
+      'cluster',
+      'configure',
+      ...args,
+      '--endpoints',
+      endpoints,
+      '--timeout-ms',
+      '20000',
+    ]);
+    if (r.code !== 0) throw new Error(`cluster configure ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  }
+
+  /** Every key put once; the `old` client learns the table; the writers start. */
+  async load(): Promise<{ old: RingkvClient; preloadMs: number }> {
+    const endpoints = this.live.map((n) => n.endpoint);
+    const clients = Array.from({ length: this.o.writers }, () => this.c.client({ endpoints }));
+    const p0 = performance.now();
+    await this.writers.preload(clients);
+    const preloadMs = performance.now() - p0;
+    this.say(`preloaded ${this.o.keys} keys of ${this.o.valueBytes} B in ${(preloadMs / 1000).toFixed(1)} s`);
+    const old = this.c.client({ endpoints });
+    await old.get(keyOf(0), { timeoutMs: 10_000 });
+    this.writers.phase = 'steady';
+    this.writers.start(clients);
+    return { old, preloadMs };
+  }
+
+  /** The last planned node joins; the optimum is its fair share, ⌊S·R / N⌋. */
+  async join(): Promise<void> {
+    const joiner = this.c.nodes[this.o.nodes]!;
+    await this.phase(
       'join',
       joiner.name,
-      () => Math.floor((o.shards * o.replicationFactor) / (live.length + 1)),
+      () => Math.floor((this.o.shards * this.o.replicationFactor) / (this.live.length + 1)),
       async () => {
         joiner.start();
-        live = [...live, joiner];
+        this.live = [...this.live, joiner];
       },
-      () => settle(c, live, o.settleTimeoutMs),
+      () => settle(this.c, this.live, this.o.settleTimeoutMs),
     );
-    await drain(
-      c,
-      o,
-      phase,
-      () => live,
-      (l) => {
-        live = l;
+  }
+
+  /** node2 leaves: `cluster leave` drains it, then its process is stopped. */
+  async drain(): Promise<void> {
+    const leaving = this.c.node('node2');
+    const o = this.o;
+    await this.phase(
+      'drain',
+      leaving.name,
+      (before) => heldBy(before, leaving.name),
+      async () => {
+        const rest = this.live.filter((n) => n !== leaving);
+        const r = await runCli(
+          [
+            'cluster',
+            'leave',
+            leaving.name,
+            '--endpoints',
+            rest.map((n) => n.endpoint).join(','),
+            '--timeout-ms',
+            String(o.settleTimeoutMs),
+          ],
+          { timeoutMs: o.settleTimeoutMs + 30_000 },
+        );
+        if (r.code !== 0)
+          throw new Error(`cluster leave ${leaving.name} exited ${r.code}: ${r.stdout}${r.stderr}`);
+        this.live = rest;
+        await leaving.stop();
       },
+      () => settle(this.c, this.live, o.settleTimeoutMs),
     );
-    await replace(
-      c,
-      o,
-      writers,
-      phase,
-      () => live,
-      (l) => {
-        live = l;
+  }
+
+  /**
+   * The dead-node timeout is set; a member other than node1 that does not lead the metadata group
+   * is killed with SIGKILL; settled once every live member sees it down and its replicas are on
+   * the live ones.
+   */
+  async replace(): Promise<void> {
+    const o = this.o;
+    await this.configure(['--dead-node-timeout', `${o.deadNodeTimeoutS}s`]);
+    const s = await statusOfAny(this.c, this.live);
+    const metaLeader = s?.shards.find((g) => g.shardId === 0)?.leader;
+    const victim = this.live.find((n) => n.name !== 'node1' && n.name !== metaLeader);
+    if (victim === undefined) throw new Error(`no member to kill besides node1 and ${metaLeader}`);
+    await this.phase(
+      'replace',
+      victim.name,
+      (before) => heldBy(before, victim.name),
+      async () => {
+        this.writers.phase = 'replace-until-down';
+        await victim.kill('SIGKILL');
+        this.live = this.live.filter((n) => n !== victim);
       },
+      () =>
+        settle(this.c, this.live, o.settleTimeoutMs + o.deadNodeTimeoutS * 1000, {
+          name: victim.name,
+          seenDown: () => {
+            this.writers.phase = 'replace';
+          },
+        }),
     );
-    writers.phase = 'after';
-    await writers.stop();
-    await watcher.stop();
-    writeFileSync(o.historyPath, `${history.events.map(jepsenKvLine).join('\n')}\n`);
-    const ops = operationsOf(history.events);
+  }
+
+  /** Stops the writers; writes the history and checks it (src/lincheck, kvModel). */
+  async finish(): Promise<Omit<ScenarioResult, 'old' | 'preloadMs'>> {
+    this.writers.phase = 'after';
+    await this.writers.stop();
+    await this.watcher.stop();
+    writeFileSync(this.o.historyPath, `${this.history.events.map(jepsenKvLine).join('\n')}\n`);
+    const ops = operationsOf(this.history.events);
     const check = checkOperations(kvModel, ops, { budgetMsPerPartition: 60_000 });
-    say(`history: ${ops.length} operations in ${o.historyPath}: ${check.verdict}`);
+    this.say(`history: ${ops.length} operations in ${this.o.historyPath}: ${check.verdict}`);
     return {
-      phases,
-      writers,
-      old,
-      live,
-      historyPath: o.historyPath,
+      phases: this.phases,
+      writers: this.writers,
+      live: this.live,
+      historyPath: this.o.historyPath,
       historyOps: ops.length,
       verdict: check.verdict,
-      preloadMs,
-      missedPolls: watcher.missedPolls,
+      missedPolls: this.watcher.missedPolls,
     };
-  } finally {
-    await writers.stop();
-    await watcher.stop();
   }
-}
-
-type Phase = (
-  name: PhaseResult['name'],
-  node: string,
-  optimum: (before: Table) => number,
-  act: () => Promise<void>,
-  settled: () => Promise<Table>,
-) => Promise<void>;
-
-/** node2 leaves: `cluster leave` drains it, then its process is stopped. */
-async function drain(
-  c: ProcessCluster,
-  o: ScenarioOptions,
-  phase: Phase,
-  live: () => ProcessNode[],
-  setLive: (l: ProcessNode[]) => void,
-): Promise<void> {
-  const leaving = c.node('node2');
-  await phase(
-    'drain',
-    leaving.name,
-    (before) => heldBy(before, leaving.name),
-    async () => {
-      const rest = live().filter((n) => n !== leaving);
-      const r = await runCli(
-        [
-          'cluster',
-          'leave',
-          leaving.name,
-          '--endpoints',
-          rest.map((n) => n.endpoint).join(','),
-          '--timeout-ms',
-          String(o.settleTimeoutMs),
-        ],
-        { timeoutMs: o.settleTimeoutMs + 30_000 },
-      );
-      if (r.code !== 0)
-        throw new Error(`cluster leave ${leaving.name} exited ${r.code}: ${r.stdout}${r.stderr}`);
-      setLive(rest);
-      await leaving.stop();
-    },
-    () => settle(c, live(), o.settleTimeoutMs),
-  );
-}
-
-/**
- * The dead-node timeout is set; a member other than node1 that does not lead the metadata group is
- * killed with SIGKILL; settled once every live member sees it down and its replicas live elsewhere.
- */
-async function replace(
-  c: ProcessCluster,
-  o: ScenarioOptions,
-  writers: Writers,
-  phase: Phase,
-  live: () => ProcessNode[],
-  setLive: (l: ProcessNode[]) => void,
-): Promise<void> {
-  const endpoints = live().map((n) => n.endpoint);
-  const set = await runCli([
-    'cluster',
-    'configure',
-    '--dead-node-timeout',
-    `${o.deadNodeTimeoutS}s`,
-    '--endpoints',
-    endpoints.join(','),
-  ]);
-  if (set.code !== 0) throw new Error(`cluster configure exited ${set.code}: ${set.stderr}`);
-  const s = await statusOfAny(c, live());
-  const metaLeader = s?.shards.find((g) => g.shardId === 0)?.leader;
-  const victim = live().find((n) => n.name !== 'node1' && n.name !== metaLeader);
-  if (victim === undefined) throw new Error(`no member to kill besides node1 and ${metaLeader}`);
-  await phase(
-    'replace',
-    victim.name,
-    (before) => heldBy(before, victim.name),
-    async () => {
-      writers.phase = 'replace-until-down';
-      await victim.kill('SIGKILL');
-      setLive(live().filter((n) => n !== victim));
-    },
-    () =>
-      settle(c, live(), o.settleTimeoutMs + o.deadNodeTimeoutS * 1000, {
-        name: victim.name,
-        seenDown: () => {
-          writers.phase = 'replace';
-        },
-      }),
-  );
 }
 
 /** The Status of the first of `nodes` that answers within 2 s, or undefined. */

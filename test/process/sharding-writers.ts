@@ -32,6 +32,7 @@ export interface PhaseLatency {
   latencyMaxOp: string;
   /** When the longest-waiting request started (performance.now(), ms). */
   latencyMaxStartMs: number;
+  latencyMaxKey: string;
   ok: number;
   failed: number;
 }
@@ -128,7 +129,7 @@ export class Writers {
     } catch (e) {
       outcome = this.failed(call, w, input, e);
     }
-    this.note(phase, `${input.kind} ${input.key} ${outcome}`, t0, outcome === 'ok');
+    this.note(phase, input.key, `${input.kind} ${input.key} ${outcome}`, t0, outcome === 'ok');
     if (outcome !== 'ok') await new Promise((r) => setTimeout(r, BACKOFF_AFTER_FAILURE_MS));
     return outcome === 'ok';
   }
@@ -152,12 +153,13 @@ export class Writers {
     return code;
   }
 
-  private note(phase: string, what: string, startMs: number, ok: boolean): void {
+  private note(phase: string, key: string, what: string, startMs: number, ok: boolean): void {
     const ms = performance.now() - startMs;
     const l = this.latency.get(phase) ?? {
       latencyMsMax: 0,
       latencyMaxOp: '',
       latencyMaxStartMs: 0,
+      latencyMaxKey: '',
       ok: 0,
       failed: 0,
     };
@@ -165,6 +167,7 @@ export class Writers {
       l.latencyMsMax = ms;
       l.latencyMaxOp = what;
       l.latencyMaxStartMs = startMs;
+      l.latencyMaxKey = key;
     }
     if (ok) l.ok++;
     else l.failed++;
