@@ -5,18 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { METADATA_GROUP } from '../node/ids.ts';
-import { TestCluster } from './testing/harness.ts';
-
-/** Polls `f` every 50 ms until it returns a value, or throws naming `what` after `timeoutMs`. */
-async function eventually<T>(what: string, timeoutMs: number, f: () => T | undefined): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const v = f();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
+import { TestCluster, valueWithin } from './testing/harness.ts';
 
 const IDS = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7'];
 const DEAD_NODE_TIMEOUT_MS = 2_000;
@@ -37,7 +26,7 @@ describe('the metadata group keeps at most 5 voters', { timeout: 180_000 }, () =
     await c.start({ nodeId: 'n1', bootstrap: true, extra });
     for (const id of IDS.slice(1)) {
       await c.start({ nodeId: id, joinAddr: c.addr('n1'), extra });
-      await eventually(`${id} to be up in the table`, 30_000, () =>
+      await valueWithin(`${id} to be up in the table`, 30_000, () =>
         c.node('n1').node.metadata.memberState(id) === 'up' ? true : undefined,
       );
     }
@@ -48,13 +37,13 @@ describe('the metadata group keeps at most 5 voters', { timeout: 180_000 }, () =
   });
 
   test('7 members: the first 5 vote, the 6th and 7th are learners; every node serves', async () => {
-    await eventually('the metadata configuration on n1', 10_000, () => {
+    await valueWithin('the metadata configuration on n1', 10_000, () => {
       const m = metaConf('n1');
       return m.voters.length === 5 && m.learners.length === 2 ? m : undefined;
     });
     assert.deepEqual(metaConf('n1'), { voters: IDS.slice(0, 5), learners: ['n6', 'n7'] });
     // The learners hold the table as the voters do.
-    await eventually('n7 to apply the whole table', 10_000, () =>
+    await valueWithin('n7 to apply the whole table', 10_000, () =>
       IDS.every((id) => c.node('n7').node.metadata.memberState(id) === 'up') ? true : undefined,
     );
     for (const id of IDS) {
@@ -69,7 +58,7 @@ describe('the metadata group keeps at most 5 voters', { timeout: 180_000 }, () =
     const leader = c.node('n1').node.status(METADATA_GROUP)?.leader;
     const victim = IDS.slice(0, 5).find((id) => id !== leader && id !== 'n1')!;
     await c.stop(victim);
-    const after = await eventually(`${victim} demoted and a learner promoted`, 60_000, () => {
+    const after = await valueWithin(`${victim} demoted and a learner promoted`, 60_000, () => {
       const m = metaConf('n1');
       return m.voters.length === 5 && !m.voters.includes(victim) && m.learners.includes(victim)
         ? m
@@ -81,7 +70,7 @@ describe('the metadata group keeps at most 5 voters', { timeout: 180_000 }, () =
     );
     assert.equal(c.node('n1').node.metadata.memberState(victim), 'down');
     await c.start({ nodeId: victim, extra });
-    await eventually(`${victim} marked up again`, 30_000, () =>
+    await valueWithin(`${victim} marked up again`, 30_000, () =>
       c.node('n1').node.metadata.memberState(victim) === 'up' ? true : undefined,
     );
     // Five voters all up: nothing more to change, and the one back stays a learner.

@@ -3,18 +3,7 @@
 // its share; every move ends (no rollback), and every key written before reads back.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { TestCluster } from './testing/harness.ts';
-
-/** Polls `f` every 50 ms until it returns a value, or throws naming `what` after `timeoutMs`. */
-async function eventually<T>(what: string, timeoutMs: number, f: () => T | undefined): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const v = f();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
+import { TestCluster, valueWithin } from './testing/harness.ts';
 
 describe('R = 1: a shard led by its only voter moves to a joiner', { timeout: 120_000 }, () => {
   const c = new TestCluster();
@@ -33,7 +22,7 @@ describe('R = 1: a shard led by its only voter moves to a joiner', { timeout: 12
     const one = c.client('n1');
     for (let i = 0; i < 40; i++) await one.put(`k${i}`, `v${i}`);
     await c.start({ nodeId: 'n2', joinAddr: c.addr('n1'), extra });
-    const table = await eventually('every shard on one voter, two of them on n2, no move', 60_000, () => {
+    const table = await valueWithin('every shard on one voter, two of them on n2, no move', 60_000, () => {
       const t = c.node('n1').node.metadata.table;
       const settled =
         t.shards.every((s) => s.move === null && s.voters.length === 1 && s.learners.length === 0) &&

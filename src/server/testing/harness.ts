@@ -125,3 +125,14 @@ export async function eventually(
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
+
+/** Polls `f` every 50 ms until it returns a value (not undefined), or throws naming `what` after `timeoutMs`. */
+export async function valueWithin<T>(what: string, timeoutMs: number, f: () => T | undefined): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const v = f();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
