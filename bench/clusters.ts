@@ -175,6 +175,9 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
     ...(o.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`]),
     ...(o.nodeArgs ?? []),
   ];
+  const hasAdminPort = readFileSync(join(o.repoDir ?? REPO, 'src/cli/commands/serve.ts'), 'utf8').includes(
+    'admin_port',
+  );
   for (let i = 0; i < 3; i++) {
     const id = `node${i + 1}`;
     const port = ports[2 * i] as number;
@@ -191,9 +194,9 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
       String(port),
       '--raft_port',
       String(ports[2 * i + 1]),
-      // On, as by default (its metrics are part of what is measured), on a free port.
-      '--admin_port',
-      String(ports[6 + i]),
+      // On, as by default (its metrics are part of what is measured), on a free port; a baseline from
+      // before the admin port has no such flag (nor port).
+      ...(hasAdminPort ? ['--admin_port', String(ports[6 + i])] : []),
       '--host',
       '127.0.0.1',
       '--log_level',
