@@ -3,7 +3,13 @@
 // it. The group does no I/O: the driver (driver.ts) persists, sends and applies what the group's
 // Ready asks for. A group is typed by its state machine (`Group<R, M>`: M applies commands to
 // results of type R), so a proposal's waiter gets the machine's result type, without a cast.
-import { decodeConfChange, type MemoryStorage, ProposalDroppedError, RawNode } from '../raft/index.ts';
+import {
+  decodeConfChange,
+  type MemoryStorage,
+  type PlantedBug,
+  ProposalDroppedError,
+  RawNode,
+} from '../raft/index.ts';
 import type {
   ConfChange,
   ConfState,
@@ -36,6 +42,8 @@ export interface GroupConfig<M> {
   readonly storage: MemoryStorage;
   /** Applied index to resume from (the snapshot's index on restart). */
   readonly applied: Index;
+  /** UNSAFE, the simulator's only (NodeOptions.plantedBugs): the core's planted bugs, for its Config. */
+  readonly plantedBugs?: ReadonlySet<PlantedBug>;
 }
 
 /**
@@ -116,6 +124,7 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
       heartbeatTick: c.heartbeatTick,
       applied: c.applied,
       maxUncommittedEntriesBytes: UNCOMMITTED_BYTES_MAX,
+      ...(c.plantedBugs === undefined ? {} : { plantedBugs: c.plantedBugs }),
     });
   }
 

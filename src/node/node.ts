@@ -39,7 +39,7 @@ import { joinCluster } from './membership.ts';
 import type { MemberInfo, MetadataResult } from './metadata.ts';
 import { describe, MetadataState, sameAddresses } from './metadata.ts';
 import type { ClusterRpc, NodeOptions, ResolvedNodeOptions } from './options.ts';
-import { resolveOptions } from './options.ts';
+import { corePlantedBugs, resolveOptions } from './options.ts';
 import { PeerLookup } from './peer-lookup.ts';
 import { Pending, PendingBudget } from './pending.ts';
 import { randomHex } from './random.ts';
@@ -390,6 +390,7 @@ export class KvNode implements NodeIntents {
       machine,
       storage,
       applied,
+      plantedBugs: corePlantedBugs(this.opts.plantedBugs),
     });
     this.driver.register(g);
     return g;

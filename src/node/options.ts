@@ -2,6 +2,7 @@
 // README agree on them.
 
 import type { Logger } from 'pino';
+import type { PlantedBug } from '../raft/index.ts';
 import {
   DEAD_NODE_TIMEOUT_MS_DEFAULT,
   DEAD_NODE_TIMEOUT_MS_MAX,
@@ -126,8 +127,22 @@ export interface NodeOptions {
  *   acknowledgements and votes included), so a crash loses what the node vouched for.
  * - `forgetVoteOnRestart`: a restart recovers each group's term and commit but not its vote, so the
  *   node may vote twice in one term.
+ * - the core's own (src/raft/config.ts `PlantedBug`): handed to every group's core (`Config.plantedBugs`).
  */
-export type NodePlantedBug = 'ackBeforeSync' | 'forgetVoteOnRestart';
+export type NodePlantedBug = 'ackBeforeSync' | 'forgetVoteOnRestart' | PlantedBug;
+
+/** Every bug of the core (a Record, so that the compiler names one added there and missing here). */
+const CORE_PLANTED_BUGS: Readonly<Record<PlantedBug, true>> = {
+  commitPreviousTermByCount: true,
+  voteTwiceInTerm: true,
+  skipLogUpToDateCheck: true,
+  countOwnAppendEarly: true,
+};
+
+/** The planted bugs that live in the core, not in the node: what each group's core is configured with. */
+export function corePlantedBugs(bugs: readonly NodePlantedBug[]): ReadonlySet<PlantedBug> {
+  return new Set(bugs.filter((b): b is PlantedBug => Object.hasOwn(CORE_PLANTED_BUGS, b)));
+}
 
 export const DEFAULTS = {
   shardCount: 8,
