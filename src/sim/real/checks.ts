@@ -6,7 +6,8 @@
 // - at every restart: the node comes back with at least the term of every message the dead
 //   incarnation sent (PreVote aside), and, in the term of its last granted vote, with that vote;
 // - after every event: at most one leader per term and group; per incarnation, commit never
-//   decreases and applied never passes it; with every machine up, every leader's commit index names
+//   decreases and applied never passes it; no two replicas apply different entries at one index
+//   (applied-log.ts); with every machine up, every leader's commit index names
 //   an entry durable on a majority of the group's voters; once the cluster has formed, each shard's
 //   voters in the newest shard table seen hold a majority of each half of the shard's newest
 //   applied configuration seen (the moves keep the table and the shards within a quorum).
@@ -14,6 +15,7 @@ import type { GroupId } from '../../node/ids.ts';
 import type { GroupStatus, GroupView } from '../../node/intents.ts';
 import type { Message } from '../../raft/types.ts';
 import type { ShardTable } from '../../ring/shard-table.ts';
+import { AppliedLog } from './applied-log.ts';
 import type { Incarnation } from './node-slot.ts';
 import { RealViolation } from './violation.ts';
 import type { World } from './world.ts';
@@ -53,6 +55,8 @@ export class NodeChecks {
     Incarnation,
     Map<number, { now: readonly string[]; before: readonly string[] }>
   >();
+  /** The term of every applied index, per group: no two replicas apply different entries at one index. */
+  private readonly appliedLog = new AppliedLog();
   /** Per hosted group (a group dropped and hosted again is another), the last commit seen. */
   private readonly commits = new WeakMap<GroupView, number>();
   stats = { leadersElected: 0, maxTerm: 0, restartsChecked: 0, moves: 0, movesRolledBack: 0 };
@@ -182,6 +186,11 @@ export class NodeChecks {
           return;
         }
         this.commits.set(g, st.commit);
+        const diverged = this.appliedLog.observe(m.id, g);
+        if (diverged !== undefined) {
+          this.world.fail(new RealViolation('stateMachineSafety', diverged));
+          return;
+        }
         if (st.term > this.stats.maxTerm) this.stats.maxTerm = st.term;
         if (g.role !== 'leader') continue;
         const key = `${st.id}/${g.term}`;
