@@ -72,7 +72,7 @@ for (const f of FOUND) {
     assert.deepEqual(
       r.violations.map((v) => `${v.property}: ${v.detail}`),
       [],
-      `replay: npx ringkv sim --real --nodes ${f.nodes} --seeds 1 --start ${f.seed} --trace`,
+      `replay: npx ringkv sim --nodes ${f.nodes} --seeds 1 --start ${f.seed} --trace${f.leave === false ? ' (the run before a member left: runRealSeed with leave: false)' : ''}`,
     );
   });
 }

@@ -90,6 +90,15 @@ type Phase = 'formation' | 'fault' | 'liveness' | 'history';
 /** The machine counts a run may have; the first FORMED form the cluster, the others join during the faults. */
 export const REAL_NODE_COUNTS: readonly number[] = [3, 4, 5];
 const FORMED = 3;
+
+/**
+ * The machine count a seed draws when none is asked for (`ringkv sim` without --nodes): each count in
+ * a third of the seeds, from a stream of its own, so that a seed run with the count it draws is the
+ * run of that seed with that count asked for.
+ */
+export function nodesOfSeed(seed: number): number {
+  return new Prng(seed).derive('real-nodes').pick(REAL_NODE_COUNTS);
+}
 /** Data shards: 2 where every machine holds every shard; more with R of N, so each joiner gets a share. */
 const shardsFor = (nodes: number): number => (nodes === FORMED ? 2 : 4);
 const FAULT_MS_DEFAULT = 20_000;
