@@ -36,6 +36,8 @@ export interface GroupConfig<M> {
   readonly nodeId: NodeId;
   readonly electionTick: number;
   readonly heartbeatTick: number;
+  /** Bytes of entries one append to a peer carries at most (the core's maxSizePerMsgBytes, 1 MiB unless given; one entry always goes). */
+  readonly appendBytesMax?: number;
   /** The core's randomness: its election timeouts. */
   readonly random: Random;
   readonly machine: M;
@@ -124,6 +126,7 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
       heartbeatTick: c.heartbeatTick,
       applied: c.applied,
       maxUncommittedEntriesBytes: UNCOMMITTED_BYTES_MAX,
+      ...(c.appendBytesMax === undefined ? {} : { maxSizePerMsgBytes: c.appendBytesMax }),
       ...(c.plantedBugs === undefined ? {} : { plantedBugs: c.plantedBugs }),
     });
   }

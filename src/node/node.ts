@@ -386,6 +386,7 @@ export class KvNode implements NodeIntents {
       nodeId: this.id,
       electionTick: this.opts.electionTick,
       heartbeatTick: this.opts.heartbeatTick,
+      appendBytesMax: this.opts.appendBytesMax,
       random: this.opts.random,
       machine,
       storage,

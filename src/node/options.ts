@@ -89,6 +89,11 @@ export interface NodeOptions {
   readonly tickMs?: number;
   readonly electionTick?: number;
   readonly heartbeatTick?: number;
+  /**
+   * Bytes of entries one append to a peer carries at most (each group core's maxSizePerMsgBytes); one
+   * entry always goes, however large. The simulator draws 1 (one entry per append) in some seeds.
+   */
+  readonly appendBytesMax?: number;
   readonly snapshotEveryEntries?: number;
   readonly retainEntries?: number;
   readonly walSegmentBytes?: number;
@@ -155,6 +160,7 @@ export const DEFAULTS = {
   tickMs: 100,
   electionTick: 10,
   heartbeatTick: 1,
+  appendBytesMax: 1024 * 1024,
   snapshotEveryEntries: 10_000,
   retainEntries: 1000,
   walSegmentBytes: 64 * 1024 * 1024,
@@ -186,6 +192,7 @@ export function resolveOptions(o: NodeOptions): ResolvedNodeOptions {
     tickMs: o.tickMs ?? DEFAULTS.tickMs,
     electionTick: o.electionTick ?? DEFAULTS.electionTick,
     heartbeatTick: o.heartbeatTick ?? DEFAULTS.heartbeatTick,
+    appendBytesMax: o.appendBytesMax ?? DEFAULTS.appendBytesMax,
     snapshotEveryEntries: o.snapshotEveryEntries ?? DEFAULTS.snapshotEveryEntries,
     retainEntries: o.retainEntries ?? DEFAULTS.retainEntries,
     walSegmentBytes: o.walSegmentBytes ?? DEFAULTS.walSegmentBytes,
