@@ -21,7 +21,7 @@ export class AppliedLog {
    * Checks the entries `view` applied since last seen; returns what broke, or undefined. Entries
    * the replica compacted before it was seen (it restarted from a snapshot) are not checked.
    */
-  observe(node: string, view: GroupView): string | undefined {
+  observe(node: string, view: GroupView): { property: 'stateMachineSafety'; detail: string } | undefined {
     const applied = view.applied;
     const storage = view.storage;
     const from = Math.max((this.checked.get(view) ?? 0) + 1, storage.firstIndex());
@@ -39,7 +39,10 @@ export class AppliedLog {
         terms.set(i, t);
         terms.delete(i - INDEXES_PER_GROUP_MAX);
       } else if (known !== t) {
-        return `${node} applied index ${i} of group ${view.id} with term ${t}, where another replica applied an entry of term ${known}`;
+        return {
+          property: 'stateMachineSafety',
+          detail: `${node} applied index ${i} of group ${view.id} with term ${t}, where another replica applied an entry of term ${known}`,
+        };
       }
     }
     this.checked.set(view, to);

@@ -1,7 +1,8 @@
 // Seeds that found bugs, each a run that failed before its fix (the fix's own test is beside the
 // code it fixed). Cheap: a seed each. They replay the schedules that found the bugs only while the
 // seeds' draws stay as they are (the joiners' windows in run.ts among them); those of 5 nodes were
-// found before a member left in those runs (leave: false).
+// found before a member left in those runs (leave: false), and all before appends were ever cut to
+// one entry (oneEntryAppends: false).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runRealSeed } from './run.ts';
@@ -68,11 +69,15 @@ const FOUND: readonly { nodes: number; seed: number; what: string; leave?: false
 
 for (const f of FOUND) {
   test(`--nodes ${f.nodes} seed ${f.seed}: ${f.what}`, async () => {
-    const r = await runRealSeed(f.seed, { nodes: f.nodes, ...(f.leave === false ? { leave: false } : {}) });
+    const r = await runRealSeed(f.seed, {
+      nodes: f.nodes,
+      oneEntryAppends: false,
+      ...(f.leave === false ? { leave: false } : {}),
+    });
     assert.deepEqual(
       r.violations.map((v) => `${v.property}: ${v.detail}`),
       [],
-      `replay: npx ringkv sim --nodes ${f.nodes} --seeds 1 --start ${f.seed} --trace${f.leave === false ? ' (the run before a member left: runRealSeed with leave: false)' : ''}`,
+      `replay: runRealSeed(${f.seed}, { nodes: ${f.nodes}, oneEntryAppends: false${f.leave === false ? ', leave: false' : ''} }) with trace: true`,
     );
   });
 }

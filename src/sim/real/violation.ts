@@ -5,6 +5,7 @@ export type RealProperty =
   | 'electionSafety'
   | 'commitMonotonic'
   | 'stateMachineSafety'
+  | 'commitRule'
   | 'hardStateRegression'
   | 'durability'
   | 'replicaConvergence'
@@ -20,6 +21,8 @@ export const REAL_PROPERTY_EXPLANATIONS: Readonly<Record<RealProperty, string>> 
   commitMonotonic:
     'a replica never applies past its commit index, and its commit never decreases while it runs',
   stateMachineSafety: 'no two replicas of a group apply different entries at the same index (Raft §5.4.3)',
+  commitRule:
+    "a leader advances its commit index only to an entry of its own term, never an earlier one by counting replicas (Raft §5.4.2, the paper's Figure 8)",
   hardStateRegression:
     'a restarted node comes back with at least the term of every message it sent, and the vote it granted in it',
   durability:
