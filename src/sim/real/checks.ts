@@ -7,10 +7,11 @@
 //   incarnation sent (PreVote aside), and, in the term of its last granted vote, with that vote;
 // - after every event: at most one leader per term and group; per incarnation, commit never
 //   decreases and applied never passes it; no two replicas apply different entries at one index
-//   (applied-log.ts); a leader advances its commit only to an entry of its own term; with every machine up, every leader's commit index names
-//   an entry durable on a majority of the group's voters; once the cluster has formed, each shard's
-//   voters in the newest shard table seen hold a majority of each half of the shard's newest
-//   applied configuration seen (the moves keep the table and the shards within a quorum).
+//   (applied-log.ts); a leader advances its commit only to an entry of its own term; with every
+//   machine up, every leader's commit index names an entry durable on a majority of the group's
+//   voters; once the cluster has formed, each shard's voters in the newest shard table seen hold a
+//   majority of each half of the shard's newest applied configuration seen (the moves keep the
+//   table and the shards within a quorum).
 import type { GroupId } from '../../node/ids.ts';
 import type { GroupStatus, GroupView } from '../../node/intents.ts';
 import { index, type Message } from '../../raft/types.ts';
