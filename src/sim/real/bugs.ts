@@ -24,18 +24,19 @@ export const REAL_PLANTED_BUGS: readonly RealBugInfo[] = [
   {
     name: 'commitPreviousTermByCount',
     description:
-      'the core commits an entry of an earlier term by counting replicas (the Figure 8 mistake of the Raft paper)',
+      'the core commits an entry of an earlier term by counting replicas, the Figure 8 mistake of the Raft paper (caught as commitRule, in seeds of one entry per append)',
     options: { plantedBugs: ['commitPreviousTermByCount'] },
   },
   {
     name: 'voteTwiceInTerm',
-    description: 'the core grants its vote to a second candidate in a term it already voted in',
+    description:
+      'the core grants its vote to a second candidate in a term it already voted in (caught as electionSafety)',
     options: { plantedBugs: ['voteTwiceInTerm'] },
   },
   {
     name: 'skipLogUpToDateCheck',
     description:
-      "the core votes without checking that the candidate's log is at least as up to date as its own",
+      "the core votes without checking that the candidate's log is at least as up to date as its own (caught by the core's assertion, nodeFailed, or as stateMachineSafety)",
     options: { plantedBugs: ['skipLogUpToDateCheck'] },
   },
   {
