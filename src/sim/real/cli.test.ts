@@ -34,6 +34,15 @@ test('without --nodes each seed draws its machine count, and --real is accepted 
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /ran 3 seed\(s\) \(1 of 3 nodes, 1 of 4 nodes, 1 of 5 nodes\)/);
   assert.equal(lastLine(r.stdout), 'seeds: 3, violations: 0');
+  // A failing seed's reproduce command names the count it drew.
+  const failed = sim('--seeds', '1', '--bug', 'ackBeforeSync');
+  assert.equal(failed.status, 1, failed.stdout + failed.stderr);
+  assert.ok(
+    failed.stdout.includes(
+      'reproduce: npx ringkv sim --seeds 1 --start 1 --nodes 5 --bug ackBeforeSync --trace',
+    ),
+    failed.stdout,
+  );
 });
 
 test('a planted bug is reported with the property, the trace and the reproduce command; exit 1', () => {
