@@ -58,6 +58,8 @@ export class NodeChecks {
   >();
   /** The term of every applied index, per group: no two replicas apply different entries at one index. */
   private readonly appliedLog = new AppliedLog();
+  /** Each machine's last incarnation seen running (for a member that left: what its disk kept). */
+  private readonly lastRunning = new Map<string, Incarnation>();
   /** Per hosted group, while its core leads: the term it leads in and its commit then. */
   private readonly leaderCommits = new WeakMap<GroupView, { term: number; commit: number }>();
   /** Per hosted group (a group dropped and hosted again is another), the last commit seen. */
@@ -164,6 +166,7 @@ export class NodeChecks {
       const inc = m.running;
       if (inc !== undefined)
         running.set(m.id, { inc, statuses: new Map(inc.kv.statuses().map((st) => [st.id, st])) });
+      if (inc !== undefined) this.lastRunning.set(m.id, inc);
     }
     this.commitsDurableOnQuorum(running);
     this.tableHoldsQuorum(running);
@@ -271,7 +274,10 @@ export class NodeChecks {
         const holding = (voters: readonly string[]): number =>
           voters.filter((v) => {
             const other = running.get(v);
-            const sto = other?.statuses.has(st.id) === true ? other.inc.kv.group(st.id).storage : undefined;
+            const sto =
+              other?.statuses.has(st.id) === true
+                ? other.inc.kv.group(st.id).storage
+                : this.leftWith(v, st.id);
             return (
               sto !== undefined && (c < sto.firstIndex() - 1 || (c <= sto.lastIndex() && sto.term(c) === t))
             );
@@ -288,6 +294,20 @@ export class NodeChecks {
         }
       }
     }
+  }
+
+  /**
+   * The durable log of `groupId` that machine `id` held when it stopped for good, removed from the
+   * cluster; undefined for any other machine. Its copies counted towards the quorums of the
+   * configurations it was a voter of, and a commit from then is durable on a majority of one of them
+   * (those of the group's last configurations) with its copy, not without: the members that stay
+   * may hold fewer (the removal was committed by the old quorum, and a leader of the new one holds
+   * the entries all the same).
+   */
+  private leftWith(id: string, groupId: number): GroupView['storage'] | undefined {
+    if (this.world.machines.find((m) => m.id === id)?.left !== true) return undefined;
+    const inc = this.lastRunning.get(id);
+    return inc === undefined ? undefined : hostedGroup(inc, groupId)?.storage;
   }
 
   /**

@@ -61,6 +61,11 @@ const FOUND: readonly { nodes: number; seed: number; what: string; leave?: false
   },
   {
     nodes: 5,
+    seed: 203587,
+    what: "a metadata commit durable on the removed member and one other of the four that stay: a majority of the configuration before the removal, with the removed member's copy (the simulator's durability check)",
+  },
+  {
+    nodes: 5,
     leave: false,
     seed: 1,
     what: 'a write waiting on a replica being dropped was failed as retry-safe though it was applied (src/node/hosting.ts replicaDropped)',
