@@ -55,6 +55,7 @@ const NODE_PLANTED_BUG_FILES: readonly string[] = [
   join('node', 'options.ts'),
   join('node', 'node.ts'),
   join('node', 'driver.ts'),
+  join('node', 'group.ts'),
 ];
 /** The real-node simulator's loop: lets microtasks settle between events with one setImmediate. */
 const SIM_SETTLE = join('sim', 'real', 'world.ts');

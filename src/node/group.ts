@@ -3,7 +3,13 @@
 // it. The group does no I/O: the driver (driver.ts) persists, sends and applies what the group's
 // Ready asks for. A group is typed by its state machine (`Group<R, M>`: M applies commands to
 // results of type R), so a proposal's waiter gets the machine's result type, without a cast.
-import { decodeConfChange, type MemoryStorage, ProposalDroppedError, RawNode } from '../raft/index.ts';
+import {
+  decodeConfChange,
+  type MemoryStorage,
+  type PlantedBug,
+  ProposalDroppedError,
+  RawNode,
+} from '../raft/index.ts';
 import type {
   ConfChange,
   ConfState,
@@ -30,12 +36,16 @@ export interface GroupConfig<M> {
   readonly nodeId: NodeId;
   readonly electionTick: number;
   readonly heartbeatTick: number;
+  /** Bytes of entries one append to a peer carries at most (the core's maxSizePerMsgBytes, 1 MiB unless given; one entry always goes). */
+  readonly appendBytesMax?: number;
   /** The core's randomness: its election timeouts. */
   readonly random: Random;
   readonly machine: M;
   readonly storage: MemoryStorage;
   /** Applied index to resume from (the snapshot's index on restart). */
   readonly applied: Index;
+  /** UNSAFE, the simulator's only (NodeOptions.plantedBugs): the core's planted bugs, for its Config. */
+  readonly plantedBugs?: ReadonlySet<PlantedBug>;
 }
 
 /**
@@ -116,6 +126,8 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
       heartbeatTick: c.heartbeatTick,
       applied: c.applied,
       maxUncommittedEntriesBytes: UNCOMMITTED_BYTES_MAX,
+      ...(c.appendBytesMax === undefined ? {} : { maxSizePerMsgBytes: c.appendBytesMax }),
+      ...(c.plantedBugs === undefined ? {} : { plantedBugs: c.plantedBugs }),
     });
   }
 

@@ -39,7 +39,7 @@ import { joinCluster } from './membership.ts';
 import type { MemberInfo, MetadataResult } from './metadata.ts';
 import { describe, MetadataState, sameAddresses } from './metadata.ts';
 import type { ClusterRpc, NodeOptions, ResolvedNodeOptions } from './options.ts';
-import { resolveOptions } from './options.ts';
+import { corePlantedBugs, resolveOptions } from './options.ts';
 import { PeerLookup } from './peer-lookup.ts';
 import { Pending, PendingBudget } from './pending.ts';
 import { randomHex } from './random.ts';
@@ -401,10 +401,12 @@ export class KvNode implements NodeIntents {
       nodeId: this.id,
       electionTick: this.opts.electionTick,
       heartbeatTick: this.opts.heartbeatTick,
+      appendBytesMax: this.opts.appendBytesMax,
       random: this.opts.random,
       machine,
       storage,
       applied,
+      plantedBugs: corePlantedBugs(this.opts.plantedBugs),
     });
     this.driver.register(g);
     return g;

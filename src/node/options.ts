@@ -2,6 +2,7 @@
 // README agree on them.
 
 import type { Logger } from 'pino';
+import type { PlantedBug } from '../raft/index.ts';
 import {
   DEAD_NODE_TIMEOUT_MS_DEFAULT,
   DEAD_NODE_TIMEOUT_MS_MAX,
@@ -88,6 +89,11 @@ export interface NodeOptions {
   readonly tickMs?: number;
   readonly electionTick?: number;
   readonly heartbeatTick?: number;
+  /**
+   * Bytes of entries one append to a peer carries at most (each group core's maxSizePerMsgBytes); one
+   * entry always goes, however large. The simulator draws 1 (one entry per append) in some seeds.
+   */
+  readonly appendBytesMax?: number;
   readonly snapshotEveryEntries?: number;
   readonly retainEntries?: number;
   readonly walSegmentBytes?: number;
@@ -133,13 +139,28 @@ export interface NodeOptions {
  * - `forwardedWriteTwice`: a write proposed on a node that does not lead the shard (the core forwards
  *   it to the leader) is proposed again a retry interval later, without asking whether the first
  *   proposal took effect: the write is applied twice.
+ * - the core's own (src/raft/config.ts `PlantedBug`): handed to every group's core (`Config.plantedBugs`).
  */
 export type NodePlantedBug =
   | 'ackBeforeSync'
   | 'forgetVoteOnRestart'
   | 'applyBeforeDurable'
   | 'skipCrcOnReplay'
-  | 'forwardedWriteTwice';
+  | 'forwardedWriteTwice'
+  | PlantedBug;
+
+/** Every bug of the core (a Record, so that the compiler names one added there and missing here). */
+const CORE_PLANTED_BUGS: Readonly<Record<PlantedBug, true>> = {
+  commitPreviousTermByCount: true,
+  voteTwiceInTerm: true,
+  skipLogUpToDateCheck: true,
+  countOwnAppendEarly: true,
+};
+
+/** The planted bugs that live in the core, not in the node: what each group's core is configured with. */
+export function corePlantedBugs(bugs: readonly NodePlantedBug[]): ReadonlySet<PlantedBug> {
+  return new Set(bugs.filter((b): b is PlantedBug => Object.hasOwn(CORE_PLANTED_BUGS, b)));
+}
 
 export const DEFAULTS = {
   shardCount: 8,
@@ -152,6 +173,7 @@ export const DEFAULTS = {
   tickMs: 100,
   electionTick: 10,
   heartbeatTick: 1,
+  appendBytesMax: 1024 * 1024,
   snapshotEveryEntries: 10_000,
   retainEntries: 1000,
   walSegmentBytes: 64 * 1024 * 1024,
@@ -183,6 +205,7 @@ export function resolveOptions(o: NodeOptions): ResolvedNodeOptions {
     tickMs: o.tickMs ?? DEFAULTS.tickMs,
     electionTick: o.electionTick ?? DEFAULTS.electionTick,
     heartbeatTick: o.heartbeatTick ?? DEFAULTS.heartbeatTick,
+    appendBytesMax: o.appendBytesMax ?? DEFAULTS.appendBytesMax,
     snapshotEveryEntries: o.snapshotEveryEntries ?? DEFAULTS.snapshotEveryEntries,
     retainEntries: o.retainEntries ?? DEFAULTS.retainEntries,
     walSegmentBytes: o.walSegmentBytes ?? DEFAULTS.walSegmentBytes,

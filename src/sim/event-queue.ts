@@ -2,9 +2,6 @@
 // at the same virtual millisecond run in the order they were scheduled (insertion sequence), so a
 // run is a pure function of its seed.
 
-/** One tick of the Raft core is this many virtual milliseconds. */
-export const TICK_MS = 10;
-
 interface Slot<E> {
   readonly atMs: number;
   readonly seq: number;

@@ -1,4 +1,5 @@
-// The simulated network between Raft nodes: per-message loss, delay, reordering and duplication,
+// The simulated network between Raft nodes: per-message loss, delay and duplication, each directed
+// link delivering in send order (a stream per peer, like the real gRPC transport),
 // plus directed link cuts that express every partition shape (halves, an isolated
 // leader, one-way links, a node that reaches only some peers). Messages are plain immutable data:
 // a duplicate delivers the same object twice, and the core never mutates what it receives.
@@ -13,11 +14,6 @@ export interface NetworkConditions {
   /** Every delivery takes between delayMinMs and delayMaxMs (uniform). */
   readonly delayMinMs: number;
   readonly delayMaxMs: number;
-  /**
-   * When false, each directed link delivers in send order (a stream, like the real gRPC transport);
-   * when true, random delays reorder messages on a link too (like a reconnecting or UDP transport).
-   */
-  readonly reorder: boolean;
 }
 
 export const CALM_NETWORK: NetworkConditions = {
@@ -25,7 +21,6 @@ export const CALM_NETWORK: NetworkConditions = {
   duplicateRate: 0,
   delayMinMs: 1,
   delayMaxMs: 5,
-  reorder: false,
 };
 
 export const LOSS_RATE_MAX = 0.3;
@@ -43,7 +38,7 @@ export class Network {
   private conditions: NetworkConditions = CALM_NETWORK;
   /** blocked.get(a).has(b): messages from a to b are dropped. Directed, so one-way cuts are possible. */
   private readonly blocked = new Map<NodeId, Set<NodeId>>();
-  /** Latest scheduled delivery per directed link, to keep links FIFO when not reordering. */
+  /** Latest scheduled delivery per directed link, to keep links FIFO. */
   private readonly lastDeliveryMs = new Map<NodeId, Map<NodeId, number>>();
   private blockedCount = 0;
   stats = { sent: 0, dropped: 0, cut: 0, duplicated: 0 };
@@ -89,7 +84,6 @@ export class Network {
   private deliveryTime(from: NodeId, to: NodeId, nowMs: number): number {
     const c = this.conditions;
     const atMs = nowMs + c.delayMinMs + this.rng.nextInt(c.delayMaxMs - c.delayMinMs + 1);
-    if (c.reorder) return atMs;
     let links = this.lastDeliveryMs.get(from);
     if (links === undefined) {
       links = new Map();
@@ -98,11 +92,6 @@ export class Network {
     const fifoMs = Math.max(atMs, links.get(to) ?? 0);
     links.set(to, fifoMs);
     return fifoMs;
-  }
-
-  /** Whether a message still in flight from a node that has since crashed is lost with it. */
-  loseWithSender(): boolean {
-    return this.rng.chance(0.5);
   }
 
   isCut(from: NodeId, to: NodeId): boolean {

@@ -1,4 +1,4 @@
-// `ringkv demo` (`npm run demo`): a short simulated 3-node cluster
+// `ringkv demo` (`npm run demo`): three real nodes in the simulator's world (virtual time)
 // that prints, in a few readable lines, what it did. Exit status 1 if any step failed.
 import { runDemo } from '../../sim/demo.ts';
 
@@ -9,8 +9,10 @@ export async function runDemoCommand(opts: Record<string, unknown>): Promise<num
     process.stderr.write(`ringkv demo: --seed must be a non-negative integer (got '${raw}')\n`);
     return 2;
   }
-  process.stdout.write(`ringkv demo: a simulated 3-node Raft cluster in virtual time (seed ${seed})\n`);
-  const result = runDemo(seed);
+  process.stdout.write(
+    `ringkv demo: three ringkv nodes on a simulated clock, disk and network (seed ${seed})\n`,
+  );
+  const result = await runDemo(seed);
   for (const line of result.lines) process.stdout.write(`${line}\n`);
   process.stdout.write(
     result.ok

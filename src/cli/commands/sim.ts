@@ -1,15 +1,11 @@
-// `ringkv sim`: runs the deterministic cluster simulator over a range of seeds. Every failing seed
-// prints the violated property, a trace excerpt and the exact command that replays it; the last
-// line on stdout is always `seeds: N, violations: V`, and the exit status is 1 when V > 0.
-import { type BugName, isBugName, PLANTED_BUGS } from '../../sim/bugs.ts';
+// `ringkv sim`: runs the deterministic simulator over a range of seeds: real nodes (src/node's
+// KvNode) on a simulated clock, disk and network (src/sim). Every failing seed prints the violated
+// property, a trace excerpt and the exact command that replays it; the last line on stdout is always
+// `seeds: N, violations: V`, and the exit status is 1 when V > 0 (2 on bad options).
 import { isRealBugName, REAL_PLANTED_BUGS, type RealBugName } from '../../sim/real/bugs.ts';
-import { REAL_NODE_COUNTS, type RealSeedResult, runRealSeed } from '../../sim/real/run.ts';
-import { runSeed, type SeedResult } from '../../sim/run.ts';
-import { CLUSTER_SIZES } from '../../sim/settings.ts';
+import { nodesOfSeed, REAL_NODE_COUNTS, type RealSeedResult, runRealSeed } from '../../sim/real/run.ts';
 
 const SEEDS_MAX = 100_000_000;
-const STEPS_MAX = 10_000_000;
-const DEFAULT_STEPS = 3000;
 
 export class SimUsageError extends Error {
   override readonly name = 'SimUsageError';
@@ -19,10 +15,11 @@ export class SimUsageError extends Error {
 export interface SimCommandOptions {
   readonly seeds: number;
   readonly start: number;
+  /** 3, 4 or 5 machines; undefined: each seed draws its own (nodesOfSeed). */
   readonly nodes: number | undefined;
-  readonly steps: number;
-  readonly bug: BugName | undefined;
+  readonly bug: RealBugName | undefined;
   readonly trace: boolean;
+  readonly sectorTearing: boolean;
 }
 
 export async function runSimCommand(opts: Record<string, unknown>): Promise<number> {
@@ -31,10 +28,8 @@ export async function runSimCommand(opts: Record<string, unknown>): Promise<numb
     if (err.code !== 'EPIPE') throw err;
     process.exit(process.exitCode ?? 0);
   });
-  if (opts.real === true) return runRealCommand(opts);
   if (opts.listBugs === true) {
-    for (const b of PLANTED_BUGS)
-      process.stdout.write(`${b.name.padEnd(26)} (${b.layer}) ${b.description}\n`);
+    for (const b of REAL_PLANTED_BUGS) process.stdout.write(`${b.name.padEnd(26)} ${b.description}\n`);
     return 0;
   }
   let parsed: SimCommandOptions;
@@ -48,26 +43,33 @@ export async function runSimCommand(opts: Record<string, unknown>): Promise<numb
   return runSeeds(parsed);
 }
 
+/** The command's options; `--real` (the simulator's mode before it had only one) is accepted and means nothing. */
 export function parseSimOptions(opts: Record<string, unknown>): SimCommandOptions {
   const seeds = integerOption(opts.seeds, '--seeds', 1, SEEDS_MAX, 100);
   const start = integerOption(opts.start, '--start', 0, Number.MAX_SAFE_INTEGER - SEEDS_MAX, 1);
-  const steps = integerOption(opts.steps, '--steps', 1, STEPS_MAX, DEFAULT_STEPS);
   let nodes: number | undefined;
   if (opts.nodes !== undefined) {
-    nodes = integerOption(opts.nodes, '--nodes', 3, 7, 3);
-    if (!CLUSTER_SIZES.includes(nodes))
-      throw new SimUsageError(`--nodes must be 3, 5 or 7 (got ${String(opts.nodes)})`);
+    nodes = integerOption(opts.nodes, '--nodes', 3, 5, 3);
+    if (!REAL_NODE_COUNTS.includes(nodes))
+      throw new SimUsageError(`--nodes must be 3, 4 or 5 (got ${String(opts.nodes)})`);
   }
-  let bug: BugName | undefined;
+  let bug: RealBugName | undefined;
   if (opts.bug !== undefined) {
     const name = String(opts.bug);
-    if (!isBugName(name)) {
-      const known = PLANTED_BUGS.map((b) => b.name).join(', ');
+    if (!isRealBugName(name)) {
+      const known = REAL_PLANTED_BUGS.map((b) => b.name).join(', ');
       throw new SimUsageError(`unknown bug '${name}'; known bugs: ${known} (see --list-bugs)`);
     }
     bug = name;
   }
-  return { seeds, start, nodes, steps, bug, trace: opts.trace === true };
+  return {
+    seeds,
+    start,
+    nodes,
+    bug,
+    trace: opts.trace === true,
+    sectorTearing: opts.sectorTearing === true,
+  };
 }
 
 function integerOption(raw: unknown, name: string, min: number, max: number, fallback: number): number {
@@ -80,17 +82,20 @@ function integerOption(raw: unknown, name: string, min: number, max: number, fal
   return n;
 }
 
-function runSeeds(o: SimCommandOptions): number {
+async function runSeeds(o: SimCommandOptions): Promise<number> {
   const progress = process.stderr.isTTY === true && !o.trace ? new Progress(o.seeds) : undefined;
   const startedMs = performance.now();
   let violations = 0;
   let unknown = 0;
+  const bySize = new Map<number, number>();
   for (let k = 0; k < o.seeds; k++) {
     const seed = o.start + k;
-    const result = runSeed(seed, {
-      steps: o.steps,
+    const nodes = o.nodes ?? nodesOfSeed(seed);
+    bySize.set(nodes, (bySize.get(nodes) ?? 0) + 1);
+    const result = await runRealSeed(seed, {
+      nodes,
       trace: o.trace,
-      ...(o.nodes !== undefined ? { nodes: o.nodes } : {}),
+      sectorTearing: o.sectorTearing,
       ...(o.bug !== undefined ? { bug: o.bug } : {}),
     });
     if (o.trace) {
@@ -109,8 +114,10 @@ function runSeeds(o: SimCommandOptions): number {
   }
   progress?.clear();
   const elapsedS = (performance.now() - startedMs) / 1000;
-  const rate = o.seeds / Math.max(elapsedS, 1e-6);
-  process.stdout.write(`ran ${o.seeds} seed(s) in ${elapsedS.toFixed(1)} s (${rate.toFixed(1)} seeds/s)\n`);
+  const sizes = [...bySize].sort(([a], [b]) => a - b).map(([n, count]) => `${count} of ${n} nodes`);
+  process.stdout.write(
+    `ran ${o.seeds} seed(s) (${sizes.join(', ')}) in ${elapsedS.toFixed(1)} s (${(elapsedS / o.seeds).toFixed(2)} s per seed)\n`,
+  );
   if (unknown > 0) {
     process.stdout.write(
       `note: ${unknown} history check(s) ran out of budget (verdict unknown, not a violation)\n`,
@@ -120,19 +127,19 @@ function runSeeds(o: SimCommandOptions): number {
   return violations > 0 ? 1 : 0;
 }
 
+/** The command that replays one seed with its trace (the machine count always named: a drawn one too). */
 export function reproduceCommand(
   seed: number,
-  o: Pick<SimCommandOptions, 'nodes' | 'steps' | 'bug'>,
+  o: Pick<SimCommandOptions, 'bug' | 'sectorTearing'> & { readonly nodes: number },
 ): string {
-  const parts = ['npx ringkv sim --seeds 1', `--start ${seed}`];
-  if (o.nodes !== undefined) parts.push(`--nodes ${o.nodes}`);
-  if (o.steps !== DEFAULT_STEPS) parts.push(`--steps ${o.steps}`);
+  const parts = ['npx ringkv sim --seeds 1', `--start ${seed}`, `--nodes ${o.nodes}`];
   if (o.bug !== undefined) parts.push(`--bug ${o.bug}`);
+  if (o.sectorTearing) parts.push('--sector-tearing');
   parts.push('--trace');
   return parts.join(' ');
 }
 
-function describeFailure(r: SeedResult, o: SimCommandOptions): string[] {
+function describeFailure(r: RealSeedResult, o: SimCommandOptions): string[] {
   const lines: string[] = [];
   for (const v of r.violations) {
     lines.push(
@@ -142,10 +149,10 @@ function describeFailure(r: SeedResult, o: SimCommandOptions): string[] {
       ...v.detail.split('\n').map((l) => `  ${l}`),
     );
     for (const l of v.report) lines.push(`  ${l}`);
-    lines.push(v.property === 'linearizability' ? '  trace around the operation:' : '  trace, last lines:');
+    lines.push('  trace, last lines:');
     for (const l of v.excerpt) lines.push(`    ${l}`);
   }
-  lines.push(`  reproduce: ${reproduceCommand(r.seed, o)}`);
+  lines.push(`  reproduce: ${reproduceCommand(r.seed, { ...o, nodes: r.nodes })}`);
   return lines;
 }
 
@@ -163,138 +170,13 @@ class Progress {
     const now = performance.now();
     if (now - this.lastDrawMs < 100 && done < this.total) return;
     this.lastDrawMs = now;
-    const rate = done / Math.max((now - this.startedMs) / 1000, 1e-6);
+    const perSeedS = (now - this.startedMs) / 1000 / Math.max(done, 1);
     process.stderr.write(
-      `\rseeds ${done}/${this.total}, violations ${violations}, ${rate.toFixed(0)} seeds/s   `,
+      `\rseeds ${done}/${this.total}, violations ${violations}, ${perSeedS.toFixed(2)} s per seed   `,
     );
   }
 
   clear(): void {
     process.stderr.write('\r\x1b[K');
   }
-}
-
-// ---- --real: the real node (src/sim/real) -------------------------------------------------------
-
-export interface RealSimCommandOptions {
-  readonly seeds: number;
-  readonly start: number;
-  /** 3 (every node holds every shard) or 4, 5 (R = 3 of N: joiners during the faults, replica moves). */
-  readonly nodes: number;
-  readonly bug: RealBugName | undefined;
-  readonly trace: boolean;
-  readonly sectorTearing: boolean;
-}
-
-async function runRealCommand(opts: Record<string, unknown>): Promise<number> {
-  if (opts.listBugs === true) {
-    for (const b of REAL_PLANTED_BUGS) process.stdout.write(`${b.name.padEnd(26)} (node) ${b.description}\n`);
-    return 0;
-  }
-  let parsed: RealSimCommandOptions;
-  try {
-    parsed = parseRealSimOptions(opts);
-  } catch (err) {
-    if (!(err instanceof SimUsageError)) throw err;
-    process.stderr.write(`ringkv sim: ${err.message}\n`);
-    return 2;
-  }
-  return runRealSeeds(parsed);
-}
-
-export function parseRealSimOptions(opts: Record<string, unknown>): RealSimCommandOptions {
-  const seeds = integerOption(opts.seeds, '--seeds', 1, SEEDS_MAX, 100);
-  const start = integerOption(opts.start, '--start', 0, Number.MAX_SAFE_INTEGER - SEEDS_MAX, 1);
-  const nodes = integerOption(opts.nodes, '--nodes', 3, 5, 3);
-  if (!REAL_NODE_COUNTS.includes(nodes))
-    throw new SimUsageError(`--real runs 3, 4 or 5 nodes (got ${String(opts.nodes)})`);
-  let bug: RealBugName | undefined;
-  if (opts.bug !== undefined) {
-    const name = String(opts.bug);
-    if (!isRealBugName(name)) {
-      const known = REAL_PLANTED_BUGS.map((b) => b.name).join(', ');
-      throw new SimUsageError(
-        `unknown bug '${name}' for --real; known bugs: ${known} (see --real --list-bugs)`,
-      );
-    }
-    bug = name;
-  }
-  return {
-    seeds,
-    start,
-    nodes,
-    bug,
-    trace: opts.trace === true,
-    sectorTearing: opts.sectorTearing === true,
-  };
-}
-
-async function runRealSeeds(o: RealSimCommandOptions): Promise<number> {
-  const progress = process.stderr.isTTY === true && !o.trace ? new Progress(o.seeds) : undefined;
-  const startedMs = performance.now();
-  let violations = 0;
-  let unknown = 0;
-  for (let k = 0; k < o.seeds; k++) {
-    const seed = o.start + k;
-    const result = await runRealSeed(seed, {
-      nodes: o.nodes,
-      trace: o.trace,
-      sectorTearing: o.sectorTearing,
-      ...(o.bug !== undefined ? { bug: o.bug } : {}),
-    });
-    if (o.trace) {
-      for (const line of result.traceLines ?? []) process.stdout.write(`${line}\n`);
-      process.stdout.write(
-        `seed ${seed}: trace hash ${result.traceHash} (${result.stats.traceLines} lines)\n`,
-      );
-    }
-    if (result.stats.lincheck === 'unknown') unknown++;
-    if (result.violations.length > 0) {
-      violations++;
-      progress?.clear();
-      process.stdout.write(`${describeRealFailure(result, o).join('\n')}\n`);
-    }
-    progress?.update(k + 1, violations);
-  }
-  progress?.clear();
-  const elapsedS = (performance.now() - startedMs) / 1000;
-  process.stdout.write(
-    `ran ${o.seeds} seed(s) of the real node in ${elapsedS.toFixed(1)} s (${(elapsedS / o.seeds).toFixed(2)} s per seed)\n`,
-  );
-  if (unknown > 0) {
-    process.stdout.write(
-      `note: ${unknown} history check(s) ran out of budget (verdict unknown, not a violation)\n`,
-    );
-  }
-  process.stdout.write(`seeds: ${o.seeds}, violations: ${violations}\n`);
-  return violations > 0 ? 1 : 0;
-}
-
-export function reproduceRealCommand(
-  seed: number,
-  o: Pick<RealSimCommandOptions, 'bug' | 'sectorTearing'> & { readonly nodes?: number },
-): string {
-  const parts = ['npx ringkv sim --real --seeds 1', `--start ${seed}`];
-  if (o.nodes !== undefined && o.nodes !== 3) parts.push(`--nodes ${o.nodes}`);
-  if (o.bug !== undefined) parts.push(`--bug ${o.bug}`);
-  if (o.sectorTearing) parts.push('--sector-tearing');
-  parts.push('--trace');
-  return parts.join(' ');
-}
-
-function describeRealFailure(r: RealSeedResult, o: RealSimCommandOptions): string[] {
-  const lines: string[] = [];
-  for (const v of r.violations) {
-    lines.push(
-      `FAIL seed ${r.seed} (real node, ${r.nodes} nodes${r.bug !== undefined ? `, planted bug ${r.bug}` : ''}): ` +
-        `${v.property} violated in the ${v.phase} phase at ${v.atMs} ms (virtual)`,
-      `  property: ${v.explanation}`,
-      ...v.detail.split('\n').map((l) => `  ${l}`),
-    );
-    for (const l of v.report) lines.push(`  ${l}`);
-    lines.push('  trace, last lines:');
-    for (const l of v.excerpt) lines.push(`    ${l}`);
-  }
-  lines.push(`  reproduce: ${reproduceRealCommand(r.seed, o)}`);
-  return lines;
 }

@@ -23,7 +23,7 @@ for (const nodes of [4, 5]) {
       assert.deepEqual(
         r.violations.map((v) => `${v.property}: ${v.detail}`),
         [],
-        `seed ${seed}; replay: npx ringkv sim --real --nodes ${nodes} --seeds 1 --start ${seed} --trace`,
+        `seed ${seed}; replay: npx ringkv sim --nodes ${nodes} --seeds 1 --start ${seed} --trace`,
       );
       moves += r.stats.moves;
       leaves += r.stats.leaves;

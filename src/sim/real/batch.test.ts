@@ -26,7 +26,7 @@ test(`${SEEDS} seeds of the real node pass every check`, async () => {
     assert.deepEqual(
       r.violations.map((v) => `${v.property}: ${v.detail}`),
       [],
-      `seed ${seed}; replay: npx ringkv sim --real --seeds 1 --start ${seed} --trace`,
+      `seed ${seed}; replay: npx ringkv sim --nodes 3 --seeds 1 --start ${seed} --trace`,
     );
     crashes += r.stats.crashes;
     crashesMidWrite += r.stats.crashesMidWrite;

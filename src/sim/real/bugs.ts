@@ -1,10 +1,14 @@
-// The bugs the real-node simulator can plant in the node (`ringkv sim --real --bug NAME`), to show
-// that its checks find them. Each maps onto a test-only switch of the node: NodeOptions.plantedBugs
-// (allowed by scripts/check-layers.ts only where the node reads it) or the flag `ringkv chaos`
-// plants the same read bug with.
+// The bugs the simulator can plant in the node or its core (`ringkv sim --bug NAME`), to show that
+// its checks find them. Each maps onto a test-only switch of the node: NodeOptions.plantedBugs
+// (allowed by scripts/check-layers.ts only where the node declares, passes and reads it; the core's
+// reach its Config.plantedBugs) or the flag `ringkv chaos` plants the same read bug with.
 import type { NodeOptions } from '../../node/options.ts';
 
 export type RealBugName =
+  | 'commitPreviousTermByCount'
+  | 'voteTwiceInTerm'
+  | 'skipLogUpToDateCheck'
+  | 'countOwnAppendEarly'
   | 'ackBeforeSync'
   | 'forgetVoteOnRestart'
   | 'readWithoutReadIndex'
@@ -20,6 +24,30 @@ export interface RealBugInfo {
 }
 
 export const REAL_PLANTED_BUGS: readonly RealBugInfo[] = [
+  {
+    name: 'commitPreviousTermByCount',
+    description:
+      'the core commits an entry of an earlier term by counting replicas, the Figure 8 mistake of the Raft paper (caught as commitRule, in seeds of one entry per append)',
+    options: { plantedBugs: ['commitPreviousTermByCount'] },
+  },
+  {
+    name: 'voteTwiceInTerm',
+    description:
+      'the core grants its vote to a second candidate in a term it already voted in (caught as electionSafety)',
+    options: { plantedBugs: ['voteTwiceInTerm'] },
+  },
+  {
+    name: 'skipLogUpToDateCheck',
+    description:
+      "the core votes without checking that the candidate's log is at least as up to date as its own (caught by the core's assertion, nodeFailed, or as stateMachineSafety)",
+    options: { plantedBugs: ['skipLogUpToDateCheck'] },
+  },
+  {
+    name: 'countOwnAppendEarly',
+    description:
+      "the core counts the leader's own append towards the quorum before it is durable, so a group of one voter commits (and tells its learners) what a crash can still lose",
+    options: { plantedBugs: ['countOwnAppendEarly'] },
+  },
   {
     name: 'ackBeforeSync',
     description:

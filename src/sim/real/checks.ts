@@ -6,15 +6,17 @@
 // - at every restart: the node comes back with at least the term of every message the dead
 //   incarnation sent (PreVote aside), and, in the term of its last granted vote, with that vote;
 // - after every event: at most one leader per term and group; per incarnation, commit never
-//   decreases, applied never passes it nor the node's durable log; with every machine up, every
-//   leader's commit index names an entry durable on a majority of the group's voters; once the
-//   cluster has formed, each shard's voters in the newest shard table seen hold a majority of each
-//   half of the shard's newest applied configuration seen (the moves keep the table and the shards
-//   within a quorum).
+//   decreases, applied never passes it nor the node's durable log; no two replicas apply
+//   different entries at one index (applied-log.ts); a leader advances its commit only to an entry
+//   of its own term; with every machine up, every leader's commit index names an entry durable on
+//   enough of the group's voters that every quorum of them holds it; once the cluster has formed,
+//   each shard's voters in the newest shard table seen hold a majority of each half of the shard's
+//   newest applied configuration seen (the moves keep the table and the shards within a quorum).
 import type { GroupId } from '../../node/ids.ts';
 import type { GroupStatus, GroupView } from '../../node/intents.ts';
-import type { Message } from '../../raft/types.ts';
+import { index, type Message } from '../../raft/types.ts';
 import type { ShardTable } from '../../ring/shard-table.ts';
+import { AppliedLog } from './applied-log.ts';
 import type { Incarnation } from './node-slot.ts';
 import { RealViolation } from './violation.ts';
 import type { World } from './world.ts';
@@ -54,6 +56,10 @@ export class NodeChecks {
     Incarnation,
     Map<number, { now: readonly string[]; before: readonly string[] }>
   >();
+  /** The term of every applied index, per group: no two replicas apply different entries at one index. */
+  private readonly appliedLog = new AppliedLog();
+  /** Per hosted group, while its core leads: the term it leads in and its commit then. */
+  private readonly leaderCommits = new WeakMap<GroupView, { term: number; commit: number }>();
   /** Per hosted group (a group dropped and hosted again is another), the last commit seen. */
   private readonly commits = new WeakMap<GroupView, number>();
   stats = { leadersElected: 0, maxTerm: 0, restartsChecked: 0, moves: 0, movesRolledBack: 0 };
@@ -192,6 +198,11 @@ export class NodeChecks {
           return;
         }
         this.commits.set(g, st.commit);
+        const diverged = this.appliedLog.observe(m.id, g) ?? this.commitByOwnTerm(m.id, g, st);
+        if (diverged !== undefined) {
+          this.world.fail(new RealViolation(diverged.property, diverged.detail));
+          return;
+        }
         if (st.term > this.stats.maxTerm) this.stats.maxTerm = st.term;
         if (g.role !== 'leader') continue;
         const key = `${st.id}/${g.term}`;
@@ -206,6 +217,34 @@ export class NodeChecks {
         }
       }
     }
+  }
+
+  /**
+   * A leader advances its commit index only to an entry of its own term (Raft §5.4.2): earlier
+   * entries are committed with it, never by counting their replicas (the paper's Figure 8). From the
+   * core's own view (its term, its commit, whether it leads: `progress`), from the second look at a
+   * leadership on: the commit it had when it was elected may name an older entry.
+   */
+  private commitByOwnTerm(
+    node: string,
+    g: GroupView,
+    st: GroupStatus,
+  ): { property: 'commitRule'; detail: string } | undefined {
+    if (st.progress === undefined) {
+      this.leaderCommits.delete(g);
+      return undefined;
+    }
+    const before = this.leaderCommits.get(g);
+    this.leaderCommits.set(g, { term: st.term, commit: st.commit });
+    if (before === undefined || before.term !== st.term || st.commit <= before.commit) return undefined;
+    const log = g.storage;
+    if (st.commit > log.lastIndex() || st.commit < log.firstIndex() - 1) return undefined;
+    const t = log.term(index(st.commit));
+    if (t === st.term) return undefined;
+    return {
+      property: 'commitRule',
+      detail: `${node}, leader of group ${g.id} in term ${st.term}, advanced its commit from ${before.commit} to ${st.commit}, an entry of term ${t}`,
+    };
   }
 
   /**

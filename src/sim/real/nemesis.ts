@@ -313,8 +313,6 @@ export class Nemesis {
       duplicateRate: this.rng.chance(0.7) ? 0 : this.rng.nextInt(6) / 100,
       delayMinMs: 1,
       delayMaxMs: this.rng.intBetween(2, 30),
-      // The peer transport is a stream per peer: messages that arrive, arrive in order.
-      reorder: false,
     };
     this.world.network.setConditions(c);
     this.stats.conditions++;

@@ -1,8 +1,9 @@
 // Seeds that found bugs, each a run that failed before its fix (the fix's own test is beside the
 // code it fixed). Cheap: a seed each. They replay the schedules that found the bugs only while the
 // seeds' draws stay as they are (the joiners' windows in run.ts among them); those of 5 nodes were
-// found before a member left in those runs (leave: false), and all of them before the disk faults
-// beyond EIO on a WAL write existed (moreDiskFaults: false).
+// found before a member left in those runs (leave: false); the schedules predate the disk faults
+// beyond EIO on a WAL write (moreDiskFaults: false) and appends cut to one entry (oneEntryAppends:
+// false) unless the entry says it was found with them.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runRealSeed } from './run.ts';
@@ -14,6 +15,8 @@ const FOUND: readonly {
   leave?: false;
   /** Found with the disk faults beyond EIO on a WAL write (the others were found before them). */
   moreDiskFaults?: true;
+  /** Found when each seed drew whether its appends carry one entry (the others: before that draw). */
+  drawnAppends?: true;
 }[] = [
   {
     nodes: 4,
@@ -68,6 +71,12 @@ const FOUND: readonly {
   },
   {
     nodes: 5,
+    seed: 203587,
+    drawnAppends: true,
+    what: "a metadata commit durable on the removed member and one other of the four that stay: a majority of the configuration before the removal, with the removed member's copy (the simulator's durability check)",
+  },
+  {
+    nodes: 5,
     leave: false,
     seed: 1,
     what: 'a write waiting on a replica being dropped was failed as retry-safe though it was applied (src/node/hosting.ts replicaDropped)',
@@ -91,12 +100,13 @@ for (const f of FOUND) {
     const r = await runRealSeed(f.seed, {
       nodes: f.nodes,
       ...(f.moreDiskFaults === true ? {} : { moreDiskFaults: false }),
+      ...(f.drawnAppends === true ? {} : { oneEntryAppends: false }),
       ...(f.leave === false ? { leave: false } : {}),
     });
     assert.deepEqual(
       r.violations.map((v) => `${v.property}: ${v.detail}`),
       [],
-      `replay: npx ringkv sim --real --nodes ${f.nodes} --seeds 1 --start ${f.seed} --trace${f.moreDiskFaults === true ? '' : ' (before the disk faults beyond EIO on a WAL write: runRealSeed moreDiskFaults false)'}`,
+      `replay: runRealSeed(${f.seed}, { nodes: ${f.nodes}${f.moreDiskFaults === true ? '' : ', moreDiskFaults: false'}${f.drawnAppends === true ? '' : ', oneEntryAppends: false'}${f.leave === false ? ', leave: false' : ''} }) with trace: true`,
     );
   });
 }

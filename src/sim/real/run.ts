@@ -24,6 +24,11 @@ import { World } from './world.ts';
 export interface RealRunOptions {
   /** With 5 nodes, whether a member leaves during the faults (default true; false replays runs from before the leave existed). */
   readonly leave?: boolean;
+  /**
+   * Whether the nodes send one entry per append (appendBytesMax 1): drawn per seed when undefined (a
+   * third of the seeds); false replays the runs from before appends were ever cut so.
+   */
+  readonly oneEntryAppends?: boolean;
   /** Machines: 3 (every machine holds every shard), or 4 or 5 (R = 3 of N: the rebalancer moves replicas). */
   readonly nodes?: number;
   /** Keep every trace line. */
@@ -101,6 +106,15 @@ type Phase = 'formation' | 'fault' | 'liveness' | 'history';
 /** The machine counts a run may have; the first FORMED form the cluster, the others join during the faults. */
 export const REAL_NODE_COUNTS: readonly number[] = [3, 4, 5];
 const FORMED = 3;
+
+/**
+ * The machine count a seed draws when none is asked for (`ringkv sim` without --nodes): each count in
+ * a third of the seeds, from a stream of its own, so that a seed run with the count it draws is the
+ * run of that seed with that count asked for.
+ */
+export function nodesOfSeed(seed: number): number {
+  return new Prng(seed).derive('real-nodes').pick(REAL_NODE_COUNTS);
+}
 /** Data shards: 2 where every machine holds every shard; more with R of N, so each joiner gets a share. */
 const shardsFor = (nodes: number): number => (nodes === FORMED ? 2 : 4);
 const FAULT_MS_DEFAULT = 20_000;
@@ -144,6 +158,10 @@ class RealRun {
     const faultMs = faultMsOf(o);
     this.faultMs = faultMs;
     const settings = new Prng(seed).derive('real-settings');
+    // One entry per append: a new leader sends the old entries a follower lacks one by one, ahead of
+    // its no-op, so that quorums of old entries form without one of its term (what a leader must not
+    // count: Raft §5.4.2). Drawn apart, so that every other draw of the seed stays what it was.
+    const oneEntryAppends = o.oneEntryAppends ?? new Prng(seed).derive('real-appends').chance(1 / 3);
     // Drawn apart from the settings, so that a 3-node seed is the run it was before joiners existed.
     const joiners = new Prng(seed).derive('real-joiners');
     // The first joiner in the first third of the faults (its share moves under them), the next one
@@ -180,6 +198,7 @@ class RealRun {
         // Past one Join attempt's own deadline (60 s), so that an attempt whose answer the faults
         // lost is followed by another, as `ringkv serve`'s default (5 min) allows.
         joinTimeoutMs: JOIN_TIMEOUT_MS,
+        ...(oneEntryAppends ? { appendBytesMax: 1 } : {}),
         ...(o.bug === undefined ? {} : realBug(o.bug).options),
       },
       diskLatency: { minMs: 0, maxMs: settings.intBetween(1, 5) },
