@@ -28,7 +28,7 @@ import {
   type ShardObservation,
 } from '../ring/move.ts';
 import { plan } from '../ring/rebalance.ts';
-import type { Move, ShardEntry, ShardTable } from '../ring/shard-table.ts';
+import { type Move, replicasOf, type ShardEntry, type ShardTable } from '../ring/shard-table.ts';
 import type { Clock, Timer } from './clock.ts';
 import { type GroupId, METADATA_GROUP } from './ids.ts';
 import type { GroupStatus, NodeIntents } from './intents.ts';
@@ -135,13 +135,43 @@ export class Rebalancer {
     const live = new Set<number>();
     for (const entry of table.shards) {
       const move = entry.move;
-      if (move === null) continue;
+      if (move === null) {
+        this.removeStrayLearner(table, entry);
+        continue;
+      }
       live.add(move.id);
       const st = host.status(entry.shardId as GroupId);
       if (st === undefined || st.role !== 'leader') continue;
       this.drive(entry, move, st);
     }
     for (const id of this.moves.keys()) if (!live.has(id)) this.moves.delete(id);
+  }
+
+  /**
+   * Shard leader, no move in flight: a learner of the shard's configuration that the table gives no
+   * role (a rolled-back move whose learner removal never happened: its target left the cluster
+   * meanwhile) is removed, or the shard never matches its table. Not a joining member's: a join
+   * takes it into the configuration before the table records it.
+   */
+  private removeStrayLearner(table: ShardTable, entry: ShardEntry): void {
+    const st = this.host.status(entry.shardId as GroupId);
+    if (st === undefined || st.role !== 'leader' || st.pendingConfIndex > st.applied) return;
+    const cs = st.confState;
+    if (cs.votersOutgoing.length > 0) return;
+    const stray = cs.learners.find((id) => {
+      if (replicasOf(entry).includes(id)) return false;
+      return table.members.find((m) => m.nodeId === id)?.state !== 'joining';
+    });
+    if (stray === undefined) return;
+    try {
+      this.host.changeMembership(entry.shardId as GroupId, { type: 'removeNode', nodeId: stray });
+      this.host.logger.info(
+        { shard: entry.shardId, learner: stray },
+        'stray learner removed: the shard table gives it no role in the shard',
+      );
+    } catch (err) {
+      this.host.logger.debug({ shard: entry.shardId, err }, 'stray learner removal not accepted now');
+    }
   }
 
   /**

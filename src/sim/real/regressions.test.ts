@@ -93,6 +93,18 @@ const FOUND: readonly {
     moreDiskFaults: true,
     what: 'a metadata commit held by 3 of 5 voters, one of them the member that left next, is held by 2 of the 4 left: every quorum of 4 includes one of them (the durability check asked for a strict majority)',
   },
+  {
+    nodes: 5,
+    seed: 206658,
+    drawnAppends: true,
+    what: "a move rolled back while its target left the cluster: the learner's removal never happened and the shard kept it for good, never matching its table (src/node/rebalancer.ts removeStrayLearner)",
+  },
+  {
+    nodes: 5,
+    seed: 208136,
+    drawnAppends: true,
+    what: 'the same: a rolled-back learner of a member that left, kept in the shard for good',
+  },
 ];
 
 for (const f of FOUND) {
