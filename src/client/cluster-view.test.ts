@@ -11,6 +11,7 @@ import {
   leaveRefusal,
 } from './cluster-view.ts';
 import type { ShardStatus, StatusResponse } from './index.ts';
+import { placementOf } from './testing/status-fixtures.ts';
 
 const ids = ['n1', 'n2', 'n3'];
 const members = ids.map((nodeId, i) => ({ nodeId, clientAddr: `h:${i + 1}`, raftAddr: `h:${i + 11}` }));
@@ -217,16 +218,7 @@ test('cluster view: with a shard table, a member is a voter when it votes in the
     voters,
   });
   const shards = [g(0, ids), g(1, ['n1', 'n2']), g(2, ['n2', 'n3'])];
-  const placed = (shardId: number, voters: string[]) => ({
-    shardId,
-    slotFirst: 0,
-    slotLast: 0,
-    voters,
-    learners: [],
-    votersOutgoing: [],
-    epoch: 1n,
-    move: undefined,
-  });
+  const placed = (shardId: number, voters: string[]) => placementOf(shardId, voters);
   const table = [placed(1, ['n1', 'n2']), placed(2, ['n2', 'n3'])];
   const withTable = { ...status('n1', shards), placement: table };
   const answered = (st: StatusResponse): MemberStatus[] => members.map((member) => ({ member, status: st }));

@@ -1,57 +1,26 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { ShardPlacement, ShardStatus, StatusResponse } from '../../client/index.ts';
+import type { ShardStatus, StatusResponse } from '../../client/index.ts';
+import { groupReport, placementOf, statusReport } from '../../client/testing/status-fixtures.ts';
 import { unsettledReason } from './settled.ts';
 
 const MEMBERS = ['node1', 'node2', 'node3', 'node4'];
 // R = 3 of N = 4: shard 1 on node1-3, shard 2 on node2-4.
 const TABLE: Record<number, string[]> = { 1: ['node1', 'node2', 'node3'], 2: ['node2', 'node3', 'node4'] };
 
-function placement(shardId: number, voters: string[], extra: Partial<ShardPlacement> = {}): ShardPlacement {
-  return {
-    shardId,
-    slotFirst: 0,
-    slotLast: 0,
-    voters,
-    learners: [],
-    votersOutgoing: [],
-    epoch: 1n,
-    move: undefined,
-    ...extra,
-  };
-}
-
-function group(shardId: number, voters: string[], leader = voters[0]!): ShardStatus {
-  return {
-    shardId,
-    leader,
-    voters,
-    learners: [],
-    term: 1n,
-    commit: 1n,
-    applied: 1n,
-    replicas: [],
-    keys: 0n,
-    bytes: 0n,
-  };
-}
+const placement = placementOf;
+const group = (shardId: number, voters: string[], leader = voters[0]!): ShardStatus =>
+  groupReport(shardId, voters, leader);
 
 /** What `name` answers in a settled cluster (each field can be overridden). */
 function statusOf(name: string, over: Partial<StatusResponse> = {}): StatusResponse {
   const hosted = Object.entries(TABLE).filter(([, v]) => v.includes(name));
-  return {
-    nodeId: name,
-    clusterId: 'c',
+  return statusReport(name, {
     members: MEMBERS.map((m) => ({ nodeId: m, clientAddr: '', raftAddr: '', state: 'up' })),
     shards: [group(0, MEMBERS), ...hosted.map(([id, v]) => group(Number(id), v))],
-    leaderPlacement: 'spread',
-    alarms: [],
     placement: Object.entries(TABLE).map(([id, v]) => placement(Number(id), v)),
-    replicationFactor: 3,
-    wantedMoves: [],
-    settings: undefined,
     ...over,
-  };
+  });
 }
 
 function all(over: Record<string, Partial<StatusResponse>> = {}): Map<string, StatusResponse> {

@@ -1,36 +1,11 @@
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import type { ShardPlacement, StatusResponse } from '../../client/index.ts';
+import { placementOf, statusReport } from '../../client/testing/status-fixtures.ts';
 import { replicasOn, watchDrain } from './drain-progress.ts';
 
-function placement(shardId: number, voters: string[], o: Partial<ShardPlacement> = {}): ShardPlacement {
-  return {
-    shardId,
-    slotFirst: 0,
-    slotLast: 0,
-    voters,
-    learners: [],
-    votersOutgoing: [],
-    epoch: 1n,
-    move: undefined,
-    ...o,
-  };
-}
-
-function statusWith(table: ShardPlacement[]): StatusResponse {
-  return {
-    nodeId: 'n1',
-    clusterId: 'c',
-    members: [],
-    shards: [],
-    leaderPlacement: 'spread',
-    alarms: [],
-    placement: table,
-    replicationFactor: 3,
-    wantedMoves: [],
-    settings: undefined,
-  };
-}
+const placement = placementOf;
+const statusWith = (table: ShardPlacement[]): StatusResponse => statusReport('n1', { placement: table });
 
 test('replicas on a member count voters, the outgoing half of a joint state and learners', () => {
   const table = [

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ShardPlacement, ShardStatus, StatusResponse } from '../../client/index.ts';
+import { groupReport, placementOf, statusReport } from '../../client/testing/status-fixtures.ts';
 import { formatBytes, shardRows } from './shard.ts';
 
 const VOTERS = ['n1', 'n2', 'n3'];
@@ -10,47 +11,16 @@ function report(
   leader: string,
   o: { term: bigint; applied: bigint; keys: bigint; bytes: bigint },
 ) {
-  const s: ShardStatus = {
-    shardId,
-    leader,
-    voters: VOTERS,
-    learners: [],
-    term: o.term,
-    commit: o.applied,
-    applied: o.applied,
-    replicas: [],
-    keys: o.keys,
-    bytes: o.bytes,
-  };
-  return s;
+  return groupReport(shardId, VOTERS, leader, { ...o, commit: o.applied });
 }
 
 function placement(shardId: number, epoch: bigint): ShardPlacement {
-  return {
-    shardId,
-    slotFirst: shardId * 10,
-    slotLast: shardId * 10 + 9,
-    voters: VOTERS,
-    learners: [],
-    votersOutgoing: [],
-    epoch,
-    move: undefined,
-  };
+  return placementOf(shardId, VOTERS, { slotFirst: shardId * 10, slotLast: shardId * 10 + 9, epoch });
 }
 
 function status(nodeId: string, shards: ShardStatus[], placements: ShardPlacement[]): StatusResponse {
-  return {
-    nodeId,
-    clusterId: 'c',
-    members: VOTERS.map((m) => ({ nodeId: m, clientAddr: '', raftAddr: '', state: 'up' })),
-    shards,
-    leaderPlacement: 'spread',
-    alarms: [],
-    placement: placements,
-    replicationFactor: 3,
-    wantedMoves: [],
-    settings: undefined,
-  };
+  const members = VOTERS.map((m) => ({ nodeId: m, clientAddr: '', raftAddr: '', state: 'up' }));
+  return statusReport(nodeId, { members, shards, placement: placements });
 }
 
 test('shard rows take applied, keys and bytes from the leader’s own report, not a lagging follower’s', () => {
