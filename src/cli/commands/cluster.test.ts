@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildClusterView, type ShardStatus, type StatusResponse } from '../../client/index.ts';
+import { statusReport } from '../../client/testing/status-fixtures.ts';
 import { renderView } from './cluster.ts';
 
 const ids = ['n1', 'n2', 'n3'];
@@ -23,18 +24,8 @@ function shard(shardId: number, leader: string): ShardStatus {
 }
 
 function everyMember(leaders: readonly string[]): ReturnType<typeof buildClusterView> {
-  const status = (nodeId: string): StatusResponse => ({
-    nodeId,
-    clusterId: 'c',
-    members,
-    shards: leaders.map((leader, id) => shard(id, leader)),
-    leaderPlacement: 'spread',
-    alarms: [],
-    placement: [],
-    replicationFactor: 3,
-    wantedMoves: [],
-    settings: undefined,
-  });
+  const status = (nodeId: string): StatusResponse =>
+    statusReport(nodeId, { members, shards: leaders.map((leader, id) => shard(id, leader)) });
   return buildClusterView(
     status('n1'),
     members.map((member) => ({ member, status: status(member.nodeId) })),

@@ -6,39 +6,20 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Member, ShardStatus, StatusResponse } from '../../client/index.ts';
 import { FakeCluster } from '../../client/testing/fake-server.ts';
+import { groupReport, statusReport } from '../../client/testing/status-fixtures.ts';
 import { healthLine, type NodeHealth, readiness } from './health.ts';
 
 const member: Member = { nodeId: 'n1', clientAddr: 'h1:1', raftAddr: 'h1:2' };
 
-function group(shardId: number, leader: string): ShardStatus {
-  return {
-    shardId,
-    leader,
-    voters: ['n1'],
-    learners: [],
-    term: 1n,
-    commit: 1n,
-    applied: 1n,
-    replicas: [],
-    keys: 0n,
-    bytes: 0n,
-  };
-}
+const group = (shardId: number, leader: string): ShardStatus => groupReport(shardId, ['n1'], leader);
 
 function statusOf(over: Partial<StatusResponse>): StatusResponse {
-  return {
-    nodeId: 'n1',
+  return statusReport('n1', {
     clusterId: 'c1',
     members: [member],
     shards: [group(0, 'n1'), group(1, 'n2'), group(2, 'n1')],
-    leaderPlacement: 'spread',
-    alarms: [],
-    placement: [],
-    replicationFactor: 3,
-    wantedMoves: [],
-    settings: undefined,
     ...over,
-  };
+  });
 }
 
 describe('readiness', () => {
