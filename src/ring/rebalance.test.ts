@@ -4,11 +4,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { describePlan, METADATA_VOTERS_MAX, metadataVoters, plan } from './rebalance.ts';
+import { describePlan, metadataVoters, plan } from './rebalance.ts';
 import {
   apply,
   type ClusterSettings,
   EMPTY_TABLE,
+  METADATA_VOTERS_MAX,
   type Member,
   type MemberAddress,
   type MemberState,

@@ -17,6 +17,7 @@ import { ringAssert } from './errors.ts';
 import { retryAtMs } from './move.ts';
 import { type Placement, place, replicaCounts } from './placement.ts';
 import {
+  METADATA_VOTERS_MAX,
   type Member,
   type MoveStep,
   movesInFlight,
@@ -89,8 +90,6 @@ export interface PlanInput {
    */
   readonly leaders?: ReadonlyMap<number, string>;
 }
-
-export const METADATA_VOTERS_MAX = 5;
 
 /** The moves that bring the table towards place(), within the limits. */
 export function plan(table: ShardTable, input: PlanInput): RebalancePlan {
