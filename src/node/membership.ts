@@ -209,7 +209,10 @@ export async function admitMember(
   );
 }
 
-/** A join stops when a leave of the member began meanwhile (it would add back what the leave removes). */
+/**
+ * A join stops when a leave of the member began meanwhile (it would add back what the leave
+ * removes): checked before each of its membership steps, since a leave may begin at any of them.
+ */
 function refuseLeaving(node: MembershipHost, nodeId: string): void {
   const state = node.metadata.memberState(nodeId);
   if (state === 'draining' || state === 'removed') {
@@ -352,6 +355,7 @@ async function joinMetadata(node: MembershipHost, member: MemberInfo, deadlineMs
   const id = member.nodeId as NodeId;
   // Bounded by the deadline: each pass sleeps STEP_POLL_MS.
   while (node.clock.nowMs() < deadlineMs) {
+    refuseLeaving(node, member.nodeId);
     const cs = statusOf(node, METADATA_GROUP).confState;
     if (cs.voters.includes(id) && cs.votersOutgoing.length === 0) return;
     const room = cs.voters.length < METADATA_VOTERS_MAX;
@@ -378,6 +382,7 @@ async function makeVoter(
   const id = member.nodeId as NodeId;
   // Bounded by the deadline: each pass sleeps STEP_POLL_MS.
   while (node.clock.nowMs() < deadlineMs) {
+    refuseLeaving(node, member.nodeId);
     const cs = statusOf(node, group).confState;
     if (cs.voters.includes(id) && cs.votersOutgoing.length === 0) return;
     if (cs.learners.includes(id)) {

@@ -126,3 +126,20 @@ test('applied one at a time, the changes reach at most 5 voters, none down while
     { numRuns: 500 },
   );
 });
+
+test('a learner that is no member of the table (removed, or never added) is removed first', () => {
+  const members = [...ids(4).map((id) => up(id)), { ...up('n5'), state: 'removed' as const }];
+  const r = metadataVoterChange(input({ voters: ids(4), learners: ['n5'], members }));
+  assert.deepEqual(r?.change, { type: 'removeNode', nodeId: 'n5' });
+  assert.match(r?.why ?? '', /n5 is a learner of the metadata group but no member of the cluster/);
+  const absent = metadataVoterChange(
+    input({ voters: ids(4), learners: ['n9'], members: ids(4).map((id) => up(id)) }),
+  );
+  assert.deepEqual(absent?.change, { type: 'removeNode', nodeId: 'n9' });
+  // A member still joining is a learner on its way to a vote: kept.
+  const joining = [...ids(4).map((id) => up(id)), { ...up('n5'), state: 'joining' as const }];
+  assert.equal(
+    metadataVoterChange(input({ voters: ids(4), learners: ['n5'], members: joining, caughtUp: () => false })),
+    undefined,
+  );
+});

@@ -7,6 +7,9 @@
 // (membership.ts), and on the metadata leader the rebalancer's round asks `metadataVoterChange` for
 // one change at a time towards that set:
 //
+// 0. a learner that is no member of the table (removed, or never added): remove it. A join's
+//    membership steps, still running where an earlier metadata leader admitted the member, can add
+//    it back as a learner after a leave removed it; nothing else would take it out again;
 // 1. a learner the set wants, once caught up: promote it (first, so that the group never has fewer
 //    voters than before: it briefly has one more);
 // 2. once every voter the set wants votes: demote a voter it does not want (never this node, the
@@ -37,6 +40,14 @@ export interface MetadataVotersInput {
 export function metadataVoterChange(
   i: MetadataVotersInput,
 ): { readonly change: ConfChangeSingle; readonly why: string } | undefined {
+  const current = new Set(i.members.filter((m) => m.state !== 'removed').map((m) => m.nodeId));
+  const stray = i.learners.filter((id) => !current.has(id)).sort()[0];
+  if (stray !== undefined) {
+    return {
+      change: { type: 'removeNode', nodeId: stray as NodeId },
+      why: `${stray} is a learner of the metadata group but no member of the cluster`,
+    };
+  }
   // The leader stays a voter: a set without it is chosen again with it as the one current voter.
   const first = metadataVoters(i.members, i.voters);
   const wanted =

@@ -85,15 +85,17 @@ export class RemovalWatch {
       this.strikes = 0; // a leader still replicates to it
       return undefined;
     }
-    const answers = await Promise.all(
-      h.metadata
-        .members()
-        .filter((m) => m.nodeId !== h.id)
-        .map((m) =>
-          h.cluster.status(m.clientAddr, h.clock.nowMs() + PEER_STATUS_TIMEOUT_MS).catch(() => undefined),
-        ),
-    );
-    const leader = answers.find((a): a is PeerStatus => a !== undefined && this.authoritative(a));
+    const asked = h.metadata.members().filter((m) => m.nodeId !== h.id);
+    const answers = await this.ask(asked.map((m) => m.clientAddr));
+    let leader = answers.find((a): a is PeerStatus => a !== undefined && this.authoritative(a));
+    if (leader === undefined) {
+      // The metadata leader may be a member admitted after this node's table stopped advancing (it
+      // was cut off, then removed): the others name it, with its address, in their answers.
+      const known = new Set(asked.map((m) => m.nodeId));
+      const named = namedLeaders(answers).filter((m) => m.nodeId !== h.id && !known.has(m.nodeId));
+      const more = await this.ask(named.map((m) => m.clientAddr));
+      leader = more.find((a): a is PeerStatus => a !== undefined && this.authoritative(a));
+    }
     if (
       leader === undefined ||
       leader.members.some((m) => m.nodeId === h.id) ||
@@ -107,9 +109,28 @@ export class RemovalWatch {
     return `${leader.nodeId}, the metadata leader, no longer lists it as a member`;
   }
 
+  /** Status of each address (undefined where it did not answer in time). */
+  private ask(addrs: readonly string[]): Promise<(PeerStatus | undefined)[]> {
+    const h = this.host;
+    return Promise.all(
+      addrs.map((a) => h.cluster.status(a, h.clock.nowMs() + PEER_STATUS_TIMEOUT_MS).catch(() => undefined)),
+    );
+  }
+
   /** An answer from this cluster's metadata leader that has applied all it committed. */
   private authoritative(a: PeerStatus): boolean {
     const g = a.metadataGroup;
     return a.clusterId === this.host.metadata.clusterId && g.leader === a.nodeId && g.applied >= g.commit;
   }
+}
+
+/** The metadata leaders the answers name, with the address their member lists give (at most one per leader). */
+function namedLeaders(answers: readonly (PeerStatus | undefined)[]): MemberInfo[] {
+  const out = new Map<string, MemberInfo>();
+  for (const a of answers) {
+    const id = a?.metadataGroup.leader ?? '';
+    const m = a?.members.find((x) => x.nodeId === id);
+    if (m !== undefined && !out.has(id)) out.set(id, m);
+  }
+  return [...out.values()];
 }

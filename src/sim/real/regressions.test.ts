@@ -105,6 +105,20 @@ const FOUND: readonly {
     drawnAppends: true,
     what: 'the same: a rolled-back learner of a member that left, kept in the shard for good',
   },
+  {
+    nodes: 5,
+    seed: 300081,
+    moreDiskFaults: true,
+    drawnAppends: true,
+    what: 'a join still running on an earlier metadata leader added the member back to the metadata group as a learner after its leave had removed it, for good (src/node/membership.ts stops a join at every step once the member leaves; metadata-voters.ts removes a learner that is no member)',
+  },
+  {
+    nodes: 5,
+    seed: 300444,
+    moreDiskFaults: true,
+    drawnAppends: true,
+    what: 'a member removed while cut off never learned it: the metadata leader was a member admitted after its table stopped, which it never asked (src/node/removal.ts follows the leader the others name)',
+  },
 ];
 
 for (const f of FOUND) {
