@@ -1,6 +1,7 @@
 // The `ringkv` command: one program, one subcommand per task. Subcommands load their code lazily
 // so that `ringkv --help` and the small commands start quickly.
 import { Command, CommanderError } from 'commander';
+import { RINGKV_VERSION } from '../server/version.ts';
 import { registerBenchCommand } from './commands/bench.ts';
 import { registerChaosCommand } from './commands/chaos.ts';
 import { registerClientCommands } from './commands/register-client.ts';
@@ -10,6 +11,7 @@ const program = new Command();
 program
   .name('ringkv')
   .description('ringkv: a sharded, replicated, strongly consistent key-value store built on its own Raft.')
+  .version(RINGKV_VERSION, '-V, --version', 'print the version of ringkv and exit')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 

@@ -24,6 +24,8 @@ export interface NodeRow {
   readonly applied?: bigint;
   /** Largest lag behind a leader over all groups, as the leaders report it. */
   readonly lag?: bigint;
+  /** The ringkv release the node runs (absent when it did not answer, or is older than the field). */
+  readonly version?: string;
 }
 
 export interface ClusterView {
@@ -123,6 +125,7 @@ function nodeRow(m: MemberStatus, shards: readonly ShardStatus[], table: readonl
     commit: sum((s) => s.commit),
     applied: sum((s) => s.applied),
     ...(lag === undefined ? {} : { lag }),
+    ...(m.status.version === undefined ? {} : { version: m.status.version }),
   };
 }
 

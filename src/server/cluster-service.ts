@@ -19,9 +19,11 @@ import { admitMember, changeTable, removeMember } from '../node/membership.ts';
 import { isLeaderPlacement, LEADER_PLACEMENTS } from '../node/metadata.ts';
 import type { KvNode } from '../node/node.ts';
 import { nodeStatus, settingsOf } from '../node/status.ts';
+
 import type { NodeId } from '../raft/types.ts';
 import { type ClusterHandlers, retrySafely, routeTo, type ServerContext, unary } from './context.ts';
 import type { Unary } from './peer-clients.ts';
+import { RINGKV_VERSION } from './version.ts';
 
 /** Joining can take a while (catching up by snapshot); its server-side deadline is longer than a request's. */
 const MEMBERSHIP_DEADLINE_MS = 120_000;
@@ -32,7 +34,8 @@ export function clusterService(ctx: ServerContext): ClusterHandlers {
     leave: unary(ctx, onMetadataLeader(leave), MEMBERSHIP_DEADLINE_MS),
     status: unary(ctx, async (c): Promise<StatusResponse> => {
       const load = c.load?.();
-      return load === undefined ? nodeStatus(c.node) : { ...nodeStatus(c.node), load };
+      const status = { ...nodeStatus(c.node), version: RINGKV_VERSION };
+      return load === undefined ? status : { ...status, load };
     }),
     setLeaderPlacement: unary(ctx, onMetadataLeader(placement)),
     configure: unary(ctx, onMetadataLeader(configure)),

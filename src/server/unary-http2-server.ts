@@ -104,7 +104,9 @@ class WorkerFront {
     const methods = [...dispatcher.deadlineLimitsMs()];
     const paths = methods.map(([path]) => path);
     const setup: WorkerSetup = { maxReceiveBytes: o.maxReceiveBytes, methods, tls: o.tls };
-    this.worker = new Worker(new URL('./client-api-worker.ts', import.meta.url), { workerData: setup });
+    // The worker's file is .ts in the repository and .js in the installed package (dist/).
+    const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+    this.worker = new Worker(new URL(`./client-api-worker${ext}`, import.meta.url), { workerData: setup });
     this.worker.on('message', (m: ArrayBuffer | FromWorker) => {
       if (m instanceof ArrayBuffer) this.dispatchBatch(dispatcher, paths, m);
       else this.onControl(m);

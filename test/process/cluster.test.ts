@@ -2,10 +2,12 @@
 // step leaves all three nodes running for the next. Nodes run with a 2 s server-side request
 // deadline so that "no quorum" answers arrive well inside the clients' 4–5 s deadlines.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { RingkvError } from '../../src/client/index.ts';
 import { AckedWrites } from './acked.ts';
-import { ProcessCluster, type ProcessNode, runCli, waitUntil } from './harness.ts';
+import { ProcessCluster, type ProcessNode, ROOT, runCli, waitUntil } from './harness.ts';
 
 const SERVER_TIMEOUT_MS = 2000;
 
@@ -39,12 +41,18 @@ describe('a 3-node cluster of real processes', { timeout: 170_000 }, () => {
     const r = await runCli(['cluster', 'status', '--output', 'json', '--endpoints', c.endpoints.join(',')]);
     assert.equal(r.code, 0, r.stderr);
     const view = JSON.parse(r.stdout) as {
-      nodes: { nodeId: string; role: string; reachable: boolean }[];
+      nodes: { nodeId: string; role: string; reachable: boolean; version: string }[];
       shards: { shardId: number; voters: string[]; leader: string }[];
     };
     assert.deepEqual(
       view.nodes.map((n) => [n.nodeId, n.role, n.reachable]).sort(),
       c.nodes.map((n) => [n.name, 'voter', true]),
+    );
+    const release = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string;
+    assert.deepEqual(
+      view.nodes.map((n) => n.version),
+      c.nodes.map(() => release),
+      'each node names the release it runs',
     );
     assert.ok(view.shards.length >= 2, `groups: ${view.shards.length}`);
     for (const g of view.shards) {

@@ -8,7 +8,8 @@ import type { ChaosNetwork, NodePlace } from './network.ts';
 import { ServeProcess, sleep, within } from './processes.ts';
 import { unsettledReason } from './settled.ts';
 
-const MAIN_TS = join(import.meta.dirname, '..', 'main.ts');
+/** The CLI's entry: main.ts in the repository, main.js in the installed package (dist/). */
+const MAIN_TS = join(import.meta.dirname, '..', import.meta.url.endsWith('.ts') ? 'main.ts' : 'main.js');
 const HELP_TIMEOUT_MS = 30_000;
 
 /** Whether this build's `serve` takes `flag` (its --help lists it). */

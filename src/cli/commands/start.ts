@@ -35,7 +35,9 @@ interface StartOptions {
   readonly readyTimeoutMs: number;
 }
 
-const mainTs = join(import.meta.dirname, '..', 'main.ts');
+/** Source files are .ts in the repository and .js in the installed package (dist/). */
+const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const mainTs = join(import.meta.dirname, '..', `main${ext}`);
 
 export async function runStartLocal(opts: Record<string, unknown>): Promise<number> {
   const o: StartOptions = {
@@ -44,7 +46,7 @@ export async function runStartLocal(opts: Record<string, unknown>): Promise<numb
     baseRaftPort: Number(opts.baseRaftPort ?? 12001),
     readyTimeoutMs: Number(opts.readyTimeoutMs ?? 60_000),
   };
-  if (!existsSync(join(import.meta.dirname, 'serve.ts'))) {
+  if (!existsSync(join(import.meta.dirname, `serve${ext}`))) {
     process.stderr.write(
       'error: this build has no node yet (`ringkv serve` is missing), so there is nothing to start.\n',
     );

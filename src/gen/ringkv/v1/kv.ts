@@ -311,7 +311,11 @@ export interface StatusResponse {
    * The client requests this node has answered since it started, for rates between two Statuses
    * (the dashboard's throughput and latency); absent when the node keeps no metrics (no admin port).
    */
-  load?: RequestLoad | undefined;
+  load?:
+    | RequestLoad
+    | undefined;
+  /** The ringkv release this node runs (package.json's version, e.g. "0.1.0"); absent from nodes older than the field. */
+  version?: string | undefined;
 }
 
 /**
@@ -3586,6 +3590,7 @@ function createBaseStatusResponse(): StatusResponse {
     wantedMoves: [],
     settings: undefined,
     load: undefined,
+    version: undefined,
   };
 }
 
@@ -3623,6 +3628,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     if (message.load !== undefined) {
       RequestLoad.encode(message.load, writer.uint32(90).fork()).join();
+    }
+    if (message.version !== undefined) {
+      writer.uint32(98).string(message.version);
     }
     return writer;
   },
@@ -3728,6 +3736,14 @@ export const StatusResponse: MessageFns<StatusResponse> = {
             message.load = RequestLoad.decode(reader, reader.uint32());
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3775,6 +3791,7 @@ export const StatusResponse: MessageFns<StatusResponse> = {
         : [],
       settings: isSet(object.settings) ? ClusterSettings.fromJSON(object.settings) : undefined,
       load: isSet(object.load) ? RequestLoad.fromJSON(object.load) : undefined,
+      version: isSet(object.version) ? globalThis.String(object.version) : undefined,
     };
   },
 
@@ -3813,6 +3830,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.load !== undefined) {
       obj.load = RequestLoad.toJSON(message.load);
     }
+    if (message.version !== undefined) {
+      obj.version = message.version;
+    }
     return obj;
   },
 
@@ -3836,6 +3856,7 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.load = (object.load !== undefined && object.load !== null)
       ? RequestLoad.fromPartial(object.load)
       : undefined;
+    message.version = object.version ?? undefined;
     return message;
   },
 };
