@@ -147,16 +147,19 @@ test('R lowered to 2 and raised back to 3 under churn: voters removed and added,
       fc.integer({ min: 3, max: 8 }),
       fc.integer({ min: 8, max: 32 }),
       (seed, nodes, shards) => {
+        // Removing a voter without a replacement is the planner's least urgent move, so under this
+        // much churn it waits behind the others: R stays lowered long enough (about four runs in five
+        // remove a voter; the assertion below is over all six).
         const replicationChanges = [
-          [60, 2],
-          [200, 3],
+          [20, 2],
+          [340, 3],
         ] as const;
         const r = runSim({
           ...base,
           seed,
           nodes,
           shards,
-          churnTicks: 260,
+          churnTicks: 400,
           churnRate: 0.3,
           replicationChanges,
         });
@@ -164,7 +167,7 @@ test('R lowered to 2 and raised back to 3 under churn: voters removed and added,
         removedOnly += r.finished.filter((m) => m.target === null).length;
       },
     ),
-    { numRuns: 5 },
+    { numRuns: 6 },
   );
   assert.ok(removedOnly > 0, 'no voter was removed without a replacement');
 });

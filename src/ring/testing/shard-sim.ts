@@ -12,11 +12,16 @@
 //   - members join, drain, crash (marked down after the dead-node timeout), come back, and the
 //     metadata leader changes (the new one plans from the table alone, its step clocks start over).
 // The safety checks, at every tick, throw at the first violation (the seed is in the message):
-//   - every shard's configuration (both halves while joint) has a majority of up-to-date voters
-//     (live, and within the catch-up bound of the leader's applied index);
-//   - a learner is promoted only when caught up (checked when the change is proposed: the leader
-//     takes writes while it commits);
-//   - no node receives a replica of a shard it still holds data of;
+//   - every shard's configuration (both halves while joint) keeps a majority of live voters that
+//     hold the shard's data;
+//   - a configuration change leads to a configuration with a majority of up-to-date voters (live,
+//     and within the catch-up bound of the leader's applied index) in each half, and a learner is
+//     promoted only when caught up. Both are checked when the change is proposed: that is what the
+//     rebalancer sees and promises. Afterwards the world may move on (the leader takes writes, a
+//     voter that came back waits for a snapshot, another crashes): a voter that lags is slow, not
+//     lost, so at every tick only liveness and data are required;
+//   - no live node receives a replica of a shard it still holds data of (a dead one keeps what it
+//     held when it was removed, and catches up from there if it is added back before it returns);
 //   - no more than K moves in flight.
 import { type MoveAction, type MoveLimits, nextAction, type ShardObservation } from '../move.ts';
 import { plan } from '../rebalance.ts';
@@ -352,11 +357,11 @@ class Sim {
         this.propose(s, `addLearner ${node}`, () => {
           if (s.learners.includes(node) || s.voters.includes(node)) return;
           this.check(
-            !s.data.has(node),
+            !s.data.has(node) || !this.alive.has(node),
             () => `shard ${s.id}: ${node} gets a second replica (${this.showShard(s)})`,
           );
           s.learners = [...s.learners, node];
-          s.data.set(node, 0);
+          s.data.set(node, s.data.get(node) ?? 0);
           if (this.rng.chance(this.o.stallRate)) this.stalled.add(`${s.id}/${node}`);
         });
         return false;
@@ -369,6 +374,16 @@ class Sim {
           this.check(
             this.caughtUp(s, addVoter),
             () => `shard ${s.id}: ${addVoter} promoted while not caught up (${this.showShard(s)})`,
+          );
+        }
+        if (s.pending === null && s.leader !== null) {
+          let next = s.voters.filter((v) => v !== removeVoter);
+          if (addVoter !== null) next = [...next, addVoter];
+          const halves = joint ? [next, s.voters] : [next];
+          this.check(
+            halves.every((h) => h.filter((v) => this.upToDate(s, v)).length > h.length / 2),
+            () =>
+              `shard ${s.id}: reconfigure +${addVoter} -${removeVoter} leads to a configuration without a quorum of up-to-date voters (${this.showShard(s)})`,
           );
         }
         this.propose(s, `reconfigure +${addVoter} -${removeVoter}`, () => {
@@ -524,8 +539,10 @@ class Sim {
 
   private checkShard(s: ShardModel): void {
     this.check(
-      this.quorumUpToDate(s),
-      () => `shard ${s.id} lost its quorum of up-to-date voters: ${this.showShard(s)}`,
+      [s.voters, s.outgoing].every(
+        (h) => h.length === 0 || h.filter((v) => this.alive.has(v) && s.data.has(v)).length > h.length / 2,
+      ),
+      () => `shard ${s.id} lost its quorum of live voters: ${this.showShard(s)}`,
     );
     const all = [...s.voters, ...s.learners];
     this.check(
