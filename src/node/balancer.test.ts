@@ -54,6 +54,7 @@ class FakeHost implements BalancerHost {
       self: this.id,
       role: isLeader ? 'leader' : 'follower',
       leader: nodeId(leader),
+      leaderHeard: true,
       term: term(1),
       commit: LAST_INDEX,
       applied: LAST_INDEX,

@@ -196,6 +196,7 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
       self: this.nodeId,
       role: this.role,
       leader: this.leader,
+      leaderHeard: st.leaderHeard,
       term: st.hardState.term,
       commit: st.hardState.commit,
       applied: this.applied,

@@ -82,6 +82,8 @@ export interface GroupStatus {
   readonly role: Role;
   /** NO_NODE ('') when no leader is known. */
   readonly leader: NodeId;
+  /** This node leads, or heard from `leader` within the election timeout (a learner's `leader` outlives it). */
+  readonly leaderHeard: boolean;
   readonly term: Term;
   readonly commit: Index;
   readonly applied: Index;

@@ -119,6 +119,7 @@ class FakeLeader {
       self: A,
       role: 'leader',
       leader: A,
+      leaderHeard: true,
       term: term(1),
       commit: index(10),
       applied: index(10),

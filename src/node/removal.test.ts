@@ -24,7 +24,10 @@ function answer(id: string, members: readonly string[], leader: string): PeerSta
 }
 
 /** n4, cut off (no metadata leader heard), knowing n1–n4; the cluster since removed it and admitted n5. */
-function host(statusAt: (addr: string) => PeerStatus | undefined): RemovalHost & { asked: string[] } {
+function host(
+  statusAt: (addr: string) => PeerStatus | undefined,
+  ownLeader: { leader: string; leaderHeard: boolean } = { leader: '', leaderHeard: false },
+): RemovalHost & { asked: string[] } {
   const asked: string[] = [];
   const cluster: Pick<ClusterRpc, 'status'> = {
     status: async (addr) => {
@@ -35,7 +38,7 @@ function host(statusAt: (addr: string) => PeerStatus | undefined): RemovalHost &
     },
   };
   const own = {
-    leader: '',
+    ...ownLeader,
     applied: 26,
     confState: { voters: ['n1', 'n2', 'n3', 'n4'], learners: [], votersOutgoing: [] },
   } as unknown as GroupStatus;
@@ -80,4 +83,26 @@ test('a leader that still lists this node, or no leader at all, is no removal', 
   const v = new RemovalWatch(leaderless);
   for (let i = 0; i < 5; i++) assert.equal(await v.check(), undefined);
   assert.ok(!leaderless.asked.includes('n5:7000'), 'nobody named n5');
+});
+
+test('a learner still naming the leader it last heard, long silent, asks and finds it was removed', async () => {
+  // A learner never campaigns, so its view keeps naming the old leader: only leaderHeard tells.
+  const removedLearner = (leaderHeard: boolean) =>
+    host(
+      (addr) => {
+        const id = addr.split(':')[0] as string;
+        return now.includes(id) ? answer(id, now, 'n2') : undefined;
+      },
+      { leader: 'n2', leaderHeard },
+    );
+  const silent = removedLearner(false);
+  const w = new RemovalWatch(silent);
+  assert.equal(await w.check(), undefined);
+  assert.equal(await w.check(), undefined);
+  assert.match((await w.check()) ?? '', /n2, the metadata leader, no longer lists it/);
+
+  const heard = removedLearner(true);
+  const v = new RemovalWatch(heard);
+  for (let i = 0; i < 5; i++) assert.equal(await v.check(), undefined);
+  assert.deepEqual(heard.asked, [], 'a node that hears its leader asks nobody');
 });

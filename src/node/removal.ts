@@ -1,6 +1,7 @@
 // How a node learns that the cluster removed it (`ringkv cluster leave`). Usually it never applies
 // its own removal: the leader stops replicating to it once the change is committed. So, while it
-// hears no leader of the metadata group, it asks the other members: when the member that leads the
+// hears no leader of the metadata group (within the election timeout: a learner, which never
+// campaigns, keeps naming a leader that went silent), it asks the other members: when the member that leads the
 // metadata group, caught up with its own commit, lists neither this node among its members nor in
 // the group's configuration, several times in a row, the node was removed. It then stops serving
 // (its data is stale from that point) and records the fact, so that a restart refuses to serve too.
@@ -81,7 +82,7 @@ export class RemovalWatch {
     if (own.applied > 0 && !listed(own.confState, h.id)) {
       return 'it applied its own removal from the metadata group';
     }
-    if (own.leader !== '') {
+    if (own.leaderHeard) {
       this.strikes = 0; // a leader still replicates to it
       return undefined;
     }

@@ -536,6 +536,12 @@ export class Raft {
     }
   }
 
+  /** This node leads, or heard from its leader within the election timeout. */
+  leaderHeard(): boolean {
+    if (this.role === 'leader') return true;
+    return this.lead !== NO_NODE && this.electionElapsed < this.cfg.electionTick;
+  }
+
   private heardFromLeader(from: NodeId): void {
     this.electionElapsed = 0;
     this.lead = from;

@@ -40,6 +40,11 @@ export interface Status {
   readonly id: NodeId;
   readonly role: Role;
   readonly leader: NodeId;
+  /**
+   * This node leads, or heard from `leader` within the election timeout. A learner never campaigns,
+   * so its `leader` stays set after the leader has gone silent (or removed it): only this tells.
+   */
+  readonly leaderHeard: boolean;
   readonly hardState: HardState;
   readonly applied: Index;
   readonly lastIndex: Index;
@@ -213,6 +218,7 @@ export class RawNode {
       id: r.id,
       role: r.role,
       leader: r.lead,
+      leaderHeard: r.leaderHeard(),
       hardState: r.hardState(),
       applied: r.log.applied,
       lastIndex: r.log.lastIndex(),

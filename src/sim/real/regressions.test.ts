@@ -119,6 +119,13 @@ const FOUND: readonly {
     drawnAppends: true,
     what: 'a member removed while cut off never learned it: the metadata leader was a member admitted after its table stopped, which it never asked (src/node/removal.ts follows the leader the others name)',
   },
+  {
+    nodes: 5,
+    seed: 303471,
+    moreDiskFaults: true,
+    drawnAppends: true,
+    what: 'a member removed while still a learner of the metadata group never learned it: a learner never campaigns, so it kept naming the leader it last heard and never asked anyone (src/node/removal.ts asks once no leader was heard within the election timeout)',
+  },
 ];
 
 for (const f of FOUND) {
