@@ -598,7 +598,7 @@ export async function runRealSeed(seed: number, o: RealRunOptions = {}): Promise
       moves: run.checks.stats.moves,
       movesUnderFaults: run.movesUnderFaults,
       movesRolledBack: run.checks.stats.movesRolledBack,
-      opsForwarded: run.clients.stats.forwarded,
+      opsForwarded: run.clients.forwarded,
       leaves: run.operator.leaving?.left === true ? 1 : 0,
       lincheck,
     },
