@@ -77,9 +77,9 @@ export class SimClients {
     return Array.from({ length: this.s.keys }, (_, i) => `k${i}`);
   }
 
-  /** Requests one node's handler forwarded to another so far. */
-  get forwarded(): number {
-    return this.ports.forwarded;
+  /** Requests one node's handler forwarded to another so far; passedOn: by a node holding no replica the table places there. */
+  get forwarded(): { readonly all: number; readonly passedOn: number } {
+    return { all: this.ports.forwarded, passedOn: this.ports.passedOn };
   }
 
   /** Every slot starts issuing operations. */

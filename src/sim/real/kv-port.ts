@@ -8,6 +8,7 @@
 // the caller's remoteFailure: status, message, leader hint and retry-safe mark). Requests and
 // answers are not encoded on the way (the handlers neither keep nor change them).
 import type { KvNode } from '../../node/node.ts';
+import { shardOf } from '../../ring/slots.ts';
 import { deadlineOf } from '../../server/deadline.ts';
 import { LEADER_ADDR_KEY, RETRY_SAFE_KEY, remoteFailure, toGrpcError } from '../../server/errors.ts';
 import { KV_HANDLERS, type KvHandler } from '../../server/kv-handlers.ts';
@@ -23,6 +24,8 @@ export class SimKvPorts {
   private readonly contexts = new WeakMap<KvNode, KvContext>();
   /** Requests forwarded from one node's handler to another's so far. */
   forwarded = 0;
+  /** Of those, requests passed on by a node holding no replica of the shard the table places there (replicaElsewhere). */
+  passedOn = 0;
 
   constructor(net: RpcNetwork) {
     this.net = net;
@@ -101,6 +104,7 @@ class SimKvPeers implements KvPeers {
     deadlineMs: number,
   ): Promise<KvForwardable[M][1]> {
     this.ports.forwarded++;
+    if (!this.node.placedHere(shardOf(req.key, this.node.shardCount))) this.ports.passedOn++;
     // grpc-js sends the time left as grpc-timeout; the callee's deadline starts from its arrival.
     const timeoutMs = deadlineMs - this.node.clock.nowMs();
     let arrived = false;
