@@ -125,7 +125,7 @@ class SimKvPeers implements KvPeers {
 }
 
 /** A callee's failure as its caller receives it over gRPC (errors.ts, both ends). */
-function overTheWire(e: unknown): Error {
+export function overTheWire(e: unknown): Error {
   const g = toGrpcError(e);
   return remoteFailure(
     g.code,
