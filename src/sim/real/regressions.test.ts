@@ -126,6 +126,13 @@ const FOUND: readonly {
     drawnAppends: true,
     what: 'a member removed while still a learner of the metadata group never learned it: a learner never campaigns, so it kept naming the leader it last heard and never asked anyone (src/node/removal.ts asks once no leader was heard within the election timeout)',
   },
+  {
+    nodes: 4,
+    seed: 20,
+    moreDiskFaults: true,
+    drawnAppends: true,
+    what: "a client's Put at a joiner not yet holding the cluster's metadata (no shard count) was answered INTERNAL, which reads as 'maybe': KVService's handlers now refuse it retry-safe (src/server/routing.ts shardOfKey; found once the clients entered through them)",
+  },
 ];
 
 for (const f of FOUND) {
