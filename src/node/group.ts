@@ -331,14 +331,27 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
     if (e.type === 'confChange') {
       this.confState = this.raw.applyConfChange(decodeConfChange(e.data));
     } else if (e.data.byteLength > 0) {
-      const { requestId, result } = this.machine.apply(e.index, e.data);
-      const waiter = this.proposals.get(requestId);
+      const out = this.machine.apply(e.index, e.data);
+      const waiter = this.proposals.get(out.requestId);
       if (waiter !== undefined) {
-        this.proposals.delete(requestId);
-        waiter.resolve({ result, index: e.index, term: e.term });
+        this.proposals.delete(out.requestId);
+        if (out.skipped === true) waiter.fail(this.notApplied());
+        else waiter.resolve({ result: out.result, index: e.index, term: e.term });
       }
     }
     this.applied = e.index;
+  }
+
+  /**
+   * A waiting proposal's copy was skipped by the machine: this node's session there holds a later
+   * command, and no copy of this one was applied here (its waiter would be settled), nor covered by
+   * a snapshot installed here (installSnapshot settles those). So it never took effect and never will.
+   */
+  private notApplied(): UnavailableError {
+    return new UnavailableError(
+      `shard ${this.id}: the write was not applied and never will be (it was lost or dropped on the way to the shard's leader, and a later write of this node was applied first); nothing was written, retry`,
+      { retrySafe: true },
+    );
   }
 
   /** Replaces the state machine with a snapshot installed from the leader. */
@@ -352,6 +365,26 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
     this.applied = snap.metadata.index;
     this.confState = snap.metadata.confState;
     this.snapshotIndex = snap.metadata.index;
+    this.settleBySnapshot();
+  }
+
+  /**
+   * After a snapshot replaced the state: a waiting proposal the new state settles (applied, or never
+   * to be) may have taken effect inside the snapshot, unseen here. It fails as maybe applied, never
+   * retry-safe. The others keep waiting: they are not in the snapshot, and may still be applied.
+   */
+  private settleBySnapshot(): void {
+    const settled = this.machine.settled;
+    if (settled === undefined) return;
+    for (const [id, waiter] of this.proposals) {
+      if (!settled.call(this.machine, id)) continue;
+      this.proposals.delete(id);
+      waiter.fail(
+        new UnavailableError(
+          `shard ${this.id}: this replica caught up from the leader's snapshot, which may hold the write; it may have taken effect: read the key to find out`,
+        ),
+      );
+    }
   }
 
   /** Fails every waiting request (shutdown). */

@@ -21,7 +21,7 @@ import {
   type ShardTable,
   type TableOp,
 } from '../ring/shard-table.ts';
-import type { ApplyOutcome, StateMachine } from './state-machine.ts';
+import type { CommandApplied, StateMachine } from './state-machine.ts';
 
 export interface MemberInfo {
   readonly nodeId: string;
@@ -148,7 +148,7 @@ export class MetadataState implements StateMachine<MetadataResult> {
     return this.shardTable.settings.replicationFactor;
   }
 
-  apply(index: Index, data: Uint8Array): ApplyOutcome<MetadataResult> {
+  apply(index: Index, data: Uint8Array): CommandApplied<MetadataResult> {
     const c = decodeMetadataCommand(data);
     const result = this.applyCommand(c, index);
     this.onChange();

@@ -10,6 +10,7 @@ import { MemoryStorage, ProposalDroppedError } from '../raft/index.ts';
 import type { ConfChange, ConfChangeSingle, Index, Message, NodeId } from '../raft/types.ts';
 import { index, NO_NODE } from '../raft/types.ts';
 import type { ShardEntry } from '../ring/shard-table.ts';
+import { decodeCommand, encodeCommand } from '../storage/command.ts';
 import { whyUnwritable } from '../storage/fs-util.ts';
 import type { ApplyResult } from '../storage/kv-state.ts';
 import { SnapshotStore } from '../storage/snapshots.ts';
@@ -46,7 +47,7 @@ import { randomHex } from './random.ts';
 import { Rebalancer } from './rebalancer.ts';
 import { recoverGroup, writeBootstrap } from './recovery.ts';
 import { RemovalWatch } from './removal.ts';
-import { RequestIds, type StateMachine } from './state-machine.ts';
+import { RequestIds, requestKey, type StateMachine } from './state-machine.ts';
 import { writeTombstone } from './tombstone.ts';
 
 type MetadataGroup = Group<MetadataResult, MetadataState>;
@@ -65,7 +66,7 @@ const ADDRESS_CHECK_WAIT_MS = 60_000;
 const ADDRESS_UPDATE_ATTEMPTS = 30;
 const ADDRESS_UPDATE_DEADLINE_MS = 15_000;
 const ADDRESS_UPDATE_RETRY_MS = 2_000;
-/** The planted bug forwardedWriteTwice proposes a forwarded write again this many ticks later. */
+/** The planted bug forwardedWriteTwice proposes a forwarded write again, as a new command, this many ticks later. */
 const FORWARD_RETRY_TICKS = 2;
 /** Bound on the metadata ReadIndex round before stale replicas are deleted, and the pause before another. */
 const STALE_CONFIRM_TIMEOUT_MS = 10_000;
@@ -809,7 +810,11 @@ export class KvNode implements NodeIntents {
 
   async propose(shard: ShardId, p: Proposal): Promise<Applied<ApplyResult>> {
     this.checkOpen();
-    return this.proposeTo(this.shardGroup(shard), p);
+    const g = this.shardGroup(shard);
+    const applied = this.proposeTo(g, p);
+    if (this.opts.plantedBugs.includes('forwardedWriteTwice') && g.role !== 'leader')
+      this.proposeAsNewLater(g, p);
+    return applied;
   }
 
   async proposeMetadata(p: Proposal): Promise<Applied<MetadataResult>> {
@@ -830,20 +835,26 @@ export class KvNode implements NodeIntents {
     );
     g.propose(p.requestId, p.command, pending);
     this.driver.schedule();
-    if (this.opts.plantedBugs.includes('forwardedWriteTwice') && g.role !== 'leader') {
-      // PLANTED BUG (the simulator's teeth): the node never proposes a write twice (only ReadIndex
-      // rounds, which are idempotent, are retried), since nothing would keep the copy from being
-      // applied too. Here a write the core forwarded to the leader is proposed again a retry interval
-      // later, without asking whether the first proposal took effect.
-      this.clock.after(FORWARD_RETRY_TICKS * this.opts.tickMs, () => {
-        if (this.closing) return;
-        const again = new Pending<Applied<R>>(this.budget, this.clock, p.deadlineMs, p.onTimeout);
-        again.promise.catch(() => {});
-        g.propose(`${p.requestId}/again`, p.command, again);
-        this.driver.schedule();
-      });
-    }
     return pending.promise;
+  }
+
+  /**
+   * PLANTED BUG (the simulator's teeth): a write may be proposed again only as a copy of itself (the
+   * same request id: the group does so when a copy may have been lost, and the shard's proposer
+   * sessions apply one copy at most). Here a write the core forwarded to the leader is proposed
+   * again a retry interval later as a NEW command (a new request id), without asking whether the
+   * first took effect: nothing can tell the two apart, and the write is applied twice.
+   */
+  private proposeAsNewLater(g: ShardGroup, p: Proposal): void {
+    this.clock.after(FORWARD_RETRY_TICKS * this.opts.tickMs, () => {
+      if (this.closing) return;
+      const { clientId, seq } = this.requestIds.next();
+      const command = encodeCommand({ ...decodeCommand(p.command), clientId, seq });
+      const again = new Pending<Applied<ApplyResult>>(this.budget, this.clock, p.deadlineMs, p.onTimeout);
+      again.promise.catch(() => {});
+      g.propose(requestKey(clientId, seq), command, again);
+      this.driver.schedule();
+    });
   }
 
   async read<T>(shard: ShardId, r: ReadRequest<T>): Promise<ReadOutcome<T>> {

@@ -137,8 +137,8 @@ export interface NodeOptions {
  * - `skipCrcOnReplay`: the WAL replays its records without verifying their checksums, so the node
  *   starts on a record the disk damaged instead of refusing to.
  * - `forwardedWriteTwice`: a write proposed on a node that does not lead the shard (the core forwards
- *   it to the leader) is proposed again a retry interval later, without asking whether the first
- *   proposal took effect: the write is applied twice.
+ *   it to the leader) is proposed again a retry interval later as a new command (a new request id),
+ *   without asking whether the first proposal took effect: the write is applied twice.
  * - the core's own (src/raft/config.ts `PlantedBug`): handed to every group's core (`Config.plantedBugs`).
  */
 export type NodePlantedBug =

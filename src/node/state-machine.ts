@@ -4,10 +4,23 @@
 import type { Index } from '../raft/types.ts';
 import type { Random } from './random.ts';
 
-export interface ApplyOutcome<R = unknown> {
-  /** The id the proposer waits on (unique per proposing node and incarnation). */
+/**
+ * What applying one command gave: its result, or `skipped` (KvMachine only) when the command did not
+ * take effect and never will (a copy of one applied before, or one its proposer sent after a later
+ * one: src/storage/proposer-sessions.ts). `requestId` is the id the proposer waits on (unique per
+ * proposing node and incarnation).
+ */
+export type ApplyOutcome<R = unknown> = CommandApplied<R> | CommandSkipped;
+
+export interface CommandApplied<R> {
   readonly requestId: string;
   readonly result: R;
+  readonly skipped?: undefined;
+}
+
+export interface CommandSkipped {
+  readonly requestId: string;
+  readonly skipped: true;
 }
 
 export interface StateMachine<R = unknown> {
@@ -17,6 +30,11 @@ export interface StateMachine<R = unknown> {
   snapshot(): Uint8Array;
   /** Replaces the whole state with a snapshot's bytes (empty bytes: the empty state). */
   restore(data: Uint8Array): void;
+  /**
+   * Whether the command of `requestId` is settled in this state: applied, or never to be (its
+   * proposer's session holds its seq or a later one). Absent: the machine keeps no sessions.
+   */
+  settled?(requestId: string): boolean;
   /** What the state holds, for Status: entries and their bytes (absent: not counted). */
   size?(): StateSize;
 }
@@ -46,4 +64,14 @@ export class RequestIds {
 
 export function requestKey(clientId: number, seq: number): string {
   return `${clientId}:${seq}`;
+}
+
+/** The (clientId, seq) of a requestKey; undefined for an id of another form. */
+export function parseRequestKey(id: string): { clientId: number; seq: number } | undefined {
+  const colon = id.indexOf(':');
+  if (colon <= 0) return undefined;
+  const clientId = Number(id.slice(0, colon));
+  const seq = Number(id.slice(colon + 1));
+  if (!Number.isSafeInteger(clientId) || !Number.isSafeInteger(seq)) return undefined;
+  return { clientId, seq };
 }

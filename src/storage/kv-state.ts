@@ -1,17 +1,23 @@
 // The KV state machine of one shard: an in-memory ordered map from byte keys to values, each with a
 // version (the Raft index of the entry that last wrote it). Keys are held as latin1 strings (one char
 // per byte): JS string comparison is then bytewise order, and a Map gives O(1) point lookups, while a
-// SortedKeys index serves ordered scans. Serialisation is deterministic (key order), so equal states
-// give equal snapshot bytes.
+// SortedKeys index serves ordered scans. Each command is applied at most once: the proposer sessions
+// (proposer-sessions.ts) skip a copy, or a command superseded by a later one of its proposer.
+// Serialisation is deterministic (key order, then sessions by proposer), so equal states give equal
+// snapshot bytes.
 //
 // Snapshot layout (little-endian):
 //   [u32 magic 'RKVM'][u16 version][u16 reserved=0][u64 appliedIndex][u64 count]
 //   count × [u32 keyBytes][key][u64 version][u32 valueBytes][value]      keys strictly increasing
+//   version 2 only: the proposer sessions (proposer-sessions.ts); version 1 (without) is still read
 import type { CasExpect, Command } from './command.ts';
+import { ProposerSessions } from './proposer-sessions.ts';
 import { SortedKeys } from './sorted-keys.ts';
 
 const MAGIC = 0x4d56_4b52; // 'RKVM' little-endian
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
+/** The format before proposer sessions: read, never written. */
+const FORMAT_VERSION_NO_SESSIONS = 1;
 /** Bound on items returned by one scan call; callers page with `resume`. */
 export const SCAN_LIMIT_MAX = 10_000;
 
@@ -56,18 +62,31 @@ export function prefixRange(prefix: Uint8Array): KeyRange {
   return { start: prefix, end: end.subarray(0, n) };
 }
 
+export interface KvStateOptions {
+  /** Tuning of the sorted index (tests use tiny leaves to exercise splits). */
+  readonly leafKeysMax?: number;
+  /**
+   * UNSAFE, the simulator's planted bug `applyDuplicates` only (src/node): every command is applied,
+   * copies and superseded ones included (the sessions are kept, but not obeyed).
+   */
+  readonly unsafeApplyDuplicates?: boolean;
+}
+
 export class KvState {
   private readonly map = new Map<string, { value: Buffer; version: number }>();
   private keys: SortedKeys;
   private readonly leafKeysMax: number | undefined;
+  private readonly applyDuplicates: boolean;
+  /** Each proposer's highest command applied (the at-most-once rule of apply). */
+  private sessions = new ProposerSessions();
   /** Index of the last entry applied. Invariant: never decreases; every version <= appliedIndex. */
   appliedIndex = 0;
   /** Sum of key and value bytes, for metrics and snapshot sizing. */
   sizeBytes = 0;
 
-  /** leafKeysMax: tuning of the sorted index (tests use tiny leaves to exercise splits). */
-  constructor(options: { leafKeysMax?: number } = {}) {
+  constructor(options: KvStateOptions = {}) {
     this.leafKeysMax = options.leafKeysMax;
+    this.applyDuplicates = options.unsafeApplyDuplicates === true;
     this.keys = new SortedKeys(this.leafKeysMax);
   }
 
@@ -75,8 +94,17 @@ export class KvState {
     return this.map.size;
   }
 
-  /** Applies a decoded command from the entry at `index`. */
-  apply(index: number, cmd: Command): ApplyResult {
+  /**
+   * Applies a decoded command from the entry at `index`; or skips it (undefined: the entry is applied,
+   * the data untouched) when its proposer's session already holds its seq or a later one: a copy of a
+   * command applied before, or one its proposer sent after a later one. A skipped command never takes
+   * effect, nor will any copy of it.
+   */
+  apply(index: number, cmd: Command): ApplyResult | undefined {
+    if (!this.sessions.admit(cmd.clientId, cmd.seq, index) && !this.applyDuplicates) {
+      this.advanceApplied(index);
+      return undefined;
+    }
     switch (cmd.op) {
       case 'put':
         return { op: 'put', prevVersion: this.put(cmd.key, cmd.value, index) };
@@ -155,6 +183,11 @@ export class KvState {
     return this.map.get(keyString(key));
   }
 
+  /** The highest seq of proposer `clientId` applied here (0: none remembered): its commands up to it never take effect again. */
+  appliedSeq(clientId: number): number {
+    return this.sessions.seqOf(clientId);
+  }
+
   /** Up to `limit` items of `range` in key order, and where to resume if more remain. */
   scan(range: KeyRange, limit: number): ScanResult {
     if (!Number.isInteger(limit) || limit < 1 || limit > SCAN_LIMIT_MAX) {
@@ -177,7 +210,7 @@ export class KvState {
   /** Deterministic bytes of the whole state (key order), for snapshots. */
   serialize(): Uint8Array {
     const keys = this.keys.toArray();
-    let total = 24;
+    let total = 24 + this.sessions.serializedBytes();
     for (const k of keys) total += 16 + k.length + this.map.get(k)!.value.length;
     const buf = Buffer.allocUnsafe(total);
     buf.writeUInt32LE(MAGIC, 0);
@@ -195,18 +228,21 @@ export class KvState {
       buf.set(v.value, p + 12);
       p += 12 + v.value.length;
     }
+    p = this.sessions.serializeInto(buf, p);
     if (p !== total) throw new Error(`kv-state: serialised ${p} bytes, sized ${total}`);
     return buf;
   }
 
   /** Rebuilds a state from serialize() bytes; throws on malformed input. */
-  static restore(data: Uint8Array, options: { leafKeysMax?: number } = {}): KvState {
+  static restore(data: Uint8Array, options: KvStateOptions = {}): KvState {
     const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const fail = (why: string): never => {
       throw new Error(`kv-state: malformed snapshot (${data.byteLength} bytes): ${why}`);
     };
     if (buf.length < 24 || buf.readUInt32LE(0) !== MAGIC) fail('bad magic');
-    if (buf.readUInt16LE(4) !== FORMAT_VERSION) fail(`unsupported version ${buf.readUInt16LE(4)}`);
+    const format = buf.readUInt16LE(4);
+    if (format !== FORMAT_VERSION && format !== FORMAT_VERSION_NO_SESSIONS)
+      fail(`unsupported version ${format}`);
     const state = new KvState(options);
     state.appliedIndex = readU64(buf, 8);
     const count = readU64(buf, 16);
@@ -230,6 +266,11 @@ export class KvState {
       state.sizeBytes += k.length + valueLen;
       keys.push(k);
       p += 12 + valueLen;
+    }
+    if (format === FORMAT_VERSION) {
+      const read = ProposerSessions.readFrom(buf, p, state.appliedIndex, fail);
+      state.sessions = read.sessions;
+      p = read.end;
     }
     if (p !== buf.length) fail(`${buf.length - p} trailing bytes`);
     state.keys = SortedKeys.fromSorted(keys, state.leafKeysMax);

@@ -81,7 +81,7 @@ export const REAL_PLANTED_BUGS: readonly RealBugInfo[] = [
   {
     name: 'forwardedWriteTwice',
     description:
-      'a write the core forwarded to the shard leader is proposed again two ticks later without asking whether the first took effect, so it is applied twice (caught as linearizability)',
+      'a write proposed on a node that does not lead the shard (its core forwards it to the leader) is proposed again two ticks later as a new command, without asking whether the first took effect, so it is applied twice (caught as linearizability)',
     options: { plantedBugs: ['forwardedWriteTwice'] },
   },
 ];
