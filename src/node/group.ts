@@ -71,14 +71,32 @@ export interface ReadWaiter {
 const READS_IN_FLIGHT_MAX = 10_000;
 /** A ReadIndex round unanswered for this many ticks is started again (see retryStaleReads). */
 export const READ_RETRY_TICKS = 5;
+/** A proposal forwarded to the leader and not applied here within this many ticks is proposed again (see retryProposals). */
+export const PROPOSAL_RETRY_TICKS = 5;
 /** Bytes of proposals a leader holds uncommitted per group (well below the WAL's bound on unsynced bytes). */
 const UNCOMMITTED_BYTES_MAX = 64 * 1024 * 1024;
 const encoder = new TextEncoder();
 
-interface QueuedProposal<R> {
+/**
+ * A proposal waiting here, from its queueing to its settlement: in `proposalQueue` until the driver
+ * hands it to the core, then in `proposals` until a copy of it is applied here (or skipped, or it
+ * times out). On a machine that applies each command at most once (`reproposes`), it may be queued
+ * again meanwhile, as a copy (see retryProposals).
+ */
+interface WaitingProposal<R> {
   readonly requestId: string;
   readonly command: Uint8Array;
   readonly pending: ProposalWaiter<R>;
+  /** A copy was handed to the core (it may be in some leader's log): a refusal then fails nothing. */
+  proposed: boolean;
+  /** In proposalQueue now. Invariant: at most one entry of proposalQueue per proposal. */
+  queued: boolean;
+  /** The group's term when the last copy was handed to the core. */
+  term: Term;
+  /** The last copy was handed to the core while this node led the group (appended to its own log). */
+  asLeader: boolean;
+  /** Ticks since the last copy was handed to the core. */
+  ticks: number;
 }
 
 /** Commands per proposeBatch call, and (roughly) bytes: a refused batch fails only these. */
@@ -100,8 +118,15 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
   term: Term = term(0);
   /** Index of the newest snapshot held (in memory and on disk). */
   snapshotIndex: Index;
-  private readonly proposals = new Map<string, ProposalWaiter<R>>();
-  private proposalQueue: QueuedProposal<R>[] = [];
+  /** Proposals handed to the core and not yet settled here, by request id. */
+  private readonly proposals = new Map<string, WaitingProposal<R>>();
+  private proposalQueue: WaitingProposal<R>[] = [];
+  /**
+   * Whether waiting proposals are proposed again when they may have been lost (retryProposals): only
+   * over a machine that applies each command at most once (it keeps proposer sessions: KvMachine),
+   * where a second copy can never take effect twice. The metadata group's commands are proposed once.
+   */
+  private readonly reproposes: boolean;
   private readQueue: ReadWaiter[] = [];
   /** ReadIndex rounds by context; `ticks` counts ticks since the round started. */
   private readonly readsInFlight = new Map<string, { waiters: ReadWaiter[]; ticks: number }>();
@@ -113,6 +138,7 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
     this.nodeId = c.nodeId;
     this.storage = c.storage;
     this.machine = c.machine;
+    this.reproposes = c.machine.settled !== undefined;
     this.applied = c.applied;
     const snap = c.storage.snapshot();
     this.snapshotIndex = snap.metadata.index;
@@ -138,13 +164,15 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
   // ---- the core's inputs (the node and the driver only) ----------------------------------------------
 
   /**
-   * One tick of the core's clock; then forgets requests that already settled and asks again for the
-   * ReadIndex rounds left unanswered for READ_RETRY_TICKS ticks.
+   * One tick of the core's clock; then forgets requests that already settled, asks again for the
+   * ReadIndex rounds left unanswered for READ_RETRY_TICKS ticks, and proposes again what may have
+   * been lost (retryProposals).
    */
   tick(): void {
     this.raw.tick();
     this.dropSettled();
     this.retryStaleReads(READ_RETRY_TICKS);
+    if (this.reproposes) this.retryProposals(PROPOSAL_RETRY_TICKS);
   }
 
   step(m: Message): void {
@@ -214,10 +242,21 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
   /**
    * Queues a command; `pending` resolves when it is applied here. The driver proposes everything
    * queued in one event-loop turn as one batch (flushProposals), so N concurrent writes cost one
-   * append per follower instead of N appends, N acknowledgements and N commit updates.
+   * append per follower instead of N appends, N acknowledgements and N commit updates. On a follower
+   * the core forwards the batch to its leader in one message, and `pending` resolves when this
+   * replica applies the entry.
    */
   propose(requestId: string, command: Uint8Array, pending: ProposalWaiter<R>): void {
-    this.proposalQueue.push({ requestId, command, pending });
+    this.proposalQueue.push({
+      requestId,
+      command,
+      pending,
+      proposed: false,
+      queued: true,
+      term: this.term,
+      asLeader: false,
+      ticks: 0,
+    });
   }
 
   hasQueuedProposals(): boolean {
@@ -227,20 +266,22 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
   /** Proposals waiting here: queued or proposed, and not yet settled (applied, failed or timed out). O(waiting). */
   proposalsWaiting(): number {
     let n = 0;
-    for (const q of this.proposalQueue) if (!q.pending.done) n++;
-    for (const p of this.proposals.values()) if (!p.done) n++;
+    for (const q of this.proposalQueue) if (!q.pending.done && !q.proposed) n++;
+    for (const p of this.proposals.values()) if (!p.pending.done) n++;
     return n;
   }
 
   /**
    * Proposes the queued commands (skipping those whose deadline passed), in batches bounded in
    * count and bytes, so that a refused batch (e.g. over the uncommitted-bytes bound) fails only its
-   * own commands. A refused command fails with UnavailableError, retry-safe: it was never appended.
+   * own commands. A command refused at its first proposal fails with UnavailableError, retry-safe:
+   * it was never appended anywhere. A copy refused stays waiting (its first copy may be in a log).
    */
   flushProposals(): void {
     const queued = this.proposalQueue;
     if (queued.length === 0) return;
     this.proposalQueue = [];
+    for (const q of queued) q.queued = false;
     let start = 0;
     // Bounded: each pass consumes at least one queued command.
     while (start < queued.length) {
@@ -255,7 +296,7 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
     }
   }
 
-  private proposeBatch(batch: readonly QueuedProposal<R>[]): void {
+  private proposeBatch(batch: readonly WaitingProposal<R>[]): void {
     if (batch.length === 0) return;
     try {
       this.raw.proposeBatch(batch.map((q) => q.command));
@@ -269,10 +310,17 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
           : new UnavailableError(`shard ${this.id} did not accept the proposal: ${e.reason}`, {
               retrySafe: true,
             });
-      for (const q of batch) q.pending.fail(err);
+      for (const q of batch) if (!q.proposed) q.pending.fail(err);
       return;
     }
-    for (const q of batch) this.proposals.set(q.requestId, q.pending);
+    const asLeader = this.role === 'leader';
+    for (const q of batch) {
+      if (!q.proposed) this.proposals.set(q.requestId, q);
+      q.proposed = true;
+      q.term = this.term;
+      q.asLeader = asLeader;
+      q.ticks = 0;
+    }
   }
 
   /** Queues a linearizable read; the driver starts one ReadIndex round per group per turn. */
@@ -332,11 +380,11 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
       this.confState = this.raw.applyConfChange(decodeConfChange(e.data));
     } else if (e.data.byteLength > 0) {
       const out = this.machine.apply(e.index, e.data);
-      const waiter = this.proposals.get(out.requestId);
-      if (waiter !== undefined) {
+      const waiting = this.proposals.get(out.requestId);
+      if (waiting !== undefined) {
         this.proposals.delete(out.requestId);
-        if (out.skipped === true) waiter.fail(this.notApplied());
-        else waiter.resolve({ result: out.result, index: e.index, term: e.term });
+        if (out.skipped === true) waiting.pending.fail(this.notApplied());
+        else waiting.pending.resolve({ result: out.result, index: e.index, term: e.term });
       }
     }
     this.applied = e.index;
@@ -376,10 +424,10 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
   private settleBySnapshot(): void {
     const settled = this.machine.settled;
     if (settled === undefined) return;
-    for (const [id, waiter] of this.proposals) {
+    for (const [id, q] of this.proposals) {
       if (!settled.call(this.machine, id)) continue;
       this.proposals.delete(id);
-      waiter.fail(
+      q.pending.fail(
         new UnavailableError(
           `shard ${this.id}: this replica caught up from the leader's snapshot, which may hold the write; it may have taken effect: read the key to find out`,
         ),
@@ -391,7 +439,7 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
   failAll(err: Error): void {
     for (const q of this.proposalQueue) q.pending.fail(err);
     this.proposalQueue = [];
-    for (const p of this.proposals.values()) p.fail(err);
+    for (const p of this.proposals.values()) p.pending.fail(err);
     this.proposals.clear();
     for (const w of this.readQueue) w.pending.fail(err);
     this.readQueue = [];
@@ -403,7 +451,7 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
 
   /** Forgets requests that already settled (timed out): bounds the maps when Raft drops reads or proposals. */
   private dropSettled(): void {
-    for (const [id, p] of this.proposals) if (p.done) this.proposals.delete(id);
+    for (const [id, p] of this.proposals) if (p.pending.done) this.proposals.delete(id);
     this.dropSettledReads();
   }
 
@@ -423,6 +471,27 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
       if (r.ticks < retryTicks) continue;
       this.readsInFlight.delete(k);
       for (const w of r.waiters) if (!w.pending.done) this.readQueue.push(w);
+    }
+  }
+
+  /**
+   * Called every tick (over a machine that applies each command at most once). A proposal handed to
+   * the core may be lost without a word: a forwarded one on the way to the leader, or dropped there
+   * (a leadership transfer under way, its bound on uncommitted bytes, no longer leading); an entry
+   * appended by a leader that lost its term may be overwritten. So a proposal is proposed again,
+   * the same command under the same request id, when the group's term changed since its last copy,
+   * or when that copy was forwarded and nothing was applied for it within `retryTicks`. Every copy
+   * but the first to commit is skipped by the machine (src/storage/proposer-sessions.ts), so the
+   * command takes effect at most once; a copy that lands after a later write of this node is skipped
+   * too, and its waiter then learns that the write never took effect (applyEntry).
+   */
+  private retryProposals(retryTicks: number): void {
+    for (const q of this.proposals.values()) {
+      if (q.pending.done || q.queued) continue;
+      q.ticks++;
+      if (q.term === this.term && (q.asLeader || q.ticks < retryTicks)) continue;
+      q.queued = true;
+      this.proposalQueue.push(q);
     }
   }
 
