@@ -196,3 +196,26 @@ it('a follower cut off from the leader answers a write "maybe" at its deadline, 
     await cluster.close();
   }
 });
+
+it("the leader's NOSPACE alarm keeps out the writes followers forward, as it refuses its own", async () => {
+  const { cluster } = await startCluster();
+  try {
+    const a = await cluster.elect('a', SHARD, ELECT_TIMEOUT_MS);
+    const b = cluster.node('b');
+    // a's disk is full: its alarm goes on at its next poll (every second).
+    a.walGate.freeBytes = async () => 0;
+    await waitUntil(() => a.kv.writeRefusal() !== undefined, 3000, "a's NOSPACE alarm");
+    const lastBefore = a.group(SHARD).storage.lastIndex();
+    const err = await put(b, 'k', 'v', Date.now() + 600).then(
+      () => assert.fail('a write went in through a follower while the leader refuses writes'),
+      (e: unknown) => e,
+    );
+    // b cannot tell a lost proposal from a dropped one: "maybe" at the deadline.
+    assert.ok(err instanceof UnavailableError, String(err));
+    assert.equal(err.retrySafe, false);
+    assert.equal(a.group(SHARD).storage.lastIndex(), lastBefore, "nothing appended to the leader's log");
+    for (const n of cluster.nodes) assert.equal(await local(n, 'k'), undefined);
+  } finally {
+    await cluster.close();
+  }
+});

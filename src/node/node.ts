@@ -66,6 +66,8 @@ const ADDRESS_CHECK_WAIT_MS = 60_000;
 const ADDRESS_UPDATE_ATTEMPTS = 30;
 const ADDRESS_UPDATE_DEADLINE_MS = 15_000;
 const ADDRESS_UPDATE_RETRY_MS = 2_000;
+/** A leader the transport reported unreachable counts as unreachable this long (leaderUnreachable). */
+const LEADER_UNREACHABLE_MS = 1000;
 /** The planted bug forwardedWriteTwice proposes a forwarded write again, as a new command, this many ticks later. */
 const FORWARD_RETRY_TICKS = 2;
 /** Bound on the metadata ReadIndex round before stale replicas are deleted, and the pause before another. */
@@ -101,6 +103,11 @@ export class KvNode implements NodeIntents {
   private readonly peerLookup = new PeerLookup(this);
   /** Created once the WAL is open. */
   private diskAlarm: DiskAlarm | undefined;
+  /**
+   * When the transport last reported each peer unreachable (this node's clock). Bounded by the
+   * members this node has known: a removed member's entry goes with it (removePeer).
+   */
+  private readonly unreachableAtMs = new Map<NodeId, number>();
   /**
    * Shards whose replica this node deleted (a tombstone snapshot in the WAL, see `dropShard`), found
    * at start or deleted since: a message for one does not host it again (the tombstone's marker would
@@ -264,6 +271,7 @@ export class KvNode implements NodeIntents {
     this.groupsRecovered = true;
     this.opts.transport.onMessage((groupId, msg) => this.onPeerMessage(groupId, msg));
     this.opts.transport.onUnreachable((peer) => {
+      this.unreachableAtMs.set(peer, this.clock.nowMs());
       for (const g of this.groups()) g.reportUnreachable(peer);
     });
     this.onMembersChanged();
@@ -565,6 +573,13 @@ export class KvNode implements NodeIntents {
       );
       return;
     }
+    if (msg.type === 'prop' && isShardId(groupId) && this.writeRefusal() !== undefined) {
+      // The NOSPACE alarm refuses client writes on this node, those another node proposed and its
+      // core forwarded here included: dropped as if lost (that node proposes copies again, and if
+      // the alarm outlasts the write's deadline tells its client it may have taken effect). Letting
+      // them in would grow this node's log until it has no room left, and stall every group here.
+      return;
+    }
     g.step(msg);
     this.driver.schedule();
   }
@@ -791,6 +806,7 @@ export class KvNode implements NodeIntents {
 
   /** Forgets a member's raft address (it left the cluster). */
   removePeer(id: NodeId): void {
+    this.unreachableAtMs.delete(id);
     this.opts.transport.removePeer(id);
     this.peerLookup.forget(id);
   }
@@ -975,6 +991,18 @@ export class KvNode implements NodeIntents {
     if (g === undefined || g.leader === '') return '';
     if (g.leader === this.id) return this.opts.clientAddr;
     return this.metadata.member(g.leader)?.clientAddr ?? '';
+  }
+
+  /**
+   * Whether the transport reported the group's leader unreachable (a failed connection, a broken
+   * stream, its queue full: messages to it were lost) within the last LEADER_UNREACHABLE_MS. A
+   * proposal handed to the core now would be forwarded into that loss.
+   */
+  leaderUnreachable(groupId: number): boolean {
+    const g = this.hosted(groupId);
+    if (g === undefined || g.leader === NO_NODE || g.leader === this.id) return false;
+    const at = this.unreachableAtMs.get(g.leader);
+    return at !== undefined && this.clock.nowMs() - at < LEADER_UNREACHABLE_MS;
   }
 
   /**
