@@ -1,9 +1,10 @@
-// Client requests against the local replicas: writes are proposals answered after commit and apply;
-// linearizable reads wait for a ReadIndex round (batched per group per driver turn) and for the
-// state machine to reach the read index; serializable reads are served from the local state.
-// Forwarding to the leader happens at the server edge (`routeTo` in src/server/context.ts); a
-// request served here on a follower still works: the core forwards proposals and ReadIndex requests
-// to its leader. Written against RequestHost, the part of the node's interface of intent it uses.
+// Client requests against the local replicas: writes are proposals answered after commit and apply
+// here; linearizable reads wait for a ReadIndex round (batched per group per driver turn) and for
+// the state machine to reach the read index; serializable reads are served from the local state.
+// On a follower the same calls work unchanged: the core forwards the turn's proposals and its
+// ReadIndex request to the leader inside the Raft stream (src/server/routing.ts serves requests
+// here whenever this node holds a voter's replica). Written against RequestHost, the part of the
+// node's interface of intent it uses.
 import type { Command } from '../storage/command.ts';
 import { encodeCommand } from '../storage/command.ts';
 import type { ApplyResult, KvItem, KvValue } from '../storage/kv-state.ts';
@@ -83,7 +84,7 @@ export async function write<B extends CommandBody>(
     deadlineMs,
     onTimeout: () =>
       new UnavailableError(
-        `shard ${shard}: the write was not committed before the deadline (no leader or no quorum reachable); it may still take effect`,
+        `shard ${shard}: the write was not committed and applied on this node before the deadline (no leader or no quorum reachable, or the leader not reachable from here); it may still take effect`,
         { leaderAddr: node.leaderAddr(shard) },
       ),
   });

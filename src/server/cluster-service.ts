@@ -23,7 +23,7 @@ import { nodeStatus, settingsOf } from '../node/status.ts';
 import type { NodeId } from '../raft/types.ts';
 import { type ClusterHandlers, type ServerContext, unary } from './context.ts';
 import type { Unary } from './peer-clients.ts';
-import { retrySafely, routeTo } from './routing.ts';
+import { retrySafely, routeToLeader } from './routing.ts';
 import { RINGKV_VERSION } from './version.ts';
 
 /** Joining can take a while (catching up by snapshot); its server-side deadline is longer than a request's. */
@@ -66,7 +66,7 @@ async function viaMetadataLeader<Req, Res>(
   req: Req,
   method: (c: ClusterServiceClient) => Unary<Req, Res>,
 ): Promise<Res | undefined> {
-  const to = await routeTo(ctx, METADATA_GROUP, !mayForward, deadlineMs);
+  const to = await routeToLeader(ctx, METADATA_GROUP, !mayForward, deadlineMs);
   if (to !== undefined) {
     const peer = ctx.peers.cluster(to);
     return ctx.peers.call(peer, method(peer), req, deadlineMs, true);

@@ -1,8 +1,9 @@
-// KVService's Put, Get, Delete and CompareAndSwap: validate, route (forward to the shard's leader
-// when this node does not lead it), then propose (writes) or read (Get: ReadIndex unless
-// serializable) on the local replica. Apart from HTTP/2 and gRPC: each is
+// KVService's Put, Get, Delete and CompareAndSwap: validate, route (routing.ts: served on this node's
+// replica whether it leads the shard or not; passed to a voter only when this node holds no replica
+// the shard table places here), then propose (writes) or read (Get: ReadIndex unless serializable)
+// on the local replica; on a follower the Raft core carries both to the leader. Apart from HTTP/2 and gRPC: each is
 // `(ctx, request, deadlineMs, forwarded)` over a KvContext (routing.ts), so the simulator's clients
-// (src/sim/real/kv-port.ts) enter through them as real clients do, and forward over its network.
+// (src/sim/real/kv-port.ts) enter through them as real clients do, and pass on over its network.
 // They read time only on the node's Clock (scripts/check-layers.ts keeps the real one out).
 import type {
   CompareAndSwapRequest,

@@ -1,5 +1,5 @@
-// Where a request is served (here, forwarded to its shard's leader, or passed to a voter of a shard
-// this node holds no replica of), and the retry of what failed retry-safe. Runs under the real
+// Where a request is served (here, on this node's replica, leader or not; or passed to a voter of a
+// shard this node holds no replica of), and the retry of what failed retry-safe. Runs under the real
 // server and under the simulator (src/sim/real/kv-port.ts), so it reads time and sleeps only on the
 // node's Clock (scripts/check-layers.ts keeps the real clock and timers out of it).
 import type { ResponseHeader } from '../gen/ringkv/v1/kv.ts';
@@ -60,11 +60,27 @@ export function header(node: KvNode, shard: number, term: number, index: number)
 }
 
 /**
- * Where a request for `groupId` should be served: undefined for here (this node leads, or the request
- * was already forwarded once, or no leader address is known: the core forwards to its leader), or the
- * leader's client address, or, when this node holds no replica the shard table places here (none, or
- * a stale one), one of the table's voters. Waits for a leader to be elected, up to the deadline; when the known
- * leader cannot be reached, fails retry-safe so that retrySafely tries again after a pause.
+ * Where a request for `groupId` is served: undefined for here, or the client address of another
+ * node to pass it to (once, by gRPC, marked forwarded).
+ *
+ * Here whenever the shard table makes this node a voter of the shard, whether it leads the shard
+ * or not: a write is proposed on this replica and its core hands the proposal to the leader inside
+ * the Raft stream (one message per batch of the turn's writes), the answer going out once this
+ * replica has applied the entry; a linearizable read does its ReadIndex round through the leader
+ * the same way and is served here once this replica has applied up to the read index. That is what
+ * etcd does, and it costs the leader one Raft message per batch instead of one gRPC call per request.
+ * Also here: a request already forwarded once (it is served where it lands).
+ *
+ * Elsewhere only when this node holds no replica the table places here (none; a stale one; or a
+ * learner's, which may be far behind, catching up from a snapshot, and may be rolled back: etcd lets
+ * a learner serve only serializable reads, and here a learner serves none): one of the table's voters
+ * (replicaElsewhere), since only a replica can propose or confirm a read index.
+ *
+ * Waits for a leader to be known, up to the deadline (the core refuses a proposal without one).
+ * When the known leader was reported unreachable within the last second, fails retry-safe instead
+ * of proposing: the core would forward the proposal into a lost link, and the caller could then only
+ * be told "maybe" at its deadline; retrySafely tries again after a pause, by when a new leader is
+ * elected if the old one is down.
  */
 export async function routeTo(
   ctx: KvContext,
@@ -85,33 +101,63 @@ export async function routeTo(
       ctx,
       groupId,
       new UnavailableError(
-        `this node's replica of shard ${groupId} is stale (the shard table places it on other members) and none of them can be reached; retry later`,
+        `this node's replica of shard ${groupId} is not one of its voters in the shard table (a learner, or stale) and none of the voters can be reached; retry later`,
         { retrySafe: true },
       ),
     );
   }
-  if (g.leader === '') {
-    await node
-      .waitFor(() => g.leader !== '', deadlineMs, `a leader of group ${groupId}`)
-      .catch(() => {
-        throw new UnavailableError(
-          `shard ${groupId} has no leader (fewer than a quorum of its replicas are reachable?); nothing was written, retry later`,
-          { retrySafe: true },
-        );
-      });
-  }
-  if (g.isLeader()) return undefined;
-  const addr = node.leaderAddr(groupId);
-  if (addr !== '' && addr !== node.opts.clientAddr && ctx.peers.isUnreachable(addr)) {
-    // Proposing here would let Raft forward the proposal to the unreachable leader, where it is
-    // lost without a word, and the caller could only be told "maybe". Waiting is better: the
-    // shard elects a new leader when the old one is gone, and retrySafely routes there.
+  await awaitLeader(node, g, deadlineMs);
+  if (!g.isLeader() && node.leaderUnreachable(groupId)) {
     throw new UnavailableError(
-      `the leader of shard ${groupId} at ${addr} cannot be reached; nothing was written, retry (a new leader is elected within seconds if it is down)`,
+      `the leader of shard ${groupId} at ${node.leaderAddr(groupId) || g.leader} cannot be reached from this node; nothing was written, retry (a new leader is elected within seconds if it is down)`,
       { retrySafe: true },
     );
   }
-  return addr === '' || addr === node.opts.clientAddr ? undefined : addr;
+  return undefined;
+}
+
+/** Resolves once `g` has a leader (as this node knows it); fails retry-safe at the deadline. */
+async function awaitLeader(node: KvNode, g: GroupView, deadlineMs: number): Promise<void> {
+  if (g.leader !== '') return;
+  await node
+    .waitFor(() => g.leader !== '', deadlineMs, `a leader of group ${g.id}`)
+    .catch(() => {
+      throw new UnavailableError(
+        `${g.id === 0 ? 'the metadata group' : `shard ${g.id}`} has no leader (fewer than a quorum of its replicas are reachable?); nothing was written, retry later`,
+        { retrySafe: true },
+      );
+    });
+}
+
+/**
+ * Where a request that only the group's leader can run goes (ClusterService's Join, Leave,
+ * SetLeaderPlacement and Configure run their operation on the metadata leader: more than one
+ * proposal, so no Raft message can carry it): undefined for here (this node leads, or the request
+ * was forwarded once: it is served where it lands, and refused there if that node does not lead),
+ * else the leader's client address, to forward the request to by gRPC. Waits for a leader to be
+ * known, up to the deadline; fails retry-safe when the leader's client port could not be connected
+ * to within the last second (retrySafely tries again after a pause).
+ */
+export async function routeToLeader(
+  ctx: KvContext,
+  groupId: number,
+  forwarded: boolean,
+  deadlineMs: number,
+): Promise<string | undefined> {
+  const { node } = ctx;
+  if (forwarded) return undefined;
+  const g = node.group(groupId);
+  await awaitLeader(node, g, deadlineMs);
+  if (g.isLeader()) return undefined;
+  const addr = node.leaderAddr(groupId);
+  if (addr === '' || addr === node.opts.clientAddr) return undefined;
+  if (ctx.peers.isUnreachable(addr)) {
+    throw new UnavailableError(
+      `the leader of group ${groupId} at ${addr} cannot be reached; nothing was done, retry (a new leader is elected within seconds if it is down)`,
+      { retrySafe: true },
+    );
+  }
+  return addr;
 }
 
 /**
