@@ -377,13 +377,20 @@ export class KvNode implements NodeIntents {
       rec = { ...rec, hardState: { ...rec.hardState, vote: NO_NODE } };
     }
     if (isShardId(id)) {
-      const machine = new KvMachine();
+      const machine = this.newKvMachine();
       const { storage, applied } = await recoverGroup(id, rec, this.snapshots, machine);
       this.hostShard(id, storage, applied, machine);
     } else {
       const { storage, applied } = await recoverGroup(id, rec, this.snapshots, this.metadata);
       this.hostMetadata(storage, applied);
     }
+  }
+
+  /** A data shard's empty state machine (with the planted bug applyDuplicates when the simulator plants it). */
+  private newKvMachine(): KvMachine {
+    // PLANTED BUG (the simulator's teeth): the state applies copies of commands it applied before.
+    const applyDuplicates = this.opts.plantedBugs.includes('applyDuplicates');
+    return new KvMachine(applyDuplicates ? { unsafeApplyDuplicates: true } : {});
   }
 
   private hostShard(id: ShardId, storage: MemoryStorage, applied: Index, machine: KvMachine): ShardGroup {
@@ -587,7 +594,7 @@ export class KvNode implements NodeIntents {
   /** A group this node has not seen yet (it joined, and the leader reached out): start it empty. */
   private ensureGroup(id: number): Group | undefined {
     if (!isGroupId(id) || this.deletedShards.has(id) || this.dropping.has(id)) return undefined;
-    if (isShardId(id)) return this.hostShard(id, new MemoryStorage(), index(0), new KvMachine());
+    if (isShardId(id)) return this.hostShard(id, new MemoryStorage(), index(0), this.newKvMachine());
     return this.hostMetadata(new MemoryStorage(), index(0));
   }
 
@@ -753,7 +760,7 @@ export class KvNode implements NodeIntents {
       if (this.closing || this.shardGroups.has(id)) return;
       const storage = new MemoryStorage();
       storage.setHardState(hardState);
-      this.hostShard(id, storage, index(0), new KvMachine());
+      this.hostShard(id, storage, index(0), this.newKvMachine());
       this.logger.info(
         { shard: id, term: hardState.term },
         'shard hosted again: a move brings back a replica this node had deleted',

@@ -139,6 +139,9 @@ export interface NodeOptions {
  * - `forwardedWriteTwice`: a write proposed on a node that does not lead the shard (the core forwards
  *   it to the leader) is proposed again a retry interval later as a new command (a new request id),
  *   without asking whether the first proposal took effect: the write is applied twice.
+ * - `applyDuplicates`: a data shard's state applies every command, also a copy of one it applied
+ *   before (its proposer sessions are not obeyed), so a write proposed again as a copy (the group
+ *   does so when a forwarded copy may have been lost) or delivered twice is applied twice.
  * - the core's own (src/raft/config.ts `PlantedBug`): handed to every group's core (`Config.plantedBugs`).
  */
 export type NodePlantedBug =
@@ -147,6 +150,7 @@ export type NodePlantedBug =
   | 'applyBeforeDurable'
   | 'skipCrcOnReplay'
   | 'forwardedWriteTwice'
+  | 'applyDuplicates'
   | PlantedBug;
 
 /** Every bug of the core (a Record, so that the compiler names one added there and missing here). */

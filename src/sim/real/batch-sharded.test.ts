@@ -17,6 +17,7 @@ for (const nodes of [4, 5]) {
     let movesUnderFaults = 0;
     let forwarded = 0;
     let passedOn = 0;
+    let propsInRaft = 0;
     let crashes = 0;
     let linearizable = 0;
     for (let seed = 1; seed <= SEEDS; seed++) {
@@ -31,6 +32,7 @@ for (const nodes of [4, 5]) {
       movesUnderFaults += r.stats.movesUnderFaults;
       forwarded += r.stats.opsForwarded;
       passedOn += r.stats.opsPassedOn;
+      propsInRaft += r.stats.propsInRaft;
       crashes += r.stats.crashes;
       if (r.stats.lincheck === 'linearizable') linearizable++;
     }
@@ -41,6 +43,7 @@ for (const nodes of [4, 5]) {
     assert.ok(movesUnderFaults >= moves / 4, `${movesUnderFaults} of ${moves} moves begun under the faults`);
     assert.ok(forwarded >= SEEDS, `${forwarded} requests forwarded by one node's handler to another`);
     assert.ok(passedOn >= SEEDS, `${passedOn} requests passed on to a node holding the shard`);
+    assert.ok(propsInRaft >= SEEDS * 10, `${propsInRaft} proposals handed to a leader by a follower`);
     assert.ok(crashes >= SEEDS, `${crashes} crashes`);
     // With 5 machines one member leaves (drained, removed, stopped) once every machine has joined,
     // if that happens before the faults end: in most seeds (the disk faults stop a joiner now and

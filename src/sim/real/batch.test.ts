@@ -20,6 +20,8 @@ test(`${SEEDS} seeds of the real node pass every check`, async () => {
   let completed = 0;
   let linearizable = 0;
   let walCorrupted = 0;
+  let propsInRaft = 0;
+  let readIndexInRaft = 0;
   const seedsWith = new Map<DiskFaultKind, number>();
   for (let seed = 1; seed <= SEEDS; seed++) {
     const r = await runRealSeed(seed);
@@ -37,6 +39,8 @@ test(`${SEEDS} seeds of the real node pass every check`, async () => {
     completed += r.stats.opsCompleted;
     if (r.stats.lincheck === 'linearizable') linearizable++;
     if (r.stats.walCorrupted) walCorrupted++;
+    propsInRaft += r.stats.propsInRaft;
+    readIndexInRaft += r.stats.readIndexInRaft;
     for (const k of DISK_FAULT_KINDS)
       if (r.stats.moreDiskFaults[k] > 0) seedsWith.set(k, (seedsWith.get(k) ?? 0) + 1);
   }
@@ -47,6 +51,9 @@ test(`${SEEDS} seeds of the real node pass every check`, async () => {
   assert.ok(restartsChecked >= SEEDS, `${restartsChecked} restarts checked`);
   assert.ok(partitions >= SEEDS / 2, `${partitions} partitions`);
   assert.ok(completed >= SEEDS * 50, `${completed} operations completed`);
+  // Requests served by followers: their proposals and read indexes went to the leader in Raft.
+  assert.ok(propsInRaft >= SEEDS * 10, `${propsInRaft} proposals handed to a leader by a follower`);
+  assert.ok(readIndexInRaft >= SEEDS * 10, `${readIndexInRaft} ReadIndex requests handed to a leader`);
   for (const k of DISK_FAULT_KINDS)
     assert.ok((seedsWith.get(k) ?? 0) >= SEEDS / 4, `${k} in ${seedsWith.get(k) ?? 0} of ${SEEDS} seeds`);
   assert.ok(walCorrupted >= SEEDS / 2, `a damaged WAL refused in ${walCorrupted} of ${SEEDS} seeds`);

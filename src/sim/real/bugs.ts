@@ -14,7 +14,8 @@ export type RealBugName =
   | 'readWithoutReadIndex'
   | 'applyBeforeDurable'
   | 'skipCrcOnReplay'
-  | 'forwardedWriteTwice';
+  | 'forwardedWriteTwice'
+  | 'applyDuplicates';
 
 export interface RealBugInfo {
   readonly name: RealBugName;
@@ -83,6 +84,12 @@ export const REAL_PLANTED_BUGS: readonly RealBugInfo[] = [
     description:
       'a write proposed on a node that does not lead the shard (its core forwards it to the leader) is proposed again two ticks later as a new command, without asking whether the first took effect, so it is applied twice (caught as linearizability)',
     options: { plantedBugs: ['forwardedWriteTwice'] },
+  },
+  {
+    name: 'applyDuplicates',
+    description:
+      "a data shard's state applies a copy of a command it applied before (its proposer sessions not obeyed), so a follower's write proposed again after a loss, or delivered twice by the network, is applied twice (caught as linearizability)",
+    options: { plantedBugs: ['applyDuplicates'] },
   },
 ];
 

@@ -84,10 +84,18 @@ export interface RealRunStats {
   /** Of them, begun before the faults ended. */
   readonly movesUnderFaults: number;
   readonly movesRolledBack: number;
-  /** Client requests a node's KVService handler forwarded to another node (to the shard's leader, or passed on). */
+  /**
+   * Client requests a node's KVService handler forwarded to another node by a call, always to a
+   * voter of the shard: by a node holding no replica the table places there (opsPassedOn), or by one
+   * the table places a replica on that does not host it (yet, or any more).
+   */
   readonly opsForwarded: number;
   /** Of those, requests at a node holding no replica of the shard the table places there, passed on to a voter. */
   readonly opsPassedOn: number;
+  /** Proposal messages of data shards a follower's core sent its leader (writes served by followers, and their copies). */
+  readonly propsInRaft: number;
+  /** ReadIndex requests of data shards a follower's core sent its leader (linearizable reads served by followers). */
+  readonly readIndexInRaft: number;
   /** Members that left (asked to by the operator, drained, removed, stopped). */
   readonly leaves: number;
   readonly lincheck: string;
@@ -602,6 +610,8 @@ export async function runRealSeed(seed: number, o: RealRunOptions = {}): Promise
       movesRolledBack: run.checks.stats.movesRolledBack,
       opsForwarded: run.clients.forwarded.all,
       opsPassedOn: run.clients.forwarded.passedOn,
+      propsInRaft: w.raftForwarded.props,
+      readIndexInRaft: w.raftForwarded.readIndex,
       leaves: run.operator.leaving?.left === true ? 1 : 0,
       lincheck,
     },

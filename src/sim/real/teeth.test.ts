@@ -35,6 +35,7 @@ const EXPECTED: Readonly<Record<RealBugName, Catch | readonly [Catch, ...Catch[]
   applyBeforeDurable: { property: 'durability' },
   skipCrcOnReplay: { property: 'walCorruption' },
   forwardedWriteTwice: { property: 'linearizability' },
+  applyDuplicates: [{ property: 'linearizability' }, { property: 'lostWrite' }],
 };
 
 for (const { name } of REAL_PLANTED_BUGS) {

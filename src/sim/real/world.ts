@@ -104,6 +104,11 @@ export class World implements MachineWorld, RpcNetwork {
   events = 0;
   /** Crashes that struck with disk operations in flight (what they wrote may be torn). */
   crashesMidWrite = 0;
+  /**
+   * Proposals and ReadIndex requests of data shards a node's core handed to its leader in the Raft
+   * stream (a client request served by a follower, or a copy of a proposal that may have been lost).
+   */
+  readonly raftForwarded = { props: 0, readIndex: 0 };
   /** Called after every event (the safety checks), and when an incarnation has recovered. */
   afterEvent: () => void = () => {};
   onStarted: (inc: Incarnation) => void = () => {};
@@ -273,6 +278,8 @@ export class World implements MachineWorld, RpcNetwork {
     const sender = this.machine(from).current;
     if (sender === undefined) return;
     this.onSend(sender, groupId, msg);
+    if (groupId !== 0 && msg.type === 'prop') this.raftForwarded.props++;
+    if (groupId !== 0 && msg.type === 'readIndex') this.raftForwarded.readIndex++;
     for (const d of this.network.send(from, msg, this.nowMs())) {
       this.queue.at(d.atMs, () => this.deliver(from, groupId, d.message));
     }
