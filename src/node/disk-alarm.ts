@@ -1,6 +1,8 @@
 // The NOSPACE alarm, raised before the log can fail for want of space (as etcd's): while it is on,
-// this node refuses client writes with RESOURCE_EXHAUSTED (retry-safe: nothing was started), and
-// keeps serving reads, heartbeats and ReadIndex, and replicating what its leaders send. It is on
+// this node refuses client writes with RESOURCE_EXHAUSTED (retry-safe: nothing was started), drops
+// the proposals other nodes' cores forward to it (node.ts: as if lost; their clients hear "maybe" if
+// the alarm outlasts the deadline), and keeps serving reads, heartbeats and ReadIndex, and
+// replicating what its leaders send. It is on
 // while the WAL could not prepare its next segment, or while the file system has less free space
 // than one segment (so the segment after the prepared one could not be made); it goes off by
 // itself once there is room for one and a half segments again (the margin keeps it from flapping), after a
