@@ -119,6 +119,13 @@ const FOUND: readonly {
     drawnAppends: true,
     what: 'a member removed while cut off never learned it: the metadata leader was a member admitted after its table stopped, which it never asked (src/node/removal.ts follows the leader the others name)',
   },
+  {
+    nodes: 4,
+    seed: 20,
+    moreDiskFaults: true,
+    drawnAppends: true,
+    what: "a client's Put at a joiner not yet holding the cluster's metadata (no shard count) was answered INTERNAL, which reads as 'maybe': KVService's handlers now refuse it retry-safe (src/server/routing.ts shardOfKey; found once the clients entered through them)",
+  },
 ];
 
 for (const f of FOUND) {

@@ -84,8 +84,10 @@ export interface RealRunStats {
   /** Of them, begun before the faults ended. */
   readonly movesUnderFaults: number;
   readonly movesRolledBack: number;
-  /** Client requests at a node holding no replica of the shard, passed on to one that does. */
+  /** Client requests a node's KVService handler forwarded to another node (to the shard's leader, or passed on). */
   readonly opsForwarded: number;
+  /** Of those, requests at a node holding no replica of the shard the table places there, passed on to a voter. */
+  readonly opsPassedOn: number;
   /** Members that left (asked to by the operator, drained, removed, stopped). */
   readonly leaves: number;
   readonly lincheck: string;
@@ -598,7 +600,8 @@ export async function runRealSeed(seed: number, o: RealRunOptions = {}): Promise
       moves: run.checks.stats.moves,
       movesUnderFaults: run.movesUnderFaults,
       movesRolledBack: run.checks.stats.movesRolledBack,
-      opsForwarded: run.clients.stats.forwarded,
+      opsForwarded: run.clients.forwarded.all,
+      opsPassedOn: run.clients.forwarded.passedOn,
       leaves: run.operator.leaving?.left === true ? 1 : 0,
       lincheck,
     },
