@@ -2,12 +2,13 @@
 // shard's leader) and restart it a little later on the same disk, pause one (SIGSTOP: its timers
 // fire late and its messages arrive stale when it resumes), partition the network (halves, an
 // isolated leader, one-way links, a node that reaches only some peers), heal it, change its
-// conditions (loss, duplication, delay), fail a WAL write with EIO (the node must stop; it is
-// restarted on the same disk), and the other disk faults: latency spikes, ENOSPC on a WAL write or
-// sync and EIO on a WAL sync (the node must stop), EIO on a snapshot write (it must stop) or ENOSPC
-// (it may go on without the snapshot), a full disk for a few seconds (it must refuse writes, or stop,
-// and take writes again once there is room). Mostly one machine is down at a time, sometimes more: a
-// crash loses only what was not synced, so nothing acknowledged may be lost either way.
+// conditions (loss, duplication, delay, reordering), fail a WAL write with EIO (the node must stop;
+// it is restarted on the same disk), and the other disk faults: latency spikes, ENOSPC on a WAL
+// write or sync and EIO on a WAL sync (the node must stop), EIO on a snapshot write (it must stop)
+// or ENOSPC (it may go on without the snapshot), a full disk for a few seconds (it must refuse
+// writes, or stop, and take writes again once there is room). Mostly one machine is down at a time,
+// sometimes more: a crash loses only what was not synced, so nothing acknowledged may be lost either
+// way.
 import type { NodeId } from '../../raft/types.ts';
 import { CALM_NETWORK, type NetworkConditions, type PartitionKind } from '../network.ts';
 import type { Prng } from '../prng.ts';
@@ -44,6 +45,17 @@ export type DiskFaultKind = (typeof DISK_FAULT_KINDS)[number];
 
 const PARTITION_KINDS: readonly PartitionKind[] = ['halves', 'isolateLeader', 'oneWay', 'partialReach'];
 
+/** Of the network's condition windows, the share that reorders messages. */
+const REORDER_WINDOW_CHANCE = 1 / 3;
+/** In such a window, the share of messages that skip their link's order: uniform, in percent. */
+const REORDER_PCT_MIN = 5;
+const REORDER_PCT_MAX = 30;
+/**
+ * The longest delay of a message that skips its link's order: data of a broken stream still arriving
+ * after the next stream's (the real transport reconnects after 50 ms or more, then a round trip).
+ */
+const REORDER_DELAY_MAX_MS = 250;
+
 export interface NemesisSettings {
   /** Between two faults: uniform in [min, max] ms. */
   readonly everyMinMs: number;
@@ -72,6 +84,13 @@ export interface NemesisSettings {
   /** A paused machine resumes after a time uniform in [min, max] ms. */
   readonly pauseMinMs: number;
   readonly pauseMaxMs: number;
+  /** A lossy window drops up to this share of messages (a multiple of 0.01, at most LOSS_RATE_MAX). */
+  readonly lossRateMax: number;
+  /**
+   * Reordering: in some of the network's condition windows a share of the messages skip their link's
+   * order, drawn from this stream of their own. Off: the runs of the seeds are those from before it.
+   */
+  readonly reordering: Prng | undefined;
 }
 
 export class Nemesis {
@@ -88,6 +107,9 @@ export class Nemesis {
     diskFaults: 0,
     heals: 0,
     conditions: 0,
+    /** The highest loss rate of a window, and the windows that reordered messages. */
+    lossRateMax: 0,
+    reorderWindows: 0,
     /** Of the other disk faults, how many of each kind were injected. */
     moreDiskFaults: Object.fromEntries(DISK_FAULT_KINDS.map((k) => [k, 0])) as Record<DiskFaultKind, number>,
   };
@@ -307,15 +329,30 @@ export class Nemesis {
     this.world.note(`nemesis: ${what}`);
   }
 
+  /** New network conditions until the next: half of them without loss, most without reordering. */
   private conditions(): void {
+    const lossPctMax = Math.round(this.s.lossRateMax * 100);
+    const lossRate = this.rng.chance(0.5) ? 0 : this.rng.nextInt(lossPctMax + 1) / 100;
+    const duplicateRate = this.rng.chance(0.7) ? 0 : this.rng.nextInt(6) / 100;
+    const delayMaxMs = this.rng.intBetween(2, 30);
+    const r = this.s.reordering;
+    const reorders = r?.chance(REORDER_WINDOW_CHANCE) === true;
     const c: NetworkConditions = {
-      lossRate: this.rng.chance(0.5) ? 0 : this.rng.nextInt(16) / 100,
-      duplicateRate: this.rng.chance(0.7) ? 0 : this.rng.nextInt(6) / 100,
+      lossRate,
+      duplicateRate,
       delayMinMs: 1,
-      delayMaxMs: this.rng.intBetween(2, 30),
+      delayMaxMs,
+      reorderRate: reorders ? r.intBetween(REORDER_PCT_MIN, REORDER_PCT_MAX) / 100 : 0,
+      reorderDelayMaxMs: reorders ? r.intBetween(delayMaxMs, REORDER_DELAY_MAX_MS) : delayMaxMs,
     };
     this.world.network.setConditions(c);
     this.stats.conditions++;
-    this.world.note(`nemesis: loss ${c.lossRate}, dup ${c.duplicateRate}, delay 1-${c.delayMaxMs} ms`);
+    if (c.lossRate > this.stats.lossRateMax) this.stats.lossRateMax = c.lossRate;
+    if (reorders) this.stats.reorderWindows++;
+    const reordering =
+      c.reorderRate > 0 ? `, reorder ${c.reorderRate} (up to ${c.reorderDelayMaxMs} ms)` : '';
+    this.world.note(
+      `nemesis: loss ${c.lossRate}, dup ${c.duplicateRate}, delay 1-${c.delayMaxMs} ms${reordering}`,
+    );
   }
 }

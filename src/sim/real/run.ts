@@ -48,6 +48,11 @@ export interface RealRunOptions {
    * (default true; false replays runs from before they existed).
    */
   readonly moreDiskFaults?: boolean;
+  /**
+   * The network faults beyond the first ones: loss up to 30 % (not 15 %) and windows in which a share
+   * of the messages skip their link's order (default true; false replays runs from before them).
+   */
+  readonly moreNetworkFaults?: boolean;
 }
 
 export interface RealViolationReport {
@@ -77,6 +82,11 @@ export interface RealRunStats {
   readonly moreDiskFaults: Readonly<Record<DiskFaultKind, number>>;
   /** A WAL record damaged after the end checks (and the node refused to start on it). */
   readonly walCorrupted: boolean;
+  /** The highest loss rate of the network's windows, and how many of them reordered messages. */
+  readonly lossRateMax: number;
+  readonly reorderWindows: number;
+  /** Messages that skipped their link's order. */
+  readonly messagesReordered: number;
   readonly restartsChecked: number;
   readonly messagesSent: number;
   /** Replica moves begun (the table's move ids seen), and those of them rolled back. */
@@ -128,6 +138,9 @@ const LIVENESS_BOUND_MS = 30_000;
  */
 const SETTLE_BOUND_MS = 150_000;
 const OP_TIMEOUT_MS = 2_000;
+/** Loss rate windows reach with moreNetworkFaults, and without (the runs from before). */
+const LOSS_RATE_MAX = 0.3;
+const LOSS_RATE_MAX_BEFORE = 0.15;
 /** Lincheck budget per key, in calls of its injected clock (a counter: deterministic). */
 const LINCHECK_CLOCK_CALLS_MAX = 3_000;
 
@@ -233,6 +246,8 @@ class RealRun {
           : { rng: this.world.stream('disk-nemesis'), everyMinMs: 1_500, everyMaxMs: 5_000 },
       pauseMinMs: 500,
       pauseMaxMs: 5_000,
+      lossRateMax: o.moreNetworkFaults === false ? LOSS_RATE_MAX_BEFORE : LOSS_RATE_MAX,
+      reordering: o.moreNetworkFaults === false ? undefined : this.world.stream('reordering'),
     });
   }
 
@@ -593,6 +608,9 @@ export async function runRealSeed(seed: number, o: RealRunOptions = {}): Promise
       diskFaults: run.nemesis.stats.diskFaults,
       moreDiskFaults: run.nemesis.stats.moreDiskFaults,
       walCorrupted,
+      lossRateMax: run.nemesis.stats.lossRateMax,
+      reorderWindows: run.nemesis.stats.reorderWindows,
+      messagesReordered: w.network.stats.reordered,
       restartsChecked: run.checks.stats.restartsChecked,
       messagesSent: w.network.stats.sent,
       moves: run.checks.stats.moves,
