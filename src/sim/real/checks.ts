@@ -8,8 +8,10 @@
 // - after every event: at most one leader per term and group; per incarnation, commit never
 //   decreases, applied never passes it nor the node's durable log; no two replicas apply
 //   different entries at one index (applied-log.ts); a leader advances its commit only to an entry
-//   of its own term; with every machine up, every leader's commit index names an entry durable on
-//   enough of the group's voters that every quorum of them holds it; once the cluster has formed,
+//   of its own term; with every machine up (but one that left, or whose node refuses its damaged
+//   WAL: that one counts neither as a voter nor as a copy), every leader's commit index names an
+//   entry durable on enough of the group's voters that every quorum of them holds it; once the
+//   cluster has formed,
 //   each shard's voters in the newest shard table seen hold a majority of each half of the shard's
 //   newest applied configuration seen (the moves keep the table and the shards within a quorum).
 import type { GroupId } from '../../node/ids.ts';
@@ -259,7 +261,13 @@ export class NodeChecks {
   private commitsDurableOnQuorum(running: ReadonlyMap<string, RunningView>): void {
     // A joiner not started yet holds nothing and votes in nothing.
     // (A member that left holds nothing any group still counts.)
-    if (this.world.machines.some((m) => m.launched && !m.left && !running.has(m.id))) return;
+    if (this.world.machines.some((m) => m.launched && !m.staysDown && !running.has(m.id))) return;
+    // A machine whose WAL was damaged never votes again (its node refuses to start): no quorum that
+    // can still form includes it, so it counts neither as a voter nor as a copy; every quorum of the
+    // others must hold the entry.
+    const gone = new Set<string>(
+      this.world.machines.filter((m) => m.corruptedWal !== undefined).map((m) => m.id),
+    );
     for (const { inc, statuses } of running.values()) {
       for (const st of statuses.values()) {
         // A leader's (its core's: the progress is the core's own): its log is never truncated, and it
@@ -279,7 +287,7 @@ export class NodeChecks {
           ...this.configs(inc, st.id, st.confState.voters),
           ...(st.confState.votersOutgoing.length > 0 ? [st.confState.votersOutgoing] : []),
           ...(this.groupConfigs.get(st.id) ?? []),
-        ];
+        ].map((voters) => (gone.size === 0 ? voters : voters.filter((v) => !gone.has(v))));
         if (configs.every((voters) => voters.length === 0)) continue;
         const holding = (voters: readonly string[]): number =>
           voters.filter((v) => {

@@ -6,14 +6,18 @@
 // it is restarted on the same disk), and the other disk faults: latency spikes, ENOSPC on a WAL
 // write or sync and EIO on a WAL sync (the node must stop), EIO on a snapshot write (it must stop)
 // or ENOSPC (it may go on without the snapshot), a full disk for a few seconds (it must refuse
-// writes, or stop, and take writes again once there is room). Mostly one machine is down at a time,
-// sometimes more: a crash loses only what was not synced, so nothing acknowledged may be lost either
-// way.
+// writes, or stop, and take writes again once there is room); and, in some seeds, once: a damaged
+// WAL record (the node must refuse to start on it, and the machine then stays down for the rest of
+// the run, as an operator who has not acted yet would leave it). Mostly one machine is down at a
+// time, sometimes more: a crash loses only what was not synced, so nothing acknowledged may be lost
+// either way.
 import type { NodeId } from '../../raft/types.ts';
 import { CALM_NETWORK, type NetworkConditions, type PartitionKind } from '../network.ts';
 import type { Prng } from '../prng.ts';
 import type { NodeChecks } from './checks.ts';
+import { damageWal, watchRefusal } from './corruption.ts';
 import type { Incarnation, Machine } from './node-slot.ts';
+import { RealViolation } from './violation.ts';
 import type { World } from './world.ts';
 
 /** How long a crash waits for a disk operation in flight before it strikes anyway. */
@@ -91,7 +95,15 @@ export interface NemesisSettings {
    * order, drawn from this stream of their own. Off: the runs of the seeds are those from before it.
    */
   readonly reordering: Prng | undefined;
+  /**
+   * A damaged WAL record during the faults: at `atMs` into them (or, while no machine runs, as soon
+   * after as one does), on a running machine, drawn from `rng` as the record is.
+   */
+  readonly walDamage: { readonly rng: Prng; readonly atMs: number } | undefined;
 }
+
+/** While no machine can be damaged (none runs joined and awake), look again this often. */
+const WAL_DAMAGE_RETRY_MS = 500;
 
 export class Nemesis {
   private readonly world: World;
@@ -110,6 +122,8 @@ export class Nemesis {
     /** The highest loss rate of a window, and the windows that reordered messages. */
     lossRateMax: 0,
     reorderWindows: 0,
+    /** WAL records damaged during the faults. */
+    walDamages: 0,
     /** Of the other disk faults, how many of each kind were injected. */
     moreDiskFaults: Object.fromEntries(DISK_FAULT_KINDS.map((k) => [k, 0])) as Record<DiskFaultKind, number>,
   };
@@ -126,6 +140,8 @@ export class Nemesis {
     this.active = true;
     this.next();
     this.nextDiskFault();
+    const damage = this.s.walDamage;
+    if (damage !== undefined) this.world.schedule(damage.atMs, () => this.damageOneWal(damage.rng));
   }
 
   /** No more faults; the network heals, conditions calm down, and every machine that is down restarts. */
@@ -136,7 +152,7 @@ export class Nemesis {
     this.world.note('nemesis: healed, calm network');
     for (const m of this.world.machines) {
       if (this.s.moreDiskFaults !== undefined) this.mend(m);
-      if (!m.launched || m.left) continue;
+      if (!m.launched || m.staysDown) continue;
       if (m.current === undefined) this.restart(m);
       else if (m.current.paused) this.world.resume(m);
     }
@@ -167,7 +183,8 @@ export class Nemesis {
     const machines = this.world.machines.filter((m) => m.current !== undefined);
     // Mostly one machine down at a time; sometimes more, even all: the disks keep what was synced,
     // so no acknowledged write may be lost however many crash. A joiner not started yet is not down.
-    const down = this.world.machines.filter((m) => m.launched && !m.left).length - machines.length;
+    // A machine that stays down (it left, or refused its damaged WAL) is not down for this count.
+    const down = this.world.machines.filter((m) => m.launched && !m.staysDown).length - machines.length;
     if (machines.length === 0 || (down > 0 && !this.rng.chance(this.s.moreDownChance))) return;
     const leaders = machines.filter((m) => m.running?.kv.statuses().some((s) => s.role === 'leader'));
     const victim =
@@ -315,10 +332,37 @@ export class Nemesis {
   }
 
   private restart(m: Machine): void {
-    if (m.left) return;
+    if (m.staysDown) return;
     const inc = m.start();
     this.stats.restarts++;
     this.world.note(`${m.id}#${inc.number} restarting`);
+  }
+
+  /**
+   * Damages a synced WAL record of one running machine (its disk mended first, so that its refusal
+   * is about the record alone) and watches its node refuse to start; the machine then stays down.
+   */
+  private damageOneWal(rng: Prng): void {
+    if (!this.active) return;
+    const up = this.world.machines.filter(
+      (m) => m.running?.joined === true && m.current?.paused === false && !m.leaving,
+    );
+    if (up.length === 0) {
+      this.world.schedule(WAL_DAMAGE_RETRY_MS, () => this.damageOneWal(rng));
+      return;
+    }
+    const m = rng.pick(up);
+    this.mend(m);
+    this.stats.walDamages++;
+    void damageWal(this.world, this.checks, m, rng).then(
+      (d) => {
+        if (d !== undefined) watchRefusal(this.world, d);
+      },
+      (e: unknown) =>
+        this.world.fail(
+          new RealViolation('simulatorError', e instanceof Error ? (e.stack ?? e.message) : String(e)),
+        ),
+    );
   }
 
   private partition(): void {

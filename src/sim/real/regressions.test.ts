@@ -4,7 +4,8 @@
 // found before a member left in those runs (leave: false); the schedules predate the disk faults
 // beyond EIO on a WAL write (moreDiskFaults: false) and appends cut to one entry (oneEntryAppends:
 // false) unless the entry says it was found with them, and every one predates the network faults
-// beyond the first (moreNetworkFaults: false: loss up to 15 %, no reordering).
+// beyond the first (moreNetworkFaults: false: loss up to 15 %, no reordering) and the WAL damaged
+// during the faults (walDamageUnderFaults: false).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runRealSeed } from './run.ts';
@@ -113,6 +114,7 @@ for (const f of FOUND) {
     const r = await runRealSeed(f.seed, {
       nodes: f.nodes,
       moreNetworkFaults: false,
+      walDamageUnderFaults: false,
       ...(f.moreDiskFaults === true ? {} : { moreDiskFaults: false }),
       ...(f.drawnAppends === true ? {} : { oneEntryAppends: false }),
       ...(f.leave === false ? { leave: false } : {}),
@@ -120,7 +122,7 @@ for (const f of FOUND) {
     assert.deepEqual(
       r.violations.map((v) => `${v.property}: ${v.detail}`),
       [],
-      `replay: runRealSeed(${f.seed}, { nodes: ${f.nodes}, moreNetworkFaults: false${f.moreDiskFaults === true ? '' : ', moreDiskFaults: false'}${f.drawnAppends === true ? '' : ', oneEntryAppends: false'}${f.leave === false ? ', leave: false' : ''} }) with trace: true`,
+      `replay: runRealSeed(${f.seed}, { nodes: ${f.nodes}, moreNetworkFaults: false, walDamageUnderFaults: false${f.moreDiskFaults === true ? '' : ', moreDiskFaults: false'}${f.drawnAppends === true ? '' : ', oneEntryAppends: false'}${f.leave === false ? ', leave: false' : ''} }) with trace: true`,
     );
   });
 }

@@ -15,7 +15,7 @@ import { type RealBugName, realBug } from './bugs.ts';
 import { NodeChecks } from './checks.ts';
 import { type AckedWrite, SimClients } from './clients.ts';
 import { corruptOneWal } from './corruption.ts';
-import { type DiskFaultKind, Nemesis } from './nemesis.ts';
+import { type DiskFaultKind, Nemesis, type NemesisSettings } from './nemesis.ts';
 import type { Incarnation, Machine } from './node-slot.ts';
 import { Operator } from './operator.ts';
 import { REAL_PROPERTY_EXPLANATIONS, type RealProperty, RealViolation } from './violation.ts';
@@ -53,6 +53,12 @@ export interface RealRunOptions {
    * of the messages skip their link's order (default true; false replays runs from before them).
    */
   readonly moreNetworkFaults?: boolean;
+  /**
+   * In a third of the seeds of 3 machines, a WAL record damaged during the faults: the node must
+   * refuse to start, and the machine stays down to the end (default true; false replays runs from
+   * before it).
+   */
+  readonly walDamageUnderFaults?: boolean;
 }
 
 export interface RealViolationReport {
@@ -80,8 +86,10 @@ export interface RealRunStats {
   readonly diskFaults: number;
   /** The other disk faults injected, by kind. */
   readonly moreDiskFaults: Readonly<Record<DiskFaultKind, number>>;
-  /** A WAL record damaged after the end checks (and the node refused to start on it). */
+  /** A WAL record damaged (during the faults or after the end checks) and the node refused to start on it. */
   readonly walCorrupted: boolean;
+  /** WAL records damaged during the faults. */
+  readonly walDamagesUnderFaults: number;
   /** The highest loss rate of the network's windows, and how many of them reordered messages. */
   readonly lossRateMax: number;
   readonly reorderWindows: number;
@@ -138,6 +146,8 @@ const LIVENESS_BOUND_MS = 30_000;
  */
 const SETTLE_BOUND_MS = 150_000;
 const OP_TIMEOUT_MS = 2_000;
+/** Of the seeds of 3 machines, the share whose faults damage a WAL record. */
+const WAL_DAMAGE_SEEDS_SHARE = 1 / 3;
 /** Loss rate windows reach with moreNetworkFaults, and without (the runs from before). */
 const LOSS_RATE_MAX = 0.3;
 const LOSS_RATE_MAX_BEFORE = 0.15;
@@ -248,7 +258,21 @@ class RealRun {
       pauseMaxMs: 5_000,
       lossRateMax: o.moreNetworkFaults === false ? LOSS_RATE_MAX_BEFORE : LOSS_RATE_MAX,
       reordering: o.moreNetworkFaults === false ? undefined : this.world.stream('reordering'),
+      walDamage: this.walDamageOf(o),
     });
+  }
+
+  /**
+   * Whether (a third of the seeds of 3 machines) and when (in the first 60 % of the faults, after
+   * their first tenth) a WAL record is damaged during the faults. Only with 3 machines: every machine
+   * holds every shard, so the two others keep a quorum of each and the table settles with the dead
+   * member still in it (with more, the table would wait for moves to it until its dead-node timeout).
+   */
+  private walDamageOf(o: RealRunOptions): NemesisSettings['walDamage'] {
+    if (o.walDamageUnderFaults === false || this.nodes !== FORMED) return undefined;
+    const rng = this.world.stream('wal-damage');
+    if (!rng.chance(WAL_DAMAGE_SEEDS_SHARE)) return undefined;
+    return { rng, atMs: rng.intBetween(Math.floor(this.faultMs / 10), Math.floor((6 * this.faultMs) / 10)) };
   }
 
   /** The first FORMED machines. */
@@ -281,7 +305,7 @@ class RealRun {
    * it is cut off. The settling of the table waits for those.)
    */
   private leaderless(): string | undefined {
-    for (const m of this.staying) {
+    for (const m of this.serving) {
       const inc = m.running;
       if (inc === undefined) return `${m.id} is not running`;
       const st = inc.kv.statuses().find((s) => s.leader === '' && s.confState.voters.includes(m.id));
@@ -292,8 +316,9 @@ class RealRun {
   }
 
   /**
-   * Why the shard table has not settled, or undefined when it has: every machine runs, has joined and
-   * applied the same table; in it every machine is an up member, every shard has min(R, N) voters,
+   * Why the shard table has not settled, or undefined when it has: every machine that serves runs, has
+   * joined and applied the same table; in it every machine that stays (one whose WAL was damaged too:
+   * its dead-node timeout has not passed) is an up member, every shard has min(R, N) voters,
    * no learner, no joint half and no move in flight, and the planner wants no move (`plan`, as the
    * metadata leader runs it); every machine hosts exactly the shards the table places on it, each
    * with a leader and with the table's voters as its applied configuration (the metadata group:
@@ -304,12 +329,12 @@ class RealRun {
     if (gone !== undefined && !gone.left)
       return `${gone.id} was asked to leave and has not stopped (the leave ${this.operator.done ? 'succeeded' : 'goes on'})`;
     const incs: Incarnation[] = [];
-    for (const m of this.staying) {
+    for (const m of this.serving) {
       const inc = m.running;
       if (inc?.joined !== true) return `${m.id} is not running and joined`;
       incs.push(inc);
     }
-    const ids = incs.map((inc) => inc.machine.id as string);
+    const ids = this.staying.map((m) => m.id as string);
     const metaApplied = incs.map((inc) => inc.kv.status(METADATA_GROUP));
     if (new Set(metaApplied.map((st) => st?.applied)).size > 1) {
       const each = metaApplied.map(
@@ -353,7 +378,7 @@ class RealRun {
   /** Every group: the same commit and applied index on every machine that hosts it. */
   converged(): boolean {
     const applied = new Map<number, number>();
-    for (const m of this.staying) {
+    for (const m of this.serving) {
       const sts = m.running?.kv.statuses();
       if (sts === undefined) return false;
       for (const s of sts) {
@@ -398,9 +423,17 @@ class RealRun {
     if (m !== undefined) this.operator.leave(m);
   }
 
-  /** The machines that stay: all but one asked to leave. */
+  /** The machines that stay members: all but one asked to leave. */
   private get staying(): readonly Machine[] {
     return this.world.machines.filter((m) => !m.leaving);
+  }
+
+  /**
+   * The members that serve: all that stay but one whose WAL was damaged (its node refuses to start;
+   * the table still lists it, up, and every shard still counts it as a voter).
+   */
+  private get serving(): readonly Machine[] {
+    return this.staying.filter((m) => m.corruptedWal === undefined);
   }
 
   /** A joiner's first start (`ringkv serve --join_addr`); a crash before it is left to the nemesis. */
@@ -434,7 +467,7 @@ class RealRun {
     const finals = new Map<string, { found: boolean; value: string }>();
     for (const key of this.clients.keys) {
       // Through every node: one that holds no replica of the key's shard passes the read on.
-      for (const via of this.staying) {
+      for (const via of this.serving) {
         const answer = await this.finalRead(key, via, readBound);
         if (!finals.has(key)) finals.set(key, answer);
       }
@@ -473,7 +506,7 @@ class RealRun {
   }
 
   private appliedSummary(): string {
-    return this.staying
+    return this.serving
       .map(
         (m) =>
           `${m.id}: ${
@@ -490,7 +523,7 @@ class RealRun {
   private async compareStates(): Promise<void> {
     for (let s = 1; s <= this.shards; s++) {
       const hashes = new Map<string, string>();
-      for (const m of this.staying) {
+      for (const m of this.serving) {
         const kv = m.running?.kv;
         if (kv?.status(shardId(s)) === undefined) continue;
         const r = await kv.read(shardId(s), {
@@ -607,7 +640,8 @@ export async function runRealSeed(seed: number, o: RealRunOptions = {}): Promise
       pauses: run.nemesis.stats.pauses,
       diskFaults: run.nemesis.stats.diskFaults,
       moreDiskFaults: run.nemesis.stats.moreDiskFaults,
-      walCorrupted,
+      walCorrupted: walCorrupted || w.machines.some((m) => m.refusal !== undefined),
+      walDamagesUnderFaults: run.nemesis.stats.walDamages,
       lossRateMax: run.nemesis.stats.lossRateMax,
       reorderWindows: run.nemesis.stats.reorderWindows,
       messagesReordered: w.network.stats.reordered,
