@@ -65,6 +65,8 @@ export class NodeChecks {
   /** Per hosted group (a group dropped and hosted again is another), the last commit seen. */
   private readonly commits = new WeakMap<GroupView, number>();
   stats = { leadersElected: 0, maxTerm: 0, restartsChecked: 0, moves: 0, movesRolledBack: 0 };
+  /** The members the newest table marks down (to note each change once in the trace). */
+  private readonly membersDown = new Set<string>();
   /** Each move's steps seen in the newest table, as `id/step` (to note each once in the trace). */
   private readonly moveSteps = new Set<string>();
   /** Check the table's voters against the shards' configurations (from formation on: the table lags a join's voters before). */
@@ -328,6 +330,7 @@ export class NodeChecks {
           if (this.newestTable === undefined || st.applied > this.newestTable.applied) {
             this.newestTable = { applied: st.applied, table: inc.kv.metadata.table };
             this.noteMoves(inc.kv.metadata.table);
+            this.noteDownMembers(inc.kv.metadata.table);
           }
           continue;
         }
@@ -359,6 +362,17 @@ export class NodeChecks {
           return;
         }
       }
+    }
+  }
+
+  /** Notes each member marked down, and up again, as the newest table shows it. */
+  private noteDownMembers(table: ShardTable): void {
+    for (const m of table.members) {
+      const down = m.state === 'down';
+      if (down === this.membersDown.has(m.nodeId)) continue;
+      if (down) this.membersDown.add(m.nodeId);
+      else this.membersDown.delete(m.nodeId);
+      this.world.note(`table: member ${m.nodeId} ${m.state} (op ${table.lastOp})`);
     }
   }
 

@@ -1,10 +1,10 @@
-// A corrupted record in the middle of a WAL, during the faults (in a third of the seeds of 3 machines:
-// nemesis.ts) or else after the end checks: one machine that runs is crashed, one bit of a record its
-// WAL had synced flips on its disk (bit rot, a misdirected write), and it is started again. Its node must refuse to start, with a message that names the damaged
-// file and tells the operator what to do (move the data directory aside and re-add the node); the
-// machine then stays down, as an operator would leave it until they act, while the others keep a
-// quorum. A node that starts on the damaged record instead (its replay did not verify it) is a
-// `walCorruption` violation.
+// A corrupted record in the middle of a WAL, during the faults (in a third of the seeds: nemesis.ts)
+// or else after the end checks: one machine that runs is crashed, one bit of a record its WAL had
+// synced flips on its disk (bit rot, a misdirected write), and it is started again. Its node must
+// refuse to start, with a message that names the damaged file and tells the operator what to do
+// (move the data directory aside and re-add the node); the machine then stays down, as an operator
+// would leave it until they act, while the others keep a quorum. A node that starts on the damaged
+// record instead (its replay did not verify it) is a `walCorruption` violation.
 //
 // The record is one of a data shard's entries with a verified record after it (in the middle of the
 // log: a damaged last record followed only by zeroes is a torn tail, which recovery must cut), and

@@ -97,9 +97,11 @@ export interface NemesisSettings {
   readonly reordering: Prng | undefined;
   /**
    * A damaged WAL record during the faults: at `atMs` into them (or, while no machine runs, as soon
-   * after as one does), on a running machine, drawn from `rng` as the record is.
+   * after as one does), on a running machine but the `spared` ones, drawn from `rng` as the record is.
    */
-  readonly walDamage: { readonly rng: Prng; readonly atMs: number } | undefined;
+  readonly walDamage:
+    | { readonly rng: Prng; readonly atMs: number; readonly spared: readonly string[] }
+    | undefined;
 }
 
 /** While no machine can be damaged (none runs joined and awake), look again this often. */
@@ -141,7 +143,8 @@ export class Nemesis {
     this.next();
     this.nextDiskFault();
     const damage = this.s.walDamage;
-    if (damage !== undefined) this.world.schedule(damage.atMs, () => this.damageOneWal(damage.rng));
+    if (damage !== undefined)
+      this.world.schedule(damage.atMs, () => this.damageOneWal(damage.rng, damage.spared));
   }
 
   /** No more faults; the network heals, conditions calm down, and every machine that is down restarts. */
@@ -342,13 +345,21 @@ export class Nemesis {
    * Damages a synced WAL record of one running machine (its disk mended first, so that its refusal
    * is about the record alone) and watches its node refuse to start; the machine then stays down.
    */
-  private damageOneWal(rng: Prng): void {
+  private damageOneWal(rng: Prng, spared: readonly string[]): void {
     if (!this.active) return;
+    // Not one a joiner still joins through (its operator would point it elsewhere), nor one to be
+    // asked to leave (its node could not learn that it was removed).
+    const joinsVia = new Set(this.world.machines.filter((j) => !j.joinedOnce).map((j) => j.options.joinAddr));
     const up = this.world.machines.filter(
-      (m) => m.running?.joined === true && m.current?.paused === false && !m.leaving,
+      (m) =>
+        m.running?.joined === true &&
+        m.current?.paused === false &&
+        !m.leaving &&
+        !spared.includes(m.id) &&
+        !joinsVia.has(m.clientAddr),
     );
     if (up.length === 0) {
-      this.world.schedule(WAL_DAMAGE_RETRY_MS, () => this.damageOneWal(rng));
+      this.world.schedule(WAL_DAMAGE_RETRY_MS, () => this.damageOneWal(rng, spared));
       return;
     }
     const m = rng.pick(up);

@@ -15,7 +15,7 @@ import { type RealBugName, realBug } from './bugs.ts';
 import { NodeChecks } from './checks.ts';
 import { type AckedWrite, SimClients } from './clients.ts';
 import { corruptOneWal } from './corruption.ts';
-import { type DiskFaultKind, Nemesis, type NemesisSettings } from './nemesis.ts';
+import { type DiskFaultKind, Nemesis } from './nemesis.ts';
 import type { Incarnation, Machine } from './node-slot.ts';
 import { Operator } from './operator.ts';
 import { REAL_PROPERTY_EXPLANATIONS, type RealProperty, RealViolation } from './violation.ts';
@@ -54,9 +54,8 @@ export interface RealRunOptions {
    */
   readonly moreNetworkFaults?: boolean;
   /**
-   * In a third of the seeds of 3 machines, a WAL record damaged during the faults: the node must
-   * refuse to start, and the machine stays down to the end (default true; false replays runs from
-   * before it).
+   * In a third of the seeds, a WAL record damaged during the faults: the node must refuse to start,
+   * and the machine stays down to the end (default true; false replays runs from before it).
    */
   readonly walDamageUnderFaults?: boolean;
 }
@@ -146,8 +145,14 @@ const LIVENESS_BOUND_MS = 30_000;
  */
 const SETTLE_BOUND_MS = 150_000;
 const OP_TIMEOUT_MS = 2_000;
-/** Of the seeds of 3 machines, the share whose faults damage a WAL record. */
+/** Of the seeds, the share whose faults damage a WAL record. */
 const WAL_DAMAGE_SEEDS_SHARE = 1 / 3;
+/**
+ * The dead-node timeout of a seed of more than 3 machines whose faults damage a WAL: the dead member
+ * is marked down during the run. (Longer than most of the nemesis's outages of a machine that runs,
+ * though a partition may outlast it: that member is marked down too, then up again.)
+ */
+const DAMAGED_DEAD_NODE_TIMEOUT_MS = 10_000;
 /** Loss rate windows reach with moreNetworkFaults, and without (the runs from before). */
 const LOSS_RATE_MAX = 0.3;
 const LOSS_RATE_MAX_BEFORE = 0.15;
@@ -203,6 +208,7 @@ class RealRun {
       ? joiners.intBetween(Math.floor(faultMs / 2), Math.floor((3 * faultMs) / 4))
       : undefined;
     this.leaver = leaves ? joiners.intBetween(1, nodes) : 0;
+    const walDamage = walDamageOf(seed, faultMs, o);
     this.world = new World({
       seed,
       nodes,
@@ -221,6 +227,11 @@ class RealRun {
         // Past one Join attempt's own deadline (60 s), so that an attempt whose answer the faults
         // lost is followed by another, as `ringkv serve`'s default (5 min) allows.
         joinTimeoutMs: JOIN_TIMEOUT_MS,
+        // With more machines than R, a member whose WAL was damaged is marked down within the run
+        // (not after the default 5 min), and its replicas are re-created on the others.
+        ...(walDamage !== undefined && nodes > FORMED
+          ? { deadNodeTimeoutMs: DAMAGED_DEAD_NODE_TIMEOUT_MS }
+          : {}),
         ...(oneEntryAppends ? { appendBytesMax: 1 } : {}),
         ...(o.bug === undefined ? {} : realBug(o.bug).options),
       },
@@ -258,21 +269,11 @@ class RealRun {
       pauseMaxMs: 5_000,
       lossRateMax: o.moreNetworkFaults === false ? LOSS_RATE_MAX_BEFORE : LOSS_RATE_MAX,
       reordering: o.moreNetworkFaults === false ? undefined : this.world.stream('reordering'),
-      walDamage: this.walDamageOf(o),
+      walDamage:
+        walDamage === undefined
+          ? undefined
+          : { ...walDamage, spared: this.leaver > 0 ? [`n${this.leaver}`] : [] },
     });
-  }
-
-  /**
-   * Whether (a third of the seeds of 3 machines) and when (in the first 60 % of the faults, after
-   * their first tenth) a WAL record is damaged during the faults. Only with 3 machines: every machine
-   * holds every shard, so the two others keep a quorum of each and the table settles with the dead
-   * member still in it (with more, the table would wait for moves to it until its dead-node timeout).
-   */
-  private walDamageOf(o: RealRunOptions): NemesisSettings['walDamage'] {
-    if (o.walDamageUnderFaults === false || this.nodes !== FORMED) return undefined;
-    const rng = this.world.stream('wal-damage');
-    if (!rng.chance(WAL_DAMAGE_SEEDS_SHARE)) return undefined;
-    return { rng, atMs: rng.intBetween(Math.floor(this.faultMs / 10), Math.floor((6 * this.faultMs) / 10)) };
   }
 
   /** The first FORMED machines. */
@@ -317,8 +318,9 @@ class RealRun {
 
   /**
    * Why the shard table has not settled, or undefined when it has: every machine that serves runs, has
-   * joined and applied the same table; in it every machine that stays (one whose WAL was damaged too:
-   * its dead-node timeout has not passed) is an up member, every shard has min(R, N) voters,
+   * joined and applied the same table; in it every machine that stays is an up member (but one whose
+   * WAL was damaged: with more machines than R it is down and in no shard, else up, as its dead-node
+   * timeout has not passed), every shard has min(R, N) voters,
    * no learner, no joint half and no move in flight, and the planner wants no move (`plan`, as the
    * metadata leader runs it); every machine hosts exactly the shards the table places on it, each
    * with a leader and with the table's voters as its applied configuration (the metadata group:
@@ -346,13 +348,24 @@ class RealRun {
     const table = incs[0]?.kv.metadata.table;
     if (table === undefined || table.shards.length === 0) return 'no shard table yet';
     const members = table.members.filter((m) => m.state !== 'removed');
-    if (members.length !== ids.length || members.some((m) => m.state !== 'up' || !ids.includes(m.nodeId)))
+    const R = table.settings.replicationFactor;
+    // A dead member (its WAL damaged) is replaced where the others are enough to hold R replicas of
+    // every shard: marked down, in no shard. Otherwise it stays, up, a voter of every shard.
+    const dead = this.staying.filter((m) => m.corruptedWal !== undefined).map((m) => m.id as string);
+    const replaced = dead.length > 0 && ids.length - dead.length >= R;
+    const stateWanted = (id: string): string => (replaced && dead.includes(id) ? 'down' : 'up');
+    if (
+      members.length !== ids.length ||
+      members.some((m) => !ids.includes(m.nodeId) || m.state !== stateWanted(m.nodeId))
+    )
       return `members ${members.map((m) => `${m.nodeId} ${m.state}`).join(', ')}`;
-    const want = Math.min(table.settings.replicationFactor, ids.length);
+    const want = Math.min(R, ids.length);
     for (const e of table.shards) {
       if (e.move !== null) return `shard ${e.shardId} has move ${e.move.id} in flight (${e.move.step})`;
       if (e.voters.length !== want || e.learners.length > 0 || e.votersOutgoing.length > 0)
         return `shard ${e.shardId} has voters ${e.voters.join(',')} and learners ${e.learners.join(',')} in the table`;
+      if (replaced && e.voters.some((v) => dead.includes(v)))
+        return `shard ${e.shardId} has voters ${e.voters.join(',')}: the dead member's replica not re-created`;
     }
     const p = plan(table, { nowMs: this.world.nowMs(), leaders: new Map() });
     if (p.start.length + p.deferred.length + p.abandon.length > 0)
@@ -681,6 +694,25 @@ function report(run: RealRun, err: unknown, lines: string[]): RealViolationRepor
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x) => b.includes(x));
+}
+
+/**
+ * Whether (a third of the seeds) and when (in the first 60 % of the faults, after their first tenth)
+ * a WAL record is damaged during the faults, from a stream of its own. With 3 machines every machine
+ * holds every shard: the two others keep a quorum of each, and the table settles with the dead member
+ * still in it, up (its dead-node timeout, 5 min, does not pass). With more, the seed's dead-node
+ * timeout is DAMAGED_DEAD_NODE_TIMEOUT_MS: the dead member is marked down and its replicas are
+ * re-created on the others, which the settling of the table then demands.
+ */
+function walDamageOf(
+  seed: number,
+  faultMs: number,
+  o: RealRunOptions,
+): { readonly rng: Prng; readonly atMs: number } | undefined {
+  if (o.walDamageUnderFaults === false) return undefined;
+  const rng = new Prng(seed).derive('wal-damage');
+  if (!rng.chance(WAL_DAMAGE_SEEDS_SHARE)) return undefined;
+  return { rng, atMs: rng.intBetween(Math.floor(faultMs / 10), Math.floor((6 * faultMs) / 10)) };
 }
 
 function faultMsOf(o: RealRunOptions): number {
