@@ -18,6 +18,7 @@ import { corruptOneWal } from './corruption.ts';
 import { type DiskFaultKind, Nemesis } from './nemesis.ts';
 import type { Incarnation, Machine } from './node-slot.ts';
 import { Operator } from './operator.ts';
+import { AimedFault, type AimedHit, type TargetedFault } from './targeted.ts';
 import { REAL_PROPERTY_EXPLANATIONS, type RealProperty, RealViolation } from './violation.ts';
 import { World } from './world.ts';
 
@@ -58,6 +59,12 @@ export interface RealRunOptions {
    * and the machine stays down to the end (default true; false replays runs from before it).
    */
   readonly walDamageUnderFaults?: boolean;
+  /**
+   * Instead of the random nemesis (and its disk faults): one fault aimed at one step of a replica
+   * move (targeted.ts), for machine counts above R. The fault phase lasts at least `faultMs` and
+   * until the fault has struck and been repaired (at most AIMED_WAIT_MS_MAX more).
+   */
+  readonly targeted?: TargetedFault;
 }
 
 export interface RealViolationReport {
@@ -118,6 +125,8 @@ export interface RealSeedResult {
   readonly traceHash: string;
   readonly traceLines: readonly string[] | undefined;
   readonly stats: RealRunStats;
+  /** With `targeted`: what the aimed fault hit, or undefined when the aimed step was never reached. */
+  readonly aimedHit: AimedHit | undefined;
 }
 
 type Phase = 'formation' | 'fault' | 'liveness' | 'history';
@@ -158,6 +167,8 @@ const DAMAGED_DEAD_NODE_TIMEOUT_MS = 10_000;
 /** Loss rate windows reach with moreNetworkFaults, and without (the runs from before). */
 const LOSS_RATE_MAX = 0.3;
 const LOSS_RATE_MAX_BEFORE = 0.15;
+/** How long past `faultMs` the fault phase waits for an aimed fault to strike and be repaired. */
+const AIMED_WAIT_MS_MAX = 60_000;
 /** Lincheck budget per key, in calls of its injected clock (a counter: deterministic). */
 const LINCHECK_CLOCK_CALLS_MAX = 3_000;
 
@@ -177,6 +188,8 @@ class RealRun {
   readonly checks: NodeChecks;
   readonly clients: SimClients;
   readonly nemesis: Nemesis;
+  /** The aimed fault that replaces the nemesis, if one is asked for. */
+  readonly aimed: AimedFault | undefined;
   phase: Phase = 'formation';
 
   constructor(seed: number, o: RealRunOptions) {
@@ -251,6 +264,17 @@ class RealRun {
       thinkMaxMs: 200,
       opsMax: 2_000,
     });
+    if (o.targeted !== undefined && nodes === FORMED)
+      throw new Error(`sim: a fault aimed at a move needs more than ${FORMED} nodes (moves)`);
+    this.aimed =
+      o.targeted === undefined
+        ? undefined
+        : new AimedFault(
+            this.world,
+            (inc) => this.checks.crashed(inc),
+            this.world.stream('targeted'),
+            o.targeted,
+          );
     this.operator = new Operator(this.world, this.world.stream('operator'));
     this.nemesis = new Nemesis(this.world, this.checks, this.world.stream('nemesis'), {
       everyMinMs: 500,
@@ -415,12 +439,16 @@ class RealRun {
     this.phase = 'fault';
     this.checks.tableQuorum = true;
     this.clients.begin();
-    this.nemesis.begin();
+    if (this.aimed === undefined) this.nemesis.begin();
+    else this.aimed.begin();
     this.world.machines.slice(FORMED).forEach((m, i) => {
       this.world.schedule(this.joinAtMs[i] ?? 0, () => this.launch(m));
     });
     if (this.leaveAtMs !== undefined) this.world.schedule(this.leaveAtMs, () => this.leaveWhenJoined());
-    await this.world.runUntil(() => false, this.world.nowMs() + faultMs);
+    const endMs = this.world.nowMs() + faultMs;
+    await this.world.runUntil(() => false, endMs);
+    const aimed = this.aimed;
+    if (aimed !== undefined) await this.world.runUntil(() => aimed.over, endMs + AIMED_WAIT_MS_MAX);
     this.movesUnderFaults = this.checks.stats.moves;
   }
 
@@ -641,6 +669,7 @@ export async function runRealSeed(seed: number, o: RealRunOptions = {}): Promise
     violations,
     traceHash: w.trace.hashHex(),
     traceLines: w.trace.lines,
+    aimedHit: run.aimed?.hit,
     stats: {
       virtualMs: w.nowMs(),
       events: w.events,
