@@ -60,9 +60,10 @@ export interface RealRunOptions {
    */
   readonly walDamageUnderFaults?: boolean;
   /**
-   * Instead of the random nemesis (and its disk faults): one fault aimed at one step of a replica
-   * move (targeted.ts), for machine counts above R. The fault phase lasts at least `faultMs` and
-   * until the fault has struck and been repaired (at most AIMED_WAIT_MS_MAX more).
+   * Instead of the random nemesis (its crashes, partitions, network conditions, disk faults and
+   * damaged WAL): one fault aimed at one step of a replica move (targeted.ts), for machine counts
+   * above R. The fault phase lasts at least `faultMs` and until the fault has struck and been
+   * repaired (at most AIMED_WAIT_MS_MAX more).
    */
   readonly targeted?: TargetedFault;
 }
@@ -734,14 +735,15 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
  * holds every shard: the two others keep a quorum of each, and the table settles with the dead member
  * still in it, up (its dead-node timeout, 5 min, does not pass). With more, the seed's dead-node
  * timeout is DAMAGED_DEAD_NODE_TIMEOUT_MS: the dead member is marked down and its replicas are
- * re-created on the others, which the settling of the table then demands.
+ * re-created on the others, which the settling of the table then demands. Never with `targeted`:
+ * the damage is the nemesis's, and an aimed fault runs instead of it.
  */
 function walDamageOf(
   seed: number,
   faultMs: number,
   o: RealRunOptions,
 ): { readonly rng: Prng; readonly atMs: number } | undefined {
-  if (o.walDamageUnderFaults === false) return undefined;
+  if (o.walDamageUnderFaults === false || o.targeted !== undefined) return undefined;
   const rng = new Prng(seed).derive('wal-damage');
   if (!rng.chance(WAL_DAMAGE_SEEDS_SHARE)) return undefined;
   return { rng, atMs: rng.intBetween(Math.floor(faultMs / 10), Math.floor((6 * faultMs) / 10)) };
