@@ -434,6 +434,13 @@ describe('operations', () => {
     cluster.members = cluster.members.filter((m) => m.nodeId !== 'node4');
   });
 
+  test('leader placement is typed: a string that is not one is refused before anything is sent', async () => {
+    const c = client();
+    // @ts-expect-error: 'random' is not a LeaderPlacement
+    await assert.rejects(c.setLeaderPlacement('random'), /spread or pack, got 'random'/);
+    assert.equal(cluster.calls.length, 0);
+  });
+
   test('close() ends the client: later calls throw', async () => {
     const c = client();
     await c.put('x', 'y');

@@ -13,9 +13,26 @@ import { type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.ts';
 import { type BytesLike, toBytes } from './bytes.ts';
 import { type CallSpec, type LoopContext, runCall } from './call-loop.ts';
 import { ChannelPool, type ClientTls, clientCredentials } from './channels.ts';
-import { UnavailableError } from './errors.ts';
+import { ServerError, UnavailableError } from './errors.ts';
+import type {
+  CallOptions,
+  CasExpected,
+  CasResult,
+  DeleteResult,
+  GetResult,
+  KeyValueStore,
+  PutResult,
+  ReadOptions,
+  ScanAllOptions,
+  ScanItem,
+  ScanOptions,
+  ScanResult,
+} from './kv-types.ts';
+import { isLeaderPlacement, LEADER_PLACEMENTS, type LeaderPlacement } from './leader-placement.ts';
 import { type Safety, shortConnectError } from './retry-policy.ts';
 import { callUnary, RpcFailure } from './rpc.ts';
+import { scanAll } from './scan-all.ts';
+import { withDecoding } from './stored-value.ts';
 import { Topology } from './topology.ts';
 import { TopologyRefresher } from './topology-refresher.ts';
 
@@ -42,75 +59,6 @@ export interface RingkvClientOptions {
   readonly routeToLeaders?: boolean;
   /** TLS towards the nodes (see ClientTls); default plaintext. */
   readonly tls?: ClientTls;
-}
-
-export interface CallOptions {
-  /** This call's deadline, from now. Default: the client's defaultTimeoutMs. */
-  readonly timeoutMs?: number;
-  readonly signal?: AbortSignal;
-}
-
-export interface ReadOptions extends CallOptions {
-  /** Serve from the contacted replica without consensus: faster, possibly stale. */
-  readonly serializable?: boolean;
-}
-
-export interface PutResult {
-  /** The key's version after the write (the Raft index of the write). */
-  readonly version: bigint;
-  readonly header: ResponseHeader | undefined;
-}
-
-export type GetResult =
-  | { readonly found: true; readonly value: Uint8Array; readonly version: bigint }
-  | { readonly found: false };
-
-export interface DeleteResult {
-  readonly deleted: boolean;
-}
-
-/** What the key must currently be for a compare-and-swap to happen. */
-export type CasExpected =
-  | { readonly value: BytesLike }
-  | { readonly absent: true }
-  | { readonly version: bigint };
-
-export interface CasResult {
-  readonly succeeded: boolean;
-  /** The key's state after the operation (the unchanged current value when it did not succeed). */
-  readonly found: boolean;
-  readonly value: Uint8Array;
-  readonly version: bigint;
-}
-
-export interface ScanOptions extends ReadOptions {
-  /** Keys starting with prefix (ignored when start or end is set). */
-  readonly prefix?: BytesLike;
-  /** Range [start, end); an empty or absent end means to the end of the key space. */
-  readonly start?: BytesLike;
-  readonly end?: BytesLike;
-  /** Most items in this page (0 or absent: the server's default, 1000). */
-  readonly limit?: number;
-  /** From the previous page's result. */
-  readonly continuation?: Uint8Array;
-  readonly keysOnly?: boolean;
-  /**
-   * Only this data shard (1-based), from the contacted node's own replica (UNAVAILABLE where it
-   * holds none); with `serializable`, that replica's state as it is. Absent: every shard.
-   */
-  readonly shard?: number;
-}
-
-export interface ScanItem {
-  readonly key: Uint8Array;
-  readonly value: Uint8Array;
-  readonly version: bigint;
-}
-
-export interface ScanResult {
-  readonly items: readonly ScanItem[];
-  /** Pass back as `continuation` for the next page; undefined when the scan is complete. */
-  readonly continuation: Uint8Array | undefined;
 }
 
 /** Settings to change with `configure` (each one given). */
@@ -143,7 +91,7 @@ export type MemberStatus =
   | { readonly member: Member; readonly status: StatusResponse }
   | { readonly member: Member; readonly error: Error };
 
-export class RingkvClient {
+export class RingkvClient implements KeyValueStore {
   private readonly pool: ChannelPool;
   private readonly topology: Topology;
   private readonly defaultTimeoutMs: number;
@@ -190,7 +138,11 @@ export class RingkvClient {
     const res = await this.keyed(`get ${show(k)}`, 'read', k, opts, (s, d, sig) =>
       callUnary(s.kv.get.bind(s.kv), { ...request, shardEpoch: this.epochFor(k) }, s.endpoint, d, sig),
     );
-    return res.found ? { found: true, value: res.value, version: res.version } : { found: false };
+    if (!res.found) return { found: false };
+    return withDecoding({ found: true, value: res.value, version: res.version } as const, {
+      key: k,
+      value: res.value,
+    });
   }
 
   async delete(key: BytesLike, opts: CallOptions = {}): Promise<DeleteResult> {
@@ -224,7 +176,8 @@ export class RingkvClient {
         sig,
       ),
     );
-    return { succeeded: res.succeeded, found: res.found, value: res.value, version: res.version };
+    const result = { succeeded: res.succeeded, found: res.found, value: res.value, version: res.version };
+    return withDecoding(result, res.found ? { key: k, value: res.value } : { key: k, absent: true });
   }
 
   /** One page of keys in order; the node that answers gathers them from every shard. */
@@ -240,8 +193,19 @@ export class RingkvClient {
       },
       opts,
     );
-    const items = res.items.map((i) => ({ key: i.key, value: i.value, version: i.version }));
+    const items = res.items.map((i) =>
+      withDecoding({ key: i.key, value: i.value, version: i.version }, { key: i.key, value: i.value }),
+    );
     return { items, continuation: res.continuation.length === 0 ? undefined : res.continuation };
+  }
+
+  /**
+   * Every item of the range, in key order, following the scan's pages to the end (or to `limit`
+   * items in all): `for await (const item of client.scanAll({ prefix }))`. One page in memory at a
+   * time; each page is one call with its own deadline; `signal` ends the iteration.
+   */
+  scanAll(opts: ScanAllOptions = {}): AsyncIterable<ScanItem> {
+    return scanAll((o) => this.scan(o), opts);
   }
 
   /**
@@ -368,10 +332,19 @@ export class RingkvClient {
    * Sets where the shards' leaders go, cluster-wide: 'spread' or 'pack' (idempotent, so retried).
    * Returns once the cluster has recorded it; the leaderships move over the next few seconds.
    */
-  async setLeaderPlacement(placement: string, opts: CallOptions = {}): Promise<{ placement: string }> {
+  async setLeaderPlacement(
+    placement: LeaderPlacement,
+    opts: CallOptions = {},
+  ): Promise<{ placement: LeaderPlacement }> {
+    if (!isLeaderPlacement(placement)) {
+      throw new RangeError(`leader placement must be ${LEADER_PLACEMENTS.join(' or ')}, got '${placement}'`);
+    }
     const res = await this.cluster(`leader placement ${placement}`, 'idempotent', opts, (s, d, sig) =>
       callUnary(s.cluster.setLeaderPlacement.bind(s.cluster), { placement }, s.endpoint, d, sig),
     );
+    if (!isLeaderPlacement(res.placement)) {
+      throw new ServerError(`leader placement: the cluster answered '${res.placement}', not ${placement}`);
+    }
     return { placement: res.placement };
   }
 

@@ -26,21 +26,11 @@ export {
 } from './bytes.ts';
 export { assertEndpoint, type ClientTls } from './channels.ts';
 export {
-  type CallOptions,
-  type CasExpected,
-  type CasResult,
   type ClusterSettingsChange,
   DEFAULT_TIMEOUT_MS,
-  type DeleteResult,
-  type GetResult,
   type MemberStatus,
-  type PutResult,
-  type ReadOptions,
   RingkvClient,
   type RingkvClientOptions,
-  type ScanItem,
-  type ScanOptions,
-  type ScanResult,
   type ShardSnapshotChunkRequest,
   type StatusOptions,
 } from './client.ts';
@@ -64,4 +54,20 @@ export {
   UnavailableError,
   type UnavailableReason,
 } from './errors.ts';
+export type {
+  CallOptions,
+  CasExpected,
+  CasResult,
+  DeleteResult,
+  GetResult,
+  KeyValueStore,
+  PutResult,
+  ReadOptions,
+  ScanAllOptions,
+  ScanItem,
+  ScanOptions,
+  ScanResult,
+} from './kv-types.ts';
+export { isLeaderPlacement, LEADER_PLACEMENTS, type LeaderPlacement } from './leader-placement.ts';
 export { LEADER_ADDR_TRAILER, RETRY_SAFE_TRAILER } from './rpc.ts';
+export { type ValueDecoding, ValueFormatError } from './stored-value.ts';

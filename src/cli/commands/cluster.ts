@@ -2,9 +2,16 @@
 
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import { buildClusterView, type ClusterView, leaveRefusal, type NodeRow } from '../../client/index.ts';
+import {
+  buildClusterView,
+  type ClusterView,
+  isLeaderPlacement,
+  LEADER_PLACEMENTS,
+  leaveRefusal,
+  type NodeRow,
+} from '../../client/index.ts';
 import { parseDurationMs } from '../duration.ts';
-import { connectionOptions, toJson, withClient } from './client-common.ts';
+import { connectionOptions, toJson, usageError, withClient } from './client-common.ts';
 import { replicasOn, watchDrain } from './drain-progress.ts';
 
 type Opts = Record<string, unknown>;
@@ -135,6 +142,7 @@ function leadersLine(view: ClusterView): string {
 
 /** Sets the placement, then waits (printing each change) until the leaderships match it. */
 export function runClusterLeaderPlacement(placement: string, opts: Opts, cmd: Command): Promise<number> {
+  if (!isLeaderPlacement(placement)) usageError(cmd, `placement must be ${LEADER_PLACEMENTS.join(' or ')}`);
   return withClient(opts, cmd, async (client) => {
     const deadlineMs = Date.now() + membershipTimeoutMs(opts, cmd);
     const { timeoutMs } = connectionOptions(opts);
