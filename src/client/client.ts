@@ -29,6 +29,7 @@ import type {
   ScanResult,
 } from './kv-types.ts';
 import { isLeaderPlacement, LEADER_PLACEMENTS, type LeaderPlacement } from './leader-placement.ts';
+import { RingkvNamespace } from './namespace.ts';
 import { type Safety, shortConnectError } from './retry-policy.ts';
 import { callUnary, RpcFailure } from './rpc.ts';
 import { scanAll } from './scan-all.ts';
@@ -206,6 +207,14 @@ export class RingkvClient implements KeyValueStore {
    */
   scanAll(opts: ScanAllOptions = {}): AsyncIterable<ScanItem> {
     return scanAll((o) => this.scan(o), opts);
+  }
+
+  /**
+   * The key methods with every key under `prefix`: `client.namespace('app/').put('k', v)` writes
+   * `app/k`, and its scans see only keys starting `app/`, returned without it.
+   */
+  namespace(prefix: BytesLike): RingkvNamespace {
+    return new RingkvNamespace(this, prefix);
   }
 
   /**

@@ -69,5 +69,6 @@ export type {
   ScanResult,
 } from './kv-types.ts';
 export { isLeaderPlacement, LEADER_PLACEMENTS, type LeaderPlacement } from './leader-placement.ts';
+export { RingkvNamespace } from './namespace.ts';
 export { LEADER_ADDR_TRAILER, RETRY_SAFE_TRAILER } from './rpc.ts';
 export { type ValueDecoding, ValueFormatError } from './stored-value.ts';

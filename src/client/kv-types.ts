@@ -104,4 +104,6 @@ export interface KeyValueStore {
   scan(opts?: ScanOptions): Promise<ScanResult>;
   /** Every key of the range in order, one page in memory at a time (`for await … of`). */
   scanAll(opts?: ScanAllOptions): AsyncIterable<ScanItem>;
+  /** The same methods with every key under `prefix` (see namespace.ts). */
+  namespace(prefix: BytesLike): KeyValueStore;
 }
