@@ -42,7 +42,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of clients) c.close();
+  await Promise.all(clients.map((c) => c.close({ timeoutMs: 0 })));
   await cluster.close();
 });
 
@@ -444,8 +444,8 @@ describe('operations', () => {
   test('close() ends the client: later calls throw', async () => {
     const c = client();
     await c.put('x', 'y');
-    c.close();
-    c.close();
+    void c.close();
+    void c.close();
     await assert.rejects(c.get('x'), /after close/);
   });
 });

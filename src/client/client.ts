@@ -13,7 +13,8 @@ import { type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.ts';
 import { type BytesLike, toBytes } from './bytes.ts';
 import { type CallSpec, type LoopContext, runCall } from './call-loop.ts';
 import { ChannelPool, type ClientTls, clientCredentials } from './channels.ts';
-import { ServerError, UnavailableError } from './errors.ts';
+import { ClientClosedError, ServerError, UnavailableError } from './errors.ts';
+import { InFlightCalls } from './in-flight.ts';
 import type {
   CallOptions,
   CasExpected,
@@ -62,6 +63,11 @@ export interface RingkvClientOptions {
   readonly tls?: ClientTls;
 }
 
+export interface CloseOptions {
+  /** Most time to wait for the calls in flight before closing the channels under them. Default: no bound but theirs. */
+  readonly timeoutMs?: number;
+}
+
 /** Settings to change with `configure` (each one given). */
 export interface ClusterSettingsChange {
   readonly replicationFactor?: number;
@@ -98,7 +104,11 @@ export class RingkvClient implements KeyValueStore {
   private readonly defaultTimeoutMs: number;
   private readonly ctx: LoopContext;
   private readonly refresher: TopologyRefresher;
-  private closed = false;
+  private readonly inFlight = new InFlightCalls();
+  /** Set when close() is first called: from then on new calls are refused. */
+  private closing: Promise<void> | undefined;
+  /** The channels are closed. */
+  private shut = false;
 
   constructor(options: RingkvClientOptions) {
     this.pool = new ChannelPool(clientCredentials(options.tls));
@@ -247,7 +257,12 @@ export class RingkvClient implements KeyValueStore {
   }
 
   /** The cluster as one node sees it (any node, or `opts.endpoint`). */
-  async status(opts: StatusOptions = {}): Promise<StatusResponse> {
+  status(opts: StatusOptions = {}): Promise<StatusResponse> {
+    return this.statusCall(opts, false);
+  }
+
+  /** status(); `admitted`: part of a call already in flight (statusOfEveryMember), so not refused while closing. */
+  private statusCall(opts: StatusOptions, admitted: boolean): Promise<StatusResponse> {
     return this.run(
       {
         operation: opts.endpoint === undefined ? 'status' : `status of ${opts.endpoint}`,
@@ -258,6 +273,8 @@ export class RingkvClient implements KeyValueStore {
         learn: (r) => this.topology.learnStatus(r),
       },
       opts,
+      false,
+      admitted,
     );
   }
 
@@ -268,8 +285,15 @@ export class RingkvClient implements KeyValueStore {
    * (default: the call's timeout), not one timeout per node. When no configured endpoint answers
    * within that, the member list comes from status() with the rest of the call's timeout.
    */
-  async statusOfEveryMember(
+  statusOfEveryMember(
     opts: CallOptions & { readonly memberTimeoutMs?: number } = {},
+  ): Promise<{ cluster: StatusResponse; members: MemberStatus[] }> {
+    if (this.closing !== undefined) return Promise.reject(this.refusal('status of every member'));
+    return this.inFlight.track(this.gatherStatuses(opts));
+  }
+
+  private async gatherStatuses(
+    opts: CallOptions & { readonly memberTimeoutMs?: number },
   ): Promise<{ cluster: StatusResponse; members: MemberStatus[] }> {
     const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
     const deadlineMs = Date.now() + timeoutMs;
@@ -279,7 +303,7 @@ export class RingkvClient implements KeyValueStore {
     const ask = (endpoint: string): Promise<StatusResponse> => {
       let p = asked.get(endpoint);
       if (p === undefined) {
-        p = this.status({ ...opts, timeoutMs: memberTimeoutMs, endpoint });
+        p = this.statusCall({ ...opts, timeoutMs: memberTimeoutMs, endpoint }, true);
         p.catch(() => {}); // awaited below, or deliberately ignored (a seed that is not a member)
         asked.set(endpoint, p);
       }
@@ -299,7 +323,7 @@ export class RingkvClient implements KeyValueStore {
           cause: errors[0],
         });
       }
-      cluster = await this.status({ ...opts, timeoutMs: Math.max(1, deadlineMs - Date.now()) });
+      cluster = await this.statusCall({ ...opts, timeoutMs: Math.max(1, deadlineMs - Date.now()) }, true);
     }
     const members = await Promise.all(
       cluster.members.map(async (member): Promise<MemberStatus> => {
@@ -377,12 +401,36 @@ export class RingkvClient implements KeyValueStore {
     return res.settings;
   }
 
-  /** Closes every channel; calls after close() throw. Idempotent. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
+  /**
+   * Closes the client: new calls are refused at once (ClientClosedError); the calls in flight go on
+   * until they settle (each within its deadline), then every channel is closed and the promise
+   * resolves. `timeoutMs` bounds that wait: past it, the channels are closed under the calls still
+   * in flight (a write among them ends IndeterminateError); 0 closes them now. With nothing in
+   * flight the channels are closed before close() returns, so a caller need not await it. Never
+   * rejects. Idempotent; a later call with a shorter `timeoutMs` still takes effect.
+   */
+  close(opts: CloseOptions = {}): Promise<void> {
+    const waitMs = opts.timeoutMs ?? Number.POSITIVE_INFINITY;
+    if (!(waitMs >= 0)) throw new RangeError(`close timeoutMs must be >= 0, got ${waitMs}`);
+    if (waitMs === 0 || this.inFlight.size === 0) this.shutDown();
+    if (this.closing === undefined) {
+      this.closing = this.inFlight.settled(waitMs).then(() => this.shutDown());
+    } else if (waitMs !== Number.POSITIVE_INFINITY) {
+      void this.inFlight.settled(waitMs).then(() => this.shutDown());
+    }
+    return this.closing;
+  }
+
+  /** Closes the channels (cancelling what is still in flight on them). Idempotent. */
+  private shutDown(): void {
+    if (this.shut) return;
+    this.shut = true;
     this.refresher.close();
     this.pool.close();
+  }
+
+  private refusal(operation: string): ClientClosedError {
+    return new ClientClosedError(`RingkvClient: ${operation} after close(): the client is closed`);
   }
 
   /**
@@ -422,8 +470,21 @@ export class RingkvClient implements KeyValueStore {
     return this.run({ operation, safety, shardId: () => undefined, send, learn: () => {} }, opts);
   }
 
-  private async run<Res>(spec: CallSpec<Res>, opts: CallOptions, needsShardMap = false): Promise<Res> {
-    if (this.closed) throw new Error(`RingkvClient: ${spec.operation} after close()`);
+  /**
+   * Runs one call, tracked until it settles (close() waits for it). Refused once close() began,
+   * unless `admitted`: part of a call already in flight.
+   */
+  private run<Res>(
+    spec: CallSpec<Res>,
+    opts: CallOptions,
+    needsShardMap = false,
+    admitted = false,
+  ): Promise<Res> {
+    if (this.closing !== undefined && !admitted) return Promise.reject(this.refusal(spec.operation));
+    return this.inFlight.track(this.attempt(spec, opts, needsShardMap));
+  }
+
+  private async attempt<Res>(spec: CallSpec<Res>, opts: CallOptions, needsShardMap: boolean): Promise<Res> {
     const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
     // The call's deadline counts from here: the shard-map refresh below is part of it.
     const deadlineMs = Date.now() + timeoutMs;

@@ -26,6 +26,7 @@ export {
 } from './bytes.ts';
 export { assertEndpoint, type ClientTls } from './channels.ts';
 export {
+  type CloseOptions,
   type ClusterSettingsChange,
   DEFAULT_TIMEOUT_MS,
   type MemberStatus,
@@ -43,6 +44,7 @@ export {
 } from './cluster-view.ts';
 export {
   CancelledError,
+  ClientClosedError,
   DeadlineExceededError,
   FailedPreconditionError,
   type GrpcCodeName,

@@ -184,7 +184,9 @@ export async function withClient(
     if (process.env.RINGKV_DEBUG === '1' && e instanceof Error) process.stderr.write(`${e.stack ?? ''}\n`);
     return 1;
   } finally {
-    client.close();
+    // The answer is out: a call still in flight is one the command stopped waiting for (a seed
+    // that is not a member, a progress poll), so it is cut rather than waited for.
+    await client.close({ timeoutMs: 0 });
   }
 }
 
