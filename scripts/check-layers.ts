@@ -14,6 +14,9 @@
 // And: the node (src/node) takes time and randomness as seams (src/node/clock.ts, random.ts) so that
 // a simulator can run it on virtual time from a seed: no file of it but the adapter to the real ones
 // (src/node/system.ts) names the system clock, timers or Math.random; the core, pure, names none.
+// The same holds for the files of src/server the simulator runs (SIM_SERVER_FILES: KVService's
+// handlers and what they need), which src/sim may import and no other file of src/server: they
+// import no other file of src/server either.
 //
 // And: outside src/raft, the core's UnavailableError ("log index not available") is imported only
 // under another name, never beside (or instead of) the node's and the client's UnavailableError
@@ -32,8 +35,9 @@ const allowed: Record<string, readonly string[]> = {
   storage: ['raft'],
   transport: ['raft', 'gen'],
   // The real-node simulator (src/sim/real) runs the node on a simulated transport and disk, and
-  // routes its clients' keys to shards as the server does (ring's shardOf).
-  sim: ['raft', 'storage', 'lincheck', 'node', 'transport', 'ring'],
+  // routes its clients' keys to shards as the server does (ring's shardOf); its clients enter
+  // through src/server's KVService handlers (only SIM_SERVER_FILES of it).
+  sim: ['raft', 'storage', 'lincheck', 'node', 'transport', 'ring', 'server'],
   node: ['raft', 'storage', 'transport', 'ring', 'gen'],
   server: ['node', 'raft', 'storage', 'transport', 'ring', 'gen'],
   client: ['gen', 'ring'],
@@ -57,6 +61,19 @@ const NODE_PLANTED_BUG_FILES: readonly string[] = [
   join('node', 'driver.ts'),
   join('node', 'group.ts'),
 ];
+/**
+ * The files of src/server the simulator runs (its clients enter through KVService's handlers): the
+ * only ones src/sim may import, importing no other file of src/server, and, like src/node, free of
+ * the real clock, timers and randomness (they take the node's Clock).
+ */
+const SIM_SERVER_FILES: readonly string[] = [
+  'kv-handlers.ts',
+  'kv-peers.ts',
+  'routing.ts',
+  'stale-route.ts',
+  'errors.ts',
+  'deadline.ts',
+].map((f) => join('server', f));
 /** The real-node simulator's loop: lets microtasks settle between events with one setImmediate. */
 const SIM_SETTLE = join('sim', 'real', 'world.ts');
 /** The file of src/node that implements its Clock and Random with the real ones. */
@@ -132,6 +149,15 @@ for (const file of walk(src)) {
         if (!isTest) violations.push(`${rel}: imports ${spec}, outside src/`);
       } else if (targetLayer !== layer && !ok.includes(targetLayer)) {
         violations.push(`${rel}: layer '${layer}' may not import '${targetLayer}' (${spec})`);
+      } else if (
+        targetLayer === 'server' &&
+        (layer === 'sim' || SIM_SERVER_FILES.includes(rel)) &&
+        !isTest &&
+        !SIM_SERVER_FILES.includes(target)
+      ) {
+        violations.push(
+          `${rel}: imports ${spec}: the simulator runs only these files of src/server, which import no other: ${SIM_SERVER_FILES.join(', ')} (scripts/check-layers.ts SIM_SERVER_FILES)`,
+        );
       } else if (targetLayer === 'raft' && layer !== 'raft' && coreUnavailable.test(match[0])) {
         violations.push(
           `${rel}: imports the core's UnavailableError (a log index not available) under that name; the node and the client have their own UnavailableError (no quorum, no leader): import it as LogIndexUnavailableError or the like`,
@@ -155,6 +181,14 @@ for (const file of walk(src)) {
     }
   }
   if (layer === 'raft' && !isTest) forbidLines(rel, text, impure, 'the consensus core must stay pure');
+  if (SIM_SERVER_FILES.includes(rel)) {
+    forbidLines(
+      rel,
+      text,
+      worldly,
+      "the simulator runs this file of src/server: it reads time only through the node's Clock (src/node/clock.ts)",
+    );
+  }
   if (layer === 'node' && !isTest && rel !== NODE_SYSTEM_ADAPTER) {
     forbidLines(
       rel,

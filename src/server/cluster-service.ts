@@ -21,8 +21,9 @@ import type { KvNode } from '../node/node.ts';
 import { nodeStatus, settingsOf } from '../node/status.ts';
 
 import type { NodeId } from '../raft/types.ts';
-import { type ClusterHandlers, retrySafely, routeTo, type ServerContext, unary } from './context.ts';
+import { type ClusterHandlers, type ServerContext, unary } from './context.ts';
 import type { Unary } from './peer-clients.ts';
+import { retrySafely, routeTo } from './routing.ts';
 import { RINGKV_VERSION } from './version.ts';
 
 /** Joining can take a while (catching up by snapshot); its server-side deadline is longer than a request's. */
@@ -50,7 +51,8 @@ type Handler<Req, Res> = (ctx: ServerContext, req: Req, deadlineMs: number, fwd:
  * goes back to the node that forwarded it, which re-routes.
  */
 function onMetadataLeader<Req, Res>(h: Handler<Req, Res>): Handler<Req, Res> {
-  return (c, req, d, fwd) => (fwd ? h(c, req, d, fwd) : retrySafely(d, () => h(c, req, d, fwd)));
+  return (c, req, d, fwd) =>
+    fwd ? h(c, req, d, fwd) : retrySafely(c.node.clock, d, () => h(c, req, d, fwd));
 }
 
 /**

@@ -4,7 +4,7 @@
 // `ringkv-retry-safe: 1`, and for a stale route the shard's route (`ringkv-stale-route`,
 // stale-route.ts). Another node's answer to a forwarded call (RemoteStatusError) is passed
 // on as it came. Anything else is a bug: INTERNAL with its message (the server logs it).
-import { NodeError, type NodeErrorCode } from '../node/errors.ts';
+import { NodeError, type NodeErrorCode, UnavailableError } from '../node/errors.ts';
 import { GrpcStatus, type GrpcStatusCode, statusName } from '../transport/grpc-status.ts';
 import { encodeRoute, STALE_ROUTE_KEY, StaleRouteError } from './stale-route.ts';
 
@@ -66,4 +66,20 @@ export function trailersOf(leaderAddr: string, retrySafe: boolean): Record<strin
   if (leaderAddr !== '') trailers[LEADER_ADDR_KEY] = leaderAddr;
   if (retrySafe) trailers[RETRY_SAFE_KEY] = '1';
   return trailers;
+}
+
+/**
+ * Another node's failed answer (its status, message, leader hint and retry-safe mark), as the caller
+ * passes it on. A retry-safe UNAVAILABLE (nothing happened there, for example it lost a leadership
+ * meanwhile) becomes this node's own retry-safe error again, so that retrySafely (routing.ts) routes
+ * the request again instead of handing the refusal to the client; anything else a RemoteStatusError.
+ */
+export function remoteFailure(
+  code: GrpcStatusCode,
+  details: string,
+  leaderAddr: string,
+  retrySafe: boolean,
+): UnavailableError | RemoteStatusError {
+  if (code === GrpcStatus.UNAVAILABLE && retrySafe) return new UnavailableError(details, { retrySafe });
+  return new RemoteStatusError(code, details, trailersOf(leaderAddr, retrySafe));
 }

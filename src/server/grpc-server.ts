@@ -24,6 +24,7 @@ import { clusterService } from './cluster-service.ts';
 import type { ServerContext } from './context.ts';
 import { kvService } from './kv-service.ts';
 import type { PeerClients } from './peer-clients.ts';
+import { ReplicaTurns } from './routing.ts';
 import type { MethodObserver } from './unary-dispatch.ts';
 import { UnaryHttp2Server } from './unary-http2-server.ts';
 
@@ -84,7 +85,12 @@ export class ClientServer {
         node.logger.warn({ remoteAddress, reason }, `refused a client connection: ${reason}`),
       observeMethod: metrics === undefined ? undefined : (path) => metrics.observeMethod(path),
     });
-    this.ctx = { node, peers, load: metrics === undefined ? undefined : () => metrics.requestLoad() };
+    this.ctx = {
+      node,
+      peers,
+      turns: new ReplicaTurns(),
+      load: metrics === undefined ? undefined : () => metrics.requestLoad(),
+    };
     this.server.addService(KVServiceService, kvService(this.ctx), KV_RESPONSES);
     this.server.addService(ClusterServiceService, clusterService(this.ctx), CLUSTER_RESPONSES);
   }

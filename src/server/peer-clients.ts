@@ -16,7 +16,8 @@ import { FailedPreconditionError, UnavailableError } from '../node/errors.ts';
 import type { MemberInfo } from '../node/metadata.ts';
 import type { ClusterRpc, PeerStatus } from '../node/options.ts';
 import type { ServerTls } from '../transport/tls.ts';
-import { LEADER_ADDR_KEY, RETRY_SAFE_KEY, RemoteStatusError, trailersOf } from './errors.ts';
+import { LEADER_ADDR_KEY, RETRY_SAFE_KEY, RemoteStatusError, remoteFailure } from './errors.ts';
+import { type KvForwardable, type KvMethod, type KvPeers, UNREACHABLE_MS } from './kv-peers.ts';
 import { FORWARDED_KEY } from './unary-http2.ts';
 
 /** Bound on distinct addresses with an open channel (a cluster has far fewer members). */
@@ -34,8 +35,6 @@ export type Unary<Req, Res> = (
   cb: (err: ServiceError | null, res: Res) => void,
 ) => unknown;
 
-/** After a forward could not connect, requests are served locally (Raft forwards) for this long. */
-const UNREACHABLE_MS = 1000;
 /** How long a call waits for a channel that is not connected to connect before it gives up. */
 const CONNECT_BUDGET_MS = 1000;
 
@@ -53,7 +52,7 @@ export function peerClientCredentials(tls: ServerTls | undefined): ChannelCreden
   );
 }
 
-export class PeerClients implements ClusterRpc {
+export class PeerClients implements ClusterRpc, KvPeers {
   private readonly byAddr = new Map<string, Channels>();
   private readonly unreachableUntil = new Map<string, number>();
   private readonly creds: ChannelCredentials;
@@ -62,7 +61,7 @@ export class PeerClients implements ClusterRpc {
     this.creds = creds;
   }
 
-  /** Whether a call to `addr` recently failed to connect. */
+  /** Whether a call to `addr` failed to connect within the last UNREACHABLE_MS. */
   isUnreachable(addr: string): boolean {
     const until = this.unreachableUntil.get(addr);
     if (until === undefined) return false;
@@ -101,6 +100,18 @@ export class PeerClients implements ClusterRpc {
     return this.channels(addr).cluster;
   }
 
+  /** KvPeers: KVService `method` at `addr`, marked forwarded (see `call`). */
+  forward<M extends KvMethod>(
+    addr: string,
+    method: M,
+    req: KvForwardable[M][0],
+    deadlineMs: number,
+  ): Promise<KvForwardable[M][1]> {
+    const kv = this.kv(addr);
+    const unary = kv[method] as unknown as Unary<KvForwardable[M][0], KvForwardable[M][1]>;
+    return this.call(kv, unary, req, deadlineMs, true);
+  }
+
   /**
    * Calls a unary method with a deadline; `forwarded` marks the request so the receiver never
    * forwards it again. A channel that is not connected gets CONNECT_BUDGET_MS to connect (a hung
@@ -125,7 +136,7 @@ export class PeerClients implements ClusterRpc {
     return new Promise<Res>((resolve, reject) => {
       method.call(client, req, md, { deadline: deadlineMs }, (err, res) => {
         if (err === null) resolve(res);
-        else reject(this.connectFailure(addr, err) ?? remoteFailure(err));
+        else reject(this.connectFailure(addr, err) ?? failureOf(err));
       });
     });
   }
@@ -229,18 +240,13 @@ export class PeerClients implements ClusterRpc {
   }
 }
 
-/**
- * The other node's failure, to be passed on. A retry-safe UNAVAILABLE (nothing happened there, for
- * example it lost a leadership meanwhile) becomes our own retry-safe error again, so that
- * retrySafely routes the request again instead of handing the refusal to the client.
- */
-function remoteFailure(err: ServiceError): UnavailableError | RemoteStatusError {
-  const retrySafe = err.metadata?.get(RETRY_SAFE_KEY)[0] === '1';
-  if (err.code === status.UNAVAILABLE && retrySafe) return new UnavailableError(err.details, { retrySafe });
+/** The other node's failure as gRPC delivered it, to be passed on (errors.ts `remoteFailure`). */
+function failureOf(err: ServiceError): UnavailableError | RemoteStatusError {
   const leaderAddr = err.metadata?.get(LEADER_ADDR_KEY)[0];
-  return new RemoteStatusError(
+  return remoteFailure(
     err.code,
     err.details,
-    trailersOf(typeof leaderAddr === 'string' ? leaderAddr : '', retrySafe),
+    typeof leaderAddr === 'string' ? leaderAddr : '',
+    err.metadata?.get(RETRY_SAFE_KEY)[0] === '1',
   );
 }

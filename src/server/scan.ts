@@ -7,7 +7,8 @@ import { InvalidArgumentError, UnavailableError } from '../node/errors.ts';
 import { read, scanShard } from '../node/requests.ts';
 import type { KvItem } from '../storage/kv-state.ts';
 import { prefixRange } from '../storage/kv-state.ts';
-import { header, replicaOf, retrySafely, type ServerContext } from './context.ts';
+import type { ServerContext } from './context.ts';
+import { header, replicaOf, retrySafely } from './routing.ts';
 
 const LIMIT_DEFAULT = 1000;
 const LIMIT_MAX = 10_000;
@@ -137,7 +138,7 @@ function readElsewhere(ctx: ServerContext, shard: number, q: PartQuery): Promise
     serializable: q.req.serializable,
     shard,
   };
-  return retrySafely(q.deadlineMs, async () => {
+  return retrySafely(ctx.node.clock, q.deadlineMs, async () => {
     const to = replicaOf(ctx, shard);
     const kv = ctx.peers.kv(to);
     const res = await ctx.peers.call(kv, kv.scan, part, q.deadlineMs, true);

@@ -19,7 +19,8 @@ import {
   UnavailableError,
 } from '../node/errors.ts';
 import { read } from '../node/requests.ts';
-import { header, type ServerContext } from './context.ts';
+import type { ServerContext } from './context.ts';
+import { header } from './routing.ts';
 
 export const CHUNK_BYTES_DEFAULT = 1024 * 1024;
 export const CHUNK_BYTES_MAX = 4 * 1024 * 1024;

@@ -16,6 +16,7 @@ for (const nodes of [4, 5]) {
     let leaves = 0;
     let movesUnderFaults = 0;
     let forwarded = 0;
+    let passedOn = 0;
     let crashes = 0;
     let linearizable = 0;
     for (let seed = 1; seed <= SEEDS; seed++) {
@@ -29,20 +30,27 @@ for (const nodes of [4, 5]) {
       leaves += r.stats.leaves;
       movesUnderFaults += r.stats.movesUnderFaults;
       forwarded += r.stats.opsForwarded;
+      passedOn += r.stats.opsPassedOn;
       crashes += r.stats.crashes;
       if (r.stats.lincheck === 'linearizable') linearizable++;
     }
     // Each joiner takes its share: 3 replicas of 12 for the 4th machine, about 2 more for the 5th.
     assert.ok(moves >= SEEDS * (nodes - 2), `${moves} moves in ${SEEDS} seeds`);
-    // A quarter at least: with the disk faults a joiner is often stopped early, and its moves begin
-    // once the faults have ended (7 of 24 in the 4-node seeds here).
-    assert.ok(movesUnderFaults >= moves / 4, `${movesUnderFaults} of ${moves} moves begun under the faults`);
-    assert.ok(forwarded >= SEEDS, `${forwarded} requests passed on to a node holding the shard`);
+    // Half a move per seed at least: with the disk faults a joiner is often stopped early, and its
+    // moves begin once the faults have ended; losses up to 30 % and reordering slow the joins a
+    // little (4 nodes, seeds 1-40, no WAL damaged during the faults: 53 of 121 moves begun under the
+    // faults, 56 without those network faults); and a member whose WAL the faults damaged has its
+    // replicas re-created after them (44 of 147 with it; 7 of 28 in the 4-node seeds here, 15 of 45
+    // in the 5-node ones).
+    assert.ok(movesUnderFaults >= SEEDS / 2, `${movesUnderFaults} of ${moves} moves begun under the faults`);
+    assert.ok(forwarded >= SEEDS, `${forwarded} requests forwarded by one node's handler to another`);
+    assert.ok(passedOn >= SEEDS, `${passedOn} requests passed on to a node holding the shard`);
     assert.ok(crashes >= SEEDS, `${crashes} crashes`);
     // With 5 machines one member leaves (drained, removed, stopped) once every machine has joined:
     // in most seeds (the disk faults stop a joiner now and then, and its join may still be under way
-    // when the faults end: 15 seeds of the first 24, 4 of these 8).
-    if (nodes === 5) assert.ok(leaves >= SEEDS / 2, `${leaves} members left in ${SEEDS} seeds`);
+    // when the faults end, and losses up to 30 % and reordering slow the joins: 10 seeds of the first
+    // 24, 3 of these 8; 15 and 3 without those network faults and the WAL damaged during them).
+    if (nodes === 5) assert.ok(leaves >= SEEDS / 3, `${leaves} members left in ${SEEDS} seeds`);
     assert.ok(linearizable >= SEEDS - 1, `${linearizable} of ${SEEDS} histories checked to the end`);
   });
 }

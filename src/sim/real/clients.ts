@@ -1,20 +1,23 @@
-// Clients of the real-node world. They enter through the node's request API (src/node/requests.ts:
-// `write` and `read`, what src/server's KVService runs once it has decoded a call and chosen to
-// serve it on this node), each slot one operation at a time: put, get (linearizable) or
-// compare-and-swap on a few keys, at the node it believes leads the key's shard, or at any node
-// (whose core forwards the proposal or the ReadIndex to its leader; a node that holds no replica of
-// the shard passes the request to one that does, as src/server does). Every operation is recorded
-// for src/lincheck; a write that fails retry-safe (nothing was written) is left out; one that is
-// not answered by its deadline, or whose node dies, is indeterminate and moves the slot to a fresh
-// client id. Acknowledged writes are kept for the check that none is lost.
+// Clients of the real-node world. They enter through src/server's KVService handlers (Put, Get,
+// CompareAndSwap of src/server/kv-handlers.ts, run by kv-port.ts on the node's client port with real
+// request objects), each slot one operation at a time: put, get (linearizable) or compare-and-swap on
+// a few keys, at the node it believes leads the key's shard, or at any node. There the handlers run
+// as in a real server: a node that does not lead the shard forwards the request to its leader over
+// the network (routeTo), one that holds no replica passes it to a voter (replicaElsewhere), a
+// request routed by an older shard table than the node's is refused (refuseStaleRoute: the client
+// sends the epoch of the last header it saw), and what fails retry-safe is tried again within the
+// deadline (retrySafely). Every operation is recorded for src/lincheck; one that fails retry-safe
+// (the answer's `ringkv-retry-safe` mark: nothing was written) is left out; a write not answered by
+// its deadline, or whose node (or the node it was forwarded to) dies, or that fails otherwise, is
+// indeterminate and moves the slot to a fresh client id. Acknowledged writes are kept for the check
+// that none is lost. An INTERNAL answer (the server's "request failed unexpectedly") is the node's
+// failure.
 import type { KvInput, KvOperation, KvOutput } from '../../lincheck/types.ts';
-import { NodeError, UnavailableError } from '../../node/errors.ts';
 import { shardId } from '../../node/ids.ts';
-import type { KvNode } from '../../node/node.ts';
-import { getValue, read, write } from '../../node/requests.ts';
 import { shardOf } from '../../ring/slots.ts';
-import type { CasExpect } from '../../storage/command.ts';
+import type { KvForwardable, KvMethod } from '../../server/kv-peers.ts';
 import type { Prng } from '../prng.ts';
+import { failureOf, SimKvPorts } from './kv-port.ts';
 import type { Incarnation, Machine } from './node-slot.ts';
 import { RealViolation } from './violation.ts';
 import type { World } from './world.ts';
@@ -47,26 +50,36 @@ export class SimClients {
   readonly acked: AckedWrite[] = [];
   /** Every write that may have taken effect (acknowledged or indeterminate), by value. */
   readonly mayHaveWritten = new Map<string, { key: string; callMs: number; returnMs: number }>();
-  readonly stats = { completed: 0, indeterminate: 0, refused: 0, forwarded: 0 };
+  readonly stats = { completed: 0, indeterminate: 0, refused: 0, staleRoutes: 0 };
   private readonly world: World;
   private readonly rng: Prng;
   private readonly s: ClientSettings;
+  /** The nodes' client ports (KVService's handlers). */
+  private readonly ports: SimKvPorts;
   private readonly clientIds: number[] = [];
   private nextClientId = 1;
   private values = 0;
   private running = false;
   /** Where each shard's leader was last seen, by shard. */
   private readonly leaderHint = new Map<number, Machine>();
+  /** The newest shard epoch seen in an answer's header (or a stale route's refusal), by shard. */
+  private readonly epochSeen = new Map<number, bigint>();
 
   constructor(world: World, rng: Prng, settings: ClientSettings) {
     this.world = world;
     this.rng = rng;
     this.s = settings;
+    this.ports = new SimKvPorts(world);
     for (let i = 0; i < settings.clients; i++) this.clientIds.push(this.nextClientId++);
   }
 
   get keys(): string[] {
     return Array.from({ length: this.s.keys }, (_, i) => `k${i}`);
+  }
+
+  /** Requests one node's handler forwarded to another so far; passedOn: by a node holding no replica the table places there. */
+  get forwarded(): { readonly all: number; readonly passedOn: number } {
+    return { all: this.ports.forwarded, passedOn: this.ports.passedOn };
   }
 
   /** Every slot starts issuing operations. */
@@ -110,41 +123,38 @@ export class SimClients {
 
   private async put(slot: number, key: string): Promise<void> {
     const value = this.newValue(slot);
-    await this.writeOp(
-      slot,
-      key,
-      { kind: 'put', key, value },
-      { op: 'put', key: bytes(key), value: bytes(value) },
-      () => ({
-        kind: 'put',
-      }),
-    );
+    await this.writeOp(slot, key, { kind: 'put', key, value }, 'put', (shardEpoch) => ({
+      key: bytes(key),
+      value: bytes(value),
+      shardEpoch,
+    }));
   }
 
   private async cas(slot: number, key: string): Promise<void> {
     const value = this.newValue(slot);
     const current = this.lastSeen.get(key);
     const expected = current === undefined || this.rng.chance(0.2) ? null : current;
-    const expect: CasExpect =
-      expected === null ? { kind: 'absent' } : { kind: 'value', value: bytes(expected) };
-    await this.writeOp(
-      slot,
-      key,
-      { kind: 'cas', key, expected, value },
-      { op: 'cas', key: bytes(key), expect, value: bytes(value) },
-      (result) => ({ kind: 'cas', succeeded: result.op === 'cas' && result.ok === true }),
-    );
+    await this.writeOp(slot, key, { kind: 'cas', key, expected, value }, 'compareAndSwap', (shardEpoch) => ({
+      key: bytes(key),
+      expected:
+        expected === null
+          ? { $case: 'expectedAbsent', value: true }
+          : { $case: 'expectedValue', value: bytes(expected) },
+      value: bytes(value),
+      delete: false,
+      shardEpoch,
+    }));
   }
 
   /** The value each key was last read or written with by any slot (to make compare-and-swaps succeed often). */
   private readonly lastSeen = new Map<string, string>();
 
-  private async writeOp(
+  private async writeOp<M extends 'put' | 'compareAndSwap'>(
     slot: number,
     key: string,
     input: Extract<KvInput, { kind: 'put' | 'cas' }>,
-    body: Parameters<typeof write>[2],
-    output: (result: { op: string; ok?: boolean }) => KvOutput,
+    method: M,
+    request: (shardEpoch: bigint) => KvForwardable[M][0],
   ): Promise<void> {
     const callMs = this.world.nowMs();
     const target = this.pickNode(key);
@@ -152,14 +162,15 @@ export class SimClients {
     const { machine, shard } = target;
     const inc = machine.running;
     if (inc === undefined) return;
-    const deadlineMs = callMs + this.s.opTimeoutMs;
     this.mayHaveWritten.set(input.value, { key, callMs, returnMs: Number.POSITIVE_INFINITY });
-    const o = await this.within(
-      this.serveAt(inc, shard, deadlineMs, (kv) => write(kv, shard, body, deadlineMs)),
-    );
+    const o = await this.within(this.callAt(inc, method, request(this.epochSeen.get(shard) ?? 0n)));
     const clientId = this.clientIds[slot] as number;
     if ('ok' in o) {
-      const out = output(o.ok.result as { op: string; ok?: boolean });
+      this.sawHeader(shard, o.ok.header);
+      const out: KvOutput =
+        input.kind === 'put'
+          ? { kind: 'put' }
+          : { kind: 'cas', succeeded: (o.ok as KvForwardable['compareAndSwap'][1]).succeeded };
       const returnMs = this.world.nowMs();
       this.history.push({ clientId, input, output: out, callTime: callMs, returnTime: returnMs });
       this.stats.completed++;
@@ -176,11 +187,12 @@ export class SimClients {
       return;
     }
     this.leaderHint.delete(shard);
-    if ('err' in o && o.err instanceof NodeError && o.err.retrySafe) {
+    const failure = 'err' in o ? this.failed(shard, o.err) : undefined;
+    if (failure?.retrySafe === true) {
       // Nothing was written: the operation did not happen.
       this.mayHaveWritten.delete(input.value);
       this.stats.refused++;
-      this.world.note(`client ${clientId} ${describe(input)} -> refused (${o.err.code})`);
+      this.world.note(`client ${clientId} ${describe(input)} -> refused (${failure.status})`);
       return;
     }
     this.history.push({
@@ -202,33 +214,34 @@ export class SimClients {
     const { machine, shard } = target;
     const inc = machine.running;
     if (inc === undefined) return;
-    const o = await this.within(this.readAt(inc, shard, key, callMs + this.s.opTimeoutMs));
+    const o = await this.within(this.readAt(inc, key, this.epochSeen.get(shard) ?? 0n));
     const clientId = this.clientIds[slot] as number;
     if (!('ok' in o)) {
       // A read never takes effect: one that failed constrains nothing.
       this.leaderHint.delete(shard);
+      if ('err' in o) this.failed(shard, o.err);
       this.world.note(`client ${clientId} get ${key} -> failed`);
       return;
     }
-    const v = o.ok.value;
-    const value = v === undefined ? '' : decoder.decode(v);
-    if (v !== undefined) this.lastSeen.set(key, value);
+    this.sawHeader(shard, o.ok.header);
+    const value = o.ok.found ? decoder.decode(o.ok.value) : '';
+    if (o.ok.found) this.lastSeen.set(key, value);
     this.leaderHint.set(shard, machine);
     this.history.push({
       clientId,
       input: { kind: 'get', key },
-      output: { kind: 'get', found: v !== undefined, value },
+      output: { kind: 'get', found: o.ok.found, value },
       callTime: callMs,
       returnTime: this.world.nowMs(),
     });
     this.stats.completed++;
-    this.world.note(`client ${clientId} get ${key} -> ${v === undefined ? 'absent' : value}`);
+    this.world.note(`client ${clientId} get ${key} -> ${o.ok.found ? value : 'absent'}`);
   }
 
   /**
    * A linearizable read of `key` for the final check, entering at `via` (passed on to a replica when
    * it holds none of the key's shard), or else at the node that leads the key's shard; undefined when
-   * it fails (the caller retries).
+   * it fails (the caller retries). Without a shard epoch (a client with no table): no node refuses it.
    */
   async finalRead(key: string, via?: Machine): Promise<{ found: boolean; value: string } | undefined> {
     const callMs = this.world.nowMs();
@@ -236,10 +249,12 @@ export class SimClients {
     if (target === undefined) return undefined;
     const inc = (via ?? target.machine).running;
     if (inc === undefined) return undefined;
-    const o = await this.within(this.readAt(inc, target.shard, key, callMs + this.s.opTimeoutMs));
-    if (!('ok' in o)) return undefined;
-    const v = o.ok.value;
-    const out = { found: v !== undefined, value: v === undefined ? '' : decoder.decode(v) };
+    const o = await this.within(this.readAt(inc, key, 0n));
+    if (!('ok' in o)) {
+      if ('err' in o) this.failed(target.shard, o.err);
+      return undefined;
+    }
+    const out = { found: o.ok.found, value: o.ok.found ? decoder.decode(o.ok.value) : '' };
     this.history.push({
       clientId: this.nextClientId++,
       input: { kind: 'get', key },
@@ -251,37 +266,42 @@ export class SimClients {
     return out;
   }
 
-  /** A linearizable read of `key` at `inc`'s client API (once it is not paused): the value's bytes, if any. */
-  private readAt(inc: Incarnation, shard: number, key: string, deadlineMs: number) {
-    return this.serveAt(inc, shard, deadlineMs, (kv) =>
-      read(kv, shard, false, deadlineMs, (m) => getValue(m, bytes(key))?.value),
-    );
+  /** A linearizable Get of `key` at `inc`'s client port. */
+  private readAt(inc: Incarnation, key: string, shardEpoch: bigint) {
+    return this.callAt(inc, 'get', { key: bytes(key), serializable: false, shardEpoch });
+  }
+
+  /** KVService `method` arriving at `inc`'s client port (once it is not paused), with the clients' timeout. */
+  private callAt<M extends KvMethod>(
+    inc: Incarnation,
+    method: M,
+    req: KvForwardable[M][0],
+  ): Promise<KvForwardable[M][1]> {
+    return this.world.enter(inc, () => this.ports.call(inc.kv, method, req, this.s.opTimeoutMs));
+  }
+
+  private sawHeader(shard: number, header: { shardEpoch: bigint } | undefined): void {
+    const epoch = header?.shardEpoch ?? 0n;
+    if (epoch > (this.epochSeen.get(shard) ?? 0n)) this.epochSeen.set(shard, epoch);
   }
 
   /**
-   * A request for `shard` arriving at `inc`'s client port: served there when it hosts the shard,
-   * else passed on, as src/server does (`replicaElsewhere`), to one of the voters the shard table
-   * gives it, over the network (retry-safe UNAVAILABLE when the table names none).
+   * What a client learns of a failed call: whether it is retry-safe, its status; a stale route's
+   * refusal gives the shard's epoch and a leader (or voter) to go to next. An INTERNAL answer is the
+   * node's failure (a real server logs it as a request that failed unexpectedly).
    */
-  private serveAt<T>(
-    inc: Incarnation,
-    shard: number,
-    deadlineMs: number,
-    serve: (kv: KvNode) => Promise<T>,
-  ): Promise<T> {
-    return this.world.enter(inc, () => {
-      if (inc.kv.status(shardId(shard)) !== undefined) return serve(inc.kv);
-      const addrs = inc.kv.replicaAddrs(shard);
-      if (addrs.length === 0) {
-        return Promise.reject(
-          new UnavailableError(`no replica of shard ${shard} is known at ${inc.machine.id}`, {
-            retrySafe: true,
-          }),
-        );
-      }
-      this.stats.forwarded++;
-      return this.world.call(inc.machine.id, this.rng.pick(addrs), deadlineMs, serve);
-    });
+  private failed(shard: number, err: unknown): { retrySafe: boolean; status: string } {
+    const f = failureOf(err);
+    if (f.status === 'INTERNAL')
+      this.world.fail(new RealViolation('nodeFailed', `a request was answered INTERNAL: ${f.details}`));
+    if (f.staleRoute !== undefined) {
+      this.stats.staleRoutes++;
+      if (f.staleRoute.epoch > (this.epochSeen.get(shard) ?? 0n))
+        this.epochSeen.set(shard, f.staleRoute.epoch);
+      const to = this.world.machines.find((m) => m.clientAddr === f.staleRoute?.leaderAddr);
+      if (to !== undefined) this.leaderHint.set(shard, to);
+    }
+    return f;
   }
 
   /** The node to ask about `key`: its shard's leader as last seen (or as a node knows it), else any running node. */
