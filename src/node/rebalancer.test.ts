@@ -57,7 +57,8 @@ function tableAtReconfigure(): ShardTable {
   );
 }
 
-function shardStatus(role: GroupStatus['role'], term: number): GroupStatus {
+/** `silent`: replicas the leader has not heard from within the election timeout (recentActive false). */
+function shardStatus(role: GroupStatus['role'], term: number, silent: readonly string[] = []): GroupStatus {
   const n = (ids: string[]) => ids as NodeId[];
   return {
     id: 1 as GroupId,
@@ -80,7 +81,7 @@ function shardStatus(role: GroupStatus['role'], term: number): GroupStatus {
         ? new Map(
             ['n1', 'n2', 'n3', 'n4'].map((id) => [
               id as NodeId,
-              { state: 'replicate', match: 40, next: 41, recentActive: true },
+              { state: 'replicate', match: 40, next: 41, recentActive: !silent.includes(id) },
             ]),
           )
         : undefined,
@@ -150,4 +151,50 @@ test('a node that lost the shard leadership while it observed does not propose t
   answer();
   await settle();
   assert.equal(proposed.length, 1);
+});
+
+test('a replica the leader has not heard from is not up to date, however close its match: the learner is not promoted', async () => {
+  // n4 matched the log end once and went silent: with no new entries its match still looks current.
+  const shard = shardStatus('leader', 5, ['n4']);
+  const proposed: ConfChange[] = [];
+  let asked = 0;
+  const host: RebalancerHost = {
+    id: 'n1' as NodeId,
+    isClosing: false,
+    logger: pino({ level: 'silent' }),
+    clock: new ManualClock(0),
+    cluster: {
+      join: () => Promise.reject(new Error('not used')),
+      status: async () => {
+        asked++;
+        return {
+          nodeId: 'n4',
+          clusterId: 'c',
+          members: [],
+          applied: new Map([[1, 40]]),
+          metadataGroup: { leader: '', voters: [], learners: [], votersOutgoing: [], commit: 0, applied: 0 },
+        };
+      },
+    },
+    requestIds: new RequestIds({ nextInt: () => 1 }),
+    metadata: {
+      table: tableAtReconfigure(),
+      member: (id: string): MemberInfo | undefined => ({
+        nodeId: id,
+        clientAddr: `${id}:7000`,
+        raftAddr: `${id}:7001`,
+      }),
+    },
+    status: (g) => (g === 1 ? shard : undefined),
+    statuses: () => [shard],
+    transferLeadership: () => assert.fail('no leadership transfer expected'),
+    changeMembership: () => assert.fail('no membership change expected'),
+    proposeMetadata: () => Promise.reject(new Error('not the metadata leader')),
+    reconfigure: (_g, cc) => proposed.push(cc),
+    snapshotIndex: () => 0,
+  };
+  new Rebalancer(host, 500).round();
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  assert.ok(asked > 0, 'the rebalancer observed the move');
+  assert.deepEqual(proposed, [], 'no change proposed for a silent learner');
 });
