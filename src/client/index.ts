@@ -56,20 +56,7 @@ export {
   UnavailableError,
   type UnavailableReason,
 } from './errors.ts';
-export type {
-  CallOptions,
-  CasExpected,
-  CasResult,
-  DeleteResult,
-  GetResult,
-  KeyValueStore,
-  PutResult,
-  ReadOptions,
-  ScanAllOptions,
-  ScanItem,
-  ScanOptions,
-  ScanResult,
-} from './kv-types.ts';
+export type * from './kv-types.ts';
 export { isLeaderPlacement, LEADER_PLACEMENTS, type LeaderPlacement } from './leader-placement.ts';
 export { RingkvNamespace } from './namespace.ts';
 export { LEADER_ADDR_TRAILER, RETRY_SAFE_TRAILER } from './rpc.ts';
