@@ -42,7 +42,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of clients) c.close();
+  await Promise.all(clients.map((c) => c.close({ timeoutMs: 0 })));
   await cluster.close();
 });
 
@@ -434,11 +434,18 @@ describe('operations', () => {
     cluster.members = cluster.members.filter((m) => m.nodeId !== 'node4');
   });
 
+  test('leader placement is typed: a string that is not one is refused before anything is sent', async () => {
+    const c = client();
+    // @ts-expect-error: 'random' is not a LeaderPlacement
+    await assert.rejects(c.setLeaderPlacement('random'), /spread or pack, got 'random'/);
+    assert.equal(cluster.calls.length, 0);
+  });
+
   test('close() ends the client: later calls throw', async () => {
     const c = client();
     await c.put('x', 'y');
-    c.close();
-    c.close();
+    void c.close();
+    void c.close();
     await assert.rejects(c.get('x'), /after close/);
   });
 });

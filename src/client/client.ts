@@ -13,9 +13,28 @@ import { type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.ts';
 import { type BytesLike, toBytes } from './bytes.ts';
 import { type CallSpec, type LoopContext, runCall } from './call-loop.ts';
 import { ChannelPool, type ClientTls, clientCredentials } from './channels.ts';
-import { UnavailableError } from './errors.ts';
+import { ClientClosedError, ServerError, UnavailableError } from './errors.ts';
+import { InFlightCalls } from './in-flight.ts';
+import type {
+  CallOptions,
+  CasExpected,
+  CasResult,
+  DeleteResult,
+  GetResult,
+  KeyValueStore,
+  PutResult,
+  ReadOptions,
+  ScanAllOptions,
+  ScanItem,
+  ScanOptions,
+  ScanResult,
+} from './kv-types.ts';
+import { isLeaderPlacement, LEADER_PLACEMENTS, type LeaderPlacement } from './leader-placement.ts';
+import { RingkvNamespace } from './namespace.ts';
 import { type Safety, shortConnectError } from './retry-policy.ts';
 import { callUnary, RpcFailure } from './rpc.ts';
+import { scanAll } from './scan-all.ts';
+import { withDecoding } from './stored-value.ts';
 import { Topology } from './topology.ts';
 import { TopologyRefresher } from './topology-refresher.ts';
 
@@ -44,73 +63,9 @@ export interface RingkvClientOptions {
   readonly tls?: ClientTls;
 }
 
-export interface CallOptions {
-  /** This call's deadline, from now. Default: the client's defaultTimeoutMs. */
+export interface CloseOptions {
+  /** Most time to wait for the calls in flight before closing the channels under them. Default: no bound but theirs. */
   readonly timeoutMs?: number;
-  readonly signal?: AbortSignal;
-}
-
-export interface ReadOptions extends CallOptions {
-  /** Serve from the contacted replica without consensus: faster, possibly stale. */
-  readonly serializable?: boolean;
-}
-
-export interface PutResult {
-  /** The key's version after the write (the Raft index of the write). */
-  readonly version: bigint;
-  readonly header: ResponseHeader | undefined;
-}
-
-export type GetResult =
-  | { readonly found: true; readonly value: Uint8Array; readonly version: bigint }
-  | { readonly found: false };
-
-export interface DeleteResult {
-  readonly deleted: boolean;
-}
-
-/** What the key must currently be for a compare-and-swap to happen. */
-export type CasExpected =
-  | { readonly value: BytesLike }
-  | { readonly absent: true }
-  | { readonly version: bigint };
-
-export interface CasResult {
-  readonly succeeded: boolean;
-  /** The key's state after the operation (the unchanged current value when it did not succeed). */
-  readonly found: boolean;
-  readonly value: Uint8Array;
-  readonly version: bigint;
-}
-
-export interface ScanOptions extends ReadOptions {
-  /** Keys starting with prefix (ignored when start or end is set). */
-  readonly prefix?: BytesLike;
-  /** Range [start, end); an empty or absent end means to the end of the key space. */
-  readonly start?: BytesLike;
-  readonly end?: BytesLike;
-  /** Most items in this page (0 or absent: the server's default, 1000). */
-  readonly limit?: number;
-  /** From the previous page's result. */
-  readonly continuation?: Uint8Array;
-  readonly keysOnly?: boolean;
-  /**
-   * Only this data shard (1-based), from the contacted node's own replica (UNAVAILABLE where it
-   * holds none); with `serializable`, that replica's state as it is. Absent: every shard.
-   */
-  readonly shard?: number;
-}
-
-export interface ScanItem {
-  readonly key: Uint8Array;
-  readonly value: Uint8Array;
-  readonly version: bigint;
-}
-
-export interface ScanResult {
-  readonly items: readonly ScanItem[];
-  /** Pass back as `continuation` for the next page; undefined when the scan is complete. */
-  readonly continuation: Uint8Array | undefined;
 }
 
 /** Settings to change with `configure` (each one given). */
@@ -143,13 +98,17 @@ export type MemberStatus =
   | { readonly member: Member; readonly status: StatusResponse }
   | { readonly member: Member; readonly error: Error };
 
-export class RingkvClient {
+export class RingkvClient implements KeyValueStore {
   private readonly pool: ChannelPool;
   private readonly topology: Topology;
   private readonly defaultTimeoutMs: number;
   private readonly ctx: LoopContext;
   private readonly refresher: TopologyRefresher;
-  private closed = false;
+  private readonly inFlight = new InFlightCalls();
+  /** Set when close() is first called: from then on new calls are refused. */
+  private closing: Promise<void> | undefined;
+  /** The channels are closed. */
+  private shut = false;
 
   constructor(options: RingkvClientOptions) {
     this.pool = new ChannelPool(clientCredentials(options.tls));
@@ -190,7 +149,11 @@ export class RingkvClient {
     const res = await this.keyed(`get ${show(k)}`, 'read', k, opts, (s, d, sig) =>
       callUnary(s.kv.get.bind(s.kv), { ...request, shardEpoch: this.epochFor(k) }, s.endpoint, d, sig),
     );
-    return res.found ? { found: true, value: res.value, version: res.version } : { found: false };
+    if (!res.found) return { found: false };
+    return withDecoding({ found: true, value: res.value, version: res.version } as const, {
+      key: k,
+      value: res.value,
+    });
   }
 
   async delete(key: BytesLike, opts: CallOptions = {}): Promise<DeleteResult> {
@@ -224,7 +187,8 @@ export class RingkvClient {
         sig,
       ),
     );
-    return { succeeded: res.succeeded, found: res.found, value: res.value, version: res.version };
+    const result = { succeeded: res.succeeded, found: res.found, value: res.value, version: res.version };
+    return withDecoding(result, res.found ? { key: k, value: res.value } : { key: k, absent: true });
   }
 
   /** One page of keys in order; the node that answers gathers them from every shard. */
@@ -240,8 +204,27 @@ export class RingkvClient {
       },
       opts,
     );
-    const items = res.items.map((i) => ({ key: i.key, value: i.value, version: i.version }));
+    const items = res.items.map((i) =>
+      withDecoding({ key: i.key, value: i.value, version: i.version }, { key: i.key, value: i.value }),
+    );
     return { items, continuation: res.continuation.length === 0 ? undefined : res.continuation };
+  }
+
+  /**
+   * Every item of the range, in key order, following the scan's pages to the end (or to `limit`
+   * items in all): `for await (const item of client.scanAll({ prefix }))`. One page in memory at a
+   * time; each page is one call with its own deadline; `signal` ends the iteration.
+   */
+  scanAll(opts: ScanAllOptions = {}): AsyncIterable<ScanItem> {
+    return scanAll((o) => this.scan(o), opts);
+  }
+
+  /**
+   * The key methods with every key under `prefix`: `client.namespace('app/').put('k', v)` writes
+   * `app/k`, and its scans see only keys starting `app/`, returned without it.
+   */
+  namespace(prefix: BytesLike): RingkvNamespace {
+    return new RingkvNamespace(this, prefix);
   }
 
   /**
@@ -274,7 +257,12 @@ export class RingkvClient {
   }
 
   /** The cluster as one node sees it (any node, or `opts.endpoint`). */
-  async status(opts: StatusOptions = {}): Promise<StatusResponse> {
+  status(opts: StatusOptions = {}): Promise<StatusResponse> {
+    return this.statusCall(opts, false);
+  }
+
+  /** status(); `admitted`: part of a call already in flight (statusOfEveryMember), so not refused while closing. */
+  private statusCall(opts: StatusOptions, admitted: boolean): Promise<StatusResponse> {
     return this.run(
       {
         operation: opts.endpoint === undefined ? 'status' : `status of ${opts.endpoint}`,
@@ -285,6 +273,8 @@ export class RingkvClient {
         learn: (r) => this.topology.learnStatus(r),
       },
       opts,
+      false,
+      admitted,
     );
   }
 
@@ -295,8 +285,15 @@ export class RingkvClient {
    * (default: the call's timeout), not one timeout per node. When no configured endpoint answers
    * within that, the member list comes from status() with the rest of the call's timeout.
    */
-  async statusOfEveryMember(
+  statusOfEveryMember(
     opts: CallOptions & { readonly memberTimeoutMs?: number } = {},
+  ): Promise<{ cluster: StatusResponse; members: MemberStatus[] }> {
+    if (this.closing !== undefined) return Promise.reject(this.refusal('status of every member'));
+    return this.inFlight.track(this.gatherStatuses(opts));
+  }
+
+  private async gatherStatuses(
+    opts: CallOptions & { readonly memberTimeoutMs?: number },
   ): Promise<{ cluster: StatusResponse; members: MemberStatus[] }> {
     const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
     const deadlineMs = Date.now() + timeoutMs;
@@ -306,7 +303,7 @@ export class RingkvClient {
     const ask = (endpoint: string): Promise<StatusResponse> => {
       let p = asked.get(endpoint);
       if (p === undefined) {
-        p = this.status({ ...opts, timeoutMs: memberTimeoutMs, endpoint });
+        p = this.statusCall({ ...opts, timeoutMs: memberTimeoutMs, endpoint }, true);
         p.catch(() => {}); // awaited below, or deliberately ignored (a seed that is not a member)
         asked.set(endpoint, p);
       }
@@ -326,7 +323,7 @@ export class RingkvClient {
           cause: errors[0],
         });
       }
-      cluster = await this.status({ ...opts, timeoutMs: Math.max(1, deadlineMs - Date.now()) });
+      cluster = await this.statusCall({ ...opts, timeoutMs: Math.max(1, deadlineMs - Date.now()) }, true);
     }
     const members = await Promise.all(
       cluster.members.map(async (member): Promise<MemberStatus> => {
@@ -368,10 +365,19 @@ export class RingkvClient {
    * Sets where the shards' leaders go, cluster-wide: 'spread' or 'pack' (idempotent, so retried).
    * Returns once the cluster has recorded it; the leaderships move over the next few seconds.
    */
-  async setLeaderPlacement(placement: string, opts: CallOptions = {}): Promise<{ placement: string }> {
+  async setLeaderPlacement(
+    placement: LeaderPlacement,
+    opts: CallOptions = {},
+  ): Promise<{ placement: LeaderPlacement }> {
+    if (!isLeaderPlacement(placement)) {
+      throw new RangeError(`leader placement must be ${LEADER_PLACEMENTS.join(' or ')}, got '${placement}'`);
+    }
     const res = await this.cluster(`leader placement ${placement}`, 'idempotent', opts, (s, d, sig) =>
       callUnary(s.cluster.setLeaderPlacement.bind(s.cluster), { placement }, s.endpoint, d, sig),
     );
+    if (!isLeaderPlacement(res.placement)) {
+      throw new ServerError(`leader placement: the cluster answered '${res.placement}', not ${placement}`);
+    }
     return { placement: res.placement };
   }
 
@@ -395,12 +401,36 @@ export class RingkvClient {
     return res.settings;
   }
 
-  /** Closes every channel; calls after close() throw. Idempotent. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
+  /**
+   * Closes the client: new calls are refused at once (ClientClosedError); the calls in flight go on
+   * until they settle (each within its deadline), then every channel is closed and the promise
+   * resolves. `timeoutMs` bounds that wait: past it, the channels are closed under the calls still
+   * in flight (a write among them ends IndeterminateError); 0 closes them now. With nothing in
+   * flight the channels are closed before close() returns, so a caller need not await it. Never
+   * rejects. Idempotent; a later call with a shorter `timeoutMs` still takes effect.
+   */
+  close(opts: CloseOptions = {}): Promise<void> {
+    const waitMs = opts.timeoutMs ?? Number.POSITIVE_INFINITY;
+    if (!(waitMs >= 0)) throw new RangeError(`close timeoutMs must be >= 0, got ${waitMs}`);
+    if (waitMs === 0 || this.inFlight.size === 0) this.shutDown();
+    if (this.closing === undefined) {
+      this.closing = this.inFlight.settled(waitMs).then(() => this.shutDown());
+    } else if (waitMs !== Number.POSITIVE_INFINITY) {
+      void this.inFlight.settled(waitMs).then(() => this.shutDown());
+    }
+    return this.closing;
+  }
+
+  /** Closes the channels (cancelling what is still in flight on them). Idempotent. */
+  private shutDown(): void {
+    if (this.shut) return;
+    this.shut = true;
     this.refresher.close();
     this.pool.close();
+  }
+
+  private refusal(operation: string): ClientClosedError {
+    return new ClientClosedError(`RingkvClient: ${operation} after close(): the client is closed`);
   }
 
   /**
@@ -440,8 +470,21 @@ export class RingkvClient {
     return this.run({ operation, safety, shardId: () => undefined, send, learn: () => {} }, opts);
   }
 
-  private async run<Res>(spec: CallSpec<Res>, opts: CallOptions, needsShardMap = false): Promise<Res> {
-    if (this.closed) throw new Error(`RingkvClient: ${spec.operation} after close()`);
+  /**
+   * Runs one call, tracked until it settles (close() waits for it). Refused once close() began,
+   * unless `admitted`: part of a call already in flight.
+   */
+  private run<Res>(
+    spec: CallSpec<Res>,
+    opts: CallOptions,
+    needsShardMap = false,
+    admitted = false,
+  ): Promise<Res> {
+    if (this.closing !== undefined && !admitted) return Promise.reject(this.refusal(spec.operation));
+    return this.inFlight.track(this.attempt(spec, opts, needsShardMap));
+  }
+
+  private async attempt<Res>(spec: CallSpec<Res>, opts: CallOptions, needsShardMap: boolean): Promise<Res> {
     const timeoutMs = opts.timeoutMs ?? this.defaultTimeoutMs;
     // The call's deadline counts from here: the shard-map refresh below is part of it.
     const deadlineMs = Date.now() + timeoutMs;

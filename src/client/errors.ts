@@ -129,3 +129,9 @@ export class ServerError extends RingkvError {
   override readonly name = 'ServerError';
   override readonly code = 'SERVER_ERROR';
 }
+
+/** The client was closed (close() was called): it refuses new calls. Not retried. */
+export class ClientClosedError extends RingkvError {
+  override readonly name = 'ClientClosedError';
+  override readonly code = 'CLIENT_CLOSED';
+}

@@ -26,21 +26,12 @@ export {
 } from './bytes.ts';
 export { assertEndpoint, type ClientTls } from './channels.ts';
 export {
-  type CallOptions,
-  type CasExpected,
-  type CasResult,
+  type CloseOptions,
   type ClusterSettingsChange,
   DEFAULT_TIMEOUT_MS,
-  type DeleteResult,
-  type GetResult,
   type MemberStatus,
-  type PutResult,
-  type ReadOptions,
   RingkvClient,
   type RingkvClientOptions,
-  type ScanItem,
-  type ScanOptions,
-  type ScanResult,
   type ShardSnapshotChunkRequest,
   type StatusOptions,
 } from './client.ts';
@@ -53,6 +44,7 @@ export {
 } from './cluster-view.ts';
 export {
   CancelledError,
+  ClientClosedError,
   DeadlineExceededError,
   FailedPreconditionError,
   type GrpcCodeName,
@@ -64,4 +56,8 @@ export {
   UnavailableError,
   type UnavailableReason,
 } from './errors.ts';
+export type * from './kv-types.ts';
+export { isLeaderPlacement, LEADER_PLACEMENTS, type LeaderPlacement } from './leader-placement.ts';
+export { RingkvNamespace } from './namespace.ts';
 export { LEADER_ADDR_TRAILER, RETRY_SAFE_TRAILER } from './rpc.ts';
+export { type ValueDecoding, ValueFormatError } from './stored-value.ts';

@@ -28,5 +28,6 @@ export function createDashboard(host: DashboardHost): DashboardPages {
       : { tls: { cert: t.cert, key: t.key, ...(t.ca === undefined ? {} : { ca: t.ca }) } }),
   });
   const source = new StatusSource(client, host.nodeId);
-  return dashboardPages(assets, source, () => client.close());
+  // The node is stopping: its status polls still in flight are cut, not waited for.
+  return dashboardPages(assets, source, () => void client.close({ timeoutMs: 0 }));
 }

@@ -57,7 +57,8 @@ function tableAtReconfigure(): ShardTable {
   );
 }
 
-function shardStatus(role: GroupStatus['role'], term: number): GroupStatus {
+/** `silent`: replicas the leader has not heard from within the election timeout (recentActive false). */
+function shardStatus(role: GroupStatus['role'], term: number, silent: readonly string[] = []): GroupStatus {
   const n = (ids: string[]) => ids as NodeId[];
   return {
     id: 1 as GroupId,
@@ -80,11 +81,54 @@ function shardStatus(role: GroupStatus['role'], term: number): GroupStatus {
         ? new Map(
             ['n1', 'n2', 'n3', 'n4'].map((id) => [
               id as NodeId,
-              { state: 'replicate', match: 40, next: 41, recentActive: true },
+              { state: 'replicate', match: 40, next: 41, recentActive: !silent.includes(id) },
             ]),
           )
         : undefined,
   } as unknown as GroupStatus;
+}
+
+/** n4's Status: it has applied shard 1 up to 40. */
+function n4Status(): PeerStatus {
+  return {
+    nodeId: 'n4',
+    clusterId: 'c',
+    members: [],
+    applied: new Map([[1, 40]]),
+    metadataGroup: { leader: '', voters: [], learners: [], votersOutgoing: [], commit: 0, applied: 0 },
+  };
+}
+
+/** n1 as the shard's leader over `table`: asks Status with `status`, records proposed changes. */
+function fakeHost(o: {
+  table: ShardTable;
+  clock: ManualClock;
+  status: () => Promise<PeerStatus>;
+  shard: () => GroupStatus;
+  proposed: ConfChange[];
+}): RebalancerHost {
+  return {
+    id: 'n1' as NodeId,
+    isClosing: false,
+    logger: pino({ level: 'silent' }),
+    clock: o.clock,
+    cluster: { join: () => Promise.reject(new Error('not used')), status: o.status },
+    requestIds: new RequestIds({ nextInt: () => 1 }),
+    metadata: {
+      table: o.table,
+      member: (id: string): MemberInfo | undefined =>
+        ['n1', 'n2', 'n3', 'n4'].includes(id)
+          ? { nodeId: id, clientAddr: `${id}:7000`, raftAddr: `${id}:7001` }
+          : undefined,
+    },
+    status: (g) => (g === 1 ? o.shard() : undefined),
+    statuses: () => [o.shard()],
+    transferLeadership: () => assert.fail('no leadership transfer expected'),
+    changeMembership: () => assert.fail('no membership change expected'),
+    proposeMetadata: () => Promise.reject(new Error('not the metadata leader')),
+    reconfigure: (_g, cc) => o.proposed.push(cc),
+    snapshotIndex: () => 0,
+  };
 }
 
 test('a node that lost the shard leadership while it observed does not propose the change', async () => {
@@ -93,41 +137,16 @@ test('a node that lost the shard leadership while it observed does not propose t
   let shard = shardStatus('leader', 5);
   const proposed: ConfChange[] = [];
   let answerStatus: (s: PeerStatus) => void = () => {};
-  const host: RebalancerHost = {
-    id: 'n1' as NodeId,
-    isClosing: false,
-    logger: pino({ level: 'silent' }),
+  const host = fakeHost({
+    table,
     clock,
-    cluster: {
-      join: () => Promise.reject(new Error('not used')),
-      // The target's Status: answered when the test says.
-      status: () => new Promise<PeerStatus>((resolve) => (answerStatus = resolve)),
-    },
-    requestIds: new RequestIds({ nextInt: () => 1 }),
-    metadata: {
-      table,
-      member: (id: string): MemberInfo | undefined =>
-        ['n1', 'n2', 'n3', 'n4'].includes(id)
-          ? { nodeId: id, clientAddr: `${id}:7000`, raftAddr: `${id}:7001` }
-          : undefined,
-    },
-    status: (g) => (g === 1 ? shard : undefined),
-    statuses: () => [shard],
-    transferLeadership: () => assert.fail('no leadership transfer expected'),
-    changeMembership: () => assert.fail('no membership change expected'),
-    proposeMetadata: () => Promise.reject(new Error('not the metadata leader')),
-    reconfigure: (_g, cc) => proposed.push(cc),
-    snapshotIndex: () => 0,
-  };
+    // The target's Status: answered when the test says.
+    status: () => new Promise<PeerStatus>((resolve) => (answerStatus = resolve)),
+    shard: () => shard,
+    proposed,
+  });
   const rebalancer = new Rebalancer(host, 500);
-  const answer = (): void =>
-    answerStatus({
-      nodeId: 'n4',
-      clusterId: 'c',
-      members: [],
-      applied: new Map([[1, 40]]),
-      metadataGroup: { leader: '', voters: [], learners: [], votersOutgoing: [], commit: 0, applied: 0 },
-    });
+  const answer = (): void => answerStatus(n4Status());
   const settle = () => new Promise((r) => setImmediate(r));
 
   // Still the leader in the same term when the answer comes: the joint change is proposed.
@@ -150,4 +169,25 @@ test('a node that lost the shard leadership while it observed does not propose t
   answer();
   await settle();
   assert.equal(proposed.length, 1);
+});
+
+test('a replica the leader has not heard from is not up to date, however close its match: the learner is not promoted', async () => {
+  // n4 matched the log end once and went silent: with no new entries its match still looks current.
+  const shard = shardStatus('leader', 5, ['n4']);
+  const proposed: ConfChange[] = [];
+  let asked = 0;
+  const host = fakeHost({
+    table: tableAtReconfigure(),
+    clock: new ManualClock(0),
+    status: async () => {
+      asked++;
+      return n4Status();
+    },
+    shard: () => shard,
+    proposed,
+  });
+  new Rebalancer(host, 500).round();
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  assert.ok(asked > 0, 'the rebalancer observed the move');
+  assert.deepEqual(proposed, [], 'no change proposed for a silent learner');
 });

@@ -311,11 +311,15 @@ export class Rebalancer {
   ): Promise<ShardObservation> {
     const host = this.host;
     const cs = st.confState;
+    // Current: heard from within the election timeout (recentActive) and matched within the bound.
+    // Without the first, a replica that stopped answering counts while no entries are written.
     const caughtUp: string[] = [];
     for (const [id, pr] of st.progress ?? []) {
       const current =
         id === host.id ||
-        (pr.state === 'replicate' && pr.match + MOVE_LIMITS_DEFAULT.catchUpEntriesMax >= st.lastIndex);
+        (pr.recentActive &&
+          pr.state === 'replicate' &&
+          pr.match + MOVE_LIMITS_DEFAULT.catchUpEntriesMax >= st.lastIndex);
       if (current) caughtUp.push(id);
     }
     let learnerApplied = 0;

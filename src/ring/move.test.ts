@@ -79,6 +79,11 @@ test('a move of a replica from a to d, step by step (transcript)', () => {
   const cases: [string, Move, ShardObservation][] = [
     ['addLearner, a leads', move('addLearner'), obs({ leader: 'a' })],
     [
+      'addLearner, a leads, the handover stuck past the timeout',
+      move('addLearner'),
+      obs({ leader: 'a', sinceProgressMs: TIMEOUT }),
+    ],
+    [
       'addLearner, a leads, nobody else up to date',
       move('addLearner'),
       obs({ leader: 'a', caughtUp: ['a'] }),
@@ -184,6 +189,7 @@ test('a move of a replica from a to d, step by step (transcript)', () => {
   assert.equal(
     transcript,
     `addLearner, a leads: transferLeadership → b
+addLearner, a leads, the handover stuck past the timeout: rollBack: the leadership did not move from a to b for 60000 ms
 addLearner, a leads, nobody else up to date: wait: no up-to-date voter to take over from a
 addLearner, b leads: addLearner d
 addLearner, no leader: wait: the shard has no leader

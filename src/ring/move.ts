@@ -256,7 +256,16 @@ function guardBeforeJoint(move: Move, o: ShardObservation, limits: MoveLimits): 
   if (o.leader !== move.source) return undefined;
   if (o.voters.every((v) => v === move.source) && o.votersOutgoing.length === 0) return undefined;
   const to = o.voters.find((v) => v !== move.source && o.caughtUp.includes(v));
-  if (to !== undefined) return { kind: 'transferLeadership', to };
+  if (to !== undefined) {
+    // A handover that never completes (the voter does not take the leadership) must not hold the
+    // move, and one of the K slots, forever.
+    return (
+      timeout(o, limits, `the leadership did not move from ${move.source} to ${to}`) ?? {
+        kind: 'transferLeadership',
+        to,
+      }
+    );
+  }
   return (
     timeout(o, limits, `no up-to-date voter to take over from ${move.source}`) ?? {
       kind: 'wait',

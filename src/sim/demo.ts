@@ -54,7 +54,7 @@ class DemoScript {
       diskTearing: 'prefix',
       keepTrace: false,
     });
-    this.world.network.setConditions({ ...CALM_NETWORK, delayMaxMs: 15 });
+    this.world.network.setConditions({ ...CALM_NETWORK, delayMaxMs: 15, reorderDelayMaxMs: 15 });
     new NodeChecks(this.world);
   }
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { emptyMessage } from '../raft/index.ts';
 import type { Message, NodeId } from '../raft/types.ts';
 import { NO_NODE, nodeId, term } from '../raft/types.ts';
-import { Network } from './network.ts';
+import { CALM_NETWORK, Network } from './network.ts';
 import { Prng } from './prng.ts';
 
 const ids = ['n1', 'n2', 'n3', 'n4', 'n5'].map(nodeId);
@@ -14,7 +14,14 @@ function msg(from: NodeId, to: NodeId): Message {
 
 test('loss, duplication and delay follow the conditions', () => {
   const net = new Network(new Prng(3));
-  net.setConditions({ lossRate: 0.3, duplicateRate: 0.1, delayMinMs: 2, delayMaxMs: 40 });
+  net.setConditions({
+    ...CALM_NETWORK,
+    lossRate: 0.3,
+    duplicateRate: 0.1,
+    delayMinMs: 2,
+    delayMaxMs: 40,
+    reorderDelayMaxMs: 40,
+  });
   let delivered = 0;
   const delays = new Set<number>();
   for (let i = 0; i < 10_000; i++) {
@@ -31,12 +38,12 @@ test('loss, duplication and delay follow the conditions', () => {
   assert.ok(net.stats.duplicated > 500 && net.stats.duplicated < 900, `duplicated ${net.stats.duplicated}`);
   assert.equal(delivered, 10_000 - net.stats.dropped + net.stats.duplicated);
   assert.equal(delays.size, 39, 'every delay from 2 to 40 ms occurs');
-  assert.throws(() => net.setConditions({ lossRate: 0.5, duplicateRate: 0, delayMinMs: 0, delayMaxMs: 1 }));
+  assert.throws(() => net.setConditions({ ...CALM_NETWORK, lossRate: 0.31 }));
 });
 
 test('a link delivers in send order, whatever the delays', () => {
   const net = new Network(new Prng(5));
-  net.setConditions({ lossRate: 0, duplicateRate: 0, delayMinMs: 1, delayMaxMs: 100 });
+  net.setConditions({ ...CALM_NETWORK, delayMinMs: 1, delayMaxMs: 100, reorderDelayMaxMs: 100 });
   let last = 0;
   for (let t = 0; t < 500; t++) {
     const [d] = net.send(ids[0] as NodeId, msg(ids[0] as NodeId, ids[1] as NodeId), t);
@@ -46,6 +53,33 @@ test('a link delivers in send order, whatever the delays', () => {
     );
     last = d.atMs;
   }
+});
+
+test('with reordering, a share of messages skips the link order; the others keep it', () => {
+  const net = new Network(new Prng(7));
+  const c = { ...CALM_NETWORK, delayMinMs: 1, delayMaxMs: 10, reorderRate: 0.2, reorderDelayMaxMs: 200 };
+  net.setConditions(c);
+  let lastInOrder = 0;
+  let latestMs = 0;
+  let overtaking = 0;
+  const sends = 5_000;
+  for (let t = 0; t < sends; t++) {
+    const [d] = net.send(ids[0] as NodeId, msg(ids[0] as NodeId, ids[1] as NodeId), t);
+    assert.ok(d !== undefined);
+    if (d.reordered) {
+      const delayMs = d.atMs - t;
+      assert.ok(delayMs >= c.delayMinMs && delayMs <= c.reorderDelayMaxMs, `reordered after ${delayMs} ms`);
+      if (d.atMs < latestMs) overtaking++;
+    } else {
+      assert.ok(d.atMs >= lastInOrder, `message sent at ${t} arrives at ${d.atMs}, before ${lastInOrder}`);
+      lastInOrder = d.atMs;
+    }
+    latestMs = Math.max(latestMs, d.atMs);
+  }
+  assert.ok(net.stats.reordered > 850 && net.stats.reordered < 1_150, `reordered ${net.stats.reordered}`);
+  assert.ok(overtaking > 100, `${overtaking} messages arrive before one sent earlier`);
+  assert.throws(() => net.setConditions({ ...c, reorderRate: 0.6 }));
+  assert.throws(() => net.setConditions({ ...c, reorderDelayMaxMs: 9 }));
 });
 
 test('halves cut every link across the split and none inside', () => {

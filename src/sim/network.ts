@@ -1,5 +1,7 @@
 // The simulated network between Raft nodes: per-message loss, delay and duplication, each directed
-// link delivering in send order (a stream per peer, like the real gRPC transport),
+// link delivering in send order (a stream per peer, like the real gRPC transport) but for a share of
+// its messages that may skip that order (reordering: the real transport's order holds only within
+// one stream; data of a stream that broke may still arrive after the next stream's),
 // plus directed link cuts that express every partition shape (halves, an isolated
 // leader, one-way links, a node that reaches only some peers). Messages are plain immutable data:
 // a duplicate delivers the same object twice, and the core never mutates what it receives.
@@ -14,6 +16,14 @@ export interface NetworkConditions {
   /** Every delivery takes between delayMinMs and delayMaxMs (uniform). */
   readonly delayMinMs: number;
   readonly delayMaxMs: number;
+  /**
+   * Probability that a delivered message skips its link's order, in [0, REORDER_RATE_MAX]: it arrives
+   * at a time of its own, uniform in [delayMinMs, reorderDelayMaxMs] after its send, neither held
+   * back by the messages sent before it nor holding back those sent after it.
+   */
+  readonly reorderRate: number;
+  /** The longest delay of a message that skips its link's order (at least delayMaxMs). */
+  readonly reorderDelayMaxMs: number;
 }
 
 export const CALM_NETWORK: NetworkConditions = {
@@ -21,14 +31,19 @@ export const CALM_NETWORK: NetworkConditions = {
   duplicateRate: 0,
   delayMinMs: 1,
   delayMaxMs: 5,
+  reorderRate: 0,
+  reorderDelayMaxMs: 5,
 };
 
 export const LOSS_RATE_MAX = 0.3;
+export const REORDER_RATE_MAX = 0.5;
 
 /** A delivery the caller must schedule: `message` arrives at `message.to` at `atMs`. */
 export interface Delivery {
   readonly message: Message;
   readonly atMs: number;
+  /** It skipped its link's order (NetworkConditions.reorderRate). */
+  readonly reordered: boolean;
 }
 
 export type PartitionKind = 'halves' | 'isolateLeader' | 'oneWay' | 'partialReach';
@@ -41,7 +56,7 @@ export class Network {
   /** Latest scheduled delivery per directed link, to keep links FIFO. */
   private readonly lastDeliveryMs = new Map<NodeId, Map<NodeId, number>>();
   private blockedCount = 0;
-  stats = { sent: 0, dropped: 0, cut: 0, duplicated: 0 };
+  stats = { sent: 0, dropped: 0, cut: 0, duplicated: 0, reordered: 0 };
 
   constructor(rng: Prng) {
     this.rng = rng;
@@ -53,6 +68,8 @@ export class Network {
     if (!(c.delayMinMs >= 0 && c.delayMaxMs >= c.delayMinMs)) {
       throw new Error(`Network: bad delay range [${c.delayMinMs}, ${c.delayMaxMs}]`);
     }
+    if (!(c.reorderRate >= 0 && c.reorderRate <= REORDER_RATE_MAX && c.reorderDelayMaxMs >= c.delayMaxMs))
+      throw new Error(`Network: reorder rate ${c.reorderRate}, up to ${c.reorderDelayMaxMs} ms`);
     this.conditions = c;
   }
 
@@ -75,12 +92,24 @@ export class Network {
       this.stats.dropped++;
       return [];
     }
-    const first: Delivery = { message: m, atMs: this.deliveryTime(from, m.to, nowMs) };
+    const first = this.delivery(from, m, nowMs);
     if (!this.rng.chance(c.duplicateRate)) return [first];
     this.stats.duplicated++;
-    return [first, { message: m, atMs: this.deliveryTime(from, m.to, nowMs) }];
+    return [first, this.delivery(from, m, nowMs)];
   }
 
+  private delivery(from: NodeId, m: Message, nowMs: number): Delivery {
+    const c = this.conditions;
+    // No draw without reordering, so that the runs from before it existed stay what they were.
+    if (c.reorderRate > 0 && this.rng.chance(c.reorderRate)) {
+      this.stats.reordered++;
+      const atMs = nowMs + this.rng.intBetween(c.delayMinMs, c.reorderDelayMaxMs);
+      return { message: m, atMs, reordered: true };
+    }
+    return { message: m, atMs: this.deliveryTime(from, m.to, nowMs), reordered: false };
+  }
+
+  /** A delivery time in the link's order: never before the link's latest scheduled delivery. */
   private deliveryTime(from: NodeId, to: NodeId, nowMs: number): number {
     const c = this.conditions;
     const atMs = nowMs + c.delayMinMs + this.rng.nextInt(c.delayMaxMs - c.delayMinMs + 1);

@@ -330,7 +330,7 @@ export class ProcessCluster {
     } catch {
       return undefined;
     } finally {
-      c.close();
+      void c.close({ timeoutMs: 0 });
     }
   }
 
@@ -391,7 +391,7 @@ export class ProcessCluster {
 
   /** Kills every child by pid, closes clients, removes the temp directory. Safe to call twice. */
   async cleanup(): Promise<void> {
-    for (const c of this.clients) c.close();
+    for (const c of this.clients) void c.close({ timeoutMs: 0 });
     this.clients.length = 0;
     await Promise.all(this.nodes.map((n) => n.forceKill()));
     rmSync(this.dir, { recursive: true, force: true });

@@ -139,7 +139,7 @@ export class ChaosCluster {
     } catch {
       return undefined;
     } finally {
-      c.close();
+      void c.close({ timeoutMs: 0 });
     }
   }
 
@@ -214,7 +214,7 @@ export class ChaosCluster {
     try {
       await c.leave(node.name, { timeoutMs });
     } finally {
-      c.close();
+      void c.close({ timeoutMs: 0 });
     }
     node.member = false;
     await node.proc.stop();

@@ -107,7 +107,7 @@ async function replicaState(node: ChaosNode, shard: number): Promise<Map<string,
   try {
     return await readAll(c, true, shard);
   } finally {
-    c.close();
+    void c.close({ timeoutMs: 0 });
   }
 }
 

@@ -340,7 +340,7 @@ async function readBack(
       }
     }
   } finally {
-    client.close();
+    void client.close({ timeoutMs: 0 });
   }
   const problem = `could not read the keys back within ${READ_BACK_TIMEOUT_MS} ms: ${lastError}`;
   timeline.log(problem);

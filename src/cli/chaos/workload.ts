@@ -126,7 +126,7 @@ export class Workload {
       for (let n = 0; !this.stopping && !this.history.full; n++) {
         if (role.bound && pickNode() !== node) {
           // The members changed (a join, a leave): follow the turn.
-          client.close();
+          void client.close({ timeoutMs: 0 });
           node = pickNode();
           client = this.boundClient(node);
         }
@@ -144,7 +144,7 @@ export class Workload {
         if (ok !== 'ok') await sleep(BACKOFF_AFTER_FAILURE_MS);
       }
     } finally {
-      client.close();
+      void client.close({ timeoutMs: 0 });
     }
   }
 

@@ -82,4 +82,29 @@ describe('runCertsCreate', () => {
     assert.equal(readFileSync(join(out, 'a.crt'), 'utf8'), before);
     assert.equal(await runCertsCreate({ out: join(dir, 'x'), nodes: 'a', hosts: '', days: 'ten' }), 2);
   });
+
+  test('--output json: the files written, by what they are; a refusal is an error document', async (t) => {
+    const stdout: string[] = [];
+    t.mock.method(process.stdout, 'write', (chunk: string) => stdout.push(chunk) > 0);
+    t.mock.method(process.stderr, 'write', () => true);
+    const out = join(dir, 'json');
+    const opts = { out, nodes: 'n1,n2', hosts: 'localhost', days: '7', output: 'json' };
+    assert.equal(await runCertsCreate(opts), 0);
+    const doc = JSON.parse(stdout.join(''));
+    assert.deepEqual(doc, {
+      out,
+      validDays: 7,
+      hosts: ['localhost'],
+      ca: { cert: join(out, 'ca.crt'), key: join(out, 'ca.key') },
+      nodes: {
+        n1: { cert: join(out, 'n1.crt'), key: join(out, 'n1.key') },
+        n2: { cert: join(out, 'n2.crt'), key: join(out, 'n2.key') },
+      },
+      client: { cert: join(out, 'client.crt'), key: join(out, 'client.key') },
+    });
+    for (const file of [doc.ca.cert, doc.nodes.n2.key, doc.client.cert]) assert.ok(statSync(file).isFile());
+    stdout.length = 0;
+    assert.equal(await runCertsCreate(opts), 1);
+    assert.equal(JSON.parse(stdout.join('')).error.code, 'EXISTS');
+  });
 });

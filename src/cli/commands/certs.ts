@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
+import { outputOption, printJson, reportFailure, wantsJson } from './output.ts';
 
 const EXIT_USAGE = 2;
 const EXIT_FAILED = 1;
@@ -33,6 +34,7 @@ export function registerCertsCommand(program: Command): void {
       ),
     )
     .addOption(new Option('--days <n>', 'validity in days').default('365'))
+    .addOption(outputOption())
     .action(async (opts: Record<string, string>) => {
       process.exitCode = await runCertsCreate(opts);
     });
@@ -64,10 +66,10 @@ export async function runCertsCreate(opts: Record<string, string>): Promise<numb
   const files = names.flatMap((n) => [join(out, `${n}.crt`), join(out, `${n}.key`)]);
   const existing = files.filter((f) => existsSync(f));
   if (existing.length > 0) {
-    process.stderr.write(
-      `ringkv certs create: ${existing.join(', ')} already exist${existing.length === 1 ? 's' : ''}; ` +
-        'choose another --out or remove them\n',
-    );
+    const message =
+      `${existing.join(', ')} already exist${existing.length === 1 ? 's' : ''}; ` +
+      'choose another --out or remove them';
+    reportFailure(opts, 'EXISTS', message, 'ringkv certs create: ');
     return EXIT_FAILED;
   }
   const made = generateCerts(options);
@@ -82,11 +84,26 @@ export async function runCertsCreate(opts: Record<string, string>): Promise<numb
     for (const [name, pair] of made.nodes) write(name, pair);
     write(CLIENT_NAME, made.client);
   } catch (e) {
-    process.stderr.write(`ringkv certs create: cannot write into ${out}: ${(e as Error).message}\n`);
+    const message = `cannot write into ${out}: ${(e as Error).message}`;
+    reportFailure(opts, 'WRITE_FAILED', message, 'ringkv certs create: ');
     return EXIT_FAILED;
   }
-  process.stdout.write(summary(out, options.nodes, options.hosts, days));
+  if (wantsJson(opts)) printJson(written(out, options.nodes, options.hosts, days));
+  else process.stdout.write(summary(out, options.nodes, options.hosts, days));
   return 0;
+}
+
+/** The --output json document: every file written, by what it is. */
+function written(out: string, nodes: readonly string[], hosts: readonly string[], days: number) {
+  const pair = (name: string) => ({ cert: join(out, `${name}.crt`), key: join(out, `${name}.key`) });
+  return {
+    out,
+    validDays: days,
+    hosts,
+    ca: pair('ca'),
+    nodes: Object.fromEntries(nodes.map((n) => [n, pair(n)])),
+    client: pair(CLIENT_NAME),
+  };
 }
 
 function summary(out: string, nodes: readonly string[], hosts: readonly string[], days: number): string {

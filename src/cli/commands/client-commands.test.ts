@@ -274,3 +274,83 @@ test('cluster join and leave change the members', async () => {
   assert.equal(leave.code, 0, leave.stderr);
   assert.match(leave.stdout, /members: node1, node2, node3\n/);
 });
+
+test('--output json: put, get, del and cas print one document, with the exit statuses of text', async () => {
+  const put = await ringkv(['put', 'j/k', 'héllo', '--output', 'json']);
+  assert.equal(put.code, 0, put.stderr);
+  const version = JSON.parse(put.stdout).version;
+  assert.deepEqual(JSON.parse(put.stdout), { key: 'j/k', version });
+  assert.ok(Number.isInteger(version) && version > 0);
+
+  const get = await ringkv(['get', 'j/k', '--output', 'json']);
+  assert.equal(get.code, 0, get.stderr);
+  assert.deepEqual(JSON.parse(get.stdout), { key: 'j/k', found: true, value: 'héllo', version });
+  const hex = await ringkv(['get', Buffer.from('j/k').toString('hex'), '--hex', '--output', 'json']);
+  assert.equal(JSON.parse(hex.stdout).value, Buffer.from('héllo').toString('hex'));
+
+  const missing = await ringkv(['get', 'j/none', '--output', 'json']);
+  assert.equal(missing.code, 1);
+  assert.deepEqual(JSON.parse(missing.stdout), { key: 'j/none', found: false });
+  assert.equal(missing.stderr, 'key not found: j/none\n');
+
+  const notSwapped = await ringkv(['cas', 'j/k', 'x', '--expect', 'other', '--output', 'json']);
+  assert.equal(notSwapped.code, 0, notSwapped.stderr);
+  assert.deepEqual(JSON.parse(notSwapped.stdout), {
+    key: 'j/k',
+    succeeded: false,
+    found: true,
+    value: 'héllo',
+    version,
+  });
+  const swapped = await ringkv(['cas', 'j/k', '--expect', 'héllo', '--delete', '--output', 'json']);
+  assert.deepEqual(JSON.parse(swapped.stdout), { key: 'j/k', succeeded: true, found: false });
+
+  const del = await ringkv(['del', 'j/k', '--output', 'json']);
+  assert.deepEqual([del.code, JSON.parse(del.stdout)], [0, { key: 'j/k', deleted: false }]);
+
+  const raw = await ringkv(['get', 'j/k', '--raw', '--output', 'json']);
+  assert.equal(raw.code, 2);
+  assert.match(raw.stderr, /--raw .* not with --output json/);
+});
+
+test('--output json: a failure is one error document on stdout, the line on stderr, exit 1', async () => {
+  const r = await ringkv(['put', 'k', 'v', '--endpoints', '127.0.0.1:1', '--output', 'json']);
+  assert.equal(r.code, 1);
+  const doc = JSON.parse(r.stdout);
+  assert.equal(doc.error.code, 'UNAVAILABLE');
+  assert.match(doc.error.message, /cannot reach any of 127\.0\.0\.1:1/);
+  assert.equal(r.stderr, `error: ${doc.error.message}\n`);
+  const bad = await ringkv(['put', '', 'v', '--output', 'json']);
+  assert.deepEqual([bad.code, JSON.parse(bad.stdout).error.code], [1, 'INVALID_ARGUMENT']);
+});
+
+test('--output json: cluster join and leave; a dry run that finds no table', async () => {
+  const join = await ringkv(
+    ['cluster', 'join', '--node_id', 'node8', '--addr', '127.0.0.1:8', '--raft_addr', '127.0.0.1:18'].concat([
+      '--output',
+      'json',
+    ]),
+  );
+  assert.equal(join.code, 0, join.stderr);
+  const joined = JSON.parse(join.stdout);
+  assert.deepEqual(joined.joined, { nodeId: 'node8', clientAddr: '127.0.0.1:8', raftAddr: '127.0.0.1:18' });
+  assert.deepEqual(
+    joined.members.map((m: { nodeId: string }) => m.nodeId),
+    ['node1', 'node2', 'node3', 'node8'],
+  );
+  const leave = await ringkv(['cluster', 'leave', 'node8', '--output', 'json']);
+  assert.equal(leave.code, 0, leave.stderr);
+  const left = JSON.parse(leave.stdout);
+  assert.equal(left.left, 'node8');
+  assert.deepEqual(
+    left.members.map((m: { nodeId: string }) => m.nodeId),
+    ['node1', 'node2', 'node3'],
+  );
+  // The fake cluster has no shard table: the dry run fails, with its line and an error document.
+  const dry = await ringkv(['cluster', 'rebalance', '--dry-run', '--output', 'json']);
+  assert.equal(dry.code, 1);
+  assert.deepEqual(JSON.parse(dry.stdout), {
+    error: { code: 'NO_SHARD_TABLE', message: 'no member answered with the shard table' },
+  });
+  assert.equal(dry.stderr, 'no member answered with the shard table\n');
+});

@@ -180,11 +180,20 @@ export async function withClient(
     return await fn(client, conn);
   } catch (e) {
     if (e instanceof CommanderError) throw e;
-    process.stderr.write(`error: ${describeFailure(e, conn.timeoutMs, usesTls(conn))}\n`);
+    const message = describeFailure(e, conn.timeoutMs, usesTls(conn));
+    process.stderr.write(`error: ${message}\n`);
+    // With --output json, the document on stdout is the error (nothing else was printed: every
+    // command writes its document only once it has its whole result).
+    if (opts.output === 'json') {
+      const code = e instanceof RingkvError ? e.code : 'UNEXPECTED';
+      process.stdout.write(`${toJson({ error: { code, message } })}\n`);
+    }
     if (process.env.RINGKV_DEBUG === '1' && e instanceof Error) process.stderr.write(`${e.stack ?? ''}\n`);
     return 1;
   } finally {
-    client.close();
+    // The answer is out: a call still in flight is one the command stopped waiting for (a seed
+    // that is not a member, a progress poll), so it is cut rather than waited for.
+    await client.close({ timeoutMs: 0 });
   }
 }
 

@@ -1,8 +1,14 @@
 // How `ringkv cluster status` prints the cluster view (the view itself: src/client/cluster-view.test.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildClusterView, type ShardStatus, type StatusResponse } from '../../client/index.ts';
+import {
+  buildClusterView,
+  LEADER_PLACEMENTS,
+  type ShardStatus,
+  type StatusResponse,
+} from '../../client/index.ts';
 import { statusReport } from '../../client/testing/status-fixtures.ts';
+import { LEADER_PLACEMENTS as NODE_LEADER_PLACEMENTS } from '../../node/metadata.ts';
 import { renderView } from './cluster.ts';
 
 const ids = ['n1', 'n2', 'n3'];
@@ -44,4 +50,8 @@ test('no group has a leader: the header and the problems say so, not "leaders sp
   assert.match(text.split('\n')[0]!, /: 3 members, 2 shards, 3 of 3 groups without a leader$/);
   assert.doesNotMatch(text, /leaders spread/);
   assert.match(text, /^problem: 3 of 3 groups have no leader \(the metadata group, shards 1-2\)/m);
+});
+
+test("the client's leader placements are the node's", () => {
+  assert.deepEqual([...LEADER_PLACEMENTS], [...NODE_LEADER_PLACEMENTS]);
 });

@@ -2,10 +2,18 @@
 
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import { buildClusterView, type ClusterView, leaveRefusal, type NodeRow } from '../../client/index.ts';
+import {
+  buildClusterView,
+  type ClusterView,
+  isLeaderPlacement,
+  LEADER_PLACEMENTS,
+  leaveRefusal,
+  type NodeRow,
+} from '../../client/index.ts';
 import { parseDurationMs } from '../duration.ts';
-import { connectionOptions, toJson, withClient } from './client-common.ts';
+import { connectionOptions, toJson, usageError, withClient } from './client-common.ts';
 import { replicasOn, watchDrain } from './drain-progress.ts';
+import { printJson, reportFailure, wantsJson } from './output.ts';
 
 type Opts = Record<string, unknown>;
 
@@ -80,6 +88,10 @@ export function runClusterJoin(opts: Opts, cmd: Command): Promise<number> {
       raftAddr: String(opts.raft_addr),
     };
     const r = await client.join(member, { timeoutMs: membershipTimeoutMs(opts, cmd) });
+    if (wantsJson(opts)) {
+      printJson({ joined: member, clusterId: r.clusterId, members: r.members });
+      return 0;
+    }
     process.stdout.write(
       `joined ${member.nodeId} (client ${member.clientAddr}, raft ${member.raftAddr}) to cluster ${r.clusterId}\n` +
         `members: ${r.members.map((m) => m.nodeId).join(', ')}\n`,
@@ -98,7 +110,7 @@ export function runClusterLeave(nodeId: string, opts: Opts, cmd: Command): Promi
     });
     const refusal = leaveRefusal(buildClusterView(cluster, members), nodeId);
     if (refusal !== undefined) {
-      process.stderr.write(`error: refused: ${refusal}\n`);
+      reportFailure(opts, 'REFUSED', `refused: ${refusal}`);
       return 1;
     }
     // The replicas it holds now move to the others (progress on stderr), then it is removed.
@@ -111,6 +123,10 @@ export function runClusterLeave(nodeId: string, opts: Opts, cmd: Command): Promi
         throw err;
       });
     drain.finish();
+    if (wantsJson(opts)) {
+      printJson({ left: nodeId, members: r.members });
+      return 0;
+    }
     process.stdout.write(
       `${nodeId} left the cluster\nmembers: ${r.members.map((m) => m.nodeId).join(', ')}\n`,
     );
@@ -135,12 +151,25 @@ function leadersLine(view: ClusterView): string {
 
 /** Sets the placement, then waits (printing each change) until the leaderships match it. */
 export function runClusterLeaderPlacement(placement: string, opts: Opts, cmd: Command): Promise<number> {
+  if (!isLeaderPlacement(placement)) usageError(cmd, `placement must be ${LEADER_PLACEMENTS.join(' or ')}`);
   return withClient(opts, cmd, async (client) => {
     const deadlineMs = Date.now() + membershipTimeoutMs(opts, cmd);
     const { timeoutMs } = connectionOptions(opts);
+    const json = wantsJson(opts);
     await client.setLeaderPlacement(placement, { timeoutMs: Math.max(1, deadlineMs - Date.now()) });
-    process.stdout.write(`leader placement: ${placement}\n`);
-    if (opts.wait === false) return 0;
+    // With json, one document at the end: the placement, whether the leaderships reached it, and
+    // the shards each member leads then (undefined with --no-wait).
+    const done = (reached: boolean | undefined, view: ClusterView | undefined): void => {
+      if (!json) return;
+      const shardsLed =
+        view === undefined ? undefined : Object.fromEntries(view.nodes.map((n) => [n.nodeId, n.shardsLed]));
+      printJson({ placement, reached: reached ?? null, shardsLed: shardsLed ?? null });
+    };
+    if (!json) process.stdout.write(`leader placement: ${placement}\n`);
+    if (opts.wait === false) {
+      done(undefined, undefined);
+      return 0;
+    }
     let last = '';
     for (;;) {
       const { cluster, members } = await client.statusOfEveryMember({
@@ -148,14 +177,18 @@ export function runClusterLeaderPlacement(placement: string, opts: Opts, cmd: Co
       });
       const view = buildClusterView(cluster, members);
       const line = leadersLine(view);
-      if (line !== last) process.stdout.write(`shards led: ${line}\n`);
+      if (line !== last && !json) process.stdout.write(`shards led: ${line}\n`);
       last = line;
-      if (placementReached(view, placement)) return 0;
+      if (placementReached(view, placement)) {
+        done(true, view);
+        return 0;
+      }
       if (Date.now() + PLACEMENT_POLL_MS > deadlineMs) {
         process.stderr.write(
           'ringkv: the placement is recorded, but the leaderships have not all moved yet; ' +
             'they keep moving every few seconds (see `ringkv cluster status`)\n',
         );
+        done(false, view);
         return 1;
       }
       await new Promise((r) => setTimeout(r, PLACEMENT_POLL_MS));
@@ -207,6 +240,15 @@ export function runClusterConfigure(opts: Opts, cmd: Command): Promise<number> {
   }
   return withClient(opts, cmd, async (client) => {
     const s = await client.configure(change, { timeoutMs: membershipTimeoutMs(opts, cmd) });
+    if (wantsJson(opts)) {
+      printJson({
+        replicationFactor: s.replicationFactor,
+        deadNodeTimeoutMs: s.deadNodeTimeoutMs,
+        movesInFlightMax: s.movesInFlightMax,
+        shardCount: s.shardCount,
+      });
+      return 0;
+    }
     process.stdout.write(
       `settings: replication factor ${s.replicationFactor}, dead-node timeout ${formatDuration(Number(s.deadNodeTimeoutMs))}, ` +
         `moves in flight ${s.movesInFlightMax}, shards ${s.shardCount}\n`,

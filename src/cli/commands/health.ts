@@ -11,6 +11,7 @@ import type { Command } from 'commander';
 import type { Member, RingkvClient, StatusResponse } from '../../client/index.ts';
 import { connectionOptions, toJson, withClient } from './client-common.ts';
 import { memberTimeoutMs } from './cluster.ts';
+import { reportFailure } from './output.ts';
 
 export interface NodeHealth {
   readonly nodeId: string;
@@ -103,9 +104,8 @@ export function runClusterHealth(opts: Record<string, unknown>, cmd: Command): P
     const { timeoutMs } = connectionOptions(opts);
     const cluster = await client.status({ timeoutMs });
     if (cluster.members.length === 0) {
-      process.stderr.write(
-        `error: ${cluster.nodeId || 'the node that answered'} knows no members yet (has it joined a cluster?)\n`,
-      );
+      const who = cluster.nodeId || 'the node that answered';
+      reportFailure(opts, 'NO_MEMBERS', `${who} knows no members yet (has it joined a cluster?)`);
       return 1;
     }
     const nodeTimeoutMs = memberTimeoutMs(timeoutMs);

@@ -7,10 +7,10 @@ import {
   type ConnectionOptions,
   escapeControl,
   showBytes,
-  toJson,
   usageError,
   withClient,
 } from './client-common.ts';
+import { printJson, wantsJson } from './output.ts';
 import { valueFromInput } from './value-input.ts';
 
 type Opts = Record<string, unknown>;
@@ -19,19 +19,24 @@ export function runPut(key: string, value: string | undefined, opts: Opts, cmd: 
   return withClient(opts, cmd, async (client, conn) => {
     const k = argBytes(key, 'KEY', conn, cmd);
     const r = await client.put(k, await valueFromInput(value, opts, conn, cmd));
-    process.stdout.write(`OK (version ${r.version})\n`);
+    if (wantsJson(opts)) printJson({ key, version: r.version });
+    else process.stdout.write(`OK (version ${r.version})\n`);
     return 0;
   });
 }
 
 export function runGet(key: string, opts: Opts, cmd: Command): Promise<number> {
+  if (opts.raw === true && wantsJson(opts))
+    usageError(cmd, '--raw writes the bytes alone: not with --output json');
   return withClient(opts, cmd, async (client, conn) => {
     const r = await client.get(argBytes(key, 'KEY', conn, cmd), { serializable: opts.serializable === true });
     if (!r.found) {
       process.stderr.write(`key not found: ${key}\n`);
+      if (wantsJson(opts)) printJson({ key, found: false });
       return 1;
     }
-    if (opts.raw === true) process.stdout.write(r.value);
+    if (wantsJson(opts)) printJson({ key, found: true, value: showBytes(r.value, conn), version: r.version });
+    else if (opts.raw === true) process.stdout.write(r.value);
     else process.stdout.write(`${showBytes(r.value, conn)}\n`);
     return 0;
   });
@@ -40,6 +45,10 @@ export function runGet(key: string, opts: Opts, cmd: Command): Promise<number> {
 export function runDel(key: string, opts: Opts, cmd: Command): Promise<number> {
   return withClient(opts, cmd, async (client, conn) => {
     const r = await client.delete(argBytes(key, 'KEY', conn, cmd));
+    if (wantsJson(opts)) {
+      printJson({ key, deleted: r.deleted });
+      return 0;
+    }
     process.stdout.write(r.deleted ? 'deleted\n' : `key not found: ${key} (nothing to delete)\n`);
     return 0;
   });
@@ -69,6 +78,12 @@ export function runCas(key: string, value: string | undefined, opts: Opts, cmd: 
     }
     const newValue = del ? null : await valueFromInput(value, opts, conn, cmd);
     const r = await client.compareAndSwap(argBytes(key, 'KEY', conn, cmd), expected, newValue);
+    if (wantsJson(opts)) {
+      // The key's state after the operation: the new value, or the current one when not swapped.
+      const state = r.found ? { value: showBytes(r.value, conn), version: r.version } : {};
+      printJson({ key, succeeded: r.succeeded, found: r.found, ...state });
+      return 0;
+    }
     if (r.succeeded) {
       process.stdout.write(del ? 'swapped: key deleted\n' : `swapped (version ${r.version})\n`);
     } else if (r.found) {
@@ -111,7 +126,7 @@ export function runScan(prefix: string, opts: Opts, cmd: Command): Promise<numbe
         ...(opts.keysOnly === true ? {} : { value: showBytes(i.value, conn) }),
         version: i.version,
       }));
-      process.stdout.write(`${toJson({ items: rows, more })}\n`);
+      printJson({ items: rows, more });
     } else {
       let escapedAny = false;
       const field = (bytes: Uint8Array): string => {

@@ -5,6 +5,7 @@ import { Argument, type Command, InvalidArgumentError, Option } from 'commander'
 import { LEADER_PLACEMENTS } from '../../node/metadata.ts';
 import { registerCertsCommand } from './certs.ts';
 import { DEFAULT_ENDPOINTS } from './client-common.ts';
+import { outputOption } from './output.ts';
 
 type Opts = Record<string, unknown>;
 
@@ -79,7 +80,8 @@ function registerKv(program: Command): void {
       )
       .argument('<key>', 'the key')
       .argument('[value]', 'the value; - reads it from standard input')
-      .addOption(valueFile()),
+      .addOption(valueFile())
+      .addOption(outputOption()),
   ).action(async (key: string, value: string | undefined, opts: Opts, cmd: Command) => {
     const { runPut } = await import('./kv.ts');
     process.exitCode = await runPut(key, value, opts, cmd);
@@ -95,7 +97,8 @@ function registerKv(program: Command): void {
         '--raw',
         'write the exact bytes of the value with no newline added (for binary values: `get k --raw > file`)',
         false,
-      ),
+      )
+      .addOption(outputOption()),
   ).action(async (key: string, opts: Opts, cmd: Command) => {
     const { runGet } = await import('./kv.ts');
     process.exitCode = await runGet(key, opts, cmd);
@@ -106,7 +109,8 @@ function registerKv(program: Command): void {
       .command('del')
       .alias('delete')
       .description('Delete KEY (prints whether it existed; exit 0 either way).')
-      .argument('<key>', 'the key'),
+      .argument('<key>', 'the key')
+      .addOption(outputOption()),
   ).action(async (key: string, opts: Opts, cmd: Command) => {
     const { runDel } = await import('./kv.ts');
     process.exitCode = await runDel(key, opts, cmd);
@@ -130,7 +134,8 @@ function registerKv(program: Command): void {
         'swap only if the key exists with version N (printed by put and cas)',
         version,
       )
-      .option('--delete', 'delete the key instead of setting it', false),
+      .option('--delete', 'delete the key instead of setting it', false)
+      .addOption(outputOption()),
   ).action(async (key: string, value: string | undefined, opts: Opts, cmd: Command) => {
     const { runCas } = await import('./kv.ts');
     process.exitCode = await runCas(key, value, opts, cmd);
@@ -286,7 +291,8 @@ function registerCluster(program: Command): void {
       )
       .requiredOption('--node_id <id>', "the new member's node id (required)")
       .requiredOption('--addr <host:port>', 'its client address (required)', hostPort)
-      .requiredOption('--raft_addr <host:port>', 'its peer (Raft) address (required)', hostPort),
+      .requiredOption('--raft_addr <host:port>', 'its peer (Raft) address (required)', hostPort)
+      .addOption(outputOption()),
     false,
   ).action(async (opts: Opts, cmd: Command) => {
     const { runClusterJoin } = await import('./cluster.ts');
@@ -301,7 +307,8 @@ function registerCluster(program: Command): void {
           'Waits up to 60 s unless --timeout-ms is given. Refused at once (exit 1) when it cannot ' +
           'succeed: NODE is the last member, or the only voter of a group (add a node first).',
       )
-      .argument('<node>', 'node id of the member to remove'),
+      .argument('<node>', 'node id of the member to remove')
+      .addOption(outputOption()),
     false,
   ).action(async (node: string, opts: Opts, cmd: Command) => {
     const { runClusterLeave } = await import('./cluster.ts');
@@ -320,7 +327,8 @@ function registerCluster(program: Command): void {
       )
       .option('--replication-factor <n>', 'voters per data shard, 1 to 7')
       .option('--dead-node-timeout <duration>', 'seconds, or with a unit: 90s, 5m, 1h (1s to 7d)')
-      .option('--moves-in-flight <n>', 'replica moves at once, cluster-wide'),
+      .option('--moves-in-flight <n>', 'replica moves at once, cluster-wide')
+      .addOption(outputOption()),
     false,
   ).action(async (opts: Opts, cmd: Command) => {
     const { runClusterConfigure } = await import('./cluster.ts');
@@ -362,7 +370,8 @@ function registerCluster(program: Command): void {
           'leaderships as they move, until they match (up to 60 s unless --timeout-ms is given).',
       )
       .addArgument(new Argument('<placement>', 'spread or pack').choices(LEADER_PLACEMENTS))
-      .option('--no-wait', 'return once the cluster has recorded the placement'),
+      .option('--no-wait', 'return once the cluster has recorded the placement')
+      .addOption(outputOption()),
     false,
   ).action(async (placement: string, opts: Opts, cmd: Command) => {
     const { runClusterLeaderPlacement } = await import('./cluster.ts');

@@ -9,6 +9,7 @@ import type { ShardPlacement, StatusResponse, WantedMove } from '../../client/in
 import { bestShardReports } from '../../client/index.ts';
 import { connectionOptions, toJson, withClient } from './client-common.ts';
 import { memberTimeoutMs } from './cluster.ts';
+import { reportFailure } from './output.ts';
 
 type Opts = Record<string, unknown>;
 
@@ -146,7 +147,7 @@ export function runRebalanceDryRun(opts: Opts, cmd: Command): Promise<number> {
     const { members } = await client.statusOfEveryMember({ memberTimeoutMs: memberTimeoutMs(timeoutMs) });
     const latest = latestTable(members.flatMap((m) => ('status' in m ? [m.status] : [])));
     if (latest === undefined || latest.placement.length === 0) {
-      process.stderr.write('no member answered with the shard table\n');
+      reportFailure(opts, 'NO_SHARD_TABLE', 'no member answered with the shard table', '');
       return 1;
     }
     const inFlight = latest.placement.flatMap((p) =>

@@ -172,7 +172,7 @@ async function waitFor(
     }
     return false;
   } finally {
-    client.close();
+    void client.close({ timeoutMs: 0 });
   }
 }
 

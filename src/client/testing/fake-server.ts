@@ -321,7 +321,7 @@ export class FakeCluster {
         value: v.value,
         version: v.version,
       }))
-      .filter((r) => Buffer.from(r.key).subarray(0, req.prefix.length).equals(Buffer.from(req.prefix)))
+      .filter((r) => inScanRange(r.key, req))
       .filter((r) => req.continuation.length === 0 || Buffer.compare(r.key, req.continuation) > 0)
       .sort((a, b) => Buffer.compare(a.key, b.key));
     const limit = req.limit === 0 ? 1000 : req.limit;
@@ -330,6 +330,14 @@ export class FakeCluster {
     const continuation = rows.length > limit && last !== undefined ? last.key : new Uint8Array();
     return { items, continuation, header: this.header(0) };
   }
+}
+
+/** As the server reads a scan: the range [start, end) when either is given, else the keys with the prefix. */
+function inScanRange(key: Uint8Array, req: ScanRequest): boolean {
+  const k = Buffer.from(key);
+  if (req.start.length === 0 && req.end.length === 0)
+    return k.subarray(0, req.prefix.length).equals(req.prefix);
+  return Buffer.compare(k, req.start) >= 0 && (req.end.length === 0 || Buffer.compare(k, req.end) < 0);
 }
 
 type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;

@@ -38,19 +38,22 @@ for (const nodes of [4, 5]) {
     }
     // Each joiner takes its share: 3 replicas of 12 for the 4th machine, about 2 more for the 5th.
     assert.ok(moves >= SEEDS * (nodes - 2), `${moves} moves in ${SEEDS} seeds`);
-    // A quarter at least: with the disk faults a joiner is often stopped early, and its moves begin
-    // once the faults have ended (7 of 24 in the 4-node seeds here).
-    assert.ok(movesUnderFaults >= moves / 4, `${movesUnderFaults} of ${moves} moves begun under the faults`);
+    // Half a move per seed at least: with the disk faults a joiner is often stopped early, and its
+    // moves begin once the faults have ended; losses up to 30 % and reordering slow the joins a
+    // little (4 nodes, seeds 1-40, no WAL damaged during the faults: 53 of 121 moves begun under the
+    // faults, 56 without those network faults); and a member whose WAL the faults damaged has its
+    // replicas re-created after them (44 of 147 with it; 7 of 28 in the 4-node seeds here, 15 of 45
+    // in the 5-node ones).
+    assert.ok(movesUnderFaults >= SEEDS / 2, `${movesUnderFaults} of ${moves} moves begun under the faults`);
     assert.ok(forwarded >= SEEDS, `${forwarded} requests forwarded by one node's handler to another`);
     assert.ok(passedOn >= SEEDS, `${passedOn} requests passed on to a node holding the shard`);
     assert.ok(propsInRaft >= SEEDS * 10, `${propsInRaft} proposals handed to a leader by a follower`);
     assert.ok(crashes >= SEEDS, `${crashes} crashes`);
-    // With 5 machines one member leaves (drained, removed, stopped) once every machine has joined,
-    // if that happens before the faults end: in most seeds (the disk faults stop a joiner now and
-    // then, a partition may cut it off from the member it joins through). Over seeds 1–84, 52
-    // (54 before followers served requests: each seed's faults fall differently since), 2 of these
-    // 8 (3 before; 14 of the first 24 before, 10 now).
-    if (nodes === 5) assert.ok(leaves >= 2, `${leaves} members left in ${SEEDS} seeds`);
+    // With 5 machines one member leaves (drained, removed, stopped) once every machine has joined:
+    // in most seeds (the disk faults stop a joiner now and then, and its join may still be under way
+    // when the faults end, and losses up to 30 % and reordering slow the joins: 10 seeds of the first
+    // 24, 3 of these 8; 15 and 3 without those network faults and the WAL damaged during them).
+    if (nodes === 5) assert.ok(leaves >= SEEDS / 3, `${leaves} members left in ${SEEDS} seeds`);
     assert.ok(linearizable >= SEEDS - 1, `${linearizable} of ${SEEDS} histories checked to the end`);
   });
 }

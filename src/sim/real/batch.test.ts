@@ -1,7 +1,8 @@
 // A batch of seeds of the real node under crashes (some tearing disk writes in flight), restarts,
 // pauses, EIO on WAL writes, the other disk faults (latency spikes, ENOSPC and EIO on WAL writes,
-// syncs and snapshots, a full disk), partitions and a lossy network: every safety check after every
-// event, liveness and convergence after healing, nothing acknowledged lost, a damaged WAL refused, the
+// syncs and snapshots, a full disk), partitions and a network that loses (up to 30 %) and reorders
+// messages, a WAL damaged during the faults in some seeds: every safety check after every event,
+// liveness and convergence after healing, nothing acknowledged lost, a damaged WAL refused, the
 // history linearizable. The faults must have happened for the batch to mean anything.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -22,6 +23,9 @@ test(`${SEEDS} seeds of the real node pass every check`, async () => {
   let walCorrupted = 0;
   let propsInRaft = 0;
   let readIndexInRaft = 0;
+  let walDamagedUnderFaults = 0;
+  let lossOver15Pct = 0;
+  let reordered = 0;
   const seedsWith = new Map<DiskFaultKind, number>();
   for (let seed = 1; seed <= SEEDS; seed++) {
     const r = await runRealSeed(seed);
@@ -41,6 +45,9 @@ test(`${SEEDS} seeds of the real node pass every check`, async () => {
     if (r.stats.walCorrupted) walCorrupted++;
     propsInRaft += r.stats.propsInRaft;
     readIndexInRaft += r.stats.readIndexInRaft;
+    if (r.stats.walDamagesUnderFaults > 0) walDamagedUnderFaults++;
+    if (r.stats.lossRateMax > 0.15) lossOver15Pct++;
+    if (r.stats.messagesReordered > 0) reordered++;
     for (const k of DISK_FAULT_KINDS)
       if (r.stats.moreDiskFaults[k] > 0) seedsWith.set(k, (seedsWith.get(k) ?? 0) + 1);
   }
@@ -57,5 +64,11 @@ test(`${SEEDS} seeds of the real node pass every check`, async () => {
   for (const k of DISK_FAULT_KINDS)
     assert.ok((seedsWith.get(k) ?? 0) >= SEEDS / 4, `${k} in ${seedsWith.get(k) ?? 0} of ${SEEDS} seeds`);
   assert.ok(walCorrupted >= SEEDS / 2, `a damaged WAL refused in ${walCorrupted} of ${SEEDS} seeds`);
+  assert.ok(
+    walDamagedUnderFaults >= SEEDS / 6,
+    `a WAL damaged during the faults in ${walDamagedUnderFaults} of ${SEEDS} seeds`,
+  );
+  assert.ok(lossOver15Pct >= SEEDS / 6, `loss above 15 % in ${lossOver15Pct} of ${SEEDS} seeds`);
+  assert.ok(reordered >= SEEDS / 4, `messages out of order in ${reordered} of ${SEEDS} seeds`);
   assert.ok(linearizable >= SEEDS - 2, `${linearizable} of ${SEEDS} histories checked to the end`);
 });

@@ -8,8 +8,10 @@
 // - after every event: at most one leader per term and group; per incarnation, commit never
 //   decreases, applied never passes it nor the node's durable log; no two replicas apply
 //   different entries at one index (applied-log.ts); a leader advances its commit only to an entry
-//   of its own term; with every machine up, every leader's commit index names an entry durable on
-//   enough of the group's voters that every quorum of them holds it; once the cluster has formed,
+//   of its own term; with every machine up (but one that left, or whose node refuses its damaged
+//   WAL: that one counts neither as a voter nor as a copy), every leader's commit index names an
+//   entry durable on enough of the group's voters that every quorum of them holds it; once the
+//   cluster has formed,
 //   each shard's voters in the newest shard table seen hold a majority of each half of the shard's
 //   newest applied configuration seen (the moves keep the table and the shards within a quorum).
 import type { GroupId } from '../../node/ids.ts';
@@ -63,6 +65,8 @@ export class NodeChecks {
   /** Per hosted group (a group dropped and hosted again is another), the last commit seen. */
   private readonly commits = new WeakMap<GroupView, number>();
   stats = { leadersElected: 0, maxTerm: 0, restartsChecked: 0, moves: 0, movesRolledBack: 0 };
+  /** The members the newest table marks down (to note each change once in the trace). */
+  private readonly membersDown = new Set<string>();
   /** Each move's steps seen in the newest table, as `id/step` (to note each once in the trace). */
   private readonly moveSteps = new Set<string>();
   /** Check the table's voters against the shards' configurations (from formation on: the table lags a join's voters before). */
@@ -259,7 +263,13 @@ export class NodeChecks {
   private commitsDurableOnQuorum(running: ReadonlyMap<string, RunningView>): void {
     // A joiner not started yet holds nothing and votes in nothing.
     // (A member that left holds nothing any group still counts.)
-    if (this.world.machines.some((m) => m.launched && !m.left && !running.has(m.id))) return;
+    if (this.world.machines.some((m) => m.launched && !m.staysDown && !running.has(m.id))) return;
+    // A machine whose WAL was damaged never votes again (its node refuses to start): no quorum that
+    // can still form includes it, so it counts neither as a voter nor as a copy; every quorum of the
+    // others must hold the entry.
+    const gone = new Set<string>(
+      this.world.machines.filter((m) => m.corruptedWal !== undefined).map((m) => m.id),
+    );
     for (const { inc, statuses } of running.values()) {
       for (const st of statuses.values()) {
         // A leader's (its core's: the progress is the core's own): its log is never truncated, and it
@@ -279,7 +289,7 @@ export class NodeChecks {
           ...this.configs(inc, st.id, st.confState.voters),
           ...(st.confState.votersOutgoing.length > 0 ? [st.confState.votersOutgoing] : []),
           ...(this.groupConfigs.get(st.id) ?? []),
-        ];
+        ].map((voters) => (gone.size === 0 ? voters : voters.filter((v) => !gone.has(v))));
         if (configs.every((voters) => voters.length === 0)) continue;
         const holding = (voters: readonly string[]): number =>
           voters.filter((v) => {
@@ -320,6 +330,7 @@ export class NodeChecks {
           if (this.newestTable === undefined || st.applied > this.newestTable.applied) {
             this.newestTable = { applied: st.applied, table: inc.kv.metadata.table };
             this.noteMoves(inc.kv.metadata.table);
+            this.noteDownMembers(inc.kv.metadata.table);
           }
           continue;
         }
@@ -351,6 +362,17 @@ export class NodeChecks {
           return;
         }
       }
+    }
+  }
+
+  /** Notes each member marked down, and up again, as the newest table shows it. */
+  private noteDownMembers(table: ShardTable): void {
+    for (const m of table.members) {
+      const down = m.state === 'down';
+      if (down === this.membersDown.has(m.nodeId)) continue;
+      if (down) this.membersDown.add(m.nodeId);
+      else this.membersDown.delete(m.nodeId);
+      this.world.note(`table: member ${m.nodeId} ${m.state} (op ${table.lastOp})`);
     }
   }
 

@@ -2,17 +2,22 @@
 // shard's leader) and restart it a little later on the same disk, pause one (SIGSTOP: its timers
 // fire late and its messages arrive stale when it resumes), partition the network (halves, an
 // isolated leader, one-way links, a node that reaches only some peers), heal it, change its
-// conditions (loss, duplication, delay), fail a WAL write with EIO (the node must stop; it is
-// restarted on the same disk), and the other disk faults: latency spikes, ENOSPC on a WAL write or
-// sync and EIO on a WAL sync (the node must stop), EIO on a snapshot write (it must stop) or ENOSPC
-// (it may go on without the snapshot), a full disk for a few seconds (it must refuse writes, or stop,
-// and take writes again once there is room). Mostly one machine is down at a time, sometimes more: a
-// crash loses only what was not synced, so nothing acknowledged may be lost either way.
+// conditions (loss, duplication, delay, reordering), fail a WAL write with EIO (the node must stop;
+// it is restarted on the same disk), and the other disk faults: latency spikes, ENOSPC on a WAL
+// write or sync and EIO on a WAL sync (the node must stop), EIO on a snapshot write (it must stop)
+// or ENOSPC (it may go on without the snapshot), a full disk for a few seconds (it must refuse
+// writes, or stop, and take writes again once there is room); and, in some seeds, once: a damaged
+// WAL record (the node must refuse to start on it, and the machine then stays down for the rest of
+// the run, as an operator who has not acted yet would leave it). Mostly one machine is down at a
+// time, sometimes more: a crash loses only what was not synced, so nothing acknowledged may be lost
+// either way.
 import type { NodeId } from '../../raft/types.ts';
 import { CALM_NETWORK, type NetworkConditions, type PartitionKind } from '../network.ts';
 import type { Prng } from '../prng.ts';
 import type { NodeChecks } from './checks.ts';
+import { damageWal, watchRefusal } from './corruption.ts';
 import type { Incarnation, Machine } from './node-slot.ts';
+import { RealViolation } from './violation.ts';
 import type { World } from './world.ts';
 
 /** How long a crash waits for a disk operation in flight before it strikes anyway. */
@@ -44,6 +49,17 @@ export type DiskFaultKind = (typeof DISK_FAULT_KINDS)[number];
 
 const PARTITION_KINDS: readonly PartitionKind[] = ['halves', 'isolateLeader', 'oneWay', 'partialReach'];
 
+/** Of the network's condition windows, the share that reorders messages. */
+const REORDER_WINDOW_CHANCE = 1 / 3;
+/** In such a window, the share of messages that skip their link's order: uniform, in percent. */
+const REORDER_PCT_MIN = 5;
+const REORDER_PCT_MAX = 30;
+/**
+ * The longest delay of a message that skips its link's order: data of a broken stream still arriving
+ * after the next stream's (the real transport reconnects after 50 ms or more, then a round trip).
+ */
+const REORDER_DELAY_MAX_MS = 250;
+
 export interface NemesisSettings {
   /** Between two faults: uniform in [min, max] ms. */
   readonly everyMinMs: number;
@@ -72,7 +88,24 @@ export interface NemesisSettings {
   /** A paused machine resumes after a time uniform in [min, max] ms. */
   readonly pauseMinMs: number;
   readonly pauseMaxMs: number;
+  /** A lossy window drops up to this share of messages (a multiple of 0.01, at most LOSS_RATE_MAX). */
+  readonly lossRateMax: number;
+  /**
+   * Reordering: in some of the network's condition windows a share of the messages skip their link's
+   * order, drawn from this stream of their own. Off: the runs of the seeds are those from before it.
+   */
+  readonly reordering: Prng | undefined;
+  /**
+   * A damaged WAL record during the faults: at `atMs` into them (or, while no machine runs, as soon
+   * after as one does), on a running machine but the `spared` ones, drawn from `rng` as the record is.
+   */
+  readonly walDamage:
+    | { readonly rng: Prng; readonly atMs: number; readonly spared: readonly string[] }
+    | undefined;
 }
+
+/** While no machine can be damaged (none runs joined and awake), look again this often. */
+const WAL_DAMAGE_RETRY_MS = 500;
 
 export class Nemesis {
   private readonly world: World;
@@ -88,6 +121,11 @@ export class Nemesis {
     diskFaults: 0,
     heals: 0,
     conditions: 0,
+    /** The highest loss rate of a window, and the windows that reordered messages. */
+    lossRateMax: 0,
+    reorderWindows: 0,
+    /** WAL records damaged during the faults. */
+    walDamages: 0,
     /** Of the other disk faults, how many of each kind were injected. */
     moreDiskFaults: Object.fromEntries(DISK_FAULT_KINDS.map((k) => [k, 0])) as Record<DiskFaultKind, number>,
   };
@@ -104,6 +142,9 @@ export class Nemesis {
     this.active = true;
     this.next();
     this.nextDiskFault();
+    const damage = this.s.walDamage;
+    if (damage !== undefined)
+      this.world.schedule(damage.atMs, () => this.damageOneWal(damage.rng, damage.spared));
   }
 
   /** No more faults; the network heals, conditions calm down, and every machine that is down restarts. */
@@ -114,7 +155,7 @@ export class Nemesis {
     this.world.note('nemesis: healed, calm network');
     for (const m of this.world.machines) {
       if (this.s.moreDiskFaults !== undefined) this.mend(m);
-      if (!m.launched || m.left) continue;
+      if (!m.launched || m.staysDown) continue;
       if (m.current === undefined) this.restart(m);
       else if (m.current.paused) this.world.resume(m);
     }
@@ -145,7 +186,8 @@ export class Nemesis {
     const machines = this.world.machines.filter((m) => m.current !== undefined);
     // Mostly one machine down at a time; sometimes more, even all: the disks keep what was synced,
     // so no acknowledged write may be lost however many crash. A joiner not started yet is not down.
-    const down = this.world.machines.filter((m) => m.launched && !m.left).length - machines.length;
+    // A machine that stays down (it left, or refused its damaged WAL) is not down for this count.
+    const down = this.world.machines.filter((m) => m.launched && !m.staysDown).length - machines.length;
     if (machines.length === 0 || (down > 0 && !this.rng.chance(this.s.moreDownChance))) return;
     const leaders = machines.filter((m) => m.running?.kv.statuses().some((s) => s.role === 'leader'));
     const victim =
@@ -293,10 +335,45 @@ export class Nemesis {
   }
 
   private restart(m: Machine): void {
-    if (m.left) return;
+    if (m.staysDown) return;
     const inc = m.start();
     this.stats.restarts++;
     this.world.note(`${m.id}#${inc.number} restarting`);
+  }
+
+  /**
+   * Damages a synced WAL record of one running machine (its disk mended first, so that its refusal
+   * is about the record alone) and watches its node refuse to start; the machine then stays down.
+   */
+  private damageOneWal(rng: Prng, spared: readonly string[]): void {
+    if (!this.active) return;
+    // Not one a joiner still joins through (its operator would point it elsewhere), nor one to be
+    // asked to leave (its node could not learn that it was removed).
+    const joinsVia = new Set(this.world.machines.filter((j) => !j.joinedOnce).map((j) => j.options.joinAddr));
+    const up = this.world.machines.filter(
+      (m) =>
+        m.running?.joined === true &&
+        m.current?.paused === false &&
+        !m.leaving &&
+        !spared.includes(m.id) &&
+        !joinsVia.has(m.clientAddr),
+    );
+    if (up.length === 0) {
+      this.world.schedule(WAL_DAMAGE_RETRY_MS, () => this.damageOneWal(rng, spared));
+      return;
+    }
+    const m = rng.pick(up);
+    this.mend(m);
+    this.stats.walDamages++;
+    void damageWal(this.world, this.checks, m, rng).then(
+      (d) => {
+        if (d !== undefined) watchRefusal(this.world, d);
+      },
+      (e: unknown) =>
+        this.world.fail(
+          new RealViolation('simulatorError', e instanceof Error ? (e.stack ?? e.message) : String(e)),
+        ),
+    );
   }
 
   private partition(): void {
@@ -307,15 +384,30 @@ export class Nemesis {
     this.world.note(`nemesis: ${what}`);
   }
 
+  /** New network conditions until the next: half of them without loss, most without reordering. */
   private conditions(): void {
+    const lossPctMax = Math.round(this.s.lossRateMax * 100);
+    const lossRate = this.rng.chance(0.5) ? 0 : this.rng.nextInt(lossPctMax + 1) / 100;
+    const duplicateRate = this.rng.chance(0.7) ? 0 : this.rng.nextInt(6) / 100;
+    const delayMaxMs = this.rng.intBetween(2, 30);
+    const r = this.s.reordering;
+    const reorders = r?.chance(REORDER_WINDOW_CHANCE) === true;
     const c: NetworkConditions = {
-      lossRate: this.rng.chance(0.5) ? 0 : this.rng.nextInt(16) / 100,
-      duplicateRate: this.rng.chance(0.7) ? 0 : this.rng.nextInt(6) / 100,
+      lossRate,
+      duplicateRate,
       delayMinMs: 1,
-      delayMaxMs: this.rng.intBetween(2, 30),
+      delayMaxMs,
+      reorderRate: reorders ? r.intBetween(REORDER_PCT_MIN, REORDER_PCT_MAX) / 100 : 0,
+      reorderDelayMaxMs: reorders ? r.intBetween(delayMaxMs, REORDER_DELAY_MAX_MS) : delayMaxMs,
     };
     this.world.network.setConditions(c);
     this.stats.conditions++;
-    this.world.note(`nemesis: loss ${c.lossRate}, dup ${c.duplicateRate}, delay 1-${c.delayMaxMs} ms`);
+    if (c.lossRate > this.stats.lossRateMax) this.stats.lossRateMax = c.lossRate;
+    if (reorders) this.stats.reorderWindows++;
+    const reordering =
+      c.reorderRate > 0 ? `, reorder ${c.reorderRate} (up to ${c.reorderDelayMaxMs} ms)` : '';
+    this.world.note(
+      `nemesis: loss ${c.lossRate}, dup ${c.duplicateRate}, delay 1-${c.delayMaxMs} ms${reordering}`,
+    );
   }
 }

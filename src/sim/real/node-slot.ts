@@ -97,6 +97,14 @@ export class Machine {
   /** What the node said when it refused to start on the corrupted WAL. */
   refusal: string | undefined;
 
+  /**
+   * Never started again: it left the cluster, or its WAL was damaged (its node refuses to start, and
+   * the operator has not acted yet).
+   */
+  get staysDown(): boolean {
+    return this.left || this.corruptedWal !== undefined;
+  }
+
   /** The machine has been started at least once (a joiner is not, until its time comes). */
   get launched(): boolean {
     return this.incarnations > 0;

@@ -18,6 +18,7 @@ import { corruptOneWal } from './corruption.ts';
 import { type DiskFaultKind, Nemesis } from './nemesis.ts';
 import type { Incarnation, Machine } from './node-slot.ts';
 import { Operator } from './operator.ts';
+import { AimedFault, type AimedHit, type TargetedFault } from './targeted.ts';
 import { REAL_PROPERTY_EXPLANATIONS, type RealProperty, RealViolation } from './violation.ts';
 import { World } from './world.ts';
 
@@ -48,6 +49,23 @@ export interface RealRunOptions {
    * (default true; false replays runs from before they existed).
    */
   readonly moreDiskFaults?: boolean;
+  /**
+   * The network faults beyond the first ones: loss up to 30 % (not 15 %) and windows in which a share
+   * of the messages skip their link's order (default true; false replays runs from before them).
+   */
+  readonly moreNetworkFaults?: boolean;
+  /**
+   * In a third of the seeds, a WAL record damaged during the faults: the node must refuse to start,
+   * and the machine stays down to the end (default true; false replays runs from before it).
+   */
+  readonly walDamageUnderFaults?: boolean;
+  /**
+   * Instead of the random nemesis (its crashes, partitions, network conditions, disk faults and
+   * damaged WAL): one fault aimed at one step of a replica move (targeted.ts), for machine counts
+   * above R. The fault phase lasts at least `faultMs` and until the fault has struck and been
+   * repaired (at most AIMED_WAIT_MS_MAX more).
+   */
+  readonly targeted?: TargetedFault;
 }
 
 export interface RealViolationReport {
@@ -75,8 +93,15 @@ export interface RealRunStats {
   readonly diskFaults: number;
   /** The other disk faults injected, by kind. */
   readonly moreDiskFaults: Readonly<Record<DiskFaultKind, number>>;
-  /** A WAL record damaged after the end checks (and the node refused to start on it). */
+  /** A WAL record damaged (during the faults or after the end checks) and the node refused to start on it. */
   readonly walCorrupted: boolean;
+  /** WAL records damaged during the faults. */
+  readonly walDamagesUnderFaults: number;
+  /** The highest loss rate of the network's windows, and how many of them reordered messages. */
+  readonly lossRateMax: number;
+  readonly reorderWindows: number;
+  /** Messages that skipped their link's order. */
+  readonly messagesReordered: number;
   readonly restartsChecked: number;
   readonly messagesSent: number;
   /** Replica moves begun (the table's move ids seen), and those of them rolled back. */
@@ -109,6 +134,8 @@ export interface RealSeedResult {
   readonly traceHash: string;
   readonly traceLines: readonly string[] | undefined;
   readonly stats: RealRunStats;
+  /** With `targeted`: what the aimed fault hit, or undefined when the aimed step was never reached. */
+  readonly aimedHit: AimedHit | undefined;
 }
 
 type Phase = 'formation' | 'fault' | 'liveness' | 'history';
@@ -138,6 +165,19 @@ const LIVENESS_BOUND_MS = 30_000;
  */
 const SETTLE_BOUND_MS = 150_000;
 const OP_TIMEOUT_MS = 2_000;
+/** Of the seeds, the share whose faults damage a WAL record. */
+const WAL_DAMAGE_SEEDS_SHARE = 1 / 3;
+/**
+ * The dead-node timeout of a seed of more than 3 machines whose faults damage a WAL: the dead member
+ * is marked down during the run. (Longer than most of the nemesis's outages of a machine that runs,
+ * though a partition may outlast it: that member is marked down too, then up again.)
+ */
+const DAMAGED_DEAD_NODE_TIMEOUT_MS = 10_000;
+/** Loss rate windows reach with moreNetworkFaults, and without (the runs from before). */
+const LOSS_RATE_MAX = 0.3;
+const LOSS_RATE_MAX_BEFORE = 0.15;
+/** How long past `faultMs` the fault phase waits for an aimed fault to strike and be repaired. */
+const AIMED_WAIT_MS_MAX = 60_000;
 /** Lincheck budget per key, in calls of its injected clock (a counter: deterministic). */
 const LINCHECK_CLOCK_CALLS_MAX = 3_000;
 
@@ -157,6 +197,8 @@ class RealRun {
   readonly checks: NodeChecks;
   readonly clients: SimClients;
   readonly nemesis: Nemesis;
+  /** The aimed fault that replaces the nemesis, if one is asked for. */
+  readonly aimed: AimedFault | undefined;
   phase: Phase = 'formation';
 
   constructor(seed: number, o: RealRunOptions) {
@@ -190,6 +232,7 @@ class RealRun {
       ? joiners.intBetween(Math.floor(faultMs / 2), Math.floor((3 * faultMs) / 4))
       : undefined;
     this.leaver = leaves ? joiners.intBetween(1, nodes) : 0;
+    const walDamage = walDamageOf(seed, faultMs, o);
     this.world = new World({
       seed,
       nodes,
@@ -208,6 +251,11 @@ class RealRun {
         // Past one Join attempt's own deadline (60 s), so that an attempt whose answer the faults
         // lost is followed by another, as `ringkv serve`'s default (5 min) allows.
         joinTimeoutMs: JOIN_TIMEOUT_MS,
+        // With more machines than R, a member whose WAL was damaged is marked down within the run
+        // (not after the default 5 min), and its replicas are re-created on the others.
+        ...(walDamage !== undefined && nodes > FORMED
+          ? { deadNodeTimeoutMs: DAMAGED_DEAD_NODE_TIMEOUT_MS }
+          : {}),
         ...(oneEntryAppends ? { appendBytesMax: 1 } : {}),
         ...(o.bug === undefined ? {} : realBug(o.bug).options),
       },
@@ -225,6 +273,17 @@ class RealRun {
       thinkMaxMs: 200,
       opsMax: 2_000,
     });
+    if (o.targeted !== undefined && nodes === FORMED)
+      throw new Error(`sim: a fault aimed at a move needs more than ${FORMED} nodes (moves)`);
+    this.aimed =
+      o.targeted === undefined
+        ? undefined
+        : new AimedFault(
+            this.world,
+            (inc) => this.checks.crashed(inc),
+            this.world.stream('targeted'),
+            o.targeted,
+          );
     this.operator = new Operator(this.world, this.world.stream('operator'));
     this.nemesis = new Nemesis(this.world, this.checks, this.world.stream('nemesis'), {
       everyMinMs: 500,
@@ -243,6 +302,12 @@ class RealRun {
           : { rng: this.world.stream('disk-nemesis'), everyMinMs: 1_500, everyMaxMs: 5_000 },
       pauseMinMs: 500,
       pauseMaxMs: 5_000,
+      lossRateMax: o.moreNetworkFaults === false ? LOSS_RATE_MAX_BEFORE : LOSS_RATE_MAX,
+      reordering: o.moreNetworkFaults === false ? undefined : this.world.stream('reordering'),
+      walDamage:
+        walDamage === undefined
+          ? undefined
+          : { ...walDamage, spared: this.leaver > 0 ? [`n${this.leaver}`] : [] },
     });
   }
 
@@ -276,7 +341,7 @@ class RealRun {
    * it is cut off. The settling of the table waits for those.)
    */
   private leaderless(): string | undefined {
-    for (const m of this.staying) {
+    for (const m of this.serving) {
       const inc = m.running;
       if (inc === undefined) return `${m.id} is not running`;
       const st = inc.kv.statuses().find((s) => s.leader === '' && s.confState.voters.includes(m.id));
@@ -287,8 +352,10 @@ class RealRun {
   }
 
   /**
-   * Why the shard table has not settled, or undefined when it has: every machine runs, has joined and
-   * applied the same table; in it every machine is an up member, every shard has min(R, N) voters,
+   * Why the shard table has not settled, or undefined when it has: every machine that serves runs, has
+   * joined and applied the same table; in it every machine that stays is an up member (but one whose
+   * WAL was damaged: with more machines than R it is down and in no shard, else up, as its dead-node
+   * timeout has not passed), every shard has min(R, N) voters,
    * no learner, no joint half and no move in flight, and the planner wants no move (`plan`, as the
    * metadata leader runs it); every machine hosts exactly the shards the table places on it, each
    * with a leader and with the table's voters as its applied configuration (the metadata group:
@@ -299,12 +366,12 @@ class RealRun {
     if (gone !== undefined && !gone.left)
       return `${gone.id} was asked to leave and has not stopped (the leave ${this.operator.done ? 'succeeded' : 'goes on'})`;
     const incs: Incarnation[] = [];
-    for (const m of this.staying) {
+    for (const m of this.serving) {
       const inc = m.running;
       if (inc?.joined !== true) return `${m.id} is not running and joined`;
       incs.push(inc);
     }
-    const ids = incs.map((inc) => inc.machine.id as string);
+    const ids = this.staying.map((m) => m.id as string);
     const metaApplied = incs.map((inc) => inc.kv.status(METADATA_GROUP));
     if (new Set(metaApplied.map((st) => st?.applied)).size > 1) {
       const each = metaApplied.map(
@@ -316,13 +383,24 @@ class RealRun {
     const table = incs[0]?.kv.metadata.table;
     if (table === undefined || table.shards.length === 0) return 'no shard table yet';
     const members = table.members.filter((m) => m.state !== 'removed');
-    if (members.length !== ids.length || members.some((m) => m.state !== 'up' || !ids.includes(m.nodeId)))
+    const R = table.settings.replicationFactor;
+    // A dead member (its WAL damaged) is replaced where the others are enough to hold R replicas of
+    // every shard: marked down, in no shard. Otherwise it stays, up, a voter of every shard.
+    const dead = this.staying.filter((m) => m.corruptedWal !== undefined).map((m) => m.id as string);
+    const replaced = dead.length > 0 && ids.length - dead.length >= R;
+    const stateWanted = (id: string): string => (replaced && dead.includes(id) ? 'down' : 'up');
+    if (
+      members.length !== ids.length ||
+      members.some((m) => !ids.includes(m.nodeId) || m.state !== stateWanted(m.nodeId))
+    )
       return `members ${members.map((m) => `${m.nodeId} ${m.state}`).join(', ')}`;
-    const want = Math.min(table.settings.replicationFactor, ids.length);
+    const want = Math.min(R, ids.length);
     for (const e of table.shards) {
       if (e.move !== null) return `shard ${e.shardId} has move ${e.move.id} in flight (${e.move.step})`;
       if (e.voters.length !== want || e.learners.length > 0 || e.votersOutgoing.length > 0)
         return `shard ${e.shardId} has voters ${e.voters.join(',')} and learners ${e.learners.join(',')} in the table`;
+      if (replaced && e.voters.some((v) => dead.includes(v)))
+        return `shard ${e.shardId} has voters ${e.voters.join(',')}: the dead member's replica not re-created`;
     }
     const p = plan(table, { nowMs: this.world.nowMs(), leaders: new Map() });
     if (p.start.length + p.deferred.length + p.abandon.length > 0)
@@ -348,7 +426,7 @@ class RealRun {
   /** Every group: the same commit and applied index on every machine that hosts it. */
   converged(): boolean {
     const applied = new Map<number, number>();
-    for (const m of this.staying) {
+    for (const m of this.serving) {
       const sts = m.running?.kv.statuses();
       if (sts === undefined) return false;
       for (const s of sts) {
@@ -370,12 +448,16 @@ class RealRun {
     this.phase = 'fault';
     this.checks.tableQuorum = true;
     this.clients.begin();
-    this.nemesis.begin();
+    if (this.aimed === undefined) this.nemesis.begin();
+    else this.aimed.begin();
     this.world.machines.slice(FORMED).forEach((m, i) => {
       this.world.schedule(this.joinAtMs[i] ?? 0, () => this.launch(m));
     });
     if (this.leaveAtMs !== undefined) this.world.schedule(this.leaveAtMs, () => this.leaveWhenJoined());
-    await this.world.runUntil(() => false, this.world.nowMs() + faultMs);
+    const endMs = this.world.nowMs() + faultMs;
+    await this.world.runUntil(() => false, endMs);
+    const aimed = this.aimed;
+    if (aimed !== undefined) await this.world.runUntil(() => aimed.over, endMs + AIMED_WAIT_MS_MAX);
     this.movesUnderFaults = this.checks.stats.moves;
   }
 
@@ -393,9 +475,17 @@ class RealRun {
     if (m !== undefined) this.operator.leave(m);
   }
 
-  /** The machines that stay: all but one asked to leave. */
+  /** The machines that stay members: all but one asked to leave. */
   private get staying(): readonly Machine[] {
     return this.world.machines.filter((m) => !m.leaving);
+  }
+
+  /**
+   * The members that serve: all that stay but one whose WAL was damaged (its node refuses to start;
+   * the table still lists it, up, and every shard still counts it as a voter).
+   */
+  private get serving(): readonly Machine[] {
+    return this.staying.filter((m) => m.corruptedWal === undefined);
   }
 
   /** A joiner's first start (`ringkv serve --join_addr`); a crash before it is left to the nemesis. */
@@ -429,7 +519,7 @@ class RealRun {
     const finals = new Map<string, { found: boolean; value: string }>();
     for (const key of this.clients.keys) {
       // Through every node: one that holds no replica of the key's shard passes the read on.
-      for (const via of this.staying) {
+      for (const via of this.serving) {
         const answer = await this.finalRead(key, via, readBound);
         if (!finals.has(key)) finals.set(key, answer);
       }
@@ -468,7 +558,7 @@ class RealRun {
   }
 
   private appliedSummary(): string {
-    return this.staying
+    return this.serving
       .map(
         (m) =>
           `${m.id}: ${
@@ -485,7 +575,7 @@ class RealRun {
   private async compareStates(): Promise<void> {
     for (let s = 1; s <= this.shards; s++) {
       const hashes = new Map<string, string>();
-      for (const m of this.staying) {
+      for (const m of this.serving) {
         const kv = m.running?.kv;
         if (kv?.status(shardId(s)) === undefined) continue;
         const r = await kv.read(shardId(s), {
@@ -588,6 +678,7 @@ export async function runRealSeed(seed: number, o: RealRunOptions = {}): Promise
     violations,
     traceHash: w.trace.hashHex(),
     traceLines: w.trace.lines,
+    aimedHit: run.aimed?.hit,
     stats: {
       virtualMs: w.nowMs(),
       events: w.events,
@@ -602,7 +693,11 @@ export async function runRealSeed(seed: number, o: RealRunOptions = {}): Promise
       pauses: run.nemesis.stats.pauses,
       diskFaults: run.nemesis.stats.diskFaults,
       moreDiskFaults: run.nemesis.stats.moreDiskFaults,
-      walCorrupted,
+      walCorrupted: walCorrupted || w.machines.some((m) => m.refusal !== undefined),
+      walDamagesUnderFaults: run.nemesis.stats.walDamages,
+      lossRateMax: run.nemesis.stats.lossRateMax,
+      reorderWindows: run.nemesis.stats.reorderWindows,
+      messagesReordered: w.network.stats.reordered,
       restartsChecked: run.checks.stats.restartsChecked,
       messagesSent: w.network.stats.sent,
       moves: run.checks.stats.moves,
@@ -642,6 +737,26 @@ function report(run: RealRun, err: unknown, lines: string[]): RealViolationRepor
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x) => b.includes(x));
+}
+
+/**
+ * Whether (a third of the seeds) and when (in the first 60 % of the faults, after their first tenth)
+ * a WAL record is damaged during the faults, from a stream of its own. With 3 machines every machine
+ * holds every shard: the two others keep a quorum of each, and the table settles with the dead member
+ * still in it, up (its dead-node timeout, 5 min, does not pass). With more, the seed's dead-node
+ * timeout is DAMAGED_DEAD_NODE_TIMEOUT_MS: the dead member is marked down and its replicas are
+ * re-created on the others, which the settling of the table then demands. Never with `targeted`:
+ * the damage is the nemesis's, and an aimed fault runs instead of it.
+ */
+function walDamageOf(
+  seed: number,
+  faultMs: number,
+  o: RealRunOptions,
+): { readonly rng: Prng; readonly atMs: number } | undefined {
+  if (o.walDamageUnderFaults === false || o.targeted !== undefined) return undefined;
+  const rng = new Prng(seed).derive('wal-damage');
+  if (!rng.chance(WAL_DAMAGE_SEEDS_SHARE)) return undefined;
+  return { rng, atMs: rng.intBetween(Math.floor(faultMs / 10), Math.floor((6 * faultMs) / 10)) };
 }
 
 function faultMsOf(o: RealRunOptions): number {

@@ -1,8 +1,9 @@
 // The peer Transport (src/transport/transport.ts) of one node incarnation in the simulated world:
 // send() hands each message to the world's network model (src/sim/network.ts: loss, delay,
-// duplication, directed cuts, FIFO links), which delivers it as an event of the world's queue to
-// the incarnation of its addressee that is running then, through that one's onMessage handler.
-// Never from inside send(), as the contract asks. A dead incarnation's transport sends nothing and
+// duplication, directed cuts, links in send order but for the messages a reordering window lets
+// skip it), which delivers it as an event of the world's queue to the incarnation of its addressee
+// that is running then, through that one's onMessage handler. Never from inside send(), as the
+// contract asks. A dead incarnation's transport sends nothing and
 // receives nothing.
 import type { Message, NodeId } from '../../raft/types.ts';
 import type {

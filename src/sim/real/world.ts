@@ -281,11 +281,11 @@ export class World implements MachineWorld, RpcNetwork {
     if (groupId !== 0 && msg.type === 'prop') this.raftForwarded.props++;
     if (groupId !== 0 && msg.type === 'readIndex') this.raftForwarded.readIndex++;
     for (const d of this.network.send(from, msg, this.nowMs())) {
-      this.queue.at(d.atMs, () => this.deliver(from, groupId, d.message));
+      this.queue.at(d.atMs, () => this.deliver(from, groupId, d.message, d.reordered));
     }
   }
 
-  private deliver(from: NodeId, groupId: number, msg: Message): void {
+  private deliver(from: NodeId, groupId: number, msg: Message, reordered: boolean): void {
     const to = this.machine(msg.to);
     const inc = to.running;
     if (inc === undefined || !inc.transport.receiving) {
@@ -295,7 +295,7 @@ export class World implements MachineWorld, RpcNetwork {
     // A paused receiver's socket holds the message until it resumes.
     inc.hold(() => {
       this.note(
-        `${from}>${msg.to} g${groupId} ${msg.type} t${msg.term} i${msg.index} c${msg.commit} e${msg.entries.length}${msg.reject ? ' rej' : ''}`,
+        `${from}>${msg.to} g${groupId} ${msg.type} t${msg.term} i${msg.index} c${msg.commit} e${msg.entries.length}${msg.reject ? ' rej' : ''}${reordered ? ' (out of order)' : ''}`,
       );
       // Through the wire encoding, as the real transport does: the receiver shares nothing with the sender.
       inc.transport.deliver(groupId, messageFromWire(messageToWire(msg)));

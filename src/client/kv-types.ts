@@ -1,0 +1,109 @@
+// The shapes of the key-value calls: their options and results, shared by RingkvClient, its
+// namespaces (namespace.ts) and the scan iterator (scan-all.ts); and KeyValueStore, the key methods
+// both the client and a namespace offer.
+import type { ResponseHeader } from '../gen/ringkv/v1/kv.ts';
+import type { BytesLike } from './bytes.ts';
+import type { ValueDecoding } from './stored-value.ts';
+
+export interface CallOptions {
+  /** This call's deadline, from now. Default: the client's defaultTimeoutMs. */
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface ReadOptions extends CallOptions {
+  /** Serve from the contacted replica without consensus: faster, possibly stale. */
+  readonly serializable?: boolean;
+}
+
+export interface PutResult {
+  /** The key's version after the write (the Raft index of the write). */
+  readonly version: bigint;
+  readonly header: ResponseHeader | undefined;
+}
+
+/** A found key carries text() and json() to decode its value (see ValueDecoding). */
+export type GetResult =
+  | ({ readonly found: true; readonly value: Uint8Array; readonly version: bigint } & ValueDecoding)
+  | { readonly found: false };
+
+export interface DeleteResult {
+  readonly deleted: boolean;
+}
+
+/** What the key must currently be for a compare-and-swap to happen. */
+export type CasExpected =
+  | { readonly value: BytesLike }
+  | { readonly absent: true }
+  | { readonly version: bigint };
+
+/** text() and json() decode `value`; they throw ValueFormatError when the key is absent (`found` false). */
+export interface CasResult extends ValueDecoding {
+  readonly succeeded: boolean;
+  /** The key's state after the operation (the unchanged current value when it did not succeed). */
+  readonly found: boolean;
+  readonly value: Uint8Array;
+  readonly version: bigint;
+}
+
+export interface ScanOptions extends ReadOptions {
+  /** Keys starting with prefix (ignored when start or end is set). */
+  readonly prefix?: BytesLike;
+  /** Range [start, end); an empty or absent end means to the end of the key space. */
+  readonly start?: BytesLike;
+  readonly end?: BytesLike;
+  /** Most items in this page (0 or absent: the server's default, 1000). */
+  readonly limit?: number;
+  /** From the previous page's result. */
+  readonly continuation?: Uint8Array;
+  readonly keysOnly?: boolean;
+  /**
+   * Only this data shard (1-based), from the contacted node's own replica (UNAVAILABLE where it
+   * holds none); with `serializable`, that replica's state as it is. Absent: every shard.
+   */
+  readonly shard?: number;
+}
+
+/** text() and json() decode `value` (empty with keysOnly). */
+export interface ScanItem extends ValueDecoding {
+  readonly key: Uint8Array;
+  readonly value: Uint8Array;
+  readonly version: bigint;
+}
+
+export interface ScanResult {
+  readonly items: readonly ScanItem[];
+  /** Pass back as `continuation` for the next page; undefined when the scan is complete. */
+  readonly continuation: Uint8Array | undefined;
+}
+
+/** Options of RingkvClient.scanAll: a scan followed over every page (see scan-all.ts). */
+export interface ScanAllOptions extends Omit<ScanOptions, 'limit' | 'continuation'> {
+  /** Most items in all, over every page (absent: every key in the range). */
+  readonly limit?: number;
+  /** Items asked for per page (default 1000; the server allows up to 10 000). */
+  readonly pageSize?: number;
+}
+
+/**
+ * The key methods: what a RingkvClient and a namespace of it both offer (a namespace is handed
+ * this, not the client).
+ */
+export interface KeyValueStore {
+  put(key: BytesLike, value: BytesLike, opts?: CallOptions): Promise<PutResult>;
+  get(key: BytesLike, opts?: ReadOptions): Promise<GetResult>;
+  delete(key: BytesLike, opts?: CallOptions): Promise<DeleteResult>;
+  /** Sets `key` to `value` (or deletes it when `value` is null) only if it matches `expected`. */
+  compareAndSwap(
+    key: BytesLike,
+    expected: CasExpected,
+    value: BytesLike | null,
+    opts?: CallOptions,
+  ): Promise<CasResult>;
+  /** One page of keys in order; pass its `continuation` back for the next. */
+  scan(opts?: ScanOptions): Promise<ScanResult>;
+  /** Every key of the range in order, one page in memory at a time (`for await … of`). */
+  scanAll(opts?: ScanAllOptions): AsyncIterable<ScanItem>;
+  /** The same methods with every key under `prefix` (see namespace.ts). */
+  namespace(prefix: BytesLike): KeyValueStore;
+}
