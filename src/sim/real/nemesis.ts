@@ -183,7 +183,9 @@ export class Nemesis {
   }
 
   private crashOne(): void {
-    const machines = this.world.machines.filter((m) => m.current !== undefined);
+    // A machine whose WAL was damaged is not a victim: its incarnation started on the damaged WAL
+    // must be left to refuse (or start) while corruption.ts watches it.
+    const machines = this.world.machines.filter((m) => m.current !== undefined && !m.staysDown);
     // Mostly one machine down at a time; sometimes more, even all: the disks keep what was synced,
     // so no acknowledged write may be lost however many crash. A joiner not started yet is not down.
     // A machine that stays down (it left, or refused its damaged WAL) is not down for this count.
