@@ -9,6 +9,7 @@ import {
   KEY_BYTES_MAX,
   VALUE_BYTES_MAX,
 } from './command.ts';
+import { TXN_OPS_MAX, type TxnCompare, type TxnOp, VERSION_CMPS } from './txn.ts';
 
 const id = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
 const key = fc.uint8Array({ minLength: 1, maxLength: 64 });
@@ -29,7 +30,44 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
     ),
     value: fc.option(value, { nil: null }),
   }),
+  fc.record({
+    op: fc.constant('txn' as const),
+    clientId: id,
+    seq: id,
+    compares: fc.array(compareArb(), { maxLength: 5 }),
+    then: fc.array(txnOpArb(), { maxLength: 5 }),
+    else: fc.array(txnOpArb(), { maxLength: 5 }),
+  }),
+  fc.record({
+    op: fc.constant('deleteRange' as const),
+    clientId: id,
+    seq: id,
+    start: fc.uint8Array({ maxLength: 8 }),
+    end: fc.option(key, { nil: null }),
+  }),
 );
+
+function compareArb(): fc.Arbitrary<TxnCompare> {
+  return fc.oneof(
+    fc.record({ kind: fc.constant('exists' as const), key }),
+    fc.record({ kind: fc.constant('absent' as const), key }),
+    fc.record({ kind: fc.constant('value' as const), key, value }),
+    fc.record({
+      kind: fc.constant('version' as const),
+      key,
+      cmp: fc.constantFrom(...VERSION_CMPS),
+      version: id,
+    }),
+  );
+}
+
+function txnOpArb(): fc.Arbitrary<TxnOp> {
+  return fc.oneof(
+    fc.record({ op: fc.constant('put' as const), key, value }),
+    fc.record({ op: fc.constant('delete' as const), key }),
+    fc.record({ op: fc.constant('get' as const), key }),
+  );
+}
 
 /** Plain, comparable form: byte arrays as hex. */
 function plain(x: unknown): unknown {
@@ -82,4 +120,18 @@ test('bad fields are refused when encoding', () => {
     encodeCommand({ ...cas, expect: { kind: 'absent' }, value: big.subarray(1) }).length > VALUE_BYTES_MAX,
   );
   assert.equal(encodeCommand({ ...base, key: Buffer.from('k') }).length, 2 + 16 + 4 + 1);
+});
+
+test('a transaction beyond its bounds, or with an empty key, is refused when encoding', () => {
+  const ids = { clientId: 1, seq: 1, compares: [] };
+  const get: TxnOp = { op: 'get', key: Buffer.from('k') };
+  const many = Array.from({ length: TXN_OPS_MAX + 1 }, () => get);
+  assert.throws(() => encodeCommand({ op: 'txn', ...ids, then: many, else: [] }), /then has 129 operations/);
+  assert.throws(
+    () => encodeCommand({ op: 'txn', ...ids, then: [], else: [{ op: 'get', key: new Uint8Array() }] }),
+    /1 to 4096 bytes/,
+  );
+  const range = { op: 'deleteRange' as const, clientId: 1, seq: 1, start: new Uint8Array() };
+  assert.equal(encodeCommand({ ...range, end: null }).length, 2 + 16 + 4 + 1);
+  assert.throws(() => encodeCommand({ ...range, end: new Uint8Array() }), /1 to 4096 bytes/);
 });

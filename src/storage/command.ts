@@ -6,7 +6,22 @@
 //   delete: (nothing)
 //   cas:    [u8 expect: 0 absent | 1 value | 2 version][value: u32 len + bytes | version: u64]
 //           [u8 then: 0 delete | 1 put][put: u32 len + bytes]
+// A transaction and a range delete name no single key, so after the seq they carry instead:
+//   txn:         [u16 compares] compare… [u16 then] op… [u16 else] op…   (txn.ts: the semantics)
+//                compare = [u8 0 exists | 1 absent | 2 value | 3 version][u32 keyBytes][key]
+//                          then value: [u32 len][bytes]; version: [u8 0 = | 1 != | 2 < | 3 >][u64]
+//                op      = [u8 1 put | 2 delete | 3 get][u32 keyBytes][key] then put: [u32 len][value]
+//   deleteRange: [u32 startBytes][start] [u8 hasEnd][end: u32 len + bytes]   keys start <= k < end
 // Decoding returns views into the entry's bytes (no copy); the state machine copies what it keeps.
+
+import {
+  TXN_COMPARES_MAX,
+  TXN_OPS_MAX,
+  type TxnCompare,
+  type TxnOp,
+  VERSION_CMPS,
+  type VersionCmp,
+} from './txn.ts';
 
 export const KEY_BYTES_MAX = 4096;
 /** Hard cap of the format; the configurable, usually smaller limit is enforced at the server edge. */
@@ -16,6 +31,8 @@ const FORMAT = 1;
 const OP_PUT = 1;
 const OP_DELETE = 2;
 const OP_CAS = 3;
+const OP_TXN = 4;
+const OP_DELETE_RANGE = 5;
 
 export type CasExpect =
   | { readonly kind: 'absent' }
@@ -25,22 +42,37 @@ export type CasExpect =
 interface CommandBase {
   readonly clientId: number;
   readonly seq: number;
+}
+interface KeyCommandBase extends CommandBase {
   readonly key: Uint8Array;
 }
-export interface PutCommand extends CommandBase {
+export interface PutCommand extends KeyCommandBase {
   readonly op: 'put';
   readonly value: Uint8Array;
 }
-export interface DeleteCommand extends CommandBase {
+export interface DeleteCommand extends KeyCommandBase {
   readonly op: 'delete';
 }
 /** Compare-and-swap: when `expect` holds, write `value` (or delete the key when value is null). */
-export interface CasCommand extends CommandBase {
+export interface CasCommand extends KeyCommandBase {
   readonly op: 'cas';
   readonly expect: CasExpect;
   readonly value: Uint8Array | null;
 }
-export type Command = PutCommand | DeleteCommand | CasCommand;
+/** A transaction (txn.ts): every compare holds → `then`, else `else`; all at one index. */
+export interface TxnCommand extends CommandBase {
+  readonly op: 'txn';
+  readonly compares: readonly TxnCompare[];
+  readonly then: readonly TxnOp[];
+  readonly else: readonly TxnOp[];
+}
+/** Deletes every key k of the shard with start <= k < end (end null: no upper bound). */
+export interface DeleteRangeCommand extends CommandBase {
+  readonly op: 'deleteRange';
+  readonly start: Uint8Array;
+  readonly end: Uint8Array | null;
+}
+export type Command = PutCommand | DeleteCommand | CasCommand | TxnCommand | DeleteRangeCommand;
 
 /** Bad command bytes or fields: INVALID_ARGUMENT at the edge, a bug if it comes out of the log. */
 export class CommandInvalidError extends Error {
@@ -52,11 +84,16 @@ function checkFields(cmd: Command): void {
   // Runs for every command encoded and decoded: no arrays built for the checks.
   checkCount('clientId', cmd.clientId);
   checkCount('seq', cmd.seq);
-  if (cmd.key.length < 1 || cmd.key.length > KEY_BYTES_MAX) {
-    throw new CommandInvalidError(
-      `key of ${cmd.key.length} bytes: keys must have 1 to ${KEY_BYTES_MAX} bytes`,
-    );
+  if (cmd.op === 'txn') return checkTxn(cmd);
+  if (cmd.op === 'deleteRange') {
+    if (cmd.start.length > KEY_BYTES_MAX)
+      throw new CommandInvalidError(
+        `range start of ${cmd.start.length} bytes exceeds ${KEY_BYTES_MAX} bytes`,
+      );
+    if (cmd.end !== null) checkKey(cmd.end);
+    return;
   }
+  checkKey(cmd.key);
   if (cmd.op !== 'delete') checkValue(cmd.value);
   if (cmd.op === 'cas' && cmd.expect.kind === 'value') checkValue(cmd.expect.value);
   if (
@@ -65,6 +102,42 @@ function checkFields(cmd: Command): void {
     !(Number.isSafeInteger(cmd.expect.version) && cmd.expect.version >= 0)
   ) {
     throw new CommandInvalidError(`expected version ${cmd.expect.version} is not a safe integer >= 0`);
+  }
+}
+
+function checkKey(key: Uint8Array): void {
+  if (key.length < 1 || key.length > KEY_BYTES_MAX) {
+    throw new CommandInvalidError(`key of ${key.length} bytes: keys must have 1 to ${KEY_BYTES_MAX} bytes`);
+  }
+}
+
+function checkTxn(cmd: TxnCommand): void {
+  if (cmd.compares.length > TXN_COMPARES_MAX) {
+    throw new CommandInvalidError(
+      `transaction has ${cmd.compares.length} compares, at most ${TXN_COMPARES_MAX}`,
+    );
+  }
+  for (const c of cmd.compares) {
+    checkKey(c.key);
+    if (c.kind === 'value') checkValue(c.value);
+    if (c.kind === 'version') {
+      checkCount('compared version', c.version);
+      if (!VERSION_CMPS.includes(c.cmp)) throw new CommandInvalidError(`unknown version compare '${c.cmp}'`);
+    }
+  }
+  for (const [branch, ops] of [
+    ['then', cmd.then],
+    ['else', cmd.else],
+  ] as const) {
+    if (ops.length > TXN_OPS_MAX) {
+      throw new CommandInvalidError(
+        `transaction's ${branch} has ${ops.length} operations, at most ${TXN_OPS_MAX}`,
+      );
+    }
+    for (const o of ops) {
+      checkKey(o.key);
+      if (o.op === 'put') checkValue(o.value);
+    }
   }
 }
 
@@ -80,6 +153,19 @@ function checkValue(v: Uint8Array | null): void {
 }
 
 function encodedBytes(cmd: Command): number {
+  if (cmd.op === 'txn') {
+    let n = 2 + 16 + 6;
+    for (const c of cmd.compares) {
+      n += 1 + 4 + c.key.length;
+      if (c.kind === 'value') n += 4 + c.value.length;
+      if (c.kind === 'version') n += 1 + 8;
+    }
+    for (const o of [...cmd.then, ...cmd.else])
+      n += 1 + 4 + o.key.length + (o.op === 'put' ? 4 + o.value.length : 0);
+    return n;
+  }
+  if (cmd.op === 'deleteRange')
+    return 2 + 16 + 4 + cmd.start.length + 1 + (cmd.end === null ? 0 : 4 + cmd.end.length);
   let n = 2 + 16 + 4 + cmd.key.length;
   if (cmd.op === 'put') n += 4 + cmd.value.length;
   if (cmd.op === 'cas') {
@@ -94,9 +180,14 @@ export function encodeCommand(cmd: Command): Uint8Array {
   checkFields(cmd);
   const buf = Buffer.allocUnsafe(encodedBytes(cmd));
   buf.writeUInt8(FORMAT, 0);
-  buf.writeUInt8(cmd.op === 'put' ? OP_PUT : cmd.op === 'delete' ? OP_DELETE : OP_CAS, 1);
+  buf.writeUInt8(OP_CODES[cmd.op], 1);
   writeU64(buf, 2, cmd.clientId);
   writeU64(buf, 10, cmd.seq);
+  if (cmd.op === 'txn' || cmd.op === 'deleteRange') {
+    const end = cmd.op === 'txn' ? encodeTxn(buf, 18, cmd) : encodeDeleteRange(buf, 18, cmd);
+    if (end !== buf.length) throw new Error(`command: encoded ${end} bytes, sized ${buf.length}`);
+    return buf;
+  }
   let p = writeBytes(buf, 18, cmd.key);
   if (cmd.op === 'put') p = writeBytes(buf, p, cmd.value);
   if (cmd.op === 'cas') {
@@ -112,6 +203,49 @@ export function encodeCommand(cmd: Command): Uint8Array {
   }
   if (p !== buf.length) throw new Error(`command: encoded ${p} bytes, sized ${buf.length}`);
   return buf;
+}
+
+const OP_CODES: { readonly [K in Command['op']]: number } = {
+  put: OP_PUT,
+  delete: OP_DELETE,
+  cas: OP_CAS,
+  txn: OP_TXN,
+  deleteRange: OP_DELETE_RANGE,
+};
+const COMPARE_CODES = { exists: 0, absent: 1, value: 2, version: 3 } as const;
+const TXN_OP_CODES = { put: 1, delete: 2, get: 3 } as const;
+
+function encodeTxn(buf: Buffer, at: number, cmd: TxnCommand): number {
+  let p = at;
+  buf.writeUInt16LE(cmd.compares.length, p);
+  p += 2;
+  for (const c of cmd.compares) {
+    buf.writeUInt8(COMPARE_CODES[c.kind], p++);
+    p = writeBytes(buf, p, c.key);
+    if (c.kind === 'value') p = writeBytes(buf, p, c.value);
+    if (c.kind === 'version') {
+      buf.writeUInt8(VERSION_CMPS.indexOf(c.cmp), p++);
+      writeU64(buf, p, c.version);
+      p += 8;
+    }
+  }
+  for (const ops of [cmd.then, cmd.else]) {
+    buf.writeUInt16LE(ops.length, p);
+    p += 2;
+    for (const o of ops) {
+      buf.writeUInt8(TXN_OP_CODES[o.op], p++);
+      p = writeBytes(buf, p, o.key);
+      if (o.op === 'put') p = writeBytes(buf, p, o.value);
+    }
+  }
+  return p;
+}
+
+function encodeDeleteRange(buf: Buffer, at: number, cmd: DeleteRangeCommand): number {
+  let p = writeBytes(buf, at, cmd.start);
+  buf.writeUInt8(cmd.end === null ? 0 : 1, p++);
+  if (cmd.end !== null) p = writeBytes(buf, p, cmd.end);
+  return p;
 }
 
 function writeBytes(buf: Buffer, p: number, bytes: Uint8Array): number {
@@ -138,6 +272,12 @@ class Reader {
   u8(): number {
     this.need(1);
     return this.buf.readUInt8(this.p++);
+  }
+  u16(): number {
+    this.need(2);
+    const n = this.buf.readUInt16LE(this.p);
+    this.p += 2;
+    return n;
   }
   u64(): number {
     this.need(8);
@@ -170,15 +310,66 @@ export function decodeCommand(data: Uint8Array): Command {
   const op = r.u8();
   const clientId = r.u64();
   const seq = r.u64();
+  let cmd: Command;
+  if (op === OP_TXN) cmd = { op: 'txn', clientId, seq, ...decodeTxn(r) };
+  else if (op === OP_DELETE_RANGE) {
+    const start = r.bytes();
+    const hasEnd = r.u8();
+    if (hasEnd > 1) throw new CommandInvalidError(`range end flag ${hasEnd} is not 0 or 1`);
+    cmd = { op: 'deleteRange', clientId, seq, start, end: hasEnd === 1 ? r.bytes() : null };
+  } else cmd = decodeKeyCommand(r, op, clientId, seq);
+  r.end();
+  checkFields(cmd);
+  return cmd;
+}
+
+function decodeKeyCommand(r: Reader, op: number, clientId: number, seq: number): Command {
   const key = r.bytes();
   let cmd: Command;
   if (op === OP_PUT) cmd = { op: 'put', clientId, seq, key, value: r.bytes() };
   else if (op === OP_DELETE) cmd = { op: 'delete', clientId, seq, key };
   else if (op === OP_CAS) cmd = { op: 'cas', clientId, seq, key, ...decodeCas(r) };
   else throw new CommandInvalidError(`unknown command op ${op}`);
-  r.end();
-  checkFields(cmd);
   return cmd;
+}
+
+function decodeTxn(r: Reader): { compares: TxnCompare[]; then: TxnOp[]; else: TxnOp[] } {
+  const compareCount = r.u16();
+  if (compareCount > TXN_COMPARES_MAX)
+    throw new CommandInvalidError(`transaction has ${compareCount} compares, at most ${TXN_COMPARES_MAX}`);
+  const compares: TxnCompare[] = [];
+  for (let i = 0; i < compareCount; i++) compares.push(decodeCompare(r));
+  return { compares, then: decodeOps(r), else: decodeOps(r) };
+}
+
+function decodeCompare(r: Reader): TxnCompare {
+  const kind = r.u8();
+  const key = r.bytes();
+  if (kind === COMPARE_CODES.exists) return { kind: 'exists', key };
+  if (kind === COMPARE_CODES.absent) return { kind: 'absent', key };
+  if (kind === COMPARE_CODES.value) return { kind: 'value', key, value: r.bytes() };
+  if (kind !== COMPARE_CODES.version)
+    throw new CommandInvalidError(`unknown transaction compare kind ${kind}`);
+  const code = r.u8();
+  const cmp: VersionCmp | undefined = VERSION_CMPS[code];
+  if (cmp === undefined) throw new CommandInvalidError(`unknown version compare ${code}`);
+  return { kind: 'version', key, cmp, version: r.u64() };
+}
+
+function decodeOps(r: Reader): TxnOp[] {
+  const count = r.u16();
+  if (count > TXN_OPS_MAX)
+    throw new CommandInvalidError(`transaction branch has ${count} operations, at most ${TXN_OPS_MAX}`);
+  const ops: TxnOp[] = [];
+  for (let i = 0; i < count; i++) {
+    const code = r.u8();
+    const key = r.bytes();
+    if (code === TXN_OP_CODES.put) ops.push({ op: 'put', key, value: r.bytes() });
+    else if (code === TXN_OP_CODES.delete) ops.push({ op: 'delete', key });
+    else if (code === TXN_OP_CODES.get) ops.push({ op: 'get', key });
+    else throw new CommandInvalidError(`unknown transaction operation ${code}`);
+  }
+  return ops;
 }
 
 function decodeCas(r: Reader): { expect: CasExpect; value: Uint8Array | null } {

@@ -10,9 +10,10 @@
 //   [u32 magic 'RKVM'][u16 version][u16 reserved=0][u64 appliedIndex][u64 count]
 //   count × [u32 keyBytes][key][u64 version][u32 valueBytes][value]      keys strictly increasing
 //   version 2 only: the proposer sessions (proposer-sessions.ts); version 1 (without) is still read
-import type { CasExpect, Command } from './command.ts';
+import type { CasExpect, Command, DeleteRangeCommand, TxnCommand } from './command.ts';
 import { ProposerSessions } from './proposer-sessions.ts';
 import { SortedKeys } from './sorted-keys.ts';
+import { compareHolds, type TxnOp, type TxnOpResult } from './txn.ts';
 
 const MAGIC = 0x4d56_4b52; // 'RKVM' little-endian
 const FORMAT_VERSION = 2;
@@ -43,7 +44,11 @@ export interface ScanResult {
 export type ApplyResult =
   | { readonly op: 'put'; readonly prevVersion: number }
   | { readonly op: 'delete'; readonly deleted: boolean }
-  | { readonly op: 'cas'; readonly ok: boolean; readonly current: KvValue | undefined };
+  | { readonly op: 'cas'; readonly ok: boolean; readonly current: KvValue | undefined }
+  /** Which branch ran (every compare held: then), and each of its operations' result, in order. */
+  | { readonly op: 'txn'; readonly succeeded: boolean; readonly results: readonly TxnOpResult[] }
+  /** How many keys of this shard the range delete removed. */
+  | { readonly op: 'deleteRange'; readonly deleted: number };
 
 function keyString(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
@@ -112,7 +117,63 @@ export class KvState {
         return { op: 'delete', deleted: this.delete(cmd.key, index) };
       case 'cas':
         return { op: 'cas', ...this.cas(cmd.key, cmd.expect, cmd.value, index) };
+      case 'txn':
+        return { op: 'txn', ...this.txn(cmd, index) };
+      case 'deleteRange':
+        return { op: 'deleteRange', deleted: this.deleteRange(cmd, index) };
     }
+  }
+
+  /**
+   * Runs a transaction at `index` (txn.ts): the compares against the state before it, then one
+   * branch's operations in order, every write at version `index`. One entry, so all or nothing.
+   */
+  txn(
+    cmd: Pick<TxnCommand, 'compares' | 'then' | 'else'>,
+    index: number,
+  ): {
+    succeeded: boolean;
+    results: TxnOpResult[];
+  } {
+    this.advanceApplied(index);
+    const succeeded = cmd.compares.every((c) => compareHolds(c, this.map.get(keyString(c.key))));
+    const ops = succeeded ? cmd.then : cmd.else;
+    const results = ops.map((o) => this.txnOp(o, index));
+    if (results.length !== ops.length)
+      throw new Error(`kv-state: txn ran ${results.length} of ${ops.length} ops`);
+    return { succeeded, results };
+  }
+
+  private txnOp(o: TxnOp, index: number): TxnOpResult {
+    const k = keyString(o.key);
+    if (o.op === 'put') return { op: 'put', prevVersion: this.set(k, o.value, index) };
+    if (o.op === 'delete') return { op: 'delete', deleted: this.remove(k) };
+    const v = this.map.get(k);
+    return v === undefined
+      ? { op: 'get', found: false, value: new Uint8Array(0), version: 0 }
+      : { op: 'get', found: true, value: v.value, version: v.version };
+  }
+
+  /** Removes every key in [start, end) at `index` (one entry); returns how many. */
+  deleteRange(cmd: Pick<DeleteRangeCommand, 'start' | 'end'>, index: number): number {
+    this.advanceApplied(index);
+    const end = cmd.end === null ? undefined : keyString(cmd.end);
+    // Collected first: the sorted index is not changed under its cursor.
+    const doomed: string[] = [];
+    const cursor = this.keys.seek(keyString(cmd.start));
+    for (let k = this.keys.at(cursor); k !== undefined; k = this.keys.at(cursor)) {
+      if (end !== undefined && k >= end) break;
+      doomed.push(k);
+      this.keys.next(cursor);
+    }
+    const countBefore = this.map.size;
+    for (const k of doomed) this.remove(k);
+    if (this.map.size !== countBefore - doomed.length) {
+      throw new Error(
+        `kv-state: range delete of ${doomed.length} keys left ${this.map.size} of ${countBefore}`,
+      );
+    }
+    return doomed.length;
   }
 
   /** Records that the entry at `index` was applied without changing data (no-op, membership change). */
@@ -126,7 +187,10 @@ export class KvState {
   /** Writes key=value at version `index`; returns the previous version (0 if the key was absent). */
   put(key: Uint8Array, value: Uint8Array, index: number): number {
     this.advanceApplied(index);
-    const k = keyString(key);
+    return this.set(keyString(key), value, index);
+  }
+
+  private set(k: string, value: Uint8Array, index: number): number {
     const prev = this.map.get(k);
     // Copy: the caller's bytes are a view into a Raft entry or a network buffer.
     const copy = Buffer.from(value);
