@@ -35,8 +35,8 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
     clientId: id,
     seq: id,
     compares: fc.array(compareArb(), { maxLength: 5 }),
-    then: fc.array(txnOpArb(), { maxLength: 5 }),
-    else: fc.array(txnOpArb(), { maxLength: 5 }),
+    success: fc.array(txnOpArb(), { maxLength: 5 }),
+    failure: fc.array(txnOpArb(), { maxLength: 5 }),
   }),
   fc.record({
     op: fc.constant('deleteRange' as const),
@@ -126,9 +126,12 @@ test('a transaction beyond its bounds, or with an empty key, is refused when enc
   const ids = { clientId: 1, seq: 1, compares: [] };
   const get: TxnOp = { op: 'get', key: Buffer.from('k') };
   const many = Array.from({ length: TXN_OPS_MAX + 1 }, () => get);
-  assert.throws(() => encodeCommand({ op: 'txn', ...ids, then: many, else: [] }), /then has 129 operations/);
   assert.throws(
-    () => encodeCommand({ op: 'txn', ...ids, then: [], else: [{ op: 'get', key: new Uint8Array() }] }),
+    () => encodeCommand({ op: 'txn', ...ids, success: many, failure: [] }),
+    /success has 129 operations/,
+  );
+  assert.throws(
+    () => encodeCommand({ op: 'txn', ...ids, success: [], failure: [{ op: 'get', key: new Uint8Array() }] }),
     /1 to 4096 bytes/,
   );
   const range = { op: 'deleteRange' as const, clientId: 1, seq: 1, start: new Uint8Array() };

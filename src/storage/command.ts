@@ -7,7 +7,7 @@
 //   cas:    [u8 expect: 0 absent | 1 value | 2 version][value: u32 len + bytes | version: u64]
 //           [u8 then: 0 delete | 1 put][put: u32 len + bytes]
 // A transaction and a range delete name no single key, so after the seq they carry instead:
-//   txn:         [u16 compares] compare… [u16 then] op… [u16 else] op…   (txn.ts: the semantics)
+//   txn:         [u16 compares] compare… [u16 success] op… [u16 failure] op…   (txn.ts: the semantics)
 //                compare = [u8 0 exists | 1 absent | 2 value | 3 version][u32 keyBytes][key]
 //                          then value: [u32 len][bytes]; version: [u8 0 = | 1 != | 2 < | 3 >][u64]
 //                op      = [u8 1 put | 2 delete | 3 get][u32 keyBytes][key] then put: [u32 len][value]
@@ -59,12 +59,12 @@ export interface CasCommand extends KeyCommandBase {
   readonly expect: CasExpect;
   readonly value: Uint8Array | null;
 }
-/** A transaction (txn.ts): every compare holds → `then`, else `else`; all at one index. */
+/** A transaction (txn.ts): every compare holds → `success`, else `failure`; all at one index. */
 export interface TxnCommand extends CommandBase {
   readonly op: 'txn';
   readonly compares: readonly TxnCompare[];
-  readonly then: readonly TxnOp[];
-  readonly else: readonly TxnOp[];
+  readonly success: readonly TxnOp[];
+  readonly failure: readonly TxnOp[];
 }
 /** Deletes every key k of the shard with start <= k < end (end null: no upper bound). */
 export interface DeleteRangeCommand extends CommandBase {
@@ -84,7 +84,10 @@ function checkFields(cmd: Command): void {
   // Runs for every command encoded and decoded: no arrays built for the checks.
   checkCount('clientId', cmd.clientId);
   checkCount('seq', cmd.seq);
-  if (cmd.op === 'txn') return checkTxn(cmd);
+  if (cmd.op === 'txn') {
+    checkTxn(cmd);
+    return;
+  }
   if (cmd.op === 'deleteRange') {
     if (cmd.start.length > KEY_BYTES_MAX)
       throw new CommandInvalidError(
@@ -125,19 +128,19 @@ function checkTxn(cmd: TxnCommand): void {
       if (!VERSION_CMPS.includes(c.cmp)) throw new CommandInvalidError(`unknown version compare '${c.cmp}'`);
     }
   }
-  for (const [branch, ops] of [
-    ['then', cmd.then],
-    ['else', cmd.else],
-  ] as const) {
-    if (ops.length > TXN_OPS_MAX) {
-      throw new CommandInvalidError(
-        `transaction's ${branch} has ${ops.length} operations, at most ${TXN_OPS_MAX}`,
-      );
-    }
-    for (const o of ops) {
-      checkKey(o.key);
-      if (o.op === 'put') checkValue(o.value);
-    }
+  checkOps('success', cmd.success);
+  checkOps('failure', cmd.failure);
+}
+
+function checkOps(branch: string, ops: readonly TxnOp[]): void {
+  if (ops.length > TXN_OPS_MAX) {
+    throw new CommandInvalidError(
+      `transaction's ${branch} has ${ops.length} operations, at most ${TXN_OPS_MAX}`,
+    );
+  }
+  for (const o of ops) {
+    checkKey(o.key);
+    if (o.op === 'put') checkValue(o.value);
   }
 }
 
@@ -160,7 +163,7 @@ function encodedBytes(cmd: Command): number {
       if (c.kind === 'value') n += 4 + c.value.length;
       if (c.kind === 'version') n += 1 + 8;
     }
-    for (const o of [...cmd.then, ...cmd.else])
+    for (const o of [...cmd.success, ...cmd.failure])
       n += 1 + 4 + o.key.length + (o.op === 'put' ? 4 + o.value.length : 0);
     return n;
   }
@@ -229,7 +232,7 @@ function encodeTxn(buf: Buffer, at: number, cmd: TxnCommand): number {
       p += 8;
     }
   }
-  for (const ops of [cmd.then, cmd.else]) {
+  for (const ops of [cmd.success, cmd.failure]) {
     buf.writeUInt16LE(ops.length, p);
     p += 2;
     for (const o of ops) {
@@ -333,13 +336,13 @@ function decodeKeyCommand(r: Reader, op: number, clientId: number, seq: number):
   return cmd;
 }
 
-function decodeTxn(r: Reader): { compares: TxnCompare[]; then: TxnOp[]; else: TxnOp[] } {
+function decodeTxn(r: Reader): { compares: TxnCompare[]; success: TxnOp[]; failure: TxnOp[] } {
   const compareCount = r.u16();
   if (compareCount > TXN_COMPARES_MAX)
     throw new CommandInvalidError(`transaction has ${compareCount} compares, at most ${TXN_COMPARES_MAX}`);
   const compares: TxnCompare[] = [];
   for (let i = 0; i < compareCount; i++) compares.push(decodeCompare(r));
-  return { compares, then: decodeOps(r), else: decodeOps(r) };
+  return { compares, success: decodeOps(r), failure: decodeOps(r) };
 }
 
 function decodeCompare(r: Reader): TxnCompare {

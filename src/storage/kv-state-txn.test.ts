@@ -10,8 +10,8 @@ import type { TxnCompare, TxnOp } from './txn.ts';
 const b = (s: string): Buffer => Buffer.from(s);
 const ids = { clientId: 7 };
 
-function txn(seq: number, compares: TxnCompare[], then: TxnOp[], otherwise: TxnOp[] = []): TxnCommand {
-  return { op: 'txn', ...ids, seq, compares, then, else: otherwise };
+function txn(seq: number, compares: TxnCompare[], success: TxnOp[], otherwise: TxnOp[] = []): TxnCommand {
+  return { op: 'txn', ...ids, seq, compares, success, failure: otherwise };
 }
 
 function seeded(): KvState {
@@ -21,7 +21,7 @@ function seeded(): KvState {
   return s;
 }
 
-test('a transaction whose compares hold runs then: every write at the entry index, in order', () => {
+test('a transaction whose compares hold runs success: every write at the entry index, in order', () => {
   const s = seeded();
   const r = s.apply(
     3,
@@ -59,7 +59,7 @@ test('a transaction whose compares hold runs then: every write at the entry inde
   assert.equal(s.get(b('b')), undefined);
 });
 
-test('one compare that fails runs else, and then leaves no trace', () => {
+test('one compare that fails runs failure, and leaves no trace', () => {
   const s = seeded();
   const all = (): string => JSON.stringify(s.scan({ start: new Uint8Array(0) }, 100));
   const before = all();
@@ -134,7 +134,7 @@ test('a copy of an applied transaction is skipped: it takes effect at most once'
 test('a range delete removes exactly the keys of [start, end) and says how many', () => {
   const s = new KvState({ leafKeysMax: 4 }); // small leaves: the delete crosses leaves
   const keys = ['a', 'ap', 'app', 'apple', 'apq', 'b', 'ba', 'c', 'user/1', 'user/2', 'user0'];
-  keys.forEach((k, i) => s.put(b(k), b(k), i + 1));
+  for (const [i, k] of keys.entries()) s.put(b(k), b(k), i + 1);
   let index = keys.length;
   const del = (start: string, end: string | null, seq: number): unknown =>
     s.apply(++index, { op: 'deleteRange', ...ids, seq, start: b(start), end: end === null ? null : b(end) });
@@ -178,8 +178,8 @@ const commandArb = fc.oneof(
   fc.record({
     kind: fc.constant('txn' as const),
     compares: fc.array(compareArb, { maxLength: 3 }),
-    then: fc.array(opArb, { maxLength: 4 }),
-    else: fc.array(opArb, { maxLength: 4 }),
+    success: fc.array(opArb, { maxLength: 4 }),
+    failure: fc.array(opArb, { maxLength: 4 }),
   }),
   fc.record({ kind: fc.constant('range' as const), start: keyArb, end: fc.option(keyArb, { nil: null }) }),
 );
@@ -192,7 +192,14 @@ test('snapshot round trip: the same commands give the same results and bytes on 
       cmds.forEach((c, i) => {
         const cmd =
           c.kind === 'txn'
-            ? { op: 'txn' as const, ...ids, seq: i + 1, compares: c.compares, then: c.then, else: c.else }
+            ? {
+                op: 'txn' as const,
+                ...ids,
+                seq: i + 1,
+                compares: c.compares,
+                success: c.success,
+                failure: c.failure,
+              }
             : { op: 'deleteRange' as const, ...ids, seq: i + 1, start: c.start, end: c.end };
         // Through the log's encoding, as the node applies it.
         const decoded = decodeCommand(encodeCommand(cmd));

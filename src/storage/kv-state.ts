@@ -129,7 +129,7 @@ export class KvState {
    * branch's operations in order, every write at version `index`. One entry, so all or nothing.
    */
   txn(
-    cmd: Pick<TxnCommand, 'compares' | 'then' | 'else'>,
+    cmd: Pick<TxnCommand, 'compares' | 'success' | 'failure'>,
     index: number,
   ): {
     succeeded: boolean;
@@ -137,7 +137,7 @@ export class KvState {
   } {
     this.advanceApplied(index);
     const succeeded = cmd.compares.every((c) => compareHolds(c, this.map.get(keyString(c.key))));
-    const ops = succeeded ? cmd.then : cmd.else;
+    const ops = succeeded ? cmd.success : cmd.failure;
     const results = ops.map((o) => this.txnOp(o, index));
     if (results.length !== ops.length)
       throw new Error(`kv-state: txn ran ${results.length} of ${ops.length} ops`);

@@ -4,7 +4,7 @@
 // it in the log.
 //
 // Semantics, as etcd's Txn: every compare is evaluated against the state before the transaction;
-// when all hold (none given: they hold), the `then` operations run, else the `else` operations, in
+// when all hold (none given: they hold), the `success` operations run, else the `failure` operations, in
 // order, each seeing the ones before it (a get after a put of the same key reads the new value).
 // Every write of the transaction gets the entry's index as its version.
 
@@ -66,8 +66,8 @@ export function compareHolds(
 /** Every key a transaction names, compares and both branches: all must live in one shard. */
 export function txnKeys(t: {
   readonly compares: readonly TxnCompare[];
-  readonly then: readonly TxnOp[];
-  readonly else: readonly TxnOp[];
+  readonly success: readonly TxnOp[];
+  readonly failure: readonly TxnOp[];
 }): Uint8Array[] {
-  return [...t.compares.map((c) => c.key), ...t.then.map((o) => o.key), ...t.else.map((o) => o.key)];
+  return [...t.compares.map((c) => c.key), ...t.success.map((o) => o.key), ...t.failure.map((o) => o.key)];
 }
