@@ -13,7 +13,7 @@ import {
   StatusRequest,
   StatusResponse,
 } from '../src/gen/ringkv/v1/kv.ts';
-import { shardOf } from '../src/ring/slots.ts';
+import { HASH_TAG_HASHING, type KeyHashing, shardOf, WHOLE_KEY_HASHING } from '../src/ring/slots.ts';
 import {
   decodeRangeValues,
   decodeStatus,
@@ -81,6 +81,7 @@ export class RingkvTarget implements Target {
   /** Index = shard id: the connection to that shard's leader. */
   private routes: GrpcConnection[] = [];
   private shardCount = 0;
+  private keyHashing: KeyHashing = WHOLE_KEY_HASHING;
   /** Every member's client address, in node id order (from Status, not only the endpoints given). */
   private readonly members = new RoundRobin();
   private readonly clients: Record<ClientMode, Client>;
@@ -134,13 +135,14 @@ export class RingkvTarget implements Target {
       routes[s.shardId] = this.conn(addr);
     }
     this.shardCount = data.length;
+    this.keyHashing = st.settings?.hashTags === true ? HASH_TAG_HASHING : WHOLE_KEY_HASHING;
     this.routes = routes;
     const members = [...st.members].sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
     this.members.set(members.map((m) => this.conn(m.clientAddr)));
   }
 
   private route(key: Uint8Array): GrpcConnection {
-    const c = this.routes[shardOf(key, this.shardCount)];
+    const c = this.routes[shardOf(key, this.shardCount, this.keyHashing)];
     if (c === undefined) throw new Error('ringkv: call refresh() before sending requests');
     return c;
   }

@@ -3,12 +3,25 @@
 // from Status, from every response header and from the leader hints on errors; it is only a
 // cache, so being wrong costs a hop or a retry, never correctness.
 import type { ResponseHeader, StatusResponse } from '../gen/ringkv/v1/kv.ts';
-import { METADATA_GROUP_ID, SLOT_COUNT, shardOf } from '../ring/slots.ts';
+import {
+  HASH_TAG_HASHING,
+  type KeyHashing,
+  METADATA_GROUP_ID,
+  SLOT_COUNT,
+  shardOf,
+  WHOLE_KEY_HASHING,
+} from '../ring/slots.ts';
 import { assertEndpoint, ENDPOINTS_MAX } from './channels.ts';
 
 export class Topology {
   /** Data shards (ids 1..shardCount); undefined until a Status answered. */
   shardCount: number | undefined;
+  /**
+   * How the cluster hashes keys (its settings, fixed at its creation); undefined until a Status
+   * that knows the cluster answered. Without it no key is placed here: a guess by the wrong rule
+   * would refuse a transaction the cluster would run, or the other way round.
+   */
+  keyHashing: KeyHashing | undefined;
   /** The configured endpoints, in the caller's order. Invariant: non-empty. */
   readonly seeds: readonly string[];
   // Invariant: keys are shard ids in [0, SLOT_COUNT]; values are endpoints (host:port).
@@ -42,6 +55,8 @@ export class Topology {
       else this.leaderByShard.set(s.shardId, addr);
     }
     if (maxShard > 0) this.shardCount = maxShard;
+    if (status.settings !== undefined)
+      this.keyHashing = status.settings.hashTags ? HASH_TAG_HASHING : WHOLE_KEY_HASHING;
     for (const p of status.placement) this.learnEpoch(p.shardId, p.epoch);
   }
 
@@ -77,9 +92,10 @@ export class Topology {
     return this.leaderByShard.get(shardId);
   }
 
-  /** The shard of `key`, or undefined while the shard count is unknown. */
+  /** The shard of `key`, or undefined while the shard count or the cluster's key hashing is unknown. */
   shardFor(key: Uint8Array): number | undefined {
-    return this.shardCount === undefined ? undefined : shardOf(key, this.shardCount);
+    if (this.shardCount === undefined || this.keyHashing === undefined) return undefined;
+    return shardOf(key, this.shardCount, this.keyHashing);
   }
 
   /** Every endpoint worth knowing: the configured ones first, then the members learned. */

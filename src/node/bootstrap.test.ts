@@ -46,6 +46,7 @@ test('a bootstrap torn by a crash after the first groups is completed on restart
     await writeBootstrap(wal, {
       clusterId,
       shardCount: SHARDS,
+      hashTags: true,
       leaderPlacement: DEFAULT_LEADER_PLACEMENT,
       replicationFactor: 3,
       deadNodeTimeoutMs: 300_000,

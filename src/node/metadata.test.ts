@@ -152,3 +152,19 @@ test('the snapshot carries the table; one written before the table has every mem
     ['up', 'up'],
   );
 });
+
+test('hash tags: on when init says so (a cluster this build creates), off for an older init or snapshot, kept by snapshots', () => {
+  assert.equal(applied([init]).table.settings.hashTags, undefined, 'an init without the field: whole keys');
+  const tagged = applied([{ ...init, hashTags: true }]);
+  assert.equal(tagged.table.settings.hashTags, true);
+  const copy = new MetadataState();
+  copy.restore(tagged.snapshot());
+  assert.equal(copy.table.settings.hashTags, true, 'the snapshot carries it');
+  const change = { kind: 'setSettings' as const, change: { replicationFactor: 1 } };
+  tagged.apply(index(2), encodeMetadataCommand({ requestId: 'r1', op: 'table', change }));
+  assert.equal(tagged.table.settings.replicationFactor, 1, JSON.stringify(tagged.table.settings));
+  assert.equal(tagged.table.settings.hashTags, true, 'a settings change keeps it');
+  const old = new TextEncoder().encode(JSON.stringify({ clusterId: 'c1', shardCount: 4, members: [member] }));
+  copy.restore(old);
+  assert.equal(copy.table.settings.hashTags === true, false, 'a snapshot from before the field: whole keys');
+});

@@ -73,6 +73,8 @@ export type MetadataCommand = { readonly requestId: string } & (
       readonly replicationFactor?: number;
       /** Absent in logs written before it could be chosen: DEAD_NODE_TIMEOUT_MS_DEFAULT. */
       readonly deadNodeTimeoutMs?: number;
+      /** Keys hash by their `{tag}` (src/ring/slots.ts); absent in logs written before hash tags: false. */
+      readonly hashTags?: boolean;
     }
   /** A new member, 'joining' until it is admitted ('up', by a `table` setMemberState). */
   | { readonly op: 'addMember'; readonly member: MemberInfo }
@@ -183,6 +185,7 @@ export class MetadataState implements StateMachine<MetadataResult> {
           replicationFactor: c.replicationFactor ?? DEFAULT_REPLICATION_FACTOR,
           deadNodeTimeoutMs: c.deadNodeTimeoutMs ?? DEAD_NODE_TIMEOUT_MS_DEFAULT,
           movesInFlightMax: MOVES_IN_FLIGHT_DEFAULT,
+          ...(c.hashTags === true ? { hashTags: true } : {}),
         };
         const result = this.change({ kind: 'init', n, settings, members: [address(c.member)] });
         if (!result.ok) return result;

@@ -10,6 +10,7 @@ import { MemoryStorage, ProposalDroppedError } from '../raft/index.ts';
 import type { ConfChange, ConfChangeSingle, Index, Message, NodeId } from '../raft/types.ts';
 import { index, NO_NODE } from '../raft/types.ts';
 import type { ShardEntry } from '../ring/shard-table.ts';
+import { HASH_TAG_HASHING, type KeyHashing, WHOLE_KEY_HASHING } from '../ring/slots.ts';
 import { decodeCommand, encodeCommand } from '../storage/command.ts';
 import { whyUnwritable } from '../storage/fs-util.ts';
 import type { ApplyResult } from '../storage/kv-state.ts';
@@ -151,6 +152,15 @@ export class KvNode implements NodeIntents {
 
   get shardCount(): number {
     return this.metadata.shardCount > 0 ? this.metadata.shardCount : this.identity.shardCount;
+  }
+
+  /**
+   * How the cluster hashes keys to slots, from the shard table; undefined until this node applied
+   * the table (the identity knows the shard count, not this): a key is routed only once it is known.
+   */
+  get keyHashing(): KeyHashing | undefined {
+    if (this.metadata.shardCount === 0) return undefined;
+    return this.metadata.table.settings.hashTags === true ? HASH_TAG_HASHING : WHOLE_KEY_HASHING;
   }
 
   get isClosing(): boolean {
@@ -312,6 +322,8 @@ export class KvNode implements NodeIntents {
       leaderPlacement: this.opts.leaderPlacement,
       replicationFactor: this.opts.replicationFactor,
       deadNodeTimeoutMs: this.opts.deadNodeTimeoutMs,
+      // A cluster created by this build hashes keys by their {tag}; the setting is fixed from now on.
+      hashTags: true,
       self: this.self,
     });
     this.logger.info(

@@ -56,6 +56,8 @@ export interface BootstrapPlan {
   readonly leaderPlacement: LeaderPlacement;
   readonly replicationFactor: number;
   readonly deadNodeTimeoutMs: number;
+  /** Keys hash by their `{tag}` (src/ring/slots.ts): a new cluster's do; a restored one keeps its backup's rule. */
+  readonly hashTags: boolean;
   /** The first member (its zone included). */
   readonly self: MemberInfo;
 }
@@ -84,6 +86,7 @@ export function bootstrapLog(
       leaderPlacement: plan.leaderPlacement,
       replicationFactor: plan.replicationFactor,
       deadNodeTimeoutMs: plan.deadNodeTimeoutMs,
+      hashTags: plan.hashTags,
     });
     entries.push({ term: term(1), index: index(2), type: 'normal', data: init });
   }

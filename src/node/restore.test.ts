@@ -41,6 +41,7 @@ function plan(dir: string, over: Partial<RestorePlan> = {}): RestorePlan {
     walSegmentBytes: 1024 * 1024,
     clusterId: 'feedfacefeedface',
     shardCount: SHARDS,
+    hashTags: true,
     leaderPlacement: 'spread',
     replicationFactor: 3,
     deadNodeTimeoutMs: 300_000,

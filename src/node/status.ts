@@ -53,6 +53,7 @@ export function settingsOf(table: ShardTable): ClusterSettings {
     replicationFactor: s.replicationFactor,
     deadNodeTimeoutMs: BigInt(s.deadNodeTimeoutMs),
     movesInFlightMax: s.movesInFlightMax,
+    hashTags: s.hashTags === true,
   };
 }
 

@@ -60,6 +60,12 @@ export interface ClusterSettings {
   readonly deadNodeTimeoutMs: number;
   /** K: moves in flight in the whole cluster at most. */
   readonly movesInFlightMax: number;
+  /**
+   * Keys hash by their `{tag}` (slots.ts). Fixed when the cluster is created: true for clusters this
+   * build creates; absent (false) in tables written before hash tags, whose keys the whole-key hash
+   * placed, so that they stay where they are.
+   */
+  readonly hashTags?: boolean;
 }
 
 export const DEAD_NODE_TIMEOUT_MS_DEFAULT = 5 * 60_000;
@@ -135,7 +141,7 @@ export interface ShardTable {
   readonly shards: readonly ShardEntry[];
 }
 
-export type SettingsChange = Partial<Omit<ClusterSettings, 'shardCount'>>;
+export type SettingsChange = Partial<Omit<ClusterSettings, 'shardCount' | 'hashTags'>>;
 
 /** The closed set of changes. `n`: the operation's number (the caller's log index). */
 export type TableOp = { readonly n: number } & (
@@ -329,6 +335,7 @@ function changeSettings(t: ShardTable, n: number, change: SettingsChange): Clust
     replicationFactor: change.replicationFactor ?? t.settings.replicationFactor,
     deadNodeTimeoutMs: change.deadNodeTimeoutMs ?? t.settings.deadNodeTimeoutMs,
     movesInFlightMax: change.movesInFlightMax ?? t.settings.movesInFlightMax,
+    ...(t.settings.hashTags === true ? { hashTags: true } : {}),
   };
   checkSettings(n, settings, movesInFlight(t));
   return settings;

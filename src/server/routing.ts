@@ -38,14 +38,26 @@ const TURNS_MAX = 1_000_000;
  * metadata, so it knows no shard count, yet its client port is open) refuses retry-safe: nothing was
  * done, another member serves the request.
  */
-export function shardOfKey(node: Pick<KvNode, 'shardCount' | 'opts'>, key: Uint8Array): number {
+export function shardOfKey(
+  node: Pick<KvNode, 'shardCount' | 'keyHashing' | 'opts'>,
+  key: Uint8Array,
+): number {
   if (node.shardCount === 0) {
     throw new UnavailableError(
       `${node.opts.nodeId} is still joining the cluster and knows no shards yet; nothing was done, retry at another member`,
       { retrySafe: true },
     );
   }
-  return shardOf(key, node.shardCount);
+  // Known once the shard table is applied (a restarting node replays it first): a key hashed by the
+  // wrong rule would be written into the wrong shard.
+  const hashing = node.keyHashing;
+  if (hashing === undefined) {
+    throw new UnavailableError(
+      `${node.opts.nodeId} has not applied the cluster's shard table yet, so it cannot place keys; nothing was done, retry`,
+      { retrySafe: true },
+    );
+  }
+  return shardOf(key, node.shardCount, hashing);
 }
 
 export function header(node: KvNode, shard: number, term: number, index: number): ResponseHeader {

@@ -4,7 +4,7 @@
 // in cleanup(), paused ones too (SIGCONT first).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { shardOf } from '../../src/ring/slots.ts';
+import { HASH_TAG_HASHING, shardOf } from '../../src/ring/slots.ts';
 import { type CliRun, ProcessCluster, type ProcessNode, runCli, waitUntil } from './harness.ts';
 
 /**
@@ -43,7 +43,8 @@ describe('a 3-node cluster when a node hangs or dies', { timeout: 240_000 }, () 
     const shards = new Set(led.get(node.name) ?? []);
     for (let i = 0; i < 10_000; i++) {
       const key = `${tag}-${i}`;
-      if (shards.has(shardOf(new TextEncoder().encode(key), shardCount)) === ledByIt) return key;
+      if (shards.has(shardOf(new TextEncoder().encode(key), shardCount, HASH_TAG_HASHING)) === ledByIt)
+        return key;
     }
     throw new Error(
       `no key ${ledByIt ? 'led' : 'not led'} by ${node.name} among ${JSON.stringify([...led])}`,

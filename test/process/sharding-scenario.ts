@@ -15,7 +15,7 @@ import { HistoryRecorder, jepsenKvLine, operationsOf } from '../../src/cli/chaos
 import { unsettledReason } from '../../src/cli/chaos/settled.ts';
 import { type RingkvClient, type StatusResponse, toBytes } from '../../src/client/index.ts';
 import { checkOperations, kvModel, type Verdict } from '../../src/lincheck/index.ts';
-import { shardOf } from '../../src/ring/slots.ts';
+import { HASH_TAG_HASHING, shardOf } from '../../src/ring/slots.ts';
 import { type ProcessCluster, type ProcessNode, runCli, waitUntil } from './harness.ts';
 import { MoveWatcher, type SeenMove } from './sharding-moves.ts';
 import {
@@ -191,7 +191,7 @@ class ScenarioRun {
 
   /** The shard of `l`'s longest request, and the moves of that shard seen while it waited. */
   private movesDuring(l: PhaseLatency): { shardId: number; moves: SeenMove[] } {
-    const shardId = shardOf(toBytes(l.latencyMaxKey), this.o.shards);
+    const shardId = shardOf(toBytes(l.latencyMaxKey), this.o.shards, HASH_TAG_HASHING);
     const endMs = l.latencyMaxStartMs + l.latencyMsMax;
     const moves = this.watcher.moves.filter(
       (m) =>

@@ -39,6 +39,11 @@ export interface Manifest {
   readonly shardCount: number;
   /** Keys hash to one of slotCount slots; shard i owns the contiguous range given per shard. */
   readonly slotCount: number;
+  /**
+   * Keys hash by their `{tag}` (src/ring/slots.ts), as the backed-up cluster's settings say: the
+   * restored cluster must place them the same way. Absent in backups written before hash tags: false.
+   */
+  readonly hashTags?: boolean;
   readonly createdAt: string;
   readonly shards: readonly ManifestShard[];
 }
@@ -185,6 +190,7 @@ function manifestErrors(v: unknown): string | undefined {
   if (typeof m.clusterId !== 'string' || typeof m.createdAt !== 'string') return 'no cluster id or date';
   if (!isCount(m.shardCount) || m.shardCount < 1) return `shard count ${m.shardCount}`;
   if (!isCount(m.slotCount) || m.slotCount < m.shardCount) return `slot count ${m.slotCount}`;
+  if (m.hashTags !== undefined && typeof m.hashTags !== 'boolean') return `hash tags ${String(m.hashTags)}`;
   if (!Array.isArray(m.shards) || m.shards.length !== m.shardCount)
     return `${m.shards?.length} shard records for ${m.shardCount} shards`;
   for (let i = 0; i < m.shards.length; i++) {

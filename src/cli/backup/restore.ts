@@ -130,6 +130,8 @@ async function restore(file: string, f: RestoreFlags) {
       walSegmentBytes: f.walSegmentMib * 1024 * 1024,
       clusterId,
       shardCount: m.shardCount,
+      // The backup's keys sit in the shards its cluster's rule placed them in.
+      hashTags: m.hashTags === true,
       leaderPlacement: f.leaderPlacement,
       replicationFactor: f.replicationFactor,
       deadNodeTimeoutMs: f.deadNodeTimeoutMs,

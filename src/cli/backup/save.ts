@@ -110,6 +110,7 @@ async function saveAll(
     clusterId: st.clusterId,
     shardCount,
     slotCount: sources[sources.length - 1]!.slotLast + 1,
+    hashTags: st.settings?.hashTags === true,
     createdAt: new Date().toISOString(),
     shards,
   };

@@ -29,7 +29,7 @@ import {
   type ScanResponse,
   type StatusResponse,
 } from '../../gen/ringkv/v1/kv.ts';
-import { shardOf } from '../../ring/slots.ts';
+import { HASH_TAG_HASHING, shardOf } from '../../ring/slots.ts';
 import { bytesEqual, bytesToHex } from '../bytes.ts';
 
 export type FakeMethod = 'put' | 'get' | 'delete' | 'compareAndSwap' | 'scan' | 'status' | 'join' | 'leave';
@@ -168,7 +168,11 @@ export class FakeCluster {
   }
 
   shardOfKey(key: string | Uint8Array): number {
-    return shardOf(typeof key === 'string' ? new TextEncoder().encode(key) : key, this.shards);
+    return shardOf(
+      typeof key === 'string' ? new TextEncoder().encode(key) : key,
+      this.shards,
+      HASH_TAG_HASHING,
+    );
   }
 
   leaderNodeOf(shardId: number): FakeNode | undefined {
@@ -272,7 +276,13 @@ export class FakeCluster {
       placement: [],
       replicationFactor: 3,
       wantedMoves: [],
-      settings: undefined,
+      settings: {
+        shardCount: this.shards,
+        replicationFactor: 3,
+        deadNodeTimeoutMs: 300_000n,
+        movesInFlightMax: 2,
+        hashTags: true,
+      },
     };
   }
 

@@ -309,9 +309,10 @@ export class SimClients {
     const up = this.world.machines.filter((m) => m.running !== undefined);
     if (up.length === 0) return undefined;
     // A joiner that has not received the metadata yet knows no shard count (0).
-    const shardCount = up.map((m) => m.running?.kv.shardCount ?? 0).find((n) => n > 0);
-    if (shardCount === undefined) return undefined;
-    const shard = shardOf(bytes(key), shardCount);
+    const known = up.map((m) => m.running?.kv).find((kv) => kv !== undefined && kv.keyHashing !== undefined);
+    const hashing = known?.keyHashing;
+    if (known === undefined || hashing === undefined) return undefined;
+    const shard = shardOf(bytes(key), known.shardCount, hashing);
     const hinted = this.leaderHint.get(shard);
     if (hinted?.running !== undefined && (leaderOnly || this.rng.chance(0.7)))
       return { machine: hinted, shard };

@@ -7,13 +7,13 @@
 // the request marked forwarded; a failure there comes back as gRPC carries it (toGrpcError, then
 // the caller's remoteFailure: status, message, leader hint and retry-safe mark). Requests and
 // answers are not encoded on the way (the handlers neither keep nor change them).
+
 import type { KvNode } from '../../node/node.ts';
-import { shardOf } from '../../ring/slots.ts';
 import { deadlineOf } from '../../server/deadline.ts';
 import { LEADER_ADDR_KEY, RETRY_SAFE_KEY, remoteFailure, toGrpcError } from '../../server/errors.ts';
 import { KV_HANDLERS, type KvHandler } from '../../server/kv-handlers.ts';
 import { type KvForwardable, type KvMethod, type KvPeers, UNREACHABLE_MS } from '../../server/kv-peers.ts';
-import { type KvContext, ReplicaTurns } from '../../server/routing.ts';
+import { type KvContext, ReplicaTurns, shardOfKey } from '../../server/routing.ts';
 import { StaleRouteError } from '../../server/stale-route.ts';
 import { statusName } from '../../transport/grpc-status.ts';
 import type { RpcNetwork } from './cluster-rpc.ts';
@@ -104,7 +104,7 @@ class SimKvPeers implements KvPeers {
     deadlineMs: number,
   ): Promise<KvForwardable[M][1]> {
     this.ports.forwarded++;
-    if (!this.node.placedHere(shardOf(req.key, this.node.shardCount))) this.ports.passedOn++;
+    if (!this.node.placedHere(shardOfKey(this.node, req.key))) this.ports.passedOn++;
     // grpc-js sends the time left as grpc-timeout; the callee's deadline starts from its arrival.
     const timeoutMs = deadlineMs - this.node.clock.nowMs();
     let arrived = false;

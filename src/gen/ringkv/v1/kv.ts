@@ -246,6 +246,12 @@ export interface ClusterSettings {
   deadNodeTimeoutMs: bigint;
   /** Replica moves in flight at once, cluster-wide. */
   movesInFlightMax: number;
+  /**
+   * Keys hash by their `{tag}` (the bytes between the first `{` and the next `}`, when there are
+   * some) instead of whole: fixed when the cluster is created (clusters created before hash tags:
+   * false). Clients must hash as the cluster does.
+   */
+  hashTags: boolean;
 }
 
 export interface ConfigureResponse {
@@ -2947,7 +2953,7 @@ export const ConfigureRequest: MessageFns<ConfigureRequest> = {
 };
 
 function createBaseClusterSettings(): ClusterSettings {
-  return { shardCount: 0, replicationFactor: 0, deadNodeTimeoutMs: 0n, movesInFlightMax: 0 };
+  return { shardCount: 0, replicationFactor: 0, deadNodeTimeoutMs: 0n, movesInFlightMax: 0, hashTags: false };
 }
 
 export const ClusterSettings: MessageFns<ClusterSettings> = {
@@ -2966,6 +2972,9 @@ export const ClusterSettings: MessageFns<ClusterSettings> = {
     }
     if (message.movesInFlightMax !== 0) {
       writer.uint32(32).uint32(message.movesInFlightMax);
+    }
+    if (message.hashTags !== false) {
+      writer.uint32(40).bool(message.hashTags);
     }
     return writer;
   },
@@ -3015,6 +3024,14 @@ export const ClusterSettings: MessageFns<ClusterSettings> = {
             message.movesInFlightMax = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.hashTags = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3049,6 +3066,11 @@ export const ClusterSettings: MessageFns<ClusterSettings> = {
         : isSet(object.moves_in_flight_max)
         ? globalThis.Number(object.moves_in_flight_max)
         : 0,
+      hashTags: isSet(object.hashTags)
+        ? globalThis.Boolean(object.hashTags)
+        : isSet(object.hash_tags)
+        ? globalThis.Boolean(object.hash_tags)
+        : false,
     };
   },
 
@@ -3066,6 +3088,9 @@ export const ClusterSettings: MessageFns<ClusterSettings> = {
     if (message.movesInFlightMax !== 0) {
       obj.movesInFlightMax = Math.round(message.movesInFlightMax);
     }
+    if (message.hashTags !== false) {
+      obj.hashTags = message.hashTags;
+    }
     return obj;
   },
 
@@ -3080,6 +3105,7 @@ export const ClusterSettings: MessageFns<ClusterSettings> = {
       ? BigInt(object.deadNodeTimeoutMs)
       : 0n;
     message.movesInFlightMax = object.movesInFlightMax ?? 0;
+    message.hashTags = object.hashTags ?? false;
     return message;
   },
 };
