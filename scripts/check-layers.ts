@@ -68,6 +68,8 @@ const NODE_PLANTED_BUG_FILES: readonly string[] = [
  */
 const SIM_SERVER_FILES: readonly string[] = [
   'kv-handlers.ts',
+  'txn.ts',
+  'delete-range.ts',
   'kv-peers.ts',
   'routing.ts',
   'stale-route.ts',

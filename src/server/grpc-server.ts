@@ -5,6 +5,7 @@ import {
   ClusterServiceService,
   CompareAndSwapResponse,
   ConfigureResponse,
+  DeleteRangeResponse,
   DeleteResponse,
   GetResponse,
   JoinResponse,
@@ -16,6 +17,7 @@ import {
   ScanResponse,
   SetLeaderPlacementResponse,
   StatusResponse,
+  TxnResponse,
 } from '../gen/ringkv/v1/kv.ts';
 import type { KvNode } from '../node/node.ts';
 import type { ServerTls } from '../transport/tls.ts';
@@ -37,6 +39,8 @@ export const KV_RESPONSES = {
   get: GetResponse,
   delete: DeleteResponse,
   compareAndSwap: CompareAndSwapResponse,
+  txn: TxnResponse,
+  deleteRange: DeleteRangeResponse,
   scan: ScanResponse,
   readShardSnapshot: ReadShardSnapshotResponse,
 } as const;

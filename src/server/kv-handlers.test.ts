@@ -42,6 +42,20 @@ const calls = {
       d,
       false,
     ),
+  txn: (c: KvContext, d: number) =>
+    KV_HANDLERS.txn(
+      c,
+      { compares: [], success: [{ op: { $case: 'get', value: key } }], failure: [], shardEpoch: 0n },
+      d,
+      false,
+    ),
+  deleteRange: (c: KvContext, d: number) =>
+    KV_HANDLERS.deleteRange(
+      c,
+      { prefix: key, start: new Uint8Array(0), end: new Uint8Array(0), shard: 1, shardEpoch: 0n },
+      d,
+      false,
+    ),
 };
 
 for (const [method, call] of Object.entries(calls)) {

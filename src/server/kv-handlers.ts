@@ -18,9 +18,11 @@ import type {
 import { InvalidArgumentError } from '../node/errors.ts';
 import { checkKeyValue, getValue, read, write } from '../node/requests.ts';
 import type { CasExpect } from '../storage/command.ts';
+import { deleteRange } from './delete-range.ts';
 import type { KvForwardable, KvMethod } from './kv-peers.ts';
 import { header, type KvContext, retrySafely, routeTo, shardOfKey } from './routing.ts';
 import { refuseStaleRoute } from './stale-route.ts';
+import { txn } from './txn.ts';
 
 export async function put(
   ctx: KvContext,
@@ -154,10 +156,12 @@ export type KvHandler<M extends KvMethod> = (
   forwarded: boolean,
 ) => Promise<KvForwardable[M][1]>;
 
-/** The handlers by method name, for a forwarded call to be served by (the simulator's port). */
+/** The handlers by method name, for a forwarded call to be served by (the simulator's port); Txn and DeleteRange live in txn.ts and delete-range.ts. */
 export const KV_HANDLERS: { readonly [M in KvMethod]: KvHandler<M> } = {
   put,
   get,
   delete: del,
   compareAndSwap: cas,
+  txn,
+  deleteRange,
 };

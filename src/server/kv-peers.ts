@@ -5,23 +5,31 @@
 import type {
   CompareAndSwapRequest,
   CompareAndSwapResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
   DeleteRequest,
   DeleteResponse,
   GetRequest,
   GetResponse,
   PutRequest,
   PutResponse,
+  TxnRequest,
+  TxnResponse,
 } from '../gen/ringkv/v1/kv.ts';
 
 export type {
   CompareAndSwapRequest,
   CompareAndSwapResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
   DeleteRequest,
   DeleteResponse,
   GetRequest,
   GetResponse,
   PutRequest,
   PutResponse,
+  TxnRequest,
+  TxnResponse,
 };
 
 /** KVService's methods whose handlers forward (kv-handlers.ts), with their request and response types. */
@@ -30,6 +38,8 @@ export interface KvForwardable {
   readonly get: readonly [GetRequest, GetResponse];
   readonly delete: readonly [DeleteRequest, DeleteResponse];
   readonly compareAndSwap: readonly [CompareAndSwapRequest, CompareAndSwapResponse];
+  readonly txn: readonly [TxnRequest, TxnResponse];
+  readonly deleteRange: readonly [DeleteRangeRequest, DeleteRangeResponse];
 }
 
 export type KvMethod = keyof KvForwardable;

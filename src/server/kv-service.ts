@@ -1,9 +1,12 @@
-// KVService: Put, Get, Delete and CompareAndSwap (kv-handlers.ts), Scan (scan.ts) and
-// ReadShardSnapshot (shard-snapshot.ts), bound to the server's context.
+// KVService: Put, Get, Delete and CompareAndSwap (kv-handlers.ts), Txn (txn.ts), DeleteRange
+// (delete-range.ts), Scan (scan.ts) and ReadShardSnapshot (shard-snapshot.ts), bound to the
+// server's context.
 import { type KvHandlers, type ServerContext, unary } from './context.ts';
+import { deleteRange } from './delete-range.ts';
 import { cas, del, get, put } from './kv-handlers.ts';
 import { scan } from './scan.ts';
 import { readShardSnapshot, ShardSnapshotSessions } from './shard-snapshot.ts';
+import { txn } from './txn.ts';
 
 export function kvService(ctx: ServerContext): KvHandlers {
   const sessions = new ShardSnapshotSessions();
@@ -12,6 +15,8 @@ export function kvService(ctx: ServerContext): KvHandlers {
     get: unary(ctx, get),
     delete: unary(ctx, del),
     compareAndSwap: unary(ctx, cas),
+    txn: unary(ctx, txn),
+    deleteRange: unary(ctx, deleteRange),
     scan: unary(ctx, scan),
     readShardSnapshot: unary(ctx, (c, req, deadlineMs) => readShardSnapshot(c, sessions, req, deadlineMs)),
   };

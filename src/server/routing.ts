@@ -42,12 +42,7 @@ export function shardOfKey(
   node: Pick<KvNode, 'shardCount' | 'keyHashing' | 'opts'>,
   key: Uint8Array,
 ): number {
-  if (node.shardCount === 0) {
-    throw new UnavailableError(
-      `${node.opts.nodeId} is still joining the cluster and knows no shards yet; nothing was done, retry at another member`,
-      { retrySafe: true },
-    );
-  }
+  refuseWhileJoining(node);
   // Known once the shard table is applied (a restarting node replays it first): a key hashed by the
   // wrong rule would be written into the wrong shard.
   const hashing = node.keyHashing;
@@ -58,6 +53,16 @@ export function shardOfKey(
     );
   }
   return shardOf(key, node.shardCount, hashing);
+}
+
+/** Refuses retry-safe at a node still joining (it knows no shard count): nothing was done. */
+export function refuseWhileJoining(node: Pick<KvNode, 'shardCount' | 'opts'>): void {
+  if (node.shardCount === 0) {
+    throw new UnavailableError(
+      `${node.opts.nodeId} is still joining the cluster and knows no shards yet; nothing was done, retry at another member`,
+      { retrySafe: true },
+    );
+  }
 }
 
 export function header(node: KvNode, shard: number, term: number, index: number): ResponseHeader {

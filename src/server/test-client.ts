@@ -4,12 +4,16 @@ import {
   ClusterServiceClient,
   type CompareAndSwapRequest,
   type CompareAndSwapResponse,
+  type DeleteRangeRequest,
+  type DeleteRangeResponse,
   type GetResponse,
   KVServiceClient,
   type PutResponse,
   type ScanRequest,
   type ScanResponse,
   type StatusResponse,
+  type TxnRequest,
+  type TxnResponse,
 } from '../gen/ringkv/v1/kv.ts';
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -56,6 +60,23 @@ export class TestClient {
 
   cas(req: CompareAndSwapRequest, timeoutMs = 10_000): Promise<CompareAndSwapResponse> {
     return this.call(this.kv, this.kv.compareAndSwap, req, timeoutMs);
+  }
+
+  txn(req: Partial<TxnRequest>, timeoutMs = 10_000): Promise<TxnResponse> {
+    const full: TxnRequest = { compares: [], success: [], failure: [], shardEpoch: 0n, ...req };
+    return this.call(this.kv, this.kv.txn, full, timeoutMs);
+  }
+
+  deleteRange(req: Partial<DeleteRangeRequest>, timeoutMs = 10_000): Promise<DeleteRangeResponse> {
+    const full: DeleteRangeRequest = {
+      prefix: new Uint8Array(0),
+      start: new Uint8Array(0),
+      end: new Uint8Array(0),
+      shard: 0,
+      shardEpoch: 0n,
+      ...req,
+    };
+    return this.call(this.kv, this.kv.deleteRange, full, timeoutMs);
   }
 
   scan(req: Partial<ScanRequest>, timeoutMs = 10_000): Promise<ScanResponse> {

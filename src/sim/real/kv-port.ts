@@ -104,7 +104,7 @@ class SimKvPeers implements KvPeers {
     deadlineMs: number,
   ): Promise<KvForwardable[M][1]> {
     this.ports.forwarded++;
-    if (!this.node.placedHere(shardOfKey(this.node, req.key))) this.ports.passedOn++;
+    if (!this.node.placedHere(shardOfRequest(this.node, req))) this.ports.passedOn++;
     // grpc-js sends the time left as grpc-timeout; the callee's deadline starts from its arrival.
     const timeoutMs = deadlineMs - this.node.clock.nowMs();
     let arrived = false;
@@ -156,4 +156,18 @@ export function failureOf(e: unknown): CallFailure {
 /** Whether a client told of `e` (a call's failure) knows that nothing was done: the `ringkv-retry-safe` trailer. */
 function retrySafe(e: unknown): boolean {
   return toGrpcError(e).trailers[RETRY_SAFE_KEY] === '1';
+}
+
+/** The shard a forwarded request is for: its key's, a range delete's own, a transaction's first key's. */
+function shardOfRequest(node: KvNode, req: KvForwardable[KvMethod][0]): number {
+  if ('key' in req) return shardOfKey(node, req.key);
+  if ('shard' in req) return req.shard;
+  const first = req.compares[0]?.key ?? keyOfOp(req.success[0]) ?? keyOfOp(req.failure[0]);
+  return first === undefined ? 0 : shardOfKey(node, first);
+}
+
+function keyOfOp(o: KvForwardable['txn'][0]['success'][number] | undefined): Uint8Array | undefined {
+  const op = o?.op;
+  if (op === undefined) return undefined;
+  return op.$case === 'put' ? op.value.key : op.value;
 }

@@ -122,6 +122,163 @@ export interface CompareAndSwapResponse {
   header: ResponseHeader | undefined;
 }
 
+export interface TxnCompare {
+  key: Uint8Array;
+  target:
+    | //
+    /** The key exists with exactly this value. */
+    { $case: "value"; value: Uint8Array }
+    | //
+    /** The key exists (true) or does not (false). */
+    { $case: "exists"; value: boolean }
+    | //
+    /** The key's version compares so with `version` (a key that does not exist has version 0). */
+    { $case: "version"; value: VersionCompare }
+    | undefined;
+}
+
+export interface VersionCompare {
+  op: VersionCompare_Op;
+  version: bigint;
+}
+
+export const VersionCompare_Op = {
+  OP_UNSPECIFIED: 0,
+  EQUAL: 1,
+  NOT_EQUAL: 2,
+  LESS: 3,
+  GREATER: 4,
+  UNRECOGNIZED: -1,
+} as const;
+
+export type VersionCompare_Op = typeof VersionCompare_Op[keyof typeof VersionCompare_Op];
+
+export namespace VersionCompare_Op {
+  export type OP_UNSPECIFIED = typeof VersionCompare_Op.OP_UNSPECIFIED;
+  export type EQUAL = typeof VersionCompare_Op.EQUAL;
+  export type NOT_EQUAL = typeof VersionCompare_Op.NOT_EQUAL;
+  export type LESS = typeof VersionCompare_Op.LESS;
+  export type GREATER = typeof VersionCompare_Op.GREATER;
+  export type UNRECOGNIZED = typeof VersionCompare_Op.UNRECOGNIZED;
+}
+
+export function versionCompare_OpFromJSON(object: any): VersionCompare_Op {
+  switch (object) {
+    case 0:
+    case "OP_UNSPECIFIED":
+      return VersionCompare_Op.OP_UNSPECIFIED;
+    case 1:
+    case "EQUAL":
+      return VersionCompare_Op.EQUAL;
+    case 2:
+    case "NOT_EQUAL":
+      return VersionCompare_Op.NOT_EQUAL;
+    case 3:
+    case "LESS":
+      return VersionCompare_Op.LESS;
+    case 4:
+    case "GREATER":
+      return VersionCompare_Op.GREATER;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return VersionCompare_Op.UNRECOGNIZED;
+  }
+}
+
+export function versionCompare_OpToJSON(object: VersionCompare_Op): string {
+  switch (object) {
+    case VersionCompare_Op.OP_UNSPECIFIED:
+      return "OP_UNSPECIFIED";
+    case VersionCompare_Op.EQUAL:
+      return "EQUAL";
+    case VersionCompare_Op.NOT_EQUAL:
+      return "NOT_EQUAL";
+    case VersionCompare_Op.LESS:
+      return "LESS";
+    case VersionCompare_Op.GREATER:
+      return "GREATER";
+    case VersionCompare_Op.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export interface TxnOp {
+  op:
+    | //
+    /** Sets key to value (the KeyValue's version is not used). */
+    { $case: "put"; value: KeyValue }
+    | //
+    /** Removes the key. */
+    { $case: "delete"; value: Uint8Array }
+    | //
+    /** Reads the key (as the transaction's earlier operations left it). */
+    { $case: "get"; value: Uint8Array }
+    | undefined;
+}
+
+export interface TxnRequest {
+  /** All must hold for `success` to run; else `failure` runs. None: `success` runs. */
+  compares: TxnCompare[];
+  success: TxnOp[];
+  failure: TxnOp[];
+  /** As PutRequest.shard_epoch, for the transaction's shard. */
+  shardEpoch: bigint;
+}
+
+export interface TxnOpResult {
+  result: { $case: "put"; value: PutResult } | { $case: "delete"; value: DeleteResult } | {
+    $case: "get";
+    value: GetResult;
+  } | undefined;
+}
+
+export interface PutResult {
+  /** The version the key had before the put; 0 when it did not exist. */
+  prevVersion: bigint;
+}
+
+export interface DeleteResult {
+  deleted: boolean;
+}
+
+export interface GetResult {
+  found: boolean;
+  value: Uint8Array;
+  /** 0 when not found. */
+  version: bigint;
+}
+
+export interface TxnResponse {
+  /** Whether every compare held (the success operations ran) or not (the failure operations ran). */
+  succeeded: boolean;
+  /** One per operation of the branch that ran, in order. */
+  results: TxnOpResult[];
+  header: ResponseHeader | undefined;
+}
+
+export interface DeleteRangeRequest {
+  /** Keys that start with prefix; ignored when start or end is set. */
+  prefix: Uint8Array;
+  /** Range [start, end): an empty end means "to the end of the key space". */
+  start: Uint8Array;
+  end: Uint8Array;
+  /**
+   * The data shard (1-based) whose keys in range are deleted. Required (0 is refused): the caller
+   * says which shard, and sends one call per shard for a whole range.
+   */
+  shard: number;
+  /** As PutRequest.shard_epoch, for that shard. */
+  shardEpoch: bigint;
+}
+
+export interface DeleteRangeResponse {
+  /** Keys of the shard that the range held and that were deleted. */
+  deleted: bigint;
+  header: ResponseHeader | undefined;
+}
+
 export interface ScanRequest {
   /** Keys that start with prefix; ignored when start or end is set. */
   prefix: Uint8Array;
@@ -1507,6 +1664,1188 @@ export const CompareAndSwapResponse: MessageFns<CompareAndSwapResponse> = {
     message.found = object.found ?? false;
     message.value = object.value ?? new Uint8Array(0);
     message.version = (object.version !== undefined && object.version !== null) ? BigInt(object.version) : 0n;
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTxnCompare(): TxnCompare {
+  return { key: new Uint8Array(0), target: undefined };
+}
+
+export const TxnCompare: MessageFns<TxnCompare> = {
+  encode(message: TxnCompare, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key.length !== 0) {
+      writer.uint32(10).bytes(message.key);
+    }
+    switch (message.target?.$case) {
+      case "value":
+        writer.uint32(18).bytes(message.target.value);
+        break;
+      case "exists":
+        writer.uint32(24).bool(message.target.value);
+        break;
+      case "version":
+        VersionCompare.encode(message.target.value, writer.uint32(34).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TxnCompare {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTxnCompare();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.bytes();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.target = { $case: "value", value: reader.bytes() };
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.target = { $case: "exists", value: reader.bool() };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.target = { $case: "version", value: VersionCompare.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TxnCompare {
+    return {
+      key: isSet(object.key) ? bytesFromBase64(object.key) : new Uint8Array(0),
+      target: isSet(object.value)
+        ? { $case: "value", value: bytesFromBase64(object.value) }
+        : isSet(object.exists)
+        ? { $case: "exists", value: globalThis.Boolean(object.exists) }
+        : isSet(object.version)
+        ? { $case: "version", value: VersionCompare.fromJSON(object.version) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: TxnCompare): unknown {
+    const obj: any = {};
+    if (message.key.length !== 0) {
+      obj.key = base64FromBytes(message.key);
+    }
+    if (message.target?.$case === "value") {
+      obj.value = base64FromBytes(message.target.value);
+    } else if (message.target?.$case === "exists") {
+      obj.exists = message.target.value;
+    } else if (message.target?.$case === "version") {
+      obj.version = VersionCompare.toJSON(message.target.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TxnCompare>): TxnCompare {
+    return TxnCompare.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TxnCompare>): TxnCompare {
+    const message = createBaseTxnCompare();
+    message.key = object.key ?? new Uint8Array(0);
+    switch (object.target?.$case) {
+      case "value": {
+        if (object.target?.value !== undefined && object.target?.value !== null) {
+          message.target = { $case: "value", value: object.target.value };
+        }
+        break;
+      }
+      case "exists": {
+        if (object.target?.value !== undefined && object.target?.value !== null) {
+          message.target = { $case: "exists", value: object.target.value };
+        }
+        break;
+      }
+      case "version": {
+        if (object.target?.value !== undefined && object.target?.value !== null) {
+          message.target = { $case: "version", value: VersionCompare.fromPartial(object.target.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseVersionCompare(): VersionCompare {
+  return { op: 0, version: 0n };
+}
+
+export const VersionCompare: MessageFns<VersionCompare> = {
+  encode(message: VersionCompare, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.op !== 0) {
+      writer.uint32(8).int32(message.op);
+    }
+    if (message.version !== 0n) {
+      if (BigInt.asUintN(64, message.version) !== message.version) {
+        throw new globalThis.Error("value provided for field message.version of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.version);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VersionCompare {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVersionCompare();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.op = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VersionCompare {
+    return {
+      op: isSet(object.op) ? versionCompare_OpFromJSON(object.op) : 0,
+      version: isSet(object.version) ? BigInt(object.version) : 0n,
+    };
+  },
+
+  toJSON(message: VersionCompare): unknown {
+    const obj: any = {};
+    if (message.op !== 0) {
+      obj.op = versionCompare_OpToJSON(message.op);
+    }
+    if (message.version !== 0n) {
+      obj.version = message.version.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VersionCompare>): VersionCompare {
+    return VersionCompare.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VersionCompare>): VersionCompare {
+    const message = createBaseVersionCompare();
+    message.op = object.op ?? 0;
+    message.version = (object.version !== undefined && object.version !== null) ? BigInt(object.version) : 0n;
+    return message;
+  },
+};
+
+function createBaseTxnOp(): TxnOp {
+  return { op: undefined };
+}
+
+export const TxnOp: MessageFns<TxnOp> = {
+  encode(message: TxnOp, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.op?.$case) {
+      case "put":
+        KeyValue.encode(message.op.value, writer.uint32(10).fork()).join();
+        break;
+      case "delete":
+        writer.uint32(18).bytes(message.op.value);
+        break;
+      case "get":
+        writer.uint32(26).bytes(message.op.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TxnOp {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTxnOp();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.op = { $case: "put", value: KeyValue.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.op = { $case: "delete", value: reader.bytes() };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.op = { $case: "get", value: reader.bytes() };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TxnOp {
+    return {
+      op: isSet(object.put)
+        ? { $case: "put", value: KeyValue.fromJSON(object.put) }
+        : isSet(object.delete)
+        ? { $case: "delete", value: bytesFromBase64(object.delete) }
+        : isSet(object.get)
+        ? { $case: "get", value: bytesFromBase64(object.get) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: TxnOp): unknown {
+    const obj: any = {};
+    if (message.op?.$case === "put") {
+      obj.put = KeyValue.toJSON(message.op.value);
+    } else if (message.op?.$case === "delete") {
+      obj.delete = base64FromBytes(message.op.value);
+    } else if (message.op?.$case === "get") {
+      obj.get = base64FromBytes(message.op.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TxnOp>): TxnOp {
+    return TxnOp.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TxnOp>): TxnOp {
+    const message = createBaseTxnOp();
+    switch (object.op?.$case) {
+      case "put": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "put", value: KeyValue.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "delete": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "delete", value: object.op.value };
+        }
+        break;
+      }
+      case "get": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "get", value: object.op.value };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseTxnRequest(): TxnRequest {
+  return { compares: [], success: [], failure: [], shardEpoch: 0n };
+}
+
+export const TxnRequest: MessageFns<TxnRequest> = {
+  encode(message: TxnRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.compares) {
+      TxnCompare.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.success) {
+      TxnOp.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.failure) {
+      TxnOp.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.shardEpoch !== 0n) {
+      if (BigInt.asUintN(64, message.shardEpoch) !== message.shardEpoch) {
+        throw new globalThis.Error("value provided for field message.shardEpoch of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.shardEpoch);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TxnRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTxnRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.compares.push(TxnCompare.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.success.push(TxnOp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.failure.push(TxnOp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.shardEpoch = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TxnRequest {
+    return {
+      compares: globalThis.Array.isArray(object?.compares)
+        ? object.compares.map((e: any) => TxnCompare.fromJSON(e))
+        : [],
+      success: globalThis.Array.isArray(object?.success) ? object.success.map((e: any) => TxnOp.fromJSON(e)) : [],
+      failure: globalThis.Array.isArray(object?.failure) ? object.failure.map((e: any) => TxnOp.fromJSON(e)) : [],
+      shardEpoch: isSet(object.shardEpoch)
+        ? BigInt(object.shardEpoch)
+        : isSet(object.shard_epoch)
+        ? BigInt(object.shard_epoch)
+        : 0n,
+    };
+  },
+
+  toJSON(message: TxnRequest): unknown {
+    const obj: any = {};
+    if (message.compares?.length) {
+      obj.compares = message.compares.map((e) => TxnCompare.toJSON(e));
+    }
+    if (message.success?.length) {
+      obj.success = message.success.map((e) => TxnOp.toJSON(e));
+    }
+    if (message.failure?.length) {
+      obj.failure = message.failure.map((e) => TxnOp.toJSON(e));
+    }
+    if (message.shardEpoch !== 0n) {
+      obj.shardEpoch = message.shardEpoch.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TxnRequest>): TxnRequest {
+    return TxnRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TxnRequest>): TxnRequest {
+    const message = createBaseTxnRequest();
+    message.compares = object.compares?.map((e) => TxnCompare.fromPartial(e)) || [];
+    message.success = object.success?.map((e) => TxnOp.fromPartial(e)) || [];
+    message.failure = object.failure?.map((e) => TxnOp.fromPartial(e)) || [];
+    message.shardEpoch = (object.shardEpoch !== undefined && object.shardEpoch !== null)
+      ? BigInt(object.shardEpoch)
+      : 0n;
+    return message;
+  },
+};
+
+function createBaseTxnOpResult(): TxnOpResult {
+  return { result: undefined };
+}
+
+export const TxnOpResult: MessageFns<TxnOpResult> = {
+  encode(message: TxnOpResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.result?.$case) {
+      case "put":
+        PutResult.encode(message.result.value, writer.uint32(10).fork()).join();
+        break;
+      case "delete":
+        DeleteResult.encode(message.result.value, writer.uint32(18).fork()).join();
+        break;
+      case "get":
+        GetResult.encode(message.result.value, writer.uint32(26).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TxnOpResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTxnOpResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.result = { $case: "put", value: PutResult.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.result = { $case: "delete", value: DeleteResult.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.result = { $case: "get", value: GetResult.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TxnOpResult {
+    return {
+      result: isSet(object.put)
+        ? { $case: "put", value: PutResult.fromJSON(object.put) }
+        : isSet(object.delete)
+        ? { $case: "delete", value: DeleteResult.fromJSON(object.delete) }
+        : isSet(object.get)
+        ? { $case: "get", value: GetResult.fromJSON(object.get) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: TxnOpResult): unknown {
+    const obj: any = {};
+    if (message.result?.$case === "put") {
+      obj.put = PutResult.toJSON(message.result.value);
+    } else if (message.result?.$case === "delete") {
+      obj.delete = DeleteResult.toJSON(message.result.value);
+    } else if (message.result?.$case === "get") {
+      obj.get = GetResult.toJSON(message.result.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TxnOpResult>): TxnOpResult {
+    return TxnOpResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TxnOpResult>): TxnOpResult {
+    const message = createBaseTxnOpResult();
+    switch (object.result?.$case) {
+      case "put": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "put", value: PutResult.fromPartial(object.result.value) };
+        }
+        break;
+      }
+      case "delete": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "delete", value: DeleteResult.fromPartial(object.result.value) };
+        }
+        break;
+      }
+      case "get": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "get", value: GetResult.fromPartial(object.result.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBasePutResult(): PutResult {
+  return { prevVersion: 0n };
+}
+
+export const PutResult: MessageFns<PutResult> = {
+  encode(message: PutResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.prevVersion !== 0n) {
+      if (BigInt.asUintN(64, message.prevVersion) !== message.prevVersion) {
+        throw new globalThis.Error("value provided for field message.prevVersion of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.prevVersion);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PutResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePutResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.prevVersion = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PutResult {
+    return {
+      prevVersion: isSet(object.prevVersion)
+        ? BigInt(object.prevVersion)
+        : isSet(object.prev_version)
+        ? BigInt(object.prev_version)
+        : 0n,
+    };
+  },
+
+  toJSON(message: PutResult): unknown {
+    const obj: any = {};
+    if (message.prevVersion !== 0n) {
+      obj.prevVersion = message.prevVersion.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PutResult>): PutResult {
+    return PutResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PutResult>): PutResult {
+    const message = createBasePutResult();
+    message.prevVersion = (object.prevVersion !== undefined && object.prevVersion !== null)
+      ? BigInt(object.prevVersion)
+      : 0n;
+    return message;
+  },
+};
+
+function createBaseDeleteResult(): DeleteResult {
+  return { deleted: false };
+}
+
+export const DeleteResult: MessageFns<DeleteResult> = {
+  encode(message: DeleteResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.deleted !== false) {
+      writer.uint32(8).bool(message.deleted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.deleted = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteResult {
+    return { deleted: isSet(object.deleted) ? globalThis.Boolean(object.deleted) : false };
+  },
+
+  toJSON(message: DeleteResult): unknown {
+    const obj: any = {};
+    if (message.deleted !== false) {
+      obj.deleted = message.deleted;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteResult>): DeleteResult {
+    return DeleteResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeleteResult>): DeleteResult {
+    const message = createBaseDeleteResult();
+    message.deleted = object.deleted ?? false;
+    return message;
+  },
+};
+
+function createBaseGetResult(): GetResult {
+  return { found: false, value: new Uint8Array(0), version: 0n };
+}
+
+export const GetResult: MessageFns<GetResult> = {
+  encode(message: GetResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.found !== false) {
+      writer.uint32(8).bool(message.found);
+    }
+    if (message.value.length !== 0) {
+      writer.uint32(18).bytes(message.value);
+    }
+    if (message.version !== 0n) {
+      if (BigInt.asUintN(64, message.version) !== message.version) {
+        throw new globalThis.Error("value provided for field message.version of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.version);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.found = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.bytes();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.version = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetResult {
+    return {
+      found: isSet(object.found) ? globalThis.Boolean(object.found) : false,
+      value: isSet(object.value) ? bytesFromBase64(object.value) : new Uint8Array(0),
+      version: isSet(object.version) ? BigInt(object.version) : 0n,
+    };
+  },
+
+  toJSON(message: GetResult): unknown {
+    const obj: any = {};
+    if (message.found !== false) {
+      obj.found = message.found;
+    }
+    if (message.value.length !== 0) {
+      obj.value = base64FromBytes(message.value);
+    }
+    if (message.version !== 0n) {
+      obj.version = message.version.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetResult>): GetResult {
+    return GetResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetResult>): GetResult {
+    const message = createBaseGetResult();
+    message.found = object.found ?? false;
+    message.value = object.value ?? new Uint8Array(0);
+    message.version = (object.version !== undefined && object.version !== null) ? BigInt(object.version) : 0n;
+    return message;
+  },
+};
+
+function createBaseTxnResponse(): TxnResponse {
+  return { succeeded: false, results: [], header: undefined };
+}
+
+export const TxnResponse: MessageFns<TxnResponse> = {
+  encode(message: TxnResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.succeeded !== false) {
+      writer.uint32(8).bool(message.succeeded);
+    }
+    for (const v of message.results) {
+      TxnOpResult.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TxnResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTxnResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.succeeded = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.results.push(TxnOpResult.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TxnResponse {
+    return {
+      succeeded: isSet(object.succeeded) ? globalThis.Boolean(object.succeeded) : false,
+      results: globalThis.Array.isArray(object?.results) ? object.results.map((e: any) => TxnOpResult.fromJSON(e)) : [],
+      header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
+    };
+  },
+
+  toJSON(message: TxnResponse): unknown {
+    const obj: any = {};
+    if (message.succeeded !== false) {
+      obj.succeeded = message.succeeded;
+    }
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => TxnOpResult.toJSON(e));
+    }
+    if (message.header !== undefined) {
+      obj.header = ResponseHeader.toJSON(message.header);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TxnResponse>): TxnResponse {
+    return TxnResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TxnResponse>): TxnResponse {
+    const message = createBaseTxnResponse();
+    message.succeeded = object.succeeded ?? false;
+    message.results = object.results?.map((e) => TxnOpResult.fromPartial(e)) || [];
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDeleteRangeRequest(): DeleteRangeRequest {
+  return { prefix: new Uint8Array(0), start: new Uint8Array(0), end: new Uint8Array(0), shard: 0, shardEpoch: 0n };
+}
+
+export const DeleteRangeRequest: MessageFns<DeleteRangeRequest> = {
+  encode(message: DeleteRangeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.prefix.length !== 0) {
+      writer.uint32(10).bytes(message.prefix);
+    }
+    if (message.start.length !== 0) {
+      writer.uint32(18).bytes(message.start);
+    }
+    if (message.end.length !== 0) {
+      writer.uint32(26).bytes(message.end);
+    }
+    if (message.shard !== 0) {
+      writer.uint32(32).uint32(message.shard);
+    }
+    if (message.shardEpoch !== 0n) {
+      if (BigInt.asUintN(64, message.shardEpoch) !== message.shardEpoch) {
+        throw new globalThis.Error("value provided for field message.shardEpoch of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.shardEpoch);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteRangeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteRangeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.prefix = reader.bytes();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.start = reader.bytes();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.end = reader.bytes();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.shard = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.shardEpoch = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteRangeRequest {
+    return {
+      prefix: isSet(object.prefix) ? bytesFromBase64(object.prefix) : new Uint8Array(0),
+      start: isSet(object.start) ? bytesFromBase64(object.start) : new Uint8Array(0),
+      end: isSet(object.end) ? bytesFromBase64(object.end) : new Uint8Array(0),
+      shard: isSet(object.shard) ? globalThis.Number(object.shard) : 0,
+      shardEpoch: isSet(object.shardEpoch)
+        ? BigInt(object.shardEpoch)
+        : isSet(object.shard_epoch)
+        ? BigInt(object.shard_epoch)
+        : 0n,
+    };
+  },
+
+  toJSON(message: DeleteRangeRequest): unknown {
+    const obj: any = {};
+    if (message.prefix.length !== 0) {
+      obj.prefix = base64FromBytes(message.prefix);
+    }
+    if (message.start.length !== 0) {
+      obj.start = base64FromBytes(message.start);
+    }
+    if (message.end.length !== 0) {
+      obj.end = base64FromBytes(message.end);
+    }
+    if (message.shard !== 0) {
+      obj.shard = Math.round(message.shard);
+    }
+    if (message.shardEpoch !== 0n) {
+      obj.shardEpoch = message.shardEpoch.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteRangeRequest>): DeleteRangeRequest {
+    return DeleteRangeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeleteRangeRequest>): DeleteRangeRequest {
+    const message = createBaseDeleteRangeRequest();
+    message.prefix = object.prefix ?? new Uint8Array(0);
+    message.start = object.start ?? new Uint8Array(0);
+    message.end = object.end ?? new Uint8Array(0);
+    message.shard = object.shard ?? 0;
+    message.shardEpoch = (object.shardEpoch !== undefined && object.shardEpoch !== null)
+      ? BigInt(object.shardEpoch)
+      : 0n;
+    return message;
+  },
+};
+
+function createBaseDeleteRangeResponse(): DeleteRangeResponse {
+  return { deleted: 0n, header: undefined };
+}
+
+export const DeleteRangeResponse: MessageFns<DeleteRangeResponse> = {
+  encode(message: DeleteRangeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.deleted !== 0n) {
+      if (BigInt.asUintN(64, message.deleted) !== message.deleted) {
+        throw new globalThis.Error("value provided for field message.deleted of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.deleted);
+    }
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteRangeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteRangeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.deleted = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteRangeResponse {
+    return {
+      deleted: isSet(object.deleted) ? BigInt(object.deleted) : 0n,
+      header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
+    };
+  },
+
+  toJSON(message: DeleteRangeResponse): unknown {
+    const obj: any = {};
+    if (message.deleted !== 0n) {
+      obj.deleted = message.deleted.toString();
+    }
+    if (message.header !== undefined) {
+      obj.header = ResponseHeader.toJSON(message.header);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteRangeResponse>): DeleteRangeResponse {
+    return DeleteRangeResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeleteRangeResponse>): DeleteRangeResponse {
+    const message = createBaseDeleteRangeResponse();
+    message.deleted = (object.deleted !== undefined && object.deleted !== null) ? BigInt(object.deleted) : 0n;
     message.header = (object.header !== undefined && object.header !== null)
       ? ResponseHeader.fromPartial(object.header)
       : undefined;
@@ -4610,6 +5949,35 @@ export const KVServiceService = {
       Buffer.from(ReadShardSnapshotResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReadShardSnapshotResponse => ReadShardSnapshotResponse.decode(value),
   },
+  /**
+   * Compares, then one list of operations or the other (put, delete, get), applied atomically as
+   * one entry of one shard's log. Every key must live in one shard (keys that share a `{tag}` do, in
+   * clusters whose settings say hash_tags): keys of more than one shard are refused with
+   * FAILED_PRECONDITION, naming the shards. A failed comparison is a normal reply (succeeded = false).
+   */
+  txn: {
+    path: "/ringkv.v1.KVService/Txn" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: TxnRequest): Buffer => Buffer.from(TxnRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TxnRequest => TxnRequest.decode(value),
+    responseSerialize: (value: TxnResponse): Buffer => Buffer.from(TxnResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TxnResponse => TxnResponse.decode(value),
+  },
+  /**
+   * Deletes the keys with a prefix, or in [start, end), of ONE data shard, atomically (one entry of
+   * its log); deleted says how many. A range spans every shard, so a client sends one call per
+   * shard (`shard`) and sums: atomic per shard, not across shards.
+   */
+  deleteRange: {
+    path: "/ringkv.v1.KVService/DeleteRange" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteRangeRequest): Buffer => Buffer.from(DeleteRangeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteRangeRequest => DeleteRangeRequest.decode(value),
+    responseSerialize: (value: DeleteRangeResponse): Buffer => Buffer.from(DeleteRangeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteRangeResponse => DeleteRangeResponse.decode(value),
+  },
 } as const;
 
 export interface KVServiceServer extends UntypedServiceImplementation {
@@ -4634,6 +6002,19 @@ export interface KVServiceServer extends UntypedServiceImplementation {
    * answers UNAVAILABLE (retry-safe): ask one of its voters. The client pulls one chunk at a time.
    */
   readShardSnapshot: handleUnaryCall<ReadShardSnapshotRequest, ReadShardSnapshotResponse>;
+  /**
+   * Compares, then one list of operations or the other (put, delete, get), applied atomically as
+   * one entry of one shard's log. Every key must live in one shard (keys that share a `{tag}` do, in
+   * clusters whose settings say hash_tags): keys of more than one shard are refused with
+   * FAILED_PRECONDITION, naming the shards. A failed comparison is a normal reply (succeeded = false).
+   */
+  txn: handleUnaryCall<TxnRequest, TxnResponse>;
+  /**
+   * Deletes the keys with a prefix, or in [start, end), of ONE data shard, atomically (one entry of
+   * its log); deleted says how many. A range spans every shard, so a client sends one call per
+   * shard (`shard`) and sums: atomic per shard, not across shards.
+   */
+  deleteRange: handleUnaryCall<DeleteRangeRequest, DeleteRangeResponse>;
 }
 
 export interface KVServiceClient extends Client {
@@ -4732,6 +6113,44 @@ export interface KVServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReadShardSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Compares, then one list of operations or the other (put, delete, get), applied atomically as
+   * one entry of one shard's log. Every key must live in one shard (keys that share a `{tag}` do, in
+   * clusters whose settings say hash_tags): keys of more than one shard are refused with
+   * FAILED_PRECONDITION, naming the shards. A failed comparison is a normal reply (succeeded = false).
+   */
+  txn(request: TxnRequest, callback: (error: ServiceError | null, response: TxnResponse) => void): ClientUnaryCall;
+  txn(
+    request: TxnRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: TxnResponse) => void,
+  ): ClientUnaryCall;
+  txn(
+    request: TxnRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TxnResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Deletes the keys with a prefix, or in [start, end), of ONE data shard, atomically (one entry of
+   * its log); deleted says how many. A range spans every shard, so a client sends one call per
+   * shard (`shard`) and sums: atomic per shard, not across shards.
+   */
+  deleteRange(
+    request: DeleteRangeRequest,
+    callback: (error: ServiceError | null, response: DeleteRangeResponse) => void,
+  ): ClientUnaryCall;
+  deleteRange(
+    request: DeleteRangeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteRangeResponse) => void,
+  ): ClientUnaryCall;
+  deleteRange(
+    request: DeleteRangeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteRangeResponse) => void,
   ): ClientUnaryCall;
 }
 
