@@ -3,6 +3,7 @@
 import type {
   ClusterSettings,
   CompareAndSwapRequest,
+  DeleteRangeRequest,
   Member,
   ReadShardSnapshotResponse,
   ResponseHeader,
@@ -13,12 +14,14 @@ import { type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.ts';
 import { type BytesLike, toBytes } from './bytes.ts';
 import { type CallSpec, type LoopContext, runCall } from './call-loop.ts';
 import { ChannelPool, type ClientTls, clientCredentials } from './channels.ts';
-import { ClientClosedError, ServerError, UnavailableError } from './errors.ts';
+import { ClientClosedError, InvalidArgumentError, ServerError, UnavailableError } from './errors.ts';
 import { InFlightCalls } from './in-flight.ts';
 import type {
   CallOptions,
   CasExpected,
   CasResult,
+  DeleteRangeResult,
+  DeleteRangeSpec,
   DeleteResult,
   GetResult,
   KeyValueStore,
@@ -37,6 +40,14 @@ import { scanAll } from './scan-all.ts';
 import { withDecoding } from './stored-value.ts';
 import { Topology } from './topology.ts';
 import { TopologyRefresher } from './topology-refresher.ts';
+import {
+  fromTxnResults,
+  oneShard,
+  type TxnResult,
+  type TxnSpec,
+  toTxnRequest,
+  txnRequestKeys,
+} from './txn.ts';
 
 export const DEFAULT_TIMEOUT_MS = 5000;
 
@@ -189,6 +200,87 @@ export class RingkvClient implements KeyValueStore {
     );
     const result = { succeeded: res.succeeded, found: res.found, value: res.value, version: res.version };
     return withDecoding(result, res.found ? { key: k, value: res.value } : { key: k, absent: true });
+  }
+
+  /**
+   * Compares, then the success operations (every compare holds) or the failure ones, as one atomic
+   * step of one shard: `client.txn({ compares: [{ key: '{u1}:n', version: 3n, cmp: '=' }], success:
+   * [{ put: '{u1}:n', value: '4' }], failure: [{ get: '{u1}:n' }] })`. Every key must live in one
+   * shard (give them one `{tag}`): keys of several shards throw FailedPreconditionError naming them,
+   * before anything is sent when the client knows the cluster's key hashing, else from the server.
+   * A write: never retried once it may have been applied (IndeterminateError), like compareAndSwap.
+   */
+  async txn(spec: TxnSpec, opts: CallOptions = {}): Promise<TxnResult> {
+    const request = toTxnRequest(spec);
+    const keys = txnRequestKeys(request);
+    const first = keys[0];
+    if (first === undefined)
+      throw new InvalidArgumentError(
+        'txn: the transaction names no key: give at least one compare or operation',
+      );
+    if (this.topology.keyHashing === undefined && this.ctx.routeToLeaders)
+      await this.refresher.refreshNow(
+        Math.min((opts.timeoutMs ?? this.defaultTimeoutMs) / 2, 1000),
+        opts.signal,
+      );
+    oneShard(keys, (k) => this.topology.shardFor(k));
+    const res = await this.keyed(`txn on ${show(first)}`, 'write', first, opts, (s, d, sig) =>
+      callUnary(s.kv.txn.bind(s.kv), { ...request, shardEpoch: this.epochFor(first) }, s.endpoint, d, sig),
+    );
+    return {
+      succeeded: res.succeeded,
+      results: fromTxnResults(request, res.succeeded, res.results),
+      header: res.header,
+    };
+  }
+
+  /**
+   * Deletes the keys with a prefix, or in [start, end), one shard after another: each shard's part
+   * is one atomic step of that shard, the whole range is not (a reader may see some shards done and
+   * others not). Returns the keys deleted, in all and per shard. A write: a shard whose answer was
+   * lost throws IndeterminateError, and the shards before it are done; deleting the range again is
+   * safe (it deletes what is left).
+   */
+  async deleteRange(range: DeleteRangeSpec, opts: CallOptions = {}): Promise<DeleteRangeResult> {
+    const base = toDeleteRange(range);
+    if (this.topology.shardCount === undefined)
+      await this.refresher.refreshNow(
+        Math.min((opts.timeoutMs ?? this.defaultTimeoutMs) / 2, 1000),
+        opts.signal,
+      );
+    const shardCount = this.topology.shardCount;
+    if (shardCount === undefined)
+      throw new UnavailableError(
+        'delete range: no node told this client the shard count; nothing was deleted',
+        'unreachable',
+        this.endpoints,
+      );
+    const shards: { shard: number; deleted: bigint }[] = [];
+    let deleted = 0n;
+    for (let shard = 1; shard <= shardCount; shard++) {
+      const request = { ...base, shard };
+      const res = await this.run(
+        {
+          operation: `delete range ${show(base.prefix.length > 0 ? base.prefix : base.start)} in shard ${shard}`,
+          safety: 'write',
+          shardId: () => shard,
+          send: (s, d, sig) =>
+            callUnary(
+              s.kv.deleteRange.bind(s.kv),
+              { ...request, shardEpoch: this.topology.epochOf(shard) },
+              s.endpoint,
+              d,
+              sig,
+            ),
+          learn: (r) => this.topology.learnHeader(r.header),
+        },
+        opts,
+        true,
+      );
+      shards.push({ shard, deleted: res.deleted });
+      deleted += res.deleted;
+    }
+    return { deleted, shards };
   }
 
   /** One page of keys in order; the node that answers gathers them from every shard. */
@@ -501,6 +593,23 @@ function toExpected(e: CasExpected): CompareAndSwapRequest['expected'] {
   if ('absent' in e) return { $case: 'expectedAbsent', value: true };
   if ('version' in e) return { $case: 'expectedVersion', value: e.version };
   return { $case: 'expectedValue', value: toBytes(e.value) };
+}
+
+function toDeleteRange(r: DeleteRangeSpec): Omit<DeleteRangeRequest, 'shard' | 'shardEpoch'> {
+  const empty = new Uint8Array();
+  if ('prefix' in r) {
+    const prefix = toBytes(r.prefix);
+    if (prefix.length === 0)
+      throw new InvalidArgumentError('delete range: the prefix is empty: it would delete every key; refused');
+    return { prefix, start: empty, end: empty };
+  }
+  const start = toBytes(r.start);
+  const end = toBytes(r.end ?? '');
+  if (start.length === 0 && end.length === 0)
+    throw new InvalidArgumentError(
+      'delete range: give a start or an end; an empty range would delete every key',
+    );
+  return { prefix: empty, start, end };
 }
 
 function toScanRequest(o: ScanOptions): ScanRequest {

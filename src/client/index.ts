@@ -61,3 +61,4 @@ export { isLeaderPlacement, LEADER_PLACEMENTS, type LeaderPlacement } from './le
 export { RingkvNamespace } from './namespace.ts';
 export { LEADER_ADDR_TRAILER, RETRY_SAFE_TRAILER } from './rpc.ts';
 export { type ValueDecoding, ValueFormatError } from './stored-value.ts';
+export type { TxnCompare, TxnOperation, TxnOpResult, TxnResult, TxnSpec, VersionCmp } from './txn.ts';

@@ -46,6 +46,19 @@ export interface CasResult extends ValueDecoding {
   readonly version: bigint;
 }
 
+/** Which keys a range delete removes: those with a prefix, or those in [start, end). */
+export type DeleteRangeSpec =
+  | { readonly prefix: BytesLike }
+  /** An absent or empty end: to the end of the key space. */
+  | { readonly start: BytesLike; readonly end?: BytesLike };
+
+export interface DeleteRangeResult {
+  /** Keys deleted, over every shard. */
+  readonly deleted: bigint;
+  /** Per shard (each atomic on its own; the whole range is not one atomic step). */
+  readonly shards: readonly { readonly shard: number; readonly deleted: bigint }[];
+}
+
 export interface ScanOptions extends ReadOptions {
   /** Keys starting with prefix (ignored when start or end is set). */
   readonly prefix?: BytesLike;

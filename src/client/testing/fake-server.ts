@@ -19,6 +19,8 @@ import {
   ClusterServiceService,
   type CompareAndSwapRequest,
   type CompareAndSwapResponse,
+  type DeleteRangeRequest,
+  type DeleteRangeResponse,
   type DeleteResponse,
   type GetResponse,
   KVServiceService,
@@ -28,11 +30,25 @@ import {
   type ScanRequest,
   type ScanResponse,
   type StatusResponse,
+  type TxnOpResult,
+  type TxnRequest,
+  type TxnResponse,
+  VersionCompare_Op,
 } from '../../gen/ringkv/v1/kv.ts';
 import { HASH_TAG_HASHING, shardOf } from '../../ring/slots.ts';
 import { bytesEqual, bytesToHex } from '../bytes.ts';
 
-export type FakeMethod = 'put' | 'get' | 'delete' | 'compareAndSwap' | 'scan' | 'status' | 'join' | 'leave';
+export type FakeMethod =
+  | 'put'
+  | 'get'
+  | 'delete'
+  | 'compareAndSwap'
+  | 'txn'
+  | 'deleteRange'
+  | 'scan'
+  | 'status'
+  | 'join'
+  | 'leave';
 
 /** A failure to answer with, instead of serving a call. */
 export interface FakeFault {
@@ -324,6 +340,58 @@ export class FakeCluster {
     return true;
   }
 
+  /** A transaction, as the real state machine runs it: compares first, then one branch in order. */
+  txn(req: TxnRequest): { succeeded: boolean; results: TxnOpResult[] } {
+    const succeeded = req.compares.every((c) => {
+      const cur = this.get(c.key);
+      const t = c.target;
+      if (t === undefined) return false;
+      if (t.$case === 'exists') return (cur !== undefined) === t.value;
+      if (t.$case === 'value') return cur !== undefined && bytesEqual(cur.value, t.value);
+      const v = cur?.version ?? 0n;
+      const op = t.value.op;
+      if (op === VersionCompare_Op.EQUAL) return v === t.value.version;
+      if (op === VersionCompare_Op.NOT_EQUAL) return v !== t.value.version;
+      if (op === VersionCompare_Op.LESS) return v < t.value.version;
+      return v > t.value.version;
+    });
+    const version = this.nextIndex();
+    const results = (succeeded ? req.success : req.failure).map((o): TxnOpResult => {
+      const op = o.op;
+      if (op?.$case === 'put') {
+        const prev = this.get(op.value.key)?.version ?? 0n;
+        this.store.set(bytesToHex(op.value.key), { value: op.value.value, version });
+        return { result: { $case: 'put', value: { prevVersion: prev } } };
+      }
+      if (op?.$case === 'delete')
+        return { result: { $case: 'delete', value: { deleted: this.store.delete(bytesToHex(op.value)) } } };
+      const cur = op === undefined ? undefined : this.get(op.value);
+      const found = cur !== undefined;
+      return {
+        result: {
+          $case: 'get',
+          value: { found, value: cur?.value ?? new Uint8Array(), version: cur?.version ?? 0n },
+        },
+      };
+    });
+    return { succeeded, results };
+  }
+
+  /** The keys of shard `req.shard` in the request's range, deleted; how many. */
+  deleteRange(req: DeleteRangeRequest): bigint {
+    this.nextIndex();
+    const range = { ...req, continuation: new Uint8Array(), limit: 0, keysOnly: true, serializable: false };
+    let n = 0n;
+    for (const hex of [...this.store.keys()]) {
+      const key = new Uint8Array(Buffer.from(hex, 'hex'));
+      if (this.shardOfKey(key) === req.shard && inScanRange(key, range)) {
+        this.store.delete(hex);
+        n++;
+      }
+    }
+    return n;
+  }
+
   scan(req: ScanRequest): ScanResponse {
     const rows = [...this.store.entries()]
       .map(([hex, v]) => ({
@@ -376,9 +444,28 @@ function keyed<Req extends { key: Uint8Array; shardEpoch?: bigint }, Res>(
   method: FakeMethod,
   serve: (req: Req, shardId: number) => Res,
 ): Handler<Req, Res> {
+  return keyedBy(
+    c,
+    node,
+    method,
+    serve,
+    (req) => req.key,
+    (req) => c.shardOfKey(req.key),
+  );
+}
+
+/** As `keyed`, for a request that names its key (for the record and the checks) and shard otherwise. */
+function keyedBy<Req extends { shardEpoch?: bigint }, Res>(
+  c: FakeCluster,
+  node: FakeNode,
+  method: FakeMethod,
+  serve: (req: Req, shardId: number) => Res,
+  keyOf: (req: Req) => Uint8Array,
+  shardOfReq: (req: Req) => number,
+): Handler<Req, Res> {
   return (call, callback) => {
-    const req = call.request;
-    const shardId = c.shardOfKey(req.key);
+    const req = { ...call.request, key: keyOf(call.request) };
+    const shardId = shardOfReq(call.request);
     const leader = c.leaderNodeOf(shardId);
     const forwarded = leader !== node;
     c.record({
@@ -479,8 +566,37 @@ function kvHandlers(c: FakeCluster, node: FakeNode) {
         };
       },
     ),
+    // Keyed by the transaction's first key (the client checks that all share its shard).
+    txn: keyedBy(
+      c,
+      node,
+      'txn',
+      (req: TxnRequest, shardId): TxnResponse => ({ ...c.txn(req), header: c.header(shardId) }),
+      (req) => firstTxnKey(req),
+      (req) => c.shardOfKey(firstTxnKey(req)),
+    ),
+    // Keyed by its shard: recorded with its prefix, or its start, as the key.
+    deleteRange: keyedBy(
+      c,
+      node,
+      'deleteRange',
+      (req: DeleteRangeRequest, shardId): DeleteRangeResponse => ({
+        deleted: c.deleteRange(req),
+        header: c.header(shardId),
+      }),
+      (req) => (req.prefix.length > 0 ? req.prefix : req.start.length > 0 ? req.start : req.end),
+      (req) => req.shard,
+    ),
     scan: unkeyed(c, node, 'scan', (req: ScanRequest) => c.scan(req)),
   };
+}
+
+function firstTxnKey(req: TxnRequest): Uint8Array {
+  const op = [...req.success, ...req.failure][0]?.op;
+  return (
+    req.compares[0]?.key ??
+    (op === undefined ? new Uint8Array() : op.$case === 'put' ? op.value.key : op.value)
+  );
 }
 
 function clusterHandlers(c: FakeCluster, node: FakeNode) {
