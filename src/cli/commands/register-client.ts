@@ -108,12 +108,73 @@ function registerKv(program: Command): void {
     program
       .command('del')
       .alias('delete')
-      .description('Delete KEY (prints whether it existed; exit 0 either way).')
-      .argument('<key>', 'the key')
+      .description(
+        'Delete KEY (prints whether it existed; exit 0 either way). With --prefix, delete every key ' +
+          'starting with KEY; with --end END, every key from KEY (included) to END (excluded). A range ' +
+          'delete runs in each shard as one atomic step and prints the keys deleted in all: it is atomic ' +
+          'per shard, not across shards (a reader may see some shards done and others not yet).',
+      )
+      .argument('<key>', 'the key; with --prefix the prefix, with --end the start of the range')
+      .option('--prefix', 'delete every key that starts with KEY', false)
+      .option('--end <end>', 'delete every key in [KEY, END)')
       .addOption(outputOption()),
   ).action(async (key: string, opts: Opts, cmd: Command) => {
+    if (opts.prefix === true || opts.end !== undefined) {
+      const { runDelRange } = await import('./txn.ts');
+      process.exitCode = await runDelRange(key, opts, cmd);
+      return;
+    }
     const { runDel } = await import('./kv.ts');
     process.exitCode = await runDel(key, opts, cmd);
+  });
+
+  const collect = (v: string, all: string[]): string[] => [...all, v];
+  withConnectionOptions(
+    program
+      .command('txn')
+      .description(
+        'A transaction: if every --if holds, run the --then operations, else the --else ones, as one ' +
+          'atomic step. Every key must live in one shard: keys that share a {tag} do (hash tags: only ' +
+          'the part between the first { and the next } is hashed); keys of several shards are refused ' +
+          '(exit 1, naming the shards). A failed comparison runs --else and exits 0, as cas does. ' +
+          'Prints which branch ran and what each operation returned.',
+      )
+      .argument(
+        '[source]',
+        '- reads the transaction from standard input as JSON: {"if": […], "then": […], "else": […]}, clauses as in the flags',
+      )
+      .option(
+        '--if <compare>',
+        "'KEY = VALUE', 'version(KEY) OP N' (OP: = != < >; a missing key has version 0), 'exists(KEY)', 'absent(KEY)'; repeat for more (all must hold)",
+        collect,
+        [],
+      )
+      .option(
+        '--then <operation>',
+        "'put KEY VALUE', 'get KEY' or 'del KEY', run when every --if holds; repeat for more (in order)",
+        collect,
+        [],
+      )
+      .option('--else <operation>', 'as --then, run when some --if does not hold', collect, [])
+      .addOption(outputOption())
+      .addHelpText(
+        'after',
+        `
+A key or value is a word without spaces, or a JSON string in double quotes ("a b").
+
+Examples:
+  # move 10 from one account to another, only if the balance is still what was read
+  ringkv txn --if '{acct:1}:balance = 100' --if 'version({acct:1}:lock) > 0' \
+    --then 'put {acct:1}:balance 90' --then 'put {acct:1}:log "paid 10"' \
+    --else 'get {acct:1}:balance'
+  # create a key only if absent, and read it either way
+  ringkv txn --if 'absent({u7}:name)' --then 'put {u7}:name ada' --then 'get {u7}:name' --else 'get {u7}:name'
+  # the same transaction as JSON on standard input
+  echo '{"if": ["absent({u7}:name)"], "then": ["put {u7}:name ada"], "else": ["get {u7}:name"]}' | ringkv txn -`,
+      ),
+  ).action(async (source: string | undefined, opts: Opts, cmd: Command) => {
+    const { runTxn } = await import('./txn.ts');
+    process.exitCode = await runTxn(source, opts, cmd);
   });
 
   withConnectionOptions(
