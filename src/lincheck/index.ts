@@ -11,6 +11,8 @@ export {
   type RegisterState,
   registerModel,
   stringKvModel,
+  type TxnState,
+  txnModel,
 } from './models.ts';
 export type * from './types.ts';
 export {

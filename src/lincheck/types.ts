@@ -68,3 +68,37 @@ export type RegisterOutput =
   | { readonly kind: 'cas'; readonly ok: boolean };
 
 export type RegisterOperation = Operation<RegisterInput, RegisterOutput>;
+
+/**
+ * A transaction over several keys, one atomic operation (ringkv's Txn): the compares hold against
+ * the state before it, then the success operations run, else the failure ones, in order. Version
+ * compares are not modelled: a version is the log index of a write, which a history does not name.
+ */
+export type TxnCompare =
+  | { readonly kind: 'value'; readonly key: string; readonly value: string }
+  | { readonly kind: 'exists'; readonly key: string }
+  | { readonly kind: 'absent'; readonly key: string };
+
+export type TxnOp =
+  | { readonly op: 'get'; readonly key: string }
+  | { readonly op: 'put'; readonly key: string; readonly value: string }
+  | { readonly op: 'delete'; readonly key: string };
+
+export interface TxnInput {
+  readonly compares: readonly TxnCompare[];
+  readonly success: readonly TxnOp[];
+  readonly failure: readonly TxnOp[];
+}
+
+export type TxnOpOutput =
+  | { readonly op: 'get'; readonly found: boolean; readonly value: string }
+  | { readonly op: 'put' }
+  | { readonly op: 'delete'; readonly deleted: boolean };
+
+export interface TxnOutput {
+  readonly succeeded: boolean;
+  /** One per operation of the branch that ran. */
+  readonly results: readonly TxnOpOutput[];
+}
+
+export type TxnOperation = Operation<TxnInput, TxnOutput>;
