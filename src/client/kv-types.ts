@@ -4,6 +4,7 @@
 import type { ResponseHeader } from '../gen/ringkv/v1/kv.ts';
 import type { BytesLike } from './bytes.ts';
 import type { ValueDecoding } from './stored-value.ts';
+import type { TxnResult, TxnSpec } from './txn.ts';
 
 export interface CallOptions {
   /** This call's deadline, from now. Default: the client's defaultTimeoutMs. */
@@ -113,6 +114,10 @@ export interface KeyValueStore {
     value: BytesLike | null,
     opts?: CallOptions,
   ): Promise<CasResult>;
+  /** Compares, then one branch of operations, as one atomic step of one shard (see txn.ts). */
+  txn(spec: TxnSpec, opts?: CallOptions): Promise<TxnResult>;
+  /** Deletes a prefix or a range, shard by shard: atomic per shard, not across shards. */
+  deleteRange(range: DeleteRangeSpec, opts?: CallOptions): Promise<DeleteRangeResult>;
   /** One page of keys in order; pass its `continuation` back for the next. */
   scan(opts?: ScanOptions): Promise<ScanResult>;
   /** Every key of the range in order, one page in memory at a time (`for await … of`). */

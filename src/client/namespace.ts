@@ -8,6 +8,8 @@ import type {
   CallOptions,
   CasExpected,
   CasResult,
+  DeleteRangeResult,
+  DeleteRangeSpec,
   DeleteResult,
   GetResult,
   KeyValueStore,
@@ -20,6 +22,7 @@ import type {
 } from './kv-types.ts';
 import { scanAll } from './scan-all.ts';
 import { withDecoding } from './stored-value.ts';
+import type { TxnCompare, TxnOperation, TxnOpResult, TxnResult, TxnSpec } from './txn.ts';
 
 export class RingkvNamespace implements KeyValueStore {
   /** The prefix of every key of this namespace, in the store below (never empty). */
@@ -54,6 +57,27 @@ export class RingkvNamespace implements KeyValueStore {
     return this.store.compareAndSwap(this.full(key), expected, value, opts);
   }
 
+  /** A transaction on this namespace's keys; the results name them without the prefix. */
+  async txn(spec: TxnSpec, opts?: CallOptions): Promise<TxnResult> {
+    const scoped: TxnSpec = {
+      compares: (spec.compares ?? []).map((c): TxnCompare => ({ ...c, key: this.full(c.key) })),
+      success: (spec.success ?? []).map((o) => this.fullOp(o)),
+      failure: (spec.failure ?? []).map((o) => this.fullOp(o)),
+    };
+    const r = await this.store.txn(scoped, opts);
+    return { ...r, results: r.results.map((x): TxnOpResult => ({ ...x, key: this.stripKey(x.key) })) };
+  }
+
+  /**
+   * Deletes a prefix or a range of this namespace's keys (an empty prefix: all of them), shard by
+   * shard (see RingkvClient.deleteRange).
+   */
+  deleteRange(range: DeleteRangeSpec, opts?: CallOptions): Promise<DeleteRangeResult> {
+    if ('prefix' in range) return this.store.deleteRange({ prefix: this.full(range.prefix) }, opts);
+    const scoped = scopedScan(this.prefix, { start: range.start, end: range.end ?? '' });
+    return this.store.deleteRange({ start: scoped.start ?? '', end: scoped.end ?? '' }, opts);
+  }
+
   /** One page of this namespace's keys (prefix, start and end are within it), the prefix removed. */
   async scan(opts: ScanOptions = {}): Promise<ScanResult> {
     const res = await this.store.scan(scopedScan(this.prefix, opts));
@@ -72,6 +96,21 @@ export class RingkvNamespace implements KeyValueStore {
 
   private full(key: BytesLike): Uint8Array {
     return concat(this.prefix, toBytes(key));
+  }
+
+  private fullOp(o: TxnOperation): TxnOperation {
+    if ('put' in o) return { put: this.full(o.put), value: o.value };
+    if ('delete' in o) return { delete: this.full(o.delete) };
+    return { get: this.full(o.get) };
+  }
+
+  private stripKey(key: Uint8Array): Uint8Array {
+    const p = this.prefix;
+    if (!(key.length >= p.length && Buffer.from(key.subarray(0, p.length)).equals(p)))
+      throw new ServerError(
+        `txn in namespace 0x${bytesToHex(p)} returned key 0x${bytesToHex(key)}, outside it`,
+      );
+    return key.subarray(p.length);
   }
 
   /** The item as the namespace shows it; the helpers' messages still name the full key. */

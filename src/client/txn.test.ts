@@ -162,3 +162,27 @@ test('a range delete goes to every shard once and sums what each deleted', async
   );
   assert.ok(empty instanceof InvalidArgumentError, String(empty));
 });
+
+test('a namespace prefixes the keys of a transaction and of a range delete, and strips them in results', async () => {
+  const c = client();
+  const app = c.namespace('app/');
+  await c.put('app0', 'outside the namespace');
+  const r = await app.txn({
+    compares: [{ key: '{n}:a', exists: false }],
+    success: [{ put: '{n}:a', value: '1' }, { get: '{n}:a' }],
+  });
+  assert.equal(r.succeeded, true);
+  assert.deepEqual(
+    r.results.map((x) => text(x.key)),
+    ['{n}:a', '{n}:a'],
+  );
+  assert.equal(text(cluster.get(new TextEncoder().encode('app/{n}:a'))?.value ?? new Uint8Array()), '1');
+  await app.put('b', '2');
+  const all = await app.deleteRange({ prefix: '' });
+  assert.equal(all.deleted, 2n);
+  assert.equal((await c.get('app0')).found, true, 'a key one byte past the prefix is outside the namespace');
+  await app.put('m', '3');
+  const open = await app.deleteRange({ start: 'a' });
+  assert.equal(open.deleted, 1n);
+  assert.equal((await c.get('app0')).found, true);
+});
