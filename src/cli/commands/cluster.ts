@@ -246,12 +246,13 @@ export function runClusterConfigure(opts: Opts, cmd: Command): Promise<number> {
         deadNodeTimeoutMs: s.deadNodeTimeoutMs,
         movesInFlightMax: s.movesInFlightMax,
         shardCount: s.shardCount,
+        hashTags: s.hashTags,
       });
       return 0;
     }
     process.stdout.write(
       `settings: replication factor ${s.replicationFactor}, dead-node timeout ${formatDuration(Number(s.deadNodeTimeoutMs))}, ` +
-        `moves in flight ${s.movesInFlightMax}, shards ${s.shardCount}\n`,
+        `moves in flight ${s.movesInFlightMax}, shards ${s.shardCount}, keys hashed ${s.hashTags ? 'by {tag}' : 'whole (a cluster from before hash tags)'}\n`,
     );
     return 0;
   });
