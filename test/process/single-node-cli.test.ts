@@ -1,6 +1,7 @@
 // The CLI against one real `ringkv serve` process on 127.0.0.1: values too large for the command
 // line from standard input and from a file (byte for byte), scan output that stays one line per key
-// whatever the keys hold, and `cluster leave` of the last voter refused at once with the reason.
+// whatever the keys hold, `txn` and `del --prefix`, and `cluster leave` of the last voter refused
+// at once with the reason.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -93,6 +94,49 @@ describe('the CLI against a single real node', { timeout: 120_000 }, () => {
     );
     const hex = await cli(['scan', Buffer.from('esc/l').toString('hex'), '--hex']);
     assert.equal(hex.stdout, `${Buffer.from(key).toString('hex')}\t${Buffer.from(value).toString('hex')}\n`);
+  });
+
+  test('txn with a version compare, then its else branch; keys of two shards refused; del --prefix sums the shards', async () => {
+    const put = await cli(['put', '{acct9}:balance', '100']);
+    const version = /version (\d+)/.exec(put.stdout)?.[1];
+    const args = (v: string) => [
+      'txn',
+      '--if',
+      `version({acct9}:balance) = ${v}`,
+      '--then',
+      'put {acct9}:balance 90',
+      '--then',
+      'put {acct9}:log "paid 10"',
+      '--else',
+      'get {acct9}:balance',
+    ];
+    const ok = await cli(args(String(version)));
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(
+      ok.stdout,
+      /^succeeded: the --then branch ran\nput "\{acct9\}:balance": OK \(previous version \d+\)\nput "\{acct9\}:log": OK \(was absent\)\n$/,
+    );
+    const again = await cli([...args(String(version)), '--output', 'json']);
+    const doc = JSON.parse(again.stdout) as { succeeded: boolean; results: { value?: string }[] };
+    assert.equal(doc.succeeded, false, again.stdout);
+    assert.equal(doc.results[0]?.value, '90');
+    // 'a' and 'b' hash to different shards of the node's 8.
+    const two = await cli(['txn', '--then', 'put a 1', '--then', 'put b 2']);
+    assert.equal(two.code, 1, two.stdout);
+    assert.match(
+      two.stderr,
+      /live in 2 shards: shard \d+ \(key "a"\), shard \d+ \(key "b"\)|live in 2 shards: shard \d+ \(key "b"\), shard \d+ \(key "a"\)/,
+    );
+    assert.equal((await cli(['get', 'a'])).code, 1, 'nothing was written');
+    for (let i = 0; i < 20; i++) assert.equal((await cli(['put', `tmp/${i}`, 'x'])).code, 0);
+    const del = await cli(['del', 'tmp/', '--prefix']);
+    assert.equal(del.code, 0, del.stderr);
+    assert.match(
+      del.stdout,
+      /^deleted 20 keys \(shard \d+: \d+(, shard \d+: \d+)+\); each shard's part is atomic, the whole range is not\n$/,
+    );
+    const left = await cli(['scan', 'tmp/']);
+    assert.equal(left.stdout, '');
   });
 
   test('cluster leave of the last voter is refused at once, with the reason (exit 1)', async (t) => {
