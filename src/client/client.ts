@@ -10,6 +10,7 @@ import type {
   ScanRequest,
   StatusResponse,
 } from '../gen/ringkv/v1/kv.ts';
+import { hashedPart } from '../ring/slots.ts';
 import { type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.ts';
 import { type BytesLike, toBytes } from './bytes.ts';
 import { type CallSpec, type LoopContext, runCall } from './call-loop.ts';
@@ -237,9 +238,10 @@ export class RingkvClient implements KeyValueStore {
   /**
    * Deletes the keys with a prefix, or in [start, end), one shard after another: each shard's part
    * is one atomic step of that shard, the whole range is not (a reader may see some shards done and
-   * others not). Returns the keys deleted, in all and per shard. A write: a shard whose answer was
-   * lost throws IndeterminateError, and the shards before it are done; deleting the range again is
-   * safe (it deletes what is left).
+   * others not). A prefix that holds a whole `{tag}` (`{user1}:`) names keys of one shard only: that
+   * shard alone is asked, and the delete is atomic (`atomic: true`). Returns the keys deleted, in
+   * all and per shard. A write: a shard whose answer was lost throws IndeterminateError, and the
+   * shards before it are done; deleting the range again is safe (it deletes what is left).
    */
   async deleteRange(range: DeleteRangeSpec, opts: CallOptions = {}): Promise<DeleteRangeResult> {
     const base = toDeleteRange(range);
@@ -257,7 +259,8 @@ export class RingkvClient implements KeyValueStore {
       );
     const shards: { shard: number; deleted: bigint }[] = [];
     let deleted = 0n;
-    for (let shard = 1; shard <= shardCount; shard++) {
+    const only = this.tagShard(base.prefix);
+    for (let shard = only ?? 1; shard <= (only ?? shardCount); shard++) {
       const request = { ...base, shard };
       const res = await this.run(
         {
@@ -280,7 +283,18 @@ export class RingkvClient implements KeyValueStore {
       shards.push({ shard, deleted: res.deleted });
       deleted += res.deleted;
     }
-    return { deleted, shards };
+    return { deleted, shards, atomic: only !== undefined };
+  }
+
+  /**
+   * The one shard of every key that starts with `prefix`, when the prefix holds a whole `{tag}` and
+   * the cluster hashes tags (every such key has that tag); else undefined.
+   */
+  private tagShard(prefix: Uint8Array): number | undefined {
+    if (prefix.length === 0 || this.topology.keyHashing?.hashTags !== true) return undefined;
+    const { start, end } = hashedPart(prefix);
+    const tagged = start > 0 && end < prefix.length; // the } is in the prefix, after at least one byte
+    return tagged ? this.topology.shardFor(prefix) : undefined;
   }
 
   /** One page of keys in order; the node that answers gathers them from every shard. */

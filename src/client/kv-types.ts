@@ -56,8 +56,13 @@ export type DeleteRangeSpec =
 export interface DeleteRangeResult {
   /** Keys deleted, over every shard. */
   readonly deleted: bigint;
-  /** Per shard (each atomic on its own; the whole range is not one atomic step). */
+  /** Per shard asked (each atomic on its own). */
   readonly shards: readonly { readonly shard: number; readonly deleted: bigint }[];
+  /**
+   * True when the range lies in one shard (a prefix holding a whole `{tag}`), so the delete was one
+   * atomic step; false when it went to every shard (atomic per shard, not across).
+   */
+  readonly atomic: boolean;
 }
 
 export interface ScanOptions extends ReadOptions {

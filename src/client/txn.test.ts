@@ -186,3 +186,23 @@ test('a namespace prefixes the keys of a transaction and of a range delete, and 
   assert.equal(open.deleted, 1n);
   assert.equal((await c.get('app0')).found, true);
 });
+
+test('a prefix that holds a whole {tag} is one shard: only it is asked, and the delete is atomic', async () => {
+  const c = client();
+  for (let i = 0; i < 10; i++) await c.put(`{u5}:item/${i}`, 'v');
+  await c.put('{u5', 'no tag: hashed whole');
+  cluster.calls.length = 0;
+  const r = await c.deleteRange({ prefix: '{u5}:' });
+  assert.equal(r.deleted, 10n);
+  assert.equal(r.atomic, true);
+  assert.deepEqual(
+    r.shards.map((s) => s.shard),
+    [cluster.shardOfKey('{u5}')],
+  );
+  assert.equal(cluster.calls.filter((x) => x.method === 'deleteRange').length, 1);
+  // '{u5' has no closing brace: its keys are hashed whole, so every shard is asked.
+  const open = await c.deleteRange({ prefix: '{u5' });
+  assert.equal(open.atomic, false);
+  assert.equal(open.shards.length, cluster.shards);
+  assert.equal(open.deleted, 1n);
+});

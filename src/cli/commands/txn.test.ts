@@ -172,9 +172,15 @@ test('del --prefix and del START --end END delete over every shard and say so', 
   assert.equal(range.code, 0, range.stderr);
   const doc = JSON.parse(range.stdout) as { deleted: number | string; atomic: string; shards: unknown[] };
   assert.equal(String(doc.deleted), '2');
-  assert.equal(doc.atomic, 'per shard');
+  assert.equal(doc.atomic, 'per shard', 'a range goes to every shard');
   assert.equal(doc.shards.length, 8);
   assert.equal(cluster.get(enc('m3')) !== undefined, true);
+  for (let i = 0; i < 3; i++) cluster.put(enc(`{cart7}:${i}`), enc('x'));
+  const tagged = await ringkv(['del', '{cart7}:', '--prefix']);
+  assert.equal(
+    tagged.stdout,
+    `deleted 3 keys in shard ${cluster.shardOfKey('{cart7}')}, atomically (the prefix holds a {tag})\n`,
+  );
   const one = await ringkv(['del', 'm3']);
   assert.equal(one.stdout, 'deleted\n', 'plain del is unchanged');
 });

@@ -110,13 +110,17 @@ export function runDelRange(key: string, opts: Opts, cmd: Command): Promise<numb
     const shards = r.shards.map((s) => ({ shard: s.shard, deleted: s.deleted }));
     if (wantsJson(opts)) {
       const what = opts.prefix === true ? { prefix: key } : { start: key, end: opts.end };
-      printJson({ ...what, deleted: r.deleted, atomic: 'per shard', shards });
+      printJson({ ...what, deleted: r.deleted, atomic: r.atomic ? 'whole' : 'per shard', shards });
+      return 0;
+    }
+    const keys = `deleted ${r.deleted} key${r.deleted === 1n ? '' : 's'}`;
+    if (r.atomic) {
+      process.stdout.write(`${keys} in shard ${shards[0]?.shard}, atomically (the prefix holds a {tag})\n`);
       return 0;
     }
     const parts = shards.filter((s) => s.deleted > 0n).map((s) => `shard ${s.shard}: ${s.deleted}`);
     process.stdout.write(
-      `deleted ${r.deleted} key${r.deleted === 1n ? '' : 's'}${parts.length > 0 ? ` (${parts.join(', ')})` : ''}; ` +
-        `each shard's part is atomic, the whole range is not\n`,
+      `${keys}${parts.length > 0 ? ` (${parts.join(', ')})` : ''}; each shard's part is atomic, the whole range is not\n`,
     );
     return 0;
   });
