@@ -240,8 +240,9 @@ export class RingkvClient implements KeyValueStore {
    * is one atomic step of that shard, the whole range is not (a reader may see some shards done and
    * others not). A prefix that holds a whole `{tag}` (`{user1}:`) names keys of one shard only: that
    * shard alone is asked, and the delete is atomic (`atomic: true`). Returns the keys deleted, in
-   * all and per shard. A write: a shard whose answer was lost throws IndeterminateError, and the
-   * shards before it are done; deleting the range again is safe (it deletes what is left).
+   * all and per shard. Each shard's call has its own deadline (`timeoutMs`). A write: a shard whose
+   * answer was lost throws IndeterminateError, and the shards before it are done; deleting the
+   * range again is safe (it deletes what is left).
    */
   async deleteRange(range: DeleteRangeSpec, opts: CallOptions = {}): Promise<DeleteRangeResult> {
     const base = toDeleteRange(range);
@@ -279,6 +280,8 @@ export class RingkvClient implements KeyValueStore {
         },
         opts,
         true,
+        // Once begun, the other shards' calls are part of it: close() lets them finish.
+        shards.length > 0,
       );
       shards.push({ shard, deleted: res.deleted });
       deleted += res.deleted;
