@@ -246,6 +246,15 @@ export class RingkvClient implements KeyValueStore {
    */
   async deleteRange(range: DeleteRangeSpec, opts: CallOptions = {}): Promise<DeleteRangeResult> {
     const base = toDeleteRange(range);
+    if (this.closing !== undefined) throw this.refusal('delete range');
+    // One call in flight for close(): it waits for every shard's part.
+    return this.inFlight.track(this.deleteRangeShards(base, opts));
+  }
+
+  private async deleteRangeShards(
+    base: Omit<DeleteRangeRequest, 'shard' | 'shardEpoch'>,
+    opts: CallOptions,
+  ): Promise<DeleteRangeResult> {
     if (this.topology.shardCount === undefined)
       await this.refresher.refreshNow(
         Math.min((opts.timeoutMs ?? this.defaultTimeoutMs) / 2, 1000),
@@ -280,8 +289,7 @@ export class RingkvClient implements KeyValueStore {
         },
         opts,
         true,
-        // Once begun, the other shards' calls are part of it: close() lets them finish.
-        shards.length > 0,
+        true, // part of the range delete that close() waits for
       );
       shards.push({ shard, deleted: res.deleted });
       deleted += res.deleted;

@@ -206,3 +206,24 @@ test('a prefix that holds a whole {tag} is one shard: only it is asked, and the 
   assert.equal(open.shards.length, cluster.shards);
   assert.equal(open.deleted, 1n);
 });
+
+test('close() during a range delete lets every shard finish; after close() a range delete is refused', async () => {
+  const c = client();
+  for (let i = 0; i < 16; i++) await c.put(`cl/${i}`, 'v');
+  for (const n of cluster.nodes) n.delayMs = 20;
+  try {
+    const running = c.deleteRange({ prefix: 'cl/' });
+    const closed = c.close();
+    const r = await running;
+    assert.equal(r.shards.length, cluster.shards, 'every shard was asked');
+    assert.equal(r.deleted, 16n);
+    await closed;
+  } finally {
+    for (const n of cluster.nodes) n.delayMs = 0;
+  }
+  const err = await c.deleteRange({ prefix: 'cl/' }).then(
+    () => assert.fail('ran after close'),
+    (e: unknown) => e,
+  );
+  assert.match(String(err), /after close\(\)/);
+});
