@@ -3,6 +3,7 @@
 // table stopped advancing.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { MemberState } from '../ring/shard-table.ts';
 import { METADATA_GROUP } from './ids.ts';
 import type { GroupStatus } from './intents.ts';
 import { ManualClock } from './manual-clock.ts';
@@ -27,6 +28,10 @@ function answer(id: string, members: readonly string[], leader: string): PeerSta
 function host(
   statusAt: (addr: string) => PeerStatus | undefined,
   ownLeader: { leader: string; leaderHeard: boolean } = { leader: '', leaderHeard: false },
+  ownView: { voters: readonly string[]; state: MemberState | undefined } = {
+    voters: ['n1', 'n2', 'n3', 'n4'],
+    state: 'up',
+  },
 ): RemovalHost & { asked: string[] } {
   const asked: string[] = [];
   const cluster: Pick<ClusterRpc, 'status'> = {
@@ -40,7 +45,7 @@ function host(
   const own = {
     ...ownLeader,
     applied: 26,
-    confState: { voters: ['n1', 'n2', 'n3', 'n4'], learners: [], votersOutgoing: [] },
+    confState: { voters: ownView.voters, learners: [], votersOutgoing: [] },
   } as unknown as GroupStatus;
   return {
     id: 'n4',
@@ -48,7 +53,11 @@ function host(
     cluster: cluster as ClusterRpc,
     clock: new ManualClock(),
     logger: { debug: () => {} },
-    metadata: { clusterId: 'c1', members: () => ['n1', 'n2', 'n3', 'n4'].map(member) },
+    metadata: {
+      clusterId: 'c1',
+      members: () => ['n1', 'n2', 'n3', 'n4'].map(member),
+      memberState: (id) => (id === 'n4' ? ownView.state : 'up'),
+    },
     status: (g) => (g === METADATA_GROUP ? own : undefined),
     asked,
   };
@@ -105,4 +114,22 @@ test('a learner still naming the leader it last heard, long silent, asks and fin
   const v = new RemovalWatch(heard);
   for (let i = 0; i < 5; i++) assert.equal(await v.check(), undefined);
   assert.deepEqual(heard.asked, [], 'a node that hears its leader asks nobody');
+});
+
+test('an applied configuration without this node is its removal only once its own table marks it removed', async () => {
+  // A joiner that installed a snapshot of the metadata group taken before it was added: the
+  // configuration lists n1–n3 and its table has no entry for it yet, while a leader replicates to it.
+  const everyone = (addr: string) => {
+    const id = addr.split(':')[0] as string;
+    return answer(id, ['n1', 'n2', 'n3', 'n4'], 'n1');
+  };
+  const heard = { leader: 'n1', leaderHeard: true };
+  const joiner = host(everyone, heard, { voters: ['n1', 'n2', 'n3'], state: undefined });
+  const w = new RemovalWatch(joiner);
+  for (let i = 0; i < 5; i++) assert.equal(await w.check(), undefined);
+  assert.deepEqual(joiner.asked, [], 'a node that hears its leader asks nobody');
+
+  // The leave marks the member removed in the table before it takes it out of the configuration.
+  const removed = host(everyone, heard, { voters: ['n1', 'n2', 'n3'], state: 'removed' });
+  assert.equal(await new RemovalWatch(removed).check(), 'it applied its own removal from the metadata group');
 });

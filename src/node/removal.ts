@@ -6,6 +6,7 @@
 // the group's configuration, several times in a row, the node was removed. It then stops serving
 // (its data is stale from that point) and records the fact, so that a restart refuses to serve too.
 import type { Logger } from 'pino';
+import type { MemberState } from '../ring/shard-table.ts';
 import type { Clock, Timer } from './clock.ts';
 import { METADATA_GROUP } from './ids.ts';
 import type { GroupStatus } from './intents.ts';
@@ -26,7 +27,12 @@ export interface RemovalHost {
   /** The checks' timer, and the time their Status calls' deadlines count from. */
   readonly clock: Pick<Clock, 'nowMs' | 'every' | 'cancel'>;
   readonly logger: Pick<Logger, 'debug'>;
-  readonly metadata: { readonly clusterId: string; members(): readonly MemberInfo[] };
+  readonly metadata: {
+    readonly clusterId: string;
+    members(): readonly MemberInfo[];
+    /** A member's state in this node's table (removed ones included); undefined for no member. */
+    memberState(id: string): MemberState | undefined;
+  };
   status(group: typeof METADATA_GROUP): GroupStatus | undefined;
 }
 
@@ -79,7 +85,11 @@ export class RemovalWatch {
     const h = this.host;
     const own = h.status(METADATA_GROUP);
     if (own === undefined) return undefined;
-    if (own.applied > 0 && !listed(own.confState, h.id)) {
+    // An applied configuration without this node is its removal only once its own table, which a
+    // leave changes before the configuration, marks it removed: a joiner that installed a snapshot of
+    // the group taken before it was added applies such a configuration too, and holds no table entry
+    // of its own yet. (A node removed without that mark, never a member, is found by asking below.)
+    if (own.applied > 0 && !listed(own.confState, h.id) && h.metadata.memberState(h.id) === 'removed') {
       return 'it applied its own removal from the metadata group';
     }
     if (own.leaderHeard) {

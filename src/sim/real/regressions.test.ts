@@ -140,6 +140,14 @@ const FOUND: readonly {
   },
   {
     nodes: 4,
+    seed: 313336,
+    moreDiskFaults: true,
+    drawnAppends: true,
+    newFaults: true,
+    what: "a joiner whose metadata replica held only a snapshot taken before it was added (the leader's later appends lost) took the configuration without it for its own removal and stopped for good (src/node/removal.ts now also wants its table to mark it removed)",
+  },
+  {
+    nodes: 4,
     seed: 20,
     moreDiskFaults: true,
     drawnAppends: true,
