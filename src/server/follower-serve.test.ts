@@ -11,6 +11,7 @@ import type { KvNode } from '../node/node.ts';
 import type { TestNode } from '../node/testing/test-cluster.ts';
 import { TestCluster, waitUntil } from '../node/testing/test-cluster.ts';
 import type { Message } from '../raft/types.ts';
+import { WHOLE_KEY_HASHING } from '../ring/slots.ts';
 import { MemoryNetwork } from '../transport/memory-transport.ts';
 import { RETRY_SAFE_KEY, toGrpcError } from './errors.ts';
 import { KV_HANDLERS } from './kv-handlers.ts';
@@ -52,6 +53,9 @@ function contextOf(
     get(target, prop, receiver) {
       if (prop in overrides) return overrides[prop as string];
       if (prop === 'leaderAddr') return leaderAddr;
+      // The test cluster's nodes hold no shard table: keys hash whole, as in a cluster from before
+      // hash tags.
+      if (prop === 'keyHashing') return WHOLE_KEY_HASHING;
       const v: unknown = Reflect.get(target, prop, receiver);
       return typeof v === 'function' ? v.bind(target) : v;
     },
