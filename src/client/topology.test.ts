@@ -4,37 +4,19 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { StatusResponse } from '../gen/ringkv/v1/kv.ts';
 import { HASH_TAG_HASHING, shardOf, WHOLE_KEY_HASHING } from '../ring/slots.ts';
+import { groupReport, statusReport } from './testing/status-fixtures.ts';
 import { Topology } from './topology.ts';
 
 const SHARDS = 64;
 
 function status(hashTags: boolean | undefined): StatusResponse {
-  return {
-    nodeId: 'n1',
-    clusterId: 'c',
-    members: [],
-    shards: Array.from({ length: SHARDS }, (_, i) => ({
-      shardId: i + 1,
-      leader: '',
-      voters: [],
-      learners: [],
-      term: 1n,
-      commit: 1n,
-      applied: 1n,
-      replicas: [],
-      keys: 0n,
-      bytes: 0n,
-    })),
-    leaderPlacement: 'spread',
-    alarms: [],
-    placement: [],
-    replicationFactor: 3,
-    wantedMoves: [],
+  return statusReport('n1', {
+    shards: Array.from({ length: SHARDS }, (_, i) => groupReport(i + 1, [], '')),
     settings:
       hashTags === undefined
         ? undefined
         : { shardCount: SHARDS, replicationFactor: 3, deadNodeTimeoutMs: 1n, movesInFlightMax: 2, hashTags },
-  };
+  });
 }
 
 /** A tagged key whose tag and whole-key hashes give different shards. */
