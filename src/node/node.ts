@@ -780,6 +780,11 @@ export class KvNode implements NodeIntents {
     } finally {
       this.rehosting.delete(id);
     }
+    // The table may have moved on while the files went (a restart replays the move that brought the
+    // replica back, then its rollback, in a few milliseconds): the decision is taken again against
+    // the table as it is now, or an empty replica the table no longer places here would be kept
+    // until the next metadata change, which an idle cluster does not make.
+    if (!this.closing) this.reconcileShards();
   }
 
   /**
