@@ -11,7 +11,8 @@ import type {
   TxnRequest,
 } from '../gen/ringkv/v1/kv.ts';
 import { VersionCompare_Op } from '../gen/ringkv/v1/kv.ts';
-import { type BytesLike, bytesToUtf8, toBytes } from './bytes.ts';
+import { keysByShard, spansShardsMessage } from '../ring/key-shards.ts';
+import { type BytesLike, toBytes } from './bytes.ts';
 import { FailedPreconditionError } from './errors.ts';
 
 /** How a key's version is compared (a key that does not exist has version 0). */
@@ -112,20 +113,9 @@ export function oneShard(
   keys: readonly Uint8Array[],
   shardOf: (key: Uint8Array) => number | undefined,
 ): number | undefined {
-  const keyByShard = new Map<number, Uint8Array>();
-  for (const key of keys) {
-    const s = shardOf(key);
-    if (s === undefined) return undefined;
-    if (!keyByShard.has(s)) keyByShard.set(s, key);
-  }
-  if (keyByShard.size <= 1) return keyByShard.keys().next().value;
-  const named = [...keyByShard]
-    .sort(([a], [b]) => a - b)
-    .map(([s, k]) => `shard ${s} (key ${JSON.stringify(bytesToUtf8(k))})`)
-    .join(', ');
-  throw new FailedPreconditionError(
-    `txn: the transaction's keys live in ${keyByShard.size} shards: ${named}; a transaction runs in one shard: give keys that belong together the same {tag} (hash tags); nothing was sent`,
-  );
+  const byShard = keysByShard(keys, shardOf);
+  if (byShard === undefined || byShard.size <= 1) return byShard?.keys().next().value;
+  throw new FailedPreconditionError(`txn: ${spansShardsMessage(byShard)}; nothing was sent`);
 }
 
 /** The results of the branch that ran, each with the key of its operation. */

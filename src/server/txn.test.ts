@@ -118,7 +118,7 @@ describe('Txn and DeleteRange on real nodes', { timeout: 120_000 }, () => {
       .then(() => assert.fail('a transaction over two shards ran'))
       .catch((e: unknown) => e)) as ServiceError;
     assert.equal(err.code, 9, `status ${err.code}: ${err.details}`);
-    assert.match(err.details, /shard 1 \(key '\{t\d+\}:x'\), shard 3 \(key '\{t\d+\}:y'\)/);
+    assert.match(err.details, /shard 1 \(key "\{t\d+\}:x"\), shard 3 \(key "\{t\d+\}:y"\)/);
     assert.equal((await n2.get(`{${t1}}:x`)).found, false, 'nothing was written');
   });
 

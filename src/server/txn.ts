@@ -13,6 +13,7 @@ import type {
 import { VersionCompare_Op } from '../gen/ringkv/v1/kv.ts';
 import { FailedPreconditionError, InvalidArgumentError } from '../node/errors.ts';
 import { checkKeyValue, type LimitsHost, write } from '../node/requests.ts';
+import { keysByShard, spansShardsMessage } from '../ring/key-shards.ts';
 import {
   TXN_COMPARES_MAX,
   TXN_OPS_MAX,
@@ -59,21 +60,12 @@ export async function txn(
  * (and a key of each) when they are more than one.
  */
 export function txnShard(body: TxnBody, shardOf: (key: Uint8Array) => number): number {
-  const keyByShard = new Map<number, Uint8Array>();
-  for (const key of txnKeys(body)) {
-    const s = shardOf(key);
-    if (!keyByShard.has(s)) keyByShard.set(s, key);
-  }
-  const [first] = keyByShard.keys();
-  if (first === undefined) throw new Error(`txn: a transaction with no key reached routing`);
-  if (keyByShard.size === 1) return first;
-  const named = [...keyByShard]
-    .sort(([a], [b]) => a - b)
-    .map(([s, k]) => `shard ${s} (key '${Buffer.from(k).toString()}')`)
-    .join(', ');
-  throw new FailedPreconditionError(
-    `the transaction's keys live in ${keyByShard.size} shards: ${named}; a transaction runs in one shard: give keys that belong together the same {tag} (hash tags)`,
-  );
+  const byShard = keysByShard(txnKeys(body), shardOf);
+  const [first] = byShard?.keys() ?? [];
+  if (byShard === undefined || first === undefined)
+    throw new Error(`txn: a transaction with no key reached routing`);
+  if (byShard.size === 1) return first;
+  throw new FailedPreconditionError(spansShardsMessage(byShard));
 }
 
 /** Checks the request (keys, values, bounds) and turns it into the state machine's form. */
