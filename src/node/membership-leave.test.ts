@@ -20,6 +20,7 @@ import {
   MetadataState,
   type TableChange,
 } from './metadata.ts';
+import { OneAtATime } from './one-at-a-time.ts';
 import { RequestIds } from './state-machine.ts';
 
 const A = nodeId('a');
@@ -132,6 +133,7 @@ class FakeLeader {
     });
     return {
       id: A,
+      admissions: new OneAtATime(),
       logger: { info: () => {}, debug: () => {} },
       cluster: {
         join: () => Promise.reject(new Error('no join here')),

@@ -21,6 +21,7 @@ import type { GroupStatus, NodeIntents, ReplicaProgress } from './intents.ts';
 import type { MemberInfo, MetadataCommand, MetadataResult, TableChange } from './metadata.ts';
 import { describe, encodeMetadataCommand, sameAddresses } from './metadata.ts';
 import { METADATA_VOTERS_MAX } from './metadata-voters.ts';
+import type { OneAtATime } from './one-at-a-time.ts';
 import type { ClusterRpc, PeerStatus } from './options.ts';
 import type { RequestIds } from './state-machine.ts';
 
@@ -66,6 +67,8 @@ export interface MembershipHost
   };
   /** Forgets a member's raft address (it left the cluster). */
   removePeer(id: NodeId): void;
+  /** Admissions on this node run one at a time (admitMember). */
+  readonly admissions: OneAtATime;
 }
 
 /**
@@ -161,12 +164,24 @@ export async function proposeMetadata(
 /**
  * Metadata leader: records `member` in the shard table and makes it a voter of the metadata group
  * and, while the cluster has at most R members, of every data shard; then marks it up. Idempotent.
+ * One admission at a time: members starting together are then admitted as if one after the other,
+ * so that the first R of them take every shard (the shards have R voters once they are in) and the
+ * others are placed by the rebalancer; admitted at once, each counts the others and none may take
+ * the shards, which stay on the first member alone until the rebalancer has grown every one.
  */
-export async function admitMember(
-  node: MembershipHost,
-  member: MemberInfo,
-  deadlineMs: number,
-): Promise<void> {
+export function admitMember(node: MembershipHost, member: MemberInfo, deadlineMs: number): Promise<void> {
+  return node.admissions.run(async () => {
+    if (node.clock.nowMs() >= deadlineMs) {
+      throw new UnavailableError(
+        `the admission of ${member.nodeId} waited for others' until its deadline; retry the join`,
+        { retrySafe: true },
+      );
+    }
+    await admit(node, member, deadlineMs);
+  });
+}
+
+async function admit(node: MembershipHost, member: MemberInfo, deadlineMs: number): Promise<void> {
   const held = node.metadata.member(member.nodeId);
   if (held !== undefined && !sameAddresses(held, member)) {
     await updateAddresses(node, held, member, deadlineMs);
@@ -189,15 +204,25 @@ export async function admitMember(
     if (!result.ok) throw new FailedPreconditionError(`cannot add ${member.nodeId}: ${result.reason}`);
     node.logger.info({ member }, 'member added');
   }
-  // Every member holds every shard while there are at most R of them (the quickstart's 3 nodes).
-  const everywhere = node.metadata.members().length <= node.metadata.replicationFactor;
+  // Every member holds every shard while there are at most R of them (the quickstart's 3 nodes). A
+  // member still joining that an earlier attempt took into some shard (the rebalancer places no
+  // replica on a joining member) goes on into every one (others
+  // admitted since may have made them more than R): the table then records it where it is, and the
+  // rebalancer takes the shards back to R voters, rather than the member finding itself up in shards
+  // the table does not give it, and deleting those replicas as stale while they count it a voter.
+  const everywhere =
+    node.metadata.members().length <= node.metadata.replicationFactor ||
+    (node.metadata.memberState(member.nodeId) === 'joining' && inSomeShard(node, member.nodeId));
   const shards = everywhere ? node.statuses().flatMap((st) => (st.id === METADATA_GROUP ? [] : [st.id])) : [];
   await Promise.all([
     joinMetadata(node, member, deadlineMs),
     ...shards.map((g) => makeVoter(node, g, member, deadlineMs)),
   ]);
   refuseLeaving(node, member.nodeId);
-  if (everywhere) await recordShardVoters(node, deadlineMs);
+  if (everywhere) {
+    await movesEnded(node, member.nodeId, deadlineMs);
+    await recordShardVoters(node, deadlineMs);
+  }
   if (node.metadata.memberState(member.nodeId) !== 'up') {
     await changeTable(node, { kind: 'setMemberState', nodeId: member.nodeId, state: 'up' }, deadlineMs);
   }
@@ -207,6 +232,18 @@ export async function admitMember(
       ? 'member promoted to voter in every data shard'
       : 'member up: the rebalancer moves its replicas to it',
   );
+}
+
+/** The member is in the applied configuration (a voter of either half, or a learner) of a data shard here. */
+function inSomeShard(node: MembershipHost, nodeId: string): boolean {
+  const id = nodeId as NodeId;
+  return node.statuses().some((st) => {
+    const cs = st.confState;
+    return (
+      st.id !== METADATA_GROUP &&
+      (cs.voters.includes(id) || cs.votersOutgoing.includes(id) || cs.learners.includes(id))
+    );
+  });
 }
 
 /**
@@ -234,6 +271,28 @@ export async function changeTable(
   );
   if (!result.ok)
     throw new FailedPreconditionError(`the shard table refused ${change.kind}: ${result.reason}`);
+}
+
+/**
+ * A join into every shard waits for the table's moves in flight to end before recording the voters:
+ * a move begun before the member was added (the rebalancer begins none while a member joins) ends
+ * by recording the voters it was planned with, without the member; recorded before it ends, the
+ * member's place would be overwritten, and the member, once up, would delete its replica as stale
+ * (hosting.ts isStaleReplica) while the shard counts it a voter. Bounded by the join's deadline.
+ */
+async function movesEnded(node: MembershipHost, nodeId: string, deadlineMs: number): Promise<void> {
+  for (;;) {
+    const moving = node.metadata.table.shards.filter((s) => s.move !== null).map((s) => s.shardId);
+    if (moving.length === 0) return;
+    if (node.clock.nowMs() >= deadlineMs) {
+      throw new UnavailableError(
+        `'${nodeId}' is a voter of every shard, but shard(s) ${moving.join(', ')} still move; retry the join to record it`,
+        { retrySafe: true },
+      );
+    }
+    refuseLeaving(node, nodeId);
+    await sleep(node.clock, STEP_POLL_MS);
+  }
 }
 
 /**

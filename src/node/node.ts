@@ -40,6 +40,7 @@ import { KvMachine } from './kv-machine.ts';
 import { joinCluster } from './membership.ts';
 import type { MemberInfo, MetadataResult } from './metadata.ts';
 import { describe, MetadataState, sameAddresses } from './metadata.ts';
+import { OneAtATime } from './one-at-a-time.ts';
 import type { ClusterRpc, NodeOptions, ResolvedNodeOptions } from './options.ts';
 import { corePlantedBugs, resolveOptions } from './options.ts';
 import { PeerLookup } from './peer-lookup.ts';
@@ -84,6 +85,8 @@ export class KvNode implements NodeIntents {
   readonly clock: Clock;
   private readonly budget: PendingBudget;
   readonly requestIds: RequestIds;
+  /** Admissions of joining members, one at a time (membership.ts admitMember). */
+  readonly admissions = new OneAtATime();
   private identity!: NodeIdentity;
   private driver!: Driver;
   /** The metadata group, once hosted (a joiner hosts it on the leader's first message). */

@@ -14,12 +14,12 @@ import {
   type ShardTable,
   type TableOp,
 } from '../ring/shard-table.ts';
-import type { GroupId } from './ids.ts';
+import { type GroupId, METADATA_GROUP } from './ids.ts';
 import type { GroupStatus } from './intents.ts';
 import { ManualClock } from './manual-clock.ts';
-import type { MemberInfo } from './metadata.ts';
+import { decodeMetadataCommand, type MemberInfo, type TableChange } from './metadata.ts';
 import type { PeerStatus } from './options.ts';
-import { Rebalancer, type RebalancerHost } from './rebalancer.ts';
+import { JOIN_HOLD_MS, Rebalancer, type RebalancerHost } from './rebalancer.ts';
 import { RequestIds } from './state-machine.ts';
 
 type OpBody = TableOp extends infer T ? (T extends unknown ? Omit<T, 'n'> : never) : never;
@@ -190,4 +190,102 @@ test('a replica the leader has not heard from is not up to date, however close i
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
   assert.ok(asked > 0, 'the rebalancer observed the move');
   assert.deepEqual(proposed, [], 'no change proposed for a silent learner');
+});
+
+/** n1..n3 hold 4 shards; n4 is up and holds none yet; n5 is joining. */
+function tableWithJoiner(): ShardTable {
+  const t = run(EMPTY_TABLE, {
+    kind: 'init',
+    settings: { shardCount: 4, replicationFactor: 3, deadNodeTimeoutMs: 300_000, movesInFlightMax: 2 },
+    members: ['n1', 'n2', 'n3'].map(addr),
+  });
+  return run(
+    t,
+    { kind: 'addMember', member: addr('n4') },
+    { kind: 'setMemberState', nodeId: 'n4', state: 'up' },
+    { kind: 'addMember', member: addr('n5') },
+  );
+}
+
+/** n1 as the metadata group's leader over the table `table()`: records the table changes proposed. */
+function metadataLeader(table: () => ShardTable, clock: ManualClock, begun: TableChange[]): RebalancerHost {
+  const ids = ['n1', 'n2', 'n3', 'n4', 'n5'] as NodeId[];
+  const meta = {
+    id: METADATA_GROUP,
+    role: 'leader',
+    term: 1,
+    leader: 'n1',
+    commit: 10,
+    applied: 10,
+    lastIndex: 10,
+    pendingConfIndex: 0,
+    confState: { voters: ids, votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false },
+    progress: new Map(ids.map((id) => [id, { state: 'replicate', match: 10, next: 11, recentActive: true }])),
+  } as unknown as GroupStatus;
+  return {
+    id: 'n1' as NodeId,
+    isClosing: false,
+    logger: pino({ level: 'silent' }),
+    clock,
+    cluster: {
+      join: () => Promise.reject(new Error('not used')),
+      status: () => Promise.reject(new Error('not used')),
+    },
+    requestIds: new RequestIds({ nextInt: () => 1 }),
+    metadata: {
+      get table() {
+        return table();
+      },
+      member: () => undefined,
+    },
+    status: (g) => (g === METADATA_GROUP ? meta : undefined),
+    statuses: () => [meta],
+    transferLeadership: () => assert.fail('no leadership transfer expected'),
+    changeMembership: () => {},
+    proposeMetadata: (p) => {
+      const cmd = decodeMetadataCommand(p.command);
+      if (cmd.op === 'table' && cmd.change.kind === 'beginMove') begun.push(cmd.change);
+      return Promise.resolve({ result: { ok: true } } as never);
+    },
+    reconfigure: () => assert.fail('no reconfiguration expected'),
+    snapshotIndex: () => 0,
+  };
+}
+
+test('no move begins while a member joins, until it is up or has joined for JOIN_HOLD_MS', async () => {
+  const settle = () => new Promise((r) => setImmediate(r));
+  const roundAt = async (r: Rebalancer, clock: ManualClock, ms: number): Promise<void> => {
+    clock.advance(ms - clock.nowMs());
+    r.round();
+    for (let i = 0; i < 10; i++) await settle();
+  };
+
+  // n5 stays joining: nothing begins (n4 is up and holds nothing), until the hold runs out.
+  let table = tableWithJoiner();
+  const clock = new ManualClock(0);
+  const begun: TableChange[] = [];
+  const rebalancer = new Rebalancer(
+    metadataLeader(() => table, clock, begun),
+    500,
+  );
+  await roundAt(rebalancer, clock, 0);
+  await roundAt(rebalancer, clock, JOIN_HOLD_MS - 1);
+  assert.deepEqual(begun, [], 'no move while n5 joins');
+  await roundAt(rebalancer, clock, JOIN_HOLD_MS);
+  assert.ok(begun.length > 0, 'the hold ends after JOIN_HOLD_MS');
+  assert.deepEqual(new Set(begun.map((c) => (c as { target?: string }).target)), new Set(['n4']));
+
+  // n5 up: the moves begin at once.
+  table = tableWithJoiner();
+  begun.length = 0;
+  const clock2 = new ManualClock(0);
+  const rebalancer2 = new Rebalancer(
+    metadataLeader(() => table, clock2, begun),
+    500,
+  );
+  await roundAt(rebalancer2, clock2, 0);
+  assert.deepEqual(begun, []);
+  table = run(table, { kind: 'setMemberState', nodeId: 'n5', state: 'up' });
+  await roundAt(rebalancer2, clock2, 1_000);
+  assert.ok(begun.length > 0, 'moves begin once n5 is up');
 });

@@ -44,6 +44,11 @@ import type { RequestIds } from './state-machine.ts';
 const PEER_STATUS_TIMEOUT_MS = 1_000;
 /** How long a table change proposed by the rebalancer may take to apply. */
 const TABLE_CHANGE_TIMEOUT_MS = 5_000;
+/**
+ * How long a member seen joining holds back new moves (`plan`): two Join attempts' admissions (60 s
+ * each), so that a joiner that crashed mid-join and never came back stops holding them.
+ */
+export const JOIN_HOLD_MS = 120_000;
 
 /** What the rebalancer needs of the node (KvNode implements it). */
 export interface RebalancerHost
@@ -94,6 +99,11 @@ export class Rebalancer {
    * input of plan() that moves with time), planning again would find nothing either.
    */
   private idleTable: ShardTable | undefined;
+  /**
+   * When this node first saw each member that is joining (by the table), for the hold on new moves.
+   * Bounded by the member list: entries of members no longer joining go at each plan.
+   */
+  private readonly joiningSince = new Map<string, number>();
 
   constructor(host: RebalancerHost, intervalMs: number) {
     this.host = host;
@@ -236,16 +246,26 @@ export class Rebalancer {
     }
   }
 
-  /** Metadata leader: begins the moves the planner wants, rolls back those whose target left. */
+  /**
+   * Metadata leader: begins the moves the planner wants, rolls back those whose target left. Begins
+   * none while a member joins (for at most JOIN_HOLD_MS from when this node first saw it joining): a
+   * join into a cluster of at most R members makes the member a voter of every shard before the
+   * table records it (membership.ts admitMember), and a move planned from the table meanwhile would
+   * be planned against voters the shard no longer has; the member, once up, would then find itself
+   * in a shard the table gives it no role in, and delete its replica as stale while the shard still
+   * counts it a voter.
+   */
   private async plan(table: ShardTable): Promise<void> {
     const host = this.host;
     const leaders = new Map<number, string>();
     for (const st of host.statuses())
       if (st.id !== METADATA_GROUP && st.leader !== '') leaders.set(st.id, st.leader);
-    const p = plan(table, { nowMs: host.clock.nowMs(), leaders });
+    const now = host.clock.nowMs();
+    const p = plan(table, { nowMs: now, leaders });
+    const joiner = this.heldBy(table, now);
     const waiting = table.shards.some((s) => s.moveFailures > 0);
     const idle = p.start.length === 0 && p.abandon.length === 0 && p.deferred.length === 0;
-    this.idleTable = idle && !waiting ? table : undefined;
+    this.idleTable = idle && !waiting && joiner === undefined ? table : undefined;
     for (const a of p.abandon) {
       const reason = `abandoned: ${a.reason}`;
       await this.change({
@@ -256,6 +276,13 @@ export class Rebalancer {
         atMs: host.clock.nowMs(),
       });
     }
+    if (joiner !== undefined && p.start.length > 0) {
+      host.logger.debug(
+        { joiner, moves: p.start.length },
+        'moves held back: a member is joining (it may be taking every shard)',
+      );
+      return;
+    }
     for (const m of p.start) {
       host.logger.info(
         { shard: m.shard, source: m.source, target: m.target, reason: m.reason, detail: m.detail },
@@ -263,6 +290,19 @@ export class Rebalancer {
       );
       await this.change({ kind: 'beginMove', shard: m.shard, source: m.source, target: m.target });
     }
+  }
+
+  /** A member joining that holds new moves back (seen joining for less than JOIN_HOLD_MS), if any. */
+  private heldBy(table: ShardTable, nowMs: number): string | undefined {
+    const joining = new Set(table.members.filter((m) => m.state === 'joining').map((m) => m.nodeId));
+    for (const id of this.joiningSince.keys()) if (!joining.has(id)) this.joiningSince.delete(id);
+    let held: string | undefined;
+    for (const id of joining) {
+      const since = this.joiningSince.get(id) ?? nowMs;
+      this.joiningSince.set(id, since);
+      if (held === undefined && nowMs - since < JOIN_HOLD_MS) held = id;
+    }
+    return held;
   }
 
   /** Shard leader: one step of a move. */
