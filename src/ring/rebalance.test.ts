@@ -214,3 +214,20 @@ test('metadata voters: at most 5, members up only (unless kept), zones as even a
     { numRuns: 300 },
   );
 });
+
+test('a shard with fewer voters than wanted first grows, never swaps (members that joined at once)', () => {
+  // One founder, four members up at once: every shard has the founder alone, and for some of them
+  // the ring places three others. A swap there ({a} to {x}, or {a,b} to {b,x}) needs a quorum of both
+  // halves: one replica lost mid-move stalls the shard, where an added voter needs two of three.
+  let t = cluster(['a']);
+  for (const id of ['b', 'c', 'd', 'e']) t = join(t, id);
+  const p = plan(t, { nowMs: 0 });
+  const moves = [...p.start, ...p.deferred];
+  const offPlacement = t.shards.filter((s) => !(p.target.get(s.shardId) ?? []).includes('a'));
+  assert.ok(offPlacement.length > 0, 'some shard is placed away from a');
+  assert.equal(moves.length, t.shards.length, 'one move per shard');
+  for (const m of moves) {
+    assert.equal(m.source, null, `shard ${m.shard}: ${m.detail}`);
+    assert.equal(m.reason, 'underReplicated');
+  }
+});

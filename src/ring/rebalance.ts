@@ -172,7 +172,10 @@ function moveFor(
   const shard = s.shardId;
   const source = removes[0];
   const target = adds[0];
-  if (source !== undefined && target !== undefined) {
+  // A shard with fewer voters than wanted first grows: a swap on it (joint consensus, say {a,b} to
+  // {b,c}) needs a quorum of both halves, so one of three replicas lost mid-move (the target, or a
+  // source that is down) stalls it, where adding a voter to {a,b} needs two of the three.
+  if (source !== undefined && target !== undefined && s.voters.length >= wanted.length) {
     const state = stateOf.get(source);
     if (state === 'down') return { shard, source, target, reason: 'sourceDown', detail: `${source} is down` };
     if (state !== 'up') {
