@@ -17,7 +17,7 @@
 import type { GroupId } from '../../node/ids.ts';
 import type { GroupStatus, GroupView } from '../../node/intents.ts';
 import { index, type Message } from '../../raft/types.ts';
-import type { ShardTable } from '../../ring/shard-table.ts';
+import { type ShardTable, votersAfter } from '../../ring/shard-table.ts';
 import { AppliedLog } from './applied-log.ts';
 import type { Incarnation } from './node-slot.ts';
 import { RealViolation } from './violation.ts';
@@ -317,7 +317,11 @@ export class NodeChecks {
    * Follows the newest table and each shard's newest applied configuration (applied entries are
    * committed: the highest applied index is the newest state), and, once formed, checks that the
    * table's voters of each shard are a majority of each half of its configuration: the table never
-   * runs ahead of, or behind, the shard by more than a minority of voters.
+   * runs ahead of, or behind, the shard by more than a minority of voters. While the table has a
+   * move of the shard in flight, the voters it began from, or those it leads to, may be that majority
+   * instead: on a shard of one or two voters (a cluster formed by members joining at once) one voter
+   * is a half: adding a second to a shard of one makes it two while the table still names the one,
+   * and a joint step of a shard of two has halves that share one voter.
    */
   private tableHoldsQuorum(running: ReadonlyMap<string, RunningView>): void {
     for (const { inc, statuses } of running.values()) {
@@ -350,9 +354,12 @@ export class NodeChecks {
     for (const entry of table.shards) {
       const c = this.newestConfig.get(entry.shardId);
       if (c === undefined) continue;
+      const m = entry.move;
+      const named = m === null ? [entry.voters] : [entry.voters, m.votersBefore, votersAfter(m)];
       for (const half of [c.voters, c.outgoing]) {
-        const inTable = half.filter((v) => entry.voters.includes(v)).length;
-        if (half.length > 0 && inTable <= half.length / 2) {
+        const majority = (voters: readonly string[]): boolean =>
+          half.filter((v) => voters.includes(v)).length > half.length / 2;
+        if (half.length > 0 && !named.some(majority)) {
           this.world.fail(
             new RealViolation(
               'tableQuorum',

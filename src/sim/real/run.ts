@@ -60,6 +60,13 @@ export interface RealRunOptions {
    */
   readonly walDamageUnderFaults?: boolean;
   /**
+   * With more machines than FORMED: every machine starts at once at formation, as `ringkv chaos`
+   * starts them (the joiners race each other's admissions), instead of the joiners starting one by
+   * one during the faults. Undefined: drawn per seed (a third of them); false replays the runs from
+   * before the draw.
+   */
+  readonly joinTogether?: boolean;
+  /**
    * Instead of the random nemesis (its crashes, partitions, network conditions, disk faults and
    * damaged WAL): one fault aimed at one step of a replica move (targeted.ts), for machine counts
    * above R. The fault phase lasts at least `faultMs` and until the fault has struck and been
@@ -189,6 +196,8 @@ class RealRun {
   readonly shards: number;
   /** When each machine past the first FORMED starts (ms into the fault phase), in order. */
   private readonly joinAtMs: readonly number[];
+  /** Every machine starts at formation (RealRunOptions.joinTogether). */
+  readonly joinTogether: boolean;
   /** With 5 machines: when (ms into the fault phase) the operator may ask one member to leave, and which. */
   private readonly leaveAtMs: number | undefined;
   private readonly leaver: number;
@@ -222,6 +231,9 @@ class RealRun {
     this.joinAtMs = Array.from({ length: nodes - FORMED }, (_, i) =>
       joiners.intBetween(Math.floor((i * faultMs) / 3), Math.floor(((i + 1) * faultMs) / 3)),
     );
+    // Drawn apart, so that every other draw of the seed stays what it was.
+    this.joinTogether =
+      nodes > FORMED && (o.joinTogether ?? new Prng(seed).derive('real-join-together').chance(1 / 3));
     const joinVia = Array.from({ length: nodes - 1 }, (_, i) =>
       i + 2 <= FORMED ? 1 : joiners.intBetween(1, FORMED),
     );
@@ -316,8 +328,13 @@ class RealRun {
     return this.world.machines.slice(0, FORMED);
   }
 
-  /** The founders joined, and each of them sees each group with every founder as a voter. */
+  /**
+   * The founders joined, and each of them sees each group with every founder as a voter. Joining
+   * together, every machine joined (the later ones need not be voters of every shard: the rebalancer
+   * places them).
+   */
   formed(): boolean {
+    if (this.joinTogether) return this.world.machines.every((m) => m.running?.joined === true);
     const ids = this.founders.map((m) => m.id);
     return this.founders.every((m) => {
       const inc = m.running;
@@ -439,6 +456,10 @@ class RealRun {
 
   async form(): Promise<void> {
     for (const m of this.founders) this.world.schedule(0, () => m.start());
+    if (this.joinTogether) {
+      this.world.note('every machine starts at once');
+      for (const m of this.world.machines.slice(FORMED)) this.world.schedule(0, () => this.launch(m));
+    }
     const ok = await this.world.runUntil(() => this.formed(), FORMATION_BOUND_MS);
     if (!ok) throw new RealViolation('liveness', `the cluster did not form within ${FORMATION_BOUND_MS} ms`);
     this.world.note('formed');
