@@ -173,7 +173,7 @@ export function admitMember(node: MembershipHost, member: MemberInfo, deadlineMs
   return node.admissions.run(async () => {
     if (node.clock.nowMs() >= deadlineMs) {
       throw new UnavailableError(
-        `the admission of ${member.nodeId} waited for others' until its deadline; retry the join`,
+        `the admission of ${member.nodeId} waited behind other members' admissions until its deadline; retry the join`,
         { retrySafe: true },
       );
     }
@@ -206,10 +206,10 @@ async function admit(node: MembershipHost, member: MemberInfo, deadlineMs: numbe
   }
   // Every member holds every shard while there are at most R of them (the quickstart's 3 nodes). A
   // member still joining that an earlier attempt took into some shard (the rebalancer places no
-  // replica on a joining member) goes on into every one (others
-  // admitted since may have made them more than R): the table then records it where it is, and the
-  // rebalancer takes the shards back to R voters, rather than the member finding itself up in shards
-  // the table does not give it, and deleting those replicas as stale while they count it a voter.
+  // replica on a joining member) goes on into every one, though others admitted since may have made
+  // the members more than R: the table then records it where it is, and the rebalancer takes the
+  // shards back to R voters, rather than the member finding itself up in shards the table does not
+  // give it, and deleting those replicas as stale while they count it a voter.
   const everywhere =
     node.metadata.members().length <= node.metadata.replicationFactor ||
     (node.metadata.memberState(member.nodeId) === 'joining' && inSomeShard(node, member.nodeId));
