@@ -822,6 +822,9 @@ export class KvNode implements NodeIntents {
     } finally {
       this.dropping.delete(id);
     }
+    // As after a rehost: the table may have moved on while the data went (a move bringing the shard
+    // back, begun meanwhile), and the decisions taken meanwhile skipped the shard.
+    if (!this.closing) this.reconcileShards();
   }
 
   /** Tells the transport where a member's raft port is (before the metadata log says so, when joining). */
