@@ -38,9 +38,13 @@ export type Hosting = 'host' | 'drop' | 'leave';
  *   (and the data forever). Only from the newest table the node knows: an older one replayed at a
  *   restart may be followed by a move of the shard back here.
  * - Otherwise drop it only when the node's applied configuration listed it at an earlier reconcile
- *   and no longer lists it (neither an incoming voter nor a learner): a joiner replays the log through
+ *   and no longer lists it (no voter of either half, nor a learner): a joiner replays the log through
  *   configurations without itself while the table lists it only after the join (at most R members),
- *   and must not lose what it has.
+ *   and must not lose what it has. A voter of the outgoing half is still listed: a restarted node's
+ *   configuration is its snapshot's until it applies the log after it, and a snapshot taken while a
+ *   move took this node out (joint, this node outgoing) may be followed in that log by a move that
+ *   brings it back (`ringkv sim --nodes 5`, seed 319099: the restarted member deleted the replica of
+ *   a shard it was a voter of). Its own departure is the table's cleanup, above.
  */
 export function hosting(i: HostingInput): Hosting {
   const move = i.entry.move;
@@ -50,7 +54,8 @@ export function hosting(i: HostingInput): Hosting {
   if (cs === undefined) return 'leave';
   if (cleanupSource && i.tableCurrent) return 'drop';
   const self = i.self as NodeId;
-  if (cs.voters.includes(self) || cs.learners.includes(self) || !i.listedBefore) return 'leave';
+  const listed = cs.voters.includes(self) || cs.votersOutgoing.includes(self) || cs.learners.includes(self);
+  if (listed || !i.listedBefore) return 'leave';
   return 'drop';
 }
 

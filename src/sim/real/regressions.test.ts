@@ -193,6 +193,15 @@ const FOUND: readonly {
     joinTogether: true,
     what: 'members joining at once left shards of one and two voters; a swap on one of two ({n1,n2} to {n2,x}) stalled for good when n2 was lost (src/ring/rebalance.ts grows a shard first; membership.ts admits one member at a time)',
   },
+  {
+    nodes: 5,
+    seed: 319099,
+    newFaults: true,
+    moreDiskFaults: true,
+    drawnAppends: true,
+    joinTogether: true,
+    what: 'a member restarted with a snapshot taken while a move took it out of a shard (joint, it outgoing) deleted that replica before applying the log that had brought it back: a voter of the outgoing half counted as no longer listed (src/node/hosting.ts; found by the long run from seed 318000)',
+  },
 ];
 
 for (const f of FOUND) {
