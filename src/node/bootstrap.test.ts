@@ -7,26 +7,17 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import pino from 'pino';
-import { nodeId } from '../raft/types.ts';
 import { REAL_FILE_SYSTEM } from '../storage/real-file-system.ts';
 import { segmentFileName, Wal } from '../storage/wal.ts';
 import { scanSegment } from '../storage/wal-scan.ts';
-import { MemoryNetwork } from '../transport/memory-transport.ts';
 import { readIdentity, writeIdentity } from './identity.ts';
 import { DEFAULT_LEADER_PLACEMENT } from './metadata.ts';
-import { KvNode } from './node.ts';
-import type { ClusterRpc } from './options.ts';
 import { writeBootstrap } from './recovery.ts';
+import { loneNode } from './testing/lone-node.ts';
 
 const SHARDS = 4;
 const WAIT_MS_MAX = 10_000;
 const WAIT_POLL_MS = 10;
-
-const NO_CLUSTER_RPC: ClusterRpc = {
-  join: () => Promise.reject(new Error('not used: the node bootstraps')),
-  status: () => Promise.reject(new Error('not used: the node bootstraps')),
-};
 
 test('a bootstrap torn by a crash after the first groups is completed on restart: every group gets its voter', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'ringkv-bootstrap-'));
@@ -64,19 +55,12 @@ test('a bootstrap torn by a crash after the first groups is completed on restart
     buf.fill(0, cut.offsetBytes);
     await writeFile(path, buf);
 
-    const node = new KvNode({
+    const node = loneNode({
       nodeId: 'n1',
       raftDir: dir,
-      clientAddr: 'localhost:1',
-      raftAddr: 'localhost:2',
       bootstrap: true,
       joinAddr: undefined,
-      transport: new MemoryNetwork().createTransport(nodeId('n1')),
-      cluster: NO_CLUSTER_RPC,
-      logger: pino({ level: 'silent' }),
       shardCount: SHARDS,
-      tickMs: 10,
-      balanceIntervalMs: 0,
     });
     await node.start();
     try {

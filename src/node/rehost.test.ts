@@ -13,15 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
-import { nodeId } from '../raft/types.ts';
 import type { FileSystem } from '../storage/file-system.ts';
 import { REAL_FILE_SYSTEM } from '../storage/real-file-system.ts';
-import { MemoryNetwork } from '../transport/memory-transport.ts';
 import { groupId } from './ids.ts';
 import { proposeMetadata } from './membership.ts';
 import type { MetadataCommand, TableChange } from './metadata.ts';
-import { KvNode } from './node.ts';
-import type { ClusterRpc } from './options.ts';
+import type { KvNode } from './node.ts';
+import { loneNode } from './testing/lone-node.ts';
 
 const SHARDS = 2;
 const SHARD_1 = groupId(1);
@@ -29,11 +27,6 @@ const WAIT_MS_MAX = 10_000;
 const WAIT_POLL_MS = 5;
 const DELETED = 'shard replica deleted: this node no longer holds it';
 const HOSTED_AGAIN = 'shard hosted again: a move brings back a replica this node had deleted';
-
-const NO_CLUSTER_RPC: ClusterRpc = {
-  join: () => Promise.reject(new Error('not used: the node bootstraps')),
-  status: () => Promise.reject(new Error('not used: the node bootstraps')),
-};
 
 /** The real file system, but one operation on shard 1's snapshot files waits while held. */
 class SnapshotGate {
@@ -98,20 +91,13 @@ async function withNode(
       },
     },
   );
-  const node = new KvNode({
+  const node = loneNode({
     nodeId: 'n1',
     raftDir: dir,
-    clientAddr: 'localhost:1',
-    raftAddr: 'localhost:2',
     bootstrap: true,
     joinAddr: undefined,
-    transport: new MemoryNetwork().createTransport(nodeId('n1')),
-    cluster: NO_CLUSTER_RPC,
     logger,
     shardCount: SHARDS,
-    tickMs: 10,
-    balanceIntervalMs: 0,
-    rebalanceIntervalMs: 0,
     fileSystem: gate.fs,
   });
   let seq = 0;

@@ -7,18 +7,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import pino from 'pino';
-import { nodeId } from '../raft/types.ts';
 import { REAL_FILE_SYSTEM } from '../storage/real-file-system.ts';
-import { MemoryNetwork } from '../transport/memory-transport.ts';
 import { writeIdentity } from './identity.ts';
-import { KvNode } from './node.ts';
-import type { ClusterRpc } from './options.ts';
-
-const NO_CLUSTER_RPC: ClusterRpc = {
-  join: () => Promise.reject(new Error('not used: the node has joined already')),
-  status: () => Promise.reject(new Error('not used: the node has joined already')),
-};
+import { loneNode } from './testing/lone-node.ts';
 
 test('a joined node restarted with no data of the shards hosts the metadata group only', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'ringkv-restart-hosting-'));
@@ -31,19 +22,12 @@ test('a joined node restarted with no data of the shards hosts the metadata grou
       shardCount: 4,
       state: 'joined',
     });
-    const node = new KvNode({
+    const node = loneNode({
       nodeId: 'n4',
       raftDir: dir,
-      clientAddr: 'localhost:1',
-      raftAddr: 'localhost:2',
       bootstrap: false,
       joinAddr: 'localhost:3',
-      transport: new MemoryNetwork().createTransport(nodeId('n4')),
-      cluster: NO_CLUSTER_RPC,
-      logger: pino({ level: 'silent' }),
       walSegmentBytes: 256 * 1024,
-      balanceIntervalMs: 0,
-      rebalanceIntervalMs: 0,
     });
     await node.start();
     try {

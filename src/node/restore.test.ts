@@ -7,26 +7,19 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import pino from 'pino';
-import { nodeId } from '../raft/types.ts';
 import { SLOT_COUNT, slotRange } from '../ring/slots.ts';
 import { KvState } from '../storage/kv-state.ts';
 import { REAL_FILE_SYSTEM } from '../storage/real-file-system.ts';
-import { MemoryNetwork } from '../transport/memory-transport.ts';
 import { UsageError } from './errors.ts';
 import { readIdentity } from './identity.ts';
-import { KvNode } from './node.ts';
-import type { ClusterRpc } from './options.ts';
+import type { KvNode } from './node.ts';
 import { read, write } from './requests.ts';
 import { type RestorePlan, writeRestoredDataDir } from './restore.ts';
+import { loneNode } from './testing/lone-node.ts';
 
 const SHARDS = 3;
 const WAIT_MS_MAX = 10_000;
 const WAIT_POLL_MS = 10;
-const NO_CLUSTER_RPC: ClusterRpc = {
-  join: () => Promise.reject(new Error('not used')),
-  status: () => Promise.reject(new Error('not used')),
-};
 
 /** Shard s holds keys `s-0`..`s-(s-1)`, written at indexes 2.., its applied index 10 * s. */
 function shardState(s: number): { appliedIndex: number; data: Uint8Array } {
@@ -63,19 +56,7 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
 }
 
 function startNode(dir: string): KvNode {
-  return new KvNode({
-    nodeId: 'n1',
-    raftDir: dir,
-    clientAddr: 'localhost:1',
-    raftAddr: 'localhost:2',
-    bootstrap: false,
-    joinAddr: undefined,
-    transport: new MemoryNetwork().createTransport(nodeId('n1')),
-    cluster: NO_CLUSTER_RPC,
-    logger: pino({ level: 'silent' }),
-    tickMs: 10,
-    balanceIntervalMs: 0,
-  });
+  return loneNode({ nodeId: 'n1', raftDir: dir, bootstrap: false, joinAddr: undefined });
 }
 
 async function waitLeading(node: KvNode): Promise<void> {
