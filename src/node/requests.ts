@@ -101,7 +101,7 @@ function isResultOf<Op extends ApplyResult['op']>(r: ApplyResult, op: Op): r is 
 }
 
 /** Runs `run` against the shard's state: after a ReadIndex round unless serializable. */
-export async function read<T>(
+export function read<T>(
   node: RequestHost,
   shard: number,
   serializable: boolean,

@@ -176,7 +176,7 @@ it('a follower whose leader was reported unreachable refuses retry-safe, and its
     // The proposal is lost with the leader; the transport reports it unreachable.
     const first = KV_HANDLERS.put(ctx, { key, value: enc.encode('v'), shardEpoch: 0n }, deadline(), false);
     await waitUntil(() => b.kv.leaderUnreachable(SHARD), 1000, 'the leader reported unreachable');
-    const refused = await routeTo(ctx, SHARD, false, deadline()).then(
+    const refused = await (async () => routeTo(ctx, SHARD, false, deadline()))().then(
       () => assert.fail('routed to the unreachable leader'),
       (e: unknown) => toGrpcError(e),
     );

@@ -93,18 +93,19 @@ export function header(node: KvNode, shard: number, term: number, index: number)
  * a learner serve only serializable reads, and here a learner serves none): one of the table's voters
  * (replicaElsewhere), since only a replica can propose or confirm a read index.
  *
- * Waits for a leader to be known, up to the deadline (the core refuses a proposal without one).
+ * Waits for a leader to be known, up to the deadline (the core refuses a proposal without one): the
+ * answer is a promise only then, a plain value otherwise (the common case costs no async frame).
  * When the known leader was reported unreachable within the last second, fails retry-safe instead
  * of proposing: the core would forward the proposal into a lost link, and the caller could then only
  * be told "maybe" at its deadline; retrySafely tries again after a pause, by when a new leader is
  * elected if the old one is down.
  */
-export async function routeTo(
+export function routeTo(
   ctx: KvContext,
   groupId: number,
   forwarded: boolean,
   deadlineMs: number,
-): Promise<string | undefined> {
+): string | undefined | Promise<string | undefined> {
   const { node } = ctx;
   if (forwarded) return undefined;
   let g: GroupView;
@@ -123,10 +124,15 @@ export async function routeTo(
       ),
     );
   }
-  await awaitLeader(node, g, deadlineMs);
-  if (!g.isLeader() && node.leaderUnreachable(groupId)) {
+  if (g.leader === '') return awaitLeader(node, g, deadlineMs).then(() => serveHere(node, g));
+  return serveHere(node, g);
+}
+
+/** undefined (serve on this replica), unless the leader this node knows was reported unreachable. */
+function serveHere(node: KvNode, g: GroupView): undefined {
+  if (!g.isLeader() && node.leaderUnreachable(g.id)) {
     throw new UnavailableError(
-      `the leader of shard ${groupId} at ${node.leaderAddr(groupId) || g.leader} cannot be reached from this node; nothing was written, retry (a new leader is elected within seconds if it is down)`,
+      `the leader of shard ${g.id} at ${node.leaderAddr(g.id) || g.leader} cannot be reached from this node; nothing was written, retry (a new leader is elected within seconds if it is down)`,
       { retrySafe: true },
     );
   }
