@@ -1,0 +1,137 @@
+// Watch across the loss of a shard's leader, on 3 real `ringkv serve` processes: a watcher of a
+// prefix (one stream per shard) is kept while a writer puts, deletes and runs transactions, and the
+// node leading the first watched write's shard is killed with SIGKILL midway. The watcher must see
+// every acknowledged write exactly once, each shard's events in log order, and nothing that was not
+// written (an indeterminate write may appear, once). The compacted case is src/node/watch/watch.test.ts.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { RingkvError, type WatchEventItem } from '../../src/client/index.ts';
+import { ProcessCluster, waitUntil } from './harness.ts';
+
+const WRITES = 150;
+
+describe('watch on real processes', { timeout: 120_000 }, () => {
+  let c: ProcessCluster;
+
+  before(async () => {
+    c = await ProcessCluster.start({
+      extraArgs: ['--request_timeout_ms', '2000'],
+    });
+  });
+
+  after(async () => {
+    await c?.cleanup();
+  });
+
+  test('a prefix watcher kept across the SIGKILL of a shard leader sees each committed write once, in order', async () => {
+    const client = c.client();
+    const status = await client.status();
+    const shards = status.shards.filter((s) => s.shardId !== 0).length;
+    const seen: WatchEventItem[] = [];
+    const progressed = new Set<number>();
+    const it = client
+      .watch('w/', { prefix: true, progress: true, progressIntervalMs: 200 })
+      [Symbol.asyncIterator]();
+    let watchError: unknown;
+    const reading = (async () => {
+      try {
+        for (;;) {
+          const r = await it.next();
+          if (r.done === true) return;
+          if (r.value.type === 'progress') progressed.add(r.value.shard);
+          else seen.push(r.value);
+        }
+      } catch (e) {
+        watchError = e;
+      }
+    })();
+    await waitUntil('every shard stream opened', 20_000, () => progressed.size === shards || undefined);
+
+    // value text → what was written; acked: the answer came back, with its position when it has one.
+    const acked = new Map<string, { key: string; type: 'put' | 'delete'; position?: bigint | undefined }>();
+    const maybe = new Set<string>();
+    let killed = '';
+    for (let i = 0; i < WRITES; i++) {
+      if (i === WRITES / 3) {
+        const first = [...acked.values()].find((w) => w.position !== undefined);
+        const led = await c.leadersByNode();
+        const shard = shardOfAcked(seen, first?.key);
+        const victim = c.nodes.find((n) => (led.get(n.name) ?? []).includes(shard)) ?? c.nodes[1];
+        assert.ok(victim !== undefined);
+        killed = victim.name;
+        await victim.kill('SIGKILL');
+      }
+      const tag = `v${i}`;
+      try {
+        if (i % 3 === 0) {
+          const r = await client.put(`w/k${i % 7}`, tag);
+          acked.set(tag, { key: `w/k${i % 7}`, type: 'put', position: r.version });
+        } else if (i % 3 === 1) {
+          const key = `w/t${i}`;
+          const r = await client.txn({
+            compares: [{ key, exists: false }],
+            success: [{ put: key, value: tag }],
+            failure: [],
+          });
+          acked.set(tag, { key, type: 'put', position: r.header?.index });
+        } else {
+          const key = `w/d${i}`;
+          await client.put(key, tag);
+          const d = await client.delete(key);
+          acked.set(tag, { key, type: 'put' });
+          if (d.deleted) acked.set(`del:${key}`, { key, type: 'delete' });
+        }
+      } catch (e) {
+        if (!(e instanceof RingkvError)) throw e;
+        maybe.add(tag);
+      }
+    }
+    const wanted = [...acked.keys()];
+    const seenIds = (): Set<string> =>
+      new Set(seen.map((e) => (e.type === 'delete' ? `del:${text(e.key)}` : text(e.value))));
+    await waitUntil('the watcher to see every acknowledged write', 30_000, () => {
+      if (watchError !== undefined) throw watchError;
+      return wanted.every((w) => seenIds().has(w)) || undefined;
+    });
+    await it.return?.();
+    await reading;
+    assert.equal(watchError, undefined);
+
+    // Exactly once: no (shard, position, key, type) twice.
+    const ids = seen.map((e) => `${e.shard}/${e.position}/${text(e.key)}/${e.type}`);
+    assert.equal(new Set(ids).size, ids.length, `an event was delivered twice (killed ${killed})`);
+    // In each shard's order.
+    const lastByShard = new Map<number, bigint>();
+    for (const e of seen) {
+      const last = lastByShard.get(e.shard) ?? 0n;
+      assert.ok(e.position >= last, `shard ${e.shard}: position ${e.position} after ${last}`);
+      lastByShard.set(e.shard, e.position);
+    }
+    // Each acknowledged write at its position; nothing that was not written.
+    for (const e of seen) {
+      assert.ok(text(e.key).startsWith('w/'), `event of key ${text(e.key)} outside the prefix`);
+      const id = e.type === 'delete' ? `del:${text(e.key)}` : text(e.value);
+      const w = acked.get(id);
+      if (w === undefined) {
+        assert.ok(maybe.has(id) || e.type === 'delete', `event ${id} of a write never made`);
+        continue;
+      }
+      assert.equal(text(e.key), w.key);
+      if (w.position !== undefined)
+        assert.equal(e.position, w.position, `${id} at its acknowledged position`);
+    }
+    console.log(
+      `watch: ${seen.length} events over ${lastByShard.size} shards, ${maybe.size} indeterminate writes, ${killed} killed`,
+    );
+  });
+});
+
+function text(b: Uint8Array): string {
+  return Buffer.from(b).toString('utf8');
+}
+
+/** The shard of the first event of `key` seen (the watcher saw it before the kill). */
+function shardOfAcked(seen: readonly WatchEventItem[], key: string | undefined): number {
+  for (const e of seen) if (text(e.key) === key) return e.shard;
+  return 1;
+}
