@@ -361,6 +361,17 @@ export class RingkvClient implements KeyValueStore {
             );
           return n;
         },
+        shardOf: async (k) => {
+          if (this.topology.shardFor(k) === undefined) await this.status();
+          const shard = this.topology.shardFor(k);
+          if (shard === undefined)
+            throw new UnavailableError(
+              'watch: the cluster named no shards',
+              'no-quorum',
+              this.topology.seeds,
+            );
+          return shard;
+        },
       },
       toBytes(key),
       opts,

@@ -18,8 +18,11 @@ import { codeName, LEADER_ADDR_TRAILER } from './rpc.ts';
 export interface WatchOptions {
   /** Watch every key starting with the given bytes (one stream per shard). */
   readonly prefix?: boolean;
-  /** The first position (log index) of each shard to deliver; default: changes from now on. */
-  readonly from?: bigint | number | undefined;
+  /**
+   * The first position (log index) to deliver: one number for every shard, or a map from shard to
+   * its first position (a shard not in the map: changes from now on); default: changes from now on.
+   */
+  readonly from?: bigint | number | ReadonlyMap<number, bigint | number> | undefined;
   /** Deliver each event's previous value and version. */
   readonly prevKv?: boolean;
   /** Idle time after which the server reports progress (ms; default 1000). */
@@ -69,6 +72,8 @@ export interface WatchHost {
   stubs(endpoint: string): EndpointStubs;
   /** The number of data shards (asks the cluster when not known yet). */
   shardCount(): Promise<number>;
+  /** The shard of `key` (asks the cluster when not known yet). */
+  shardOf(key: Uint8Array): Promise<number>;
 }
 
 /** Items buffered before the streams are paused until the caller takes them. */
@@ -78,10 +83,11 @@ const BACKOFF = { baseMs: 50, maxMs: 2000 };
 export function watch(host: WatchHost, key: Uint8Array, opts: WatchOptions): AsyncIterable<WatchItem> {
   if (!opts.prefix && key.byteLength === 0)
     throw new InvalidArgumentError('watch: give a key, or a prefix with { prefix: true }');
-  const from = opts.from === undefined ? 0n : BigInt(opts.from);
-  if (from < 0n) throw new InvalidArgumentError(`watch: from ${from} is negative`);
+  const from = opts.from;
+  const starts = from instanceof Map ? [...from.values()] : from === undefined ? [] : [from];
+  for (const f of starts) if (BigInt(f) < 0n) throw new InvalidArgumentError(`watch: from ${f} is negative`);
   return {
-    [Symbol.asyncIterator]: () => new WatchIterator(host, key, opts, from),
+    [Symbol.asyncIterator]: () => new WatchIterator(host, key, opts),
   };
 }
 
@@ -105,7 +111,6 @@ class WatchIterator implements AsyncIterator<WatchItem> {
   private readonly host: WatchHost;
   private readonly key: Uint8Array;
   private readonly opts: WatchOptions;
-  private readonly from: bigint;
   private readonly queue: WatchItem[] = [];
   private readonly streams: ShardStream[] = [];
   private failure: Error | undefined;
@@ -115,21 +120,32 @@ class WatchIterator implements AsyncIterator<WatchItem> {
   private paused = false;
   private readonly timers = new Set<NodeJS.Timeout>();
 
-  constructor(host: WatchHost, key: Uint8Array, opts: WatchOptions, from: bigint) {
+  constructor(host: WatchHost, key: Uint8Array, opts: WatchOptions) {
     this.host = host;
     this.key = key;
     this.opts = opts;
-    this.from = from;
+  }
+
+  /** The first position asked of `shard` (0n: from now on). */
+  private fromOf(shard: number): bigint {
+    const f = this.opts.from;
+    if (f === undefined) return 0n;
+    if (f instanceof Map) return BigInt(f.get(shard) ?? 0n);
+    return BigInt(f as bigint | number);
   }
 
   async next(): Promise<IteratorResult<WatchItem>> {
     if (!this.started) {
       this.started = true;
       try {
-        const shards = this.opts.prefix === true ? await this.host.shardCount() : 0;
-        if (this.opts.prefix === true)
-          for (let s = 1; s <= shards; s++) this.streams.push(new ShardStream(s, this.from));
-        else this.streams.push(new ShardStream(0, this.from));
+        if (this.opts.prefix === true) {
+          const shards = await this.host.shardCount();
+          for (let s = 1; s <= shards; s++) this.streams.push(new ShardStream(s, this.fromOf(s)));
+        } else if (this.opts.from instanceof Map) {
+          // Per-shard starts: the key's shard picks its own.
+          const shard = await this.host.shardOf(this.key);
+          this.streams.push(new ShardStream(shard, this.fromOf(shard)));
+        } else this.streams.push(new ShardStream(0, this.fromOf(0)));
       } catch (e) {
         this.stop();
         throw e;
