@@ -39,6 +39,8 @@ export interface WatchEventItem {
   /** The log index of the change in its shard (a put's version). */
   readonly position: bigint;
   readonly shard: number;
+  /** The id of the node whose replica sent it (the stream moves to another after a failure). */
+  readonly node: string;
   /** The previous value and version, when `prevKv` was asked and the key existed. */
   readonly prevKv?: { readonly value: Uint8Array; readonly version: bigint } | undefined;
 }
@@ -48,6 +50,8 @@ export interface WatchProgressItem {
   readonly type: 'progress';
   readonly position: bigint;
   readonly shard: number;
+  /** The id of the node whose replica sent it. */
+  readonly node: string;
 }
 
 export type WatchItem = WatchEventItem | WatchProgressItem;
@@ -244,7 +248,7 @@ class WatchIterator implements AsyncIterator<WatchItem> {
     const position = r.index;
     if (r.events.length === 0) {
       if (s.last < position) s.last = position;
-      if (this.opts.progress === true) this.push({ type: 'progress', position: s.last, shard: s.shard });
+      if (this.opts.progress === true) this.push({ type: 'progress', position: s.last, shard: s.shard, node: r.nodeId });
       return;
     }
     // A stream resumed at last + 1 never repeats; this guards the rule rather than trusting it.
@@ -257,6 +261,7 @@ class WatchIterator implements AsyncIterator<WatchItem> {
         value: e.value,
         position,
         shard: r.shard,
+        node: r.nodeId,
         prevKv: e.prevKv === undefined ? undefined : { value: e.prevKv.value, version: e.prevKv.version },
       });
     }

@@ -1,8 +1,10 @@
-// Watch across the loss of a shard's leader, on 3 real `ringkv serve` processes: a watcher of a
+// Watch across the loss of the node serving it, on 3 real `ringkv serve` processes: a watcher of a
 // prefix (one stream per shard) is kept while a writer puts, deletes and runs transactions, and the
-// node leading the first watched write's shard is killed with SIGKILL midway. The watcher must see
-// every acknowledged write exactly once, each shard's events in log order, and nothing that was not
-// written (an indeterminate write may appear, once). The compacted case is src/node/watch/watch.test.ts.
+// node serving the most of its streams is killed with SIGKILL midway (a leader of some shards too,
+// when the first endpoint leads any). Every stream it served must resume on another node, and the
+// watcher must see every acknowledged write exactly once, each shard's events in log order, and
+// nothing that was not written (an indeterminate write may appear, once). The compacted case is
+// src/node/watch/watch.test.ts, and on real processes test/process/watch-cli.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RingkvError, type WatchEventItem } from '../../src/client/index.ts';
@@ -23,12 +25,16 @@ describe('watch on real processes', { timeout: 120_000 }, () => {
     await c?.cleanup();
   });
 
-  test('a prefix watcher kept across the SIGKILL of a shard leader sees each committed write once, in order', async () => {
+  test('a prefix watcher kept across the SIGKILL of the node serving its streams sees each committed write once, in order', async () => {
     const client = c.client();
     const status = await client.status();
     const shards = status.shards.filter((s) => s.shardId !== 0).length;
     const seen: WatchEventItem[] = [];
     const progressed = new Set<number>();
+    // The node that last served each shard's stream, and whether the kill has happened.
+    const servedBy = new Map<number, string>();
+    const servedAfterKill = new Map<number, string>();
+    let afterKill = false;
     const it = client
       .watch('w/', { prefix: true, progress: true, progressIntervalMs: 200 })
       [Symbol.asyncIterator]();
@@ -38,6 +44,7 @@ describe('watch on real processes', { timeout: 120_000 }, () => {
         for (;;) {
           const r = await it.next();
           if (r.done === true) return;
+          (afterKill ? servedAfterKill : servedBy).set(r.value.shard, r.value.node);
           if (r.value.type === 'progress') progressed.add(r.value.shard);
           else seen.push(r.value);
         }
@@ -53,13 +60,15 @@ describe('watch on real processes', { timeout: 120_000 }, () => {
     let killed = '';
     for (let i = 0; i < WRITES; i++) {
       if (i === WRITES / 3) {
-        const first = [...acked.values()].find((w) => w.position !== undefined);
-        const led = await c.leadersByNode();
-        const shard = shardOfAcked(seen, first?.key);
-        const victim = c.nodes.find((n) => (led.get(n.name) ?? []).includes(shard)) ?? c.nodes[1];
-        assert.ok(victim !== undefined);
+        // The node serving the most streams (the client opens each on its first endpoint).
+        const streams = new Map<string, number>();
+        for (const n of servedBy.values()) streams.set(n, (streams.get(n) ?? 0) + 1);
+        const busiest = [...streams].sort((a, b) => b[1] - a[1])[0]?.[0];
+        const victim = c.nodes.find((n) => n.name === busiest);
+        assert.ok(victim !== undefined, `no node served the streams: ${JSON.stringify([...servedBy])}`);
         killed = victim.name;
         await victim.kill('SIGKILL');
+        afterKill = true;
       }
       const tag = `v${i}`;
       try {
@@ -93,6 +102,14 @@ describe('watch on real processes', { timeout: 120_000 }, () => {
       if (watchError !== undefined) throw watchError;
       return wanted.every((w) => seenIds().has(w)) || undefined;
     });
+    // Every stream the victim served went on elsewhere (a progress within 200 ms of idling).
+    const moved = [...servedBy].filter(([, n]) => n === killed).map(([shard]) => shard);
+    assert.ok(moved.length > 0, `${killed} served no stream`);
+    await waitUntil(
+      `the streams of ${killed} to resume on other nodes`,
+      30_000,
+      () => moved.every((shard) => (servedAfterKill.get(shard) ?? killed) !== killed) || undefined,
+    );
     await it.return?.();
     await reading;
     assert.equal(watchError, undefined);
@@ -121,17 +138,11 @@ describe('watch on real processes', { timeout: 120_000 }, () => {
         assert.equal(e.position, w.position, `${id} at its acknowledged position`);
     }
     console.log(
-      `watch: ${seen.length} events over ${lastByShard.size} shards, ${maybe.size} indeterminate writes, ${killed} killed`,
+      `watch: ${seen.length} events over ${lastByShard.size} shards, ${maybe.size} indeterminate writes, ${killed} killed (served ${moved.length} streams)`,
     );
   });
 });
 
 function text(b: Uint8Array): string {
   return Buffer.from(b).toString('utf8');
-}
-
-/** The shard of the first event of `key` seen (the watcher saw it before the kill). */
-function shardOfAcked(seen: readonly WatchEventItem[], key: string | undefined): number {
-  for (const e of seen) if (text(e.key) === key) return e.shard;
-  return 1;
 }
