@@ -361,6 +361,7 @@ export class RingkvClient implements KeyValueStore {
             );
           return n;
         },
+        closed: () => (this.shut ? this.refusal('watch') : undefined),
         shardOf: async (k) => {
           if (this.topology.shardFor(k) === undefined) await this.status();
           const shard = this.topology.shardFor(k);

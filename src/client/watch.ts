@@ -78,6 +78,8 @@ export interface WatchHost {
   shardCount(): Promise<number>;
   /** The shard of `key` (asks the cluster when not known yet). */
   shardOf(key: Uint8Array): Promise<number>;
+  /** Why no stream may be opened any more (the client was closed), or undefined. */
+  closed(): Error | undefined;
 }
 
 /** Items buffered before the streams are paused until the caller takes them. */
@@ -218,6 +220,14 @@ class WatchIterator implements AsyncIterator<WatchItem> {
 
   private open(s: ShardStream): void {
     if (this.stopped) return;
+    // A retry timer may fire after client.close(): the watch ends with the refusal (its channel
+    // pool would throw from a timer, out of anyone's reach).
+    const closed = this.host.closed();
+    if (closed !== undefined) {
+      this.failure ??= closed;
+      this.signal();
+      return;
+    }
     const endpoint = this.pickEndpoint(s);
     const prefix = this.opts.prefix === true;
     const call = this.host.stubs(endpoint).kv.watch(
@@ -248,7 +258,8 @@ class WatchIterator implements AsyncIterator<WatchItem> {
     const position = r.index;
     if (r.events.length === 0) {
       if (s.last < position) s.last = position;
-      if (this.opts.progress === true) this.push({ type: 'progress', position: s.last, shard: s.shard, node: r.nodeId });
+      if (this.opts.progress === true)
+        this.push({ type: 'progress', position: s.last, shard: s.shard, node: r.nodeId });
       return;
     }
     // A stream resumed at last + 1 never repeats; this guards the rule rather than trusting it.

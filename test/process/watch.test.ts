@@ -25,7 +25,7 @@ describe('watch on real processes', { timeout: 120_000 }, () => {
     await c?.cleanup();
   });
 
-  test('a prefix watcher kept across the SIGKILL of the node serving its streams sees each committed write once, in order', async () => {
+  test('a prefix watcher kept across the SIGKILL of the node serving its streams sees each committed write once, in order', async (t) => {
     const client = c.client();
     const status = await client.status();
     const shards = status.shards.filter((s) => s.shardId !== 0).length;
@@ -38,6 +38,8 @@ describe('watch on real processes', { timeout: 120_000 }, () => {
     const it = client
       .watch('w/', { prefix: true, progress: true, progressIntervalMs: 200 })
       [Symbol.asyncIterator]();
+    // A failed check must not leave the streams retrying after the cluster is gone.
+    t.after(() => it.return?.());
     let watchError: unknown;
     const reading = (async () => {
       try {
