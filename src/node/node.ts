@@ -989,6 +989,11 @@ export class KvNode implements NodeIntents {
   }
 
   /** Proposals waiting in every hosted group (queued, or proposed and not yet applied). */
+  /** Watch streams served here now (the admin port's ringkv_watches_open). */
+  watchesOpen(): number {
+    return this.watches.size;
+  }
+
   proposalsPending(): number {
     let n = 0;
     for (const g of this.groups()) n += g.proposalsWaiting();

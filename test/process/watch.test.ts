@@ -3,8 +3,9 @@
 // node serving the most of its streams is killed with SIGKILL midway (a leader of some shards too,
 // when the first endpoint leads any). Every stream it served must resume on another node, and the
 // watcher must see every acknowledged write exactly once, each shard's events in log order, and
-// nothing that was not written (an indeterminate write may appear, once). The compacted case is
-// src/node/watch/watch.test.ts, and on real processes test/process/watch-cli.test.ts.
+// nothing that was not written (an indeterminate write may appear, once). Leaving the loop cancels
+// the streams on the nodes (ringkv_watches_open drops to 0 with the client still open). The
+// compacted case is src/node/watch/watch.test.ts, and on real processes watch-cli.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RingkvError, type WatchEventItem } from '../../src/client/index.ts';
@@ -112,9 +113,15 @@ describe('watch on real processes', { timeout: 120_000 }, () => {
       30_000,
       () => moved.every((shard) => (servedAfterKill.get(shard) ?? killed) !== killed) || undefined,
     );
+    const before = await watchesOpen(c);
+    assert.ok(before > 0, `watches open on the running nodes: ${before}`);
+    // Leaving the loop (the client still open) cancels the streams: the nodes serve none after.
     await it.return?.();
     await reading;
     assert.equal(watchError, undefined);
+    await waitUntil('the nodes to drop the cancelled streams', 10_000, async () =>
+      (await watchesOpen(c)) === 0 ? true : undefined,
+    );
 
     // Exactly once: no (shard, position, key, type) twice.
     const ids = seen.map((e) => `${e.shard}/${e.position}/${text(e.key)}/${e.type}`);
@@ -144,6 +151,18 @@ describe('watch on real processes', { timeout: 120_000 }, () => {
     );
   });
 });
+
+/** ringkv_watches_open summed over the running nodes' /metrics. */
+async function watchesOpen(c: ProcessCluster): Promise<number> {
+  let sum = 0;
+  for (const n of c.nodes.filter((x) => x.running)) {
+    const body = await (await fetch(`${n.adminUrl}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+    const m = /^ringkv_watches_open (\d+)$/m.exec(body);
+    assert.ok(m !== null, `${n.name}: no ringkv_watches_open in /metrics`);
+    sum += Number(m[1]);
+  }
+  return sum;
+}
 
 function text(b: Uint8Array): string {
   return Buffer.from(b).toString('utf8');
