@@ -147,8 +147,9 @@ class WatchIterator implements AsyncIterator<WatchItem> {
         if (this.opts.prefix === true) {
           const shards = await this.host.shardCount();
           for (let s = 1; s <= shards; s++) this.streams.push(new ShardStream(s, this.fromOf(s)));
-        } else if (this.opts.from instanceof Map) {
-          // Per-shard starts: the key's shard picks its own.
+        } else if (this.opts.from !== undefined) {
+          // A start in the past is a position of the key's shard: name it (per-shard starts pick
+          // its own, and a compacted start's error says which shard).
           const shard = await this.host.shardOf(this.key);
           this.streams.push(new ShardStream(shard, this.fromOf(shard)));
         } else this.streams.push(new ShardStream(0, this.fromOf(0)));

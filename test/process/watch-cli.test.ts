@@ -152,6 +152,33 @@ describe('ringkv watch on real processes', { timeout: 180_000 }, () => {
       parsed.map((e) => `${e.type} ${hex(e.key)} ${hex(e.value)} ${e.shard}:${e.position}`).sort(),
     );
 
+    // Resuming one shard with SHARD:INDEX prints that shard's events from there on (the other
+    // shards start from now: nothing more is written).
+    const a0 = parsed.find((e) => e.key === 'wc/a');
+    assert.ok(a0 !== undefined);
+    const resumed = watch([
+      'wc/',
+      '--prefix',
+      '--output',
+      'json',
+      '--from',
+      `${a0.shard}:${a0.position}`,
+      '--endpoints',
+      c.endpoints.slice(1).join(','),
+    ]);
+    await resumed.open();
+    const fromThere = parsed.filter((e) => e.shard === a0.shard && BigInt(e.position) >= BigInt(a0.position));
+    await waitUntil(
+      'the resumed shard',
+      10_000,
+      () => resumed.lines().length >= fromThere.length || undefined,
+    );
+    assert.deepEqual(await resumed.stop('SIGINT'), { code: 0, signal: null }, resumed.stderr);
+    assert.deepEqual(
+      resumed.lines().map((l) => JSON.parse(l) as JsonEvent),
+      fromThere,
+    );
+
     // The key's watch, as text: TYPE, KEY, VALUE, SHARD:POSITION.
     const a = parsed
       .filter((e) => e.key === 'wc/a')
@@ -188,16 +215,20 @@ describe('ringkv watch from a compacted position', { timeout: 120_000 }, () => {
     watchers.push(w);
     const exit = await within(w.exited, 20_000);
     assert.deepEqual(exit, { code: 1, signal: null }, w.stderr);
-    const err = (JSON.parse(w.stdout) as { error: { code: string; oldest: string; message: string } }).error;
+    const err = (
+      JSON.parse(w.stdout) as { error: { code: string; shard: number; oldest: string; message: string } }
+    ).error;
     assert.equal(err.code, 'WATCH_COMPACTED');
     const oldest = BigInt(err.oldest);
     assert.ok(oldest > 1n && oldest <= version + 1n, `oldest ${oldest}, last write at ${version}`);
+    assert.ok(Number.isInteger(err.shard) && err.shard >= 1, `the error names the key's shard: ${err.shard}`);
     assert.match(w.stderr, new RegExp(`^error: watch: .*compacted.*oldest position .* is ${oldest}\\b`));
 
+    // The SHARD:INDEX form, as the error's shard and oldest give it.
     const from = new Watcher([
       'cz/k',
       '--from',
-      String(oldest),
+      `${err.shard}:${oldest}`,
       '--output',
       'json',
       '--endpoints',
