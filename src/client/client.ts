@@ -49,6 +49,7 @@ import {
   toTxnRequest,
   txnRequestKeys,
 } from './txn.ts';
+import { type WatchItem, type WatchOptions, watch } from './watch.ts';
 
 export const DEFAULT_TIMEOUT_MS = 5000;
 
@@ -334,6 +335,48 @@ export class RingkvClient implements KeyValueStore {
    */
   scanAll(opts: ScanAllOptions = {}): AsyncIterable<ScanItem> {
     return scanAll((o) => this.scan(o), opts);
+  }
+
+  /**
+   * The changes of `key` (or, with `{ prefix: true }`, of every key starting with it) as they are
+   * committed: `for await (const e of client.watch('app/', { prefix: true }))`. One stream per
+   * shard (a key's: one), each resumed from its last position + 1 after any failure (a node or
+   * leader lost), so that no change is missed or repeated; `from` starts at a past position of
+   * each shard (its log index). Leaving the loop cancels the streams. See watch.ts.
+   */
+  watch(key: BytesLike, opts: WatchOptions = {}): AsyncIterable<WatchItem> {
+    if (this.shut) throw this.refusal('watch');
+    return watch(
+      {
+        endpoints: () => this.topology.candidates(),
+        stubs: (e) => this.pool.get(e),
+        shardCount: async () => {
+          if (this.topology.shardCount === undefined) await this.status();
+          const n = this.topology.shardCount;
+          if (n === undefined)
+            throw new UnavailableError(
+              'watch: the cluster named no shards',
+              'no-quorum',
+              this.topology.seeds,
+            );
+          return n;
+        },
+        closed: () => (this.shut ? this.refusal('watch') : undefined),
+        shardOf: async (k) => {
+          if (this.topology.shardFor(k) === undefined) await this.status();
+          const shard = this.topology.shardFor(k);
+          if (shard === undefined)
+            throw new UnavailableError(
+              'watch: the cluster named no shards',
+              'no-quorum',
+              this.topology.seeds,
+            );
+          return shard;
+        },
+      },
+      toBytes(key),
+      opts,
+    );
   }
 
   /**

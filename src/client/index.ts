@@ -62,3 +62,10 @@ export { RingkvNamespace } from './namespace.ts';
 export { LEADER_ADDR_TRAILER, RETRY_SAFE_TRAILER } from './rpc.ts';
 export { type ValueDecoding, ValueFormatError } from './stored-value.ts';
 export type { TxnCompare, TxnOperation, TxnOpResult, TxnResult, TxnSpec, VersionCmp } from './txn.ts';
+export {
+  WatchCompactedError,
+  type WatchEventItem,
+  type WatchItem,
+  type WatchOptions,
+  type WatchProgressItem,
+} from './watch.ts';

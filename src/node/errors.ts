@@ -8,7 +8,8 @@ export type NodeErrorCode =
   | 'RESOURCE_EXHAUSTED'
   | 'FAILED_PRECONDITION'
   | 'DEADLINE_EXCEEDED'
-  | 'NOT_FOUND';
+  | 'NOT_FOUND'
+  | 'OUT_OF_RANGE';
 
 export interface NodeErrorDetails {
   /** Client address of the leader of the shard involved, when known ('' otherwise). */
@@ -68,6 +69,23 @@ export class NotFoundError extends NodeError {
   override readonly name = 'NotFoundError';
   constructor(message: string) {
     super('NOT_FOUND', message, { retrySafe: true });
+  }
+}
+
+/**
+ * A watch asked to start at a log position this replica no longer keeps the events of (older than
+ * its recent events and its log since the last snapshot): `oldestIndex` is the first it can serve.
+ */
+export class WatchCompactedError extends NodeError {
+  override readonly name = 'WatchCompactedError';
+  readonly oldestIndex: number;
+  constructor(shard: number, fromIndex: number, oldestIndex: number) {
+    super(
+      'OUT_OF_RANGE',
+      `shard ${shard}: position ${fromIndex} is compacted; the oldest position this replica can watch from is ${oldestIndex} (watch from there, or from 0 for new changes only, after reading the current values)`,
+      { retrySafe: true },
+    );
+    this.oldestIndex = oldestIndex;
   }
 }
 

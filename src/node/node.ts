@@ -51,6 +51,7 @@ import { recoverGroup, writeBootstrap } from './recovery.ts';
 import { RemovalWatch } from './removal.ts';
 import { RequestIds, requestKey, type StateMachine } from './state-machine.ts';
 import { writeTombstone } from './tombstone.ts';
+import { type WatchedShard, Watches } from './watch/watches.ts';
 
 type MetadataGroup = Group<MetadataResult, MetadataState>;
 type ShardGroup = Group<ApplyResult, KvMachine>;
@@ -93,6 +94,8 @@ export class KvNode implements NodeIntents {
   private metadataGroup: MetadataGroup | undefined;
   /** The data shards hosted here, by ShardId. */
   private readonly shardGroups = new Map<number, ShardGroup>();
+  /** The watches served by this node's shard replicas (watch/watches.ts). */
+  readonly watches: Watches;
   private wal!: Wal;
   private snapshots!: SnapshotStore;
   private tickTimer: Timer | undefined;
@@ -144,6 +147,7 @@ export class KvNode implements NodeIntents {
     this.id = this.opts.nodeId as NodeId;
     this.logger = this.opts.logger;
     this.clock = this.opts.clock;
+    this.watches = new Watches(this.clock, (shard) => this.watchedShard(shard));
     this.requestIds = new RequestIds(this.opts.random);
     this.budget = new PendingBudget(this.opts.pendingMax);
     const metrics = this.opts.metrics;
@@ -806,6 +810,14 @@ export class KvNode implements NodeIntents {
       this.shardGroups.delete(id);
       this.listedIn.delete(id);
       g.failAll(replicaDropped(id));
+      g.machine.watchers.endAll(
+        new UnavailableError(
+          `this node stopped holding shard ${id}; resume the watch on one of its replicas`,
+          {
+            retrySafe: true,
+          },
+        ),
+      );
       const last = g.lastIndex();
       if (last > 0 || g.snapshotIndex > 0) {
         this.deletedShards.add(id);
@@ -977,6 +989,11 @@ export class KvNode implements NodeIntents {
   }
 
   /** Proposals waiting in every hosted group (queued, or proposed and not yet applied). */
+  /** Watch streams served here now (the admin port's ringkv_watches_open). */
+  watchesOpen(): number {
+    return this.watches.size;
+  }
+
   proposalsPending(): number {
     let n = 0;
     for (const g of this.groups()) n += g.proposalsWaiting();
@@ -992,6 +1009,19 @@ export class KvNode implements NodeIntents {
   private checkOpen(): void {
     if (this.closing)
       throw new UnavailableError('the node is shutting down; retry on another node', { retrySafe: true });
+  }
+
+  /** A hosted shard replica as a watch sees it (watch/watches.ts); undefined when not hosted or going. */
+  private watchedShard(shard: number): WatchedShard | undefined {
+    const g = this.shardGroups.get(shard);
+    if (g === undefined || this.dropping.has(shard)) return undefined;
+    return {
+      watchers: g.machine.watchers,
+      applied: () => g.applied,
+      snapshot: () => g.storage.snapshot(),
+      entries: (lo, hi) =>
+        lo >= hi ? [] : g.storage.entries(index(lo), index(hi), Number.POSITIVE_INFINITY),
+    };
   }
 
   private shardGroup(shard: ShardId): ShardGroup {
@@ -1109,6 +1139,7 @@ export class KvNode implements NodeIntents {
     this.removalWatch.stop();
     this.diskAlarm?.stop();
     const err = new UnavailableError('the node is shutting down; retry on another node');
+    this.watches.close();
     if (this.driver !== undefined) {
       for (const g of this.groups()) g.failAll(err);
       await this.driver.stop();

@@ -13,6 +13,8 @@ export interface WorkerSetup {
   readonly maxReceiveBytes: number;
   /** Every served path with its deadline limit (ms); a request names its path by index here. */
   readonly methods: readonly (readonly [path: string, deadlineLimitMs: number])[];
+  /** Paths answered UNIMPLEMENTED with the reason given (the streaming methods, served inline only). */
+  readonly refused: readonly (readonly [path: string, reason: string])[];
   /** Serve TLS on the client port (PEM text crosses to the thread as it is). */
   readonly tls?: ServerTls | undefined;
 }
@@ -47,6 +49,7 @@ function serve(port: NonNullable<typeof parentPort>, setup: WorkerSetup): void {
   const listener = new UnaryHttp2Listener({
     maxReceiveBytes: setup.maxReceiveBytes,
     deadlineLimitsMs: new Map(setup.methods),
+    refused: new Map(setup.refused),
     tls: setup.tls,
     onTlsFailure: (reason, remoteAddress) =>
       port.postMessage({ type: 'tls-failure', reason, remoteAddress } satisfies FromWorker),

@@ -38,5 +38,7 @@ export function unary<Req, Res>(
   return limitMs === undefined ? handler : Object.assign(handler, { deadlineLimitMs: limitMs });
 }
 
-export type KvHandlers = ServiceHandlers<typeof KVServiceService>;
+/** KVService's unary methods (Watch, server-streaming, is served apart: watch.ts). */
+export type KvUnaryService = Omit<typeof KVServiceService, 'watch'>;
+export type KvHandlers = ServiceHandlers<KvUnaryService>;
 export type ClusterHandlers = ServiceHandlers<typeof ClusterServiceService>;

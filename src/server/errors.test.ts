@@ -24,6 +24,7 @@ const EVERY_CODE: Record<NodeErrorCode, true> = {
   FAILED_PRECONDITION: true,
   DEADLINE_EXCEEDED: true,
   NOT_FOUND: true,
+  OUT_OF_RANGE: true,
 };
 
 describe('toGrpcError', () => {

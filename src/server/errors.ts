@@ -4,7 +4,7 @@
 // `ringkv-retry-safe: 1`, and for a stale route the shard's route (`ringkv-stale-route`,
 // stale-route.ts). Another node's answer to a forwarded call (RemoteStatusError) is passed
 // on as it came. Anything else is a bug: INTERNAL with its message (the server logs it).
-import { NodeError, type NodeErrorCode, UnavailableError } from '../node/errors.ts';
+import { NodeError, type NodeErrorCode, UnavailableError, WatchCompactedError } from '../node/errors.ts';
 import { GrpcStatus, type GrpcStatusCode, statusName } from '../transport/grpc-status.ts';
 import { encodeRoute, STALE_ROUTE_KEY, StaleRouteError } from './stale-route.ts';
 
@@ -27,7 +27,11 @@ const CODES: Readonly<Record<NodeErrorCode, GrpcStatusCode>> = {
   FAILED_PRECONDITION: GrpcStatus.FAILED_PRECONDITION,
   DEADLINE_EXCEEDED: GrpcStatus.DEADLINE_EXCEEDED,
   NOT_FOUND: GrpcStatus.NOT_FOUND,
+  OUT_OF_RANGE: GrpcStatus.OUT_OF_RANGE,
 };
+
+/** Trailer of a watch's OUT_OF_RANGE: the oldest log position the replica can watch from. */
+export const WATCH_OLDEST_KEY = 'ringkv-watch-oldest';
 
 /**
  * Another node's failed answer to a call this node made for its client (a forwarded request, Join,
@@ -53,6 +57,7 @@ export function toGrpcError(e: unknown): GrpcError {
   if (e instanceof NodeError) {
     const trailers = trailersOf(e.leaderAddr, e.retrySafe);
     if (e instanceof StaleRouteError) trailers[STALE_ROUTE_KEY] = encodeRoute(e.route);
+    if (e instanceof WatchCompactedError) trailers[WATCH_OLDEST_KEY] = String(e.oldestIndex);
     return { code: CODES[e.code], details: e.message, trailers };
   }
   if (e instanceof RemoteStatusError) return { code: e.code, details: e.details, trailers: e.trailers };

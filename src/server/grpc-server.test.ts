@@ -17,8 +17,10 @@ describe('client server response encoders', () => {
     [kv.ClusterServiceService, CLUSTER_RESPONSES],
   ] as const) {
     it(`match the serializers of ${Object.values(service)[0]?.path.split('/')[1]}`, () => {
-      assert.deepEqual(Object.keys(encoders).sort(), Object.keys(service).sort());
-      for (const [name, def] of Object.entries(service)) {
+      // The unary methods: Watch, server-streaming, is encoded by its own handler (watch.ts).
+      const unary = Object.entries(service).filter(([, def]) => !def.responseStream);
+      assert.deepEqual(Object.keys(encoders).sort(), unary.map(([name]) => name).sort());
+      for (const [name, def] of unary) {
         const type = exportName((encoders as Record<string, unknown>)[name]);
         assert.ok(type !== undefined, `${name}: the encoder is not a generated type`);
         assert.match(

@@ -29,6 +29,7 @@ import type { PeerClients } from './peer-clients.ts';
 import { ReplicaTurns } from './routing.ts';
 import type { MethodObserver } from './unary-dispatch.ts';
 import { UnaryHttp2Server } from './unary-http2-server.ts';
+import { WATCH_PATH, watchHandler } from './watch.ts';
 
 /**
  * Each method's response type, so that the server encodes answers straight behind their gRPC
@@ -95,7 +96,10 @@ export class ClientServer {
       turns: new ReplicaTurns(),
       load: metrics === undefined ? undefined : () => metrics.requestLoad(),
     };
-    this.server.addService(KVServiceService, kvService(this.ctx), KV_RESPONSES);
+    // Watch is the one server-streaming method: added apart from the unary ones (unary-http2-server.ts).
+    const { watch: _watch, ...kvUnary } = KVServiceService;
+    this.server.addService(kvUnary, kvService(this.ctx), KV_RESPONSES);
+    this.server.addServerStream(WATCH_PATH, watchHandler(node));
     this.server.addService(ClusterServiceService, clusterService(this.ctx), CLUSTER_RESPONSES);
   }
 
@@ -104,8 +108,13 @@ export class ClientServer {
     return this.server.listen(host, port);
   }
 
-  /** Stops accepting calls; in-flight calls finish (the node fails its waiting requests first). */
+  /**
+   * Stops accepting calls; in-flight calls finish (the node fails its waiting requests first, and
+   * ends its watches).
+   */
   close(): Promise<void> {
+    // Watches never finish by themselves: end them first (retry-safe), so the close does not wait on them.
+    this.ctx.node.watches.close();
     return this.server.close(2000);
   }
 }

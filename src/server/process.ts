@@ -21,6 +21,8 @@ export interface NodeProcessOptions {
   readonly joinTimeoutMs: number;
   /** Size of each preallocated WAL segment. */
   readonly walSegmentBytes: number;
+  /** Applied entries of a shard between two of its snapshots (NodeOptions.snapshotEveryEntries). */
+  readonly snapshotEveryEntries: number;
   /** UNSAFE, tests only: linearizable reads without ReadIndex (see NodeOptions). */
   readonly unsafeNoReadIndex: boolean;
   readonly host: string;
@@ -86,6 +88,7 @@ export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutc
         joinAddr: f.joinAddr,
         joinTimeoutMs: f.joinTimeoutMs,
         walSegmentBytes: f.walSegmentBytes,
+        snapshotEveryEntries: f.snapshotEveryEntries,
         unsafeNoReadIndex: f.unsafeNoReadIndex,
         shardCount: f.shards,
         replicationFactor: f.replicationFactor,

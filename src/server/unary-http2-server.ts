@@ -3,11 +3,15 @@
 // - `inline`: HTTP/2 (unary-http2.ts) and the handlers (unary-dispatch.ts) on the caller's thread;
 // - `worker`: HTTP/2 on a worker thread (client-api-worker.ts), requests and replies crossing in
 //   batches (unary-batch.ts); the handlers still run on the caller's thread, which owns the node.
-// Only unary methods exist in the client API; a streaming method is refused at addService.
+// Unary methods go through addService (a streaming method is refused there); the one server-streaming
+// method (Watch) is added with addServerStream and served inline only: in worker mode its path is
+// answered UNIMPLEMENTED naming the flag (its events come from the node's thread, and the batched
+// request/reply wire between the threads carries one reply per call).
 import { Worker } from 'node:worker_threads';
 import type { ServerTls } from '../transport/tls.ts';
 import type { ClientApiThread } from './client-api-thread.ts';
 import type { FromWorker, ToWorker, WorkerSetup } from './client-api-worker.ts';
+import type { ServerStreamHandler } from './server-stream.ts';
 import { ReplyBatchWriter, readRequests } from './unary-batch.ts';
 import {
   type DispatcherOptions,
@@ -36,6 +40,7 @@ export class UnaryHttp2Server {
   private readonly dispatcher: UnaryDispatcher;
   private readonly o: UnaryServerOptions;
   private front: InlineFront | WorkerFront | undefined;
+  private readonly streams = new Map<string, ServerStreamHandler>();
 
   constructor(o: UnaryServerOptions) {
     this.o = o;
@@ -52,13 +57,20 @@ export class UnaryHttp2Server {
     this.dispatcher.addService(service, handlers, encoders);
   }
 
+  /** A server-streaming method at `path` (inline mode only; see the header). */
+  addServerStream(path: string, handler: ServerStreamHandler): void {
+    if (this.front !== undefined) throw new Error('addServerStream after listen');
+    if (this.streams.has(path)) throw new Error(`${path}: served twice`);
+    this.streams.set(path, handler);
+  }
+
   /** Binds `host:port` (port 0: any free port); resolves with the bound port. */
   listen(host: string, port: number): Promise<number> {
     if (this.front !== undefined) throw new Error('listen called twice');
     this.front =
       this.o.thread === 'worker'
-        ? new WorkerFront(this.dispatcher, this.o)
-        : new InlineFront(this.dispatcher, this.o);
+        ? new WorkerFront(this.dispatcher, this.o, [...this.streams.keys()])
+        : new InlineFront(this.dispatcher, this.o, this.streams);
     return this.front.listen(host, port);
   }
 
@@ -71,11 +83,16 @@ export class UnaryHttp2Server {
 class InlineFront {
   private readonly listener: UnaryHttp2Listener;
 
-  constructor(dispatcher: UnaryDispatcher, o: UnaryServerOptions) {
+  constructor(
+    dispatcher: UnaryDispatcher,
+    o: UnaryServerOptions,
+    streams: ReadonlyMap<string, ServerStreamHandler>,
+  ) {
     this.listener = new UnaryHttp2Listener({
       maxReceiveBytes: o.maxReceiveBytes,
       deadlineLimitsMs: dispatcher.deadlineLimitsMs(),
       handle: (req, reply) => dispatcher.dispatch(req, reply),
+      streams,
       tls: o.tls,
       onTlsFailure: o.onTlsFailure,
     });
@@ -99,11 +116,18 @@ class WorkerFront {
   private pendingClose: (() => void) | undefined;
   private readonly onTlsFailure: UnaryServerOptions['onTlsFailure'];
 
-  constructor(dispatcher: UnaryDispatcher, o: UnaryServerOptions) {
+  constructor(dispatcher: UnaryDispatcher, o: UnaryServerOptions, streamPaths: readonly string[]) {
     this.onTlsFailure = o.onTlsFailure;
     const methods = [...dispatcher.deadlineLimitsMs()];
     const paths = methods.map(([path]) => path);
-    const setup: WorkerSetup = { maxReceiveBytes: o.maxReceiveBytes, methods, tls: o.tls };
+    const refused = streamPaths.map(
+      (p) =>
+        [
+          p,
+          `${p} is a streaming method, served only with --client_api_thread inline (this node runs its client API on a worker thread)`,
+        ] as const,
+    );
+    const setup: WorkerSetup = { maxReceiveBytes: o.maxReceiveBytes, methods, refused, tls: o.tls };
     // The worker's file is .ts in the repository and .js in the installed package (dist/).
     const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
     this.worker = new Worker(new URL(`./client-api-worker${ext}`, import.meta.url), { workerData: setup });

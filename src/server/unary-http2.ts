@@ -20,6 +20,7 @@ import {
 import { GrpcStatus } from '../transport/grpc-status.ts';
 import type { ServerTls } from '../transport/tls.ts';
 import { deadlineOf } from './deadline.ts';
+import { type ServerStreamHandler, serverStreamCall } from './server-stream.ts';
 import type { UnaryReply, UnaryRequest } from './unary-dispatch.ts';
 
 /**
@@ -29,6 +30,9 @@ import type { UnaryReply, UnaryRequest } from './unary-dispatch.ts';
  */
 const STREAM_WINDOW_BYTES = 1024 * 1024;
 const SESSION_WINDOW_BYTES = 16 * 1024 * 1024;
+
+/** A streaming call's unsent bytes at most before its handler is told to end it (a client not reading). */
+export const STREAM_BUFFER_BYTES_MAX = 8 * 1024 * 1024;
 
 /** Set on a request one node forwards to another: the receiver serves it and never forwards again. */
 export const FORWARDED_KEY = 'ringkv-forwarded';
@@ -43,6 +47,10 @@ export interface UnaryHttp2Options {
   readonly deadlineLimitsMs: ReadonlyMap<string, number>;
   /** Runs one request; `reply` answers it (a reply after the stream closed is dropped). */
   readonly handle: (req: UnaryRequest, reply: (r: UnaryReply) => void) => void;
+  /** Server-streaming methods by path (no deadline: they run until either side ends them). */
+  readonly streams?: ReadonlyMap<string, ServerStreamHandler> | undefined;
+  /** Paths answered UNIMPLEMENTED with the given reason (a method this front cannot serve). */
+  readonly refused?: ReadonlyMap<string, string> | undefined;
   /** Serve TLS (h2 by ALPN) instead of h2c. */
   readonly tls?: ServerTls | undefined;
   /** A client's TLS handshake failed (rate-limited: see GrpcHttp2Server). */
@@ -78,6 +86,18 @@ export class UnaryHttp2Listener {
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     stream.on('error', () => {});
     const path = headers[':path'] ?? '';
+    const refusal = this.o.refused?.get(path);
+    if (refusal !== undefined) {
+      sendTrailersOnly(stream, GrpcStatus.UNIMPLEMENTED, refusal);
+      return;
+    }
+    const streaming = this.o.streams?.get(path);
+    if (streaming !== undefined) {
+      collectMessage(stream, this.o.maxReceiveBytes, (message) =>
+        streaming(message, serverStreamCall(stream, STREAM_BUFFER_BYTES_MAX)),
+      );
+      return;
+    }
     const limitMs = this.o.deadlineLimitsMs.get(path);
     if (limitMs === undefined) {
       sendTrailersOnly(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`);
@@ -85,37 +105,42 @@ export class UnaryHttp2Listener {
     }
     // From the moment the call arrived: the client's clock started before it sent the request.
     const deadlineMs = deadlineOf(headers['grpc-timeout'], limitMs, Date.now());
-    const max = this.o.maxReceiveBytes;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    stream.on('data', (c: Buffer) => {
-      size += c.byteLength;
-      if (size <= max + 5) chunks.push(c);
-    });
-    stream.on('end', () => {
-      if (size > max + 5) {
-        const details = `received message larger than max (${size - 5} vs. ${max})`;
-        sendTrailersOnly(stream, GrpcStatus.RESOURCE_EXHAUSTED, details);
-        return;
-      }
-      const buf = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-      if (buf.byteLength < 5 || buf[0] !== 0 || buf.readUInt32BE(1) !== buf.byteLength - 5) {
-        sendTrailersOnly(
-          stream,
-          GrpcStatus.INTERNAL,
-          'expected exactly one uncompressed length-prefixed message',
-        );
-        return;
-      }
-      const req: UnaryRequest = {
-        path,
-        message: buf.subarray(5),
-        deadlineMs,
-        forwarded: headers[FORWARDED_KEY] === '1',
-      };
+    collectMessage(stream, this.o.maxReceiveBytes, (message) => {
+      const req: UnaryRequest = { path, message, deadlineMs, forwarded: headers[FORWARDED_KEY] === '1' };
       this.o.handle(req, (r) => reply(stream, r));
     });
   }
+}
+
+/** Reads the stream's one length-prefixed request message; answers the stream itself when it is bad. */
+function collectMessage(
+  stream: http2.ServerHttp2Stream,
+  max: number,
+  done: (message: Uint8Array) => void,
+): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  stream.on('data', (c: Buffer) => {
+    size += c.byteLength;
+    if (size <= max + 5) chunks.push(c);
+  });
+  stream.on('end', () => {
+    if (size > max + 5) {
+      const details = `received message larger than max (${size - 5} vs. ${max})`;
+      sendTrailersOnly(stream, GrpcStatus.RESOURCE_EXHAUSTED, details);
+      return;
+    }
+    const buf = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+    if (buf.byteLength < 5 || buf[0] !== 0 || buf.readUInt32BE(1) !== buf.byteLength - 5) {
+      sendTrailersOnly(
+        stream,
+        GrpcStatus.INTERNAL,
+        'expected exactly one uncompressed length-prefixed message',
+      );
+      return;
+    }
+    done(buf.subarray(5));
+  });
 }
 
 function reply(stream: http2.ServerHttp2Stream, r: UnaryReply): void {

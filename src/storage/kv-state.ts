@@ -11,6 +11,7 @@
 //   count × [u32 keyBytes][key][u64 version][u32 valueBytes][value]      keys strictly increasing
 //   version 2 only: the proposer sessions (proposer-sessions.ts); version 1 (without) is still read
 import type { CasExpect, Command, DeleteRangeCommand, TxnCommand } from './command.ts';
+import type { KvChangeSink } from './kv-change.ts';
 import { ProposerSessions } from './proposer-sessions.ts';
 import { SortedKeys } from './sorted-keys.ts';
 import { compareHolds, type TxnOp, type TxnOpResult } from './txn.ts';
@@ -50,6 +51,8 @@ export type ApplyResult =
   /** How many keys of this shard the range delete removed. */
   | { readonly op: 'deleteRange'; readonly deleted: number };
 
+const EMPTY = new Uint8Array(0);
+
 function keyString(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
 }
@@ -88,6 +91,11 @@ export class KvState {
   appliedIndex = 0;
   /** Sum of key and value bytes, for metrics and snapshot sizing. */
   sizeBytes = 0;
+  /**
+   * Told every key a command changes, with its previous value (a watch's events: src/node/watch).
+   * Undefined: nothing is reported, and applying costs one comparison more per key.
+   */
+  onChange: KvChangeSink | undefined;
 
   constructor(options: KvStateOptions = {}) {
     this.leafKeysMax = options.leafKeysMax;
@@ -201,6 +209,7 @@ export class KvState {
       this.sizeBytes += copy.length - prev.value.length;
     }
     this.map.set(k, { value: copy, version: index });
+    if (this.onChange !== undefined) this.onChange({ type: 'put', key: keyBytes(k), value: copy, prev });
     return prev?.version ?? 0;
   }
 
@@ -216,6 +225,7 @@ export class KvState {
     this.map.delete(k);
     this.keys.delete(k);
     this.sizeBytes -= k.length + prev.value.length;
+    if (this.onChange !== undefined) this.onChange({ type: 'delete', key: keyBytes(k), value: EMPTY, prev });
     return true;
   }
 

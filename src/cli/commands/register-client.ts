@@ -230,6 +230,52 @@ Examples:
   });
 }
 
+function registerWatch(program: Command): void {
+  withConnectionOptions(
+    program
+      .command('watch')
+      .description(
+        'Print each change of KEY (or, with --prefix, of every key starting with PREFIX) as it is committed, ' +
+          'one line per event, until Ctrl+C (SIGINT) or SIGTERM: exit 0. Text: TYPE<tab>KEY<tab>VALUE<tab>' +
+          'SHARD:POSITION (put or delete; a delete has an empty value; control characters escaped as scan ' +
+          'does), and with --prev-kv a fifth column, the previous VALUE@VERSION or - when the key was absent. ' +
+          'With --output json: one JSON object per line, {"type", "key", "value", "shard", "position"} ' +
+          '(position as a string; "prevKv": {"value", "version"} or null with --prev-kv), keys and values as ' +
+          "UTF-8 text, or hex digits with --hex. A position is the change's log index in its shard (a put's " +
+          "version). The watch goes on when the node it talks to is lost: each shard's stream is resumed " +
+          'on another endpoint (list several in --endpoints) from the last position printed + 1, so no ' +
+          'change is printed twice or skipped. Once every stream is open, "watching: …" goes to stderr. Exit status: 0 when stopped by a signal; 1 when the cluster ' +
+          'cannot be reached or --from is older than a shard keeps (the error names the oldest position); ' +
+          '2 usage error.',
+      )
+      .argument('<key>', 'the key; with --prefix the prefix ("" for every key)')
+      .option('--prefix', 'watch every key starting with KEY (one stream per shard)', false)
+      .option(
+        '--from <position>',
+        'start at a past position instead of now: one number for every shard (e.g. 1: all that the shards ' +
+          'still keep), or SHARD:INDEX pairs, comma-separated (e.g. 3:120,5:88, as the text output prints ' +
+          'them; shards not named start from now); a start older than a shard keeps is an error (exit 1)',
+      )
+      .option('--prev-kv', "also print each event's previous value and version", false)
+      .addOption(
+        new Option('--output <format>', 'text (a line per event), or json (a JSON object per event per line)')
+          .choices(['text', 'json'])
+          .default('text'),
+      )
+      .addHelpText(
+        'after',
+        `
+Examples:
+  ringkv watch config/db-url                      # one key
+  ringkv watch app/ --prefix --output json        # every key under app/, JSON lines
+  ringkv watch app/ --prefix --from 3:121,5:89    # resume after the last positions seen`,
+      ),
+  ).action(async (key: string, opts: Opts, cmd: Command) => {
+    const { runWatch } = await import('./watch.ts');
+    process.exitCode = await runWatch(key, opts, cmd);
+  });
+}
+
 function registerShard(program: Command): void {
   const shard = program.command('shard').description('Inspect the data shards and where they live.');
   withConnectionOptions(
@@ -472,6 +518,7 @@ function registerStartLocal(program: Command): void {
 /** Adds every client command to the `ringkv` program, with the local tools beside them (start-local, certs). */
 export function registerClientCommands(program: Command): void {
   registerKv(program);
+  registerWatch(program);
   registerCluster(program);
   registerShard(program);
   registerSnapshot(program);

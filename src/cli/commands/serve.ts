@@ -121,6 +121,14 @@ const FLAGS: readonly (readonly [string, string, string, string | undefined])[] 
       'in all to take writes (else the NOSPACE alarm); smaller on small disks',
     '64',
   ],
+  [
+    'snapshot_entries',
+    '<n>',
+    'applied entries of a shard between two snapshots of it (etcd: --snapshot-count): the log before a ' +
+      "snapshot is then dropped, and a watch cannot start before the snapshot once its shard's recent-change " +
+      'ring (1024 changes) has moved on; smaller: less log kept and replayed on restart, more snapshot writes',
+    '10000',
+  ],
   ['max_key_bytes', '<n>', 'largest key accepted', '4096'],
   ['max_value_bytes', '<n>', 'largest value accepted', '1048576'],
   [
@@ -372,6 +380,7 @@ export function parseServeSettings(settings: Settings): ServeFlags | string {
     ['request_timeout_ms', 1, 3_600_000],
     ['join_timeout', 1, 86_400],
     ['wal_segment_mib', 1, 1024],
+    ['snapshot_entries', 1, 10_000_000],
   ];
   for (const [name, min, max] of ranges) {
     const n = r.integer(name, min, max);
@@ -445,6 +454,7 @@ export function parseServeSettings(settings: Settings): ServeFlags | string {
     joinAddr,
     joinTimeoutMs: nums['join_timeout']! * 1000,
     walSegmentBytes: nums['wal_segment_mib']! * 1024 * 1024,
+    snapshotEveryEntries: nums['snapshot_entries']!,
     unsafeNoReadIndex,
     host,
     listen,

@@ -36,6 +36,7 @@ describe('the metrics registry', () => {
         statuses: () => statuses as never,
         requestsWaiting: () => 3,
         proposalsPending: () => 2,
+        watchesOpen: () => 5,
       },
       {
         stats: () => ({ ...zeroStats(), messagesSent: 40, droppedQueueFull: 1, droppedUnreachable: 2 }),
@@ -56,6 +57,7 @@ describe('the metrics registry', () => {
     assert.equal(sample(text, 'ringkv_is_leader{shard="0"}'), 1);
     assert.equal(sample(text, 'ringkv_proposals_committed_total{shard="1"}'), 12);
     assert.equal(sample(text, 'ringkv_proposals_applied_total{shard="1"}'), 11);
+    assert.equal(sample(text, 'ringkv_watches_open'), 5);
     assert.equal(sample(text, 'ringkv_leader_changes_seen_total{shard="1"}'), 2);
     assert.equal(sample(text, 'ringkv_proposals_failed_total'), 1);
     assert.equal(sample(text, 'ringkv_proposals_pending'), 2);

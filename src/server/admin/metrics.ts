@@ -5,7 +5,7 @@
 //   proposal): the node reports them to this class through its NodeMetrics sink (src/node/metrics.ts),
 //   at most a few per driver turn, never per request;
 // - state read when Prometheus scrapes (leaders, commit and applied index, requests and proposals
-//   waiting, the peer transport's counters): read from the node then, so they cost nothing between
+//   waiting, watches open, the peer transport's counters): read from the node then, so they cost nothing between
 //   scrapes;
 // - the client calls (request-metrics.ts), counted without allocating.
 // And the process's own (prom-client's default metrics: CPU, memory, heap, event-loop delay, GC),
@@ -32,6 +32,8 @@ export interface MetricsHost {
   requestsWaiting(): number;
   /** Proposals waiting to be applied. */
   proposalsPending(): number;
+  /** Watch streams this node serves now (a cancelled one leaves at once). */
+  watchesOpen(): number;
 }
 
 /** What the metrics read of the peer transport when scraped. */
@@ -222,6 +224,14 @@ export class NodeMetricsRegistry implements NodeMetrics {
       registers,
       collect() {
         this.set(host()?.proposalsPending() ?? 0);
+      },
+    });
+    new Gauge({
+      name: `${p}watches_open`,
+      help: 'Watch streams this node serves (bounded by 100,000).',
+      registers,
+      collect() {
+        this.set(host()?.watchesOpen() ?? 0);
       },
     });
     new Gauge({

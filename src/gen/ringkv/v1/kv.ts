@@ -11,7 +11,9 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -40,6 +42,84 @@ export interface ResponseHeader {
    * 0 when it knows no table): a client keeps it and sends it back as `shard_epoch`.
    */
   shardEpoch: bigint;
+}
+
+export interface WatchRequest {
+  /** The data shard (1-based); 0 means the shard of `key` (only with neither prefix nor range). */
+  shard: number;
+  /** One key (exactly); ignored when prefix, start or end is set. */
+  key: Uint8Array;
+  /** Keys that start with prefix (an empty prefix with prefix_set: every key). */
+  prefix: Uint8Array;
+  prefixSet: boolean;
+  /** Range [start, end): an empty end means "to the end of the key space". Used when start or end is set. */
+  start: Uint8Array;
+  end: Uint8Array;
+  /** The first log index whose events are sent; 0: from the replica's next applied entry. */
+  fromIndex: bigint;
+  /** Send each event's previous value (absent when the key did not exist). */
+  prevKv: boolean;
+  /** Idle time after which a progress response is sent (0: the server's default, 1000 ms; at least 100). */
+  progressIntervalMs: number;
+}
+
+export interface WatchEvent {
+  type: WatchEvent_Type;
+  key: Uint8Array;
+  /** The value written (empty for a delete). */
+  value: Uint8Array;
+  /** The key's previous value and version, when prev_kv was asked for and the key existed. */
+  prevKv: KeyValue | undefined;
+}
+
+export const WatchEvent_Type = { PUT: 0, DELETE: 1, UNRECOGNIZED: -1 } as const;
+
+export type WatchEvent_Type = typeof WatchEvent_Type[keyof typeof WatchEvent_Type];
+
+export namespace WatchEvent_Type {
+  export type PUT = typeof WatchEvent_Type.PUT;
+  export type DELETE = typeof WatchEvent_Type.DELETE;
+  export type UNRECOGNIZED = typeof WatchEvent_Type.UNRECOGNIZED;
+}
+
+export function watchEvent_TypeFromJSON(object: any): WatchEvent_Type {
+  switch (object) {
+    case 0:
+    case "PUT":
+      return WatchEvent_Type.PUT;
+    case 1:
+    case "DELETE":
+      return WatchEvent_Type.DELETE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return WatchEvent_Type.UNRECOGNIZED;
+  }
+}
+
+export function watchEvent_TypeToJSON(object: WatchEvent_Type): string {
+  switch (object) {
+    case WatchEvent_Type.PUT:
+      return "PUT";
+    case WatchEvent_Type.DELETE:
+      return "DELETE";
+    case WatchEvent_Type.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export interface WatchResponse {
+  /** The data shard. */
+  shard: number;
+  /**
+   * The log index of the entry whose events these are (a put's version); with no events, the
+   * replica's applied index: every event of the watched keys up to it was sent.
+   */
+  index: bigint;
+  events: WatchEvent[];
+  /** The serving node. */
+  nodeId: string;
 }
 
 export interface PutRequest {
@@ -712,6 +792,479 @@ export const ResponseHeader: MessageFns<ResponseHeader> = {
     message.shardEpoch = (object.shardEpoch !== undefined && object.shardEpoch !== null)
       ? BigInt(object.shardEpoch)
       : 0n;
+    return message;
+  },
+};
+
+function createBaseWatchRequest(): WatchRequest {
+  return {
+    shard: 0,
+    key: new Uint8Array(0),
+    prefix: new Uint8Array(0),
+    prefixSet: false,
+    start: new Uint8Array(0),
+    end: new Uint8Array(0),
+    fromIndex: 0n,
+    prevKv: false,
+    progressIntervalMs: 0,
+  };
+}
+
+export const WatchRequest: MessageFns<WatchRequest> = {
+  encode(message: WatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.shard !== 0) {
+      writer.uint32(8).uint32(message.shard);
+    }
+    if (message.key.length !== 0) {
+      writer.uint32(18).bytes(message.key);
+    }
+    if (message.prefix.length !== 0) {
+      writer.uint32(26).bytes(message.prefix);
+    }
+    if (message.prefixSet !== false) {
+      writer.uint32(32).bool(message.prefixSet);
+    }
+    if (message.start.length !== 0) {
+      writer.uint32(42).bytes(message.start);
+    }
+    if (message.end.length !== 0) {
+      writer.uint32(50).bytes(message.end);
+    }
+    if (message.fromIndex !== 0n) {
+      if (BigInt.asUintN(64, message.fromIndex) !== message.fromIndex) {
+        throw new globalThis.Error("value provided for field message.fromIndex of type uint64 too large");
+      }
+      writer.uint32(56).uint64(message.fromIndex);
+    }
+    if (message.prevKv !== false) {
+      writer.uint32(64).bool(message.prevKv);
+    }
+    if (message.progressIntervalMs !== 0) {
+      writer.uint32(72).uint32(message.progressIntervalMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.shard = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.key = reader.bytes();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.prefix = reader.bytes();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.prefixSet = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.start = reader.bytes();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.end = reader.bytes();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.fromIndex = reader.uint64() as bigint;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.prevKv = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.progressIntervalMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchRequest {
+    return {
+      shard: isSet(object.shard) ? globalThis.Number(object.shard) : 0,
+      key: isSet(object.key) ? bytesFromBase64(object.key) : new Uint8Array(0),
+      prefix: isSet(object.prefix) ? bytesFromBase64(object.prefix) : new Uint8Array(0),
+      prefixSet: isSet(object.prefixSet)
+        ? globalThis.Boolean(object.prefixSet)
+        : isSet(object.prefix_set)
+        ? globalThis.Boolean(object.prefix_set)
+        : false,
+      start: isSet(object.start) ? bytesFromBase64(object.start) : new Uint8Array(0),
+      end: isSet(object.end) ? bytesFromBase64(object.end) : new Uint8Array(0),
+      fromIndex: isSet(object.fromIndex)
+        ? BigInt(object.fromIndex)
+        : isSet(object.from_index)
+        ? BigInt(object.from_index)
+        : 0n,
+      prevKv: isSet(object.prevKv)
+        ? globalThis.Boolean(object.prevKv)
+        : isSet(object.prev_kv)
+        ? globalThis.Boolean(object.prev_kv)
+        : false,
+      progressIntervalMs: isSet(object.progressIntervalMs)
+        ? globalThis.Number(object.progressIntervalMs)
+        : isSet(object.progress_interval_ms)
+        ? globalThis.Number(object.progress_interval_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: WatchRequest): unknown {
+    const obj: any = {};
+    if (message.shard !== 0) {
+      obj.shard = Math.round(message.shard);
+    }
+    if (message.key.length !== 0) {
+      obj.key = base64FromBytes(message.key);
+    }
+    if (message.prefix.length !== 0) {
+      obj.prefix = base64FromBytes(message.prefix);
+    }
+    if (message.prefixSet !== false) {
+      obj.prefixSet = message.prefixSet;
+    }
+    if (message.start.length !== 0) {
+      obj.start = base64FromBytes(message.start);
+    }
+    if (message.end.length !== 0) {
+      obj.end = base64FromBytes(message.end);
+    }
+    if (message.fromIndex !== 0n) {
+      obj.fromIndex = message.fromIndex.toString();
+    }
+    if (message.prevKv !== false) {
+      obj.prevKv = message.prevKv;
+    }
+    if (message.progressIntervalMs !== 0) {
+      obj.progressIntervalMs = Math.round(message.progressIntervalMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchRequest>): WatchRequest {
+    return WatchRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchRequest>): WatchRequest {
+    const message = createBaseWatchRequest();
+    message.shard = object.shard ?? 0;
+    message.key = object.key ?? new Uint8Array(0);
+    message.prefix = object.prefix ?? new Uint8Array(0);
+    message.prefixSet = object.prefixSet ?? false;
+    message.start = object.start ?? new Uint8Array(0);
+    message.end = object.end ?? new Uint8Array(0);
+    message.fromIndex = (object.fromIndex !== undefined && object.fromIndex !== null) ? BigInt(object.fromIndex) : 0n;
+    message.prevKv = object.prevKv ?? false;
+    message.progressIntervalMs = object.progressIntervalMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseWatchEvent(): WatchEvent {
+  return { type: 0, key: new Uint8Array(0), value: new Uint8Array(0), prevKv: undefined };
+}
+
+export const WatchEvent: MessageFns<WatchEvent> = {
+  encode(message: WatchEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== 0) {
+      writer.uint32(8).int32(message.type);
+    }
+    if (message.key.length !== 0) {
+      writer.uint32(18).bytes(message.key);
+    }
+    if (message.value.length !== 0) {
+      writer.uint32(26).bytes(message.value);
+    }
+    if (message.prevKv !== undefined) {
+      KeyValue.encode(message.prevKv, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.type = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.key = reader.bytes();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.value = reader.bytes();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.prevKv = KeyValue.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchEvent {
+    return {
+      type: isSet(object.type) ? watchEvent_TypeFromJSON(object.type) : 0,
+      key: isSet(object.key) ? bytesFromBase64(object.key) : new Uint8Array(0),
+      value: isSet(object.value) ? bytesFromBase64(object.value) : new Uint8Array(0),
+      prevKv: isSet(object.prevKv)
+        ? KeyValue.fromJSON(object.prevKv)
+        : isSet(object.prev_kv)
+        ? KeyValue.fromJSON(object.prev_kv)
+        : undefined,
+    };
+  },
+
+  toJSON(message: WatchEvent): unknown {
+    const obj: any = {};
+    if (message.type !== 0) {
+      obj.type = watchEvent_TypeToJSON(message.type);
+    }
+    if (message.key.length !== 0) {
+      obj.key = base64FromBytes(message.key);
+    }
+    if (message.value.length !== 0) {
+      obj.value = base64FromBytes(message.value);
+    }
+    if (message.prevKv !== undefined) {
+      obj.prevKv = KeyValue.toJSON(message.prevKv);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchEvent>): WatchEvent {
+    return WatchEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchEvent>): WatchEvent {
+    const message = createBaseWatchEvent();
+    message.type = object.type ?? 0;
+    message.key = object.key ?? new Uint8Array(0);
+    message.value = object.value ?? new Uint8Array(0);
+    message.prevKv = (object.prevKv !== undefined && object.prevKv !== null)
+      ? KeyValue.fromPartial(object.prevKv)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseWatchResponse(): WatchResponse {
+  return { shard: 0, index: 0n, events: [], nodeId: "" };
+}
+
+export const WatchResponse: MessageFns<WatchResponse> = {
+  encode(message: WatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.shard !== 0) {
+      writer.uint32(8).uint32(message.shard);
+    }
+    if (message.index !== 0n) {
+      if (BigInt.asUintN(64, message.index) !== message.index) {
+        throw new globalThis.Error("value provided for field message.index of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.index);
+    }
+    for (const v of message.events) {
+      WatchEvent.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(34).string(message.nodeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.shard = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.index = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.events.push(WatchEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchResponse {
+    return {
+      shard: isSet(object.shard) ? globalThis.Number(object.shard) : 0,
+      index: isSet(object.index) ? BigInt(object.index) : 0n,
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => WatchEvent.fromJSON(e)) : [],
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+    };
+  },
+
+  toJSON(message: WatchResponse): unknown {
+    const obj: any = {};
+    if (message.shard !== 0) {
+      obj.shard = Math.round(message.shard);
+    }
+    if (message.index !== 0n) {
+      obj.index = message.index.toString();
+    }
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => WatchEvent.toJSON(e));
+    }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchResponse>): WatchResponse {
+    return WatchResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchResponse>): WatchResponse {
+    const message = createBaseWatchResponse();
+    message.shard = object.shard ?? 0;
+    message.index = (object.index !== undefined && object.index !== null) ? BigInt(object.index) : 0n;
+    message.events = object.events?.map((e) => WatchEvent.fromPartial(e)) || [];
+    message.nodeId = object.nodeId ?? "";
     return message;
   },
 };
@@ -5978,6 +6531,30 @@ export const KVServiceService = {
     responseSerialize: (value: DeleteRangeResponse): Buffer => Buffer.from(DeleteRangeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteRangeResponse => DeleteRangeResponse.decode(value),
   },
+  /**
+   * Streams the changes of ONE data shard's keys (a key, a prefix or a range) from a position of
+   * its log on: the contacted node's own replica serves it (voter or learner: it applies committed
+   * entries only); a node without one refuses it UNAVAILABLE, retry-safe, with the shard's voters
+   * in `ringkv-stale-route`. A prefix or range spans every shard: a client opens one stream per
+   * shard (`shard`). The first response and then one every `progress_interval_ms` of idleness
+   * carry no events, only `progress_index`. All the events of one log entry (a txn, a range
+   * delete) come in one response. A start older than what the replica keeps (its recent events,
+   * or its log since its last snapshot) ends the stream OUT_OF_RANGE with the oldest position in
+   * the message and in the trailer `ringkv-watch-oldest`. A watcher that does not read fast enough
+   * (its stream buffers more than the server's bound), a replica removed or replaced by a snapshot
+   * from the leader, and the node shutting down end the stream UNAVAILABLE, retry-safe: resume
+   * from the last position seen + 1. Not served with `serve --client_api_thread worker`
+   * (UNIMPLEMENTED naming the flag).
+   */
+  watch: {
+    path: "/ringkv.v1.KVService/Watch" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchRequest): Buffer => Buffer.from(WatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchRequest => WatchRequest.decode(value),
+    responseSerialize: (value: WatchResponse): Buffer => Buffer.from(WatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchResponse => WatchResponse.decode(value),
+  },
 } as const;
 
 export interface KVServiceServer extends UntypedServiceImplementation {
@@ -6015,6 +6592,22 @@ export interface KVServiceServer extends UntypedServiceImplementation {
    * shard (`shard`) and sums: atomic per shard, not across shards.
    */
   deleteRange: handleUnaryCall<DeleteRangeRequest, DeleteRangeResponse>;
+  /**
+   * Streams the changes of ONE data shard's keys (a key, a prefix or a range) from a position of
+   * its log on: the contacted node's own replica serves it (voter or learner: it applies committed
+   * entries only); a node without one refuses it UNAVAILABLE, retry-safe, with the shard's voters
+   * in `ringkv-stale-route`. A prefix or range spans every shard: a client opens one stream per
+   * shard (`shard`). The first response and then one every `progress_interval_ms` of idleness
+   * carry no events, only `progress_index`. All the events of one log entry (a txn, a range
+   * delete) come in one response. A start older than what the replica keeps (its recent events,
+   * or its log since its last snapshot) ends the stream OUT_OF_RANGE with the oldest position in
+   * the message and in the trailer `ringkv-watch-oldest`. A watcher that does not read fast enough
+   * (its stream buffers more than the server's bound), a replica removed or replaced by a snapshot
+   * from the leader, and the node shutting down end the stream UNAVAILABLE, retry-safe: resume
+   * from the last position seen + 1. Not served with `serve --client_api_thread worker`
+   * (UNIMPLEMENTED naming the flag).
+   */
+  watch: handleServerStreamingCall<WatchRequest, WatchResponse>;
 }
 
 export interface KVServiceClient extends Client {
@@ -6152,6 +6745,27 @@ export interface KVServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteRangeResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Streams the changes of ONE data shard's keys (a key, a prefix or a range) from a position of
+   * its log on: the contacted node's own replica serves it (voter or learner: it applies committed
+   * entries only); a node without one refuses it UNAVAILABLE, retry-safe, with the shard's voters
+   * in `ringkv-stale-route`. A prefix or range spans every shard: a client opens one stream per
+   * shard (`shard`). The first response and then one every `progress_interval_ms` of idleness
+   * carry no events, only `progress_index`. All the events of one log entry (a txn, a range
+   * delete) come in one response. A start older than what the replica keeps (its recent events,
+   * or its log since its last snapshot) ends the stream OUT_OF_RANGE with the oldest position in
+   * the message and in the trailer `ringkv-watch-oldest`. A watcher that does not read fast enough
+   * (its stream buffers more than the server's bound), a replica removed or replaced by a snapshot
+   * from the leader, and the node shutting down end the stream UNAVAILABLE, retry-safe: resume
+   * from the last position seen + 1. Not served with `serve --client_api_thread worker`
+   * (UNIMPLEMENTED naming the flag).
+   */
+  watch(request: WatchRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchResponse>;
+  watch(
+    request: WatchRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchResponse>;
 }
 
 export const KVServiceClient = makeGenericClientConstructor(KVServiceService, "ringkv.v1.KVService") as unknown as {
