@@ -1,7 +1,8 @@
 // A data shard's state machine: KV commands (src/storage/command.ts) applied to the ordered KV state
 // (src/storage/kv-state.ts). The request id of a command is its (clientId, seq) pair; the state
 // applies each at most once (its proposer sessions), and says which it skipped. Each applied
-// command's changes go to the shard's watchers (watch/shard-watchers.ts), with their previous values.
+// command's changes go to the shard's watchers (watch/shard-watchers.ts), with their previous values,
+// while they record them (the shard is watched); otherwise none are collected.
 import type { Index } from '../raft/types.ts';
 import { decodeCommand } from '../storage/command.ts';
 import type { KvChange } from '../storage/kv-change.ts';
@@ -27,11 +28,11 @@ export class KvMachine implements StateMachine<ApplyResult> {
   constructor(options: KvStateOptions = {}) {
     this.options = options;
     this.state = new KvState(options);
-    this.state.onChange = this.record;
   }
 
   apply(index: Index, data: Uint8Array): ApplyOutcome<ApplyResult> {
     const cmd = decodeCommand(data);
+    this.state.onChange = this.watchers.recording ? this.record : undefined;
     const result = this.state.apply(index, cmd);
     const changes = this.changes.length === 0 ? NO_CHANGES : this.changes;
     if (changes !== NO_CHANGES) this.changes = [];
@@ -51,7 +52,6 @@ export class KvMachine implements StateMachine<ApplyResult> {
 
   restore(data: Uint8Array): void {
     this.state = data.byteLength === 0 ? new KvState(this.options) : KvState.restore(data, this.options);
-    this.state.onChange = this.record;
     this.watchers.reset(
       this.state.appliedIndex,
       `the replica's state was replaced by a snapshot at position ${this.state.appliedIndex}; resume the watch`,

@@ -18,7 +18,7 @@ export interface EventRingBounds {
   readonly bytesMax: number;
 }
 
-/** What each shard keeps by default: small, since every hosted shard keeps one, watched or not. */
+/** What a shard keeps at most while it is watched (and for as many entries after its last watcher left). */
 export const EVENT_RING_DEFAULTS: EventRingBounds = { entriesMax: 1024, bytesMax: 1024 * 1024 };
 
 export class EventRing {
@@ -69,6 +69,17 @@ export class EventRing {
     this.bytes = 0;
     this.coveredFrom = appliedIndex + 1;
     this.lastIndex = appliedIndex;
+  }
+
+  /**
+   * The entry at `index` was applied and is not recorded (nobody watches the shard): the ring keeps
+   * nothing and covers only what comes after it. Allocates nothing once empty.
+   */
+  passed(index: number): void {
+    assert(index > this.lastIndex, () => `event ring: index ${index} after ${this.lastIndex}`);
+    if (this.size() > 0) this.reset(index);
+    this.coveredFrom = index + 1;
+    this.lastIndex = index;
   }
 
   /** The entries at `from` or after, oldest first; undefined when `from` is older than the ring covers. */

@@ -1,8 +1,10 @@
 // Changes older than a shard's event ring, rebuilt: the snapshot restored into a scratch machine and
-// the log since it applied again, through the same KvMachine and KvState as the live apply path, so
-// that previous values are exact and a repeated command (same proposer and seq) is skipped exactly
+// the log since it applied again to the same KvState as the live apply path (the machine's own
+// recording is for live watchers: the scratch state reports to this replay instead), so that
+// previous values are exact and a repeated command (same proposer and seq) is skipped exactly
 // as it was when first applied (it then changed nothing, and gives no event).
 import type { Entry } from '../../raft/types.ts';
+import { decodeCommand } from '../../storage/command.ts';
 import type { KvChange } from '../../storage/kv-change.ts';
 import { KvMachine } from '../kv-machine.ts';
 import type { EntryChanges } from './event-ring.ts';
@@ -28,15 +30,16 @@ export function replayChanges(
 ): Replayed {
   const machine = new KvMachine();
   machine.restore(snapshotData);
+  const state = machine.state;
   let pending: KvChange[] = [];
-  machine.state.onChange = (c) => {
+  state.onChange = (c) => {
     if (watches(keys, c.key)) pending.push(c);
   };
   const entries: EntryChanges[] = [];
   let bytes = 0;
   for (const e of log) {
     if (e.type !== 'normal' || e.data.byteLength === 0) continue;
-    machine.apply(e.index, e.data);
+    state.apply(e.index, decodeCommand(e.data));
     if (pending.length === 0 || e.index < from) {
       pending = [];
       continue;

@@ -125,7 +125,34 @@ describe('watch', () => {
     );
   });
 
-  it('serves a backlog from the ring, then live events, then progress when idle', () => {
+  it('records changes only while the shard is watched, and for the ring bound of entries after', () => {
+    const { machine, shard, apply } = replica([put(1, 1, 'x', '1'), put(1, 2, 'y', '2')]);
+    const ring = machine.watchers.ring;
+    // Unwatched: nothing collected, nothing kept, and the ring covers only what comes next.
+    assert.equal(machine.state.onChange, undefined);
+    assert.equal(ring.size(), 0);
+    assert.equal(ring.coveredFrom, 3);
+    const w = new Watches(new ManualClock(0), () => shard);
+    const h = w.start(
+      { shard: 1, keys: { kind: 'key', key: b('x') }, fromIndex: 0, progressIntervalMs: 1000 },
+      new Recorder(),
+    );
+    apply(put(1, 3, 'x', '3'));
+    apply(put(1, 4, 'y', '4'));
+    assert.equal(ring.size(), 2);
+    h.cancel();
+    // The last watcher left: the ring goes on for its bound (1,024 entries), so a client back soon
+    // resumes from it; then it lets entries pass.
+    for (let i = 5; i <= 4 + 1024; i++) apply(put(1, i, 'z', `${i}`));
+    assert.equal(ring.size(), 1024);
+    assert.equal(ring.since(5)?.length, 1024);
+    apply(put(1, 1029, 'z', 'last'));
+    assert.equal(ring.size(), 0);
+    assert.equal(ring.coveredFrom, 1030);
+    assert.equal(machine.state.onChange, undefined);
+  });
+
+  it('serves a backlog (replayed: nobody watched), then live events, then progress when idle', () => {
     const { shard, apply } = replica([put(1, 1, 'x', '1'), put(1, 2, 'y', '2'), put(1, 3, 'x', '3')]);
     const clock = new ManualClock(0);
     const w = new Watches(clock, () => shard);
