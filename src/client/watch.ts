@@ -5,8 +5,11 @@
 // endpoint), it is opened again from that position + 1 on another endpoint (the refusal's hint
 // first), after a backoff. A response at or below the last position is dropped, so nothing is
 // delivered twice, and the server sends every change from the position asked on, so nothing is
-// skipped. A start the replica no longer keeps (OUT_OF_RANGE) and bad input end the iteration with
-// an error. Leaving the loop (break, return, throw) cancels every stream.
+// skipped. A start one replica no longer keeps (OUT_OF_RANGE) is asked of the other endpoints: the
+// replicas of a shard take their snapshots at different times, and one that nobody watched keeps no
+// recent changes apart from its log since its snapshot. Only when every endpoint refused it so (or
+// after twice as many tries as there are endpoints) does the iteration end with WatchCompactedError
+// naming the oldest position any of them offered; bad input ends it at once. Leaving the loop (break, return, throw) cancels every stream.
 import { type ClientReadableStream, Metadata, type ServiceError } from '@grpc/grpc-js';
 import type { WatchResponse } from '../gen/ringkv/v1/kv.ts';
 import { WatchEvent_Type } from '../gen/ringkv/v1/kv.ts';
@@ -106,6 +109,8 @@ class ShardStream {
   attempts = 0;
   hint: string | undefined;
   turn = 0;
+  /** Endpoints that refused the current start as compacted, with the oldest position each keeps. */
+  readonly compacted = new Map<string, { oldest: bigint; details: string }>();
 
   constructor(shard: number, from: bigint) {
     this.shard = shard;
@@ -208,13 +213,13 @@ class WatchIterator implements AsyncIterator<WatchItem> {
   }
 
   private pickEndpoint(s: ShardStream): string {
-    if (s.hint !== undefined) {
-      const h = s.hint;
-      s.hint = undefined;
-      return h;
-    }
+    const h = s.hint;
+    s.hint = undefined;
+    if (h !== undefined && !s.compacted.has(h)) return h;
     const all = this.host.endpoints();
-    const e = all[s.turn++ % all.length];
+    let e = all[s.turn++ % all.length];
+    for (let i = 1; i < all.length && e !== undefined && s.compacted.has(e); i++)
+      e = all[s.turn++ % all.length];
     if (e === undefined) throw new Error('watch: no endpoint');
     return e;
   }
@@ -255,6 +260,7 @@ class WatchIterator implements AsyncIterator<WatchItem> {
   private onResponse(s: ShardStream, r: WatchResponse): void {
     if (this.stopped) return;
     s.attempts = 0;
+    s.compacted.clear();
     if (s.shard === 0) s.shard = r.shard;
     const position = r.index;
     if (r.events.length === 0) {
@@ -296,10 +302,17 @@ class WatchIterator implements AsyncIterator<WatchItem> {
     const code = e === undefined ? 'OK' : codeName(e.code);
     const details = e === undefined ? 'the stream ended' : e.details || e.message;
     if (code === 'OUT_OF_RANGE') {
-      const oldest = e?.metadata.get('ringkv-watch-oldest')[0];
-      this.failure = new WatchCompactedError(details, s.shard, BigInt(String(oldest ?? '0')), endpoint);
-      this.signal();
-      return;
+      const oldest = BigInt(String(e?.metadata.get('ringkv-watch-oldest')[0] ?? '0'));
+      s.compacted.set(endpoint, { oldest, details });
+      const endpoints = this.host.endpoints().length;
+      if (s.compacted.size >= endpoints || s.attempts >= 2 * endpoints) {
+        let best: [string, { oldest: bigint; details: string }] | undefined;
+        for (const c of s.compacted) if (best === undefined || c[1].oldest < best[1].oldest) best = c;
+        const [at, why] = best ?? [endpoint, { oldest, details }];
+        this.failure = new WatchCompactedError(why.details, s.shard, why.oldest, at);
+        this.signal();
+        return;
+      }
     }
     if (code === 'INVALID_ARGUMENT' || code === 'UNIMPLEMENTED') {
       this.failure = new RingkvError(`watch: ${code} from ${endpoint}: ${details}`, {

@@ -167,3 +167,46 @@ async function watchesOpen(c: ProcessCluster): Promise<number> {
 function text(b: Uint8Array): string {
   return Buffer.from(b).toString('utf8');
 }
+
+describe('watch from a position one replica no longer keeps', { timeout: 120_000 }, () => {
+  let c: ProcessCluster;
+
+  before(async () => {
+    c = await ProcessCluster.start({ extraArgs: ['--snapshot_entries', '20'] });
+  });
+
+  after(async () => {
+    await c?.cleanup();
+  });
+
+  test('is served by another replica that keeps it (the one where the shard was watched)', async () => {
+    const writer = c.client();
+    // A watcher of the key: the replica serving it (w) records the key's shard's changes from now on.
+    const holder = c.client({ endpoints: [c.nodes[1]?.endpoint as string], routeToLeaders: false });
+    const held = holder.watch('cw/k', { progress: true })[Symbol.asyncIterator]();
+    const first = await held.next();
+    assert.equal(first.done, false);
+    const w = c.node((first.value as { node: string }).node);
+    const a = c.nodes.find((n) => n !== w) as typeof w;
+    const p0 = (await writer.put('cw/k', 'v0')).version;
+    // Past the next snapshot of every replica (one each 20 applied entries): an unwatched replica
+    // keeps nothing older than its snapshot, so a start at p0 is compacted there.
+    for (let i = 1; i <= 45; i++) await writer.put('cw/k', `v${i}`);
+
+    // a is asked first; it refuses p0 as compacted, and the watch goes on to the others.
+    const reader = c.client({ endpoints: [a.endpoint, w.endpoint], routeToLeaders: false });
+    const it = reader.watch('cw/k', { from: p0 })[Symbol.asyncIterator]();
+    try {
+      const e = await it.next();
+      assert.equal(e.done, false);
+      const ev = e.value as WatchEventItem;
+      assert.equal(ev.position, p0);
+      assert.equal(text(ev.value), 'v0');
+      assert.equal(ev.node, w.name, `served by ${w.name}, after ${a.name} refused the start as compacted`);
+    } finally {
+      await it.return?.();
+      await held.return?.();
+      await Promise.all([reader, holder, writer].map((x) => x.close({ timeoutMs: 0 })));
+    }
+  });
+});
