@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
+import { leaseId, parseLeaseId } from '../../ring/lease-id.ts';
 import { ManualClock } from '../manual-clock.ts';
-import { leaseId, parseLeaseId } from './lease-id.ts';
 import { LEASE_CHECK_INTERVAL_MS, type LedShard, Lessor } from './lessor.ts';
 
 /** One shard's replicated leases and who leads it, as the lessor's host; revokes apply at once. */

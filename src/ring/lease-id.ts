@@ -1,7 +1,7 @@
-// A lease's cluster-wide id: its shard in the high 16 bits, the index of the entry that granted it in
-// that shard's log in the low 48 (src/storage/leases.ts names a lease by that index within its
-// shard). Unique (one grant per entry) and the same on every replica, so any replica can tell a
-// lease's shard from its id. On the wire a uint64; printed and parsed as a decimal string.
+// A lease's cluster-wide id: its shard in the high 16 bits, the index of the entry that granted it
+// in that shard's log in the low 48 (src/storage/leases.ts names a lease by that index within its
+// shard). Unique (one grant per entry) and the same on every replica, so the server and the client
+// can tell a lease's shard from its id. On the wire a uint64; printed and parsed as decimal.
 
 export const LEASE_SHARD_MAX = 0xffff;
 const INDEX_BITS = 48n;
@@ -29,4 +29,11 @@ export function parseLeaseId(id: bigint): LeaseRef | undefined {
   const index = Number(id & INDEX_MASK);
   if (shard < 1 || index < 1) return undefined;
   return { shard, index };
+}
+
+/** A lease id as the CLI takes it: decimal digits; undefined when it is not one or names no lease. */
+export function parseLeaseIdText(text: string): bigint | undefined {
+  if (!/^[0-9]{1,20}$/.test(text)) return undefined;
+  const id = BigInt(text);
+  return parseLeaseId(id) === undefined ? undefined : id;
 }
