@@ -151,7 +151,7 @@ export class RingkvTarget implements Target {
   private via(to: (key: Uint8Array) => GrpcConnection): Client {
     return {
       put: async (key, value) => {
-        await to(key).call(RINGKV_PUT, PutRequest.encode({ key, value, shardEpoch: 0n }).finish());
+        await to(key).call(RINGKV_PUT, PutRequest.encode({ key, value, shardEpoch: 0n, lease: 0n }).finish());
       },
       get: async (key, serializable) => {
         const bytes = await to(key).call(

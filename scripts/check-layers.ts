@@ -70,6 +70,7 @@ const SIM_SERVER_FILES: readonly string[] = [
   'kv-handlers.ts',
   'txn.ts',
   'delete-range.ts',
+  'lease.ts',
   'kv-peers.ts',
   'routing.ts',
   'stale-route.ts',

@@ -26,6 +26,10 @@ import type {
   DeleteResult,
   GetResult,
   KeyValueStore,
+  LeaseGrantOptions,
+  LeaseGrantResult,
+  LeaseTimeToLiveResult,
+  PutOptions,
   PutResult,
   ReadOptions,
   ScanAllOptions,
@@ -34,6 +38,7 @@ import type {
   ScanResult,
 } from './kv-types.ts';
 import { isLeaderPlacement, LEADER_PLACEMENTS, type LeaderPlacement } from './leader-placement.ts';
+import { type KeepAliveOptions, LeaseKeeper, leaseIdOf, leaseShard } from './lease-keeper.ts';
 import { RingkvNamespace } from './namespace.ts';
 import { type Safety, shortConnectError } from './retry-policy.ts';
 import { callUnary, RpcFailure } from './rpc.ts';
@@ -147,13 +152,107 @@ export class RingkvClient implements KeyValueStore {
     return this.topology.seeds;
   }
 
-  async put(key: BytesLike, value: BytesLike, opts: CallOptions = {}): Promise<PutResult> {
+  async put(key: BytesLike, value: BytesLike, opts: PutOptions = {}): Promise<PutResult> {
     const k = toBytes(key);
-    const request = { key: k, value: toBytes(value) };
+    const lease = opts.lease === undefined ? 0n : leaseIdOf(opts.lease);
+    const request = { key: k, value: toBytes(value), lease };
     const res = await this.keyed(`put ${show(k)}`, 'write', k, opts, (s, d, sig) =>
       callUnary(s.kv.put.bind(s.kv), { ...request, shardEpoch: this.epochFor(k) }, s.endpoint, d, sig),
     );
     return { version: res.version, header: res.header };
+  }
+
+  /**
+   * Grants a lease of `ttlSeconds` (1 to 30 days) in the shard of `opts.key` (or `opts.shard`, default
+   * 1): keys put with it are deleted when no keep-alive reaches the shard's leader within the TTL.
+   */
+  async leaseGrant(ttlSeconds: number, opts: LeaseGrantOptions = {}): Promise<LeaseGrantResult> {
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1)
+      throw new InvalidArgumentError(`a lease's TTL is a whole number of seconds >= 1, not ${ttlSeconds}`);
+    const key = opts.key === undefined ? new Uint8Array(0) : toBytes(opts.key);
+    const shard = opts.shard ?? 1;
+    const request = { ttlSeconds, key, shard: key.byteLength > 0 ? 0 : shard };
+    const res = await this.leaseCall(
+      `lease grant ${ttlSeconds}s`,
+      'write',
+      opts,
+      (s, d, sig) => callUnary(s.kv.leaseGrant.bind(s.kv), request, s.endpoint, d, sig),
+      () => (key.byteLength > 0 ? this.topology.shardFor(key) : shard),
+    );
+    return { id: res.id, ttlSeconds: res.ttlSeconds };
+  }
+
+  /** Revokes a lease, deleting its keys; `found` false when it did not exist. */
+  async leaseRevoke(
+    id: bigint | string,
+    opts: CallOptions = {},
+  ): Promise<{ found: boolean; deleted: bigint }> {
+    const lease = leaseIdOf(id);
+    const res = await this.leaseCall(
+      `lease revoke ${lease}`,
+      'idempotent',
+      opts,
+      (s, d, sig) => callUnary(s.kv.leaseRevoke.bind(s.kv), { id: lease }, s.endpoint, d, sig),
+      () => leaseShard(lease),
+    );
+    return { found: res.found, deleted: res.deleted };
+  }
+
+  /** Renews a lease once (its deadline becomes now + TTL at its shard's leader); fails NOT_FOUND when it is gone. */
+  async leaseKeepAlive(id: bigint | string, opts: CallOptions = {}): Promise<{ ttlSeconds: number }> {
+    const lease = leaseIdOf(id);
+    const res = await this.leaseCall(
+      `lease keep-alive ${lease}`,
+      'idempotent',
+      opts,
+      (s, d, sig) => callUnary(s.kv.leaseKeepAlive.bind(s.kv), { id: lease }, s.endpoint, d, sig),
+      () => leaseShard(lease),
+    );
+    return { ttlSeconds: res.ttlSeconds };
+  }
+
+  /** A lease's TTL and time left as its shard's leader sees it (and its keys with `keys: true`). */
+  async leaseTimeToLive(
+    id: bigint | string,
+    opts: CallOptions & { readonly keys?: boolean } = {},
+  ): Promise<LeaseTimeToLiveResult> {
+    const lease = leaseIdOf(id);
+    const request = { id: lease, keys: opts.keys === true };
+    const res = await this.leaseCall(
+      `lease ttl ${lease}`,
+      'read',
+      opts,
+      (s, d, sig) => callUnary(s.kv.leaseTimeToLive.bind(s.kv), request, s.endpoint, d, sig),
+      () => leaseShard(lease),
+    );
+    return {
+      found: res.found,
+      ttlSeconds: res.ttlSeconds,
+      remainingMs: Number(res.remainingMs),
+      keys: res.keys,
+    };
+  }
+
+  /**
+   * Keeps a lease alive in the background (a keep-alive every TTL/3) until `stop()`; `lost` settles
+   * when the lease can no longer be trusted (see lease-keeper.ts).
+   */
+  keepAlive(id: bigint | string, opts: KeepAliveOptions = {}): LeaseKeeper {
+    return new LeaseKeeper(this, leaseIdOf(id), opts);
+  }
+
+  private leaseCall<Res extends { header?: ResponseHeader | undefined }>(
+    operation: string,
+    safety: Safety,
+    opts: CallOptions,
+    send: CallSpec<Res>['send'],
+    shard: () => number | undefined,
+  ): Promise<Res> {
+    return this.run(
+      { operation, safety, shardId: shard, send, learn: (r) => this.topology.learnHeader(r.header) },
+      opts,
+      true,
+    );
   }
 
   async get(key: BytesLike, opts: ReadOptions = {}): Promise<GetResult> {

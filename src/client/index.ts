@@ -58,6 +58,7 @@ export {
 } from './errors.ts';
 export type * from './kv-types.ts';
 export { isLeaderPlacement, LEADER_PLACEMENTS, type LeaderPlacement } from './leader-placement.ts';
+export { type KeepAliveOptions, LeaseKeeper, type LeaseLost } from './lease-keeper.ts';
 export { RingkvNamespace } from './namespace.ts';
 export { LEADER_ADDR_TRAILER, RETRY_SAFE_TRAILER } from './rpc.ts';
 export { type ValueDecoding, ValueFormatError } from './stored-value.ts';

@@ -17,6 +17,38 @@ export interface ReadOptions extends CallOptions {
   readonly serializable?: boolean;
 }
 
+export interface PutOptions extends CallOptions {
+  /**
+   * Attach the key to this lease (leaseGrant's id, as a bigint or its decimal string): the key is
+   * deleted when the lease expires or is revoked. Without it, a put detaches the key from any lease.
+   */
+  readonly lease?: bigint | string;
+}
+
+/** A lease (lease.ts): its id names its shard; keys of that shard only can be attached to it. */
+export interface LeaseGrantOptions extends CallOptions {
+  /** The lease lives in this key's shard (with a `{tag}`: every key sharing the tag can use it). */
+  readonly key?: BytesLike;
+  /** ...or in this data shard (1-based) when no key is given; default shard 1. */
+  readonly shard?: number;
+}
+
+export interface LeaseGrantResult {
+  /** The lease's id: shard << 48 | the index of its grant in the shard's log. */
+  readonly id: bigint;
+  readonly ttlSeconds: number;
+}
+
+export interface LeaseTimeToLiveResult {
+  /** False when the lease does not exist (expired, revoked, never granted). */
+  readonly found: boolean;
+  readonly ttlSeconds: number;
+  /** Milliseconds before it expires unless renewed, as its shard's leader sees it. */
+  readonly remainingMs: number;
+  /** The attached keys, when asked (`keys: true`). */
+  readonly keys: Uint8Array[];
+}
+
 export interface PutResult {
   /** The key's version after the write (the Raft index of the write). */
   readonly version: bigint;
@@ -109,7 +141,7 @@ export interface ScanAllOptions extends Omit<ScanOptions, 'limit' | 'continuatio
  * this, not the client).
  */
 export interface KeyValueStore {
-  put(key: BytesLike, value: BytesLike, opts?: CallOptions): Promise<PutResult>;
+  put(key: BytesLike, value: BytesLike, opts?: PutOptions): Promise<PutResult>;
   get(key: BytesLike, opts?: ReadOptions): Promise<GetResult>;
   delete(key: BytesLike, opts?: CallOptions): Promise<DeleteResult>;
   /** Sets `key` to `value` (or deletes it when `value` is null) only if it matches `expected`. */

@@ -13,6 +13,7 @@ import type {
   DeleteResult,
   GetResult,
   KeyValueStore,
+  PutOptions,
   PutResult,
   ReadOptions,
   ScanAllOptions,
@@ -36,7 +37,7 @@ export class RingkvNamespace implements KeyValueStore {
     this.prefix = p;
   }
 
-  put(key: BytesLike, value: BytesLike, opts?: CallOptions): Promise<PutResult> {
+  put(key: BytesLike, value: BytesLike, opts?: PutOptions): Promise<PutResult> {
     return this.store.put(this.full(key), value, opts);
   }
 

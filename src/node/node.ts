@@ -26,7 +26,7 @@ import { Group } from './group.ts';
 import { hosting, isStaleReplica, replicaDropped } from './hosting.ts';
 import type { NodeIdentity } from './identity.ts';
 import { readIdentity, writeIdentity } from './identity.ts';
-import { type GroupId, isGroupId, isShardId, METADATA_GROUP, type ShardId } from './ids.ts';
+import { type GroupId, isGroupId, isShardId, METADATA_GROUP, type ShardId, shardId } from './ids.ts';
 import type {
   Applied,
   GroupStatus,
@@ -37,6 +37,7 @@ import type {
   ReadRequest,
 } from './intents.ts';
 import { KvMachine } from './kv-machine.ts';
+import { type LedShard, Lessor } from './lease/lessor.ts';
 import { joinCluster } from './membership.ts';
 import type { MemberInfo, MetadataResult } from './metadata.ts';
 import { describe, MetadataState, sameAddresses } from './metadata.ts';
@@ -49,6 +50,7 @@ import { randomHex } from './random.ts';
 import { Rebalancer } from './rebalancer.ts';
 import { recoverGroup, writeBootstrap } from './recovery.ts';
 import { RemovalWatch } from './removal.ts';
+import { write } from './requests.ts';
 import { RequestIds, requestKey, type StateMachine } from './state-machine.ts';
 import { writeTombstone } from './tombstone.ts';
 import { type WatchedShard, Watches } from './watch/watches.ts';
@@ -71,6 +73,8 @@ const ADDRESS_UPDATE_DEADLINE_MS = 15_000;
 const ADDRESS_UPDATE_RETRY_MS = 2_000;
 /** A leader the transport reported unreachable counts as unreachable this long (leaderUnreachable). */
 const LEADER_UNREACHABLE_MS = 1000;
+/** How long the lessor's revoke of an expired lease may take before it is proposed again. */
+const LEASE_REVOKE_DEADLINE_MS = 5_000;
 /** The planted bug forwardedWriteTwice proposes a forwarded write again, as a new command, this many ticks later. */
 const FORWARD_RETRY_TICKS = 2;
 /** Bound on the metadata ReadIndex round before stale replicas are deleted, and the pause before another. */
@@ -101,6 +105,8 @@ export class KvNode implements NodeIntents {
   private tickTimer: Timer | undefined;
   private readonly balancer: Balancer;
   private readonly rebalancer: Rebalancer;
+  /** The expiry of the leases of the shards this node leads (lease/lessor.ts). */
+  private readonly lessor: Lessor;
   private closing = false;
   /** start() has recovered every group of the WAL (until then, the shard table is not acted on). */
   private groupsRecovered = false;
@@ -154,6 +160,14 @@ export class KvNode implements NodeIntents {
     this.onProposalFailed = () => metrics.proposalFailed();
     this.balancer = new Balancer(this, this.opts.balanceIntervalMs);
     this.rebalancer = new Rebalancer(this, this.opts.rebalanceIntervalMs);
+    this.lessor = new Lessor({
+      clock: this.clock,
+      logger: this.logger,
+      shardIds: () => this.shardGroups.keys(),
+      led: (shard) => this.ledShard(shard),
+      revoke: (shard, lease) =>
+        write(this, shard, { op: 'leaseRevoke', lease }, this.clock.nowMs() + LEASE_REVOKE_DEADLINE_MS),
+    });
     this.metadata.onChange = () => this.onMembersChanged();
   }
 
@@ -296,6 +310,7 @@ export class KvNode implements NodeIntents {
     this.tickTimer = this.clock.every(o.tickMs, () => this.tick());
     this.balancer.start();
     this.rebalancer.start();
+    this.lessor.start();
     this.diskAlarm.start();
     this.logRecovery(recovered);
     this.driver.schedule();
@@ -1011,6 +1026,42 @@ export class KvNode implements NodeIntents {
       throw new UnavailableError('the node is shutting down; retry on another node', { retrySafe: true });
   }
 
+  // ---- leases (lease/lessor.ts: only the shard's leader keeps their deadlines) ----------------------
+
+  /** The shard as its leader's lessor sees it; undefined unless this replica leads it now. */
+  private ledShard(shard: number): LedShard | undefined {
+    const g = this.shardGroups.get(shard);
+    if (g === undefined || g.role !== 'leader' || this.dropping.has(shard)) return undefined;
+    return { term: g.term, ttls: () => g.machine.state.leases.ttls() };
+  }
+
+  private leaseLeader(shard: number): LedShard {
+    const led = this.ledShard(shard);
+    if (led !== undefined) return led;
+    throw new UnavailableError(
+      `this node does not lead shard ${shard}, whose leader alone keeps its leases' deadlines; nothing was done, retry at the leader`,
+      { leaderAddr: this.leaderAddr(shard), retrySafe: true },
+    );
+  }
+
+  /** Renews lease `index` of `shard` (this node must lead it): its TTL (ms), or undefined when there is no such lease. */
+  leaseKeepAlive(shard: number, index: number): number | undefined {
+    return this.lessor.keepAlive(shard, this.leaseLeader(shard), index);
+  }
+
+  /** Lease `index` of `shard` as its leader (this node) sees it, or undefined when there is no such lease. */
+  leaseTimeToLive(
+    shard: number,
+    index: number,
+  ): { ttlMs: number; remainingMs: number; keys: string[] } | undefined {
+    const led = this.leaseLeader(shard);
+    const remainingMs = this.lessor.remainingMs(shard, led, index);
+    const state = this.shardGroup(shardId(shard)).machine.state;
+    const ttlMs = state.leases.ttlMs(index);
+    if (remainingMs === undefined || ttlMs === undefined) return undefined;
+    return { ttlMs, remainingMs, keys: state.leases.keysOf(index) };
+  }
+
   /** A hosted shard replica as a watch sees it (watch/watches.ts); undefined when not hosted or going. */
   private watchedShard(shard: number): WatchedShard | undefined {
     const g = this.shardGroups.get(shard);
@@ -1136,6 +1187,7 @@ export class KvNode implements NodeIntents {
     if (this.tickTimer !== undefined) this.clock.cancel(this.tickTimer);
     this.balancer.stop();
     this.rebalancer.stop();
+    this.lessor.stop();
     this.removalWatch.stop();
     this.diskAlarm?.stop();
     const err = new UnavailableError('the node is shutting down; retry on another node');

@@ -91,7 +91,7 @@ it('a follower serves put, get, compare-and-swap and delete itself: no gRPC forw
 
     const put = await KV_HANDLERS.put(
       ctx,
-      { key, value: enc.encode('v1'), shardEpoch: 0n },
+      { key, value: enc.encode('v1'), shardEpoch: 0n, lease: 0n },
       deadline(),
       false,
     );
@@ -105,7 +105,7 @@ it('a follower serves put, get, compare-and-swap and delete itself: no gRPC forw
     const { ctx: atLeader } = contextOf(a.kv);
     const put2 = await KV_HANDLERS.put(
       atLeader,
-      { key, value: enc.encode('v2'), shardEpoch: 0n },
+      { key, value: enc.encode('v2'), shardEpoch: 0n, lease: 0n },
       deadline(),
       false,
     );
@@ -174,7 +174,12 @@ it('a follower whose leader was reported unreachable refuses retry-safe, and its
     const { ctx, peers } = contextOf(b.kv);
     await a.close();
     // The proposal is lost with the leader; the transport reports it unreachable.
-    const first = KV_HANDLERS.put(ctx, { key, value: enc.encode('v'), shardEpoch: 0n }, deadline(), false);
+    const first = KV_HANDLERS.put(
+      ctx,
+      { key, value: enc.encode('v'), shardEpoch: 0n, lease: 0n },
+      deadline(),
+      false,
+    );
     await waitUntil(() => b.kv.leaderUnreachable(SHARD), 1000, 'the leader reported unreachable');
     const refused = await (async () => routeTo(ctx, SHARD, false, deadline()))().then(
       () => assert.fail('routed to the unreachable leader'),

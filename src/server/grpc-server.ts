@@ -10,6 +10,10 @@ import {
   GetResponse,
   JoinResponse,
   KVServiceService,
+  LeaseGrantResponse,
+  LeaseKeepAliveResponse,
+  LeaseRevokeResponse,
+  LeaseTimeToLiveResponse,
   LeaveResponse,
   PutResponse,
   ReadShardSnapshotResponse,
@@ -44,6 +48,10 @@ export const KV_RESPONSES = {
   deleteRange: DeleteRangeResponse,
   scan: ScanResponse,
   readShardSnapshot: ReadShardSnapshotResponse,
+  leaseGrant: LeaseGrantResponse,
+  leaseRevoke: LeaseRevokeResponse,
+  leaseKeepAlive: LeaseKeepAliveResponse,
+  leaseTimeToLive: LeaseTimeToLiveResponse,
 } as const;
 export const CLUSTER_RESPONSES = {
   join: JoinResponse,

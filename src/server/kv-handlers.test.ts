@@ -31,7 +31,7 @@ const key = new TextEncoder().encode('k1');
 const value = new TextEncoder().encode('v');
 
 const calls = {
-  put: (c: KvContext, d: number) => KV_HANDLERS.put(c, { key, value, shardEpoch: 0n }, d, false),
+  put: (c: KvContext, d: number) => KV_HANDLERS.put(c, { key, value, shardEpoch: 0n, lease: 0n }, d, false),
   get: (c: KvContext, d: number) =>
     KV_HANDLERS.get(c, { key, serializable: false, shardEpoch: 0n }, d, false),
   delete: (c: KvContext, d: number) => KV_HANDLERS.delete(c, { key, shardEpoch: 0n }, d, false),

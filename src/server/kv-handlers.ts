@@ -1,4 +1,4 @@
-// KVService's Put, Get, Delete and CompareAndSwap: validate, route (routing.ts: served on this node's
+// KVService's Put (with a lease: lease.ts), Get, Delete and CompareAndSwap: validate, route (routing.ts: served on this node's
 // replica whether it leads the shard or not; passed to a voter only when this node holds no replica
 // the shard table places here), then propose (writes) or read (Get: ReadIndex unless serializable)
 // on the local replica; on a follower the Raft core carries both to the leader. Apart from HTTP/2 and gRPC: each is
@@ -20,6 +20,7 @@ import { checkKeyValue, getValue, read, write } from '../node/requests.ts';
 import type { CasExpect } from '../storage/command.ts';
 import { deleteRange } from './delete-range.ts';
 import type { KvForwardable, KvMethod } from './kv-peers.ts';
+import { leaseGrant, leaseKeepAlive, leaseRefusal, leaseRevoke, leaseTimeToLive, putLease } from './lease.ts';
 import { header, type KvContext, retrySafely, routeTo, shardOfKey } from './routing.ts';
 import { refuseStaleRoute } from './stale-route.ts';
 import { txn } from './txn.ts';
@@ -33,11 +34,14 @@ export async function put(
   const { node, peers } = ctx;
   checkKeyValue(node, req.key, req.value);
   const shard = shardOfKey(node, req.key);
+  const lease = putLease(ctx, req.lease, shard);
   refuseStaleRoute(node, shard, req.shardEpoch, fwd);
   return retrySafely(node.clock, deadlineMs, async () => {
     const to = await routeTo(ctx, shard, fwd, deadlineMs);
     if (to !== undefined) return peers.forward(to, 'put', req, deadlineMs);
-    const w = await write(node, shard, { op: 'put', key: req.key, value: req.value }, deadlineMs);
+    const body = { op: 'put', key: req.key, value: req.value } as const;
+    const w = await write(node, shard, lease === undefined ? body : { ...body, lease }, deadlineMs);
+    if (w.result.refused !== undefined) throw leaseRefusal(req.lease, w.result.refused);
     return { header: header(node, shard, w.term, w.index), version: BigInt(w.index) };
   });
 }
@@ -156,7 +160,7 @@ export type KvHandler<M extends KvMethod> = (
   forwarded: boolean,
 ) => Promise<KvForwardable[M][1]>;
 
-/** The handlers by method name, for a forwarded call to be served by (the simulator's port); Txn and DeleteRange live in txn.ts and delete-range.ts. */
+/** The handlers by method name, for a forwarded call to be served by (the simulator's port); Txn, DeleteRange and the leases live in txn.ts, delete-range.ts and lease.ts. */
 export const KV_HANDLERS: { readonly [M in KvMethod]: KvHandler<M> } = {
   put,
   get,
@@ -164,4 +168,8 @@ export const KV_HANDLERS: { readonly [M in KvMethod]: KvHandler<M> } = {
   compareAndSwap: cas,
   txn,
   deleteRange,
+  leaseGrant,
+  leaseRevoke,
+  leaseKeepAlive,
+  leaseTimeToLive,
 };

@@ -11,6 +11,14 @@ import type {
   DeleteResponse,
   GetRequest,
   GetResponse,
+  LeaseGrantRequest,
+  LeaseGrantResponse,
+  LeaseKeepAliveRequest,
+  LeaseKeepAliveResponse,
+  LeaseRevokeRequest,
+  LeaseRevokeResponse,
+  LeaseTimeToLiveRequest,
+  LeaseTimeToLiveResponse,
   PutRequest,
   PutResponse,
   TxnRequest,
@@ -40,6 +48,10 @@ export interface KvForwardable {
   readonly compareAndSwap: readonly [CompareAndSwapRequest, CompareAndSwapResponse];
   readonly txn: readonly [TxnRequest, TxnResponse];
   readonly deleteRange: readonly [DeleteRangeRequest, DeleteRangeResponse];
+  readonly leaseGrant: readonly [LeaseGrantRequest, LeaseGrantResponse];
+  readonly leaseRevoke: readonly [LeaseRevokeRequest, LeaseRevokeResponse];
+  readonly leaseKeepAlive: readonly [LeaseKeepAliveRequest, LeaseKeepAliveResponse];
+  readonly leaseTimeToLive: readonly [LeaseTimeToLiveRequest, LeaseTimeToLiveResponse];
 }
 
 export type KvMethod = keyof KvForwardable;

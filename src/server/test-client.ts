@@ -46,7 +46,7 @@ export class TestClient {
   put(key: string | Uint8Array, value: string | Uint8Array, timeoutMs = 10_000): Promise<PutResponse> {
     const k = typeof key === 'string' ? enc(key) : key;
     const v = typeof value === 'string' ? enc(value) : value;
-    return this.call(this.kv, this.kv.put, { key: k, value: v, shardEpoch: 0n }, timeoutMs);
+    return this.call(this.kv, this.kv.put, { key: k, value: v, shardEpoch: 0n, lease: 0n }, timeoutMs);
   }
 
   get(key: string | Uint8Array, serializable = false, timeoutMs = 10_000): Promise<GetResponse> {

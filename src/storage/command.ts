@@ -3,6 +3,7 @@
 // duplicates. Layout (little-endian):
 //   [u8 format=1][u8 op][u64 clientId][u64 seq][u32 keyBytes][key] then, by op:
 //   put:    [u32 valueBytes][value]
+//   put with a lease (op 6): [u32 valueBytes][value][u64 lease]   (leases.ts: a grant entry's index)
 //   delete: (nothing)
 //   cas:    [u8 expect: 0 absent | 1 value | 2 version][value: u32 len + bytes | version: u64]
 //           [u8 then: 0 delete | 1 put][put: u32 len + bytes]
@@ -12,8 +13,11 @@
 //                          then value: [u32 len][bytes]; version: [u8 0 = | 1 != | 2 < | 3 >][u64]
 //                op      = [u8 1 put | 2 delete | 3 get][u32 keyBytes][key] then put: [u32 len][value]
 //   deleteRange: [u32 startBytes][start] [u8 hasEnd][end: u32 len + bytes]   keys start <= k < end
+//   leaseGrant:  [u64 ttlMs]          the lease is named by this entry's index
+//   leaseRevoke: [u64 lease]          deletes the lease's keys, then the lease
 // Decoding returns views into the entry's bytes (no copy); the state machine copies what it keeps.
 
+import { LEASE_TTL_MS_MAX, LEASE_TTL_MS_MIN, validTtl } from './leases.ts';
 import {
   TXN_COMPARES_MAX,
   TXN_OPS_MAX,
@@ -33,6 +37,9 @@ const OP_DELETE = 2;
 const OP_CAS = 3;
 const OP_TXN = 4;
 const OP_DELETE_RANGE = 5;
+const OP_PUT_LEASE = 6;
+const OP_LEASE_GRANT = 7;
+const OP_LEASE_REVOKE = 8;
 
 export type CasExpect =
   | { readonly kind: 'absent' }
@@ -49,6 +56,8 @@ interface KeyCommandBase extends CommandBase {
 export interface PutCommand extends KeyCommandBase {
   readonly op: 'put';
   readonly value: Uint8Array;
+  /** The lease to attach the key to (its grant entry's index in this shard); absent or 0: none. */
+  readonly lease?: number;
 }
 export interface DeleteCommand extends KeyCommandBase {
   readonly op: 'delete';
@@ -72,7 +81,24 @@ export interface DeleteRangeCommand extends CommandBase {
   readonly start: Uint8Array;
   readonly end: Uint8Array | null;
 }
-export type Command = PutCommand | DeleteCommand | CasCommand | TxnCommand | DeleteRangeCommand;
+/** Grants a lease of `ttlMs` (leases.ts), named by the index of this command's entry. */
+export interface LeaseGrantCommand extends CommandBase {
+  readonly op: 'leaseGrant';
+  readonly ttlMs: number;
+}
+/** Deletes the keys attached to lease `lease`, then forgets it (nothing when there is no such lease). */
+export interface LeaseRevokeCommand extends CommandBase {
+  readonly op: 'leaseRevoke';
+  readonly lease: number;
+}
+export type Command =
+  | PutCommand
+  | DeleteCommand
+  | CasCommand
+  | TxnCommand
+  | DeleteRangeCommand
+  | LeaseGrantCommand
+  | LeaseRevokeCommand;
 
 /** Bad command bytes or fields: INVALID_ARGUMENT at the edge, a bug if it comes out of the log. */
 export class CommandInvalidError extends Error {
@@ -88,6 +114,18 @@ function checkFields(cmd: Command): void {
     checkTxn(cmd);
     return;
   }
+  if (cmd.op === 'leaseGrant') {
+    if (!validTtl(cmd.ttlMs))
+      throw new CommandInvalidError(
+        `lease TTL of ${cmd.ttlMs} ms outside [${LEASE_TTL_MS_MIN}, ${LEASE_TTL_MS_MAX}] ms`,
+      );
+    return;
+  }
+  if (cmd.op === 'leaseRevoke') {
+    checkCount('lease', cmd.lease);
+    return;
+  }
+  if (cmd.op === 'put' && cmd.lease !== undefined) checkCount('lease', cmd.lease);
   if (cmd.op === 'deleteRange') {
     if (cmd.start.length > KEY_BYTES_MAX)
       throw new CommandInvalidError(
@@ -167,10 +205,11 @@ function encodedBytes(cmd: Command): number {
       n += 1 + 4 + o.key.length + (o.op === 'put' ? 4 + o.value.length : 0);
     return n;
   }
+  if (cmd.op === 'leaseGrant' || cmd.op === 'leaseRevoke') return 2 + 16 + 8;
   if (cmd.op === 'deleteRange')
     return 2 + 16 + 4 + cmd.start.length + 1 + (cmd.end === null ? 0 : 4 + cmd.end.length);
   let n = 2 + 16 + 4 + cmd.key.length;
-  if (cmd.op === 'put') n += 4 + cmd.value.length;
+  if (cmd.op === 'put') n += 4 + cmd.value.length + (hasLease(cmd) ? 8 : 0);
   if (cmd.op === 'cas') {
     n +=
       1 + (cmd.expect.kind === 'value' ? 4 + cmd.expect.value.length : cmd.expect.kind === 'version' ? 8 : 0);
@@ -183,9 +222,13 @@ export function encodeCommand(cmd: Command): Uint8Array {
   checkFields(cmd);
   const buf = Buffer.allocUnsafe(encodedBytes(cmd));
   buf.writeUInt8(FORMAT, 0);
-  buf.writeUInt8(OP_CODES[cmd.op], 1);
+  buf.writeUInt8(cmd.op === 'put' && hasLease(cmd) ? OP_PUT_LEASE : OP_CODES[cmd.op], 1);
   writeU64(buf, 2, cmd.clientId);
   writeU64(buf, 10, cmd.seq);
+  if (cmd.op === 'leaseGrant' || cmd.op === 'leaseRevoke') {
+    writeU64(buf, 18, cmd.op === 'leaseGrant' ? cmd.ttlMs : cmd.lease);
+    return buf;
+  }
   if (cmd.op === 'txn' || cmd.op === 'deleteRange') {
     const end = cmd.op === 'txn' ? encodeTxn(buf, 18, cmd) : encodeDeleteRange(buf, 18, cmd);
     if (end !== buf.length) throw new Error(`command: encoded ${end} bytes, sized ${buf.length}`);
@@ -193,6 +236,10 @@ export function encodeCommand(cmd: Command): Uint8Array {
   }
   let p = writeBytes(buf, 18, cmd.key);
   if (cmd.op === 'put') p = writeBytes(buf, p, cmd.value);
+  if (cmd.op === 'put' && hasLease(cmd)) {
+    writeU64(buf, p, cmd.lease);
+    p += 8;
+  }
   if (cmd.op === 'cas') {
     const e = cmd.expect;
     buf.writeUInt8(e.kind === 'absent' ? 0 : e.kind === 'value' ? 1 : 2, p++);
@@ -214,7 +261,13 @@ const OP_CODES: { readonly [K in Command['op']]: number } = {
   cas: OP_CAS,
   txn: OP_TXN,
   deleteRange: OP_DELETE_RANGE,
+  leaseGrant: OP_LEASE_GRANT,
+  leaseRevoke: OP_LEASE_REVOKE,
 };
+
+function hasLease(cmd: PutCommand): cmd is PutCommand & { readonly lease: number } {
+  return cmd.lease !== undefined && cmd.lease !== 0;
+}
 const COMPARE_CODES = { exists: 0, absent: 1, value: 2, version: 3 } as const;
 const TXN_OP_CODES = { put: 1, delete: 2, get: 3 } as const;
 
@@ -315,6 +368,8 @@ export function decodeCommand(data: Uint8Array): Command {
   const seq = r.u64();
   let cmd: Command;
   if (op === OP_TXN) cmd = { op: 'txn', clientId, seq, ...decodeTxn(r) };
+  else if (op === OP_LEASE_GRANT) cmd = { op: 'leaseGrant', clientId, seq, ttlMs: r.u64() };
+  else if (op === OP_LEASE_REVOKE) cmd = { op: 'leaseRevoke', clientId, seq, lease: r.u64() };
   else if (op === OP_DELETE_RANGE) {
     const start = r.bytes();
     const hasEnd = r.u8();
@@ -330,7 +385,12 @@ function decodeKeyCommand(r: Reader, op: number, clientId: number, seq: number):
   const key = r.bytes();
   let cmd: Command;
   if (op === OP_PUT) cmd = { op: 'put', clientId, seq, key, value: r.bytes() };
-  else if (op === OP_DELETE) cmd = { op: 'delete', clientId, seq, key };
+  else if (op === OP_PUT_LEASE) {
+    const value = r.bytes();
+    const lease = r.u64();
+    if (lease === 0) throw new CommandInvalidError('a put with a lease names lease 0');
+    cmd = { op: 'put', clientId, seq, key, value, lease };
+  } else if (op === OP_DELETE) cmd = { op: 'delete', clientId, seq, key };
   else if (op === OP_CAS) cmd = { op: 'cas', clientId, seq, key, ...decodeCas(r) };
   else throw new CommandInvalidError(`unknown command op ${op}`);
   return cmd;

@@ -9,15 +9,22 @@
 // Snapshot layout (little-endian):
 //   [u32 magic 'RKVM'][u16 version][u16 reserved=0][u64 appliedIndex][u64 count]
 //   count × [u32 keyBytes][key][u64 version][u32 valueBytes][value]      keys strictly increasing
-//   version 2 only: the proposer sessions (proposer-sessions.ts); version 1 (without) is still read
-import type { CasExpect, Command, DeleteRangeCommand, TxnCommand } from './command.ts';
+//   versions 2 and 3: the proposer sessions (proposer-sessions.ts); version 1 (without) is still read
+//   version 3 only: the leases (leases.ts); versions 1 and 2 (without) are read as holding none
+// Leases: a put may attach its key to a lease of this shard (a put without one, or a delete of any
+// kind, detaches it); revoking a lease deletes its keys through the same path as every delete, so
+// watchers see them go.
+import type { CasExpect, Command, DeleteRangeCommand, PutCommand, TxnCommand } from './command.ts';
 import type { KvChangeSink } from './kv-change.ts';
+import { LeaseTable } from './leases.ts';
 import { ProposerSessions } from './proposer-sessions.ts';
 import { SortedKeys } from './sorted-keys.ts';
 import { compareHolds, type TxnOp, type TxnOpResult } from './txn.ts';
 
 const MAGIC = 0x4d56_4b52; // 'RKVM' little-endian
-const FORMAT_VERSION = 2;
+const FORMAT_VERSION = 3;
+/** The format with proposer sessions and without leases: read, never written. */
+const FORMAT_VERSION_NO_LEASES = 2;
 /** The format before proposer sessions: read, never written. */
 const FORMAT_VERSION_NO_SESSIONS = 1;
 /** Bound on items returned by one scan call; callers page with `resume`. */
@@ -42,14 +49,22 @@ export interface ScanResult {
   readonly resume?: Uint8Array;
 }
 
+/** Why a put with a lease was not applied: no such lease in the shard, or it holds its most keys. */
+export type LeaseRefusal = 'leaseNotFound' | 'leaseFull';
+
 export type ApplyResult =
-  | { readonly op: 'put'; readonly prevVersion: number }
+  /** `refused`: the put named a lease and nothing was written (prevVersion is then 0). */
+  | { readonly op: 'put'; readonly prevVersion: number; readonly refused?: LeaseRefusal }
   | { readonly op: 'delete'; readonly deleted: boolean }
   | { readonly op: 'cas'; readonly ok: boolean; readonly current: KvValue | undefined }
   /** Which branch ran (every compare held: then), and each of its operations' result, in order. */
   | { readonly op: 'txn'; readonly succeeded: boolean; readonly results: readonly TxnOpResult[] }
   /** How many keys of this shard the range delete removed. */
-  | { readonly op: 'deleteRange'; readonly deleted: number };
+  | { readonly op: 'deleteRange'; readonly deleted: number }
+  /** The lease is named by `lease` (the grant's index); `refused` when the shard holds its most leases. */
+  | { readonly op: 'leaseGrant'; readonly lease: number; readonly ttlMs: number; readonly refused?: string }
+  /** Whether the lease existed, and how many keys its revoke deleted. */
+  | { readonly op: 'leaseRevoke'; readonly found: boolean; readonly deleted: number };
 
 const EMPTY = new Uint8Array(0);
 
@@ -87,6 +102,8 @@ export class KvState {
   private readonly applyDuplicates: boolean;
   /** Each proposer's highest command applied (the at-most-once rule of apply). */
   private sessions = new ProposerSessions();
+  /** The shard's leases and their keys. Invariant: every attached key is in `map`. */
+  private leaseTable = new LeaseTable();
   /** Index of the last entry applied. Invariant: never decreases; every version <= appliedIndex. */
   appliedIndex = 0;
   /** Sum of key and value bytes, for metrics and snapshot sizing. */
@@ -120,7 +137,9 @@ export class KvState {
     }
     switch (cmd.op) {
       case 'put':
-        return { op: 'put', prevVersion: this.put(cmd.key, cmd.value, index) };
+        return cmd.lease === undefined || cmd.lease === 0
+          ? { op: 'put', prevVersion: this.put(cmd.key, cmd.value, index) }
+          : this.putWithLease(cmd, cmd.lease, index);
       case 'delete':
         return { op: 'delete', deleted: this.delete(cmd.key, index) };
       case 'cas':
@@ -129,7 +148,49 @@ export class KvState {
         return { op: 'txn', ...this.txn(cmd, index) };
       case 'deleteRange':
         return { op: 'deleteRange', deleted: this.deleteRange(cmd, index) };
+      case 'leaseGrant':
+        return this.leaseGrant(cmd.ttlMs, index);
+      case 'leaseRevoke':
+        return { op: 'leaseRevoke', ...this.leaseRevoke(cmd.lease, index) };
     }
+  }
+
+  /** The shard's leases (read-only use: the leader's deadlines, TimeToLive). */
+  get leases(): Pick<LeaseTable, 'size' | 'ttlMs' | 'ttls' | 'keysOf'> {
+    return this.leaseTable;
+  }
+
+  /** The lease `key` is attached to (0: none). */
+  leaseOf(key: Uint8Array): number {
+    return this.leaseTable.leaseOf(keyString(key));
+  }
+
+  private putWithLease(cmd: PutCommand, lease: number, index: number): ApplyResult {
+    this.advanceApplied(index);
+    const k = keyString(cmd.key);
+    const refused = this.leaseTable.attachRefusal(lease, k);
+    if (refused !== undefined) return { op: 'put', prevVersion: 0, refused };
+    const prevVersion = this.set(k, cmd.value, index, lease);
+    return { op: 'put', prevVersion };
+  }
+
+  /** Grants a lease named `index` (the entry's), unless the shard holds its most leases. */
+  leaseGrant(ttlMs: number, index: number): ApplyResult {
+    this.advanceApplied(index);
+    const refused = this.leaseTable.grantRefusal();
+    if (refused !== undefined) return { op: 'leaseGrant', lease: 0, ttlMs, refused };
+    this.leaseTable.grant(index, ttlMs);
+    return { op: 'leaseGrant', lease: index, ttlMs };
+  }
+
+  /** Deletes the keys of lease `lease` (in key order, each reported as a delete), then the lease. */
+  leaseRevoke(lease: number, index: number): { found: boolean; deleted: number } {
+    this.advanceApplied(index);
+    const keys = this.leaseTable.keysOf(lease);
+    for (const k of keys) {
+      if (!this.remove(k)) throw new Error(`kv-state: lease ${lease}'s key not in the state`);
+    }
+    return { found: this.leaseTable.drop(lease), deleted: keys.length };
   }
 
   /**
@@ -198,7 +259,9 @@ export class KvState {
     return this.set(keyString(key), value, index);
   }
 
-  private set(k: string, value: Uint8Array, index: number): number {
+  /** Writes k (attached to lease `lease`, 0: none, detached from any other). */
+  private set(k: string, value: Uint8Array, index: number, lease = 0): number {
+    this.leaseTable.attach(k, lease);
     const prev = this.map.get(k);
     // Copy: the caller's bytes are a view into a Raft entry or a network buffer.
     const copy = Buffer.from(value);
@@ -222,6 +285,7 @@ export class KvState {
   private remove(k: string): boolean {
     const prev = this.map.get(k);
     if (prev === undefined) return false;
+    this.leaseTable.detach(k);
     this.map.delete(k);
     this.keys.delete(k);
     this.sizeBytes -= k.length + prev.value.length;
@@ -284,7 +348,7 @@ export class KvState {
   /** Deterministic bytes of the whole state (key order), for snapshots. */
   serialize(): Uint8Array {
     const keys = this.keys.toArray();
-    let total = 24 + this.sessions.serializedBytes();
+    let total = 24 + this.sessions.serializedBytes() + this.leaseTable.serializedBytes();
     for (const k of keys) total += 16 + k.length + this.map.get(k)!.value.length;
     const buf = Buffer.allocUnsafe(total);
     buf.writeUInt32LE(MAGIC, 0);
@@ -303,6 +367,7 @@ export class KvState {
       p += 12 + v.value.length;
     }
     p = this.sessions.serializeInto(buf, p);
+    p = this.leaseTable.serializeInto(buf, p);
     if (p !== total) throw new Error(`kv-state: serialised ${p} bytes, sized ${total}`);
     return buf;
   }
@@ -315,7 +380,11 @@ export class KvState {
     };
     if (buf.length < 24 || buf.readUInt32LE(0) !== MAGIC) fail('bad magic');
     const format = buf.readUInt16LE(4);
-    if (format !== FORMAT_VERSION && format !== FORMAT_VERSION_NO_SESSIONS)
+    if (
+      format !== FORMAT_VERSION &&
+      format !== FORMAT_VERSION_NO_LEASES &&
+      format !== FORMAT_VERSION_NO_SESSIONS
+    )
       fail(`unsupported version ${format}`);
     const state = new KvState(options);
     state.appliedIndex = readU64(buf, 8);
@@ -341,9 +410,14 @@ export class KvState {
       keys.push(k);
       p += 12 + valueLen;
     }
-    if (format === FORMAT_VERSION) {
+    if (format !== FORMAT_VERSION_NO_SESSIONS) {
       const read = ProposerSessions.readFrom(buf, p, state.appliedIndex, fail);
       state.sessions = read.sessions;
+      p = read.end;
+    }
+    if (format === FORMAT_VERSION) {
+      const read = LeaseTable.readFrom(buf, p, state.appliedIndex, (k) => state.map.has(k), fail);
+      state.leaseTable = read.table;
       p = read.end;
     }
     if (p !== buf.length) fail(`${buf.length - p} trailing bytes`);

@@ -1,4 +1,4 @@
-// The key-value commands: put, get, del, cas, scan. Each returns its exit code: 0 done, 1 the
+// The key-value commands: put (--lease: lease.ts), get, del, cas, scan. Each returns its exit code: 0 done, 1 the
 // operation failed (or get found no key); usage errors exit 2 through commander.
 import type { Command } from 'commander';
 import type { CasExpected, RingkvClient, ScanItem } from '../../client/index.ts';
@@ -18,7 +18,8 @@ type Opts = Record<string, unknown>;
 export function runPut(key: string, value: string | undefined, opts: Opts, cmd: Command): Promise<number> {
   return withClient(opts, cmd, async (client, conn) => {
     const k = argBytes(key, 'KEY', conn, cmd);
-    const r = await client.put(k, await valueFromInput(value, opts, conn, cmd));
+    const lease = typeof opts.lease === 'bigint' ? { lease: opts.lease } : {};
+    const r = await client.put(k, await valueFromInput(value, opts, conn, cmd), lease);
     if (wantsJson(opts)) printJson({ key, version: r.version });
     else process.stdout.write(`OK (version ${r.version})\n`);
     return 0;

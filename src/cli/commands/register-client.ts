@@ -19,6 +19,12 @@ function positiveInt(name: string) {
   };
 }
 
+function leaseIdArg(text: string): bigint {
+  if (!/^\d{1,20}$/.test(text) || BigInt(text) >> 48n === 0n || BigInt(text) >= 1n << 64n)
+    throw new InvalidArgumentError('a lease id is the decimal number `lease grant` printed.');
+  return BigInt(text);
+}
+
 function version(text: string): bigint {
   if (!/^\d+$/.test(text)) throw new InvalidArgumentError('a version is a non-negative integer.');
   return BigInt(text);
@@ -81,6 +87,12 @@ function registerKv(program: Command): void {
       .argument('<key>', 'the key')
       .argument('[value]', 'the value; - reads it from standard input')
       .addOption(valueFile())
+      .addOption(
+        new Option(
+          '--lease <id>',
+          'attach KEY to this lease (`lease grant`, of the same shard): KEY is deleted when the lease expires or is revoked',
+        ).argParser(leaseIdArg),
+      )
       .addOption(outputOption()),
   ).action(async (key: string, value: string | undefined, opts: Opts, cmd: Command) => {
     const { runPut } = await import('./kv.ts');
@@ -273,6 +285,70 @@ Examples:
   ).action(async (key: string, opts: Opts, cmd: Command) => {
     const { runWatch } = await import('./watch.ts');
     process.exitCode = await runWatch(key, opts, cmd);
+  });
+}
+
+function registerLease(program: Command): void {
+  const lease = program
+    .command('lease')
+    .description(
+      'Leases: a key put with --lease ID is deleted when the lease expires (no keep-alive reached its ' +
+        "shard's leader within the TTL) or is revoked. A lease lives in one shard: only keys of that shard " +
+        'can use it (grant it with --for-key naming one of them; keys sharing a {tag} share a shard).',
+    );
+  withConnectionOptions(
+    lease
+      .command('grant')
+      .description(
+        'Grant a lease of TTL_SECONDS (1 to 2592000) and print its id (with --output json: {"id": "…", "ttl": N}).',
+      )
+      .argument('<ttl_seconds>', 'time to live without a keep-alive, in seconds', positiveInt('TTL_SECONDS'))
+      .option('--for-key <key>', "the lease lives in this key's shard (default: shard 1)")
+      .addOption(
+        new Option('--shard <n>', 'the lease lives in this data shard').argParser(positiveInt('--shard')),
+      )
+      .addOption(outputOption()),
+  ).action(async (ttl: number, opts: Opts, cmd: Command) => {
+    const { runLeaseGrant } = await import('./lease.ts');
+    process.exitCode = await runLeaseGrant(ttl, opts, cmd);
+  });
+  withConnectionOptions(
+    lease
+      .command('keep-alive')
+      .description(
+        'Renew the lease every TTL/3 until Ctrl+C (SIGINT) or SIGTERM (exit 0), printing a line per ' +
+          'renewal; exit 1 when the lease is gone (expired or revoked) or no renewal succeeded within its TTL.',
+      )
+      .argument('<id>', 'the lease id', leaseIdArg)
+      .addOption(outputOption()),
+    false,
+  ).action(async (id: bigint, opts: Opts, cmd: Command) => {
+    const { runLeaseKeepAlive } = await import('./lease.ts');
+    process.exitCode = await runLeaseKeepAlive(id, opts, cmd);
+  });
+  withConnectionOptions(
+    lease
+      .command('revoke')
+      .description('Revoke the lease: its keys are deleted at once. A lease that does not exist is no error.')
+      .argument('<id>', 'the lease id', leaseIdArg)
+      .addOption(outputOption()),
+    false,
+  ).action(async (id: bigint, opts: Opts, cmd: Command) => {
+    const { runLeaseRevoke } = await import('./lease.ts');
+    process.exitCode = await runLeaseRevoke(id, opts, cmd);
+  });
+  withConnectionOptions(
+    lease
+      .command('ttl')
+      .description(
+        "Print the lease's TTL and the time left before it expires, as its shard's leader sees it; exit 1 when it does not exist.",
+      )
+      .argument('<id>', 'the lease id', leaseIdArg)
+      .option('--keys', 'also list the keys attached to it', false)
+      .addOption(outputOption()),
+  ).action(async (id: bigint, opts: Opts, cmd: Command) => {
+    const { runLeaseTtl } = await import('./lease.ts');
+    process.exitCode = await runLeaseTtl(id, opts, cmd);
   });
 }
 
@@ -518,6 +594,7 @@ function registerStartLocal(program: Command): void {
 /** Adds every client command to the `ringkv` program, with the local tools beside them (start-local, certs). */
 export function registerClientCommands(program: Command): void {
   registerKv(program);
+  registerLease(program);
   registerWatch(program);
   registerCluster(program);
   registerShard(program);

@@ -127,6 +127,7 @@ export class SimClients {
       key: bytes(key),
       value: bytes(value),
       shardEpoch,
+      lease: 0n,
     }));
   }
 

@@ -9,6 +9,7 @@
 // answers are not encoded on the way (the handlers neither keep nor change them).
 
 import type { KvNode } from '../../node/node.ts';
+import { parseLeaseId } from '../../ring/lease-id.ts';
 import { deadlineOf } from '../../server/deadline.ts';
 import { LEADER_ADDR_KEY, RETRY_SAFE_KEY, remoteFailure, toGrpcError } from '../../server/errors.ts';
 import { KV_HANDLERS, type KvHandler } from '../../server/kv-handlers.ts';
@@ -158,8 +159,10 @@ function retrySafe(e: unknown): boolean {
   return toGrpcError(e).trailers[RETRY_SAFE_KEY] === '1';
 }
 
-/** The shard a forwarded request is for: its key's, a range delete's own, a transaction's first key's. */
+/** The shard a forwarded request is for: its key's, a range delete's own, a transaction's first key's, a lease's. */
 function shardOfRequest(node: KvNode, req: KvForwardable[KvMethod][0]): number {
+  if ('id' in req) return parseLeaseId(req.id)?.shard ?? 0;
+  if ('ttlSeconds' in req) return req.key.byteLength > 0 ? shardOfKey(node, req.key) : req.shard || 1;
   if ('key' in req) return shardOfKey(node, req.key);
   if ('shard' in req) return req.shard;
   const first = req.compares[0]?.key ?? keyOfOp(req.success[0]) ?? keyOfOp(req.failure[0]);

@@ -44,6 +44,64 @@ export interface ResponseHeader {
   shardEpoch: bigint;
 }
 
+export interface LeaseGrantRequest {
+  /** The lease's time to live without a keep-alive, in seconds (1 to 2,592,000). */
+  ttlSeconds: number;
+  /** The lease lives in this key's shard (the key need not exist)... */
+  key: Uint8Array;
+  /** ...or in this data shard (1-based) when key is empty; neither: shard 1. */
+  shard: number;
+}
+
+export interface LeaseGrantResponse {
+  /** The lease's id: shard << 48 | the index of its grant in the shard's log. */
+  id: bigint;
+  ttlSeconds: number;
+  header: ResponseHeader | undefined;
+}
+
+export interface LeaseRevokeRequest {
+  id: bigint;
+}
+
+export interface LeaseRevokeResponse {
+  /** Whether the lease existed. */
+  found: boolean;
+  /** How many keys were attached to it and deleted. */
+  deleted: bigint;
+  header: ResponseHeader | undefined;
+}
+
+export interface LeaseKeepAliveRequest {
+  id: bigint;
+}
+
+export interface LeaseKeepAliveResponse {
+  id: bigint;
+  /** The lease's TTL: its deadline is now this far away. */
+  ttlSeconds: number;
+  header: ResponseHeader | undefined;
+}
+
+export interface LeaseTimeToLiveRequest {
+  id: bigint;
+  /** Also list the keys attached to the lease (at most 10,000). */
+  keys: boolean;
+}
+
+export interface LeaseTimeToLiveResponse {
+  id: bigint;
+  /** False when the lease does not exist (expired, revoked, never granted). */
+  found: boolean;
+  /** The TTL the lease was granted with. */
+  ttlSeconds: number;
+  /** Milliseconds before the lease expires unless renewed, as its shard's leader sees it. */
+  remainingMs: bigint;
+  /** The attached keys, when asked, in bytewise order. */
+  keys: Uint8Array[];
+  header: ResponseHeader | undefined;
+}
+
 export interface WatchRequest {
   /** The data shard (1-based); 0 means the shard of `key` (only with neither prefix nor range). */
   shard: number;
@@ -132,6 +190,12 @@ export interface PutRequest {
    * forwarding: the client refreshes its table and sends the request there. 0 is always forwarded.
    */
   shardEpoch: bigint;
+  /**
+   * Attach the key to this lease (LeaseGrant's id; 0: none): the key is deleted when the lease
+   * expires or is revoked. A put without a lease detaches the key from the one it had. The lease must
+   * live in the key's shard (FAILED_PRECONDITION otherwise, naming both) and exist (NOT_FOUND).
+   */
+  lease: bigint;
 }
 
 export interface PutResponse {
@@ -796,6 +860,832 @@ export const ResponseHeader: MessageFns<ResponseHeader> = {
   },
 };
 
+function createBaseLeaseGrantRequest(): LeaseGrantRequest {
+  return { ttlSeconds: 0, key: new Uint8Array(0), shard: 0 };
+}
+
+export const LeaseGrantRequest: MessageFns<LeaseGrantRequest> = {
+  encode(message: LeaseGrantRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(8).uint32(message.ttlSeconds);
+    }
+    if (message.key.length !== 0) {
+      writer.uint32(18).bytes(message.key);
+    }
+    if (message.shard !== 0) {
+      writer.uint32(24).uint32(message.shard);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseGrantRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseGrantRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.key = reader.bytes();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.shard = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LeaseGrantRequest {
+    return {
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+      key: isSet(object.key) ? bytesFromBase64(object.key) : new Uint8Array(0),
+      shard: isSet(object.shard) ? globalThis.Number(object.shard) : 0,
+    };
+  },
+
+  toJSON(message: LeaseGrantRequest): unknown {
+    const obj: any = {};
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    if (message.key.length !== 0) {
+      obj.key = base64FromBytes(message.key);
+    }
+    if (message.shard !== 0) {
+      obj.shard = Math.round(message.shard);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LeaseGrantRequest>): LeaseGrantRequest {
+    return LeaseGrantRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseGrantRequest>): LeaseGrantRequest {
+    const message = createBaseLeaseGrantRequest();
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    message.key = object.key ?? new Uint8Array(0);
+    message.shard = object.shard ?? 0;
+    return message;
+  },
+};
+
+function createBaseLeaseGrantResponse(): LeaseGrantResponse {
+  return { id: 0n, ttlSeconds: 0, header: undefined };
+}
+
+export const LeaseGrantResponse: MessageFns<LeaseGrantResponse> = {
+  encode(message: LeaseGrantResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0n) {
+      if (BigInt.asUintN(64, message.id) !== message.id) {
+        throw new globalThis.Error("value provided for field message.id of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(16).uint32(message.ttlSeconds);
+    }
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseGrantResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseGrantResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LeaseGrantResponse {
+    return {
+      id: isSet(object.id) ? BigInt(object.id) : 0n,
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+      header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
+    };
+  },
+
+  toJSON(message: LeaseGrantResponse): unknown {
+    const obj: any = {};
+    if (message.id !== 0n) {
+      obj.id = message.id.toString();
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    if (message.header !== undefined) {
+      obj.header = ResponseHeader.toJSON(message.header);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LeaseGrantResponse>): LeaseGrantResponse {
+    return LeaseGrantResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseGrantResponse>): LeaseGrantResponse {
+    const message = createBaseLeaseGrantResponse();
+    message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseLeaseRevokeRequest(): LeaseRevokeRequest {
+  return { id: 0n };
+}
+
+export const LeaseRevokeRequest: MessageFns<LeaseRevokeRequest> = {
+  encode(message: LeaseRevokeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0n) {
+      if (BigInt.asUintN(64, message.id) !== message.id) {
+        throw new globalThis.Error("value provided for field message.id of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseRevokeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseRevokeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LeaseRevokeRequest {
+    return { id: isSet(object.id) ? BigInt(object.id) : 0n };
+  },
+
+  toJSON(message: LeaseRevokeRequest): unknown {
+    const obj: any = {};
+    if (message.id !== 0n) {
+      obj.id = message.id.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LeaseRevokeRequest>): LeaseRevokeRequest {
+    return LeaseRevokeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseRevokeRequest>): LeaseRevokeRequest {
+    const message = createBaseLeaseRevokeRequest();
+    message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
+    return message;
+  },
+};
+
+function createBaseLeaseRevokeResponse(): LeaseRevokeResponse {
+  return { found: false, deleted: 0n, header: undefined };
+}
+
+export const LeaseRevokeResponse: MessageFns<LeaseRevokeResponse> = {
+  encode(message: LeaseRevokeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.found !== false) {
+      writer.uint32(8).bool(message.found);
+    }
+    if (message.deleted !== 0n) {
+      if (BigInt.asUintN(64, message.deleted) !== message.deleted) {
+        throw new globalThis.Error("value provided for field message.deleted of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.deleted);
+    }
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseRevokeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseRevokeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.found = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.deleted = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LeaseRevokeResponse {
+    return {
+      found: isSet(object.found) ? globalThis.Boolean(object.found) : false,
+      deleted: isSet(object.deleted) ? BigInt(object.deleted) : 0n,
+      header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
+    };
+  },
+
+  toJSON(message: LeaseRevokeResponse): unknown {
+    const obj: any = {};
+    if (message.found !== false) {
+      obj.found = message.found;
+    }
+    if (message.deleted !== 0n) {
+      obj.deleted = message.deleted.toString();
+    }
+    if (message.header !== undefined) {
+      obj.header = ResponseHeader.toJSON(message.header);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LeaseRevokeResponse>): LeaseRevokeResponse {
+    return LeaseRevokeResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseRevokeResponse>): LeaseRevokeResponse {
+    const message = createBaseLeaseRevokeResponse();
+    message.found = object.found ?? false;
+    message.deleted = (object.deleted !== undefined && object.deleted !== null) ? BigInt(object.deleted) : 0n;
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseLeaseKeepAliveRequest(): LeaseKeepAliveRequest {
+  return { id: 0n };
+}
+
+export const LeaseKeepAliveRequest: MessageFns<LeaseKeepAliveRequest> = {
+  encode(message: LeaseKeepAliveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0n) {
+      if (BigInt.asUintN(64, message.id) !== message.id) {
+        throw new globalThis.Error("value provided for field message.id of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseKeepAliveRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseKeepAliveRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LeaseKeepAliveRequest {
+    return { id: isSet(object.id) ? BigInt(object.id) : 0n };
+  },
+
+  toJSON(message: LeaseKeepAliveRequest): unknown {
+    const obj: any = {};
+    if (message.id !== 0n) {
+      obj.id = message.id.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LeaseKeepAliveRequest>): LeaseKeepAliveRequest {
+    return LeaseKeepAliveRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseKeepAliveRequest>): LeaseKeepAliveRequest {
+    const message = createBaseLeaseKeepAliveRequest();
+    message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
+    return message;
+  },
+};
+
+function createBaseLeaseKeepAliveResponse(): LeaseKeepAliveResponse {
+  return { id: 0n, ttlSeconds: 0, header: undefined };
+}
+
+export const LeaseKeepAliveResponse: MessageFns<LeaseKeepAliveResponse> = {
+  encode(message: LeaseKeepAliveResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0n) {
+      if (BigInt.asUintN(64, message.id) !== message.id) {
+        throw new globalThis.Error("value provided for field message.id of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(16).uint32(message.ttlSeconds);
+    }
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseKeepAliveResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseKeepAliveResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LeaseKeepAliveResponse {
+    return {
+      id: isSet(object.id) ? BigInt(object.id) : 0n,
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+      header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
+    };
+  },
+
+  toJSON(message: LeaseKeepAliveResponse): unknown {
+    const obj: any = {};
+    if (message.id !== 0n) {
+      obj.id = message.id.toString();
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    if (message.header !== undefined) {
+      obj.header = ResponseHeader.toJSON(message.header);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LeaseKeepAliveResponse>): LeaseKeepAliveResponse {
+    return LeaseKeepAliveResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseKeepAliveResponse>): LeaseKeepAliveResponse {
+    const message = createBaseLeaseKeepAliveResponse();
+    message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseLeaseTimeToLiveRequest(): LeaseTimeToLiveRequest {
+  return { id: 0n, keys: false };
+}
+
+export const LeaseTimeToLiveRequest: MessageFns<LeaseTimeToLiveRequest> = {
+  encode(message: LeaseTimeToLiveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0n) {
+      if (BigInt.asUintN(64, message.id) !== message.id) {
+        throw new globalThis.Error("value provided for field message.id of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.keys !== false) {
+      writer.uint32(16).bool(message.keys);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseTimeToLiveRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseTimeToLiveRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.keys = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LeaseTimeToLiveRequest {
+    return {
+      id: isSet(object.id) ? BigInt(object.id) : 0n,
+      keys: isSet(object.keys) ? globalThis.Boolean(object.keys) : false,
+    };
+  },
+
+  toJSON(message: LeaseTimeToLiveRequest): unknown {
+    const obj: any = {};
+    if (message.id !== 0n) {
+      obj.id = message.id.toString();
+    }
+    if (message.keys !== false) {
+      obj.keys = message.keys;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LeaseTimeToLiveRequest>): LeaseTimeToLiveRequest {
+    return LeaseTimeToLiveRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseTimeToLiveRequest>): LeaseTimeToLiveRequest {
+    const message = createBaseLeaseTimeToLiveRequest();
+    message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
+    message.keys = object.keys ?? false;
+    return message;
+  },
+};
+
+function createBaseLeaseTimeToLiveResponse(): LeaseTimeToLiveResponse {
+  return { id: 0n, found: false, ttlSeconds: 0, remainingMs: 0n, keys: [], header: undefined };
+}
+
+export const LeaseTimeToLiveResponse: MessageFns<LeaseTimeToLiveResponse> = {
+  encode(message: LeaseTimeToLiveResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0n) {
+      if (BigInt.asUintN(64, message.id) !== message.id) {
+        throw new globalThis.Error("value provided for field message.id of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.found !== false) {
+      writer.uint32(16).bool(message.found);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(24).uint32(message.ttlSeconds);
+    }
+    if (message.remainingMs !== 0n) {
+      if (BigInt.asUintN(64, message.remainingMs) !== message.remainingMs) {
+        throw new globalThis.Error("value provided for field message.remainingMs of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.remainingMs);
+    }
+    for (const v of message.keys) {
+      writer.uint32(42).bytes(v!);
+    }
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseTimeToLiveResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseTimeToLiveResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.found = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.remainingMs = reader.uint64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.keys.push(reader.bytes());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LeaseTimeToLiveResponse {
+    return {
+      id: isSet(object.id) ? BigInt(object.id) : 0n,
+      found: isSet(object.found) ? globalThis.Boolean(object.found) : false,
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+      remainingMs: isSet(object.remainingMs)
+        ? BigInt(object.remainingMs)
+        : isSet(object.remaining_ms)
+        ? BigInt(object.remaining_ms)
+        : 0n,
+      keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => bytesFromBase64(e)) : [],
+      header: isSet(object.header) ? ResponseHeader.fromJSON(object.header) : undefined,
+    };
+  },
+
+  toJSON(message: LeaseTimeToLiveResponse): unknown {
+    const obj: any = {};
+    if (message.id !== 0n) {
+      obj.id = message.id.toString();
+    }
+    if (message.found !== false) {
+      obj.found = message.found;
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    if (message.remainingMs !== 0n) {
+      obj.remainingMs = message.remainingMs.toString();
+    }
+    if (message.keys?.length) {
+      obj.keys = message.keys.map((e) => base64FromBytes(e));
+    }
+    if (message.header !== undefined) {
+      obj.header = ResponseHeader.toJSON(message.header);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LeaseTimeToLiveResponse>): LeaseTimeToLiveResponse {
+    return LeaseTimeToLiveResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseTimeToLiveResponse>): LeaseTimeToLiveResponse {
+    const message = createBaseLeaseTimeToLiveResponse();
+    message.id = (object.id !== undefined && object.id !== null) ? BigInt(object.id) : 0n;
+    message.found = object.found ?? false;
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    message.remainingMs = (object.remainingMs !== undefined && object.remainingMs !== null)
+      ? BigInt(object.remainingMs)
+      : 0n;
+    message.keys = object.keys?.map((e) => e) || [];
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseWatchRequest(): WatchRequest {
   return {
     shard: 0,
@@ -1270,7 +2160,7 @@ export const WatchResponse: MessageFns<WatchResponse> = {
 };
 
 function createBasePutRequest(): PutRequest {
-  return { key: new Uint8Array(0), value: new Uint8Array(0), shardEpoch: 0n };
+  return { key: new Uint8Array(0), value: new Uint8Array(0), shardEpoch: 0n, lease: 0n };
 }
 
 export const PutRequest: MessageFns<PutRequest> = {
@@ -1286,6 +2176,12 @@ export const PutRequest: MessageFns<PutRequest> = {
         throw new globalThis.Error("value provided for field message.shardEpoch of type uint64 too large");
       }
       writer.uint32(24).uint64(message.shardEpoch);
+    }
+    if (message.lease !== 0n) {
+      if (BigInt.asUintN(64, message.lease) !== message.lease) {
+        throw new globalThis.Error("value provided for field message.lease of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.lease);
     }
     return writer;
   },
@@ -1327,6 +2223,14 @@ export const PutRequest: MessageFns<PutRequest> = {
             message.shardEpoch = reader.uint64() as bigint;
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.lease = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1348,6 +2252,7 @@ export const PutRequest: MessageFns<PutRequest> = {
         : isSet(object.shard_epoch)
         ? BigInt(object.shard_epoch)
         : 0n,
+      lease: isSet(object.lease) ? BigInt(object.lease) : 0n,
     };
   },
 
@@ -1362,6 +2267,9 @@ export const PutRequest: MessageFns<PutRequest> = {
     if (message.shardEpoch !== 0n) {
       obj.shardEpoch = message.shardEpoch.toString();
     }
+    if (message.lease !== 0n) {
+      obj.lease = message.lease.toString();
+    }
     return obj;
   },
 
@@ -1375,6 +2283,7 @@ export const PutRequest: MessageFns<PutRequest> = {
     message.shardEpoch = (object.shardEpoch !== undefined && object.shardEpoch !== null)
       ? BigInt(object.shardEpoch)
       : 0n;
+    message.lease = (object.lease !== undefined && object.lease !== null) ? BigInt(object.lease) : 0n;
     return message;
   },
 };
@@ -6555,6 +7464,65 @@ export const KVServiceService = {
     responseSerialize: (value: WatchResponse): Buffer => Buffer.from(WatchResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchResponse => WatchResponse.decode(value),
   },
+  /**
+   * Grants a lease of ttl_seconds in ONE data shard: the shard of `key` (with a `{tag}`, every key
+   * sharing the tag can use it) or `shard`. A write (one entry of that shard's log). The id names
+   * the shard (high 16 bits) and the grant's log index (low 48). A shard holds at most 10,000
+   * leases: beyond, RESOURCE_EXHAUSTED. TTL 1 s to 30 days (INVALID_ARGUMENT otherwise).
+   */
+  leaseGrant: {
+    path: "/ringkv.v1.KVService/LeaseGrant" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LeaseGrantRequest): Buffer => Buffer.from(LeaseGrantRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LeaseGrantRequest => LeaseGrantRequest.decode(value),
+    responseSerialize: (value: LeaseGrantResponse): Buffer => Buffer.from(LeaseGrantResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LeaseGrantResponse => LeaseGrantResponse.decode(value),
+  },
+  /**
+   * Revokes a lease: deletes every key attached to it (watchers see deletes) and forgets it, in
+   * one entry of its shard's log. An unknown lease is no error: found = false.
+   */
+  leaseRevoke: {
+    path: "/ringkv.v1.KVService/LeaseRevoke" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LeaseRevokeRequest): Buffer => Buffer.from(LeaseRevokeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LeaseRevokeRequest => LeaseRevokeRequest.decode(value),
+    responseSerialize: (value: LeaseRevokeResponse): Buffer => Buffer.from(LeaseRevokeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LeaseRevokeResponse => LeaseRevokeResponse.decode(value),
+  },
+  /**
+   * Renews a lease: its shard's leader, which alone keeps the leases' deadlines, sets its deadline
+   * to now + TTL. A client calls it every TTL/3. A node that does not lead the shard forwards the
+   * call to the leader. An unknown (expired, revoked) lease: NOT_FOUND.
+   */
+  leaseKeepAlive: {
+    path: "/ringkv.v1.KVService/LeaseKeepAlive" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LeaseKeepAliveRequest): Buffer =>
+      Buffer.from(LeaseKeepAliveRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LeaseKeepAliveRequest => LeaseKeepAliveRequest.decode(value),
+    responseSerialize: (value: LeaseKeepAliveResponse): Buffer =>
+      Buffer.from(LeaseKeepAliveResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LeaseKeepAliveResponse => LeaseKeepAliveResponse.decode(value),
+  },
+  /**
+   * A lease's TTL and the time left before it expires as its shard's leader sees it (forwarded to
+   * the leader like LeaseKeepAlive), and its keys if asked. An unknown lease: found = false.
+   */
+  leaseTimeToLive: {
+    path: "/ringkv.v1.KVService/LeaseTimeToLive" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LeaseTimeToLiveRequest): Buffer =>
+      Buffer.from(LeaseTimeToLiveRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LeaseTimeToLiveRequest => LeaseTimeToLiveRequest.decode(value),
+    responseSerialize: (value: LeaseTimeToLiveResponse): Buffer =>
+      Buffer.from(LeaseTimeToLiveResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LeaseTimeToLiveResponse => LeaseTimeToLiveResponse.decode(value),
+  },
 } as const;
 
 export interface KVServiceServer extends UntypedServiceImplementation {
@@ -6608,6 +7576,29 @@ export interface KVServiceServer extends UntypedServiceImplementation {
    * (UNIMPLEMENTED naming the flag).
    */
   watch: handleServerStreamingCall<WatchRequest, WatchResponse>;
+  /**
+   * Grants a lease of ttl_seconds in ONE data shard: the shard of `key` (with a `{tag}`, every key
+   * sharing the tag can use it) or `shard`. A write (one entry of that shard's log). The id names
+   * the shard (high 16 bits) and the grant's log index (low 48). A shard holds at most 10,000
+   * leases: beyond, RESOURCE_EXHAUSTED. TTL 1 s to 30 days (INVALID_ARGUMENT otherwise).
+   */
+  leaseGrant: handleUnaryCall<LeaseGrantRequest, LeaseGrantResponse>;
+  /**
+   * Revokes a lease: deletes every key attached to it (watchers see deletes) and forgets it, in
+   * one entry of its shard's log. An unknown lease is no error: found = false.
+   */
+  leaseRevoke: handleUnaryCall<LeaseRevokeRequest, LeaseRevokeResponse>;
+  /**
+   * Renews a lease: its shard's leader, which alone keeps the leases' deadlines, sets its deadline
+   * to now + TTL. A client calls it every TTL/3. A node that does not lead the shard forwards the
+   * call to the leader. An unknown (expired, revoked) lease: NOT_FOUND.
+   */
+  leaseKeepAlive: handleUnaryCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse>;
+  /**
+   * A lease's TTL and the time left before it expires as its shard's leader sees it (forwarded to
+   * the leader like LeaseKeepAlive), and its keys if asked. An unknown lease: found = false.
+   */
+  leaseTimeToLive: handleUnaryCall<LeaseTimeToLiveRequest, LeaseTimeToLiveResponse>;
 }
 
 export interface KVServiceClient extends Client {
@@ -6766,6 +7757,85 @@ export interface KVServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchResponse>;
+  /**
+   * Grants a lease of ttl_seconds in ONE data shard: the shard of `key` (with a `{tag}`, every key
+   * sharing the tag can use it) or `shard`. A write (one entry of that shard's log). The id names
+   * the shard (high 16 bits) and the grant's log index (low 48). A shard holds at most 10,000
+   * leases: beyond, RESOURCE_EXHAUSTED. TTL 1 s to 30 days (INVALID_ARGUMENT otherwise).
+   */
+  leaseGrant(
+    request: LeaseGrantRequest,
+    callback: (error: ServiceError | null, response: LeaseGrantResponse) => void,
+  ): ClientUnaryCall;
+  leaseGrant(
+    request: LeaseGrantRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LeaseGrantResponse) => void,
+  ): ClientUnaryCall;
+  leaseGrant(
+    request: LeaseGrantRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LeaseGrantResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Revokes a lease: deletes every key attached to it (watchers see deletes) and forgets it, in
+   * one entry of its shard's log. An unknown lease is no error: found = false.
+   */
+  leaseRevoke(
+    request: LeaseRevokeRequest,
+    callback: (error: ServiceError | null, response: LeaseRevokeResponse) => void,
+  ): ClientUnaryCall;
+  leaseRevoke(
+    request: LeaseRevokeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LeaseRevokeResponse) => void,
+  ): ClientUnaryCall;
+  leaseRevoke(
+    request: LeaseRevokeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LeaseRevokeResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Renews a lease: its shard's leader, which alone keeps the leases' deadlines, sets its deadline
+   * to now + TTL. A client calls it every TTL/3. A node that does not lead the shard forwards the
+   * call to the leader. An unknown (expired, revoked) lease: NOT_FOUND.
+   */
+  leaseKeepAlive(
+    request: LeaseKeepAliveRequest,
+    callback: (error: ServiceError | null, response: LeaseKeepAliveResponse) => void,
+  ): ClientUnaryCall;
+  leaseKeepAlive(
+    request: LeaseKeepAliveRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LeaseKeepAliveResponse) => void,
+  ): ClientUnaryCall;
+  leaseKeepAlive(
+    request: LeaseKeepAliveRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LeaseKeepAliveResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * A lease's TTL and the time left before it expires as its shard's leader sees it (forwarded to
+   * the leader like LeaseKeepAlive), and its keys if asked. An unknown lease: found = false.
+   */
+  leaseTimeToLive(
+    request: LeaseTimeToLiveRequest,
+    callback: (error: ServiceError | null, response: LeaseTimeToLiveResponse) => void,
+  ): ClientUnaryCall;
+  leaseTimeToLive(
+    request: LeaseTimeToLiveRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LeaseTimeToLiveResponse) => void,
+  ): ClientUnaryCall;
+  leaseTimeToLive(
+    request: LeaseTimeToLiveRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LeaseTimeToLiveResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const KVServiceClient = makeGenericClientConstructor(KVServiceService, "ringkv.v1.KVService") as unknown as {

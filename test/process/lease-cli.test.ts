@@ -1,0 +1,129 @@
+// `ringkv lease` as a user runs it, against three real `ringkv serve` processes: a lease granted for
+// 2 s takes the keys put with it when nothing keeps it alive; `lease keep-alive` (a child process,
+// killed by pid in cleanup) holds them past several TTLs, `lease revoke` removes
+// them at once and the keep-alive then exits 1; a lease of another shard is refused, naming both.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { shardOf, WHOLE_KEY_HASHING } from '../../src/ring/slots.ts';
+import { NODE_BIN, ProcessCluster, ROOT, runCli, sleep, waitUntil, within } from './harness.ts';
+
+/** The serve default: 8 data shards, keys hashed whole (no `{tag}`s). */
+const SHARDS = 8;
+const shard = (key: string): number => shardOf(Buffer.from(key), SHARDS, WHOLE_KEY_HASHING);
+
+/** The first key `${prefix}N` (N = 0, 1, …) for which `want(its shard)` holds. Bounded. */
+function keyWhere(prefix: string, want: (shard: number) => boolean): string {
+  for (let i = 0; i < 1000; i++) if (want(shard(`${prefix}${i}`))) return `${prefix}${i}`;
+  throw new Error(`no key ${prefix}N of the wanted shard among 1000`);
+}
+
+class KeepAlive {
+  readonly child: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<number | null>;
+
+  constructor(args: readonly string[]) {
+    this.child = spawn(NODE_BIN, [join(ROOT, 'bin', 'ringkv.js'), 'lease', 'keep-alive', ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout?.on('data', (b: Buffer) => {
+      this.stdout += b.toString('utf8');
+    });
+    this.child.stderr?.on('data', (b: Buffer) => {
+      this.stderr += b.toString('utf8');
+    });
+    this.exited = new Promise((res) => this.child.once('exit', (code) => res(code)));
+  }
+
+  renewals(): number {
+    return this.stdout.split('\n').filter((l) => l.includes('kept alive')).length;
+  }
+
+  kill(): void {
+    if (this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null)
+      process.kill(this.child.pid, 'SIGKILL');
+  }
+}
+
+describe('ringkv lease on real processes', { timeout: 120_000 }, () => {
+  let c: ProcessCluster;
+  let endpoints: string;
+  const children: KeepAlive[] = [];
+
+  before(async () => {
+    c = await ProcessCluster.start({ extraArgs: ['--request_timeout_ms', '2000'] });
+    endpoints = c.endpoints.join(',');
+  });
+
+  after(async () => {
+    for (const k of children) k.kill();
+    await c?.cleanup();
+  });
+
+  const cli = async (...args: string[]): Promise<string> => {
+    const r = await runCli([...args, '--endpoints', endpoints]);
+    assert.equal(r.code, 0, `ringkv ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const grant = async (ttl: number, key: string): Promise<string> => {
+    const doc = JSON.parse(await cli('lease', 'grant', String(ttl), '--for-key', key, '--output', 'json'));
+    assert.equal(doc.ttl, ttl);
+    assert.match(doc.id, /^\d+$/);
+    return doc.id as string;
+  };
+  const exists = async (key: string): Promise<boolean> => (await c.client().get(key)).found;
+
+  test('a lease not kept alive takes its keys when its TTL runs out', async () => {
+    const a = 'lx-a';
+    const b = keyWhere('lx-b', (s) => s === shard(a));
+    const id = await grant(2, a);
+    await cli('put', a, 'one', '--lease', id);
+    await cli('put', b, 'two', '--lease', id);
+    const ttl = JSON.parse(await cli('lease', 'ttl', id, '--keys', '--output', 'json'));
+    assert.equal(ttl.found, true);
+    assert.ok(ttl.remainingMs > 0 && ttl.remainingMs <= 2000, `remaining ${ttl.remainingMs}`);
+    assert.deepEqual(ttl.keys, [a, b]);
+    assert.equal(await exists(a), true);
+    // Bounded: the TTL, a check round and the revoke's commit, with a wide margin.
+    await waitUntil('the expired lease to take its keys', 10_000, async () => {
+      const gone = !(await exists(a)) && !(await exists(b));
+      return gone || undefined;
+    });
+    const gone = await runCli(['lease', 'ttl', id, '--endpoints', endpoints]);
+    assert.equal(gone.code, 1, 'the lease is gone');
+  });
+
+  test('lease keep-alive holds the keys past several TTLs; lease revoke removes them at once', async () => {
+    const id = await grant(2, 'ly-a');
+    await cli('put', 'ly-a', 'kept', '--lease', id);
+    const k = new KeepAlive([id, '--endpoints', endpoints]);
+    children.push(k);
+    await waitUntil('the first renewal', 10_000, () => k.renewals() >= 1 || undefined);
+    await sleep(5000); // 2.5 TTLs
+    assert.equal(await exists('ly-a'), true, `keep-alive output:\n${k.stdout}${k.stderr}`);
+    assert.ok(k.renewals() >= 4, `renewed ${k.renewals()} times`);
+
+    const revoked = JSON.parse(await cli('lease', 'revoke', id, '--output', 'json'));
+    assert.equal(revoked.found, true);
+    assert.equal(Number(revoked.deleted), 1);
+    assert.equal(await exists('ly-a'), false, 'gone as soon as the revoke answered');
+    const code = await within(k.exited, 10_000);
+    assert.equal(code, 1, `keep-alive exits 1 once the lease is gone: ${k.stderr}`);
+    assert.match(k.stderr, /lost/);
+  });
+
+  test('a put with a lease of another shard is refused, naming both shards', async () => {
+    const id = await grant(5, 'lz-anchor');
+    const leaseShard = shard('lz-anchor');
+    const other = keyWhere('lz-', (s) => s !== leaseShard);
+    const r = await runCli(['put', other, 'v', '--lease', id, '--endpoints', endpoints]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`shard \\d+ and lease ${id} in shard ${leaseShard}`));
+    assert.equal(await exists(other), false);
+    await cli('lease', 'revoke', id);
+  });
+});
