@@ -2,8 +2,10 @@
 // is: routing.ts routeTo); LeaseKeepAlive and LeaseTimeToLive need the shard's leader, which alone
 // keeps the leases' deadlines (src/node/lease/lessor.ts): forwarded to it by gRPC (routeToLeader),
 // or, from a node without a replica of the shard, to one of its voters, which serves it if it leads
-// and refuses retry-safe with the leader hint if not. A lease lives in one shard, named by its id
-// (src/ring/lease-id.ts).
+// and refuses retry-safe with the leader hint if not. Both first do a ReadIndex round on the leader's
+// replica (`current`): a new leader may not have applied every entry committed before its term yet,
+// and without the round a lease granted just before the election would look absent (NOT_FOUND: a
+// keeper would call it lost). A lease lives in one shard, named by its id (src/ring/lease-id.ts).
 import type {
   LeaseGrantRequest,
   LeaseGrantResponse,
@@ -20,7 +22,7 @@ import {
   NotFoundError,
   ResourceExhaustedError,
 } from '../node/errors.ts';
-import { write } from '../node/requests.ts';
+import { read, write } from '../node/requests.ts';
 import { type LeaseRef, leaseId, parseLeaseId } from '../ring/lease-id.ts';
 import { KEYS_PER_LEASE_MAX, LEASE_TTL_MS_MAX, LEASE_TTL_MS_MIN } from '../storage/leases.ts';
 import {
@@ -136,6 +138,7 @@ export async function leaseKeepAlive(
   return retrySafely(node.clock, deadlineMs, async () => {
     const to = await leaderOf(ctx, shard, fwd, deadlineMs);
     if (to !== undefined) return peers.forward(to, 'leaseKeepAlive', req, deadlineMs);
+    await current(ctx, shard, deadlineMs);
     const ttlMs = node.leaseKeepAlive(shard, index);
     if (ttlMs === undefined)
       throw new NotFoundError(`lease ${req.id} does not exist (expired, revoked or never granted)`);
@@ -154,6 +157,7 @@ export async function leaseTimeToLive(
   return retrySafely(node.clock, deadlineMs, async () => {
     const to = await leaderOf(ctx, shard, fwd, deadlineMs);
     if (to !== undefined) return peers.forward(to, 'leaseTimeToLive', req, deadlineMs);
+    await current(ctx, shard, deadlineMs);
     const t = node.leaseTimeToLive(shard, index);
     return {
       id: req.id,
@@ -186,4 +190,12 @@ async function leaderOf(
 function leaderHeader(ctx: KvContext, shard: number): ReturnType<typeof header> {
   const g = ctx.node.group(shard);
   return header(ctx.node, shard, g.term, g.applied);
+}
+
+/**
+ * A ReadIndex round on this node's replica of `shard`: once it returns, the replica has applied
+ * every entry committed when it began, those of earlier terms included.
+ */
+async function current(ctx: KvContext, shard: number, deadlineMs: number): Promise<void> {
+  await read(ctx.node, shard, false, deadlineMs, () => undefined);
 }
