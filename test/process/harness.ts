@@ -398,6 +398,49 @@ export class ProcessCluster {
   }
 }
 
+/**
+ * A long-running `ringkv` command (bin/ringkv.js) as a child process: its output as it comes,
+ * stopped by a signal with a bounded wait, killed by pid in a test's cleanup.
+ */
+export class CliChild {
+  readonly child: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: string | null }>;
+
+  constructor(args: readonly string[]) {
+    this.child = spawn(NODE_BIN, [join(ROOT, 'bin', 'ringkv.js'), ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout?.on('data', (b: Buffer) => {
+      this.stdout += b.toString('utf8');
+    });
+    this.child.stderr?.on('data', (b: Buffer) => {
+      this.stderr += b.toString('utf8');
+    });
+    this.exited = new Promise((res) => this.child.once('exit', (code, signal) => res({ code, signal })));
+  }
+
+  /** Standard output's non-empty lines so far. */
+  lines(): string[] {
+    return this.stdout.split('\n').filter((l) => l !== '');
+  }
+
+  /** Sends `signal` and waits (at most 10 s) for the exit. */
+  async stop(signal: NodeJS.Signals = 'SIGINT'): Promise<{ code: number | null; signal: string | null }> {
+    if (this.child.pid !== undefined && this.child.exitCode === null) process.kill(this.child.pid, signal);
+    const r = await within(this.exited, 10_000);
+    if (r === undefined) throw new Error(`ringkv did not exit within 10 s of ${signal}: ${this.stderr}`);
+    return r;
+  }
+
+  kill(): void {
+    if (this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null)
+      process.kill(this.child.pid, 'SIGKILL');
+  }
+}
+
 export interface CliRun {
   readonly code: number;
   readonly stdout: string;

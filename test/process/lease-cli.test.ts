@@ -3,11 +3,9 @@
 // killed by pid in cleanup) holds them past several TTLs, `lease revoke` removes
 // them at once and the keep-alive then exits 1; a lease of another shard is refused, naming both.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { shardOf, WHOLE_KEY_HASHING } from '../../src/ring/slots.ts';
-import { NODE_BIN, ProcessCluster, ROOT, runCli, sleep, waitUntil, within } from './harness.ts';
+import { CliChild, ProcessCluster, runCli, sleep, waitUntil, within } from './harness.ts';
 
 /** The serve default: 8 data shards, keys hashed whole (no `{tag}`s). */
 const SHARDS = 8;
@@ -19,33 +17,14 @@ function keyWhere(prefix: string, want: (shard: number) => boolean): string {
   throw new Error(`no key ${prefix}N of the wanted shard among 1000`);
 }
 
-class KeepAlive {
-  readonly child: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<number | null>;
-
+/** A `ringkv lease keep-alive` child (killed by pid in cleanup). */
+class KeepAlive extends CliChild {
   constructor(args: readonly string[]) {
-    this.child = spawn(NODE_BIN, [join(ROOT, 'bin', 'ringkv.js'), 'lease', 'keep-alive', ...args], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child.stdout?.on('data', (b: Buffer) => {
-      this.stdout += b.toString('utf8');
-    });
-    this.child.stderr?.on('data', (b: Buffer) => {
-      this.stderr += b.toString('utf8');
-    });
-    this.exited = new Promise((res) => this.child.once('exit', (code) => res(code)));
+    super(['lease', 'keep-alive', ...args]);
   }
 
   renewals(): number {
     return this.stdout.split('\n').filter((l) => l.includes('kept alive')).length;
-  }
-
-  kill(): void {
-    if (this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null)
-      process.kill(this.child.pid, 'SIGKILL');
   }
 }
 
@@ -111,8 +90,8 @@ describe('ringkv lease on real processes', { timeout: 120_000 }, () => {
     assert.equal(revoked.found, true);
     assert.equal(Number(revoked.deleted), 1);
     assert.equal(await exists('ly-a'), false, 'gone as soon as the revoke answered');
-    const code = await within(k.exited, 10_000);
-    assert.equal(code, 1, `keep-alive exits 1 once the lease is gone: ${k.stderr}`);
+    const exit = await within(k.exited, 10_000);
+    assert.equal(exit?.code, 1, `keep-alive exits 1 once the lease is gone: ${k.stderr}`);
     assert.match(k.stderr, /lost/);
   });
 

@@ -4,34 +4,13 @@
 // compacted start: a node with --snapshot_entries 20 restarted after 40 writes keeps no changes
 // before its snapshot, and `watch --from 1` exits 1 naming the oldest position, from which a watch works.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { NODE_BIN, ProcessCluster, ROOT, waitUntil, within } from './harness.ts';
+import { CliChild, ProcessCluster, waitUntil, within } from './harness.ts';
 
-/** A `ringkv watch` child: its output as it comes, stopped by signal, killed by pid in cleanup. */
-class Watcher {
-  readonly child: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: string | null }>;
-
+/** A `ringkv watch` child (killed by pid in cleanup). */
+class Watcher extends CliChild {
   constructor(args: readonly string[]) {
-    this.child = spawn(NODE_BIN, [join(ROOT, 'bin', 'ringkv.js'), 'watch', ...args], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child.stdout?.on('data', (b: Buffer) => {
-      this.stdout += b.toString('utf8');
-    });
-    this.child.stderr?.on('data', (b: Buffer) => {
-      this.stderr += b.toString('utf8');
-    });
-    this.exited = new Promise((res) => this.child.once('exit', (code, signal) => res({ code, signal })));
-  }
-
-  lines(): string[] {
-    return this.stdout.split('\n').filter((l) => l !== '');
+    super(['watch', ...args]);
   }
 
   async open(): Promise<void> {
@@ -40,19 +19,6 @@ class Watcher {
         throw new Error(`watch exited ${this.child.exitCode}: ${this.stderr}`);
       return this.stderr.includes('watching: ') || undefined;
     });
-  }
-
-  /** Sends `signal` and waits (bounded) for the exit. */
-  async stop(signal: NodeJS.Signals = 'SIGINT'): Promise<{ code: number | null; signal: string | null }> {
-    if (this.child.pid !== undefined && this.child.exitCode === null) process.kill(this.child.pid, signal);
-    const r = await within(this.exited, 10_000);
-    if (r === undefined) throw new Error(`watch did not exit within 10 s of ${signal}: ${this.stderr}`);
-    return r;
-  }
-
-  kill(): void {
-    if (this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null)
-      process.kill(this.child.pid, 'SIGKILL');
   }
 }
 
