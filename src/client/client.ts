@@ -15,6 +15,7 @@ import { type BackoffPolicy, DEFAULT_BACKOFF } from './backoff.ts';
 import { type BytesLike, toBytes } from './bytes.ts';
 import { type CallSpec, type LoopContext, runCall } from './call-loop.ts';
 import { ChannelPool, type ClientTls, clientCredentials } from './channels.ts';
+import { type ElectionHandle, elect } from './election.ts';
 import { ClientClosedError, InvalidArgumentError, ServerError, UnavailableError } from './errors.ts';
 import { InFlightCalls } from './in-flight.ts';
 import type {
@@ -39,6 +40,7 @@ import type {
 } from './kv-types.ts';
 import { isLeaderPlacement, LEADER_PLACEMENTS, type LeaderPlacement } from './leader-placement.ts';
 import { type KeepAliveOptions, LeaseKeeper, leaseIdOf, leaseShard } from './lease-keeper.ts';
+import { holderOf, type LockHandle, type LockOptions, lock } from './lock.ts';
 import { RingkvNamespace } from './namespace.ts';
 import { type Safety, shortConnectError } from './retry-policy.ts';
 import { callUnary, RpcFailure } from './rpc.ts';
@@ -239,6 +241,24 @@ export class RingkvClient implements KeyValueStore {
    */
   keepAlive(id: bigint | string, opts: KeepAliveOptions = {}): LeaseKeeper {
     return new LeaseKeeper(this, leaseIdOf(id), opts);
+  }
+
+  /**
+   * Takes lock `name` (waiting while another holds it) under a lease of `ttlMs`; the handle's
+   * `token` (fencing) is higher for every later holder, `lost` settles when it is gone (lock.ts).
+   */
+  lock(name: string, opts: LockOptions = {}): Promise<LockHandle> {
+    return lock(this, name, opts);
+  }
+
+  /** Campaigns for election `name` with `value` (a lock whose key holds the leader's value). */
+  elect(name: string, value: BytesLike, opts: LockOptions = {}): Promise<ElectionHandle> {
+    return elect(this, name, value, opts);
+  }
+
+  /** The current leader of election `name` (or holder of lock `name`): its value and the key's version. */
+  leader(name: string, opts: CallOptions = {}): Promise<{ value: Uint8Array; version: bigint } | undefined> {
+    return holderOf(this, name, opts);
   }
 
   private leaseCall<Res extends { header?: ResponseHeader | undefined }>(

@@ -42,6 +42,7 @@ export {
   leaveRefusal,
   type NodeRow,
 } from './cluster-view.ts';
+export { ElectionHandle } from './election.ts';
 export {
   CancelledError,
   ClientClosedError,
@@ -59,6 +60,8 @@ export {
 export type * from './kv-types.ts';
 export { isLeaderPlacement, LEADER_PLACEMENTS, type LeaderPlacement } from './leader-placement.ts';
 export { type KeepAliveOptions, LeaseKeeper, type LeaseLost } from './lease-keeper.ts';
+export { LockHandle, LockLostError, type LockLostReason, type LockOptions } from './lock.ts';
+export { LOCK_KEY_PREFIX } from './lock-record.ts';
 export { RingkvNamespace } from './namespace.ts';
 export { LEADER_ADDR_TRAILER, RETRY_SAFE_TRAILER } from './rpc.ts';
 export { type ValueDecoding, ValueFormatError } from './stored-value.ts';

@@ -54,6 +54,14 @@ export class LeaseKeeper {
     this.renew();
   }
 
+  /**
+   * The real time before which the leader cannot have expired the lease: the last successful
+   * renewal's send time + TTL (undefined before the first). Never later than the leader's deadline.
+   */
+  get horizonMs(): number | undefined {
+    return this.okSentAtMs === undefined ? undefined : this.okSentAtMs + this.ttlMs;
+  }
+
   /** Stops renewing (the lease then expires one TTL after the last renewal unless revoked). */
   stop(): void {
     this.done = true;

@@ -592,7 +592,41 @@ function registerStartLocal(program: Command): void {
 }
 
 /** Adds every client command to the `ringkv` program, with the local tools beside them (start-local, certs). */
+function registerLock(program: Command): void {
+  withConnectionOptions(
+    program
+      .command('lock')
+      .description(
+        'Take lock NAME (waiting while someone else holds it), run COMMAND with RINGKV_LOCK_NAME and ' +
+          'RINGKV_LOCK_TOKEN (the fencing token: higher for every later holder) in its environment while ' +
+          "the lock's lease is kept alive, then release it. Exits with COMMAND's status; 1 when the lock " +
+          'could not be taken, or was lost while COMMAND ran (COMMAND is sent SIGTERM); 2 usage. Ctrl+C ' +
+          'while waiting gives up; while COMMAND runs it is passed on to COMMAND.',
+      )
+      .argument('<name>', 'the lock name')
+      .argument('[command...]', 'the command to run, after --')
+      .addOption(
+        new Option('--ttl <seconds>', "the lease's TTL: how long a holder that died blocks the others")
+          .argParser(positiveInt('--ttl'))
+          .default(10),
+      )
+      .addOption(outputOption())
+      .addHelpText(
+        'after',
+        `
+Examples:
+  ringkv lock nightly-backup -- ./backup.sh          # one backup at a time across machines
+  ringkv lock db-migrate --ttl 30 -- npm run migrate  # a dead holder blocks others for 30 s at most`,
+      ),
+    false,
+  ).action(async (name: string, command: string[], opts: Opts, cmd: Command) => {
+    const { runLock } = await import('./lock.ts');
+    process.exitCode = await runLock(name, command, opts, cmd);
+  });
+}
+
 export function registerClientCommands(program: Command): void {
+  registerLock(program);
   registerKv(program);
   registerLease(program);
   registerWatch(program);
