@@ -4,7 +4,9 @@
 // the lock key's version succeeds for the holder and fails with a token that is no longer current.
 // A holder whose lease is revoked by someone else sees `lost`, and the next holder gets a higher
 // token. `ringkv lock NAME -- COMMAND` runs COMMAND with the token in its environment, passes its
-// exit status on, and a second `ringkv lock` on the name waits for the first.
+// exit status on, and a second `ringkv lock` on the name waits for the first. Elections: one leader
+// at a time, leader() reads its value, proclaim replaces it, resign hands over to a higher token, and
+// a resigned leader cannot proclaim.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { LOCK_KEY_PREFIX, type RingkvClient } from '../../src/client/index.ts';
@@ -122,6 +124,37 @@ describe('locks on real processes', { timeout: 120_000 }, () => {
     assert.ok(second && second.token > first.token, `${second?.token} > ${first.token}`);
     await second.unlock();
     await first.unlock();
+  });
+
+  test('elect: one leader at a time, leader() reads its value, proclaim replaces it, resign hands over', async () => {
+    const a = c.client();
+    const b = c.client();
+    const text = (v: Uint8Array | undefined): string | undefined =>
+      v === undefined ? undefined : Buffer.from(v).toString('utf8');
+    const ea = await a.elect('e1', 'alpha', { ttlMs: 3000 });
+    assert.equal(text((await b.leader('e1'))?.value), 'alpha');
+    const pb = b.elect('e1', 'beta', { ttlMs: 3000 });
+    assert.equal(
+      await within(pb, 1000),
+      undefined,
+      'a second candidate is not elected while the first leads',
+    );
+    await ea.proclaim('alpha2');
+    assert.equal(text((await b.leader('e1'))?.value), 'alpha2');
+    assert.equal(ea.held(), true);
+    assert.equal(await within(ea.lost, 300), undefined, 'its own proclaim does not lose the election');
+    await ea.resign();
+    const eb = await within(pb, 10_000);
+    assert.ok(eb !== undefined, 'the second candidate is elected once the first resigned');
+    assert.ok(eb.token > ea.token, `${eb.token} > ${ea.token}`);
+    assert.equal(text((await a.leader('e1'))?.value), 'beta');
+    await assert.rejects(
+      ea.proclaim('again'),
+      (e: unknown) => e instanceof Error && e.name === 'LockLostError',
+    );
+    assert.equal(text((await a.leader('e1'))?.value), 'beta', 'a resigned leader cannot proclaim');
+    await eb.resign();
+    assert.equal(await a.leader('e1'), undefined);
   });
 
   test('ringkv lock runs the command with the token, passes its status, and serialises', async () => {
