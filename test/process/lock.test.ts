@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { LOCK_KEY_PREFIX, type RingkvClient } from '../../src/client/index.ts';
 import { shardOf, WHOLE_KEY_HASHING } from '../../src/ring/slots.ts';
-import { ProcessCluster, runCli, sleep, within } from './harness.ts';
+import { CliChild, ProcessCluster, runCli, sleep, waitUntil, within } from './harness.ts';
 
 const SHARDS = 8;
 const shard = (key: string): number => shardOf(Buffer.from(key), SHARDS, WHOLE_KEY_HASHING);
@@ -188,5 +188,35 @@ describe('locks on real processes', { timeout: 120_000 }, () => {
     assert.ok(s2.s >= e1.e, `the second ran at ${s2.s}, before the first ended at ${e1.e}`);
     const usage = await runCli(['lock', 'cli', '--endpoints', endpoints]);
     assert.equal(usage.code, 2, usage.stderr);
+  });
+
+  test('ringkv lock sends COMMAND SIGTERM and exits 1 when the lock is lost while it runs', async () => {
+    const endpoints = c.endpoints.join(',');
+    const command = `process.on('SIGTERM',()=>{console.log('got SIGTERM');process.exit(0)});setTimeout(()=>{},20000)`;
+    const child = new CliChild([
+      'lock',
+      'lost-while-running',
+      '--ttl',
+      '3',
+      '--output',
+      'json',
+      '--endpoints',
+      endpoints,
+      '--',
+      process.execPath,
+      '-e',
+      command,
+    ]);
+    try {
+      await waitUntil('the lock taken', 20_000, () => child.stderr.includes('"lease"') || undefined);
+      const taken = JSON.parse(child.stderr.split('\n')[0] ?? '') as { token: string; lease: string };
+      await c.client().leaseRevoke(BigInt(taken.lease));
+      const exit = await within(child.exited, 15_000);
+      assert.equal(exit?.code, 1, child.stderr);
+      assert.match(child.stdout, /got SIGTERM/);
+      assert.match(child.stderr, /was sent SIGTERM/);
+    } finally {
+      child.kill();
+    }
   });
 });

@@ -43,8 +43,11 @@ async function lockAndRun(
       throw e;
     }
     const token = handle.token.toString();
+    const lease = handle.lease.toString();
     process.stderr.write(
-      wantsJson(opts) ? `${JSON.stringify({ name, token })}\n` : `lock ${name} acquired, token ${token}\n`,
+      wantsJson(opts)
+        ? `${JSON.stringify({ name, token, lease })}\n`
+        : `lock ${name} acquired, token ${token}, lease ${lease}\n`,
     );
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
