@@ -7,6 +7,13 @@ import { registerChaosCommand } from './commands/chaos.ts';
 import { registerClientCommands } from './commands/register-client.ts';
 import { registerServeCommand } from './commands/serve.ts';
 
+// A reader that closes the pipe early (`ringkv … | head`): stop quietly, as other Unix tools do,
+// instead of crashing on EPIPE with a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(process.exitCode ?? 0);
+});
+
 const program = new Command();
 program
   .name('ringkv')

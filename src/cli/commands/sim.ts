@@ -23,11 +23,6 @@ export interface SimCommandOptions {
 }
 
 export async function runSimCommand(opts: Record<string, unknown>): Promise<number> {
-  // `ringkv sim --trace | head` closes the pipe early: stop quietly instead of crashing on EPIPE.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') throw err;
-    process.exit(process.exitCode ?? 0);
-  });
   if (opts.listBugs === true) {
     for (const b of REAL_PLANTED_BUGS) process.stdout.write(`${b.name.padEnd(26)} ${b.description}\n`);
     return 0;
