@@ -1,7 +1,7 @@
 // Elections (client.elect): a lock whose key also holds the leader's value. The token stays the
-// key's version at election (later holders have higher ones); proclaim() replaces the value with a
-// put under the leader's own lease (a txn's put cannot attach one): unconditional, but only the
-// holder writes the key while it exists, and the put fails NOT_FOUND once the lease is gone.
+// key's version at election (later holders have higher ones); proclaim() replaces the value in a
+// transaction that holds only while the key is still as the leader last wrote it (its version),
+// with the put attached to the leader's own lease: a key deleted or taken over is never written.
 import type { BytesLike } from './bytes.ts';
 import { toBytes } from './bytes.ts';
 import type { CallOptions } from './kv-types.ts';
@@ -18,7 +18,20 @@ export class ElectionHandle extends LockHandle {
   async proclaim(value: BytesLike, opts: CallOptions = {}): Promise<void> {
     if (!this.held()) throw new LockLostError(`election ${this.name}: not the leader any more`, 'expired');
     const record = encodeLockRecord({ owner: this.owner, lease: this.lease, value: toBytes(value) });
-    this.version = (await this.host.put(this.key, record, { ...opts, lease: this.lease })).version;
+    const r = await this.host.txn(
+      {
+        compares: [{ key: this.key, version: this.version, cmp: '=' }],
+        success: [{ put: this.key, value: record, lease: this.lease }],
+      },
+      opts,
+    );
+    const index = r.header?.index;
+    if (!r.succeeded || index === undefined)
+      throw new LockLostError(
+        `election ${this.name}: its key changed; not the leader any more`,
+        'overwritten',
+      );
+    this.version = index;
   }
 }
 

@@ -1,7 +1,7 @@
 // What a lock's (or an election's) key holds: who took it, under which lease, and the election's
 // value. `ringkv-lock 1 OWNER LEASE\n` then the value's bytes. The owner id is random per
 // acquisition, so a holder tells its own writes from anyone else's; the lease id lets a contender
-// find out whether the holder's lease still exists (lock.ts: an orphaned key is cleared).
+// ask how long the holder's lease may still run (lock.ts: a contender waits at most that long).
 import { bytesToUtf8 } from './bytes.ts';
 
 /** The prefix of every lock and election key. */

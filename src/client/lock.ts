@@ -1,14 +1,10 @@
 // Locks and elections on leases, client-side (client.lock, client.elect). One key per lock
 // (`__ringkv/lock/NAME`, lock-record.ts) and one lease per acquisition, granted for that key so
-// both live in one shard. Taking it is two writes, because a transaction's put cannot attach a
-// lease (TxnOp carries no lease): (1) a txn "the key is absent → put OWNER" claims it, (2) a put
-// with the lease attaches it; the fencing token is (2)'s version, its log index, so a later holder
-// of the key always has a higher one. Between (1) and (2) nobody else can write the key (others
-// write it only when absent), and (2) fails NOT_FOUND once the lease is gone, so it never lands
-// on someone else's claim. A holder that died between them leaves a key no lease will delete:
-// a contender that finds the key's lease gone at its leader deletes it (compared on its version).
-// A contender waits by watching the key from the version it saw + 1, at most until the holder's
-// lease could have run out, then looks again.
+// both live in one shard. Taking it is one transaction: "the key is absent → put OWNER attached to
+// the lease" (a transaction's put attaches a lease as a put does), so the key exists only while
+// its holder's lease does, and the fencing token is that entry's index, the key's version: a later
+// holder of the key always has a higher one. A contender waits by watching the key from the
+// version it saw + 1, at most until the holder's lease could have run out, then looks again.
 import { randomBytes } from 'node:crypto';
 import type { BytesLike } from './bytes.ts';
 import { CancelledError, IndeterminateError, InvalidArgumentError, RingkvError } from './errors.ts';
@@ -18,8 +14,6 @@ import type {
   LeaseGrantOptions,
   LeaseGrantResult,
   LeaseTimeToLiveResult,
-  PutOptions,
-  PutResult,
 } from './kv-types.ts';
 import type { LeaseKeeper } from './lease-keeper.ts';
 import { decodeLockRecord, encodeLockRecord, lockKey } from './lock-record.ts';
@@ -32,7 +26,6 @@ export interface LockHost {
   leaseRevoke(id: bigint, opts?: CallOptions): Promise<{ found: boolean }>;
   leaseTimeToLive(id: bigint, opts?: CallOptions): Promise<LeaseTimeToLiveResult>;
   keepAlive(id: bigint): LeaseKeeper;
-  put(key: BytesLike, value: BytesLike, opts: PutOptions): Promise<PutResult>;
   get(key: BytesLike, opts?: CallOptions): Promise<GetResult>;
   txn(spec: TxnSpec, opts?: CallOptions): Promise<TxnResult>;
   watch(key: BytesLike, opts: WatchOptions): AsyncIterable<WatchItem>;
@@ -234,47 +227,45 @@ async function claim(
   for (;;) {
     if (signal?.aborted === true) throw new CancelledError(`lock ${key}: cancelled while waiting`);
     if (lost !== undefined) throw lost;
-    const seen = await claimOnce(host, key, owner, record, signal);
-    if (seen === 'ours') break;
+    const seen = await claimOnce(host, key, owner, lease, record, signal);
+    if (typeof seen === 'bigint') return seen;
     if (seen !== undefined) await waitForRelease(host, key, seen, signal);
-  }
-  // Step (2): attach the lease. Only we write the key while it exists; NOT_FOUND: the lease is gone.
-  try {
-    return (await host.put(key, record, { lease })).version;
-  } catch (e) {
-    if (e instanceof IndeterminateError) {
-      const now = await host.get(key);
-      if (now.found && decodeLockRecord(now.value)?.owner === owner) return now.version;
-    }
-    const mine = await host.get(key);
-    if (mine.found && decodeLockRecord(mine.value)?.owner === owner)
-      await host.txn({ compares: [{ key, version: mine.version, cmp: '=' }], success: [{ delete: key }] });
-    throw e;
   }
 }
 
-/** Step (1): 'ours' when we claimed the key, else what holds it (undefined: gone already). */
+/** One try: the token (the key's version) when we took the key, else what holds it (undefined: gone). */
 async function claimOnce(
   host: LockHost,
   key: string,
   owner: string,
+  lease: bigint,
   record: Uint8Array,
   signal: AbortSignal | undefined,
-): Promise<'ours' | { version: bigint; lease: bigint | undefined } | undefined> {
+): Promise<bigint | { version: bigint; lease: bigint | undefined } | undefined> {
   let r: TxnResult;
   try {
     r = await host.txn(
-      { compares: [{ key, exists: false }], success: [{ put: key, value: record }], failure: [{ get: key }] },
+      {
+        compares: [{ key, exists: false }],
+        success: [{ put: key, value: record, lease }],
+        failure: [{ get: key }],
+      },
       signalOpt(signal),
     );
   } catch (e) {
     if (!(e instanceof IndeterminateError)) throw e;
+    // The transaction may have taken effect: the key tells (its owner is ours only if it did).
     const now = await host.get(key);
     if (!now.found) return undefined;
-    if (decodeLockRecord(now.value)?.owner === owner) return 'ours';
-    return { version: now.version, lease: decodeLockRecord(now.value)?.lease };
+    const rec = decodeLockRecord(now.value);
+    if (rec?.owner === owner) return now.version;
+    return { version: now.version, lease: rec?.lease };
   }
-  if (r.succeeded) return 'ours';
+  if (r.succeeded) {
+    const index = r.header?.index;
+    if (index === undefined || index === 0n) throw new Error(`lock ${key}: the txn answered no index`);
+    return index;
+  }
   const got = r.results[0];
   if (got?.op !== 'get') throw new Error(`lock ${key}: the txn's failure branch answered ${got?.op}`);
   if (!got.found) return undefined;
@@ -283,8 +274,7 @@ async function claimOnce(
 
 /**
  * Waits until the key changes after `seen` (a watch from seen.version + 1), or until the holder's
- * lease could have run out; clears the key first when its lease no longer exists (a holder that
- * died between the claim and the lease's attachment).
+ * lease could have run out (its time to live, asked of the shard's leader; gone: look again now).
  */
 async function waitForRelease(
   host: LockHost,
@@ -295,10 +285,7 @@ async function waitForRelease(
   let waitMs = RECHECK_MS_MAX;
   if (seen.lease !== undefined) {
     const ttl = await host.leaseTimeToLive(seen.lease, signalOpt(signal));
-    if (!ttl.found) {
-      await host.txn({ compares: [{ key, version: seen.version, cmp: '=' }], success: [{ delete: key }] });
-      return;
-    }
+    if (!ttl.found) return;
     waitMs = Math.min(RECHECK_MS_MAX, Math.max(RECHECK_MS_MIN, ttl.remainingMs + RECHECK_MS_MIN));
   }
   const it = host.watch(key, { from: seen.version + 1n })[Symbol.asyncIterator]();

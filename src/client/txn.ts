@@ -29,7 +29,8 @@ export type TxnCompare =
 
 /** One operation of a branch; each sees the ones before it. */
 export type TxnOperation =
-  | { readonly put: BytesLike; readonly value: BytesLike }
+  /** `lease`: attach the key to this lease of the transaction's shard (as put's `lease` option). */
+  | { readonly put: BytesLike; readonly value: BytesLike; readonly lease?: bigint }
   | { readonly delete: BytesLike }
   | { readonly get: BytesLike };
 
@@ -92,9 +93,12 @@ function toCompare(c: TxnCompare): PbCompare {
 
 function toOp(o: TxnOperation): PbOp {
   if ('put' in o)
-    return { op: { $case: 'put', value: { key: toBytes(o.put), value: toBytes(o.value), version: 0n } } };
-  if ('delete' in o) return { op: { $case: 'delete', value: toBytes(o.delete) } };
-  return { op: { $case: 'get', value: toBytes(o.get) } };
+    return {
+      op: { $case: 'put', value: { key: toBytes(o.put), value: toBytes(o.value), version: 0n } },
+      lease: o.lease ?? 0n,
+    };
+  if ('delete' in o) return { op: { $case: 'delete', value: toBytes(o.delete) }, lease: 0n };
+  return { op: { $case: 'get', value: toBytes(o.get) }, lease: 0n };
 }
 
 /** Every key the request names, compares first, then success, then failure. */

@@ -45,7 +45,12 @@ const calls = {
   txn: (c: KvContext, d: number) =>
     KV_HANDLERS.txn(
       c,
-      { compares: [], success: [{ op: { $case: 'get', value: key } }], failure: [], shardEpoch: 0n },
+      {
+        compares: [],
+        success: [{ op: { $case: 'get', value: key }, lease: 0n }],
+        failure: [],
+        shardEpoch: 0n,
+      },
       d,
       false,
     ),

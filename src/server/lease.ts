@@ -72,7 +72,7 @@ export function putLease(ctx: KvContext, id: bigint, keyShard: number): number |
 }
 
 /** A put's lease refusal (the state machine wrote nothing) as the error its caller gets. */
-export function leaseRefusal(id: bigint, refused: 'leaseNotFound' | 'leaseFull'): Error {
+export function leaseRefusal(id: bigint | string, refused: 'leaseNotFound' | 'leaseFull'): Error {
   return refused === 'leaseNotFound'
     ? new NotFoundError(`lease ${id} does not exist (expired, revoked or never granted); nothing was written`)
     : new ResourceExhaustedError(

@@ -14,9 +14,10 @@ import { TestCluster, valueWithin } from './testing/harness.ts';
 const SHARDS = 4;
 const put = (k: string, v: string): TxnOp => ({
   op: { $case: 'put', value: { key: enc(k), value: enc(v), version: 0n } },
+  lease: 0n,
 });
-const get = (k: string): TxnOp => ({ op: { $case: 'get', value: enc(k) } });
-const del = (k: string): TxnOp => ({ op: { $case: 'delete', value: enc(k) } });
+const get = (k: string): TxnOp => ({ op: { $case: 'get', value: enc(k) }, lease: 0n });
+const del = (k: string): TxnOp => ({ op: { $case: 'delete', value: enc(k) }, lease: 0n });
 const shardOfKey = (k: string): number => shardOf(enc(k), SHARDS, HASH_TAG_HASHING);
 
 /** Results as plain JSON-able values (bytes as text). */
@@ -127,7 +128,9 @@ describe('Txn and DeleteRange on real nodes', { timeout: 120_000 }, () => {
     const empty = (await n1.txn({}).catch((e: unknown) => e)) as ServiceError;
     assert.equal(empty.code, 3, empty.details);
     assert.match(empty.details, /names no key/);
-    const noOp = (await n1.txn({ success: [{ op: undefined }] }).catch((e: unknown) => e)) as ServiceError;
+    const noOp = (await n1
+      .txn({ success: [{ op: undefined, lease: 0n }] })
+      .catch((e: unknown) => e)) as ServiceError;
     assert.equal(noOp.code, 3, noOp.details);
   });
 

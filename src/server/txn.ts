@@ -23,6 +23,7 @@ import {
   txnKeys,
   type VersionCmp,
 } from '../storage/txn.ts';
+import { leaseRefusal, putLease } from './lease.ts';
 import { header, type KvContext, retrySafely, routeTo, shardOfKey } from './routing.ts';
 import { refuseStaleRoute } from './stale-route.ts';
 
@@ -42,11 +43,13 @@ export async function txn(
   const { node, peers } = ctx;
   const body = txnBody(node, req);
   const shard = txnShard(body, (key) => shardOfKey(node, key));
+  const withLeases = txnLeases(ctx, req, body, shard);
   refuseStaleRoute(node, shard, req.shardEpoch, fwd);
   return retrySafely(node.clock, deadlineMs, async () => {
     const to = await routeTo(ctx, shard, fwd, deadlineMs);
     if (to !== undefined) return peers.forward(to, 'txn', req, deadlineMs);
-    const w = await write(node, shard, { op: 'txn', ...body }, deadlineMs);
+    const w = await write(node, shard, { op: 'txn', ...withLeases }, deadlineMs);
+    if (w.result.refused !== undefined) throw txnLeaseRefusal(req, w.result.refused);
     return {
       succeeded: w.result.succeeded,
       results: w.result.results.map(toPb),
@@ -130,10 +133,31 @@ function compareOf(c: PbCompare, i: number): TxnCompare {
   return { kind: 'version', key: c.key, cmp, version: Number(t.value.version) };
 }
 
+/**
+ * The transaction with each put's lease (PbOp.lease: an id) as the state machine names it (the
+ * grant's index in `shard`); a lease of another shard is refused FAILED_PRECONDITION (putLease).
+ */
+function txnLeases(ctx: KvContext, req: TxnRequest, body: TxnBody, shard: number): TxnBody {
+  const branch = (pb: readonly PbOp[], ops: TxnOp[]): TxnOp[] =>
+    ops.map((o, i) => {
+      const lease = putLease(ctx, pb[i]?.lease ?? 0n, shard);
+      return o.op === 'put' && lease !== undefined ? { ...o, lease } : o;
+    });
+  return { ...body, success: branch(req.success, body.success), failure: branch(req.failure, body.failure) };
+}
+
+/** The state machine refused the transaction's leases (nothing was written): as its caller's error. */
+function txnLeaseRefusal(req: TxnRequest, refused: 'leaseNotFound' | 'leaseFull'): Error {
+  const ids = [...req.success, ...req.failure].filter((o) => o.lease !== 0n).map((o) => o.lease);
+  return leaseRefusal([...new Set(ids)].join(', '), refused);
+}
+
 function opOf(o: PbOp, where: string): TxnOp {
   const op = o.op;
   if (op === undefined)
     throw new InvalidArgumentError(`operation ${where} is empty: give put, delete or get`);
+  if (o.lease !== 0n && op.$case !== 'put')
+    throw new InvalidArgumentError(`operation ${where}: only a put may name a lease`);
   if (op.$case === 'put') return { op: 'put', key: op.value.key, value: op.value.value };
   if (op.$case === 'delete') return { op: 'delete', key: op.value };
   return { op: 'get', key: op.value };

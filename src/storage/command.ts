@@ -11,7 +11,8 @@
 //   txn:         [u16 compares] compare… [u16 success] op… [u16 failure] op…   (txn.ts: the semantics)
 //                compare = [u8 0 exists | 1 absent | 2 value | 3 version][u32 keyBytes][key]
 //                          then value: [u32 len][bytes]; version: [u8 0 = | 1 != | 2 < | 3 >][u64]
-//                op      = [u8 1 put | 2 delete | 3 get][u32 keyBytes][key] then put: [u32 len][value]
+//                op      = [u8 1 put | 2 delete | 3 get | 4 put with a lease][u32 keyBytes][key]
+//                          then put: [u32 len][value]; put with a lease: [u32 len][value][u64 lease]
 //   deleteRange: [u32 startBytes][start] [u8 hasEnd][end: u32 len + bytes]   keys start <= k < end
 //   leaseGrant:  [u64 ttlMs]          the lease is named by this entry's index
 //   leaseRevoke: [u64 lease]          deletes the lease's keys, then the lease
@@ -178,7 +179,10 @@ function checkOps(branch: string, ops: readonly TxnOp[]): void {
   }
   for (const o of ops) {
     checkKey(o.key);
-    if (o.op === 'put') checkValue(o.value);
+    if (o.op === 'put') {
+      checkValue(o.value);
+      if (o.lease !== undefined) checkCount('lease', o.lease);
+    }
   }
 }
 
@@ -202,7 +206,7 @@ function encodedBytes(cmd: Command): number {
       if (c.kind === 'version') n += 1 + 8;
     }
     for (const o of [...cmd.success, ...cmd.failure])
-      n += 1 + 4 + o.key.length + (o.op === 'put' ? 4 + o.value.length : 0);
+      n += 1 + 4 + o.key.length + (o.op === 'put' ? 4 + o.value.length + (txnPutLease(o) !== 0 ? 8 : 0) : 0);
     return n;
   }
   if (cmd.op === 'leaseGrant' || cmd.op === 'leaseRevoke') return 2 + 16 + 8;
@@ -269,7 +273,12 @@ function hasLease(cmd: PutCommand): cmd is PutCommand & { readonly lease: number
   return cmd.lease !== undefined && cmd.lease !== 0;
 }
 const COMPARE_CODES = { exists: 0, absent: 1, value: 2, version: 3 } as const;
-const TXN_OP_CODES = { put: 1, delete: 2, get: 3 } as const;
+const TXN_OP_CODES = { put: 1, delete: 2, get: 3, putLease: 4 } as const;
+
+/** The lease a transaction's put attaches its key to (0: none). */
+function txnPutLease(o: TxnOp): number {
+  return o.op === 'put' ? (o.lease ?? 0) : 0;
+}
 
 function encodeTxn(buf: Buffer, at: number, cmd: TxnCommand): number {
   let p = at;
@@ -289,9 +298,14 @@ function encodeTxn(buf: Buffer, at: number, cmd: TxnCommand): number {
     buf.writeUInt16LE(ops.length, p);
     p += 2;
     for (const o of ops) {
-      buf.writeUInt8(TXN_OP_CODES[o.op], p++);
+      const lease = txnPutLease(o);
+      buf.writeUInt8(lease !== 0 ? TXN_OP_CODES.putLease : TXN_OP_CODES[o.op], p++);
       p = writeBytes(buf, p, o.key);
       if (o.op === 'put') p = writeBytes(buf, p, o.value);
+      if (lease !== 0) {
+        writeU64(buf, p, lease);
+        p += 8;
+      }
     }
   }
   return p;
@@ -428,6 +442,7 @@ function decodeOps(r: Reader): TxnOp[] {
     const code = r.u8();
     const key = r.bytes();
     if (code === TXN_OP_CODES.put) ops.push({ op: 'put', key, value: r.bytes() });
+    else if (code === TXN_OP_CODES.putLease) ops.push({ op: 'put', key, value: r.bytes(), lease: r.u64() });
     else if (code === TXN_OP_CODES.delete) ops.push({ op: 'delete', key });
     else if (code === TXN_OP_CODES.get) ops.push({ op: 'get', key });
     else throw new CommandInvalidError(`unknown transaction operation ${code}`);

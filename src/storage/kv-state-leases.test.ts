@@ -130,3 +130,94 @@ test('snapshot version 3 round-trips the leases; version 2 bytes are still read,
   assert.equal(old.leases.size, 0);
   assert.throws(() => KvState.restore(bytes.subarray(0, bytes.length - 1)), /malformed/);
 });
+
+test("a transaction's put attaches its key to a lease (through the log's encoding); a revoke then deletes it", () => {
+  const st = new KvState();
+  apply(st, 1, { op: 'leaseGrant', ttlMs: 3000 });
+  const r = apply(st, 2, {
+    op: 'txn',
+    compares: [{ kind: 'absent', key: b('lock') }],
+    success: [
+      { op: 'put', key: b('lock'), value: b('me'), lease: 1 },
+      { op: 'put', key: b('plain'), value: b('x') },
+    ],
+    failure: [],
+  });
+  assert.deepEqual(r, {
+    op: 'txn',
+    succeeded: true,
+    results: [
+      { op: 'put', prevVersion: 0 },
+      { op: 'put', prevVersion: 0 },
+    ],
+  });
+  assert.equal(st.leaseOf(b('lock')), 1);
+  assert.equal(st.leaseOf(b('plain')), 0);
+  // A transaction's put without a lease detaches the key, as a put does.
+  apply(st, 3, {
+    op: 'txn',
+    compares: [],
+    success: [{ op: 'put', key: b('lock'), value: b('me2') }],
+    failure: [],
+  });
+  assert.equal(st.leaseOf(b('lock')), 0);
+  apply(st, 4, {
+    op: 'txn',
+    compares: [],
+    success: [{ op: 'put', key: b('lock'), value: b('me3'), lease: 1 }],
+    failure: [],
+  });
+  apply(st, 5, { op: 'leaseRevoke', lease: 1 });
+  assert.equal(st.get(b('lock')), undefined);
+  assert.ok(st.get(b('plain')) !== undefined);
+});
+
+test('a transaction naming an unknown lease, or filling one past its bound, writes nothing', () => {
+  const st = new KvState();
+  apply(st, 1, { op: 'put', key: b('k'), value: b('before') });
+  const unknown = apply(st, 2, {
+    op: 'txn',
+    compares: [],
+    success: [
+      { op: 'delete', key: b('k') },
+      { op: 'put', key: b('new'), value: b('v'), lease: 77 },
+    ],
+    failure: [],
+  });
+  assert.deepEqual(unknown, { op: 'txn', succeeded: false, results: [], refused: 'leaseNotFound' });
+  assert.equal(
+    Buffer.from(st.get(b('k'))?.value ?? []).toString(),
+    'before',
+    'the delete before it did not run',
+  );
+  assert.equal(st.get(b('new')), undefined);
+  assert.equal(st.appliedIndex, 2);
+
+  apply(st, 3, { op: 'leaseGrant', ttlMs: 3000 });
+  let index = 4;
+  for (let i = 0; i < KEYS_PER_LEASE_MAX - 1; i++)
+    apply(st, index++, { op: 'put', key: b(`f${i}`), value: b('x'), lease: 3 });
+  // One key left on the lease: two new keys in one transaction are one too many; a key already on it is not new.
+  const full = apply(st, index++, {
+    op: 'txn',
+    compares: [],
+    success: [
+      { op: 'put', key: b('g1'), value: b('x'), lease: 3 },
+      { op: 'put', key: b('g2'), value: b('x'), lease: 3 },
+    ],
+    failure: [],
+  });
+  assert.deepEqual(full, { op: 'txn', succeeded: false, results: [], refused: 'leaseFull' });
+  assert.equal(st.get(b('g1')), undefined);
+  const fits = apply(st, index++, {
+    op: 'txn',
+    compares: [],
+    success: [
+      { op: 'put', key: b('f0'), value: b('again'), lease: 3 },
+      { op: 'put', key: b('g1'), value: b('x'), lease: 3 },
+    ],
+    failure: [],
+  });
+  assert.equal(fits.op === 'txn' && fits.succeeded, true);
+  assert.equal(st.leases.keysOf(3).length, KEYS_PER_LEASE_MAX);
+});

@@ -58,7 +58,16 @@ export type ApplyResult =
   | { readonly op: 'delete'; readonly deleted: boolean }
   | { readonly op: 'cas'; readonly ok: boolean; readonly current: KvValue | undefined }
   /** Which branch ran (every compare held: then), and each of its operations' result, in order. */
-  | { readonly op: 'txn'; readonly succeeded: boolean; readonly results: readonly TxnOpResult[] }
+  /**
+   * `refused`: a put of the branch that would run named a lease the shard does not have, or one
+   * these puts would fill past its bound; nothing was written (succeeded is then false, results empty).
+   */
+  | {
+      readonly op: 'txn';
+      readonly succeeded: boolean;
+      readonly results: readonly TxnOpResult[];
+      readonly refused?: LeaseRefusal;
+    }
   /** How many keys of this shard the range delete removed. */
   | { readonly op: 'deleteRange'; readonly deleted: number }
   /** The lease is named by `lease` (the grant's index); `refused` when the shard holds its most leases. */
@@ -203,19 +212,47 @@ export class KvState {
   ): {
     succeeded: boolean;
     results: TxnOpResult[];
+    refused?: LeaseRefusal;
   } {
     this.advanceApplied(index);
     const succeeded = cmd.compares.every((c) => compareHolds(c, this.map.get(keyString(c.key))));
     const ops = succeeded ? cmd.success : cmd.failure;
+    const refused = this.leaseRefusal(ops);
+    if (refused !== undefined) return { succeeded: false, results: [], refused };
     const results = ops.map((o) => this.txnOp(o, index));
     if (results.length !== ops.length)
       throw new Error(`kv-state: txn ran ${results.length} of ${ops.length} ops`);
     return { succeeded, results };
   }
 
+  /**
+   * Why the puts among `ops` cannot attach their keys to their leases (a lease absent, or filled past
+   * its bound by the keys these puts add to it), or undefined. Checked before any op runs.
+   */
+  private leaseRefusal(ops: readonly TxnOp[]): LeaseRefusal | undefined {
+    let adding: Map<number, Set<string>> | undefined;
+    for (const o of ops) {
+      if (o.op !== 'put' || o.lease === undefined || o.lease === 0) continue;
+      const k = keyString(o.key);
+      adding ??= new Map();
+      let keys = adding.get(o.lease);
+      if (keys === undefined) {
+        keys = new Set();
+        adding.set(o.lease, keys);
+      }
+      if (this.leaseTable.leaseOf(k) !== o.lease) keys.add(k);
+    }
+    if (adding === undefined) return undefined;
+    for (const [lease, keys] of adding) {
+      const refused = this.leaseTable.addRefusal(lease, keys.size);
+      if (refused !== undefined) return refused;
+    }
+    return undefined;
+  }
+
   private txnOp(o: TxnOp, index: number): TxnOpResult {
     const k = keyString(o.key);
-    if (o.op === 'put') return { op: 'put', prevVersion: this.set(k, o.value, index) };
+    if (o.op === 'put') return { op: 'put', prevVersion: this.set(k, o.value, index, o.lease ?? 0) };
     if (o.op === 'delete') return { op: 'delete', deleted: this.remove(k) };
     const v = this.map.get(k);
     return v === undefined

@@ -77,6 +77,17 @@ export class LeaseTable {
     return undefined;
   }
 
+  /**
+   * Why attaching `newKeys` keys not yet attached to lease `index` would be refused (absent, or
+   * past KEYS_PER_LEASE_MAX), or undefined.
+   */
+  addRefusal(index: number, newKeys: number): 'leaseNotFound' | 'leaseFull' | undefined {
+    const l = this.leases.get(index);
+    if (l === undefined) return 'leaseNotFound';
+    if (l.keys.size + newKeys > KEYS_PER_LEASE_MAX) return 'leaseFull';
+    return undefined;
+  }
+
   /** Attaches `k` to lease `index` (0: to none), detaching it from the one it had. */
   attach(k: string, index: number): void {
     const had = this.keyLease.get(k) ?? 0;

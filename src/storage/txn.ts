@@ -29,7 +29,8 @@ export type TxnCompare =
     };
 
 export type TxnOp =
-  | { readonly op: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
+  /** `lease`: attach the key to this lease of the shard (its grant entry's index); absent or 0: none. */
+  | { readonly op: 'put'; readonly key: Uint8Array; readonly value: Uint8Array; readonly lease?: number }
   | { readonly op: 'delete'; readonly key: Uint8Array }
   | { readonly op: 'get'; readonly key: Uint8Array };
 

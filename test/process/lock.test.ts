@@ -192,7 +192,7 @@ describe('locks on real processes', { timeout: 120_000 }, () => {
 
   test('ringkv lock sends COMMAND SIGTERM and exits 1 when the lock is lost while it runs', async () => {
     const endpoints = c.endpoints.join(',');
-    const command = `process.on('SIGTERM',()=>{console.log('got SIGTERM');process.exit(0)});setTimeout(()=>{},20000)`;
+    const command = `process.on('SIGTERM',()=>{console.log('got SIGTERM');process.exit(0)});console.log('ready');setTimeout(()=>{},20000)`;
     const child = new CliChild([
       'lock',
       'lost-while-running',
@@ -208,7 +208,11 @@ describe('locks on real processes', { timeout: 120_000 }, () => {
       command,
     ]);
     try {
-      await waitUntil('the lock taken', 20_000, () => child.stderr.includes('"lease"') || undefined);
+      await waitUntil(
+        'the lock taken and COMMAND ready for SIGTERM',
+        20_000,
+        () => (child.stderr.includes('"lease"') && child.stdout.includes('ready')) || undefined,
+      );
       const taken = JSON.parse(child.stderr.split('\n')[0] ?? '') as { token: string; lease: string };
       await c.client().leaseRevoke(BigInt(taken.lease));
       const exit = await within(child.exited, 15_000);

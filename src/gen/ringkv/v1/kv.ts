@@ -360,6 +360,13 @@ export interface TxnOp {
     /** Reads the key (as the transaction's earlier operations left it). */
     { $case: "get"; value: Uint8Array }
     | undefined;
+  /**
+   * For a put: attach the key to this lease (LeaseGrant's id; 0: none), as PutRequest.lease does. The
+   * lease must be of the transaction's shard (else FAILED_PRECONDITION naming both); an unknown
+   * lease (NOT_FOUND) or one these puts would fill past its bound (RESOURCE_EXHAUSTED) writes
+   * nothing of the transaction. Not allowed on delete or get.
+   */
+  lease: bigint;
 }
 
 export interface TxnRequest {
@@ -3360,7 +3367,7 @@ export const VersionCompare: MessageFns<VersionCompare> = {
 };
 
 function createBaseTxnOp(): TxnOp {
-  return { op: undefined };
+  return { op: undefined, lease: 0n };
 }
 
 export const TxnOp: MessageFns<TxnOp> = {
@@ -3375,6 +3382,12 @@ export const TxnOp: MessageFns<TxnOp> = {
       case "get":
         writer.uint32(26).bytes(message.op.value);
         break;
+    }
+    if (message.lease !== 0n) {
+      if (BigInt.asUintN(64, message.lease) !== message.lease) {
+        throw new globalThis.Error("value provided for field message.lease of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.lease);
     }
     return writer;
   },
@@ -3416,6 +3429,14 @@ export const TxnOp: MessageFns<TxnOp> = {
             message.op = { $case: "get", value: reader.bytes() };
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.lease = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3437,6 +3458,7 @@ export const TxnOp: MessageFns<TxnOp> = {
         : isSet(object.get)
         ? { $case: "get", value: bytesFromBase64(object.get) }
         : undefined,
+      lease: isSet(object.lease) ? BigInt(object.lease) : 0n,
     };
   },
 
@@ -3448,6 +3470,9 @@ export const TxnOp: MessageFns<TxnOp> = {
       obj.delete = base64FromBytes(message.op.value);
     } else if (message.op?.$case === "get") {
       obj.get = base64FromBytes(message.op.value);
+    }
+    if (message.lease !== 0n) {
+      obj.lease = message.lease.toString();
     }
     return obj;
   },
@@ -3477,6 +3502,7 @@ export const TxnOp: MessageFns<TxnOp> = {
         break;
       }
     }
+    message.lease = (object.lease !== undefined && object.lease !== null) ? BigInt(object.lease) : 0n;
     return message;
   },
 };
