@@ -398,6 +398,18 @@ export class ProcessCluster {
   }
 }
 
+/** A gauge or counter without labels, summed over the running nodes' `/metrics` (admin port). */
+export async function metricSum(c: ProcessCluster, name: string): Promise<number> {
+  let sum = 0;
+  for (const n of c.nodes.filter((x) => x.running)) {
+    const body = await (await fetch(`${n.adminUrl}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+    const m = new RegExp(`^${name} (\\d+(?:\\.\\d+)?)$`, 'm').exec(body);
+    if (m === null) throw new Error(`${n.name}: no ${name} in /metrics`);
+    sum += Number(m[1]);
+  }
+  return sum;
+}
+
 /**
  * A long-running `ringkv` command (bin/ringkv.js) as a child process: its output as it comes,
  * stopped by a signal with a bounded wait, killed by pid in a test's cleanup.

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { WatchItem } from '../../src/client/index.ts';
-import { ProcessCluster, sleep, waitUntil } from './harness.ts';
+import { metricSum, ProcessCluster, sleep, waitUntil } from './harness.ts';
 
 const WATCHERS = 1000;
 /** How long CPU is measured idle, before and with the watchers. */
@@ -31,13 +31,8 @@ async function idleCpuMsPerS(pid: number): Promise<number> {
   return ((cpuMs(pid) - t0) * 1000) / IDLE_WINDOW_MS;
 }
 
-async function watchesOpen(c: ProcessCluster): Promise<number> {
-  const n = c.nodes[0];
-  assert.ok(n !== undefined);
-  const body = await (await fetch(`${n.adminUrl}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
-  const m = /^ringkv_watches_open (\d+)$/m.exec(body);
-  assert.ok(m !== null, 'no ringkv_watches_open in /metrics');
-  return Number(m[1]);
+function watchesOpen(c: ProcessCluster): Promise<number> {
+  return metricSum(c, 'ringkv_watches_open');
 }
 
 describe('1,000 idle watches on one node', { timeout: 120_000 }, () => {

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RingkvError, type WatchEventItem } from '../../src/client/index.ts';
-import { ProcessCluster, waitUntil } from './harness.ts';
+import { metricSum, ProcessCluster, waitUntil } from './harness.ts';
 
 const WRITES = 150;
 
@@ -152,16 +152,9 @@ describe('watch on real processes', { timeout: 120_000 }, () => {
   });
 });
 
-/** ringkv_watches_open summed over the running nodes' /metrics. */
-async function watchesOpen(c: ProcessCluster): Promise<number> {
-  let sum = 0;
-  for (const n of c.nodes.filter((x) => x.running)) {
-    const body = await (await fetch(`${n.adminUrl}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
-    const m = /^ringkv_watches_open (\d+)$/m.exec(body);
-    assert.ok(m !== null, `${n.name}: no ringkv_watches_open in /metrics`);
-    sum += Number(m[1]);
-  }
-  return sum;
+/** ringkv_watches_open summed over the running nodes. */
+function watchesOpen(c: ProcessCluster): Promise<number> {
+  return metricSum(c, 'ringkv_watches_open');
 }
 
 function text(b: Uint8Array): string {
