@@ -46,6 +46,23 @@ describe('the metadata group keeps at most 5 voters', { timeout: 180_000 }, () =
     await valueWithin('n7 to apply the whole table', 10_000, () =>
       IDS.every((id) => c.node('n7').node.metadata.memberState(id) === 'up') ? true : undefined,
     );
+    // The rebalancer places the shards' replicas on the 7 members; a put waiting on a replica the
+    // moves take away is answered "may have been applied", so the writes wait for it to settle: no
+    // move in flight, every shard at 3 voters, and the table unchanged for a second.
+    let last = '';
+    let sinceMs = Date.now();
+    await valueWithin('the shard table to settle', 60_000, () => {
+      const t = c.node('n1').node.metadata.table;
+      const now = JSON.stringify(t.shards.map((s) => [s.epoch, s.move === null, s.voters.length]));
+      if (now !== last) {
+        last = now;
+        sinceMs = Date.now();
+      }
+      const placed = t.shards.every(
+        (s) => s.move === null && s.voters.length === 3 && s.learners.length === 0,
+      );
+      return placed && Date.now() - sinceMs >= 1000 ? true : undefined;
+    });
     for (const id of IDS) {
       const client = c.client(id);
       await client.put(`via-${id}`, id);
