@@ -96,7 +96,8 @@ const USAGE = `usage: node bench/compare.ts [options]
                      Without --keys: ${KEY_COUNT_DEFAULT} keys, written before each repetition.
   --skip-etcd        ringkv only
   --endpoints host:port,...  an already running ringkv cluster (implies --skip-etcd)
-  --cpu-prof DIR     start the ringkv nodes with --cpu-prof; profiles written at the end
+  --cpu-prof DIR     start the ringkv nodes with --cpu-prof (the baseline's too, in DIR/baseline);
+                     profiles written at the end
   --baseline GIT-REV also run ringkv as of that commit, from a temporary git worktree (before/after)
   --node-args="--flag …"   extra Node flags for the ringkv nodes under test, not the baseline (note the =)
   --serve-args="--flag …"  extra \`ringkv serve\` flags for the nodes under test, not the baseline,
@@ -319,6 +320,7 @@ async function main(): Promise<void> {
         repoDir: wt.dir,
         nodeArgs: probeArgs,
         ...(placement === 'pack' ? { leaderPlacement: placement } : {}),
+        ...(o.cpuProfDir === undefined ? {} : { cpuProfDir: join(o.cpuProfDir, 'baseline') }),
       });
       clusters.push(base);
       systems.push(ringkvSystem(new RingkvTarget(base.endpoints, `ringkv@${o.baseline}`), base));

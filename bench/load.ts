@@ -44,6 +44,15 @@ export interface RunResult {
   readonly serverCpuUsPerOp: number;
   /** This process's CPU per operation, in µs. */
   readonly clientCpuUsPerOp: number;
+  /**
+   * Each server process's CPU per operation, in µs, in the order of the pids: all its threads, and
+   * its main thread alone (the rest is GC helpers, the libuv pool's fsyncs, worker threads).
+   */
+  readonly serverCpuEach?: readonly {
+    readonly pid: number;
+    readonly usPerOp: number;
+    readonly mainUsPerOp: number;
+  }[];
   /** Event-loop delay of each server process over the window, when they carry the probe (ringkv). */
   readonly eventLoop?: readonly EventLoopDelay[];
 }
@@ -117,8 +126,17 @@ export async function prefill(
 
 /** utime + stime of a process, in µs (0 if it is gone). */
 export function processCpuUs(pid: number): number {
+  return statCpuUs(`/proc/${pid}/stat`);
+}
+
+/** utime + stime of a process's main thread alone, in µs (0 if it is gone). */
+function mainThreadCpuUs(pid: number): number {
+  return statCpuUs(`/proc/${pid}/task/${pid}/stat`);
+}
+
+function statCpuUs(path: string): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(path, 'utf8');
     // Fields after the command name (which may hold spaces), from field 3 on.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(rest[11]) + Number(rest[12]);
@@ -195,13 +213,13 @@ export async function runLoad(c: Client, o: RunOptions): Promise<RunResult> {
   await sleepTicking(o.warmupMs, 0, o.onTick);
   o.probe?.begin();
   recording = true;
-  const cpu0 = o.serverPids.reduce((s, p) => s + processCpuUs(p), 0);
+  const each0 = o.serverPids.map((p) => [processCpuUs(p), mainThreadCpuUs(p)] as const);
   const client0 = process.cpuUsage();
   const t0 = performance.now();
   await sleepTicking(o.durationMs, o.warmupMs, o.onTick);
   recording = false;
   const elapsedMs = performance.now() - t0;
-  const cpu1 = o.serverPids.reduce((s, p) => s + processCpuUs(p), 0);
+  const each1 = o.serverPids.map((p) => [processCpuUs(p), mainThreadCpuUs(p)] as const);
   const client1 = process.cpuUsage(client0);
   // Read while the load still runs: the probes answer on the servers' event loops.
   const eventLoop = await o.probe?.end();
@@ -220,7 +238,15 @@ export async function runLoad(c: Client, o: RunOptions): Promise<RunResult> {
     errors,
     ...(firstError === undefined ? {} : { firstError }),
     // Unknown (NaN) when the servers are not ours to watch (--endpoints).
-    serverCpuUsPerOp: o.serverPids.length === 0 ? Number.NaN : perOp(cpu1 - cpu0),
+    serverCpuUsPerOp:
+      o.serverPids.length === 0
+        ? Number.NaN
+        : perOp(each1.reduce((s, [all], i) => s + all - (each0[i]?.[0] ?? 0), 0)),
+    serverCpuEach: o.serverPids.map((pid, i) => ({
+      pid,
+      usPerOp: perOp((each1[i]?.[0] ?? 0) - (each0[i]?.[0] ?? 0)),
+      mainUsPerOp: perOp((each1[i]?.[1] ?? 0) - (each0[i]?.[1] ?? 0)),
+    })),
     clientCpuUsPerOp: perOp(client1.user + client1.system),
     ...(eventLoop === undefined ? {} : { eventLoop }),
   };
