@@ -3,7 +3,8 @@
 // group). Three kinds, by what they cost:
 // - events inside the node (a WAL sync, a snapshot saved, a batch applied, a leader change, a failed
 //   proposal): the node reports them to this class through its NodeMetrics sink (src/node/metrics.ts),
-//   at most a few per driver turn, never per request;
+//   at most a few per driver turn, never per request; the durations into preallocated arrays
+//   (array-histogram.ts), since a follower has a turn for every append it receives;
 // - state read when Prometheus scrapes (leaders, commit and applied index, requests and proposals
 //   waiting, watches open, the peer transport's counters): read from the node then, so they cost nothing between
 //   scrapes;
@@ -11,13 +12,14 @@
 // And the process's own (prom-client's default metrics: CPU, memory, heap, event-loop delay, GC),
 // under their usual names (process_…, nodejs_…).
 import { performance } from 'node:perf_hooks';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { RequestLoad } from '../../gen/ringkv/v1/kv.ts';
 import type { GroupId } from '../../node/ids.ts';
 import type { GroupStatus } from '../../node/intents.ts';
 import type { NodeMetrics } from '../../node/metrics.ts';
 import type { PeerTraffic, TransportStats } from '../../transport/transport.ts';
 import type { MethodObserver } from '../unary-dispatch.ts';
+import { type Buckets, unlabelledHistogram } from './array-histogram.ts';
 import { REQUEST_BUCKETS_SECONDS, RequestMetrics } from './request-metrics.ts';
 
 export const METRIC_PREFIX = 'ringkv_';
@@ -60,9 +62,9 @@ function exponential(start: number, factor: number, count: number): number[] {
  */
 export class NodeMetricsRegistry implements NodeMetrics {
   readonly registry = new Registry();
-  private readonly walFsync: Histogram;
-  private readonly snapshotSave: Histogram;
-  private readonly apply: Histogram;
+  private readonly walFsync: Buckets;
+  private readonly snapshotSave: Buckets;
+  private readonly apply: Buckets;
   private readonly leaderChanges: Counter<'shard'>;
   private readonly proposalsFailed: Counter;
   private readonly requests: RequestMetrics;
@@ -73,24 +75,24 @@ export class NodeMetricsRegistry implements NodeMetrics {
     const p = METRIC_PREFIX;
     const registers = [this.registry];
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
-    this.walFsync = new Histogram({
-      name: `${p}wal_fsync_duration_seconds`,
-      help: "Time of one durable write of the write-ahead log (a driver turn's records of every shard, O_DSYNC).",
-      buckets: FSYNC_BUCKETS_SECONDS,
-      registers,
-    });
-    this.snapshotSave = new Histogram({
-      name: `${p}snapshot_save_duration_seconds`,
-      help: 'Time to write and sync one snapshot file (taken here or received from a leader).',
-      buckets: SNAPSHOT_BUCKETS_SECONDS,
-      registers,
-    });
-    this.apply = new Histogram({
-      name: `${p}apply_duration_seconds`,
-      help: "Time to apply one shard's committed entries of a driver turn to its state machine.",
-      buckets: APPLY_BUCKETS_SECONDS,
-      registers,
-    });
+    this.walFsync = unlabelledHistogram(
+      this.registry,
+      `${p}wal_fsync_duration_seconds`,
+      "Time of one durable write of the write-ahead log (a driver turn's records of every shard, O_DSYNC).",
+      FSYNC_BUCKETS_SECONDS,
+    );
+    this.snapshotSave = unlabelledHistogram(
+      this.registry,
+      `${p}snapshot_save_duration_seconds`,
+      'Time to write and sync one snapshot file (taken here or received from a leader).',
+      SNAPSHOT_BUCKETS_SECONDS,
+    );
+    this.apply = unlabelledHistogram(
+      this.registry,
+      `${p}apply_duration_seconds`,
+      "Time to apply one shard's committed entries of a driver turn to its state machine.",
+      APPLY_BUCKETS_SECONDS,
+    );
     this.leaderChanges = new Counter({
       name: `${p}leader_changes_seen_total`,
       help: 'Times this node learned of a new leader of the group.',

@@ -8,11 +8,12 @@
 // own `inc` and `observe` hash their labels into a new string on every call (and `observe` makes a
 // closure), several hundred ns. The numbers are kept in preallocated arrays per method and handed
 // to prom-client's registry when it is scraped: the counter through its `collect` hook, the
-// histogram as a metric object of the shape the registry reads (`get()`, as prom-client's own).
+// histogram as an ArrayHistogram (array-histogram.ts).
 import assert from 'node:assert/strict';
-import { Counter, type Metric, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { GrpcStatusCode } from '../../transport/grpc-status.ts';
 import type { MethodObserver } from '../unary-dispatch.ts';
+import { Buckets, registerArrayHistogram } from './array-histogram.ts';
 
 /** Upper bounds of the latency buckets, in seconds (from 0.5 ms: a local put takes about 1 ms). */
 export const REQUEST_BUCKETS_SECONDS: readonly number[] = [
@@ -41,15 +42,15 @@ const CODE_NAMES: readonly string[] = [
 ];
 const UNKNOWN_CODE = 2;
 
-/** One method's counts. Invariant: `count` is the sum of `byCode` and of `buckets`. */
+/** One method's counts. Invariant: `count` is the sum of `byCode`, and `buckets.count`. */
 class MethodStats implements MethodObserver {
   readonly service: string;
   readonly method: string;
   /** Calls answered, by gRPC code. */
   readonly byCode = new Float64Array(CODE_NAMES.length);
-  /** Calls by latency bucket (not cumulative); the last one is above every bound (+Inf). */
-  readonly buckets = new Float64Array(REQUEST_BUCKETS_SECONDS.length + 1);
-  sumSeconds = 0;
+  /** The latency histogram (its series in ringkv_grpc_server_handling_seconds, with `labels`). */
+  readonly buckets = new Buckets(REQUEST_BUCKETS_SECONDS);
+  readonly labels: Readonly<Record<string, string>>;
   count = 0;
 
   constructor(path: string) {
@@ -57,15 +58,13 @@ class MethodStats implements MethodObserver {
     const [, service = '', method = path] = /^\/([^/]+)\/([^/]+)$/.exec(path) ?? [];
     this.service = service;
     this.method = method;
+    this.labels = { grpc_service: service, grpc_method: method };
   }
 
   handled(code: GrpcStatusCode, seconds: number): void {
     const c = code >= 0 && code < CODE_NAMES.length ? code : UNKNOWN_CODE;
     this.byCode[c]! += 1;
-    let b = 0;
-    while (b < REQUEST_BUCKETS_SECONDS.length && seconds > REQUEST_BUCKETS_SECONDS[b]!) b++;
-    this.buckets[b]! += 1;
-    this.sumSeconds += seconds;
+    this.buckets.observe(seconds);
     this.count++;
   }
 }
@@ -92,12 +91,11 @@ export class RequestMetrics {
         }
       },
     });
-    registry.registerMetric(
-      new ArrayHistogram(
-        `${prefix}grpc_server_handling_seconds`,
-        'Time from a client call reaching the node (its request read) to its answer, by method.',
-        stats,
-      ) as unknown as Metric,
+    registerArrayHistogram(
+      registry,
+      `${prefix}grpc_server_handling_seconds`,
+      'Time from a client call reaching the node (its request read) to its answer, by method.',
+      () => stats,
     );
   }
 
@@ -117,7 +115,7 @@ export class RequestMetrics {
       if (m.service !== service) continue;
       requests += m.count;
       failed += m.count - m.byCode[0]!;
-      m.buckets.forEach((n, b) => {
+      m.buckets.counts.forEach((n, b) => {
         latencyCounts[b]! += n;
       });
     }
@@ -137,54 +135,4 @@ export interface ServiceTotals {
   readonly failed: number;
   /** Per bucket of REQUEST_BUCKETS_SECONDS (not cumulative), the last above every bound; sums to `requests`. */
   readonly latencyCounts: readonly number[];
-}
-
-/**
- * A histogram over MethodStats' buckets in the shape prom-client's Registry reads from its own
- * Histogram (`get()`: name, help, type, aggregator, and one value per bucket, sum and count).
- */
-class ArrayHistogram {
-  readonly name: string;
-  readonly help: string;
-  readonly type = 'histogram';
-  readonly aggregator = 'sum';
-  private readonly stats: readonly MethodStats[];
-
-  constructor(name: string, help: string, stats: readonly MethodStats[]) {
-    this.name = name;
-    this.help = help;
-    this.stats = stats;
-  }
-
-  get(): Promise<{
-    name: string;
-    help: string;
-    type: string;
-    aggregator: string;
-    values: { labels: Record<string, string | number>; value: number; metricName: string }[];
-  }> {
-    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
-    for (const m of this.stats) {
-      if (m.count === 0) continue;
-      const labels = { grpc_service: m.service, grpc_method: m.method };
-      let cumulative = 0;
-      REQUEST_BUCKETS_SECONDS.forEach((le, b) => {
-        cumulative += m.buckets[b]!;
-        values.push({ labels: { ...labels, le }, value: cumulative, metricName: `${this.name}_bucket` });
-      });
-      values.push({ labels: { ...labels, le: '+Inf' }, value: m.count, metricName: `${this.name}_bucket` });
-      values.push({ labels, value: m.sumSeconds, metricName: `${this.name}_sum` });
-      values.push({ labels, value: m.count, metricName: `${this.name}_count` });
-    }
-    return Promise.resolve({
-      name: this.name,
-      help: this.help,
-      type: this.type,
-      aggregator: this.aggregator,
-      values,
-    });
-  }
-
-  /** The registry's resetMetrics(): the counts are the node's own, kept. */
-  reset(): void {}
 }
