@@ -4,6 +4,7 @@
 // status.ts, src/server) it offers its interface of intent (NodeIntents in intents.ts: propose,
 // read, transfer leadership, change membership, status), whose methods schedule the driver
 // themselves; the groups, their RawNodes and the driver stay inside.
+
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { MemoryStorage, ProposalDroppedError } from '../raft/index.ts';
@@ -19,6 +20,7 @@ import type { RecoveredGroup } from '../storage/wal.ts';
 import { Wal } from '../storage/wal.ts';
 import { Balancer } from './balancer.ts';
 import { type Clock, sleep, type Timer } from './clock.ts';
+import { CoarseTimers } from './coarse-timers.ts';
 import { DiskAlarm } from './disk-alarm.ts';
 import { Driver } from './driver.ts';
 import { FailedPreconditionError, StartupError, UnavailableError, UsageError } from './errors.ts';
@@ -89,6 +91,8 @@ export class KvNode implements NodeIntents {
   /** The node's time and timers (opts.clock): every deadlineMs it is handed is on this clock. */
   readonly clock: Clock;
   private readonly budget: PendingBudget;
+  /** The deadlines of waiting requests (on `clock`, one timer per 10 ms slot: coarse-timers.ts). */
+  private readonly deadlines: CoarseTimers;
   readonly requestIds: RequestIds;
   /** Admissions of joining members, one at a time (membership.ts admitMember). */
   readonly admissions = new OneAtATime();
@@ -156,6 +160,7 @@ export class KvNode implements NodeIntents {
     this.watches = new Watches(this.clock, (shard) => this.watchedShard(shard));
     this.requestIds = new RequestIds(this.opts.random);
     this.budget = new PendingBudget(this.opts.pendingMax);
+    this.deadlines = new CoarseTimers(this.clock);
     const metrics = this.opts.metrics;
     this.onProposalFailed = () => metrics.proposalFailed();
     this.balancer = new Balancer(this, this.opts.balanceIntervalMs);
@@ -744,7 +749,7 @@ export class KvNode implements NodeIntents {
     if (g === undefined) throw new UnavailableError('no metadata group here yet', { retrySafe: true });
     const pending = new Pending<void>(
       this.budget,
-      this.clock,
+      this.deadlines,
       deadlineMs,
       () => new UnavailableError('timed out confirming the shard table', { retrySafe: true }),
     );
@@ -901,7 +906,7 @@ export class KvNode implements NodeIntents {
   private proposeTo<R>(g: Group<R>, p: Proposal): Promise<Applied<R>> {
     const pending = new Pending<Applied<R>>(
       this.budget,
-      this.clock,
+      this.deadlines,
       p.deadlineMs,
       p.onTimeout,
       this.onProposalFailed,
@@ -923,7 +928,7 @@ export class KvNode implements NodeIntents {
       if (this.closing) return;
       const { clientId, seq } = this.requestIds.next();
       const command = encodeCommand({ ...decodeCommand(p.command), clientId, seq });
-      const again = new Pending<Applied<ApplyResult>>(this.budget, this.clock, p.deadlineMs, p.onTimeout);
+      const again = new Pending<Applied<ApplyResult>>(this.budget, this.deadlines, p.deadlineMs, p.onTimeout);
       again.promise.catch(() => {});
       g.propose(requestKey(clientId, seq), command, again);
       this.driver.schedule();
@@ -937,7 +942,7 @@ export class KvNode implements NodeIntents {
     // PLANTED BUG (tests of the checkers only, `serve --unsafe_no_read_index`): every read local.
     const local = r.consistency === 'serializable' || this.opts.unsafeNoReadIndex;
     if (local) return { value: r.run(machine), index: g.applied, term: g.term };
-    const pending = new Pending<T>(this.budget, this.clock, r.deadlineMs, r.onTimeout);
+    const pending = new Pending<T>(this.budget, this.deadlines, r.deadlineMs, r.onTimeout);
     let readIndex = index(0);
     g.queueRead({
       pending,
