@@ -90,6 +90,8 @@ export class LeaseTable {
 
   /** Attaches `k` to lease `index` (0: to none), detaching it from the one it had. */
   attach(k: string, index: number): void {
+    // Most puts name no lease, in a shard whose keys have none: no lookup.
+    if (index === 0 && this.keyLease.size === 0) return;
     const had = this.keyLease.get(k) ?? 0;
     if (had === index) return;
     if (had !== 0) this.detach(k);
