@@ -37,7 +37,9 @@ export async function put(
   const lease = putLease(ctx, req.lease, shard);
   refuseStaleRoute(node, shard, req.shardEpoch, fwd);
   return retrySafely(node.clock, deadlineMs, async () => {
-    const to = await routeTo(ctx, shard, fwd, deadlineMs);
+    const route = routeTo(ctx, shard, fwd, deadlineMs);
+    // Known at once while the shard has a leader: no await (a microtask) on the hot path.
+    const to = typeof route === 'object' ? await route : route;
     if (to !== undefined) return peers.forward(to, 'put', req, deadlineMs);
     const body = { op: 'put', key: req.key, value: req.value } as const;
     const w = await write(node, shard, lease === undefined ? body : { ...body, lease }, deadlineMs);
@@ -59,7 +61,8 @@ export async function get(
   return retrySafely(node.clock, deadlineMs, async () => {
     // A serializable read is served by any replica the table places here, never by a stale one.
     if (!req.serializable || !node.placedHere(shard)) {
-      const to = await routeTo(ctx, shard, fwd, deadlineMs);
+      const route = routeTo(ctx, shard, fwd, deadlineMs);
+      const to = typeof route === 'object' ? await route : route;
       if (to !== undefined) return peers.forward(to, 'get', req, deadlineMs);
     }
     const r = await read(node, shard, req.serializable, deadlineMs, (m) => getValue(m, req.key));

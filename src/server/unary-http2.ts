@@ -84,7 +84,7 @@ export class UnaryHttp2Listener {
   }
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    stream.on('error', () => {});
+    stream.on('error', ignoreError);
     const path = headers[':path'] ?? '';
     const refusal = this.o.refused?.get(path);
     if (refusal !== undefined) {
@@ -149,7 +149,17 @@ function reply(stream: http2.ServerHttp2Stream, r: UnaryReply): void {
     sendTrailersOnly(stream, r.code, r.details, r.trailers);
     return;
   }
-  stream.respond(GRPC_RESPONSE_HEADERS, { waitForTrailers: true });
-  stream.once('wantTrailers', () => stream.sendTrailers(GRPC_OK_TRAILERS));
+  stream.respond(GRPC_RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
+  // 'wantTrailers' is emitted once per stream: a shared listener, no closure or once-wrapper per call.
+  stream.on('wantTrailers', sendOkTrailers);
   stream.end(r.framed);
 }
+
+const WAIT_FOR_TRAILERS = { waitForTrailers: true } as const;
+
+function sendOkTrailers(this: http2.ServerHttp2Stream): void {
+  this.sendTrailers(GRPC_OK_TRAILERS);
+}
+
+/** A stream's errors end it ('close' follows); the call's outcome is already decided. */
+function ignoreError(): void {}
