@@ -4,6 +4,8 @@
 // usage: node bench/compare.ts --skip-etcd --workloads put-64 --node-args=--import=./bench/alloc-profile.ts
 //        then node bench/alloc-summary.ts $TMPDIR/ringkv-alloc.*.heapprofile
 // RINGKV_ALLOC_PROF_DIR chooses the directory (default: the system's temporary directory).
+// RINGKV_ALLOC_PROF_SURVIVORS=1 leaves out the objects a scavenge collected: what remains is where
+// the objects that survived the young generation (copied, then promoted) were allocated.
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { tmpdir } from 'node:os';
@@ -20,7 +22,7 @@ if (isMainThread) {
   session.post('HeapProfiler.startSampling', {
     samplingInterval: SAMPLING_INTERVAL_BYTES,
     includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
+    includeObjectsCollectedByMinorGC: process.env.RINGKV_ALLOC_PROF_SURVIVORS !== '1',
   });
   // A same-thread inspector session answers synchronously, so this works in an 'exit' handler.
   process.on('exit', () => {
