@@ -177,7 +177,7 @@ export class KvState {
   private putWithLease(cmd: PutCommand, lease: number, index: number): ApplyResult {
     this.advanceApplied(index);
     const k = keyString(cmd.key);
-    const refused = this.leaseTable.attachRefusal(lease, k);
+    const refused = this.leaseTable.addRefusal(lease, this.leaseTable.leaseOf(k) === lease ? 0 : 1);
     if (refused !== undefined) return { op: 'put', prevVersion: 0, refused };
     const prevVersion = this.set(k, cmd.value, index, lease);
     return { op: 'put', prevVersion };

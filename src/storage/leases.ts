@@ -69,14 +69,6 @@ export class LeaseTable {
     this.leases.set(index, { ttlMs, keys: new Set() });
   }
 
-  /** Why attaching a key to lease `index` would be refused (absent, full), or undefined. */
-  attachRefusal(index: number, k: string): 'leaseNotFound' | 'leaseFull' | undefined {
-    const l = this.leases.get(index);
-    if (l === undefined) return 'leaseNotFound';
-    if (l.keys.size >= KEYS_PER_LEASE_MAX && !l.keys.has(k)) return 'leaseFull';
-    return undefined;
-  }
-
   /**
    * Why attaching `newKeys` keys not yet attached to lease `index` would be refused (absent, or
    * past KEYS_PER_LEASE_MAX), or undefined.
