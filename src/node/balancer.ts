@@ -3,19 +3,24 @@
 // the transport rightly refuses), so every node runs this for the shards IT leads, and only gives
 // leaderships away; at most a couple of moves happen per round per node. The cluster's policy
 // (metadata.ts, LeaderPlacement):
-// - 'spread': a node that leads more shards than the least-loaded member plus one hands one to that
-//   member, until each member leads about S/N of them. Only the most loaded node gives, so two
-//   nodes never undo each other's moves.
+// - 'spread': every shard has a preferred leader, computed from the shard table alone
+//   (src/ring/leaders.ts): leaderships balanced over the members that are up. A node hands each
+//   shard it leads to that shard's preferred leader. Every node computes the same preferences from
+//   the same table, so two nodes never undo each other's moves (a node's own view would not do: it
+//   counts only the shards it hosts). Shards with a replica move in flight are the rebalancer's to
+//   hand over; their leaving source is not preferred.
 // - 'pack': every node hands the shards it leads to the metadata group's leader. There is one such
 //   leader at a time, so moves never go back and forth; when it fails, the shards follow the next.
 import type { Logger } from 'pino';
 import type { NodeId } from '../raft/types.ts';
+import { preferredLeaders } from '../ring/leaders.ts';
+import type { ShardTable } from '../ring/shard-table.ts';
 import type { Clock, Timer } from './clock.ts';
 import { FailedPreconditionError } from './errors.ts';
 import { METADATA_GROUP } from './ids.ts';
 import type { GroupStatus, NodeIntents } from './intents.ts';
 import { proposeMetadata } from './membership.ts';
-import type { LeaderPlacement, MemberInfo } from './metadata.ts';
+import type { LeaderPlacement } from './metadata.ts';
 import { everyRound } from './periodic.ts';
 import type { RequestIds } from './state-machine.ts';
 
@@ -28,10 +33,10 @@ export interface BalancerHost extends Pick<NodeIntents, 'statuses' | 'transferLe
   readonly logger: Pick<Logger, 'info' | 'error'>;
   /** The rounds' timer. */
   readonly clock: Pick<Clock, 'every' | 'cancel'>;
-  /** The applied metadata: the cluster's placement policy and its members. */
+  /** The applied metadata: the cluster's placement policy and its shard table. */
   readonly metadata: {
     readonly leaderPlacement: LeaderPlacement;
-    members(): readonly MemberInfo[];
+    readonly table: ShardTable;
   };
 }
 
@@ -39,6 +44,10 @@ export class Balancer {
   private readonly host: BalancerHost;
   private readonly intervalMs: number;
   private timer: Timer | undefined;
+  /** The preferred leaders of the last table seen (tables are immutable: a new one is a change). */
+  private preferred:
+    | { readonly table: ShardTable; readonly leaders: ReadonlyMap<number, string> }
+    | undefined;
 
   /** Rounds every `intervalMs` once started (0: never). */
   constructor(host: BalancerHost, intervalMs: number) {
@@ -70,13 +79,29 @@ export class Balancer {
     const shards = groups.filter((g) => g.id !== METADATA_GROUP);
     if (shards.length === 0 || shards.some((g) => g.leader === '')) return [];
     const placement = host.metadata.leaderPlacement;
-    const moves = placement === 'pack' ? packMoves(host, groups, shards) : spreadMoves(host, shards);
+    const moves =
+      placement === 'pack' ? packMoves(host, groups, shards) : spreadMoves(host, shards, this.preferredOf());
     for (const m of moves) host.transferLeadership(m.group, m.to);
     if (moves.length > 0) {
       host.logger.info({ moves, placement }, 'moving shard leaderships to their placement');
     }
     return moves;
   }
+
+  private preferredOf(): ReadonlyMap<number, string> {
+    const table = this.host.metadata.table;
+    if (this.preferred?.table !== table) this.preferred = { table, leaders: spreadLeaders(table) };
+    return this.preferred.leaders;
+  }
+}
+
+/** The preferred leader of each shard without a move in flight, over the members that are up. */
+export function spreadLeaders(table: ShardTable): Map<number, string> {
+  const up = new Set(table.members.filter((m) => m.state === 'up').map((m) => m.nodeId));
+  const shards = table.shards
+    .filter((s) => s.move === null)
+    .map((s) => ({ shardId: s.shardId, voters: s.voters }));
+  return preferredLeaders(shards, up);
 }
 
 interface Move {
@@ -85,22 +110,17 @@ interface Move {
   readonly to: NodeId;
 }
 
-function spreadMoves(host: BalancerHost, shards: readonly GroupStatus[]): Move[] {
-  const members = host.metadata.members().map((m) => m.nodeId as NodeId);
-  const led = new Map<NodeId, number>(members.map((m) => [m, 0]));
-  for (const g of shards) led.set(g.leader, (led.get(g.leader) ?? 0) + 1);
+function spreadMoves(
+  host: BalancerHost,
+  shards: readonly GroupStatus[],
+  preferred: ReadonlyMap<number, string>,
+): Move[] {
   const moves: Move[] = [];
-  for (let i = 0; i < MOVES_PER_ROUND_MAX; i++) {
-    const order = [...led.entries()].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
-    const [minId, minCount] = order[0]!;
-    const maxCount = order[order.length - 1]![1];
-    // Only the most loaded node gives a shard away (ties: each of them may).
-    if (maxCount - minCount <= 1 || (led.get(host.id) ?? 0) !== maxCount) break;
-    const g = shards.find((s) => movable(s, minId) && !moves.some((m) => m.group === s.id));
-    if (g === undefined) break;
-    moves.push({ group: g.id, from: host.id, to: minId });
-    led.set(host.id, maxCount - 1);
-    led.set(minId, minCount + 1);
+  for (const g of shards) {
+    if (moves.length >= MOVES_PER_ROUND_MAX) break;
+    const to = preferred.get(g.id);
+    if (to === undefined || to === host.id || !movable(g, to as NodeId)) continue;
+    moves.push({ group: g.id, from: host.id, to: to as NodeId });
   }
   return moves;
 }
