@@ -17,19 +17,35 @@ export class AckedWrites {
     this.values.set(key, value);
   }
 
-  /** Reads back every acknowledged write (linearizable, unless `serializable`) and compares. */
+  /**
+   * Reads back every acknowledged write (linearizable, unless `serializable`), `parallel` at a time,
+   * and compares; the first difference fails it.
+   */
   async verify(
     client: RingkvClient,
-    opts: { serializable?: boolean; timeoutMs?: number } = {},
+    opts: { serializable?: boolean; timeoutMs?: number; parallel?: number } = {},
   ): Promise<void> {
-    for (const [key, value] of this.values) {
-      const r = await client.get(key, {
-        serializable: opts.serializable ?? false,
-        timeoutMs: opts.timeoutMs ?? 5000,
-      });
-      assert.ok(r.found, `acknowledged write lost: ${key} is missing (expected ${value})`);
-      assert.equal(bytesToUtf8(r.value), value, `acknowledged write lost: ${key}`);
-    }
+    const entries = [...this.values];
+    let next = 0;
+    let failure: { error: unknown } | undefined;
+    const worker = async (): Promise<void> => {
+      while (failure === undefined && next < entries.length) {
+        const [key, value] = entries[next++] as [string, string];
+        try {
+          const r = await client.get(key, {
+            serializable: opts.serializable ?? false,
+            timeoutMs: opts.timeoutMs ?? 5000,
+          });
+          assert.ok(r.found, `acknowledged write lost: ${key} is missing (expected ${value})`);
+          assert.equal(bytesToUtf8(r.value), value, `acknowledged write lost: ${key}`);
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
+    };
+    // Every worker ends (none left reading) before the first failure is thrown.
+    await Promise.all(Array.from({ length: Math.min(opts.parallel ?? 16, entries.length) }, worker));
+    if (failure !== undefined) throw failure.error;
   }
 
   /**

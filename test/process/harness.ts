@@ -3,7 +3,7 @@
 // and a runner for the CLI. Every child is killed by pid in cleanup(), and again at process exit
 // as a last resort, so a failing test never leaves a node behind.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -20,6 +20,11 @@ export const MAIN_TS = join(ROOT, 'src', 'cli', 'main.ts');
 
 /** Lines of output kept per node for failure messages. */
 const LOG_LINES_MAX = 400;
+/**
+ * RINGKV_TEST_LOGS=DIR: every node's whole output is also appended to DIR/<test process pid>-<node>.log
+ * (an existing directory), for reading a run's logs after it; unset, only the last lines are kept.
+ */
+const LOG_DIR = process.env.RINGKV_TEST_LOGS || undefined;
 /** After SIGTERM, how long a node gets before SIGKILL. */
 const STOP_GRACE_MS = 10_000;
 
@@ -168,6 +173,8 @@ export class ProcessNode {
     const lines = (this.partial + b.toString('utf8')).split('\n');
     this.partial = lines.pop() ?? '';
     this.output.push(...lines);
+    if (LOG_DIR !== undefined)
+      appendFileSync(join(LOG_DIR, `${process.pid}-${this.name}.log`), lines.map((l) => `${l}\n`).join(''));
     if (this.output.length > LOG_LINES_MAX) this.output.splice(0, this.output.length - LOG_LINES_MAX);
   }
 
