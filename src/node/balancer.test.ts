@@ -140,9 +140,14 @@ class FakeHost implements BalancerHost {
   }
 }
 
-/** One round of a balancer over `host` (its timer never started). */
+/**
+ * One round of a balancer over `host` (its timer never started); under spread the second, as the
+ * first only notes the table.
+ */
 function round(host: FakeHost) {
-  return new Balancer(host, 0).round();
+  const b = new Balancer(host, 0);
+  if (host.metadata.leaderPlacement === 'spread') assert.deepEqual(b.round(), []);
+  return b.round();
 }
 
 test('pack: a node hands at most two of the shards it leads to the metadata leader per round', () => {
@@ -236,6 +241,17 @@ test('spread: nodes that each host a part of the shards never hand a shard back'
   const led = new Map<string, number>(members.map((m) => [m, 0]));
   for (const l of leaders) led.set(l, (led.get(l) ?? 0) + 1);
   assert.deepEqual([...led.values()], [2, 2, 2, 2], JSON.stringify(leaders));
+});
+
+test('spread: a round moves nothing when the table changed since the round before', () => {
+  const leaders = ['n1', 'n1', 'n1', 'n1', 'n2', 'n2'];
+  const host = new FakeHost('n1', 'spread', leaders, 'n1');
+  const b = new Balancer(host, 0);
+  assert.deepEqual(b.round(), [], 'a table not seen before');
+  assert.equal(b.round().length, 2, 'the same table again');
+  host.metadata.table = { ...host.metadata.table, lastOp: host.metadata.table.lastOp + 1 };
+  assert.deepEqual(b.round(), [], 'a new table');
+  assert.equal(b.round().length, 2, 'it held');
 });
 
 test('no moves while a shard has no leader', () => {

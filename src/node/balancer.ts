@@ -8,7 +8,9 @@
 //   shard it leads to that shard's preferred leader. Every node computes the same preferences from
 //   the same table, so two nodes never undo each other's moves (a node's own view would not do: it
 //   counts only the shards it hosts). Shards with a replica move in flight are the rebalancer's to
-//   hand over; their leaving source is not preferred.
+//   hand over. A round moves nothing when the table changed since the round before: while moves
+//   go on (a table change every step), the preferences shift with each one, and following them
+//   would move leaderships back and forth; they are followed once the table has held for a round.
 // - 'pack': every node hands the shards it leads to the metadata group's leader. There is one such
 //   leader at a time, so moves never go back and forth; when it fails, the shards follow the next.
 import type { Logger } from 'pino';
@@ -44,7 +46,7 @@ export class Balancer {
   private readonly host: BalancerHost;
   private readonly intervalMs: number;
   private timer: Timer | undefined;
-  /** The preferred leaders of the last table seen (tables are immutable: a new one is a change). */
+  /** The preferred leaders of the table the last round saw (tables are immutable: a new one is a change). */
   private preferred:
     | { readonly table: ShardTable; readonly leaders: ReadonlyMap<number, string> }
     | undefined;
@@ -88,10 +90,12 @@ export class Balancer {
     return moves;
   }
 
+  /** The preferred leaders, once the table has held since the last round (else none: wait). */
   private preferredOf(): ReadonlyMap<number, string> {
     const table = this.host.metadata.table;
-    if (this.preferred?.table !== table) this.preferred = { table, leaders: spreadLeaders(table) };
-    return this.preferred.leaders;
+    if (this.preferred?.table === table) return this.preferred.leaders;
+    this.preferred = { table, leaders: spreadLeaders(table) };
+    return NONE_PREFERRED;
   }
 }
 
@@ -103,6 +107,8 @@ export function spreadLeaders(table: ShardTable): Map<number, string> {
     .map((s) => ({ shardId: s.shardId, voters: s.voters }));
   return preferredLeaders(shards, up);
 }
+
+const NONE_PREFERRED: ReadonlyMap<number, string> = new Map();
 
 interface Move {
   readonly group: GroupStatus['id'];
