@@ -1,4 +1,4 @@
-// Issue 3 §4 item 6: bad input gets a clear error and the node stays up — empty and oversize keys,
+// Bad input gets a clear error and the node stays up — empty and oversize keys,
 // oversize values, and byte streams that are not gRPC sent to both of its ports.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';

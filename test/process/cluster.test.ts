@@ -1,6 +1,8 @@
-// Issue 3 §4, items 1–5, on one 3-node cluster of real `ringkv serve` processes, in order; each
-// step leaves all three nodes running for the next. Nodes run with a 2 s server-side request
-// deadline so that "no quorum" answers arrive well inside the clients' 4–5 s deadlines.
+// One 3-node cluster of real `ringkv serve` processes through its life, in numbered steps, in
+// order (forming, a follower killed, the leader killed, a quorum lost, a full restart, the leader
+// placement switched); each step leaves all three nodes running for the next. Nodes run with a 2 s
+// server-side request deadline so that "no quorum" answers arrive well inside the clients' 4–5 s
+// deadlines.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

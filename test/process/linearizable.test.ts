@@ -1,4 +1,4 @@
-// Issue 3 §4 item 7: eight concurrent clients do put/get/cas on 20 keys while the node leading the
+// Eight concurrent clients do put/get/cas on 20 keys while the node leading the
 // most shards is SIGKILLed and restarted; the recorded history must be linearizable according to
 // src/lincheck. A write whose answer was lost is recorded as indeterminate (output undefined,
 // return time Infinity); a failure that certainly had no effect (a failed read, a write the

@@ -1,4 +1,4 @@
-// Issue 3 §4 item 9: the README quickstart, run the way the README tells it — three `serve`
+// The README quickstart, run the way the README tells it — three `serve`
 // commands with the original flags (only the ports moved to free ones, in a temp directory so that
 // `./data/nodeN` is relative as in the README), then `ringkv put` / `ringkv get` through the CLI,
 // then one node stopped and put/get still succeeding.
