@@ -26,6 +26,7 @@ test(`${SEEDS} seeds of the real node pass every check`, async () => {
   let walDamagedUnderFaults = 0;
   let lossOver15Pct = 0;
   let reordered = 0;
+  let leaderTransfers = 0;
   const seedsWith = new Map<DiskFaultKind, number>();
   for (let seed = 1; seed <= SEEDS; seed++) {
     const r = await runRealSeed(seed);
@@ -48,6 +49,7 @@ test(`${SEEDS} seeds of the real node pass every check`, async () => {
     if (r.stats.walDamagesUnderFaults > 0) walDamagedUnderFaults++;
     if (r.stats.lossRateMax > 0.15) lossOver15Pct++;
     if (r.stats.messagesReordered > 0) reordered++;
+    leaderTransfers += r.stats.leaderTransfers;
     for (const k of DISK_FAULT_KINDS)
       if (r.stats.moreDiskFaults[k] > 0) seedsWith.set(k, (seedsWith.get(k) ?? 0) + 1);
   }
@@ -57,6 +59,7 @@ test(`${SEEDS} seeds of the real node pass every check`, async () => {
   assert.ok(diskFaults >= SEEDS / 4, `${diskFaults} disk faults`);
   assert.ok(restartsChecked >= SEEDS, `${restartsChecked} restarts checked`);
   assert.ok(partitions >= SEEDS / 2, `${partitions} partitions`);
+  assert.ok(leaderTransfers >= SEEDS, `${leaderTransfers} leadership transfers asked`);
   assert.ok(completed >= SEEDS * 50, `${completed} operations completed`);
   // Requests served by followers: their proposals and read indexes went to the leader in Raft.
   assert.ok(propsInRaft >= SEEDS * 10, `${propsInRaft} proposals handed to a leader by a follower`);

@@ -8,9 +8,12 @@
 // or ENOSPC (it may go on without the snapshot), a full disk for a few seconds (it must refuse
 // writes, or stop, and take writes again once there is room); and, in some seeds, once: a damaged
 // WAL record (the node must refuse to start on it, and the machine then stays down for the rest of
-// the run, as an operator who has not acted yet would leave it). Mostly one machine is down at a
-// time, sometimes more: a crash loses only what was not synced, so nothing acknowledged may be lost
-// either way.
+// the run, as an operator who has not acted yet would leave it); and, on a schedule of their own,
+// leadership transfers: a leader hands a group it leads to another of its voters, as the balancer,
+// a move or an operator may at any moment (the proposals in flight must neither be lost nor applied
+// twice). Mostly one machine is down at a time, sometimes more: a crash loses only what was not
+// synced, so nothing acknowledged may be lost either way.
+import type { GroupId } from '../../node/ids.ts';
 import type { NodeId } from '../../raft/types.ts';
 import { CALM_NETWORK, type NetworkConditions, type PartitionKind } from '../network.ts';
 import type { Prng } from '../prng.ts';
@@ -85,6 +88,13 @@ export interface NemesisSettings {
   readonly moreDiskFaults:
     | { readonly rng: Prng; readonly everyMinMs: number; readonly everyMaxMs: number }
     | undefined;
+  /**
+   * Leadership transfers, on a schedule and a random stream of their own, every [min, max] ms. Off:
+   * the runs of the seeds are those from before they existed.
+   */
+  readonly leaderTransfers:
+    | { readonly rng: Prng; readonly everyMinMs: number; readonly everyMaxMs: number }
+    | undefined;
   /** A paused machine resumes after a time uniform in [min, max] ms. */
   readonly pauseMinMs: number;
   readonly pauseMaxMs: number;
@@ -126,6 +136,8 @@ export class Nemesis {
     reorderWindows: 0,
     /** WAL records damaged during the faults. */
     walDamages: 0,
+    /** Leadership transfers asked of a leader. */
+    leaderTransfers: 0,
     /** Of the other disk faults, how many of each kind were injected. */
     moreDiskFaults: Object.fromEntries(DISK_FAULT_KINDS.map((k) => [k, 0])) as Record<DiskFaultKind, number>,
   };
@@ -142,6 +154,7 @@ export class Nemesis {
     this.active = true;
     this.next();
     this.nextDiskFault();
+    this.nextLeaderTransfer();
     const damage = this.s.walDamage;
     if (damage !== undefined)
       this.world.schedule(damage.atMs, () => this.damageOneWal(damage.rng, damage.spared));
@@ -301,6 +314,38 @@ export class Nemesis {
         this.fillUp(m, rng);
         break;
     }
+  }
+
+  private nextLeaderTransfer(): void {
+    const t = this.s.leaderTransfers;
+    if (t === undefined) return;
+    this.world.schedule(t.rng.intBetween(t.everyMinMs, t.everyMaxMs), () => {
+      if (!this.active) return;
+      this.transferOneLeadership(t.rng);
+      this.nextLeaderTransfer();
+    });
+  }
+
+  /** A running, awake leader hands one group it leads to another voter of it (caught up or not). */
+  private transferOneLeadership(rng: Prng): void {
+    const led: { m: Machine; group: number; to: NodeId }[] = [];
+    for (const m of this.world.machines) {
+      if (m.running === undefined || m.current?.paused !== false) continue;
+      for (const g of m.running.kv.statuses()) {
+        if (g.role !== 'leader') continue;
+        for (const v of g.confState.voters) if (v !== g.self) led.push({ m, group: g.id, to: v });
+      }
+    }
+    if (led.length === 0) return;
+    const { m, group, to } = rng.pick(led);
+    try {
+      m.running?.kv.transferLeadership(group as GroupId, to);
+    } catch {
+      // The group left the node between the look and the ask: nothing to hand over.
+      return;
+    }
+    this.stats.leaderTransfers++;
+    this.world.note(`nemesis: ${m.id} hands the leadership of group ${group} to ${to}`);
   }
 
   /** Fills `m`'s disk (other files took the space), and gives the room back a few seconds later. */

@@ -55,6 +55,11 @@ export interface RealRunOptions {
    */
   readonly moreNetworkFaults?: boolean;
   /**
+   * Leadership transfers during the faults: a leader hands a group to another voter, every 1–4 s
+   * (default true; false replays runs from before them).
+   */
+  readonly leaderTransfers?: boolean;
+  /**
    * In a third of the seeds, a WAL record damaged during the faults: the node must refuse to start,
    * and the machine stays down to the end (default true; false replays runs from before it).
    */
@@ -104,6 +109,8 @@ export interface RealRunStats {
   readonly walCorrupted: boolean;
   /** WAL records damaged during the faults. */
   readonly walDamagesUnderFaults: number;
+  /** Leadership transfers the nemesis asked of a leader. */
+  readonly leaderTransfers: number;
   /** The highest loss rate of the network's windows, and how many of them reordered messages. */
   readonly lossRateMax: number;
   readonly reorderWindows: number;
@@ -316,6 +323,10 @@ class RealRun {
       pauseMaxMs: 5_000,
       lossRateMax: o.moreNetworkFaults === false ? LOSS_RATE_MAX_BEFORE : LOSS_RATE_MAX,
       reordering: o.moreNetworkFaults === false ? undefined : this.world.stream('reordering'),
+      leaderTransfers:
+        o.leaderTransfers === false
+          ? undefined
+          : { rng: this.world.stream('transfer-nemesis'), everyMinMs: 1_000, everyMaxMs: 4_000 },
       walDamage:
         walDamage === undefined
           ? undefined
@@ -716,6 +727,7 @@ export async function runRealSeed(seed: number, o: RealRunOptions = {}): Promise
       moreDiskFaults: run.nemesis.stats.moreDiskFaults,
       walCorrupted: walCorrupted || w.machines.some((m) => m.refusal !== undefined),
       walDamagesUnderFaults: run.nemesis.stats.walDamages,
+      leaderTransfers: run.nemesis.stats.leaderTransfers,
       lossRateMax: run.nemesis.stats.lossRateMax,
       reorderWindows: run.nemesis.stats.reorderWindows,
       messagesReordered: w.network.stats.reordered,
