@@ -63,6 +63,13 @@ const REORDER_PCT_MAX = 30;
  */
 const REORDER_DELAY_MAX_MS = 250;
 
+/** Faults on a schedule and a random stream of their own: one every [min, max] ms, drawn from `rng`. */
+export interface OwnSchedule {
+  readonly rng: Prng;
+  readonly everyMinMs: number;
+  readonly everyMaxMs: number;
+}
+
 export interface NemesisSettings {
   /** Between two faults: uniform in [min, max] ms. */
   readonly everyMinMs: number;
@@ -85,16 +92,12 @@ export interface NemesisSettings {
    * a snapshot write, a full disk for a few seconds. Off: the runs of the seeds are those from before
    * they existed.
    */
-  readonly moreDiskFaults:
-    | { readonly rng: Prng; readonly everyMinMs: number; readonly everyMaxMs: number }
-    | undefined;
+  readonly moreDiskFaults: OwnSchedule | undefined;
   /**
    * Leadership transfers, on a schedule and a random stream of their own, every [min, max] ms. Off:
    * the runs of the seeds are those from before they existed.
    */
-  readonly leaderTransfers:
-    | { readonly rng: Prng; readonly everyMinMs: number; readonly everyMaxMs: number }
-    | undefined;
+  readonly leaderTransfers: OwnSchedule | undefined;
   /** A paused machine resumes after a time uniform in [min, max] ms. */
   readonly pauseMinMs: number;
   readonly pauseMaxMs: number;
@@ -153,8 +156,8 @@ export class Nemesis {
   begin(): void {
     this.active = true;
     this.next();
-    this.nextDiskFault();
-    this.nextLeaderTransfer();
+    this.onOwnSchedule(this.s.moreDiskFaults, (rng) => this.moreDiskFault(rng));
+    this.onOwnSchedule(this.s.leaderTransfers, (rng) => this.transferOneLeadership(rng));
     const damage = this.s.walDamage;
     if (damage !== undefined)
       this.world.schedule(damage.atMs, () => this.damageOneWal(damage.rng, damage.spared));
@@ -267,14 +270,17 @@ export class Nemesis {
     this.world.note(`nemesis: ${victim.id}'s next WAL write fails (EIO)`);
   }
 
-  private nextDiskFault(): void {
-    const more = this.s.moreDiskFaults;
-    if (more === undefined) return;
-    this.world.schedule(more.rng.intBetween(more.everyMinMs, more.everyMaxMs), () => {
-      if (!this.active) return;
-      this.moreDiskFault(more.rng);
-      this.nextDiskFault();
-    });
+  /** Runs `fault` on `schedule` (none when it is off) while the faults last. */
+  private onOwnSchedule(schedule: OwnSchedule | undefined, fault: (rng: Prng) => void): void {
+    if (schedule === undefined) return;
+    const next = (): void => {
+      this.world.schedule(schedule.rng.intBetween(schedule.everyMinMs, schedule.everyMaxMs), () => {
+        if (!this.active) return;
+        fault(schedule.rng);
+        next();
+      });
+    };
+    next();
   }
 
   /** One of DISK_FAULT_KINDS on a running machine. */
@@ -314,16 +320,6 @@ export class Nemesis {
         this.fillUp(m, rng);
         break;
     }
-  }
-
-  private nextLeaderTransfer(): void {
-    const t = this.s.leaderTransfers;
-    if (t === undefined) return;
-    this.world.schedule(t.rng.intBetween(t.everyMinMs, t.everyMaxMs), () => {
-      if (!this.active) return;
-      this.transferOneLeadership(t.rng);
-      this.nextLeaderTransfer();
-    });
   }
 
   /** A running, awake leader hands one group it leads to another voter of it (caught up or not). */
