@@ -3,6 +3,7 @@
 // back through any client.
 import assert from 'node:assert/strict';
 import { bytesToUtf8, type RingkvClient } from '../../src/client/index.ts';
+import { inParallel } from './in-parallel.ts';
 
 export class AckedWrites {
   private readonly values = new Map<string, string>();
@@ -25,27 +26,14 @@ export class AckedWrites {
     client: RingkvClient,
     opts: { serializable?: boolean; timeoutMs?: number; parallel?: number } = {},
   ): Promise<void> {
-    const entries = [...this.values];
-    let next = 0;
-    let failure: { error: unknown } | undefined;
-    const worker = async (): Promise<void> => {
-      while (failure === undefined && next < entries.length) {
-        const [key, value] = entries[next++] as [string, string];
-        try {
-          const r = await client.get(key, {
-            serializable: opts.serializable ?? false,
-            timeoutMs: opts.timeoutMs ?? 5000,
-          });
-          assert.ok(r.found, `acknowledged write lost: ${key} is missing (expected ${value})`);
-          assert.equal(bytesToUtf8(r.value), value, `acknowledged write lost: ${key}`);
-        } catch (error) {
-          failure ??= { error };
-        }
-      }
-    };
-    // Every worker ends (none left reading) before the first failure is thrown.
-    await Promise.all(Array.from({ length: Math.min(opts.parallel ?? 16, entries.length) }, worker));
-    if (failure !== undefined) throw failure.error;
+    await inParallel([...this.values], opts.parallel ?? 16, async ([key, value]) => {
+      const r = await client.get(key, {
+        serializable: opts.serializable ?? false,
+        timeoutMs: opts.timeoutMs ?? 5000,
+      });
+      assert.ok(r.found, `acknowledged write lost: ${key} is missing (expected ${value})`);
+      assert.equal(bytesToUtf8(r.value), value, `acknowledged write lost: ${key}`);
+    });
   }
 
   /**

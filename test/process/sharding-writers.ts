@@ -12,6 +12,7 @@ import type { HistoryRecorder, OpenCall } from '../../src/cli/chaos/history.ts';
 import { outcomeOf } from '../../src/cli/chaos/workload.ts';
 import { bytesToUtf8, type RingkvClient, RingkvError } from '../../src/client/index.ts';
 import type { KvInput, KvOutput } from '../../src/lincheck/index.ts';
+import { inParallel } from './in-parallel.ts';
 
 /** Pause after a failed request, so that a writer does not spin on a node that is gone. */
 const BACKOFF_AFTER_FAILURE_MS = 50;
@@ -180,22 +181,16 @@ export class Writers {
    */
   async readBack(client: RingkvClient, parallel = 16, timeoutMs = 10_000): Promise<string[]> {
     if (!this.stopping) throw new Error('readBack while the writers still write');
-    const keys = [...this.acked.keys()];
     const wrong: string[] = [];
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < keys.length) {
-        const key = keys[next++]!;
-        const r = await client.get(key, { timeoutMs });
-        const got = r.found ? bytesToUtf8(r.value) : undefined;
-        const allowed = [this.acked.get(key), ...(this.unknown.get(key) ?? [])];
-        if (got === undefined || !allowed.includes(got))
-          wrong.push(
-            `${key}: ${got === undefined ? 'absent' : got.slice(0, 24)}, acknowledged ${allowed[0]?.slice(0, 24)}`,
-          );
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(parallel, keys.length) }, worker));
+    await inParallel([...this.acked.keys()], parallel, async (key) => {
+      const r = await client.get(key, { timeoutMs });
+      const got = r.found ? bytesToUtf8(r.value) : undefined;
+      const allowed = [this.acked.get(key), ...(this.unknown.get(key) ?? [])];
+      if (got === undefined || !allowed.includes(got))
+        wrong.push(
+          `${key}: ${got === undefined ? 'absent' : got.slice(0, 24)}, acknowledged ${allowed[0]?.slice(0, 24)}`,
+        );
+    });
     return wrong.slice(0, 10).concat(wrong.length > 10 ? [`… ${wrong.length} keys in all`] : []);
   }
 }
