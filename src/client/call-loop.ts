@@ -67,6 +67,8 @@ export interface LoopContext {
   readonly routeToLeaders: boolean;
   /** Asks for a background Status refresh (leaders unknown or stale). */
   readonly requestRefresh: () => void;
+  /** One line per attempt (RingkvClientOptions.trace), or undefined. */
+  readonly trace: ((line: string) => void) | undefined;
 }
 
 interface LoopState {
@@ -104,16 +106,24 @@ export async function runCall<Res>(
   for (let attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
     if (signal?.aborted === true) throw new CancelledError(`${spec.operation} was cancelled by the caller`);
     if (Date.now() >= deadlineMs) throw outOfTime(spec, st, timeoutMs);
-    const target = pickTarget(ctx, spec, st);
+    const { target, why } = pickTarget(ctx, spec, st);
     st.lastTarget = target;
     st.tried.add(target);
-    const budgetEndMs = Math.min(deadlineMs, Date.now() + attemptBudgetMs(timeoutMs, st.budgetsSpent));
+    const startMs = Date.now();
+    const budgetEndMs = Math.min(deadlineMs, startMs + attemptBudgetMs(timeoutMs, st.budgetsSpent));
+    const trace = (outcome: string): void =>
+      ctx.trace?.(
+        `${spec.operation}: attempt ${attempt + 1} to ${target} (${why}, budget ${budgetEndMs - startMs} ms): ` +
+          `${outcome} after ${Date.now() - startMs} ms`,
+      );
     try {
       const response = await sendAttempt(ctx, spec, target, budgetEndMs, deadlineMs, signal);
+      trace('answered');
       ctx.topology.markUp(target);
       spec.learn(response);
       return response;
     } catch (e) {
+      trace(e instanceof Error ? e.message : String(e));
       if (!(e instanceof RpcFailure)) throw e;
       // Only a read is sent with the budget as its deadline (sendAttempt).
       const cut =
@@ -126,6 +136,7 @@ export async function runCall<Res>(
       // No time left for another attempt after the backoff: give up now rather than send one
       // with a deadline too short to succeed (which would make a write indeterminate).
       if (delayMs + attemptMsMin(timeoutMs) > deadlineMs - Date.now()) throw outOfTime(spec, st, timeoutMs);
+      if (delayMs > 0) ctx.trace?.(`${spec.operation}: backing off ${Math.round(delayMs)} ms`);
       await sleep(delayMs, signal);
     }
   }
@@ -173,21 +184,28 @@ function attemptMsMin(timeoutMs: number): number {
   return Math.max(ATTEMPT_MS_MIN, Math.min(500, timeoutMs * 0.1));
 }
 
-function pickTarget<Res>(ctx: LoopContext, spec: CallSpec<Res>, st: LoopState): string {
-  if (spec.endpoint !== undefined) return spec.endpoint;
+/** The next attempt's endpoint, and why it was chosen (for the trace). */
+function pickTarget<Res>(
+  ctx: LoopContext,
+  spec: CallSpec<Res>,
+  st: LoopState,
+): { readonly target: string; readonly why: string } {
+  if (spec.endpoint !== undefined) return { target: spec.endpoint, why: 'the only endpoint' };
   const now = Date.now();
   if (st.hint !== undefined && ctx.routeToLeaders) {
     const hint = st.hint;
     st.hint = undefined;
-    return hint;
+    return { target: hint, why: 'leader hint' };
   }
   const shardId = spec.shardId();
   if (ctx.routeToLeaders && shardId !== undefined) {
     const leader = ctx.topology.leaderOf(shardId);
-    if (leader !== undefined && !ctx.topology.isDown(leader, now)) return leader;
+    if (leader !== undefined && !ctx.topology.isDown(leader, now))
+      return { target: leader, why: `leader of shard ${shardId}` };
   }
-  if (!ctx.routeToLeaders) return pickSeed(ctx, st, now);
-  return ctx.topology.pickAny(now, st.lastFailure === undefined ? undefined : st.lastTarget);
+  if (!ctx.routeToLeaders) return { target: pickSeed(ctx, st, now), why: 'configured endpoint' };
+  const avoid = st.lastFailure === undefined ? undefined : st.lastTarget;
+  return { target: ctx.topology.pickAny(now, avoid), why: 'any endpoint (leader unknown)' };
 }
 
 /** With leader routing off: the configured endpoints only, moving on after a failure. */

@@ -91,6 +91,41 @@ describe('routing', () => {
     assert.equal(text(cluster.get(new TextEncoder().encode(key))!.value), 'c');
   });
 
+  test('trace: one line per shard-map status and per attempt, naming the target, why, and the outcome', async () => {
+    const lines: string[] = [];
+    const c = client({ trace: (line) => lines.push(line) });
+    const key = keyLedBy(1);
+    await c.get(key); // the first keyed call reads the shard map: node2 leads the key's shard
+    lines.length = 0;
+    cluster.leaders.set(cluster.shardOfKey(key), 2); // now node3 does, and node2 says so
+    await c.put(key, 'v');
+    const shard = cluster.shardOfKey(key);
+    assert.equal(lines.length, 2, lines.join('\n'));
+    assert.match(
+      lines[0]!,
+      new RegExp(
+        `^put "${key}": attempt 1 to ${cluster.nodes[1]!.addr} \\(leader of shard ${shard}, budget \\d+ ms\\): UNAVAILABLE from .* after \\d+ ms$`,
+      ),
+    );
+    assert.match(
+      lines[1]!,
+      new RegExp(
+        `^put "${key}": attempt 2 to ${cluster.nodes[2]!.addr} \\(leader hint, budget \\d+ ms\\): answered after \\d+ ms$`,
+      ),
+    );
+
+    const fresh: string[] = [];
+    await client({ trace: (line) => fresh.push(line) }).get(key);
+    assert.match(
+      fresh[0]!,
+      new RegExp(`^shard map: status from ${cluster.nodes[0]!.addr} \\(node1\\) after \\d+ ms`),
+    );
+    assert.match(
+      fresh[1]!,
+      new RegExp(`^get "${key}": attempt 1 to ${cluster.nodes[2]!.addr} \\(leader of shard ${shard}, `),
+    );
+  });
+
   test('requests carry the shard epoch learned; a stale-route answer sends it where the node says', async () => {
     const c = client();
     const key = keyLedBy(1);

@@ -81,6 +81,11 @@ export interface RingkvClientOptions {
   readonly routeToLeaders?: boolean;
   /** TLS towards the nodes (see ClientTls); default plaintext. */
   readonly tls?: ClientTls;
+  /**
+   * Called with one line per attempt of a call (its target and why it was chosen, how long it
+   * took, how it ended) and per shard-map refresh: where a call's time went (the CLI's --debug).
+   */
+  readonly trace?: (line: string) => void;
 }
 
 export interface CloseOptions {
@@ -137,7 +142,7 @@ export class RingkvClient implements KeyValueStore {
     if (!(this.defaultTimeoutMs > 0))
       throw new RangeError(`defaultTimeoutMs must be > 0, got ${this.defaultTimeoutMs}`);
     const routeToLeaders = options.routeToLeaders ?? true;
-    this.refresher = new TopologyRefresher(this.pool, this.topology, routeToLeaders);
+    this.refresher = new TopologyRefresher(this.pool, this.topology, routeToLeaders, options.trace);
     this.ctx = {
       pool: this.pool,
       topology: this.topology,
@@ -146,6 +151,7 @@ export class RingkvClient implements KeyValueStore {
       unreachableGiveUpMs: options.unreachableGiveUpMs,
       routeToLeaders,
       requestRefresh: () => this.refresher.request(),
+      trace: options.trace,
     };
   }
 

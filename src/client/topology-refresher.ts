@@ -23,11 +23,14 @@ export class TopologyRefresher {
   // Invariant: at most one refresh runs at a time.
   private inFlight: Promise<void> | undefined;
   private lastStartMs = Number.NEGATIVE_INFINITY;
+  private readonly trace: ((line: string) => void) | undefined;
 
-  constructor(pool: ChannelPool, topology: Topology, enabled: boolean) {
+  /** `trace`: one line per Status asked and per refresh (RingkvClientOptions.trace). */
+  constructor(pool: ChannelPool, topology: Topology, enabled: boolean, trace?: (line: string) => void) {
     this.pool = pool;
     this.topology = topology;
     this.enabled = enabled;
+    this.trace = trace;
   }
 
   /** Starts a background refresh unless one is running or one started very recently. */
@@ -71,13 +74,38 @@ export class TopologyRefresher {
       ...all.filter((e) => !this.topology.isDown(e, now)),
       ...all.filter((e) => this.topology.isDown(e, now)),
     ];
+    const trace = this.trace;
     try {
       const status = await hedged(ordered, HEDGE_AFTER_MS, deadlineMs, abort, (endpoint) => {
         const stubs = this.pool.get(endpoint);
-        const attemptDeadlineMs = Math.min(deadlineMs, Date.now() + ATTEMPT_TIMEOUT_MS_MAX);
-        return callUnary(stubs.cluster.status.bind(stubs.cluster), {}, endpoint, attemptDeadlineMs, abort);
+        const askedMs = Date.now();
+        const attemptDeadlineMs = Math.min(deadlineMs, askedMs + ATTEMPT_TIMEOUT_MS_MAX);
+        const asked = callUnary(
+          stubs.cluster.status.bind(stubs.cluster),
+          {},
+          endpoint,
+          attemptDeadlineMs,
+          abort,
+        );
+        if (trace === undefined) return asked;
+        const after = () => `${Date.now() - askedMs} ms (at +${askedMs - now} ms of the refresh)`;
+        return asked.then(
+          (s) => {
+            trace(`shard map: status from ${endpoint} (${s.nodeId}) after ${after()}`);
+            return s;
+          },
+          (e: unknown) => {
+            trace(
+              done.signal.aborted
+                ? `shard map: status from ${endpoint} cancelled after ${after()} (another answered first)`
+                : `shard map: status from ${endpoint} failed after ${after()}: ${(e as Error).message}`,
+            );
+            throw e;
+          },
+        );
       });
       if (status !== undefined) this.topology.learnStatus(status);
+      else trace?.(`shard map: no status within ${timeoutMs} ms from ${ordered.join(', ')}`);
     } finally {
       done.abort(); // cancels the attempts still under way
     }

@@ -71,6 +71,20 @@ test('put then get prints the value; get of a missing key exits 1 with a message
   assert.equal(missing.stderr, 'key not found: nope\n');
 });
 
+test('--debug: where the time went on stderr (the shard map, each attempt); stdout unchanged', async () => {
+  const plain = await ringkv(['put', 'traced', 'v']);
+  const put = await ringkv(['put', 'traced', 'v', '--debug']);
+  assert.equal(put.code, 0, put.stderr);
+  assert.equal(put.stdout.replace(/version \d+/, ''), plain.stdout.replace(/version \d+/, ''));
+  const lines = put.stderr.trimEnd().split('\n');
+  assert.match(lines[0]!, /^debug: \+\d+ ms shard map: status from 127\.0\.0\.1:\d+ \(node\d\) after \d+ ms/);
+  assert.match(
+    lines.at(-1)!,
+    /^debug: \+\d+ ms put "traced": attempt 1 to 127\.0\.0\.1:\d+ \(leader of shard \d+, budget 1000 ms\): answered after \d+ ms$/,
+  );
+  assert.equal(plain.stderr, '');
+});
+
 test('usage errors exit 2 with a message and no stack trace', async () => {
   const cases = [
     ['cas', 'k', 'v'],

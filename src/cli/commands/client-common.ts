@@ -1,4 +1,4 @@
-// What every command that talks to a cluster shares: the connection options (--endpoints,
+// What every command that talks to a cluster shares: the connection options (--endpoints, --debug,
 // --timeout-ms, --hex, and TLS: --cacert, --cert, --key as etcdctl names them), making the client, decoding keys and values from the command line,
 // printing bytes, and turning a failure into one clear line on stderr (exit 1) — never a stack.
 import { readFileSync } from 'node:fs';
@@ -25,6 +25,8 @@ export interface ConnectionOptions {
   readonly endpoints: string;
   readonly timeoutMs: number;
   readonly hex: boolean;
+  /** --debug: trace each attempt on stderr. */
+  readonly debug: boolean;
   /** PEM file paths (flag or RINGKV_CACERT/CERT/KEY); any of them given means TLS. */
   readonly cacert: string | undefined;
   readonly cert: string | undefined;
@@ -40,6 +42,7 @@ export function connectionOptions(opts: Record<string, unknown>): ConnectionOpti
     endpoints,
     timeoutMs,
     hex: opts.hex === true,
+    debug: opts.debug === true,
     cacert: path(opts.cacert),
     cert: path(opts.cert),
     key: path(opts.key),
@@ -170,11 +173,15 @@ export async function withClient(
   const conn = connectionOptions(opts);
   const endpoints = parseEndpoints(conn.endpoints, cmd);
   const tls = clientTls(conn, cmd);
+  const startMs = Date.now();
   const client = new RingkvClient({
     endpoints,
     defaultTimeoutMs: conn.timeoutMs,
     unreachableGiveUpMs: UNREACHABLE_GIVE_UP_MS,
     ...(tls === undefined ? {} : { tls }),
+    ...(conn.debug
+      ? { trace: (line: string) => process.stderr.write(`debug: +${Date.now() - startMs} ms ${line}\n`) }
+      : {}),
   });
   try {
     return await fn(client, conn);

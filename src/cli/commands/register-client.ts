@@ -37,7 +37,7 @@ function hostPort(text: string): string {
   return text;
 }
 
-/** --endpoints, --timeout-ms, TLS (--cacert, --cert, --key), --hex: on every command that talks to a cluster. */
+/** --endpoints, --timeout-ms, --debug, TLS (--cacert, --cert, --key), --hex: on every command that talks to a cluster. */
 function withConnectionOptions(cmd: Command, hex = true): Command {
   cmd
     .addOption(
@@ -61,6 +61,11 @@ function withConnectionOptions(cmd: Command, hex = true): Command {
       new Option('--timeout-ms <ms>', 'deadline of the request, retries included')
         .argParser(positiveInt('--timeout-ms'))
         .default(5000),
+    )
+    .option(
+      '--debug',
+      'print on stderr where the time goes: each attempt (node, why that node, time taken, outcome) and each shard-map refresh',
+      false,
     );
   if (hex) cmd.option('--hex', 'keys and values are hex digits, in and out (otherwise UTF-8 text)', false);
   return cmd;
