@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { MemoryStorage, ProposalDroppedError } from '../raft/index.ts';
 import type { ConfChange, ConfChangeSingle, Index, Message, NodeId } from '../raft/types.ts';
 import { index, NO_NODE } from '../raft/types.ts';
-import type { ShardEntry } from '../ring/shard-table.ts';
+import { type ShardEntry, servingVoters } from '../ring/shard-table.ts';
 import { HASH_TAG_HASHING, type KeyHashing, WHOLE_KEY_HASHING } from '../ring/slots.ts';
 import { decodeCommand, encodeCommand } from '../storage/command.ts';
 import { whyUnwritable } from '../storage/fs-util.ts';
@@ -1122,15 +1122,16 @@ export class KvNode implements NodeIntents {
   }
 
   /**
-   * Whether the shard table this node applied makes this node a voter of the shard (of either half
-   * while joint), so that its replica may serve requests; true for the metadata group and while no
-   * table is known. A learner catching up, a move's source once out of the configuration, a replica
-   * the cluster re-created elsewhere while this node could not be reached (stale), and a joiner's
-   * replica the table does not record yet all serve nothing: requests go to the table's voters.
+   * Whether the shard table this node applied makes this node one of the shard's serving voters
+   * (servingVoters), so that its replica may serve requests; true for the metadata group and while no
+   * table is known. A learner catching up, a move's source (from the move's start, while another
+   * voter stays), a replica the cluster re-created elsewhere while this node could not be reached
+   * (stale), and a joiner's replica the table does not record yet all serve nothing: requests go to
+   * the serving voters.
    */
   placedHere(groupId: number): boolean {
     const entry = groupId === METADATA_GROUP ? undefined : this.metadata.table.shards[groupId - 1];
-    return entry === undefined || entry.voters.includes(this.id) || entry.votersOutgoing.includes(this.id);
+    return entry === undefined || servingVoters(entry).includes(this.id);
   }
 
   /** The shard's epoch in the table this node applied (bumped on every replica change); 0 without one. */
@@ -1139,14 +1140,14 @@ export class KvNode implements NodeIntents {
   }
 
   /**
-   * The client addresses of the voters the shard table gives a shard, this node excluded (a request
-   * for a shard not hosted here goes to one of them).
+   * The client addresses of the shard's serving voters (servingVoters), this node excluded (a
+   * request for a shard not served here goes to one of them).
    */
   replicaAddrs(groupId: number): string[] {
     const entry = this.metadata.table.shards[groupId - 1];
     if (entry === undefined || groupId === METADATA_GROUP) return [];
     const out: string[] = [];
-    for (const v of entry.voters) {
+    for (const v of servingVoters(entry)) {
       const addr = v === this.opts.nodeId ? undefined : this.metadata.member(v)?.clientAddr;
       if (addr !== undefined && addr !== '') out.push(addr);
     }

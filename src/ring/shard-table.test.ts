@@ -14,6 +14,7 @@ import {
   type MemberState,
   type MoveStep,
   type ShardTable,
+  servingVoters,
   type TableOp,
 } from './shard-table.ts';
 import { SLOT_COUNT } from './slots.ts';
@@ -115,6 +116,45 @@ test('a move records each step: learner, joint configuration, new voters, with t
     ['cleanup', ['b', 'c', 'd'], [], [], 4],
     ['none' as MoveStep, ['b', 'c', 'd'], [], [], 4],
   ]);
+});
+
+test("servingVoters: a move's source steps aside from the move's start, back when it rolls back; alone it serves", () => {
+  let t = run(fourMembers(), { kind: 'beginMove', shard: 3, source: 'a', target: 'd' });
+  const id = t.lastOp;
+  const serving: string[][] = [[...servingVoters(t.shards[2]!)]];
+  for (const step of ['addLearner', 'catchUp', 'reconfigure', 'leaveJoint'] as const) {
+    t = run(t, { kind: 'moveStepDone', shard: 3, moveId: id, step });
+    serving.push([...servingVoters(t.shards[2]!)]);
+  }
+  assert.deepEqual(serving, [
+    ['b', 'c'],
+    ['b', 'c'],
+    ['b', 'c'],
+    ['b', 'c', 'd'],
+    ['b', 'c', 'd'],
+  ]);
+  assert.deepEqual(servingVoters(fourMembers().shards[2]!), ['a', 'b', 'c']);
+
+  t = run(fourMembers(), { kind: 'beginMove', shard: 1, source: 'b', target: 'd' });
+  const back = t.lastOp;
+  t = run(t, { kind: 'moveStepDone', shard: 1, moveId: back, step: 'addLearner' });
+  assert.deepEqual(servingVoters(t.shards[0]!), ['a', 'c']);
+  t = run(t, { kind: 'abortMove', shard: 1, moveId: back, reason: 'no progress', atMs: 1 });
+  assert.deepEqual(servingVoters(t.shards[0]!), ['a', 'b', 'c']);
+
+  // One replica: its move's source is the only voter until the target is one, so it serves.
+  let one = run(EMPTY_TABLE, {
+    kind: 'init',
+    settings: { ...settings, replicationFactor: 1 },
+    members: [addr('a')],
+  });
+  one = run(
+    one,
+    { kind: 'addMember', member: addr('b') },
+    { kind: 'setMemberState', nodeId: 'b', state: 'up' },
+    { kind: 'beginMove', shard: 1, source: 'a', target: 'b' },
+  );
+  assert.deepEqual(servingVoters(one.shards[0]!), ['a']);
 });
 
 test('a move rolled back leaves the voters as they were, counts the failure and when it began', () => {

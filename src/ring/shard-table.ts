@@ -629,6 +629,21 @@ export function replicasOf(s: ShardEntry): string[] {
   return [...out].sort();
 }
 
+/**
+ * The voters that serve the shard's requests: the recorded voters (the incoming half while joint)
+ * without the source of a move under way, as long as another remains. A source steps aside from the
+ * move's start: a request waiting on its replica when the replica is dropped could only be told
+ * "maybe" (its entry may be committed beyond what the source learns before it leaves), while one
+ * served by a voter that stays gets its answer. With no other voter (one replica), the source serves.
+ * A move rolling back keeps its source.
+ */
+export function servingVoters(s: ShardEntry): readonly string[] {
+  const source = s.move === null || s.move.step === 'rollBack' ? null : s.move.source;
+  if (source === null) return s.voters;
+  const staying = s.voters.filter((v) => v !== source);
+  return staying.length > 0 ? staying : [...new Set([...s.voters, ...s.votersOutgoing])].sort();
+}
+
 /** shard id → its recorded voters (the incoming half while joint). */
 export function votersPlacement(t: ShardTable): Placement {
   return new Map(t.shards.map((s) => [s.shardId, s.voters]));
