@@ -106,6 +106,6 @@ function summary(p: PhaseResult): string {
     `+${((p.latencyMaxAfterMs ?? 0) / 1000).toFixed(1)} s, shard ${p.latencyMaxShard?.shardId} moving: ${
       p.latencyMaxShard?.moves.map((m) => `${m.source}>${m.target} ${m.steps.join('/')}`).join(', ') || 'no'
     }), until seen down ${p.latencyUntilDown?.latencyMsMax.toFixed(0) ?? '-'} ms, ` +
-    `${p.latency?.failed ?? 0} failed`
+    `${p.latency?.failed ?? 0} failed${p.latency?.failures.length ? ` (${p.latency.failures.join('; ')})` : ''}`
   );
 }

@@ -36,7 +36,12 @@ export interface PhaseLatency {
   latencyMaxKey: string;
   ok: number;
   failed: number;
+  /** The first FAILURES_KEPT failures: the request and the error's message. */
+  failures: string[];
 }
+
+/** Failures a phase keeps the message of (for the test's diagnostics). */
+const FAILURES_KEPT = 3;
 
 export function keyOf(i: number): string {
   return `k${String(i).padStart(6, '0')}`;
@@ -129,6 +134,9 @@ export class Writers {
       if (input.kind === 'put') this.acked.set(input.key, input.value);
     } catch (e) {
       outcome = this.failed(call, w, input, e);
+      const l = this.latencyOf(phase);
+      if (l.failures.length < FAILURES_KEPT)
+        l.failures.push(`${input.kind} ${input.key}: ${e instanceof Error ? e.message : String(e)}`);
     }
     this.note(phase, input.key, `${input.kind} ${input.key} ${outcome}`, t0, outcome === 'ok');
     if (outcome !== 'ok') await new Promise((r) => setTimeout(r, BACKOFF_AFTER_FAILURE_MS));
@@ -156,14 +164,7 @@ export class Writers {
 
   private note(phase: string, key: string, what: string, startMs: number, ok: boolean): void {
     const ms = performance.now() - startMs;
-    const l = this.latency.get(phase) ?? {
-      latencyMsMax: 0,
-      latencyMaxOp: '',
-      latencyMaxStartMs: 0,
-      latencyMaxKey: '',
-      ok: 0,
-      failed: 0,
-    };
+    const l = this.latencyOf(phase);
     if (ms > l.latencyMsMax) {
       l.latencyMsMax = ms;
       l.latencyMaxOp = what;
@@ -172,7 +173,23 @@ export class Writers {
     }
     if (ok) l.ok++;
     else l.failed++;
-    this.latency.set(phase, l);
+  }
+
+  private latencyOf(phase: string): PhaseLatency {
+    let l = this.latency.get(phase);
+    if (l === undefined) {
+      l = {
+        latencyMsMax: 0,
+        latencyMaxOp: '',
+        latencyMaxStartMs: 0,
+        latencyMaxKey: '',
+        ok: 0,
+        failed: 0,
+        failures: [],
+      };
+      this.latency.set(phase, l);
+    }
+    return l;
   }
 
   /**
