@@ -647,6 +647,8 @@ export class KvNode implements NodeIntents {
       }
     }
     this.reconcileShards();
+    // A move's next step may be possible now (or a new one may be planned).
+    this.rebalancer.nudge();
   }
 
   // ---- hosting what the shard table says ---------------------------------------------------------

@@ -192,6 +192,52 @@ test('a replica the leader has not heard from is not up to date, however close i
   assert.deepEqual(proposed, [], 'no change proposed for a silent learner');
 });
 
+test('after a shard action, and after a table change, the next round comes at once, not a round later', async () => {
+  const clock = new ManualClock(0);
+  const proposed: ConfChange[] = [];
+  let asked = 0;
+  const host = fakeHost({
+    table: tableAtReconfigure(),
+    clock,
+    status: async () => {
+      asked++;
+      return n4Status();
+    },
+    shard: () => shardStatus('leader', 5),
+    proposed,
+  });
+  const settle = async (): Promise<void> => {
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  };
+  const rebalancer = new Rebalancer(host, 10_000);
+  // Not running: a nudge does nothing.
+  rebalancer.nudge();
+  assert.equal(clock.nextDueMs(), undefined);
+  rebalancer.start();
+  rebalancer.round();
+  await settle();
+  assert.equal(proposed.length, 1, 'the joint change is proposed');
+  assert.equal(asked, 1);
+  // The shard action brings a round 50 ms later, long before the interval's.
+  clock.advance(49);
+  await settle();
+  assert.equal(asked, 1);
+  clock.advance(1);
+  await settle();
+  assert.equal(asked, 2, 'a round observed the shard again');
+  // A table change (the node nudges): a round 10 ms later; two nudges make one round.
+  const before = asked;
+  rebalancer.nudge();
+  rebalancer.nudge();
+  clock.advance(10);
+  await settle();
+  assert.equal(asked, before + 1);
+  rebalancer.stop();
+  clock.advance(20_000);
+  await settle();
+  assert.equal(asked, before + 1, 'stopped: no round at all');
+});
+
 /** n1..n3 hold 4 shards; n4 is up and holds none yet; n5 is joining. */
 function tableWithJoiner(): ShardTable {
   const t = run(EMPTY_TABLE, {

@@ -1,5 +1,7 @@
 // The rebalancer: the shard table's moves, planned and carried out. Every node runs one, on its
-// clock (NodeOptions.clock), every `intervalMs`:
+// clock (NodeOptions.clock), every `intervalMs`, and soon after anything that may let a move go on
+// (`nudge`: the table changed here, or this node just asked a shard for a move's action), so that a
+// move takes the time its steps take rather than a round per step:
 // - on the metadata group's leader, the planner (src/ring/rebalance.ts `plan`) turns the difference
 //   between the table and the ring's placement into moves and records each in the table
 //   (beginMove), within the table's limits (K moves in flight, one per target); moves whose target
@@ -40,6 +42,15 @@ import type { ClusterRpc } from './options.ts';
 import { everyRound } from './periodic.ts';
 import type { RequestIds } from './state-machine.ts';
 
+/** How soon a round follows a table change applied here (changes that come together share it). */
+const AFTER_TABLE_CHANGE_MS = 10;
+/**
+ * How soon a round follows a shard action this node asked for (a learner added, the voters changed):
+ * about when the shard has applied it, on a node that is not overloaded; if not yet, the next
+ * round sees it.
+ */
+const AFTER_SHARD_ACTION_MS = 50;
+
 /** How long a Status call to a move's target or source may take. */
 const PEER_STATUS_TIMEOUT_MS = 1_000;
 /** How long a table change proposed by the rebalancer may take to apply. */
@@ -59,7 +70,7 @@ export interface RebalancerHost
   readonly id: NodeId;
   readonly isClosing: boolean;
   readonly logger: Pick<Logger, 'info' | 'warn' | 'debug' | 'error'>;
-  readonly clock: Pick<Clock, 'nowMs' | 'every' | 'cancel'>;
+  readonly clock: Pick<Clock, 'nowMs' | 'after' | 'every' | 'cancel'>;
   readonly cluster: ClusterRpc;
   readonly requestIds: RequestIds;
   readonly metadata: { readonly table: ShardTable; member(id: string): MemberInfo | undefined };
@@ -86,6 +97,8 @@ export class Rebalancer {
   private readonly host: RebalancerHost;
   private readonly intervalMs: number;
   private timer: Timer | undefined;
+  /** The extra round `nudge` set, and when it is due. At most one at a time. */
+  private soon: { readonly timer: Timer; readonly dueMs: number } | undefined;
   /** Moves this node drives, by move id. Bounded by the table's K (entries of finished moves go). */
   private readonly moves = new Map<number, MoveProgress>();
   private planning = false;
@@ -124,6 +137,32 @@ export class Rebalancer {
 
   stop(): void {
     if (this.timer !== undefined) this.host.clock.cancel(this.timer);
+    this.timer = undefined;
+    if (this.soon !== undefined) this.host.clock.cancel(this.soon.timer);
+    this.soon = undefined;
+  }
+
+  /**
+   * Runs a round `delayMs` from now besides the periodic ones (none when the rebalancer is not
+   * running). Nudges that come while one is due join it, or bring it forward.
+   */
+  nudge(delayMs = AFTER_TABLE_CHANGE_MS): void {
+    if (this.timer === undefined || this.host.isClosing) return;
+    const clock = this.host.clock;
+    const dueMs = clock.nowMs() + delayMs;
+    if (this.soon !== undefined) {
+      if (this.soon.dueMs <= dueMs) return;
+      clock.cancel(this.soon.timer);
+    }
+    const timer = clock.after(delayMs, () => {
+      this.soon = undefined;
+      try {
+        this.round();
+      } catch (err) {
+        this.host.logger.error({ err }, 'rebalancer round failed');
+      }
+    });
+    this.soon = { timer, dueMs };
   }
 
   round(): void {
@@ -332,13 +371,15 @@ export class Rebalancer {
     const term = st.term;
     this.observe(entry, move, st, progress)
       .then((o) => {
-        return this.stillDriving(entry, move, term) ? this.act(entry, move, o, progress) : undefined;
+        return this.stillDriving(entry, move, term) ? this.act(entry, move, o, progress) : false;
       })
-      .catch((err: unknown) =>
-        this.host.logger.warn({ shard: entry.shardId, moveId: move.id, err }, 'move step failed'),
-      )
-      .finally(() => {
+      .then((askedShard) => {
         progress.busy = false;
+        if (askedShard) this.nudge(AFTER_SHARD_ACTION_MS);
+      })
+      .catch((err: unknown) => {
+        progress.busy = false;
+        this.host.logger.warn({ shard: entry.shardId, moveId: move.id, err }, 'move step failed');
       });
   }
 
@@ -437,7 +478,8 @@ export class Rebalancer {
     return still;
   }
 
-  private async act(entry: ShardEntry, move: Move, o: ShardObservation, p: MoveProgress): Promise<void> {
+  /** One action of the move; true when it asked the shard for something (a proposal, a transfer). */
+  private async act(entry: ShardEntry, move: Move, o: ShardObservation, p: MoveProgress): Promise<boolean> {
     const host = this.host;
     const shard = entry.shardId as GroupId;
     const a: MoveAction = nextAction(move, o);
@@ -446,15 +488,15 @@ export class Rebalancer {
       case 'wait':
         if (a.reason !== p.lastWait) host.logger.debug({ ...log, reason: a.reason }, 'move waits');
         p.lastWait = a.reason;
-        return;
+        return false;
       case 'transferLeadership':
         host.logger.info({ ...log, to: a.to }, 'move: handing the shard leadership over');
         host.transferLeadership(shard, a.to as NodeId);
-        return;
+        return true;
       case 'addLearner':
         host.logger.info(log, 'move: adding the target as a learner');
         host.changeMembership(shard, { type: 'addLearner', nodeId: a.node as NodeId });
-        return;
+        return true;
       case 'reconfigure': {
         const changes = [];
         if (a.addVoter !== null) changes.push({ type: 'addVoter' as const, nodeId: a.addVoter as NodeId });
@@ -465,19 +507,19 @@ export class Rebalancer {
           'move: changing the voters',
         );
         host.reconfigure(shard, { changes, transition: a.joint ? 'explicit' : 'auto' });
-        return;
+        return true;
       }
       case 'leaveJoint':
         host.logger.info(log, 'move: leaving joint consensus');
         host.reconfigure(shard, { changes: [], transition: 'auto' });
-        return;
+        return true;
       case 'removeLearner':
         host.logger.info(log, 'move: removing the learner (rolling back)');
         host.changeMembership(shard, { type: 'removeNode', nodeId: a.node as NodeId });
-        return;
+        return true;
       case 'deleteReplica':
         // The source deletes its data when it reads in the table that the move is at cleanup.
-        return;
+        return false;
       case 'stepDone': {
         const now = host.clock.nowMs();
         await this.change({ kind: 'moveStepDone', shard, moveId: move.id, step: a.step });
@@ -490,7 +532,7 @@ export class Rebalancer {
           },
           `move step ${a.step} done`,
         );
-        return;
+        return false;
       }
       case 'rollBack':
         host.logger.warn({ ...log, reason: a.reason }, 'move rolls back');
@@ -501,7 +543,7 @@ export class Rebalancer {
           reason: a.reason,
           atMs: host.clock.nowMs(),
         });
-        return;
+        return false;
       case 'done': {
         await this.change({ kind: 'finishMove', shard, moveId: move.id });
         const tookMs = host.clock.nowMs() - p.startedMs;
@@ -509,7 +551,7 @@ export class Rebalancer {
           { ...log, tookMs, epoch: entry.epoch },
           move.step === 'rollBack' ? 'move rolled back' : 'move done',
         );
-        return;
+        return false;
       }
     }
   }
