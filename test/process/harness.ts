@@ -25,6 +25,11 @@ const LOG_LINES_MAX = 400;
  * (an existing directory), for reading a run's logs after it; unset, only the last lines are kept.
  */
 const LOG_DIR = process.env.RINGKV_TEST_LOGS || undefined;
+
+function withoutTestLogs(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { RINGKV_TEST_LOGS: _, ...rest } = env;
+  return rest;
+}
 /** After SIGTERM, how long a node gets before SIGKILL. */
 const STOP_GRACE_MS = 10_000;
 
@@ -150,7 +155,8 @@ export class ProcessNode {
     this.lastExit = undefined;
     const child = spawn(NODE_BIN, [MAIN_TS, 'serve', ...this.args], {
       cwd: this.cwd,
-      env: { ...process.env, ...this.env },
+      // RINGKV_TEST_LOGS is the harness's, not a serve setting (serve warns of unknown RINGKV_ names).
+      env: { ...withoutTestLogs(process.env), ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     if (child.pid !== undefined) livePids.add(child.pid);

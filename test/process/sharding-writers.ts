@@ -136,7 +136,10 @@ export class Writers {
       outcome = this.failed(call, w, input, e);
       const l = this.latencyOf(phase);
       if (l.failures.length < FAILURES_KEPT)
-        l.failures.push(`${input.kind} ${input.key}: ${e instanceof Error ? e.message : String(e)}`);
+        l.failures.push(
+          `${input.kind} ${input.key}: ${e instanceof Error ? e.message : String(e)}` +
+            (e instanceof RingkvError && e.endpoint !== undefined ? ` (at ${e.endpoint})` : ''),
+        );
     }
     this.note(phase, input.key, `${input.kind} ${input.key} ${outcome}`, t0, outcome === 'ok');
     if (outcome !== 'ok') await new Promise((r) => setTimeout(r, BACKOFF_AFTER_FAILURE_MS));
