@@ -71,6 +71,13 @@ export interface LoopContext {
   readonly trace: ((line: string) => void) | undefined;
 }
 
+type TargetReason =
+  | 'the only endpoint'
+  | 'leader hint'
+  | 'shard leader'
+  | 'configured endpoint'
+  | 'any endpoint (leader unknown)';
+
 interface LoopState {
   backoffs: number;
   /** Attempts that used up their budget (each doubles the next budget). */
@@ -78,6 +85,8 @@ interface LoopState {
   hintHops: number;
   hint: string | undefined;
   lastTarget: string | undefined;
+  /** Why lastTarget was chosen (pickTarget), for the trace. */
+  why: TargetReason;
   lastFailure: RpcFailure | undefined;
   readonly tried: Set<string>;
   readonly unreachable: Set<string>;
@@ -98,6 +107,7 @@ export async function runCall<Res>(
     hintHops: 0,
     hint: undefined,
     lastTarget: undefined,
+    why: 'the only endpoint',
     lastFailure: undefined,
     tried: new Set(),
     unreachable: new Set(),
@@ -106,24 +116,29 @@ export async function runCall<Res>(
   for (let attempt = 0; attempt < ATTEMPTS_MAX; attempt++) {
     if (signal?.aborted === true) throw new CancelledError(`${spec.operation} was cancelled by the caller`);
     if (Date.now() >= deadlineMs) throw outOfTime(spec, st, timeoutMs);
-    const { target, why } = pickTarget(ctx, spec, st);
+    const target = pickTarget(ctx, spec, st);
     st.lastTarget = target;
     st.tried.add(target);
     const startMs = Date.now();
     const budgetEndMs = Math.min(deadlineMs, startMs + attemptBudgetMs(timeoutMs, st.budgetsSpent));
-    const trace = (outcome: string): void =>
-      ctx.trace?.(
-        `${spec.operation}: attempt ${attempt + 1} to ${target} (${why}, budget ${budgetEndMs - startMs} ms): ` +
-          `${outcome} after ${Date.now() - startMs} ms`,
-      );
     try {
       const response = await sendAttempt(ctx, spec, target, budgetEndMs, deadlineMs, signal);
-      trace('answered');
+      if (ctx.trace !== undefined)
+        traceAttempt(ctx.trace, spec, st, attempt, startMs, budgetEndMs, 'answered');
       ctx.topology.markUp(target);
       spec.learn(response);
       return response;
     } catch (e) {
-      trace(e instanceof Error ? e.message : String(e));
+      if (ctx.trace !== undefined)
+        traceAttempt(
+          ctx.trace,
+          spec,
+          st,
+          attempt,
+          startMs,
+          budgetEndMs,
+          e instanceof Error ? e.message : String(e),
+        );
       if (!(e instanceof RpcFailure)) throw e;
       // Only a read is sent with the budget as its deadline (sendAttempt).
       const cut =
@@ -184,28 +199,50 @@ function attemptMsMin(timeoutMs: number): number {
   return Math.max(ATTEMPT_MS_MIN, Math.min(500, timeoutMs * 0.1));
 }
 
-/** The next attempt's endpoint, and why it was chosen (for the trace). */
-function pickTarget<Res>(
-  ctx: LoopContext,
-  spec: CallSpec<Res>,
-  st: LoopState,
-): { readonly target: string; readonly why: string } {
-  if (spec.endpoint !== undefined) return { target: spec.endpoint, why: 'the only endpoint' };
+/** The next attempt's endpoint; records in `st.why` why it was chosen (for the trace). */
+function pickTarget<Res>(ctx: LoopContext, spec: CallSpec<Res>, st: LoopState): string {
+  if (spec.endpoint !== undefined) {
+    st.why = 'the only endpoint';
+    return spec.endpoint;
+  }
   const now = Date.now();
   if (st.hint !== undefined && ctx.routeToLeaders) {
     const hint = st.hint;
     st.hint = undefined;
-    return { target: hint, why: 'leader hint' };
+    st.why = 'leader hint';
+    return hint;
   }
   const shardId = spec.shardId();
   if (ctx.routeToLeaders && shardId !== undefined) {
     const leader = ctx.topology.leaderOf(shardId);
-    if (leader !== undefined && !ctx.topology.isDown(leader, now))
-      return { target: leader, why: `leader of shard ${shardId}` };
+    if (leader !== undefined && !ctx.topology.isDown(leader, now)) {
+      st.why = 'shard leader';
+      return leader;
+    }
   }
-  if (!ctx.routeToLeaders) return { target: pickSeed(ctx, st, now), why: 'configured endpoint' };
-  const avoid = st.lastFailure === undefined ? undefined : st.lastTarget;
-  return { target: ctx.topology.pickAny(now, avoid), why: 'any endpoint (leader unknown)' };
+  if (!ctx.routeToLeaders) {
+    st.why = 'configured endpoint';
+    return pickSeed(ctx, st, now);
+  }
+  st.why = 'any endpoint (leader unknown)';
+  return ctx.topology.pickAny(now, st.lastFailure === undefined ? undefined : st.lastTarget);
+}
+
+/** One trace line for an attempt that ended with `outcome` (only when tracing: off the hot path). */
+function traceAttempt<Res>(
+  trace: (line: string) => void,
+  spec: CallSpec<Res>,
+  st: LoopState,
+  attempt: number,
+  startMs: number,
+  budgetEndMs: number,
+  outcome: string,
+): void {
+  const why = st.why === 'shard leader' ? `leader of shard ${spec.shardId()}` : st.why;
+  trace(
+    `${spec.operation}: attempt ${attempt + 1} to ${st.lastTarget} (${why}, budget ${budgetEndMs - startMs} ms): ` +
+      `${outcome} after ${Date.now() - startMs} ms`,
+  );
 }
 
 /** With leader routing off: the configured endpoints only, moving on after a failure. */
