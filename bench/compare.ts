@@ -99,6 +99,8 @@ const USAGE = `usage: node bench/compare.ts [options]
   --cpu-prof DIR     start the ringkv nodes with --cpu-prof (the baseline's too, in DIR/baseline);
                      profiles written at the end
   --baseline GIT-REV also run ringkv as of that commit, from a temporary git worktree (before/after)
+  --rev GIT-REV      run the ringkv under test as of that commit too (default: this checkout), so that
+                     two commits can be compared, e.g. a change's first parent and its last commit
   --node-args="--flag …"   extra Node flags for the ringkv nodes under test, not the baseline (note the =)
   --serve-args="--flag …"  extra \`ringkv serve\` flags for the nodes under test, not the baseline,
                      e.g. --serve-args=--client_api_thread=worker
@@ -122,6 +124,7 @@ function options() {
       'skip-etcd': { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
       baseline: { type: 'string' },
+      rev: { type: 'string' },
       tls: { type: 'boolean', default: false },
       'node-args': { type: 'string' },
       'serve-args': { type: 'string' },
@@ -145,6 +148,8 @@ function options() {
   const workloads = list(values.workloads ?? (large ? LARGE_DATA_DEFAULTS.workloads : WORKLOADS.join(',')));
   for (const w of workloads) parseWorkload(w);
   const endpoints = values.endpoints === undefined ? undefined : list(values.endpoints);
+  if (endpoints !== undefined && values.rev !== undefined)
+    throw new Error('--rev starts the clusters under test; --endpoints uses a running one: give one of them');
   const placements = list(values.placements);
   if (placements.length === 0 || new Set(placements).size !== placements.length)
     throw new Error(
@@ -183,6 +188,7 @@ function options() {
     skipEtcd: values['skip-etcd'] || endpoints !== undefined,
     cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
     baseline: values.baseline,
+    rev: values.rev,
     nodeArgs: values['node-args']?.split(' ').filter((a) => a !== '') ?? [],
     serveArgs: values['serve-args']?.split(' ').filter((a) => a !== '') ?? [],
     tls: values.tls === true,
@@ -199,6 +205,7 @@ function isFullComparison(o: Options): boolean {
     o.endpoints === undefined &&
     !o.skipEtcd &&
     o.baseline === undefined &&
+    o.rev === undefined &&
     !o.large &&
     CLIENT_MODES.every((c) => o.clients.includes(c)) &&
     o.nodeArgs.length === 0 &&
@@ -281,21 +288,27 @@ async function main(): Promise<void> {
     if (o.endpoints !== undefined) {
       systems.push({ target: new RingkvTarget(o.endpoints), pids: [] });
     } else {
+      const tested = o.rev === undefined ? undefined : addWorktree(o.rev);
+      if (tested !== undefined) cleanups.push(tested.remove);
+      const at = o.rev === undefined ? '' : ` at ${o.rev} (${tested?.dir})`;
       for (const placement of o.placements) {
-        log(`starting a 3-node ringkv cluster, leaders ${placement} …`);
+        log(`starting a 3-node ringkv cluster${at}, leaders ${placement} …`);
         const rk = await startRingkv({
+          ...(tested === undefined ? {} : { repoDir: tested.dir }),
           nodeArgs: [...probeArgs, ...o.nodeArgs],
           serveArgs: o.serveArgs,
           leaderPlacement: placement,
           ...(o.cpuProfDir === undefined ? {} : { cpuProfDir: join(o.cpuProfDir, placement) }),
         });
         clusters.push(rk);
-        systems.push(ringkvSystem(new RingkvTarget(rk.endpoints, `ringkv (${placement})`), rk));
+        const name = o.rev === undefined ? `ringkv (${placement})` : `ringkv@${o.rev} (${placement})`;
+        systems.push(ringkvSystem(new RingkvTarget(rk.endpoints, name), rk));
         if (o.tls) {
           const certs = devCerts();
           cleanups.push(certs.remove);
           log(`starting a 3-node ringkv cluster with TLS, leaders ${placement} …`);
           const tls = await startRingkv({
+            ...(tested === undefined ? {} : { repoDir: tested.dir }),
             nodeArgs: [...probeArgs, ...o.nodeArgs],
             serveArgs: o.serveArgs,
             leaderPlacement: placement,
@@ -323,7 +336,7 @@ async function main(): Promise<void> {
         ...(o.cpuProfDir === undefined ? {} : { cpuProfDir: join(o.cpuProfDir, 'baseline') }),
       });
       clusters.push(base);
-      systems.push(ringkvSystem(new RingkvTarget(base.endpoints, `ringkv@${o.baseline}`), base));
+      systems.push(ringkvSystem(new RingkvTarget(base.endpoints, baselineName(o.baseline)), base));
     }
     if (!o.skipEtcd) {
       ensureEtcd(log);
@@ -503,7 +516,8 @@ function writeOutputs(
   log: (s: string) => void,
 ): void {
   const rows = summarize(points);
-  const tables = comparisons(names).map(([a, b]) => markdownTable(rows, a, b));
+  const baseline = o.baseline === undefined ? undefined : baselineName(o.baseline);
+  const tables = comparisons(names, baseline).map(([a, b]) => markdownTable(rows, a, b));
   const table = o.large
     ? largeDataTable(rows, names, footprints, names.includes('etcd') ? 'etcd' : undefined)
     : tables.length === 0
@@ -550,10 +564,9 @@ function writeOutputs(
  * Which systems each table compares: the first against a baseline (before/after), and every ringkv
  * cluster against etcd.
  */
-function comparisons(names: readonly string[]): [string, string][] {
+function comparisons(names: readonly string[], baseline: string | undefined): [string, string][] {
   const first = names[0] as string;
   const pairs: [string, string][] = [];
-  const baseline = names.find((n) => n.startsWith('ringkv@'));
   if (baseline !== undefined) pairs.push([first, baseline]);
   // TLS against plaintext, placement by placement.
   for (const n of names) {
@@ -565,6 +578,11 @@ function comparisons(names: readonly string[]): [string, string][] {
   }
   if (pairs.length === 0) for (const n of names.slice(1)) pairs.push([first, n]);
   return pairs;
+}
+
+/** The baseline cluster's name in the tables and the JSON. */
+function baselineName(rev: string): string {
+  return `ringkv@${rev}`;
 }
 
 /** A detached git worktree of `rev` with this checkout's node_modules, removed at the end. */
