@@ -3,7 +3,8 @@
 // of request bodies at a time), many large requests in flight on one connection all complete with
 // their own answers, a handler's NodeError arrives as its status with the leader hint and retry-safe
 // trailers, and the deadline (grpc-timeout, capped by the method's limit) and the forwarded mark
-// reach the handler.
+// reach the handler; a client that cancels thousands of calls (expired deadlines, hedged calls)
+// keeps its connection.
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { after, before, describe, it } from 'node:test';
@@ -27,7 +28,17 @@ const SERVICE = {
   Crash: method('/test.Echo/Crash'),
   Describe: method('/test.Echo/Describe'),
   DescribeShort: method('/test.Echo/DescribeShort'),
+  Hang: method('/test.Echo/Hang'),
 };
+
+/** Hang's calls answer once the suite that made them ends (each suite hangs its own). */
+let hung = Promise.resolve();
+let releaseHung: () => void = () => {};
+function hangFromNow(): void {
+  hung = new Promise<void>((resolve) => {
+    releaseHung = resolve;
+  });
+}
 
 /** Answers a GetResponse whose value has as many bytes as the request's text says. */
 const GET_SERVICE = {
@@ -64,6 +75,10 @@ const HANDLERS: ServiceHandlers<typeof SERVICE> = {
   DescribeShort: Object.assign((req: Buffer, call: CallContext) => describeCall(req, call), {
     deadlineLimitMs: SHORT_LIMIT_MS,
   }),
+  Hang: async (req) => {
+    await hung;
+    return req;
+  },
 };
 
 interface Answer {
@@ -147,6 +162,7 @@ for (const thread of CLIENT_API_THREADS) {
     let session: http2.ClientHttp2Session;
 
     before(async () => {
+      hangFromNow();
       server.addService(SERVICE, HANDLERS);
       server.addService(GET_SERVICE, GET_HANDLERS, { Get: GetResponse });
       port = await server.listen('127.0.0.1', 0);
@@ -154,6 +170,7 @@ for (const thread of CLIENT_API_THREADS) {
       await new Promise<void>((resolve) => session.once('remoteSettings', () => resolve()));
     });
     after(async () => {
+      releaseHung();
       session.close();
       await server.close(100);
     });
@@ -165,6 +182,41 @@ for (const thread of CLIENT_API_THREADS) {
         await new Promise((r) => setTimeout(r, 10));
       }
       assert.equal(session.state.remoteWindowSize, 16 * 1024 * 1024);
+    });
+
+    it('keeps the connection of a client that cancels 5,000 calls in a burst, and answers on it', async () => {
+      // Deadlines that expire and hedged calls cancel streams: nghttp2's default limit (1,000) would
+      // end the connection with GOAWAY, failing every call in flight on it.
+      const own = http2.connect(`http://127.0.0.1:${port}`);
+      let goaway = '';
+      const onGoaway = (code: number): void => {
+        goaway = `GOAWAY ${code}`;
+      };
+      own.on('goaway', onGoaway);
+      for (let round = 0; round < 50; round++) {
+        const streams = Array.from({ length: 100 }, () => {
+          const st = own.request({
+            ':method': 'POST',
+            ':path': '/test.Echo/Hang',
+            'content-type': 'application/grpc',
+            te: 'trailers',
+          });
+          st.on('error', () => {});
+          st.write(frame(Buffer.from('x')));
+          return st;
+        });
+        await new Promise((r) => setImmediate(r));
+        for (const st of streams) st.close(http2.constants.NGHTTP2_CANCEL);
+        await new Promise((r) => setImmediate(r));
+      }
+      try {
+        const body = await echo(own, Buffer.from('still here'));
+        assert.equal(goaway, '', 'the server ended the connection');
+        assert.equal(body.toString(), 'still here');
+        assert.equal(own.closed || own.destroyed, false);
+      } finally {
+        own.destroy();
+      }
     });
 
     it('answers 256 requests of 4 KiB in flight on one connection, each with its own body', async () => {

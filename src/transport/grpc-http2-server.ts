@@ -37,6 +37,18 @@ export interface GrpcHttp2ServerOptions {
   readonly onTlsFailure?: (reason: string, remoteAddress: string) => void;
 }
 
+/**
+ * How many streams a client may cancel (RST_STREAM) on one connection: a burst, refilled at a rate
+ * per second. nghttp2's defaults (1,000, then 33 per second; its defence against the "rapid reset"
+ * flood) end the whole connection, every call in flight on it failing, once a client has cancelled
+ * about a thousand calls: any client whose deadlines expire or who hedges calls (asks several members
+ * and cancels the slower ones, as ours does for the shard map) gets there within minutes under load,
+ * and its writes in flight then end indeterminate. Here a client may cancel 1,000 calls per second
+ * for good, with bursts of 10,000; a flood beyond that still ends its connection.
+ */
+export const STREAM_RESET_BURST = 10_000;
+export const STREAM_RESET_PER_SECOND = 1_000;
+
 /** A port probed by many bad clients reports each kind of handshake failure once per this long. */
 export const TLS_REPORT_INTERVAL_MS = 10_000;
 /** Bound on the reasons remembered for that (they are few kinds; the map is cleared when full). */
@@ -49,7 +61,12 @@ export class GrpcHttp2Server {
   private readonly tlsReported = new Map<string, number>();
 
   constructor(o: GrpcHttp2ServerOptions) {
-    const options = { maxSessionMemory: o.maxSessionMemoryMb, settings: o.settings };
+    const options = {
+      maxSessionMemory: o.maxSessionMemoryMb,
+      settings: o.settings,
+      streamResetBurst: STREAM_RESET_BURST,
+      streamResetRate: STREAM_RESET_PER_SECOND,
+    };
     if (o.tls === undefined) {
       this.server = http2.createServer(options);
     } else {
