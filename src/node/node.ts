@@ -888,20 +888,31 @@ export class KvNode implements NodeIntents {
 
   // ---- the interface of intent (NodeIntents) --------------------------------------------------------
 
-  async propose(shard: ShardId, p: Proposal): Promise<Applied<ApplyResult>> {
-    this.checkOpen();
-    const g = this.shardGroup(shard);
-    const applied = this.proposeTo(g, p);
-    if (this.opts.plantedBugs.includes('forwardedWriteTwice') && g.role !== 'leader')
-      this.proposeAsNewLater(g, p);
-    return applied;
+  // propose, proposeMetadata and read return the request's own promise (no async wrapper: each
+  // would add a promise and microtask hops to every request); a refusal is a rejected promise.
+
+  propose(shard: ShardId, p: Proposal): Promise<Applied<ApplyResult>> {
+    try {
+      this.checkOpen();
+      const g = this.shardGroup(shard);
+      const applied = this.proposeTo(g, p);
+      if (this.opts.plantedBugs.includes('forwardedWriteTwice') && g.role !== 'leader')
+        this.proposeAsNewLater(g, p);
+      return applied;
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
-  async proposeMetadata(p: Proposal): Promise<Applied<MetadataResult>> {
-    this.checkOpen();
-    const g = this.metadataGroup;
-    if (g === undefined) throw notHosted(METADATA_GROUP);
-    return this.proposeTo(g, p);
+  proposeMetadata(p: Proposal): Promise<Applied<MetadataResult>> {
+    try {
+      this.checkOpen();
+      const g = this.metadataGroup;
+      if (g === undefined) throw notHosted(METADATA_GROUP);
+      return this.proposeTo(g, p);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** Queued: the driver proposes it with the turn's other commands, and fails it if refused. */
@@ -937,25 +948,24 @@ export class KvNode implements NodeIntents {
     });
   }
 
-  async read<T>(shard: ShardId, r: ReadRequest<T>): Promise<ReadOutcome<T>> {
-    this.checkOpen();
-    const g = this.shardGroup(shard);
-    const machine = g.machine;
-    // PLANTED BUG (tests of the checkers only, `serve --unsafe_no_read_index`): every read local.
-    const local = r.consistency === 'serializable' || this.opts.unsafeNoReadIndex;
-    if (local) return { value: r.run(machine), index: g.applied, term: g.term };
-    const pending = new Pending<T>(this.budget, this.deadlines, r.deadlineMs, r.onTimeout);
-    let readIndex = index(0);
-    g.queueRead({
-      pending,
-      serve: () => {
-        readIndex = g.applied;
-        pending.resolve(r.run(machine));
-      },
-    });
-    this.driver.schedule();
-    const value = await pending.promise;
-    return { value, index: readIndex, term: g.term };
+  read<T>(shard: ShardId, r: ReadRequest<T>): Promise<ReadOutcome<T>> {
+    try {
+      this.checkOpen();
+      const g = this.shardGroup(shard);
+      const machine = g.machine;
+      // PLANTED BUG (tests of the checkers only, `serve --unsafe_no_read_index`): every read local.
+      const local = r.consistency === 'serializable' || this.opts.unsafeNoReadIndex;
+      if (local) return Promise.resolve({ value: r.run(machine), index: g.applied, term: g.term });
+      const pending = new Pending<ReadOutcome<T>>(this.budget, this.deadlines, r.deadlineMs, r.onTimeout);
+      g.queueRead({
+        pending,
+        serve: () => pending.resolve({ value: r.run(machine), index: g.applied, term: g.term }),
+      });
+      this.driver.schedule();
+      return pending.promise;
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   transferLeadership(group: GroupId, to: NodeId): void {
