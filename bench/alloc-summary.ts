@@ -4,13 +4,16 @@
 import { readFileSync } from 'node:fs';
 import { shortPath, summaryArgs } from './profile-common.ts';
 
+const USAGE =
+  'usage: node bench/alloc-summary.ts file.heapprofile [more…] [--top 40]\n  bytes allocated per function and per file of sampling heap profiles (e.g. from bench/alloc-profile.ts)';
+
 interface HeapNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
   selfSize: number;
   children: HeapNode[];
 }
 
-const { files, top } = summaryArgs(process.argv.slice(2));
+const { files, top } = summaryArgs(process.argv.slice(2), USAGE);
 
 for (const f of files) {
   const root = (JSON.parse(readFileSync(f, 'utf8')) as { head: HeapNode }).head;

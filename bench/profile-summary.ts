@@ -4,6 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { shortPath, summaryArgs } from './profile-common.ts';
 
+const USAGE =
+  'usage: node bench/profile-summary.ts file.cpuprofile [more…] [--top 40]\n  self time per function and per file of V8 CPU profiles (e.g. from bench/compare.ts --cpu-prof DIR);\n  INCLUSIVE=REGEX also prints inclusive time per area or function matching REGEX';
+
 interface CallFrame {
   functionName: string;
   url: string;
@@ -20,7 +23,7 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const { files, top } = summaryArgs(process.argv.slice(2));
+const { files, top } = summaryArgs(process.argv.slice(2), USAGE);
 
 for (const f of files) {
   const p = JSON.parse(readFileSync(f, 'utf8')) as Profile;
@@ -45,7 +48,8 @@ for (const f of files) {
     `\n${f}: ${(total / 1e6).toFixed(2)} s sampled, ${(((total - idle) / total) * 100).toFixed(0)}% busy`,
   );
   const show = (m: Map<string, number>, n: number): void => {
-    for (const [k, v] of [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n)) {
+    const busy = [...m.entries()].filter(([k]) => !k.startsWith('(idle)'));
+    for (const [k, v] of busy.sort((a, b) => b[1] - a[1]).slice(0, n)) {
       console.log(`${((v / (total - idle)) * 100).toFixed(1).padStart(6)}%  ${k}`);
     }
   };

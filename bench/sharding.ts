@@ -17,14 +17,26 @@ import {
 } from '../test/process/sharding-scenario.ts';
 import type { PhaseLatency } from '../test/process/sharding-writers.ts';
 
+const USAGE = `usage: node bench/sharding.ts [--keys 10000] [--value-bytes 1024] [--writers 8] [--keep-history]
+  5 real nodes (R = 3, 32 shards) on loopback: a 6th joins, node2 is drained, node3 is killed for good
+  and replaced, while --writers clients write and read --keys keys of --value-bytes each.
+  Prints a Markdown table per phase and each phase's first failed requests (with the endpoint that
+  answered); exit 1 if the history is not linearizable or an acknowledged write does not read back.
+  --keep-history  keep the checked history (.edn) in the temporary directory and print its path`;
+
 const { values: args } = parseArgs({
   options: {
     keys: { type: 'string', default: '10000' },
     'value-bytes': { type: 'string', default: '1024' },
     writers: { type: 'string', default: '8' },
     'keep-history': { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
   },
 });
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const o = {
   ...SCENARIO_DEFAULTS,
   keys: positive('keys'),
@@ -70,6 +82,11 @@ try {
   );
   console.log(`Machine: ${machine}. Preload of ${o.keys} keys: ${(r.preloadMs / 1000).toFixed(1)} s.\n`);
   console.log(table(r.phases));
+  for (const p of r.phases) {
+    const failures = [...(p.latencyUntilDown?.failures ?? []), ...(p.latency?.failures ?? [])];
+    if (failures.length > 0)
+      console.log(`\nFirst failed requests, ${p.name} ${p.node}: ${failures.join('; ')}`);
+  }
   console.log(
     `\nHistory: ${r.historyOps} operations, ${r.verdict}${args['keep-history'] ? ` (${r.historyPath})` : ''}; ` +
       `${r.writers.ackedCount} keys read back: ${readBack.join(', ')}; status polls unanswered: ${r.missedPolls}.`,
