@@ -83,9 +83,14 @@ try {
   console.log(`Machine: ${machine}. Preload of ${o.keys} keys: ${(r.preloadMs / 1000).toFixed(1)} s.\n`);
   console.log(table(r.phases));
   for (const p of r.phases) {
-    const failures = [...(p.latencyUntilDown?.failures ?? []), ...(p.latency?.failures ?? [])];
-    if (failures.length > 0)
-      console.log(`\nFirst failed requests, ${p.name} ${p.node}: ${failures.join('; ')}`);
+    const sets: [string, readonly string[] | undefined][] = [
+      [`kill ${p.node}, until seen down`, p.latencyUntilDown?.failures],
+      [`${p.name} ${p.node}`, p.latency?.failures],
+    ];
+    for (const [what, failures] of sets) {
+      if (failures !== undefined && failures.length > 0)
+        console.log(`\nFirst failed requests, ${what}: ${failures.join('; ')}`);
+    }
   }
   console.log(
     `\nHistory: ${r.historyOps} operations, ${r.verdict}${args['keep-history'] ? ` (${r.historyPath})` : ''}; ` +
