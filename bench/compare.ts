@@ -45,6 +45,8 @@ import {
   largeDataTable,
   markdownTable,
   type Point,
+  pairedLines,
+  pairedRatios,
   singleTable,
   summarize,
   svgChart,
@@ -518,6 +520,7 @@ function writeOutputs(
   const rows = summarize(points);
   const baseline = o.baseline === undefined ? undefined : baselineName(o.baseline);
   const tables = comparisons(names, baseline).map(([a, b]) => markdownTable(rows, a, b));
+  const paired = baseline === undefined ? [] : pairedRatios(points, names[0] as string, baseline);
   const table = o.large
     ? largeDataTable(rows, names, footprints, names.includes('etcd') ? 'etcd' : undefined)
     : tables.length === 0
@@ -534,6 +537,7 @@ function writeOutputs(
     command: cmd,
     options: o,
     summary: rows,
+    ...(baseline === undefined ? {} : { paired }),
     ...(o.large ? { footprints } : {}),
     points,
   };
@@ -552,6 +556,10 @@ function writeOutputs(
     writeFileSync(join(BENCH_DIR, 'latest.md'), md);
   }
   console.log(`\n${table}\n`);
+  if (baseline !== undefined && paired.length > 0)
+    console.log(
+      `Throughput rep by rep (the two clusters' runs of a rep follow each other):\n${pairedLines(paired, names[0] as string, baseline)}\n`,
+    );
   log(`results: ${jsonPath} (+ .svg)${publish ? '; bench/latest.md, bench/latest.svg' : ''}`);
   const errors = points.reduce((s, p) => s + p.result.errors, 0);
   if (errors > 0) {

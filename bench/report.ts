@@ -132,6 +132,86 @@ export function markdownTable(rows: readonly Summary[], a: string, b: string): s
   return [head, sep, ...lines].join('\n');
 }
 
+/**
+ * Throughput of `a` over `b` rep by rep, for one workload, value size and client mode: the two
+ * systems' runs of a rep follow each other (their order alternates), so a ratio within a rep shares
+ * the machine's state of the moment, which single medians of a noisy machine do not.
+ */
+export interface PairedRatios {
+  readonly workload: string;
+  readonly valueBytes: number;
+  readonly client: ClientMode;
+  /** a/b of each rep both ran, in rep order. */
+  readonly ratios: readonly number[];
+  readonly median: number;
+  /**
+   * The distribution-free 95 % confidence interval of the median ratio (order statistics of the
+   * binomial sign test); undefined below 6 reps, where none exists.
+   */
+  readonly ci95: readonly [number, number] | undefined;
+}
+
+export function pairedRatios(points: readonly Point[], a: string, b: string): PairedRatios[] {
+  const out: PairedRatios[] = [];
+  for (const s of summarize(points)) {
+    const of = (system: string): Map<number, number> =>
+      new Map(
+        points
+          .filter(
+            (p) =>
+              p.system === system &&
+              p.workload === s.workload &&
+              p.valueBytes === s.valueBytes &&
+              p.client === s.client,
+          )
+          .map((p) => [p.rep, p.result.opsPerSec]),
+      );
+    const pa = of(a);
+    const pb = of(b);
+    const ratios = [...pa.keys()]
+      .sort((x, y) => x - y)
+      .filter((rep) => pb.has(rep) && (pb.get(rep) ?? 0) > 0)
+      .map((rep) => (pa.get(rep) as number) / (pb.get(rep) as number));
+    if (ratios.length === 0) continue;
+    const { workload, valueBytes, client } = s;
+    out.push({ workload, valueBytes, client, ratios, median: median(ratios), ci95: medianCi95(ratios) });
+  }
+  return out;
+}
+
+/**
+ * [x(k), x(n+1-k)] of the sorted values, k the largest rank with P(Binomial(n, 1/2) < k) <= 2.5 %:
+ * it holds the true median with at least 95 % probability, whatever the distribution.
+ */
+export function medianCi95(xs: readonly number[]): [number, number] | undefined {
+  const s = [...xs].sort((x, y) => x - y);
+  const n = s.length;
+  let k = 0;
+  let below = 0; // P(Binomial(n, 1/2) < k + 1), built term by term
+  let term = 0.5 ** n; // C(n, k) / 2^n
+  for (let i = 0; i < n; i++) {
+    below += term;
+    if (below > 0.025) break;
+    k = i + 1;
+    term = (term * (n - i)) / (i + 1);
+  }
+  if (k === 0) return undefined;
+  return [s[k - 1] as number, s[n - k] as number];
+}
+
+/** One line per row: the ratios, their median and its 95 % interval. */
+export function pairedLines(rows: readonly PairedRatios[], a: string, b: string): string {
+  return rows
+    .map((r) => {
+      const ci =
+        r.ci95 === undefined
+          ? 'too few reps for a 95 % interval'
+          : `95 % CI ${r.ci95.map((x) => x.toFixed(2)).join('–')}`;
+      return `${r.workload} ${size(r.valueBytes)} ${r.client}: ${a} / ${b} per rep ${r.ratios.map((x) => x.toFixed(2)).join(' ')}; median ${r.median.toFixed(2)}, ${ci}`;
+    })
+    .join('\n');
+}
+
 /** The table of one system alone (`--endpoints`, `ringkv bench`). */
 export function singleTable(rows: readonly Summary[], a: string): string {
   const head = `| workload | value | client | ${a} ops/s | p50 / p99 / p999 ms | server CPU µs/op | client CPU µs/op | errors | runs |`;
