@@ -38,8 +38,18 @@ class EchoMachine implements StateMachine<string> {
     this.applied.push(requestId);
     return { requestId, result: requestId };
   }
+  /** What a snapshot built later waits for after its first pause (a test holds it open). */
+  gate: Promise<void> = Promise.resolve();
   snapshot(): Uint8Array {
     return new TextEncoder().encode(JSON.stringify(this.applied));
+  }
+  snapshotLater(): (pause: () => Promise<void>) => Promise<Uint8Array> {
+    const captured = [...this.applied];
+    return async (pause) => {
+      await pause();
+      await this.gate;
+      return new TextEncoder().encode(JSON.stringify(captured));
+    };
   }
   restore(data: Uint8Array): void {
     this.applied = data.byteLength === 0 ? [] : JSON.parse(new TextDecoder().decode(data));
@@ -271,6 +281,49 @@ test('a cold group does not pin the WAL: the node snapshots what keeps the oldes
     await waitUntil(() => hot.applied.length === writes, 'the hot group to re-apply its log');
     assert.deepEqual(cold.applied, ['cold-1']);
     assert.deepEqual(hot.applied.slice(0, 3), ['hot-0', 'hot-1', 'hot-2']);
+    await again.driver.stop();
+    await again.wal.close();
+  });
+});
+
+test('a snapshot is built and saved beside the turns: writes are applied meanwhile, and it holds the state of its moment', async () => {
+  await withDir(async (dir) => {
+    const voters = new Map([[1, ['n1']]]);
+    const t = await openDriver(dir, voters, { snapshotEveryEntries: 10 });
+    await leadAll(t);
+    const g = t.groups.get(1)!;
+    let open = (): void => {};
+    g.machine.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    for (let i = 0; i < 15; i++) await write(t, 1, `w-${i}`).promise;
+    // A snapshot was begun (its state captured) and waits at the gate; the writes after it went on.
+    for (let i = 15; i < 40; i++) await write(t, 1, `w-${i}`).promise;
+    assert.equal(g.snapshotIndex, 1, 'no snapshot finished while its build waits');
+    assert.equal(g.machine.applied.length, 40);
+    // The next snapshot (due at once: 25 writes since) waits at a gate of its own.
+    let openNext = (): void => {};
+    g.machine.gate = new Promise((resolve) => {
+      openNext = resolve;
+    });
+    open();
+    await waitUntil(() => g.snapshotIndex > 1, 'the snapshot to be finished once built');
+    const taken = JSON.parse(new TextDecoder().decode(g.storage.snapshot().data)) as string[];
+    assert.ok(taken.length >= 5 && taken.length < 40, `the snapshot holds ${taken.length} writes`);
+    assert.deepEqual(taken, g.machine.applied.slice(0, taken.length), 'the state of its moment');
+    assert.deepEqual(t.fatal, []);
+    openNext();
+    await t.driver.stop();
+    await t.wal.close();
+    // A restart starts from that snapshot and the log after it: nothing lost, nothing twice.
+    const again = await openDriver(dir, voters, { snapshotEveryEntries: 10 });
+    await leadAll(again);
+    const machine = again.groups.get(1)!.machine;
+    await waitUntil(() => machine.applied.length >= 40, 'the log after the snapshot to be applied');
+    assert.deepEqual(
+      machine.applied,
+      Array.from({ length: 40 }, (_, i) => `w-${i}`),
+    );
     await again.driver.stop();
     await again.wal.close();
   });

@@ -10,8 +10,11 @@
 //      before the state it depends on is durable),
 //   6. apply committed entries (resolving waiting proposals), install snapshots, serve reads whose
 //      index is applied, advance,
-//   7. take local snapshots where due (every snapshotEveryEntries, and of the groups whose entries
-//      pin the oldest WAL segment once the WAL holds more than walSegmentsKept), and compact the logs.
+//   7. begin local snapshots where due (every snapshotEveryEntries, and of the groups whose entries
+//      pin the oldest WAL segment once the WAL holds more than walSegmentsKept): the state is
+//      captured now and serialised, written and fsynced beside the turns (the event loop served
+//      between slices); a later turn appends their markers, syncs, releases the older files and
+//      compacts the logs.
 // Only one turn runs at a time; inputs arriving during the sync (messages, ticks, proposals) are
 // stepped into the cores at once and picked up by the next turn.
 //
@@ -21,7 +24,7 @@
 // advance() reports them durable, so a commit index never covers an entry that is not durable on
 // a quorum, even in a group of one voter and learners.
 import type { Logger } from 'pino';
-import type { Entry, Message, Ready, Snapshot } from '../raft/types.ts';
+import type { Entry, Index, Message, Ready, Snapshot, Term } from '../raft/types.ts';
 import { index, NO_NODE } from '../raft/types.ts';
 import type { SnapshotStore } from '../storage/snapshots.ts';
 import type { Wal } from '../storage/wal.ts';
@@ -67,6 +70,14 @@ export interface DriverConfig {
   readonly metrics?: NodeMetrics;
 }
 
+/** A local snapshot whose file is written and synced; its WAL marker is the next turn's to write. */
+interface SavedSnapshot {
+  readonly g: Group;
+  readonly at: Index;
+  readonly term: Term;
+  readonly sizeBytes: number;
+}
+
 export class Driver {
   /** Every group the node hosts, by id (registered by the node; removed by `unregister`). */
   private readonly groups = new Map<number, Group>();
@@ -81,6 +92,10 @@ export class Driver {
   private stopped = false;
   /** Resolves when the running turn ends (for a clean shutdown). */
   private idle: Promise<void> = Promise.resolve();
+  /** Local snapshots being built and saved in the background, by group (at most one each). */
+  private readonly snapshotting = new Map<number, Promise<void>>();
+  /** Local snapshots whose files are durable, their markers not yet in the WAL (the next turn's). */
+  private saved: SavedSnapshot[] = [];
 
   constructor(c: DriverConfig) {
     this.c = c;
@@ -122,15 +137,18 @@ export class Driver {
     this.snapshotRetryAt.delete(id);
     this.warnedPins.delete(id);
     await this.idle;
+    await this.snapshotting.get(id);
   }
 
-  /** Stops scheduling turns and waits for the running one. */
+  /** Stops scheduling turns and waits for the running one and the snapshots under way. */
   async stop(): Promise<void> {
     this.stopped = true;
     await this.idle;
+    await Promise.all(this.snapshotting.values());
   }
 
   private hasWork(): boolean {
+    if (this.saved.length > 0) return true;
     for (const g of this.groups.values())
       if (g.hasReady() || g.hasQueuedReads() || g.hasQueuedProposals()) return true;
     return false;
@@ -143,7 +161,10 @@ export class Driver {
       g.startReadRound();
       if (g.hasReady()) work.push([g, g.ready()]);
     }
-    if (work.length === 0) return;
+    if (work.length === 0) {
+      await this.finishSnapshots();
+      return;
+    }
     const sentEarly = this.appendAndOverlap(work);
     this.c.transport.flush();
     await this.persist(work);
@@ -159,9 +180,10 @@ export class Driver {
     for (const [g, rd] of work) this.apply(g, rd);
     this.c.afterTurn();
     for (const [g] of work) {
-      if (g.applied - g.snapshotIndex >= this.c.snapshotEveryEntries) await this.snapshot(g);
+      if (g.applied - g.snapshotIndex >= this.c.snapshotEveryEntries) this.startSnapshot(g);
     }
-    await this.releaseOldestSegment();
+    this.releaseOldestSegment();
+    await this.finishSnapshots();
   }
 
   /** One WAL sync, timed for the metrics. */
@@ -253,6 +275,8 @@ export class Driver {
     const released: [Group, number][] = [];
     for (const [g, rd] of work) {
       if (rd.snapshot !== undefined) {
+        // One snapshot file of a group at a time: this one is newer than any being saved here.
+        await this.snapshotting.get(g.id);
         // The file first: the marker tells recovery the log before it is released.
         await this.saveSnapshot(g.id, rd.snapshot);
         const { index: at, term } = rd.snapshot.metadata;
@@ -324,23 +348,62 @@ export class Driver {
   }
 
   /**
-   * Step 7: a snapshot file at the applied index, its WAL marker, a sync (so that the marker names the
-   * new file durably before the older file goes), then compaction of the memory log.
+   * Step 7, begun: the state machine's state at the applied index is captured now, then serialised
+   * (in slices, the event loop served between them), written to a snapshot file and synced in the
+   * background while turns go on; finishSnapshots, in a later turn, does the rest. The log storage
+   * holds the new snapshot from when its bytes exist (before its file is durable, as a follower's
+   * copy may be sent from it: the file only matters to this node's recovery, which uses the older
+   * snapshot and the log until the marker names the new one). At most one per group at a time.
    */
-  private async snapshot(g: Group): Promise<void> {
+  private startSnapshot(g: Group): void {
+    if (this.stopped || this.snapshotting.has(g.id)) return;
     const at = g.applied;
     if (at <= g.snapshotIndex) return;
     const retryAt = this.snapshotRetryAt.get(g.id);
     if (retryAt !== undefined && at < retryAt) return;
-    const { wal, snapshots } = this.c;
-    const snap = g.storage.createSnapshot(at, g.confState, g.machine.snapshot());
+    const confState = g.confState;
+    const later = g.machine.snapshotLater?.();
+    const build =
+      later === undefined
+        ? Promise.resolve(g.machine.snapshot())
+        : later(() => new Promise<void>((resolve) => this.c.clock.defer(resolve)));
+    const task = this.saveSnapshotLater(g, at, confState, build)
+      .catch((e: unknown) => {
+        this.stopped = true;
+        this.c.onFatal(e);
+      })
+      .finally(() => {
+        // A saved snapshot stays in flight until its turn finishes it: the snapshot store is never
+        // saving a group's file while releasing its older ones.
+        if (this.saved.some((x) => x.g === g)) this.schedule();
+        else this.snapshotting.delete(g.id);
+      });
+    this.snapshotting.set(g.id, task);
+  }
+
+  /** The background part of a local snapshot: bytes, the log storage's snapshot, the synced file. */
+  private async saveSnapshotLater(
+    g: Group,
+    at: Index,
+    confState: Group['confState'],
+    build: Promise<Uint8Array>,
+  ): Promise<void> {
+    const data = await build;
+    // Gone (the replica left this node, or the node stops), or overtaken by a leader's snapshot.
+    const current = (): boolean =>
+      !this.stopped &&
+      this.groups.get(g.id) === g &&
+      at > g.snapshotIndex &&
+      at > g.storage.snapshot().metadata.index;
+    if (!current()) return;
+    const snap = g.storage.createSnapshot(at, confState, data);
     // A local snapshot is optional (the log still holds everything): a full disk only delays it.
     const noSpace = (err: string): void => {
       this.c.logger.warn({ group: g.id, index: at, err }, 'snapshot not taken: no space');
       this.snapshotRetryAt.set(g.id, at + SNAPSHOT_RETRY_AFTER_ENTRIES);
     };
-    if (this.c.roomFor !== undefined && !(await this.c.roomFor(snap.data.byteLength))) {
-      noSpace(`${snap.data.byteLength} bytes would leave the WAL no room for its next segment`);
+    if (this.c.roomFor !== undefined && !(await this.c.roomFor(data.byteLength))) {
+      noSpace(`${data.byteLength} bytes would leave the WAL no room for its next segment`);
       return;
     }
     try {
@@ -352,13 +415,44 @@ export class Driver {
       return;
     }
     this.snapshotRetryAt.delete(g.id);
-    await this.appendWithRoom(() => wal.appendSnapshotMarker(g.id, at, snap.metadata.term, false));
+    this.saved.push({ g, at, term: snap.metadata.term, sizeBytes: data.byteLength });
+  }
+
+  /**
+   * Step 7, ended (in a turn, the WAL's one writer): the markers of the snapshots saved since the
+   * last turn, one sync (so that each marker names its new file durably before the older file goes),
+   * then each group's older files released and its memory log compacted. A snapshot overtaken
+   * meanwhile (a newer one installed from the leader) or of a group gone gets no marker.
+   */
+  private async finishSnapshots(): Promise<void> {
+    if (this.saved.length === 0) return;
+    const { wal, snapshots } = this.c;
+    const done = this.saved;
+    this.saved = [];
+    const marked: SavedSnapshot[] = [];
+    for (const s of done) {
+      if (this.groups.get(s.g.id) !== s.g || s.at <= s.g.snapshotIndex) {
+        this.snapshotting.delete(s.g.id);
+        continue;
+      }
+      await this.appendWithRoom(() => wal.appendSnapshotMarker(s.g.id, s.at, s.term, false));
+      marked.push(s);
+    }
+    if (marked.length === 0) return;
     await this.syncWal();
-    await snapshots.release(g.id, at);
-    g.snapshotIndex = at;
-    const compactTo = at - this.c.retainEntries;
-    if (compactTo >= g.storage.firstIndex()) g.storage.compact(index(compactTo));
-    this.c.logger.info({ group: g.id, index: at, sizeBytes: snap.data.byteLength }, 'snapshot taken');
+    for (const { g, at, sizeBytes } of marked) {
+      await snapshots.release(g.id, at);
+      this.snapshotting.delete(g.id);
+      g.snapshotIndex = at;
+      const compactTo = at - this.c.retainEntries;
+      if (compactTo >= g.storage.firstIndex()) g.storage.compact(index(compactTo));
+      this.c.logger.info({ group: g.id, index: at, sizeBytes }, 'snapshot taken');
+    }
+    // What became due while these were under way (no turn may come for a while to begin them).
+    for (const { g } of marked) {
+      if (g.applied - g.snapshotIndex >= this.c.snapshotEveryEntries) this.startSnapshot(g);
+    }
+    this.releaseOldestSegment();
   }
 
   /**
@@ -366,14 +460,14 @@ export class Driver {
    * oldest one alive, so that the next sync releases it. A group can only snapshot what it applied:
    * one pinning with entries it has not applied (no quorum for a long time) is logged, and waits.
    */
-  private async releaseOldestSegment(): Promise<void> {
+  private releaseOldestSegment(): void {
     const { wal } = this.c;
     const segments = wal.segmentSeqs().length;
     if (segments <= this.c.walSegmentsKept && !(segments > 1 && this.c.lowOnDisk?.() === true)) return;
     for (const pin of wal.pinningGroups()) {
       const g = this.groups.get(pin.group);
       if (g !== undefined && g.applied >= pin.index) {
-        await this.snapshot(g);
+        this.startSnapshot(g);
       } else if (!this.warnedPins.has(pin.group)) {
         this.warnedPins.add(pin.group);
         this.c.logger.warn(

@@ -50,6 +50,11 @@ export class KvMachine implements StateMachine<ApplyResult> {
     return this.state.serialize();
   }
 
+  snapshotLater(): (pause: () => Promise<void>) => Promise<Uint8Array> {
+    const view = this.state.capture();
+    return (pause) => view.serializeInSlices(pause);
+  }
+
   restore(data: Uint8Array): void {
     this.state = data.byteLength === 0 ? new KvState(this.options) : KvState.restore(data, this.options);
     this.watchers.reset(

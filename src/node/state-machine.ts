@@ -28,6 +28,12 @@ export interface StateMachine<R = unknown> {
   apply(index: Index, command: Uint8Array): ApplyOutcome<R>;
   /** The whole state, serialised (for a snapshot at the last applied index). */
   snapshot(): Uint8Array;
+  /**
+   * The same bytes, built later: the state as it is now is captured (cheaply), and the returned
+   * function serialises that capture, awaiting `pause()` between slices, while commands go on being
+   * applied. Absent: snapshot() is cheap enough to call at once.
+   */
+  snapshotLater?(): (pause: () => Promise<void>) => Promise<Uint8Array>;
   /** Replaces the whole state with a snapshot's bytes (empty bytes: the empty state). */
   restore(data: Uint8Array): void;
   /**

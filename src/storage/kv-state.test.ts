@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import type { CasExpect } from './command.ts';
-import { type KeyRange, KvState, prefixRange } from './kv-state.ts';
+import type { CasExpect, Command } from './command.ts';
+import { type KeyRange, type KvSnapshotView, KvState, prefixRange } from './kv-state.ts';
 import { SortedKeys } from './sorted-keys.ts';
 
 /** The reference: a plain map keyed by hex (hex order is bytewise order), sorted on every scan. */
@@ -225,3 +225,81 @@ test('sorted keys stay sorted and complete through many random inserts and delet
     { numRuns: 30 },
   );
 });
+
+test('a capture serialises to the bytes of its moment, whole or in slices, however the state changes after it', async () => {
+  // Commands of a few proposers over few keys: overwrites, deletes, leases (granted at an index,
+  // attached by puts), so that the sessions and the lease table change in place after the capture.
+  const cmdArb = fc.record({
+    kind: fc.constantFrom('put', 'put', 'delete', 'leaseGrant', 'putLease'),
+    key: fc.integer({ min: 0, max: 7 }),
+    size: fc.integer({ min: 0, max: 40 }),
+    client: fc.integer({ min: 1, max: 3 }),
+  });
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(cmdArb, { minLength: 1, maxLength: 60 }),
+      fc.nat(),
+      fc.integer({ min: 1, max: 64 }),
+      async (cmds, cut, slice) => {
+        const at = cut % (cmds.length + 1);
+        const seqs = new Map<number, number>();
+        const leases: number[] = [];
+        const toCommand = (c: (typeof cmds)[number], i: number): Command => {
+          const seq = (seqs.get(c.client) ?? 0) + 1;
+          seqs.set(c.client, seq);
+          const ids = { clientId: c.client, seq };
+          const key = Buffer.from(`k${c.key}`);
+          const value = Buffer.alloc(c.size, i);
+          if (c.kind === 'delete') return { op: 'delete', key, ...ids };
+          if (c.kind === 'leaseGrant') {
+            leases.push(i);
+            return { op: 'leaseGrant', ttlMs: 60_000, ...ids };
+          }
+          const lease = c.kind === 'putLease' ? leases[c.key % Math.max(1, leases.length)] : undefined;
+          return lease === undefined
+            ? { op: 'put', key, value, ...ids }
+            : { op: 'put', key, value, lease, ...ids };
+        };
+        const commands = cmds.map((c, i) => toCommand(c, i + 1));
+        const live = new KvState({ leafKeysMax: 3 });
+        const upTo = new KvState();
+        commands.forEach((c, i) => {
+          if (i < at) upTo.apply(i + 1, c);
+        });
+        let view: KvSnapshotView | undefined;
+        commands.forEach((c, i) => {
+          if (i === at) view = live.capture();
+          live.apply(i + 1, c);
+        });
+        view ??= live.capture();
+        const expected = Buffer.from(upTo.serialize());
+        assert.deepEqual(Buffer.from(view.serialize()), expected);
+        let pauses = 0;
+        const sliced = await view.serializeInSlices(async () => {
+          pauses++;
+        }, slice);
+        assert.deepEqual(Buffer.from(sliced), expected);
+        // A pause after each full slice of entry bytes, none once the entries are done.
+        const entryBytes = expected.length - 24 - (expected.length - entriesEnd(expected));
+        assert.ok(
+          pauses <= Math.ceil(entryBytes / slice),
+          `${pauses} pauses for ${entryBytes} bytes in slices of ${slice}`,
+        );
+        assert.deepEqual(KvState.restore(sliced).serialize(), upTo.serialize());
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+/** The offset where a snapshot's entries end (its sessions and leases begin). */
+function entriesEnd(snapshot: Buffer): number {
+  const count = Number(snapshot.readBigUInt64LE(16));
+  let p = 24;
+  for (let i = 0; i < count; i++) {
+    p += 4 + snapshot.readUInt32LE(p);
+    p += 8;
+    p += 4 + snapshot.readUInt32LE(p);
+  }
+  return p;
+}

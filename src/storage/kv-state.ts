@@ -105,7 +105,11 @@ export interface KvStateOptions {
 }
 
 export class KvState {
-  private readonly map = new Map<string, { value: Buffer; version: number }>();
+  /**
+   * Invariant: a key's object is replaced on every write, never modified, so a capture
+   * (KvSnapshotView) keeps the values of its moment without copying them.
+   */
+  private readonly map = new Map<string, { readonly value: Buffer; readonly version: number }>();
   private keys: SortedKeys;
   private readonly leafKeysMax: number | undefined;
   private readonly applyDuplicates: boolean;
@@ -384,29 +388,23 @@ export class KvState {
 
   /** Deterministic bytes of the whole state (key order), for snapshots. */
   serialize(): Uint8Array {
+    return this.capture().serialize();
+  }
+
+  /**
+   * The state as it is now, to be serialised later (KvSnapshotView), while entries go on being
+   * applied: the keys in order and each one's value object (a write replaces a key's object, never
+   * changes it), with the sessions and leases already serialised (they change in place, and are small).
+   * Costs a lookup per key on the caller's thread; the copying is left to the view.
+   */
+  capture(): KvSnapshotView {
     const keys = this.keys.toArray();
-    let total = 24 + this.sessions.serializedBytes() + this.leaseTable.serializedBytes();
-    for (const k of keys) total += 16 + k.length + this.map.get(k)!.value.length;
-    const buf = Buffer.allocUnsafe(total);
-    buf.writeUInt32LE(MAGIC, 0);
-    buf.writeUInt16LE(FORMAT_VERSION, 4);
-    buf.writeUInt16LE(0, 6);
-    writeU64(buf, 8, this.appliedIndex);
-    writeU64(buf, 16, keys.length);
-    let p = 24;
-    for (const k of keys) {
-      const v = this.map.get(k)!;
-      buf.writeUInt32LE(k.length, p);
-      p += 4 + buf.write(k, p + 4, 'latin1');
-      writeU64(buf, p, v.version);
-      buf.writeUInt32LE(v.value.length, p + 8);
-      buf.set(v.value, p + 12);
-      p += 12 + v.value.length;
-    }
-    p = this.sessions.serializeInto(buf, p);
-    p = this.leaseTable.serializeInto(buf, p);
-    if (p !== total) throw new Error(`kv-state: serialised ${p} bytes, sized ${total}`);
-    return buf;
+    const values = keys.map((k) => this.map.get(k) as { readonly value: Buffer; readonly version: number });
+    const tail = Buffer.allocUnsafe(this.sessions.serializedBytes() + this.leaseTable.serializedBytes());
+    const end = this.leaseTable.serializeInto(tail, this.sessions.serializeInto(tail, 0));
+    if (end !== tail.length)
+      throw new Error(`kv-state: sessions and leases took ${end} bytes, sized ${tail.length}`);
+    return new KvSnapshotView(this.appliedIndex, keys, values, tail);
   }
 
   /** Rebuilds a state from serialize() bytes; throws on malformed input. */
@@ -470,4 +468,92 @@ function writeU64(buf: Buffer, off: number, n: number): void {
 
 function readU64(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off + 4) * 0x1_0000_0000 + buf.readUInt32LE(off);
+}
+
+/** Bytes a view copies between two pauses of serializeInSlices: a few ms of this machine's time. */
+export const SNAPSHOT_SLICE_BYTES = 4 * 1024 * 1024;
+
+/** A KvState captured by KvState.capture(), serialised in the format above, at once or in slices. */
+export class KvSnapshotView {
+  private readonly appliedIndex: number;
+  /** Strictly increasing, as the state's sorted index held them. */
+  private readonly keys: readonly string[];
+  /** values[i] is keys[i]'s; never modified (KvState replaces a key's object on every write). */
+  private readonly values: readonly { readonly value: Buffer; readonly version: number }[];
+  /** The sessions then the leases, serialised at capture. */
+  private readonly tail: Buffer;
+
+  constructor(
+    appliedIndex: number,
+    keys: readonly string[],
+    values: readonly { readonly value: Buffer; readonly version: number }[],
+    tail: Buffer,
+  ) {
+    if (keys.length !== values.length)
+      throw new Error(`kv-state: a view of ${keys.length} keys with ${values.length} values`);
+    this.appliedIndex = appliedIndex;
+    this.keys = keys;
+    this.values = values;
+    this.tail = tail;
+  }
+
+  /** The snapshot bytes in one go. */
+  serialize(): Uint8Array {
+    const w = this.writer();
+    while (w.next(Number.POSITIVE_INFINITY)) {}
+    return w.done();
+  }
+
+  /**
+   * The same bytes, with `pause()` awaited after each SNAPSHOT_SLICE_BYTES copied (or `sliceBytes`),
+   * so that a large state never holds the caller's event loop for long: the buffer's fresh pages are
+   * faulted in a slice at a time too.
+   */
+  async serializeInSlices(
+    pause: () => Promise<void>,
+    sliceBytes = SNAPSHOT_SLICE_BYTES,
+  ): Promise<Uint8Array> {
+    if (!(sliceBytes > 0)) throw new Error(`kv-state: slice of ${sliceBytes} bytes`);
+    const w = this.writer();
+    while (w.next(sliceBytes)) await pause();
+    return w.done();
+  }
+
+  private writer(): { next(bytes: number): boolean; done(): Uint8Array } {
+    const { keys, values, tail } = this;
+    let total = 24 + tail.length;
+    for (let i = 0; i < keys.length; i++)
+      total += 16 + (keys[i] as string).length + (values[i] as { value: Buffer }).value.length;
+    const buf = Buffer.allocUnsafe(total);
+    buf.writeUInt32LE(MAGIC, 0);
+    buf.writeUInt16LE(FORMAT_VERSION, 4);
+    buf.writeUInt16LE(0, 6);
+    writeU64(buf, 8, this.appliedIndex);
+    writeU64(buf, 16, keys.length);
+    let p = 24;
+    let i = 0;
+    return {
+      /** Copies entries until `bytes` more were written or none are left; whether any are left. */
+      next(bytes: number): boolean {
+        const until = p + bytes;
+        for (; i < keys.length && p < until; i++) {
+          const k = keys[i] as string;
+          const v = values[i] as { value: Buffer; version: number };
+          buf.writeUInt32LE(k.length, p);
+          p += 4 + buf.write(k, p + 4, 'latin1');
+          writeU64(buf, p, v.version);
+          buf.writeUInt32LE(v.value.length, p + 8);
+          v.value.copy(buf, p + 12);
+          p += 12 + v.value.length;
+        }
+        return i < keys.length;
+      },
+      done(): Uint8Array {
+        if (i !== keys.length) throw new Error(`kv-state: serialised ${i} of ${keys.length} keys`);
+        p += tail.copy(buf, p);
+        if (p !== total) throw new Error(`kv-state: serialised ${p} bytes, sized ${total}`);
+        return buf;
+      },
+    };
+  }
 }
