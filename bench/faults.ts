@@ -9,9 +9,9 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { killAllStarted, startRingkv } from './clusters.ts';
 import { KEY_COUNT_DEFAULT } from './load.ts';
+import { scriptOptions } from './script-options.ts';
 
 const USAGE = `usage: node bench/faults.ts [--duration-s S] [--node-args="--flag …"]
   a packed 3-node cluster under one put-64 repetition (256 B values) of S seconds (default 10):
@@ -34,31 +34,11 @@ function sample(pid: number): Sample {
 }
 
 function options(): { durationS: number; nodeArgs: string[] } {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        'duration-s': { type: 'string', default: '10' },
-        'node-args': { type: 'string', default: '' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
-    process.exit(2);
-  }
-  if (values.help === true) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
-  const durationS = Number(values['duration-s']);
-  if (!Number.isInteger(durationS) || durationS < 1 || durationS > 600) {
-    process.stderr.write(
-      `--duration-s must be an integer in [1, 600], got ${values['duration-s']}\n${USAGE}\n`,
-    );
-    process.exit(2);
-  }
-  return { durationS, nodeArgs: String(values['node-args']).split(' ').filter(Boolean) };
+  const o = scriptOptions({ 'duration-s': '10', 'node-args': '' }, USAGE);
+  return {
+    durationS: o.int('duration-s', 1, 600),
+    nodeArgs: o.string('node-args').split(' ').filter(Boolean),
+  };
 }
 
 const o = options();

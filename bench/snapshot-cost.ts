@@ -6,10 +6,10 @@
 // faults a page in) and once on pages already in use, so that what is copying and what is the
 // kernel mapping memory can be told apart.
 // usage: node bench/snapshot-cost.ts [--keys 75000] [--value-bytes 1024] [--reps 5]
-import { parseArgs } from 'node:util';
 import { crc32 } from 'node:zlib';
 import { decodeCommand, encodeCommand } from '../src/storage/command.ts';
 import { KvState } from '../src/storage/kv-state.ts';
+import { scriptOptions } from './script-options.ts';
 
 const USAGE = `usage: node bench/snapshot-cost.ts [--keys N] [--value-bytes B] [--reps R]
   the time one shard's snapshot holds the event loop: serialize, crc32 and restore of a KV state of
@@ -17,38 +17,11 @@ const USAGE = `usage: node bench/snapshot-cost.ts [--keys N] [--value-bytes B] [
   (default 5); and the time to fill a buffer of the snapshot's size on fresh pages and on reused ones`;
 
 function options(): { keys: number; valueBytes: number; reps: number } {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        keys: { type: 'string', default: '75000' },
-        'value-bytes': { type: 'string', default: '1024' },
-        reps: { type: 'string', default: '5' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
-    process.exit(2);
-  }
-  if (values.help === true) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
-  const int = (name: string, min: number, max: number): number => {
-    const n = Number(values[name]);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      process.stderr.write(
-        `--${name} must be an integer in [${min}, ${max}], got ${values[name]}\n${USAGE}\n`,
-      );
-      process.exit(2);
-    }
-    return n;
-  };
+  const o = scriptOptions({ keys: '75000', 'value-bytes': '1024', reps: '5' }, USAGE);
   return {
-    keys: int('keys', 1, 2_000_000),
-    valueBytes: int('value-bytes', 0, 1024 * 1024),
-    reps: int('reps', 1, 100),
+    keys: o.int('keys', 1, 2_000_000),
+    valueBytes: o.int('value-bytes', 0, 1024 * 1024),
+    reps: o.int('reps', 1, 100),
   };
 }
 
