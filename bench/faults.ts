@@ -7,31 +7,14 @@
 // keeps returning and mapping again shows here as system CPU per request.
 // usage: node bench/faults.ts [--duration-s 10] [--node-args="--flag …"]
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { killAllStarted, startRingkv } from './clusters.ts';
-import { KEY_COUNT_DEFAULT } from './load.ts';
+import { KEY_COUNT_DEFAULT, type ProcStat, procStat } from './load.ts';
 import { scriptOptions } from './script-options.ts';
 
 const USAGE = `usage: node bench/faults.ts [--duration-s S] [--node-args="--flag …"]
   a packed 3-node cluster under one put-64 repetition (256 B values) of S seconds (default 10):
   minor page faults, user and system CPU of each node per put (note the = of --node-args)`;
-
-const CLOCK_TICKS_PER_SEC = 100;
-
-interface Sample {
-  readonly minorFaults: number;
-  readonly userUs: number;
-  readonly systemUs: number;
-}
-
-function sample(pid: number): Sample {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces), from field 3 on.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const us = (ticks: string | undefined): number => (Number(ticks) * 1e6) / CLOCK_TICKS_PER_SEC;
-  return { minorFaults: Number(f[7]), userUs: us(f[11]), systemUs: us(f[12]) };
-}
 
 function options(): { durationS: number; nodeArgs: string[] } {
   const o = scriptOptions({ 'duration-s': '10', 'node-args': '' }, USAGE);
@@ -50,6 +33,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 const cluster = await startRingkv({ leaderPlacement: 'pack', nodeArgs: o.nodeArgs });
 try {
+  const sample = (pid: number): ProcStat => procStat(`/proc/${pid}/stat`);
   const before = cluster.pids.map(sample);
   const out = execFileSync(
     process.execPath,
@@ -78,8 +62,8 @@ try {
   const puts = perSecond * (o.durationS + 1) + KEY_COUNT_DEFAULT;
   console.log(`put-64, 256 B, leaders packed: ${perSecond} puts/s; about ${puts} puts in all`);
   cluster.pids.forEach((pid, i) => {
-    const a = before[i] as Sample;
-    const b = after[i] as Sample;
+    const a = before[i] as ProcStat;
+    const b = after[i] as ProcStat;
     const per = (x: number): string => (x / puts).toFixed(2);
     console.log(
       `node${i + 1}${i === 0 ? ' (leader)' : ''}: ${per(b.minorFaults - a.minorFaults)} minor faults, ` +

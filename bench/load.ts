@@ -136,16 +136,29 @@ function mainThreadCpuUs(pid: number): number {
 
 function statCpuUs(path: string): number {
   try {
-    const stat = readFileSync(path, 'utf8');
-    // Fields after the command name (which may hold spaces), from field 3 on.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(rest[11]) + Number(rest[12]);
-    return (ticks * 1e6) / CLOCK_TICKS_PER_SEC;
+    const s = procStat(path);
+    return s.userUs + s.systemUs;
   } catch {
     return 0;
   }
 }
 const CLOCK_TICKS_PER_SEC = 100;
+
+/** What a /proc/…/stat file says of a process or thread: minor page faults, user and system CPU. */
+export interface ProcStat {
+  readonly minorFaults: number;
+  readonly userUs: number;
+  readonly systemUs: number;
+}
+
+/** Reads `path` (/proc/PID/stat or /proc/PID/task/TID/stat); throws if it is gone. */
+export function procStat(path: string): ProcStat {
+  const stat = readFileSync(path, 'utf8');
+  // Fields after the command name (which may hold spaces), from field 3 on.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const us = (ticks: string | undefined): number => (Number(ticks) * 1e6) / CLOCK_TICKS_PER_SEC;
+  return { minorFaults: Number(rest[7]), userUs: us(rest[11]), systemUs: us(rest[12]) };
+}
 
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return Number.NaN;
