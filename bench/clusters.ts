@@ -18,6 +18,8 @@ export interface Cluster {
   readonly dir: string;
   /** Each process's data directory (in the order of pids), for the disk it takes. */
   readonly dataDirs: string[];
+  /** Each ringkv node's admin address (host:port, in the order of pids; empty for etcd or a build without one). */
+  readonly adminEndpoints: string[];
   stop(): Promise<void>;
 }
 
@@ -28,6 +30,7 @@ function clusterOf(
   procs: ChildProcess[],
   dir: string,
   dataDirs: string[],
+  adminEndpoints: string[] = [],
 ): Cluster {
   return {
     name,
@@ -35,6 +38,7 @@ function clusterOf(
     pids: procs.map((p) => p.pid as number),
     dir,
     dataDirs,
+    adminEndpoints,
     stop: async () => {
       await stopProcesses(procs);
       rmSync(dir, { recursive: true, force: true });
@@ -219,7 +223,8 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
     }
   }
   const dataDirs = [1, 2, 3].map((i) => join(dir, `node${i}`, 'data'));
-  const cluster = clusterOf('ringkv', endpoints, procs, dir, dataDirs);
+  const admin = hasAdminPort ? [0, 1, 2].map((i) => `127.0.0.1:${ports[6 + i]}`) : [];
+  const cluster = clusterOf('ringkv', endpoints, procs, dir, dataDirs, admin);
   await waitRingkvReady(endpoints, o.leaderPlacement ?? 'spread', clientTls(o)).catch(async (e: unknown) => {
     await cluster.stop();
     throw e;

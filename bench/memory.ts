@@ -1,0 +1,70 @@
+// Where a node's memory goes: starts a 3-node ringkv cluster with leaders packed, preloads N keys of
+// the value size and runs one put-64 repetition over them (bench/compare.ts --endpoints --keys), then
+// prints each node's resident set beside what V8 says of it: the JavaScript heap (used and
+// reserved) and the memory outside it that buffers hold (`external`: every ArrayBuffer's bytes),
+// read from the node's /metrics (prom-client's process metrics) once the load has stopped.
+// usage: node bench/memory.ts [--keys 200000] [--values 1024] [--duration-s 10]
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { killAllStarted, startRingkv } from './clusters.ts';
+import { scriptOptions } from './script-options.ts';
+
+const USAGE = `usage: node bench/memory.ts [--keys N] [--values BYTES] [--duration-s S]
+  a packed 3-node cluster: N keys (default 200000) of BYTES (default 1024) preloaded, one put-64
+  repetition of S seconds (default 10) over them, then per node: RSS, V8 heap used / reserved,
+  and the bytes of buffers outside the heap (nodejs_external_memory_bytes), in MB`;
+
+const o = scriptOptions({ keys: '200000', values: '1024', 'duration-s': '10' }, USAGE);
+const keys = o.int('keys', 1, 100_000_000);
+const valueBytes = o.int('values', 1, 1 << 20);
+const durationS = o.int('duration-s', 1, 600);
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    killAllStarted();
+    process.exit(1);
+  });
+}
+
+/** The value of an unlabelled metric in Prometheus text, or NaN when absent. */
+function metricValue(text: string, name: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? Number.NaN : Number(line.slice(name.length + 1).split(' ')[0]);
+}
+
+const cluster = await startRingkv({ leaderPlacement: 'pack' });
+try {
+  if (cluster.adminEndpoints.length !== cluster.pids.length)
+    throw new Error('this build of ringkv has no admin port: its heap figures cannot be read');
+  const out = execFileSync(
+    process.execPath,
+    [
+      join(import.meta.dirname, 'compare.ts'),
+      ...['--endpoints', cluster.endpoints.join(','), '--keys', String(keys)],
+      ...['--values', String(valueBytes), '--workloads', 'put-64', '--clients', 'leader'],
+      ...['--reps', '1', '--duration-s', String(durationS)],
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const row = out.split('\n').find((l) => l.startsWith('| put-64 '));
+  if (row !== undefined) console.log(`put-64 over the preloaded keys: ${row}`);
+  const dataMb = (keys * (valueBytes + 16)) / 1e6;
+  console.log(
+    `${keys} keys of ${valueBytes} B: about ${dataMb.toFixed(0)} MB of keys and values per replica`,
+  );
+  console.log('| node | RSS MB | V8 heap used / reserved MB | buffers outside the heap MB |');
+  console.log('|---|---:|---:|---:|');
+  for (const [i, pid] of cluster.pids.entries()) {
+    const text = await (await fetch(`http://${cluster.adminEndpoints[i]}/metrics`)).text();
+    const mb = (name: string): string => (metricValue(text, name) / 1e6).toFixed(0);
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    console.log(
+      `| node${i + 1}${i === 0 ? ' (leader)' : ''} | ${((rssKb * 1024) / 1e6).toFixed(0)} | ` +
+        `${mb('nodejs_heap_size_used_bytes')} / ${mb('nodejs_heap_size_total_bytes')} | ` +
+        `${mb('nodejs_external_memory_bytes')} |`,
+    );
+  }
+} finally {
+  await cluster.stop();
+}
