@@ -181,8 +181,9 @@ function chunkFromWire(c: RaftSnapshotChunk): SnapshotChunk {
 /**
  * A message's entries, their data copied into one new buffer of their total size (each entry's data
  * a view of its part): detached from the received frame as `copy` is, at one allocation per message
- * instead of one per entry. The entries of one message enter the log together and leave it together
- * (compaction takes a prefix of the log), so the shared buffer lives no longer than its entries do.
+ * instead of one per entry. The entries of one message enter the log together and leave it in index
+ * order (compaction takes a prefix of the log), so the shared buffer lives no longer than the last of
+ * them, and no entry pins anything but its neighbours of the same message.
  */
 function entriesFromWire(ents: readonly RaftEntry[]): Entry[] {
   if (ents.length === 0) return [];

@@ -56,13 +56,13 @@ function exponential(start: number, factor: number, count: number): number[] {
   return Array.from({ length: count }, (_, i) => Number((start * factor ** i).toPrecision(6)));
 }
 
+/** How often the event-loop delay is sampled (nodejs_eventloop_lag_seconds). */
+const EVENT_LOOP_SAMPLE_MS = 100;
+
 /**
  * The registry of one node, and the sink the node reports its events to. Created before the node
  * (the sink goes into its options); `attach` hands it the node once it exists.
  */
-/** How often the event-loop delay is sampled (nodejs_eventloop_lag_seconds). */
-const EVENT_LOOP_SAMPLE_MS = 100;
-
 export class NodeMetricsRegistry implements NodeMetrics {
   readonly registry = new Registry();
   private readonly walFsync: Buckets;
@@ -78,7 +78,8 @@ export class NodeMetricsRegistry implements NodeMetrics {
     const p = METRIC_PREFIX;
     const registers = [this.registry];
     // The event-loop delay is sampled by a native timer: at prom-client's default of every 10 ms it
-    // woke an idle node 100 times a second (a fifth of its idle CPU); a stall still shows in full.
+    // woke every node 100 times a second, idle or not; a stall still shows in full, since it delays
+    // whichever sample falls in it.
     if (opts.processMetrics !== false)
       collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
     this.walFsync = unlabelledHistogram(
