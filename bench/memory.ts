@@ -5,9 +5,9 @@
 // read from the node's /metrics (prom-client's process metrics) once the load has stopped.
 // usage: node bench/memory.ts [--keys 200000] [--values 1024] [--duration-s 10]
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { killAllStarted, startRingkv } from './clusters.ts';
+import { rssBytes } from './footprint.ts';
 import { scriptOptions } from './script-options.ts';
 
 const USAGE = `usage: node bench/memory.ts [--keys N] [--values BYTES] [--duration-s S]
@@ -58,9 +58,8 @@ try {
   for (const [i, pid] of cluster.pids.entries()) {
     const text = await (await fetch(`http://${cluster.adminEndpoints[i]}/metrics`)).text();
     const mb = (name: string): string => (metricValue(text, name) / 1e6).toFixed(0);
-    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
     console.log(
-      `| node${i + 1}${i === 0 ? ' (leader)' : ''} | ${((rssKb * 1024) / 1e6).toFixed(0)} | ` +
+      `| node${i + 1}${i === 0 ? ' (leader)' : ''} | ${(rssBytes(pid) / 1e6).toFixed(0)} | ` +
         `${mb('nodejs_heap_size_used_bytes')} / ${mb('nodejs_heap_size_total_bytes')} | ` +
         `${mb('nodejs_external_memory_bytes')} |`,
     );
