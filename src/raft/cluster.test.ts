@@ -410,6 +410,41 @@ test('cluster: a follower behind the compaction point catches up by a chunked sn
   assert.equal(c.m(l).rn.status().progress?.get(lag)?.state, 'replicate');
 });
 
+test('cluster: a leader whose snapshot bytes are released sends nothing until they are back', () => {
+  const c = new Cluster(['a', 'b', 'c'], 8, { snapshotChunkBytesMax: 7 });
+  c.snapshotEvery = 5;
+  const l = c.waitForLeader();
+  const lag = ['a', 'b', 'c'].map(nodeId).find((id) => id !== l)!;
+  c.crash(lag);
+  for (let i = 0; i < 20; i++) c.propose(l, `s${i}`);
+  c.stabilize();
+  const st = c.m(l).storage;
+  const held = st.snapshot();
+  assert.ok(st.firstIndex() > 2, 'leader compacted');
+  const wanted: number[] = [];
+  st.onSnapshotWanted = (i) => wanted.push(i);
+  assert.ok(st.releaseSnapshotData(held.metadata.index));
+  c.snapshotEvery = 0; // the released snapshot stays the latest
+  let chunks = 0;
+  const origDeliver = c.deliver.bind(c);
+  c.deliver = (m: Message) => {
+    if (m.type === 'snap') chunks++;
+    origDeliver(m);
+  };
+  c.restart(lag);
+  c.tick(10);
+  assert.equal(chunks, 0, 'no chunk while the bytes are away');
+  assert.ok(wanted.length >= 2, `asked again on later heartbeats (${wanted.length} times)`);
+  assert.ok(wanted.every((i) => i === held.metadata.index));
+  assert.equal(c.m(l).rn.status().progress?.get(lag)?.state, 'probe');
+  assert.ok(st.reloadSnapshotData(held.metadata.index, held.data));
+  c.tick(5);
+  assert.ok(chunks > 1, `snapshot sent in ${chunks} chunks once the bytes are back`);
+  const want = Array.from({ length: 20 }, (_, i) => `s${i}`);
+  assert.deepEqual(c.m(lag).applied, want);
+  assert.equal(c.m(l).rn.status().progress?.get(lag)?.state, 'replicate');
+});
+
 test('cluster: joint consensus replaces two voters; removing the leader makes it step down', () => {
   const c = new Cluster(['a', 'b', 'c'], 9);
   const l = c.waitForLeader();

@@ -60,6 +60,20 @@ export class SnapshotOutOfDateError extends Error {
   }
 }
 
+/**
+ * The storage's snapshot bytes are not at hand right now (etcd's ErrSnapshotTemporarilyUnavailable):
+ * they are being read back from disk. The leader sends nothing this time and asks again later.
+ */
+export class SnapshotTemporarilyUnavailableError extends Error {
+  override readonly name = 'SnapshotTemporarilyUnavailableError';
+  readonly code = 'SNAPSHOT_TEMPORARILY_UNAVAILABLE';
+  readonly index: number;
+  constructor(index: number) {
+    super(`the bytes of the snapshot at index ${index} are being read back; ask again later`);
+    this.index = index;
+  }
+}
+
 /** A membership change that cannot be applied to the current configuration. */
 export class ConfChangeError extends Error {
   override readonly name = 'ConfChangeError';

@@ -10,6 +10,7 @@ export {
   ProposalDroppedError,
   type ProposalDropReason,
   SnapshotOutOfDateError,
+  SnapshotTemporarilyUnavailableError,
   UnavailableError,
 } from './errors.ts';
 export { emptyMessage, entrySizeBytes, isLocalMessage, isResponseMessage } from './messages.ts';

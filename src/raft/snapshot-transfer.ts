@@ -5,9 +5,12 @@
 // chunks are ignored) and restores on the last one. A lost chunk stalls the assembly: the leader
 // restarts the transfer on a failed reportSnapshot or after SNAPSHOT_TIMEOUT_ELECTIONS election
 // timeouts without sending; a restarted transfer of the same snapshot resumes the assembly.
+// When the storage's snapshot bytes are not at hand (SnapshotTemporarilyUnavailableError: being
+// read back from disk), nothing is sent and the follower stays in probe; the next heartbeat
+// response tries again, as in etcd.
 
 import { restoreConfState } from './confchange/restore.ts';
-import { assert } from './errors.ts';
+import { assert, SnapshotTemporarilyUnavailableError } from './errors.ts';
 import { switchToConfig } from './membership.ts';
 import type { Raft } from './raft.ts';
 import type { Progress } from './tracker/progress.ts';
@@ -31,7 +34,13 @@ export interface SnapshotAssembly {
 export function maybeSendSnapshot(r: Raft, to: NodeId, pr: Progress): boolean {
   // Snapshots are large: only send to a follower known to be alive.
   if (!pr.recentActive) return false;
-  const snap = r.log.snapshot();
+  let snap: Snapshot;
+  try {
+    snap = r.log.snapshot();
+  } catch (e) {
+    if (e instanceof SnapshotTemporarilyUnavailableError) return false;
+    throw e;
+  }
   assert(
     snap.metadata.index > 0,
     `need a snapshot for ${to} but the log holds none (first index ${r.log.firstIndex()})`,

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CompactedError, SnapshotOutOfDateError, UnavailableError } from './errors.ts';
+import {
+  CompactedError,
+  SnapshotOutOfDateError,
+  SnapshotTemporarilyUnavailableError,
+  UnavailableError,
+} from './errors.ts';
 import { EMPTY_CONF_STATE, initialSnapshot, MemoryStorage } from './storage.ts';
 import type { Entry } from './types.ts';
 import { index, nodeId, term } from './types.ts';
@@ -67,6 +72,34 @@ test('MemoryStorage: applySnapshot replaces everything; older snapshots are refu
   assert.equal(s.lastIndex(), 10);
   assert.equal(s.term(index(10)), 3);
   assert.throws(() => s.applySnapshot(initialSnapshot([nodeId('a')])), SnapshotOutOfDateError);
+});
+
+test('MemoryStorage: released snapshot bytes are asked for, and only the latest snapshot takes them back', () => {
+  const s = storageWith([ent(1, 1), ent(2, 1), ent(3, 2), ent(4, 2)]);
+  const cs = { ...EMPTY_CONF_STATE, voters: [nodeId('a')] };
+  const wanted: number[] = [];
+  s.onSnapshotWanted = (i) => wanted.push(i);
+  s.createSnapshot(index(3), cs, new Uint8Array([7, 8]));
+  assert.equal(s.releaseSnapshotData(index(2)), false, 'not the latest snapshot');
+  assert.equal(s.releaseSnapshotData(index(3)), true);
+  assert.equal(s.releaseSnapshotData(index(3)), false, 'already released');
+  assert.equal(s.snapshotDataHeld(), false);
+  assert.throws(() => s.snapshot(), SnapshotTemporarilyUnavailableError);
+  assert.deepEqual(wanted, [3]);
+  assert.deepEqual(s.snapshotMetadata(), { index: 3, term: 2, confState: cs });
+  assert.equal(s.initialState().confState, cs, 'the metadata stays');
+  assert.equal(s.reloadSnapshotData(index(2), new Uint8Array([1])), false, 'bytes of another snapshot');
+  assert.equal(s.reloadSnapshotData(index(3), new Uint8Array([7, 8])), true);
+  assert.equal(s.reloadSnapshotData(index(3), new Uint8Array([9])), false, 'already held');
+  assert.deepEqual(s.snapshot().data, new Uint8Array([7, 8]));
+  // A newer snapshot brings its own bytes, whatever became of the older one's.
+  s.releaseSnapshotData(index(3));
+  s.createSnapshot(index(4), cs, new Uint8Array([5]));
+  assert.deepEqual(s.snapshot().data, new Uint8Array([5]));
+  s.releaseSnapshotData(index(4));
+  s.applySnapshot({ metadata: { index: index(9), term: term(3), confState: cs }, data: new Uint8Array([6]) });
+  assert.deepEqual(s.snapshot().data, new Uint8Array([6]));
+  assert.deepEqual(wanted, [3], 'asked for only while released');
 });
 
 test('MemoryStorage: the hard state term never goes back', () => {

@@ -1,10 +1,26 @@
 // The read-only view of stable storage the core reads from (etcd's raft.Storage), and its
 // in-memory implementation. The driver writes to MemoryStorage only AFTER it has made the same
-// data durable; the core never writes to storage itself.
+// data durable; the core never writes to storage itself. A snapshot's bytes may live elsewhere
+// (a file) once durable: MemoryStorage then keeps only its metadata until they are reloaded.
 
-import { assert, CompactedError, SnapshotOutOfDateError, UnavailableError } from './errors.ts';
+import {
+  assert,
+  CompactedError,
+  SnapshotOutOfDateError,
+  SnapshotTemporarilyUnavailableError,
+  UnavailableError,
+} from './errors.ts';
 import { EMPTY_BYTES, entrySizeBytes } from './messages.ts';
-import type { ConfState, Entry, HardState, Index, NodeId, Snapshot, Term } from './types.ts';
+import type {
+  ConfState,
+  Entry,
+  HardState,
+  Index,
+  NodeId,
+  Snapshot,
+  SnapshotMetadata,
+  Term,
+} from './types.ts';
 import { index, NO_NODE, term } from './types.ts';
 
 /** Read-only view of stable storage, as in etcd's raft.Storage. */
@@ -16,6 +32,10 @@ export interface Storage {
   term(i: Index): Term;
   firstIndex(): Index;
   lastIndex(): Index;
+  /**
+   * The latest snapshot. May throw SnapshotTemporarilyUnavailableError when its bytes are not at
+   * hand (being read back from disk): the caller sends nothing now and asks again later.
+   */
   snapshot(): Snapshot;
 }
 
@@ -81,6 +101,13 @@ export class MemoryStorage implements Storage {
     metadata: { index: index(0), term: term(0), confState: EMPTY_CONF_STATE },
     data: EMPTY_BYTES,
   };
+  /** Whether snap.data is the snapshot's bytes; false from releaseSnapshotData to reloadSnapshotData. */
+  private snapDataHeld = true;
+  /**
+   * Told, from inside snapshot(), that the released bytes of the snapshot at `index` are wanted:
+   * it reads them back and hands them to reloadSnapshotData. It must not call back into the core.
+   */
+  onSnapshotWanted: ((index: Index) => void) | undefined;
   // Invariant: ents[0] has the index and term of `snap`; ents[k].index === ents[0].index + k.
   private ents: Entry[] = [{ term: term(0), index: index(0), type: 'normal', data: EMPTY_BYTES }];
 
@@ -120,7 +147,39 @@ export class MemoryStorage implements Storage {
   }
 
   snapshot(): Snapshot {
-    return this.snap;
+    if (this.snapDataHeld) return this.snap;
+    const at = this.snap.metadata.index;
+    this.onSnapshotWanted?.(at);
+    throw new SnapshotTemporarilyUnavailableError(at);
+  }
+
+  /** The latest snapshot's metadata, whether or not its bytes are held. */
+  snapshotMetadata(): SnapshotMetadata {
+    return this.snap.metadata;
+  }
+
+  /** Whether the latest snapshot's bytes are held (see releaseSnapshotData). */
+  snapshotDataHeld(): boolean {
+    return this.snapDataHeld;
+  }
+
+  /**
+   * Lets go of the bytes of the snapshot at index i (the caller keeps them durably elsewhere);
+   * false, and nothing changes, when the latest snapshot is not at i or its bytes are already gone.
+   */
+  releaseSnapshotData(i: Index): boolean {
+    if (this.snap.metadata.index !== i || !this.snapDataHeld) return false;
+    this.snap = { metadata: this.snap.metadata, data: EMPTY_BYTES };
+    this.snapDataHeld = false;
+    return true;
+  }
+
+  /** Gives back the released bytes of the snapshot at index i; false when that is no longer the latest. */
+  reloadSnapshotData(i: Index, data: Uint8Array): boolean {
+    if (this.snap.metadata.index !== i || this.snapDataHeld) return false;
+    this.snap = { metadata: this.snap.metadata, data };
+    this.snapDataHeld = true;
+    return true;
   }
 
   /** Replaces everything with the snapshot (which must not be older than the held one). */
@@ -128,6 +187,7 @@ export class MemoryStorage implements Storage {
     const held = this.snap.metadata.index;
     if (snap.metadata.index < held) throw new SnapshotOutOfDateError(snap.metadata.index, held);
     this.snap = snap;
+    this.snapDataHeld = true;
     this.ents = [{ term: snap.metadata.term, index: snap.metadata.index, type: 'normal', data: EMPTY_BYTES }];
   }
 
@@ -138,6 +198,7 @@ export class MemoryStorage implements Storage {
     const last = this.lastIndex();
     assert(i <= last, `createSnapshot: index ${i} is beyond the last index ${last}`);
     this.snap = { metadata: { index: i, term: this.term(i), confState: cs }, data };
+    this.snapDataHeld = true;
     return this.snap;
   }
 
