@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
-import { emptyMessage, initialSnapshot } from '../raft/index.ts';
+import { emptyMessage, initialSnapshot, SnapshotTemporarilyUnavailableError } from '../raft/index.ts';
 import type { Entry, Index } from '../raft/types.ts';
 import { index, nodeId, term } from '../raft/types.ts';
 import { REAL_FILE_SYSTEM } from '../storage/real-file-system.ts';
@@ -308,6 +308,10 @@ test('a snapshot is built and saved beside the turns: writes are applied meanwhi
     });
     open();
     await waitUntil(() => g.snapshotIndex > 1, 'the snapshot to be finished once built');
+    // Its bytes are in its file, not in memory; asked for, they are read back.
+    assert.equal(g.storage.snapshotDataHeld(), false, 'the saved snapshot lets its bytes go');
+    assert.throws(() => g.storage.snapshot(), SnapshotTemporarilyUnavailableError);
+    await t.driver.snapshotReadBack(1);
     const taken = JSON.parse(new TextDecoder().decode(g.storage.snapshot().data)) as string[];
     assert.ok(taken.length >= 5 && taken.length < 40, `the snapshot holds ${taken.length} writes`);
     assert.deepEqual(taken, g.machine.applied.slice(0, taken.length), 'the state of its moment');

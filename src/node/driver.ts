@@ -35,6 +35,7 @@ import type { Group } from './group.ts';
 import { NO_METRICS, type NodeMetrics } from './metrics.ts';
 import type { NodePlantedBug } from './options.ts';
 import type { PeerTransport } from './peer-transport.ts';
+import { SnapshotReloader } from './snapshot-reload.ts';
 
 /** A group whose snapshot failed for want of space is tried again this many applied entries later. */
 const SNAPSHOT_RETRY_AFTER_ENTRIES = 100;
@@ -44,8 +45,8 @@ export interface DriverConfig {
   readonly snapshots: SnapshotStore;
   readonly transport: PeerTransport;
   readonly logger: Logger;
-  /** Where turns are scheduled (after the calls under way, as setImmediate). */
-  readonly clock: Pick<Clock, 'defer'>;
+  /** Where turns are scheduled (after the calls under way, as setImmediate), and snapshot bytes let go. */
+  readonly clock: Pick<Clock, 'defer' | 'after' | 'cancel'>;
   /** Take a snapshot of a group once this many entries were applied since its last one. */
   readonly snapshotEveryEntries: number;
   /** Entries kept in memory behind a snapshot, so slightly slow followers catch up from the log. */
@@ -96,10 +97,19 @@ export class Driver {
   private readonly snapshotting = new Map<number, Promise<void>>();
   /** Local snapshots whose files are durable, their markers not yet in the WAL (the next turn's). */
   private saved: SavedSnapshot[] = [];
+  /** Keeps each group's latest snapshot in its file, not in memory, and reads it back on demand. */
+  private readonly reloader: SnapshotReloader;
 
   constructor(c: DriverConfig) {
     this.c = c;
     this.metrics = c.metrics ?? NO_METRICS;
+    this.reloader = new SnapshotReloader({
+      load: async (group, at) => (await c.snapshots.load(group, at)).data,
+      filed: (group, at) => c.snapshots.has(group, at),
+      clock: c.clock,
+      onLoadFailed: (group, at, err) =>
+        c.logger.warn({ group, index: at, err }, 'snapshot not read back (it is asked for again later)'),
+    });
   }
 
   /** Asks for a turn soon (coalesced: many calls in one event-loop turn give one Ready round). */
@@ -126,6 +136,12 @@ export class Driver {
   register(g: Group): void {
     assert(!this.groups.has(g.id), `group ${g.id} is registered twice`);
     this.groups.set(g.id, g);
+    this.reloader.attach(g.id, g.storage);
+  }
+
+  /** Resolves once the group's snapshot, if asked for while its bytes were on disk, is read back. */
+  snapshotReadBack(id: number): Promise<void> {
+    return this.reloader.settled(id);
   }
 
   /**
@@ -134,6 +150,7 @@ export class Driver {
    */
   async unregister(id: number): Promise<void> {
     this.groups.delete(id);
+    this.reloader.detach(id);
     this.snapshotRetryAt.delete(id);
     this.warnedPins.delete(id);
     await this.idle;
@@ -145,6 +162,7 @@ export class Driver {
     this.stopped = true;
     await this.idle;
     await Promise.all(this.snapshotting.values());
+    for (const id of this.groups.keys()) this.reloader.detach(id); // their timers with them
   }
 
   private hasWork(): boolean {
@@ -169,7 +187,10 @@ export class Driver {
     this.c.transport.flush();
     await this.persist(work);
     for (const [g, rd] of work) {
-      if (rd.snapshot !== undefined) g.storage.applySnapshot(rd.snapshot);
+      if (rd.snapshot !== undefined) {
+        g.storage.applySnapshot(rd.snapshot);
+        this.reloader.release(g.id); // its file was written by persist (the Ready keeps the bytes to apply)
+      }
       g.storage.append(rd.entries);
       if (rd.hardState !== undefined) g.storage.setHardState(rd.hardState);
     }
@@ -353,7 +374,8 @@ export class Driver {
    * background while turns go on; finishSnapshots, in a later turn, does the rest. The log storage
    * holds the new snapshot from when its bytes exist (before its file is durable, as a follower's
    * copy may be sent from it: the file only matters to this node's recovery, which uses the older
-   * snapshot and the log until the marker names the new one). At most one per group at a time.
+   * snapshot and the log until the marker names the new one); once the file is written the bytes
+   * go, and are read back from it when needed (snapshot-reload.ts). At most one per group at a time.
    */
   private startSnapshot(g: Group): void {
     if (this.stopped || this.snapshotting.has(g.id)) return;
@@ -394,7 +416,7 @@ export class Driver {
       !this.stopped &&
       this.groups.get(g.id) === g &&
       at > g.snapshotIndex &&
-      at > g.storage.snapshot().metadata.index;
+      at > g.storage.snapshotMetadata().index;
     if (!current()) return;
     const snap = g.storage.createSnapshot(at, confState, data);
     // A local snapshot is optional (the log still holds everything): a full disk only delays it.
@@ -415,6 +437,7 @@ export class Driver {
       return;
     }
     this.snapshotRetryAt.delete(g.id);
+    this.reloader.release(g.id);
     this.saved.push({ g, at, term: snap.metadata.term, sizeBytes: data.byteLength });
   }
 

@@ -140,9 +140,9 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
     this.machine = c.machine;
     this.reproposes = c.machine.settled !== undefined;
     this.applied = c.applied;
-    const snap = c.storage.snapshot();
-    this.snapshotIndex = snap.metadata.index;
-    this.confState = snap.metadata.confState;
+    const snap = c.storage.snapshotMetadata();
+    this.snapshotIndex = snap.index;
+    this.confState = snap.confState;
     this.term = c.storage.initialState().hardState.term;
     this.raw = new RawNode({
       id: c.nodeId,

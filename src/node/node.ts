@@ -1079,6 +1079,15 @@ export class KvNode implements NodeIntents {
     return { ttlMs, remainingMs, keys: state.leases.keysOf(index) };
   }
 
+  /**
+   * Resolves once the shard's snapshot, asked for while its bytes were on disk (a watch replaying
+   * from it), is read back into its log storage (or the read failed).
+   */
+  snapshotReadBack(shard: number): Promise<void> {
+    const g = this.shardGroups.get(shard);
+    return g === undefined ? Promise.resolve() : this.driver.snapshotReadBack(g.id);
+  }
+
   /** A hosted shard replica as a watch sees it (watch/watches.ts); undefined when not hosted or going. */
   private watchedShard(shard: number): WatchedShard | undefined {
     const g = this.shardGroups.get(shard);
@@ -1086,6 +1095,7 @@ export class KvNode implements NodeIntents {
     return {
       watchers: g.machine.watchers,
       applied: () => g.applied,
+      snapshotIndex: () => g.storage.snapshotMetadata().index,
       snapshot: () => g.storage.snapshot(),
       entries: (lo, hi) =>
         lo >= hi ? [] : g.storage.entries(index(lo), index(hi), Number.POSITIVE_INFINITY),

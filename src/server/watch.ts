@@ -8,7 +8,8 @@ import { type WatchEvent, WatchEvent_Type, WatchRequest, WatchResponse } from '.
 import { InvalidArgumentError, UnavailableError } from '../node/errors.ts';
 import type { KvNode } from '../node/node.ts';
 import type { WatchKeys } from '../node/watch/match.ts';
-import { PROGRESS_INTERVAL_MIN_MS, type WatchSpec } from '../node/watch/watches.ts';
+import { PROGRESS_INTERVAL_MIN_MS, type WatchHandle, type WatchSpec } from '../node/watch/watches.ts';
+import { SnapshotTemporarilyUnavailableError } from '../raft/index.ts';
 import { KEY_BYTES_MAX } from '../storage/command.ts';
 import type { KvChange } from '../storage/kv-change.ts';
 import { prefixRange } from '../storage/kv-state.ts';
@@ -39,12 +40,43 @@ export function watchHandler(node: KvNode): ServerStreamHandler {
     try {
       const spec = watchSpec(node, req);
       refuseElsewhere(node, spec.shard);
-      const handle = node.watches.start(spec, streamSink(node.opts.nodeId, spec.shard, req.prevKv, call));
-      call.onClose(() => handle.cancel());
+      const sink = streamSink(node.opts.nodeId, spec.shard, req.prevKv, call);
+      let handle: WatchHandle | undefined;
+      let closed = false;
+      call.onClose(() => {
+        closed = true;
+        handle?.cancel();
+      });
+      try {
+        handle = node.watches.start(spec, sink);
+      } catch (e) {
+        if (!(e instanceof SnapshotTemporarilyUnavailableError)) throw e;
+        // The backlog replays from the shard's snapshot, whose bytes are in its file: once they are
+        // read back, start again (nothing was sent, nothing registered).
+        void node.snapshotReadBack(spec.shard).then(() => {
+          if (closed) return;
+          try {
+            handle = node.watches.start(spec, sink);
+          } catch (e) {
+            call.end(
+              toGrpcError(e instanceof SnapshotTemporarilyUnavailableError ? readingBack(spec.shard) : e),
+            );
+          }
+        });
+      }
     } catch (e) {
       call.end(toGrpcError(e));
     }
   };
+}
+
+function readingBack(shard: number): UnavailableError {
+  return new UnavailableError(
+    `shard ${shard}'s snapshot is being read back from disk for the replay; retry`,
+    {
+      retrySafe: true,
+    },
+  );
 }
 
 /** The request checked and turned into what the node's watches take. */

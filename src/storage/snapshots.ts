@@ -98,6 +98,11 @@ export class SnapshotStore {
     return [...(this.byGroup.get(group) ?? [])];
   }
 
+  /** Whether the group's snapshot file at `index` is written (saved, and not yet deleted). */
+  has(group: number, index: number): boolean {
+    return this.byGroup.get(group)?.includes(index) ?? false;
+  }
+
   /** Groups that have at least one snapshot file. */
   groups(): number[] {
     return [...this.byGroup.keys()].sort((a, b) => a - b);

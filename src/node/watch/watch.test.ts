@@ -70,6 +70,7 @@ function replica(log: readonly Uint8Array[], snapAt = 0) {
   const shard: WatchedShard = {
     watchers: machine.watchers,
     applied: () => applied,
+    snapshotIndex: () => snapshot.metadata.index,
     snapshot: () => snapshot,
     entries: (lo, hi) => entries.filter((e) => e.index >= lo && e.index < hi),
   };

@@ -15,7 +15,12 @@ export interface WatchedShard {
   readonly watchers: ShardWatchers;
   /** The replica's applied index (no-op and configuration entries included). */
   applied(): number;
-  /** The replica's latest snapshot (its state machine's bytes at its index). */
+  /** The index of the replica's latest snapshot. */
+  snapshotIndex(): number;
+  /**
+   * The replica's latest snapshot (its state machine's bytes at its index). Throws
+   * SnapshotTemporarilyUnavailableError while its bytes are read back from disk.
+   */
   snapshot(): Snapshot;
   /** The log's entries in [lo, hi) (all held: lo is after the snapshot, hi - 1 applied). */
   entries(lo: number, hi: number): Entry[];
@@ -67,7 +72,8 @@ export class Watches {
    * Starts a watch: its backlog (positions from `spec.fromIndex` to the applied index) goes to `sink`
    * at once, then a progress, then every new matching entry as it is applied. Throws (nothing sent)
    * a retry-safe UnavailableError when the shard has no replica here, WatchCompactedError when the
-   * start is older than what the replica keeps.
+   * start is older than what the replica keeps, SnapshotTemporarilyUnavailableError when the
+   * backlog replays from the snapshot and its bytes are on disk (start again once they are back).
    */
   start(spec: WatchSpec, sink: WatchSink): WatchHandle {
     if (this.closed) throw new UnavailableError('the node is shutting down', { retrySafe: true });
@@ -124,12 +130,12 @@ export class Watches {
   ): { entries: EntryChanges[]; complete: boolean } {
     const recent = shard.watchers.ring.since(from);
     if (recent !== undefined) return { entries: matching(recent, spec.keys), complete: true };
-    const snap = shard.snapshot();
-    const snapIndex = snap.metadata.index;
+    const snapIndex = shard.snapshotIndex();
     if (from <= snapIndex) {
       const oldest = Math.min(shard.watchers.ring.coveredFrom, snapIndex + 1);
       throw new WatchCompactedError(spec.shard, from, oldest);
     }
+    const snap = shard.snapshot();
     const log = shard.entries(snapIndex + 1, applied + 1);
     return replayChanges(snap.data, log, from, spec.keys, REPLAY_BYTES_MAX);
   }
