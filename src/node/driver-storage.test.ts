@@ -12,6 +12,7 @@ import { emptyMessage, initialSnapshot, SnapshotTemporarilyUnavailableError } fr
 import type { Entry, Index } from '../raft/types.ts';
 import { index, nodeId, term } from '../raft/types.ts';
 import { REAL_FILE_SYSTEM } from '../storage/real-file-system.ts';
+import type { SnapshotSource } from '../storage/snapshot-source.ts';
 import { SnapshotStore } from '../storage/snapshots.ts';
 import { type RecoveredGroup, Wal } from '../storage/wal.ts';
 import { Driver } from './driver.ts';
@@ -38,17 +39,23 @@ class EchoMachine implements StateMachine<string> {
     this.applied.push(requestId);
     return { requestId, result: requestId };
   }
-  /** What a snapshot built later waits for after its first pause (a test holds it open). */
+  /** What a snapshot's source waits for before its first slice (a test holds it open). */
   gate: Promise<void> = Promise.resolve();
   snapshot(): Uint8Array {
     return new TextEncoder().encode(JSON.stringify(this.applied));
   }
-  snapshotLater(): (pause: () => Promise<void>) => Promise<Uint8Array> {
-    const captured = [...this.applied];
-    return async (pause) => {
-      await pause();
-      await this.gate;
-      return new TextEncoder().encode(JSON.stringify(captured));
+  snapshotSource(): SnapshotSource {
+    const bytes = this.snapshot();
+    const gate = this.gate;
+    let given = false;
+    return {
+      totalBytes: bytes.byteLength,
+      next: async () => {
+        await gate;
+        if (given) return undefined;
+        given = true;
+        return bytes;
+      },
     };
   }
   restore(data: Uint8Array): void {

@@ -24,8 +24,9 @@
 // advance() reports them durable, so a commit index never covers an entry that is not durable on
 // a quorum, even in a group of one voter and learners.
 import type { Logger } from 'pino';
-import type { Entry, Index, Message, Ready, Snapshot, Term } from '../raft/types.ts';
+import type { Entry, Index, Message, Ready, SnapshotMetadata, Term } from '../raft/types.ts';
 import { index, NO_NODE } from '../raft/types.ts';
+import { bytesSource, type SnapshotSource } from '../storage/snapshot-source.ts';
 import type { SnapshotStore } from '../storage/snapshots.ts';
 import type { Wal } from '../storage/wal.ts';
 import { WalBackpressureError } from '../storage/wal-errors.ts';
@@ -215,9 +216,11 @@ export class Driver {
   }
 
   /** One snapshot file written and synced, timed for the metrics. */
-  private async saveSnapshot(group: number, snap: Snapshot): Promise<void> {
+  private async saveSnapshot(group: number, meta: SnapshotMetadata, source: SnapshotSource): Promise<void> {
     const startedAt = this.metrics.startedAt();
-    await this.c.snapshots.save(group, snap);
+    // Between slices the event loop serves other work (turns included, as a deferred turn would).
+    const pause = (): Promise<void> => new Promise<void>((resolve) => this.c.clock.defer(resolve));
+    await this.c.snapshots.saveFrom(group, meta, source, pause);
     this.metrics.snapshotSaved(startedAt);
   }
 
@@ -299,7 +302,7 @@ export class Driver {
         // One snapshot file of a group at a time: this one is newer than any being saved here.
         await this.snapshotting.get(g.id);
         // The file first: the marker tells recovery the log before it is released.
-        await this.saveSnapshot(g.id, rd.snapshot);
+        await this.saveSnapshot(g.id, rd.snapshot.metadata, bytesSource(rd.snapshot.data));
         const { index: at, term } = rd.snapshot.metadata;
         await this.appendWithRoom(() => wal.appendSnapshotMarker(g.id, at, term, true));
         released.push([g, at]);
@@ -370,12 +373,12 @@ export class Driver {
 
   /**
    * Step 7, begun: the state machine's state at the applied index is captured now, then serialised
-   * (in slices, the event loop served between them), written to a snapshot file and synced in the
-   * background while turns go on; finishSnapshots, in a later turn, does the rest. The log storage
-   * holds the new snapshot from when its bytes exist (before its file is durable, as a follower's
-   * copy may be sent from it: the file only matters to this node's recovery, which uses the older
-   * snapshot and the log until the marker names the new one); once the file is written the bytes
-   * go, and are read back from it when needed (snapshot-reload.ts). At most one per group at a time.
+   * a slice at a time straight into a snapshot file (the event loop served between slices) and synced,
+   * in the background while turns go on; finishSnapshots, in a later turn, does the rest. Only then
+   * does the log storage take the new snapshot, its bytes left in the file (read back from it when a
+   * follower needs them: snapshot-reload.ts): the file only matters to this node's recovery, which
+   * uses the older snapshot and the log until the marker names the new one. At most one per group
+   * at a time.
    */
   private startSnapshot(g: Group): void {
     if (this.stopped || this.snapshotting.has(g.id)) return;
@@ -383,13 +386,9 @@ export class Driver {
     if (at <= g.snapshotIndex) return;
     const retryAt = this.snapshotRetryAt.get(g.id);
     if (retryAt !== undefined && at < retryAt) return;
-    const confState = g.confState;
-    const later = g.machine.snapshotLater?.();
-    const build =
-      later === undefined
-        ? Promise.resolve(g.machine.snapshot())
-        : later(() => new Promise<void>((resolve) => this.c.clock.defer(resolve)));
-    const task = this.saveSnapshotLater(g, at, confState, build)
+    const meta: SnapshotMetadata = { index: at, term: g.storage.term(at), confState: g.confState };
+    const source = g.machine.snapshotSource?.() ?? bytesSource(g.machine.snapshot());
+    const task = this.saveSnapshotLater(g, meta, source)
       .catch((e: unknown) => {
         this.stopped = true;
         this.c.onFatal(e);
@@ -403,33 +402,28 @@ export class Driver {
     this.snapshotting.set(g.id, task);
   }
 
-  /** The background part of a local snapshot: bytes, the log storage's snapshot, the synced file. */
-  private async saveSnapshotLater(
-    g: Group,
-    at: Index,
-    confState: Group['confState'],
-    build: Promise<Uint8Array>,
-  ): Promise<void> {
-    const data = await build;
+  /** The background part of a local snapshot: the synced file, then the log storage's snapshot. */
+  private async saveSnapshotLater(g: Group, meta: SnapshotMetadata, source: SnapshotSource): Promise<void> {
+    const at = meta.index;
     // Gone (the replica left this node, or the node stops), or overtaken by a leader's snapshot.
     const current = (): boolean =>
       !this.stopped &&
       this.groups.get(g.id) === g &&
       at > g.snapshotIndex &&
       at > g.storage.snapshotMetadata().index;
-    if (!current()) return;
-    const snap = g.storage.createSnapshot(at, confState, data);
     // A local snapshot is optional (the log still holds everything): a full disk only delays it.
     const noSpace = (err: string): void => {
       this.c.logger.warn({ group: g.id, index: at, err }, 'snapshot not taken: no space');
       this.snapshotRetryAt.set(g.id, at + SNAPSHOT_RETRY_AFTER_ENTRIES);
     };
-    if (this.c.roomFor !== undefined && !(await this.c.roomFor(data.byteLength))) {
-      noSpace(`${data.byteLength} bytes would leave the WAL no room for its next segment`);
+    const bytes = source.totalBytes;
+    if (this.c.roomFor !== undefined && !(await this.c.roomFor(bytes))) {
+      noSpace(`${bytes} bytes would leave the WAL no room for its next segment`);
       return;
     }
+    if (!current()) return;
     try {
-      await this.saveSnapshot(g.id, snap);
+      await this.saveSnapshot(g.id, meta, source);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'ENOSPC' && code !== 'EDQUOT') throw e;
@@ -437,8 +431,10 @@ export class Driver {
       return;
     }
     this.snapshotRetryAt.delete(g.id);
-    this.reloader.release(g.id);
-    this.saved.push({ g, at, term: snap.metadata.term, sizeBytes: data.byteLength });
+    // Overtaken while it was written: the file goes when the newer snapshot's marker is durable.
+    if (!current()) return;
+    g.storage.createSnapshot(at, meta.confState); // its bytes are in the file only
+    this.saved.push({ g, at, term: meta.term, sizeBytes: bytes });
   }
 
   /**

@@ -7,6 +7,7 @@ import type { Index } from '../raft/types.ts';
 import { decodeCommand } from '../storage/command.ts';
 import type { KvChange } from '../storage/kv-change.ts';
 import { type ApplyResult, KvState, type KvStateOptions } from '../storage/kv-state.ts';
+import type { SnapshotSource } from '../storage/snapshot-source.ts';
 import type { ApplyOutcome, StateMachine, StateSize } from './state-machine.ts';
 import { parseRequestKey, requestKey } from './state-machine.ts';
 import { ShardWatchers } from './watch/shard-watchers.ts';
@@ -50,9 +51,8 @@ export class KvMachine implements StateMachine<ApplyResult> {
     return this.state.serialize();
   }
 
-  snapshotLater(): (pause: () => Promise<void>) => Promise<Uint8Array> {
-    const view = this.state.capture();
-    return (pause) => view.serializeInSlices(pause);
+  snapshotSource(): SnapshotSource {
+    return this.state.capture().source();
   }
 
   restore(data: Uint8Array): void {

@@ -2,6 +2,7 @@
 // (MetadataState in metadata.ts); data shards apply KV commands (kv-machine.ts over
 // src/storage/kv-state.ts). `R` is the type of what applying a command returns to its proposer.
 import type { Index } from '../raft/types.ts';
+import type { SnapshotSource } from '../storage/snapshot-source.ts';
 import type { Random } from './random.ts';
 
 /**
@@ -29,11 +30,11 @@ export interface StateMachine<R = unknown> {
   /** The whole state, serialised (for a snapshot at the last applied index). */
   snapshot(): Uint8Array;
   /**
-   * The same bytes, built later: the state as it is now is captured (cheaply), and the returned
-   * function serialises that capture, awaiting `pause()` between slices, while commands go on being
-   * applied. Absent: snapshot() is cheap enough to call at once.
+   * The same bytes, a slice at a time: the state as it is now is captured (cheaply), and the source
+   * serialises that capture as its slices are asked for, while commands go on being applied.
+   * Absent: snapshot() is cheap enough to call at once.
    */
-  snapshotLater?(): (pause: () => Promise<void>) => Promise<Uint8Array>;
+  snapshotSource?(): SnapshotSource;
   /** Replaces the whole state with a snapshot's bytes (empty bytes: the empty state). */
   restore(data: Uint8Array): void;
   /**

@@ -191,14 +191,17 @@ export class MemoryStorage implements Storage {
     this.ents = [{ term: snap.metadata.term, index: snap.metadata.index, type: 'normal', data: EMPTY_BYTES }];
   }
 
-  /** Records a snapshot of the state machine at applied index i; the log is kept (see compact). */
-  createSnapshot(i: Index, cs: ConfState, data: Uint8Array): Snapshot {
+  /**
+   * Records a snapshot of the state machine at applied index i; the log is kept (see compact).
+   * Without `data` its bytes are kept elsewhere, as after releaseSnapshotData.
+   */
+  createSnapshot(i: Index, cs: ConfState, data?: Uint8Array): Snapshot {
     const held = this.snap.metadata.index;
     if (i <= held) throw new SnapshotOutOfDateError(i, held);
     const last = this.lastIndex();
     assert(i <= last, `createSnapshot: index ${i} is beyond the last index ${last}`);
-    this.snap = { metadata: { index: i, term: this.term(i), confState: cs }, data };
-    this.snapDataHeld = true;
+    this.snap = { metadata: { index: i, term: this.term(i), confState: cs }, data: data ?? EMPTY_BYTES };
+    this.snapDataHeld = data !== undefined;
     return this.snap;
   }
 

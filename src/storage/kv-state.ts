@@ -18,6 +18,7 @@ import type { CasExpect, Command, DeleteRangeCommand, PutCommand, TxnCommand } f
 import type { KvChangeSink } from './kv-change.ts';
 import { LeaseTable } from './leases.ts';
 import { ProposerSessions } from './proposer-sessions.ts';
+import type { SnapshotSource } from './snapshot-source.ts';
 import { SortedKeys } from './sorted-keys.ts';
 import { compareHolds, type TxnOp, type TxnOpResult } from './txn.ts';
 
@@ -470,7 +471,7 @@ function readU64(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off + 4) * 0x1_0000_0000 + buf.readUInt32LE(off);
 }
 
-/** Bytes a view copies between two pauses of serializeInSlices: a few ms of this machine's time. */
+/** Bytes a view serialises per slice of its source (a few ms of this machine's time): its buffer's size. */
 export const SNAPSHOT_SLICE_BYTES = 4 * 1024 * 1024;
 
 /** A KvState captured by KvState.capture(), serialised in the format above, at once or in slices. */
@@ -499,61 +500,70 @@ export class KvSnapshotView {
 
   /** The snapshot bytes in one go. */
   serialize(): Uint8Array {
-    const w = this.writer();
-    while (w.next(Number.POSITIVE_INFINITY)) {}
-    return w.done();
+    const total = this.totalBytes();
+    const slices = this.slices(total);
+    const only = slices.next();
+    if (only.done || only.value.byteLength !== total || !slices.next().done)
+      throw new Error(`kv-state: a snapshot of ${total} bytes did not come out in one slice`);
+    return only.value;
   }
 
   /**
-   * The same bytes, with `pause()` awaited after each SNAPSHOT_SLICE_BYTES copied (or `sliceBytes`),
-   * so that a large state never holds the caller's event loop for long: the buffer's fresh pages are
-   * faulted in a slice at a time too.
+   * The same bytes a slice of about `sliceBytes` at a time, serialised into one reused buffer (a
+   * slice is overwritten by the next): a large state is never copied whole, and never holds the
+   * caller's event loop for long. An entry larger than the buffer gets a buffer of its size.
    */
-  async serializeInSlices(
-    pause: () => Promise<void>,
-    sliceBytes = SNAPSHOT_SLICE_BYTES,
-  ): Promise<Uint8Array> {
+  source(sliceBytes = SNAPSHOT_SLICE_BYTES): SnapshotSource {
     if (!(sliceBytes > 0)) throw new Error(`kv-state: slice of ${sliceBytes} bytes`);
-    const w = this.writer();
-    while (w.next(sliceBytes)) await pause();
-    return w.done();
+    const slices = this.slices(sliceBytes);
+    return {
+      totalBytes: this.totalBytes(),
+      next: async () => {
+        const r = slices.next();
+        return r.done ? undefined : r.value;
+      },
+    };
   }
 
-  private writer(): { next(bytes: number): boolean; done(): Uint8Array } {
+  private totalBytes(): number {
     const { keys, values, tail } = this;
     let total = 24 + tail.length;
     for (let i = 0; i < keys.length; i++)
       total += 16 + (keys[i] as string).length + (values[i] as { value: Buffer }).value.length;
-    const buf = Buffer.allocUnsafe(total);
+    return total;
+  }
+
+  private *slices(sliceBytes: number): Generator<Uint8Array, void, undefined> {
+    const { keys, values, tail } = this;
+    let buf = Buffer.allocUnsafe(Math.max(24, Math.min(sliceBytes, this.totalBytes())));
     buf.writeUInt32LE(MAGIC, 0);
     buf.writeUInt16LE(FORMAT_VERSION, 4);
     buf.writeUInt16LE(0, 6);
     writeU64(buf, 8, this.appliedIndex);
     writeU64(buf, 16, keys.length);
     let p = 24;
-    let i = 0;
-    return {
-      /** Copies entries until `bytes` more were written or none are left; whether any are left. */
-      next(bytes: number): boolean {
-        const until = p + bytes;
-        for (; i < keys.length && p < until; i++) {
-          const k = keys[i] as string;
-          const v = values[i] as { value: Buffer; version: number };
-          buf.writeUInt32LE(k.length, p);
-          p += 4 + buf.write(k, p + 4, 'latin1');
-          writeU64(buf, p, v.version);
-          buf.writeUInt32LE(v.value.length, p + 8);
-          v.value.copy(buf, p + 12);
-          p += 12 + v.value.length;
-        }
-        return i < keys.length;
-      },
-      done(): Uint8Array {
-        if (i !== keys.length) throw new Error(`kv-state: serialised ${i} of ${keys.length} keys`);
-        p += tail.copy(buf, p);
-        if (p !== total) throw new Error(`kv-state: serialised ${p} bytes, sized ${total}`);
-        return buf;
-      },
-    };
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i] as string;
+      const v = values[i] as { value: Buffer; version: number };
+      const need = 16 + k.length + v.value.length;
+      if (p + need > buf.length) {
+        if (p > 0) yield buf.subarray(0, p);
+        p = 0;
+        if (need > buf.length) buf = Buffer.allocUnsafe(need);
+      }
+      buf.writeUInt32LE(k.length, p);
+      p += 4 + buf.write(k, p + 4, 'latin1');
+      writeU64(buf, p, v.version);
+      buf.writeUInt32LE(v.value.length, p + 8);
+      v.value.copy(buf, p + 12);
+      p += 12 + v.value.length;
+    }
+    if (p + tail.length > buf.length) {
+      if (p > 0) yield buf.subarray(0, p);
+      p = 0;
+      if (tail.length > buf.length) buf = Buffer.allocUnsafe(tail.length);
+    }
+    p += tail.copy(buf, p);
+    if (p > 0) yield buf.subarray(0, p);
   }
 }

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import type { Snapshot } from '../raft/types.ts';
 import { index, nodeId, term } from '../raft/types.ts';
 import { REAL_FILE_SYSTEM } from './real-file-system.ts';
+import type { SnapshotSource } from './snapshot-source.ts';
 import {
   SnapshotCorruptionError,
   SnapshotMissingError,
@@ -60,6 +61,46 @@ test('snapshots round-trip; files go only when released below a durable index; a
     const files = (await readdir(dir)).sort();
     assert.deepEqual(files, [snapshotFileName(1, 20), snapshotFileName(1, 30), snapshotFileName(2, 5)]);
     await assert.rejects(reopened.save(1, snap(25, 2, 0)), /older than kept/);
+  });
+});
+
+test('a snapshot saved from a source a slice at a time, each slice overwriting the last, loads whole; a source short of its size leaves nothing', async () => {
+  await withTempDir(async (dir) => {
+    const store = await SnapshotStore.open(dir, REAL_FILE_SYSTEM);
+    const want = snap(40, 3, 0, 10);
+    want.data.forEach((_, i) => {
+      want.data[i] = i;
+    });
+    const reused = Buffer.alloc(4);
+    const sliced = (announced: number): SnapshotSource => {
+      let at = 0;
+      return {
+        totalBytes: announced,
+        next: async () => {
+          if (at >= want.data.length) return undefined;
+          const n = Math.min(reused.length, want.data.length - at);
+          reused.set(want.data.subarray(at, at + n));
+          at += n;
+          return reused.subarray(0, n);
+        },
+      };
+    };
+    let pauses = 0;
+    await store.saveFrom(1, want.metadata, sliced(10), async () => {
+      pauses++;
+    });
+    assert.equal(pauses, 3, 'a pause after each of the 3 slices');
+    assert.deepEqual(plain(await store.load(1, 40)), plain(want));
+    await assert.rejects(
+      store.saveFrom(1, { ...want.metadata, index: index(50) }, sliced(11)),
+      /10 bytes, announced 11/,
+    );
+    assert.deepEqual(store.indexes(1), [40]);
+    assert.deepEqual(
+      await readdir(dir),
+      [snapshotFileName(1, 40)],
+      'no file, temporary or not, of the failed save',
+    );
   });
 });
 

@@ -11,9 +11,10 @@
 //
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import type { ConfState, Index, NodeId, Snapshot, Term } from '../raft/types.ts';
+import type { ConfState, Index, NodeId, Snapshot, SnapshotMetadata, Term } from '../raft/types.ts';
 import type { FileSystem } from './file-system.ts';
 import { writeFully } from './fs-util.ts';
+import { bytesSource, type SnapshotSource } from './snapshot-source.ts';
 
 const MAGIC = 0x5356_4b52; // 'RKVS' little-endian
 const FORMAT_VERSION = 1;
@@ -114,26 +115,47 @@ export class SnapshotStore {
    * snapshot index must not be below the newest kept one.
    */
   async save(group: number, snapshot: Snapshot): Promise<void> {
+    await this.saveFrom(group, snapshot.metadata, bytesSource(snapshot.data));
+  }
+
+  /**
+   * As save, with the bytes read from `source` a slice at a time, each written before the next is
+   * asked for (so they are never all in memory), and `pause()` awaited between slices.
+   */
+  async saveFrom(
+    group: number,
+    metadata: SnapshotMetadata,
+    source: SnapshotSource,
+    pause: () => Promise<void> = async () => {},
+  ): Promise<void> {
     const list = this.byGroup.get(group) ?? [];
     const newest = list[list.length - 1];
-    if (newest !== undefined && snapshot.metadata.index < newest) {
-      throw new Error(
-        `snapshots: group ${group} snapshot at ${snapshot.metadata.index} is older than kept ${newest}`,
-      );
+    if (newest !== undefined && metadata.index < newest) {
+      throw new Error(`snapshots: group ${group} snapshot at ${metadata.index} is older than kept ${newest}`);
     }
-    const name = snapshotFileName(group, snapshot.metadata.index);
+    const name = snapshotFileName(group, metadata.index);
     const tmp = join(this.dir, `${name}.tmp`);
-    const header = encodeHeader(group, snapshot);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32LE(crc32(snapshot.data, crc32(header)));
+    const header = encodeHeader(group, metadata, source.totalBytes);
     const fh = await this.fs.open(tmp, 'create');
     try {
-      const total = header.length + snapshot.data.length + 4;
-      const written = await fh.writev([header, snapshot.data, crc], 0);
-      if (written < total) {
-        // A short write means the disk filled up: writing the rest shows the error (ENOSPC) itself.
-        await writeFully(fh, Buffer.concat([header, snapshot.data, crc]).subarray(written), written);
+      await writeFully(fh, header, 0);
+      let at = header.length;
+      let crc = crc32(header);
+      for (let slice = await source.next(); slice !== undefined; slice = await source.next()) {
+        crc = crc32(slice, crc);
+        await writeFully(fh, slice, at);
+        at += slice.byteLength;
+        await pause();
       }
+      const dataBytes = at - header.length;
+      if (dataBytes !== source.totalBytes) {
+        throw new Error(
+          `snapshots: group ${group} snapshot of ${dataBytes} bytes, announced ${source.totalBytes}`,
+        );
+      }
+      const tail = Buffer.alloc(4);
+      tail.writeUInt32LE(crc);
+      await writeFully(fh, tail, at);
       await fh.datasync();
     } catch (e) {
       // Nothing half-written stays (it would hold the space a full disk lacks).
@@ -144,7 +166,7 @@ export class SnapshotStore {
       await fh.close().catch(() => {});
     }
     await this.fs.rename(tmp, join(this.dir, name));
-    if (newest !== snapshot.metadata.index) list.push(snapshot.metadata.index);
+    if (newest !== metadata.index) list.push(metadata.index);
     this.byGroup.set(group, list);
     await this.fs.syncPath(this.dir);
   }
@@ -223,8 +245,8 @@ export class SnapshotStore {
 
 const LISTS = ['voters', 'votersOutgoing', 'learners', 'learnersNext'] as const;
 
-function encodeHeader(group: number, snapshot: Snapshot): Buffer {
-  const cs = snapshot.metadata.confState;
+function encodeHeader(group: number, metadata: SnapshotMetadata, dataBytes: number): Buffer {
+  const cs = metadata.confState;
   let csBytes = 1;
   for (const key of LISTS) {
     csBytes += 2;
@@ -234,10 +256,10 @@ function encodeHeader(group: number, snapshot: Snapshot): Buffer {
   buf.writeUInt32LE(MAGIC, 0);
   buf.writeUInt16LE(FORMAT_VERSION, 4);
   buf.writeUInt32LE(group, 8);
-  writeU64(buf, 12, snapshot.metadata.index);
-  writeU64(buf, 20, snapshot.metadata.term);
+  writeU64(buf, 12, metadata.index);
+  writeU64(buf, 20, metadata.term);
   buf.writeUInt32LE(csBytes, 28);
-  writeU64(buf, 32, snapshot.data.length);
+  writeU64(buf, 32, dataBytes);
   let p = FIXED_HEADER_BYTES;
   for (const key of LISTS) {
     const ids = cs[key];
