@@ -201,6 +201,21 @@ test('equal states serialise to equal bytes whatever their history; scans are in
   assert.throws(() => a.put(Buffer.from('x'), Buffer.from('y'), 3), /applying index 3 after 8/);
 });
 
+test("a value is kept in memory of its own: not the caller's bytes, not a shared pool slab", () => {
+  const entry = Buffer.alloc(64, 7); // as a Raft entry or a network frame holding the value
+  const s = new KvState();
+  s.put(Buffer.from('k'), entry.subarray(8, 40), 1);
+  const restored = KvState.restore(s.serialize());
+  for (const state of [s, restored]) {
+    const v = state.get(Buffer.from('k'))!.value;
+    assert.deepEqual(v, Buffer.alloc(32, 7));
+    assert.equal(v.byteOffset, 0);
+    assert.equal(v.buffer.byteLength, 32, 'its buffer is exactly its size');
+  }
+  entry.fill(0);
+  assert.deepEqual(s.get(Buffer.from('k'))!.value, Buffer.alloc(32, 7), 'a copy');
+});
+
 test('prefix ranges handle trailing 0xff bytes', () => {
   assert.deepEqual(prefixRange(Uint8Array.of(1, 0xff)).end, Buffer.of(2));
   assert.equal(prefixRange(Uint8Array.of(0xff, 0xff)).end, undefined);

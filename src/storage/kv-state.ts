@@ -306,7 +306,7 @@ export class KvState {
     this.leaseTable.attach(k, lease);
     const prev = this.map.get(k);
     // Copy: the caller's bytes are a view into a Raft entry or a network buffer.
-    const copy = Buffer.from(value);
+    const copy = ownedCopy(value);
     if (prev === undefined) {
       this.keys.insert(k);
       this.sizeBytes += k.length + copy.length;
@@ -440,7 +440,7 @@ export class KvState {
       if (prev !== undefined && !(prev < k)) fail(`keys out of order at item ${i}`);
       if (version > state.appliedIndex) fail(`version ${version} above applied index ${state.appliedIndex}`);
       // Copy: values must not pin the whole snapshot buffer.
-      const value = Buffer.from(buf.subarray(p + 12, p + 12 + valueLen));
+      const value = ownedCopy(buf.subarray(p + 12, p + 12 + valueLen));
       state.map.set(k, { value, version });
       state.sizeBytes += k.length + valueLen;
       keys.push(k);
@@ -469,6 +469,18 @@ function writeU64(buf: Buffer, off: number, n: number): void {
 
 function readU64(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off + 4) * 0x1_0000_0000 + buf.readUInt32LE(off);
+}
+
+/**
+ * A value's copy in memory of its own, freed exactly when the value is. Not from Node's shared
+ * 8 KiB Buffer pool: a slab there lives while any of its pieces does, so values that live long,
+ * overwritten in random order, would each keep most of a slab (and the requests' and log entries'
+ * bytes beside them) alive.
+ */
+function ownedCopy(bytes: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
+  copy.set(bytes);
+  return copy;
 }
 
 /** Bytes a view serialises per slice of its source (a few ms of this machine's time): its buffer's size. */
