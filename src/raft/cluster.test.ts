@@ -384,14 +384,34 @@ test('cluster: leadership transfer catches up the target, then hands over; propo
   assert.deepEqual(c.m(target).applied, ['before']);
 });
 
-test('cluster: a follower behind the compaction point catches up by a chunked snapshot', () => {
-  const c = new Cluster(['a', 'b', 'c'], 8, { snapshotChunkBytesMax: 7 });
+/** Three nodes (snapshot chunks of 7 bytes) whose leader compacted 20 writes while `lag` was down. */
+function followerBehindCompaction(
+  seed = 8,
+  extra: Partial<Config> = {},
+): { c: Cluster; l: NodeId; lag: NodeId } {
+  const c = new Cluster(['a', 'b', 'c'], seed, { snapshotChunkBytesMax: 7, ...extra });
   c.snapshotEvery = 5;
   const l = c.waitForLeader();
   const lag = ['a', 'b', 'c'].map(nodeId).find((id) => id !== l)!;
   c.crash(lag);
   for (let i = 0; i < 20; i++) c.propose(l, `s${i}`);
   c.stabilize();
+  return { c, l, lag };
+}
+
+/** Counts the snapshot chunks delivered from now on (`n`, which the caller may reset). */
+function countSnapChunks(c: Cluster): { n: number } {
+  const counter = { n: 0 };
+  const deliver = c.deliver.bind(c);
+  c.deliver = (m: Message) => {
+    if (m.type === 'snap') counter.n++;
+    deliver(m);
+  };
+  return counter;
+}
+
+test('cluster: a follower behind the compaction point catches up by a chunked snapshot', () => {
+  const { c, l, lag } = followerBehindCompaction();
   assert.ok(c.m(l).storage.firstIndex() > 2, 'leader compacted');
   let chunks = 0;
   const origDeliver = c.deliver.bind(c);
@@ -411,13 +431,7 @@ test('cluster: a follower behind the compaction point catches up by a chunked sn
 });
 
 test('cluster: a leader whose snapshot bytes are released sends nothing until they are back', () => {
-  const c = new Cluster(['a', 'b', 'c'], 8, { snapshotChunkBytesMax: 7 });
-  c.snapshotEvery = 5;
-  const l = c.waitForLeader();
-  const lag = ['a', 'b', 'c'].map(nodeId).find((id) => id !== l)!;
-  c.crash(lag);
-  for (let i = 0; i < 20; i++) c.propose(l, `s${i}`);
-  c.stabilize();
+  const { c, l, lag } = followerBehindCompaction();
   const st = c.m(l).storage;
   const held = st.snapshot();
   assert.ok(st.firstIndex() > 2, 'leader compacted');
@@ -425,21 +439,16 @@ test('cluster: a leader whose snapshot bytes are released sends nothing until th
   st.onSnapshotWanted = (i) => wanted.push(i);
   assert.ok(st.releaseSnapshotData(held.metadata.index));
   c.snapshotEvery = 0; // the released snapshot stays the latest
-  let chunks = 0;
-  const origDeliver = c.deliver.bind(c);
-  c.deliver = (m: Message) => {
-    if (m.type === 'snap') chunks++;
-    origDeliver(m);
-  };
+  const chunks = countSnapChunks(c);
   c.restart(lag);
   c.tick(10);
-  assert.equal(chunks, 0, 'no chunk while the bytes are away');
+  assert.equal(chunks.n, 0, 'no chunk while the bytes are away');
   assert.ok(wanted.length >= 2, `asked again on later heartbeats (${wanted.length} times)`);
   assert.ok(wanted.every((i) => i === held.metadata.index));
   assert.equal(c.m(l).rn.status().progress?.get(lag)?.state, 'probe');
   assert.ok(st.reloadSnapshotData(held.metadata.index, held.data));
   c.tick(5);
-  assert.ok(chunks > 1, `snapshot sent in ${chunks} chunks once the bytes are back`);
+  assert.ok(chunks.n > 1, `snapshot sent in ${chunks.n} chunks once the bytes are back`);
   const want = Array.from({ length: 20 }, (_, i) => `s${i}`);
   assert.deepEqual(c.m(lag).applied, want);
   assert.equal(c.m(l).rn.status().progress?.get(lag)?.state, 'replicate');
@@ -608,29 +617,14 @@ test('cluster: explicit joint change demoting a voter to learner (learnersNext) 
 });
 
 test('cluster: snapshot chunks are paced by maxInflightBytes per tick', () => {
-  const c = new Cluster(['a', 'b', 'c'], 15, {
-    snapshotChunkBytesMax: 7,
-    maxSizePerMsgBytes: 20,
-    maxInflightBytes: 21,
-  });
-  c.snapshotEvery = 5;
-  const l = c.waitForLeader();
-  const lag = ['a', 'b', 'c'].map(nodeId).find((id) => id !== l)!;
-  c.crash(lag);
-  for (let i = 0; i < 20; i++) c.propose(l, `s${i}`);
-  c.stabilize();
+  const { c, lag } = followerBehindCompaction(15, { maxSizePerMsgBytes: 20, maxInflightBytes: 21 });
   const perTick: number[] = [];
-  let chunks = 0;
-  const origDeliver = c.deliver.bind(c);
-  c.deliver = (m: Message) => {
-    if (m.type === 'snap') chunks++;
-    origDeliver(m);
-  };
+  const chunks = countSnapChunks(c);
   c.restart(lag);
   for (let t = 0; t < 40 && c.m(lag).applied.length < 20; t++) {
-    chunks = 0;
+    chunks.n = 0;
     c.tick();
-    perTick.push(chunks);
+    perTick.push(chunks.n);
   }
   assert.ok(Math.max(...perTick) <= 3, `at most 21 bytes (3 chunks of 7) per tick: ${perTick}`);
   assert.ok(perTick.filter((n) => n > 0).length > 1, `spread over several ticks: ${perTick}`);
