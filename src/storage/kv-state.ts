@@ -513,7 +513,7 @@ export class KvSnapshotView {
   /** The snapshot bytes in one go. */
   serialize(): Uint8Array {
     const total = this.totalBytes();
-    const slices = this.slices(total);
+    const slices = this.slices(total, total);
     const only = slices.next();
     if (only.done || only.value.byteLength !== total || !slices.next().done)
       throw new Error(`kv-state: a snapshot of ${total} bytes did not come out in one slice`);
@@ -527,9 +527,10 @@ export class KvSnapshotView {
    */
   source(sliceBytes = SNAPSHOT_SLICE_BYTES): SnapshotSource {
     if (!(sliceBytes > 0)) throw new Error(`kv-state: slice of ${sliceBytes} bytes`);
-    const slices = this.slices(sliceBytes);
+    const totalBytes = this.totalBytes();
+    const slices = this.slices(sliceBytes, totalBytes);
     return {
-      totalBytes: this.totalBytes(),
+      totalBytes,
       next: async () => {
         const r = slices.next();
         return r.done ? undefined : r.value;
@@ -545,9 +546,10 @@ export class KvSnapshotView {
     return total;
   }
 
-  private *slices(sliceBytes: number): Generator<Uint8Array, void, undefined> {
+  /** The bytes (totalBytes in all) in slices of up to sliceBytes, each a view of one reused buffer. */
+  private *slices(sliceBytes: number, totalBytes: number): Generator<Uint8Array, void, undefined> {
     const { keys, values, tail } = this;
-    let buf = Buffer.allocUnsafe(Math.max(24, Math.min(sliceBytes, this.totalBytes())));
+    let buf = Buffer.allocUnsafe(Math.max(24, Math.min(sliceBytes, totalBytes)));
     buf.writeUInt32LE(MAGIC, 0);
     buf.writeUInt16LE(FORMAT_VERSION, 4);
     buf.writeUInt16LE(0, 6);
