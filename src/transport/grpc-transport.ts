@@ -42,7 +42,7 @@ export interface GrpcTransportOptions {
 export const DEFAULT_TIMING: LinkTiming = {
   connectTimeoutMs: 3000,
   backoffMinMs: 50,
-  backoffMaxMs: 2000,
+  backoffMaxMs: 500,
   writesInFlightMax: 4,
   keepaliveIntervalMs: 10_000,
 };
