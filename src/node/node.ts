@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { MemoryStorage, ProposalDroppedError } from '../raft/index.ts';
-import type { ConfChange, ConfChangeSingle, Index, Message, NodeId } from '../raft/types.ts';
+import type { ConfChange, ConfChangeSingle, Index, Message, NodeId, Snapshot } from '../raft/types.ts';
 import { index, NO_NODE } from '../raft/types.ts';
 import { type ShardEntry, servingVoters } from '../ring/shard-table.ts';
 import { HASH_TAG_HASHING, type KeyHashing, WHOLE_KEY_HASHING } from '../ring/slots.ts';
@@ -50,7 +50,7 @@ import { PeerLookup } from './peer-lookup.ts';
 import { Pending, PendingBudget } from './pending.ts';
 import { randomHex } from './random.ts';
 import { Rebalancer } from './rebalancer.ts';
-import { recoverGroup, writeBootstrap } from './recovery.ts';
+import { recoverGroup, SnapshotPrefetch, writeBootstrap } from './recovery.ts';
 import { RemovalWatch } from './removal.ts';
 import { write } from './requests.ts';
 import { RequestIds, requestKey, type StateMachine } from './state-machine.ts';
@@ -399,17 +399,27 @@ export class KvNode implements NodeIntents {
     // members than R a node holds only some, and an empty replica of another, hosted here at every
     // restart, would never be dropped (its configuration never lists this node). reconcileShards
     // hosts the shards the table gives this node, and a leader's first message any other it adds.
-    const ids = new Set<number>([METADATA_GROUP, ...recovered.keys()]);
-    for (const id of [...ids].sort((a, b) => a - b)) {
+    const ids = [...new Set<number>([METADATA_GROUP, ...recovered.keys()])].sort((a, b) => a - b);
+    const hosted: GroupId[] = [];
+    for (const id of ids) {
       if (!isGroupId(id)) throw new StartupError(`the WAL holds records of group ${id}, not a group id`);
-      const rec = recovered.get(id);
-      if (isTombstone(rec)) this.deletedShards.add(id);
-      else await this.addGroup(id, rec);
+      if (isTombstone(recovered.get(id))) this.deletedShards.add(id);
+      else hosted.push(id);
     }
+    const prefetch = new SnapshotPrefetch(this.snapshots, hosted, recovered);
+    for (const [position, id] of hosted.entries())
+      await this.addGroup(id, recovered.get(id), prefetch.take(position));
   }
 
-  /** Recovers a group from its snapshot and WAL records (none: empty) and hosts it. */
-  private async addGroup(id: GroupId, recovered: RecoveredGroup | undefined): Promise<void> {
+  /**
+   * Recovers a group from its snapshot and WAL records (none: empty) and hosts it; `loading`: its
+   * snapshot already being read.
+   */
+  private async addGroup(
+    id: GroupId,
+    recovered: RecoveredGroup | undefined,
+    loading?: Promise<Snapshot>,
+  ): Promise<void> {
     let rec = recovered;
     if (rec?.hardState !== undefined && this.opts.plantedBugs.includes('forgetVoteOnRestart')) {
       // PLANTED BUG (the simulator's teeth): the vote of the recovered hard state is forgotten.
@@ -417,10 +427,10 @@ export class KvNode implements NodeIntents {
     }
     if (isShardId(id)) {
       const machine = this.newKvMachine();
-      const { storage, applied } = await recoverGroup(id, rec, this.snapshots, machine);
+      const { storage, applied } = await recoverGroup(id, rec, this.snapshots, machine, loading);
       this.hostShard(id, storage, applied, machine);
     } else {
-      const { storage, applied } = await recoverGroup(id, rec, this.snapshots, this.metadata);
+      const { storage, applied } = await recoverGroup(id, rec, this.snapshots, this.metadata, loading);
       this.hostMetadata(storage, applied);
     }
   }
