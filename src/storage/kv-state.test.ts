@@ -201,19 +201,80 @@ test('equal states serialise to equal bytes whatever their history; scans are in
   assert.throws(() => a.put(Buffer.from('x'), Buffer.from('y'), 3), /applying index 3 after 8/);
 });
 
-test("a value is kept in memory of its own: not the caller's bytes, not a shared pool slab", () => {
+test("a written value is kept in memory of its own: not the caller's bytes, not a shared pool slab", () => {
   const entry = Buffer.alloc(64, 7); // as a Raft entry or a network frame holding the value
   const s = new KvState();
   s.put(Buffer.from('k'), entry.subarray(8, 40), 1);
-  const restored = KvState.restore(s.serialize());
-  for (const state of [s, restored]) {
-    const v = state.get(Buffer.from('k'))!.value;
-    assert.deepEqual(v, Buffer.alloc(32, 7));
-    assert.equal(v.byteOffset, 0);
-    assert.equal(v.buffer.byteLength, 32, 'its buffer is exactly its size');
-  }
+  const v = s.get(Buffer.from('k'))!.value;
+  assert.deepEqual(v, Buffer.alloc(32, 7));
+  assert.equal(v.byteOffset, 0);
+  assert.equal(v.buffer.byteLength, 32, 'its buffer is exactly its size');
   entry.fill(0);
   assert.deepEqual(s.get(Buffer.from('k'))!.value, Buffer.alloc(32, 7), 'a copy');
+});
+
+test('restored values view the snapshot until it is mostly overwritten, then move out of it', () => {
+  const KEYS = 400;
+  const key = (i: number) => Buffer.from(`k${String(i).padStart(4, '0')}`);
+  const original = new KvState();
+  for (let i = 0; i < KEYS; i++) original.put(key(i), Buffer.alloc(100, i % 251), i + 1);
+  const data = original.serialize();
+  const restored = KvState.restore(data);
+  const viewing = () =>
+    restored.scan({ start: Buffer.alloc(0) }, KEYS).items.filter((it) => it.value.buffer === data.buffer)
+      .length;
+  assert.equal(viewing(), KEYS, 'restore copies no value');
+  assert.ok(restored.holdsSnapshotBuffer);
+  // A fifth of the keys overwritten: most of the buffer is still live, nothing moves.
+  let index = KEYS;
+  for (let i = 0; i < KEYS / 5; i++) restored.put(key(i), Buffer.from(`new ${i}`), ++index);
+  assert.equal(viewing(), KEYS - KEYS / 5);
+  // Past a quarter of the restored values: every later write moves 32 keys' values out.
+  for (let i = KEYS / 5; i < KEYS / 2; i++) restored.delete(key(i), ++index);
+  assert.ok(viewing() < KEYS / 2, `still ${viewing()} of ${KEYS / 2} live values view the snapshot`);
+  for (let w = 0; restored.holdsSnapshotBuffer && w < KEYS; w++) restored.put(key(0), Buffer.of(w), ++index);
+  assert.equal(restored.holdsSnapshotBuffer, false, 'the migration ends');
+  assert.equal(viewing(), 0);
+  for (let i = KEYS / 2; i < KEYS; i++) {
+    assert.deepEqual(restored.get(key(i)), { value: Buffer.alloc(100, i % 251), version: i + 1 });
+  }
+});
+
+test('a restored state, written after, is the state it was plus the writes (fast-check)', () => {
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant('put' as const), k: fc.nat(60), len: fc.nat(300) }),
+    fc.record({ kind: fc.constant('delete' as const), k: fc.nat(60) }),
+    fc.record({ kind: fc.constant('range' as const), from: fc.nat(60), span: fc.nat(8) }),
+  );
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 80 }), fc.array(op, { maxLength: 400 }), (before, after) => {
+      const key = (n: number) => Buffer.from(`key-${String(n).padStart(2, '0')}`);
+      let index = 0;
+      const run = (states: KvState[], ops: typeof before) => {
+        for (const o of ops) {
+          index++;
+          for (const st of states) {
+            if (o.kind === 'put') st.put(key(o.k), Buffer.alloc(o.len, index % 256), index);
+            else if (o.kind === 'delete') st.delete(key(o.k), index);
+            else st.deleteRange({ start: key(o.from), end: key(o.from + o.span) }, index);
+          }
+        }
+      };
+      const model = new KvState();
+      run([model], before);
+      const restored = KvState.restore(model.serialize());
+      const captured = restored.capture();
+      const atCapture = model.serialize();
+      run([model, restored], after);
+      assert.deepEqual(Buffer.from(restored.serialize()), Buffer.from(model.serialize()));
+      assert.deepEqual(
+        Buffer.from(captured.serialize()),
+        Buffer.from(atCapture),
+        'a capture keeps its moment',
+      );
+    }),
+    { numRuns: 300 },
+  );
 });
 
 test('prefix ranges handle trailing 0xff bytes', () => {
