@@ -20,7 +20,19 @@ export interface Cluster {
   readonly dataDirs: string[];
   /** Each ringkv node's admin address (host:port, in the order of pids; empty for etcd or a build without one). */
   readonly adminEndpoints: string[];
+  /**
+   * ringkv with an admin port only: kills process i (SIGKILL), starts it again with the same command
+   * line and data, and resolves with the milliseconds from the new start until its /readyz says 200.
+   * pids[i] becomes the new process's. `extra` adds Node flags (e.g. --cpu-prof) and serve flags
+   * (later ones win, e.g. --log_level info) to this start only.
+   */
+  readonly restart?: (i: number, extra?: RestartExtras) => Promise<number>;
   stop(): Promise<void>;
+}
+
+export interface RestartExtras {
+  readonly nodeArgs?: readonly string[];
+  readonly serveArgs?: readonly string[];
 }
 
 /** The started processes as a Cluster whose stop() ends them (by pid) and removes their directory. */
@@ -89,6 +101,15 @@ async function stopProcesses(procs: ChildProcess[], graceMs = 10_000): Promise<v
   }, graceMs);
   await Promise.all(waits);
   clearTimeout(timer);
+}
+
+/** SIGKILL, resolved once the process has exited. */
+function killNow(p: ChildProcess): Promise<void> {
+  return new Promise((res) => {
+    if (p.exitCode !== null || p.signalCode !== null) return res();
+    p.once('exit', () => res());
+    p.kill('SIGKILL');
+  });
 }
 
 async function waitFor<T>(what: string, timeoutMs: number, f: () => Promise<T | undefined>): Promise<T> {
@@ -174,6 +195,7 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
   const dir = tempDir('ringkv-bench-');
   const ports = await freePorts(9);
   const procs: ChildProcess[] = [];
+  const argv: string[][] = [];
   const endpoints: string[] = [];
   const nodeArgs = [
     ...(o.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`]),
@@ -210,6 +232,7 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
       ...(o.serveArgs ?? []),
       ...(o.tlsDir === undefined ? [] : tlsServeArgs(o.tlsDir, id)),
     ];
+    argv.push(args);
     procs.push(startProcess(process.execPath, args, join(dir, id, 'log.jsonl'), o.repoDir ?? REPO));
     endpoints.push(`127.0.0.1:${port}`);
     const t = new RingkvTarget([endpoints[i] as string], 'ringkv', clientTls(o));
@@ -224,7 +247,30 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
   }
   const dataDirs = [1, 2, 3].map((i) => join(dir, `node${i}`, 'data'));
   const admin = hasAdminPort ? [0, 1, 2].map((i) => `127.0.0.1:${ports[6 + i]}`) : [];
-  const cluster = clusterOf('ringkv', endpoints, procs, dir, dataDirs, admin);
+  const base = clusterOf('ringkv', endpoints, procs, dir, dataDirs, admin);
+  const restart = async (i: number, extra: RestartExtras = {}): Promise<number> => {
+    const old = procs[i];
+    const args = argv[i];
+    const adminAddr = admin[i];
+    if (old === undefined || args === undefined || adminAddr === undefined)
+      throw new Error(`no node ${i} with an admin port to restart`);
+    await killNow(old);
+    const started = Date.now();
+    const p = startProcess(
+      process.execPath,
+      [...(extra.nodeArgs ?? []), ...args, ...(extra.serveArgs ?? [])],
+      join(dir, `node${i + 1}`, 'log.jsonl'),
+      o.repoDir ?? REPO,
+    );
+    procs[i] = p;
+    base.pids[i] = p.pid as number;
+    await waitFor(`node${i + 1} to be ready again`, 300_000, async () => {
+      const r = await fetch(`http://${adminAddr}/readyz`).catch(() => undefined);
+      return r?.status === 200 ? true : undefined;
+    });
+    return Date.now() - started;
+  };
+  const cluster: Cluster = { ...base, ...(hasAdminPort ? { restart } : {}) };
   await waitRingkvReady(endpoints, o.leaderPlacement ?? 'spread', clientTls(o)).catch(async (e: unknown) => {
     await cluster.stop();
     throw e;

@@ -2,7 +2,8 @@
 // the value size and runs one put-64 repetition over them (bench/compare.ts --endpoints --keys), then
 // prints each node's resident set beside what V8 says of it: the JavaScript heap (used and
 // reserved) and the memory outside it that buffers hold (`external`: every ArrayBuffer's bytes),
-// read from the node's /metrics (prom-client's process metrics) once the load has stopped.
+// read from the node's /metrics (prom-client's process metrics) once the load has stopped. Last,
+// restarts a follower (SIGKILL, then the same command line) and times it until its /readyz says 200.
 // usage: node bench/memory.ts [--keys 200000] [--values 1024] [--duration-s 10]
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -13,7 +14,8 @@ import { scriptOptions } from './script-options.ts';
 const USAGE = `usage: node bench/memory.ts [--keys N] [--values BYTES] [--duration-s S]
   a packed 3-node cluster: N keys (default 200000) of BYTES (default 1024) preloaded, one put-64
   repetition of S seconds (default 10) over them, then per node: RSS, V8 heap used / reserved,
-  and the bytes of buffers outside the heap (nodejs_external_memory_bytes), in MB`;
+  and the bytes of buffers outside the heap (nodejs_external_memory_bytes), in MB; then the time a
+  follower killed with SIGKILL takes from its restart to /readyz 200`;
 
 const o = scriptOptions({ keys: '200000', values: '1024', 'duration-s': '10' }, USAGE);
 const keys = o.int('keys', 1, 100_000_000);
@@ -62,6 +64,12 @@ try {
       `| node${i + 1}${i === 0 ? ' (leader)' : ''} | ${(rssBytes(pid) / 1e6).toFixed(0)} | ` +
         `${mb('nodejs_heap_size_used_bytes')} / ${mb('nodejs_heap_size_total_bytes')} | ` +
         `${mb('nodejs_external_memory_bytes')} |`,
+    );
+  }
+  if (cluster.restart !== undefined) {
+    const ms = await cluster.restart(2);
+    console.log(
+      `node3 killed (SIGKILL) and started again: ready (/readyz 200) ${(ms / 1000).toFixed(1)} s after its start`,
     );
   }
 } finally {
