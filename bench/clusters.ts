@@ -21,10 +21,11 @@ export interface Cluster {
   /** Each ringkv node's admin address (host:port, in the order of pids; empty for etcd or a build without one). */
   readonly adminEndpoints: string[];
   /**
-   * ringkv with an admin port only: kills process i (SIGKILL), starts it again with the same command
-   * line and data, and resolves with the milliseconds from the new start until its /readyz says 200.
-   * pids[i] becomes the new process's. `extra` adds Node flags (e.g. --cpu-prof) and serve flags
-   * (later ones win, e.g. --log_level info) to this start only.
+   * Kills process i (SIGKILL), starts it again with the same command line and data, and resolves
+   * with the milliseconds from the new start until it says it is ready (ringkv: the admin port's
+   * /readyz, so not for a build without one; etcd: /health). pids[i] becomes the new process's.
+   * `extra` adds Node flags (e.g. --cpu-prof) and serve flags (later ones win, e.g. --log_level
+   * info) to a ringkv node's start only.
    */
   readonly restart?: (i: number, extra?: RestartExtras) => Promise<number>;
   stop(): Promise<void>;
@@ -103,6 +104,54 @@ async function stopProcesses(procs: ChildProcess[], graceMs = 10_000): Promise<v
   clearTimeout(timer);
 }
 
+/** How to start process i again, and the URL that answers 200 once it is ready. */
+type RestartPlan = (
+  i: number,
+  extra: RestartExtras,
+) => {
+  cmd: string;
+  args: string[];
+  logFile: string;
+  cwd?: string;
+  readyUrl: string;
+  /** What the 200's body must also match (absent: anything). */
+  readyBody?: RegExp;
+};
+
+/**
+ * Cluster.restart: kills process i (SIGKILL), starts it again as `plan` says, and resolves with the
+ * milliseconds from that start until `readyUrl` answers 200 with `readyBody` (polled every 50 ms,
+ * 5 min at most).
+ */
+function restarter(
+  cluster: Cluster,
+  procs: ChildProcess[],
+  plan: RestartPlan,
+): (i: number, extra?: RestartExtras) => Promise<number> {
+  return async (i, extra = {}) => {
+    const old = procs[i];
+    if (old === undefined) throw new Error(`no process ${i} to restart in the ${cluster.name} cluster`);
+    const how = plan(i, extra);
+    await killNow(old);
+    const started = Date.now();
+    const p = startProcess(how.cmd, how.args, how.logFile, how.cwd);
+    procs[i] = p;
+    cluster.pids[i] = p.pid as number;
+    await waitFor(
+      `${cluster.name} process ${i + 1} to be ready again`,
+      300_000,
+      async () => {
+        const r = await fetch(how.readyUrl).catch(() => undefined);
+        if (r?.status !== 200) return undefined;
+        const body = await r.text();
+        return how.readyBody === undefined || how.readyBody.test(body) ? true : undefined;
+      },
+      50,
+    );
+    return Date.now() - started;
+  };
+}
+
 /** SIGKILL, resolved once the process has exited. */
 function killNow(p: ChildProcess): Promise<void> {
   return new Promise((res) => {
@@ -112,7 +161,12 @@ function killNow(p: ChildProcess): Promise<void> {
   });
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, f: () => Promise<T | undefined>): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  f: () => Promise<T | undefined>,
+  pollMs = 200,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < end) {
@@ -122,7 +176,7 @@ async function waitFor<T>(what: string, timeoutMs: number, f: () => Promise<T | 
     } catch (e) {
       last = e;
     }
-    await sleep(200);
+    await sleep(pollMs);
   }
   throw new Error(`timed out waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`);
 }
@@ -248,28 +302,16 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
   const dataDirs = [1, 2, 3].map((i) => join(dir, `node${i}`, 'data'));
   const admin = hasAdminPort ? [0, 1, 2].map((i) => `127.0.0.1:${ports[6 + i]}`) : [];
   const base = clusterOf('ringkv', endpoints, procs, dir, dataDirs, admin);
-  const restart = async (i: number, extra: RestartExtras = {}): Promise<number> => {
-    const old = procs[i];
-    const args = argv[i];
-    const adminAddr = admin[i];
-    if (old === undefined || args === undefined || adminAddr === undefined)
-      throw new Error(`no node ${i} with an admin port to restart`);
-    await killNow(old);
-    const started = Date.now();
-    const p = startProcess(
-      process.execPath,
-      [...(extra.nodeArgs ?? []), ...args, ...(extra.serveArgs ?? [])],
-      join(dir, `node${i + 1}`, 'log.jsonl'),
-      o.repoDir ?? REPO,
-    );
-    procs[i] = p;
-    base.pids[i] = p.pid as number;
-    await waitFor(`node${i + 1} to be ready again`, 300_000, async () => {
-      const r = await fetch(`http://${adminAddr}/readyz`).catch(() => undefined);
-      return r?.status === 200 ? true : undefined;
-    });
-    return Date.now() - started;
-  };
+  const restart = restarter(base, procs, (i, extra) => {
+    const args = argv[i] as string[];
+    return {
+      cmd: process.execPath,
+      args: [...(extra.nodeArgs ?? []), ...args, ...(extra.serveArgs ?? [])],
+      logFile: join(dir, `node${i + 1}`, 'log.jsonl'),
+      cwd: o.repoDir ?? REPO,
+      readyUrl: `http://${admin[i]}/readyz`,
+    };
+  });
   const cluster: Cluster = { ...base, ...(hasAdminPort ? { restart } : {}) };
   await waitRingkvReady(endpoints, o.leaderPlacement ?? 'spread', clientTls(o)).catch(async (e: unknown) => {
     await cluster.stop();
@@ -330,6 +372,7 @@ export async function startEtcd(): Promise<Cluster> {
   const peerUrl = (i: number): string => `http://127.0.0.1:${ports[2 * i + 1]}`;
   const initial = [0, 1, 2].map((i) => `m${i + 1}=${peerUrl(i)}`).join(',');
   const procs: ChildProcess[] = [];
+  const argv: string[][] = [];
   const endpoints: string[] = [];
   for (let i = 0; i < 3; i++) {
     const client = `http://127.0.0.1:${ports[2 * i]}`;
@@ -347,11 +390,24 @@ export async function startEtcd(): Promise<Cluster> {
       '--log-level=warn',
     ];
     // GOMAXPROCS is left at its default (both cores), as a user would run it.
+    argv.push(args);
     procs.push(startProcess('etcd', args, join(dir, `m${i + 1}.log`)));
     endpoints.push(`127.0.0.1:${ports[2 * i]}`);
   }
   const dataDirs = [1, 2, 3].map((i) => join(dir, `m${i}`));
-  const cluster = clusterOf('etcd', endpoints, procs, dir, dataDirs);
+  const base = clusterOf('etcd', endpoints, procs, dir, dataDirs);
+  // A member with data resumes it (--initial-cluster-state is then ignored); /health is 200 once it
+  // knows a leader and has no alarm.
+  const cluster: Cluster = {
+    ...base,
+    restart: restarter(base, procs, (i) => ({
+      cmd: 'etcd',
+      args: argv[i] as string[],
+      logFile: join(dir, `m${i + 1}.log`),
+      readyUrl: `http://${endpoints[i]}/health`,
+      readyBody: /"health":\s*"true"/,
+    })),
+  };
   const t = new EtcdTarget(endpoints);
   try {
     await waitFor('etcd to elect a leader', 60_000, async () => {

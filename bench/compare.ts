@@ -8,8 +8,9 @@
 // Each workload runs with each client mode (--clients): requests straight to the leader, and
 // round-robin over the members as etcd's client and most gRPC users send them.
 // With --keys N (the large-data workload) it first preloads N keys, then runs put-64 over them,
-// and reports the memory (RSS) and disk of every node, the preload time and the event-loop delay
-// of the ringkv nodes (bench/event-loop-probe.ts, loaded with --import: src/ is not touched).
+// and reports the memory (RSS) and disk of every node, the preload time, the event-loop delay
+// of the ringkv nodes (bench/event-loop-probe.ts, loaded with --import: src/ is not touched), and
+// how long each system's third process takes to be ready again after a kill -9 and a restart.
 // Options: see --help.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -93,8 +94,10 @@ const USAGE = `usage: node bench/compare.ts [options]
                      --workloads ${LARGE_DATA_DEFAULTS.workloads} --values ${LARGE_DATA_DEFAULTS.values} --duration-s ${LARGE_DATA_DEFAULTS.durationS}; one value size). Reports per system:
                      ops/s, p50/p99/p999/max latency, RSS max per node (VmRSS sampled every 0.5 s
                      from the preload on), disk per node (du of each data dir at the end), preload
-                     time, and the event-loop delay p99/max of each ringkv node over each window
-                     (bench/event-loop-probe.ts, loaded into the nodes with --import).
+                     time, the event-loop delay p99/max of each ringkv node over each window
+                     (bench/event-loop-probe.ts, loaded into the nodes with --import), and at the
+                     end the restart time: the third process of each system killed (SIGKILL) and
+                     started again, until ready (ringkv /readyz, etcd /health).
                      Without --keys: ${KEY_COUNT_DEFAULT} keys, written before each repetition.
   --skip-etcd        ringkv only
   --endpoints host:port,...  an already running ringkv cluster (implies --skip-etcd)
@@ -353,7 +356,7 @@ async function main(): Promise<void> {
       });
     }
     const { points, preloads } = await measure(o, systems, log);
-    const footprints = o.large ? footprintsOf(o, systems, preloads) : [];
+    const footprints = o.large ? await withRestarts(footprintsOf(o, systems, preloads), systems, log) : [];
     await cleanup();
     writeOutputs(
       o,
@@ -386,6 +389,33 @@ function footprintsOf(o: Options, systems: readonly System[], preloads: Readonly
       diskBytes: s.cluster?.dataDirs.map((d) => diskBytes(d)) ?? [],
     }),
   );
+}
+
+/** Which server process a large-data run restarts: the third (in a packed ringkv cluster, a follower). */
+const RESTARTED = 2;
+
+/**
+ * The footprints with each system's restart time: its third process killed (SIGKILL) and started
+ * again with its command line, until it says it is ready (ringkv /readyz, etcd /health).
+ */
+async function withRestarts(
+  footprints: Footprint[],
+  systems: readonly System[],
+  log: (s: string) => void,
+): Promise<Footprint[]> {
+  const out: Footprint[] = [];
+  for (const [i, f] of footprints.entries()) {
+    const restart = systems[i]?.cluster?.restart;
+    if (restart === undefined) {
+      out.push(f);
+      continue;
+    }
+    log(`restarting ${f.system}'s process ${RESTARTED + 1} (SIGKILL, then its command line) …`);
+    const restartS = (await restart(RESTARTED)) / 1000;
+    log(`${f.system}: process ${RESTARTED + 1} ready ${restartS.toFixed(1)} s after its start`);
+    out.push({ ...f, restartS });
+  }
+  return out;
 }
 
 /** Times a failed preload put is sent again before the run gives up (each counted). */

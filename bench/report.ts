@@ -25,6 +25,8 @@ export interface Footprint {
   readonly rssMaxBytes: readonly number[];
   /** `du -s` of each server's data directory at the end of the run. */
   readonly diskBytes: readonly number[];
+  /** Seconds from restarting a killed (SIGKILL) server process until it said it was ready; absent: not measured. */
+  readonly restartS?: number;
 }
 
 export interface Summary {
@@ -237,8 +239,8 @@ export function largeDataTable(
   reference: string | undefined,
 ): string {
   const head =
-    '| workload | value | keys | client | system | ops/s | ratio | p50 / p99 / p999 / max ms | event-loop delay p99 / max ms, per node | RSS max MB, per node | disk MB, per node | preload s | errors | runs |';
-  const sep = '|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+    '| workload | value | keys | client | system | ops/s | ratio | p50 / p99 / p999 / max ms | event-loop delay p99 / max ms, per node | RSS max MB, per node | disk MB, per node | preload s | restart s | errors | runs |';
+  const sep = '|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
   const lines: string[] = [];
   for (const s of rows) {
     for (const name of systems) {
@@ -249,7 +251,7 @@ export function largeDataTable(
       const latency = `${n1(m.p50Ms)} / ${n1(m.p99Ms)} / ${n1(m.p999Ms)} / ${n1(m.maxMs)}`;
       const eld = m.eventLoop?.map((e) => `${n1(e.p99Ms)} / ${n1(e.maxMs)}`).join(', ') ?? 'not probed';
       lines.push(
-        `| ${s.workload} | ${size(s.valueBytes)} | ${n0(f?.keys)} | ${s.client} | ${name} | ${n0(m.opsPerSec)} | ${ref === undefined ? '–' : ratio(m.opsPerSec, ref.opsPerSec)} | ${latency} | ${eld} | ${f === undefined ? '–' : mb(f.rssMaxBytes)} | ${f === undefined ? '–' : mb(f.diskBytes)} | ${n1(f?.preloadS)}${f !== undefined && f.preloadRetried > 0 ? ` (${f.preloadRetried} retried)` : ''} | ${m.errors} | ${m.runs} |`,
+        `| ${s.workload} | ${size(s.valueBytes)} | ${n0(f?.keys)} | ${s.client} | ${name} | ${n0(m.opsPerSec)} | ${ref === undefined ? '–' : ratio(m.opsPerSec, ref.opsPerSec)} | ${latency} | ${eld} | ${f === undefined ? '–' : mb(f.rssMaxBytes)} | ${f === undefined ? '–' : mb(f.diskBytes)} | ${n1(f?.preloadS)}${f !== undefined && f.preloadRetried > 0 ? ` (${f.preloadRetried} retried)` : ''} | ${n1(f?.restartS)} | ${m.errors} | ${m.runs} |`,
       );
     }
   }
