@@ -240,6 +240,18 @@ test('restored values view the snapshot until it is mostly overwritten, then mov
   }
 });
 
+test('a state restored with only empty values keeps nothing of the snapshot buffer', () => {
+  const original = new KvState();
+  for (let i = 0; i < 50; i++) original.put(Buffer.from(`key ${i}`), new Uint8Array(0), i + 1);
+  const data = original.serialize();
+  const restored = KvState.restore(data);
+  const items = restored.scan({ start: Buffer.alloc(0) }, 100).items;
+  assert.equal(items.length, 50);
+  assert.equal(items.filter((it) => it.value.buffer === data.buffer).length, 0, 'no view of no bytes');
+  assert.equal(restored.holdsSnapshotBuffer, false);
+  assert.deepEqual(Buffer.from(restored.serialize()), Buffer.from(data));
+});
+
 test('a restored state, written after, is the state it was plus the writes (fast-check)', () => {
   const op = fc.oneof(
     fc.record({ kind: fc.constant('put' as const), k: fc.nat(60), len: fc.nat(300) }),

@@ -86,6 +86,8 @@ export type ApplyResult =
   | { readonly op: 'leaseRevoke'; readonly found: boolean; readonly deleted: number };
 
 const EMPTY = new Uint8Array(0);
+/** The value of every key restored with no bytes (nothing can be written into it). */
+const EMPTY_VALUE = Buffer.alloc(0);
 
 function keyString(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
@@ -508,7 +510,9 @@ export class KvState {
       const prev = keys[keys.length - 1];
       if (prev !== undefined && !(prev < k)) fail(`keys out of order at item ${i}`);
       if (version > state.appliedIndex) fail(`version ${version} above applied index ${state.appliedIndex}`);
-      state.map.set(k, { value: buf.subarray(p + 12, p + 12 + valueLen), version });
+      // An empty value views nothing: a view of no bytes would still keep the buffer alive.
+      const value = valueLen === 0 ? EMPTY_VALUE : buf.subarray(p + 12, p + 12 + valueLen);
+      state.map.set(k, { value, version });
       state.sizeBytes += k.length + valueLen;
       state.adoptedLiveBytes += valueLen;
       keys.push(k);
