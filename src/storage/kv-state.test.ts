@@ -158,7 +158,7 @@ function runOp(state: KvState, model: Model, op: Op, i: number): KvState {
 
 test('kv-state agrees with a reference model on random operation sequences (tiny leaves: splits and merges)', () => {
   fc.assert(
-    fc.property(fc.array(opArb, { minLength: 1, maxLength: 150 }), (ops) => {
+    fc.property(fc.array(opArb, { minLength: 1, maxLength: 150, size: 'max' }), (ops) => {
       let state = new KvState({ leafKeysMax: 4 });
       const model = new Model();
       ops.forEach((op, i) => {
@@ -201,23 +201,45 @@ test('equal states serialise to equal bytes whatever their history; scans are in
   assert.throws(() => a.put(Buffer.from('x'), Buffer.from('y'), 3), /applying index 3 after 8/);
 });
 
-test("a written value is kept in memory of its own: not the caller's bytes, not a shared pool slab", () => {
+test("a written value is copied into the state's slabs: not the caller's bytes", () => {
   const entry = Buffer.alloc(64, 7); // as a Raft entry or a network frame holding the value
   const s = new KvState();
   s.put(Buffer.from('k'), entry.subarray(8, 40), 1);
   const v = s.get(Buffer.from('k'))!.value;
   assert.deepEqual(v, Buffer.alloc(32, 7));
-  assert.equal(v.byteOffset, 0);
-  assert.equal(v.buffer.byteLength, 32, 'its buffer is exactly its size');
+  assert.notEqual(v.buffer, entry.buffer);
+  assert.deepEqual(s.valueBytes, { liveBytes: 32, usedBytes: 32, slabs: 1 });
   entry.fill(0);
   assert.deepEqual(s.get(Buffer.from('k'))!.value, Buffer.alloc(32, 7), 'a copy');
 });
 
-test('restored values view the snapshot until it is mostly overwritten, then move out of it', () => {
+test("a change report's values are copies: a watch keeping it does not keep a slab alive", () => {
+  const s = new KvState();
+  const changes: { value: Uint8Array; prev: Uint8Array | undefined }[] = [];
+  s.onChange = (c) => changes.push({ value: c.value, prev: c.prev?.value });
+  s.put(Buffer.from('k'), Buffer.from('one'), 1);
+  s.put(Buffer.from('k'), Buffer.from('two'), 2);
+  const slab = s.get(Buffer.from('k'))!.value.buffer;
+  assert.deepEqual(
+    changes.map((c) => [Buffer.from(c.value).toString(), c.prev && Buffer.from(c.prev).toString()]),
+    [
+      ['one', undefined],
+      ['two', 'one'],
+    ],
+  );
+  for (const c of changes) {
+    assert.notEqual(c.value.buffer, slab);
+    assert.notEqual(c.prev?.buffer, slab);
+    assert.ok(c.value.buffer.byteLength <= Buffer.poolSize, 'no bigger than the pool of small buffers');
+  }
+});
+
+test('restored values are read in the snapshot until its garbage passes the bound, then move out of it', () => {
   const KEYS = 400;
+  const SIZE = 8 * 1024;
   const key = (i: number) => Buffer.from(`k${String(i).padStart(4, '0')}`);
   const original = new KvState();
-  for (let i = 0; i < KEYS; i++) original.put(key(i), Buffer.alloc(100, i % 251), i + 1);
+  for (let i = 0; i < KEYS; i++) original.put(key(i), Buffer.alloc(SIZE, i % 251), i + 1);
   const data = original.serialize();
   const restored = KvState.restore(data);
   const viewing = () =>
@@ -225,19 +247,26 @@ test('restored values view the snapshot until it is mostly overwritten, then mov
       .length;
   assert.equal(viewing(), KEYS, 'restore copies no value');
   assert.ok(restored.holdsSnapshotBuffer);
-  // A fifth of the keys overwritten: most of the buffer is still live, nothing moves.
+  // A tenth overwritten: 320 KiB of garbage, under a slab's worth; nothing moves.
   let index = KEYS;
-  for (let i = 0; i < KEYS / 5; i++) restored.put(key(i), Buffer.from(`new ${i}`), ++index);
-  assert.equal(viewing(), KEYS - KEYS / 5);
-  // Past a quarter of the restored values: every later write moves 32 keys' values out.
-  for (let i = KEYS / 5; i < KEYS / 2; i++) restored.delete(key(i), ++index);
-  assert.ok(viewing() < KEYS / 2, `still ${viewing()} of ${KEYS / 2} live values view the snapshot`);
+  for (let i = 0; i < KEYS / 10; i++) restored.put(key(i), Buffer.from(`new ${i}`), ++index);
+  assert.equal(viewing(), KEYS - KEYS / 10);
+  // Half deleted: 1.6 MiB of garbage, over a slab and over a quarter of what is live: moves begin.
+  for (let i = KEYS / 10; i < KEYS / 2; i++) restored.delete(key(i), ++index);
+  assert.ok(viewing() < KEYS / 2, `still ${viewing()} of ${KEYS / 2} live values in the snapshot`);
   for (let w = 0; restored.holdsSnapshotBuffer && w < KEYS; w++) restored.put(key(0), Buffer.of(w), ++index);
-  assert.equal(restored.holdsSnapshotBuffer, false, 'the migration ends');
+  assert.equal(restored.holdsSnapshotBuffer, false, 'the snapshot is let go');
   assert.equal(viewing(), 0);
   for (let i = KEYS / 2; i < KEYS; i++) {
-    assert.deepEqual(restored.get(key(i)), { value: Buffer.alloc(100, i % 251), version: i + 1 });
+    assert.deepEqual(restored.get(key(i)), { value: Buffer.alloc(SIZE, i % 251), version: i + 1 });
   }
+  const { liveBytes, usedBytes } = restored.valueBytes;
+  const items = restored.scan({ start: Buffer.alloc(0) }, KEYS).items;
+  assert.equal(
+    liveBytes,
+    items.reduce((n, it) => n + it.value.length, 0),
+  );
+  assert.ok(usedBytes <= liveBytes * 1.25 + 1024 * 1024, `${usedBytes} bytes held for ${liveBytes}`);
 });
 
 test('a state restored with only empty values keeps nothing of the snapshot buffer', () => {
@@ -252,39 +281,46 @@ test('a state restored with only empty values keeps nothing of the snapshot buff
   assert.deepEqual(Buffer.from(restored.serialize()), Buffer.from(data));
 });
 
-test('a restored state, written after, is the state it was plus the writes (fast-check)', () => {
+test('a restored state, written after, is the state it was plus the writes, its values moving between slabs (fast-check)', () => {
   const op = fc.oneof(
     fc.record({ kind: fc.constant('put' as const), k: fc.nat(60), len: fc.nat(300) }),
     fc.record({ kind: fc.constant('delete' as const), k: fc.nat(60) }),
     fc.record({ kind: fc.constant('range' as const), from: fc.nat(60), span: fc.nat(8) }),
   );
   fc.assert(
-    fc.property(fc.array(op, { maxLength: 80 }), fc.array(op, { maxLength: 400 }), (before, after) => {
-      const key = (n: number) => Buffer.from(`key-${String(n).padStart(2, '0')}`);
-      let index = 0;
-      const run = (states: KvState[], ops: typeof before) => {
-        for (const o of ops) {
-          index++;
-          for (const st of states) {
-            if (o.kind === 'put') st.put(key(o.k), Buffer.alloc(o.len, index % 256), index);
-            else if (o.kind === 'delete') st.delete(key(o.k), index);
-            else st.deleteRange({ start: key(o.from), end: key(o.from + o.span) }, index);
+    fc.property(
+      fc.array(op, { maxLength: 80, size: 'max' }),
+      fc.array(op, { maxLength: 400, size: 'max' }),
+      (before, after) => {
+        const key = (n: number) => Buffer.from(`key-${String(n).padStart(2, '0')}`);
+        let index = 0;
+        const run = (states: KvState[], ops: typeof before) => {
+          for (const o of ops) {
+            index++;
+            for (const st of states) {
+              if (o.kind === 'put') st.put(key(o.k), Buffer.alloc(o.len, index % 256), index);
+              else if (o.kind === 'delete') st.delete(key(o.k), index);
+              else st.deleteRange({ start: key(o.from), end: key(o.from + o.span) }, index);
+            }
           }
-        }
-      };
-      const model = new KvState();
-      run([model], before);
-      const restored = KvState.restore(model.serialize());
-      const captured = restored.capture();
-      const atCapture = model.serialize();
-      run([model, restored], after);
-      assert.deepEqual(Buffer.from(restored.serialize()), Buffer.from(model.serialize()));
-      assert.deepEqual(
-        Buffer.from(captured.serialize()),
-        Buffer.from(atCapture),
-        'a capture keeps its moment',
-      );
-    }),
+        };
+        const model = new KvState();
+        run([model], before);
+        // Tiny slabs: values move between them all the time.
+        const restored = KvState.restore(model.serialize(), {
+          slabs: { slabBytesMin: 64, slabBytesMax: 4096 },
+        });
+        const captured = restored.capture();
+        const atCapture = model.serialize();
+        run([model, restored], after);
+        assert.deepEqual(Buffer.from(restored.serialize()), Buffer.from(model.serialize()));
+        assert.deepEqual(
+          Buffer.from(captured.serialize()),
+          Buffer.from(atCapture),
+          'a capture keeps its moment',
+        );
+      },
+    ),
     { numRuns: 300 },
   );
 });

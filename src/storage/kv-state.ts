@@ -21,6 +21,7 @@ import { ProposerSessions } from './proposer-sessions.ts';
 import type { SnapshotSource } from './snapshot-source.ts';
 import { SortedKeys } from './sorted-keys.ts';
 import { compareHolds, type TxnOp, type TxnOpResult } from './txn.ts';
+import { type StoredValue, ValueSlabs, type ValueSlabsOptions } from './value-slabs.ts';
 
 const MAGIC = 0x4d56_4b52; // 'RKVM' little-endian
 const FORMAT_VERSION = 3;
@@ -28,15 +29,6 @@ const FORMAT_VERSION = 3;
 const FORMAT_VERSION_NO_LEASES = 2;
 /** The format before proposer sessions: read, never written. */
 const FORMAT_VERSION_NO_SESSIONS = 1;
-/**
- * A restored state's values stay views of its snapshot buffer until at most this share of their
- * bytes is still live; then they move out (MIGRATE_KEYS_PER_WRITE keys per write), so that the
- * buffer, with the overwritten values in it, is freed. Meanwhile the buffer and the copies written
- * over its values take about 1.25× the restored values (plus what the migration's writes add).
- */
-const ADOPTED_LIVE_SHARE = 0.75;
-/** Keys looked at per write while migrating: a 75,000-key shard is done in under 2,400 writes. */
-const MIGRATE_KEYS_PER_WRITE = 32;
 /** Bound on items returned by one scan call; callers page with `resume`. */
 export const SCAN_LIMIT_MAX = 10_000;
 
@@ -86,8 +78,19 @@ export type ApplyResult =
   | { readonly op: 'leaseRevoke'; readonly found: boolean; readonly deleted: number };
 
 const EMPTY = new Uint8Array(0);
-/** The value of every key restored with no bytes (nothing can be written into it). */
-const EMPTY_VALUE = Buffer.alloc(0);
+
+/** A key's value as callers see it: a view of its bytes and its version. */
+function kvValue(v: StoredValue | undefined): KvValue | undefined {
+  return v === undefined ? undefined : { value: v.value, version: v.version };
+}
+
+/**
+ * A copy of a key's value for a change report: what a watch keeps is bounded by its bytes, and a
+ * view would keep its whole slab alive.
+ */
+function detached(v: StoredValue | undefined): KvValue | undefined {
+  return v === undefined ? undefined : { value: Buffer.from(v.value), version: v.version };
+}
 
 function keyString(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
@@ -109,6 +112,8 @@ export function prefixRange(prefix: Uint8Array): KeyRange {
 export interface KvStateOptions {
   /** Tuning of the sorted index (tests use tiny leaves to exercise splits). */
   readonly leafKeysMax?: number;
+  /** Tuning of the value slabs (tests use tiny slabs to exercise moves: value-slabs.ts). */
+  readonly slabs?: ValueSlabsOptions;
   /**
    * UNSAFE, the simulator's planted bug `applyDuplicates` only (src/node): every command is applied,
    * copies and superseded ones included (the sessions are kept, but not obeyed).
@@ -118,10 +123,15 @@ export interface KvStateOptions {
 
 export class KvState {
   /**
-   * Invariant: a key's object is replaced on every write, never modified, so a capture
-   * (KvSnapshotView) keeps the values of its moment without copying them.
+   * Invariant: a key's object is replaced on every write (and when its value moves to another
+   * slab), never modified, so a capture (KvSnapshotView) keeps the values of its moment without
+   * copying them.
    */
-  private readonly map = new Map<string, { readonly value: Buffer; readonly version: number }>();
+  private readonly map = new Map<string, StoredValue>();
+  /** Where the values' bytes are (value-slabs.ts). Invariant: holds exactly the values in `map`. */
+  private readonly slabs: ValueSlabs;
+  /** The buffer this state was restored from (its values are read in place), for holdsSnapshotBuffer. */
+  private restoredFrom: Buffer | undefined;
   private keys: SortedKeys;
   private readonly leafKeysMax: number | undefined;
   private readonly applyDuplicates: boolean;
@@ -129,18 +139,6 @@ export class KvState {
   private sessions = new ProposerSessions();
   /** The shard's leases and their keys. Invariant: every attached key is in `map`. */
   private leaseTable = new LeaseTable();
-  /**
-   * The buffer of the snapshot this state was restored from, while any key's value is still a view
-   * of it (restore copies nothing: a first-touched page costs ~10 µs on a VM, and the snapshot's
-   * pages are already touched). Invariant: adoptedLiveBytes is the sum of the lengths of the values
-   * that view it; once it is at most ADOPTED_LIVE_SHARE of what it was at restore, every write also
-   * moves MIGRATE_KEYS_PER_WRITE keys' values out of it (migration), so that the rest is freed.
-   */
-  private adopted: ArrayBufferLike | undefined;
-  private adoptedLiveBytes = 0;
-  private adoptedRestoredBytes = 0;
-  /** The keys at the migration's start, and the next to look at; undefined: not migrating. */
-  private migration: { readonly keys: readonly string[]; next: number } | undefined;
   /** Index of the last entry applied. Invariant: never decreases; every version <= appliedIndex. */
   appliedIndex = 0;
   /** Sum of key and value bytes, for metrics and snapshot sizing. */
@@ -155,6 +153,7 @@ export class KvState {
     this.leafKeysMax = options.leafKeysMax;
     this.applyDuplicates = options.unsafeApplyDuplicates === true;
     this.keys = new SortedKeys(this.leafKeysMax);
+    this.slabs = new ValueSlabs(options.slabs);
   }
 
   get count(): number {
@@ -328,60 +327,35 @@ export class KvState {
   private set(k: string, value: Uint8Array, index: number, lease = 0): number {
     this.leaseTable.attach(k, lease);
     const prev = this.map.get(k);
-    // Copy: the caller's bytes are a view into a Raft entry or a network buffer.
-    const copy = ownedCopy(value);
+    // Copied: the caller's bytes are a view into a Raft entry or a network buffer.
+    const stored = this.slabs.store(k, value, index);
     if (prev === undefined) {
       this.keys.insert(k);
-      this.sizeBytes += k.length + copy.length;
+      this.sizeBytes += k.length + stored.length;
     } else {
-      this.sizeBytes += copy.length - prev.value.length;
-      this.released(prev.value);
+      this.sizeBytes += stored.length - prev.length;
+      this.slabs.release(prev);
     }
-    this.map.set(k, { value: copy, version: index });
-    if (this.onChange !== undefined) this.onChange({ type: 'put', key: keyBytes(k), value: copy, prev });
-    if (this.adopted !== undefined) this.migrateSome();
+    this.map.set(k, stored);
+    if (this.onChange !== undefined)
+      this.onChange({
+        type: 'put',
+        key: keyBytes(k),
+        value: Buffer.from(stored.value),
+        prev: detached(prev),
+      });
+    this.slabs.compactSome(this.map);
     return prev?.version ?? 0;
   }
 
-  /** A value is no longer the state's (overwritten or deleted): counted off the adopted buffer if it views it. */
-  private released(value: Buffer): void {
-    if (value.buffer === this.adopted) this.adoptedLiveBytes -= value.byteLength;
-  }
-
-  /**
-   * Once the adopted snapshot buffer is mostly garbage, moves a few more keys' values out of it into
-   * copies of their own (a new object per key: a capture keeps the old one); when none is left, lets
-   * the buffer go. Bounded work per write; keys written or deleted since the start are skipped.
-   */
-  private migrateSome(): void {
-    const adopted = this.adopted;
-    if (adopted === undefined) return;
-    if (this.migration === undefined) {
-      if (this.adoptedLiveBytes > this.adoptedRestoredBytes * ADOPTED_LIVE_SHARE) return;
-      this.migration = { keys: this.keys.toArray(), next: 0 };
-    }
-    const m = this.migration;
-    const end = Math.min(m.keys.length, m.next + MIGRATE_KEYS_PER_WRITE);
-    for (; m.next < end; m.next++) {
-      const k = m.keys[m.next] as string;
-      const rec = this.map.get(k);
-      if (rec === undefined || rec.value.buffer !== adopted) continue;
-      this.map.set(k, { value: ownedCopy(rec.value), version: rec.version });
-      this.adoptedLiveBytes -= rec.value.byteLength;
-    }
-    if (m.next < m.keys.length) return;
-    if (this.adoptedLiveBytes !== 0) {
-      throw new Error(
-        `kv-state: ${this.adoptedLiveBytes} bytes still view the snapshot buffer after every key moved out`,
-      );
-    }
-    this.adopted = undefined;
-    this.migration = undefined;
-  }
-
-  /** Whether any value still views the buffer restore() read the state from (tests: migration ends). */
+  /** Whether any value is still read from the buffer restore() read the state from (tests). */
   get holdsSnapshotBuffer(): boolean {
-    return this.adopted !== undefined;
+    return this.restoredFrom !== undefined && this.slabs.holds(this.restoredFrom);
+  }
+
+  /** Bytes of the values held, and bytes written into the slabs kept for them (value-slabs.ts). */
+  get valueBytes(): { readonly liveBytes: number; readonly usedBytes: number; readonly slabs: number } {
+    return this.slabs.stats;
   }
 
   /** Removes key (the entry at `index` is applied either way); returns whether it existed. */
@@ -396,10 +370,11 @@ export class KvState {
     this.leaseTable.detach(k);
     this.map.delete(k);
     this.keys.delete(k);
-    this.sizeBytes -= k.length + prev.value.length;
-    this.released(prev.value);
-    if (this.onChange !== undefined) this.onChange({ type: 'delete', key: keyBytes(k), value: EMPTY, prev });
-    if (this.adopted !== undefined) this.migrateSome();
+    this.sizeBytes -= k.length + prev.length;
+    this.slabs.release(prev);
+    if (this.onChange !== undefined)
+      this.onChange({ type: 'delete', key: keyBytes(k), value: EMPTY, prev: detached(prev) });
+    this.slabs.compactSome(this.map);
     return true;
   }
 
@@ -411,7 +386,7 @@ export class KvState {
     index: number,
   ): { ok: boolean; current: KvValue | undefined } {
     const k = keyString(key);
-    const current = this.map.get(k);
+    const current = kvValue(this.map.get(k));
     const ok =
       expect.kind === 'absent'
         ? current === undefined
@@ -428,7 +403,7 @@ export class KvState {
   }
 
   get(key: Uint8Array): KvValue | undefined {
-    return this.map.get(keyString(key));
+    return kvValue(this.map.get(keyString(key)));
   }
 
   /** The highest seq of proposer `clientId` applied here (0: none remembered): its commands up to it never take effect again. */
@@ -468,7 +443,7 @@ export class KvState {
    */
   capture(): KvSnapshotView {
     const keys = this.keys.toArray();
-    const values = keys.map((k) => this.map.get(k) as { readonly value: Buffer; readonly version: number });
+    const values = keys.map((k) => this.map.get(k) as StoredValue);
     const tail = Buffer.allocUnsafe(this.sessions.serializedBytes() + this.leaseTable.serializedBytes());
     const end = this.leaseTable.serializeInto(tail, this.sessions.serializeInto(tail, 0));
     if (end !== tail.length)
@@ -477,8 +452,8 @@ export class KvState {
   }
 
   /**
-   * Rebuilds a state from serialize() bytes; throws on malformed input. The values are views of
-   * `data` (moved out once it is mostly garbage, see `adopted`): its bytes must never change after.
+   * Rebuilds a state from serialize() bytes; throws on malformed input. The values are read in place
+   * (`data` becomes a slab, emptied like any other: value-slabs.ts): its bytes must never change after.
    */
   static restore(data: Uint8Array, options: KvStateOptions = {}): KvState {
     const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -497,6 +472,7 @@ export class KvState {
     state.appliedIndex = readU64(buf, 8);
     const count = readU64(buf, 16);
     const keys: string[] = [];
+    const adoption = state.slabs.adopt(buf, keys);
     let p = 24;
     for (let i = 0; i < count; i++) {
       if (p + 4 > buf.length) fail(`cut short at item ${i}`);
@@ -510,12 +486,9 @@ export class KvState {
       const prev = keys[keys.length - 1];
       if (prev !== undefined && !(prev < k)) fail(`keys out of order at item ${i}`);
       if (version > state.appliedIndex) fail(`version ${version} above applied index ${state.appliedIndex}`);
-      // An empty value views nothing: a view of no bytes would still keep the buffer alive.
-      const value = valueLen === 0 ? EMPTY_VALUE : buf.subarray(p + 12, p + 12 + valueLen);
-      state.map.set(k, { value, version });
-      state.sizeBytes += k.length + valueLen;
-      state.adoptedLiveBytes += valueLen;
       keys.push(k);
+      state.map.set(k, adoption.value(p + 12, valueLen, version));
+      state.sizeBytes += k.length + valueLen;
       p += 12 + valueLen;
     }
     if (format !== FORMAT_VERSION_NO_SESSIONS) {
@@ -529,9 +502,9 @@ export class KvState {
       p = read.end;
     }
     if (p !== buf.length) fail(`${buf.length - p} trailing bytes`);
+    adoption.end();
     state.keys = SortedKeys.fromSorted(keys, state.leafKeysMax);
-    if (state.adoptedLiveBytes > 0) state.adopted = buf.buffer;
-    state.adoptedRestoredBytes = state.adoptedLiveBytes;
+    state.restoredFrom = buf;
     return state;
   }
 }
@@ -545,18 +518,6 @@ function readU64(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off + 4) * 0x1_0000_0000 + buf.readUInt32LE(off);
 }
 
-/**
- * A value's copy in memory of its own, freed exactly when the value is. Not from Node's shared
- * 8 KiB Buffer pool: a slab there lives while any of its pieces does, so values that live long,
- * overwritten in random order, would each keep most of a slab (and the requests' and log entries'
- * bytes beside them) alive.
- */
-function ownedCopy(bytes: Uint8Array): Buffer {
-  const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
-  copy.set(bytes);
-  return copy;
-}
-
 /** Bytes a view serialises per slice of its source (a few ms of this machine's time): its buffer's size. */
 export const SNAPSHOT_SLICE_BYTES = 4 * 1024 * 1024;
 
@@ -566,16 +527,11 @@ export class KvSnapshotView {
   /** Strictly increasing, as the state's sorted index held them. */
   private readonly keys: readonly string[];
   /** values[i] is keys[i]'s; never modified (KvState replaces a key's object on every write). */
-  private readonly values: readonly { readonly value: Buffer; readonly version: number }[];
+  private readonly values: readonly StoredValue[];
   /** The sessions then the leases, serialised at capture. */
   private readonly tail: Buffer;
 
-  constructor(
-    appliedIndex: number,
-    keys: readonly string[],
-    values: readonly { readonly value: Buffer; readonly version: number }[],
-    tail: Buffer,
-  ) {
+  constructor(appliedIndex: number, keys: readonly string[], values: readonly StoredValue[], tail: Buffer) {
     if (keys.length !== values.length)
       throw new Error(`kv-state: a view of ${keys.length} keys with ${values.length} values`);
     this.appliedIndex = appliedIndex;
@@ -616,7 +572,7 @@ export class KvSnapshotView {
     const { keys, values, tail } = this;
     let total = 24 + tail.length;
     for (let i = 0; i < keys.length; i++)
-      total += 16 + (keys[i] as string).length + (values[i] as { value: Buffer }).value.length;
+      total += 16 + (keys[i] as string).length + (values[i] as StoredValue).length;
     return total;
   }
 
@@ -632,8 +588,8 @@ export class KvSnapshotView {
     let p = 24;
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i] as string;
-      const v = values[i] as { value: Buffer; version: number };
-      const need = 16 + k.length + v.value.length;
+      const v = values[i] as StoredValue;
+      const need = 16 + k.length + v.length;
       if (p + need > buf.length) {
         if (p > 0) yield buf.subarray(0, p);
         p = 0;
@@ -642,9 +598,9 @@ export class KvSnapshotView {
       buf.writeUInt32LE(k.length, p);
       p += 4 + buf.write(k, p + 4, 'latin1');
       writeU64(buf, p, v.version);
-      buf.writeUInt32LE(v.value.length, p + 8);
-      v.value.copy(buf, p + 12);
-      p += 12 + v.value.length;
+      buf.writeUInt32LE(v.length, p + 8);
+      v.copyTo(buf, p + 12);
+      p += 12 + v.length;
     }
     if (p + tail.length > buf.length) {
       if (p > 0) yield buf.subarray(0, p);
