@@ -41,6 +41,9 @@ class EchoMachine implements StateMachine<string> {
   }
   /** What a snapshot's source waits for before its first slice (a test holds it open). */
   gate: Promise<void> = Promise.resolve();
+  /** Sources handed out, and those closed by the driver. */
+  sourcesOpened = 0;
+  sourcesClosed = 0;
   snapshot(): Uint8Array {
     return new TextEncoder().encode(JSON.stringify(this.applied));
   }
@@ -48,6 +51,7 @@ class EchoMachine implements StateMachine<string> {
     const bytes = this.snapshot();
     const gate = this.gate;
     let given = false;
+    this.sourcesOpened++;
     return {
       totalBytes: bytes.byteLength,
       next: async () => {
@@ -55,6 +59,9 @@ class EchoMachine implements StateMachine<string> {
         if (given) return undefined;
         given = true;
         return bytes;
+      },
+      close: () => {
+        this.sourcesClosed++;
       },
     };
   }
@@ -354,9 +361,17 @@ test('a snapshot that would leave the WAL no room is not written; the node goes 
     assert.ok(asked.length > 0, 'the driver asks for room before writing a snapshot');
     assert.ok(asked.every((b) => b > 0));
     assert.equal(t.groups.get(1)!.snapshotIndex, 1, 'no snapshot beyond the initial one');
+    // A source given up on (no room) is closed all the same: a capture stops keeping values.
+    const machine = t.groups.get(1)!.machine;
+    assert.ok(machine.sourcesOpened > 0);
+    await waitUntil(
+      () => machine.sourcesClosed === machine.sourcesOpened,
+      'the given-up sources to be closed',
+    );
     room = true;
     for (let i = 30; i < 200; i++) await write(t, 1, `w-${i}`).promise;
     await waitUntil(() => t.groups.get(1)!.snapshotIndex > 1, 'a snapshot once there is room');
+    await waitUntil(() => machine.sourcesClosed === machine.sourcesOpened, 'the saved sources to be closed');
     assert.deepEqual(t.fatal, []);
     await t.driver.stop();
     await t.wal.close();

@@ -389,6 +389,7 @@ export class Driver {
     const meta: SnapshotMetadata = { index: at, term: g.storage.term(at), confState: g.confState };
     const source = g.machine.snapshotSource?.() ?? bytesSource(g.machine.snapshot());
     const task = this.saveSnapshotLater(g, meta, source)
+      .finally(() => source.close()) // the state stops keeping values for the capture
       .catch((e: unknown) => {
         this.stopped = true;
         this.c.onFatal(e);

@@ -350,6 +350,40 @@ test('sorted keys stay sorted and complete through many random inserts and delet
   );
 });
 
+test('frozen leaves keep the keys of their moment through later inserts and deletes (splits and merges)', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.boolean(), fc.nat(200)), { minLength: 1, maxLength: 1500, size: 'max' }),
+      fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
+      fc.nat(),
+      (ops, cuts, thawCut) => {
+        const set = new SortedKeys(4);
+        const model = new Set<string>();
+        const at = new Set(cuts.map((c) => c % ops.length));
+        const thawAt = thawCut % ops.length;
+        const frozen: { leaves: readonly (readonly string[])[]; keys: string[] }[] = [];
+        ops.forEach(([ins, n], i) => {
+          if (at.has(i)) frozen.push({ leaves: set.freeze(), keys: [...model].sort() });
+          if (i === thawAt && frozen.length > 0) {
+            // Whatever was frozen before is checked now, and no longer protected after.
+            for (const f of frozen.splice(0)) assert.deepEqual(f.leaves.flat(), f.keys);
+            set.thaw();
+          }
+          const k = n.toString(36);
+          if (ins) assert.equal(set.insert(k), !model.has(k));
+          else assert.equal(set.delete(k), model.has(k));
+          if (ins) model.add(k);
+          else model.delete(k);
+        });
+        for (const f of frozen) assert.deepEqual(f.leaves.flat(), f.keys, 'frozen leaves changed');
+        assert.deepEqual(set.toArray(), [...model].sort());
+        assert.equal(set.size, model.size);
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
 test('a capture serialises to the bytes of its moment, whole or in slices, however the state changes after it', async () => {
   // Commands of a few proposers over few keys: overwrites, deletes, leases (granted at an index,
   // attached by puts), so that the sessions and the lease table change in place after the capture.
@@ -361,11 +395,14 @@ test('a capture serialises to the bytes of its moment, whole or in slices, howev
   });
   await fc.assert(
     fc.asyncProperty(
-      fc.array(cmdArb, { minLength: 1, maxLength: 60 }),
+      fc.array(cmdArb, { minLength: 1, maxLength: 60, size: 'max' }),
+      fc.nat(),
       fc.nat(),
       fc.integer({ min: 1, max: 64 }),
-      async (cmds, cut, slice) => {
+      async (cmds, cut, secondCut, slice) => {
         const at = cut % (cmds.length + 1);
+        // A second capture open at the same time, taken at or after the first.
+        const at2 = at + (secondCut % (cmds.length + 1 - at));
         const seqs = new Map<number, number>();
         const leases: number[] = [];
         const toCommand = (c: (typeof cmds)[number], i: number): Command => {
@@ -385,17 +422,24 @@ test('a capture serialises to the bytes of its moment, whole or in slices, howev
             : { op: 'put', key, value, lease, ...ids };
         };
         const commands = cmds.map((c, i) => toCommand(c, i + 1));
-        const live = new KvState({ leafKeysMax: 3 });
+        // Tiny leaves and slabs: leaves split and merge, values move between slabs after the capture.
+        const live = new KvState({ leafKeysMax: 3, slabs: { slabBytesMin: 64, slabBytesMax: 256 } });
         const upTo = new KvState();
+        const upTo2 = new KvState();
         commands.forEach((c, i) => {
           if (i < at) upTo.apply(i + 1, c);
+          if (i < at2) upTo2.apply(i + 1, c);
         });
         let view: KvSnapshotView | undefined;
+        let view2: KvSnapshotView | undefined;
         commands.forEach((c, i) => {
           if (i === at) view = live.capture();
+          if (i === at2) view2 = live.capture();
           live.apply(i + 1, c);
         });
         view ??= live.capture();
+        view2 ??= live.capture();
+        assert.equal(live.capturesOpen, 2);
         const expected = Buffer.from(upTo.serialize());
         assert.deepEqual(Buffer.from(view.serialize()), expected);
         const source = view.source(slice);
@@ -414,6 +458,24 @@ test('a capture serialises to the bytes of its moment, whole or in slices, howev
           `a slice of ${biggest} bytes for ${slice}`,
         );
         assert.deepEqual(KvState.restore(sliced).serialize(), upTo.serialize());
+        source.close();
+        assert.throws(() => view?.serialize(), /closed snapshot view/);
+        assert.equal(live.capturesOpen, 1);
+        // The other capture still holds its own moment, with more writes on top.
+        live.apply(commands.length + 1, {
+          op: 'put',
+          key: Buffer.from('k0'),
+          value: Buffer.of(9),
+          clientId: 9,
+          seq: 1,
+        });
+        live.apply(commands.length + 2, { op: 'delete', key: Buffer.from('k1'), clientId: 9, seq: 2 });
+        assert.deepEqual(Buffer.from(view2.serialize()), Buffer.from(upTo2.serialize()));
+        view2.close();
+        view2.close();
+        assert.equal(live.capturesOpen, 0);
+        live.serialize();
+        assert.equal(live.capturesOpen, 0, 'serialize() closes its own capture');
       },
     ),
     { numRuns: 300 },

@@ -128,6 +128,12 @@ export class KvState {
    * copying them.
    */
   private readonly map = new Map<string, StoredValue>();
+  /**
+   * One map per capture not yet closed: the keys written or deleted since it was taken, each with
+   * its object of that moment (the first change wins). A value moved to another slab is not a change
+   * (same bytes, same version). Invariant: empty set, or the sorted index has frozen leaves.
+   */
+  private readonly captures = new Set<Map<string, StoredValue>>();
   /** Where the values' bytes are (value-slabs.ts). Invariant: holds exactly the values in `map`. */
   private readonly slabs: ValueSlabs;
   /** The buffer this state was restored from (its values are read in place), for holdsSnapshotBuffer. */
@@ -335,6 +341,7 @@ export class KvState {
     } else {
       this.sizeBytes += stored.length - prev.length;
       this.slabs.release(prev);
+      if (this.captures.size > 0) this.keepForCaptures(k, prev);
     }
     this.map.set(k, stored);
     if (this.onChange !== undefined)
@@ -346,6 +353,16 @@ export class KvState {
       });
     this.slabs.compactSome(this.map);
     return prev?.version ?? 0;
+  }
+
+  /** k's object `prev` is about to be replaced or deleted: each open capture keeps it if first. */
+  private keepForCaptures(k: string, prev: StoredValue): void {
+    for (const before of this.captures) if (!before.has(k)) before.set(k, prev);
+  }
+
+  /** Captures not yet closed (tests). */
+  get capturesOpen(): number {
+    return this.captures.size;
   }
 
   /** Whether any value is still read from the buffer restore() read the state from (tests). */
@@ -368,6 +385,7 @@ export class KvState {
     const prev = this.map.get(k);
     if (prev === undefined) return false;
     this.leaseTable.detach(k);
+    if (this.captures.size > 0) this.keepForCaptures(k, prev);
     this.map.delete(k);
     this.keys.delete(k);
     this.sizeBytes -= k.length + prev.length;
@@ -432,23 +450,41 @@ export class KvState {
 
   /** Deterministic bytes of the whole state (key order), for snapshots. */
   serialize(): Uint8Array {
-    return this.capture().serialize();
+    const view = this.capture();
+    try {
+      return view.serialize();
+    } finally {
+      view.close();
+    }
   }
 
   /**
    * The state as it is now, to be serialised later (KvSnapshotView), while entries go on being
-   * applied: the keys in order and each one's value object (a write replaces a key's object, never
-   * changes it), with the sessions and leases already serialised (they change in place, and are small).
-   * Costs a lookup per key on the caller's thread; the copying is left to the view.
+   * applied: the sorted index's leaves, frozen (a change copies a leaf first), and from then on the
+   * object of every key changed before its first change (a write replaces a key's object, never
+   * changes it); the sessions and leases are serialised now (they change in place, and are small).
+   * Costs a reference per leaf of the index, whatever the number of keys; each key's value is looked
+   * up when the view serialises it. The view must be closed once no longer read (changes stop
+   * keeping old objects for it).
    */
   capture(): KvSnapshotView {
-    const keys = this.keys.toArray();
-    const values = keys.map((k) => this.map.get(k) as StoredValue);
     const tail = Buffer.allocUnsafe(this.sessions.serializedBytes() + this.leaseTable.serializedBytes());
     const end = this.leaseTable.serializeInto(tail, this.sessions.serializeInto(tail, 0));
     if (end !== tail.length)
       throw new Error(`kv-state: sessions and leases took ${end} bytes, sized ${tail.length}`);
-    return new KvSnapshotView(this.appliedIndex, keys, values, tail);
+    const before = new Map<string, StoredValue>();
+    this.captures.add(before);
+    return new KvSnapshotView({
+      appliedIndex: this.appliedIndex,
+      leaves: this.keys.freeze(),
+      count: this.map.size,
+      keyValueBytes: this.sizeBytes,
+      tail,
+      valueOf: (k) => before.get(k) ?? this.map.get(k),
+      close: () => {
+        if (this.captures.delete(before) && this.captures.size === 0) this.keys.thaw();
+      },
+    });
   }
 
   /**
@@ -518,26 +554,44 @@ function readU64(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off + 4) * 0x1_0000_0000 + buf.readUInt32LE(off);
 }
 
-/** Bytes a view serialises per slice of its source (a few ms of this machine's time): its buffer's size. */
-export const SNAPSHOT_SLICE_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes a view serialises per slice of its source (its buffer's size): about 0.5 ms of this
+ * machine's time alone, a few ms on a loaded node, between which the event loop serves requests.
+ */
+export const SNAPSHOT_SLICE_BYTES = 512 * 1024;
 
-/** A KvState captured by KvState.capture(), serialised in the format above, at once or in slices. */
-export class KvSnapshotView {
-  private readonly appliedIndex: number;
-  /** Strictly increasing, as the state's sorted index held them. */
-  private readonly keys: readonly string[];
-  /** values[i] is keys[i]'s; never modified (KvState replaces a key's object on every write). */
-  private readonly values: readonly StoredValue[];
+/** What a view reads of the state it was captured from (KvState.capture). */
+export interface CapturedState {
+  readonly appliedIndex: number;
+  /** The keys at the capture, in order; never changed. */
+  readonly leaves: readonly (readonly string[])[];
+  /** How many keys the leaves hold, and the sum of their and their values' lengths then. */
+  readonly count: number;
+  readonly keyValueBytes: number;
   /** The sessions then the leases, serialised at capture. */
-  private readonly tail: Buffer;
+  readonly tail: Buffer;
+  /** The object key k had at the capture (defined for every key of the leaves until close). */
+  valueOf(k: string): StoredValue | undefined;
+  /** The view is no longer read (idempotent). */
+  close(): void;
+}
 
-  constructor(appliedIndex: number, keys: readonly string[], values: readonly StoredValue[], tail: Buffer) {
-    if (keys.length !== values.length)
-      throw new Error(`kv-state: a view of ${keys.length} keys with ${values.length} values`);
-    this.appliedIndex = appliedIndex;
-    this.keys = keys;
-    this.values = values;
-    this.tail = tail;
+/**
+ * A KvState captured by KvState.capture(), serialised in the format above, at once or in slices, as
+ * many times as wanted until closed.
+ */
+export class KvSnapshotView {
+  private readonly c: CapturedState;
+  private closed = false;
+
+  constructor(c: CapturedState) {
+    this.c = c;
+  }
+
+  /** The state stops keeping values for this view; serialising it afterwards throws. */
+  close(): void {
+    this.closed = true;
+    this.c.close();
   }
 
   /** The snapshot bytes in one go. */
@@ -554,6 +608,7 @@ export class KvSnapshotView {
    * The same bytes a slice of about `sliceBytes` at a time, serialised into one reused buffer (a
    * slice is overwritten by the next): a large state is never copied whole, and never holds the
    * caller's event loop for long. An entry larger than the buffer gets a buffer of its size.
+   * Closing the source closes the view.
    */
   source(sliceBytes = SNAPSHOT_SLICE_BYTES): SnapshotSource {
     if (!(sliceBytes > 0)) throw new Error(`kv-state: slice of ${sliceBytes} bytes`);
@@ -565,49 +620,64 @@ export class KvSnapshotView {
         const r = slices.next();
         return r.done ? undefined : r.value;
       },
+      close: () => this.close(),
     };
   }
 
+  private assertOpen(): void {
+    if (this.closed) throw new Error('kv-state: a closed snapshot view was read');
+  }
+
+  /** Per key: its and its value's lengths and 16 bytes of lengths and version. */
   private totalBytes(): number {
-    const { keys, values, tail } = this;
-    let total = 24 + tail.length;
-    for (let i = 0; i < keys.length; i++)
-      total += 16 + (keys[i] as string).length + (values[i] as StoredValue).length;
-    return total;
+    return 24 + 16 * this.c.count + this.c.keyValueBytes + this.c.tail.length;
   }
 
   /** The bytes (totalBytes in all) in slices of up to sliceBytes, each a view of one reused buffer. */
   private *slices(sliceBytes: number, totalBytes: number): Generator<Uint8Array, void, undefined> {
-    const { keys, values, tail } = this;
+    const { leaves, tail, count } = this.c;
     let buf = Buffer.allocUnsafe(Math.max(24, Math.min(sliceBytes, totalBytes)));
     buf.writeUInt32LE(MAGIC, 0);
     buf.writeUInt16LE(FORMAT_VERSION, 4);
     buf.writeUInt16LE(0, 6);
-    writeU64(buf, 8, this.appliedIndex);
-    writeU64(buf, 16, keys.length);
+    writeU64(buf, 8, this.c.appliedIndex);
+    writeU64(buf, 16, count);
     let p = 24;
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i] as string;
-      const v = values[i] as StoredValue;
-      const need = 16 + k.length + v.length;
-      if (p + need > buf.length) {
-        if (p > 0) yield buf.subarray(0, p);
-        p = 0;
-        if (need > buf.length) buf = Buffer.allocUnsafe(need);
+    let given = 0;
+    let keys = 0;
+    this.assertOpen();
+    for (const leaf of leaves) {
+      for (const k of leaf) {
+        const v = this.c.valueOf(k);
+        if (v === undefined) throw new Error(`kv-state: captured key ${JSON.stringify(k)} has no value`);
+        const need = 16 + k.length + v.length;
+        if (p + need > buf.length) {
+          if (p > 0) yield buf.subarray(0, p);
+          this.assertOpen(); // closed while the slice was out: the values may have changed since
+          given += p;
+          p = 0;
+          if (need > buf.length) buf = Buffer.allocUnsafe(need);
+        }
+        buf.writeUInt32LE(k.length, p);
+        p += 4 + buf.write(k, p + 4, 'latin1');
+        writeU64(buf, p, v.version);
+        buf.writeUInt32LE(v.length, p + 8);
+        v.copyTo(buf, p + 12);
+        p += 12 + v.length;
+        keys++;
       }
-      buf.writeUInt32LE(k.length, p);
-      p += 4 + buf.write(k, p + 4, 'latin1');
-      writeU64(buf, p, v.version);
-      buf.writeUInt32LE(v.length, p + 8);
-      v.copyTo(buf, p + 12);
-      p += 12 + v.length;
     }
     if (p + tail.length > buf.length) {
       if (p > 0) yield buf.subarray(0, p);
+      given += p;
       p = 0;
       if (tail.length > buf.length) buf = Buffer.allocUnsafe(tail.length);
     }
     p += tail.copy(buf, p);
+    if (keys !== count || given + p !== totalBytes)
+      throw new Error(
+        `kv-state: a view of ${count} keys and ${totalBytes} bytes gave ${keys} keys and ${given + p} bytes`,
+      );
     if (p > 0) yield buf.subarray(0, p);
   }
 }

@@ -10,6 +10,11 @@ export interface SnapshotSource {
    * that the following call overwrites: the caller is done with it before asking again.
    */
   next(): Promise<Uint8Array | undefined>;
+  /**
+   * Done with it, every slice read or not: whoever asked the state machine for the source calls it
+   * (a capture of the state then stops keeping values for it).
+   */
+  close(): void;
 }
 
 /** The bytes already in memory, as one slice. */
@@ -22,5 +27,6 @@ export function bytesSource(data: Uint8Array): SnapshotSource {
       given = true;
       return data;
     },
+    close: () => {},
   };
 }

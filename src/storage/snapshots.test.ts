@@ -83,6 +83,7 @@ test('a snapshot saved from a source a slice at a time, each slice overwriting t
           at += n;
           return reused.subarray(0, n);
         },
+        close: () => {},
       };
     };
     let pauses = 0;

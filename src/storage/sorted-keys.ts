@@ -28,6 +28,8 @@ export class SortedKeys {
   private leaves: string[][] = [];
   private maxes: string[] = [];
   private readonly leafKeysMax: number;
+  /** Leaves handed out by freeze() since the last thaw(): never changed, copied before a change. */
+  private frozen = new WeakSet<string[]>();
   size = 0;
 
   constructor(leafKeysMax: number = LEAF_KEYS_MAX_DEFAULT) {
@@ -58,9 +60,9 @@ export class SortedKeys {
       return true;
     }
     const i = Math.min(lowerBound(this.maxes, k), this.leaves.length - 1);
-    const leaf = this.leaves[i]!;
-    const pos = lowerBound(leaf, k);
-    if (leaf[pos] === k) return false;
+    const pos = lowerBound(this.leaves[i]!, k);
+    if (this.leaves[i]![pos] === k) return false;
+    const leaf = this.writableLeaf(i);
     leaf.splice(pos, 0, k);
     this.maxes[i] = leaf[leaf.length - 1]!;
     this.size++;
@@ -76,10 +78,11 @@ export class SortedKeys {
   /** Removes k; false when it was absent. */
   delete(k: string): boolean {
     const i = lowerBound(this.maxes, k);
-    const leaf = this.leaves[i];
-    if (leaf === undefined) return false;
-    const pos = lowerBound(leaf, k);
-    if (leaf[pos] !== k) return false;
+    const found = this.leaves[i];
+    if (found === undefined) return false;
+    const pos = lowerBound(found, k);
+    if (found[pos] !== k) return false;
+    const leaf = this.writableLeaf(i);
     leaf.splice(pos, 1);
     this.size--;
     if (leaf.length === 0) {
@@ -118,6 +121,29 @@ export class SortedKeys {
       c.leaf++;
       c.pos = 0;
     }
+  }
+
+  /**
+   * The keys as they are now, in order, as leaves that later changes never touch: a leaf is copied
+   * before its first change after this. Costs a reference per leaf, not per key.
+   */
+  freeze(): readonly (readonly string[])[] {
+    for (const leaf of this.leaves) this.frozen.add(leaf);
+    return this.leaves.slice();
+  }
+
+  /** No leaf freeze() handed out is read any more: changes stop copying them. */
+  thaw(): void {
+    this.frozen = new WeakSet();
+  }
+
+  /** Leaf i, ready to be changed in place (a copy replaces it if it is frozen). */
+  private writableLeaf(i: number): string[] {
+    const leaf = this.leaves[i]!;
+    if (!this.frozen.has(leaf)) return leaf;
+    const copy = leaf.slice();
+    this.leaves[i] = copy;
+    return copy;
   }
 
   /** All keys in order (for serialisation and tests). */
