@@ -4,9 +4,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Snapshot } from '../raft/types.ts';
 import { index, nodeId, term } from '../raft/types.ts';
+import type { FileHandle, FileSystem } from './file-system.ts';
 import { REAL_FILE_SYSTEM } from './real-file-system.ts';
 import type { SnapshotSource } from './snapshot-source.ts';
 import {
+  SNAPSHOT_SYNC_EVERY_BYTES,
   SnapshotCorruptionError,
   SnapshotMissingError,
   SnapshotStore,
@@ -102,6 +104,58 @@ test('a snapshot saved from a source a slice at a time, each slice overwriting t
       [snapshotFileName(1, 40)],
       'no file, temporary or not, of the failed save',
     );
+  });
+});
+
+test('a large snapshot file is synced as it is written, every few MB, not only once at the end', async () => {
+  await withTempDir(async (dir) => {
+    // Bytes written to the file since its last fdatasync, at each fdatasync.
+    const unsyncedAtSync: number[] = [];
+    let unsynced = 0;
+    const counting = (fh: FileHandle): FileHandle => ({
+      writev: async (views, at) => {
+        const n = await fh.writev(views, at);
+        unsynced += n;
+        return n;
+      },
+      write: async (data, at) => {
+        const n = await fh.write(data, at);
+        unsynced += n;
+        return n;
+      },
+      datasync: async () => {
+        await fh.datasync();
+        unsyncedAtSync.push(unsynced);
+        unsynced = 0;
+      },
+      sync: () => fh.sync(),
+      close: () => fh.close(),
+    });
+    const fs: FileSystem = {
+      ...REAL_FILE_SYSTEM,
+      open: async (path, mode) => counting(await REAL_FILE_SYSTEM.open(path, mode)),
+    };
+    const store = await SnapshotStore.open(dir, fs);
+    const sliceBytes = 1024 * 1024;
+    const slices = 10;
+    const want = snap(7, 1, 0, slices * sliceBytes);
+    let at = 0;
+    const source: SnapshotSource = {
+      totalBytes: want.data.byteLength,
+      next: async () => {
+        if (at >= want.data.byteLength) return undefined;
+        at += sliceBytes;
+        return want.data.subarray(at - sliceBytes, at);
+      },
+      close: () => {},
+    };
+    await store.saveFrom(1, want.metadata, source);
+    const total = unsyncedAtSync.reduce((a, b) => a + b, 0);
+    assert.ok(total > want.data.byteLength, 'every byte written was synced');
+    assert.ok(unsyncedAtSync.length >= 3, `${unsyncedAtSync.length} syncs: [${unsyncedAtSync}]`);
+    for (const n of unsyncedAtSync)
+      assert.ok(n <= SNAPSHOT_SYNC_EVERY_BYTES + sliceBytes, `${n} bytes written between two syncs`);
+    assert.deepEqual(plain(await store.load(1, 7)), plain(want));
   });
 });
 

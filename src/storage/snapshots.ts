@@ -21,6 +21,14 @@ const FORMAT_VERSION = 1;
 const FIXED_HEADER_BYTES = 4 + 2 + 2 + 4 + 8 + 8 + 4 + 8;
 const FILE_NAME = /^snap-(\d{10})-(\d{16})\.snap$/;
 
+/**
+ * A snapshot file is fdatasynced every time this many bytes more are written, not only at the end.
+ * Otherwise the kernel keeps the whole file dirty and writes it out in one go at the final sync (tens
+ * of MB), and the WAL's synchronous writes wait behind it on the same disk: at 600,000 keys of 1 KiB
+ * (75 MB per shard's file) WAL writes of 100-200 ms came with the snapshots.
+ */
+export const SNAPSHOT_SYNC_EVERY_BYTES = 4 * 1024 * 1024;
+
 export class SnapshotCorruptionError extends Error {
   override readonly name = 'SnapshotCorruptionError';
   readonly code = 'SNAPSHOT_CORRUPT';
@@ -141,10 +149,16 @@ export class SnapshotStore {
       await writeFully(fh, header, 0);
       let at = header.length;
       let crc = crc32(header);
+      let unsynced = 0;
       for (let slice = await source.next(); slice !== undefined; slice = await source.next()) {
         crc = crc32(slice, crc);
         await writeFully(fh, slice, at);
         at += slice.byteLength;
+        unsynced += slice.byteLength;
+        if (unsynced >= SNAPSHOT_SYNC_EVERY_BYTES) {
+          await fh.datasync();
+          unsynced = 0;
+        }
         await pause();
       }
       const dataBytes = at - header.length;
