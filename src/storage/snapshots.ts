@@ -149,15 +149,21 @@ export class SnapshotStore {
       await writeFully(fh, header, 0);
       let at = header.length;
       let crc = crc32(header);
-      let unsynced = 0;
+      let unsynced = header.length;
       for (let slice = await source.next(); slice !== undefined; slice = await source.next()) {
         crc = crc32(slice, crc);
-        await writeFully(fh, slice, at);
-        at += slice.byteLength;
-        unsynced += slice.byteLength;
-        if (unsynced >= SNAPSHOT_SYNC_EVERY_BYTES) {
-          await fh.datasync();
-          unsynced = 0;
+        // A slice (a received snapshot is one) is written in parts, each synced once it completes
+        // SNAPSHOT_SYNC_EVERY_BYTES since the last sync.
+        for (let done = 0; done < slice.byteLength; ) {
+          const n = Math.min(slice.byteLength - done, SNAPSHOT_SYNC_EVERY_BYTES - unsynced);
+          await writeFully(fh, slice.subarray(done, done + n), at);
+          at += n;
+          done += n;
+          unsynced += n;
+          if (unsynced >= SNAPSHOT_SYNC_EVERY_BYTES) {
+            await fh.datasync();
+            unsynced = 0;
+          }
         }
         await pause();
       }
