@@ -55,6 +55,7 @@ import { RemovalWatch } from './removal.ts';
 import { write } from './requests.ts';
 import { RequestIds, requestKey, type StateMachine } from './state-machine.ts';
 import { writeTombstone } from './tombstone.ts';
+import { mayVote } from './vote-guard.ts';
 import { type WatchedShard, Watches } from './watch/watches.ts';
 
 type MetadataGroup = Group<MetadataResult, MetadataState>;
@@ -627,6 +628,18 @@ export class KvNode implements NodeIntents {
         { group: groupId, to: msg.to, from: msg.from },
         'dropped a message addressed to another node',
       );
+      return;
+    }
+    if (
+      (msg.type === 'vote' || msg.type === 'preVote') &&
+      isShardId(groupId) &&
+      !mayVote(
+        this.id,
+        g.confState,
+        this.metadata.table.shards.find((e) => e.shardId === groupId),
+      )
+    ) {
+      // A replica emptied here, not yet a voter again: its vote is not Raft's to give (vote-guard.ts).
       return;
     }
     if (msg.type === 'prop' && isShardId(groupId) && this.writeRefusal() !== undefined) {
