@@ -639,7 +639,8 @@ export class KvNode implements NodeIntents {
         this.metadata.table.shards.find((e) => e.shardId === groupId),
       )
     ) {
-      // A replica emptied here, not yet a voter again: its vote is not Raft's to give (vote-guard.ts).
+      // A voter neither by its configuration nor by the table's (emptied here and brought back by a
+      // move, or a stale copy): its vote is not Raft's to give, dropped as if lost (vote-guard.ts).
       return;
     }
     if (msg.type === 'prop' && isShardId(groupId) && this.writeRefusal() !== undefined) {
