@@ -5,17 +5,9 @@
 // …), GC and "(program)" samples in between counted with it; an "(idle)" sample ends it. Its time
 // is wall time: on a machine with more runnable threads than cores it includes time the thread
 // was not running, which shows as gaps between samples (`largestGapUs`).
-import { shortPath } from './profile-common.ts';
+import { type CpuProfile, shortPath } from './profile-common.ts';
 
-export interface CpuProfile {
-  nodes: {
-    id: number;
-    callFrame: { functionName: string; url: string; lineNumber: number };
-    children?: number[];
-  }[];
-  samples: number[];
-  timeDeltas: number[];
-}
+export type { CpuProfile };
 
 export interface ProfileTask {
   /** µs since the profile's start. */

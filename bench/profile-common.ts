@@ -1,4 +1,4 @@
-// What the two profile summaries share: their command line, and how they name a script
+// What the profile summaries share: their command line, and how they name a script
 // (`nm/<package path>` for dependencies, repo-relative for ours; the profiled checkout may be a
 // worktree of another commit).
 
@@ -23,6 +23,17 @@ export function summaryArgs(argv: readonly string[], usage: string): { files: st
   if (unknown !== undefined) fail(`unknown option ${unknown}`);
   if (files.length === 0) fail('no profile file given');
   return { files, top };
+}
+
+/** A V8 .cpuprofile, the parts the summaries read. */
+export interface CpuProfile {
+  nodes: {
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+    children?: number[];
+  }[];
+  samples: number[];
+  timeDeltas: number[];
 }
 
 /** Everything up to the checkout's root in a profile's file URL. */

@@ -2,31 +2,15 @@
 // the most self time, and the files, so a hot spot is visible without a profiler UI.
 // usage: node bench/profile-summary.ts file.cpuprofile [more…] [--top 40]
 import { readFileSync } from 'node:fs';
-import { shortPath, summaryArgs } from './profile-common.ts';
+import { type CpuProfile, shortPath, summaryArgs } from './profile-common.ts';
 
 const USAGE =
   'usage: node bench/profile-summary.ts file.cpuprofile [more…] [--top 40]\n  self time per function and per file of V8 CPU profiles (e.g. from bench/compare.ts --cpu-prof DIR);\n  INCLUSIVE=REGEX also prints inclusive time per area or function matching REGEX';
 
-interface CallFrame {
-  functionName: string;
-  url: string;
-  lineNumber: number;
-}
-interface ProfileNode {
-  id: number;
-  callFrame: CallFrame;
-  children?: number[];
-}
-interface Profile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-}
-
 const { files, top } = summaryArgs(process.argv.slice(2), USAGE);
 
 for (const f of files) {
-  const p = JSON.parse(readFileSync(f, 'utf8')) as Profile;
+  const p = JSON.parse(readFileSync(f, 'utf8')) as CpuProfile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const self = new Map<string, number>();
   const byFile = new Map<string, number>();
@@ -60,7 +44,7 @@ for (const f of files) {
 }
 
 /** Inclusive time per area: a sample counts once for every area on its stack. */
-export function inclusiveByArea(p: Profile): Map<string, number> {
+export function inclusiveByArea(p: CpuProfile): Map<string, number> {
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
@@ -89,7 +73,7 @@ export function inclusiveByArea(p: Profile): Map<string, number> {
 
 if (process.env.INCLUSIVE !== undefined) {
   for (const f of files) {
-    const p = JSON.parse(readFileSync(f, 'utf8')) as Profile;
+    const p = JSON.parse(readFileSync(f, 'utf8')) as CpuProfile;
     const m = inclusiveByArea(p);
     const total = p.timeDeltas.reduce((s, d) => s + d, 0);
     const idle = [...m.entries()].find(([k]) => k === '(idle)')?.[1] ?? 0;
