@@ -7,8 +7,6 @@
 // was not running, which shows as gaps between samples (`largestGapUs`).
 import { type CpuProfile, shortPath } from './profile-common.ts';
 
-export type { CpuProfile };
-
 export interface ProfileTask {
   /** µs since the profile's start. */
   readonly startUs: number;

@@ -3,7 +3,8 @@
 // (cpuprofile-tasks.ts says what a task is).
 // usage: node bench/profile-tasks.ts file.cpuprofile [more…] [--top 10] [--from S]
 import { readFileSync } from 'node:fs';
-import { type CpuProfile, longestTasks } from './cpuprofile-tasks.ts';
+import { longestTasks } from './cpuprofile-tasks.ts';
+import type { CpuProfile } from './profile-common.ts';
 import { summaryArgs } from './profile-common.ts';
 
 const USAGE =

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type CpuProfile, longestTasks } from '../../bench/cpuprofile-tasks.ts';
+import { longestTasks } from '../../bench/cpuprofile-tasks.ts';
+import type { CpuProfile } from '../../bench/profile-common.ts';
 
 const REPO = 'file:///somewhere/ringkv';
 
