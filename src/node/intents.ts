@@ -10,6 +10,8 @@
 // never block: what must wait for Raft returns a promise, settled by the driver's turn (resolved)
 // or by the request's deadline (UNAVAILABLE). Nothing here is retried: the callers decide.
 import type {
+  ConfBasis,
+  ConfChange,
   ConfChangeSingle,
   ConfState,
   Index,
@@ -24,6 +26,9 @@ import type { UnavailableError } from './errors.ts';
 import type { GroupId, ShardId } from './ids.ts';
 import type { KvMachine } from './kv-machine.ts';
 import type { MetadataResult } from './metadata.ts';
+
+/** A configuration change with the configuration it was planned against (see changeMembership). */
+export type PlannedConfChange = ConfChange & { readonly basis: ConfBasis };
 
 /** A proposal applied here: what the state machine returned for it, at which index and term. */
 export interface Applied<R> {
@@ -140,11 +145,15 @@ export interface NodeIntents {
    */
   transferLeadership(group: GroupId, to: NodeId): void;
   /**
-   * Proposes one configuration change to the group. Throws UnavailableError (retry-safe) when the
-   * core refuses it now (not leader, a change already in flight, no entry of the leader's term
-   * committed yet, invalid against the current configuration) or the group is not hosted here.
+   * Proposes one configuration change to the group, planned against `basis` (the configuration the
+   * caller saw: a group Status's confState): the group's leader refuses it unless that is still its
+   * configuration, wherever the proposal was made (a follower forwards it). Throws UnavailableError
+   * (retry-safe) when the core refuses it now (a change already in flight, no entry of the leader's
+   * term committed yet, no leader known, the basis no longer the configuration, the change invalid
+   * against it) or the group is not hosted here. A forwarded change the leader refuses is dropped
+   * silently: the caller learns the outcome from the group's configuration, as it must anyway.
    */
-  changeMembership(group: GroupId, change: ConfChangeSingle): void;
+  changeMembership(group: GroupId, change: ConfChangeSingle, basis: ConfBasis): void;
   /** A copy of one hosted group's state; undefined when the group is not hosted here. */
   status(group: GroupId): GroupStatus | undefined;
   /** A copy of every hosted group's state, ascending by group id. */

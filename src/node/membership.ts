@@ -12,7 +12,7 @@
 // node's leaderships away, removes it from every group, records the shards' voters, then marks it
 // removed (its id is never reused).
 import type { Logger } from 'pino';
-import type { ConfChangeSingle, NodeId } from '../raft/types.ts';
+import type { ConfBasis, ConfChangeSingle, NodeId } from '../raft/types.ts';
 import { type MemberState, replicasOf, type ShardTable } from '../ring/shard-table.ts';
 import { type Clock, sleep } from './clock.ts';
 import { FailedPreconditionError, NotFoundError, StartupError, UnavailableError } from './errors.ts';
@@ -421,9 +421,9 @@ async function joinMetadata(node: MembershipHost, member: MemberInfo, deadlineMs
     if (cs.learners.includes(id)) {
       if (!room) return;
       if (await caughtUp(node, METADATA_GROUP, member, deadlineMs))
-        proposeChange(node, METADATA_GROUP, { type: 'addVoter', nodeId: id });
+        proposeChange(node, METADATA_GROUP, { type: 'addVoter', nodeId: id }, cs);
     } else if (!cs.voters.includes(id)) {
-      proposeChange(node, METADATA_GROUP, { type: 'addLearner', nodeId: id });
+      proposeChange(node, METADATA_GROUP, { type: 'addLearner', nodeId: id }, cs);
     }
     await sleep(node.clock, STEP_POLL_MS);
   }
@@ -446,9 +446,9 @@ async function makeVoter(
     if (cs.voters.includes(id) && cs.votersOutgoing.length === 0) return;
     if (cs.learners.includes(id)) {
       if (await caughtUp(node, group, member, deadlineMs))
-        proposeChange(node, group, { type: 'addVoter', nodeId: id });
+        proposeChange(node, group, { type: 'addVoter', nodeId: id }, cs);
     } else if (!cs.voters.includes(id)) {
-      proposeChange(node, group, { type: 'addLearner', nodeId: id });
+      proposeChange(node, group, { type: 'addLearner', nodeId: id }, cs);
     }
     await sleep(node.clock, STEP_POLL_MS);
   }
@@ -468,10 +468,18 @@ function statusOf(node: Pick<NodeIntents, 'status'>, group: GroupId): GroupStatu
   return st;
 }
 
-/** A proposal that may be refused (no leader, a change in flight): the caller's loop retries. */
-function proposeChange(node: MembershipHost, group: GroupId, change: ConfChangeSingle): void {
+/**
+ * A proposal that may be refused (no leader, a change in flight, the configuration no longer
+ * `basis`): the caller's loop retries on the configuration as it then is.
+ */
+function proposeChange(
+  node: MembershipHost,
+  group: GroupId,
+  change: ConfChangeSingle,
+  basis: ConfBasis,
+): void {
   try {
-    node.changeMembership(group, change);
+    node.changeMembership(group, change, basis);
     node.logger.info({ group, change }, 'membership change proposed');
   } catch (e) {
     node.logger.debug({ group, change, err: (e as Error).message }, 'membership change not accepted now');
@@ -636,7 +644,7 @@ async function removeFromGroup(
       if (to !== undefined) node.transferLeadership(group, to);
     } else {
       // When the leaving node leads the group, the core hands leadership over as it applies its removal.
-      proposeChange(node, group, { type: 'removeNode', nodeId: id });
+      proposeChange(node, group, { type: 'removeNode', nodeId: id }, cs);
     }
     await sleep(node.clock, STEP_POLL_MS);
   }

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { MemoryStorage, ProposalDroppedError } from '../raft/index.ts';
-import type { ConfChange, ConfChangeSingle, Index, Message, NodeId, Snapshot } from '../raft/types.ts';
+import type { ConfBasis, ConfChangeSingle, Index, Message, NodeId, Snapshot } from '../raft/types.ts';
 import { index, NO_NODE } from '../raft/types.ts';
 import { type ShardEntry, servingVoters } from '../ring/shard-table.ts';
 import { HASH_TAG_HASHING, type KeyHashing, WHOLE_KEY_HASHING } from '../ring/slots.ts';
@@ -34,6 +34,7 @@ import type {
   GroupStatus,
   GroupView,
   NodeIntents,
+  PlannedConfChange,
   Proposal,
   ReadOutcome,
   ReadRequest,
@@ -997,22 +998,15 @@ export class KvNode implements NodeIntents {
     this.driver.schedule();
   }
 
-  changeMembership(group: GroupId, change: ConfChangeSingle): void {
-    const g = this.groupOrThrow(group);
-    try {
-      g.proposeConfChange({ changes: [change], transition: 'auto' });
-    } catch (e) {
-      if (!(e instanceof ProposalDroppedError)) throw e;
-      throw new UnavailableError(`group ${group} did not accept the membership change now: ${e.reason}`, {
-        retrySafe: true,
-      });
-    } finally {
-      this.driver.schedule();
-    }
+  changeMembership(group: GroupId, change: ConfChangeSingle, basis: ConfBasis): void {
+    this.reconfigure(group, { changes: [change], transition: 'auto', basis });
   }
 
-  /** Proposes a change of several voters at once (joint consensus), or, empty, leaving a joint configuration. */
-  reconfigure(group: GroupId, cc: ConfChange): void {
+  /**
+   * Proposes a change of several voters at once (joint consensus), or, empty, leaving a joint
+   * configuration; planned against its basis, as changeMembership.
+   */
+  reconfigure(group: GroupId, cc: PlannedConfChange): void {
     const g = this.groupOrThrow(group);
     try {
       g.proposeConfChange(cc);

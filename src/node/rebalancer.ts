@@ -21,7 +21,7 @@
 // which would apply it to a configuration it was not planned against). Everything a move needs is
 // in the table, so a new leader resumes it where it was.
 import type { Logger } from 'pino';
-import type { ConfChange, NodeId } from '../raft/types.ts';
+import type { ConfBasis, NodeId } from '../raft/types.ts';
 import {
   learnerCaughtUp,
   MOVE_LIMITS_DEFAULT,
@@ -33,7 +33,7 @@ import { plan } from '../ring/rebalance.ts';
 import { type Move, replicasOf, type ShardEntry, type ShardTable } from '../ring/shard-table.ts';
 import type { Clock, Timer } from './clock.ts';
 import { type GroupId, METADATA_GROUP } from './ids.ts';
-import type { GroupStatus, NodeIntents } from './intents.ts';
+import type { GroupStatus, NodeIntents, PlannedConfChange } from './intents.ts';
 import { MemberLiveness } from './liveness.ts';
 import { progressCaughtUp, proposeMetadata } from './membership.ts';
 import type { MemberInfo, TableChange } from './metadata.ts';
@@ -75,7 +75,7 @@ export interface RebalancerHost
   readonly requestIds: RequestIds;
   readonly metadata: { readonly table: ShardTable; member(id: string): MemberInfo | undefined };
   /** Proposes a configuration change of several single changes (joint consensus), or leaving one. */
-  reconfigure(group: GroupId, cc: ConfChange): void;
+  reconfigure(group: GroupId, cc: PlannedConfChange): void;
   /** The index of the newest snapshot the group holds here. */
   snapshotIndex(group: GroupId): number;
 }
@@ -213,7 +213,7 @@ export class Rebalancer {
     });
     if (stray === undefined) return;
     try {
-      this.host.changeMembership(entry.shardId as GroupId, { type: 'removeNode', nodeId: stray });
+      this.host.changeMembership(entry.shardId as GroupId, { type: 'removeNode', nodeId: stray }, cs);
       this.host.logger.info(
         { shard: entry.shardId, learner: stray },
         'stray learner removed: the shard table gives it no role in the shard',
@@ -278,7 +278,7 @@ export class Rebalancer {
     });
     if (r === undefined) return;
     try {
-      this.host.changeMembership(METADATA_GROUP, r.change);
+      this.host.changeMembership(METADATA_GROUP, r.change, cs);
       this.host.logger.info({ change: r.change, why: r.why }, 'metadata group voters changed');
     } catch (err) {
       this.host.logger.debug({ change: r.change, err }, 'metadata voter change not accepted now');
@@ -371,7 +371,9 @@ export class Rebalancer {
     const term = st.term;
     this.observe(entry, move, st, progress)
       .then((o) => {
-        return this.stillDriving(entry, move, term) ? this.act(entry, move, o, progress) : false;
+        return this.stillDriving(entry, move, term)
+          ? this.act(entry, move, o, st.confState, progress)
+          : false;
       })
       .then((askedShard) => {
         progress.busy = false;
@@ -458,12 +460,14 @@ export class Rebalancer {
 
   /**
    * After the observation (it awaits Status calls): whether this node still leads the shard in the
-   * term it observed it in, and the table still has the move at the same step. Otherwise it must not
-   * act: its core, now a follower, would forward a configuration change to the new leader, which
-   * applies it to a configuration it was not planned against (found by `ringkv sim --real --nodes 4`,
-   * seed 334: a node paused while it led the shard resumed, observed, lost the leadership meanwhile,
-   * and its joint change, add a voter already in and remove one already out, left the shard in a
-   * joint configuration of the same voters on both halves, which nothing ever leaves).
+   * term it observed it in, and the table still has the move at the same step. Otherwise it does not
+   * act: its core, now a follower, would forward the change to the new leader (found by `ringkv sim
+   * --real --nodes 4`, seed 334: a node paused while it led the shard resumed, observed, lost the
+   * leadership meanwhile, and its joint change, add a voter already in and remove one already out,
+   * left the shard joint with the same voters on both halves, which nothing ever leaves). What keeps
+   * such a change from landing is its basis, which the new leader refuses (a node can also act on a
+   * status and a table that are both stale while it still believes it leads: seed 790023 of 5 nodes);
+   * this check spares the proposal.
    */
   private stillDriving(entry: ShardEntry, move: Move, term: number): boolean {
     const st = this.host.status(entry.shardId as GroupId);
@@ -478,8 +482,17 @@ export class Rebalancer {
     return still;
   }
 
-  /** One action of the move; true when it asked the shard for something (a proposal, a transfer). */
-  private async act(entry: ShardEntry, move: Move, o: ShardObservation, p: MoveProgress): Promise<boolean> {
+  /**
+   * One action of the move, decided on the observation of the shard's configuration `basis`; true
+   * when it asked the shard for something (a proposal, a transfer).
+   */
+  private async act(
+    entry: ShardEntry,
+    move: Move,
+    o: ShardObservation,
+    basis: ConfBasis,
+    p: MoveProgress,
+  ): Promise<boolean> {
     const host = this.host;
     const shard = entry.shardId as GroupId;
     const a: MoveAction = nextAction(move, o);
@@ -495,7 +508,7 @@ export class Rebalancer {
         return true;
       case 'addLearner':
         host.logger.info(log, 'move: adding the target as a learner');
-        host.changeMembership(shard, { type: 'addLearner', nodeId: a.node as NodeId });
+        host.changeMembership(shard, { type: 'addLearner', nodeId: a.node as NodeId }, basis);
         return true;
       case 'reconfigure': {
         const changes = [];
@@ -506,16 +519,16 @@ export class Rebalancer {
           { ...log, joint: a.joint, learnerApplied: o.learnerApplied, leaderApplied: o.leaderApplied },
           'move: changing the voters',
         );
-        host.reconfigure(shard, { changes, transition: a.joint ? 'explicit' : 'auto' });
+        host.reconfigure(shard, { changes, transition: a.joint ? 'explicit' : 'auto', basis });
         return true;
       }
       case 'leaveJoint':
         host.logger.info(log, 'move: leaving joint consensus');
-        host.reconfigure(shard, { changes: [], transition: 'auto' });
+        host.reconfigure(shard, { changes: [], transition: 'auto', basis });
         return true;
       case 'removeLearner':
         host.logger.info(log, 'move: removing the learner (rolling back)');
-        host.changeMembership(shard, { type: 'removeNode', nodeId: a.node as NodeId });
+        host.changeMembership(shard, { type: 'removeNode', nodeId: a.node as NodeId }, basis);
         return true;
       case 'deleteReplica':
         // The source deletes its data when it reads in the table that the move is at cleanup.

@@ -278,18 +278,49 @@ test('encodeConfChange/decodeConfChange round-trip and are deterministic', () =>
     ),
     transition: fc.constantFrom('auto' as const, 'explicit' as const),
   });
+  const ids = fc.array(fc.string({ minLength: 1, maxLength: 12 }).map(nodeId), { maxLength: 5 });
+  const basis = fc.option(fc.tuple(ids, ids, ids, ids), { nil: undefined });
   fc.assert(
-    fc.property(cc, (generated) => {
+    fc.property(cc, basis, (generated, b) => {
       // Plain objects (fast-check builds records without a prototype).
-      const c: ConfChange = {
+      const plain: ConfChange = {
         changes: generated.changes.map((x) => ({ type: x.type, nodeId: x.nodeId })),
         transition: generated.transition,
       };
+      const c: ConfChange =
+        b === undefined
+          ? plain
+          : { ...plain, basis: { voters: b[0], votersOutgoing: b[1], learners: b[2], learnersNext: b[3] } };
       const bytes = encodeConfChange(c);
       assert.deepEqual(decodeConfChange(bytes), c);
       assert.deepEqual(encodeConfChange(decodeConfChange(bytes)), bytes);
+      // A basis only adds to the bytes: the plain change is their prefix.
+      const plainBytes = encodeConfChange(plain);
+      assert.deepEqual(bytes.subarray(1, plainBytes.byteLength), plainBytes.subarray(1));
+      for (let cut = 0; cut < bytes.byteLength; cut++) {
+        assert.throws(() => decodeConfChange(bytes.subarray(0, cut)), ConfChangeError, `cut at ${cut}`);
+      }
     }),
     { numRuns: RUNS },
+  );
+});
+
+test('the entries of earlier releases (version 1, no basis) still decode', () => {
+  // addLearner n4, auto: what every release before the basis wrote.
+  const v1 = Uint8Array.from([1, 0, 0, 1, 1, 0, 2, 0x6e, 0x34]);
+  assert.deepEqual(decodeConfChange(v1), {
+    changes: [{ type: 'addLearner', nodeId: nodeId('n4') }],
+    transition: 'auto',
+  });
+  assert.deepEqual(encodeConfChange(decodeConfChange(v1)), v1);
+  const withBasis = encodeConfChange({
+    changes: [{ type: 'addLearner', nodeId: nodeId('n4') }],
+    transition: 'auto',
+    basis: { voters: [nodeId('n1')], votersOutgoing: [], learners: [], learnersNext: [] },
+  });
+  assert.deepEqual(
+    [...withBasis],
+    [2, 0, 0, 1, 1, 0, 2, 0x6e, 0x34, 0, 1, 0, 2, 0x6e, 0x31, 0, 0, 0, 0, 0, 0],
   );
 });
 

@@ -16,7 +16,9 @@ export type ProposalDropReason =
   | 'uncommittedBytesExceeded'
   | 'confChangeInFlight'
   | 'noOwnTermEntryCommitted'
-  | 'invalidConfChange';
+  | 'invalidConfChange'
+  /** A conf change with a basis that is not the leader's configuration (ConfChange.basis). */
+  | 'confChanged';
 
 /** A proposal (or conf change) was not accepted; retry later, possibly at `leader`. */
 export class ProposalDroppedError extends Error {

@@ -10,7 +10,7 @@ import type { Raft } from './raft.ts';
 import { releasePendingReadIndexMessages } from './reads.ts';
 import { bcastAppend, maybeCommit, maybeSendAppend } from './replication.ts';
 import { isJoint } from './tracker/tracker.ts';
-import type { ConfChange, ConfState, Entry, NodeId } from './types.ts';
+import type { ConfBasis, ConfChange, ConfState, Entry, NodeId } from './types.ts';
 import { index, NO_NODE, term } from './types.ts';
 
 /** Computes the configuration a change leads to, or throws ConfChangeError. */
@@ -54,6 +54,7 @@ export function checkConfChangeProposal(r: Raft, data: Uint8Array): ProposalDrop
   // A joint configuration is itself a change in flight until it is left.
   if (joint && !leaving) return 'confChangeInFlight';
   if (!joint && leaving) return 'invalidConfChange';
+  if (cc.basis !== undefined && !sameMembers(r.prs.confState(), cc.basis)) return 'confChanged';
   try {
     computeConfChange(r, cc);
   } catch (e) {
@@ -61,6 +62,21 @@ export function checkConfChangeProposal(r: Raft, data: Uint8Array): ProposalDrop
     throw e;
   }
   return undefined;
+}
+
+/** Whether two configurations have the same members in the same roles (order aside). */
+function sameMembers(a: ConfBasis, b: ConfBasis): boolean {
+  const same = (x: readonly NodeId[], y: readonly NodeId[]): boolean => {
+    const xs = new Set(x);
+    const ys = new Set(y);
+    return xs.size === x.length && ys.size === y.length && xs.size === ys.size && x.every((id) => ys.has(id));
+  };
+  return (
+    same(a.voters, b.voters) &&
+    same(a.votersOutgoing, b.votersOutgoing) &&
+    same(a.learners, b.learners) &&
+    same(a.learnersNext, b.learnersNext)
+  );
 }
 
 /** Applies a committed conf change (called by the driver when it applies the entry). */

@@ -69,7 +69,19 @@ export interface ConfChangeSingle {
 export interface ConfChange {
   readonly changes: readonly ConfChangeSingle[];
   readonly transition: 'auto' | 'explicit';
+  /**
+   * The configuration the change was planned against. When set, a leader refuses the change
+   * ('confChanged') unless its configuration is this one: a change decided on a stale view (a
+   * node that lost the leadership and forwards its proposal to the new leader) never lands on a
+   * configuration it was not meant for. Checked where the leader accepts the proposal, which is
+   * enough: a leader accepts a change only once every change before it in its log is applied, so
+   * the configuration it checks is the one the entry will be applied to, on every replica.
+   */
+  readonly basis?: ConfBasis;
 }
+
+/** The members of a configuration by role (a ConfState without the way a joint one is left). */
+export type ConfBasis = Pick<ConfState, 'voters' | 'votersOutgoing' | 'learners' | 'learnersNext'>;
 
 export type MessageType =
   // local inputs (never sent over the network)

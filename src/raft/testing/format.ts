@@ -23,6 +23,7 @@ export function describeConfChange(cc: ConfChange): string {
   const parts = cc.changes.map((c) => `${letter[c.type]}${c.nodeId}`);
   if (parts.length === 0) parts.push('leave-joint');
   if (cc.transition === 'explicit') parts.push('transition=explicit');
+  if (cc.basis !== undefined) parts.push(`basis=[${describeConfState({ ...cc.basis, autoLeave: false })}]`);
   return parts.join(' ');
 }
 

@@ -8,6 +8,8 @@
 //     snap-on-demand=false: the leader only has the snapshots `compact` made (default: a
 //     snapshot of the state as applied now, like etcd's rafttest and etcd's server)
 //   campaign ID | propose ID DATA | propose-conf-change ID v4 l5 r2 [transition=explicit]
+//     [basis-voters=(..) basis-learners=(..) basis-voters-outgoing=(..) basis-learners-next=(..)]
+//     (any basis-… option gives the change a basis: the configuration it was planned against)
 //   read-index ID CTX | transfer-leadership from=ID to=ID
 //   tick ID [N] | tick-heartbeat ID | tick-election ID | tick-all N [stabilize=false]
 //   process-ready ID… | deliver-msgs ID… | drop-msgs [from=ID] [to=ID] [type=T] [nth=K] | stabilize [ID…]
@@ -267,7 +269,16 @@ export class InteractionEnv {
         return { type, nodeId: nodeId(tok.slice(1)) };
       });
     const transition = opt(args, 'transition') === 'explicit' ? 'explicit' : 'auto';
-    this.onNode(id, (n) => n.rn.proposeConfChange({ changes, transition }));
+    const planned = args.some((a) => a.key.startsWith('basis-'));
+    const basis = {
+      voters: list(args, 'basis-voters').map(nodeId),
+      votersOutgoing: list(args, 'basis-voters-outgoing').map(nodeId),
+      learners: list(args, 'basis-learners').map(nodeId),
+      learnersNext: list(args, 'basis-learners-next').map(nodeId),
+    };
+    this.onNode(id, (n) =>
+      n.rn.proposeConfChange(planned ? { changes, transition, basis } : { changes, transition }),
+    );
   }
 
   private tick(id: NodeId, count: number): void {
