@@ -59,6 +59,23 @@ test('a voter down: a learner is promoted first, then the down voter is demoted 
   assert.deepEqual(sixLedByN1?.change, { type: 'addLearner', nodeId: 'n6' });
 });
 
+test('a voter down with nobody up to replace it stays, though the leader is still joining in the table', () => {
+  // `ringkv sim --nodes 4` seed 810142: n4 led the metadata group while the table still had it
+  // joining; it marked n3 down (n3's WAL damaged: down for good) and demoted it, though no member up
+  // could take its place, where the set keeps such a voter.
+  const members = [
+    up('n1'),
+    up('n2'),
+    { ...up('n3'), state: 'down' as const },
+    { ...up('n4'), state: 'joining' as const },
+  ];
+  assert.equal(metadataVoterChange(input({ self: 'n4', voters: ids(4), learners: [], members })), undefined);
+  // With five members up to take the places, the down voter goes (the joining leader stays).
+  const more = [...members, up('n5'), up('n6'), up('n7')];
+  const r = metadataVoterChange(input({ self: 'n4', voters: ids(7), learners: [], members: more }));
+  assert.deepEqual(r?.change, { type: 'addLearner', nodeId: 'n3' });
+});
+
 test('zones: the voters come to span as many zones as the up members do', () => {
   const zones: Record<string, string> = { n1: 'a', n2: 'a', n3: 'a', n4: 'b', n5: 'b', n6: 'c', n7: 'a' };
   const members = Object.entries(zones).map(([id, z]) => up(id, z));
@@ -81,16 +98,21 @@ test('applied one at a time, the changes reach at most 5 voters, none down while
       fc.array(fc.constantFrom(...states), { minLength: 9, maxLength: 9 }),
       fc.array(fc.constantFrom('', 'a', 'b', 'c'), { minLength: 9, maxLength: 9 }),
       fc.integer({ min: 1, max: 9 }),
-      (n, st, zs, firstVoters) => {
+      fc.constantFrom<MemberState>('up', 'joining'),
+      (n, st, zs, firstVoters, leaderState) => {
         const all = ids(n);
-        // The leader is n1, up.
+        // The leader is n1, up, or still joining in the table (a joiner can win a metadata election).
         const members: M[] = all.map((id, k) => ({
           ...up(id),
           nodeId: id,
-          state: k === 0 ? 'up' : st[k]!,
+          state: k === 0 ? leaderState : st[k]!,
           zone: zs[k]!,
         }));
         let voters = all.slice(0, Math.min(firstVoters, n));
+        const upCount = members.filter((m) => m.state === 'up').length;
+        const awayVoters = voters.filter((id) =>
+          ['down', 'draining'].includes(members[Number(id.slice(1)) - 1]!.state),
+        );
         let learners = all.filter((id) => !voters.includes(id));
         for (let step = 0; step < 4 * n + 4; step++) {
           const r = metadataVoterChange({ self: 'n1', voters, learners, members, caughtUp: () => true });
@@ -116,6 +138,9 @@ test('applied one at a time, the changes reach at most 5 voters, none down while
         const settledVoters = voters.filter((id) => stateOf(id) !== 'joining');
         assert.ok(settledVoters.length <= METADATA_VOTERS_MAX, `${voters} are more than 5`);
         assert.ok(voters.includes('n1'), 'the leader stays a voter');
+        // Voters down or draining stay while the members up cannot fill the set without them.
+        if (upCount + awayVoters.length <= METADATA_VOTERS_MAX)
+          for (const id of awayVoters) assert.ok(voters.includes(id), `${id} demoted with ${upCount} up`);
         if (voters.length < METADATA_VOTERS_MAX)
           assert.deepEqual(upLearners, [], `${voters.length} voters while ${upLearners} could vote`);
         // A joining voter is on its way up (its join made it a voter); down and draining ones are not.

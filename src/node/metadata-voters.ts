@@ -48,10 +48,16 @@ export function metadataVoterChange(
       why: `${stray} is a learner of the metadata group but no member of the cluster`,
     };
   }
-  // The leader stays a voter: a set without it is chosen again with it as the one current voter.
+  // The leader stays a voter: a set without it is chosen again with it as the one current voter
+  // among the members up. The current voters down or draining stay current in that choice: the set
+  // keeps them while no member up can take their place, so a leader the table still has joining
+  // (which neither set can include) does not demote a voter that is down with nobody to replace it.
   const first = metadataVoters(i.members, i.voters);
+  const isUp = (id: string): boolean => i.members.some((m) => m.nodeId === id && m.state === 'up');
   const wanted =
-    first.includes(i.self) || !i.voters.includes(i.self) ? first : metadataVoters(i.members, [i.self]);
+    first.includes(i.self) || !i.voters.includes(i.self)
+      ? first
+      : metadataVoters(i.members, [i.self, ...i.voters.filter((id) => id !== i.self && !isUp(id))]);
   const promote = i.learners.filter((id) => wanted.includes(id) && i.caughtUp(id)).sort()[0];
   if (promote !== undefined) {
     return {

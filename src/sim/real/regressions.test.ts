@@ -214,6 +214,24 @@ const FOUND: readonly {
     leaderTransfers: true,
     what: 'a replica deleted by a move and hosted again, empty, by the next move voted for a member that had missed both (partitioned, its configuration stale), which then overwrote committed entries (src/node/vote-guard.ts)',
   },
+  {
+    nodes: 5,
+    seed: 790023,
+    newFaults: true,
+    moreDiskFaults: true,
+    drawnAppends: true,
+    leaderTransfers: true,
+    what: "a former shard leader's rebalancer, resumed on a stale table and configuration, proposed adding the move's target as a learner after it had become a voter; forwarded to the new leader, it demoted the voter, and the shard never matched its table (every configuration change now carries the configuration it was planned against: ConfChange.basis)",
+  },
+  {
+    nodes: 4,
+    seed: 810142,
+    newFaults: true,
+    moreDiskFaults: true,
+    drawnAppends: true,
+    leaderTransfers: true,
+    what: 'a metadata leader the table still had joining marked a member down (its WAL damaged) and demoted it from the metadata voters though no member up could take its place: the set chosen around the leader forgot the voters kept while down (src/node/metadata-voters.ts)',
+  },
 ];
 
 for (const f of FOUND) {
