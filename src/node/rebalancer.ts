@@ -15,11 +15,12 @@
 // The shard's leader drives its own moves because every action but the table's is a proposal to the
 // shard, which only its leader can make; the table's changes are metadata proposals, which the Raft
 // core forwards to the metadata leader. Two nodes acting on one move (a leadership change) are
-// harmless: the table refuses a step recorded twice, the core a change proposed twice; and a node
-// acts only if, once its observation is in, it still leads the shard in the term it observed and the
-// table still has the move at that step (a follower's core would forward the change to the leader,
-// which would apply it to a configuration it was not planned against). Everything a move needs is
-// in the table, so a new leader resumes it where it was.
+// harmless: the table refuses a step recorded twice, and the shard's leader a change whose basis
+// (the configuration the action was decided on, ConfChange.basis) is no longer its configuration,
+// so a change decided on a stale view never lands, forwarded or not. A node also acts only if, once
+// its observation is in, it still leads the shard in the term it observed and the table still has
+// the move at that step. Everything a move needs is in the table, so a new leader resumes it where
+// it was.
 import type { Logger } from 'pino';
 import type { ConfBasis, NodeId } from '../raft/types.ts';
 import {
