@@ -495,8 +495,14 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
     }
   }
 
+  /** The last index of the durable log (storage). */
   lastIndex(): Index {
     return index(this.storage.lastIndex());
+  }
+
+  /** The last index of the core's log: the durable one and entries still being made durable. */
+  logLastIndex(): Index {
+    return this.raw.lastIndex();
   }
 }
 

@@ -644,6 +644,12 @@ export class KvNode implements NodeIntents {
       // move, or a stale copy): its vote is not Raft's to give, dropped as if lost (vote-guard.ts).
       return;
     }
+    if (msg.type === 'heartbeat' && msg.commit > g.logLastIndex()) {
+      // Sent to an earlier incarnation of this replica (deleted and hosted again: vote-guard.ts):
+      // its commit is capped by what that one acknowledged, entries this log does not hold.
+      // Dropped as if lost; the core, for which an id never loses its log, would stop on it.
+      return;
+    }
     if (msg.type === 'prop' && isShardId(groupId) && this.writeRefusal() !== undefined) {
       // The NOSPACE alarm refuses client writes on this node, those another node proposed and its
       // core forwarded here included: dropped as if lost (that node proposes copies again, and if

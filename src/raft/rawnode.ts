@@ -212,6 +212,11 @@ export class RawNode {
     if (lastApplied !== undefined) r.appliedTo(lastApplied.index, payloadBytes(rd.committedEntries));
   }
 
+  /** The last index of the log, entries not yet durable included (what a heartbeat's commit may reach). */
+  lastIndex(): Index {
+    return this.raft.log.lastIndex();
+  }
+
   status(): Status {
     const r = this.raft;
     const base = {

@@ -232,6 +232,16 @@ const FOUND: readonly {
     leaderTransfers: true,
     what: 'a metadata leader the table still had joining marked a member down (its WAL damaged) and demoted it from the metadata voters though no member up could take its place: the set chosen around the leader forgot the voters kept while down (src/node/metadata-voters.ts)',
   },
+  {
+    nodes: 5,
+    seed: 941378,
+    newFaults: true,
+    moreDiskFaults: true,
+    drawnAppends: true,
+    joinTogether: true,
+    leaderTransfers: true,
+    what: "a heartbeat sent to a replica before a move deleted it arrived, late, once the next move had brought the shard back empty: its commit (capped by the old replica's acknowledgements) ran past the new log and stopped the node (node.ts drops such a heartbeat)",
+  },
 ];
 
 for (const f of FOUND) {
