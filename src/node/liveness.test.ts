@@ -52,6 +52,16 @@ test('a down member heard from again is marked up', () => {
   ]);
 });
 
+test('a leader that an earlier leader marked down marks itself up', () => {
+  const l = new MemberLiveness();
+  const selfDown = { a: 'down', b: 'up', c: 'up' } as const;
+  assert.deepEqual(l.observe(input(0, { a: true, b: true, c: true }, selfDown)), [
+    { nodeId: 'a', state: 'up', silentMs: 0 },
+  ]);
+  // Not leading, it judges nobody, itself included.
+  assert.deepEqual(l.observe(input(500, undefined, selfDown)), []);
+});
+
 test('a new leader starts every clock afresh; a member that is no metadata replica is not judged', () => {
   const l = new MemberLiveness();
   l.observe(input(0, { a: true, b: true, c: false }));

@@ -9,7 +9,8 @@
 // Only the leader knows it, so only the leader judges; a new leader cannot know how long a member
 // was silent before, so it starts every member's clock afresh: a leader change can delay a verdict
 // by up to one timeout, never hasten one. A member that is not (yet) a metadata replica is never
-// judged. This node itself is never marked down.
+// judged. This node itself is never marked down, and marks itself up when it finds itself down (a
+// leader before it judged it dead; leading, it is alive, and no one else judges while it leads).
 import type { MemberState } from '../ring/shard-table.ts';
 
 export interface LivenessInput {
@@ -52,6 +53,7 @@ export class MemberLiveness {
     const out: LivenessVerdict[] = [];
     const present = new Set<string>();
     for (const m of i.members) {
+      if (m.nodeId === i.self && m.state === 'down') out.push({ nodeId: m.nodeId, state: 'up', silentMs: 0 });
       if (m.state === 'removed' || m.nodeId === i.self) continue;
       present.add(m.nodeId);
       const pr = i.progress.get(m.nodeId);

@@ -242,6 +242,16 @@ const FOUND: readonly {
     leaderTransfers: true,
     what: "a heartbeat sent to a replica before a move deleted it arrived, late, once the next move had brought the shard back empty: its commit (capped by the old replica's acknowledgements) ran past the new log and stopped the node (node.ts drops such a heartbeat)",
   },
+  {
+    nodes: 4,
+    seed: 964785,
+    newFaults: true,
+    moreDiskFaults: true,
+    drawnAppends: true,
+    joinTogether: true,
+    leaderTransfers: true,
+    what: 'a member marked down by one metadata leader, then itself the metadata leader, stayed down in the table for good: the leader judges every member but itself (src/node/liveness.ts: it now marks itself up)',
+  },
 ];
 
 for (const f of FOUND) {
