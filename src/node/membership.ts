@@ -218,7 +218,7 @@ async function admit(node: MembershipHost, member: MemberInfo, deadlineMs: numbe
     joinMetadata(node, member, deadlineMs),
     ...shards.map((g) => makeVoter(node, g, member, deadlineMs)),
   ]);
-  refuseLeaving(node, member.nodeId);
+  admissionGoesOn(node, member.nodeId);
   if (everywhere) {
     await movesEnded(node, member.nodeId, deadlineMs);
     await recordShardVoters(node, deadlineMs);
@@ -257,6 +257,23 @@ function refuseLeaving(node: MembershipHost, nodeId: string): void {
   }
 }
 
+/**
+ * Before each step of an admission: it goes on only while this node leads the metadata group and the
+ * member is not leaving. An admission that outlives its node's leadership would go on changing the
+ * shards' voters beside the new leader's rebalancer, each undoing the other's changes (a joiner made
+ * a voter of a shard the new leader was moving it into as a learner: the move never ended). The
+ * joiner retries its join, which reaches the new leader.
+ */
+function admissionGoesOn(node: MembershipHost, nodeId: string): void {
+  if (node.status(METADATA_GROUP)?.role !== 'leader') {
+    throw new UnavailableError(
+      `this node no longer leads the metadata group; the admission of '${nodeId}' stops (retry the join)`,
+      { retrySafe: true },
+    );
+  }
+  refuseLeaving(node, nodeId);
+}
+
 /** Proposes one shard-table change and waits for it to apply; a refusal is FailedPreconditionError. */
 export async function changeTable(
   node: MembershipHost,
@@ -290,7 +307,7 @@ async function movesEnded(node: MembershipHost, nodeId: string, deadlineMs: numb
         { retrySafe: true },
       );
     }
-    refuseLeaving(node, nodeId);
+    admissionGoesOn(node, nodeId);
     await sleep(node.clock, STEP_POLL_MS);
   }
 }
@@ -414,7 +431,7 @@ async function joinMetadata(node: MembershipHost, member: MemberInfo, deadlineMs
   const id = member.nodeId as NodeId;
   // Bounded by the deadline: each pass sleeps STEP_POLL_MS.
   while (node.clock.nowMs() < deadlineMs) {
-    refuseLeaving(node, member.nodeId);
+    admissionGoesOn(node, member.nodeId);
     const cs = statusOf(node, METADATA_GROUP).confState;
     if (cs.voters.includes(id) && cs.votersOutgoing.length === 0) return;
     const room = cs.voters.length < METADATA_VOTERS_MAX;
@@ -441,7 +458,7 @@ async function makeVoter(
   const id = member.nodeId as NodeId;
   // Bounded by the deadline: each pass sleeps STEP_POLL_MS.
   while (node.clock.nowMs() < deadlineMs) {
-    refuseLeaving(node, member.nodeId);
+    admissionGoesOn(node, member.nodeId);
     const cs = statusOf(node, group).confState;
     if (cs.voters.includes(id) && cs.votersOutgoing.length === 0) return;
     if (cs.learners.includes(id)) {

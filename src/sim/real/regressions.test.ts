@@ -252,6 +252,16 @@ const FOUND: readonly {
     leaderTransfers: true,
     what: 'a member marked down by one metadata leader, then itself the metadata leader, stayed down in the table for good: the leader judges every member but itself (src/node/liveness.ts: it now marks itself up)',
   },
+  {
+    nodes: 5,
+    seed: 943228,
+    newFaults: true,
+    moreDiskFaults: true,
+    drawnAppends: true,
+    joinTogether: true,
+    leaderTransfers: true,
+    what: "an admission went on after its node lost the metadata leadership and made the joiner a voter of a shard the new leader's rebalancer was moving it into as a learner: the move fitted no step and waited for good (membership.ts admissionGoesOn stops it)",
+  },
 ];
 
 for (const f of FOUND) {
