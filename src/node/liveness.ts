@@ -53,8 +53,11 @@ export class MemberLiveness {
     const out: LivenessVerdict[] = [];
     const present = new Set<string>();
     for (const m of i.members) {
-      if (m.nodeId === i.self && m.state === 'down') out.push({ nodeId: m.nodeId, state: 'up', silentMs: 0 });
-      if (m.state === 'removed' || m.nodeId === i.self) continue;
+      if (m.nodeId === i.self) {
+        if (m.state === 'down') out.push({ nodeId: m.nodeId, state: 'up', silentMs: 0 });
+        continue;
+      }
+      if (m.state === 'removed') continue;
       present.add(m.nodeId);
       const pr = i.progress.get(m.nodeId);
       const heard = pr === undefined || pr.recentActive;
