@@ -1,8 +1,9 @@
 // The move state machine (move.ts): a transcript of one move of shard 3's replica from a to d
 // through every step and its detours (leadership handed away first, a learner still catching up,
-// no quorum yet, a change pending, a timeout, a rollback the shard overtook), then properties over
-// random reports: a configuration change is only ever proposed when every configuration it leads
-// to has a quorum of up-to-date voters, and never while another is pending.
+// no quorum yet, a change pending, a timeout, a rollback the shard overtook, configurations no step
+// fits), then properties over random reports: a configuration change is only ever proposed when
+// every configuration it leads to has a quorum of up-to-date voters, and never while another is
+// pending.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -184,6 +185,46 @@ test('a move of a replica from a to d, step by step (transcript)', () => {
       move('leaveJoint'),
       obs({ voters: ['d'], votersOutgoing: ['a'], leader: 'd', caughtUp: ['a', 'd'] }),
     ],
+    [
+      'odd: d a voter beside a, at catchUp',
+      move('catchUp'),
+      obs({ voters: ['a', 'b', 'c', 'd'], caughtUp: ['a', 'b', 'c', 'd'] }),
+    ],
+    [
+      'odd: d a voter beside a, a leads',
+      move('reconfigure'),
+      obs({ voters: ['a', 'b', 'c', 'd'], leader: 'a' }),
+    ],
+    [
+      'odd: d a voter beside a, c and d behind',
+      move('catchUp'),
+      obs({ voters: ['a', 'b', 'c', 'd'], caughtUp: ['a', 'b'] }),
+    ],
+    [
+      'odd: d a voter beside a, a change pending',
+      move('rollBack'),
+      obs({ voters: ['a', 'b', 'c', 'd'], confChangePending: true }),
+    ],
+    [
+      'odd: joint with a in both halves, a leads',
+      move('leaveJoint'),
+      obs({ voters: ['a', 'b', 'd'], votersOutgoing: ['a', 'b', 'c'], leader: 'a' }),
+    ],
+    [
+      'odd: joint with a only outgoing, d no voter, a leads',
+      move('catchUp'),
+      obs({ voters: ['b', 'c', 'e'], votersOutgoing: ['a', 'b', 'c'], leader: 'a' }),
+    ],
+    [
+      'odd: remove a (no target), but joint',
+      move('cleanup', 'a', null),
+      obs({ voters: ['b', 'c'], votersOutgoing: ['a', 'b', 'c'] }),
+    ],
+    [
+      'odd: joint, no leader',
+      move('leaveJoint', 'a', null),
+      obs({ voters: ['b', 'c'], votersOutgoing: ['a', 'b', 'c'], leader: null }),
+    ],
   ];
   const transcript = cases.map(([label, m, o]) => `${label}: ${show(nextAction(m, o))}`).join('\n');
   assert.equal(
@@ -229,7 +270,15 @@ R = 1, addLearner: addLearner d
 R = 1, catchUp: stepDone catchUp
 R = 1, reconfigure: reconfigure +d −a (joint)
 R = 1, leaveJoint, a leads: transferLeadership → d
-R = 1, leaveJoint, d leads: leaveJoint`,
+R = 1, leaveJoint, d leads: leaveJoint
+odd: d a voter beside a, at catchUp: reconfigure +- −a
+odd: d a voter beside a, a leads: transferLeadership → b
+odd: d a voter beside a, c and d behind: wait: the shard's configuration fits no step of move 17: voters [a,b,c,d] outgoing [] learners []; [b,c,d] would lack a quorum of up-to-date voters
+odd: d a voter beside a, a change pending: wait: the shard's configuration fits no step of move 17: voters [a,b,c,d] outgoing [] learners []; a configuration change is pending
+odd: joint with a in both halves, a leads: leaveJoint
+odd: joint with a only outgoing, d no voter, a leads: transferLeadership → b
+odd: remove a (no target), but joint: leaveJoint
+odd: joint, no leader: wait: the shard's configuration fits no step of move 17: voters [b,c] outgoing [a,b,c] learners []; the shard has no leader`,
   );
 });
 
@@ -249,7 +298,8 @@ test('the backoff doubles from 10 s per failed attempt, up to 10 min', () => {
 /** Random reports about a shard of up to 5 voters, a..e, moving a replica from a (or none) to f (or none). */
 const reportArb = fc
   .record({
-    voters: fc.subarray(['a', 'b', 'c', 'e', 'g']),
+    // f among the voters too: configurations no step fits (a change from outside the move).
+    voters: fc.oneof(fc.subarray(['a', 'b', 'c', 'e', 'g']), fc.subarray(['a', 'b', 'c', 'e', 'f', 'g'])),
     caughtUp: fc.subarray(['a', 'b', 'c', 'e', 'f', 'g']),
     // Weighted towards the reports where a change may be proposed.
     learner: fc.constantFrom(true, true, true, false),
@@ -287,6 +337,7 @@ const reportArb = fc
 
 test('a configuration change is proposed only with a quorum of up-to-date voters in every configuration it leads to', () => {
   let proposed = 0;
+  let reshaped = 0;
   fc.assert(
     fc.property(reportArb, (r) => {
       const [source, target] = r.ends;
@@ -301,12 +352,15 @@ test('a configuration change is proposed only with a quorum of up-to-date voters
       const onlyVoter = o.voters.length === 1 && o.voters[0] === source && o.votersOutgoing.length === 0;
       assert.ok(o.leader !== null && (o.leader !== source || onlyVoter), `proposed with leader ${o.leader}`);
       const upToDate = new Set(o.caughtUp);
-      if (target !== null) {
+      if (a.addVoter !== null) {
+        assert.equal(a.addVoter, target);
         assert.ok(
-          learnerCaughtUp(o, target),
-          `promoted ${target} at ${o.learnerApplied} of ${o.leaderApplied}`,
+          learnerCaughtUp(o, a.addVoter),
+          `promoted ${a.addVoter} at ${o.learnerApplied} of ${o.leaderApplied}`,
         );
-        upToDate.add(target);
+        upToDate.add(a.addVoter);
+      } else if (target !== null && o.voters.includes(target)) {
+        reshaped++;
       }
       const next = o.voters.filter((v) => v !== a.removeVoter);
       if (a.addVoter !== null) next.push(a.addVoter);
@@ -316,6 +370,7 @@ test('a configuration change is proposed only with a quorum of up-to-date voters
     { numRuns: 6000 },
   );
   assert.ok(proposed > 60, `only ${proposed} reconfigurations proposed`);
+  assert.ok(reshaped > 10, `only ${reshaped} configurations reshaped`);
 });
 
 test('past reconfigure a move never rolls back; before it, never while a change is pending', () => {

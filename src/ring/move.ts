@@ -16,6 +16,8 @@
 //   cleanup      the source deletes its copy of the data      → the caller says the data is gone
 // Before reconfigure, and while joint, a source that leads the shard first hands its leadership to
 // an up-to-date voter that stays.
+// A configuration that fits no step (a change from outside the move landed) is reshaped until one
+// fits: a joint configuration is left, a source voting beside the target is removed (reshape).
 //
 // Safety: a configuration change is proposed only when every configuration it leads to has a
 // quorum of up-to-date voters (reported `caughtUp` by the leader; the learner counts only once it
@@ -103,9 +105,7 @@ export function nextAction(
   );
   ringAssert(o.sinceProgressMs >= 0, () => `move ${move.id}: sinceProgressMs ${o.sinceProgressMs}`);
   const phase = phaseOf(move, o);
-  if (phase === 'odd') {
-    return { kind: 'wait', reason: `the shard's configuration fits no step of move ${move.id}: ${show(o)}` };
-  }
+  if (phase === 'odd') return reshape(move, o);
   switch (move.step) {
     case 'addLearner':
       if (phase !== 'before') return { kind: 'stepDone', step: 'addLearner' };
@@ -239,6 +239,43 @@ function rollBack(move: Move, o: ShardObservation, phase: Phase): MoveAction {
     return { kind: 'removeLearner', node: targetOf(move) };
   }
   return { kind: 'done' };
+}
+
+/**
+ * The shard's configuration fits no step of the move: a change from outside the move landed (a
+ * stale proposal that no basis check stopped), and waiting would hold the move, and one of the K
+ * slots, for good. The shard is brought to a shape that a step fits: a joint configuration is left
+ * (the only way out of one; its leader handing over first when it is in the outgoing half alone),
+ * and a source that votes beside a target already voting is removed, as the move's own change
+ * would have, under the same quorum rule. Never while another change is pending.
+ */
+function reshape(move: Move, o: ShardObservation): MoveAction {
+  const odd = `the shard's configuration fits no step of move ${move.id}: ${show(o)}`;
+  if (o.leader === null) return { kind: 'wait', reason: `${odd}; the shard has no leader` };
+  if (o.confChangePending) return { kind: 'wait', reason: `${odd}; a configuration change is pending` };
+  if (o.votersOutgoing.length > 0) {
+    if (!o.voters.includes(o.leader)) {
+      const to = o.voters.find((v) => o.caughtUp.includes(v));
+      if (to !== undefined) return { kind: 'transferLeadership', to };
+    }
+    return { kind: 'leaveJoint' };
+  }
+  const source = move.source;
+  ringAssert(
+    source !== null && move.target !== null && o.voters.includes(source) && o.voters.includes(move.target),
+    () => `move ${move.id} from ${source} to ${move.target}: not joint, yet ${odd}`,
+  );
+  if (o.leader === source) {
+    const to = o.voters.find((v) => v !== source && o.caughtUp.includes(v));
+    if (to !== undefined) return { kind: 'transferLeadership', to };
+    return { kind: 'wait', reason: `${odd}; no up-to-date voter to take over from ${source}` };
+  }
+  const upToDate = new Set(o.caughtUp);
+  const after = o.voters.filter((v) => v !== source);
+  if (!hasQuorum(o.voters, upToDate) || !hasQuorum(after, upToDate)) {
+    return { kind: 'wait', reason: `${odd}; [${after}] would lack a quorum of up-to-date voters` };
+  }
+  return { kind: 'reconfigure', addVoter: null, removeVoter: source, joint: false };
 }
 
 /**
