@@ -192,6 +192,46 @@ test('a replica the leader has not heard from is not up to date, however close i
   assert.deepEqual(proposed, [], 'no change proposed for a silent learner');
 });
 
+test('a shard whose configuration fits no step of its move is reshaped: the source voting beside the target goes, a joint configuration is left', async () => {
+  // The move of shard 1 from n3 to n4 is at reconfigure; a change from outside it made n4 a voter
+  // while n3 still is one (then, a second time, left the shard joint with n3 in both halves).
+  const n = (ids: string[]) => ids as NodeId[];
+  let confState = {
+    voters: n(['n1', 'n2', 'n3', 'n4']),
+    votersOutgoing: n([]),
+    learners: n([]),
+    learnersNext: [],
+    autoLeave: false,
+  };
+  const proposed: ConfChange[] = [];
+  const host = fakeHost({
+    table: tableAtReconfigure(),
+    clock: new ManualClock(0),
+    status: async () => n4Status(),
+    shard: () => ({ ...shardStatus('leader', 5), confState }) as GroupStatus,
+    proposed,
+  });
+  const rebalancer = new Rebalancer(host, 500);
+  const settle = async (): Promise<void> => {
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  };
+  rebalancer.round();
+  await settle();
+  assert.deepEqual(
+    proposed.map((cc) => ({ changes: cc.changes, transition: cc.transition, basis: cc.basis?.voters })),
+    [{ changes: [{ type: 'removeNode', nodeId: 'n3' }], transition: 'auto', basis: confState.voters }],
+  );
+
+  proposed.length = 0;
+  confState = { ...confState, voters: n(['n1', 'n3', 'n4']), votersOutgoing: n(['n1', 'n2', 'n3']) };
+  rebalancer.round();
+  await settle();
+  assert.deepEqual(
+    proposed.map((cc) => ({ changes: cc.changes, transition: cc.transition })),
+    [{ changes: [], transition: 'auto' }],
+  );
+});
+
 test('after a shard action, and after a table change, the next round comes at once, not a round later', async () => {
   const clock = new ManualClock(0);
   const proposed: ConfChange[] = [];
