@@ -46,14 +46,37 @@ test('progress: rejections in replicate fall back to match+1; stale ones are ign
   assert.equal(p.next, 6);
 });
 
-test('progress: in probe, a rejection uses the hint but never goes below match+1', () => {
+test('progress: in probe, a rejection uses the hint, down to match+1', () => {
   const p = progress(10, 3);
-  assert.equal(p.maybeDecrTo(index(8), index(1)), false, 'not the probe we sent (next-1 = 9)');
+  assert.equal(p.maybeDecrTo(index(8), index(5)), false, 'not the probe we sent (next-1 = 9)');
+  assert.equal(p.maybeDecrTo(index(9), index(5)), true);
+  assert.equal(p.next, 6);
+  const q = progress(10, 3);
+  q.maybeDecrTo(index(9), index(3));
+  assert.deepEqual([q.next, q.match], [4, 3], 'a hint at the match probes just after it');
+  const r = progress(10, 0);
+  r.maybeDecrTo(index(9), index(6));
+  assert.equal(r.next, 7);
+});
+
+test('progress: replicating, a rejection just past the match that hints below it (a new replica under a reused id) forgets the match', () => {
+  const p = progress(1, 0);
+  p.match = index(5);
+  p.becomeReplicate();
+  p.sentEntries(3, index(8), 30);
+  assert.equal(p.maybeDecrTo(index(5), index(5)), false, 'a hint at the match: an old rejection');
+  assert.equal(p.maybeDecrTo(index(5), index(2)), true);
+  assert.deepEqual([p.next, p.match], [1, 0]);
+});
+
+test('progress: in probe, a hint below match (a new replica under a reused id) forgets the match', () => {
+  const p = progress(10, 3);
+  p.sentCommit = index(3);
   assert.equal(p.maybeDecrTo(index(9), index(1)), true);
-  assert.equal(p.next, 4, 'hint 1 is below match 3');
-  const q = progress(10, 0);
-  q.maybeDecrTo(index(9), index(6));
-  assert.equal(q.next, 7);
+  assert.deepEqual([p.next, p.match, p.sentCommit], [2, 0, 0]);
+  const q = progress(10, 7);
+  assert.equal(q.maybeDecrTo(index(9), index(0)), true);
+  assert.deepEqual([q.next, q.match], [1, 0]);
 });
 
 test('progress: snapshot state pauses until acknowledged, then probes after the snapshot', () => {

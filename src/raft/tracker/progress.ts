@@ -114,14 +114,31 @@ export class Progress {
    */
   maybeDecrTo(rejected: Index, matchHint: Index): boolean {
     if (this.state === 'replicate') {
-      if (rejected <= this.match) return false;
+      if (rejected < this.match || (rejected === this.match && matchHint >= this.match)) return false;
+      if (rejected === this.match) this.forgetMatch();
       this.next = index(this.match + 1);
       return true;
     }
     if (this.next - 1 !== rejected) return false;
+    if (matchHint < this.match) this.forgetMatch();
     this.next = index(Math.max(Math.min(rejected, matchHint + 1), this.match + 1));
     this.msgAppFlowPaused = false;
     return true;
+  }
+
+  /**
+   * A rejection of the append just past `match` (or, probing, one that hints below it): the
+   * follower lacks entries that `match` says it holds. A follower never loses what it acknowledged
+   * (it persists first), and its current rejections hint at least its match (up to the match its
+   * log agrees with ours, so the search by term stops there). So either this is a new, empty
+   * replica under the id of one that was deleted, and `match` came from an acknowledgement the
+   * deleted one sent, or the rejection is an old one, overtaken. Either way nothing is known to
+   * match any more: lowering `match` is always safe (it only holds back what this follower counts
+   * for), and for an old rejection it costs one more probe.
+   */
+  private forgetMatch(): void {
+    this.match = index(0);
+    this.sentCommit = index(0);
   }
 
   /**
