@@ -36,7 +36,7 @@ test('progress: replicate streams until the inflights are full', () => {
   assert.equal(p.isPaused(), false);
 });
 
-test('progress: rejections in replicate fall back to match+1; stale ones are ignored', () => {
+test('progress: rejections in replicate fall back to match+1; stale ones are ignored; one that shows a lost log forgets the match', () => {
   const p = progress(1, 0);
   p.match = index(5);
   p.becomeReplicate();
@@ -44,6 +44,13 @@ test('progress: rejections in replicate fall back to match+1; stale ones are ign
   assert.equal(p.maybeDecrTo(index(4), index(4)), false, 'rejected <= match is stale');
   assert.equal(p.maybeDecrTo(index(7), index(6)), true);
   assert.equal(p.next, 6);
+  // A rejection at the match itself is old too, unless it hints below the match: then the
+  // follower lost its log (a new replica under a reused id) and the match is forgotten.
+  p.becomeReplicate();
+  p.sentEntries(3, index(8), 30);
+  assert.equal(p.maybeDecrTo(index(5), index(5)), false, 'a hint at the match: an old rejection');
+  assert.equal(p.maybeDecrTo(index(5), index(2)), true);
+  assert.deepEqual([p.next, p.match], [1, 0]);
 });
 
 test('progress: in probe, a rejection uses the hint, down to match+1', () => {
@@ -57,16 +64,6 @@ test('progress: in probe, a rejection uses the hint, down to match+1', () => {
   const r = progress(10, 0);
   r.maybeDecrTo(index(9), index(6));
   assert.equal(r.next, 7);
-});
-
-test('progress: replicating, a rejection just past the match that hints below it (a new replica under a reused id) forgets the match', () => {
-  const p = progress(1, 0);
-  p.match = index(5);
-  p.becomeReplicate();
-  p.sentEntries(3, index(8), 30);
-  assert.equal(p.maybeDecrTo(index(5), index(5)), false, 'a hint at the match: an old rejection');
-  assert.equal(p.maybeDecrTo(index(5), index(2)), true);
-  assert.deepEqual([p.next, p.match], [1, 0]);
 });
 
 test('progress: in probe, a hint below match (a new replica under a reused id) forgets the match', () => {
