@@ -57,9 +57,15 @@ function tableAtReconfigure(): ShardTable {
   );
 }
 
+const n = (ids: string[]) => ids as NodeId[];
+
+/** Lets the rebalancer's awaited observations and table changes run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+}
+
 /** `silent`: replicas the leader has not heard from within the election timeout (recentActive false). */
 function shardStatus(role: GroupStatus['role'], term: number, silent: readonly string[] = []): GroupStatus {
-  const n = (ids: string[]) => ids as NodeId[];
   return {
     id: 1 as GroupId,
     role,
@@ -195,7 +201,6 @@ test('a replica the leader has not heard from is not up to date, however close i
 test('a shard whose configuration fits no step of its move is reshaped: the source voting beside the target goes, a joint configuration is left', async () => {
   // The move of shard 1 from n3 to n4 is at reconfigure; a change from outside it made n4 a voter
   // while n3 still is one (then, a second time, left the shard joint with n3 in both halves).
-  const n = (ids: string[]) => ids as NodeId[];
   let confState = {
     voters: n(['n1', 'n2', 'n3', 'n4']),
     votersOutgoing: n([]),
@@ -212,9 +217,6 @@ test('a shard whose configuration fits no step of its move is reshaped: the sour
     proposed,
   });
   const rebalancer = new Rebalancer(host, 500);
-  const settle = async (): Promise<void> => {
-    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-  };
   rebalancer.round();
   await settle();
   assert.deepEqual(
@@ -246,9 +248,6 @@ test('after a shard action, and after a table change, the next round comes at on
     shard: () => shardStatus('leader', 5),
     proposed,
   });
-  const settle = async (): Promise<void> => {
-    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-  };
   const rebalancer = new Rebalancer(host, 10_000);
   // Not running: a nudge does nothing.
   rebalancer.nudge();

@@ -224,7 +224,7 @@ function leaveJoint(move: Move, o: ShardObservation, phase: Phase): MoveAction {
   if (o.confChangePending) return { kind: 'wait', reason: 'a configuration change is pending' };
   // Leaving would take the leader out: hand over to a voter that stays (no election to wait for).
   if (o.leader === move.source) {
-    const to = o.voters.find((v) => v !== move.source && o.caughtUp.includes(v));
+    const to = heir(o, move.source);
     if (to !== undefined) return { kind: 'transferLeadership', to };
   }
   return { kind: 'leaveJoint' };
@@ -255,7 +255,7 @@ function reshape(move: Move, o: ShardObservation): MoveAction {
   if (o.confChangePending) return { kind: 'wait', reason: `${odd}; a configuration change is pending` };
   if (o.votersOutgoing.length > 0) {
     if (!o.voters.includes(o.leader)) {
-      const to = o.voters.find((v) => o.caughtUp.includes(v));
+      const to = heir(o, o.leader);
       if (to !== undefined) return { kind: 'transferLeadership', to };
     }
     return { kind: 'leaveJoint' };
@@ -266,7 +266,7 @@ function reshape(move: Move, o: ShardObservation): MoveAction {
     () => `move ${move.id} from ${source} to ${move.target}: not joint, yet ${odd}`,
   );
   if (o.leader === source) {
-    const to = o.voters.find((v) => v !== source && o.caughtUp.includes(v));
+    const to = heir(o, source);
     if (to !== undefined) return { kind: 'transferLeadership', to };
     return { kind: 'wait', reason: `${odd}; no up-to-date voter to take over from ${source}` };
   }
@@ -292,7 +292,7 @@ function guardBeforeJoint(move: Move, o: ShardObservation, limits: MoveLimits): 
   }
   if (o.leader !== move.source) return undefined;
   if (o.voters.every((v) => v === move.source) && o.votersOutgoing.length === 0) return undefined;
-  const to = o.voters.find((v) => v !== move.source && o.caughtUp.includes(v));
+  const to = heir(o, move.source);
   if (to !== undefined) {
     // A handover that never completes (the voter does not take the leadership) must not hold the
     // move, and one of the K slots, forever.
@@ -331,6 +331,11 @@ function phaseOf(move: Move, o: ShardObservation): Phase {
   }
   if (joint) return 'odd';
   return o.learners.includes(move.target) ? 'learner' : 'before';
+}
+
+/** A voter (of the incoming half, while joint) the leader reports up to date, other than `leaving`. */
+function heir(o: ShardObservation, leaving: string | null): string | undefined {
+  return o.voters.find((v) => v !== leaving && o.caughtUp.includes(v));
 }
 
 function targetOf(move: Move): string {
