@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
-import type { ConfChange, NodeId } from '../raft/types.ts';
+import { type ConfChange, index, type NodeId } from '../raft/types.ts';
 import {
   apply,
   EMPTY_TABLE,
@@ -232,6 +232,72 @@ test('a shard whose configuration fits no step of its move is reshaped: the sour
     proposed.map((cc) => ({ changes: cc.changes, transition: cc.transition })),
     [{ changes: [], transition: 'auto' }],
   );
+});
+
+test("a move's source keeps its copy until every voter not marked down has applied the configuration without it", async () => {
+  // The move of shard 1 from n3 to n4 is at leaveJoint, and the leader n1 has left the joint
+  // configuration at index 40: n3 is out. n2 has not applied that entry yet (it reports 35).
+  let table = tableAtReconfigure();
+  const id = table.shards[0]?.move?.id ?? 0;
+  table = run(table, { kind: 'moveStepDone', shard: 1, moveId: id, step: 'reconfigure' });
+  const applied = new Map([
+    ['n2', 35],
+    ['n4', 40],
+  ]);
+  const recorded: TableChange[] = [];
+  const host: RebalancerHost = {
+    ...fakeHost({
+      table,
+      clock: new ManualClock(0),
+      status: async () => assert.fail('answered below'),
+      shard: () =>
+        ({
+          ...shardStatus('leader', 5),
+          pendingConfIndex: index(40),
+          confState: {
+            voters: n(['n1', 'n2', 'n4']),
+            votersOutgoing: [],
+            learners: [],
+            learnersNext: [],
+            autoLeave: false,
+          },
+        }) as GroupStatus,
+      proposed: [],
+    }),
+    cluster: {
+      join: () => Promise.reject(new Error('not used')),
+      status: async (addr: string) => {
+        const id = addr.split(':')[0] ?? '';
+        return { ...n4Status(), nodeId: id, applied: new Map([[1, applied.get(id) ?? 0]]) };
+      },
+    },
+    proposeMetadata: (p) => {
+      const cmd = decodeMetadataCommand(p.command);
+      if (cmd.op === 'table') recorded.push(cmd.change);
+      return Promise.resolve({ result: { ok: true } } as never);
+    },
+  };
+  const rebalancer = new Rebalancer(host, 500);
+  rebalancer.round();
+  await settle();
+  assert.deepEqual(recorded, [], 'nothing recorded while n2 is behind');
+
+  applied.set('n2', 40);
+  rebalancer.round();
+  await settle();
+  assert.deepEqual(recorded, [{ kind: 'moveStepDone', shard: 1, moveId: id, step: 'leaveJoint' }]);
+
+  // n2 behind again, but marked down: not waited for.
+  recorded.length = 0;
+  applied.set('n2', 0);
+  (host.metadata as { table: ShardTable }).table = run(table, {
+    kind: 'setMemberState',
+    nodeId: 'n2',
+    state: 'down',
+  });
+  rebalancer.round();
+  await settle();
+  assert.deepEqual(recorded, [{ kind: 'moveStepDone', shard: 1, moveId: id, step: 'leaveJoint' }]);
 });
 
 test('after a shard action, and after a table change, the next round comes at once, not a round later', async () => {

@@ -22,7 +22,7 @@
 // the move at that step. Everything a move needs is in the table, so a new leader resumes it where
 // it was.
 import type { Logger } from 'pino';
-import type { ConfBasis, NodeId } from '../raft/types.ts';
+import type { ConfBasis, ConfState, NodeId } from '../raft/types.ts';
 import {
   learnerCaughtUp,
   MOVE_LIMITS_DEFAULT,
@@ -420,6 +420,7 @@ export class Rebalancer {
         state === 'removed' ||
         (await this.appliedAt(move.source, entry.shardId)) === undefined;
     }
+    const votersBehind = sourceOut(move, cs) ? await this.votersBehind(entry.shardId, st) : [];
     const now = host.clock.nowMs();
     if (learnerApplied > p.learnerApplied) {
       p.learnerApplied = learnerApplied;
@@ -436,8 +437,27 @@ export class Rebalancer {
       caughtUp,
       confChangePending: st.pendingConfIndex > st.applied,
       sourceDataGone,
+      votersBehind,
       sinceProgressMs: Math.max(0, now - p.progressMs),
     };
+  }
+
+  /**
+   * The voters of the configuration this leader applied, other than itself and members marked down
+   * (or gone), that have not applied it: their Status shows an applied index below the entry that
+   * made it (at most `pendingConfIndex`, with no change pending), or they do not answer. While a
+   * change is pending, every voter but the leader.
+   */
+  private async votersBehind(shard: number, st: GroupStatus): Promise<string[]> {
+    const host = this.host;
+    const waitFor = st.confState.voters.filter((v) => {
+      if (v === host.id) return false;
+      const state = host.metadata.table.members.find((m) => m.nodeId === v)?.state;
+      return state !== undefined && state !== 'down' && state !== 'removed';
+    });
+    if (st.pendingConfIndex > st.applied) return waitFor;
+    const applied = await Promise.all(waitFor.map((v) => this.appliedAt(v, shard)));
+    return waitFor.filter((_, i) => (applied[i] ?? 0) < st.pendingConfIndex);
   }
 
   /**
@@ -581,4 +601,17 @@ export class Rebalancer {
     );
     if (!result.ok) host.logger.debug({ change, reason: result.reason }, 'the shard table refused a change');
   }
+}
+
+/**
+ * Whether the move is at a step that may end in cleanup, with its source out of the shard's applied
+ * configuration (not joint): then move.ts waits for the voters behind (ShardObservation.votersBehind).
+ */
+function sourceOut(move: Move, cs: ConfState): boolean {
+  return (
+    move.source !== null &&
+    (move.step === 'reconfigure' || move.step === 'leaveJoint' || move.step === 'rollBack') &&
+    cs.votersOutgoing.length === 0 &&
+    !cs.voters.includes(move.source as NodeId)
+  );
 }

@@ -18,7 +18,7 @@ import {
   nextAction,
   type ShardObservation,
 } from './move.ts';
-import type { Move, MoveStep } from './shard-table.ts';
+import { type Move, type MoveStep, stepAfter } from './shard-table.ts';
 
 const TIMEOUT = MOVE_LIMITS_DEFAULT.stepTimeoutMs;
 
@@ -46,6 +46,7 @@ function obs(o: Partial<ShardObservation> = {}): ShardObservation {
     caughtUp: ['a', 'b', 'c'],
     confChangePending: false,
     sourceDataGone: false,
+    votersBehind: [],
     sinceProgressMs: 0,
     ...o,
   };
@@ -151,6 +152,7 @@ test('a move of a replica from a to d, step by step (transcript)', () => {
       obs({ ...joint, sinceProgressMs: 10 * TIMEOUT }),
     ],
     ['leaveJoint, left', move('leaveJoint'), obs(after)],
+    ['leaveJoint, left, c has not applied it', move('leaveJoint'), obs({ ...after, votersBehind: ['c'] })],
     ['cleanup', move('cleanup'), obs(after)],
     ['cleanup, a deleted it', move('cleanup'), obs({ ...after, sourceDataGone: true })],
     ['cleanup, a never answers', move('cleanup'), obs({ ...after, sinceProgressMs: TIMEOUT })],
@@ -163,6 +165,26 @@ test('a move of a replica from a to d, step by step (transcript)', () => {
     ['remove a (no target)', move('reconfigure', 'a', null), obs()],
     ['remove a, c behind', move('reconfigure', 'a', null), obs({ caughtUp: ['a', 'b'] })],
     ['remove a, removed', move('reconfigure', 'a', null), obs({ voters: ['b', 'c'] })],
+    [
+      'remove a, removed, c silent',
+      move('reconfigure', 'a', null),
+      obs({ voters: ['b', 'c'], votersBehind: ['c'] }),
+    ],
+    [
+      'remove a, rolling back, removed, c silent',
+      move('rollBack', 'a', null),
+      obs({ voters: ['b', 'c'], votersBehind: ['c'] }),
+    ],
+    [
+      'add d (no source), added, c silent',
+      move('reconfigure', null),
+      obs({ voters: ['a', 'b', 'c', 'd'], votersBehind: ['c'] }),
+    ],
+    [
+      'reconfigure, the shard is joint, c silent',
+      move('reconfigure'),
+      obs({ ...joint, votersBehind: ['c'] }),
+    ],
     // R = 1: a is the shard's only voter and leads it; nobody to hand over to before the joint state.
     ['R = 1, addLearner', move('addLearner'), obs({ voters: ['a'], leader: 'a', caughtUp: ['a'] })],
     [
@@ -254,6 +276,7 @@ leaveJoint, a leads: transferLeadership → b
 leaveJoint: leaveJoint
 leaveJoint, long past the timeout: leaveJoint
 leaveJoint, left: stepDone leaveJoint
+leaveJoint, left, c has not applied it: wait: a keeps its copy until [c] applied the configuration without it
 cleanup: deleteReplica a
 cleanup, a deleted it: done
 cleanup, a never answers: done
@@ -266,6 +289,10 @@ add d (no source), added: stepDone reconfigure
 remove a (no target): reconfigure +- −a
 remove a, c behind: wait: [b,c] would lack a quorum of up-to-date voters (a,b)
 remove a, removed: stepDone reconfigure
+remove a, removed, c silent: wait: a keeps its copy until [c] applied the configuration without it
+remove a, rolling back, removed, c silent: wait: a keeps its copy until [c] applied the configuration without it
+add d (no source), added, c silent: stepDone reconfigure
+reconfigure, the shard is joint, c silent: stepDone reconfigure
 R = 1, addLearner: addLearner d
 R = 1, catchUp: stepDone catchUp
 R = 1, reconfigure: reconfigure +d −a (joint)
@@ -309,6 +336,9 @@ const reportArb = fc
     snapshotBehind: fc.integer({ min: 0, max: 60 }),
     learnerBehind: fc.integer({ min: 0, max: 30 }),
     confChangePending: fc.constantFrom(false, false, false, true),
+    votersBehind: fc.constantFrom<string[]>([], [], ['c'], ['e', 'g']),
+    // The move's change made (source out, target in), where a test asks for it.
+    changed: fc.boolean(),
     sinceProgressMs: fc.integer({ min: 0, max: 2 * TIMEOUT }),
     step: fc.constantFrom<MoveStep>(
       'addLearner',
@@ -371,6 +401,33 @@ test('a configuration change is proposed only with a quorum of up-to-date voters
   );
   assert.ok(proposed > 60, `only ${proposed} reconfigurations proposed`);
   assert.ok(reshaped > 10, `only ${reshaped} configurations reshaped`);
+});
+
+test("a move's step into cleanup is recorded only once no voter is behind the configuration without the source", () => {
+  let intoCleanup = 0;
+  let held = 0;
+  fc.assert(
+    fc.property(reportArb, (r) => {
+      const [source, target] = r.ends;
+      const m: Move = { ...move(r.step, source, target), votersBefore: [...r.voters].sort() };
+      const voters = r.changed
+        ? [...r.voters.filter((v) => v !== source && v !== target), ...(target === null ? [] : [target])]
+        : r.voters;
+      const o = obs({
+        ...r,
+        voters,
+        learners: r.learner && target !== null && !r.changed ? [target] : [],
+        votersOutgoing: r.joint ? ['a', 'b', 'c'] : [],
+      });
+      const a = nextAction(m, o);
+      if (a.kind === 'wait' && a.reason.includes('keeps its copy')) held++;
+      if (a.kind !== 'stepDone' || source === null || stepAfter(m, a.step) !== 'cleanup') return;
+      intoCleanup++;
+      assert.deepEqual(o.votersBehind, [], `${a.step} done with [${o.votersBehind}] behind`);
+    }),
+    { numRuns: 4000 },
+  );
+  assert.ok(intoCleanup > 20 && held > 20, `into cleanup ${intoCleanup}, held ${held}`);
 });
 
 test('past reconfigure a move never rolls back; before it, never while a change is pending', () => {

@@ -14,6 +14,9 @@
 //                (a simple change when one end is missing)       target or only a source, changed)
 //   leaveJoint   leave the joint configuration                → the shard is no longer joint
 //   cleanup      the source deletes its copy of the data      → the caller says the data is gone
+// The step into cleanup is recorded only once every voter of the new configuration (but members
+// marked down) applied it: until a voter has, its elections still count the source's vote
+// (sourceMayGo).
 // Before reconfigure, and while joint, a source that leads the shard first hands its leadership to
 // an up-to-date voter that stays.
 // A configuration that fits no step (a change from outside the move landed) is reshaped until one
@@ -26,7 +29,7 @@
 // later, after moveBackoffMs); from joint consensus on, the only way is forward.
 
 import { ringAssert } from './errors.ts';
-import type { Move, MoveStep, ShardEntry } from './shard-table.ts';
+import { type Move, type MoveStep, type ShardEntry, stepAfter } from './shard-table.ts';
 
 /** What the shard reports, through its leader (and the caller's clock). */
 export interface ShardObservation {
@@ -54,6 +57,12 @@ export interface ShardObservation {
   /** The source no longer holds the shard's data: it said it deleted it, or it is down or removed
    * (it deletes the data when it learns it is no member of the shard). */
   readonly sourceDataGone: boolean;
+  /**
+   * Once the source is out of the applied configuration: its voters, other than the leader and
+   * members marked down, that have not applied that configuration themselves (by their own report;
+   * one that does not answer counts). Empty while the source is still in it.
+   */
+  readonly votersBehind: readonly string[];
   /** Time since the step began or the learner's applied index last advanced, whichever is later. */
   readonly sinceProgressMs: number;
 }
@@ -106,6 +115,14 @@ export function nextAction(
   ringAssert(o.sinceProgressMs >= 0, () => `move ${move.id}: sinceProgressMs ${o.sinceProgressMs}`);
   const phase = phaseOf(move, o);
   if (phase === 'odd') return reshape(move, o);
+  const a = actionAt(move, o, limits, phase);
+  if (a.kind === 'stepDone' && move.source !== null && stepAfter(move, a.step) === 'cleanup') {
+    return sourceMayGo(move.source, o) ?? a;
+  }
+  return a;
+}
+
+function actionAt(move: Move, o: ShardObservation, limits: MoveLimits, phase: Phase): MoveAction {
   switch (move.step) {
     case 'addLearner':
       if (phase !== 'before') return { kind: 'stepDone', step: 'addLearner' };
@@ -125,6 +142,26 @@ export function nextAction(
     case 'rollBack':
       return rollBack(move, o, phase);
   }
+}
+
+/**
+ * The source may delete its copy (the move may record its step into cleanup) once every voter of
+ * the configuration without it applied that configuration, members marked down excepted. A voter
+ * learns that a configuration change committed only when it applies it, and until then it campaigns
+ * under the configuration before, which may need the source's vote: the leader that applied the
+ * change may fail for good before telling it, and with the source's data gone, no leader could be
+ * elected again (`ringkv sim --nodes 4`, seed 979428: the leader of shard 4 left the joint
+ * configuration and died with a corrupt disk; the one other voter that had the entry had not
+ * learned it was committed, and needed the deleted source's vote). A voter marked down is not waited
+ * for: the others applied the configuration and elect without it, and it learns the configuration
+ * from their leader when it comes back.
+ */
+function sourceMayGo(source: string, o: ShardObservation): MoveAction | undefined {
+  if (o.votersBehind.length === 0) return undefined;
+  return {
+    kind: 'wait',
+    reason: `${source} keeps its copy until [${o.votersBehind}] applied the configuration without it`,
+  };
 }
 
 /** The delay before a shard whose last `failures` moves rolled back may move again. */

@@ -550,7 +550,7 @@ function setShardVoters(
 }
 
 /** The step after `step` has been done; null for the steps finishMove ends. */
-function stepAfter(move: Move, step: MoveStep): MoveStep | null {
+export function stepAfter(move: Move, step: MoveStep): MoveStep | null {
   switch (step) {
     case 'addLearner':
       return 'catchUp';

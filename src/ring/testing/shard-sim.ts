@@ -324,6 +324,12 @@ class Sim {
       caughtUp: caughtUp.sort(),
       confChangePending: s.pending !== null,
       sourceDataGone: source === null || !s.data.has(source) || !this.alive.has(source),
+      // The model applies a configuration on every replica at once: only a voter that cannot answer
+      // (dead, not yet marked down) is behind it.
+      votersBehind:
+        source !== null && s.outgoing.length === 0 && !s.voters.includes(source)
+          ? s.voters.filter((v) => v !== s.leader && !this.alive.has(v) && !this.markedDown(v))
+          : [],
       sinceProgressMs: (this.tick - since) * TICK_MS,
     };
   }
@@ -507,6 +513,11 @@ class Sim {
     for (const s of this.shards) if (s.data.has(id) && !this.inConfig(s, id)) s.data.delete(id);
     const m = this.table.members.find((x) => x.nodeId === id);
     if (m?.state === 'down') this.op({ kind: 'setMemberState', nodeId: id, state: 'up' });
+  }
+
+  private markedDown(id: string): boolean {
+    const state = this.table.members.find((x) => x.nodeId === id)?.state;
+    return state === undefined || state === 'down' || state === 'removed';
   }
 
   /** A member that joined last tick is up. */

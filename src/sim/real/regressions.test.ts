@@ -262,6 +262,16 @@ const FOUND: readonly {
     leaderTransfers: true,
     what: "an admission went on after its node lost the metadata leadership and made the joiner a voter of a shard the new leader's rebalancer was moving it into as a learner: the move fitted no step and waited for good (membership.ts admissionGoesOn stops it)",
   },
+  {
+    nodes: 4,
+    seed: 979428,
+    newFaults: true,
+    moreDiskFaults: true,
+    drawnAppends: true,
+    joinTogether: true,
+    leaderTransfers: true,
+    what: "a move's source deleted its copy once the shard's leader had left the joint configuration, and the leader then died for good (a corrupt disk): the one other voter holding the entry had not learned it was committed and needed the source's vote for ever (src/ring/move.ts sourceMayGo)",
+  },
 ];
 
 for (const f of FOUND) {
