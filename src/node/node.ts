@@ -54,6 +54,7 @@ import { Rebalancer } from './rebalancer.ts';
 import { recoverGroup, SnapshotPrefetch, writeBootstrap } from './recovery.ts';
 import { RemovalWatch } from './removal.ts';
 import { write } from './requests.ts';
+import { StaleReplicas } from './stale-replicas.ts';
 import { RequestIds, requestKey, type StateMachine } from './state-machine.ts';
 import { writeTombstone } from './tombstone.ts';
 import { mayVote } from './vote-guard.ts';
@@ -143,12 +144,17 @@ export class KvNode implements NodeIntents {
   private readonly rehosting = new Set<number>();
   /** Shards being dropped now (their deletion is under way). */
   private readonly dropping = new Set<number>();
-  /**
-   * Hosted shards the table gives no role here, waiting for dropStaleReplicas (bounded by the shard
-   * count), and whether its metadata ReadIndex round is under way (one at a time).
-   */
-  private readonly staleSeen = new Set<number>();
-  private staleConfirming = false;
+  /** Hosted shards the table gives no role here, deleted once the table is confirmed current. */
+  private readonly staleReplicas = new StaleReplicas({
+    confirmTable: () => this.confirmMetadata(this.clock.nowMs() + STALE_CONFIRM_TIMEOUT_MS),
+    dropIfStale: (id) => this.dropIfStale(id),
+    roundFailed: (err) => {
+      this.logger.debug({ err }, 'stale replicas kept for now: the table could not be confirmed');
+      // Noted again at the next metadata change, or after a pause.
+      this.clock.after(STALE_CONFIRM_RETRY_MS, () => this.reconcileShards());
+    },
+    isClosing: () => this.closing,
+  });
   /** Callbacks run after every driver turn (waiters on leadership or membership). */
   private readonly turnListeners = new Set<() => void>();
   /** Pending's failure callback for proposals: made once, so a proposal allocates nothing for it. */
@@ -734,43 +740,26 @@ export class KvNode implements NodeIntents {
    * be reached (or rolled back a move that was adding it), and the copy is stale. Joining members
    * are left alone: their shards' configurations take them in before the table records them. The
    * replica is deleted once a ReadIndex round on the metadata group shows the table current
-   * (dropStaleReplicas): a table replayed at a restart may be older than the shard's own
+   * (stale-replicas.ts): a table replayed at a restart may be older than the shard's own
    * configuration here, which a move recorded in a newer table put this node in.
    */
   private noteStale(entry: ShardEntry): void {
     if (!isStaleReplica(this.id, entry, this.metadata.memberState(this.id))) return;
-    this.staleSeen.add(entry.shardId);
-    if (!this.staleConfirming) {
-      this.staleConfirming = true;
-      this.dropStaleReplicas()
-        .catch((e: unknown) => {
-          this.logger.debug({ err: e }, 'stale replicas kept for now: the table could not be confirmed');
-          // Tried again at the next metadata change, or after a pause.
-          this.clock.after(STALE_CONFIRM_RETRY_MS, () => this.reconcileShards());
-        })
-        .finally(() => {
-          this.staleConfirming = false;
-        });
-    }
+    this.staleReplicas.note(entry.shardId);
   }
 
-  /** The stale replicas noted, deleted once the table is confirmed current and still says so. */
-  private async dropStaleReplicas(): Promise<void> {
-    await this.confirmMetadata(this.clock.nowMs() + STALE_CONFIRM_TIMEOUT_MS);
-    const state = this.metadata.memberState(this.id);
-    for (const id of [...this.staleSeen]) {
-      this.staleSeen.delete(id);
-      const g = this.shardGroups.get(id);
-      const entry = this.metadata.table.shards[id - 1];
-      if (g === undefined || entry === undefined || this.closing || !isStaleReplica(this.id, entry, state))
-        continue;
-      if (this.dropping.has(id) || this.rehosting.has(id)) continue;
-      this.logger.warn(
-        { shard: id, voters: entry.voters, epoch: entry.epoch, applied: g.applied },
-        `shard ${id}: the cluster re-created this replica on ${entry.voters.join(', ')} while this node could not be reached; the stale copy here is deleted`,
-      );
-      await this.dropShard(g, entry);
-    }
+  /** The replica of `id`, if the table (confirmed current by stale-replicas.ts) still makes it stale. */
+  private async dropIfStale(id: number): Promise<void> {
+    const g = this.shardGroups.get(id);
+    const entry = this.metadata.table.shards[id - 1];
+    if (g === undefined || entry === undefined || this.closing) return;
+    if (!isStaleReplica(this.id, entry, this.metadata.memberState(this.id))) return;
+    if (this.dropping.has(id) || this.rehosting.has(id)) return;
+    this.logger.warn(
+      { shard: id, voters: entry.voters, epoch: entry.epoch, applied: g.applied },
+      `shard ${id}: the cluster re-created this replica on ${entry.voters.join(', ')} while this node could not be reached; the stale copy here is deleted`,
+    );
+    await this.dropShard(g, entry);
   }
 
   /**

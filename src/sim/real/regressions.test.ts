@@ -272,6 +272,16 @@ const FOUND: readonly {
     leaderTransfers: true,
     what: "a move's source deleted its copy once the shard's leader had left the joint configuration, and the leader then died for good (a corrupt disk): the one other voter holding the entry had not learned it was committed and needed the source's vote for ever (src/ring/move.ts sourceMayGo)",
   },
+  {
+    nodes: 5,
+    seed: 951754,
+    newFaults: true,
+    moreDiskFaults: true,
+    drawnAppends: true,
+    joinTogether: true,
+    leaderTransfers: true,
+    what: 'a node behind on the metadata log deleted, as stale, the replica a move had just given it, on the strength of a metadata ReadIndex round begun before the move (src/node/stale-replicas.ts; its own test there, as this schedule changed with the fix)',
+  },
 ];
 
 for (const f of FOUND) {
