@@ -365,15 +365,35 @@ const reportArb = fc
     learnerApplied: Math.max(0, r.leaderApplied - learnerBehind),
   }));
 
+type Report = typeof reportArb extends fc.Arbitrary<infer R> ? R : never;
+
+/**
+ * The move and the shard's report a drawn report stands for; with `changed`, the move's own change
+ * made when the report says so (the source out, the target a voter).
+ */
+function drawn(r: Report, changed = false): { m: Move; o: ShardObservation } {
+  const [source, target] = r.ends;
+  const m: Move = { ...move(r.step, source, target), votersBefore: [...r.voters].sort() };
+  const made = changed && r.changed;
+  const voters = made
+    ? [...r.voters.filter((v) => v !== source && v !== target), ...(target === null ? [] : [target])]
+    : r.voters;
+  const o = obs({
+    ...r,
+    voters,
+    learners: r.learner && target !== null && !made ? [target] : [],
+    votersOutgoing: r.joint ? ['a', 'b', 'c'] : [],
+  });
+  return { m, o };
+}
+
 test('a configuration change is proposed only with a quorum of up-to-date voters in every configuration it leads to', () => {
   let proposed = 0;
   let reshaped = 0;
   fc.assert(
     fc.property(reportArb, (r) => {
       const [source, target] = r.ends;
-      const m: Move = { ...move(r.step, source, target), votersBefore: [...r.voters].sort() };
-      const learners = r.learner && target !== null ? [target] : [];
-      const o = obs({ ...r, learners, votersOutgoing: r.joint ? ['a', 'b', 'c'] : [] });
+      const { m, o } = drawn(r);
       const a = nextAction(m, o);
       if (a.kind !== 'reconfigure') return;
       proposed++;
@@ -408,20 +428,10 @@ test("a move's step into cleanup is recorded only once no voter is behind the co
   let held = 0;
   fc.assert(
     fc.property(reportArb, (r) => {
-      const [source, target] = r.ends;
-      const m: Move = { ...move(r.step, source, target), votersBefore: [...r.voters].sort() };
-      const voters = r.changed
-        ? [...r.voters.filter((v) => v !== source && v !== target), ...(target === null ? [] : [target])]
-        : r.voters;
-      const o = obs({
-        ...r,
-        voters,
-        learners: r.learner && target !== null && !r.changed ? [target] : [],
-        votersOutgoing: r.joint ? ['a', 'b', 'c'] : [],
-      });
+      const { m, o } = drawn(r, true);
       const a = nextAction(m, o);
       if (a.kind === 'wait' && a.reason.includes('keeps its copy')) held++;
-      if (a.kind !== 'stepDone' || source === null || stepAfter(m, a.step) !== 'cleanup') return;
+      if (a.kind !== 'stepDone' || m.source === null || stepAfter(m, a.step) !== 'cleanup') return;
       intoCleanup++;
       assert.deepEqual(o.votersBehind, [], `${a.step} done with [${o.votersBehind}] behind`);
     }),
@@ -433,13 +443,7 @@ test("a move's step into cleanup is recorded only once no voter is behind the co
 test('past reconfigure a move never rolls back; before it, never while a change is pending', () => {
   fc.assert(
     fc.property(reportArb, (r) => {
-      const [source, target] = r.ends;
-      const m: Move = { ...move(r.step, source, target), votersBefore: [...r.voters].sort() };
-      const o = obs({
-        ...r,
-        learners: r.learner && target !== null ? [target] : [],
-        votersOutgoing: r.joint ? ['a', 'b', 'c'] : [],
-      });
+      const { m, o } = drawn(r);
       const a = nextAction(m, o);
       if (a.kind !== 'rollBack') return;
       assert.ok(['addLearner', 'catchUp', 'reconfigure'].includes(r.step), `rolled back at ${r.step}`);
