@@ -8,7 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
-import { emptyMessage, initialSnapshot, SnapshotTemporarilyUnavailableError } from '../raft/index.ts';
+import {
+  emptyMessage,
+  encodeConfChange,
+  initialSnapshot,
+  SnapshotTemporarilyUnavailableError,
+} from '../raft/index.ts';
 import type { Entry, Index } from '../raft/types.ts';
 import { index, nodeId, term } from '../raft/types.ts';
 import { REAL_FILE_SYSTEM } from '../storage/real-file-system.ts';
@@ -236,6 +241,49 @@ test('a follower that snapshots twice between two syncs of its WAL restarts from
       files.length <= 2,
       `older snapshot files are released once the newer marker is durable: ${files}`,
     );
+    await t.driver.stop();
+    await t.wal.close();
+  });
+});
+
+test('a turn that applies a configuration change syncs its commit index first; one that applies only data does not', async () => {
+  await withDir(async (dir) => {
+    const t = await openDriver(dir, new Map([[1, ['n0', 'n1']]]));
+    const g = t.groups.get(1)!;
+    const addLearner = encodeConfChange({
+      changes: [{ type: 'addLearner', nodeId: nodeId('n2') }],
+      transition: 'auto',
+    });
+    const entries: Entry[] = [
+      { term: term(2), index: index(2), type: 'normal', data: command('e2') },
+      { term: term(2), index: index(3), type: 'confChange', data: addLearner },
+      { term: term(2), index: index(4), type: 'normal', data: command('e4') },
+    ];
+    const step = async (m: Parameters<typeof g.step>[0], applied: number): Promise<void> => {
+      g.step(m);
+      t.driver.schedule();
+      await waitUntil(() => g.applied >= applied, `applied ${applied}`);
+    };
+    const base = { from: LEADER, to: SELF, term: term(2) };
+    await step(
+      emptyMessage({ ...base, type: 'app', index: index(1), logTerm: term(1), entries, commit: index(1) }),
+      1,
+    );
+    await waitUntil(() => g.lastIndex() === 4, 'the entries to be durable');
+    let syncs = 0;
+    const sync = t.wal.sync.bind(t.wal);
+    t.wal.sync = () => {
+      syncs++;
+      return sync();
+    };
+    // A commit index over a data entry only: applied without a sync of its own.
+    await step(emptyMessage({ ...base, type: 'heartbeat', commit: index(2) }), 2);
+    assert.equal(syncs, 0, 'a commit index alone is not synced');
+    // Over the configuration change: synced before it is applied.
+    await step(emptyMessage({ ...base, type: 'heartbeat', commit: index(4) }), 4);
+    assert.equal(syncs, 1, 'the commit index is synced before the configuration change is applied');
+    assert.deepEqual(g.confState.learners, ['n2']);
+    assert.deepEqual(t.fatal, []);
     await t.driver.stop();
     await t.wal.close();
   });

@@ -20,7 +20,9 @@
 //
 // Durability, enforced here (assertDurable): no commit index leaves this node, and no entry is
 // applied here, beyond what this node's storage holds; storage only ever holds what a WAL sync
-// made durable (step 4). The core counts a leader's own entries towards the quorum only once
+// made durable (step 4). A commit index alone needs no sync (a restart that forgets it learns it
+// again from the leader), except where the turn applies a configuration change (appliesConfChange):
+// a configuration applied here is never forgotten by a restart. The core counts a leader's own entries towards the quorum only once
 // advance() reports them durable, so a commit index never covers an entry that is not durable on
 // a quorum, even in a group of one voter and learners.
 import type { Logger } from 'pino';
@@ -316,7 +318,7 @@ export class Driver {
         const hardStateWait = this.appendWithRoom(() => wal.appendHardState(g.id, hs));
         if (hardStateWait !== undefined) await hardStateWait;
       }
-      mustSync ||= rd.mustSync;
+      mustSync ||= rd.mustSync || appliesConfChange(rd);
     }
     if (mustSync) await this.syncWal();
     // Only now that their markers are durable may the snapshots they replace go.
@@ -525,4 +527,17 @@ function assertDurable(g: Group, i: number, what: string, to?: string): void {
   if (i <= durable) return;
   const whatText = to === undefined ? what : `${what} to ${to}`;
   assert(false, `group ${g.id}: ${whatText} at index ${i} beyond the durable log (last ${durable})`);
+}
+
+/**
+ * Whether the Ready applies a configuration change: then its commit index is synced first, even
+ * when nothing else of the turn needs it. A voter campaigns under the configuration it applied, and
+ * the shard's moves delete a source's data once every voter reports applying the configuration
+ * without it (src/ring/move.ts); a voter that applied it, crashed before the commit index was
+ * durable and came back under the configuration before would need that deleted replica's vote.
+ * Configuration changes are rare: the extra sync costs nothing measurable.
+ */
+function appliesConfChange(rd: Ready): boolean {
+  for (const e of rd.committedEntries) if (e.type === 'confChange') return true;
+  return false;
 }
