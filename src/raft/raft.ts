@@ -146,6 +146,17 @@ export class Raft {
     this.msgs.push(m);
   }
 
+  /**
+   * The log lost its entries from `from` on (a leader of a later term overwrote them, or a snapshot
+   * replaced them) while acknowledgements of them wait in `msgs`, to be sent after this Ready
+   * persists: they would vouch for entries this node no longer holds, and a leader of their term
+   * (cut off from the later one) could count them into a quorum. They are dropped, as the network
+   * may drop any message; an acknowledgement made since vouches for the log as it now is.
+   */
+  forgetAcksFrom(from: Index): void {
+    this.msgs = this.msgs.filter((m) => m.type !== 'appResp' || m.reject || m.index < from);
+  }
+
   // ---- time -------------------------------------------------------------------------------
 
   tick(): void {

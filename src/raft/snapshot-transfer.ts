@@ -181,7 +181,9 @@ function restore(r: Raft, snap: Snapshot): boolean {
     r.log.commitTo(at);
     return false;
   }
+  const committed = r.log.committed;
   r.log.restore(snap);
+  r.forgetAcksFrom(index(committed + 1));
   switchToConfig(r, restoreConfState(r.prs, cs, r.log.lastIndex()));
   return true;
 }

@@ -73,6 +73,12 @@ export class Network {
     const n = this.node(id);
     if (!n.rn.hasReady()) return [];
     const { rd } = n.handleReady();
+    // Persist before send: an acknowledgement vouches only for entries the storage now holds.
+    for (const m of rd.messages) {
+      if (m.type === 'appResp' && !m.reject && m.index > n.storage.lastIndex()) {
+        throw new Error(`${n.id} acknowledges index ${m.index} to ${m.to} holding ${n.storage.lastIndex()}`);
+      }
+    }
     this.readies.push({ id: n.id, rd });
     this.queue.push(...rd.messages);
     return [...rd.messages];

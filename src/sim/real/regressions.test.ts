@@ -282,6 +282,16 @@ const FOUND: readonly {
     leaderTransfers: true,
     what: 'a node behind on the metadata log deleted, as stale, the replica a move had just given it, on the strength of a metadata ReadIndex round begun before the move (src/node/stale-replicas.ts; its own test there, as this schedule changed with the fix)',
   },
+  {
+    nodes: 3,
+    seed: 893452,
+    newFaults: true,
+    moreDiskFaults: true,
+    drawnAppends: true,
+    joinTogether: true,
+    leaderTransfers: true,
+    what: "a node resumed from a pause stepped a leader's append and a later leader's overwrite of it before one Ready, and acknowledged the overwritten entries after persisting the new one (src/raft/raft.ts forgetAcksFrom)",
+  },
 ];
 
 for (const f of FOUND) {
