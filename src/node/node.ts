@@ -748,7 +748,7 @@ export class KvNode implements NodeIntents {
     this.staleReplicas.note(entry.shardId);
   }
 
-  /** The replica of `id`, if the table (confirmed current by stale-replicas.ts) still makes it stale. */
+  /** Deletes the replica of `id` if the table, confirmed current (stale-replicas.ts), still makes it stale. */
   private async dropIfStale(id: number): Promise<void> {
     const g = this.shardGroups.get(id);
     const entry = this.metadata.table.shards[id - 1];
