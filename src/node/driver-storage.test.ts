@@ -208,6 +208,37 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
+/**
+ * The group's leader n0 (term 2), played by hand: `append` sends entries after index 1 and waits
+ * until they are durable here; `commit` moves the commit index by a heartbeat and waits until it is
+ * applied.
+ */
+function byHand(t: TestDriver, g: EchoGroup) {
+  const base = { from: LEADER, to: SELF, term: term(2) };
+  const step = async (m: Parameters<typeof g.step>[0], applied: number): Promise<void> => {
+    g.step(m);
+    t.driver.schedule();
+    await waitUntil(() => g.applied >= applied, `applied ${applied}`);
+  };
+  return {
+    append: async (entries: readonly Entry[]): Promise<void> => {
+      const m = {
+        ...base,
+        type: 'app',
+        index: index(1),
+        logTerm: term(1),
+        entries,
+        commit: index(1),
+      } as const;
+      await step(emptyMessage(m), 1);
+      const last = entries[entries.length - 1]?.index ?? 1;
+      await waitUntil(() => g.lastIndex() === last, 'the entries to be durable');
+    },
+    commit: (i: number): Promise<void> =>
+      step(emptyMessage({ ...base, type: 'heartbeat', commit: index(i) }), i),
+  };
+}
+
 test('a follower that snapshots twice between two syncs of its WAL restarts from what a crash leaves', async () => {
   await withDir(async (dir) => {
     // Commit-only heartbeats need no sync of their own; each one here crosses snapshotEveryEntries.
@@ -216,19 +247,10 @@ test('a follower that snapshots twice between two syncs of its WAL restarts from
     const entries: Entry[] = [];
     for (let i = 2; i <= 21; i++)
       entries.push({ term: term(2), index: index(i), type: 'normal', data: command(`e${i}`) });
-    const step = async (m: Parameters<typeof g.step>[0], applied: number): Promise<void> => {
-      g.step(m);
-      t.driver.schedule();
-      await waitUntil(() => g.applied >= applied, `applied ${applied}`);
-    };
-    const base = { from: LEADER, to: SELF, term: term(2) };
-    await step(
-      emptyMessage({ ...base, type: 'app', index: index(1), logTerm: term(1), entries, commit: index(1) }),
-      1,
-    );
-    await waitUntil(() => g.lastIndex() === 21, 'the entries to be durable');
-    await step(emptyMessage({ ...base, type: 'heartbeat', commit: index(6) }), 6);
-    await step(emptyMessage({ ...base, type: 'heartbeat', commit: index(11) }), 11);
+    const leader = byHand(t, g);
+    await leader.append(entries);
+    await leader.commit(6);
+    await leader.commit(11);
     await waitUntil(() => g.snapshotIndex === 11, 'the second snapshot');
     assert.deepEqual(t.fatal, []);
 
@@ -259,17 +281,8 @@ test('a turn that applies a configuration change syncs its commit index first; o
       { term: term(2), index: index(3), type: 'confChange', data: addLearner },
       { term: term(2), index: index(4), type: 'normal', data: command('e4') },
     ];
-    const step = async (m: Parameters<typeof g.step>[0], applied: number): Promise<void> => {
-      g.step(m);
-      t.driver.schedule();
-      await waitUntil(() => g.applied >= applied, `applied ${applied}`);
-    };
-    const base = { from: LEADER, to: SELF, term: term(2) };
-    await step(
-      emptyMessage({ ...base, type: 'app', index: index(1), logTerm: term(1), entries, commit: index(1) }),
-      1,
-    );
-    await waitUntil(() => g.lastIndex() === 4, 'the entries to be durable');
+    const leader = byHand(t, g);
+    await leader.append(entries);
     let syncs = 0;
     const sync = t.wal.sync.bind(t.wal);
     t.wal.sync = () => {
@@ -277,10 +290,10 @@ test('a turn that applies a configuration change syncs its commit index first; o
       return sync();
     };
     // A commit index over a data entry only: applied without a sync of its own.
-    await step(emptyMessage({ ...base, type: 'heartbeat', commit: index(2) }), 2);
+    await leader.commit(2);
     assert.equal(syncs, 0, 'a commit index alone is not synced');
     // Over the configuration change: synced before it is applied.
-    await step(emptyMessage({ ...base, type: 'heartbeat', commit: index(4) }), 4);
+    await leader.commit(4);
     assert.equal(syncs, 1, 'the commit index is synced before the configuration change is applied');
     assert.deepEqual(g.confState.learners, ['n2']);
     assert.deepEqual(t.fatal, []);

@@ -22,6 +22,16 @@ const ent = (i: number, t: number, data: string): Entry => ({
 const acks = (ms: readonly Message[]): string[] =>
   ms.filter((m) => m.type === 'appResp' && !m.reject).map((m) => `${m.to} t${m.term} i${m.index}`);
 
+/** Leader 1's append to 3 of two entries of term `t` after `last`. */
+const appendTwo = (last: number, t: number, commit: number): Message =>
+  msg('app', '1', '3', {
+    term: term(t),
+    index: index(last),
+    logTerm: term(t),
+    commit: index(commit),
+    entries: [ent(last + 1, t, 'x'), ent(last + 2, t, 'y')],
+  });
+
 /** Node 3 of a cluster led by 1, all caught up: its last index, term and commit. */
 function follower() {
   const net = new Network({ voters: ['1', '2', '3'] });
@@ -37,15 +47,7 @@ test('an acknowledgement of entries a later leader overwrote in the same batch i
   const { f, last, t, commit } = follower();
   // Leader 1 (term t) appends two entries; before 3's next Ready, leader 2 of term t + 1 overwrites
   // them with one of its own.
-  f.rn.step(
-    msg('app', '1', '3', {
-      term: term(t),
-      index: last,
-      logTerm: term(t),
-      commit,
-      entries: [ent(last + 1, t, 'x'), ent(last + 2, t, 'y')],
-    }),
-  );
+  f.rn.step(appendTwo(last, t, commit));
   f.rn.step(
     msg('app', '2', '3', {
       term: term(t + 1),
@@ -65,24 +67,15 @@ test('an acknowledgement of entries a later leader overwrote in the same batch i
 
 test('an append that overlaps the log without overwriting it keeps the acknowledgements queued', () => {
   const { f, last, t, commit } = follower();
-  const entries = [ent(last + 1, t, 'x'), ent(last + 2, t, 'y')];
-  f.rn.step(msg('app', '1', '3', { term: term(t), index: last, logTerm: term(t), commit, entries }));
+  f.rn.step(appendTwo(last, t, commit));
   // The same append again (a retransmission): nothing is overwritten.
-  f.rn.step(msg('app', '1', '3', { term: term(t), index: last, logTerm: term(t), commit, entries }));
+  f.rn.step(appendTwo(last, t, commit));
   assert.deepEqual(acks(f.rn.ready().messages), [`1 t${t} i${last + 2}`, `1 t${t} i${last + 2}`]);
 });
 
 test('an acknowledgement of entries a snapshot replaced in the same batch is not sent', () => {
   const { f, last, t, commit } = follower();
-  f.rn.step(
-    msg('app', '1', '3', {
-      term: term(t),
-      index: last,
-      logTerm: term(t),
-      commit,
-      entries: [ent(last + 1, t, 'x'), ent(last + 2, t, 'y')],
-    }),
-  );
+  f.rn.step(appendTwo(last, t, commit));
   // Leader 2 of term t + 1 sends a snapshot at last + 3 whose log differs from 3's at last + 1.
   const confState = f.rn.status().confState;
   f.rn.step(
