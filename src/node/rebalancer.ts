@@ -31,7 +31,7 @@ import {
   type ShardObservation,
 } from '../ring/move.ts';
 import { plan } from '../ring/rebalance.ts';
-import { type Move, replicasOf, type ShardEntry, type ShardTable } from '../ring/shard-table.ts';
+import { type Move, member, replicasOf, type ShardEntry, type ShardTable } from '../ring/shard-table.ts';
 import type { Clock, Timer } from './clock.ts';
 import { type GroupId, METADATA_GROUP } from './ids.ts';
 import type { GroupStatus, NodeIntents, PlannedConfChange } from './intents.ts';
@@ -210,7 +210,7 @@ export class Rebalancer {
     if (cs.votersOutgoing.length > 0) return;
     const stray = cs.learners.find((id) => {
       if (replicasOf(entry).includes(id)) return false;
-      return table.members.find((m) => m.nodeId === id)?.state !== 'joining';
+      return member(table, id)?.state !== 'joining';
     });
     if (stray === undefined) return;
     try {
@@ -413,7 +413,7 @@ export class Rebalancer {
     let sourceDataGone = false;
     if (move.step === 'cleanup' && move.source !== null) {
       // A source marked down cannot say; it drops the data when it learns it is out of the shard.
-      const state = host.metadata.table.members.find((m) => m.nodeId === move.source)?.state;
+      const state = member(host.metadata.table, move.source)?.state;
       sourceDataGone =
         state === undefined ||
         state === 'down' ||
@@ -452,7 +452,7 @@ export class Rebalancer {
     const host = this.host;
     const waitFor = st.confState.voters.filter((v) => {
       if (v === host.id) return false;
-      const state = host.metadata.table.members.find((m) => m.nodeId === v)?.state;
+      const state = member(host.metadata.table, v)?.state;
       return state !== undefined && state !== 'down' && state !== 'removed';
     });
     if (st.pendingConfIndex > st.applied) return waitFor;
