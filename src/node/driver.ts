@@ -21,10 +21,11 @@
 // Durability, enforced here (assertDurable): no commit index leaves this node, and no entry is
 // applied here, beyond what this node's storage holds; storage only ever holds what a WAL sync
 // made durable (step 4). A commit index alone needs no sync (a restart that forgets it learns it
-// again from the leader), except where the turn applies a configuration change (appliesConfChange):
-// a configuration applied here is never forgotten by a restart. The core counts a leader's own entries towards the quorum only once
-// advance() reports them durable, so a commit index never covers an entry that is not durable on
-// a quorum, even in a group of one voter and learners.
+// again from the leader), except where the turn applies a configuration change
+// (appliesConfChange): a configuration applied here is never forgotten by a restart. The core
+// counts a leader's own entries towards the quorum only once advance() reports them durable, so a
+// commit index never covers an entry that is not durable on a quorum, even in a group of one voter
+// and learners.
 import type { Logger } from 'pino';
 import type { Entry, Index, Message, Ready, SnapshotMetadata, Term } from '../raft/types.ts';
 import { index, NO_NODE } from '../raft/types.ts';
