@@ -35,10 +35,17 @@ test('log: lastIndex/termAt span storage and the unstable tail', () => {
 test('log: maybeAppend accepts a matching prefix, truncates conflicts, bounds commit by the new entries', () => {
   const log = logWith([ent(1, 1), ent(2, 1), ent(3, 1)]);
   assert.equal(log.maybeAppend(index(2), term(2), index(3), [ent(3, 2)]), undefined, 'prev term mismatch');
-  const last = log.maybeAppend(index(1), term(1), index(10), [ent(2, 1), ent(3, 2), ent(4, 2)]);
-  assert.equal(last, 4);
+  const appended = log.maybeAppend(index(1), term(1), index(3), [ent(2, 1), ent(3, 2), ent(4, 2)]);
+  assert.deepEqual(appended, { lastNew: 4, overwroteFrom: 3 }, 'entry 3 (term 1) replaced');
   assert.equal(terms(log.slice(index(1), index(5), Infinity)), '1/1 2/1 3/2 4/2');
-  assert.equal(log.committed, 4, 'commit is min(leader commit, last new index)');
+  assert.equal(log.committed, 3, 'commit is the leader commit when below the last new index');
+  const extended = log.maybeAppend(index(3), term(2), index(10), [ent(4, 2), ent(5, 2)]);
+  assert.deepEqual(
+    extended,
+    { lastNew: 5, overwroteFrom: 0 },
+    'a matching entry and a new one replace nothing',
+  );
+  assert.equal(log.committed, 5, 'commit is min(leader commit, last new index)');
 });
 
 test('log: appending over a committed entry is an invariant violation', () => {

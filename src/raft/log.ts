@@ -61,12 +61,19 @@ export class RaftLog {
 
   /**
    * Follower side of AppendEntries: if our entry at `prevIndex` has `prevTerm`, appends `ents`
-   * (dropping any conflicting suffix) and advances commit. Returns the last new index, or
-   * undefined when the log does not match at prevIndex.
+   * (dropping any conflicting suffix) and advances commit. Returns the last new index and the
+   * first index whose entry was replaced (0 if none was: the entries only matched or extended the
+   * log), or undefined when the log does not match at prevIndex.
    */
-  maybeAppend(prevIndex: Index, prevTerm: Term, commit: Index, ents: readonly Entry[]): Index | undefined {
+  maybeAppend(
+    prevIndex: Index,
+    prevTerm: Term,
+    commit: Index,
+    ents: readonly Entry[],
+  ): { readonly lastNew: Index; readonly overwroteFrom: number } | undefined {
     if (!this.matchTerm(prevIndex, prevTerm)) return undefined;
     const lastNew = index(prevIndex + ents.length);
+    const lastBefore = this.lastIndex();
     const conflict = this.findConflict(ents);
     if (conflict !== 0) {
       assert(
@@ -76,7 +83,7 @@ export class RaftLog {
       this.append(ents.slice(conflict - (prevIndex + 1)));
     }
     this.commitTo(index(Math.min(commit, lastNew)));
-    return lastNew;
+    return { lastNew, overwroteFrom: conflict !== 0 && conflict <= lastBefore ? conflict : 0 };
   }
 
   /** Appends entries after the current last index or over an uncommitted suffix. Returns lastIndex. */

@@ -215,18 +215,12 @@ export function handleAppendEntries(r: Raft, m: Message): void {
     r.send(resp);
     return;
   }
-  // Entries overlapping the log may overwrite some of it: acknowledgements of those, still queued,
-  // must not go out (Raft.forgetAcksFrom).
-  const first = m.entries[0];
-  const lastBefore = r.log.lastIndex();
-  const overwrites =
-    first !== undefined && first.index <= lastBefore && r.log.matchTerm(m.index, m.logTerm)
-      ? r.log.findConflict(m.entries)
-      : 0;
-  const lastNew = r.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
-  if (overwrites !== 0 && overwrites <= lastBefore) r.forgetAcksFrom(index(overwrites));
-  if (lastNew !== undefined) {
-    resp.index = lastNew;
+  const appended = r.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
+  if (appended !== undefined) {
+    // Acknowledgements of entries this append overwrote, still queued, must not go out
+    // (Raft.forgetAcksFrom).
+    if (appended.overwroteFrom !== 0) r.forgetAcksFrom(index(appended.overwroteFrom));
+    resp.index = appended.lastNew;
     r.send(resp);
     return;
   }
