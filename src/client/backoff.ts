@@ -25,7 +25,7 @@ export function backoffDelayMs(policy: BackoffPolicy, attempt: number, random: (
 }
 
 /** Resolves after `ms`, or early (without error) when `signal` fires. */
-export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise<void>((resolve) => {
     if (signal?.aborted === true || ms <= 0) {
       resolve();

@@ -3,9 +3,10 @@
 // observed only through the client library (Status of one node at a time), as an operator would.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { sleep } from '../../client/backoff.ts';
 import { RingkvClient, type StatusResponse } from '../../client/index.ts';
 import type { ChaosNetwork, NodePlace } from './network.ts';
-import { ServeProcess, sleep, within } from './processes.ts';
+import { ServeProcess, within } from './processes.ts';
 import { unsettledReason } from './settled.ts';
 
 /** The CLI's entry: main.ts in the repository, main.js in the installed package (dist/). */

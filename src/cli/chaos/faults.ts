@@ -1,9 +1,10 @@
 // Carries out one planned fault against the running cluster: resolves its victim among the members
 // of the moment, breaks something, holds, and always undoes what it did before returning (also when
 // interrupted or when a step fails), so that faults never overlap.
+
+import { sleep } from '../../client/backoff.ts';
 import type { ChaosCluster, ChaosNode } from './cluster.ts';
 import type { ChaosNetwork } from './network.ts';
-import { sleep } from './processes.ts';
 import { type PartitionShape, type PlannedFault, pickIndex, type TargetRule } from './schedule.ts';
 import type { Timeline } from './timeline.ts';
 

@@ -8,9 +8,10 @@
 //      key, value and version (a version is the index of the write, so equal versions mean the
 //      same write was applied).
 // A shard lives on R of the N members, so only the members that host it are compared.
+
+import { sleep } from '../../client/backoff.ts';
 import { bytesToUtf8, RingkvClient, type StatusResponse } from '../../client/index.ts';
 import type { ChaosCluster, ChaosNode } from './cluster.ts';
-import { sleep } from './processes.ts';
 
 const POLL_MS = 500;
 const SCAN_PAGE = 10_000;

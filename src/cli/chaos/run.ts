@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { sleep } from '../../client/backoff.ts';
 import { RingkvClient } from '../../client/index.ts';
 import {
   type CheckResult,
@@ -27,7 +28,7 @@ import {
   finalLine,
   PLANTED_BUGS,
 } from './options.ts';
-import { killAllNow, sleep } from './processes.ts';
+import { killAllNow } from './processes.ts';
 import { checkReplicas, type ReplicaReport, readAll, replicaMismatches } from './replicas.ts';
 import { type FaultKind, type PlannedFault, planSchedule } from './schedule.ts';
 import { stamp, Timeline } from './timeline.ts';

@@ -11,6 +11,8 @@
 // nobody would be asking a deposed leader anything in the moments when it could answer wrongly
 // (measured: a leader that answers linearizable reads without ReadIndex went unnoticed in 6 of 8
 // one-minute runs without them).
+
+import { sleep } from '../../client/backoff.ts';
 import {
   bytesToUtf8,
   CancelledError,
@@ -25,7 +27,6 @@ import type { KvInput, KvOutput } from '../../lincheck/index.ts';
 import { Prng } from '../../sim/prng.ts';
 import type { ChaosCluster, ChaosNode } from './cluster.ts';
 import { HistoryRecorder, type OpenCall } from './history.ts';
-import { sleep } from './processes.ts';
 
 export interface WorkloadOptions {
   readonly clients: number;
