@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Entry, Rng } from '../raft/types.ts';
 import { index, term } from '../raft/types.ts';
-import type { FileSystem, OpenMode } from './file-system.ts';
+import type { FileHandle, FileSystem, OpenMode } from './file-system.ts';
+import { hookedHandle, PassThroughFileSystem } from './pass-through-file-system.ts';
 
 /** Runs fn with a fresh directory under os.tmpdir() and removes it afterwards, pass or fail. */
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
@@ -50,40 +51,20 @@ export interface FileCall {
  * the disk would): fault injection on the real disk, where SimFileSystem.failNext cannot reach.
  */
 export function hookedFileSystem(inner: FileSystem, hook: (call: FileCall) => void): FileSystem {
-  return {
-    supportsDsync: inner.supportsDsync,
-    readFile: (path) => inner.readFile(path),
-    readdir: (path) => inner.readdir(path),
-    mkdir: (path) => inner.mkdir(path),
-    rename: (from, to) => inner.rename(from, to),
-    unlink: (path) => inner.unlink(path),
-    syncPath: (path) => inner.syncPath(path),
-    access: (path, want) => inner.access(path, want),
-    freeBytes: (path) => inner.freeBytes(path),
-    open: async (path, mode) => {
-      const file = await inner.open(path, mode);
-      const before = (op: FileCall['op']): void => hook({ op, path, mode });
-      return {
-        writev: async (views, positionBytes) => {
-          before('write');
-          return file.writev(views, positionBytes);
-        },
-        write: async (data, positionBytes) => {
-          before('write');
-          return file.write(data, positionBytes);
-        },
-        datasync: async () => {
-          before('sync');
-          return file.datasync();
-        },
-        sync: async () => {
-          before('sync');
-          return file.sync();
-        },
-        close: () => file.close(),
-      };
-    },
-  };
+  return new HookedFileSystem(inner, hook);
+}
+
+class HookedFileSystem extends PassThroughFileSystem {
+  private readonly hook: (call: FileCall) => void;
+
+  constructor(inner: FileSystem, hook: (call: FileCall) => void) {
+    super(inner);
+    this.hook = hook;
+  }
+
+  override async open(path: string, mode: OpenMode): Promise<FileHandle> {
+    return hookedHandle(await this.inner.open(path, mode), (op) => this.hook({ op, path, mode }));
+  }
 }
 
 /** A seeded generator for SimFileSystem.crash (mulberry32): the same seed, the same crash. */

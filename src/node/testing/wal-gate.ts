@@ -4,6 +4,7 @@
 // Everything else (creating and zero-filling segments, snapshots, the identity file) passes, and all
 // calls go on to the file system behind it (the disk by default) once let go.
 import type { FileHandle, FileSystem, OpenMode } from '../../storage/file-system.ts';
+import { hookedHandle, PassThroughFileSystem } from '../../storage/pass-through-file-system.ts';
 import { REAL_FILE_SYSTEM } from '../../storage/real-file-system.ts';
 
 /**
@@ -12,8 +13,7 @@ import { REAL_FILE_SYSTEM } from '../../storage/real-file-system.ts';
  */
 const WAITING_CALLS_MAX = 64;
 
-export class WalGate implements FileSystem {
-  private readonly inner: FileSystem;
+export class WalGate extends PassThroughFileSystem {
   private holding = false;
   /** Calls parked while held, released in arrival order. Invariant: empty while not holding. */
   private parked: (() => void)[] = [];
@@ -21,7 +21,7 @@ export class WalGate implements FileSystem {
   callsHeldTotal = 0;
 
   constructor(inner: FileSystem = REAL_FILE_SYSTEM) {
-    this.inner = inner;
+    super(inner);
   }
 
   /** From now on, writes and syncs wait until release(). Calls already past the gate are not stopped. */
@@ -46,65 +46,9 @@ export class WalGate implements FileSystem {
     return this.parked.length;
   }
 
-  get supportsDsync(): boolean {
-    return this.inner.supportsDsync;
-  }
-
-  async open(path: string, mode: OpenMode): Promise<FileHandle> {
+  override async open(path: string, mode: OpenMode): Promise<FileHandle> {
     const file = await this.inner.open(path, mode);
-    if (mode === 'create') return file;
-    const pass = (): Promise<void> => this.pass();
-    return {
-      writev: async (views, positionBytes) => {
-        await pass();
-        return file.writev(views, positionBytes);
-      },
-      write: async (data, positionBytes) => {
-        await pass();
-        return file.write(data, positionBytes);
-      },
-      datasync: async () => {
-        await pass();
-        return file.datasync();
-      },
-      sync: async () => {
-        await pass();
-        return file.sync();
-      },
-      close: () => file.close(),
-    };
-  }
-
-  readFile(path: string): Promise<Buffer> {
-    return this.inner.readFile(path);
-  }
-
-  readdir(path: string): Promise<string[]> {
-    return this.inner.readdir(path);
-  }
-
-  mkdir(path: string): Promise<void> {
-    return this.inner.mkdir(path);
-  }
-
-  rename(from: string, to: string): Promise<void> {
-    return this.inner.rename(from, to);
-  }
-
-  unlink(path: string): Promise<void> {
-    return this.inner.unlink(path);
-  }
-
-  syncPath(path: string): Promise<void> {
-    return this.inner.syncPath(path);
-  }
-
-  access(path: string, want: 'exists' | 'writable'): Promise<void> {
-    return this.inner.access(path, want);
-  }
-
-  freeBytes(path: string): Promise<number> {
-    return this.inner.freeBytes(path);
+    return mode === 'create' ? file : hookedHandle(file, () => this.pass());
   }
 
   private pass(): Promise<void> {

@@ -10,6 +10,7 @@
 // and its code learns so when it resumes (`hold`). Reads, opens, renames and unlinks take effect at
 // once.
 import type { FileHandle, FileSystem, OpenMode } from '../../storage/file-system.ts';
+import { PassThroughFileSystem } from '../../storage/pass-through-file-system.ts';
 import type { Prng } from '../prng.ts';
 import type { Hold } from './sim-clock.ts';
 
@@ -35,9 +36,7 @@ async function outcomeOf<T>(op: () => Promise<T>): Promise<Outcome<T>> {
   }
 }
 
-export class LatentDisk implements FileSystem {
-  readonly supportsDsync: boolean;
-  private readonly inner: FileSystem;
+export class LatentDisk extends PassThroughFileSystem {
   private readonly world: DiskWorld;
   private readonly rng: Prng;
   private readonly latency: DiskLatency;
@@ -60,13 +59,12 @@ export class LatentDisk implements FileSystem {
   ) {
     if (!(latency.minMs >= 0 && latency.maxMs >= latency.minMs))
       throw new Error(`latent disk: bad latency [${latency.minMs}, ${latency.maxMs}] ms`);
-    this.inner = inner;
+    super(inner);
     this.world = world;
     this.rng = rng;
     this.latency = latency;
     this.isAlive = isAlive;
     this.hold = hold;
-    this.supportsDsync = true;
   }
 
   /**
@@ -102,45 +100,21 @@ export class LatentDisk implements FileSystem {
     this.stallMs = ms;
   }
 
-  async open(path: string, mode: OpenMode): Promise<FileHandle> {
+  override get supportsDsync(): boolean {
+    return true;
+  }
+
+  override async open(path: string, mode: OpenMode): Promise<FileHandle> {
     // O_DSYNC is kept here: the disk sees a plain file, synced as each write completes.
     const dsync = mode === 'update-dsync';
     return new LatentHandle(this, await this.inner.open(path, dsync ? 'update' : mode), dsync);
   }
 
-  readFile(path: string): Promise<Buffer> {
-    return this.inner.readFile(path);
-  }
-
-  readdir(path: string): Promise<string[]> {
-    return this.inner.readdir(path);
-  }
-
-  mkdir(path: string): Promise<void> {
-    return this.inner.mkdir(path);
-  }
-
-  rename(from: string, to: string): Promise<void> {
-    return this.inner.rename(from, to);
-  }
-
-  unlink(path: string): Promise<void> {
-    return this.inner.unlink(path);
-  }
-
-  syncPath(path: string): Promise<void> {
+  override syncPath(path: string): Promise<void> {
     return this.slow(
       async () => undefined,
       () => this.inner.syncPath(path),
     );
-  }
-
-  access(path: string, want: 'exists' | 'writable'): Promise<void> {
-    return this.inner.access(path, want);
-  }
-
-  freeBytes(path: string): Promise<number> {
-    return this.inner.freeBytes(path);
   }
 }
 
