@@ -7,7 +7,8 @@
 //      thread pool, off the event loop),
 //   4. make the same data visible in each group's MemoryStorage,
 //   5. send the messages (persist before send: a vote or an append acknowledgement never leaves
-//      before the state it depends on is durable),
+//      before the state it depends on is durable; what depends on no sync went out before step 3:
+//      appendAndOverlap),
 //   6. apply committed entries (resolving waiting proposals), install snapshots, serve reads whose
 //      index is applied, advance,
 //   7. begin local snapshots where due (every snapshotEveryEntries, and of the groups whose entries
@@ -247,6 +248,9 @@ export class Driver {
    *   the commit index seen by the NEXT turn, which starts after this sync. Nothing is answered
    *   and no commit index leaves this node before the entries it covers are durable here.
    *   Not when the Ready changes the term or vote, or holds a snapshot (those must be durable first).
+   * - proposals and ReadIndex requests a follower forwards to its leader go out at once too: they
+   *   are term-less and vouch for nothing in this node's log or state, so the leader may append them
+   *   (or start the read's round) while this node is still syncing what the leader sent it.
    * - committed entries already durable here (below this Ready's first new entry) are applied and
    *   their clients answered; configuration changes wait for the usual order (they touch the core).
    * - ReadIndex results are handed to the group (served once the state machine reaches them).
@@ -258,13 +262,13 @@ export class Driver {
       if (rd.snapshot !== undefined) continue;
       const leader = (rd.softState?.role ?? g.role) === 'leader';
       const sameTerm = rd.hardState === undefined || rd.hardState.term === g.term;
-      if (leader && sameTerm) {
-        for (const m of rd.messages) {
-          if (m.type !== 'app' && m.type !== 'heartbeat') continue;
-          assertSendableEarly(g, m);
-          this.send(g, m);
-          sent.add(m);
-        }
+      const replicateEarly = leader && sameTerm;
+      for (const m of rd.messages) {
+        const forward = m.type === 'prop' || m.type === 'readIndex';
+        if (!forward && !(replicateEarly && (m.type === 'app' || m.type === 'heartbeat'))) continue;
+        assertSendableEarly(g, m);
+        this.send(g, m);
+        sent.add(m);
       }
       if (this.c.plantedBugs?.has('ackBeforeSync') === true) {
         // PLANTED BUG (the simulator's teeth): acknowledgements and votes leave before the sync too.
@@ -504,7 +508,8 @@ export class Driver {
 
 /**
  * The rule of the early send (appendAndOverlap): only a leader's appends and heartbeats of the term
- * already durable here leave before this turn's sync. `g.term` is the term of the last hard state
+ * already durable here, and a follower's term-less forwards (proposals, ReadIndex requests), leave
+ * before this turn's sync. `g.term` is the term of the last hard state
  * the driver persisted (or the one recovered): a message of a newer term would announce a term (and
  * a leadership) this node could forget in a crash. (The role is not checked against `g.role`: a
  * candidate that wins in its own, durable term sends its first appends in the Ready that makes it
@@ -512,6 +517,7 @@ export class Driver {
  */
 function assertSendableEarly(g: Group, m: Message): void {
   if ((m.type === 'app' || m.type === 'heartbeat') && m.term === g.term) return;
+  if ((m.type === 'prop' || m.type === 'readIndex') && m.term === 0) return;
   assert(
     false,
     `group ${g.id}: ${m.type} to ${m.to} in term ${m.term} sent before the sync (durable term ${g.term})`,
