@@ -6,6 +6,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { localServeArgs } from '../../src/cli/commands/start.ts';
 import {
   type ClientTls,
   RingkvClient,
@@ -273,17 +274,7 @@ export class ProcessCluster {
       const raftPort = ports[3 * i + 1]!;
       const adminPort = ports[3 * i + 2]!;
       const args = [
-        '--port',
-        String(port),
-        '--raft_port',
-        String(raftPort),
-        '--admin_port',
-        String(adminPort),
-        '--node_id',
-        name,
-        '--raft_dir',
-        join(c.dir, name),
-        i === 0 ? '--bootstrap=true' : `--join_addr=localhost:${ports[0]}`,
+        ...localServeArgs(i, { port, raftPort, adminPort }, c.dir, ports[0]!),
         '--log_level',
         'info',
         ...(opts.extraArgs ?? []),

@@ -82,24 +82,40 @@ export async function runStartLocal(opts: Record<string, unknown>): Promise<numb
 function planNodes(o: StartOptions): LocalNode[] {
   return Array.from({ length: NODE_COUNT }, (_, i) => {
     const name = `node${i + 1}`;
-    const port = o.basePort + i;
-    const raftPort = o.baseRaftPort + i;
-    const adminPort = port + ADMIN_PORT_OFFSET;
-    const args = [
-      '--port',
-      String(port),
-      '--raft_port',
-      String(raftPort),
-      '--admin_port',
-      String(adminPort),
-      '--node_id',
-      name,
-      '--raft_dir',
-      join(o.dataDir, name),
-      i === 0 ? '--bootstrap=true' : `--join_addr=localhost:${o.basePort}`,
-    ];
-    return { name, port, raftPort, adminPort, args, logPath: join(o.dataDir, `${name}.log`) };
+    const ports = {
+      port: o.basePort + i,
+      raftPort: o.baseRaftPort + i,
+      adminPort: o.basePort + i + ADMIN_PORT_OFFSET,
+    };
+    const args = localServeArgs(i, ports, o.dataDir, o.basePort);
+    return { name, ...ports, args, logPath: join(o.dataDir, `${name}.log`) };
   });
+}
+
+/**
+ * The `serve` command line of node `i` (from 0, named node{i+1}) of a cluster on this machine, its
+ * data under `dataDir`: the first node bootstraps, the others join it at its client port `firstPort`.
+ */
+export function localServeArgs(
+  i: number,
+  ports: { readonly port: number; readonly raftPort: number; readonly adminPort: number },
+  dataDir: string,
+  firstPort: number,
+): string[] {
+  const name = `node${i + 1}`;
+  return [
+    '--port',
+    String(ports.port),
+    '--raft_port',
+    String(ports.raftPort),
+    '--admin_port',
+    String(ports.adminPort),
+    '--node_id',
+    name,
+    '--raft_dir',
+    join(dataDir, name),
+    i === 0 ? '--bootstrap=true' : `--join_addr=localhost:${firstPort}`,
+  ];
 }
 
 /** Starts node1, waits until it answers, then the others; then waits for 3 voters everywhere. */
