@@ -22,14 +22,14 @@ import { SnapshotStore } from '../storage/snapshots.ts';
 import { type RecoveredGroup, Wal } from '../storage/wal.ts';
 import { Driver } from './driver.ts';
 import { NodeError, UnavailableError } from './errors.ts';
-import { Group } from './group.ts';
-import { groupId as toGroupId } from './ids.ts';
+import type { Group } from './group.ts';
 import type { Applied } from './intents.ts';
 import type { PeerTransport } from './peer-transport.ts';
 import { Pending, PendingBudget } from './pending.ts';
 import { recoverGroup } from './recovery.ts';
 import type { ApplyOutcome, StateMachine } from './state-machine.ts';
-import { SYSTEM_CLOCK, SYSTEM_RANDOM } from './system.ts';
+import { SYSTEM_CLOCK } from './system.ts';
+import { testGroup } from './testing/test-group.ts';
 
 const SELF = nodeId('n1');
 const LEADER = nodeId('n0');
@@ -141,16 +141,7 @@ async function openDriver(
     const rec = recovered.get(groupId) ?? (await bootstrapGroup(wal, snapshots, groupId, ids));
     const machine = new EchoMachine();
     const { storage, applied } = await recoverGroup(groupId, rec, snapshots, machine);
-    const g = new Group<string, EchoMachine>({
-      groupId: toGroupId(groupId),
-      nodeId: SELF,
-      electionTick: 10,
-      heartbeatTick: 1,
-      random: SYSTEM_RANDOM,
-      machine,
-      storage,
-      applied,
-    });
+    const g = testGroup<string, EchoMachine>(groupId, machine, storage, applied);
     driver.register(g);
     groups.set(groupId, g);
   }

@@ -20,12 +20,11 @@ import { index, nodeId, term } from '../raft/types.ts';
 import { SnapshotStore } from '../storage/snapshots.ts';
 import { Wal } from '../storage/wal.ts';
 import { Driver } from './driver.ts';
-import { Group } from './group.ts';
-import { groupId } from './ids.ts';
 import type { PeerTransport } from './peer-transport.ts';
 import { recoverGroup } from './recovery.ts';
 import type { ApplyOutcome, StateMachine } from './state-machine.ts';
-import { SYSTEM_CLOCK, SYSTEM_RANDOM } from './system.ts';
+import { SYSTEM_CLOCK } from './system.ts';
+import { testGroup } from './testing/test-group.ts';
 import { WalGate } from './testing/wal-gate.ts';
 
 const SELF = nodeId('n1');
@@ -79,16 +78,7 @@ async function openGroup(dir: string, gate: WalGate, voters: readonly string[], 
   };
   const machine = new NoMachine();
   const { storage, applied } = await recoverGroup(1, rec, snapshots, machine);
-  const g = new Group<undefined, NoMachine>({
-    groupId: groupId(1),
-    nodeId: SELF,
-    electionTick: 10,
-    heartbeatTick: 1,
-    random: SYSTEM_RANDOM,
-    machine,
-    storage,
-    applied,
-  });
+  const g = testGroup<undefined, NoMachine>(1, machine, storage, applied);
   const sent: { m: Message; held: boolean }[] = [];
   const fatal: unknown[] = [];
   const driver = new Driver({

@@ -5,13 +5,12 @@ import { initialSnapshot, MemoryStorage } from '../raft/index.ts';
 import type { Index } from '../raft/types.ts';
 import { index, nodeId } from '../raft/types.ts';
 import { UnavailableError } from './errors.ts';
-import { Group } from './group.ts';
-import { groupId } from './ids.ts';
+import type { Group } from './group.ts';
 import type { Applied } from './intents.ts';
 import { ManualClock } from './manual-clock.ts';
 import { Pending, PendingBudget } from './pending.ts';
 import type { ApplyOutcome, StateMachine } from './state-machine.ts';
-import { SYSTEM_RANDOM } from './system.ts';
+import { testGroup } from './testing/test-group.ts';
 
 /** Applies "id" commands: the command's bytes are the request id. */
 class EchoMachine implements StateMachine<string> {
@@ -33,16 +32,7 @@ function singleNodeGroup(voters = ['n1']): { g: EchoGroup; machine: EchoMachine;
   const storage = new MemoryStorage();
   storage.applySnapshot(initialSnapshot(voters.map(nodeId)));
   const machine = new EchoMachine();
-  const g = new Group<string, EchoMachine>({
-    groupId: groupId(1),
-    nodeId: nodeId('n1'),
-    electionTick: 10,
-    heartbeatTick: 1,
-    random: SYSTEM_RANDOM,
-    machine,
-    storage,
-    applied: index(1),
-  });
+  const g = testGroup<string, EchoMachine>(1, machine, storage, index(1));
   return { g, machine, storage };
 }
 
