@@ -565,20 +565,29 @@ test('cluster: random faults (loss, partitions, crashes, compaction) never break
       }
       c.tick();
     }
-    // Heal everything: the cluster must converge.
+    // Heal everything: the cluster must converge. A leader found right after the heal may still step
+    // down (its check of a quorum spans the faults before) and lose a proposal it had not committed,
+    // as Raft allows: the final proposal is tried again, as a client would, until a leader applies it.
     c.dropRate = 0;
     c.isolated.clear();
     for (const id of ids) if (!c.m(id).up) c.restart(nodeId(id));
-    const l = c.waitForLeader(300);
-    let accepted = false;
-    for (let i = 0; i < 50 && !accepted; i++) {
-      accepted = c.propose(l, `final-${seed}`);
-      c.tick();
+    const final = `final-${seed}`;
+    const appliedLast = (id: NodeId): string | undefined => c.m(id).applied[c.m(id).applied.length - 1];
+    let l = c.waitForLeader(300);
+    for (let attempt = 0; attempt < 5 && appliedLast(l) !== final; attempt++) {
+      l = c.waitForLeader(300);
+      let accepted = false;
+      for (let i = 0; i < 50 && !accepted; i++) {
+        accepted = c.propose(l, final);
+        c.tick();
+      }
+      assert.ok(accepted, `seed ${seed}: final proposal accepted`);
+      for (let t = 0; t < 30 && appliedLast(l) !== final; t++) c.tick();
     }
-    assert.ok(accepted, `seed ${seed}: final proposal accepted`);
-    c.tick(30);
+    assert.equal(appliedLast(l), final, `seed ${seed}: a leader applied the final proposal`);
+    const converged = (): boolean => ids.every((id) => c.m(id).applied.length === c.m(l).applied.length);
+    for (let t = 0; t < 100 && !converged(); t++) c.tick();
     const reference = c.m(l).applied;
-    assert.equal(reference[reference.length - 1], `final-${seed}`, `seed ${seed}`);
     for (const id of ids) assert.deepEqual(c.m(id).applied, reference, `seed ${seed}: ${id} converged`);
   }
 });
