@@ -13,9 +13,11 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isPlacement, killAllStarted, startRingkv } from './clusters.ts';
+import { isPlacement, killAllStarted, type Placement, startRingkv } from './clusters.ts';
 import { type ProcStat, procStat } from './load.ts';
+import { metricTotal } from './prometheus-text.ts';
 import { scriptOptions } from './script-options.ts';
+import { type ClientMode, isClientMode } from './targets.ts';
 
 const USAGE = `usage: node bench/faults.ts [--placement pack|spread] [--clients leader|round-robin] [--duration-s S] [--node-args="--flag …"]
   a 3-node cluster (leaders packed by default) under one put-64 repetition (256 B values) of S
@@ -23,16 +25,14 @@ const USAGE = `usage: node bench/faults.ts [--placement pack|spread] [--clients 
   put, minor page faults, user and system CPU, read and write system calls, WAL rounds, Raft
   messages and the batches that carried them (note the = of --node-args)`;
 
-const CLIENTS = ['leader', 'round-robin'] as const;
-
-function options(): { placement: 'pack' | 'spread'; clients: string; durationS: number; nodeArgs: string[] } {
+function options(): { placement: Placement; clients: ClientMode; durationS: number; nodeArgs: string[] } {
   const o = scriptOptions(
     { placement: 'pack', clients: 'leader', 'duration-s': '10', 'node-args': '' },
     USAGE,
   );
   const placement = o.string('placement');
   const clients = o.string('clients');
-  if (!isPlacement(placement) || !(CLIENTS as readonly string[]).includes(clients)) {
+  if (!isPlacement(placement) || !isClientMode(clients)) {
     process.stderr.write(`--placement is pack or spread, --clients leader or round-robin\n${USAGE}\n`);
     process.exit(2);
   }
@@ -49,32 +49,18 @@ interface Sample {
   readonly stat: ProcStat;
   readonly syscallsRead: number;
   readonly syscallsWritten: number;
-  /** The node's metrics this report reads, by name. */
+  /** The node's metrics this report reads (METRICS), by name. */
   readonly metrics: ReadonlyMap<string, number>;
 }
 
+/** Puts the node's client port answered. */
+const PUTS: readonly [string, string] = ['ringkv_grpc_server_handled_total', 'grpc_method="Put"'];
 /** The node's counters per put: name in the report → metric (summed over its labelled series). */
 const NODE_METRICS: readonly [string, string][] = [
   ['WAL rounds', 'ringkv_wal_fsync_duration_seconds_count'],
   ['Raft messages sent', 'ringkv_peer_sent_messages_total'],
   ['batches sent', 'ringkv_peer_sent_batches_total'],
 ];
-const PUTS_HANDLED = 'ringkv_grpc_server_handled_total{grpc_service="ringkv.v1.KVService",grpc_method="Put"';
-
-/** The sum of the series of each wanted metric in Prometheus text (labels ignored). */
-function metricSums(text: string): Map<string, number> {
-  const sums = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const space = line.lastIndexOf(' ');
-    const series = line.slice(0, space);
-    const name = series.startsWith(PUTS_HANDLED) ? PUTS_HANDLED : series.split('{')[0];
-    if (name === PUTS_HANDLED || NODE_METRICS.some(([, m]) => m === name)) {
-      sums.set(name as string, (sums.get(name as string) ?? 0) + Number(line.slice(space + 1)));
-    }
-  }
-  return sums;
-}
 
 async function sample(pid: number, adminEndpoint: string): Promise<Sample> {
   const io = readFileSync(`/proc/${pid}/io`, 'utf8');
@@ -84,7 +70,12 @@ async function sample(pid: number, adminEndpoint: string): Promise<Sample> {
     stat: procStat(`/proc/${pid}/stat`),
     syscallsRead: field('syscr'),
     syscallsWritten: field('syscw'),
-    metrics: metricSums(text),
+    metrics: new Map([
+      // A labelled counter has no sample before its first increment (a follower of packed leaders
+      // answers no put): 0 then. The metrics below are unlabelled: NaN if this build lacks one.
+      [PUTS[0], metricTotal(text, ...PUTS) || 0],
+      ...NODE_METRICS.map(([, name]): [string, number] => [name, metricTotal(text, name)]),
+    ]),
   };
 }
 
@@ -115,8 +106,8 @@ try {
   const rate = /^\| put-64 \| 256 B \| [a-z-]+ \| ([\d,]+) \|/m.exec(out);
   if (rate === null) throw new Error(`could not read the put rate from:\n${out}`);
   const delta = (i: number, name: string): number =>
-    ((after[i] as Sample).metrics.get(name) ?? 0) - ((before[i] as Sample).metrics.get(name) ?? 0);
-  const puts = cluster.pids.reduce((sum, _, i) => sum + delta(i, PUTS_HANDLED), 0);
+    ((after[i] as Sample).metrics.get(name) as number) - ((before[i] as Sample).metrics.get(name) as number);
+  const puts = cluster.pids.reduce((sum, _, i) => sum + delta(i, PUTS[0]), 0);
   if (!(puts > 0)) throw new Error('the nodes report no put answered: nothing to divide by');
   console.log(
     `put-64, 256 B, leaders ${o.placement === 'pack' ? 'packed' : 'spread'}, sent to ${o.clients === 'leader' ? 'the leaders' : 'the nodes in turn'}: ` +

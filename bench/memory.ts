@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { killAllStarted, startRingkv } from './clusters.ts';
 import { rssBytes } from './footprint.ts';
+import { metricTotal } from './prometheus-text.ts';
 import { scriptOptions } from './script-options.ts';
 
 const USAGE = `usage: node bench/memory.ts [--keys N] [--values BYTES] [--duration-s S]
@@ -27,12 +28,6 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     killAllStarted();
     process.exit(1);
   });
-}
-
-/** The value of an unlabelled metric in Prometheus text, or NaN when absent. */
-function metricValue(text: string, name: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? Number.NaN : Number(line.slice(name.length + 1).split(' ')[0]);
 }
 
 const cluster = await startRingkv({ leaderPlacement: 'pack' });
@@ -59,7 +54,7 @@ try {
   console.log('|---|---:|---:|---:|');
   for (const [i, pid] of cluster.pids.entries()) {
     const text = await (await fetch(`http://${cluster.adminEndpoints[i]}/metrics`)).text();
-    const mb = (name: string): string => (metricValue(text, name) / 1e6).toFixed(0);
+    const mb = (name: string): string => (metricTotal(text, name) / 1e6).toFixed(0);
     console.log(
       `| node${i + 1}${i === 0 ? ' (leader)' : ''} | ${(rssBytes(pid) / 1e6).toFixed(0)} | ` +
         `${mb('nodejs_heap_size_used_bytes')} / ${mb('nodejs_heap_size_total_bytes')} | ` +
