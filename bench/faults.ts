@@ -4,7 +4,9 @@
 // page the process mapped, or got back from the kernel after giving it up), the user and system
 // CPU, the read and write system calls (/proc/PID/io: sockets and files alike), and from the
 // node's own metrics the WAL rounds (one write made durable each), the Raft messages sent to peers
-// and the stream writes (batches) that carried them. A put is one the client port answered
+// and the stream writes (batches) that carried them, and V8's collections: the scavenges (young
+// generation) and the time spent in them, in mark-compacts and in incremental marking (Node's `gc`
+// performance entries, which the node's `nodejs_gc_duration_seconds` sums by kind). A put is one the client port answered
 // (`ringkv_grpc_server_handled_total` of Put over all nodes: the repetition's, its warm-up's and
 // the keys written before it). On a virtual machine a page fault or a system call costs
 // microseconds (bench/snapshot-cost.ts shows the machine's price of a fault), so memory the
@@ -23,7 +25,8 @@ const USAGE = `usage: node bench/faults.ts [--placement pack|spread] [--clients 
   a 3-node cluster (leaders packed by default) under one put-64 repetition (256 B values) of S
   seconds (default 10), sent to each shard's leader or round-robin over the nodes: per node and per
   put, minor page faults, user and system CPU, read and write system calls, WAL rounds, Raft
-  messages and the batches that carried them (note the = of --node-args)`;
+  messages and the batches that carried them, scavenges, and the µs spent in scavenges,
+  mark-compacts and incremental marking (note the = of --node-args)`;
 
 function options(): { placement: Placement; clients: ClientMode; durationS: number; nodeArgs: string[] } {
   const o = scriptOptions(
@@ -55,12 +58,39 @@ interface Sample {
 
 /** Puts the node's client port answered. */
 const PUTS: readonly [string, string] = ['ringkv_grpc_server_handled_total', 'grpc_method="Put"'];
-/** The node's counters per put: name in the report → metric (summed over its labelled series). */
-const NODE_METRICS: readonly [string, string][] = [
-  ['WAL rounds', 'ringkv_wal_fsync_duration_seconds_count'],
-  ['Raft messages sent', 'ringkv_peer_sent_messages_total'],
-  ['batches sent', 'ringkv_peer_sent_batches_total'],
+/** A metric per put: its name in the report, the metric, the labels it needs, its unit's scale. */
+interface NodeMetric {
+  readonly label: string;
+  readonly name: string;
+  readonly having: string;
+  readonly scale: number;
+}
+const counted = (label: string, name: string): NodeMetric => ({ label, name, having: '', scale: 1 });
+/**
+ * V8's collections of one kind (Node's `gc` performance entries, which the node's metrics count and
+ * sum by kind): their main-thread pauses in µs per put, or (count) how many per 1,000 puts.
+ */
+const gc = (label: string, kind: string, count = false): NodeMetric => ({
+  label,
+  name: count ? 'nodejs_gc_duration_seconds_count' : 'nodejs_gc_duration_seconds_sum',
+  having: `kind="${kind}"`,
+  scale: count ? 1000 : 1e6,
+});
+/** The node's counters per put (each summed over its series with the labels given). */
+const NODE_METRICS: readonly NodeMetric[] = [
+  counted('WAL rounds', 'ringkv_wal_fsync_duration_seconds_count'),
+  counted('Raft messages sent', 'ringkv_peer_sent_messages_total'),
+  counted('batches sent', 'ringkv_peer_sent_batches_total'),
 ];
+/** Its garbage collections, on a line of their own. */
+const GC_METRICS: readonly NodeMetric[] = [
+  gc('scavenges per 1,000 puts', 'minor', true),
+  gc('µs per put in scavenges', 'minor'),
+  gc('in mark-compacts', 'major'),
+  gc('in incremental marking', 'incremental'),
+];
+/** The key a metric's value is kept under in a Sample. */
+const keyOf = (m: NodeMetric): string => `${m.name}${m.having}`;
 
 async function sample(pid: number, adminEndpoint: string): Promise<Sample> {
   const io = readFileSync(`/proc/${pid}/io`, 'utf8');
@@ -71,10 +101,14 @@ async function sample(pid: number, adminEndpoint: string): Promise<Sample> {
     syscallsRead: field('syscr'),
     syscallsWritten: field('syscw'),
     metrics: new Map([
-      // A labelled counter has no sample before its first increment (a follower of packed leaders
-      // answers no put): 0 then. The metrics below are unlabelled: NaN if this build lacks one.
+      // A labelled series has no sample before its first increment (a follower of packed leaders
+      // answers no put; a node may not have had a mark-compact yet): 0 then. The unlabelled
+      // counters: NaN if this build lacks one.
       [PUTS[0], metricTotal(text, ...PUTS) || 0],
-      ...NODE_METRICS.map(([, name]): [string, number] => [name, metricTotal(text, name)]),
+      ...[...NODE_METRICS, ...GC_METRICS].map((m): [string, number] => {
+        const v = metricTotal(text, m.name, m.having);
+        return [keyOf(m), m.having === '' ? v : v || 0];
+      }),
     ]),
   };
 }
@@ -117,13 +151,15 @@ try {
   cluster.pids.forEach((pid, i) => {
     const a = before[i] as Sample;
     const b = after[i] as Sample;
-    const counted = NODE_METRICS.map(([label, name]) => `${per(delta(i, name))} ${label}`).join(', ');
+    const list = (ms: readonly NodeMetric[]): string =>
+      ms.map((m) => `${per(delta(i, keyOf(m)) * m.scale)} ${m.label}`).join(', ');
     console.log(
       `node${i + 1}: ${per(b.stat.minorFaults - a.stat.minorFaults)} minor faults, ` +
         `${per(b.stat.userUs - a.stat.userUs)} µs user and ${per(b.stat.systemUs - a.stat.systemUs)} µs system CPU, ` +
         `${per(b.syscallsRead - a.syscallsRead)} read and ${per(b.syscallsWritten - a.syscallsWritten)} write system calls, ` +
-        `${counted} per put (pid ${pid})`,
+        `${list(NODE_METRICS)} per put (pid ${pid})`,
     );
+    console.log(`       GC: ${list(GC_METRICS)}`);
   });
 } finally {
   await cluster.stop();
