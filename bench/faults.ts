@@ -6,11 +6,12 @@
 // node's own metrics the WAL rounds (one write made durable each), the Raft messages sent to peers
 // and the stream writes (batches) that carried them, and V8's collections: the scavenges (young
 // generation) and the time spent in them, in mark-compacts and in incremental marking (Node's `gc`
-// performance entries, which the node's `nodejs_gc_duration_seconds` sums by kind). A put is one the client port answered
-// (`ringkv_grpc_server_handled_total` of Put over all nodes: the repetition's, its warm-up's and
-// the keys written before it). On a virtual machine a page fault or a system call costs
-// microseconds (bench/snapshot-cost.ts shows the machine's price of a fault), so memory the
-// runtime keeps mapping again, or work split into many small rounds and writes, shows here.
+// performance entries, which the node's `nodejs_gc_duration_seconds` sums by kind). A put is one
+// the client port answered (`ringkv_grpc_server_handled_total` of Put over all nodes: the
+// repetition's, its warm-up's and the keys written before it). On a virtual machine a page fault
+// or a system call costs microseconds (bench/snapshot-cost.ts shows the machine's price of a
+// fault), so memory the runtime keeps mapping again, or work split into many small rounds and
+// writes, shows here.
 // usage: node bench/faults.ts [--placement pack] [--clients leader] [--duration-s 10] [--node-args="--flag …"]
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
