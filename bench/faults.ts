@@ -53,12 +53,10 @@ interface Sample {
   readonly stat: ProcStat;
   readonly syscallsRead: number;
   readonly syscallsWritten: number;
-  /** The node's metrics this report reads (METRICS), by name. */
+  /** The node's metrics this report reads (PUTS, NODE_METRICS, GC_METRICS), by keyOf. */
   readonly metrics: ReadonlyMap<string, number>;
 }
 
-/** Puts the node's client port answered. */
-const PUTS: readonly [string, string] = ['ringkv_grpc_server_handled_total', 'grpc_method="Put"'];
 /** A metric per put: its name in the report, the metric, the labels it needs, its unit's scale. */
 interface NodeMetric {
   readonly label: string;
@@ -67,6 +65,13 @@ interface NodeMetric {
   readonly scale: number;
 }
 const counted = (label: string, name: string): NodeMetric => ({ label, name, having: '', scale: 1 });
+/** Puts the node's client port answered: what the others are divided by. */
+const PUTS: NodeMetric = {
+  label: 'puts answered',
+  name: 'ringkv_grpc_server_handled_total',
+  having: 'grpc_method="Put"',
+  scale: 1,
+};
 /**
  * V8's collections of one kind (Node's `gc` performance entries, which the node's metrics count and
  * sum by kind): their main-thread pauses in µs per put, or (count) how many per 1,000 puts.
@@ -105,8 +110,7 @@ async function sample(pid: number, adminEndpoint: string): Promise<Sample> {
       // A labelled series has no sample before its first increment (a follower of packed leaders
       // answers no put; a node may not have had a mark-compact yet): 0 then. The unlabelled
       // counters: NaN if this build lacks one.
-      [PUTS[0], metricTotal(text, ...PUTS) || 0],
-      ...[...NODE_METRICS, ...GC_METRICS].map((m): [string, number] => {
+      ...[PUTS, ...NODE_METRICS, ...GC_METRICS].map((m): [string, number] => {
         const v = metricTotal(text, m.name, m.having);
         return [keyOf(m), m.having === '' ? v : v || 0];
       }),
@@ -142,7 +146,7 @@ try {
   if (rate === null) throw new Error(`could not read the put rate from:\n${out}`);
   const delta = (i: number, name: string): number =>
     ((after[i] as Sample).metrics.get(name) as number) - ((before[i] as Sample).metrics.get(name) as number);
-  const puts = cluster.pids.reduce((sum, _, i) => sum + delta(i, PUTS[0]), 0);
+  const puts = cluster.pids.reduce((sum, _, i) => sum + delta(i, keyOf(PUTS)), 0);
   if (!(puts > 0)) throw new Error('the nodes report no put answered: nothing to divide by');
   console.log(
     `put-64, 256 B, leaders ${o.placement === 'pack' ? 'packed' : 'spread'}, sent to ${o.clients === 'leader' ? 'the leaders' : 'the nodes in turn'}: ` +
