@@ -79,16 +79,12 @@ export type ApplyResult =
 
 const EMPTY = new Uint8Array(0);
 
-/** A key's value as callers see it: a view of its bytes and its version. */
-function kvValue(v: StoredValue | undefined): KvValue | undefined {
-  return v === undefined ? undefined : { value: v.value, version: v.version };
-}
-
 /**
- * A copy of a key's value for a change report: what a watch keeps is bounded by its bytes, and a
- * view would keep its whole slab alive.
+ * A key's value as callers see it: a copy of its bytes (the slot they are in takes another value
+ * once the key is written again: value-slabs.ts), and its version. A copy is also what a watch's
+ * change report keeps: bounded by its bytes, where a view would keep its whole slab alive.
  */
-function detached(v: StoredValue | undefined): KvValue | undefined {
+function kvValue(v: StoredValue | undefined): KvValue | undefined {
   return v === undefined ? undefined : { value: Buffer.from(v.value), version: v.version };
 }
 
@@ -136,7 +132,7 @@ export class KvState {
   private readonly captures = new Set<Map<string, StoredValue>>();
   /** Where the values' bytes are (value-slabs.ts). Invariant: holds exactly the values in `map`. */
   private readonly slabs: ValueSlabs;
-  /** The buffer this state was restored from (its values are read in place), for holdsSnapshotBuffer. */
+  /** The buffer this state was restored from (its values are read in place), for snapshotBufferLiveBytes. */
   private restoredFrom: Buffer | undefined;
   private keys: SortedKeys;
   private readonly leafKeysMax: number | undefined;
@@ -290,7 +286,7 @@ export class KvState {
     const v = this.map.get(k);
     return v === undefined
       ? { op: 'get', found: false, value: new Uint8Array(0), version: 0 }
-      : { op: 'get', found: true, value: v.value, version: v.version };
+      : { op: 'get', found: true, value: Buffer.from(v.value), version: v.version };
   }
 
   /** Removes every key in [start, end) at `index` (one entry); returns how many. */
@@ -349,7 +345,7 @@ export class KvState {
         type: 'put',
         key: keyBytes(k),
         value: Buffer.from(stored.value),
-        prev: detached(prev),
+        prev: kvValue(prev),
       });
     this.slabs.compactSome(this.map);
     return prev?.version ?? 0;
@@ -365,9 +361,9 @@ export class KvState {
     return this.captures.size;
   }
 
-  /** Whether any value is still read from the buffer restore() read the state from (tests). */
-  get holdsSnapshotBuffer(): boolean {
-    return this.restoredFrom !== undefined && this.slabs.holds(this.restoredFrom);
+  /** Bytes of the values still read from the buffer restore() read the state from (tests); 0: let go. */
+  get snapshotBufferLiveBytes(): number {
+    return this.restoredFrom === undefined ? 0 : this.slabs.liveIn(this.restoredFrom);
   }
 
   /** Bytes of the values held, and bytes written into the slabs kept for them (value-slabs.ts). */
@@ -391,7 +387,7 @@ export class KvState {
     this.sizeBytes -= k.length + prev.length;
     this.slabs.release(prev);
     if (this.onChange !== undefined)
-      this.onChange({ type: 'delete', key: keyBytes(k), value: EMPTY, prev: detached(prev) });
+      this.onChange({ type: 'delete', key: keyBytes(k), value: EMPTY, prev: kvValue(prev) });
     this.slabs.compactSome(this.map);
     return true;
   }
@@ -442,7 +438,7 @@ export class KvState {
       if (end !== undefined && k >= end) return { items };
       if (items.length === limit) return { items, resume: keyBytes(k) };
       const v = this.map.get(k)!;
-      items.push({ key: keyBytes(k), value: v.value, version: v.version });
+      items.push({ key: keyBytes(k), value: Buffer.from(v.value), version: v.version });
       this.keys.next(cursor);
     }
     return { items };
@@ -474,6 +470,7 @@ export class KvState {
       throw new Error(`kv-state: sessions and leases took ${end} bytes, sized ${tail.length}`);
     const before = new Map<string, StoredValue>();
     this.captures.add(before);
+    const unhold = this.slabs.hold(); // the slots of `before`'s objects are not taken again meanwhile
     return new KvSnapshotView({
       appliedIndex: this.appliedIndex,
       leaves: this.keys.freeze(),
@@ -482,7 +479,9 @@ export class KvState {
       tail,
       valueOf: (k) => before.get(k) ?? this.map.get(k),
       close: () => {
-        if (this.captures.delete(before) && this.captures.size === 0) this.keys.thaw();
+        if (!this.captures.delete(before)) return;
+        if (this.captures.size === 0) this.keys.thaw();
+        unhold();
       },
     });
   }
