@@ -461,15 +461,19 @@ test('a capture serialises to the bytes of its moment, whole or in slices, howev
         source.close();
         assert.throws(() => view?.serialize(), /closed snapshot view/);
         assert.equal(live.capturesOpen, 1);
-        // The other capture still holds its own moment, with more writes on top.
-        live.apply(commands.length + 1, {
-          op: 'put',
-          key: Buffer.from('k0'),
-          value: Buffer.of(9),
-          clientId: 9,
-          seq: 1,
-        });
-        live.apply(commands.length + 2, { op: 'delete', key: Buffer.from('k1'), clientId: 9, seq: 2 });
+        // The other capture still holds its own moment, with more writes on top: new keys of every
+        // size take whatever slots the first capture's close freed, none that the second holds.
+        let next = commands.length;
+        for (let i = 0; i < 41; i++) {
+          live.apply(++next, {
+            op: 'put',
+            key: Buffer.from(i % 3 === 0 ? `k${i % 8}` : `new${i}`),
+            value: Buffer.alloc(i, 0xee),
+            clientId: 9,
+            seq: next,
+          });
+        }
+        live.apply(++next, { op: 'delete', key: Buffer.from('k1'), clientId: 9, seq: next });
         assert.deepEqual(Buffer.from(view2.serialize()), Buffer.from(upTo2.serialize()));
         view2.close();
         view2.close();
