@@ -144,7 +144,7 @@ export class ValueSlabs {
   private readonly holdsOpen = new Set<number>();
   private lastHold = 0;
   /**
-   * Slots released while holds were open, in release order, each with the newest hold then open:
+   * Slots released while holds were open, in release order, each with the last hold taken by then:
    * free once every hold up to it has closed. Entries [0, deferredHead) are done.
    */
   private deferred: { readonly slab: Slab; readonly offset: number; readonly newestHold: number }[] = [];
