@@ -15,8 +15,12 @@ import { scriptOptions } from './script-options.ts';
 const USAGE = `usage: node bench/memory.ts [--keys N] [--values BYTES] [--duration-s S]
   a packed 3-node cluster: N keys (default 200000) of BYTES (default 1024) preloaded, one put-64
   repetition of S seconds (default 10) over them, then per node: RSS, V8 heap used / reserved,
-  and the bytes of buffers outside the heap (nodejs_external_memory_bytes), in MB; then the time a
+  and the bytes of buffers outside the heap (nodejs_external_memory_bytes), in MB, and the heap's
+  spaces; then the time a
   follower killed with SIGKILL takes from its restart to /readyz 200`;
+
+// The spaces prom-client reports (v8.getHeapSpaceStatistics), the largest first.
+const HEAP_SPACES = ['old', 'new', 'large_object', 'new_large_object', 'code'];
 
 const o = scriptOptions({ keys: '200000', values: '1024', 'duration-s': '10' }, USAGE);
 const keys = o.int('keys', 1, 100_000_000);
@@ -50,6 +54,7 @@ try {
   console.log(
     `${keys} keys of ${valueBytes} B: about ${dataMb.toFixed(0)} MB of keys and values per replica`,
   );
+  const spaces: string[] = [];
   console.log('| node | RSS MB | V8 heap used / reserved MB | buffers outside the heap MB |');
   console.log('|---|---:|---:|---:|');
   for (const [i, pid] of cluster.pids.entries()) {
@@ -60,7 +65,18 @@ try {
         `${mb('nodejs_heap_size_used_bytes')} / ${mb('nodejs_heap_size_total_bytes')} | ` +
         `${mb('nodejs_external_memory_bytes')} |`,
     );
+    spaces.push(
+      `node${i + 1}: ` +
+        HEAP_SPACES.map((space) => {
+          const having = `space="${space}"`;
+          const used = metricTotal(text, 'nodejs_heap_space_size_used_bytes', having) / 1e6;
+          const total = metricTotal(text, 'nodejs_heap_space_size_total_bytes', having) / 1e6;
+          return `${space} ${used.toFixed(0)}/${total.toFixed(0)}`;
+        }).join(', '),
+    );
   }
+  console.log('V8 heap spaces, used / reserved MB:');
+  for (const line of spaces) console.log(`  ${line}`);
   if (cluster.restart !== undefined) {
     const ms = await cluster.restart(2);
     console.log(
