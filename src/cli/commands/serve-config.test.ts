@@ -85,6 +85,16 @@ describe('precedence: flag over environment over file over default', () => {
     assert.match(await fails({ ...BASE, zone: 'a b' }), /--zone/);
   });
 
+  test("V8's heap growing percent: 50 unless given, 0 to 300 from any source", async () => {
+    assert.equal((await ok(BASE)).heapGrowingPercent, 50);
+    assert.equal((await ok({ ...BASE, heap_growing_percent: '0' })).heapGrowingPercent, 0);
+    assert.equal((await ok(BASE, { RINGKV_HEAP_GROWING_PERCENT: '300' })).heapGrowingPercent, 300);
+    assert.equal(
+      await fails({ ...BASE, heap_growing_percent: '301' }),
+      "--heap_growing_percent must be an integer from 0 to 300, got '301'",
+    );
+  });
+
   test('the config file may come from RINGKV_CONFIG_FILE; --config_file wins over it', async () => {
     const a = file('a.yaml', 'node_id: a\nraft_dir: /a\n');
     const b = file('b.json', '{"node_id": "b", "raft_dir": "/b"}');
