@@ -2,8 +2,9 @@
 // the value size and runs one put-64 repetition over them (bench/compare.ts --endpoints --keys), then
 // prints each node's resident set beside what V8 says of it: the JavaScript heap (used and
 // reserved) and the memory outside it that buffers hold (`external`: every ArrayBuffer's bytes),
-// read from the node's /metrics (prom-client's process metrics) once the load has stopped. Last,
-// restarts a follower (SIGKILL, then the same command line) and times it until its /readyz says 200.
+// and the heap by V8 space, read from the node's /metrics (prom-client's process metrics) once the
+// load has stopped. Last, restarts a follower (SIGKILL, then the same command line) and times it
+// until its /readyz says 200.
 // usage: node bench/memory.ts [--keys 200000] [--values 1024] [--duration-s 10]
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -16,8 +17,7 @@ const USAGE = `usage: node bench/memory.ts [--keys N] [--values BYTES] [--durati
   a packed 3-node cluster: N keys (default 200000) of BYTES (default 1024) preloaded, one put-64
   repetition of S seconds (default 10) over them, then per node: RSS, V8 heap used / reserved,
   and the bytes of buffers outside the heap (nodejs_external_memory_bytes), in MB, and the heap's
-  spaces; then the time a
-  follower killed with SIGKILL takes from its restart to /readyz 200`;
+  spaces; then the time a follower killed with SIGKILL takes from its restart to /readyz 200`;
 
 // The spaces prom-client reports (v8.getHeapSpaceStatistics), the largest first.
 const HEAP_SPACES = ['old', 'new', 'large_object', 'new_large_object', 'code'];
