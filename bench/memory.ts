@@ -19,7 +19,7 @@ const USAGE = `usage: node bench/memory.ts [--keys N] [--values BYTES] [--durati
   and the bytes of buffers outside the heap (nodejs_external_memory_bytes), in MB, and the heap's
   spaces; then the time a follower killed with SIGKILL takes from its restart to /readyz 200`;
 
-// The spaces prom-client reports (v8.getHeapSpaceStatistics), the largest first.
+// The spaces of prom-client's report (v8.getHeapSpaceStatistics) that hold nearly all of a node's heap.
 const HEAP_SPACES = ['old', 'new', 'large_object', 'new_large_object', 'code'];
 
 const o = scriptOptions({ keys: '200000', values: '1024', 'duration-s': '10' }, USAGE);

@@ -275,11 +275,12 @@ export function registerServeCommand(program: Command): void {
       process.exitCode = EXIT_USAGE;
       return;
     }
-    // Before the node loads its state: the heap it builds grows by this factor from the start.
-    setHeapGrowingPercent(flags.heapGrowingPercent);
+    // The process's setting, not the node's: set before the node loads its state.
+    const { heapGrowingPercent, ...node } = flags;
+    setHeapGrowingPercent(heapGrowingPercent);
     const { runNodeProcess } = await import('../../server/process.ts');
     const { createDashboard } = await import('../../dashboard/index.ts');
-    const outcome = await runNodeProcess({ ...flags, adminPages: createDashboard });
+    const outcome = await runNodeProcess({ ...node, adminPages: createDashboard });
     // Exit now: open gRPC channels or timers must not keep a stopped node's process alive.
     process.exit(outcome === 'usage' ? EXIT_USAGE : outcome === 'failed' ? EXIT_FAILED : EXIT_OK);
   });
