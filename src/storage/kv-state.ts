@@ -325,10 +325,11 @@ export class KvState {
     return this.set(keyString(key), value, index);
   }
 
-  /** Writes k (attached to lease `lease`, 0: none, detached from any other). */
-  private set(k: string, value: Uint8Array, index: number, lease = 0): number {
+  /** Writes `key` (attached to lease `lease`, 0: none, detached from any other). */
+  private set(key: string, value: Uint8Array, index: number, lease = 0): number {
+    const prev = this.map.get(key);
+    const k = prev?.key ?? key; // the string every structure already holds for this key (StoredValue.key)
     this.leaseTable.attach(k, lease);
-    const prev = this.map.get(k);
     // Copied: the caller's bytes are a view into a Raft entry or a network buffer.
     const stored = this.slabs.store(k, value, index);
     if (prev === undefined) {
@@ -522,7 +523,7 @@ export class KvState {
       if (prev !== undefined && !(prev < k)) fail(`keys out of order at item ${i}`);
       if (version > state.appliedIndex) fail(`version ${version} above applied index ${state.appliedIndex}`);
       keys.push(k);
-      state.map.set(k, adoption.value(p + 12, valueLen, version));
+      state.map.set(k, adoption.value(k, p + 12, valueLen, version));
       state.sizeBytes += k.length + valueLen;
       p += 12 + valueLen;
     }

@@ -87,12 +87,20 @@ const EMPTY_VALUE = Buffer.alloc(0);
 
 /** A key's value and version. Never modified: a write or a move replaces the key's object. */
 export class StoredValue {
+  /**
+   * The key, as the state's map holds it: a write of the key passes this string on to the value that
+   * replaces this one, so every structure that names the key (the map, the sorted index, the slabs'
+   * keys, the leases) shares one string object, not one per write (a key's string is about 32 bytes,
+   * a reference 8).
+   */
+  readonly key: string;
   readonly slab: Slab;
   readonly offset: number;
   readonly length: number;
   readonly version: number;
 
-  constructor(slab: Slab, offset: number, length: number, version: number) {
+  constructor(key: string, slab: Slab, offset: number, length: number, version: number) {
+    this.key = key;
     this.slab = slab;
     this.offset = offset;
     this.length = length;
@@ -161,7 +169,7 @@ export class ValueSlabs {
   /** Copies `bytes` into a slab as `key`'s value at `version`. */
   store(key: string, bytes: Uint8Array, version: number): StoredValue {
     const n = bytes.byteLength;
-    if (n === 0) return new StoredValue(NO_SLAB, 0, 0, version);
+    if (n === 0) return new StoredValue(key, NO_SLAB, 0, 0, version);
     const v = this.place(key, n, version);
     v.slab.bytes.set(bytes, v.offset);
     return v;
@@ -169,27 +177,30 @@ export class ValueSlabs {
 
   /**
    * Takes `bytes` (a snapshot read back, never changed after) as one slab whose values are read in
-   * place: `value(offset, length, version)` names each, and `end()` follows the last (a slab left
-   * with no value is let go at once); `keys` must list every key given a value.
+   * place: `value(key, offset, length, version)` names each, and `end()` follows the last (a slab
+   * left with no value is let go at once); `keys` must list every key given a value.
    */
   adopt(
     bytes: Buffer,
     keys: string[],
-  ): { value: (offset: number, length: number, version: number) => StoredValue; end: () => void } {
+  ): {
+    value: (key: string, offset: number, length: number, version: number) => StoredValue;
+    end: () => void;
+  } {
     const slab = new Slab(bytes, keys);
     slab.used = bytes.length;
     this.full.add(slab);
     this.usedBytes += slab.used;
     return {
-      value: (offset, length, version) => {
-        if (length === 0) return new StoredValue(NO_SLAB, 0, 0, version);
+      value: (key, offset, length, version) => {
+        if (length === 0) return new StoredValue(key, NO_SLAB, 0, 0, version);
         if (!(offset >= 0 && offset + length <= bytes.length))
           throw new Error(
             `value-slabs: value [${offset}, +${length}) outside an adopted ${bytes.length} bytes`,
           );
         slab.live += length;
         this.liveBytes += length;
-        return new StoredValue(slab, offset, length, version);
+        return new StoredValue(key, slab, offset, length, version);
       },
       end: () => {
         if (slab.live === 0) this.drop(slab);
@@ -260,7 +271,7 @@ export class ValueSlabs {
       const v = index.get(k);
       if (v === undefined || v.slab !== slab) continue;
       if (slab.slotBytes > 0 && v.offset !== e.next * slab.slotBytes) continue; // k is in another slot now
-      const to = this.place(k, v.length, v.version);
+      const to = this.place(v.key, v.length, v.version);
       v.copyTo(to.slab.bytes, to.offset);
       index.set(k, to);
       this.release(v);
@@ -296,7 +307,7 @@ export class ValueSlabs {
       own.keys.push(key);
       this.full.add(own);
       this.usedBytes += n;
-      return this.counted(own, 0, n, version);
+      return this.counted(key, own, 0, n, version);
     }
     const slotBytes = slotBytesFor(n);
     const c = this.classOf(slotBytes);
@@ -305,7 +316,7 @@ export class ValueSlabs {
       const at = c.freeAts.pop() as number;
       if (!this.takes(s)) continue;
       s.keys[at / slotBytes] = key;
-      return this.counted(s, at, n, version);
+      return this.counted(key, s, at, n, version);
     }
     let f = c.filling;
     if (f.used + slotBytes > f.bytes.length) {
@@ -318,13 +329,13 @@ export class ValueSlabs {
     f.used += slotBytes;
     this.usedBytes += slotBytes;
     f.keys.push(key);
-    return this.counted(f, at, n, version);
+    return this.counted(key, f, at, n, version);
   }
 
-  private counted(slab: Slab, at: number, n: number, version: number): StoredValue {
+  private counted(key: string, slab: Slab, at: number, n: number, version: number): StoredValue {
     slab.live += n;
     this.liveBytes += n;
-    return new StoredValue(slab, at, n, version);
+    return new StoredValue(key, slab, at, n, version);
   }
 
   private classOf(slotBytes: number): SizeClass {
