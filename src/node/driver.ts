@@ -230,7 +230,8 @@ export class Driver {
 
   /** Hands a message to the transport; commit indexes never run ahead of this node's durable log. */
   private send(g: Group, m: Message): void {
-    if (m.type === 'app' || m.type === 'heartbeat') assertDurable(g, m.commit, m.type, m.to);
+    if (m.type === 'app' || m.type === 'heartbeat' || m.type === 'voteResp' || m.type === 'preVoteResp')
+      assertDurable(g, m.commit, m.type, m.to);
     this.c.transport.send(g.id, m);
   }
 

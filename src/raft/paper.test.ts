@@ -382,6 +382,56 @@ test('§5.4.1 a vote is denied to a candidate whose log is less up to date', () 
   }
 });
 
+test("a refused vote carries the voter's commit index; a candidate whose log holds that entry commits it", () => {
+  // The way out of a joint configuration whose leader died right after leaving it was committed:
+  // the only node that knows is the one it removed, whose longer log refuses the others' votes.
+  // Here: node 2 holds entry 4 ("b") but not its commit; node 3 knows that 4 is committed.
+  const cases: [what: string, commit: number, logTerm: number, learns: boolean][] = [
+    ['same entry (index 4, term 1)', 4, 1, true],
+    ['another term at index 4', 4, 2, false],
+    ["beyond the candidate's log", 5, 1, false],
+    ['not beyond its own commit', 3, 1, false],
+  ];
+  for (const [what, commit, logTerm, learns] of cases) {
+    const net = withLeader(3, { checkQuorum: false, preVote: false });
+    net.node('1').rn.propose(bytes('a'));
+    net.stabilize();
+    net.node('1').rn.propose(bytes('b'));
+    const appends = ofType(take(net, '1'), 'app').filter((m) => m.to === nodeId('2'));
+    assert.equal(appends.length, 1);
+    net.node('2').rn.step(appends[0] as Message);
+    settleAlone(net, '2');
+    assert.equal(lastIndexOf(net, '2'), 4);
+    assert.equal(net.committed('2'), 3, 'node 2 holds entry 4 without knowing it is committed');
+    net.node('2').rn.campaign();
+    settleAlone(net, '2');
+    assert.equal(role(net, '2'), 'candidate');
+    const at = termOf(net, '2');
+    net
+      .node('2')
+      .rn.step(
+        msg('voteResp', '3', '2', {
+          term: term(at),
+          reject: true,
+          commit: index(commit),
+          logTerm: term(logTerm),
+        }),
+      );
+    assert.equal(net.committed('2'), learns ? 4 : 3, what);
+  }
+});
+
+test("a refusal names the voter's commit index and its term, no further than its durable log", () => {
+  const net = withLeader(3, { checkQuorum: false });
+  net.node('1').rn.propose(bytes('a'));
+  net.stabilize();
+  net.node('2').rn.step(msg('vote', '3', '2', { term: term(5), logTerm: term(1), index: index(2) }));
+  const r = ofType(take(net, '2'), 'voteResp')[0];
+  assert.ok(r !== undefined && r.reject, 'a shorter log is refused');
+  assert.equal(r.commit, 3);
+  assert.equal(r.logTerm, 1);
+});
+
 test('§5.4.1 leader completeness: a newly elected leader holds every committed entry', () => {
   const net = withLeader(5);
   net.node('1').rn.propose(bytes('c1'));

@@ -384,8 +384,28 @@ export class Raft {
     } else {
       resp.term = this.term;
       resp.reject = true;
+      // What this node knows is committed, and the term of that entry: a candidate whose log holds
+      // the same entry learns it is committed (learnCommit). A refusal may come from a node that left
+      // the configuration and alone knows that its removal committed; without this, a candidate that
+      // still runs the joint configuration may need that node's vote, which its longer log refuses.
+      // (No further than the stable log: no commit index leaves a node beyond what it holds durably.)
+      resp.commit = index(Math.min(this.log.committed, this.log.storage.lastIndex()));
+      resp.logTerm = this.log.termAt(resp.commit) ?? term(0);
       this.send(resp);
     }
+  }
+
+  /**
+   * A refused (pre-)vote names the voter's commit index and the term of its entry there. When our
+   * log holds an entry at that index with that term, by the Log Matching property our log equals the
+   * voter's up to it, and the voter learnt that index from a leader that committed it: so it is
+   * committed here too. Learning it lets this node apply what it lacked (a configuration that no
+   * longer needs the voters gone), so its next campaign can succeed.
+   */
+  private learnCommit(m: Message): void {
+    if (m.commit <= this.log.committed || m.commit > this.log.lastIndex()) return;
+    if (m.logTerm === 0 || !this.log.matchTerm(m.commit, m.logTerm)) return;
+    this.log.commitTo(m.commit);
   }
 
   // ---- message dispatch -------------------------------------------------------------------
@@ -583,6 +603,7 @@ export class Raft {
       default:
     }
     if (m.type !== myResponse) return undefined;
+    if (m.reject) this.learnCommit(m);
     const result = this.poll(m.from, !m.reject);
     if (result === 'won') {
       if (this.role === 'preCandidate') {
