@@ -292,6 +292,16 @@ const FOUND: readonly {
     leaderTransfers: true,
     what: "a node resumed from a pause stepped a leader's append and a later leader's overwrite of it before one Ready, and acknowledged the overwritten entries after persisting the new one (src/raft/raft.ts forgetAcksFrom)",
   },
+  {
+    nodes: 5,
+    seed: 968035,
+    newFaults: true,
+    moreDiskFaults: true,
+    drawnAppends: true,
+    joinTogether: true,
+    leaderTransfers: true,
+    what: "a shard's leader committed leaving a joint configuration and died for good (a corrupt WAL) before the new voter heard so; the move's source, which kept its copy and alone knew, held two later entries and refused the new voter's votes, which still needed it (src/raft/raft.ts: a refused vote carries the voter's commit index)",
+  },
 ];
 
 for (const f of FOUND) {
