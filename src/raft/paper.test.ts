@@ -407,16 +407,14 @@ test("a refused vote carries the voter's commit index; a candidate whose log hol
     settleAlone(net, '2');
     assert.equal(role(net, '2'), 'candidate');
     const at = termOf(net, '2');
-    net
-      .node('2')
-      .rn.step(
-        msg('voteResp', '3', '2', {
-          term: term(at),
-          reject: true,
-          commit: index(commit),
-          logTerm: term(logTerm),
-        }),
-      );
+    net.node('2').rn.step(
+      msg('voteResp', '3', '2', {
+        term: term(at),
+        reject: true,
+        commit: index(commit),
+        logTerm: term(logTerm),
+      }),
+    );
     assert.equal(net.committed('2'), learns ? 4 : 3, what);
   }
 });
@@ -427,7 +425,7 @@ test("a refusal names the voter's commit index and its term, no further than its
   net.stabilize();
   net.node('2').rn.step(msg('vote', '3', '2', { term: term(5), logTerm: term(1), index: index(2) }));
   const r = ofType(take(net, '2'), 'voteResp')[0];
-  assert.ok(r !== undefined && r.reject, 'a shorter log is refused');
+  assert.ok(r?.reject, 'a shorter log is refused');
   assert.equal(r.commit, 3);
   assert.equal(r.logTerm, 1);
 });
