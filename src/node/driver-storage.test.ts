@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
 import {
+  EntriesTemporarilyUnavailableError,
   emptyMessage,
   encodeConfChange,
   initialSnapshot,
@@ -100,6 +101,7 @@ type EchoGroup = Group<string, EchoMachine>;
 
 interface DriverOptions {
   readonly snapshotEveryEntries?: number;
+  readonly entriesInMemory?: number;
   readonly walSegmentsKept?: number;
   readonly segmentBytes?: number;
   readonly pendingBytesMax?: number;
@@ -131,6 +133,7 @@ async function openDriver(
     clock: SYSTEM_CLOCK,
     snapshotEveryEntries: o.snapshotEveryEntries ?? 1_000_000_000,
     retainEntries: 0,
+    entriesInMemory: o.entriesInMemory ?? 1000,
     walSegmentsKept: o.walSegmentsKept ?? 1_000,
     ...(o.roomFor !== undefined ? { roomFor: o.roomFor } : {}),
     onFatal: (e) => fatal.push(e),
@@ -377,7 +380,7 @@ test('a snapshot is built and saved beside the turns: writes are applied meanwhi
     // Its bytes are in its file, not in memory; asked for, they are read back.
     assert.equal(g.storage.snapshotDataHeld(), false, 'the saved snapshot lets its bytes go');
     assert.throws(() => g.storage.snapshot(), SnapshotTemporarilyUnavailableError);
-    await t.driver.snapshotReadBack(1);
+    await t.driver.readBack(1);
     const taken = JSON.parse(new TextDecoder().decode(g.storage.snapshot().data)) as string[];
     assert.ok(taken.length >= 5 && taken.length < 40, `the snapshot holds ${taken.length} writes`);
     assert.deepEqual(taken, g.machine.applied.slice(0, taken.length), 'the state of its moment');
@@ -468,5 +471,49 @@ test("a write over a group's bound on uncommitted bytes fails with RESOURCE_EXHA
     }
     await t.driver.stop();
     await t.wal.close();
+  });
+});
+
+test('applied entries let go from memory are read back from the WAL on demand, and a restart replays them', async () => {
+  await withDir(async (dir) => {
+    const voters = new Map([[1, ['n1']]]);
+    const t = await openDriver(dir, voters, { entriesInMemory: 4 });
+    await leadAll(t);
+    const g = t.groups.get(1)!;
+    for (let i = 0; i < 40; i++) await write(t, 1, `w-${i}`, 100).promise;
+    const last = g.storage.lastIndex();
+    const released = g.storage.releasedThrough();
+    assert.ok(released >= last - 8 && released <= last - 4, `released through ${released} of ${last}`);
+    assert.equal(g.storage.firstIndex(), 2, 'let go, not compacted');
+    assert.throws(
+      () => g.storage.entries(index(2), index(last + 1), Number.POSITIVE_INFINITY),
+      EntriesTemporarilyUnavailableError,
+    );
+    await t.driver.readBack(1);
+    const back: Entry[] = [];
+    for (let at = 2; at <= last; ) {
+      const got = g.storage.entries(index(at), index(last + 1), Number.POSITIVE_INFINITY);
+      back.push(...got);
+      at += got.length;
+    }
+    const written = back.filter((e) => e.type === 'normal' && e.data.length > 0);
+    assert.deepEqual(
+      written.map((e) => new TextDecoder().decode(e.data).replace(/\0+$/, '')),
+      Array.from({ length: 40 }, (_, i) => `w-${i}`),
+      'every write, in order, as appended',
+    );
+    assert.deepEqual(t.fatal, []);
+    await t.driver.stop();
+    await t.wal.close();
+    const again = await openDriver(dir, voters, { entriesInMemory: 4 });
+    await leadAll(again);
+    const machine = again.groups.get(1)!.machine;
+    await waitUntil(() => machine.applied.length >= 40, 'the log to be re-applied');
+    assert.deepEqual(
+      machine.applied,
+      Array.from({ length: 40 }, (_, i) => `w-${i}`),
+    );
+    await again.driver.stop();
+    await again.wal.close();
   });
 });

@@ -10,7 +10,8 @@
 //      before the state it depends on is durable; what depends on no sync went out before step 3:
 //      appendAndOverlap),
 //   6. apply committed entries (resolving waiting proposals), install snapshots, serve reads whose
-//      index is applied, advance,
+//      index is applied, advance; then let go of the bytes of applied entries more than
+//      entriesInMemory behind the last index (they stay in the WAL, read back on demand),
 //   7. begin local snapshots where due (every snapshotEveryEntries, and of the groups whose entries
 //      pin the oldest WAL segment once the WAL holds more than walSegmentsKept): the state is
 //      captured now and serialised, written and fsynced beside the turns (the event loop served
@@ -36,6 +37,7 @@ import type { Wal } from '../storage/wal.ts';
 import { WalBackpressureError } from '../storage/wal-errors.ts';
 import { assert } from './assert.ts';
 import type { Clock } from './clock.ts';
+import { EntryReloader } from './entry-reload.ts';
 import type { Group } from './group.ts';
 import { NO_METRICS, type NodeMetrics } from './metrics.ts';
 import type { NodePlantedBug } from './options.ts';
@@ -56,6 +58,11 @@ export interface DriverConfig {
   readonly snapshotEveryEntries: number;
   /** Entries kept in memory behind a snapshot, so slightly slow followers catch up from the log. */
   readonly retainEntries: number;
+  /**
+   * Applied entries whose bytes stay in memory behind each group's last index; older ones are let go
+   * (they stay in the WAL until a snapshot covers them) and read back for a follower that needs them.
+   */
+  readonly entriesInMemory: number;
   /**
    * WAL segments kept before the groups pinning the oldest one are snapshotted (so that it can be
    * released): a cold group never reaches snapshotEveryEntries, and would otherwise pin every
@@ -104,6 +111,8 @@ export class Driver {
   private saved: SavedSnapshot[] = [];
   /** Keeps each group's latest snapshot in its file, not in memory, and reads it back on demand. */
   private readonly reloader: SnapshotReloader;
+  /** Reads applied entries back from the WAL for a follower (or a watch) that needs them. */
+  private readonly entryReloader: EntryReloader;
 
   constructor(c: DriverConfig) {
     this.c = c;
@@ -114,6 +123,15 @@ export class Driver {
       clock: c.clock,
       onLoadFailed: (group, at, err) =>
         c.logger.warn({ group, index: at, err }, 'snapshot not read back (it is asked for again later)'),
+    });
+    this.entryReloader = new EntryReloader({
+      read: (group, lo, hi, maxBytes) => c.wal.readEntries(group, lo, hi, maxBytes),
+      clock: c.clock,
+      onReadFailed: (group, lo, err) =>
+        c.logger.warn(
+          { group, index: lo, err },
+          'entries not read back from the WAL (asked for again later)',
+        ),
     });
   }
 
@@ -142,11 +160,16 @@ export class Driver {
     assert(!this.groups.has(g.id), `group ${g.id} is registered twice`);
     this.groups.set(g.id, g);
     this.reloader.attach(g.id, g.storage);
+    this.entryReloader.attach(g.id, g.storage);
   }
 
-  /** Resolves once the group's snapshot, if asked for while its bytes were on disk, is read back. */
-  snapshotReadBack(id: number): Promise<void> {
-    return this.reloader.settled(id);
+  /**
+   * Resolves once the group's snapshot and entries, if asked for while their bytes were on disk, are
+   * read back.
+   */
+  async readBack(id: number): Promise<void> {
+    await this.reloader.settled(id);
+    await this.entryReloader.settled(id);
   }
 
   /**
@@ -156,6 +179,7 @@ export class Driver {
   async unregister(id: number): Promise<void> {
     this.groups.delete(id);
     this.reloader.detach(id);
+    this.entryReloader.detach(id);
     this.snapshotRetryAt.delete(id);
     this.warnedPins.delete(id);
     await this.idle;
@@ -167,7 +191,10 @@ export class Driver {
     this.stopped = true;
     await this.idle;
     await Promise.all(this.snapshotting.values());
-    for (const id of this.groups.keys()) this.reloader.detach(id); // their timers with them
+    for (const id of this.groups.keys()) {
+      this.reloader.detach(id); // their timers with them
+      this.entryReloader.detach(id);
+    }
   }
 
   private hasWork(): boolean {
@@ -204,12 +231,24 @@ export class Driver {
     }
     this.c.transport.flush();
     for (const [g, rd] of work) this.apply(g, rd);
+    for (const [g] of work) this.releaseEntries(g);
     this.c.afterTurn();
     for (const [g] of work) {
       if (g.applied - g.snapshotIndex >= this.c.snapshotEveryEntries) this.startSnapshot(g);
     }
     this.releaseOldestSegment();
     await this.finishSnapshots();
+  }
+
+  /**
+   * Lets go of the bytes of the group's applied entries more than entriesInMemory behind its last
+   * index, a batch at a time (each release copies the part of the log held whole). Only applied
+   * entries: the core reads unapplied ones to apply them, and they may not be durable on a quorum.
+   */
+  private releaseEntries(g: Group): void {
+    const keep = this.c.entriesInMemory;
+    const upTo = Math.min(g.applied, g.storage.lastIndex() - keep);
+    if (upTo - g.storage.releasedThrough() >= Math.max(1, keep >> 2)) g.storage.releaseEntryData(index(upTo));
   }
 
   /** One WAL sync, timed for the metrics. */

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { MemoryStorage, ProposalDroppedError } from '../raft/index.ts';
-import type { ConfBasis, ConfChangeSingle, Index, Message, NodeId, Snapshot } from '../raft/types.ts';
+import type { ConfBasis, ConfChangeSingle, Entry, Index, Message, NodeId, Snapshot } from '../raft/types.ts';
 import { index, NO_NODE } from '../raft/types.ts';
 import { type ShardEntry, servingVoters } from '../ring/shard-table.ts';
 import { HASH_TAG_HASHING, type KeyHashing, WHOLE_KEY_HASHING } from '../ring/slots.ts';
@@ -388,6 +388,7 @@ export class KvNode implements NodeIntents {
       clock: this.clock,
       snapshotEveryEntries: this.opts.snapshotEveryEntries,
       retainEntries: this.opts.retainEntries,
+      entriesInMemory: this.opts.entriesInMemory,
       walSegmentsKept: this.opts.walSegmentsKept,
       lowOnDisk: () => this.diskAlarm?.state !== undefined,
       // A snapshot must leave the WAL room for its next segment: the log is what must not fail.
@@ -1093,12 +1094,12 @@ export class KvNode implements NodeIntents {
   }
 
   /**
-   * Resolves once the shard's snapshot, asked for while its bytes were on disk (a watch replaying
-   * from it), is read back into its log storage (or the read failed).
+   * Resolves once the shard's snapshot and log entries, asked for while their bytes were on disk (a
+   * watch replaying from them), are read back into its log storage (or the read failed).
    */
-  snapshotReadBack(shard: number): Promise<void> {
+  readBack(shard: number): Promise<void> {
     const g = this.shardGroups.get(shard);
-    return g === undefined ? Promise.resolve() : this.driver.snapshotReadBack(g.id);
+    return g === undefined ? Promise.resolve() : this.driver.readBack(g.id);
   }
 
   /** A hosted shard replica as a watch sees it (watch/watches.ts); undefined when not hosted or going. */
@@ -1110,8 +1111,7 @@ export class KvNode implements NodeIntents {
       applied: () => g.applied,
       snapshotIndex: () => g.storage.snapshotMetadata().index,
       snapshot: () => g.storage.snapshot(),
-      entries: (lo, hi) =>
-        lo >= hi ? [] : g.storage.entries(index(lo), index(hi), Number.POSITIVE_INFINITY),
+      entries: (lo, hi) => entriesBetween(g.storage, lo, hi),
     };
   }
 
@@ -1247,6 +1247,21 @@ export class KvNode implements NodeIntents {
 function isTombstone(rec: RecoveredGroup | undefined): boolean {
   const snap = rec?.snapshot;
   return snap !== undefined && snap.index > 0 && snap.term === 0 && rec?.entries.length === 0;
+}
+
+/**
+ * Every entry of [lo, hi) from the log storage, in as many reads as its size limits take. Throws as
+ * MemoryStorage.entries does (EntriesTemporarilyUnavailableError while released ones are read back).
+ */
+function entriesBetween(storage: MemoryStorage, lo: number, hi: number): Entry[] {
+  const out: Entry[] = [];
+  // Bounded: each read returns at least one entry of the range.
+  for (let at = lo; at < hi; ) {
+    const got = storage.entries(index(at), index(hi), Number.POSITIVE_INFINITY);
+    for (const e of got) out.push(e);
+    at += got.length;
+  }
+  return out;
 }
 
 function notHosted(groupId: number): UnavailableError {

@@ -96,6 +96,11 @@ export interface NodeOptions {
   readonly appendBytesMax?: number;
   readonly snapshotEveryEntries?: number;
   readonly retainEntries?: number;
+  /**
+   * Applied entries whose bytes each group keeps in memory behind its last index; older ones stay in
+   * the WAL only (until a snapshot covers them) and are read back for a follower that lags further.
+   */
+  readonly entriesInMemory?: number;
   readonly walSegmentBytes?: number;
   /**
    * Every file the node keeps (WAL, snapshots, identity) goes through it (default: the disk). Tests pass
@@ -180,6 +185,7 @@ export const DEFAULTS = {
   appendBytesMax: 1024 * 1024,
   snapshotEveryEntries: 10_000,
   retainEntries: 1000,
+  entriesInMemory: 1000,
   walSegmentBytes: 64 * 1024 * 1024,
   joinTimeoutMs: 300_000,
   unsafeNoReadIndex: false,
@@ -212,6 +218,7 @@ export function resolveOptions(o: NodeOptions): ResolvedNodeOptions {
     appendBytesMax: o.appendBytesMax ?? DEFAULTS.appendBytesMax,
     snapshotEveryEntries: o.snapshotEveryEntries ?? DEFAULTS.snapshotEveryEntries,
     retainEntries: o.retainEntries ?? DEFAULTS.retainEntries,
+    entriesInMemory: o.entriesInMemory ?? DEFAULTS.entriesInMemory,
     walSegmentBytes: o.walSegmentBytes ?? DEFAULTS.walSegmentBytes,
     joinTimeoutMs: o.joinTimeoutMs ?? DEFAULTS.joinTimeoutMs,
     unsafeNoReadIndex: o.unsafeNoReadIndex ?? DEFAULTS.unsafeNoReadIndex,

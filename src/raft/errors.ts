@@ -76,6 +76,21 @@ export class SnapshotTemporarilyUnavailableError extends Error {
   }
 }
 
+/**
+ * Entries the storage holds on disk only are not at hand right now: they are being read back. The
+ * leader sends the follower nothing this time and tries again at its next heartbeat response, as for
+ * a snapshot (SnapshotTemporarilyUnavailableError). Never thrown for entries not yet applied.
+ */
+export class EntriesTemporarilyUnavailableError extends Error {
+  override readonly name = 'EntriesTemporarilyUnavailableError';
+  readonly code = 'ENTRIES_TEMPORARILY_UNAVAILABLE';
+  readonly index: number;
+  constructor(index: number) {
+    super(`the entries from index ${index} are being read back from disk; ask again later`);
+    this.index = index;
+  }
+}
+
 /** A membership change that cannot be applied to the current configuration. */
 export class ConfChangeError extends Error {
   override readonly name = 'ConfChangeError';

@@ -7,6 +7,7 @@ export {
   CompactedError,
   ConfChangeError,
   ConfigError,
+  EntriesTemporarilyUnavailableError,
   ProposalDroppedError,
   type ProposalDropReason,
   SnapshotOutOfDateError,

@@ -2,7 +2,7 @@
 // control; followers check the log matching property and answer with hints for fast back-off.
 // Commitment follows §5.4.2: only entries of the leader's own term commit by counting replicas.
 
-import { assert, type ProposalDropReason } from './errors.ts';
+import { assert, EntriesTemporarilyUnavailableError, type ProposalDropReason } from './errors.ts';
 import { checkConfChangeProposal, maybeHandOver } from './membership.ts';
 import { EMPTY_BYTES, entriesSizeBytes, payloadBytes } from './messages.ts';
 import type { Raft } from './raft.ts';
@@ -108,7 +108,8 @@ export function sendAppend(r: Raft, to: NodeId): void {
 
 /**
  * Leader: sends the follower the next entries it lacks, if flow control allows. With
- * sendIfEmpty, an empty append still goes out (to carry the commit index or probe).
+ * sendIfEmpty, an empty append still goes out (to carry the commit index or probe). Nothing goes
+ * out while the entries the follower needs are read back from disk (EntriesTemporarilyUnavailable).
  * Returns whether a message was sent.
  */
 export function maybeSendAppend(r: Raft, to: NodeId, sendIfEmpty: boolean): boolean {
@@ -126,7 +127,14 @@ export function maybeSendAppend(r: Raft, to: NodeId, sendIfEmpty: boolean): bool
   // A throttled stream sends only empty appends: if every in-flight append was lost, the
   // follower's answer to an empty one (ack or reject) clears the Inflights again.
   if (pr.state !== 'replicate' || !pr.inflights.full()) {
-    const got = r.log.entriesFrom(pr.next, r.cfg.maxSizePerMsgBytes);
+    let got: Entry[] | undefined;
+    try {
+      got = r.log.entriesFrom(pr.next, r.cfg.maxSizePerMsgBytes);
+    } catch (e) {
+      // Being read back from disk: nothing now; the follower's next heartbeat response asks again.
+      if (e instanceof EntriesTemporarilyUnavailableError) return false;
+      throw e;
+    }
     if (got === undefined) return maybeSendSnapshot(r, to, pr);
     entries = got;
   }

@@ -2,10 +2,13 @@
 // in-memory implementation. The driver writes to MemoryStorage only AFTER it has made the same
 // data durable; the core never writes to storage itself. A snapshot's bytes may live elsewhere
 // (a file) once durable: MemoryStorage then keeps only its metadata until they are reloaded.
+// So may applied entries' (in the WAL): MemoryStorage then keeps their terms, and reads them back
+// on demand (releaseEntryData, reloadEntries).
 
 import {
   assert,
   CompactedError,
+  EntriesTemporarilyUnavailableError,
   SnapshotOutOfDateError,
   SnapshotTemporarilyUnavailableError,
   UnavailableError,
@@ -26,7 +29,11 @@ import { index, NO_NODE, term } from './types.ts';
 /** Read-only view of stable storage, as in etcd's raft.Storage. */
 export interface Storage {
   initialState(): { hardState: HardState; confState: ConfState };
-  /** Entries in [lo, hi), at most maxBytes in total but always at least one if any. Throws CompactedError if lo <= compacted index. */
+  /**
+   * Entries in [lo, hi), at most maxBytes in total but always at least one if any. Throws
+   * CompactedError if lo <= compacted index; may throw EntriesTemporarilyUnavailableError for
+   * entries already applied whose bytes are not at hand (the caller asks again later).
+   */
   entries(lo: Index, hi: Index, maxBytes: number): Entry[];
   /** Term of entry i; valid for i in [firstIndex()-1, lastIndex()]. Throws CompactedError / UnavailableError otherwise. */
   term(i: Index): Term;
@@ -94,7 +101,11 @@ export function limitSize(entries: Entry[], maxBytes: number): Entry[] {
   return n === entries.length ? entries : entries.slice(0, n);
 }
 
-/** In-memory Storage. Entry 0 of `ents` is a dummy standing for the snapshot's (index, term). */
+/**
+ * In-memory Storage. The log after the compaction point C is in two parts: entries (C, R] whose
+ * bytes were released (kept in the WAL; only their terms here, as runs), then entries (R, last]
+ * held whole in `ents`. Without releases R === C, as in etcd's MemoryStorage.
+ */
 export class MemoryStorage implements Storage {
   private hardState: HardState = EMPTY_HARD_STATE;
   private snap: Snapshot = {
@@ -108,8 +119,25 @@ export class MemoryStorage implements Storage {
    * it reads them back and hands them to reloadSnapshotData. It must not call back into the core.
    */
   onSnapshotWanted: ((index: Index) => void) | undefined;
-  // Invariant: ents[0] has the index and term of `snap`; ents[k].index === ents[0].index + k.
+  // Invariant: ents[0] is a dummy with the index R and its term; ents[k].index === R + k.
   private ents: Entry[] = [{ term: term(0), index: index(0), type: 'normal', data: EMPTY_BYTES }];
+  /** The compaction point C (entries <= C are gone) and its term. Invariant: C <= R, C <= snap index. */
+  private compactedIndex = 0;
+  private compactedTerm: Term = term(0);
+  /**
+   * Terms of the released entries (C, R], as runs: run k covers [runFirst[k], runFirst[k+1]) (the
+   * last one up to R) at runTerm[k]. Invariant: empty iff R === C; runFirst[0] === C + 1; strictly
+   * increasing; neighbouring terms differ.
+   */
+  private runFirst: number[] = [];
+  private runTerm: Term[] = [];
+  /** Released entries read back (reloadEntries): contiguous, all within (C, R]; at most one run. */
+  private window: Entry[] = [];
+  /**
+   * Told, from inside entries(), that released entries from `lo` are wanted (up to `hi`, about
+   * `maxBytes`): it reads them back and hands them to reloadEntries. It must not call back into the core.
+   */
+  onEntriesWanted: ((lo: Index, hi: Index, maxBytes: number) => void) | undefined;
 
   initialState(): { hardState: HardState; confState: ConfState } {
     return { hardState: this.hardState, confState: this.snap.metadata.confState };
@@ -121,25 +149,103 @@ export class MemoryStorage implements Storage {
   }
 
   entries(lo: Index, hi: Index, maxBytes: number): Entry[] {
-    const offset = this.offset();
-    if (lo <= offset) throw new CompactedError(lo, offset + 1);
+    if (lo <= this.compactedIndex) throw new CompactedError(lo, this.compactedIndex + 1);
     const last = this.lastIndex();
     if (hi > last + 1) throw new UnavailableError(hi - 1, last);
     assert(lo <= hi, `entries: lo ${lo} > hi ${hi}`);
+    const offset = this.offset();
+    if (lo <= offset) return this.releasedEntries(lo, hi, maxBytes);
     const start = lo - offset;
     return this.ents.slice(start, fitEnd(this.ents, start, hi - offset, maxBytes));
   }
 
+  /** Released entries from lo (<= R), from the window read back; stops at R (a short answer). */
+  private releasedEntries(lo: Index, hi: Index, maxBytes: number): Entry[] {
+    const w = this.window;
+    const first = w[0]?.index ?? 0;
+    if (w.length === 0 || lo < first || lo >= first + w.length) {
+      this.onEntriesWanted?.(lo, hi, maxBytes);
+      throw new EntriesTemporarilyUnavailableError(lo);
+    }
+    const start = lo - first;
+    return w.slice(start, fitEnd(w, start, Math.min(hi - first, w.length), maxBytes));
+  }
+
   term(i: Index): Term {
     const offset = this.offset();
-    if (i < offset) throw new CompactedError(i, offset + 1);
+    if (i < this.compactedIndex) throw new CompactedError(i, this.compactedIndex + 1);
+    if (i === this.compactedIndex) return this.compactedTerm;
+    if (i < offset) return this.releasedTerm(i);
     const e = this.ents[i - offset];
     if (e === undefined) throw new UnavailableError(i, this.lastIndex());
     return e.term;
   }
 
+  /** Term of a released entry i in (C, R). */
+  private releasedTerm(i: number): Term {
+    let lo = 0;
+    let hi = this.runFirst.length - 1;
+    // Bounded: binary search for the last run starting at or before i.
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.runFirst[mid]! <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    assert(this.runFirst[lo]! <= i, `released term: ${i} before the first run at ${this.runFirst[lo]}`);
+    return this.runTerm[lo]!;
+  }
+
   firstIndex(): Index {
-    return index(this.offset() + 1);
+    return index(this.compactedIndex + 1);
+  }
+
+  /** R: entries up to here (after the compaction point) have their bytes released. */
+  releasedThrough(): Index {
+    return index(this.offset());
+  }
+
+  /**
+   * Lets go of the bytes of the entries up to `upTo` (the caller applied them and keeps them durably
+   * in the WAL); their terms stay. Only the entries held whole are touched; nothing below R changes.
+   */
+  releaseEntryData(upTo: Index): void {
+    const offset = this.offset();
+    if (upTo <= offset) return;
+    const last = this.lastIndex();
+    assert(upTo <= last, `releaseEntryData: ${upTo} is beyond the last index ${last}`);
+    // Bounded by upTo - R entries.
+    for (let k = 1; k <= upTo - offset; k++) {
+      const t = this.ents[k]!.term;
+      if (this.runTerm[this.runTerm.length - 1] !== t) {
+        this.runFirst.push(offset + k);
+        this.runTerm.push(t);
+      }
+    }
+    const head = this.ents[upTo - offset]!;
+    const rest = this.ents.slice(upTo - offset);
+    rest[0] = { term: head.term, index: head.index, type: 'normal', data: EMPTY_BYTES };
+    this.ents = rest;
+  }
+
+  /**
+   * Holds released entries read back (the part within (C, R] of a contiguous run), replacing any held
+   * before; false when none of them is released any more.
+   */
+  reloadEntries(entries: readonly Entry[]): boolean {
+    const first = entries[0]?.index ?? 0;
+    const lo = Math.max(first, this.compactedIndex + 1);
+    const hi = Math.min(first + entries.length, this.offset() + 1);
+    if (lo >= hi) return false;
+    for (let k = 0; k < entries.length; k++) {
+      assert(entries[k]!.index === first + k, `reloadEntries: not contiguous at ${k}: ${entries[k]!.index}`);
+    }
+    this.window = entries.slice(lo - first, hi - first);
+    return true;
+  }
+
+  /** Drops the entries read back (the follower that wanted them caught up, or time passed). */
+  dropReloadedEntries(): void {
+    this.window = [];
   }
 
   lastIndex(): Index {
@@ -189,6 +295,11 @@ export class MemoryStorage implements Storage {
     this.snap = snap;
     this.snapDataHeld = true;
     this.ents = [{ term: snap.metadata.term, index: snap.metadata.index, type: 'normal', data: EMPTY_BYTES }];
+    this.compactedIndex = snap.metadata.index;
+    this.compactedTerm = snap.metadata.term;
+    this.runFirst = [];
+    this.runTerm = [];
+    this.window = [];
   }
 
   /**
@@ -205,16 +316,34 @@ export class MemoryStorage implements Storage {
     return this.snap;
   }
 
-  /** Discards entries up to and including i; i must be covered by the held snapshot. */
+  /**
+   * Discards entries up to and including i; i must be covered by the held snapshot. Released entries
+   * the snapshot covers go too, even beyond i: the WAL keeps only what no durable snapshot covers.
+   */
   compact(i: Index): void {
-    const offset = this.offset();
-    if (i <= offset) throw new CompactedError(i, offset + 1);
+    if (i <= this.compactedIndex) throw new CompactedError(i, this.compactedIndex + 1);
     const snapIndex = this.snap.metadata.index;
     assert(i <= snapIndex, `compact: index ${i} is beyond the snapshot index ${snapIndex}`);
-    const head = this.ents[i - offset]!;
-    const rest = this.ents.slice(i - offset + 1);
-    rest.unshift({ term: head.term, index: head.index, type: 'normal', data: EMPTY_BYTES });
-    this.ents = rest;
+    const offset = this.offset();
+    const to = Math.max(i, Math.min(offset, snapIndex));
+    const toTerm = this.term(index(to));
+    if (to >= offset) {
+      const rest = this.ents.slice(to - offset + 1);
+      rest.unshift({ term: toTerm, index: index(to), type: 'normal', data: EMPTY_BYTES });
+      this.ents = rest;
+      this.runFirst = [];
+      this.runTerm = [];
+    } else {
+      let k = 0;
+      while (k + 1 < this.runFirst.length && this.runFirst[k + 1]! <= to + 1) k++;
+      this.runFirst = this.runFirst.slice(k);
+      this.runTerm = this.runTerm.slice(k);
+      this.runFirst[0] = to + 1;
+    }
+    this.compactedIndex = to;
+    this.compactedTerm = toTerm;
+    const w = this.window;
+    if (w.length > 0 && w[0]!.index <= to) this.window = w.slice(Math.min(w.length, to - w[0]!.index + 1));
   }
 
   /** Appends entries, truncating any conflicting suffix; entries before firstIndex are skipped. */
@@ -226,6 +355,10 @@ export class MemoryStorage implements Storage {
     if (last < first) return; // all already compacted
     const from = first > head.index ? entries.slice(first - head.index) : entries;
     const at = from[0]!.index - this.offset();
+    assert(
+      at >= 1,
+      `append: entries from ${from[0]!.index} overwrite released (applied) entries up to ${this.offset()}`,
+    );
     assert(
       at <= this.ents.length,
       `append: missing log entries: last ${this.lastIndex()}, appending at ${from[0]!.index}`,

@@ -9,7 +9,7 @@ import { InvalidArgumentError, UnavailableError } from '../node/errors.ts';
 import type { KvNode } from '../node/node.ts';
 import type { WatchKeys } from '../node/watch/match.ts';
 import { PROGRESS_INTERVAL_MIN_MS, type WatchHandle, type WatchSpec } from '../node/watch/watches.ts';
-import { SnapshotTemporarilyUnavailableError } from '../raft/index.ts';
+import { EntriesTemporarilyUnavailableError, SnapshotTemporarilyUnavailableError } from '../raft/index.ts';
 import { KEY_BYTES_MAX } from '../storage/command.ts';
 import type { KvChange } from '../storage/kv-change.ts';
 import { prefixRange } from '../storage/kv-state.ts';
@@ -47,23 +47,29 @@ export function watchHandler(node: KvNode): ServerStreamHandler {
         closed = true;
         handle?.cancel();
       });
-      try {
-        handle = node.watches.start(spec, sink);
-      } catch (e) {
-        if (!(e instanceof SnapshotTemporarilyUnavailableError)) throw e;
-        // The backlog replays from the shard's snapshot, whose bytes are in its file: once they are
-        // read back, start again (nothing was sent, nothing registered).
-        void node.snapshotReadBack(spec.shard).then(() => {
-          if (closed) return;
-          try {
-            handle = node.watches.start(spec, sink);
-          } catch (e) {
-            call.end(
-              toGrpcError(e instanceof SnapshotTemporarilyUnavailableError ? readingBack(spec.shard) : e),
-            );
-          }
-        });
-      }
+      // The backlog may replay from the shard's snapshot and log, whose bytes may be on disk only:
+      // once they are read back, start again (nothing was sent, nothing registered). The snapshot
+      // and then the entries may each be wanted: a bounded number of tries.
+      const start = (triesLeft: number): void => {
+        try {
+          handle = node.watches.start(spec, sink);
+        } catch (e) {
+          const onDisk =
+            e instanceof SnapshotTemporarilyUnavailableError ||
+            e instanceof EntriesTemporarilyUnavailableError;
+          if (!onDisk) throw e;
+          if (triesLeft === 0) throw readingBack(spec.shard);
+          void node.readBack(spec.shard).then(() => {
+            if (closed) return;
+            try {
+              start(triesLeft - 1);
+            } catch (e) {
+              call.end(toGrpcError(e));
+            }
+          });
+        }
+      };
+      start(2);
     } catch (e) {
       call.end(toGrpcError(e));
     }
@@ -72,7 +78,7 @@ export function watchHandler(node: KvNode): ServerStreamHandler {
 
 function readingBack(shard: number): UnavailableError {
   return new UnavailableError(
-    `shard ${shard}'s snapshot is being read back from disk for the replay; retry`,
+    `shard ${shard}'s snapshot or log is being read back from disk for the replay; retry`,
     {
       retrySafe: true,
     },

@@ -29,7 +29,7 @@
 //     torn at a sector); the WAL's recovery reports a record after an unwritten gap as corruption, the
 //     safe direction (SimFileSystem's 'sectors' tearing produces exactly that).
 //   - A file no durable name reaches is gone.
-// Reads (`readFile`, `readdir`) see every completed change, durable or not, as the page cache does;
+// Reads (`readFile`, `readRange`, `readdir`) see every completed change, durable or not, as the page cache does;
 // after a crash they see what survived.
 //
 // Failures are errors with a `code` (Node's errno names), never a silent short result:
@@ -75,6 +75,8 @@ export interface FileSystem {
   readonly supportsDsync: boolean;
   open(path: string, mode: OpenMode): Promise<FileHandle>;
   readFile(path: string): Promise<Buffer>;
+  /** Up to lengthBytes bytes of the file from positionBytes (fewer only where the file ends). */
+  readRange(path: string, positionBytes: number, lengthBytes: number): Promise<Buffer>;
   /** Names in a directory (no '.' or '..'), in no particular order. */
   readdir(path: string): Promise<string[]>;
   /** mkdir -p; every directory it creates is durably linked in its parent when it resolves. */

@@ -23,6 +23,10 @@ export class PassThroughFileSystem implements FileSystem {
     return this.inner.readFile(path);
   }
 
+  readRange(path: string, positionBytes: number, lengthBytes: number): Promise<Buffer> {
+    return this.inner.readRange(path, positionBytes, lengthBytes);
+  }
+
   readdir(path: string): Promise<string[]> {
     return this.inner.readdir(path);
   }

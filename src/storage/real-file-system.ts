@@ -52,6 +52,23 @@ export const REAL_FILE_SYSTEM: FileSystem = {
 
   readFile: (path) => fsp.readFile(path),
 
+  async readRange(path, positionBytes, lengthBytes) {
+    const fh = await fsp.open(path, 'r');
+    try {
+      const buf = Buffer.allocUnsafe(lengthBytes);
+      let got = 0;
+      // Bounded: each pass reads at least one byte or stops at the end of the file.
+      while (got < lengthBytes) {
+        const { bytesRead } = await fh.read(buf, got, lengthBytes - got, positionBytes + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return got === lengthBytes ? buf : buf.subarray(0, got);
+    } finally {
+      await fh.close();
+    }
+  },
+
   readdir: (path) => fsp.readdir(path),
 
   async mkdir(path) {

@@ -603,6 +603,14 @@ class SimMount implements FileSystem {
     return Buffer.from(inode.data.view());
   }
 
+  async readRange(path: string, positionBytes: number, lengthBytes: number): Promise<Buffer> {
+    const inode = this.check('open', path).lookup(path, 'open');
+    if (inode.kind !== 'file') fail('EISDIR', 'read', path);
+    const view = inode.data.view();
+    const from = Math.min(positionBytes, view.length);
+    return Buffer.from(view.subarray(from, Math.min(view.length, positionBytes + lengthBytes)));
+  }
+
   async readdir(path: string): Promise<string[]> {
     const inode = this.check('scandir', path).lookup(path, 'scandir');
     if (inode.kind !== 'dir') fail('ENOTDIR', 'scandir', path);

@@ -8,7 +8,8 @@
 //   between were released because a later marker covers them); such a gap is allowed while replaying
 //   and must be closed by a marker by the end, or the log is missing data.
 import type { Entry, HardState, Index, Term } from '../raft/types.ts';
-import type { WalRecord } from './record.ts';
+import { EntryLocations } from './entry-locations.ts';
+import { ENTRIES_RECORD_OVERHEAD_BYTES, entryBytes, type WalRecord } from './record.ts';
 import { WalCorruptionError } from './wal-errors.ts';
 
 export interface SnapshotMarker {
@@ -34,6 +35,8 @@ export interface SegmentInfo {
 }
 
 interface GroupReplay extends RecoveredGroup {
+  /** Where the entries are in the segments (for reading them back once the log storage let them go). */
+  readonly locations: EntryLocations;
   /** Where entries began after a gap, for the error message if no marker closes it. */
   gapAt: { file: string; offsetBytes: number } | undefined;
 }
@@ -44,7 +47,13 @@ export class Replay {
   private group(id: number): GroupReplay {
     let g = this.groups.get(id);
     if (g === undefined) {
-      g = { hardState: undefined, snapshot: undefined, entries: [], gapAt: undefined };
+      g = {
+        hardState: undefined,
+        snapshot: undefined,
+        entries: [],
+        locations: new EntryLocations(),
+        gapAt: undefined,
+      };
       this.groups.set(id, g);
     }
     return g;
@@ -63,10 +72,12 @@ export class Replay {
         g.snapshot = { index: record.index, term: record.term };
         if (record.discardLog) {
           g.entries = [];
+          g.locations.clear();
           // Every earlier segment's entries of this group were replaced by the installed snapshot.
           for (let i = 0; i < segments.length - 1; i++) segments[i]!.maxIndexByGroup.delete(record.group);
         } else {
           dropUpTo(g.entries, record.index);
+          g.locations.dropUpTo(record.index);
         }
         return;
       }
@@ -77,7 +88,12 @@ export class Replay {
           record.group,
           Math.max(seg.maxIndexByGroup.get(record.group) ?? 0, last.index),
         );
-        this.appendEntries(this.group(record.group), record.entries, file, offsetBytes);
+        const g = this.group(record.group);
+        this.appendEntries(g, record.entries, file, offsetBytes);
+        let bytes = ENTRIES_RECORD_OVERHEAD_BYTES;
+        for (const e of record.entries) bytes += entryBytes(e);
+        g.locations.add(record.entries[0]!.index, record.entries.length, seg.seq, offsetBytes, bytes);
+        g.locations.dropUpTo(g.snapshot?.index ?? 0);
         return;
       }
     }
@@ -94,6 +110,13 @@ export class Replay {
       g.entries.length = Math.max(0, first - g.entries[0]!.index);
     }
     for (const e of entries) if (e.index > markerIndex) g.entries.push(e);
+  }
+
+  /** Where each group's recovered entries are in the segments. */
+  locations(): Map<number, EntryLocations> {
+    const out = new Map<number, EntryLocations>();
+    for (const [id, g] of this.groups) out.set(id, g.locations);
+    return out;
   }
 
   /** Checks that every group's entries connect to its marker, and returns the recovered groups. */

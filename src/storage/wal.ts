@@ -12,13 +12,18 @@
 // so an fdatasync after an append only flushes data blocks, not size or block-allocation metadata.
 // Each segment begins with a header and a checkpoint: the latest hard state and snapshot marker of every
 // group, so that releasing older segments never loses them.
+//
+// Entries no durable snapshot marker covers are in segments not yet released, and the log knows where
+// (entry-locations.ts): readEntries reads them back, for a log storage that let their bytes go.
 import { join } from 'node:path';
 import type { Entry, HardState, Index, Term } from '../raft/types.ts';
 import { index, NO_NODE, term } from '../raft/types.ts';
 import { AppendBuffer, BlockPool } from './append-buffer.ts';
+import { type EntryLocation, EntryLocations } from './entry-locations.ts';
 import type { FileHandle, FileSystem, OpenMode } from './file-system.ts';
 import { writeFully } from './fs-util.ts';
 import {
+  decodeFrame,
   ENTRIES_RECORD_OVERHEAD_BYTES,
   encodeEntriesInto,
   encodeRecord,
@@ -125,6 +130,19 @@ const PENDING_BYTES_MAX_DEFAULT = 256 * 1024 * 1024;
 const ZERO_FILL_BYTES = 1024 * 1024;
 const SEGMENT_NAME = /^(\d{16})\.wal$/;
 
+/** Records read back in one read when in the same segment and this close (the bytes between are read too). */
+const READ_GAP_BYTES = 64 * 1024;
+const READ_SPAN_BYTES = 1024 * 1024;
+
+function mergeable(first: EntryLocation, prev: EntryLocation, next: EntryLocation): boolean {
+  return (
+    next.seq === first.seq &&
+    next.offsetBytes >= prev.offsetBytes + prev.bytes &&
+    next.offsetBytes - (prev.offsetBytes + prev.bytes) <= READ_GAP_BYTES &&
+    next.offsetBytes + next.bytes - first.offsetBytes <= READ_SPAN_BYTES
+  );
+}
+
 export function segmentFileName(seq: number): string {
   return `${seq.toString().padStart(16, '0')}.wal`;
 }
@@ -154,6 +172,8 @@ export class Wal {
   private prepareFailure: Error | undefined;
   private readonly latestHardState = new Map<number, HardState>();
   private readonly latestMarker = new Map<number, SnapshotMarker>();
+  /** group -> where its entries after its latest marker are (records appended, not yet covered). */
+  private locations = new Map<number, EntryLocations>();
   /** Markers known to be on disk: only these may release segments. */
   private readonly durableMarkerIndex = new Map<number, number>();
   private markerUpdates: MarkerUpdate[] = [];
@@ -250,6 +270,7 @@ export class Wal {
       wal = new Wal(options, segments, { seq, fh, dirty: false }, tail.endOffset);
     }
     wal.adoptRecovered(recovered);
+    wal.locations = replay.locations();
     wal.startPreparing(wal.writeSeq + 1);
     if (seqs.length > 1) {
       wal.restateCheckpoint();
@@ -325,8 +346,16 @@ export class Wal {
       }
       const from = i;
       const to = j;
+      const at = this.writeEnd;
       this.writeRecord(ENTRIES_RECORD_OVERHEAD_BYTES + bytes, (buf, off) =>
         encodeEntriesInto(buf, off, group, entries, from, to),
+      );
+      this.locationsOf(group).add(
+        entries[from]!.index,
+        to - from,
+        this.writeSeq,
+        at,
+        ENTRIES_RECORD_OVERHEAD_BYTES + bytes,
       );
       const seg = this.segments[this.segments.length - 1]!;
       const lastIndex = entries[to - 1]!.index;
@@ -358,6 +387,8 @@ export class Wal {
     );
     this.latestMarker.set(group, { index, term });
     this.markerUpdates.push({ group, index, discardLog, seq: this.writeSeq, reset: false });
+    if (discardLog) this.locations.delete(group);
+    else this.locations.get(group)?.dropUpTo(index);
   }
 
   /**
@@ -381,8 +412,64 @@ export class Wal {
     );
     this.latestMarker.set(group, { index: index(0), term: term(0) });
     this.markerUpdates.push({ group, index: 0, discardLog: true, seq: this.writeSeq, reset: true });
+    this.locations.delete(group);
     this.appendHardState(group, hardState);
     return hardState;
+  }
+
+  private locationsOf(group: number): EntryLocations {
+    let l = this.locations.get(group);
+    if (l === undefined) {
+      l = new EntryLocations();
+      this.locations.set(group, l);
+    }
+    return l;
+  }
+
+  // ---- reading entries back -----------------------------------------------------------------------
+
+  /**
+   * The group's entries in [lo, hi), read back from the segments: at least one, then whole records
+   * while their total stays within about maxBytes. Only for entries a sync made durable and no
+   * durable marker covers (their segments are kept). Rejects when the log does not hold lo (the
+   * entries were covered by a marker meanwhile) or what it reads does not check out.
+   */
+  async readEntries(group: number, lo: Index, hi: Index, maxBytes: number): Promise<Entry[]> {
+    const covered = this.latestMarker.get(group)?.index ?? 0;
+    const found = lo <= covered ? [] : (this.locations.get(group)?.locate(lo, hi) ?? []);
+    if (found.length === 0 || found[0]!.first > lo) {
+      throw new Error(`wal: the entries of group ${group} from index ${lo} are not in the log`);
+    }
+    let bytes = 0;
+    let n = 0;
+    while (n < found.length && (n === 0 || bytes + found[n]!.bytes <= maxBytes)) bytes += found[n++]!.bytes;
+    const out: Entry[] = [];
+    // Bounded by the records taken: each range read covers at least one.
+    for (let k = 0; k < n; ) {
+      const start = found[k]!;
+      let end = k + 1;
+      while (end < n && mergeable(start, found[end - 1]!, found[end]!)) end++;
+      const last = found[end - 1]!;
+      const file = join(this.dir, segmentFileName(start.seq));
+      const span = last.offsetBytes + last.bytes - start.offsetBytes;
+      const buf = await this.fs.readRange(file, start.offsetBytes, span);
+      for (let r = k; r < end; r++) {
+        const loc = found[r]!;
+        const rel = loc.offsetBytes - start.offsetBytes;
+        const frame = decodeFrame(buf, rel, Math.min(buf.length, rel + loc.bytes));
+        const record = frame.kind === 'record' ? frame.record : undefined;
+        if (record?.type !== 'entries' || record.group !== group || record.entries[0]!.index !== loc.first) {
+          const why = frame.kind === 'invalid' ? frame.reason : `${frame.kind}, not entries ${loc.first}`;
+          throw new Error(
+            `wal: reading back entries of group ${group} at ${file}:${loc.offsetBytes}: ${why}`,
+          );
+        }
+        for (const e of record.entries)
+          if (e.index >= lo && e.index < hi && e.index < loc.first + loc.count) out.push(e);
+      }
+      k = end;
+    }
+    return out;
   }
 
   private appendRecord(record: WalRecord, bytes: number): void {

@@ -8,7 +8,8 @@
 // during the faults (walDamageUnderFaults: false) unless the entry says it was found with them, and
 // every one predates the seeds that start every machine at once (joinTogether: false) unless it says
 // it was found so, and every one predates the nemesis's leadership transfers (leaderTransfers: false)
-// unless it says it was found with them.
+// unless it says it was found with them, and applied entries let go from memory (entriesReadBack:
+// false).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runRealSeed } from './run.ts';
@@ -314,11 +315,12 @@ for (const f of FOUND) {
       ...(f.leave === false ? { leave: false } : {}),
       ...(f.joinTogether === true ? {} : { joinTogether: false }),
       ...(f.leaderTransfers === true ? {} : { leaderTransfers: false }),
+      entriesReadBack: false,
     });
     assert.deepEqual(
       r.violations.map((v) => `${v.property}: ${v.detail}`),
       [],
-      `replay: runRealSeed(${f.seed}, { nodes: ${f.nodes}${f.newFaults === true ? '' : ', moreNetworkFaults: false, walDamageUnderFaults: false'}${f.moreDiskFaults === true ? '' : ', moreDiskFaults: false'}${f.drawnAppends === true ? '' : ', oneEntryAppends: false'}${f.leave === false ? ', leave: false' : ''}${f.joinTogether === true ? '' : ', joinTogether: false'}${f.leaderTransfers === true ? '' : ', leaderTransfers: false'} }) with trace: true`,
+      `replay: runRealSeed(${f.seed}, { nodes: ${f.nodes}${f.newFaults === true ? '' : ', moreNetworkFaults: false, walDamageUnderFaults: false'}${f.moreDiskFaults === true ? '' : ', moreDiskFaults: false'}${f.drawnAppends === true ? '' : ', oneEntryAppends: false'}${f.leave === false ? ', leave: false' : ''}${f.joinTogether === true ? '' : ', joinTogether: false'}${f.leaderTransfers === true ? '' : ', leaderTransfers: false'}, entriesReadBack: false }) with trace: true`,
     );
   });
 }

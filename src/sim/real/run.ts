@@ -22,6 +22,9 @@ import { AimedFault, type AimedHit, type TargetedFault } from './targeted.ts';
 import { REAL_PROPERTY_EXPLANATIONS, type RealProperty, RealViolation } from './violation.ts';
 import { World } from './world.ts';
 
+/** entriesInMemory beyond any log of a run: applied entries stay in memory until a snapshot covers them. */
+const ENTRIES_NEVER_LET_GO = 1_000_000_000;
+
 export interface RealRunOptions {
   /** With 5 nodes, whether a member leaves during the faults (default true; false replays runs from before the leave existed). */
   readonly leave?: boolean;
@@ -30,6 +33,12 @@ export interface RealRunOptions {
    * third of the seeds); false replays the runs from before appends were ever cut so.
    */
   readonly oneEntryAppends?: boolean;
+  /**
+   * Whether the nodes let go of applied entries a few behind the last index (entriesInMemory 2 or 20)
+   * and read them back from the WAL for a lagging follower: drawn per seed when undefined (half the
+   * seeds); false replays the runs from before entries were ever let go (they stay until a snapshot).
+   */
+  readonly entriesReadBack?: boolean;
   /** Machines: 3 (every machine holds every shard), or 4 or 5 (R = 3 of N: the rebalancer moves replicas). */
   readonly nodes?: number;
   /** Keep every trace line. */
@@ -230,6 +239,10 @@ class RealRun {
     // its no-op, so that quorums of old entries form without one of its term (what a leader must not
     // count: Raft §5.4.2). Drawn apart, so that every other draw of the seed stays what it was.
     const oneEntryAppends = o.oneEntryAppends ?? new Prng(seed).derive('real-appends').chance(1 / 3);
+    // Drawn apart too.
+    const readBack = new Prng(seed).derive('real-entries-read-back');
+    const entriesInMemory =
+      (o.entriesReadBack ?? readBack.chance(1 / 2)) ? readBack.pick([2, 20]) : ENTRIES_NEVER_LET_GO;
     // Drawn apart from the settings, so that a 3-node seed is the run it was before joiners existed.
     const joiners = new Prng(seed).derive('real-joiners');
     // The first joiner in the first third of the faults (its share moves under them), the next one
@@ -264,6 +277,7 @@ class RealRun {
         requestTimeoutMs: OP_TIMEOUT_MS,
         snapshotEveryEntries: settings.pick([20, 100, 1000]),
         retainEntries: settings.pick([5, 50]),
+        entriesInMemory,
         walSegmentBytes: 64 * 1024,
         walSegmentsKept: settings.intBetween(2, 4),
         balanceIntervalMs: settings.pick([0, 3000]),
