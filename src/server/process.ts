@@ -23,6 +23,8 @@ export interface NodeProcessOptions {
   readonly walSegmentBytes: number;
   /** Applied entries of a shard between two of its snapshots (NodeOptions.snapshotEveryEntries). */
   readonly snapshotEveryEntries: number;
+  /** Applied entries of a shard whose bytes stay in memory (NodeOptions.entriesInMemory). */
+  readonly entriesInMemory: number;
   /** UNSAFE, tests only: linearizable reads without ReadIndex (see NodeOptions). */
   readonly unsafeNoReadIndex: boolean;
   readonly host: string;
@@ -89,6 +91,7 @@ export async function runNodeProcess(f: NodeProcessOptions): Promise<ProcessOutc
         joinTimeoutMs: f.joinTimeoutMs,
         walSegmentBytes: f.walSegmentBytes,
         snapshotEveryEntries: f.snapshotEveryEntries,
+        entriesInMemory: f.entriesInMemory,
         unsafeNoReadIndex: f.unsafeNoReadIndex,
         shardCount: f.shards,
         replicationFactor: f.replicationFactor,

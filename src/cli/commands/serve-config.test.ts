@@ -95,6 +95,16 @@ describe('precedence: flag over environment over file over default', () => {
     );
   });
 
+  test('entries kept in memory: 1000 unless given, 1 to 10,000,000', async () => {
+    assert.equal((await ok(BASE)).entriesInMemory, 1000);
+    assert.equal((await ok({ ...BASE, entries_in_memory: '50' })).entriesInMemory, 50);
+    assert.equal((await ok(BASE, { RINGKV_ENTRIES_IN_MEMORY: '7' })).entriesInMemory, 7);
+    assert.match(
+      await fails({ ...BASE, entries_in_memory: '0' }),
+      /--entries_in_memory must be an integer from 1 to/,
+    );
+  });
+
   test('the config file may come from RINGKV_CONFIG_FILE; --config_file wins over it', async () => {
     const a = file('a.yaml', 'node_id: a\nraft_dir: /a\n');
     const b = file('b.json', '{"node_id": "b", "raft_dir": "/b"}');

@@ -135,6 +135,14 @@ const FLAGS: readonly (readonly [string, string, string, string | undefined])[] 
     '10000',
   ],
   [
+    'entries_in_memory',
+    '<n>',
+    'applied entries of a shard whose bytes stay in memory behind its last one: older ones stay in the ' +
+      'write-ahead log only (until a snapshot covers them) and are read back for a follower that lags ' +
+      'further or a watch replaying them; larger: more memory, fewer reads',
+    '1000',
+  ],
+  [
     'heap_growing_percent',
     '<n>',
     "how far V8's old generation may grow past what its last full collection kept before it collects " +
@@ -400,6 +408,7 @@ export function parseServeSettings(settings: Settings): ServeFlags | string {
     ['join_timeout', 1, 86_400],
     ['wal_segment_mib', 1, 1024],
     ['snapshot_entries', 1, 10_000_000],
+    ['entries_in_memory', 1, 10_000_000],
     ['heap_growing_percent', 0, HEAP_GROWING_PERCENT_MAX],
   ];
   for (const [name, min, max] of ranges) {
@@ -475,6 +484,7 @@ export function parseServeSettings(settings: Settings): ServeFlags | string {
     joinTimeoutMs: nums['join_timeout']! * 1000,
     walSegmentBytes: nums['wal_segment_mib']! * 1024 * 1024,
     snapshotEveryEntries: nums['snapshot_entries']!,
+    entriesInMemory: nums['entries_in_memory']!,
     heapGrowingPercent: nums['heap_growing_percent']!,
     unsafeNoReadIndex,
     host,
