@@ -148,15 +148,15 @@ test('MemoryStorage: released entries keep their terms, are asked for, and are s
   assert.throws(() => s.append([ent(6, 5)]), /overwrite released/);
 });
 
-test('MemoryStorage: compacting drops the released entries the snapshot covers, even past the index asked', () => {
+test('MemoryStorage: released entries a snapshot covers are compacted, whichever comes first', () => {
   const all = [ent(1, 1), ent(2, 1), ent(3, 2), ent(4, 2), ent(5, 3), ent(6, 3), ent(7, 3), ent(8, 3)];
   const cs = { ...EMPTY_CONF_STATE, voters: [nodeId('a')] };
   const s = storageWith(all);
   s.releaseEntryData(index(5));
   s.reloadEntries(all.slice(0, 5));
-  s.createSnapshot(index(4), cs);
-  s.compact(index(2)); // released up to 5, the snapshot covers 4: compacts to 4
+  s.createSnapshot(index(4), cs); // released up to 5, the snapshot covers 4: compacted to 4 at once
   assert.equal(s.firstIndex(), 5);
+  assert.throws(() => s.compact(index(2)), CompactedError);
   assert.equal(s.term(index(4)), 2);
   assert.equal(s.term(index(5)), 3);
   assert.throws(() => s.term(index(3)), CompactedError);
@@ -172,8 +172,10 @@ test('MemoryStorage: compacting drops the released entries the snapshot covers, 
   assert.equal(s.releasedThrough(), 6);
   assert.equal(s.term(index(6)), 3);
   assert.deepEqual(ids(s.entries(index(7), index(9), Infinity)), ['7/3', '8/3']);
-  s.releaseEntryData(index(8));
+  s.releaseEntryData(index(8)); // the snapshot at 7 covers 7: compacted at once; 8 is released
+  assert.equal(s.firstIndex(), 8);
   assert.equal(s.term(index(8)), 3);
+  assert.throws(() => s.entries(index(8), index(9), Infinity), EntriesTemporarilyUnavailableError);
   s.applySnapshot({ metadata: { index: index(20), term: term(4), confState: cs }, data: new Uint8Array() });
   assert.equal(s.releasedThrough(), 20);
   assert.equal(s.firstIndex(), 21);

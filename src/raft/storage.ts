@@ -206,7 +206,8 @@ export class MemoryStorage implements Storage {
 
   /**
    * Lets go of the bytes of the entries up to `upTo` (the caller applied them and keeps them durably
-   * in the WAL); their terms stay. Only the entries held whole are touched; nothing below R changes.
+   * in the WAL until a snapshot covers them); their terms stay. Those the held snapshot covers are
+   * compacted at once (see compactReleased).
    */
   releaseEntryData(upTo: Index): void {
     const offset = this.offset();
@@ -225,6 +226,17 @@ export class MemoryStorage implements Storage {
     const rest = this.ents.slice(upTo - offset);
     rest[0] = { term: head.term, index: head.index, type: 'normal', data: EMPTY_BYTES };
     this.ents = rest;
+    this.compactReleased();
+  }
+
+  /**
+   * Released entries the held snapshot covers are compacted: the caller keeps them only in a log
+   * that drops what a snapshot covers, so they could never be read back (a follower that needs them
+   * is sent the snapshot). Invariant after it: every released entry is above the snapshot index.
+   */
+  private compactReleased(): void {
+    const to = Math.min(this.offset(), this.snap.metadata.index);
+    if (to > this.compactedIndex) this.compact(index(to));
   }
 
   /**
@@ -313,12 +325,13 @@ export class MemoryStorage implements Storage {
     assert(i <= last, `createSnapshot: index ${i} is beyond the last index ${last}`);
     this.snap = { metadata: { index: i, term: this.term(i), confState: cs }, data: data ?? EMPTY_BYTES };
     this.snapDataHeld = data !== undefined;
+    this.compactReleased();
     return this.snap;
   }
 
   /**
    * Discards entries up to and including i; i must be covered by the held snapshot. Released entries
-   * the snapshot covers go too, even beyond i: the WAL keeps only what no durable snapshot covers.
+   * the snapshot covers go too, even beyond i (compactReleased).
    */
   compact(i: Index): void {
     if (i <= this.compactedIndex) throw new CompactedError(i, this.compactedIndex + 1);

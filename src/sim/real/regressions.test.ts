@@ -29,6 +29,8 @@ const FOUND: readonly {
   joinTogether?: true;
   /** Found with the nemesis's leadership transfers. */
   leaderTransfers?: true;
+  /** Found with applied entries let go from memory and read back from the WAL (entriesReadBack). */
+  entriesReadBack?: true;
 }[] = [
   {
     nodes: 4,
@@ -303,6 +305,17 @@ const FOUND: readonly {
     leaderTransfers: true,
     what: "a shard's leader committed leaving a joint configuration and died for good (a corrupt WAL) before the new voter heard so; the move's source, which kept its copy and alone knew, held two later entries and refused the new voter's votes, which still needed it (src/raft/raft.ts: a refused vote carries the voter's commit index)",
   },
+  {
+    nodes: 3,
+    seed: 966695,
+    newFaults: true,
+    moreDiskFaults: true,
+    drawnAppends: true,
+    joinTogether: true,
+    leaderTransfers: true,
+    entriesReadBack: true,
+    what: "a shard's leader let go of entries its latest snapshot covered but had not compacted them: the WAL, which keeps only what no snapshot marker covers, could not read them back, and a follower that needed them waited for ever (src/raft/storage.ts: released entries a snapshot covers are compacted at once)",
+  },
 ];
 
 for (const f of FOUND) {
@@ -315,12 +328,12 @@ for (const f of FOUND) {
       ...(f.leave === false ? { leave: false } : {}),
       ...(f.joinTogether === true ? {} : { joinTogether: false }),
       ...(f.leaderTransfers === true ? {} : { leaderTransfers: false }),
-      entriesReadBack: false,
+      entriesReadBack: f.entriesReadBack === true,
     });
     assert.deepEqual(
       r.violations.map((v) => `${v.property}: ${v.detail}`),
       [],
-      `replay: runRealSeed(${f.seed}, { nodes: ${f.nodes}${f.newFaults === true ? '' : ', moreNetworkFaults: false, walDamageUnderFaults: false'}${f.moreDiskFaults === true ? '' : ', moreDiskFaults: false'}${f.drawnAppends === true ? '' : ', oneEntryAppends: false'}${f.leave === false ? ', leave: false' : ''}${f.joinTogether === true ? '' : ', joinTogether: false'}${f.leaderTransfers === true ? '' : ', leaderTransfers: false'}, entriesReadBack: false }) with trace: true`,
+      `replay: runRealSeed(${f.seed}, { nodes: ${f.nodes}${f.newFaults === true ? '' : ', moreNetworkFaults: false, walDamageUnderFaults: false'}${f.moreDiskFaults === true ? '' : ', moreDiskFaults: false'}${f.drawnAppends === true ? '' : ', oneEntryAppends: false'}${f.leave === false ? ', leave: false' : ''}${f.joinTogether === true ? '' : ', joinTogether: false'}${f.leaderTransfers === true ? '' : ', leaderTransfers: false'}, entriesReadBack: ${f.entriesReadBack === true} }) with trace: true`,
     );
   });
 }

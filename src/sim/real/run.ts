@@ -239,10 +239,11 @@ class RealRun {
     // its no-op, so that quorums of old entries form without one of its term (what a leader must not
     // count: Raft §5.4.2). Drawn apart, so that every other draw of the seed stays what it was.
     const oneEntryAppends = o.oneEntryAppends ?? new Prng(seed).derive('real-appends').chance(1 / 3);
-    // Drawn apart too.
+    // Drawn apart too, both draws in every seed (so that the option changes nothing else).
     const readBack = new Prng(seed).derive('real-entries-read-back');
-    const entriesInMemory =
-      (o.entriesReadBack ?? readBack.chance(1 / 2)) ? readBack.pick([2, 20]) : ENTRIES_NEVER_LET_GO;
+    const readBackDrawn = readBack.chance(1 / 2);
+    const fewInMemory = readBack.pick([2, 20]);
+    const entriesInMemory = (o.entriesReadBack ?? readBackDrawn) ? fewInMemory : ENTRIES_NEVER_LET_GO;
     // Drawn apart from the settings, so that a 3-node seed is the run it was before joiners existed.
     const joiners = new Prng(seed).derive('real-joiners');
     // The first joiner in the first third of the faults (its share moves under them), the next one
