@@ -5,9 +5,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WatchRequest, WatchResponse } from '../gen/ringkv/v1/kv.ts';
 import { MemoryStorage } from '../raft/index.ts';
-import type { ServerStreamCall } from './server-stream.ts';
 import { dec } from './test-client.ts';
-import { eventually, TestCluster } from './testing/harness.ts';
+import { collectingCall, eventually, TestCluster } from './testing/harness.ts';
 import { watchHandler } from './watch.ts';
 
 describe('applied entries kept in the WAL only', { timeout: 60_000 }, () => {
@@ -38,24 +37,13 @@ describe('applied entries kept in the WAL only', { timeout: 60_000 }, () => {
 
   it('replays a watch whose backlog is in the WAL only', async () => {
     const a = c.node('a').node;
-    const frames: Uint8Array[] = [];
-    let ended: { code: number; details: string } | undefined;
-    const call: ServerStreamCall = {
-      write: (f) => {
-        frames.push(f);
-        return true;
-      },
-      end: (status) => {
-        ended = status ?? { code: 0, details: '' };
-      },
-      onClose: () => {},
-    };
+    const { call, frames, ended } = collectingCall();
     const req = WatchRequest.encode(
       WatchRequest.fromPartial({ key: Buffer.from('k005'), fromIndex: BigInt(watchedAt) }),
     ).finish();
     watchHandler(a)(req, call);
-    await eventually(() => frames.length >= 2 || ended !== undefined, 10_000, 'the backlog and a progress');
-    assert.equal(ended, undefined, `the watch ended: ${ended?.details}`);
+    await eventually(() => frames.length >= 2 || ended() !== undefined, 10_000, 'the backlog and a progress');
+    assert.equal(ended(), undefined, `the watch ended: ${ended()?.details}`);
     const first = WatchResponse.decode(frames[0]!.subarray(5));
     assert.equal(first.index, BigInt(watchedAt));
     assert.deepEqual(

@@ -8,9 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import { WatchRequest, WatchResponse } from '../gen/ringkv/v1/kv.ts';
 import type { GroupView } from '../node/intents.ts';
 import { MemoryStorage } from '../raft/index.ts';
-import type { ServerStreamCall } from './server-stream.ts';
 import { dec } from './test-client.ts';
-import { eventually, TestCluster } from './testing/harness.ts';
+import { collectingCall, eventually, TestCluster } from './testing/harness.ts';
 import { watchHandler } from './watch.ts';
 
 /** Whether the group's latest snapshot's bytes are in memory (false: only in its file). */
@@ -68,24 +67,13 @@ describe('snapshots and compaction', { timeout: 60_000 }, () => {
       `the write at ${r.version} is after the snapshot at ${g.snapshotIndex}`,
     );
     assert.equal(bytesHeld(g), false);
-    const frames: Uint8Array[] = [];
-    let ended: { code: number; details: string } | undefined;
-    const call: ServerStreamCall = {
-      write: (f) => {
-        frames.push(f);
-        return true;
-      },
-      end: (status) => {
-        ended = status ?? { code: 0, details: '' };
-      },
-      onClose: () => {},
-    };
+    const { call, frames, ended } = collectingCall();
     const req = WatchRequest.encode(
       WatchRequest.fromPartial({ key: Buffer.from('k002'), fromIndex: BigInt(r.version) }),
     ).finish();
     watchHandler(a)(req, call);
-    await eventually(() => frames.length >= 2 || ended !== undefined, 10_000, 'the backlog and a progress');
-    assert.equal(ended, undefined, `the watch ended: ${ended?.details}`);
+    await eventually(() => frames.length >= 2 || ended() !== undefined, 10_000, 'the backlog and a progress');
+    assert.equal(ended(), undefined, `the watch ended: ${ended()?.details}`);
     const first = WatchResponse.decode(frames[0]!.subarray(5));
     assert.equal(first.index, BigInt(r.version));
     assert.deepEqual(

@@ -8,6 +8,7 @@ import { freePort } from '../../../test/support/ports.ts';
 import type { NodeId } from '../../raft/types.ts';
 import { GrpcTransport } from '../../transport/index.ts';
 import { type RunningNode, type ServeOptions, startNode } from '../run.ts';
+import type { ServerStreamCall } from '../server-stream.ts';
 import { TestClient } from '../test-client.ts';
 
 export interface TestNodeSpec {
@@ -135,4 +136,25 @@ export async function valueWithin<T>(what: string, timeoutMs: number, f: () => T
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** A server-stream call that keeps every frame written and how it ended (for handlers called directly). */
+export function collectingCall(): {
+  readonly call: ServerStreamCall;
+  readonly frames: Uint8Array[];
+  ended(): { code: number; details: string } | undefined;
+} {
+  const frames: Uint8Array[] = [];
+  let ended: { code: number; details: string } | undefined;
+  const call: ServerStreamCall = {
+    write: (f) => {
+      frames.push(f);
+      return true;
+    },
+    end: (status) => {
+      ended = status ?? { code: 0, details: '' };
+    },
+    onClose: () => {},
+  };
+  return { call, frames, ended: () => ended };
 }
