@@ -131,7 +131,7 @@ export class MemoryStorage implements Storage {
    */
   private runFirst: number[] = [];
   private runTerm: Term[] = [];
-  /** Released entries read back (reloadEntries): contiguous, all within (C, R]; at most one run. */
+  /** Released entries read back (reloadEntries): one contiguous run, all within (C, R]; replaced by the next. */
   private window: Entry[] = [];
   /**
    * Told, from inside entries(), that released entries from `lo` are wanted (up to `hi`, about
