@@ -236,7 +236,7 @@ export class MemoryStorage implements Storage {
    */
   private compactReleased(): void {
     const to = Math.min(this.offset(), this.snap.metadata.index);
-    if (to > this.compactedIndex) this.compact(index(to));
+    if (to > this.compactedIndex) this.cutTo(to);
   }
 
   /**
@@ -337,8 +337,13 @@ export class MemoryStorage implements Storage {
     if (i <= this.compactedIndex) throw new CompactedError(i, this.compactedIndex + 1);
     const snapIndex = this.snap.metadata.index;
     assert(i <= snapIndex, `compact: index ${i} is beyond the snapshot index ${snapIndex}`);
+    this.cutTo(i);
+    this.compactReleased();
+  }
+
+  /** Discards entries up to and including `to` (above the compaction point, covered by the snapshot). */
+  private cutTo(to: number): void {
     const offset = this.offset();
-    const to = Math.max(i, Math.min(offset, snapIndex));
     const toTerm = this.term(index(to));
     if (to >= offset) {
       const rest = this.ents.slice(to - offset + 1);
