@@ -85,13 +85,19 @@ describe('precedence: flag over environment over file over default', () => {
     assert.match(await fails({ ...BASE, zone: 'a b' }), /--zone/);
   });
 
-  test("V8's heap growing percent: 50 unless given, 0 to 300 from any source", async () => {
-    assert.equal((await ok(BASE)).heapGrowingPercent, 50);
-    assert.equal((await ok({ ...BASE, heap_growing_percent: '0' })).heapGrowingPercent, 0);
-    assert.equal((await ok(BASE, { RINGKV_HEAP_GROWING_PERCENT: '300' })).heapGrowingPercent, 300);
+  test("V8's heap growing: 50 % and 64 MB unless given, 0 to 300 % and 0 to 4096 MB from any source", async () => {
+    assert.deepEqual((await ok(BASE)).heapGrowing, { percent: 50, minMb: 64 });
+    assert.equal((await ok({ ...BASE, heap_growing_percent: '0' })).heapGrowing.percent, 0);
+    assert.equal((await ok(BASE, { RINGKV_HEAP_GROWING_PERCENT: '300' })).heapGrowing.percent, 300);
+    assert.equal((await ok({ ...BASE, heap_growing_min_mb: '0' })).heapGrowing.minMb, 0);
+    assert.equal((await ok(BASE, { RINGKV_HEAP_GROWING_MIN_MB: '4096' })).heapGrowing.minMb, 4096);
     assert.equal(
       await fails({ ...BASE, heap_growing_percent: '301' }),
       "--heap_growing_percent must be an integer from 0 to 300, got '301'",
+    );
+    assert.equal(
+      await fails({ ...BASE, heap_growing_min_mb: '4097' }),
+      "--heap_growing_min_mb must be an integer from 0 to 4096, got '4097'",
     );
   });
 

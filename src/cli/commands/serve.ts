@@ -20,9 +20,12 @@ import type { NodeProcessOptions } from '../../server/process.ts';
 import type { TlsFileOptions } from '../../server/tls-files.ts';
 import { parseDurationMs } from '../duration.ts';
 import {
+  DEFAULT_HEAP_GROWING_MIN_MB,
   DEFAULT_HEAP_GROWING_PERCENT,
+  HEAP_GROWING_MIN_MB_MAX,
   HEAP_GROWING_PERCENT_MAX,
-  setHeapGrowingPercent,
+  type HeapGrowing,
+  setHeapGrowing,
 } from '../heap-growing.ts';
 import {
   describeProblem,
@@ -149,6 +152,13 @@ const FLAGS: readonly (readonly [string, string, string, string | undefined])[] 
       "again, in percent (V8's --heap-growing-percent): less memory for more collections; 0 leaves it to " +
       'V8, which lets it grow up to 4×',
     String(DEFAULT_HEAP_GROWING_PERCENT),
+  ],
+  [
+    'heap_growing_min_mb',
+    '<n>',
+    'but the old generation may always grow by this many MB (within 4×): a small heap is not ' +
+      'collected every few MB; 0: the percentage alone',
+    String(DEFAULT_HEAP_GROWING_MIN_MB),
   ],
   ['max_key_bytes', '<n>', 'largest key accepted', '4096'],
   ['max_value_bytes', '<n>', 'largest value accepted', '1048576'],
@@ -284,8 +294,8 @@ export function registerServeCommand(program: Command): void {
       return;
     }
     // The process's setting, not the node's: set before the node loads its state.
-    const { heapGrowingPercent, ...node } = flags;
-    setHeapGrowingPercent(heapGrowingPercent);
+    const { heapGrowing, ...node } = flags;
+    setHeapGrowing(heapGrowing);
     const { runNodeProcess } = await import('../../server/process.ts');
     const { createDashboard } = await import('../../dashboard/index.ts');
     const outcome = await runNodeProcess({ ...node, adminPages: createDashboard });
@@ -295,8 +305,8 @@ export function registerServeCommand(program: Command): void {
 }
 
 export interface ServeFlags extends NodeProcessOptions {
-  /** V8's old-generation growing factor, as a percent over 1 (heap-growing.ts); 0: V8's own. */
-  readonly heapGrowingPercent: number;
+  /** V8's old-generation growing factor (heap-growing.ts). */
+  readonly heapGrowing: HeapGrowing;
 }
 
 /** The settings given on the command line (as --name_with_underscores or --name-with-dashes), defaults left out. */
@@ -410,6 +420,7 @@ export function parseServeSettings(settings: Settings): ServeFlags | string {
     ['snapshot_entries', 1, 10_000_000],
     ['entries_in_memory', 1, 10_000_000],
     ['heap_growing_percent', 0, HEAP_GROWING_PERCENT_MAX],
+    ['heap_growing_min_mb', 0, HEAP_GROWING_MIN_MB_MAX],
   ];
   for (const [name, min, max] of ranges) {
     const n = r.integer(name, min, max);
@@ -485,7 +496,7 @@ export function parseServeSettings(settings: Settings): ServeFlags | string {
     walSegmentBytes: nums['wal_segment_mib']! * 1024 * 1024,
     snapshotEveryEntries: nums['snapshot_entries']!,
     entriesInMemory: nums['entries_in_memory']!,
-    heapGrowingPercent: nums['heap_growing_percent']!,
+    heapGrowing: { percent: nums['heap_growing_percent']!, minMb: nums['heap_growing_min_mb']! },
     unsafeNoReadIndex,
     host,
     listen,
