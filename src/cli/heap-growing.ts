@@ -20,8 +20,8 @@ import v8 from 'node:v8';
 export const DEFAULT_HEAP_GROWING_PERCENT = 50;
 /** The flag's largest value: V8's own factor goes up to 4×, i.e. 300 %. */
 export const HEAP_GROWING_PERCENT_MAX = 300;
-/** `serve --heap_growing_min_mb`'s default: the old generation may always grow by 64 MB. */
-export const DEFAULT_HEAP_GROWING_MIN_MB = 64;
+/** `serve --heap_growing_min_mb`'s default: the old generation may always grow by 32 MB. */
+export const DEFAULT_HEAP_GROWING_MIN_MB = 32;
 /** The floor's largest value. */
 export const HEAP_GROWING_MIN_MB_MAX = 4096;
 

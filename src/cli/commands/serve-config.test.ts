@@ -85,8 +85,8 @@ describe('precedence: flag over environment over file over default', () => {
     assert.match(await fails({ ...BASE, zone: 'a b' }), /--zone/);
   });
 
-  test("V8's heap growing: 50 % and 64 MB unless given, 0 to 300 % and 0 to 4096 MB from any source", async () => {
-    assert.deepEqual((await ok(BASE)).heapGrowing, { percent: 50, minMb: 64 });
+  test("V8's heap growing: 50 % and 32 MB unless given, 0 to 300 % and 0 to 4096 MB from any source", async () => {
+    assert.deepEqual((await ok(BASE)).heapGrowing, { percent: 50, minMb: 32 });
     assert.equal((await ok({ ...BASE, heap_growing_percent: '0' })).heapGrowing.percent, 0);
     assert.equal((await ok(BASE, { RINGKV_HEAP_GROWING_PERCENT: '300' })).heapGrowing.percent, 300);
     assert.equal((await ok({ ...BASE, heap_growing_min_mb: '0' })).heapGrowing.minMb, 0);
