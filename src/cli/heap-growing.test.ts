@@ -48,8 +48,8 @@ globalThis.gc(); await pause(); globalThis.gc(); await pause();
 if (kept.length !== 20_000 || more.length !== 20_000_000) throw new Error('the kept objects were lost');
 `;
 
-/** The growing factors V8 printed after the child's full collections, in order. */
-async function factorsPrinted(percent: number, child = CHILD): Promise<string[]> {
+/** What a child running `source` (with `args`) printed, V8 tracing its heap controller. */
+async function childOutput(source: string, ...args: string[]): Promise<string> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
     [
@@ -58,17 +58,22 @@ async function factorsPrinted(percent: number, child = CHILD): Promise<string[]>
       '--no-memory-reducer',
       '--input-type=module',
       '--eval',
-      child,
-      String(percent),
+      source,
+      ...args,
     ],
     { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
   );
-  return [...stdout.matchAll(/\[HeapController\] factor (\d+\.\d+)/g)].map((m) => m[1] as string);
+  return stdout;
+}
+
+/** The growing factors V8 printed after full collections, in order. */
+function factorsIn(output: string): string[] {
+  return [...output.matchAll(/\[HeapController\] factor (\d+\.\d+)/g)].map((m) => m[1] as string);
 }
 
 test("the growing factor set at run time is the one V8's heap controller uses", async () => {
   for (const percent of [10, DEFAULT_HEAP_GROWING_PERCENT]) {
-    const factors = await factorsPrinted(percent);
+    const factors = factorsIn(await childOutput(CHILD, String(percent)));
     // The last two: the child's forced collections, after the factor was set.
     assert.ok(factors.length >= 2, `V8 printed ${factors.length} growing factors, expected at least 2`);
     assert.deepEqual(factors.slice(-2), Array(2).fill((1 + percent / 100).toFixed(1)), `with ${percent} %`);
@@ -76,21 +81,7 @@ test("the growing factor set at run time is the one V8's heap controller uses", 
 });
 
 test('with a floor, the factor follows what the old generation holds: 4× for a small one, the percent for a large one', async () => {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [
-      '--expose-gc',
-      '--trace-gc-verbose',
-      '--no-memory-reducer',
-      '--input-type=module',
-      '--eval',
-      CHILD_FLOOR,
-    ],
-    { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
-  );
-  const [small, large] = stdout
-    .split('-- more kept')
-    .map((part) => [...part.matchAll(/\[HeapController\] factor (\d+\.\d+)/g)].map((m) => m[1] as string));
+  const [small, large] = (await childOutput(CHILD_FLOOR)).split('-- more kept').map(factorsIn);
   assert.ok(small !== undefined && large !== undefined, 'the child printed its marker');
   assert.equal(small.at(-1), '4.0', `small heap: factors ${small.join(', ')}`);
   assert.equal(large.at(-1), '1.5', `large heap: factors ${large.join(', ')}`);
