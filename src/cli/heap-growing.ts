@@ -45,7 +45,7 @@ export function growingPercent(g: HeapGrowing, liveBytes: number): number {
 }
 
 /** What the old generation holds now: every heap space but the young generation's and read-only. */
-export function oldGenerationBytes(): number {
+function oldGenerationBytes(): number {
   let bytes = 0;
   for (const s of v8.getHeapSpaceStatistics()) {
     if (s.space_name.startsWith('new_') || s.space_name.startsWith('read_only')) continue;
