@@ -24,7 +24,7 @@ import { index, nodeId, term } from '../raft/types.ts';
 import { PeerCodecError } from './errors.ts';
 
 /** One to one; a Record so that the compiler refuses a MessageType without a wire value. */
-const WIRE_TYPE: Readonly<Record<MessageType, RaftMessageType>> = {
+export const WIRE_TYPE: Readonly<Record<MessageType, RaftMessageType>> = {
   hup: RaftMessageType.RAFT_MESSAGE_TYPE_HUP,
   beat: RaftMessageType.RAFT_MESSAGE_TYPE_BEAT,
   checkQuorum: RaftMessageType.RAFT_MESSAGE_TYPE_CHECK_QUORUM,
@@ -45,13 +45,13 @@ const WIRE_TYPE: Readonly<Record<MessageType, RaftMessageType>> = {
   preVoteResp: RaftMessageType.RAFT_MESSAGE_TYPE_PRE_VOTE_RESP,
   timeoutNow: RaftMessageType.RAFT_MESSAGE_TYPE_TIMEOUT_NOW,
 };
-const MESSAGE_TYPE: ReadonlyMap<number, MessageType> = invert(WIRE_TYPE);
+export const MESSAGE_TYPE: ReadonlyMap<number, MessageType> = invert(WIRE_TYPE);
 
-const WIRE_ENTRY_TYPE: Readonly<Record<EntryType, RaftEntryType>> = {
+export const WIRE_ENTRY_TYPE: Readonly<Record<EntryType, RaftEntryType>> = {
   normal: RaftEntryType.RAFT_ENTRY_TYPE_NORMAL,
   confChange: RaftEntryType.RAFT_ENTRY_TYPE_CONF_CHANGE,
 };
-const ENTRY_TYPE: ReadonlyMap<number, EntryType> = invert(WIRE_ENTRY_TYPE);
+export const ENTRY_TYPE: ReadonlyMap<number, EntryType> = invert(WIRE_ENTRY_TYPE);
 
 /** All message types, in declaration order (for tests and generators). */
 export const MESSAGE_TYPES: readonly MessageType[] = Object.keys(WIRE_TYPE) as MessageType[];
@@ -81,7 +81,7 @@ function num(b: bigint, field: string): number {
   return Number(b);
 }
 
-function wellFormed(s: string, field: string): string {
+export function wellFormed(s: string, field: string): string {
   // A lone surrogate would turn into U+FFFD on the wire: the peer would see another node id.
   if (!s.isWellFormed())
     throw new Error(`transport codec: ${field} is not well-formed UTF-16: ${JSON.stringify(s)}`);
@@ -102,7 +102,7 @@ function confStateToWire(cs: ConfState): RaftConfState {
   };
 }
 
-function chunkToWire(c: SnapshotChunk): RaftSnapshotChunk {
+export function chunkToWire(c: SnapshotChunk): RaftSnapshotChunk {
   return {
     metadata: {
       index: u64(c.metadata.index, 'snapshot.metadata.index'),
@@ -147,7 +147,7 @@ export function messageToWire(m: Message): RaftMessage {
 // Decoded byte fields are views into the whole received frame; copying them detaches them, so a
 // small entry kept in the log never pins a multi-megabyte batch buffer in memory. (Not .slice():
 // on a Buffer, which is what gRPC hands us, slice() returns a view.)
-function copy(bytes: Uint8Array): Uint8Array {
+export function copy(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes);
 }
 
@@ -162,7 +162,7 @@ function confStateFromWire(cs: RaftConfState | undefined): ConfState {
   };
 }
 
-function chunkFromWire(c: RaftSnapshotChunk): SnapshotChunk {
+export function chunkFromWire(c: RaftSnapshotChunk): SnapshotChunk {
   const md = c.metadata;
   if (md === undefined) throw new PeerCodecError('snapshot.metadata', 'missing');
   return {

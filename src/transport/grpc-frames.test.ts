@@ -157,13 +157,12 @@ describe('encodeBatchFrame', () => {
         fc.string({ maxLength: 8 }),
         fc.string({ maxLength: 8 }),
         (list, fromId, clusterId) => {
-          const items = list.map(({ groupId, msg }) => ({ groupId, wire: messageToWire(msg) }));
-          const frame = encodeBatchFrame(writer, fromId, clusterId, items);
+          const frame = encodeBatchFrame(writer, fromId, clusterId, list);
           const want = PeerServiceStreamRequest.encode({
             batch: {
               fromNodeId: fromId,
               clusterId,
-              messages: items.map((it) => ({ groupId: it.groupId, message: it.wire })),
+              messages: list.map((it) => ({ groupId: it.groupId, message: messageToWire(it.msg) })),
             },
           }).finish();
           assert.deepEqual(frame, frameOf(want));
@@ -175,11 +174,9 @@ describe('encodeBatchFrame', () => {
 
   it('gives every batch its own buffer although the writer is reused', () => {
     const writer = new BinaryWriter();
-    const first = encodeBatchFrame(writer, from, 'c', [
-      { groupId: 1, wire: messageToWire(appMessage(from, to, 1)) },
-    ]);
+    const first = encodeBatchFrame(writer, from, 'c', [{ groupId: 1, msg: appMessage(from, to, 1) }]);
     const copy = Buffer.from(first);
-    encodeBatchFrame(writer, from, 'c', [{ groupId: 2, wire: messageToWire(appMessage(from, to, 2, 4096)) }]);
+    encodeBatchFrame(writer, from, 'c', [{ groupId: 2, msg: appMessage(from, to, 2, 4096) }]);
     assert.deepEqual(first, copy, 'the second batch did not overwrite the first');
     const [body] = parse([first], 1 << 20);
     assert.ok(body !== undefined);

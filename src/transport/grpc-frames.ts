@@ -5,8 +5,9 @@
 // out views of the chunk when a message lies whole inside it and copying only a message that spans
 // chunks (into one buffer of its announced size, which is checked against the bound first).
 import type { BinaryWriter } from '@bufbuild/protobuf/wire';
-import { RaftMessage } from '../gen/ringkv/v1/peer.ts';
+import type { Message } from '../raft/types.ts';
 import { PeerFrameError } from './errors.ts';
+import { writeRaftMessage } from './wire-message.ts';
 
 export const FRAME_PREFIX_BYTES = 5;
 const PREFIX_PLACEHOLDER = new Uint8Array(FRAME_PREFIX_BYTES);
@@ -15,7 +16,7 @@ const EMPTY = Buffer.alloc(0);
 /** What a batch write carries per message (a PeerLink's Outgoing satisfies it). */
 export interface FrameItem {
   readonly groupId: number;
-  readonly wire: RaftMessage;
+  readonly msg: Message;
 }
 
 /**
@@ -36,8 +37,9 @@ export function encodeBatchFrame(
     for (const item of items) {
       w.uint32(26).fork(); // PeerBatch.messages = 3
       if (item.groupId !== 0) w.uint32(8).uint32(item.groupId); // GroupMessage.group_id = 1
-      RaftMessage.encode(item.wire, w.uint32(18).fork()).join(); // GroupMessage.message = 2
-      w.join();
+      writeRaftMessage(w.uint32(18).fork(), item.msg); // GroupMessage.message = 2
+      w.join(); // GroupMessage.message
+      w.join(); // PeerBatch.messages
     }
     w.join();
   });

@@ -4,7 +4,7 @@
 // write per peer.
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import type { Message, NodeId } from '../raft/types.ts';
-import { isPrecious, messageToWire, wireSizeBoundBytes } from './codec.ts';
+import { isPrecious, wireSizeBoundBytes } from './codec.ts';
 import { encodeBatchFrame } from './grpc-frames.ts';
 import type { InboundContext } from './inbound.ts';
 import { LogLimiter, silentLogger, type TransportLogger } from './log.ts';
@@ -156,7 +156,7 @@ export class GrpcTransport implements Transport {
       }
       return;
     }
-    link.enqueue({ groupId, wire: messageToWire(msg), sizeBytes, precious: isPrecious(msg.type) });
+    link.enqueue({ groupId, msg, sizeBytes, precious: isPrecious(msg.type) });
   }
 
   setPeerAddress(id: NodeId, raftAddr: string): void {

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Message } from '../raft/types.ts';
 import { nodeId } from '../raft/types.ts';
-import { messageToWire } from './codec.ts';
 import { type BatchContext, receiveBatch } from './inbound.ts';
 import { LogLimiter, silentLogger } from './log.ts';
 import { message } from './testing.ts';
@@ -30,10 +29,10 @@ test('a misrouted message is dropped alone; the rest of its batch and the stream
     fromNodeId: 'n1',
     clusterId: 'c1',
     messages: [
-      { groupId: 1, message: messageToWire(message({ from: n1, to: n2, type: 'heartbeat' })) },
-      { groupId: 2, message: messageToWire(message({ from: n3, to: n2, type: 'heartbeat' })) }, // not n1's
-      { groupId: 3, message: messageToWire(message({ from: n1, to: n3, type: 'heartbeat' })) }, // not for n2
-      { groupId: 4, message: messageToWire(message({ from: n1, to: n2, type: 'appResp' })) },
+      { groupId: 1, message: message({ from: n1, to: n2, type: 'heartbeat' }) },
+      { groupId: 2, message: message({ from: n3, to: n2, type: 'heartbeat' }) }, // not n1's
+      { groupId: 3, message: message({ from: n1, to: n3, type: 'heartbeat' }) }, // not for n2
+      { groupId: 4, message: message({ from: n1, to: n2, type: 'appResp' }) },
     ],
   };
   assert.equal(receiveBatch(batch, 'n1', ctx), undefined, 'the stream must not be refused');
@@ -49,7 +48,7 @@ test('a transferLeader forwarded by a follower on behalf of the transferee is de
   const batch = {
     fromNodeId: 'n1',
     clusterId: 'c1',
-    messages: [{ groupId: 5, message: messageToWire(message({ from: n3, to: n2, type: 'transferLeader' })) }],
+    messages: [{ groupId: 5, message: message({ from: n3, to: n2, type: 'transferLeader' }) }],
   };
   assert.equal(receiveBatch(batch, 'n1', context(delivered)), undefined);
   assert.equal(delivered.length, 1);

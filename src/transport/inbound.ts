@@ -4,15 +4,14 @@
 // end an empty response message and `grpc-status`/`grpc-message` trailers; a refusal before
 // anything was accepted is a trailers-only response.
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-import { type PeerBatch, PeerServiceStreamRequest } from '../gen/ringkv/v1/peer.ts';
 import type { Message, NodeId } from '../raft/types.ts';
-import { messageFromWire } from './codec.ts';
 import { PeerCodecError, PeerFrameError } from './errors.ts';
 import { FrameParser, frameOf } from './grpc-frames.ts';
 import { GRPC_OK_TRAILERS, GRPC_RESPONSE_HEADERS, sendTrailersOnly } from './grpc-http2-server.ts';
 import { encodeGrpcMessage, GrpcStatus, type GrpcStatusCode, statusName } from './grpc-status.ts';
 import type { LogLimiter, TransportLogger } from './log.ts';
 import { clusterIdsCompatible, type PeerTraffic, type TransportStats } from './transport.ts';
+import { type BatchIn, type BatchMessage, readPeerRequest } from './wire-message.ts';
 
 // Handshake headers of a peer stream; values are URI-encoded (node ids may be any string).
 export const HEADER_FROM = 'ringkv-from-node-id';
@@ -86,7 +85,7 @@ function checkCluster(remote: string, from: string, ctx: BatchContext): Refusal 
  * nothing more) when the batch breaks the stream's contract.
  */
 export function receiveBatch(
-  batch: PeerBatch | undefined,
+  batch: BatchIn | undefined,
   from: string,
   ctx: BatchContext,
 ): Refusal | undefined {
@@ -101,7 +100,7 @@ export function receiveBatch(
   if (refusal !== undefined) return refusal;
   ctx.stats.batchesReceived++;
   for (const gm of batch.messages) {
-    const msg = decode(gm.groupId, gm.message, from, ctx);
+    const msg = decoded(gm, from, ctx);
     if (msg === undefined) continue;
     // Raft forwards some messages on behalf of another node (a follower passes a transferLeader
     // from the transferee to its leader), so `from` may differ from the stream's node for that
@@ -124,26 +123,18 @@ export function receiveBatch(
   return undefined;
 }
 
-function decode(
-  groupId: number,
-  wire: PeerBatch['messages'][number]['message'],
-  from: string,
-  ctx: BatchContext,
-): Message | undefined {
-  try {
-    if (wire === undefined) throw new PeerCodecError('message', 'missing');
-    return messageFromWire(wire);
-  } catch (err) {
-    if (!(err instanceof PeerCodecError)) throw err;
-    ctx.stats.droppedInvalid++;
-    if (ctx.limiter.allow(`invalid:${from}:${err.field}`)) {
-      ctx.logger.warn(
-        { peer: from, groupId, field: err.field, err: err.message },
-        'dropped invalid peer message',
-      );
-    }
-    return undefined;
+/** The message of `gm`, or undefined (counted and logged) when the peer sent one the core cannot take. */
+function decoded(gm: BatchMessage, from: string, ctx: BatchContext): Message | undefined {
+  const err = gm.message;
+  if (!(err instanceof PeerCodecError)) return err;
+  ctx.stats.droppedInvalid++;
+  if (ctx.limiter.allow(`invalid:${from}:${err.field}`)) {
+    ctx.logger.warn(
+      { peer: from, groupId: gm.groupId, field: err.field, err: err.message },
+      'dropped invalid peer message',
+    );
   }
+  return undefined;
 }
 
 /** Counts a refused stream and logs it (an error when it is a configuration problem). */
@@ -218,14 +209,14 @@ class InboundStream {
   }
 
   private onMessage(bytes: Buffer): boolean {
-    let request: PeerServiceStreamRequest;
+    let batch: BatchIn | undefined;
     try {
-      request = PeerServiceStreamRequest.decode(bytes);
+      batch = readPeerRequest(bytes);
     } catch (err) {
       this.refuse({ code: GrpcStatus.INTERNAL, details: `could not decode a peer request: ${String(err)}` });
       return false;
     }
-    const refusal = receiveBatch(request.batch, this.from, this.ctx);
+    const refusal = receiveBatch(batch, this.from, this.ctx);
     if (refusal === undefined) return true;
     this.refuse(refusal);
     return false;

@@ -26,3 +26,4 @@ export {
   type TransportStats,
   type UnreachableHandler,
 } from './transport.ts';
+export { throughTheWire } from './wire-message.ts';

@@ -2,9 +2,10 @@
 // checks on arrival (shared with the gRPC receiver), and by default the same protobuf bytes, but
 // no sockets. Messages sent during one turn are delivered together on the next (setImmediate).
 // The MemoryNetwork connecting the transports can partition nodes and drop messages at random.
-import { PeerBatch } from '../gen/ringkv/v1/peer.ts';
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import type { Message, NodeId } from '../raft/types.ts';
-import { isPrecious, messageToWire, wireSizeBoundBytes } from './codec.ts';
+import { isPrecious, messageFromWire, messageToWire, wireSizeBoundBytes } from './codec.ts';
+import { encodeBatchFrame, FRAME_PREFIX_BYTES } from './grpc-frames.ts';
 import { type BatchContext, logRefusal, type Refusal, receiveBatch } from './inbound.ts';
 import { LogLimiter, silentLogger, type TransportLogger } from './log.ts';
 import type { Outgoing } from './peer-link.ts';
@@ -18,6 +19,7 @@ import {
   type UnreachableHandler,
   zeroStats,
 } from './transport.ts';
+import { type BatchIn, readPeerRequest } from './wire-message.ts';
 
 export interface MemoryNetworkOptions {
   /** Randomness for dropProbability, in [0, 1): inject a seeded one for reproducible tests. */
@@ -184,7 +186,7 @@ export class MemoryTransport implements Transport {
     }
     const dropped = peer.queue.push({
       groupId,
-      wire: messageToWire(msg),
+      msg,
       sizeBytes,
       precious: isPrecious(msg.type),
     });
@@ -236,7 +238,7 @@ export class MemoryTransport implements Transport {
   }
 
   /** Takes one batch that arrived from node `from`; returns a refusal if it was refused. */
-  receive(batch: PeerBatch, from: NodeId): Refusal | undefined {
+  receive(batch: BatchIn | undefined, from: NodeId): Refusal | undefined {
     const refusal = receiveBatch(batch, from, this.batchContext);
     if (refusal !== undefined) logRefusal(this.batchContext, `memory://${from}`, refusal);
     return refusal;
@@ -282,12 +284,22 @@ export class MemoryTransport implements Transport {
     this.counters.messagesSent += items.length;
     const kept = items.filter(() => !this.network.loses(this.localId, target.localId));
     if (kept.length === 0) return;
-    let batch: PeerBatch = {
-      fromNodeId: this.localId,
-      clusterId: this.clusterId,
-      messages: kept.map((it) => ({ groupId: it.groupId, message: it.wire })),
-    };
-    if (this.network.encode) batch = PeerBatch.decode(PeerBatch.encode(batch).finish());
+    // Through the bytes a real stream carries, or (encode: false) through the wire objects, which
+    // copy every message as the bytes would.
+    const batch: BatchIn | undefined = this.network.encode
+      ? readPeerRequest(
+          encodeBatchFrame(new BinaryWriter(), this.localId, this.clusterId, kept).subarray(
+            FRAME_PREFIX_BYTES,
+          ),
+        )
+      : {
+          fromNodeId: this.localId,
+          clusterId: this.clusterId,
+          messages: kept.map((it) => ({
+            groupId: it.groupId,
+            message: messageFromWire(messageToWire(it.msg)),
+          })),
+        };
     if (target.receive(batch, this.localId) !== undefined) {
       this.counters.connectFailures++;
       this.pendingUnreachable.add(id);

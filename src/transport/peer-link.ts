@@ -7,8 +7,7 @@
 // messages after the reconnect would help nobody. Every failure tears the connection down; the
 // next attempt opens a new one.
 import http2 from 'node:http2';
-import type { RaftMessage } from '../gen/ringkv/v1/peer.ts';
-import type { NodeId } from '../raft/types.ts';
+import type { Message, NodeId } from '../raft/types.ts';
 import { FRAME_PREFIX_BYTES } from './grpc-frames.ts';
 import {
   decodeGrpcMessage,
@@ -25,10 +24,10 @@ import { PEER_STREAM_PATH, sessionMemoryMb } from './peer-server.ts';
 import { describeTlsFailure, type PeerTls } from './tls.ts';
 import type { PeerTraffic, TransportLimits, TransportStats } from './transport.ts';
 
-/** A message waiting for its stream write, already converted to its wire form. */
+/** A message waiting for its stream write (encoded with its batch: wire-message.ts). */
 export interface Outgoing extends QueueItem {
   readonly groupId: number;
-  readonly wire: RaftMessage;
+  readonly msg: Message;
 }
 
 export interface LinkTiming {

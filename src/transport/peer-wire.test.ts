@@ -7,7 +7,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import type { Message, NodeId } from '../raft/types.ts';
 import { nodeId } from '../raft/types.ts';
-import { messageToWire } from './codec.ts';
 import { encodeBatchFrame } from './grpc-frames.ts';
 import { GrpcTransport, type GrpcTransportOptions } from './grpc-transport.ts';
 import { appMessage, message, seqOf, until } from './testing.ts';
@@ -69,7 +68,7 @@ function rawCall(port: number): RawCall {
 }
 
 function frame(seqs: readonly number[], dataBytes = 8): Buffer {
-  const items = seqs.map((seq) => ({ groupId: 1, wire: messageToWire(appMessage(A, B, seq, dataBytes)) }));
+  const items = seqs.map((seq) => ({ groupId: 1, msg: appMessage(A, B, seq, dataBytes) }));
   return encodeBatchFrame(new BinaryWriter(), A, '', items);
 }
 

@@ -9,7 +9,7 @@ import { UnavailableError } from '../../node/errors.ts';
 import type { KvNode } from '../../node/node.ts';
 import type { Message, NodeId } from '../../raft/types.ts';
 import { SimFileSystem, type Tearing } from '../../storage/sim-file-system.ts';
-import { messageFromWire, messageToWire } from '../../transport/index.ts';
+import { throughTheWire } from '../../transport/index.ts';
 import { EventQueue } from '../event-queue.ts';
 import { Network } from '../network.ts';
 import { Prng } from '../prng.ts';
@@ -298,7 +298,7 @@ export class World implements MachineWorld, RpcNetwork {
         `${from}>${msg.to} g${groupId} ${msg.type} t${msg.term} i${msg.index} c${msg.commit} e${msg.entries.length}${msg.reject ? ' rej' : ''}${reordered ? ' (out of order)' : ''}`,
       );
       // Through the wire encoding, as the real transport does: the receiver shares nothing with the sender.
-      inc.transport.deliver(groupId, messageFromWire(messageToWire(msg)));
+      inc.transport.deliver(groupId, throughTheWire(msg));
     });
   }
 
