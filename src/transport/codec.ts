@@ -1,5 +1,7 @@
 // Conversion between the core's Message (src/raft/types.ts) and its protobuf mirror (peer.proto).
-// The round trip is exact: messageFromWire(messageToWire(m)) deep-equals m for every valid m.
+// The round trip is exact: messageFromWire(messageToWire(m)) deep-equals m for every valid m. The
+// peer stream itself goes straight between Message and bytes (wire-message.ts, which shares the
+// tables and checks here and is tested against this); these objects serve the rest.
 // Terms, indexes and byte offsets are JS numbers in memory and uint64 (bigint) on the wire; they
 // must stay below 2^53 — our own values are asserted (a bug otherwise), a peer's are checked
 // (PeerCodecError, the message is dropped).
