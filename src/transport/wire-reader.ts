@@ -20,6 +20,38 @@ const TWO_32 = 2 ** 32;
 const SAFE_HI_LIMIT = 2 ** 21;
 const utf8 = new TextDecoder();
 
+/**
+ * Short strings decoded recently (node ids, cluster ids: a handful per cluster, in every message),
+ * by their bytes: comparing a few bytes costs less than decoding them. Bounded in entries and in
+ * the length of a string kept.
+ */
+const RECENT_STRINGS_MAX = 16;
+const RECENT_STRING_BYTES_MAX = 64;
+const recentBytes: Uint8Array[] = [];
+const recentStrings: string[] = [];
+let recentNext = 0;
+
+function decodeShort(bytes: Uint8Array): string {
+  const n = bytes.length;
+  for (let k = 0; k < recentBytes.length; k++) {
+    const kept = recentBytes[k] as Uint8Array;
+    if (kept.length !== n) continue;
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (kept[i] !== bytes[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return recentStrings[k] as string;
+  }
+  const s = utf8.decode(bytes);
+  recentBytes[recentNext] = bytes.slice();
+  recentStrings[recentNext] = s;
+  recentNext = (recentNext + 1) % RECENT_STRINGS_MAX;
+  return s;
+}
+
 export class WireReader {
   readonly buf: Uint8Array;
   /** Invariant: pos <= end <= buf.length. */
@@ -30,7 +62,8 @@ export class WireReader {
   private hi = 0;
 
   constructor(buf: Uint8Array, pos = 0, end = buf.length) {
-    this.buf = buf;
+    // A plain view: a Buffer's subarray builds a Buffer, which costs more per field.
+    this.buf = Buffer.isBuffer(buf) ? new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength) : buf;
     this.pos = pos;
     this.end = end;
   }
@@ -73,7 +106,9 @@ export class WireReader {
   }
 
   string(): string {
-    return utf8.decode(this.bytes());
+    const bytes = this.bytes();
+    if (bytes.length === 0) return '';
+    return bytes.length <= RECENT_STRING_BYTES_MAX ? decodeShort(bytes) : utf8.decode(bytes);
   }
 
   /** A reader over the embedded message that follows (this reader moves past it). */
