@@ -180,6 +180,14 @@ export function chunkFromWire(c: RaftSnapshotChunk): SnapshotChunk {
   };
 }
 
+/** An entry as read off the wire, its data a view of the received frame. */
+export interface EntryView {
+  term: number;
+  index: number;
+  type: number;
+  data: Uint8Array;
+}
+
 /**
  * A message's entries, their data copied into one new buffer of their total size (each entry's data
  * a view of its part): detached from the received frame as `copy` is, at one allocation per message
@@ -187,25 +195,31 @@ export function chunkFromWire(c: RaftSnapshotChunk): SnapshotChunk {
  * order (compaction takes a prefix of the log), so the shared buffer lives no longer than the last of
  * them, and no entry pins anything but its neighbours of the same message.
  */
-function entriesFromWire(ents: readonly RaftEntry[]): Entry[] {
-  if (ents.length === 0) return [];
+export function entriesOf(views: readonly EntryView[]): Entry[] {
+  if (views.length === 0) return [];
   let totalBytes = 0;
-  for (const e of ents) totalBytes += e.data.length;
+  for (const v of views) totalBytes += v.data.length;
   const buf = new Uint8Array(totalBytes);
   let at = 0;
-  return ents.map((e, i) => {
-    const type = ENTRY_TYPE.get(e.type);
-    if (type === undefined) throw new PeerCodecError(`entries[${i}].type`, `unknown entry type ${e.type}`);
-    buf.set(e.data, at);
-    const data = buf.subarray(at, at + e.data.length);
-    at += e.data.length;
-    return {
-      term: term(num(e.term, `entries[${i}].term`)),
-      index: index(num(e.index, `entries[${i}].index`)),
-      type,
-      data,
-    };
+  return views.map((v, i) => {
+    const type = ENTRY_TYPE.get(v.type);
+    if (type === undefined) throw new PeerCodecError(`entries[${i}].type`, `unknown entry type ${v.type}`);
+    buf.set(v.data, at);
+    const data = buf.subarray(at, at + v.data.length);
+    at += v.data.length;
+    return { term: term(v.term), index: index(v.index), type, data };
   });
+}
+
+function entriesFromWire(ents: readonly RaftEntry[]): Entry[] {
+  return entriesOf(
+    ents.map((e, i) => ({
+      term: num(e.term, `entries[${i}].term`),
+      index: num(e.index, `entries[${i}].index`),
+      type: e.type,
+      data: e.data,
+    })),
+  );
 }
 
 /** Wire → Message. Throws PeerCodecError when the peer sent something the core cannot represent. */

@@ -13,7 +13,8 @@ import {
   chunkFromWire,
   chunkToWire,
   copy,
-  ENTRY_TYPE,
+  type EntryView,
+  entriesOf,
   MESSAGE_TYPE,
   WIRE_ENTRY_TYPE,
   WIRE_TYPE,
@@ -93,13 +94,6 @@ export function writeRaftMessage(w: BinaryWriter, m: Message): void {
   if (m.context.length > 0) w.uint32(M_CONTEXT).bytes(m.context);
 }
 
-interface EntryView {
-  term: number;
-  index: number;
-  type: number;
-  data: Uint8Array;
-}
-
 function readEntry(r: WireReader, i: number): EntryView {
   const e: EntryView = { term: 0, index: 0, type: 0, data: NO_BYTES };
   // Bounded: every pass consumes at least the tag.
@@ -112,26 +106,6 @@ function readEntry(r: WireReader, i: number): EntryView {
     else r.skip(t & 7);
   }
   return e;
-}
-
-/**
- * The entries' data copied into one new buffer of their total size, each entry's data a view of
- * its part (codec.ts, entriesFromWire, says why).
- */
-function entriesOf(views: readonly EntryView[]): Entry[] {
-  if (views.length === 0) return [];
-  let totalBytes = 0;
-  for (const v of views) totalBytes += v.data.length;
-  const buf = new Uint8Array(totalBytes);
-  let at = 0;
-  return views.map((v, i) => {
-    const type = ENTRY_TYPE.get(v.type);
-    if (type === undefined) throw new PeerCodecError(`entries[${i}].type`, `unknown entry type ${v.type}`);
-    buf.set(v.data, at);
-    const data = buf.subarray(at, at + v.data.length);
-    at += v.data.length;
-    return { term: term(v.term), index: index(v.index), type, data };
-  });
 }
 
 /** Reads the fields of one RaftMessage up to the reader's end. */
