@@ -1,5 +1,5 @@
 // The public surface of src/transport: what the node imports. Everything else is internal.
-export { MESSAGE_TYPES, messageFromWire, messageToWire, wireSizeBoundBytes } from './codec.ts';
+export { MESSAGE_TYPES, wireSizeBoundBytes } from './codec.ts';
 export { PeerCodecError, TransportBindError } from './errors.ts';
 export {
   DEFAULT_GRPC_MESSAGE_BYTES_MAX,

@@ -101,6 +101,12 @@ describe('the direct peer codec', () => {
       const bytes = RaftMessage.encode({ ...base, type: type as never }).finish();
       assert.throws(() => read(bytes), PeerCodecError);
     }
+    const hugeEntry = { term: 1n, index: 2n ** 60n, type: 1 as never, data: new Uint8Array(0) };
+    const ok = { ...hugeEntry, index: 1n };
+    assert.throws(
+      () => read(RaftMessage.encode({ ...base, entries: [ok, hugeEntry] }).finish()),
+      (err: unknown) => err instanceof PeerCodecError && err.field === 'entries[1].index',
+    );
     const entry = { term: 1n, index: 1n, type: 7 as never, data: new Uint8Array(0) };
     assert.throws(
       () => read(RaftMessage.encode({ ...base, entries: [entry] }).finish()),

@@ -99,8 +99,9 @@ function readEntry(r: WireReader, i: number): EntryView {
   // Bounded: every pass consumes at least the tag.
   while (!r.done()) {
     const t = r.tag();
-    if (t === E_TERM) e.term = r.uint64(`entries[${i}].term`);
-    else if (t === E_INDEX) e.index = r.uint64(`entries[${i}].index`);
+    // The field's name is built only for a refusal: this runs for every entry received.
+    if (t === E_TERM) e.term = r.uint64('term', 'entries', i);
+    else if (t === E_INDEX) e.index = r.uint64('index', 'entries', i);
     else if (t === E_TYPE) e.type = r.uint32() | 0;
     else if (t === E_DATA) e.data = r.bytes();
     else r.skip(t & 7);

@@ -79,10 +79,14 @@ export class WireReader {
     return this.lo;
   }
 
-  /** A uint64 field as a number; PeerCodecError above 2^53 - 1. */
-  uint64(field: string): number {
+  /**
+   * A uint64 field as a number; PeerCodecError above 2^53 - 1, naming `field` (as `list[at].field`
+   * for one in the `at`th element of a repeated field).
+   */
+  uint64(field: string, list?: string, at?: number): number {
     this.varint();
-    if (this.hi >= SAFE_HI_LIMIT) throw new PeerCodecError(field, 'exceeds 2^53 - 1');
+    if (this.hi >= SAFE_HI_LIMIT)
+      throw new PeerCodecError(list === undefined ? field : `${list}[${at}].${field}`, 'exceeds 2^53 - 1');
     return this.hi * TWO_32 + this.lo;
   }
 
