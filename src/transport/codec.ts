@@ -146,11 +146,16 @@ export function messageToWire(m: Message): RaftMessage {
   };
 }
 
+/** The copy of every empty field: one shared array, since nothing can be written into it. */
+const NO_BYTES = new Uint8Array(0);
+/** The entries of every message that carries none (most of them: acknowledgements, heartbeats). */
+const NO_ENTRIES: readonly Entry[] = Object.freeze([]);
+
 // Decoded byte fields are views into the whole received frame; copying them detaches them, so a
 // small entry kept in the log never pins a multi-megabyte batch buffer in memory. (Not .slice():
 // on a Buffer, which is what gRPC hands us, slice() returns a view.)
 export function copy(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(bytes);
+  return bytes.length === 0 ? NO_BYTES : new Uint8Array(bytes);
 }
 
 function confStateFromWire(cs: RaftConfState | undefined): ConfState {
@@ -195,8 +200,8 @@ export interface EntryView {
  * order (compaction takes a prefix of the log), so the shared buffer lives no longer than the last of
  * them, and no entry pins anything but its neighbours of the same message.
  */
-export function entriesOf(views: readonly EntryView[]): Entry[] {
-  if (views.length === 0) return [];
+export function entriesOf(views: readonly EntryView[]): readonly Entry[] {
+  if (views.length === 0) return NO_ENTRIES;
   let totalBytes = 0;
   for (const v of views) totalBytes += v.data.length;
   const buf = new Uint8Array(totalBytes);
@@ -211,7 +216,7 @@ export function entriesOf(views: readonly EntryView[]): Entry[] {
   });
 }
 
-function entriesFromWire(ents: readonly RaftEntry[]): Entry[] {
+function entriesFromWire(ents: readonly RaftEntry[]): readonly Entry[] {
   return entriesOf(
     ents.map((e, i) => ({
       term: num(e.term, `entries[${i}].term`),

@@ -153,6 +153,38 @@ describe('the direct peer codec', () => {
     assert.throws(() => read(new Uint8Array(11).fill(0xff)), WireFormatError, 'a varint of 11 bytes');
   });
 
+  it('reads ids of one length that differ in a byte right, more of them than it keeps decoded', () => {
+    // Recently decoded ids are found again by their bytes: 40 ids of five bytes, in every position
+    // of a batch (offsets that move), each read back as itself.
+    const ids = Array.from({ length: 40 }, (_, i) => nodeId(`n${String(i).padStart(4, '0')}`));
+    for (let round = 0; round < 3; round++) {
+      const list = ids.map((from, i) => ({
+        groupId: i,
+        message: messageToWire(message({ from, to: ids[(i * 7 + round) % ids.length] as typeof from })),
+      }));
+      const fromNodeId = ids[round] as string;
+      const bytes = PeerServiceStreamRequest.encode({
+        batch: { fromNodeId, clusterId: 'c1', messages: list },
+      }).finish();
+      const got = readPeerRequest(bytes);
+      assert.equal(got?.fromNodeId, fromNodeId);
+      assert.deepStrictEqual(
+        got?.messages.map((it) => [(it.message as Message).from, (it.message as Message).to]),
+        list.map((it) => [it.message.from, it.message.to]),
+      );
+    }
+  });
+
+  it('shares one empty array for what is empty: no context, no entries', () => {
+    const one = read(written(message({ from: a, to: b })));
+    const two = read(written(message({ from: b, to: a })));
+    assert.equal(one.context.length, 0);
+    assert.equal(one.context, two.context, 'one shared empty context');
+    assert.equal(one.entries.length, 0);
+    assert.equal(one.entries, two.entries, 'one shared empty list of entries');
+    assert.ok(Object.isFrozen(one.entries), 'the shared list cannot grow');
+  });
+
   it('asserts that our own numbers are non-negative safe integers and ids survive UTF-8', () => {
     assert.throws(() => written(message({ from: a, to: b, term: term(2 ** 53) })), /term must be/);
     assert.throws(() => written(message({ from: a, to: b, index: index(-1) })), /index must be/);

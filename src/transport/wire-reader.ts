@@ -19,6 +19,8 @@ const TWO_32 = 2 ** 32;
 /** The high word of 2^53: a uint64 whose high word reaches it is not a safe integer. */
 const SAFE_HI_LIMIT = 2 ** 21;
 const utf8 = new TextDecoder();
+/** What an empty length-delimited field reads as: shared, since nothing can be written into it. */
+const NO_BYTES = new Uint8Array(0);
 
 /**
  * Short strings decoded recently (node ids, cluster ids: a handful per cluster, in every message),
@@ -31,20 +33,21 @@ const recentBytes: Uint8Array[] = [];
 const recentStrings: string[] = [];
 let recentNext = 0;
 
-function decodeShort(bytes: Uint8Array): string {
-  const n = bytes.length;
+/** The string of `buf[at, at + n)`, n ≤ RECENT_STRING_BYTES_MAX: compared in place, a view only to decode. */
+function decodeShort(buf: Uint8Array, at: number, n: number): string {
   for (let k = 0; k < recentBytes.length; k++) {
     const kept = recentBytes[k] as Uint8Array;
     if (kept.length !== n) continue;
     let same = true;
     for (let i = 0; i < n; i++) {
-      if (kept[i] !== bytes[i]) {
+      if (kept[i] !== buf[at + i]) {
         same = false;
         break;
       }
     }
     if (same) return recentStrings[k] as string;
   }
+  const bytes = buf.subarray(at, at + n);
   const s = utf8.decode(bytes);
   recentBytes[recentNext] = bytes.slice();
   recentStrings[recentNext] = s;
@@ -101,18 +104,25 @@ export class WireReader {
     return this.lo !== 0 || this.hi !== 0;
   }
 
-  /** A length-delimited field's bytes, a view of the array (copy what is kept). */
+  /**
+   * A length-delimited field's bytes, a view of the array (copy what is kept); an empty field is
+   * one shared empty array (most messages' context).
+   */
   bytes(): Uint8Array {
     const len = this.length();
     const at = this.pos;
     this.pos += len;
-    return this.buf.subarray(at, at + len);
+    return len === 0 ? NO_BYTES : this.buf.subarray(at, at + len);
   }
 
   string(): string {
-    const bytes = this.bytes();
-    if (bytes.length === 0) return '';
-    return bytes.length <= RECENT_STRING_BYTES_MAX ? decodeShort(bytes) : utf8.decode(bytes);
+    const len = this.length();
+    const at = this.pos;
+    this.pos += len;
+    if (len === 0) return '';
+    return len <= RECENT_STRING_BYTES_MAX
+      ? decodeShort(this.buf, at, len)
+      : utf8.decode(this.buf.subarray(at, at + len));
   }
 
   /** A reader over the embedded message that follows (this reader moves past it). */
