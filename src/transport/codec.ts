@@ -24,6 +24,7 @@ import type {
 } from '../raft/types.ts';
 import { index, nodeId, term } from '../raft/types.ts';
 import { PeerCodecError } from './errors.ts';
+import { NO_BYTES } from './wire-reader.ts';
 
 /** One to one; a Record so that the compiler refuses a MessageType without a wire value. */
 export const WIRE_TYPE: Readonly<Record<MessageType, RaftMessageType>> = {
@@ -146,8 +147,6 @@ export function messageToWire(m: Message): RaftMessage {
   };
 }
 
-/** The copy of every empty field: one shared array, since nothing can be written into it. */
-const NO_BYTES = new Uint8Array(0);
 /** The entries of every message that carries none (most of them: acknowledgements, heartbeats). */
 const NO_ENTRIES: readonly Entry[] = Object.freeze([]);
 

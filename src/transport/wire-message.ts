@@ -21,10 +21,9 @@ import {
   wellFormed,
 } from './codec.ts';
 import { PeerCodecError } from './errors.ts';
-import { WIRE_LEN, WIRE_VARINT, WireFormatError, WireReader } from './wire-reader.ts';
+import { NO_BYTES, WIRE_LEN, WIRE_VARINT, WireFormatError, WireReader } from './wire-reader.ts';
 
 const TWO_32 = 2 ** 32;
-const NO_BYTES: Uint8Array = new Uint8Array(0);
 
 /** A field's tag: its number and wire type. */
 const tag = (field: number, wireType: number): number => (field << 3) | wireType;

@@ -19,8 +19,11 @@ const TWO_32 = 2 ** 32;
 /** The high word of 2^53: a uint64 whose high word reaches it is not a safe integer. */
 const SAFE_HI_LIMIT = 2 ** 21;
 const utf8 = new TextDecoder();
-/** What an empty length-delimited field reads as: shared, since nothing can be written into it. */
-const NO_BYTES = new Uint8Array(0);
+/**
+ * Every empty byte field of the transport (what the reader hands out for one, its copy, a message's
+ * default): one shared array, since nothing can be written into it.
+ */
+export const NO_BYTES: Uint8Array = new Uint8Array(0);
 
 /**
  * Short strings decoded recently (node ids, cluster ids: a handful per cluster, in every message),
