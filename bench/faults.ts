@@ -22,16 +22,22 @@ import { metricTotal } from './prometheus-text.ts';
 import { scriptOptions } from './script-options.ts';
 import { type ClientMode, isClientMode } from './targets.ts';
 
-const USAGE = `usage: node bench/faults.ts [--placement pack|spread] [--clients leader|round-robin] [--duration-s S] [--node-args="--flag …"]
-  a 3-node cluster (leaders packed by default) under one put-64 repetition (256 B values) of S
+const USAGE = `usage: node bench/faults.ts [--placement pack|spread] [--clients leader|round-robin] [--duration-s S] [--shards N] [--node-args="--flag …"]
+  a 3-node cluster of N shards (default 8; leaders packed by default) under one put-64 repetition (256 B values) of S
   seconds (default 10), sent to each shard's leader or round-robin over the nodes: per node and per
   put, minor page faults, user and system CPU, read and write system calls, WAL rounds, Raft
   messages and the batches that carried them, scavenges, and the µs spent in scavenges,
   mark-compacts and incremental marking (note the = of --node-args)`;
 
-function options(): { placement: Placement; clients: ClientMode; durationS: number; nodeArgs: string[] } {
+function options(): {
+  placement: Placement;
+  clients: ClientMode;
+  durationS: number;
+  shards: number;
+  nodeArgs: string[];
+} {
   const o = scriptOptions(
-    { placement: 'pack', clients: 'leader', 'duration-s': '10', 'node-args': '' },
+    { placement: 'pack', clients: 'leader', 'duration-s': '10', shards: '8', 'node-args': '' },
     USAGE,
   );
   const placement = o.string('placement');
@@ -44,6 +50,7 @@ function options(): { placement: Placement; clients: ClientMode; durationS: numb
     placement,
     clients,
     durationS: o.int('duration-s', 1, 600),
+    shards: o.int('shards', 1, 1024),
     nodeArgs: o.string('node-args').split(' ').filter(Boolean),
   };
 }
@@ -125,7 +132,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.exit(1);
   });
 }
-const cluster = await startRingkv({ leaderPlacement: o.placement, nodeArgs: o.nodeArgs });
+const cluster = await startRingkv({ leaderPlacement: o.placement, shards: o.shards, nodeArgs: o.nodeArgs });
 try {
   if (cluster.adminEndpoints.length !== cluster.pids.length)
     throw new Error('this build of ringkv has no admin port: its counters cannot be read');
