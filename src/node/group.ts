@@ -334,6 +334,8 @@ export class Group<R = unknown, M extends StateMachine<R> = StateMachine<R>> imp
 
   /** Starts a ReadIndex round for every read queued since the last one. Returns whether it did. */
   startReadRound(): boolean {
+    // Every turn asks every group: nothing allocated for one without reads.
+    if (this.readQueue.length === 0) return false;
     const live = this.readQueue.filter((w) => !w.pending.done);
     this.readQueue = [];
     if (live.length === 0) return false;
