@@ -388,6 +388,10 @@ export async function startEtcd(): Promise<Cluster> {
       '--initial-cluster-token=bench',
       '--logger=zap',
       '--log-level=warn',
+      // etcd keeps every revision (no compaction by default): a full run writes more than its
+      // default 2 GiB backend quota, and it then refuses writes ("database space exceeded"). 8 GiB
+      // is the largest it recommends; the quota is a size check only, not on the write path.
+      '--quota-backend-bytes=8589934592',
     ];
     // GOMAXPROCS is left at its default (both cores), as a user would run it.
     argv.push(args);
