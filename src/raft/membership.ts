@@ -100,6 +100,13 @@ export function switchToConfig(r: Raft, next: ChangeResult): void {
     maybeHandOver(r);
     return;
   }
+  if ((r.role === 'candidate' || r.role === 'preCandidate') && !r.promotable()) {
+    // Removed or demoted while campaigning: the votes it gathers are tallied in the new
+    // configuration, whose voters could elect it although it is no voter of theirs. It stops
+    // (keeping its term and its vote, as any follower of the term).
+    r.becomeFollower(r.term, NO_NODE);
+    return;
+  }
   if (r.role !== 'leader' || next.config.incoming.size === 0) return;
   // The quorum changed: something may now be committed, and new members need appends.
   if (maybeCommit(r)) {

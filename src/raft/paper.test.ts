@@ -174,6 +174,22 @@ test('§5.2 a candidate wins with votes from a majority, not before', () => {
   assert.equal(role(net, '1'), 'leader', '3 of 5 votes is a majority');
 });
 
+test('a candidate removed by a configuration it applies mid-election stops: votes counted among the new voters never make it leader', () => {
+  const net = cluster(4, { preVote: false });
+  net.node('1').rn.campaign();
+  settleAlone(net, '1');
+  assert.equal(role(net, '1'), 'candidate');
+  net
+    .node('1')
+    .rn.applyConfChange({ changes: [{ type: 'removeNode', nodeId: nodeId('1') }], transition: 'auto' });
+  assert.equal(role(net, '1'), 'follower', 'no longer a voter: it stops campaigning');
+  assert.equal(termOf(net, '1'), 1, 'it keeps the term it campaigned in');
+  // Two of the three voters left (2, 3, 4) grant the vote it asked for before the change.
+  for (const from of ['2', '3']) net.node('1').rn.step(msg('voteResp', from, '1', { term: term(1) }));
+  settleAlone(net, '1');
+  assert.equal(role(net, '1'), 'follower');
+});
+
 test('§5.2 a candidate rejected by a majority gives up the election', () => {
   const net = cluster(3, { preVote: false });
   net.node('1').rn.campaign();

@@ -316,6 +316,17 @@ const FOUND: readonly {
     entriesReadBack: true,
     what: "a shard's leader let go of entries its latest snapshot covered but had not compacted them: the WAL, which keeps only what no snapshot marker covers, could not read them back, and a follower that needed them waited for ever (src/raft/storage.ts: released entries a snapshot covers are compacted at once)",
   },
+  {
+    nodes: 5,
+    seed: 980002,
+    newFaults: true,
+    moreDiskFaults: true,
+    drawnAppends: true,
+    joinTogether: true,
+    leaderTransfers: true,
+    entriesReadBack: true,
+    what: 'a candidate applied a configuration that removed it, and the votes it then received, tallied among the new voters, made it leader of a group it was no member of (src/raft/membership.ts switchToConfig: it steps down)',
+  },
 ];
 
 for (const f of FOUND) {
