@@ -10,9 +10,9 @@
 // Durability. A crash (power loss, kernel panic) keeps exactly what is durable, and may keep or lose
 // anything else:
 //   - File data is durable once `datasync()` or `sync()` on a handle of that file has returned, or,
-//     for a file opened 'update-dsync' (O_DSYNC), once the `write`/`writev` that wrote it has returned
-//     (with the size change it needed). Nothing else makes data durable: not `close()`, not a rename.
-//   - A name (created by open 'create', or `rename`, or removed by `unlink`) is durable once its
+//     for a file opened 'update-dsync' or 'create-dsync' (O_DSYNC), once the `write`/`writev` that
+//     wrote it has returned (with the size change it needed). Nothing else makes data durable: not `close()`, not a rename.
+//   - A name (created by open 'create' or 'create-dsync', or `rename`, or removed by `unlink`) is durable once its
 //     directory was fsynced (`syncPath(dir)`) after the change. `mkdir` is the exception: every
 //     directory it creates is durably linked (its parent fsynced) before it returns.
 //   - `syncPath(file)` makes that file's data durable as `sync()` would (used on data left by an
@@ -54,7 +54,19 @@ export type OpenMode =
   /** An existing file, for positioned writes ('r+'); ENOENT when it does not exist. */
   | 'update'
   /** As 'update', with O_DSYNC: each write is durable when it returns. */
-  | 'update-dsync';
+  | 'update-dsync'
+  /** As 'create', with O_DSYNC: each write is durable when it returns (the name, once its directory is synced). */
+  | 'create-dsync';
+
+/** Whether `mode` creates the file (or truncates an existing one). */
+export function createsFile(mode: OpenMode): boolean {
+  return mode === 'create' || mode === 'create-dsync';
+}
+
+/** Whether writes through a handle opened with `mode` are durable when they return (O_DSYNC). */
+export function writesDurably(mode: OpenMode): boolean {
+  return mode === 'update-dsync' || mode === 'create-dsync';
+}
 
 /** One open file. Positions are byte offsets from the start of the file. */
 export interface FileHandle {
@@ -71,7 +83,7 @@ export interface FileHandle {
 }
 
 export interface FileSystem {
-  /** Whether 'update-dsync' really opens with O_DSYNC here (not on Windows); callers fall back to datasync. */
+  /** Whether the -dsync modes really open with O_DSYNC here (not on Windows); callers fall back to datasync. */
   readonly supportsDsync: boolean;
   open(path: string, mode: OpenMode): Promise<FileHandle>;
   readFile(path: string): Promise<Buffer>;

@@ -11,7 +11,9 @@ const HAS_DSYNC = typeof constants.O_DSYNC === 'number';
 function flagsOf(mode: OpenMode): string | number {
   if (mode === 'create') return 'w';
   if (mode === 'update') return constants.O_RDWR;
-  return HAS_DSYNC ? constants.O_RDWR | constants.O_DSYNC : constants.O_RDWR;
+  const dsync = HAS_DSYNC ? constants.O_DSYNC : 0;
+  if (mode === 'create-dsync') return constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | dsync;
+  return constants.O_RDWR | dsync;
 }
 
 class RealFileHandle implements FileHandle {

@@ -132,6 +132,18 @@ test('an O_DSYNC write is durable when it returns; a plain one only after datasy
   assert.equal((await again.disk.mount().readFile('/d/g')).toString(), '........');
 });
 
+test("a file created O_DSYNC ('create-dsync') truncates and creates as 'create' does, and its writes are durable when they return", async () => {
+  const { disk, fs } = await diskWithFile('f', 'old content');
+  const f = await fs.open('/d/f', 'create-dsync');
+  await f.write(Buffer.from('new'), 0);
+  const created = await fs.open('/d/g', 'create-dsync');
+  await created.write(Buffer.from('G'), 0);
+  await fs.syncPath('/d');
+  disk.crash(KEEP_NONE);
+  assert.equal((await disk.mount().readFile('/d/f')).toString(), 'new');
+  assert.equal((await disk.mount().readFile('/d/g')).toString(), 'G');
+});
+
 test('a name created or renamed without an fsync of its directory may vanish in a crash; with one it stays', async () => {
   for (const [rng, kept] of [
     [KEEP_NONE, false],

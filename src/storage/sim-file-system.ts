@@ -20,11 +20,13 @@
 import { posix } from 'node:path';
 import type { Rng } from '../raft/types.ts';
 import {
+  createsFile,
   type FileHandle,
   type FileSystem,
   FileSystemError,
   type FileSystemErrorCode,
   type OpenMode,
+  writesDurably,
 } from './file-system.ts';
 
 export type Tearing =
@@ -348,7 +350,7 @@ export class SimFileSystem {
 
   /** @internal */
   openFile(path: string, mode: OpenMode): FileInode {
-    if (mode !== 'create') {
+    if (!createsFile(mode)) {
       const inode = this.lookup(path, 'open');
       if (inode.kind !== 'file') fail('EISDIR', 'open', path);
       inode.openHandles++;
@@ -404,6 +406,13 @@ export class SimFileSystem {
     const before = f.data.size;
     f.data.write(positionBytes, written);
     this.usedBytes += f.data.size - before;
+    // A file truncated by its 'create-dsync' open: the size its first O_DSYNC write makes durable
+    // takes the truncation with it (here from the write's start: a crash during that write keeps the
+    // file empty, not its old content, which no caller reads back).
+    if (dsync && f.unsynced.length > 0 && f.unsynced.every((c) => c.kind === 'truncate')) {
+      for (const c of f.unsynced) apply(f.durable, c);
+      f.unsynced = [];
+    }
     // The model orders unsynced writes only through a sync: an O_DSYNC write after plain ones would
     // need a range sync. No caller mixes them (the WAL zeroes a torn tail and syncs before appending).
     if (dsync && f.unsynced.length > 0) {
@@ -594,7 +603,7 @@ class SimMount implements FileSystem {
 
   async open(path: string, mode: OpenMode): Promise<FileHandle> {
     const inode = this.check('open', path).openFile(path, mode);
-    return new SimHandle(this, inode, path, mode === 'update-dsync');
+    return new SimHandle(this, inode, path, writesDurably(mode));
   }
 
   async readFile(path: string): Promise<Buffer> {

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import type { Entry } from '../raft/types.ts';
 import { index, nodeId, term } from '../raft/types.ts';
-import type { FileSystem } from './file-system.ts';
+import { createsFile, type FileSystem } from './file-system.ts';
 import { SimFileSystem, type Tearing } from './sim-file-system.ts';
 import {
   hookedFileSystem,
@@ -79,7 +79,7 @@ test('a crash before the first write into a new segment loses no vote once the o
   const disk = new SimFileSystem({ capacityBytes: 1 << 20 });
   // The power goes just before the first write into segment 2: its name is durable, it holds only its header.
   const fs = hookedFileSystem(disk.mount(), (call) => {
-    if (call.mode !== 'create' && call.op === 'write' && call.path.includes('0000000000000002.wal')) {
+    if (!createsFile(call.mode) && call.op === 'write' && call.path.includes('0000000000000002.wal')) {
       disk.crash(KEEP_ALL);
       throw Object.assign(new Error('EIO: the power went'), { code: 'EIO' });
     }

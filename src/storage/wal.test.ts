@@ -6,7 +6,14 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import type { Entry, HardState } from '../raft/types.ts';
 import { index, nodeId, term } from '../raft/types.ts';
-import type { FileSystem } from './file-system.ts';
+import {
+  createsFile,
+  type FileHandle,
+  type FileSystem,
+  type OpenMode,
+  writesDurably,
+} from './file-system.ts';
+import { PassThroughFileSystem } from './pass-through-file-system.ts';
 import { REAL_FILE_SYSTEM } from './real-file-system.ts';
 import { hookedFileSystem, makeEntries, plainEntries, withTempDir } from './test-helpers.ts';
 import { type RecoveredGroup, segmentFileName, Wal } from './wal.ts';
@@ -243,6 +250,83 @@ test('the segment being appended to is opened O_DSYNC by default, plainly with f
   }
 });
 
+/**
+ * The real disk, saying whether it has O_DSYNC as told, and counting the bytes written to each file
+ * through a handle without O_DSYNC since that handle's last sync: the most any file held at once.
+ */
+class UnsyncedBytesFileSystem extends PassThroughFileSystem {
+  maxUnsyncedBytes = 0;
+  private readonly dsync: boolean;
+
+  constructor(dsync: boolean) {
+    super(REAL_FILE_SYSTEM);
+    this.dsync = dsync;
+  }
+
+  override get supportsDsync(): boolean {
+    return this.dsync;
+  }
+
+  override async open(path: string, mode: OpenMode): Promise<FileHandle> {
+    const inner = await super.open(path, mode);
+    const durable = writesDurably(mode) && this.dsync;
+    let unsynced = 0;
+    const wrote = (bytes: number): void => {
+      if (durable) return;
+      unsynced += bytes;
+      this.maxUnsyncedBytes = Math.max(this.maxUnsyncedBytes, unsynced);
+    };
+    const synced = (): void => {
+      unsynced = 0;
+    };
+    return {
+      writev: async (views, at) => {
+        const n = await inner.writev(views, at);
+        wrote(n);
+        return n;
+      },
+      write: async (data, at) => {
+        const n = await inner.write(data, at);
+        wrote(n);
+        return n;
+      },
+      datasync: async () => {
+        await inner.datasync();
+        synced();
+      },
+      sync: async () => {
+        await inner.sync();
+        synced();
+      },
+      close: () => inner.close(),
+    };
+  }
+}
+
+test("a new segment's zeroes reach the disk as they are written: O_DSYNC, or an fdatasync every 4 MiB without it", async () => {
+  const segmentBytes = 16 * 1024 * 1024;
+  for (const dsync of [true, false]) {
+    await withTempDir(async (dir) => {
+      const counting = new UnsyncedBytesFileSystem(dsync);
+      const { wal } = await Wal.open({ fs: counting, dir, segmentBytes });
+      wal.appendEntries(1, makeEntries(1, 10, 1, 100));
+      await wal.sync();
+      await wal.close();
+      // Without this, a segment's 16 MiB of zeroes waited in the page cache for one fdatasync.
+      assert.ok(
+        counting.maxUnsyncedBytes <= 4 * 1024 * 1024,
+        `O_DSYNC ${dsync}: ${counting.maxUnsyncedBytes} bytes written and not yet synced at once`,
+      );
+      const { wal: reopened, recovered } = await Wal.open({ fs, dir, segmentBytes });
+      assert.deepEqual(
+        plainEntries(recovered.get(1)?.entries ?? []),
+        plainEntries(makeEntries(1, 10, 1, 100)),
+      );
+      await reopened.close();
+    });
+  }
+});
+
 for (const durability of ['dsync', 'fdatasync'] as const) {
   test(`group commit (${durability}): sync() calls made during an in-flight sync share one barrier`, async () => {
     await withTempDir(async (dir) => {
@@ -278,7 +362,7 @@ for (const durability of ['dsync', 'fdatasync'] as const) {
       // fdatasync after a plain write.
       const barrier = durability === 'dsync' ? 'write' : 'sync';
       const hooked = hookedFileSystem(fs, (call) => {
-        if (call.mode === 'create' || call.op !== barrier) return;
+        if (createsFile(call.mode) || call.op !== barrier) return;
         calls++;
         if (failNext) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' });
       });
@@ -490,7 +574,7 @@ test('a segment that cannot be prepared (no space) stalls the rollover instead o
     const problems: string[] = [];
     // A segment's preparation (the zero-fill of a file it creates) is where a full disk shows first.
     const hooked = hookedFileSystem(fs, (call) => {
-      if (!full || call.mode !== 'create' || call.op !== 'write') return;
+      if (!full || !createsFile(call.mode) || call.op !== 'write') return;
       refused++;
       throw Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' });
     });
@@ -538,7 +622,7 @@ test('closing a log whose rollover waits for space ends the wait (the round fail
   await withTempDir(async (dir) => {
     const made = new Set<string>();
     const hooked = hookedFileSystem(fs, (call) => {
-      if (call.mode !== 'create') return;
+      if (!createsFile(call.mode)) return;
       if (!made.has(call.path) && made.size >= 2) {
         throw Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' });
       }

@@ -3,7 +3,7 @@
 // waits at the gate, so nothing the WAL is asked to sync becomes durable until the test releases it.
 // Everything else (creating and zero-filling segments, snapshots, the identity file) passes, and all
 // calls go on to the file system behind it (the disk by default) once let go.
-import type { FileHandle, FileSystem, OpenMode } from '../../storage/file-system.ts';
+import { createsFile, type FileHandle, type FileSystem, type OpenMode } from '../../storage/file-system.ts';
 import { hookedHandle, PassThroughFileSystem } from '../../storage/pass-through-file-system.ts';
 import { REAL_FILE_SYSTEM } from '../../storage/real-file-system.ts';
 
@@ -48,7 +48,7 @@ export class WalGate extends PassThroughFileSystem {
 
   override async open(path: string, mode: OpenMode): Promise<FileHandle> {
     const file = await this.inner.open(path, mode);
-    return mode === 'create' ? file : hookedHandle(file, () => this.pass());
+    return createsFile(mode) ? file : hookedHandle(file, () => this.pass());
   }
 
   private pass(): Promise<void> {
