@@ -11,9 +11,10 @@
 // anything else:
 //   - File data is durable once `datasync()` or `sync()` on a handle of that file has returned, or,
 //     for a file opened 'update-dsync' or 'create-dsync' (O_DSYNC), once the `write`/`writev` that
-//     wrote it has returned (with the size change it needed). Nothing else makes data durable: not `close()`, not a rename.
-//   - A name (created by open 'create' or 'create-dsync', or `rename`, or removed by `unlink`) is durable once its
-//     directory was fsynced (`syncPath(dir)`) after the change. `mkdir` is the exception: every
+//     wrote it has returned (with the size change it needed). Nothing else makes data durable: not
+//     `close()`, not a rename.
+//   - A name (created by open 'create' or 'create-dsync', or `rename`, or removed by `unlink`) is
+//     durable once its directory was fsynced (`syncPath(dir)`) after the change. `mkdir` is the exception: every
 //     directory it creates is durably linked (its parent fsynced) before it returns.
 //   - `syncPath(file)` makes that file's data durable as `sync()` would (used on data left by an
 //     earlier process before trusting it).

@@ -1,14 +1,14 @@
-// A disk that takes time: the FileSystem of one node incarnation over its SimFileSystem mount, where
-// writes and syncs complete a few virtual milliseconds after they are issued (each completion its
-// own world event, in issue order). A write reaches the disk (the page cache) when it is issued, and
-// is durable only once a sync completes; a sync is done on the disk when it completes. A write to a
-// file opened O_DSYNC ('update-dsync', 'create-dsync') is issued as a plain write and made durable by a datasync when
-// it completes, which is what O_DSYNC promises; so a crash while it is in flight tears it (as the
-// SimFileSystem's tearing decides), as a power loss during a real write may. Meanwhile the node's
-// work that overlaps a sync (a leader's early appends, applying what is already durable) really
-// overlaps it. A dead incarnation's operations never complete; a paused one's complete on the disk,
-// and its code learns so when it resumes (`hold`). Reads, opens, renames and unlinks take effect at
-// once.
+// A disk that takes time: the FileSystem of one node incarnation over its SimFileSystem mount,
+// where writes and syncs complete a few virtual milliseconds after they are issued (each completion
+// its own world event, in issue order). A write reaches the disk (the page cache) when it is
+// issued, and is durable only once a sync completes; a sync is done on the disk when it completes.
+// A write to a file opened O_DSYNC ('update-dsync', 'create-dsync') is issued as a plain write and
+// made durable by a datasync when it completes, which is what O_DSYNC promises; so a crash while it
+// is in flight tears it (as the SimFileSystem's tearing decides), as a power loss during a real
+// write may. Meanwhile the node's work that overlaps a sync (a leader's early appends, applying
+// what is already durable) really overlaps it. A dead incarnation's operations never complete; a
+// paused one's complete on the disk, and its code learns so when it resumes (`hold`). Reads, opens,
+// renames and unlinks take effect at once.
 import { type FileHandle, type FileSystem, type OpenMode, writesDurably } from '../../storage/file-system.ts';
 import { PassThroughFileSystem } from '../../storage/pass-through-file-system.ts';
 import type { Prng } from '../prng.ts';
