@@ -1,0 +1,298 @@
+// Where the round-robin tail lies: puts sent round-robin over the members (as etcd's client sends
+// them), each request's start, latency, the member it went to and the member leading its key (a
+// ringkv shard's leader, etcd's one leader) recorded. Prints the latency of requests that landed on
+// their leader against those forwarded, per member, and the bunches: the windows of 100 ms in which
+// the most slow requests (at or over the p99) started, with the members they went through. For
+// ringkv it also reads every node's metrics every --sample-ms, so that each bunch shows, per node,
+// the WAL writes over 25.6 ms and the garbage collectors' time in and just after its window: a
+// bunch over every node at once with slow WAL writes on all of them is the shared disk; one node's
+// collection is that node.
+// usage: node bench/tail.ts [--systems ringkv,etcd] [--placement spread] [--settle-s 30] [--duration-s 15]
+import { PutRequest, StatusRequest, StatusResponse } from '../src/gen/ringkv/v1/kv.ts';
+import { HASH_TAG_HASHING, shardOf, WHOLE_KEY_HASHING } from '../src/ring/slots.ts';
+import {
+  type Cluster,
+  ensureEtcd,
+  isPlacement,
+  killAllStarted,
+  type Placement,
+  startEtcd,
+  startRingkv,
+} from './clusters.ts';
+import { decodeStatus, ETCD_PUT, ETCD_STATUS, encodePut } from './etcd-proto.ts';
+import { GrpcConnection } from './grpc-client.ts';
+import { benchValue, KEY_COUNT_DEFAULT, makeKeys } from './load.ts';
+import { metricTotal } from './prometheus-text.ts';
+import { scriptOptions } from './script-options.ts';
+
+const USAGE = `usage: node bench/tail.ts [--systems ringkv,etcd] [--placement spread|pack] [--in-flight N] [--settle-s S] [--duration-s S] [--sample-ms MS] [--serve-args="--flag …"]
+  puts of 256 B sent round-robin over a 3-member cluster of each system, N in flight (default 64),
+  S seconds unrecorded (default 30), then S recorded (default 15); prints the latency of requests
+  that landed on their leader and of those forwarded, and the windows of 100 ms where the slow
+  requests (at or over the p99) bunch, with the members they went through; for ringkv, each node's
+  WAL writes over 25.6 ms and GC time around each bunch (metrics read every MS, default 100; 0: not);
+  --serve-args: extra \`ringkv serve\` flags for the ringkv nodes (note the =)`;
+
+const WINDOW_MS = 100;
+const BUNCHES_SHOWN = 8;
+const SLOW_WAL_LE = '0.0256';
+
+/** One recorded request. */
+interface Row {
+  readonly startMs: number;
+  readonly ms: number;
+  /** The member (index into the endpoints) the request went to, and the one leading its key. */
+  readonly via: number;
+  readonly leader: number;
+}
+
+/** A cluster under round-robin load: how to put, and who leads a key. */
+interface Subject {
+  readonly name: string;
+  readonly conns: readonly GrpcConnection[];
+  put(via: number, key: Uint8Array, value: Uint8Array): Promise<void>;
+  leaderOf(key: Uint8Array): number;
+  /** Each member's admin address for /metrics (ringkv), or none. */
+  readonly admin: readonly string[];
+}
+
+/** V8's collections as Node's `gc` entries name them: scavenges, mark-compacts, incremental marking. */
+const GC_KINDS = ['minor', 'major', 'incremental'] as const;
+
+/** Per node, at one moment: WAL writes over SLOW_WAL_LE so far, and seconds in GC so far (all, and by kind). */
+interface NodeCounters {
+  readonly slowWal: number;
+  readonly gcS: number;
+  readonly gcSByKind: readonly number[];
+}
+
+async function ringkvSubject(c: Cluster): Promise<Subject> {
+  const conns = c.endpoints.map((e) => new GrpcConnection(e));
+  const status = StatusResponse.decode(
+    await (conns[0] as GrpcConnection).call(
+      '/ringkv.v1.ClusterService/Status',
+      StatusRequest.encode({}).finish(),
+      3000,
+    ),
+  );
+  const memberOf = new Map(status.members.map((m) => [m.nodeId, c.endpoints.indexOf(m.clientAddr)]));
+  const shards = status.shards.filter((s) => s.shardId !== 0);
+  const leaderByShard: number[] = [];
+  for (const s of shards) {
+    const m = memberOf.get(s.leader);
+    if (m === undefined || m < 0)
+      throw new Error(`ringkv: shard ${s.shardId} has no leader among the endpoints`);
+    leaderByShard[s.shardId] = m;
+  }
+  const hashing = status.settings?.hashTags === true ? HASH_TAG_HASHING : WHOLE_KEY_HASHING;
+  return {
+    name: 'ringkv',
+    conns,
+    admin: c.adminEndpoints,
+    put: async (via, key, value) => {
+      await (conns[via] as GrpcConnection).call(
+        '/ringkv.v1.KVService/Put',
+        PutRequest.encode({ key, value, shardEpoch: 0n, lease: 0n }).finish(),
+      );
+    },
+    leaderOf: (key) => leaderByShard[shardOf(key, shards.length, hashing)] as number,
+  };
+}
+
+async function etcdSubject(c: Cluster): Promise<Subject> {
+  const conns = c.endpoints.map((e) => new GrpcConnection(e));
+  let leader = -1;
+  for (const [i, conn] of conns.entries()) {
+    const s = decodeStatus(await conn.call(ETCD_STATUS, new Uint8Array(0), 3000));
+    if (s.leader !== 0n && s.leader === s.memberId) leader = i;
+  }
+  if (leader < 0) throw new Error('etcd: no member says it is the leader');
+  return {
+    name: 'etcd',
+    conns,
+    admin: [],
+    put: async (via, key, value) => {
+      await (conns[via] as GrpcConnection).call(ETCD_PUT, encodePut(key, value));
+    },
+    leaderOf: () => leader,
+  };
+}
+
+async function countersOf(admin: string): Promise<NodeCounters> {
+  const text = await (await fetch(`http://${admin}/metrics`)).text();
+  const wal = 'ringkv_wal_fsync_duration_seconds';
+  return {
+    slowWal: metricTotal(text, `${wal}_count`) - metricTotal(text, `${wal}_bucket`, `le="${SLOW_WAL_LE}"`),
+    gcS: metricTotal(text, 'nodejs_gc_duration_seconds_sum'),
+    // A kind not seen yet has no series (NaN): none so far.
+    gcSByKind: GC_KINDS.map((k) => metricTotal(text, 'nodejs_gc_duration_seconds_sum', `kind="${k}"`) || 0),
+  };
+}
+
+function percentile(sorted: Float64Array, q: number): number {
+  return sorted.length === 0
+    ? Number.NaN
+    : (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number);
+}
+
+function latencies(rows: readonly Row[]): string {
+  const s = Float64Array.from(rows, (r) => r.ms).sort();
+  const f = (q: number): string => percentile(s, q).toFixed(1);
+  return `${rows.length} requests, p50 ${f(0.5)} / p90 ${f(0.9)} / p99 ${f(0.99)} / p999 ${f(0.999)} ms`;
+}
+
+/** Counts of rows per member, "a/b/c". */
+function perMember(rows: readonly Row[], members: number, of: (r: Row) => number): string {
+  return Array.from({ length: members }, (_, m) => rows.filter((r) => of(r) === m).length).join('/');
+}
+
+async function measure(
+  s: Subject,
+  o: { inFlight: number; settleMs: number; durationMs: number; sampleMs: number },
+): Promise<void> {
+  const keys = makeKeys(KEY_COUNT_DEFAULT);
+  const value = benchValue(256);
+  const rows: Row[] = [];
+  let recording = false;
+  let stop = false;
+  let next = 0;
+  let seed = 0x9e3779b9;
+  const t0 = performance.now();
+  const worker = async (): Promise<void> => {
+    while (!stop) {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      const key = keys[(seed >>> 0) % keys.length] as Uint8Array;
+      const via = next;
+      next = (next + 1) % s.conns.length;
+      const start = performance.now();
+      await s.put(via, key, value);
+      if (recording)
+        rows.push({ startMs: start - t0, ms: performance.now() - start, via, leader: s.leaderOf(key) });
+    }
+  };
+  const workers = Array.from({ length: o.inFlight }, worker);
+  // Each node's counters, read every sampleMs while recording: [time, counters per node].
+  const samples: [number, NodeCounters[]][] = [];
+  let sampler: Promise<void> = Promise.resolve();
+  await new Promise((r) => setTimeout(r, o.settleMs));
+  const recordFromMs = performance.now() - t0;
+  recording = true;
+  if (o.sampleMs > 0 && s.admin.length > 0) {
+    sampler = (async () => {
+      while (recording) {
+        const counters = await Promise.all(s.admin.map(countersOf));
+        samples.push([performance.now() - t0, counters]);
+        await new Promise((r) => setTimeout(r, o.sampleMs));
+      }
+    })();
+  }
+  await new Promise((r) => setTimeout(r, o.durationMs));
+  recording = false;
+  stop = true;
+  await Promise.all([...workers, sampler]);
+
+  const members = s.conns.length;
+  console.log(`${s.name}: ${((rows.length * 1000) / o.durationMs).toFixed(0)} puts/s; ${latencies(rows)}`);
+  console.log(`  landed on their leader: ${latencies(rows.filter((r) => r.via === r.leader))}`);
+  console.log(`  forwarded:              ${latencies(rows.filter((r) => r.via !== r.leader))}`);
+  for (let m = 0; m < members; m++)
+    console.log(`  via member ${m}: ${latencies(rows.filter((r) => r.via === m))}`);
+  const p99 = percentile(Float64Array.from(rows, (r) => r.ms).sort(), 0.99);
+  const slow = rows.filter((r) => r.ms >= p99);
+  const byWindow = new Map<number, Row[]>();
+  for (const r of slow) {
+    const w = Math.floor((r.startMs - recordFromMs) / WINDOW_MS);
+    const inWindow = byWindow.get(w);
+    if (inWindow === undefined) byWindow.set(w, [r]);
+    else inWindow.push(r);
+  }
+  const windows = Math.ceil(o.durationMs / WINDOW_MS);
+  console.log(
+    `  ${slow.length} slow requests (>= p99, ${p99.toFixed(1)} ms) started in ${byWindow.size} of ${windows} windows of ${WINDOW_MS} ms`,
+  );
+  const first = samples[0];
+  const last = samples.at(-1);
+  if (first !== undefined && last !== undefined && last[0] > first[0]) {
+    const spanS = (last[0] - first[0]) / 1000;
+    const each = first[1].map((f, i) => {
+      const l = last[1][i] as NodeCounters;
+      return `${l.slowWal - f.slowWal} / ${((l.gcS - f.gcS) * 1000).toFixed(0)} ms (${(((l.gcS - f.gcS) / spanS) * 300).toFixed(1)} ms per 0.3 s)`;
+    });
+    console.log(
+      `  per node over ${spanS.toFixed(1)} s, WAL writes over ${Number(SLOW_WAL_LE) * 1000} ms / GC time: ${each.join(', ')}`,
+    );
+  }
+  const bunches = [...byWindow].sort((a, b) => b[1].length - a[1].length).slice(0, BUNCHES_SHOWN);
+  for (const [w, rs] of bunches) {
+    const fromMs = recordFromMs + w * WINDOW_MS;
+    let line = `   at ${((fromMs - recordFromMs) / 1000).toFixed(1)} s: ${rs.length} slow, longest ${Math.max(...rs.map((r) => r.ms)).toFixed(0)} ms; went to members ${perMember(rs, members, (r) => r.via)}, led by ${perMember(rs, members, (r) => r.leader)}`;
+    // The counters' change from the last sample before the window to the first after its next one.
+    const before = samples.filter(([t]) => t <= fromMs).at(-1);
+    const after = samples.find(([t]) => t >= fromMs + 2 * WINDOW_MS);
+    if (before !== undefined && after !== undefined) {
+      const d = before[1].map((b, i) => {
+        const a = after[1][i] as NodeCounters;
+        const kinds = GC_KINDS.map((_, k) =>
+          (((a.gcSByKind[k] ?? 0) - (b.gcSByKind[k] ?? 0)) * 1000).toFixed(0),
+        );
+        return `${a.slowWal - b.slowWal} / ${((a.gcS - b.gcS) * 1000).toFixed(0)} ms (${kinds.join('+')})`;
+      });
+      line += `; per node, WAL writes over ${Number(SLOW_WAL_LE) * 1000} ms / GC time (${GC_KINDS.join('+')}), ${((after[0] - before[0]) / 1000).toFixed(2)} s around it: ${d.join(', ')}`;
+    }
+    console.log(line);
+  }
+}
+
+const o = scriptOptions(
+  {
+    systems: 'ringkv,etcd',
+    placement: 'spread',
+    'in-flight': '64',
+    'settle-s': '30',
+    'duration-s': '15',
+    'sample-ms': '100',
+    'serve-args': '',
+  },
+  USAGE,
+);
+const systems = o.string('systems').split(',');
+const placement = o.string('placement');
+if (systems.some((s) => s !== 'ringkv' && s !== 'etcd') || !isPlacement(placement)) {
+  process.stderr.write(`--systems is ringkv, etcd or both; --placement pack or spread\n${USAGE}\n`);
+  process.exit(2);
+}
+const run = {
+  inFlight: o.int('in-flight', 1, 4096),
+  settleMs: o.int('settle-s', 0, 600) * 1000,
+  durationMs: o.int('duration-s', 1, 600) * 1000,
+  sampleMs: o.int('sample-ms', 0, 10_000),
+};
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    killAllStarted();
+    process.exit(1);
+  });
+}
+try {
+  for (const system of systems) {
+    if (system === 'etcd') ensureEtcd((line) => console.log(line));
+    const cluster =
+      system === 'ringkv'
+        ? await startRingkv({
+            leaderPlacement: placement as Placement,
+            serveArgs: o.string('serve-args').split(' ').filter(Boolean),
+          })
+        : await startEtcd();
+    try {
+      const subject = system === 'ringkv' ? await ringkvSubject(cluster) : await etcdSubject(cluster);
+      await measure(subject, run);
+      for (const c of subject.conns) c.close();
+    } finally {
+      await cluster.stop();
+    }
+  }
+} finally {
+  killAllStarted();
+}
