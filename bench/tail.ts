@@ -4,9 +4,9 @@
 // their leader against those forwarded, per member, and the bunches: the windows of 100 ms in which
 // the most slow requests (at or over the p99) started, with the members they went through. For
 // ringkv it also reads every node's metrics every --sample-ms, so that each bunch shows, per node,
-// the WAL writes over 25.6 ms and the garbage collectors' time in and just after its window: a
-// bunch over every node at once with slow WAL writes on all of them is the shared disk; one node's
-// collection is that node.
+// the WAL writes over 25.6 ms and the garbage collectors' pauses by kind in and just after its
+// window: a bunch over every node at once with slow WAL writes on all of them is the shared disk;
+// one node's collection is that node.
 // usage: node bench/tail.ts [--systems ringkv,etcd] [--placement spread] [--settle-s 30] [--duration-s 15]
 import { PutRequest, StatusRequest, StatusResponse } from '../src/gen/ringkv/v1/kv.ts';
 import { HASH_TAG_HASHING, shardOf, WHOLE_KEY_HASHING } from '../src/ring/slots.ts';
@@ -155,6 +155,8 @@ async function measure(
   const rows: Row[] = [];
   let recording = false;
   let stop = false;
+  let errors = 0;
+  let firstError: string | undefined;
   let next = 0;
   let seed = 0x9e3779b9;
   const t0 = performance.now();
@@ -167,7 +169,16 @@ async function measure(
       const via = next;
       next = (next + 1) % s.conns.length;
       const start = performance.now();
-      await s.put(via, key, value);
+      try {
+        await s.put(via, key, value);
+      } catch (e) {
+        // Counted and shown, not timed: a failed request is not a latency.
+        if (recording) {
+          errors++;
+          firstError ??= String(e);
+        }
+        continue;
+      }
       if (recording)
         rows.push({ startMs: start - t0, ms: performance.now() - start, via, leader: s.leaderOf(key) });
     }
@@ -195,6 +206,7 @@ async function measure(
 
   const members = s.conns.length;
   console.log(`${s.name}: ${((rows.length * 1000) / o.durationMs).toFixed(0)} puts/s; ${latencies(rows)}`);
+  if (errors > 0) console.log(`  ${errors} requests failed, the first: ${firstError}`);
   console.log(`  landed on their leader: ${latencies(rows.filter((r) => r.via === r.leader))}`);
   console.log(`  forwarded:              ${latencies(rows.filter((r) => r.via !== r.leader))}`);
   for (let m = 0; m < members; m++)
