@@ -160,7 +160,8 @@ export function procStat(path: string): ProcStat {
   return { minorFaults: Number(rest[7]), userUs: us(rest[11]), systemUs: us(rest[12]) };
 }
 
-function percentile(sorted: Float64Array, p: number): number {
+/** The value at quantile p (0..1) of ascending samples: the smallest with at least p of them at or below it. */
+export function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
   return sorted[i] as number;
@@ -183,6 +184,20 @@ export interface RunOptions {
   readonly probe?: WindowProbe;
 }
 
+/**
+ * Indexes into `count` keys, drawn by one xorshift sequence from a fixed seed: every run of every
+ * system sends the same keys in the same order.
+ */
+export function keyPicker(count: number): () => number {
+  let seed = 0x9e3779b9;
+  return () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % count;
+  };
+}
+
 /** One measured point: a warm-up, then `durationMs` of closed-loop load. */
 export async function runLoad(c: Client, o: RunOptions): Promise<RunResult> {
   const samples: number[] = [];
@@ -190,13 +205,7 @@ export async function runLoad(c: Client, o: RunOptions): Promise<RunResult> {
   let firstError: string | undefined;
   let recording = false;
   let stop = false;
-  let seed = 0x9e3779b9;
-  const rand = (): number => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) % o.keys.length;
-  };
+  const rand = keyPicker(o.keys.length);
   let mixToggle = false;
   const one = (): Promise<void> => {
     const key = o.keys[rand()] as Uint8Array;

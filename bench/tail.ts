@@ -8,8 +8,8 @@
 // window: a bunch over every node at once with slow WAL writes on all of them is the shared disk;
 // one node's collection is that node.
 // usage: node bench/tail.ts [--systems ringkv,etcd] [--placement spread] [--settle-s 30] [--duration-s 15]
-import { PutRequest, StatusRequest, StatusResponse } from '../src/gen/ringkv/v1/kv.ts';
-import { HASH_TAG_HASHING, shardOf, WHOLE_KEY_HASHING } from '../src/ring/slots.ts';
+import { PutRequest } from '../src/gen/ringkv/v1/kv.ts';
+import { shardOf } from '../src/ring/slots.ts';
 import {
   type Cluster,
   ensureEtcd,
@@ -19,11 +19,12 @@ import {
   startEtcd,
   startRingkv,
 } from './clusters.ts';
-import { decodeStatus, ETCD_PUT, ETCD_STATUS, encodePut } from './etcd-proto.ts';
+import { ETCD_PUT, encodePut } from './etcd-proto.ts';
 import { GrpcConnection } from './grpc-client.ts';
-import { benchValue, KEY_COUNT_DEFAULT, makeKeys } from './load.ts';
+import { benchValue, KEY_COUNT_DEFAULT, keyPicker, makeKeys, percentile } from './load.ts';
 import { metricTotal } from './prometheus-text.ts';
 import { scriptOptions } from './script-options.ts';
+import { etcdLeaderIndex, RingkvTarget, ringkvRoutes } from './targets.ts';
 
 const USAGE = `usage: node bench/tail.ts [--systems ringkv,etcd] [--placement spread|pack] [--in-flight N] [--settle-s S] [--duration-s S] [--sample-ms MS] [--serve-args="--flag …"]
   puts of 256 B sent round-robin over a 3-member cluster of each system, N in flight (default 64),
@@ -68,23 +69,14 @@ interface NodeCounters {
 
 async function ringkvSubject(c: Cluster): Promise<Subject> {
   const conns = c.endpoints.map((e) => new GrpcConnection(e));
-  const status = StatusResponse.decode(
-    await (conns[0] as GrpcConnection).call(
-      '/ringkv.v1.ClusterService/Status',
-      StatusRequest.encode({}).finish(),
-      3000,
-    ),
-  );
-  const memberOf = new Map(status.members.map((m) => [m.nodeId, c.endpoints.indexOf(m.clientAddr)]));
-  const shards = status.shards.filter((s) => s.shardId !== 0);
-  const leaderByShard: number[] = [];
-  for (const s of shards) {
-    const m = memberOf.get(s.leader);
-    if (m === undefined || m < 0)
-      throw new Error(`ringkv: shard ${s.shardId} has no leader among the endpoints`);
-    leaderByShard[s.shardId] = m;
-  }
-  const hashing = status.settings?.hashTags === true ? HASH_TAG_HASHING : WHOLE_KEY_HASHING;
+  const target = new RingkvTarget(c.endpoints);
+  const routes = ringkvRoutes(await target.status());
+  target.close();
+  const leaderByShard = routes.leaderAddrs.map((addr) => {
+    const m = c.endpoints.indexOf(addr);
+    if (m < 0) throw new Error(`ringkv: a shard's leader ${addr} is not among the endpoints`);
+    return m;
+  });
   return {
     name: 'ringkv',
     conns,
@@ -95,18 +87,13 @@ async function ringkvSubject(c: Cluster): Promise<Subject> {
         PutRequest.encode({ key, value, shardEpoch: 0n, lease: 0n }).finish(),
       );
     },
-    leaderOf: (key) => leaderByShard[shardOf(key, shards.length, hashing)] as number,
+    leaderOf: (key) => leaderByShard[shardOf(key, routes.shardCount, routes.keyHashing)] as number,
   };
 }
 
 async function etcdSubject(c: Cluster): Promise<Subject> {
   const conns = c.endpoints.map((e) => new GrpcConnection(e));
-  let leader = -1;
-  for (const [i, conn] of conns.entries()) {
-    const s = decodeStatus(await conn.call(ETCD_STATUS, new Uint8Array(0), 3000));
-    if (s.leader !== 0n && s.leader === s.memberId) leader = i;
-  }
-  if (leader < 0) throw new Error('etcd: no member says it is the leader');
+  const leader = await etcdLeaderIndex(conns);
   return {
     name: 'etcd',
     conns,
@@ -127,12 +114,6 @@ async function countersOf(admin: string): Promise<NodeCounters> {
     // A kind not seen yet has no series (NaN): none so far.
     gcSByKind: GC_KINDS.map((k) => metricTotal(text, 'nodejs_gc_duration_seconds_sum', `kind="${k}"`) || 0),
   };
-}
-
-function percentile(sorted: Float64Array, q: number): number {
-  return sorted.length === 0
-    ? Number.NaN
-    : (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number);
 }
 
 function latencies(rows: readonly Row[]): string {
@@ -158,14 +139,11 @@ async function measure(
   let errors = 0;
   let firstError: string | undefined;
   let next = 0;
-  let seed = 0x9e3779b9;
+  const pick = keyPicker(keys.length);
   const t0 = performance.now();
   const worker = async (): Promise<void> => {
     while (!stop) {
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      const key = keys[(seed >>> 0) % keys.length] as Uint8Array;
+      const key = keys[pick()] as Uint8Array;
       const via = next;
       next = (next + 1) % s.conns.length;
       const start = performance.now();

@@ -70,6 +70,43 @@ class RoundRobin {
   }
 }
 
+/** What routing by key needs from a ringkv Status: each data shard's leader and how keys map to shards. */
+export interface RingkvRoutes {
+  /** Index = shard id: the client address of that shard's leader. */
+  readonly leaderAddrs: readonly string[];
+  readonly shardCount: number;
+  readonly keyHashing: KeyHashing;
+}
+
+export function ringkvRoutes(st: StatusResponse): RingkvRoutes {
+  const addrOf = new Map(st.members.map((m) => [m.nodeId, m.clientAddr]));
+  const data = st.shards.filter((s) => s.shardId !== 0);
+  const leaderAddrs: string[] = [];
+  for (const s of data) {
+    const addr = addrOf.get(s.leader);
+    if (addr === undefined) throw new Error(`ringkv: shard ${s.shardId} has no known leader`);
+    leaderAddrs[s.shardId] = addr;
+  }
+  return {
+    leaderAddrs,
+    shardCount: data.length,
+    keyHashing: st.settings?.hashTags === true ? HASH_TAG_HASHING : WHOLE_KEY_HASHING,
+  };
+}
+
+/** The index in `conns` of the etcd member that says it is the leader. */
+export async function etcdLeaderIndex(conns: readonly GrpcConnection[]): Promise<number> {
+  for (const [i, c] of conns.entries()) {
+    try {
+      const st = decodeStatus(await c.call(ETCD_STATUS, new Uint8Array(0), 3000));
+      if (st.leader !== 0n && st.leader === st.memberId) return i;
+    } catch {
+      // try the next member
+    }
+  }
+  throw new Error('etcd: no member says it is the leader');
+}
+
 const RINGKV_PUT = '/ringkv.v1.KVService/Put';
 const RINGKV_GET = '/ringkv.v1.KVService/Get';
 const RINGKV_STATUS = '/ringkv.v1.ClusterService/Status';
@@ -126,17 +163,10 @@ export class RingkvTarget implements Target {
 
   async refresh(): Promise<void> {
     const st = await this.status();
-    const addrOf = new Map(st.members.map((m) => [m.nodeId, m.clientAddr]));
-    const data = st.shards.filter((s) => s.shardId !== 0);
-    const routes: GrpcConnection[] = [];
-    for (const s of data) {
-      const addr = addrOf.get(s.leader);
-      if (addr === undefined) throw new Error(`ringkv: shard ${s.shardId} has no known leader`);
-      routes[s.shardId] = this.conn(addr);
-    }
-    this.shardCount = data.length;
-    this.keyHashing = st.settings?.hashTags === true ? HASH_TAG_HASHING : WHOLE_KEY_HASHING;
-    this.routes = routes;
+    const r = ringkvRoutes(st);
+    this.routes = r.leaderAddrs.map((addr) => this.conn(addr));
+    this.shardCount = r.shardCount;
+    this.keyHashing = r.keyHashing;
     const members = [...st.members].sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
     this.members.set(members.map((m) => this.conn(m.clientAddr)));
   }
@@ -190,18 +220,7 @@ export class EtcdTarget implements Target {
   }
 
   async refresh(): Promise<void> {
-    for (const c of this.conns) {
-      try {
-        const st = decodeStatus(await c.call(ETCD_STATUS, new Uint8Array(0), 3000));
-        if (st.leader !== 0n && st.leader === st.memberId) {
-          this.leader = c;
-          return;
-        }
-      } catch {
-        // try the next member
-      }
-    }
-    throw new Error('etcd: no member says it is the leader');
+    this.leader = this.conns[await etcdLeaderIndex(this.conns)];
   }
 
   private to(): GrpcConnection {
