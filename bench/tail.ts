@@ -8,6 +8,7 @@
 // window: a bunch over every node at once with slow WAL writes on all of them is the shared disk;
 // one node's collection is that node.
 // usage: node bench/tail.ts [--systems ringkv,etcd] [--placement spread] [--settle-s 30] [--duration-s 15]
+import { readdirSync, readFileSync } from 'node:fs';
 import { PutRequest } from '../src/gen/ringkv/v1/kv.ts';
 import { shardOf } from '../src/ring/slots.ts';
 import {
@@ -26,13 +27,15 @@ import { metricTotal } from './prometheus-text.ts';
 import { scriptOptions } from './script-options.ts';
 import { etcdLeaderIndex, RingkvTarget, ringkvRoutes } from './targets.ts';
 
-const USAGE = `usage: node bench/tail.ts [--systems ringkv,etcd] [--placement spread|pack] [--in-flight N] [--settle-s S] [--duration-s S] [--sample-ms MS] [--serve-args="--flag …"]
+const USAGE = `usage: node bench/tail.ts [--systems ringkv,etcd] [--placement spread|pack] [--in-flight N] [--settle-s S] [--duration-s S] [--sample-ms MS] [--serve-args="--flag …"] [--node-args="--flag …"]
   puts of 256 B sent round-robin over a 3-member cluster of each system, N in flight (default 64),
   S seconds unrecorded (default 30), then S recorded (default 15); prints the latency of requests
   that landed on their leader and of those forwarded, and the windows of 100 ms where the slow
-  requests (at or over the p99) bunch, with the members they went through; for ringkv, each node's
-  WAL writes over 25.6 ms and GC time around each bunch (metrics read every MS, default 100; 0: not);
-  --serve-args: extra \`ringkv serve\` flags for the ringkv nodes (note the =)`;
+  requests (at or over the p99) bunch, with the members they went through, and around each bunch
+  how long each member's main thread (etcd: all its threads) and the load generator's ran and
+  waited for a core (read every MS, default 100; 0: not); for ringkv also each node's WAL writes over 25.6 ms and GC time;
+  --serve-args, --node-args: extra \`ringkv serve\` flags and Node flags for the ringkv nodes
+  (note the =)`;
 
 const WINDOW_MS = 100;
 const BUNCHES_SHOWN = 8;
@@ -55,6 +58,49 @@ interface Subject {
   leaderOf(key: Uint8Array): number;
   /** Each member's admin address for /metrics (ringkv), or none. */
   readonly admin: readonly string[];
+  /** Each member's process id, for its threads' scheduling. */
+  readonly pids: readonly number[];
+  /**
+   * Whose scheduling counts: the main thread (a Node process: its event loop) or all the process's
+   * threads (Go: goroutines run on any of them).
+   */
+  readonly threads: 'main' | 'all';
+}
+
+/**
+ * A thread's time on a core and waiting for one (runnable, not running) so far, in ms: the kernel's
+ * /proc/<pid>/task/<tid>/schedstat (nanoseconds). A process's main thread has the process's id.
+ */
+interface Sched {
+  readonly ranMs: number;
+  readonly waitedMs: number;
+}
+
+function schedOf(pid: number, threads: 'main' | 'all'): Sched {
+  let ranMs = 0;
+  let waitedMs = 0;
+  for (const tid of threads === 'main' ? [String(pid)] : readdirSync(`/proc/${pid}/task`)) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8');
+    } catch {
+      continue; // a thread that ended since the listing
+    }
+    const [ran, waited] = text.split(' ');
+    ranMs += Number(ran) / 1e6;
+    waitedMs += Number(waited) / 1e6;
+  }
+  return { ranMs, waitedMs };
+}
+
+/** Per member and then the load generator: main-thread "ran / waited" ms between two samples. */
+function schedDelta(a: readonly Sched[], b: readonly Sched[]): string {
+  return b
+    .map((x, i) => {
+      const y = a[i] as Sched;
+      return `${(x.ranMs - y.ranMs).toFixed(0)}/${(x.waitedMs - y.waitedMs).toFixed(0)}`;
+    })
+    .join(', ');
 }
 
 /** V8's collections as Node's `gc` entries name them: scavenges, mark-compacts, incremental marking. */
@@ -81,6 +127,8 @@ async function ringkvSubject(c: Cluster): Promise<Subject> {
     name: 'ringkv',
     conns,
     admin: c.adminEndpoints,
+    pids: c.pids,
+    threads: 'main',
     put: async (via, key, value) => {
       await (conns[via] as GrpcConnection).call(
         '/ringkv.v1.KVService/Put',
@@ -98,6 +146,8 @@ async function etcdSubject(c: Cluster): Promise<Subject> {
     name: 'etcd',
     conns,
     admin: [],
+    pids: c.pids,
+    threads: 'all',
     put: async (via, key, value) => {
       await (conns[via] as GrpcConnection).call(ETCD_PUT, encodePut(key, value));
     },
@@ -162,17 +212,19 @@ async function measure(
     }
   };
   const workers = Array.from({ length: o.inFlight }, worker);
-  // Each node's counters, read every sampleMs while recording: [time, counters per node].
-  const samples: [number, NodeCounters[]][] = [];
+  // Read every sampleMs while recording: the time, each node's counters (ringkv; else none), and
+  // the main threads' scheduling, each member's and the load generator's last.
+  const samples: [number, NodeCounters[], Sched[]][] = [];
   let sampler: Promise<void> = Promise.resolve();
   await new Promise((r) => setTimeout(r, o.settleMs));
   const recordFromMs = performance.now() - t0;
   recording = true;
-  if (o.sampleMs > 0 && s.admin.length > 0) {
+  if (o.sampleMs > 0) {
     sampler = (async () => {
       while (recording) {
         const counters = await Promise.all(s.admin.map(countersOf));
-        samples.push([performance.now() - t0, counters]);
+        const sched = [...s.pids.map((p) => schedOf(p, s.threads)), schedOf(process.pid, 'main')];
+        samples.push([performance.now() - t0, counters, sched]);
         await new Promise((r) => setTimeout(r, o.sampleMs));
       }
     })();
@@ -210,8 +262,17 @@ async function measure(
       const l = last[1][i] as NodeCounters;
       return `${l.slowWal - f.slowWal} / ${((l.gcS - f.gcS) * 1000).toFixed(0)} ms (${(((l.gcS - f.gcS) / spanS) * 300).toFixed(1)} ms per 0.3 s)`;
     });
+    if (each.length > 0)
+      console.log(
+        `  per node over ${spanS.toFixed(1)} s, WAL writes over ${Number(SLOW_WAL_LE) * 1000} ms / GC time: ${each.join(', ')}`,
+      );
+    const per03 = (x: number): string => ((x / spanS) * 0.3).toFixed(0);
+    const sched = last[2].map((l, i) => {
+      const f = first[2][i] as Sched;
+      return `${per03(l.ranMs - f.ranMs)}/${per03(l.waitedMs - f.waitedMs)}`;
+    });
     console.log(
-      `  per node over ${spanS.toFixed(1)} s, WAL writes over ${Number(SLOW_WAL_LE) * 1000} ms / GC time: ${each.join(', ')}`,
+      `  ${s.threads === 'main' ? 'main threads' : "members' threads"}, ms on a core / waiting for one per 0.3 s (each member, then the load generator's main thread): ${sched.join(', ')}`,
     );
   }
   const bunches = [...byWindow].sort((a, b) => b[1].length - a[1].length).slice(0, BUNCHES_SHOWN);
@@ -221,7 +282,7 @@ async function measure(
     // The counters' change from the last sample before the window to the first after its next one.
     const before = samples.filter(([t]) => t <= fromMs).at(-1);
     const after = samples.find(([t]) => t >= fromMs + 2 * WINDOW_MS);
-    if (before !== undefined && after !== undefined) {
+    if (before !== undefined && after !== undefined && before[1].length > 0) {
       const d = before[1].map((b, i) => {
         const a = after[1][i] as NodeCounters;
         const kinds = GC_KINDS.map((_, k) =>
@@ -231,6 +292,8 @@ async function measure(
       });
       line += `; per node, WAL writes over ${Number(SLOW_WAL_LE) * 1000} ms / GC time (${GC_KINDS.join('+')}), ${((after[0] - before[0]) / 1000).toFixed(2)} s around it: ${d.join(', ')}`;
     }
+    if (before !== undefined && after !== undefined)
+      line += `; ${s.threads === 'main' ? 'main threads' : "members' threads"} on a core / waiting (members, generator): ${schedDelta(before[2], after[2])} ms`;
     console.log(line);
   }
 }
@@ -244,6 +307,7 @@ const o = scriptOptions(
     'duration-s': '15',
     'sample-ms': '100',
     'serve-args': '',
+    'node-args': '',
   },
   USAGE,
 );
@@ -273,6 +337,7 @@ try {
         ? await startRingkv({
             leaderPlacement: placement as Placement,
             serveArgs: o.string('serve-args').split(' ').filter(Boolean),
+            nodeArgs: o.string('node-args').split(' ').filter(Boolean),
           })
         : await startEtcd();
     try {
