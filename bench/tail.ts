@@ -33,7 +33,8 @@ const USAGE = `usage: node bench/tail.ts [--systems ringkv,etcd] [--placement sp
   that landed on their leader and of those forwarded, and the windows of 100 ms where the slow
   requests (at or over the p99) bunch, with the members they went through, and around each bunch
   how long each member's main thread (etcd: all its threads) and the load generator's ran and
-  waited for a core (read every MS, default 100; 0: not); for ringkv also each node's WAL writes over 25.6 ms and GC time;
+  waited for a core (read every MS, default 100; 0: not); for ringkv also each node's WAL writes
+  over 25.6 ms and GC time;
   --serve-args, --node-args: extra \`ringkv serve\` flags and Node flags for the ringkv nodes
   (note the =)`;
 
