@@ -2,11 +2,13 @@
 // them), each request's start, latency, the member it went to and the member leading its key (a
 // ringkv shard's leader, etcd's one leader) recorded. Prints the latency of requests that landed on
 // their leader against those forwarded, per member, and the bunches: the windows of 100 ms in which
-// the most slow requests (at or over the p99) started, with the members they went through. For
-// ringkv it also reads every node's metrics every --sample-ms, so that each bunch shows, per node,
-// the WAL writes over 25.6 ms and the garbage collectors' pauses by kind in and just after its
-// window: a bunch over every node at once with slow WAL writes on all of them is the shared disk;
-// one node's collection is that node.
+// the most slow requests (at or over the p99) started, with the members they went through. Every
+// --sample-ms it reads the kernel's scheduling counters of each member and of itself (time on a
+// core, time runnable but waiting for one), and for ringkv every node's metrics, so that each bunch
+// shows, in and just after its window, whose threads waited for a core and, per node, the WAL
+// writes over 25.6 ms and the garbage collectors' pauses by kind: a bunch over every node at once
+// with slow WAL writes on all of them is the shared disk; one node's collection is that node; longer
+// waits for a core everywhere are the machine's CPU.
 // usage: node bench/tail.ts [--systems ringkv,etcd] [--placement spread] [--settle-s 30] [--duration-s 15]
 import { readdirSync, readFileSync } from 'node:fs';
 import { PutRequest } from '../src/gen/ringkv/v1/kv.ts';
@@ -84,7 +86,8 @@ function schedOf(pid: number, threads: 'main' | 'all'): Sched {
     let text: string;
     try {
       text = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8');
-    } catch {
+    } catch (e) {
+      if (threads === 'main') throw e; // the process is gone
       continue; // a thread that ended since the listing
     }
     const [ran, waited] = text.split(' ');
@@ -94,7 +97,7 @@ function schedOf(pid: number, threads: 'main' | 'all'): Sched {
   return { ranMs, waitedMs };
 }
 
-/** Per member and then the load generator: main-thread "ran / waited" ms between two samples. */
+/** Per member and then the load generator: "ran / waited" ms between two samples. */
 function schedDelta(a: readonly Sched[], b: readonly Sched[]): string {
   return b
     .map((x, i) => {
