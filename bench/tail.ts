@@ -258,6 +258,7 @@ async function measure(
   console.log(
     `  ${slow.length} slow requests (>= p99, ${p99.toFixed(1)} ms) started in ${byWindow.size} of ${windows} windows of ${WINDOW_MS} ms`,
   );
+  const whose = s.threads === 'main' ? 'main threads' : "members' threads";
   const first = samples[0];
   const last = samples.at(-1);
   if (first !== undefined && last !== undefined && last[0] > first[0]) {
@@ -276,7 +277,7 @@ async function measure(
       return `${per03(l.ranMs - f.ranMs)}/${per03(l.waitedMs - f.waitedMs)}`;
     });
     console.log(
-      `  ${s.threads === 'main' ? 'main threads' : "members' threads"}, ms on a core / waiting for one per 0.3 s (each member, then the load generator's main thread): ${sched.join(', ')}`,
+      `  ${whose}, ms on a core / waiting for one per 0.3 s (each member, then the load generator's main thread): ${sched.join(', ')}`,
     );
   }
   const bunches = [...byWindow].sort((a, b) => b[1].length - a[1].length).slice(0, BUNCHES_SHOWN);
@@ -297,7 +298,7 @@ async function measure(
       line += `; per node, WAL writes over ${Number(SLOW_WAL_LE) * 1000} ms / GC time (${GC_KINDS.join('+')}), ${((after[0] - before[0]) / 1000).toFixed(2)} s around it: ${d.join(', ')}`;
     }
     if (before !== undefined && after !== undefined)
-      line += `; ${s.threads === 'main' ? 'main threads' : "members' threads"} on a core / waiting (members, generator): ${schedDelta(before[2], after[2])} ms`;
+      line += `; ${whose} on a core / waiting (members, generator): ${schedDelta(before[2], after[2])} ms`;
     console.log(line);
   }
 }
