@@ -1,6 +1,6 @@
 // What one put costs each node, counted outside JavaScript's view: starts a 3-node ringkv cluster,
-// runs one put-64 repetition of the benchmark's load generator against it (bench/compare.ts
-// --endpoints), and prints, per node and per put: the minor page faults (each first touch of a
+// runs one put repetition (64 in flight unless --in-flight says otherwise) of the benchmark's load
+// generator against it (bench/compare.ts --endpoints), and prints, per node and per put: the minor page faults (each first touch of a
 // page the process mapped, or got back from the kernel after giving it up), the user and system
 // CPU, the read and write system calls (/proc/PID/io: sockets and files alike), and from the
 // node's own metrics the WAL rounds (one write made durable each), the Raft messages sent to peers
@@ -12,7 +12,7 @@
 // or a system call costs microseconds (bench/snapshot-cost.ts shows the machine's price of a
 // fault), so memory the runtime keeps mapping again, or work split into many small rounds and
 // writes, shows here.
-// usage: node bench/faults.ts [--placement pack] [--clients leader] [--duration-s 10] [--node-args="--flag …"]
+// usage: node bench/faults.ts [--placement pack] [--clients leader] [--in-flight 64] [--duration-s 10] [--node-args="--flag …"]
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,8 +22,9 @@ import { metricTotal } from './prometheus-text.ts';
 import { scriptOptions } from './script-options.ts';
 import { type ClientMode, isClientMode } from './targets.ts';
 
-const USAGE = `usage: node bench/faults.ts [--placement pack|spread] [--clients leader|round-robin] [--duration-s S] [--shards N] [--node-args="--flag …"]
-  a 3-node cluster of N shards (default 8; leaders packed by default) under one put-64 repetition (256 B values) of S
+const USAGE = `usage: node bench/faults.ts [--placement pack|spread] [--clients leader|round-robin] [--in-flight 1|16|64|256] [--duration-s S] [--shards N] [--node-args="--flag …"]
+  a 3-node cluster of N shards (default 8; leaders packed by default) under one put repetition (256 B values, 64
+  requests in flight unless --in-flight says otherwise: compare.ts's put-N workloads) of S
   seconds (default 10), sent to each shard's leader or round-robin over the nodes: per node and per
   put, minor page faults, user and system CPU, read and write system calls, WAL rounds, Raft
   messages and the batches that carried them, scavenges, and the µs spent in scavenges,
@@ -32,12 +33,20 @@ const USAGE = `usage: node bench/faults.ts [--placement pack|spread] [--clients 
 function options(): {
   placement: Placement;
   clients: ClientMode;
+  inFlight: number;
   durationS: number;
   shards: number;
   nodeArgs: string[];
 } {
   const o = scriptOptions(
-    { placement: 'pack', clients: 'leader', 'duration-s': '10', shards: '8', 'node-args': '' },
+    {
+      placement: 'pack',
+      clients: 'leader',
+      'in-flight': '64',
+      'duration-s': '10',
+      shards: '8',
+      'node-args': '',
+    },
     USAGE,
   );
   const placement = o.string('placement');
@@ -46,9 +55,15 @@ function options(): {
     process.stderr.write(`--placement is pack or spread, --clients leader or round-robin\n${USAGE}\n`);
     process.exit(2);
   }
+  const inFlight = o.int('in-flight', 1, 256);
+  if (![1, 16, 64, 256].includes(inFlight)) {
+    process.stderr.write(`--in-flight is 1, 16, 64 or 256 (compare.ts's put workloads)\n${USAGE}\n`);
+    process.exit(2);
+  }
   return {
     placement,
     clients,
+    inFlight,
     durationS: o.int('duration-s', 1, 600),
     shards: o.int('shards', 1, 1024),
     nodeArgs: o.string('node-args').split(' ').filter(Boolean),
@@ -139,24 +154,25 @@ try {
   const sampleAll = (): Promise<Sample[]> =>
     Promise.all(cluster.pids.map((pid, i) => sample(pid, cluster.adminEndpoints[i] as string)));
   const before = await sampleAll();
+  const workload = `put-${o.inFlight}`;
   const out = execFileSync(
     process.execPath,
     [
       join(import.meta.dirname, 'compare.ts'),
-      ...['--endpoints', cluster.endpoints.join(','), '--workloads', 'put-64', '--values', '256'],
+      ...['--endpoints', cluster.endpoints.join(','), '--workloads', workload, '--values', '256'],
       ...['--clients', o.clients, '--reps', '1', '--duration-s', String(o.durationS)],
     ],
     { encoding: 'utf8' },
   );
   const after = await sampleAll();
-  const rate = /^\| put-64 \| 256 B \| [a-z-]+ \| ([\d,]+) \|/m.exec(out);
+  const rate = new RegExp(`^\\| ${workload} \\| 256 B \\| [a-z-]+ \\| ([\\d,]+) \\|`, 'm').exec(out);
   if (rate === null) throw new Error(`could not read the put rate from:\n${out}`);
   const delta = (i: number, name: string): number =>
     ((after[i] as Sample).metrics.get(name) as number) - ((before[i] as Sample).metrics.get(name) as number);
   const puts = cluster.pids.reduce((sum, _, i) => sum + delta(i, keyOf(PUTS)), 0);
   if (!(puts > 0)) throw new Error('the nodes report no put answered: nothing to divide by');
   console.log(
-    `put-64, 256 B, leaders ${o.placement === 'pack' ? 'packed' : 'spread'}, sent to ${o.clients === 'leader' ? 'the leaders' : 'the nodes in turn'}: ` +
+    `${workload}, 256 B, leaders ${o.placement === 'pack' ? 'packed' : 'spread'}, sent to ${o.clients === 'leader' ? 'the leaders' : 'the nodes in turn'}: ` +
       `${rate[1]} puts/s; ${puts} puts answered in all`,
   );
   const per = (x: number): string => (x / puts).toFixed(2);
