@@ -766,6 +766,11 @@ export class Wal {
     return this.segments.map((s) => s.seq);
   }
 
+  /** How many segments the WAL holds (segmentSeqs().length, without the array: asked every turn). */
+  segmentCount(): number {
+    return this.segments.length;
+  }
+
   /** Syncs what is pending, then closes the files. */
   async close(): Promise<void> {
     if (this.closed) return;
