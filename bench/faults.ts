@@ -1,17 +1,17 @@
 // What one put costs each node, counted outside JavaScript's view: starts a 3-node ringkv cluster,
 // runs one put repetition (64 in flight unless --in-flight says otherwise) of the benchmark's load
-// generator against it (bench/compare.ts --endpoints), and prints, per node and per put: the minor page faults (each first touch of a
-// page the process mapped, or got back from the kernel after giving it up), the user and system
-// CPU, the read and write system calls (/proc/PID/io: sockets and files alike), and from the
-// node's own metrics the WAL rounds (one write made durable each), the Raft messages sent to peers
-// and the stream writes (batches) that carried them, and V8's collections: the scavenges (young
-// generation) and the time spent in them, in mark-compacts and in incremental marking (Node's `gc`
-// performance entries, which the node's `nodejs_gc_duration_seconds` sums by kind). A put is one
-// the client port answered (`ringkv_grpc_server_handled_total` of Put over all nodes: the
-// repetition's, its warm-up's and the keys written before it). On a virtual machine a page fault
-// or a system call costs microseconds (bench/snapshot-cost.ts shows the machine's price of a
-// fault), so memory the runtime keeps mapping again, or work split into many small rounds and
-// writes, shows here.
+// generator against it (bench/compare.ts --endpoints), and prints, per node and per put: the minor
+// page faults (each first touch of a page the process mapped, or got back from the kernel after
+// giving it up), the user and system CPU, the read and write system calls (/proc/PID/io: sockets
+// and files alike), and from the node's own metrics the WAL rounds (one write made durable each),
+// the Raft messages sent to peers and the stream writes (batches) that carried them, and V8's
+// collections: the scavenges (young generation) and the time spent in them, in mark-compacts and in
+// incremental marking (Node's `gc` performance entries, which the node's
+// `nodejs_gc_duration_seconds` sums by kind). A put is one the client port answered
+// (`ringkv_grpc_server_handled_total` of Put over all nodes: the repetition's, its warm-up's and
+// the keys written before it). On a virtual machine a page fault or a system call costs
+// microseconds (bench/snapshot-cost.ts shows the machine's price of a fault), so memory the runtime
+// keeps mapping again, or work split into many small rounds and writes, shows here.
 // usage: node bench/faults.ts [--placement pack] [--clients leader] [--in-flight 64] [--duration-s 10] [--node-args="--flag …"]
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
