@@ -29,7 +29,7 @@
 // commit index never covers an entry that is not durable on a quorum, even in a group of one voter
 // and learners.
 import type { Logger } from 'pino';
-import type { Entry, Index, Message, Ready, SnapshotMetadata, Term } from '../raft/types.ts';
+import type { Entry, HardState, Index, Message, Ready, SnapshotMetadata, Term } from '../raft/types.ts';
 import { index, NO_NODE } from '../raft/types.ts';
 import { bytesSource, type SnapshotSource } from '../storage/snapshot-source.ts';
 import type { SnapshotStore } from '../storage/snapshots.ts';
@@ -88,6 +88,22 @@ interface GroupReady {
   readonly g: Group;
   readonly rd: Ready;
 }
+
+/**
+ * One WAL append of a group's record. The appends are these module-level functions, handed their
+ * arguments, so that appendWithRoom's common path makes no closure per group and turn.
+ */
+type WalAppend<T> = (wal: Wal, group: number, what: T) => void;
+const appendEntries: WalAppend<readonly Entry[]> = (wal, group, entries) => wal.appendEntries(group, entries);
+const appendHardState: WalAppend<HardState> = (wal, group, hs) => wal.appendHardState(group, hs);
+interface Marker {
+  readonly at: Index;
+  readonly term: Term;
+  /** The snapshot was installed from a leader and replaces the whole log (Wal.appendSnapshotMarker). */
+  readonly discardLog: boolean;
+}
+const appendMarker: WalAppend<Marker> = (wal, group, m) =>
+  wal.appendSnapshotMarker(group, m.at, m.term, m.discardLog);
 
 /** A local snapshot whose file is written and synced; its WAL marker is the next turn's to write. */
 interface SavedSnapshot {
@@ -211,8 +227,8 @@ export class Driver {
   }
 
   // A turn runs several times per request at low load, so what it allocates whatever its size is
-  // paid per request: its loops index the arrays (no iterator objects in any tier of the compiler)
-  // and the common path creates no closure, and no promise but those of persisting.
+  // paid per request: its loops over the work index the array (no iterator objects in any tier of
+  // the compiler) and the common path creates no closure, and no promise but those of persisting.
   private async turn(): Promise<void> {
     const work: GroupReady[] = [];
     for (const g of this.groups.values()) {
@@ -361,7 +377,7 @@ export class Driver {
    * extra sync only costs time, never safety.
    */
   private async persist(work: readonly GroupReady[]): Promise<void> {
-    const { wal, snapshots } = this.c;
+    const { snapshots } = this.c;
     let mustSync = false;
     const released: [Group, number][] = [];
     for (let i = 0; i < work.length; i++) {
@@ -372,25 +388,16 @@ export class Driver {
         // The file first: the marker tells recovery the log before it is released.
         await this.saveSnapshot(g.id, rd.snapshot.metadata, bytesSource(rd.snapshot.data));
         const { index: at, term } = rd.snapshot.metadata;
-        await this.appendWithRoom(() => wal.appendSnapshotMarker(g.id, at, term, true));
+        await this.appendWithRoom(appendMarker, g.id, { at, term, discardLog: true });
         released.push([g, at]);
         mustSync = true;
       }
       // The common case appends at once: no closure, no promise, no microtask per group.
-      try {
-        wal.appendEntries(g.id, rd.entries);
-      } catch (e) {
-        await this.syncToMakeRoom(e);
-        wal.appendEntries(g.id, rd.entries);
-      }
-      const hs = rd.hardState;
-      if (hs !== undefined) {
-        try {
-          wal.appendHardState(g.id, hs);
-        } catch (e) {
-          await this.syncToMakeRoom(e);
-          wal.appendHardState(g.id, hs);
-        }
+      const entriesWait = this.appendWithRoom(appendEntries, g.id, rd.entries);
+      if (entriesWait !== undefined) await entriesWait;
+      if (rd.hardState !== undefined) {
+        const hardStateWait = this.appendWithRoom(appendHardState, g.id, rd.hardState);
+        if (hardStateWait !== undefined) await hardStateWait;
       }
       mustSync ||= rd.mustSync || appliesConfChange(rd);
     }
@@ -404,27 +411,19 @@ export class Driver {
    * a promise that syncs and runs it again, which then fits: an append into an empty round is always
    * admitted. Otherwise returns undefined (done).
    */
-  private appendWithRoom(append: () => void): Promise<void> | undefined {
+  private appendWithRoom<T>(append: WalAppend<T>, group: number, what: T): Promise<void> | undefined {
+    const { wal } = this.c;
     try {
-      append();
+      append(wal, group, what);
       return undefined;
     } catch (e) {
-      return this.syncToMakeRoom(e).then(append);
+      if (!(e instanceof WalBackpressureError)) throw e;
+      this.c.logger.debug(
+        { pendingBytes: e.pendingBytes },
+        'WAL bound on unsynced bytes reached: syncing early',
+      );
+      return this.syncWal().then(() => append(wal, group, what));
     }
-  }
-
-  /**
-   * An append threw `e`: at the WAL's bound on unsynced bytes (the append was refused whole), syncs
-   * what is pending, after which the same append fits (an append into an empty round is always
-   * admitted); anything else is rethrown.
-   */
-  private async syncToMakeRoom(e: unknown): Promise<void> {
-    if (!(e instanceof WalBackpressureError)) throw e;
-    this.c.logger.debug(
-      { pendingBytes: e.pendingBytes },
-      'WAL bound on unsynced bytes reached: syncing early',
-    );
-    await this.syncWal();
   }
 
   private apply(g: Group, rd: Ready): void {
@@ -531,7 +530,7 @@ export class Driver {
    */
   private async finishSnapshots(): Promise<void> {
     if (this.saved.length === 0) return;
-    const { wal, snapshots } = this.c;
+    const { snapshots } = this.c;
     const done = this.saved;
     this.saved = [];
     const marked: SavedSnapshot[] = [];
@@ -540,7 +539,7 @@ export class Driver {
         this.snapshotting.delete(s.g.id);
         continue;
       }
-      await this.appendWithRoom(() => wal.appendSnapshotMarker(s.g.id, s.at, s.term, false));
+      await this.appendWithRoom(appendMarker, s.g.id, { at: s.at, term: s.term, discardLog: false });
       marked.push(s);
     }
     if (marked.length === 0) return;
