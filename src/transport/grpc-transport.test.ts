@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHook } from 'node:async_hooks';
 import { connect, createServer, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -142,6 +143,43 @@ describe('GrpcTransport', () => {
     assert.deepEqual(
       atB.map((r) => seqOf(r.msg)),
       [0, 1, 2, 3, 4],
+    );
+  });
+
+  it('cancels the end-of-turn flush once flush() wrote everything (no idle loop iteration)', async () => {
+    const { a, atB } = await pair();
+    // Every immediate made while the hook is on, and those whose callback ran.
+    const made = new Set<number>();
+    const ran = new Set<number>();
+    const hook = createHook({
+      init: (id, type) => {
+        if (type === 'Immediate') made.add(id);
+      },
+      before: (id) => {
+        if (made.has(id)) ran.add(id);
+      },
+    });
+    hook.enable();
+    try {
+      a.send(1, appMessage(A, B, 0));
+      const first = [...made];
+      assert.equal(first.length, 1, 'a send schedules the end-of-turn flush');
+      a.flush();
+      await sleep(20);
+      assert.ok(!ran.has(first[0] as number), 'a flush that left nothing behind cancelled it');
+      made.clear();
+      a.send(1, appMessage(A, B, 1)); // a later send schedules one again, which runs
+      const second = [...made];
+      assert.equal(second.length, 1);
+      await sleep(20);
+      assert.ok(ran.has(second[0] as number), 'the end-of-turn flush ran');
+    } finally {
+      hook.disable();
+    }
+    await until('both messages at b', () => atB.length === 2);
+    assert.deepEqual(
+      atB.map((r) => seqOf(r.msg)),
+      [0, 1],
     );
   });
 

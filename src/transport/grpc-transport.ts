@@ -74,7 +74,8 @@ export class GrpcTransport implements Transport {
   // Work for the end of this turn: links with something to write, peers to report unreachable.
   private readonly dirty = new Set<PeerLink>();
   private readonly pendingUnreachable = new Set<NodeId>();
-  private flushScheduled = false;
+  /** The end-of-turn flush, while one is scheduled (an explicit flush() may cancel it). */
+  private flushImmediate: NodeJS.Immediate | undefined;
   private clusterId: string;
   private server: PeerServer | undefined;
   // One encoder for every link's batches: its buffer is reused, so encoding allocates only the frame.
@@ -224,9 +225,8 @@ export class GrpcTransport implements Transport {
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flushTurn());
+    if (this.flushImmediate !== undefined) return;
+    this.flushImmediate = setImmediate(() => this.flushTurn());
   }
 
   private noteUnreachable(peer: NodeId): void {
@@ -239,11 +239,17 @@ export class GrpcTransport implements Transport {
     const links = [...this.dirty];
     this.dirty.clear();
     for (const link of links) link.flush();
+    // Left with nothing to do, the end-of-turn flush goes too: a pending immediate would make the
+    // event loop's next poll return at once, an iteration spent on nothing.
+    if (this.flushImmediate !== undefined && this.dirty.size === 0 && this.pendingUnreachable.size === 0) {
+      clearImmediate(this.flushImmediate);
+      this.flushImmediate = undefined;
+    }
   }
 
   /** The end-of-turn flush: queued batches, then the unreachable reports (handlers run here). */
   private flushTurn(): void {
-    this.flushScheduled = false;
+    this.flushImmediate = undefined;
     if (this.closed) return;
     this.flush();
     const peers = [...this.pendingUnreachable];
