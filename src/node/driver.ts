@@ -157,9 +157,12 @@ export class Driver {
     });
   }
 
-  /** Asks for a turn soon (coalesced: many calls in one event-loop turn give one Ready round). */
+  /**
+   * Asks for a turn soon (coalesced: many calls in one event-loop turn give one Ready round). While a
+   * turn runs nothing is deferred: when it ends it schedules the next if any group has work.
+   */
   schedule(): void {
-    if (this.scheduled || this.stopped) return;
+    if (this.scheduled || this.stopped || this.running) return;
     this.scheduled = true;
     this.c.clock.defer(() => {
       this.scheduled = false;

@@ -19,6 +19,7 @@ import type { Index, Message } from '../raft/types.ts';
 import { index, nodeId, term } from '../raft/types.ts';
 import { SnapshotStore } from '../storage/snapshots.ts';
 import { Wal } from '../storage/wal.ts';
+import type { Clock } from './clock.ts';
 import { Driver } from './driver.ts';
 import type { PeerTransport } from './peer-transport.ts';
 import { recoverGroup } from './recovery.ts';
@@ -64,7 +65,13 @@ async function waitUntil(cond: () => boolean, what: string): Promise<void> {
 }
 
 /** A driver over one group of `voters` and `learners` (this node n1 among them), its WAL behind `gate`. */
-async function openGroup(dir: string, gate: WalGate, voters: readonly string[], learners: readonly string[]) {
+async function openGroup(
+  dir: string,
+  gate: WalGate,
+  voters: readonly string[],
+  learners: readonly string[],
+  clock: Clock = SYSTEM_CLOCK,
+) {
   const { wal } = await Wal.open({ dir: join(dir, 'wal'), segmentBytes: 1 << 20, fs: gate });
   const snapshots = await SnapshotStore.open(join(dir, 'snap'), gate);
   const snap = initialSnapshot(voters.map(nodeId), learners.map(nodeId));
@@ -86,7 +93,7 @@ async function openGroup(dir: string, gate: WalGate, voters: readonly string[], 
     snapshots,
     transport: recordingTransport(gate, sent),
     logger: pino({ level: 'silent' }),
-    clock: SYSTEM_CLOCK,
+    clock,
     snapshotEveryEntries: 1_000_000,
     retainEntries: 0,
     entriesInMemory: 1000,
@@ -181,6 +188,64 @@ it("a follower's forwarded proposal and read leave during its sync; its acknowle
       'the acknowledgement of entry 2',
     );
     assert.equal(sent.find((s) => s.m.type === 'appResp')?.held, false, 'acknowledged once durable');
+    assert.deepEqual(fatal, [], 'the driver broke no invariant');
+    await driver.stop();
+  } finally {
+    gate.release();
+    await wal.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it('defers no turn while one runs; the work that arrived meanwhile gets the next turn', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ringkv-early-send-'));
+  const gate = new WalGate();
+  let defers = 0;
+  const clock: Clock = {
+    ...SYSTEM_CLOCK,
+    defer: (fn) => {
+      defers++;
+      SYSTEM_CLOCK.defer(fn);
+    },
+  };
+  const { wal, g, driver, sent, fatal } = await openGroup(dir, gate, [LEADER, SELF], [], clock);
+  const heartbeat = (commit: number) =>
+    emptyMessage({ type: 'heartbeat', from: LEADER, to: SELF, term: term(2), commit: index(commit) });
+  try {
+    g.step(heartbeat(1));
+    driver.schedule();
+    await waitUntil(() => sent.some((s) => s.m.type === 'heartbeatResp'), 'the answer to the heartbeat');
+
+    // A turn held in its WAL write (the first append makes a write that must be synced).
+    gate.hold();
+    g.step(
+      emptyMessage({
+        type: 'app',
+        from: LEADER,
+        to: SELF,
+        term: term(2),
+        index: index(1),
+        logTerm: term(1),
+        entries: [{ term: term(2), index: index(2), type: 'normal', data: new Uint8Array([7]) }],
+        commit: index(1),
+      }),
+    );
+    driver.schedule();
+    await waitUntil(() => gate.callsWaiting > 0 || fatal.length > 0, 'the turn to reach its WAL write');
+    const defersBefore = defers;
+    const answersBefore = sent.filter((s) => s.m.type === 'heartbeatResp').length;
+    // Work arrives while it waits: stepped at once, its turn asked for.
+    g.step(heartbeat(1));
+    for (let i = 0; i < 3; i++) driver.schedule();
+    assert.equal(defers, defersBefore, 'nothing deferred while the turn runs');
+    assert.equal(sent.filter((s) => s.m.type === 'heartbeatResp').length, answersBefore);
+
+    gate.release();
+    await waitUntil(
+      () => sent.filter((s) => s.m.type === 'heartbeatResp').length > answersBefore,
+      'the heartbeat that arrived during the sync answered by the next turn',
+    );
+    assert.equal(defers, defersBefore + 1, 'the turn that ended scheduled exactly one more');
     assert.deepEqual(fatal, [], 'the driver broke no invariant');
     await driver.stop();
   } finally {
