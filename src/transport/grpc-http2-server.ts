@@ -1,10 +1,11 @@
-// A node:http2 server for gRPC calls, shared by the raft port (PeerServer) and the client port
-// (src/server's UnaryHttp2Listener): h2c, or TLS (h2 by ALPN) when given `tls`; sessions tracked and
-// their connection window opened wide, garbage on the port costing only its own connection, a
-// failed TLS handshake reported (at most once per reason per 10 s), listen, close (at once or after
-// a grace period), and the gRPC answer's fixed headers and trailers-only statuses. What a port
-// serves is its own: the `onStream` callback. With TLS off the server is the plain one, nothing
-// else changes.
+// A node:http2 server for gRPC calls, the raft port's (PeerServer; one long-lived stream per peer,
+// where node:http2's cost per call does not matter; the client port is served by src/transport/h2):
+// h2c, or TLS (h2 by ALPN) when given `tls`; sessions tracked and their connection window opened
+// wide, garbage on the port costing only its own connection, a failed TLS handshake reported (at
+// most once per reason per 10 s, TlsFailureReporter, which the client port shares), listen, close
+// (at once or after a grace period), and the gRPC answer's fixed headers and trailers-only
+// statuses. What a port serves is its own: the `onStream` callback. With TLS off the server is the
+// plain one, nothing else changes.
 //
 // Imports nothing but node:http2, grpc-status.ts and tls.ts: the client port's worker thread loads it.
 
@@ -57,8 +58,6 @@ const TLS_REASONS_MAX = 64;
 export class GrpcHttp2Server {
   private readonly server: http2.Http2Server | http2.Http2SecureServer;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
-  /** Reason → when it was last reported. */
-  private readonly tlsReported = new Map<string, number>();
 
   constructor(o: GrpcHttp2ServerOptions) {
     const options = {
@@ -71,8 +70,9 @@ export class GrpcHttp2Server {
       this.server = http2.createServer(options);
     } else {
       const server = http2.createSecureServer({ ...options, ...secureServerOptions(o.tls) });
+      const reporter = new TlsFailureReporter(o.onTlsFailure);
       server.on('tlsClientError', (err: Error, socket: { remoteAddress?: string }) =>
-        this.onTlsClientError(err, socket.remoteAddress ?? '', o.onTlsFailure),
+        reporter.report(err, socket.remoteAddress ?? ''),
       );
       this.server = server;
     }
@@ -121,23 +121,30 @@ export class GrpcHttp2Server {
     });
   }
 
-  private onTlsClientError(
-    err: Error,
-    remoteAddress: string,
-    report: ((reason: string, remoteAddress: string) => void) | undefined,
-  ): void {
-    if (report === undefined) return;
-    const reason = describeTlsFailure(err);
-    const now = Date.now();
-    const last = this.tlsReported.get(reason);
-    if (last !== undefined && now - last < TLS_REPORT_INTERVAL_MS) return;
-    if (this.tlsReported.size >= TLS_REASONS_MAX) this.tlsReported.clear();
-    this.tlsReported.set(reason, now);
-    report(reason, remoteAddress);
-  }
-
   private destroySessions(): void {
     for (const s of this.sessions) s.destroy();
+  }
+}
+
+/** Reports each kind of failed TLS handshake at most once per TLS_REPORT_INTERVAL_MS. */
+export class TlsFailureReporter {
+  /** Reason → when it was last reported (bounded: cleared when TLS_REASONS_MAX are held). */
+  private readonly reported = new Map<string, number>();
+  private readonly report_: ((reason: string, remoteAddress: string) => void) | undefined;
+
+  constructor(report: ((reason: string, remoteAddress: string) => void) | undefined) {
+    this.report_ = report;
+  }
+
+  report(err: Error, remoteAddress: string): void {
+    if (this.report_ === undefined) return;
+    const reason = describeTlsFailure(err);
+    const now = Date.now();
+    const last = this.reported.get(reason);
+    if (last !== undefined && now - last < TLS_REPORT_INTERVAL_MS) return;
+    if (this.reported.size >= TLS_REASONS_MAX) this.reported.clear();
+    this.reported.set(reason, now);
+    this.report_(reason, remoteAddress);
   }
 }
 
