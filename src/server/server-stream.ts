@@ -2,9 +2,9 @@
 // message, each message behind its 5-byte prefix in DATA frames, then `grpc-status` trailers; or a
 // trailers-only status when it fails before any message. The client cancelling (RST_STREAM, or its
 // connection gone) closes the stream: `onClose` tells the handler, which stops writing.
-import type http2 from 'node:http2';
-import { GRPC_RESPONSE_HEADERS, sendTrailersOnly } from '../transport/grpc-http2-server.ts';
-import { encodeGrpcMessage, GrpcStatus, type GrpcStatusCode } from '../transport/grpc-status.ts';
+import { GrpcStatus, type GrpcStatusCode } from '../transport/grpc-status.ts';
+import type { H2ServerStream } from '../transport/h2/server-connection.ts';
+import { RESPONSE_HEADERS, statusBlock } from './grpc-blocks.ts';
 
 /** What a streaming handler writes to. Used on the thread that owns the HTTP/2 session. */
 export interface ServerStreamCall {
@@ -26,39 +26,27 @@ export interface ServerStreamCall {
 /** Handles one server-streaming call: the request message (without its prefix) and the call. */
 export type ServerStreamHandler = (message: Uint8Array, call: ServerStreamCall) => void;
 
-export function serverStreamCall(stream: http2.ServerHttp2Stream, bufferBytesMax: number): ServerStreamCall {
+export function serverStreamCall(stream: H2ServerStream, bufferBytesMax: number): ServerStreamCall {
   let ended = false;
-  const gone = (): boolean => stream.destroyed || stream.closed;
   return {
     write(framed) {
-      if (ended || gone()) return false;
-      if (!stream.headersSent) stream.respond(GRPC_RESPONSE_HEADERS, { waitForTrailers: true });
-      stream.write(framed);
-      return stream.writableLength <= bufferBytesMax;
+      if (ended || !stream.writable) return false;
+      stream.sendHeaders(RESPONSE_HEADERS);
+      stream.sendData(framed);
+      return stream.queuedBytes <= bufferBytesMax;
     },
     end(status) {
       if (ended) return;
       ended = true;
-      if (gone()) return;
+      if (!stream.writable) return;
       const code = status?.code ?? GrpcStatus.OK;
       const details = status?.details ?? 'OK';
       const trailers = status?.trailers ?? {};
-      if (!stream.headersSent) {
-        sendTrailersOnly(stream, code, details, trailers);
-        return;
-      }
-      stream.once('wantTrailers', () =>
-        stream.sendTrailers({
-          ...trailers,
-          'grpc-status': String(code),
-          'grpc-message': encodeGrpcMessage(details),
-        }),
-      );
-      stream.end();
+      if (!stream.responded) stream.endTrailersOnly(statusBlock(code, details, trailers, true));
+      else stream.end(statusBlock(code, details, trailers, false));
     },
     onClose(fn) {
-      if (gone()) queueMicrotask(fn);
-      else stream.once('close', fn);
+      stream.onClosed(fn);
     },
   };
 }

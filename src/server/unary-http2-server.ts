@@ -1,4 +1,4 @@
-// A lean unary gRPC server on node:http2 serving generated service definitions with handlers
+// A lean unary gRPC server (HTTP/2 by src/transport/h2) serving generated service definitions with handlers
 // `(request, { deadlineMs, forwarded }) => Promise<response>` (unary-dispatch.ts). Two ways to run it:
 // - `inline`: HTTP/2 (unary-http2.ts) and the handlers (unary-dispatch.ts) on the caller's thread;
 // - `worker`: HTTP/2 on a worker thread (client-api-worker.ts), requests and replies crossing in
@@ -29,7 +29,7 @@ export interface UnaryServerOptions extends DispatcherOptions {
   readonly onWorkerFailure?: (err: Error) => void;
   /** Serve TLS (h2 by ALPN) instead of h2c. */
   readonly tls?: ServerTls | undefined;
-  /** A client's TLS handshake failed (rate-limited: see GrpcHttp2Server). */
+  /** A client's TLS handshake failed (rate-limited: see H2Server). */
   readonly onTlsFailure?: ((reason: string, remoteAddress: string) => void) | undefined;
 }
 

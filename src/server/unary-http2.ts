@@ -1,35 +1,23 @@
-// The HTTP/2 side of a lean unary gRPC server on node:http2: accept h2c streams, collect one
-// length-prefixed message per stream, compute its deadline (deadline.ts, the one place), hand it on
-// as a UnaryRequest, and write the UnaryReply back (response message and trailers, or a
+// The HTTP/2 side of a lean unary gRPC server: accept streams, collect one length-prefixed message
+// per stream, compute its deadline (deadline.ts, the one place), hand it on as a UnaryRequest, and
+// write the UnaryReply back (headers, response message and trailers in one write, or a
 // trailers-only status). The protocol is the standard one — 5-byte length prefix,
-// grpc-status/grpc-message trailers, custom metadata as headers — so any gRPC client works. Why not
-// @grpc/grpc-js's server: it costs about 150 µs of CPU per unary call here (interceptor chains,
-// per-call metadata objects, several stream layers), which is most of a node's CPU per request on
-// a 2-core machine.
+// grpc-status/grpc-message trailers, custom metadata as headers — so any gRPC client works. Not
+// @grpc/grpc-js's server (about 150 µs of CPU per unary call here: interceptor chains, per-call
+// metadata objects, several stream layers), and not node:http2 either (25–37 µs per call: a JS
+// stream object with its listeners per call, header objects converted both ways, the trailers a
+// loop iteration after the message): HTTP/2 is read and written by src/transport/h2, 3–4 µs.
 //
-// Listening, sessions and closing are the raft port's as well (src/transport/grpc-http2-server.ts).
-// Imports nothing but that, the status codes, deadline.ts and the request/reply types, so that the
-// client-API worker thread (client-api-worker.ts) loads little.
-import type http2 from 'node:http2';
-import {
-  GRPC_OK_TRAILERS,
-  GRPC_RESPONSE_HEADERS,
-  GrpcHttp2Server,
-  sendTrailersOnly,
-} from '../transport/grpc-http2-server.ts';
+// Imports nothing but the transport's HTTP/2 server, the status codes, deadline.ts and the
+// request/reply types, so that the client-API worker thread (client-api-worker.ts) loads little.
 import { GrpcStatus } from '../transport/grpc-status.ts';
+import { H2Server } from '../transport/h2/server.ts';
+import type { H2ServerStream } from '../transport/h2/server-connection.ts';
 import type { ServerTls } from '../transport/tls.ts';
 import { deadlineOf } from './deadline.ts';
+import { OK_TRAILERS, RESPONSE_HEADERS, statusBlock } from './grpc-blocks.ts';
 import { type ServerStreamHandler, serverStreamCall } from './server-stream.ts';
 import type { UnaryReply, UnaryRequest } from './unary-dispatch.ts';
-
-/**
- * Receive windows. HTTP/2's defaults (64 KiB per stream and per connection) let one client
- * connection carry only 64 KiB of request bodies at a time: 256 puts of 4 KiB in flight then wait
- * a window update per 16 requests. etcd's (Go) server opens its windows wide as well.
- */
-const STREAM_WINDOW_BYTES = 1024 * 1024;
-const SESSION_WINDOW_BYTES = 16 * 1024 * 1024;
 
 /** A streaming call's unsent bytes at most before its handler is told to end it (a client not reading). */
 export const STREAM_BUFFER_BYTES_MAX = 8 * 1024 * 1024;
@@ -53,23 +41,26 @@ export interface UnaryHttp2Options {
   readonly refused?: ReadonlyMap<string, string> | undefined;
   /** Serve TLS (h2 by ALPN) instead of h2c. */
   readonly tls?: ServerTls | undefined;
-  /** A client's TLS handshake failed (rate-limited: see GrpcHttp2Server). */
+  /** A client's TLS handshake failed (rate-limited: see H2Server). */
   readonly onTlsFailure?: ((reason: string, remoteAddress: string) => void) | undefined;
 }
 
+/** A request header's value (fields flat: name, value, …), the first if repeated. */
+function field(fields: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
 export class UnaryHttp2Listener {
-  private readonly http: GrpcHttp2Server;
+  private readonly http: H2Server;
   private readonly o: UnaryHttp2Options;
 
   constructor(o: UnaryHttp2Options) {
     this.o = o;
-    this.http = new GrpcHttp2Server({
-      maxSessionMemoryMb: 64,
-      settings: { initialWindowSize: STREAM_WINDOW_BYTES },
-      sessionWindowBytes: SESSION_WINDOW_BYTES,
-      onStream: (stream, headers) => this.onStream(stream, headers),
-      ...(o.tls === undefined ? {} : { tls: o.tls }),
-      ...(o.onTlsFailure === undefined ? {} : { onTlsFailure: o.onTlsFailure }),
+    this.http = new H2Server({
+      onStream: (stream, fields) => this.onStream(stream, fields),
+      tls: o.tls,
+      onTlsFailure: o.onTlsFailure,
     });
   }
 
@@ -78,17 +69,16 @@ export class UnaryHttp2Listener {
     return this.http.listen(host, port);
   }
 
-  /** Stops accepting; calls in flight get up to `graceMs` to finish, then the sessions are destroyed. */
+  /** Stops accepting; calls in flight get up to `graceMs` to finish, then the connections are destroyed. */
   close(graceMs: number): Promise<void> {
     return this.http.close(graceMs);
   }
 
-  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    stream.on('error', ignoreError);
-    const path = headers[':path'] ?? '';
+  private onStream(stream: H2ServerStream, fields: readonly string[]): void {
+    const path = field(fields, ':path') ?? '';
     const refusal = this.o.refused?.get(path);
     if (refusal !== undefined) {
-      sendTrailersOnly(stream, GrpcStatus.UNIMPLEMENTED, refusal);
+      stream.endTrailersOnly(statusBlock(GrpcStatus.UNIMPLEMENTED, refusal, {}, true));
       return;
     }
     const streaming = this.o.streams?.get(path);
@@ -100,66 +90,48 @@ export class UnaryHttp2Listener {
     }
     const limitMs = this.o.deadlineLimitsMs.get(path);
     if (limitMs === undefined) {
-      sendTrailersOnly(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`);
+      stream.endTrailersOnly(statusBlock(GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`, {}, true));
       return;
     }
     // From the moment the call arrived: the client's clock started before it sent the request.
-    const deadlineMs = deadlineOf(headers['grpc-timeout'], limitMs, Date.now());
+    const deadlineMs = deadlineOf(field(fields, 'grpc-timeout'), limitMs, Date.now());
+    const forwarded = field(fields, FORWARDED_KEY) === '1';
     collectMessage(stream, this.o.maxReceiveBytes, (message) => {
-      const req: UnaryRequest = { path, message, deadlineMs, forwarded: headers[FORWARDED_KEY] === '1' };
+      const req: UnaryRequest = { path, message, deadlineMs, forwarded };
       this.o.handle(req, (r) => reply(stream, r));
     });
   }
 }
 
 /** Reads the stream's one length-prefixed request message; answers the stream itself when it is bad. */
-function collectMessage(
-  stream: http2.ServerHttp2Stream,
-  max: number,
-  done: (message: Uint8Array) => void,
-): void {
+function collectMessage(stream: H2ServerStream, max: number, done: (message: Uint8Array) => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
-  stream.on('data', (c: Buffer) => {
+  stream.onData = (c) => {
     size += c.byteLength;
     if (size <= max + 5) chunks.push(c);
-  });
-  stream.on('end', () => {
+  };
+  stream.onEnd = () => {
     if (size > max + 5) {
       const details = `received message larger than max (${size - 5} vs. ${max})`;
-      sendTrailersOnly(stream, GrpcStatus.RESOURCE_EXHAUSTED, details);
+      stream.endTrailersOnly(statusBlock(GrpcStatus.RESOURCE_EXHAUSTED, details, {}, true));
       return;
     }
     const buf = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
     if (buf.byteLength < 5 || buf[0] !== 0 || buf.readUInt32BE(1) !== buf.byteLength - 5) {
-      sendTrailersOnly(
-        stream,
-        GrpcStatus.INTERNAL,
-        'expected exactly one uncompressed length-prefixed message',
-      );
+      const details = 'expected exactly one uncompressed length-prefixed message';
+      stream.endTrailersOnly(statusBlock(GrpcStatus.INTERNAL, details, {}, true));
       return;
     }
     done(buf.subarray(5));
-  });
+  };
 }
 
-function reply(stream: http2.ServerHttp2Stream, r: UnaryReply): void {
-  if (stream.destroyed || stream.closed) return;
+function reply(stream: H2ServerStream, r: UnaryReply): void {
+  if (!stream.writable) return;
   if (!('framed' in r)) {
-    sendTrailersOnly(stream, r.code, r.details, r.trailers);
+    stream.endTrailersOnly(statusBlock(r.code, r.details, r.trailers, true));
     return;
   }
-  stream.respond(GRPC_RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
-  // 'wantTrailers' is emitted once per stream: a shared listener, no closure or once-wrapper per call.
-  stream.on('wantTrailers', sendOkTrailers);
-  stream.end(r.framed);
+  stream.respondUnary(RESPONSE_HEADERS, r.framed, OK_TRAILERS);
 }
-
-const WAIT_FOR_TRAILERS = { waitForTrailers: true } as const;
-
-function sendOkTrailers(this: http2.ServerHttp2Stream): void {
-  this.sendTrailers(GRPC_OK_TRAILERS);
-}
-
-/** A stream's errors end it ('close' follows); the call's outcome is already decided. */
-function ignoreError(): void {}
