@@ -105,6 +105,25 @@ async function openGroup(
   return { wal, g, driver, sent, fatal };
 }
 
+/** Leader n0's heartbeat in term 2 (the group's first term is 1): it makes this node its follower. */
+function heartbeat(): Message {
+  return emptyMessage({ type: 'heartbeat', from: LEADER, to: SELF, term: term(2), commit: index(1) });
+}
+
+/** Leader n0's first append of term 2: entry 2 after the initial snapshot's index 1. */
+function firstAppend(): Message {
+  return emptyMessage({
+    type: 'app',
+    from: LEADER,
+    to: SELF,
+    term: term(2),
+    index: index(1),
+    logTerm: term(1),
+    entries: [{ term: term(2), index: index(2), type: 'normal', data: new Uint8Array([7]) }],
+    commit: index(1),
+  });
+}
+
 /** What left while the WAL was held, as `type to node in term t`. */
 function sentWhileHeld(sent: readonly { m: Message; held: boolean }[]): string[] {
   return sent.filter((s) => s.held).map((s) => `${s.m.type} to ${s.m.to} in term ${s.m.term}`);
@@ -152,24 +171,13 @@ it("a follower's forwarded proposal and read leave during its sync; its acknowle
   const { wal, g, driver, sent, fatal } = await openGroup(dir, gate, [LEADER, SELF], []);
   try {
     // Leader n0 of term 2, played by hand: its heartbeat makes this node its follower (term 2 durable).
-    g.step(emptyMessage({ type: 'heartbeat', from: LEADER, to: SELF, term: term(2), commit: index(1) }));
+    g.step(heartbeat());
     driver.schedule();
     await waitUntil(() => sent.some((s) => s.m.type === 'heartbeatResp'), 'the answer to the heartbeat');
 
     // An append to make durable, and a client's write and linearizable read, in one turn.
     gate.hold();
-    g.step(
-      emptyMessage({
-        type: 'app',
-        from: LEADER,
-        to: SELF,
-        term: term(2),
-        index: index(1),
-        logTerm: term(1),
-        entries: [{ term: term(2), index: index(2), type: 'normal', data: new Uint8Array([7]) }],
-        commit: index(1),
-      }),
-    );
+    g.step(firstAppend());
     g.propose('w', new Uint8Array([1]), { done: false, resolve: () => {}, fail: () => {} });
     g.queueRead({ pending: { done: false, fail: () => {} }, serve: () => {} });
     driver.schedule();
@@ -209,33 +217,20 @@ it('defers no turn while one runs; the work that arrived meanwhile gets the next
     },
   };
   const { wal, g, driver, sent, fatal } = await openGroup(dir, gate, [LEADER, SELF], [], clock);
-  const heartbeat = (commit: number) =>
-    emptyMessage({ type: 'heartbeat', from: LEADER, to: SELF, term: term(2), commit: index(commit) });
   try {
-    g.step(heartbeat(1));
+    g.step(heartbeat());
     driver.schedule();
     await waitUntil(() => sent.some((s) => s.m.type === 'heartbeatResp'), 'the answer to the heartbeat');
 
     // A turn held in its WAL write (the first append makes a write that must be synced).
     gate.hold();
-    g.step(
-      emptyMessage({
-        type: 'app',
-        from: LEADER,
-        to: SELF,
-        term: term(2),
-        index: index(1),
-        logTerm: term(1),
-        entries: [{ term: term(2), index: index(2), type: 'normal', data: new Uint8Array([7]) }],
-        commit: index(1),
-      }),
-    );
+    g.step(firstAppend());
     driver.schedule();
     await waitUntil(() => gate.callsWaiting > 0 || fatal.length > 0, 'the turn to reach its WAL write');
     const defersBefore = defers;
     const answersBefore = sent.filter((s) => s.m.type === 'heartbeatResp').length;
     // Work arrives while it waits: stepped at once, its turn asked for.
-    g.step(heartbeat(1));
+    g.step(heartbeat());
     for (let i = 0; i < 3; i++) driver.schedule();
     assert.equal(defers, defersBefore, 'nothing deferred while the turn runs');
     assert.equal(sent.filter((s) => s.m.type === 'heartbeatResp').length, answersBefore);
