@@ -6,7 +6,8 @@
 //
 // Contract:
 // - Concurrency: one socket, one event loop; every callback runs from the socket's 'data' (or
-//   'close') handler, never from inside a method the listener calls.
+//   'close') handler, or (onClosed's) in a microtask after the call that closed the stream; never
+//   from inside a method the listener calls.
 // - Ordering: frames are written in the order the methods are called; what is written in one
 //   synchronous run (a turn that answers many calls) leaves in one socket write (the socket is
 //   corked until the next tick).
@@ -112,7 +113,8 @@ export class H2ServerStream {
     this.closed = true;
     const fns = this.closeListeners;
     this.closeListeners = undefined;
-    if (fns !== undefined) for (const fn of fns) fn();
+    // Later, never from inside the call that closed it (an answer's end, say): the contract above.
+    if (fns !== undefined) queueMicrotask(() => runAll(fns));
   }
 
   /** Whether the answer can still be written. */
@@ -730,6 +732,10 @@ export class H2ServerConnection {
     this.closeReported = true;
     this.h.onClose?.();
   }
+}
+
+function runAll(fns: readonly (() => void)[]): void {
+  for (const fn of fns) fn();
 }
 
 function uncork(c: H2ServerConnection): void {
