@@ -162,6 +162,22 @@ describe('H2Server', () => {
     client.close();
   });
 
+  it('runs a stream’s close listeners after the call that ended it, never inside it', async () => {
+    const order: string[] = [];
+    const { url } = await serve((s) => {
+      s.onClosed(() => order.push('closed'));
+      s.onEnd = () => {
+        s.respondUnary(HEADERS, Buffer.from('done'), TRAILERS);
+        order.push('answered');
+      };
+    });
+    const client = await connect(url);
+    assert.equal((await call(client, Buffer.from('x'))).body.toString(), 'done');
+    await waitFor(() => order.length === 2);
+    assert.deepEqual(order, ['answered', 'closed']);
+    client.close();
+  });
+
   it('closes gracefully: the call in flight is answered, then the connection ends', async () => {
     let pending: H2ServerStream | undefined;
     const { server, url } = await serve((s) => {
