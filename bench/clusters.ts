@@ -80,9 +80,16 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function startProcess(cmd: string, args: string[], logFile: string, cwd = REPO): ChildProcess {
+/** `env`: variables added to (or replacing) this process's environment for the child. */
+function startProcess(
+  cmd: string,
+  args: string[],
+  logFile: string,
+  cwd = REPO,
+  env: Readonly<Record<string, string>> = {},
+): ChildProcess {
   const fd = openSync(logFile, 'a');
-  const p = spawn(cmd, args, { stdio: ['ignore', fd, fd], env: process.env, cwd });
+  const p = spawn(cmd, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env }, cwd });
   live.add(p);
   p.on('exit', () => live.delete(p));
   return p;
@@ -113,6 +120,8 @@ type RestartPlan = (
   args: string[];
   logFile: string;
   cwd?: string;
+  /** Variables added to the environment, as at the first start. */
+  env?: Readonly<Record<string, string>>;
   readyUrl: string;
   /** What the 200's body must also match (absent: anything). */
   readyBody?: RegExp;
@@ -134,7 +143,7 @@ function restarter(
     const how = plan(i, extra);
     await killNow(old);
     const started = Date.now();
-    const p = startProcess(how.cmd, how.args, how.logFile, how.cwd);
+    const p = startProcess(how.cmd, how.args, how.logFile, how.cwd, how.env);
     procs[i] = p;
     cluster.pids[i] = p.pid as number;
     await waitFor(
@@ -189,6 +198,8 @@ export interface RingkvStartOptions {
   readonly repoDir?: string;
   /** Extra Node flags for the nodes (experiments, e.g. V8 heap sizes). */
   readonly nodeArgs?: readonly string[];
+  /** Variables added to the nodes' environment (experiments, e.g. GLIBC_TUNABLES), restarts included. */
+  readonly env?: Readonly<Record<string, string>>;
   /** `--leader_placement` of the new cluster (absent: the node's default, spread). */
   readonly leaderPlacement?: Placement;
   /** Extra `ringkv serve` flags for every node (e.g. `--client_api_thread=worker`). */
@@ -287,7 +298,7 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
       ...(o.tlsDir === undefined ? [] : tlsServeArgs(o.tlsDir, id)),
     ];
     argv.push(args);
-    procs.push(startProcess(process.execPath, args, join(dir, id, 'log.jsonl'), o.repoDir ?? REPO));
+    procs.push(startProcess(process.execPath, args, join(dir, id, 'log.jsonl'), o.repoDir ?? REPO, o.env));
     endpoints.push(`127.0.0.1:${port}`);
     const t = new RingkvTarget([endpoints[i] as string], 'ringkv', clientTls(o));
     try {
@@ -309,6 +320,7 @@ export async function startRingkv(o: RingkvStartOptions = {}): Promise<Cluster> 
       args: [...(extra.nodeArgs ?? []), ...args, ...(extra.serveArgs ?? [])],
       logFile: join(dir, `node${i + 1}`, 'log.jsonl'),
       cwd: o.repoDir ?? REPO,
+      ...(o.env === undefined ? {} : { env: o.env }),
       readyUrl: `http://${admin[i]}/readyz`,
     };
   });

@@ -114,6 +114,8 @@ const USAGE = `usage: node bench/compare.ts [options]
   --node-args="--flag …"   extra Node flags for the ringkv nodes under test, not the baseline (note the =)
   --serve-args="--flag …"  extra \`ringkv serve\` flags for the nodes under test, not the baseline,
                      e.g. --serve-args=--client_api_thread=worker
+  --node-env="NAME=value …"  environment variables for the nodes under test, not the baseline
+                     (restarts included), e.g. --node-env=GLIBC_TUNABLES=glibc.malloc.hugetlb=1
   --tls              also run each placement's cluster with TLS (the client port, mutual TLS on the
                      raft port; certificates from \`ringkv certs create\`), the load generator over
                      TLS too, and compare it with the plaintext one (same run)
@@ -139,6 +141,7 @@ function options() {
       tls: { type: 'boolean', default: false },
       'node-args': { type: 'string' },
       'serve-args': { type: 'string' },
+      'node-env': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -204,10 +207,22 @@ function options() {
     rev: values.rev,
     nodeArgs: values['node-args']?.split(' ').filter((a) => a !== '') ?? [],
     serveArgs: values['serve-args']?.split(' ').filter((a) => a !== '') ?? [],
+    nodeEnv: nodeEnv(values['node-env']),
     tls: values.tls === true,
   };
 }
 type Options = ReturnType<typeof options>;
+
+/** `--node-env`'s "NAME=value …" (space-separated) as variables; a word without a name is an error. */
+function nodeEnv(text: string | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const word of text?.split(' ').filter((w) => w !== '') ?? []) {
+    const eq = word.indexOf('=');
+    if (eq <= 0) throw new Error(`--node-env: "${word}" is not NAME=value`);
+    env[word.slice(0, eq)] = word.slice(eq + 1);
+  }
+  return env;
+}
 
 /**
  * Only a full ringkv-vs-etcd run (every workload, both value sizes, both client modes, at least 3
@@ -223,6 +238,7 @@ function isFullComparison(o: Options): boolean {
     CLIENT_MODES.every((c) => o.clients.includes(c)) &&
     o.nodeArgs.length === 0 &&
     o.serveArgs.length === 0 &&
+    Object.keys(o.nodeEnv).length === 0 &&
     !o.tls &&
     WORKLOADS.every((w) => o.workloads.includes(w)) &&
     PLACEMENTS.every((p) => o.placements.includes(p)) &&
@@ -310,6 +326,7 @@ async function main(): Promise<void> {
           ...(tested === undefined ? {} : { repoDir: tested.dir }),
           nodeArgs: [...probeArgs, ...o.nodeArgs],
           serveArgs: o.serveArgs,
+          env: o.nodeEnv,
           leaderPlacement: placement,
           ...(o.cpuProfDir === undefined ? {} : { cpuProfDir: join(o.cpuProfDir, placement) }),
         });
@@ -324,6 +341,7 @@ async function main(): Promise<void> {
             ...(tested === undefined ? {} : { repoDir: tested.dir }),
             nodeArgs: [...probeArgs, ...o.nodeArgs],
             serveArgs: o.serveArgs,
+            env: o.nodeEnv,
             leaderPlacement: placement,
             tlsDir: certs.dir,
           });
