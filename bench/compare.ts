@@ -205,18 +205,23 @@ function options() {
     cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
     baseline: values.baseline,
     rev: values.rev,
-    nodeArgs: values['node-args']?.split(' ').filter((a) => a !== '') ?? [],
-    serveArgs: values['serve-args']?.split(' ').filter((a) => a !== '') ?? [],
+    nodeArgs: words(values['node-args']),
+    serveArgs: words(values['serve-args']),
     nodeEnv: nodeEnv(values['node-env']),
     tls: values.tls === true,
   };
 }
 type Options = ReturnType<typeof options>;
 
+/** A space-separated option's words (none when absent). */
+function words(text: string | undefined): string[] {
+  return text?.split(' ').filter((w) => w !== '') ?? [];
+}
+
 /** `--node-env`'s "NAME=value …" (space-separated) as variables; a word without a name is an error. */
 function nodeEnv(text: string | undefined): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const word of text?.split(' ').filter((w) => w !== '') ?? []) {
+  for (const word of words(text)) {
     const eq = word.indexOf('=');
     if (eq <= 0) throw new Error(`--node-env: "${word}" is not NAME=value`);
     env[word.slice(0, eq)] = word.slice(eq + 1);
